@@ -1,0 +1,61 @@
+import { BuildError, loadCatalog, writeHubBuild } from '@magellon/hub-core/node';
+import { countBySeverity, green, plural, printFindings, red } from '../output';
+import { EXIT, parseCommandArgs, UsageError } from '../usage';
+import type { Command } from './command';
+import { defaultCatalogDir } from './validate';
+
+export const buildCommand: Command = {
+  name: 'build',
+  summary: 'write the /v1 JSON documents and the archives layout the API and site serve',
+  help: `Usage: hub build [catalog-dir] [--out dist]
+
+Builds, from a catalog with no schema or rule errors:
+  <out>/v1/index.json           the listing the Magellon web app reads
+  <out>/v1/plugins/<id>.json    every version of one plugin (CoreService reads this)
+  <out>/v1/categories.json      categories with the backends that serve them
+  <out>/assets/plugins/*.mpn    the archives with hub-relative URLs
+Output is deterministic: the same catalog gives the same bytes. The new tree is
+swapped in only when complete, so a failed build leaves the previous one as it was.
+Run \`hub validate\` first to check the archives themselves.
+
+Options:
+  --out <dir>     output dir (default dist); only a dir hub build made is replaced
+  -h, --help      show this help
+
+Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
+  async run(args) {
+    const { values, positionals } = parseCommandArgs('build', args, { out: { type: 'string' } });
+    if (values.help) {
+      console.log(this.help);
+      return EXIT.ok;
+    }
+    if (positionals.length > 1) throw new UsageError('hub build takes at most one catalog dir');
+    const dir = positionals[0] ?? defaultCatalogDir();
+    const out = (values.out as string | undefined) ?? 'dist';
+    const started = performance.now();
+    const catalog = loadCatalog(dir);
+    const { errors } = countBySeverity(catalog.findings);
+    if (errors > 0) {
+      printFindings(catalog.findings, 'text');
+      console.error(red(`✖ not built: ${plural(errors, 'error')} in the catalog (see above)`));
+      return EXIT.failed;
+    }
+    try {
+      const stats = writeHubBuild(catalog.root, catalog.entries, out);
+      const ms = Math.round(performance.now() - started);
+      console.log(
+        green(
+          `✔ built ${plural(stats.plugins, 'plugin')}, ${plural(stats.versions, 'version')}, ${plural(stats.archives, 'archive')} into ${out}/ in ${ms} ms`,
+        ),
+      );
+      console.log(`  ${out}/v1/index.json · ${out}/v1/plugins/<id>.json · ${out}/v1/categories.json · ${out}/assets/plugins/`);
+      return EXIT.ok;
+    } catch (err) {
+      if (err instanceof BuildError) {
+        console.error(red(`✖ ${err.code}: ${err.message}`));
+        return EXIT.failed;
+      }
+      throw err;
+    }
+  },
+};

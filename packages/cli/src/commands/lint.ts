@@ -1,0 +1,60 @@
+import { CURRENT_SDK_VERSION } from '@magellon/hub-core';
+import { lintPlugin } from '@magellon/hub-core/node';
+import { countBySeverity, green, plural, printFindings, red, yellow } from '../output';
+import { EXIT, parseCommandArgs, UsageError } from '../usage';
+import type { Command } from './command';
+import { findingFormat } from './validate';
+
+export const lintCommand: Command = {
+  name: 'lint',
+  summary: "run the author's checks on a plugin dir or a packed .mpn",
+  help: `Usage: hub lint <plugin-dir | archive.mpn> [options]
+
+On a plugin dir: errors only where the plugin could not pack or install (no or
+invalid manifest, no install entry, a missing Dockerfile or pyproject, replica
+bounds that contradict); warnings for requires_sdk excluding the current SDK,
+health-check timeouts outside 5–300 s, a stale bundled SDK wheel, a missing schema
+file, uv sources outside the plugin; info (with --strict) for missing tags,
+description or author.
+
+On an archive, first the strict safety and integrity checks: no path traversal,
+absolute paths, links, devices, duplicates or zip bombs; manifest.yaml valid with a
+real archive_id; plugin.yaml equal to manifest.yaml; every file listed in
+file_checksums with the right sha256 and no file unlisted. Nothing is extracted.
+
+Options:
+  --strict              also show info, and fail on warnings
+  --sdk-version <v>     check requires_sdk against this SDK (default ${CURRENT_SDK_VERSION})
+  --format <f>          text (default), json, or github
+  -h, --help            show this help
+
+Exit codes: 0 clean (warnings allowed unless --strict), 1 problems found, 2 bad usage.`,
+  async run(args) {
+    const { values, positionals } = parseCommandArgs('lint', args, {
+      strict: { type: 'boolean' },
+      'sdk-version': { type: 'string' },
+      format: { type: 'string' },
+    });
+    if (values.help) {
+      console.log(this.help);
+      return EXIT.ok;
+    }
+    if (positionals.length !== 1) throw new UsageError('hub lint takes one plugin dir or .mpn file; see hub lint --help');
+    const format = findingFormat(values.format as string | undefined);
+    const target = positionals[0]!;
+    const result = await lintPlugin(target, { sdkVersion: values['sdk-version'] as string | undefined });
+    const strict = Boolean(values.strict);
+    const shown = strict ? result.findings : result.findings.filter((f) => f.severity !== 'info');
+    printFindings(shown, format);
+    const { errors, warnings, infos } = countBySeverity(result.findings);
+    const failed = errors > 0 || (strict && warnings > 0);
+    if (format !== 'json') {
+      const what = result.manifest ? `${result.manifest.plugin_id} ${result.manifest.version}` : target;
+      const counts = `${plural(errors, 'error')}, ${plural(warnings, 'warning')}${strict ? `, ${infos} info` : ''}`;
+      if (failed) console.error(red(`✖ ${what}: ${counts}`));
+      else if (warnings > 0) console.error(yellow(`✔ ${what} lints with ${counts}`));
+      else console.error(green(`✔ ${what}: clean (${counts})`));
+    }
+    return failed ? EXIT.failed : EXIT.ok;
+  },
+};

@@ -1,0 +1,77 @@
+import { relative } from 'node:path';
+import { lintDir, PackError, packPlugin } from '@magellon/hub-core/node';
+import { countBySeverity, green, plural, printFindings, red } from '../output';
+import { EXIT, parseCommandArgs, UsageError } from '../usage';
+import type { Command } from './command';
+
+export const packCommand: Command = {
+  name: 'pack',
+  summary: 'pack a plugin dir into <plugin_id>-<version>.mpn (reproducibly)',
+  help: `Usage: hub pack <plugin-dir> [options]
+
+Lints the dir (refusing on errors), then writes <plugin_id>-<version>.mpn beside it:
+every file except hidden ones, __pycache__, .git, .venv, venv, node_modules,
+.pytest_cache, *.pyc, *.mpn and the source manifest; plus manifest.yaml stamped with
+archive_id (UUID v7), updated and file_checksums, and its legacy alias plugin.yaml.
+
+Packing is reproducible: the same tree gives the same bytes and sha256 (sorted
+entries, fixed timestamps, an archive_id derived from the contents). The build time
+is --date, else $SOURCE_DATE_EPOCH, else the manifest's updated/created, else 1980-01-01.
+
+Options:
+  --out <file>      write here instead of beside the dir
+  --force           overwrite an existing archive
+  --fresh-id        a new random archive_id stamped now (not reproducible)
+  --date <iso>      the build time to stamp, e.g. 2025-06-01T12:00:00Z
+  -h, --help        show this help
+
+Exit codes: 0 packed, 1 lint errors or the archive exists, 2 bad usage.`,
+  async run(args) {
+    const { values, positionals } = parseCommandArgs('pack', args, {
+      out: { type: 'string' },
+      force: { type: 'boolean' },
+      'fresh-id': { type: 'boolean' },
+      date: { type: 'string' },
+    });
+    if (values.help) {
+      console.log(this.help);
+      return EXIT.ok;
+    }
+    if (positionals.length !== 1) throw new UsageError('hub pack takes one plugin dir; see hub pack --help');
+    let date: Date | undefined;
+    if (values.date !== undefined) {
+      date = new Date(values.date as string);
+      if (Number.isNaN(date.getTime())) throw new UsageError(`--date "${values.date}" is not an ISO 8601 date-time`);
+    }
+    const dir = positionals[0]!;
+    const lint = await lintDir(dir);
+    const shown = lint.findings.filter((f) => f.severity !== 'info');
+    printFindings(shown, 'text');
+    if (!lint.ok) {
+      console.error(red(`✖ not packed: ${plural(countBySeverity(lint.findings).errors, 'error')} (see above)`));
+      return EXIT.failed;
+    }
+    try {
+      const result = await packPlugin(dir, {
+        out: values.out as string | undefined,
+        force: Boolean(values.force),
+        freshArchiveId: Boolean(values['fresh-id']),
+        date,
+      });
+      for (const note of result.notes) console.error(`note: ${note}`);
+      console.log(green(`✔ packed ${result.manifest.plugin_id} ${result.manifest.version} → ${relative(process.cwd(), result.file)}`));
+      console.log(`  sha256      ${result.sha256}`);
+      console.log(`  size_bytes  ${result.size_bytes}`);
+      console.log(`  archive_id  ${result.archive_id}`);
+      console.log(`  files       ${result.files} (+ manifest.yaml, plugin.yaml)`);
+      return EXIT.ok;
+    } catch (err) {
+      if (err instanceof PackError) {
+        printFindings(err.findings, 'text');
+        console.error(red(`✖ ${err.code}: ${err.message}`));
+        return EXIT.failed;
+      }
+      throw err;
+    }
+  },
+};

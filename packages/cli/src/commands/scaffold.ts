@@ -1,0 +1,123 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { slug } from '@magellon/hub-core';
+import { green, red } from '../output';
+import { EXIT, parseCommandArgs, UsageError } from '../usage';
+import type { Command } from './command';
+
+/** The plugin skeleton `hub scaffold` renders. */
+export const TEMPLATE_DIR = fileURLToPath(new URL('../../templates/plugin', import.meta.url));
+
+export interface ScaffoldValues {
+  plugin_id: string;
+  name: string;
+  category: string;
+  backend_id: string;
+  package_name: string;
+  author: string;
+  year: string;
+}
+
+/** Replaces `{{key}}` placeholders; unknown placeholders are left as they are. */
+export function renderTemplate(text: string, values: ScaffoldValues): string {
+  return text.replace(/\{\{(\w+)\}\}/g, (m, key: string) => (key in values ? values[key as keyof ScaffoldValues] : m));
+}
+
+/** Renders the template tree into `dest`, which must not exist; on failure nothing is left behind. */
+export function scaffoldPlugin(dest: string, values: ScaffoldValues): string[] {
+  const written: string[] = [];
+  mkdirSync(dirname(dest), { recursive: true });
+  mkdirSync(dest);
+  try {
+    const walk = (rel: string) => {
+      for (const name of readdirSync(join(TEMPLATE_DIR, rel)).sort()) {
+        const path = rel ? `${rel}/${name}` : name;
+        const src = join(TEMPLATE_DIR, path);
+        if (name === '__pycache__' || name.endsWith('.pyc')) continue;
+        if (statSync(src).isDirectory()) {
+          mkdirSync(join(dest, path));
+          walk(path);
+        } else {
+          writeFileSync(join(dest, path), renderTemplate(readFileSync(src, 'utf8'), values), { mode: statSync(src).mode });
+          written.push(path);
+        }
+      }
+    };
+    walk('');
+    return written;
+  } catch (err) {
+    rmSync(dest, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+const title = (id: string) =>
+  id
+    .split(/[-_.]+/)
+    .filter(Boolean)
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join(' ');
+
+export const scaffoldCommand: Command = {
+  name: 'scaffold',
+  summary: 'create a runnable plugin skeleton',
+  help: `Usage: hub scaffold <plugin_id> --category <category> [options]
+
+Creates <dir>/<plugin_id>/ with manifest.yaml, main.py, plugin/compute.py,
+plugin/plugin.py, schemas/, pyproject.toml, Dockerfile and tests/ — a plugin that
+runs as is (python3 main.py --port 8000) and passes its own tests
+(python3 -m unittest discover -s tests -t .). Then edit plugin/compute.py,
+run hub lint, and hub pack.
+
+Options:
+  --category <c>      the cryo-EM step it implements (lowercase slug, e.g. ctf)
+  --name <text>       display name (default from the id)
+  --backend-id <id>   backend id within the category (default: the plugin id)
+  --author <text>     author (default "$USER")
+  --dir <parent>      where to create it (default .)
+  -h, --help          show this help
+
+Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
+  async run(args) {
+    const { values, positionals } = parseCommandArgs('scaffold', args, {
+      category: { type: 'string' },
+      name: { type: 'string' },
+      'backend-id': { type: 'string' },
+      author: { type: 'string' },
+      dir: { type: 'string' },
+    });
+    if (values.help) {
+      console.log(this.help);
+      return EXIT.ok;
+    }
+    if (positionals.length !== 1) throw new UsageError('hub scaffold takes one plugin id; see hub scaffold --help');
+    const id = positionals[0]!;
+    const category = values.category as string | undefined;
+    if (!category) throw new UsageError('hub scaffold needs --category <category>, e.g. --category ctf');
+    const backend = (values['backend-id'] as string | undefined) ?? id;
+    for (const [what, value] of [['plugin id', id], ['--category', category], ['--backend-id', backend]] as const) {
+      const check = slug(what).safeParse(value);
+      if (!check.success) throw new UsageError(`${what} "${value}": ${check.error.issues[0]?.message}`);
+    }
+    const dest = resolve((values.dir as string | undefined) ?? '.', id);
+    if (existsSync(dest)) {
+      console.error(red(`✖ ${relative(process.cwd(), dest) || dest} already exists; choose another id or --dir`));
+      return EXIT.failed;
+    }
+    const files = scaffoldPlugin(dest, {
+      plugin_id: id,
+      name: (values.name as string | undefined) ?? title(id),
+      category,
+      backend_id: backend,
+      package_name: `magellon-${id}-plugin`,
+      author: (values.author as string | undefined) ?? process.env.USER ?? 'Plugin Author',
+      year: String(new Date().getFullYear()),
+    });
+    const shown = relative(process.cwd(), dest) || '.';
+    console.log(green(`✔ created ${shown}/ (${files.length} files)`));
+    console.log(`next:\n  cd ${shown} && python3 -m unittest discover -s tests -t .\n  hub lint ${shown}\n  hub pack ${shown}`);
+    return EXIT.ok;
+  },
+};
+

@@ -1,0 +1,54 @@
+import { buildCommand } from './commands/build';
+import type { Command } from './commands/command';
+import { lintCommand } from './commands/lint';
+import { packCommand } from './commands/pack';
+import { scaffoldCommand } from './commands/scaffold';
+import { validateCommand } from './commands/validate';
+import { red } from './output';
+import { EXIT, UsageError } from './usage';
+
+const COMMANDS: readonly Command[] = [scaffoldCommand, lintCommand, packCommand, validateCommand, buildCommand];
+
+const HELP = `hub — the Magellon plugin hub's command line
+
+Usage: hub <command> [options]      hub <command> --help for details
+
+Authoring:
+${COMMANDS.slice(0, 3)
+  .map((c) => `  ${c.name.padEnd(10)} ${c.summary}`)
+  .join('\n')}
+Catalog:
+${COMMANDS.slice(3)
+  .map((c) => `  ${c.name.padEnd(10)} ${c.summary}`)
+  .join('\n')}
+
+Exit codes: 0 success · 1 problems found or the operation failed · 2 bad usage.
+Set NO_COLOR=1 to turn colours off.`;
+
+/** Runs one CLI invocation and returns its exit code; never throws for bad input. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    console.log(HELP);
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    console.error(red(`hub: unknown command "${name}"`));
+    console.error(`Commands: ${COMMANDS.map((c) => c.name).join(', ')}. Run hub --help.`);
+    return EXIT.usage;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(red(err.message));
+      console.error(`Run hub ${name} --help for usage.`);
+      return EXIT.usage;
+    }
+    const e = err as NodeJS.ErrnoException;
+    console.error(red(`hub ${name}: ${e.code ? `${e.code}: ` : ''}${e.message}`));
+    if (process.env.HUB_DEBUG) console.error(e.stack);
+    return EXIT.failed;
+  }
+}

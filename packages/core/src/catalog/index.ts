@@ -1,0 +1,3 @@
+export * from './archive-rules';
+export * from './model';
+export * from './rules';

@@ -1,0 +1,2 @@
+export * from './build-index';
+export * from './listing';

@@ -1,0 +1,110 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { type Finding, FindingList, hasErrors, sortFindings } from '../findings';
+import { LINT_RULES, type LintContext } from '../manifest/lint-rules';
+import type { PluginFiles } from '../manifest/plugin-files';
+import { readManifest } from '../manifest/read-manifest';
+import type { ArchiveManifest } from '../schema/archive-manifest';
+import { CURRENT_SDK_VERSION } from '../versions/sdk-range';
+import { YamlLocator } from '../yaml/locate';
+import { ARCHIVE_MANIFEST_FILES, verifyArchive } from './archive/verify-archive';
+import { DirPluginFiles, findSourceManifest, listPluginDir } from './plugin-dir';
+import { readZipEntry } from './zip';
+
+export interface LintOptions {
+  sdkVersion?: string;
+}
+
+export interface LintResult {
+  kind: 'dir' | 'archive';
+  manifest?: ArchiveManifest;
+  findings: Finding[];
+  /** True when nothing would stop the plugin from packing or installing. */
+  ok: boolean;
+}
+
+async function runRules(
+  manifest: ArchiveManifest,
+  manifestText: string,
+  manifestFile: string,
+  files: PluginFiles,
+  findings: FindingList,
+  sdkVersion: string,
+): Promise<void> {
+  const locator = new YamlLocator(manifestText);
+  const ctx: LintContext = { manifest, manifestFile, files, findings, sdkVersion, locate: (p) => locator.locate(p) };
+  for (const rule of LINT_RULES) await rule(ctx);
+}
+
+/** The author's checks on a plugin source dir: errors only where it could not pack or install. */
+export async function lintDir(dirArg: string, opts: LintOptions = {}): Promise<LintResult> {
+  const dir = resolve(dirArg);
+  const findings = new FindingList();
+  const name = findSourceManifest(dir);
+  if (!name) {
+    findings.error('lint.no-manifest', 'no manifest.yaml (or legacy plugin.yaml) here; run `hub scaffold` to start a plugin', { file: dirArg });
+    return { kind: 'dir', findings: findings.items, ok: false };
+  }
+  const manifestFile = join(basename(dir), name);
+  const text = readFileSync(join(dir, name), 'utf8');
+  const read = readManifest(text, manifestFile);
+  if (!read.ok) return { kind: 'dir', findings: read.findings, ok: false };
+  const listing = listPluginDir(dir);
+  const files = new DirPluginFiles(dir, listing.files, basename(dir));
+  await runRules(read.manifest, text, manifestFile, files, findings, opts.sdkVersion ?? CURRENT_SDK_VERSION);
+  const sorted = sortFindings(findings.items);
+  return { kind: 'dir', manifest: read.manifest, findings: sorted, ok: !hasErrors(sorted) };
+}
+
+/** An archive's contents through the PluginFiles interface (reads go back to the zip). */
+class ArchivePluginFiles implements PluginFiles {
+  private readonly names: string[];
+  private readonly set: Set<string>;
+
+  constructor(
+    private readonly file: string,
+    names: readonly string[],
+    readonly label: string,
+  ) {
+    this.names = names.filter((n) => !ARCHIVE_MANIFEST_FILES.has(n));
+    this.set = new Set(this.names);
+  }
+
+  list(): readonly string[] {
+    return this.names;
+  }
+
+  has(path: string): boolean {
+    return this.set.has(path);
+  }
+
+  read(path: string): Promise<Buffer> {
+    return readZipEntry(this.file, path, 16 * 1024 * 1024);
+  }
+}
+
+/** Strict checks on an archive (safety, integrity), then the same author's checks as for a dir. */
+export async function lintArchive(file: string, opts: LintOptions = {}): Promise<LintResult> {
+  const label = basename(file);
+  const verified = await verifyArchive(file, { label });
+  const findings = new FindingList();
+  findings.items.push(...verified.findings);
+  if (verified.manifest && verified.manifestText !== undefined) {
+    const files = new ArchivePluginFiles(file, verified.digests.map((d) => d.name), label);
+    await runRules(verified.manifest, verified.manifestText, `${label}!manifest.yaml`, files, findings, opts.sdkVersion ?? CURRENT_SDK_VERSION);
+  }
+  const sorted = sortFindings(findings.items);
+  return { kind: 'archive', manifest: verified.manifest, findings: sorted, ok: !hasErrors(sorted) };
+}
+
+/** Lints a dir or an .mpn, whichever `target` is. */
+export async function lintPlugin(target: string, opts: LintOptions = {}): Promise<LintResult> {
+  if (!existsSync(target)) {
+    return {
+      kind: 'dir',
+      findings: [{ file: target, severity: 'error', code: 'lint.not-found', message: 'no such file or directory' }],
+      ok: false,
+    };
+  }
+  return statSync(target).isDirectory() ? lintDir(target, opts) : lintArchive(target, opts);
+}

@@ -1,0 +1,52 @@
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadCatalog } from './load-catalog';
+
+const BROKEN = join(import.meta.dirname, '../../test/fixtures/broken-catalog');
+const expected: Array<{ file: string; line: number | null; code: string }> = JSON.parse(
+  readFileSync(join(BROKEN, 'expected-findings.json'), 'utf8'),
+);
+
+describe('loadCatalog on the broken fixtures (one problem per file)', () => {
+  const catalog = loadCatalog(BROKEN, { displayFrom: BROKEN });
+  const errors = catalog.findings.filter((f) => f.severity === 'error');
+
+  it('reports exactly one finding per broken file, with its code and line', () => {
+    const got = errors.map((f) => ({ file: f.file, line: f.line ?? null, code: f.code }));
+    expect(got).toEqual([...expected].sort((a, b) => (a.file < b.file ? -1 : 1)));
+  });
+
+  it('still loads the valid entries around them', () => {
+    expect(catalog.entries.map((e) => e.file)).toContain('plugins/good/1.0.0.yaml');
+  });
+
+  it('gives messages that say what to fix, never a stack trace', () => {
+    for (const f of errors) {
+      expect(f.message).not.toMatch(/\n\s+at /);
+      expect(f.message.length).toBeGreaterThan(10);
+    }
+    const tier = errors.find((f) => f.code === 'entry.invalid-tier');
+    expect(tier?.message).toContain('verified');
+    const unknown = errors.find((f) => f.code === 'entry.unknown-field');
+    expect(unknown?.message).toContain('colour');
+    expect(unknown?.column).toBe(1);
+  });
+});
+
+describe('loadCatalog on odd trees', () => {
+  it('reports a missing plugins/ dir as one finding', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hub-empty-'));
+    const catalog = loadCatalog(dir, { displayFrom: dir });
+    expect(catalog.findings.map((f) => f.code)).toEqual(['catalog.not-found']);
+  });
+
+  it('refuses an oversized entry before parsing it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hub-big-'));
+    mkdirSync(join(dir, 'plugins', 'big'), { recursive: true });
+    writeFileSync(join(dir, 'plugins', 'big', '1.0.0.yaml'), `description: "${'x'.repeat(70_000)}"\n`);
+    const catalog = loadCatalog(dir, { displayFrom: dir });
+    expect(catalog.findings.find((f) => f.file === 'plugins/big/1.0.0.yaml')?.code).toBe('yaml.too-large');
+  });
+});

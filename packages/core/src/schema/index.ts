@@ -1,0 +1,4 @@
+export * from './archive-manifest';
+export * from './catalog-entry';
+export * from './documents';
+export * from './primitives';

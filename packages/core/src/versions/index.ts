@@ -1,0 +1,2 @@
+export * from './sdk-range';
+export * from './semver';

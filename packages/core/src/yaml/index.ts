@@ -1,0 +1,3 @@
+export * from './locate';
+export * from './parse-yaml';
+export * from './schema-findings';

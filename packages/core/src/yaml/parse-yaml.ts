@@ -1,0 +1,68 @@
+import { CORE_SCHEMA, DEFAULT_SCHEMA, load, YAMLException } from 'js-yaml';
+import type { Finding } from '../findings';
+
+export interface ParsedYaml {
+  data: unknown;
+  text: string;
+}
+
+export interface ParseYamlOptions {
+  /**
+   * `core` (catalog entries): YAML 1.2 core types, dates stay strings, no merge keys.
+   * `sdk` (archive manifests): also reads timestamps as dates, the way the SDK's PyYAML does.
+   */
+  flavour: 'core' | 'sdk';
+  /** Larger inputs are refused before parsing. */
+  maxBytes: number;
+}
+
+/** Parses one YAML document; any problem comes back as a positioned finding, never a throw. */
+export function parseYaml(
+  text: string,
+  file: string,
+  opts: ParseYamlOptions,
+): { ok: true; value: ParsedYaml } | { ok: false; finding: Finding } {
+  const fail = (code: string, message: string, line?: number, column?: number) =>
+    ({ ok: false, finding: { file, line, column, severity: 'error', code, message } }) as const;
+  if (text.length > opts.maxBytes) {
+    return fail('yaml.too-large', `file is ${text.length} bytes; the limit is ${opts.maxBytes}`, 1, 1);
+  }
+  let data: unknown;
+  try {
+    data = load(text, { filename: file, schema: opts.flavour === 'core' ? CORE_SCHEMA : DEFAULT_SCHEMA, json: false });
+  } catch (err) {
+    if (err instanceof YAMLException) {
+      const dup = /duplicated mapping key/.test(err.reason);
+      return fail(
+        dup ? 'yaml.duplicate-key' : 'yaml.syntax',
+        dup ? 'duplicate key: each field may appear once' : `YAML syntax error: ${err.reason}`,
+        err.mark ? err.mark.line + 1 : undefined,
+        err.mark ? err.mark.column + 1 : undefined,
+      );
+    }
+    return fail('yaml.syntax', `YAML could not be read: ${(err as Error).message}`);
+  }
+  const alias = findSharedNode(data);
+  if (alias) {
+    return fail('yaml.alias', `anchors and aliases are not allowed (the value at "${alias}" is reused)`, 1, 1);
+  }
+  return { ok: true, value: { data, text } };
+}
+
+/**
+ * js-yaml resolves an alias to the same object; walking with a seen-set finds it in
+ * linear time, which also defuses "billion laughs" documents before anything expands them.
+ */
+function findSharedNode(root: unknown): string | undefined {
+  const seen = new Set<object>();
+  const stack: Array<[unknown, string]> = [[root, '']];
+  while (stack.length > 0) {
+    const [node, path] = stack.pop()!;
+    if (typeof node !== 'object' || node === null || node instanceof Date) continue;
+    if (seen.has(node)) return path || '(root)';
+    seen.add(node);
+    if (Array.isArray(node)) node.forEach((v, i) => stack.push([v, `${path}[${i}]`]));
+    else for (const [k, v] of Object.entries(node)) stack.push([v, path ? `${path}.${k}` : k]);
+  }
+  return undefined;
+}

@@ -1,0 +1,91 @@
+import type { z } from 'zod';
+import type { Finding, Severity } from '../findings';
+import { YamlLocator } from './locate';
+
+/** Field names whose problems get their own stable code, so docs and CI can name the rule. */
+const FIELD_CODES: Record<string, string> = {
+  plugin_id: 'invalid-slug',
+  category: 'invalid-slug',
+  backend_id: 'invalid-slug',
+  tags: 'invalid-slug',
+  replacement: 'invalid-slug',
+  version: 'invalid-semver',
+  sha256: 'invalid-sha256',
+  tier: 'invalid-tier',
+  archive_id: 'invalid-archive-id',
+  requires_sdk: 'invalid-sdk-range',
+  license: 'invalid-license',
+  published_at: 'invalid-date',
+  at: 'invalid-date',
+  url: 'invalid-url',
+  homepage: 'invalid-url',
+};
+
+function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let cur: unknown = data;
+  for (const seg of path) {
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  return cur;
+}
+
+function dotted(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (v instanceof Date) return 'a date';
+  return typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/**
+ * Turns schema issues into findings with file:line:column, one per problem.
+ * `prefix` namespaces the codes (`entry`, `manifest`).
+ */
+export function schemaFindings(
+  issues: readonly z.core.$ZodIssue[],
+  data: unknown,
+  text: string,
+  file: string,
+  prefix: string,
+  severity: Severity = 'error',
+): Finding[] {
+  const locator = new YamlLocator(text);
+  const out: Finding[] = [];
+  for (const issue of issues) {
+    const path = issue.path;
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const at = locator.locate([...path, key], true);
+        const field = dotted([...path, key]);
+        out.push({ file, ...at, severity, code: `${prefix}.unknown-field`, message: `unknown field "${field}" (check its spelling; see the schema in packages/core/schema)` });
+      }
+      continue;
+    }
+    const value = valueAt(data, path);
+    const field = dotted(path) || '(document)';
+    const last = [...path].reverse().find((p) => typeof p === 'string') as string | undefined;
+    let code = FIELD_CODES[last ?? ''] ?? 'invalid-value';
+    let message = issue.message;
+    if (issue.code === 'invalid_type' && value === undefined) {
+      code = 'missing-field';
+      message = message.startsWith('Invalid input')
+        ? `required field "${field}" is missing`
+        : `required field "${field}" is missing: ${message}`;
+    } else if (issue.code === 'invalid_type') {
+      if (!FIELD_CODES[last ?? '']) code = 'invalid-type';
+      const expected = 'expected' in issue ? String(issue.expected) : 'another type';
+      message = message.startsWith('Invalid input')
+        ? `"${field}" must be ${expected === 'object' ? 'a mapping' : expected === 'array' ? 'a list' : `a ${expected}`}, not ${describe(value)}`
+        : `"${field}": ${message} (got ${describe(value)})`;
+    } else if (!message.includes(field.split('.').pop() ?? field)) {
+      message = `"${field}": ${message}`;
+    }
+    const at = locator.locate(path);
+    out.push({ file, ...at, severity, code: `${prefix}.${code}`, message });
+  }
+  return out;
+}
