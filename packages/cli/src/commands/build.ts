@@ -33,7 +33,7 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
     const dir = positionals[0] ?? defaultCatalogDir();
     const out = (values.out as string | undefined) ?? 'dist';
     const started = performance.now();
-    const catalog = loadCatalog(dir);
+    const catalog = await loadCatalog(dir);
     const { errors } = countBySeverity(catalog.findings);
     if (errors > 0) {
       printFindings(catalog.findings, 'text');

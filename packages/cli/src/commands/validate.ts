@@ -48,7 +48,7 @@ Exit codes: 0 valid (warnings allowed), 1 errors found, 2 bad usage.`,
     if (positionals.length > 1) throw new UsageError('hub validate takes at most one catalog dir');
     const format = findingFormat(values.format as string | undefined);
     const dir = positionals[0] ?? defaultCatalogDir();
-    const catalog = loadCatalog(dir);
+    const catalog = await loadCatalog(dir);
     let findings = catalog.findings;
     if (!values['no-archives'] && catalog.entries.length > 0) {
       const archiveFindings = await checkCatalogArchives(catalog.root, catalog.entries, {

@@ -8,6 +8,7 @@ export * from './check-archives';
 export * from './hash-file';
 export * from './lint';
 export * from './load-catalog';
+export * from './read-entry';
 export * from './pack';
 export * from './plugin-dir';
 export * from './uuid7';

@@ -9,8 +9,8 @@ const expected: Array<{ file: string; line: number | null; code: string }> = JSO
   readFileSync(join(BROKEN, 'expected-findings.json'), 'utf8'),
 );
 
-describe('loadCatalog on the broken fixtures (one problem per file)', () => {
-  const catalog = loadCatalog(BROKEN, { displayFrom: BROKEN });
+describe('loadCatalog on the broken fixtures (one problem per file)', async () => {
+  const catalog = await loadCatalog(BROKEN, { displayFrom: BROKEN });
   const errors = catalog.findings.filter((f) => f.severity === 'error');
 
   it('reports exactly one finding per broken file, with its code and line', () => {
@@ -36,17 +36,17 @@ describe('loadCatalog on the broken fixtures (one problem per file)', () => {
 });
 
 describe('loadCatalog on odd trees', () => {
-  it('reports a missing plugins/ dir as one finding', () => {
+  it('reports a missing plugins/ dir as one finding', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hub-empty-'));
-    const catalog = loadCatalog(dir, { displayFrom: dir });
+    const catalog = await loadCatalog(dir, { displayFrom: dir });
     expect(catalog.findings.map((f) => f.code)).toEqual(['catalog.not-found']);
   });
 
-  it('refuses an oversized entry before parsing it', () => {
+  it('refuses an oversized entry before parsing it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hub-big-'));
     mkdirSync(join(dir, 'plugins', 'big'), { recursive: true });
     writeFileSync(join(dir, 'plugins', 'big', '1.0.0.yaml'), `description: "${'x'.repeat(70_000)}"\n`);
-    const catalog = loadCatalog(dir, { displayFrom: dir });
+    const catalog = await loadCatalog(dir, { displayFrom: dir });
     expect(catalog.findings.find((f) => f.file === 'plugins/big/1.0.0.yaml')?.code).toBe('yaml.too-large');
   });
 });

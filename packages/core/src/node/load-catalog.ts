@@ -1,15 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
-import { CATALOG_RULES, ENTRY_RULES } from '../catalog/rules';
+import { CATALOG_RULES } from '../catalog/rules';
 import { type LoadedEntry, type Locate, type Maintainers, maintainersSchema } from '../catalog/model';
 import { type Finding, FindingList, sortFindings } from '../findings';
-import { catalogEntrySchema } from '../schema/catalog-entry';
 import { parseYaml } from '../yaml/parse-yaml';
 import { YamlLocator } from '../yaml/locate';
 import { schemaFindings } from '../yaml/schema-findings';
-
-/** A catalog entry file larger than this is refused before parsing. */
-export const MAX_ENTRY_BYTES = 64 * 1024;
+import { type EntryJob, MAX_ENTRY_BYTES, readEntry } from './read-entry';
 
 export interface LoadedCatalog {
   /** Absolute path of the catalog directory (the one holding `plugins/`). */
@@ -30,17 +27,19 @@ export interface LoadCatalogOptions {
  * Reads `<root>/plugins/<plugin_id>/<version>.yaml` and `<root>/maintainers.yaml`,
  * validates every entry, runs every rule, and returns all findings at once.
  */
-export function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}): LoadedCatalog {
+export async function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}): Promise<LoadedCatalog> {
   const root = resolve(rootDir);
   const from = resolve(opts.displayFrom ?? process.cwd());
   const show = (abs: string) => relative(from, abs) || basename(abs);
   const findings = new FindingList();
-  const texts = new Map<string, string>();
+  // Positions are needed only for findings, which are rare: re-read the file then instead of keeping every text.
+  const sources = new Map<string, string>();
   const locators = new Map<string, YamlLocator>();
   const locate: Locate = (file, path) => {
     let loc = locators.get(file);
     if (!loc) {
-      loc = new YamlLocator(texts.get(file) ?? '');
+      const abs = sources.get(file);
+      loc = new YamlLocator(abs ? readFileSync(abs, 'utf8') : '');
       locators.set(file, loc);
     }
     return loc.locate(path);
@@ -68,44 +67,30 @@ export function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}): Loa
     return { root, entries: [], findings: findings.items };
   }
 
-  const entries: LoadedEntry[] = [];
+  const jobs: EntryJob[] = [];
+  const shownPluginsDir = show(pluginsDir);
   for (const dir of dirs) {
     const names = readdirSync(join(pluginsDir, dir), { withFileTypes: true });
     names.sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const d of names) {
-      const abs = join(pluginsDir, dir, d.name);
-      const file = show(abs);
+      const abs = `${pluginsDir}/${dir}/${d.name}`;
+      const file = `${shownPluginsDir}/${dir}/${d.name}`;
       if (d.name.startsWith('.')) continue;
       if (!d.isFile() || !d.name.endsWith('.yaml')) {
         const hint = d.name.endsWith('.yml') ? '; rename it to .yaml' : '';
         findings.error('path.bad-layout', `not a catalog entry: entries are files named plugins/${dir}/<version>.yaml${hint}`, { file });
         continue;
       }
-      const text = readFileSync(abs, 'utf8');
-      const parsed = parseYaml(text, file, { flavour: 'core', maxBytes: MAX_ENTRY_BYTES });
-      if (!parsed.ok) {
-        findings.items.push(parsed.finding);
-        continue;
-      }
-      texts.set(file, text);
-      const data = parsed.value.data;
-      if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-        findings.error('yaml.not-mapping', 'a catalog entry must be a YAML mapping of fields (plugin_id: …, version: …)', {
-          file,
-          line: 1,
-          column: 1,
-        });
-        continue;
-      }
-      const result = catalogEntrySchema.safeParse(data);
-      if (!result.success) {
-        findings.items.push(...schemaFindings(result.error.issues, data, text, file, 'entry'));
-        continue;
-      }
-      const loaded: LoadedEntry = { file, entry: result.data };
-      const before = findings.items.length;
-      for (const rule of ENTRY_RULES) rule({ loaded, dir, fileName: d.name, findings, locate });
-      if (findings.items.length === before) entries.push(loaded);
+      jobs.push({ abs, file, dir, fileName: d.name });
+    }
+  }
+
+  const entries: LoadedEntry[] = [];
+  for (const [i, result] of jobs.map(readEntry).entries()) {
+    findings.items.push(...result.findings);
+    if (result.loaded) {
+      entries.push(result.loaded);
+      sources.set(result.loaded.file, jobs[i]!.abs);
     }
   }
   for (const rule of CATALOG_RULES) rule({ entries, findings, locate });

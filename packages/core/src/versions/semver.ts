@@ -1,4 +1,4 @@
-import { compare, parse, prerelease } from 'semver';
+import { parse, prerelease, SemVer } from 'semver';
 
 /** True when `v` is a strict SemVer 2.0.0 string: no `v` prefix, no loose forms; pre-releases and build metadata allowed. */
 export function isSemver(v: string): boolean {
@@ -15,7 +15,20 @@ export function isPrerelease(v: string): boolean {
 
 /** SemVer precedence: negative if a < b; build metadata is ignored, as SemVer says. */
 export function compareVersions(a: string, b: string): number {
-  return compare(a, b);
+  return parsed(a).compare(parsed(b));
+}
+
+const parsedCache = new Map<string, SemVer>();
+
+/** Parses once per distinct string: listings compare the same few version strings many times. */
+function parsed(v: string): SemVer {
+  let p = parsedCache.get(v);
+  if (!p) {
+    p = new SemVer(v);
+    if (parsedCache.size >= 10_000) parsedCache.clear();
+    parsedCache.set(v, p);
+  }
+  return p;
 }
 
 /** Sorts versions newest first (the order every listing uses). */

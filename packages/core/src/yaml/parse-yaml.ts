@@ -42,7 +42,8 @@ export function parseYaml(
     }
     return fail('yaml.syntax', `YAML could not be read: ${(err as Error).message}`);
   }
-  const alias = findSharedNode(data);
+  // An alias needs an anchor, and an anchor needs "&": most files have none and skip the walk.
+  const alias = text.includes('&') ? findSharedNode(data) : undefined;
   if (alias) {
     return fail('yaml.alias', `anchors and aliases are not allowed (the value at "${alias}" is reused)`, 1, 1);
   }

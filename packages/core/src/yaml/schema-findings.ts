@@ -81,6 +81,9 @@ export function schemaFindings(
       message = message.startsWith('Invalid input')
         ? `"${field}" must be ${expected === 'object' ? 'a mapping' : expected === 'array' ? 'a list' : `a ${expected}`}, not ${describe(value)}`
         : `"${field}": ${message} (got ${describe(value)})`;
+      if (expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')) {
+        message += `; YAML read it as a ${typeof value}, so quote it: ${String(last)}: "…"`;
+      }
     } else if (!message.includes(field.split('.').pop() ?? field)) {
       message = `"${field}": ${message}`;
     }
