@@ -20,7 +20,8 @@ if (step === 'parse') {
   }
 } else {
   const catalog = await loadCatalog(dir);
-  if (catalog.findings.some((f) => f.severity === 'error')) throw new Error(`bench catalog has errors: ${catalog.findings[0]?.message}`);
+  if (catalog.findings.some((f) => f.severity === 'error'))
+    throw new Error(`bench catalog has errors: ${catalog.findings[0]?.message}`);
   count = catalog.entries.length;
   if (step === 'build') writeHubBuild(dir, catalog.entries, out ?? join(dir, '..', 'dist'));
 }

@@ -18,10 +18,14 @@ interface Sample {
 }
 
 function step(name: string, catalog: string, out: string): Sample {
-  const text = execFileSync(process.execPath, ['--import', 'tsx', join(root, 'catalog-step.ts'), name, catalog, out], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 20,
-  });
+  const text = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'catalog-step.ts'), name, catalog, out],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    },
+  );
   return JSON.parse(text) as Sample;
 }
 
@@ -40,7 +44,9 @@ try {
   const out = join(work, 'dist');
   let t = performance.now();
   const files = generateCatalog(catalog, PLUGINS, VERSIONS);
-  console.log(`generated ${files} entries (${PLUGINS} plugins × ${VERSIONS} versions) in ${Math.round(performance.now() - t)} ms`);
+  console.log(
+    `generated ${files} entries (${PLUGINS} plugins × ${VERSIONS} versions) in ${Math.round(performance.now() - t)} ms`,
+  );
 
   const samples: Record<string, Sample[]> = { parse: [], validate: [], build: [] };
   step('parse', catalog, out); // warm the page cache so no step pays for the first read
@@ -54,14 +60,18 @@ try {
   const row = (label: string, name: string) => {
     const ms = median(samples[name]!.map((s) => s.ms));
     const rss = Math.max(...samples[name]!.map((s) => s.maxRssMiB));
-    console.log(`${label.padEnd(28)}${ms.toFixed(0).padStart(6)}  ${(ms / parse).toFixed(2).padStart(6)}×  ${rss.toFixed(0).padStart(5)} MiB`);
+    console.log(
+      `${label.padEnd(28)}${ms.toFixed(0).padStart(6)}  ${(ms / parse).toFixed(2).padStart(6)}×  ${rss.toFixed(0).padStart(5)} MiB`,
+    );
   };
   row('read + YAML parse (reference)', 'parse');
   row('validate', 'validate');
   row('validate + build', 'build');
 
   t = performance.now();
-  const validateCli = median(Array.from({ length: ROUNDS }, () => cli(['validate', catalog, '--no-archives'])));
+  const validateCli = median(
+    Array.from({ length: ROUNDS }, () => cli(['validate', catalog, '--no-archives'])),
+  );
   const buildCli = median(Array.from({ length: ROUNDS }, () => cli(['build', catalog, '--out', out])));
   console.log(`\nwhole CLI runs (node start + TypeScript load included), median of ${ROUNDS}:`);
   console.log(`hub validate --no-archives   ${validateCli.toFixed(0).padStart(6)} ms`);

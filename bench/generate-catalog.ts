@@ -1,7 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const CATEGORIES = ['fft', 'ctf', 'motioncor', 'particle_picking', 'two_d_classification', 'square_detection', 'particle_extraction'];
+const CATEGORIES = [
+  'fft',
+  'ctf',
+  'motioncor',
+  'particle_picking',
+  'two_d_classification',
+  'square_detection',
+  'particle_extraction',
+];
 
 /** Writes a synthetic but realistic catalog: `plugins` plugins × `versions` versions, every entry valid. */
 export function generateCatalog(root: string, plugins: number, versions: number): number {

@@ -1,7 +1,11 @@
 // Regenerates packages/core/schema/*.schema.json from the zod schemas: npm run schemas
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PUBLISHED_SCHEMAS, type PublishedSchemaName, renderJsonSchema } from '../packages/core/src/schema/json-schema';
+import {
+  PUBLISHED_SCHEMAS,
+  type PublishedSchemaName,
+  renderJsonSchema,
+} from '../packages/core/src/schema/json-schema';
 
 const dir = join(import.meta.dirname, '../packages/core/schema');
 mkdirSync(dir, { recursive: true });

@@ -7,7 +7,13 @@ import { validateCommand } from './commands/validate';
 import { red } from './output';
 import { EXIT, UsageError } from './usage';
 
-const COMMANDS: readonly Command[] = [scaffoldCommand, lintCommand, packCommand, validateCommand, buildCommand];
+const COMMANDS: readonly Command[] = [
+  scaffoldCommand,
+  lintCommand,
+  packCommand,
+  validateCommand,
+  buildCommand,
+];
 
 const HELP = `hub — the Magellon plugin hub's command line
 

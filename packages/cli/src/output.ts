@@ -32,7 +32,9 @@ export function printFindings(findings: readonly Finding[], format: FindingForma
       process.stdout.write(`::${kind} ${props.join(',')}::${ghEscape(f.message)}\n`);
     } else {
       const line = formatFinding(f);
-      process.stdout.write(`${f.severity === 'error' ? red(line) : f.severity === 'warning' ? yellow(line) : dim(line)}\n`);
+      process.stdout.write(
+        `${f.severity === 'error' ? red(line) : f.severity === 'warning' ? yellow(line) : dim(line)}\n`,
+      );
     }
   }
 }

@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 /** A usage problem: the command line itself is wrong (exit code 2). */
 export class UsageError extends Error {}
@@ -10,7 +10,12 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 /** parseArgs with strict checking, turning its errors into UsageError with the command's name. */
 export function parseCommandArgs<O extends Options>(command: string, args: string[], options: O) {
   try {
-    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    return parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     throw new UsageError(`hub ${command}: ${(err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, '')}`);
   }

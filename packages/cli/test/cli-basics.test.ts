@@ -42,8 +42,14 @@ describe('hub command line', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(expected.length);
     for (const e of expected) {
-      const where = e.line === null ? `${join('packages/core/test/fixtures/broken-catalog', e.file)}: ` : `${join('packages/core/test/fixtures/broken-catalog', e.file)}:${e.line}:`;
-      expect(lines.filter((l) => l.startsWith(where) && l.includes(` ${e.code}: `)), `${e.file} ${e.code}`).toHaveLength(1);
+      const where =
+        e.line === null
+          ? `${join('packages/core/test/fixtures/broken-catalog', e.file)}: `
+          : `${join('packages/core/test/fixtures/broken-catalog', e.file)}:${e.line}:`;
+      expect(
+        lines.filter((l) => l.startsWith(where) && l.includes(` ${e.code}: `)),
+        `${e.file} ${e.code}`,
+      ).toHaveLength(1);
     }
     expect(r.stderr).toMatch(/✖ .* 15 errors/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -52,7 +58,9 @@ describe('hub command line', () => {
   it('hub validate --format github prints workflow annotations', () => {
     const r = runHub(['validate', 'packages/core/test/fixtures/broken-catalog', '--format', 'github']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^::error file=packages\/core\/test\/fixtures\/broken-catalog\/plugins\/bad-tier\/1\.0\.0\.yaml,line=8,col=\d+,title=entry\.invalid-tier::/m);
+    expect(r.stdout).toMatch(
+      /^::error file=packages\/core\/test\/fixtures\/broken-catalog\/plugins\/bad-tier\/1\.0\.0\.yaml,line=8,col=\d+,title=entry\.invalid-tier::/m,
+    );
   });
 
   it('hub validate reports a missing catalog as one clear finding', () => {

@@ -1,6 +1,6 @@
 /** Runtime-free part of the domain library: safe to bundle for Cloudflare Workers and the browser. */
 export * from './catalog';
-export * from './findings';
 export * from './documents';
+export * from './findings';
 export * from './schema';
 export * from './versions';

@@ -48,7 +48,9 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
           `✔ built ${plural(stats.plugins, 'plugin')}, ${plural(stats.versions, 'version')}, ${plural(stats.archives, 'archive')} into ${out}/ in ${ms} ms`,
         ),
       );
-      console.log(`  ${out}/v1/index.json · ${out}/v1/plugins/<id>.json · ${out}/v1/categories.json · ${out}/assets/plugins/`);
+      console.log(
+        `  ${out}/v1/index.json · ${out}/v1/plugins/<id>.json · ${out}/v1/categories.json · ${out}/assets/plugins/`,
+      );
       return EXIT.ok;
     } catch (err) {
       if (err instanceof BuildError) {

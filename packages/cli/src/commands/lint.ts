@@ -39,7 +39,8 @@ Exit codes: 0 clean (warnings allowed unless --strict), 1 problems found, 2 bad 
       console.log(this.help);
       return EXIT.ok;
     }
-    if (positionals.length !== 1) throw new UsageError('hub lint takes one plugin dir or .mpn file; see hub lint --help');
+    if (positionals.length !== 1)
+      throw new UsageError('hub lint takes one plugin dir or .mpn file; see hub lint --help');
     const format = findingFormat(values.format as string | undefined);
     const target = positionals[0]!;
     const result = await lintPlugin(target, { sdkVersion: values['sdk-version'] as string | undefined });

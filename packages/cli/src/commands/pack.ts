@@ -41,14 +41,17 @@ Exit codes: 0 packed, 1 lint errors or the archive exists, 2 bad usage.`,
     let date: Date | undefined;
     if (values.date !== undefined) {
       date = new Date(values.date as string);
-      if (Number.isNaN(date.getTime())) throw new UsageError(`--date "${values.date}" is not an ISO 8601 date-time`);
+      if (Number.isNaN(date.getTime()))
+        throw new UsageError(`--date "${values.date}" is not an ISO 8601 date-time`);
     }
     const dir = positionals[0]!;
     const lint = await lintDir(dir);
     const shown = lint.findings.filter((f) => f.severity !== 'info');
     printFindings(shown, 'text');
     if (!lint.ok) {
-      console.error(red(`✖ not packed: ${plural(countBySeverity(lint.findings).errors, 'error')} (see above)`));
+      console.error(
+        red(`✖ not packed: ${plural(countBySeverity(lint.findings).errors, 'error')} (see above)`),
+      );
       return EXIT.failed;
     }
     try {
@@ -59,7 +62,11 @@ Exit codes: 0 packed, 1 lint errors or the archive exists, 2 bad usage.`,
         date,
       });
       for (const note of result.notes) console.error(`note: ${note}`);
-      console.log(green(`✔ packed ${result.manifest.plugin_id} ${result.manifest.version} → ${relative(process.cwd(), result.file)}`));
+      console.log(
+        green(
+          `✔ packed ${result.manifest.plugin_id} ${result.manifest.version} → ${relative(process.cwd(), result.file)}`,
+        ),
+      );
       console.log(`  sha256      ${result.sha256}`);
       console.log(`  size_bytes  ${result.size_bytes}`);
       console.log(`  archive_id  ${result.archive_id}`);

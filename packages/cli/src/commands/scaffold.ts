@@ -21,7 +21,9 @@ export interface ScaffoldValues {
 
 /** Replaces `{{key}}` placeholders; unknown placeholders are left as they are. */
 export function renderTemplate(text: string, values: ScaffoldValues): string {
-  return text.replace(/\{\{(\w+)\}\}/g, (m, key: string) => (key in values ? values[key as keyof ScaffoldValues] : m));
+  return text.replace(/\{\{(\w+)\}\}/g, (m, key: string) =>
+    key in values ? values[key as keyof ScaffoldValues] : m,
+  );
 }
 
 /** Renders the template tree into `dest`, which must not exist; on failure nothing is left behind. */
@@ -39,7 +41,9 @@ export function scaffoldPlugin(dest: string, values: ScaffoldValues): string[] {
           mkdirSync(join(dest, path));
           walk(path);
         } else {
-          writeFileSync(join(dest, path), renderTemplate(readFileSync(src, 'utf8'), values), { mode: statSync(src).mode });
+          writeFileSync(join(dest, path), renderTemplate(readFileSync(src, 'utf8'), values), {
+            mode: statSync(src).mode,
+          });
           written.push(path);
         }
       }
@@ -91,18 +95,25 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
       console.log(this.help);
       return EXIT.ok;
     }
-    if (positionals.length !== 1) throw new UsageError('hub scaffold takes one plugin id; see hub scaffold --help');
+    if (positionals.length !== 1)
+      throw new UsageError('hub scaffold takes one plugin id; see hub scaffold --help');
     const id = positionals[0]!;
     const category = values.category as string | undefined;
     if (!category) throw new UsageError('hub scaffold needs --category <category>, e.g. --category ctf');
     const backend = (values['backend-id'] as string | undefined) ?? id;
-    for (const [what, value] of [['plugin id', id], ['--category', category], ['--backend-id', backend]] as const) {
+    for (const [what, value] of [
+      ['plugin id', id],
+      ['--category', category],
+      ['--backend-id', backend],
+    ] as const) {
       const check = slug(what).safeParse(value);
       if (!check.success) throw new UsageError(`${what} "${value}": ${check.error.issues[0]?.message}`);
     }
     const dest = resolve((values.dir as string | undefined) ?? '.', id);
     if (existsSync(dest)) {
-      console.error(red(`✖ ${relative(process.cwd(), dest) || dest} already exists; choose another id or --dir`));
+      console.error(
+        red(`✖ ${relative(process.cwd(), dest) || dest} already exists; choose another id or --dir`),
+      );
       return EXIT.failed;
     }
     const files = scaffoldPlugin(dest, {
@@ -116,8 +127,9 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
     });
     const shown = relative(process.cwd(), dest) || '.';
     console.log(green(`✔ created ${shown}/ (${files.length} files)`));
-    console.log(`next:\n  cd ${shown} && python3 -m unittest discover -s tests -t .\n  hub lint ${shown}\n  hub pack ${shown}`);
+    console.log(
+      `next:\n  cd ${shown} && python3 -m unittest discover -s tests -t .\n  hub lint ${shown}\n  hub pack ${shown}`,
+    );
     return EXIT.ok;
   },
 };
-

@@ -1,7 +1,17 @@
 import { existsSync } from 'node:fs';
-import { checkCatalogArchives, loadCatalog } from '@magellon/hub-core/node';
 import { sortFindings } from '@magellon/hub-core';
-import { countBySeverity, endProgress, FINDING_FORMATS, type FindingFormat, green, plural, printFindings, progress, red } from '../output';
+import { checkCatalogArchives, loadCatalog } from '@magellon/hub-core/node';
+import {
+  countBySeverity,
+  endProgress,
+  FINDING_FORMATS,
+  type FindingFormat,
+  green,
+  plural,
+  printFindings,
+  progress,
+  red,
+} from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
 
@@ -12,7 +22,8 @@ export function defaultCatalogDir(): string {
 
 export function findingFormat(value: string | undefined): FindingFormat {
   const format = (value ?? 'text') as FindingFormat;
-  if (!FINDING_FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FINDING_FORMATS.join(', ')}`);
+  if (!FINDING_FORMATS.includes(format))
+    throw new UsageError(`--format must be one of ${FINDING_FORMATS.join(', ')}`);
   return format;
 }
 
@@ -52,7 +63,8 @@ Exit codes: 0 valid (warnings allowed), 1 errors found, 2 bad usage.`,
     let findings = catalog.findings;
     if (!values['no-archives'] && catalog.entries.length > 0) {
       const archiveFindings = await checkCatalogArchives(catalog.root, catalog.entries, {
-        onProgress: (done, total, e) => progress(`checking archives ${done + 1}/${total} ${e.entry.plugin_id} ${e.entry.version}`),
+        onProgress: (done, total, e) =>
+          progress(`checking archives ${done + 1}/${total} ${e.entry.plugin_id} ${e.entry.version}`),
       });
       endProgress();
       findings = sortFindings([...findings, ...archiveFindings]);

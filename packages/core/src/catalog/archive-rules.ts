@@ -3,7 +3,13 @@ import type { ArchiveManifest } from '../schema/archive-manifest';
 import type { LoadedEntry, Locate } from './model';
 
 /** Fields that must agree between a catalog entry and the manifest inside its archive. */
-export const ENTRY_MANIFEST_FIELDS = ['plugin_id', 'version', 'category', 'requires_sdk', 'archive_id'] as const;
+export const ENTRY_MANIFEST_FIELDS = [
+  'plugin_id',
+  'version',
+  'category',
+  'requires_sdk',
+  'archive_id',
+] as const;
 
 /** Reports every field where the archive's manifest disagrees with the catalog entry that points at it. */
 export function compareEntryWithManifest(

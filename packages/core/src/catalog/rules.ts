@@ -55,7 +55,11 @@ const yankedAfterPublish: EntryRule = ({ loaded, findings, locate }) => {
 };
 
 /** Rules applied to every entry that passed the schema, in order. */
-export const ENTRY_RULES: readonly EntryRule[] = [pathMatchesPluginId, pathMatchesVersion, yankedAfterPublish];
+export const ENTRY_RULES: readonly EntryRule[] = [
+  pathMatchesPluginId,
+  pathMatchesVersion,
+  yankedAfterPublish,
+];
 
 const uniqueVersionPrecedence: CatalogRule = ({ entries, findings, locate }) => {
   for (const [id, group] of groupByPlugin(entries)) {
@@ -91,10 +95,14 @@ function uniqueField(field: 'archive_id' | 'url', code: string, what: string): C
         continue;
       }
       const path = field === 'url' ? ['archive', 'url'] : ['archive_id'];
-      findings.error(code, `${what} "${value}" is already used by ${first.file}; every version needs its own archive`, {
-        file: loaded.file,
-        ...locate(loaded.file, path),
-      });
+      findings.error(
+        code,
+        `${what} "${value}" is already used by ${first.file}; every version needs its own archive`,
+        {
+          file: loaded.file,
+          ...locate(loaded.file, path),
+        },
+      );
     }
   };
 }
@@ -104,10 +112,14 @@ const replacementExists: CatalogRule = ({ entries, findings, locate }) => {
   for (const { entry, file } of entries) {
     const replacement = entry.deprecated?.replacement;
     if (replacement && !ids.has(replacement)) {
-      findings.warning('entry.unknown-replacement', `deprecated.replacement "${replacement}" is not a plugin in this catalog`, {
-        file,
-        ...locate(file, ['deprecated', 'replacement']),
-      });
+      findings.warning(
+        'entry.unknown-replacement',
+        `deprecated.replacement "${replacement}" is not a plugin in this catalog`,
+        {
+          file,
+          ...locate(file, ['deprecated', 'replacement']),
+        },
+      );
     }
   }
 };

@@ -19,7 +19,11 @@ function entry(plugin_id: string, version: string, extra: Partial<CatalogEntry> 
     tags: ['cryo-em'],
     requires_sdk: '>=2.0,<3.0',
     published_at: `2025-0${(n % 9) + 1}-01T00:00:00Z`,
-    archive: { url: `/assets/plugins/${plugin_id}-${version}.mpn`, sha256: 'a'.repeat(64), size_bytes: 100 + n },
+    archive: {
+      url: `/assets/plugins/${plugin_id}-${version}.mpn`,
+      sha256: 'a'.repeat(64),
+      size_bytes: 100 + n,
+    },
     archive_id: `01970000-0000-7000-8000-${String(n).padStart(12, '0')}`,
     ...extra,
   };
@@ -27,7 +31,10 @@ function entry(plugin_id: string, version: string, extra: Partial<CatalogEntry> 
 
 const entries = [
   entry('ctf', '1.0.0', { backend_id: 'ctffind4' }),
-  entry('ctf', '1.1.0', { backend_id: 'ctffind4', yanked: { reason: 'wrong sign', at: '2025-09-02T00:00:00Z' } }),
+  entry('ctf', '1.1.0', {
+    backend_id: 'ctffind4',
+    yanked: { reason: 'wrong sign', at: '2025-09-02T00:00:00Z' },
+  }),
   entry('ctf', '1.2.0-rc.1', { backend_id: 'ctffind4' }),
   entry('gctf', '0.1.0', { backend_id: 'gctf', tier: 'verified', tags: ['gpu'] }),
   entry('fft', '2.0.0', { category: 'fft' }),
@@ -41,9 +48,27 @@ describe('buildHubDocuments', () => {
     expect(indexDocumentSchema.parse(docs.index)).toBeTruthy();
     const ctf = docs.index.plugins.find((p) => p.plugin_id === 'ctf')!;
     expect(Object.keys(ctf)).toEqual([
-      'plugin_id', 'name', 'description', 'category', 'backend_id', 'author', 'license', 'tier', 'tags', 'latest_version', 'versions',
+      'plugin_id',
+      'name',
+      'description',
+      'category',
+      'backend_id',
+      'author',
+      'license',
+      'tier',
+      'tags',
+      'latest_version',
+      'versions',
     ]);
-    expect(Object.keys(ctf.versions[0]!)).toEqual(['version', 'archive_id', 'url', 'sha256', 'size_bytes', 'requires_sdk', 'published_at']);
+    expect(Object.keys(ctf.versions[0]!)).toEqual([
+      'version',
+      'archive_id',
+      'url',
+      'sha256',
+      'size_bytes',
+      'requires_sdk',
+      'published_at',
+    ]);
   });
 
   it('leaves yanked versions and all-yanked plugins out of the default listing', () => {

@@ -101,7 +101,11 @@ export function buildHubDocuments(entries: readonly CatalogEntry[]): HubDocument
       versions: versions.map(pluginVersion),
     });
     if (latest !== undefined) {
-      indexPlugins.push({ ...base, latest_version: latest, versions: versions.filter((v) => !v.yanked).map(indexVersion) });
+      indexPlugins.push({
+        ...base,
+        latest_version: latest,
+        versions: versions.filter((v) => !v.yanked).map(indexVersion),
+      });
     }
   }
 

@@ -28,7 +28,9 @@ export function matchesListing(p: IndexPlugin, query: ListingQuery): boolean {
   if (query.tag && !p.tags.includes(query.tag)) return false;
   const q = query.q?.trim().toLowerCase();
   if (q) {
-    const haystack = [p.plugin_id, p.name, p.description, p.author, p.category, ...p.tags].join('\n').toLowerCase();
+    const haystack = [p.plugin_id, p.name, p.description, p.author, p.category, ...p.tags]
+      .join('\n')
+      .toLowerCase();
     return q.split(/\s+/).every((word) => haystack.includes(word));
   }
   return true;
@@ -40,5 +42,11 @@ export function listPlugins(index: IndexDocument, query: ListingQuery): ListingP
   const matched = index.plugins.filter((p) => matchesListing(p, query));
   const pages = Math.max(1, Math.ceil(matched.length / per_page));
   const page = Math.min(Math.max(Math.trunc(query.page ?? 1), 1), pages);
-  return { items: matched.slice((page - 1) * per_page, page * per_page), total: matched.length, page, per_page, pages };
+  return {
+    items: matched.slice((page - 1) * per_page, page * per_page),
+    total: matched.length,
+    page,
+    per_page,
+    pages,
+  };
 }

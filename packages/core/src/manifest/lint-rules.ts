@@ -22,19 +22,27 @@ export type LintRule = (ctx: LintContext) => void | Promise<void>;
 export const KNOWN_PREDICATES = ['docker_daemon', 'binary', 'python', 'gpu_count_min', 'os', 'arch'] as const;
 export const PLACEHOLDER_ARCHIVE_ID = '00000000-0000-7000-8000-000000000000';
 
-const at = (ctx: LintContext, path: ReadonlyArray<PropertyKey>) => ({ file: ctx.manifestFile, ...ctx.locate(path) });
+const at = (ctx: LintContext, path: ReadonlyArray<PropertyKey>) => ({
+  file: ctx.manifestFile,
+  ...ctx.locate(path),
+});
 
 /** Error: an install entry whose Dockerfile or pyproject is not in the plugin (it could not install). */
 const installFilesExist: LintRule = (ctx) => {
   ctx.manifest.install.forEach((spec, i) => {
     const wanted: Array<[string, string]> = [];
-    if (spec.method === 'docker' && spec.dockerfile && !spec.image) wanted.push(['dockerfile', spec.dockerfile]);
+    if (spec.method === 'docker' && spec.dockerfile && !spec.image)
+      wanted.push(['dockerfile', spec.dockerfile]);
     if (spec.method === 'uv' && spec.pyproject) wanted.push(['pyproject', spec.pyproject]);
     for (const [field, path] of wanted) {
       const direct = normalizeRelative(path);
       const inContext = joinRelative(spec.build_context, path);
       if (direct === undefined) {
-        ctx.findings.error('lint.path-escapes', `install[${i}].${field} "${path}" points outside the plugin`, at(ctx, ['install', i, field]));
+        ctx.findings.error(
+          'lint.path-escapes',
+          `install[${i}].${field} "${path}" points outside the plugin`,
+          at(ctx, ['install', i, field]),
+        );
       } else if (!ctx.files.has(direct) && !(inContext && ctx.files.has(inContext))) {
         ctx.findings.error(
           'lint.install-file-missing',
@@ -85,7 +93,11 @@ const schemaFilesPresent: LintRule = (ctx) => {
   for (const field of ['input_schema', 'output_schema'] as const) {
     const path = normalizeRelative(ctx.manifest[field]);
     if (!path || !ctx.files.has(path)) {
-      ctx.findings.warning('lint.schema-missing', `${field} "${ctx.manifest[field]}" is not in ${ctx.files.label}; the UI cannot build its form`, at(ctx, [field]));
+      ctx.findings.warning(
+        'lint.schema-missing',
+        `${field} "${ctx.manifest[field]}" is not in ${ctx.files.label}; the UI cannot build its form`,
+        at(ctx, [field]),
+      );
     }
   }
 };
@@ -136,7 +148,11 @@ const manifestVersionKnown: LintRule = (ctx) => {
 
 const versionIsSemver: LintRule = (ctx) => {
   if (!isSemver(ctx.manifest.version)) {
-    ctx.findings.warning('lint.version-not-semver', `version "${ctx.manifest.version}" is not SemVer; the hub catalog only accepts SemVer such as 1.2.0`, at(ctx, ['version']));
+    ctx.findings.warning(
+      'lint.version-not-semver',
+      `version "${ctx.manifest.version}" is not SemVer; the hub catalog only accepts SemVer such as 1.2.0`,
+      at(ctx, ['version']),
+    );
   }
 };
 
@@ -159,13 +175,22 @@ const predicatesKnown: LintRule = (ctx) => {
 const licenseIsSpdx: LintRule = (ctx) => {
   const license = ctx.manifest.license;
   if (license && !isSpdxExpression(license)) {
-    ctx.findings.warning('lint.license-not-spdx', `license "${license}" is not an SPDX identifier; the hub catalog requires one`, at(ctx, ['license']));
+    ctx.findings.warning(
+      'lint.license-not-spdx',
+      `license "${license}" is not an SPDX identifier; the hub catalog requires one`,
+      at(ctx, ['license']),
+    );
   }
 };
 
 const authorInfo: LintRule = (ctx) => {
   const m = ctx.manifest;
-  if (m.tags.length === 0) ctx.findings.info('lint.no-tags', 'no tags: people searching the hub will not find it by topic', at(ctx, []));
+  if (m.tags.length === 0)
+    ctx.findings.info(
+      'lint.no-tags',
+      'no tags: people searching the hub will not find it by topic',
+      at(ctx, []),
+    );
   if (!m.description.trim()) ctx.findings.info('lint.no-description', 'no description', at(ctx, []));
   if (!m.author.trim()) ctx.findings.info('lint.no-author', 'no author', at(ctx, []));
 };

@@ -70,16 +70,26 @@ describe('reading archive manifests like the SDK', () => {
   });
 
   it('accepts the old names schema_version (int) and sdk_compat', () => {
-    const m = ok(REAL.replace('manifest_version: "1"', 'schema_version: 1').replace('requires_sdk:', 'sdk_compat:'));
+    const m = ok(
+      REAL.replace('manifest_version: "1"', 'schema_version: 1').replace('requires_sdk:', 'sdk_compat:'),
+    );
     expect(m.manifest_version).toBe('1');
     expect(m.requires_sdk).toBe('>=2.0,<3.0');
   });
 
   it('turns a legacy image: {ref} with no install list into one docker entry', () => {
-    const legacy = REAL.replace(/install:[\s\S]*?health_check:/, 'image:\n  ref: ghcr.io/magellon/fft:1.0.0\nhealth_check:');
+    const legacy = REAL.replace(
+      /install:[\s\S]*?health_check:/,
+      'image:\n  ref: ghcr.io/magellon/fft:1.0.0\nhealth_check:',
+    );
     const m = ok(legacy);
     expect(m.install).toEqual([
-      { method: 'docker', image: 'ghcr.io/magellon/fft:1.0.0', build_context: '.', requires: [{ docker_daemon: true }] },
+      {
+        method: 'docker',
+        image: 'ghcr.io/magellon/fft:1.0.0',
+        build_context: '.',
+        requires: [{ docker_daemon: true }],
+      },
     ]);
   });
 
@@ -104,15 +114,24 @@ describe('reading archive manifests like the SDK', () => {
       { line: 16, code: 'manifest.invalid-slug', message: expect.stringContaining('lowercase') },
     ]);
     expect(problems(REAL.replace('    dockerfile: Dockerfile\n', ''))).toEqual([
-      { line: 33, code: 'manifest.invalid-value', message: expect.stringContaining("'image' or 'dockerfile'") },
+      {
+        line: 33,
+        code: 'manifest.invalid-value',
+        message: expect.stringContaining("'image' or 'dockerfile'"),
+      },
     ]);
-    expect(problems(REAL.replace('plugin_id: fft\n', '')).map((p) => p.code)).toEqual(['manifest.missing-field']);
+    expect(problems(REAL.replace('plugin_id: fft\n', '')).map((p) => p.code)).toEqual([
+      'manifest.missing-field',
+    ]);
   });
 
   it('rejects a manifest with no install method, and contradicting replica bounds', () => {
     const noInstall = REAL.replace(/install:[\s\S]*?health_check:/, 'health_check:');
     expect(problems(noInstall)[0]?.message).toMatch(/at least one install method/);
-    const replicas = REAL.replace('  gpu_count: 0', '  gpu_count: 0\n  replicas: {desired: 5, min: 1, max: 2}');
+    const replicas = REAL.replace(
+      '  gpu_count: 0',
+      '  gpu_count: 0\n  replicas: {desired: 5, min: 1, max: 2}',
+    );
     expect(problems(replicas)[0]?.message).toMatch(/min ≤ desired ≤ max/);
   });
 

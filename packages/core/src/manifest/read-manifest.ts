@@ -19,11 +19,19 @@ export function readManifest(text: string, file: string): ManifestResult {
     return {
       ok: false,
       findings: [
-        { file, line: 1, column: 1, severity: 'error', code: 'manifest.not-mapping', message: 'manifest.yaml must be a YAML mapping at the top level' },
+        {
+          file,
+          line: 1,
+          column: 1,
+          severity: 'error',
+          code: 'manifest.not-mapping',
+          message: 'manifest.yaml must be a YAML mapping at the top level',
+        },
       ],
     };
   }
   const result = archiveManifestSchema.safeParse(data);
-  if (!result.success) return { ok: false, findings: schemaFindings(result.error.issues, data, text, file, 'manifest') };
+  if (!result.success)
+    return { ok: false, findings: schemaFindings(result.error.issues, data, text, file, 'manifest') };
   return { ok: true, manifest: result.data, raw: data as Record<string, unknown>, text };
 }

@@ -32,7 +32,8 @@ export async function checkCatalogArchives(
 ): Promise<Finding[]> {
   const findings = new FindingList();
   const from = resolve(opts.displayFrom ?? process.cwd());
-  const locate = (file: string, path: ReadonlyArray<PropertyKey>) => new YamlLocator(readFileSync(resolve(from, file), 'utf8')).locate(path);
+  const locate = (file: string, path: ReadonlyArray<PropertyKey>) =>
+    new YamlLocator(readFileSync(resolve(from, file), 'utf8')).locate(path);
   let done = 0;
   for (const loaded of entries) {
     opts.onProgress?.(done++, entries.length, loaded);
@@ -41,15 +42,27 @@ export async function checkCatalogArchives(
     if (!path) continue;
     const at = (p: PropertyKey[]) => ({ file, ...locate(file, p) });
     if (!existsSync(path)) {
-      findings.error('archive.missing', `archive ${entry.archive.url} is not in the catalog (expected ${relative(from, path)})`, at(['archive', 'url']));
+      findings.error(
+        'archive.missing',
+        `archive ${entry.archive.url} is not in the catalog (expected ${relative(from, path)})`,
+        at(['archive', 'url']),
+      );
       continue;
     }
     const digest = await hashFile(path);
     if (digest.size !== entry.archive.size_bytes) {
-      findings.error('archive.size-mismatch', `size_bytes is ${entry.archive.size_bytes} but the archive has ${digest.size} bytes`, at(['archive', 'size_bytes']));
+      findings.error(
+        'archive.size-mismatch',
+        `size_bytes is ${entry.archive.size_bytes} but the archive has ${digest.size} bytes`,
+        at(['archive', 'size_bytes']),
+      );
     }
     if (digest.sha256 !== entry.archive.sha256) {
-      findings.error('archive.sha256-mismatch', `sha256 does not match the archive (its sha256 is ${digest.sha256})`, at(['archive', 'sha256']));
+      findings.error(
+        'archive.sha256-mismatch',
+        `sha256 does not match the archive (its sha256 is ${digest.sha256})`,
+        at(['archive', 'sha256']),
+      );
       continue;
     }
     const verified = await verifyArchive(path, { label: relative(from, path) });
@@ -58,4 +71,3 @@ export async function checkCatalogArchives(
   }
   return sortFindings(findings.items);
 }
-

@@ -32,7 +32,14 @@ async function runRules(
   sdkVersion: string,
 ): Promise<void> {
   const locator = new YamlLocator(manifestText);
-  const ctx: LintContext = { manifest, manifestFile, files, findings, sdkVersion, locate: (p) => locator.locate(p) };
+  const ctx: LintContext = {
+    manifest,
+    manifestFile,
+    files,
+    findings,
+    sdkVersion,
+    locate: (p) => locator.locate(p),
+  };
   for (const rule of LINT_RULES) await rule(ctx);
 }
 
@@ -42,7 +49,11 @@ export async function lintDir(dirArg: string, opts: LintOptions = {}): Promise<L
   const findings = new FindingList();
   const name = findSourceManifest(dir);
   if (!name) {
-    findings.error('lint.no-manifest', 'no manifest.yaml (or legacy plugin.yaml) here; run `hub scaffold` to start a plugin', { file: dirArg });
+    findings.error(
+      'lint.no-manifest',
+      'no manifest.yaml (or legacy plugin.yaml) here; run `hub scaffold` to start a plugin',
+      { file: dirArg },
+    );
     return { kind: 'dir', findings: findings.items, ok: false };
   }
   const manifestFile = join(basename(dir), name);
@@ -90,8 +101,19 @@ export async function lintArchive(file: string, opts: LintOptions = {}): Promise
   const findings = new FindingList();
   findings.items.push(...verified.findings);
   if (verified.manifest && verified.manifestText !== undefined) {
-    const files = new ArchivePluginFiles(file, verified.digests.map((d) => d.name), label);
-    await runRules(verified.manifest, verified.manifestText, `${label}!manifest.yaml`, files, findings, opts.sdkVersion ?? CURRENT_SDK_VERSION);
+    const files = new ArchivePluginFiles(
+      file,
+      verified.digests.map((d) => d.name),
+      label,
+    );
+    await runRules(
+      verified.manifest,
+      verified.manifestText,
+      `${label}!manifest.yaml`,
+      files,
+      findings,
+      opts.sdkVersion ?? CURRENT_SDK_VERSION,
+    );
   }
   const sorted = sortFindings(findings.items);
   return { kind: 'archive', manifest: verified.manifest, findings: sorted, ok: !hasErrors(sorted) };
@@ -102,7 +124,9 @@ export async function lintPlugin(target: string, opts: LintOptions = {}): Promis
   if (!existsSync(target)) {
     return {
       kind: 'dir',
-      findings: [{ file: target, severity: 'error', code: 'lint.not-found', message: 'no such file or directory' }],
+      findings: [
+        { file: target, severity: 'error', code: 'lint.not-found', message: 'no such file or directory' },
+      ],
       ok: false,
     };
   }

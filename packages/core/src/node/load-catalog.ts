@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
-import { CATALOG_RULES } from '../catalog/rules';
 import { type LoadedEntry, type Locate, type Maintainers, maintainersSchema } from '../catalog/model';
+import { CATALOG_RULES } from '../catalog/rules';
 import { type Finding, FindingList, sortFindings } from '../findings';
-import { parseYaml } from '../yaml/parse-yaml';
 import { YamlLocator } from '../yaml/locate';
+import { parseYaml } from '../yaml/parse-yaml';
 import { schemaFindings } from '../yaml/schema-findings';
 import { type EntryJob, MAX_ENTRY_BYTES, readEntry } from './read-entry';
 
@@ -52,18 +52,26 @@ export async function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}
       .filter((d) => {
         if (d.isDirectory()) return true;
         if (!d.name.startsWith('.') && d.name !== 'README.md') {
-          findings.error('path.bad-layout', 'only plugin folders belong in plugins/; entries go in plugins/<plugin_id>/<version>.yaml', {
-            file: show(join(pluginsDir, d.name)),
-          });
+          findings.error(
+            'path.bad-layout',
+            'only plugin folders belong in plugins/; entries go in plugins/<plugin_id>/<version>.yaml',
+            {
+              file: show(join(pluginsDir, d.name)),
+            },
+          );
         }
         return false;
       })
       .map((d) => d.name)
       .sort();
   } catch (err) {
-    findings.error('catalog.not-found', `cannot read ${show(pluginsDir)}: ${(err as NodeJS.ErrnoException).code ?? err}; is this a catalog directory?`, {
-      file: show(root),
-    });
+    findings.error(
+      'catalog.not-found',
+      `cannot read ${show(pluginsDir)}: ${(err as NodeJS.ErrnoException).code ?? err}; is this a catalog directory?`,
+      {
+        file: show(root),
+      },
+    );
     return { root, entries: [], findings: findings.items };
   }
 
@@ -78,7 +86,11 @@ export async function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}
       if (d.name.startsWith('.')) continue;
       if (!d.isFile() || !d.name.endsWith('.yaml')) {
         const hint = d.name.endsWith('.yml') ? '; rename it to .yaml' : '';
-        findings.error('path.bad-layout', `not a catalog entry: entries are files named plugins/${dir}/<version>.yaml${hint}`, { file });
+        findings.error(
+          'path.bad-layout',
+          `not a catalog entry: entries are files named plugins/${dir}/<version>.yaml${hint}`,
+          { file },
+        );
         continue;
       }
       jobs.push({ abs, file, dir, fileName: d.name });
@@ -99,14 +111,20 @@ export async function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}
   return { root, entries, maintainers, findings: sortFindings(findings.items) };
 }
 
-function loadMaintainers(root: string, show: (abs: string) => string, findings: FindingList): Maintainers | undefined {
+function loadMaintainers(
+  root: string,
+  show: (abs: string) => string,
+  findings: FindingList,
+): Maintainers | undefined {
   const abs = join(root, 'maintainers.yaml');
   const file = show(abs);
   let text: string;
   try {
     text = readFileSync(abs, 'utf8');
   } catch {
-    findings.warning('catalog.no-maintainers', 'no maintainers.yaml: nobody may set tier "verified"', { file });
+    findings.warning('catalog.no-maintainers', 'no maintainers.yaml: nobody may set tier "verified"', {
+      file,
+    });
     return undefined;
   }
   const parsed = parseYaml(text, file, { flavour: 'core', maxBytes: MAX_ENTRY_BYTES });

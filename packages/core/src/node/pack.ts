@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -52,7 +60,8 @@ function buildTime(manifest: ArchiveManifest, opts: PackOptions): number {
   if (opts.date) return opts.date.getTime();
   const epoch = process.env.SOURCE_DATE_EPOCH;
   if (epoch && /^\d+$/.test(epoch)) return Number(epoch) * 1000;
-  for (const t of [manifest.updated, manifest.created]) if (t && !Number.isNaN(Date.parse(t))) return Date.parse(t);
+  for (const t of [manifest.updated, manifest.created])
+    if (t && !Number.isNaN(Date.parse(t))) return Date.parse(t);
   return ZIP_EPOCH;
 }
 
@@ -64,15 +73,20 @@ function buildTime(manifest: ArchiveManifest, opts: PackOptions): number {
  */
 export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promise<PackResult> {
   const dir = resolve(dirArg);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new PackError(`${dirArg} is not a directory`, 'pack.not-a-dir');
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new PackError(`${dirArg} is not a directory`, 'pack.not-a-dir');
   const manifestName = findSourceManifest(dir);
   if (!manifestName) {
-    throw new PackError(`${dirArg} has no manifest.yaml (or legacy plugin.yaml); run \`hub scaffold\` to start one`, 'pack.no-manifest');
+    throw new PackError(
+      `${dirArg} has no manifest.yaml (or legacy plugin.yaml); run \`hub scaffold\` to start one`,
+      'pack.no-manifest',
+    );
   }
   const label = join(basename(dir), manifestName);
   const sourceText = readFileSync(join(dir, manifestName), 'utf8');
   const read = readManifest(sourceText, label);
-  if (!read.ok) throw new PackError(`${label} is not a valid manifest`, 'pack.invalid-manifest', read.findings);
+  if (!read.ok)
+    throw new PackError(`${label} is not a valid manifest`, 'pack.invalid-manifest', read.findings);
   const source = read.manifest;
 
   const out = resolve(opts.out ?? join(dirname(dir), `${source.plugin_id}-${source.version}.mpn`));
@@ -100,7 +114,12 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
   doc.set('file_checksums', doc.createNode(checksums));
   const manifestText = doc.toString({ lineWidth: 0 });
   const stamped = readManifest(manifestText, `${basename(out)}!manifest.yaml`);
-  if (!stamped.ok) throw new PackError('the stamped manifest did not validate (a bug in pack)', 'pack.internal', stamped.findings);
+  if (!stamped.ok)
+    throw new PackError(
+      'the stamped manifest did not validate (a bug in pack)',
+      'pack.internal',
+      stamped.findings,
+    );
 
   const zip = new ZipFile();
   const manifestBytes = Buffer.from(manifestText, 'utf8');

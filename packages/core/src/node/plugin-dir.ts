@@ -1,10 +1,17 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PluginFiles } from '../manifest/plugin-files';
 
 /** Folders pack never descends into (the SDK's list). */
-export const PACK_SKIP_DIRS: ReadonlySet<string> = new Set(['__pycache__', '.git', '.venv', 'venv', 'node_modules', '.pytest_cache']);
+export const PACK_SKIP_DIRS: ReadonlySet<string> = new Set([
+  '__pycache__',
+  '.git',
+  '.venv',
+  'venv',
+  'node_modules',
+  '.pytest_cache',
+]);
 /** Names a source dir may hold its manifest under; the first found wins. */
 export const MANIFEST_NAMES = ['manifest.yaml', 'plugin.yaml'] as const;
 
@@ -37,7 +44,9 @@ export function listPluginDir(dir: string): DirListing {
   const files: string[] = [];
   const skipped: string[] = [];
   const walk = (rel: string) => {
-    const entries = readdirSync(join(dir, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const entries = readdirSync(join(dir, rel), { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    );
     for (const e of entries) {
       const path = rel ? `${rel}/${e.name}` : e.name;
       let isDir = e.isDirectory();

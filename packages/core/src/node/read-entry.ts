@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { ENTRY_RULES } from '../catalog/rules';
 import type { LoadedEntry } from '../catalog/model';
+import { ENTRY_RULES } from '../catalog/rules';
 import { type Finding, FindingList } from '../findings';
 import { catalogEntrySchema } from '../schema/catalog-entry';
 import { YamlLocator } from '../yaml/locate';
@@ -33,7 +33,11 @@ export function readEntry(job: EntryJob): EntryResult {
     text = readFileSync(abs, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    return { findings: [{ file, severity: 'error', code: 'catalog.unreadable', message: `cannot read the file (${code})` }] };
+    return {
+      findings: [
+        { file, severity: 'error', code: 'catalog.unreadable', message: `cannot read the file (${code})` },
+      ],
+    };
   }
   const parsed = parseYaml(text, file, { flavour: 'core', maxBytes: MAX_ENTRY_BYTES });
   if (!parsed.ok) return { findings: [parsed.finding] };

@@ -9,7 +9,8 @@ export function uuidV7(timeMs: number, seed?: string): string {
   const bytes = Buffer.alloc(16);
   const ms = BigInt(Math.max(0, Math.floor(timeMs)));
   for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  const tail = seed === undefined ? randomBytes(10) : createHash('sha256').update(seed).digest().subarray(0, 10);
+  const tail =
+    seed === undefined ? randomBytes(10) : createHash('sha256').update(seed).digest().subarray(0, 10);
   tail.copy(bytes, 6);
   bytes[6] = 0x70 | (bytes[6]! & 0x0f);
   bytes[8] = 0x80 | (bytes[8]! & 0x3f);

@@ -30,14 +30,24 @@ export interface BuildStats {
  * The new tree is written beside `out` and swapped in at the end, so a failed build
  * leaves the previous one untouched.
  */
-export function writeHubBuild(catalogRoot: string, entries: readonly LoadedEntry[], outArg: string): BuildStats {
+export function writeHubBuild(
+  catalogRoot: string,
+  entries: readonly LoadedEntry[],
+  outArg: string,
+): BuildStats {
   const out = resolve(outArg);
   const root = resolve(catalogRoot);
   if (!relative(out, root).startsWith('..') || out === dirname(out)) {
-    throw new BuildError(`refusing to build into ${outArg}: it holds the catalog; choose a separate dir such as dist`, 'build.bad-out');
+    throw new BuildError(
+      `refusing to build into ${outArg}: it holds the catalog; choose a separate dir such as dist`,
+      'build.bad-out',
+    );
   }
   if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(join(out, BUILD_MARKER))) {
-    throw new BuildError(`refusing to replace ${outArg}: it is not empty and was not made by hub build`, 'build.bad-out');
+    throw new BuildError(
+      `refusing to replace ${outArg}: it is not empty and was not made by hub build`,
+      'build.bad-out',
+    );
   }
   const docs = buildHubDocuments(entries.map((e) => e.entry));
   const staging = join(dirname(out), `.${basename(out)}.building-${process.pid}`);
@@ -48,7 +58,8 @@ export function writeHubBuild(catalogRoot: string, entries: readonly LoadedEntry
     writeFileSync(join(staging, BUILD_MARKER), 'made by hub build; safe to delete\n');
     writeFileSync(join(staging, 'v1', 'index.json'), serializeDocument(docs.index));
     writeFileSync(join(staging, 'v1', 'categories.json'), serializeDocument(docs.categories));
-    for (const [id, doc] of docs.plugins) writeFileSync(join(staging, 'v1', 'plugins', `${id}.json`), serializeDocument(doc));
+    for (const [id, doc] of docs.plugins)
+      writeFileSync(join(staging, 'v1', 'plugins', `${id}.json`), serializeDocument(doc));
     let archives = 0;
     for (const { entry } of entries) {
       const src = localArchivePath(root, entry.archive.url);
@@ -62,7 +73,13 @@ export function writeHubBuild(catalogRoot: string, entries: readonly LoadedEntry
     if (existsSync(out)) renameSync(out, old);
     renameSync(staging, out);
     rmSync(old, { recursive: true, force: true });
-    return { out, plugins: docs.plugins.size, versions: entries.length, documents: docs.plugins.size + 2, archives };
+    return {
+      out,
+      plugins: docs.plugins.size,
+      versions: entries.length,
+      documents: docs.plugins.size + 2,
+      archives,
+    };
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
     if (err instanceof BuildError) throw err;

@@ -21,20 +21,25 @@ const nonNegInt = (what: string) => laxInt(what).pipe(z.int().min(0, `${what} mu
 const TRUE_WORDS = new Set(['true', 'yes', 'on', 'y', 't', '1']);
 const FALSE_WORDS = new Set(['false', 'no', 'off', 'n', 'f', '0']);
 const laxBool = (what: string) =>
-  z.preprocess((v) => {
-    if (typeof v === 'string') {
-      const w = v.trim().toLowerCase();
-      if (TRUE_WORDS.has(w)) return true;
-      if (FALSE_WORDS.has(w)) return false;
-    }
-    if (v === 0 || v === 1) return v === 1;
-    return v;
-  }, z.boolean(`${what} must be true or false`));
+  z.preprocess(
+    (v) => {
+      if (typeof v === 'string') {
+        const w = v.trim().toLowerCase();
+        if (TRUE_WORDS.has(w)) return true;
+        if (FALSE_WORDS.has(w)) return false;
+      }
+      if (v === 0 || v === 1) return v === 1;
+      return v;
+    },
+    z.boolean(`${what} must be true or false`),
+  );
 
 /** Timestamps arrive as YAML dates or strings; both become ISO 8601 strings. */
 const timestamp = z.preprocess(
   (v) => (v instanceof Date && !Number.isNaN(v.getTime()) ? v.toISOString() : v),
-  z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be a date or date-time such as 2025-06-01T12:00:00Z'),
+  z
+    .string()
+    .refine((s) => !Number.isNaN(Date.parse(s)), 'must be a date or date-time such as 2025-06-01T12:00:00Z'),
 );
 
 const nullableString = z.string().nullish();
@@ -52,7 +57,9 @@ export const replicasSchema = z
 export const resourcesSchema = z.object({
   cpu_cores: nonNegInt('resources.cpu_cores').nullish(),
   memory_mb: nonNegInt('resources.memory_mb').nullish(),
-  gpu_count: nonNegInt('resources.gpu_count').nullish().transform((v) => v ?? 0),
+  gpu_count: nonNegInt('resources.gpu_count')
+    .nullish()
+    .transform((v) => v ?? 0),
   gpu_memory_mb: nonNegInt('resources.gpu_memory_mb').nullish(),
   typical_duration_seconds: nonNegInt('resources.typical_duration_seconds').nullish(),
   replicas: replicasSchema.optional(),
@@ -65,7 +72,9 @@ export const lifecycleSchema = z.object({
     .preprocess(
       // PyYAML reads an unquoted `no` as false; the SDK's authors meant the policy "no".
       (v) => (v === false ? 'no' : v),
-      z.enum(RESTART_POLICIES, { message: 'lifecycle.restart_policy must be no, on-failure, always or unless-stopped' }),
+      z.enum(RESTART_POLICIES, {
+        message: 'lifecycle.restart_policy must be no, on-failure, always or unless-stopped',
+      }),
     )
     .default('on-failure'),
   restart_max_retries: laxInt('lifecycle.restart_max_retries')
@@ -89,7 +98,10 @@ export const installSpecSchema = z
       .nullish()
       .transform((v) => v ?? '.'),
     pyproject: nullableString,
-    requires: z.array(predicateSchema).nullish().transform((v) => v ?? []),
+    requires: z
+      .array(predicateSchema)
+      .nullish()
+      .transform((v) => v ?? []),
   })
   .superRefine((spec, ctx) => {
     if (spec.method === 'docker' && !spec.image && !spec.dockerfile) {
@@ -117,7 +129,13 @@ function upgradeLegacyFields(raw: unknown): unknown {
   delete data.sdk_compat;
   const hasInstall = Array.isArray(data.install) && data.install.length > 0;
   const image = data.image as { ref?: unknown } | undefined;
-  if (!hasInstall && typeof image === 'object' && image !== null && typeof image.ref === 'string' && image.ref) {
+  if (
+    !hasInstall &&
+    typeof image === 'object' &&
+    image !== null &&
+    typeof image.ref === 'string' &&
+    image.ref
+  ) {
     data.install = [{ method: 'docker', image: image.ref, requires: [{ docker_daemon: true }] }];
   }
   delete data.image;
@@ -140,30 +158,67 @@ export const archiveManifestSchema = z.preprocess(
     name: z.string().min(1, 'name must not be empty'),
     version: z.string('version must be a string; quote it if YAML reads it as a number').min(1),
     requires_sdk: sdkRange,
-    author: z.string().nullish().transform((v) => v ?? ''),
-    copyright: z.string().nullish().transform((v) => v ?? ''),
-    description: z.string().nullish().transform((v) => v ?? ''),
+    author: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? ''),
+    copyright: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? ''),
+    description: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? ''),
     homepage: nullableString,
-    license: z.string().nullish().transform((v) => v ?? ''),
+    license: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? ''),
     created: timestamp.optional(),
     updated: timestamp.optional(),
-    category: z.string().refine((c) => c === c.toLowerCase(), "category must be lowercase (e.g. 'fft', not 'FFT')"),
+    category: z
+      .string()
+      .refine((c) => c === c.toLowerCase(), "category must be lowercase (e.g. 'fft', not 'FFT')"),
     backend_id: nullableString,
-    requires: z.array(z.string()).nullish().transform((v) => v ?? ['broker', 'gpfs']),
+    requires: z
+      .array(z.string())
+      .nullish()
+      .transform((v) => v ?? ['broker', 'gpfs']),
     resources: resourcesSchema.nullish().transform((v) => v ?? { gpu_count: 0 }),
-    lifecycle: lifecycleSchema.nullish().transform((v) => v ?? { restart_policy: 'on-failure' as const, restart_max_retries: 5 }),
-    input_schema: z.string().nullish().transform((v) => v ?? 'schemas/input.json'),
-    output_schema: z.string().nullish().transform((v) => v ?? 'schemas/output.json'),
-    install: z
-      .array(installSpecSchema, NO_INSTALL)
-      .min(1, NO_INSTALL),
-    health_check: healthCheckSchema.nullish().transform((v) => v ?? { timeout_seconds: 30, expected_announce: true }),
+    lifecycle: lifecycleSchema
+      .nullish()
+      .transform((v) => v ?? { restart_policy: 'on-failure' as const, restart_max_retries: 5 }),
+    input_schema: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? 'schemas/input.json'),
+    output_schema: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? 'schemas/output.json'),
+    install: z.array(installSpecSchema, NO_INSTALL).min(1, NO_INSTALL),
+    health_check: healthCheckSchema
+      .nullish()
+      .transform((v) => v ?? { timeout_seconds: 30, expected_announce: true }),
     ui: z.object({ docs_url: nullableString }).nullish(),
     checksum_algorithm: z.literal('sha256', 'checksum_algorithm must be "sha256"').default('sha256'),
-    file_checksums: z.record(z.string(), sha256Hex).nullish().transform((v) => v ?? {}),
-    tags: z.array(z.string()).nullish().transform((v) => v ?? []),
-    replaces: z.array(z.string()).nullish().transform((v) => v ?? []),
-    deprecates: z.array(z.string()).nullish().transform((v) => v ?? []),
+    file_checksums: z
+      .record(z.string(), sha256Hex)
+      .nullish()
+      .transform((v) => v ?? {}),
+    tags: z
+      .array(z.string())
+      .nullish()
+      .transform((v) => v ?? []),
+    replaces: z
+      .array(z.string())
+      .nullish()
+      .transform((v) => v ?? []),
+    deprecates: z
+      .array(z.string())
+      .nullish()
+      .transform((v) => v ?? []),
   }),
 );
 

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { httpsUrl, isoDateTime, sdkRange, semverString, sha256Hex, slug, spdxLicense, uuidV7 } from './primitives';
+import {
+  httpsUrl,
+  isoDateTime,
+  sdkRange,
+  semverString,
+  sha256Hex,
+  slug,
+  spdxLicense,
+  uuidV7,
+} from './primitives';
 
 /** Where an archive lives: a hub-relative path (`/assets/plugins/x.mpn`) or an absolute https URL. */
 export const archiveUrl = z
@@ -39,9 +48,14 @@ export const catalogEntrySchema = z.strictObject({
   published_at: isoDateTime,
   archive: archiveRef,
   archive_id: uuidV7,
-  yanked: z.strictObject({ reason: z.string().trim().min(1, 'yanked.reason must say why'), at: isoDateTime }).optional(),
+  yanked: z
+    .strictObject({ reason: z.string().trim().min(1, 'yanked.reason must say why'), at: isoDateTime })
+    .optional(),
   deprecated: z
-    .strictObject({ reason: z.string().trim().min(1, 'deprecated.reason must say why'), replacement: slug('deprecated.replacement').optional() })
+    .strictObject({
+      reason: z.string().trim().min(1, 'deprecated.reason must say why'),
+      replacement: slug('deprecated.replacement').optional(),
+    })
     .optional(),
 });
 

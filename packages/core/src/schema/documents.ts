@@ -79,7 +79,11 @@ export const categoriesDocumentSchema = z.strictObject({
   schema_version: z.literal(DOCUMENT_SCHEMA_VERSION),
   generated_at: z.string(),
   categories: z.array(
-    z.strictObject({ category: z.string(), plugin_count: z.number(), backends: z.array(categoryBackendSchema) }),
+    z.strictObject({
+      category: z.string(),
+      plugin_count: z.number(),
+      backends: z.array(categoryBackendSchema),
+    }),
   ),
 });
 

@@ -16,6 +16,8 @@ describe('committed JSON Schemas', () => {
     const manifest = JSON.parse(renderJsonSchema('archive-manifest.schema.json'));
     expect(entry.additionalProperties).toBe(false);
     expect(manifest.additionalProperties).not.toBe(false);
-    expect(entry.required).toEqual(expect.arrayContaining(['plugin_id', 'version', 'archive', 'tier', 'published_at']));
+    expect(entry.required).toEqual(
+      expect.arrayContaining(['plugin_id', 'version', 'archive', 'tier', 'published_at']),
+    );
   });
 });

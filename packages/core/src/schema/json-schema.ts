@@ -12,7 +12,8 @@ export const PUBLISHED_SCHEMAS = {
   'archive-manifest.schema.json': {
     schema: archiveManifestSchema,
     title: 'Magellon plugin archive manifest',
-    description: 'manifest.yaml at the root of a .mpn archive (Magellon SDK format, manifest_version 1 and 1.x)',
+    description:
+      'manifest.yaml at the root of a .mpn archive (Magellon SDK format, manifest_version 1 and 1.x)',
   },
 } as const;
 

@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkSdkRange, sdkSatisfies } from './sdk-range';
-import { compareVersions, isPrerelease, isSemver, latestVersion, sortVersionsDescending, upgradeVerdict } from './semver';
+import {
+  compareVersions,
+  isPrerelease,
+  isSemver,
+  latestVersion,
+  sortVersionsDescending,
+  upgradeVerdict,
+} from './semver';
 
 const core = fc.tuple(fc.nat(50), fc.nat(50), fc.nat(50)).map(([a, b, c]) => `${a}.${b}.${c}`);
 const pre = fc.oneof(
@@ -12,8 +19,10 @@ const semverArb = fc.tuple(core, pre).map(([c, p]) => c + p);
 
 describe('SemVer rules', () => {
   it('accepts strict SemVer with pre-releases and build metadata, rejects loose forms', () => {
-    for (const v of ['1.0.0', '0.1.0', '1.2.3-rc.1', '1.0.0-alpha.beta', '1.0.0+build.5']) expect(isSemver(v)).toBe(true);
-    for (const v of ['1.0', 'v1.0.0', '1.0.0 ', '01.0.0', '1.0.0-', 'latest', '']) expect(isSemver(v)).toBe(false);
+    for (const v of ['1.0.0', '0.1.0', '1.2.3-rc.1', '1.0.0-alpha.beta', '1.0.0+build.5'])
+      expect(isSemver(v)).toBe(true);
+    for (const v of ['1.0', 'v1.0.0', '1.0.0 ', '01.0.0', '1.0.0-', 'latest', ''])
+      expect(isSemver(v)).toBe(false);
   });
 
   it('orders pre-releases before their release', () => {
@@ -26,36 +35,44 @@ describe('SemVer rules', () => {
     fc.assert(
       fc.property(fc.array(semverArb, { maxLength: 20 }), (versions) => {
         const sorted = sortVersionsDescending(versions, (v) => v);
-        for (let i = 1; i < sorted.length; i++) expect(compareVersions(sorted[i - 1]!, sorted[i]!)).toBeGreaterThanOrEqual(0);
-        for (const a of versions) for (const b of versions) expect(Math.sign(compareVersions(a, b)) + Math.sign(compareVersions(b, a))).toBe(0);
+        for (let i = 1; i < sorted.length; i++)
+          expect(compareVersions(sorted[i - 1]!, sorted[i]!)).toBeGreaterThanOrEqual(0);
+        for (const a of versions)
+          for (const b of versions)
+            expect(Math.sign(compareVersions(a, b)) + Math.sign(compareVersions(b, a))).toBe(0);
       }),
     );
   });
 
   it('latest is the highest non-yanked release, never a yanked or pre-release one when a release exists', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ version: semverArb, yanked: fc.boolean() }), { maxLength: 15 }), (versions) => {
-        const latest = latestVersion(versions);
-        const live = versions.filter((v) => !v.yanked);
-        if (live.length === 0) {
-          expect(latest).toBeUndefined();
-          return;
-        }
-        expect(latest).toBeDefined();
-        expect(live.map((v) => v.version)).toContain(latest);
-        const releases = live.filter((v) => !isPrerelease(v.version));
-        if (releases.length > 0) {
-          expect(isPrerelease(latest!)).toBe(false);
-          for (const r of releases) expect(compareVersions(latest!, r.version)).toBeGreaterThanOrEqual(0);
-        } else {
-          for (const r of live) expect(compareVersions(latest!, r.version)).toBeGreaterThanOrEqual(0);
-        }
-      }),
+      fc.property(
+        fc.array(fc.record({ version: semverArb, yanked: fc.boolean() }), { maxLength: 15 }),
+        (versions) => {
+          const latest = latestVersion(versions);
+          const live = versions.filter((v) => !v.yanked);
+          if (live.length === 0) {
+            expect(latest).toBeUndefined();
+            return;
+          }
+          expect(latest).toBeDefined();
+          expect(live.map((v) => v.version)).toContain(latest);
+          const releases = live.filter((v) => !isPrerelease(v.version));
+          if (releases.length > 0) {
+            expect(isPrerelease(latest!)).toBe(false);
+            for (const r of releases) expect(compareVersions(latest!, r.version)).toBeGreaterThanOrEqual(0);
+          } else {
+            for (const r of live) expect(compareVersions(latest!, r.version)).toBeGreaterThanOrEqual(0);
+          }
+        },
+      ),
     );
   });
 
   it('picks the right latest in the cases people ask about', () => {
-    expect(latestVersion([{ version: '1.0.0' }, { version: '1.1.0', yanked: { reason: 'bad' } }])).toBe('1.0.0');
+    expect(latestVersion([{ version: '1.0.0' }, { version: '1.1.0', yanked: { reason: 'bad' } }])).toBe(
+      '1.0.0',
+    );
     expect(latestVersion([{ version: '1.0.0' }, { version: '2.0.0-rc.1' }])).toBe('1.0.0');
     expect(latestVersion([{ version: '0.1.0-beta.1' }, { version: '0.1.0-beta.2' }])).toBe('0.1.0-beta.2');
     expect(latestVersion([{ version: '1.0.0', yanked: true }])).toBeUndefined();

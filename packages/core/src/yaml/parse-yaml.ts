@@ -29,7 +29,11 @@ export function parseYaml(
   }
   let data: unknown;
   try {
-    data = load(text, { filename: file, schema: opts.flavour === 'core' ? CORE_SCHEMA : DEFAULT_SCHEMA, json: false });
+    data = load(text, {
+      filename: file,
+      schema: opts.flavour === 'core' ? CORE_SCHEMA : DEFAULT_SCHEMA,
+      json: false,
+    });
   } catch (err) {
     if (err instanceof YAMLException) {
       const dup = /duplicated mapping key/.test(err.reason);
@@ -45,7 +49,12 @@ export function parseYaml(
   // An alias needs an anchor, and an anchor needs "&": most files have none and skip the walk.
   const alias = text.includes('&') ? findSharedNode(data) : undefined;
   if (alias) {
-    return fail('yaml.alias', `anchors and aliases are not allowed (the value at "${alias}" is reused)`, 1, 1);
+    return fail(
+      'yaml.alias',
+      `anchors and aliases are not allowed (the value at "${alias}" is reused)`,
+      1,
+      1,
+    );
   }
   return { ok: true, value: { data, text } };
 }
@@ -62,8 +71,9 @@ function findSharedNode(root: unknown): string | undefined {
     if (typeof node !== 'object' || node === null || node instanceof Date) continue;
     if (seen.has(node)) return path || '(root)';
     seen.add(node);
-    if (Array.isArray(node)) node.forEach((v, i) => stack.push([v, `${path}[${i}]`]));
-    else for (const [k, v] of Object.entries(node)) stack.push([v, path ? `${path}.${k}` : k]);
+    if (Array.isArray(node)) {
+      for (const [i, v] of node.entries()) stack.push([v, `${path}[${i}]`]);
+    } else for (const [k, v] of Object.entries(node)) stack.push([v, path ? `${path}.${k}` : k]);
   }
   return undefined;
 }

@@ -31,7 +31,10 @@ function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 }
 
 function dotted(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }
 
 function describe(v: unknown): string {
@@ -61,7 +64,13 @@ export function schemaFindings(
       for (const key of issue.keys) {
         const at = locator.locate([...path, key], true);
         const field = dotted([...path, key]);
-        out.push({ file, ...at, severity, code: `${prefix}.unknown-field`, message: `unknown field "${field}" (check its spelling; see the schema in packages/core/schema)` });
+        out.push({
+          file,
+          ...at,
+          severity,
+          code: `${prefix}.unknown-field`,
+          message: `unknown field "${field}" (check its spelling; see the schema in packages/core/schema)`,
+        });
       }
       continue;
     }

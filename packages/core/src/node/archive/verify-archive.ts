@@ -37,7 +37,9 @@ export async function verifyArchive(file: string, opts: VerifyArchiveOptions = {
   const here = { file: label };
   let digests: ZipFileDigest[];
   try {
-    digests = opts.extractTo ? await extractZip(file, opts.extractTo, opts.limits) : await hashZip(file, opts.limits);
+    digests = opts.extractTo
+      ? await extractZip(file, opts.extractTo, opts.limits)
+      : await hashZip(file, opts.limits);
   } catch (err) {
     if (err instanceof ZipError) {
       findings.error(err.code, err.message, here);
@@ -48,12 +50,20 @@ export async function verifyArchive(file: string, opts: VerifyArchiveOptions = {
   const byName = new Map(digests.map((d) => [d.name, d]));
   const manifestDigest = byName.get('manifest.yaml');
   if (!manifestDigest) {
-    findings.error('archive.no-manifest', 'the archive has no manifest.yaml at its root; build archives with `hub pack`', here);
+    findings.error(
+      'archive.no-manifest',
+      'the archive has no manifest.yaml at its root; build archives with `hub pack`',
+      here,
+    );
     return { ok: false, digests, findings: findings.items };
   }
   const aliasDigest = byName.get('plugin.yaml');
   if (aliasDigest && aliasDigest.sha256 !== manifestDigest.sha256) {
-    findings.error('archive.plugin-yaml-differs', 'plugin.yaml (the legacy alias) differs from manifest.yaml; they must be identical', here);
+    findings.error(
+      'archive.plugin-yaml-differs',
+      'plugin.yaml (the legacy alias) differs from manifest.yaml; they must be identical',
+      here,
+    );
   }
   const bytes = opts.extractTo
     ? await readFile(join(opts.extractTo, 'manifest.yaml'))
@@ -67,22 +77,42 @@ export async function verifyArchive(file: string, opts: VerifyArchiveOptions = {
   const manifest = read.manifest;
   const inManifest = { file: `${label}!manifest.yaml` };
   if (!manifest.archive_id) {
-    findings.error('archive.no-archive-id', 'manifest.yaml has no archive_id; `hub pack` writes one', inManifest);
+    findings.error(
+      'archive.no-archive-id',
+      'manifest.yaml has no archive_id; `hub pack` writes one',
+      inManifest,
+    );
   } else if (manifest.archive_id === PLACEHOLDER_ARCHIVE_ID) {
-    findings.error('archive.placeholder-archive-id', 'archive_id is the placeholder 00000000-…; pack the plugin with `hub pack`', inManifest);
+    findings.error(
+      'archive.placeholder-archive-id',
+      'archive_id is the placeholder 00000000-…; pack the plugin with `hub pack`',
+      inManifest,
+    );
   }
   for (const d of digests) {
     if (ARCHIVE_MANIFEST_FILES.has(d.name)) continue;
     const listed = manifest.file_checksums[d.name];
     if (listed === undefined) {
-      findings.error('archive.unlisted-file', `"${d.name}" is in the archive but not in file_checksums`, inManifest);
+      findings.error(
+        'archive.unlisted-file',
+        `"${d.name}" is in the archive but not in file_checksums`,
+        inManifest,
+      );
     } else if (listed !== d.sha256) {
-      findings.error('archive.checksum-mismatch', `"${d.name}" does not match its file_checksums entry (sha256 ${d.sha256}, listed ${listed})`, inManifest);
+      findings.error(
+        'archive.checksum-mismatch',
+        `"${d.name}" does not match its file_checksums entry (sha256 ${d.sha256}, listed ${listed})`,
+        inManifest,
+      );
     }
   }
   for (const name of Object.keys(manifest.file_checksums)) {
     if (!byName.has(name) && !ARCHIVE_MANIFEST_FILES.has(name)) {
-      findings.error('archive.missing-file', `file_checksums lists "${name}", which is not in the archive`, inManifest);
+      findings.error(
+        'archive.missing-file',
+        `file_checksums lists "${name}", which is not in the archive`,
+        inManifest,
+      );
     }
   }
   return { ok: !hasErrors(findings.items), manifest, manifestText, digests, findings: findings.items };

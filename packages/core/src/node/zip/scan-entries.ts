@@ -1,0 +1,121 @@
+import type { Entry, ZipFile } from 'yauzl';
+import { checkEntryType, isExecutable } from './entry-mode';
+import { checkEntryName, decodeEntryName, isDirectoryName } from './entry-name';
+import { checkEntryPaths } from './entry-paths';
+import { ZipError } from './zip-error';
+import { RATIO_CHECK_MIN_BYTES, type ZipLimits } from './zip-limits';
+
+/** What the central directory says about one entry, after it passed every rule. */
+export interface ZipEntryInfo {
+  name: string;
+  /** Declared uncompressed size; streaming checks the real byte count against it. */
+  size: number;
+  compressedSize: number;
+  isDirectory: boolean;
+  executable: boolean;
+}
+
+/** An entry plus what is needed to stream it later without keeping yauzl's Entry (and its buffers). */
+export interface ArchiveEntry extends ZipEntryInfo {
+  compressionMethod: number;
+  crc32: number;
+  localHeaderOffset: number;
+}
+
+const ENCRYPTED_FLAG = 0x1;
+const STORED = 0;
+const DEFLATED = 8;
+
+/**
+ * Reads the whole central directory and applies every rule before a byte of file data is read.
+ * Stops at the first violation; the entry count is checked before any header is read.
+ */
+export async function scanEntries(
+  zipfile: ZipFile,
+  file: string,
+  limits: ZipLimits,
+): Promise<ArchiveEntry[]> {
+  if (zipfile.entryCount > limits.maxEntries) {
+    throw new ZipError(
+      'zip.too-many-entries',
+      file,
+      `declares ${zipfile.entryCount} entries, over the limit of ${limits.maxEntries}`,
+    );
+  }
+  const entries: ArchiveEntry[] = [];
+  let totalBytes = 0;
+  for (let raw = await nextEntry(zipfile); raw; raw = await nextEntry(zipfile)) {
+    if (entries.length >= limits.maxEntries) {
+      throw new ZipError('zip.too-many-entries', file, `has more than ${limits.maxEntries} entries`);
+    }
+    const entry = checkEntry(raw, file, limits);
+    totalBytes += entry.size;
+    if (totalBytes > limits.maxTotalBytes) {
+      throw new ZipError('zip.too-large', file, `would unpack to more than ${limits.maxTotalBytes} bytes`);
+    }
+    entries.push(entry);
+  }
+  checkEntryPaths(entries, file);
+  return entries;
+}
+
+function checkEntry(raw: Entry, file: string, limits: ZipLimits): ArchiveEntry {
+  const name = decodeEntryName(raw.fileNameRaw, raw.generalPurposeBitFlag, file);
+  checkEntryName(name, file);
+  checkEntryType(raw.externalFileAttributes, name, file);
+  if (raw.generalPurposeBitFlag & ENCRYPTED_FLAG) {
+    throw new ZipError('zip.encrypted', file, 'is encrypted; plugin archives must not be', name);
+  }
+  if (raw.compressionMethod !== STORED && raw.compressionMethod !== DEFLATED) {
+    throw new ZipError(
+      'zip.unsupported-compression',
+      file,
+      `uses compression method ${raw.compressionMethod}; only 0 (stored) and 8 (deflate) are supported`,
+      name,
+    );
+  }
+  const size = raw.uncompressedSize;
+  if (size > limits.maxEntryBytes) {
+    throw new ZipError(
+      'zip.entry-too-large',
+      file,
+      `declares ${size} bytes, over the per-entry limit of ${limits.maxEntryBytes}`,
+      name,
+    );
+  }
+  const compressedSize = raw.compressedSize;
+  if (size > RATIO_CHECK_MIN_BYTES && size > compressedSize * limits.maxCompressionRatio) {
+    throw new ZipError(
+      'zip.compression-ratio',
+      file,
+      `expands ${compressedSize} bytes to ${size}, over the ratio limit of ${limits.maxCompressionRatio} (zip bomb?)`,
+      name,
+    );
+  }
+  const isDirectory = isDirectoryName(name);
+  return {
+    name,
+    size,
+    compressedSize,
+    isDirectory,
+    executable: !isDirectory && isExecutable(raw.externalFileAttributes),
+    compressionMethod: raw.compressionMethod,
+    crc32: raw.crc32,
+    localHeaderOffset: raw.relativeOffsetOfLocalHeader,
+  };
+}
+
+/** Reads the next central directory record; undefined at the end. */
+function nextEntry(zipfile: ZipFile): Promise<Entry | undefined> {
+  return new Promise((resolve, reject) => {
+    const onEntry = (entry: Entry) => settle(() => resolve(entry));
+    const onEnd = () => settle(() => resolve(undefined));
+    const onError = (err: Error) => settle(() => reject(err));
+    const settle = (done: () => void) => {
+      zipfile.off('entry', onEntry).off('end', onEnd).off('error', onError);
+      done();
+    };
+    zipfile.on('entry', onEntry).on('end', onEnd).on('error', onError);
+    zipfile.readEntry();
+  });
+}
