@@ -1,0 +1,204 @@
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { hashZip, readManifest, readZipEntry } from '@magellon/hub-core/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildZip, type RawEntry } from '../../core/src/node/zip/test-zips';
+import { PACKED_FILES, writeFixturePlugin } from './plugin-fixture';
+import { runHub } from './run-hub';
+
+// Every temp dir this file makes lives under one root, removed at the end.
+const ROOT = mkdtempSync(join(tmpdir(), 'hub-pack-lint-'));
+afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
+const tmp = (prefix: string) => mkdtempSync(join(ROOT, prefix));
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+const shaFrom = (stdout: string) => /sha256\s+([0-9a-f]{64})/.exec(stdout)?.[1];
+
+/** Every path under `dir`, recursively, for before/after comparisons. */
+function listTree(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort();
+}
+
+describe('hub pack', () => {
+  let dir: string;
+  let archive: string;
+  let firstSha: string;
+
+  beforeAll(() => {
+    dir = writeFixturePlugin(tmp('pack-'));
+    archive = join(dirname(dir), 'tiny-plugin-0.3.0.mpn');
+    const r = runHub(['pack', dir]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    firstSha = shaFrom(r.stdout)!;
+  });
+
+  it('writes <id>-<version>.mpn beside the dir and prints its real sha256', () => {
+    expect(existsSync(archive)).toBe(true);
+    expect(firstSha).toBe(sha256(archive));
+  });
+
+  it('packs only the plugin files, plus manifest.yaml and an identical plugin.yaml', async () => {
+    const digests = await hashZip(archive);
+    expect(digests.map((d) => d.name)).toEqual([...PACKED_FILES, 'manifest.yaml', 'plugin.yaml'].sort());
+    const manifest = digests.find((d) => d.name === 'manifest.yaml')!;
+    expect(digests.find((d) => d.name === 'plugin.yaml')!.sha256).toBe(manifest.sha256);
+    const text = (await readZipEntry(archive, 'manifest.yaml', 1 << 20)).toString('utf8');
+    expect(text).toContain('# A test plugin; archive_id is rewritten by pack.');
+    const read = readManifest(text, 'manifest.yaml');
+    if (!read.ok) throw new Error('packed manifest does not parse');
+    expect(Object.keys(read.manifest.file_checksums).sort()).toEqual(PACKED_FILES);
+    for (const d of digests)
+      if (PACKED_FILES.includes(d.name)) expect(read.manifest.file_checksums[d.name]).toBe(d.sha256);
+    expect(read.manifest.archive_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    expect(read.manifest.archive_id).not.toBe('00000000-0000-7000-8000-000000000000');
+  });
+
+  it('refuses to overwrite without --force and leaves the archive as it was', () => {
+    const r = runHub(['pack', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/already exists; pass --force/);
+    expect(sha256(archive)).toBe(firstSha);
+  });
+
+  it('is reproducible: packing again, or a copy with other timestamps elsewhere, gives the same sha256', () => {
+    const again = runHub(['pack', dir, '--force']);
+    expect(again.code).toBe(0);
+    expect(shaFrom(again.stdout)).toBe(firstSha);
+    const copy = join(tmp('copy-'), 'tiny-plugin');
+    cpSync(dir, copy, { recursive: true });
+    utimesSync(join(copy, 'main.py'), new Date('2031-01-01'), new Date('2031-01-01'));
+    const other = runHub(['pack', copy]);
+    expect(other.code).toBe(0);
+    expect(shaFrom(other.stdout)).toBe(firstSha);
+  });
+
+  it('--fresh-id gives a new archive_id and so a new sha256', () => {
+    const out = join(tmp('fresh-'), 'fresh.mpn');
+    const r = runHub(['pack', dir, '--fresh-id', '--out', out]);
+    expect(r.code).toBe(0);
+    expect(sha256(out)).not.toBe(firstSha);
+  });
+
+  it('changing one byte of a plugin file changes the sha256', () => {
+    const copy = join(tmp('edit-'), 'tiny-plugin');
+    cpSync(dir, copy, { recursive: true });
+    writeFileSync(join(copy, 'main.py'), 'print("tiny!")\n');
+    const r = runHub(['pack', copy]);
+    expect(shaFrom(r.stdout)).not.toBe(firstSha);
+  });
+
+  it('refuses a dir whose install entry points at a missing file, naming it', () => {
+    const copy = join(tmp('broken-'), 'tiny-plugin');
+    cpSync(dir, copy, { recursive: true, filter: (p) => !p.endsWith('Dockerfile') });
+    const r = runHub(['pack', copy]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(
+      /tiny-plugin\/manifest\.yaml:16:\d+: lint\.install-file-missing: install\[1\] \(docker\) needs dockerfile "Dockerfile"/,
+    );
+    expect(existsSync(join(dirname(copy), 'tiny-plugin-0.3.0.mpn'))).toBe(false);
+  });
+
+  it('hub lint passes on the packed archive and on the dir', () => {
+    const onArchive = runHub(['lint', archive]);
+    expect(onArchive.code, onArchive.stdout).toBe(0);
+    expect(onArchive.stderr).toContain('tiny-plugin 0.3.0');
+    expect(runHub(['lint', dir]).code).toBe(0);
+  });
+});
+
+describe('hub lint on hostile archives', () => {
+  let entries: RawEntry[];
+  let manifestText: string;
+
+  beforeAll(async () => {
+    const dir = writeFixturePlugin(tmp('pack-'));
+    expect(runHub(['pack', dir]).code).toBe(0);
+    const archive = join(dirname(dir), 'tiny-plugin-0.3.0.mpn');
+    entries = [];
+    for (const d of await hashZip(archive)) {
+      entries.push({
+        name: d.name,
+        data: await readZipEntry(archive, d.name, 1 << 20),
+        method: 'deflate',
+        mode: 0o100644,
+      });
+    }
+    manifestText = entries.find((e) => e.name === 'manifest.yaml')!.data!.toString('utf8');
+  });
+
+  const cases: Array<[string, () => RawEntry[], RegExp]> = [
+    [
+      'zip-slip',
+      () => [...entries, { name: '../evil.py', data: Buffer.from('owned') }],
+      /zip\.path-traversal: entry "\.\.\/evil\.py"/,
+    ],
+    [
+      'absolute path',
+      () => [...entries, { name: '/tmp/evil.py', data: Buffer.from('owned') }],
+      /zip\.absolute-path/,
+    ],
+    [
+      'symlink',
+      () => [...entries, { name: 'link', data: Buffer.from('/etc/passwd'), mode: 0o120777 }],
+      /zip\.symlink: entry "link"/,
+    ],
+    [
+      'compression bomb',
+      () => [...entries, { name: 'bomb.bin', data: Buffer.alloc(64 * 1024 * 1024), method: 'deflate' }],
+      /zip\.compression-ratio/,
+    ],
+    ['duplicate names', () => [...entries, { ...entries[0]! }], /zip\.duplicate-entry/],
+    [
+      'unlisted file',
+      () => [...entries, { name: 'extra.py', data: Buffer.from('print(1)\n') }],
+      /archive\.unlisted-file: "extra\.py"/,
+    ],
+    [
+      'changed file',
+      () =>
+        entries.map((e) => (e.name === 'main.py' ? { ...e, data: Buffer.from('print("changed")\n') } : e)),
+      /archive\.checksum-mismatch: "main\.py"/,
+    ],
+    [
+      'plugin.yaml differs',
+      () =>
+        entries.map((e) =>
+          e.name === 'plugin.yaml' ? { ...e, data: Buffer.from(manifestText.replace('Tiny', 'Tiny!')) } : e,
+        ),
+      /archive\.plugin-yaml-differs/,
+    ],
+    ['no manifest', () => entries.filter((e) => e.name !== 'manifest.yaml'), /archive\.no-manifest/],
+  ];
+
+  for (const [label, make, reason] of cases) {
+    it(`${label}: fails with a named reason and writes nothing`, () => {
+      const sandbox = tmp('hostile-');
+      const file = join(sandbox, 'pkg', 'hostile.mpn');
+      cpSync(writeZipTo(make()), file);
+      const before = listTree(sandbox);
+      const parentBefore = listTree(dirname(sandbox)).filter((p) => p.includes('evil'));
+      const r = runHub(['lint', file], join(sandbox, 'pkg'));
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(reason);
+      expect(listTree(sandbox)).toEqual(before);
+      expect(listTree(dirname(sandbox)).filter((p) => p.includes('evil'))).toEqual(parentBefore);
+    });
+  }
+});
+
+function writeZipTo(entries: RawEntry[]): string {
+  const file = join(tmp('zip-'), 'x.mpn');
+  writeFileSync(file, buildZip(entries));
+  return file;
+}
