@@ -56,6 +56,18 @@ export function scaffoldPlugin(dest: string, values: ScaffoldValues): string[] {
   }
 }
 
+/** The Python distribution name: `magellon-<id>-plugin`, unless the id already reads like one. */
+export function packageName(id: string): string {
+  return /^magellon-.*plugin$/.test(id) ? id : `magellon-${id}-plugin`;
+}
+
+/** Free text goes into double-quoted YAML in the template; refuse what would break it. */
+function checkFreeText(flag: string, value: string): string {
+  if (/["\\\p{Cc}]/u.test(value))
+    throw new UsageError(`${flag} cannot contain quotes, backslashes or control characters`);
+  return value;
+}
+
 const title = (id: string) =>
   id
     .split(/[-_.]+/)
@@ -118,11 +130,14 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
     }
     const files = scaffoldPlugin(dest, {
       plugin_id: id,
-      name: (values.name as string | undefined) ?? title(id),
+      name: checkFreeText('--name', (values.name as string | undefined) ?? title(id)),
       category,
       backend_id: backend,
-      package_name: `magellon-${id}-plugin`,
-      author: (values.author as string | undefined) ?? process.env.USER ?? 'Plugin Author',
+      package_name: packageName(id),
+      author: checkFreeText(
+        '--author',
+        (values.author as string | undefined) ?? process.env.USER ?? 'Plugin Author',
+      ),
       year: String(new Date().getFullYear()),
     });
     const shown = relative(process.cwd(), dest) || '.';

@@ -1,0 +1,1 @@
+"""2D classification of particle images for Magellon (deterministic k-means, pure Python)."""

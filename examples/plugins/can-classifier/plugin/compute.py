@@ -1,0 +1,174 @@
+"""2D classification in miniature: k-means on flattened particle images.
+
+Appion's CAN (a topology-representing neural network) grows class averages from the
+data; this stand-in uses Lloyd's k-means, which is easier to read and gives the same
+kind of answer: a class per particle and an average image per class.
+
+Everything is deterministic. Initial centres are chosen by farthest-point seeding: the
+particle nearest the overall mean first, then repeatedly the particle farthest from
+every centre chosen so far (ties: the lowest index). A class that empties takes over
+the particle farthest from its own centre. Finally classes are renumbered by size,
+largest first (ties: the class whose first member comes first).
+
+With normalize, each particle is first shifted to mean 0 and scaled to standard
+deviation 1, so classes follow shape rather than brightness.
+"""
+
+from __future__ import annotations
+
+import math
+
+MAX_PIXELS = 1 << 16
+#: particles x pixels accepted in one request.
+MAX_VALUES = 1 << 22
+
+Image = list[list[float]]
+Vector = list[float]
+
+# --------------------------------------------------------------------------- input checks
+# Each raises ValueError with a message fit for the client; the runtime answers 400.
+
+
+def _out_of_range(name: str, value: object, low: object, high: object) -> ValueError:
+    if low is not None and high is not None:
+        return ValueError(f"{name} must be between {low} and {high}, got {value}")
+    if low is not None:
+        return ValueError(f"{name} must be at least {low}, got {value}")
+    return ValueError(f"{name} must be at most {high}, got {value}")
+
+
+def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise _out_of_range(name, value, low, high)
+    return float(value)
+
+
+def _integer(value: object, name: str, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise _out_of_range(name, value, low, high)
+    return value
+
+
+def _matrix(value: object, name: str, max_elements: int = MAX_PIXELS) -> list[list[float]]:
+    """A non-empty rectangular list of rows of finite numbers, as floats."""
+    if not isinstance(value, list) or not value or not all(isinstance(row, list) for row in value):
+        raise ValueError(f"{name} must be a non-empty list of rows (a 2-D image)")
+    width = len(value[0])
+    if width == 0:
+        raise ValueError(f"{name} rows must not be empty")
+    if len(value) * width > max_elements:
+        raise ValueError(f"{name} has {len(value) * width} pixels; the limit is {max_elements}")
+    out = []
+    for r, row in enumerate(value):
+        if len(row) != width:
+            raise ValueError(f"{name} row {r} has {len(row)} values; row 0 has {width}")
+        out.append([_number(v, f"{name}[{r}][{c}]") for c, v in enumerate(row)])
+    return out
+
+
+def _particles(value: object) -> list[Image]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("particles must be a non-empty list of 2-D images")
+    images = [_matrix(p, f"particles[{i}]") for i, p in enumerate(value)]
+    shape = (len(images[0]), len(images[0][0]))
+    for i, image in enumerate(images):
+        if (len(image), len(image[0])) != shape:
+            raise ValueError(f"particles[{i}] is {len(image)}x{len(image[0])}; particles[0] is {shape[0]}x{shape[1]}")
+    if len(images) * shape[0] * shape[1] > MAX_VALUES:
+        raise ValueError(f"{len(images)} particles of {shape[0]}x{shape[1]} exceed {MAX_VALUES} values")
+    return images
+
+
+# --------------------------------------------------------------------------- k-means
+
+
+def squared_distance(a: Vector, b: Vector) -> float:
+    return sum((p - q) * (p - q) for p, q in zip(a, b))
+
+
+def mean_vector(vectors: list[Vector]) -> Vector:
+    n = len(vectors)
+    return [sum(column) / n for column in zip(*vectors)]
+
+
+def normalize_vector(v: Vector) -> Vector:
+    mean = sum(v) / len(v)
+    std = math.sqrt(sum((x - mean) ** 2 for x in v) / len(v))
+    scale = 1 / std if std > 1e-12 else 1.0
+    return [(x - mean) * scale for x in v]
+
+
+def farthest_point_seeds(data: list[Vector], k: int) -> list[int]:
+    """Indices of k initial centres (see the module docstring)."""
+    overall = mean_vector(data)
+    first = min(range(len(data)), key=lambda i: (squared_distance(data[i], overall), i))
+    seeds = [first]
+    nearest = [squared_distance(v, data[first]) for v in data]
+    while len(seeds) < k:
+        pick = max(range(len(data)), key=lambda i: (nearest[i], -i))
+        seeds.append(pick)
+        nearest = [min(d, squared_distance(v, data[pick])) for d, v in zip(nearest, data)]
+    return seeds
+
+
+def kmeans(data: list[Vector], k: int, max_iterations: int) -> tuple[list[int], list[Vector], int, bool]:
+    """Lloyd's algorithm from farthest-point seeds: (assignments, centres, iterations, converged)."""
+    centres = [data[i][:] for i in farthest_point_seeds(data, k)]
+    assignments: list[int] = []
+    for iteration in range(1, max_iterations + 1):
+        new = [min(range(k), key=lambda c: (squared_distance(v, centres[c]), c)) for v in data]
+        sizes = [new.count(c) for c in range(k)]
+        for empty in (c for c in range(k) if sizes[c] == 0):
+            # Hand the empty class the particle farthest from its centre (in a class of 2+).
+            donors = [i for i in range(len(data)) if sizes[new[i]] > 1]
+            far = max(donors, key=lambda i: (squared_distance(data[i], centres[new[i]]), -i))
+            sizes[new[far]] -= 1
+            new[far], sizes[empty] = empty, 1
+        converged = new == assignments
+        assignments = new
+        centres = [mean_vector([v for v, a in zip(data, assignments) if a == c]) for c in range(k)]
+        if converged:
+            return assignments, centres, iteration, True
+    return assignments, centres, max_iterations, False
+
+
+def classify(particles: object, n_classes: object = 2, max_iterations: object = 100, normalize: object = False) -> dict:
+    """Class per particle and class averages; see the module docstring."""
+    images = _particles(particles)
+    k = _integer(n_classes, "n_classes", 1, 256)
+    if k > len(images):
+        raise ValueError(f"n_classes ({k}) exceeds the number of particles ({len(images)})")
+    iterations_cap = _integer(max_iterations, "max_iterations", 1, 10_000)
+    if not isinstance(normalize, bool):
+        raise ValueError("normalize must be true or false")
+    h, w = len(images[0]), len(images[0][0])
+    data = [[v for row in image for v in row] for image in images]
+    if normalize:
+        data = [normalize_vector(v) for v in data]
+
+    assignments, centres, iterations, converged = kmeans(data, k, iterations_cap)
+
+    first_member = {c: assignments.index(c) for c in range(k)}
+    order = sorted(range(k), key=lambda c: (-assignments.count(c), first_member[c]))
+    rank = {old: new for new, old in enumerate(order)}
+    assignments = [rank[a] for a in assignments]
+    centres = [centres[old] for old in order]
+    inertia = sum(squared_distance(v, centres[a]) for v, a in zip(data, assignments))
+    return {
+        "shape": [h, w],
+        "n_particles": len(images),
+        "n_classes": k,
+        "assignments": assignments,
+        "class_sizes": [assignments.count(c) for c in range(k)],
+        "class_averages": [[centre[r * w : (r + 1) * w] for r in range(h)] for centre in centres],
+        "iterations": iterations,
+        "converged": converged,
+        "inertia": inertia,
+        "normalized": normalize,
+    }

@@ -1,0 +1,1 @@
+"""CTFFIND4-style defocus estimation for Magellon, in pure Python."""

@@ -1,0 +1,1 @@
+"""MotionCor2-style frame alignment for Magellon, in pure Python."""

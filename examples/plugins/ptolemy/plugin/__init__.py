@@ -1,0 +1,1 @@
+"""Ptolemy-style square and hole detection for Magellon (connected components, pure Python)."""

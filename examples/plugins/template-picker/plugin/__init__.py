@@ -1,0 +1,1 @@
+"""Template-matching particle picker for Magellon (normalized cross-correlation, pure Python)."""

@@ -1,0 +1,1 @@
+"""Topaz-style particle picking for Magellon (local maxima, pure Python)."""

@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""Entry point of the {{plugin_id}} plugin: ``python3 main.py --port N [--host 127.0.0.1]``.
+
+magellon_runtime reads plugin_id and version from manifest.yaml, prints the READY
+line, serves GET /health, /version, /schema/* and POST /run, and stops on SIGTERM.
+You should not need to edit this file or magellon_runtime.py: edit plugin/compute.py.
+"""
+
+import sys
+from pathlib import Path
+
+import magellon_runtime
+from plugin.plugin import Plugin
+
+if __name__ == "__main__":
+    sys.exit(magellon_runtime.main(Plugin(), Path(__file__).resolve().parent))

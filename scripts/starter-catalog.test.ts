@@ -1,0 +1,45 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildStarterCatalog, STARTER_RELEASES } from './starter-catalog';
+
+const REPO = join(import.meta.dirname, '..');
+const ROOT = mkdtempSync(join(tmpdir(), 'hub-starter-test-'));
+afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
+
+describe('the starter catalog', () => {
+  it('is exactly what hub pack builds from examples/plugins (run `npm run starter-catalog` after changing them)', async () => {
+    const out = join(ROOT, 'catalog');
+    await buildStarterCatalog(join(REPO, 'examples', 'plugins'), out, join(ROOT, 'work'));
+    for (const sub of ['plugins', 'assets/plugins']) {
+      const committed = readdirSync(join(REPO, 'catalog', sub), { recursive: true, encoding: 'utf8' }).sort();
+      const rebuilt = readdirSync(join(out, sub), { recursive: true, encoding: 'utf8' }).sort();
+      expect(rebuilt).toEqual(committed);
+      for (const f of rebuilt.filter((p) => p.endsWith('.yaml') || p.endsWith('.mpn'))) {
+        expect(
+          readFileSync(join(out, sub, f)).equals(readFileSync(join(REPO, 'catalog', sub, f))),
+          `${sub}/${f}`,
+        ).toBe(true);
+      }
+    }
+  });
+
+  it('has all nine Magellon plugins, several versions for some, a yanked one and both tiers', () => {
+    const ids = new Set(STARTER_RELEASES.map((r) => r.id));
+    expect([...ids].sort()).toEqual([
+      'can-classifier',
+      'ctf',
+      'fft',
+      'magellon-sample-plugin',
+      'motioncor',
+      'ptolemy',
+      'stack-maker',
+      'template-picker',
+      'topaz',
+    ]);
+    expect(STARTER_RELEASES.filter((r) => r.id === 'fft').length).toBeGreaterThan(1);
+    expect(STARTER_RELEASES.some((r) => r.yanked)).toBe(true);
+    expect(new Set(STARTER_RELEASES.map((r) => r.tier))).toEqual(new Set(['verified', 'community']));
+  });
+});
