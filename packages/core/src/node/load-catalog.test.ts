@@ -1,8 +1,11 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from './load-catalog';
+
+const ROOT = mkdtempSync(join(tmpdir(), 'hub-load-catalog-'));
+afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
 
 const BROKEN = join(import.meta.dirname, '../../test/fixtures/broken-catalog');
 const expected: Array<{ file: string; line: number | null; code: string }> = JSON.parse(
@@ -37,13 +40,13 @@ describe('loadCatalog on the broken fixtures (one problem per file)', async () =
 
 describe('loadCatalog on odd trees', () => {
   it('reports a missing plugins/ dir as one finding', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hub-empty-'));
+    const dir = mkdtempSync(join(ROOT, 'empty-'));
     const catalog = await loadCatalog(dir, { displayFrom: dir });
     expect(catalog.findings.map((f) => f.code)).toEqual(['catalog.not-found']);
   });
 
   it('refuses an oversized entry before parsing it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hub-big-'));
+    const dir = mkdtempSync(join(ROOT, 'big-'));
     mkdirSync(join(dir, 'plugins', 'big'), { recursive: true });
     writeFileSync(join(dir, 'plugins', 'big', '1.0.0.yaml'), `description: "${'x'.repeat(70_000)}"\n`);
     const catalog = await loadCatalog(dir, { displayFrom: dir });

@@ -35,13 +35,22 @@ export const isoDateTime = z.iso.datetime({
   message: 'must be an ISO 8601 date-time such as 2025-06-01T12:00:00Z',
 });
 
+const spdxVerdicts = new Map<string, boolean>();
+
+/** Whether `s` is an SPDX license expression; verdicts are remembered, since catalogs repeat a few licenses. */
 export function isSpdxExpression(s: string): boolean {
-  try {
-    parseSpdx(s);
-    return true;
-  } catch {
-    return false;
+  let ok = spdxVerdicts.get(s);
+  if (ok === undefined) {
+    try {
+      parseSpdx(s);
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    if (spdxVerdicts.size >= 4096) spdxVerdicts.clear();
+    spdxVerdicts.set(s, ok);
   }
+  return ok;
 }
 
 export const spdxLicense = z
