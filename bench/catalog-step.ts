@@ -1,15 +1,28 @@
 // One measured step of bench/catalog.ts, run in its own process so peak RSS is its own.
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CORE_SCHEMA, load } from 'js-yaml';
 import { loadCatalog, writeHubBuild } from '../packages/core/src/node';
 
 const [step, dir, out] = process.argv.slice(2);
-if (!step || !dir) throw new Error('usage: catalog-step <parse|validate|build> <catalog> [out]');
+if (!step || !dir) throw new Error('usage: catalog-step <parse|validate|build|write-floor> <catalog> [out]');
+
+// write-floor: the least any build writing the same documents into a fresh dir must pay on this disk.
+const docs: Array<[string, Buffer]> = [];
+if (step === 'write-floor') {
+  for (const f of readdirSync(join(out!, 'v1'), { recursive: true, encoding: 'utf8' })) {
+    if (f.endsWith('.json')) docs.push([f, readFileSync(join(out!, 'v1', f))]);
+  }
+}
 
 const started = performance.now();
 let count = 0;
-if (step === 'parse') {
+if (step === 'write-floor') {
+  const target = `${out}-floor`;
+  mkdirSync(join(target, 'plugins'), { recursive: true });
+  for (const [f, bytes] of docs) writeFileSync(join(target, f), bytes);
+  count = docs.length;
+} else if (step === 'parse') {
   // The reference: read every entry and parse its YAML, nothing else.
   const plugins = join(dir, 'plugins');
   for (const id of readdirSync(plugins)) {
@@ -26,4 +39,5 @@ if (step === 'parse') {
   if (step === 'build') writeHubBuild(dir, catalog.entries, out ?? join(dir, '..', 'dist'));
 }
 const ms = performance.now() - started;
+if (step === 'write-floor') rmSync(`${out}-floor`, { recursive: true, force: true });
 process.stdout.write(JSON.stringify({ step, count, ms, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));

@@ -1,0 +1,1 @@
+../../../runtime/server_contract.py

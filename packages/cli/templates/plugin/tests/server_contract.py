@@ -1,0 +1,1 @@
+../../../../../examples/runtime/server_contract.py
