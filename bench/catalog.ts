@@ -52,7 +52,8 @@ try {
   step('parse', catalog, out); // warm the page cache so no step pays for the first read
   for (let r = 0; r < ROUNDS; r++) {
     // Interleave the steps so drift in machine load hits all of them alike.
-    for (const name of ['parse', 'validate', 'build', 'write-floor'] as const) samples[name]!.push(step(name, catalog, out));
+    for (const name of ['parse', 'validate', 'build', 'write-floor'] as const)
+      samples[name]!.push(step(name, catalog, out));
   }
   const parse = median(samples.parse!.map((s) => s.ms));
   console.log(`\nin-process, median of ${ROUNDS} (ratio = time / parse-only time):`);
@@ -73,7 +74,9 @@ try {
   console.log(
     `\nwrite-floor: only writing the same ${samples['write-floor']![0]!.count} JSON files into a fresh dir, the least any build pays on this disk.`,
   );
-  console.log(`validate + build without that floor: ${(build - floor).toFixed(0)} ms = ${((build - floor) / parse).toFixed(2)}× parse-only`);
+  console.log(
+    `validate + build without that floor: ${(build - floor).toFixed(0)} ms = ${((build - floor) / parse).toFixed(2)}× parse-only`,
+  );
 
   t = performance.now();
   const validateCli = median(

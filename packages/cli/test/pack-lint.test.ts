@@ -109,6 +109,18 @@ describe('hub pack', () => {
     expect(existsSync(join(dirname(copy), 'tiny-plugin-0.3.0.mpn'))).toBe(false);
   });
 
+  it('refuses to pack files the hub would refuse (names that collide on case-insensitive disks)', () => {
+    const copy = join(tmp('case-'), 'tiny-plugin');
+    cpSync(dir, copy, { recursive: true });
+    writeFileSync(join(copy, 'README.md'), 'a');
+    writeFileSync(join(copy, 'readme.md'), 'b');
+    const r = runHub(['pack', copy]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/zip\.case-collision/);
+    expect(r.stderr).toMatch(/pack\.unsafe-archive/);
+    expect(readdirSync(dirname(copy))).toEqual(['tiny-plugin']);
+  });
+
   it('hub lint passes on the packed archive and on the dir', () => {
     const onArchive = runHub(['lint', archive]);
     expect(onArchive.code, onArchive.stdout).toBe(0);

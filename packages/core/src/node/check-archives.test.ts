@@ -34,7 +34,9 @@ describe('checkCatalogArchives', () => {
     bytes[bytes.length - 30] = (bytes[bytes.length - 30]! + 1) % 256;
     writeFileSync(file, bytes);
     const findings = await archiveFindings(dir);
-    expect(findings.map((f) => [f.file, f.code])).toEqual([['plugins/topaz/0.3.0.yaml', 'archive.sha256-mismatch']]);
+    expect(findings.map((f) => [f.file, f.code])).toEqual([
+      ['plugins/topaz/0.3.0.yaml', 'archive.sha256-mismatch'],
+    ]);
     expect(findings[0]!.line).toBeGreaterThan(1);
   });
 
@@ -42,7 +44,10 @@ describe('checkCatalogArchives', () => {
     const dir = copyCatalog();
     unlinkSync(join(dir, 'assets/plugins/ptolemy-0.2.0.mpn'));
     const entry = join(dir, 'plugins/stack-maker/1.0.0.yaml');
-    writeFileSync(entry, readFileSync(entry, 'utf8').replace('category: particle_extraction', 'category: ctf'));
+    writeFileSync(
+      entry,
+      readFileSync(entry, 'utf8').replace('category: particle_extraction', 'category: ctf'),
+    );
     const findings = await archiveFindings(dir);
     expect(findings.map((f) => [f.file, f.code])).toEqual([
       ['plugins/ptolemy/0.2.0.yaml', 'archive.missing'],

@@ -16,6 +16,7 @@ import { ZipFile } from 'yazl';
 import type { Finding } from '../findings';
 import { readManifest } from '../manifest/read-manifest';
 import type { ArchiveManifest } from '../schema/archive-manifest';
+import { verifyArchive } from './archive/verify-archive';
 import { hashFile } from './hash-file';
 import { findSourceManifest, listPluginDir } from './plugin-dir';
 import { uuidV7 } from './uuid7';
@@ -143,11 +144,21 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
   });
   try {
     await pipeline(zip.outputStream, tap, createWriteStream(tmp, { flags: 'wx' }));
-    renameSync(tmp, out);
   } catch (err) {
     rmSync(tmp, { force: true });
     throw new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed');
   }
+  // Never hand out an archive the hub would refuse (e.g. names that collide on case-insensitive disks).
+  const verified = await verifyArchive(tmp, { label: basename(out) });
+  if (!verified.ok) {
+    rmSync(tmp, { force: true });
+    throw new PackError(
+      'the packed archive fails the hub checks; fix the files named above',
+      'pack.unsafe-archive',
+      verified.findings,
+    );
+  }
+  renameSync(tmp, out);
   return {
     file: out,
     sha256: hash.digest('hex'),
