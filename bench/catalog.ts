@@ -14,6 +14,7 @@ const hub = join(root, '..', 'packages', 'cli', 'bin', 'hub.js');
 
 interface Sample {
   ms: number;
+  count: number;
   maxRssMiB: number;
 }
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+from magellon_inputs import flag, image_stack, integer
+
 MAX_PIXELS = 1 << 16
 #: particles x pixels accepted in one request.
 MAX_VALUES = 1 << 22
@@ -27,59 +29,12 @@ Vector = list[float]
 
 # --------------------------------------------------------------------------- input checks
 # Each raises ValueError with a message fit for the client; the runtime answers 400.
-
-
-def _out_of_range(name: str, value: object, low: object, high: object) -> ValueError:
-    if low is not None and high is not None:
-        return ValueError(f"{name} must be between {low} and {high}, got {value}")
-    if low is not None:
-        return ValueError(f"{name} must be at least {low}, got {value}")
-    return ValueError(f"{name} must be at most {high}, got {value}")
-
-
-def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return float(value)
-
-
-def _integer(value: object, name: str, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return value
-
-
-def _matrix(value: object, name: str, max_elements: int = MAX_PIXELS) -> list[list[float]]:
-    """A non-empty rectangular list of rows of finite numbers, as floats."""
-    if not isinstance(value, list) or not value or not all(isinstance(row, list) for row in value):
-        raise ValueError(f"{name} must be a non-empty list of rows (a 2-D image)")
-    width = len(value[0])
-    if width == 0:
-        raise ValueError(f"{name} rows must not be empty")
-    if len(value) * width > max_elements:
-        raise ValueError(f"{name} has {len(value) * width} pixels; the limit is {max_elements}")
-    out = []
-    for r, row in enumerate(value):
-        if len(row) != width:
-            raise ValueError(f"{name} row {r} has {len(row)} values; row 0 has {width}")
-        out.append([_number(v, f"{name}[{r}][{c}]") for c, v in enumerate(row)])
-    return out
+# The generic checks (numbers, images, ...) are in magellon_inputs.py, next to main.py.
 
 
 def _particles(value: object) -> list[Image]:
-    if not isinstance(value, list) or not value:
-        raise ValueError("particles must be a non-empty list of 2-D images")
-    images = [_matrix(p, f"particles[{i}]") for i, p in enumerate(value)]
+    images = image_stack(value, "particles", MAX_PIXELS)
     shape = (len(images[0]), len(images[0][0]))
-    for i, image in enumerate(images):
-        if (len(image), len(image[0])) != shape:
-            raise ValueError(f"particles[{i}] is {len(image)}x{len(image[0])}; particles[0] is {shape[0]}x{shape[1]}")
     if len(images) * shape[0] * shape[1] > MAX_VALUES:
         raise ValueError(f"{len(images)} particles of {shape[0]}x{shape[1]} exceed {MAX_VALUES} values")
     return images
@@ -141,12 +96,11 @@ def kmeans(data: list[Vector], k: int, max_iterations: int) -> tuple[list[int], 
 def classify(particles: object, n_classes: object = 2, max_iterations: object = 100, normalize: object = False) -> dict:
     """Class per particle and class averages; see the module docstring."""
     images = _particles(particles)
-    k = _integer(n_classes, "n_classes", 1, 256)
+    k = integer(n_classes, "n_classes", 1, 256)
     if k > len(images):
         raise ValueError(f"n_classes ({k}) exceeds the number of particles ({len(images)})")
-    iterations_cap = _integer(max_iterations, "max_iterations", 1, 10_000)
-    if not isinstance(normalize, bool):
-        raise ValueError("normalize must be true or false")
+    iterations_cap = integer(max_iterations, "max_iterations", 1, 10_000)
+    flag(normalize, "normalize")
     h, w = len(images[0]), len(images[0][0])
     data = [[v for row in image for v in row] for image in images]
     if normalize:

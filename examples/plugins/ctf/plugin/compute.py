@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from magellon_inputs import number, vector
+
 PLANCK = 6.62607015e-34  # J s
 ELECTRON_MASS = 9.1093837015e-31  # kg
 ELEMENTARY_CHARGE = 1.602176634e-19  # C
@@ -29,22 +31,7 @@ MIN_FIT_POINTS = 8
 
 # --------------------------------------------------------------------------- input checks
 # Each raises ValueError with a message fit for the client; the runtime answers 400.
-
-
-def _out_of_range(name: str, value: object, low: object, high: object) -> ValueError:
-    if low is not None and high is not None:
-        return ValueError(f"{name} must be between {low} and {high}, got {value}")
-    if low is not None:
-        return ValueError(f"{name} must be at least {low}, got {value}")
-    return ValueError(f"{name} must be at most {high}, got {value}")
-
-
-def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return float(value)
+# The generic checks (numbers, images, ...) are in magellon_inputs.py, next to main.py.
 
 
 def _spectrum(value: object) -> list[float]:
@@ -52,7 +39,7 @@ def _spectrum(value: object) -> list[float]:
         raise ValueError(f"power_spectrum must be a list of at least {MIN_FIT_POINTS} numbers")
     if len(value) > MAX_BINS:
         raise ValueError(f"power_spectrum has {len(value)} bins; the limit is {MAX_BINS}")
-    return [_number(v, f"power_spectrum[{i}]") for i, v in enumerate(value)]
+    return vector(value, "power_spectrum")
 
 
 # --------------------------------------------------------------------------- physics
@@ -138,13 +125,13 @@ def fit_defocus(
 ) -> dict:
     """Best defocus for a radial power spectrum; see the module docstring for the model."""
     spectrum = _spectrum(power_spectrum)
-    apix = _number(pixel_size_angstrom, "pixel_size_angstrom", 0.01, 100.0)
-    kv = _number(voltage_kv, "voltage_kv", 10.0, 3000.0)
-    dz_min = _number(defocus_min_angstrom, "defocus_min_angstrom", 0.0)
-    dz_max = _number(defocus_max_angstrom, "defocus_max_angstrom", dz_min)
-    dz_step = _number(defocus_step_angstrom, "defocus_step_angstrom", 0.01)
-    res_low = _number(min_resolution_angstrom, "min_resolution_angstrom", 0.01)
-    res_high = _number(max_resolution_angstrom, "max_resolution_angstrom", 0.01, res_low)
+    apix = number(pixel_size_angstrom, "pixel_size_angstrom", 0.01, 100.0)
+    kv = number(voltage_kv, "voltage_kv", 10.0, 3000.0)
+    dz_min = number(defocus_min_angstrom, "defocus_min_angstrom", 0.0)
+    dz_max = number(defocus_max_angstrom, "defocus_max_angstrom", dz_min)
+    dz_step = number(defocus_step_angstrom, "defocus_step_angstrom", 0.01)
+    res_low = number(min_resolution_angstrom, "min_resolution_angstrom", 0.01)
+    res_high = number(max_resolution_angstrom, "max_resolution_angstrom", 0.01, res_low)
     if (dz_max - dz_min) / dz_step + 1 > MAX_GRID_POINTS:
         raise ValueError(f"the defocus grid has more than {MAX_GRID_POINTS} points; raise defocus_step_angstrom")
 

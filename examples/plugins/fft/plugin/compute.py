@@ -11,6 +11,8 @@ import cmath
 import math
 from collections.abc import Sequence
 
+from magellon_inputs import matrix, vector
+
 #: Largest padded transform accepted (elements); pure Python takes a few seconds here.
 MAX_ELEMENTS = 1 << 20
 
@@ -60,27 +62,13 @@ def fft2(rows: Sequence[Sequence[complex]]) -> list[list[complex]]:
     return [[columns[c][r] for c in range(len(columns))] for r in range(len(by_rows))]
 
 
-def _check_number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{where} must be a finite number, got {value!r}")
-    return float(value)
-
-
 def as_signal_or_image(data: object) -> list[float] | list[list[float]]:
     """Validates ``data``: a non-empty list of numbers, or a rectangular list of such lists."""
     if not isinstance(data, list) or not data:
         raise ValueError("data must be a non-empty list of numbers or a list of rows")
     if all(isinstance(row, list) for row in data):
-        width = len(data[0])
-        if width == 0:
-            raise ValueError("data rows must not be empty")
-        image = []
-        for r, row in enumerate(data):
-            if len(row) != width:
-                raise ValueError(f"data row {r} has {len(row)} values; row 0 has {width}")
-            image.append([_check_number(v, f"data[{r}][{c}]") for c, v in enumerate(row)])
-        return image
-    return [_check_number(v, f"data[{i}]") for i, v in enumerate(data)]
+        return matrix(data, "data")  # no size limit here: magnitude_spectrum checks the padded size
+    return vector(data, "data")
 
 
 def _frequency(index: int, n: int) -> float:

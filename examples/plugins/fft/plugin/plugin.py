@@ -1,43 +1,33 @@
 """The FFT plugin: checks the request and calls plugin.compute.
 
 The runtime (magellon_runtime.py) calls ``FftPlugin().execute(input, reporter)`` for
-every POST /run; a ValueError becomes a 400 answer, anything else a 500.
+every POST /run; a ValueError becomes a 400 answer, anything else a 500. execute() comes
+from magellon_inputs.FieldsPlugin: it checks the fields against REQUIRED and OPTIONAL,
+then calls run().
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from magellon_runtime import NullReporter
+from magellon_inputs import FieldsPlugin, flag
 
 from . import compute
 
-REQUIRED = ("data",)
-OPTIONAL = {"shift": False, "log_scale": False}
 
+class FftPlugin(FieldsPlugin):
+    REQUIRED = ("data",)
+    OPTIONAL: dict[str, Any] = {"shift": False, "log_scale": False}
+    STARTED = "transforming"
 
-def read_input(input: Any) -> dict[str, Any]:
-    """The input's fields with defaults filled in; unknown or missing fields are a ValueError."""
-    if not isinstance(input, dict):
-        raise ValueError("input must be a JSON object")
-    unknown = sorted(set(input) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        raise ValueError(f"unknown input field(s): {', '.join(unknown)}")
-    missing = [key for key in REQUIRED if key not in input]
-    if missing:
-        raise ValueError(f"missing input field(s): {', '.join(missing)}")
-    fields = {**OPTIONAL, **input}
-    for key in ("shift", "log_scale"):
-        if not isinstance(fields[key], bool):
-            raise ValueError(f"{key} must be true or false")
-    return fields
+    def read(self, input: Any) -> dict[str, Any]:
+        fields = super().read(input)
+        for key in ("shift", "log_scale"):
+            flag(fields[key], key)
+        return fields
 
+    def run(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return compute.magnitude_spectrum(fields["data"], shift=fields["shift"], log_scale=fields["log_scale"])
 
-class FftPlugin:
-    def execute(self, input: dict[str, Any], reporter: Any = None) -> dict[str, Any]:
-        reporter = reporter or NullReporter()
-        fields = read_input(input)
-        reporter.progress(0.0, "transforming")
-        result = compute.magnitude_spectrum(fields["data"], shift=fields["shift"], log_scale=fields["log_scale"])
-        reporter.progress(1.0, f"padded to {'x'.join(map(str, result['padded_shape']))}")
-        return result
+    def finished(self, result: dict[str, Any]) -> str:
+        return f"padded to {'x'.join(map(str, result['padded_shape']))}"

@@ -3,11 +3,15 @@
 Keep compute functions pure (data in, data out: no HTTP, no files, no globals) so
 tests can call them directly. Raise ValueError for bad input: the runtime turns it
 into a 400 answer with your message, so write the message for the person calling.
+magellon_inputs.py (next to main.py) has ready-made checks that do so: number, integer,
+flag, choice, vector, matrix and image_stack.
 """
 
 from __future__ import annotations
 
 import math
+
+from magellon_inputs import vector
 
 #: Refuse absurdly large inputs instead of running out of memory.
 MAX_NUMBERS = 1_000_000
@@ -19,10 +23,9 @@ def summarize(numbers: object) -> dict:
         raise ValueError("numbers must be a non-empty list of numbers")
     if len(numbers) > MAX_NUMBERS:
         raise ValueError(f"numbers has {len(numbers)} items; the limit is {MAX_NUMBERS}")
-    for i, value in enumerate(numbers):
-        # bool is a subclass of int in Python; JSON true/false is not a number here.
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"numbers[{i}] must be a finite number, got {value!r}")
+    # Each item must be a finite number (JSON true/false is not one); the error names the first bad one.
+    # vector() also returns them as floats; the originals are kept here so whole numbers stay whole.
+    vector(numbers, "numbers")
     return {
         "count": len(numbers),
         "mean": math.fsum(numbers) / len(numbers),  # fsum: no rounding drift on long lists

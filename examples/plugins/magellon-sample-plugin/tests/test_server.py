@@ -33,6 +33,11 @@ class ServerTest(ServerContract, unittest.TestCase):
     def check_result(self, result: dict[str, Any]) -> None:
         check_result(self, result)
 
+    def test_run_rejects_a_number_where_a_list_belongs(self) -> None:
+        status, body = self.server.request("POST", "/run", {"numbers": 5})
+        self.assertEqual(status, 400, body)
+        self.assertEqual(body["error"]["code"], "bad_input")
+
 
 class LifecycleTest(LifecycleContract, unittest.TestCase):
     PLUGIN_DIR = PLUGIN_DIR

@@ -15,69 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from magellon_inputs import image_stack, integer
+
 MAX_PIXELS = 1 << 18
 #: frames x candidate shifts x pixels above which a request is refused (pure Python is slow).
 MAX_WORK = 300_000_000
 
 Image = list[list[float]]
-
-# --------------------------------------------------------------------------- input checks
-# Each raises ValueError with a message fit for the client; the runtime answers 400.
-
-
-def _out_of_range(name: str, value: object, low: object, high: object) -> ValueError:
-    if low is not None and high is not None:
-        return ValueError(f"{name} must be between {low} and {high}, got {value}")
-    if low is not None:
-        return ValueError(f"{name} must be at least {low}, got {value}")
-    return ValueError(f"{name} must be at most {high}, got {value}")
-
-
-def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return float(value)
-
-
-def _integer(value: object, name: str, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return value
-
-
-def _matrix(value: object, name: str, max_elements: int = MAX_PIXELS) -> list[list[float]]:
-    """A non-empty rectangular list of rows of finite numbers, as floats."""
-    if not isinstance(value, list) or not value or not all(isinstance(row, list) for row in value):
-        raise ValueError(f"{name} must be a non-empty list of rows (a 2-D image)")
-    width = len(value[0])
-    if width == 0:
-        raise ValueError(f"{name} rows must not be empty")
-    if len(value) * width > max_elements:
-        raise ValueError(f"{name} has {len(value) * width} pixels; the limit is {max_elements}")
-    out = []
-    for r, row in enumerate(value):
-        if len(row) != width:
-            raise ValueError(f"{name} row {r} has {len(row)} values; row 0 has {width}")
-        out.append([_number(v, f"{name}[{r}][{c}]") for c, v in enumerate(row)])
-    return out
-
-
-def _frames(value: object) -> list[Image]:
-    if not isinstance(value, list) or not value:
-        raise ValueError("frames must be a non-empty list of 2-D images")
-    frames = [_matrix(frame, f"frames[{i}]") for i, frame in enumerate(value)]
-    shape = (len(frames[0]), len(frames[0][0]))
-    for i, frame in enumerate(frames):
-        if (len(frame), len(frame[0])) != shape:
-            raise ValueError(f"frames[{i}] is {len(frame)}x{len(frame[0])}; frames[0] is {shape[0]}x{shape[1]}")
-    return frames
-
 
 # --------------------------------------------------------------------------- alignment
 
@@ -137,10 +81,10 @@ def apply_shift(frame: Image, dy: int, dx: int) -> Image:
 
 def align_frames(frames: object, max_shift: object = None) -> dict:
     """Shifts of every frame against frame 0, and the sum of the aligned frames."""
-    stack = _frames(frames)
+    stack = image_stack(frames, "frames", MAX_PIXELS)
     h, w = len(stack[0]), len(stack[0][0])
     limit = (min(h, w) - 1) // 2
-    shift = min(5, limit) if max_shift is None else _integer(max_shift, "max_shift", 0, limit)
+    shift = min(5, limit) if max_shift is None else integer(max_shift, "max_shift", 0, limit)
     work = len(stack) * (2 * shift + 1) ** 2 * h * w
     if work > MAX_WORK:
         raise ValueError(f"{len(stack)} frames of {h}x{w} with max_shift {shift} is too much work; shrink the input")

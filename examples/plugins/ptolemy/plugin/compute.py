@@ -13,60 +13,13 @@ in raster order of their first pixel. x is the column, y the row, (0, 0) top-lef
 
 from __future__ import annotations
 
-import math
+from magellon_inputs import choice, flag, integer, matrix, number
 
 MAX_PIXELS = 1 << 20
 MODES = ("above", "below")
 OTSU_BINS = 256
 
 Image = list[list[float]]
-
-# --------------------------------------------------------------------------- input checks
-# Each raises ValueError with a message fit for the client; the runtime answers 400.
-
-
-def _out_of_range(name: str, value: object, low: object, high: object) -> ValueError:
-    if low is not None and high is not None:
-        return ValueError(f"{name} must be between {low} and {high}, got {value}")
-    if low is not None:
-        return ValueError(f"{name} must be at least {low}, got {value}")
-    return ValueError(f"{name} must be at most {high}, got {value}")
-
-
-def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return float(value)
-
-
-def _integer(value: object, name: str, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return value
-
-
-def _matrix(value: object, name: str, max_elements: int = MAX_PIXELS) -> list[list[float]]:
-    """A non-empty rectangular list of rows of finite numbers, as floats."""
-    if not isinstance(value, list) or not value or not all(isinstance(row, list) for row in value):
-        raise ValueError(f"{name} must be a non-empty list of rows (a 2-D image)")
-    width = len(value[0])
-    if width == 0:
-        raise ValueError(f"{name} rows must not be empty")
-    if len(value) * width > max_elements:
-        raise ValueError(f"{name} has {len(value) * width} pixels; the limit is {max_elements}")
-    out = []
-    for r, row in enumerate(value):
-        if len(row) != width:
-            raise ValueError(f"{name} row {r} has {len(row)} values; row 0 has {width}")
-        out.append([_number(v, f"{name}[{r}][{c}]") for c, v in enumerate(row)])
-    return out
-
 
 # --------------------------------------------------------------------------- threshold
 
@@ -154,16 +107,14 @@ def detect_regions(
     return_labels: object = False,
 ) -> dict:
     """Regions of the thresholded image; see the module docstring."""
-    pixels = _matrix(image, "image")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    conn = _integer(connectivity, "connectivity")
+    pixels = matrix(image, "image", MAX_PIXELS)
+    mode = choice(mode, "mode", MODES)
+    conn = integer(connectivity, "connectivity")
     if conn not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {conn}")
-    smallest = _integer(min_area, "min_area", 1)
-    if not isinstance(return_labels, bool):
-        raise ValueError("return_labels must be true or false")
-    cut = otsu_threshold(pixels) if threshold is None else _number(threshold, "threshold")
+    smallest = integer(min_area, "min_area", 1)
+    flag(return_labels, "return_labels")
+    cut = otsu_threshold(pixels) if threshold is None else number(threshold, "threshold")
 
     if mode == "above":
         mask = [[v > cut for v in row] for row in pixels]

@@ -1,39 +1,27 @@
 """The Ptolemy plugin: checks the request's fields and calls plugin.compute.detect_regions.
 
 The runtime (magellon_runtime.py) calls ``PtolemyPlugin().execute(input, reporter)`` for
-every POST /run; a ValueError becomes a 400 answer, anything else a 500.
+every POST /run; a ValueError becomes a 400 answer, anything else a 500. execute() comes
+from magellon_inputs.FieldsPlugin: it checks the fields against REQUIRED and OPTIONAL,
+then calls run().
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from magellon_runtime import NullReporter
+from magellon_inputs import FieldsPlugin
 
 from . import compute
 
-REQUIRED = ("image",)
-OPTIONAL: dict[str, Any] = {"threshold": None, "mode": "above", "connectivity": 4, "min_area": 1, "return_labels": False}
 
+class PtolemyPlugin(FieldsPlugin):
+    REQUIRED = ("image",)
+    OPTIONAL: dict[str, Any] = {"threshold": None, "mode": "above", "connectivity": 4, "min_area": 1, "return_labels": False}
+    STARTED = "labelling"
 
-def read_input(input: Any) -> dict[str, Any]:
-    """The input's fields with defaults filled in; unknown or missing fields are a ValueError."""
-    if not isinstance(input, dict):
-        raise ValueError("input must be a JSON object")
-    unknown = sorted(set(input) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        raise ValueError(f"unknown input field(s): {', '.join(unknown)}")
-    missing = [key for key in REQUIRED if key not in input]
-    if missing:
-        raise ValueError(f"missing input field(s): {', '.join(missing)}")
-    return {**OPTIONAL, **input}
+    def run(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return compute.detect_regions(**fields)
 
-
-class PtolemyPlugin:
-    def execute(self, input: dict[str, Any], reporter: Any = None) -> dict[str, Any]:
-        reporter = reporter or NullReporter()
-        fields = read_input(input)
-        reporter.progress(0.0, 'labelling')
-        result = compute.detect_regions(**fields)
-        reporter.progress(1.0, f"{result['count']} regions")
-        return result
+    def finished(self, result: dict[str, Any]) -> str:
+        return f"{result['count']} regions"

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+from magellon_inputs import choice, flag, integer, matrix, number
+
 MAX_PIXELS = 1 << 22
 #: values in the returned stack (particles x box pixels) above which a request is refused.
 MAX_STACK_VALUES = 1 << 22
@@ -27,49 +29,7 @@ Image = list[list[float]]
 
 # --------------------------------------------------------------------------- input checks
 # Each raises ValueError with a message fit for the client; the runtime answers 400.
-
-
-def _out_of_range(name: str, value: object, low: object, high: object) -> ValueError:
-    if low is not None and high is not None:
-        return ValueError(f"{name} must be between {low} and {high}, got {value}")
-    if low is not None:
-        return ValueError(f"{name} must be at least {low}, got {value}")
-    return ValueError(f"{name} must be at most {high}, got {value}")
-
-
-def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return float(value)
-
-
-def _integer(value: object, name: str, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return value
-
-
-def _matrix(value: object, name: str, max_elements: int = MAX_PIXELS) -> list[list[float]]:
-    """A non-empty rectangular list of rows of finite numbers, as floats."""
-    if not isinstance(value, list) or not value or not all(isinstance(row, list) for row in value):
-        raise ValueError(f"{name} must be a non-empty list of rows (a 2-D image)")
-    width = len(value[0])
-    if width == 0:
-        raise ValueError(f"{name} rows must not be empty")
-    if len(value) * width > max_elements:
-        raise ValueError(f"{name} has {len(value) * width} pixels; the limit is {max_elements}")
-    out = []
-    for r, row in enumerate(value):
-        if len(row) != width:
-            raise ValueError(f"{name} row {r} has {len(row)} values; row 0 has {width}")
-        out.append([_number(v, f"{name}[{r}][{c}]") for c, v in enumerate(row)])
-    return out
+# The generic checks (numbers, images, ...) are in magellon_inputs.py, next to main.py.
 
 
 def _coordinates(value: object) -> list[tuple[float, float]]:
@@ -83,7 +43,7 @@ def _coordinates(value: object) -> list[tuple[float, float]]:
             x, y = item
         else:
             raise ValueError(f'coordinates[{i}] must be {{"x": .., "y": ..}} or [x, y], got {item!r}')
-        out.append((_number(x, f"coordinates[{i}].x"), _number(y, f"coordinates[{i}].y")))
+        out.append((number(x, f"coordinates[{i}].x"), number(y, f"coordinates[{i}].y")))
     return out
 
 
@@ -161,19 +121,17 @@ def make_stack(
     stack_name: object = "particles.mrcs",
 ) -> dict:
     """Boxes around every coordinate, their metadata and STAR text; see the module docstring."""
-    pixels = _matrix(image, "image")
+    pixels = matrix(image, "image", MAX_PIXELS)
     picks = _coordinates(coordinates)
-    size = _integer(box_size, "box_size", 2, 1024)
-    if edge not in EDGE_MODES:
-        raise ValueError(f"edge must be one of {', '.join(EDGE_MODES)}, got {edge!r}")
-    if not isinstance(normalize, bool):
-        raise ValueError("normalize must be true or false")
+    size = integer(box_size, "box_size", 2, 1024)
+    edge = choice(edge, "edge", EDGE_MODES)
+    flag(normalize, "normalize")
     micrograph = _star_token(micrograph_name, "micrograph_name")
     stack_file = _star_token(stack_name, "stack_name")
     if len(picks) * size * size > MAX_STACK_VALUES:
         raise ValueError(f"{len(picks)} boxes of {size}x{size} exceed {MAX_STACK_VALUES} values; send fewer")
     h, w = len(pixels), len(pixels[0])
-    fill = sum(map(sum, pixels)) / (h * w) if pad_value is None else _number(pad_value, "pad_value")
+    fill = sum(map(sum, pixels)) / (h * w) if pad_value is None else number(pad_value, "pad_value")
 
     stack, particles, skipped = [], [], []
     for i, (fx, fy) in enumerate(picks):

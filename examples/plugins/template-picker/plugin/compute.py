@@ -15,58 +15,13 @@ from __future__ import annotations
 
 import math
 
+from magellon_inputs import flag, integer, matrix, number
+
 MAX_PIXELS = 1 << 20
 #: positions x template pixels above which a request is refused (pure Python is slow).
 MAX_WORK = 50_000_000
 
 Image = list[list[float]]
-
-# --------------------------------------------------------------------------- input checks
-# Each raises ValueError with a message fit for the client; the runtime answers 400.
-
-
-def _out_of_range(name: str, value: object, low: object, high: object) -> ValueError:
-    if low is not None and high is not None:
-        return ValueError(f"{name} must be between {low} and {high}, got {value}")
-    if low is not None:
-        return ValueError(f"{name} must be at least {low}, got {value}")
-    return ValueError(f"{name} must be at most {high}, got {value}")
-
-
-def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return float(value)
-
-
-def _integer(value: object, name: str, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return value
-
-
-def _matrix(value: object, name: str, max_elements: int = MAX_PIXELS) -> list[list[float]]:
-    """A non-empty rectangular list of rows of finite numbers, as floats."""
-    if not isinstance(value, list) or not value or not all(isinstance(row, list) for row in value):
-        raise ValueError(f"{name} must be a non-empty list of rows (a 2-D image)")
-    width = len(value[0])
-    if width == 0:
-        raise ValueError(f"{name} rows must not be empty")
-    if len(value) * width > max_elements:
-        raise ValueError(f"{name} has {len(value) * width} pixels; the limit is {max_elements}")
-    out = []
-    for r, row in enumerate(value):
-        if len(row) != width:
-            raise ValueError(f"{name} row {r} has {len(row)} values; row 0 has {width}")
-        out.append([_number(v, f"{name}[{r}][{c}]") for c, v in enumerate(row)])
-    return out
-
 
 # --------------------------------------------------------------------------- correlation
 
@@ -148,14 +103,13 @@ def pick_with_template(
     return_map: object = False,
 ) -> dict:
     """Picks where the template correlates best; see the module docstring."""
-    pixels = _matrix(image, "image")
-    kernel = _matrix(template, "template", max_elements=128 * 128)
+    pixels = matrix(image, "image", MAX_PIXELS)
+    kernel = matrix(template, "template", 128 * 128)
     th, tw = len(kernel), len(kernel[0])
-    cut = _number(threshold, "threshold", -1.0, 1.0)
-    distance = max(th, tw) / 2 if min_distance is None else _number(min_distance, "min_distance", 0.0, 10_000.0)
-    limit = _integer(max_picks, "max_picks", 1, 100_000)
-    if not isinstance(return_map, bool):
-        raise ValueError("return_map must be true or false")
+    cut = number(threshold, "threshold", -1.0, 1.0)
+    distance = max(th, tw) / 2 if min_distance is None else number(min_distance, "min_distance", 0.0, 10_000.0)
+    limit = integer(max_picks, "max_picks", 1, 100_000)
+    flag(return_map, "return_map")
     positions = max(0, len(pixels) - th + 1) * max(0, len(pixels[0]) - tw + 1)
     if positions * th * tw > MAX_WORK:
         raise ValueError(f"{positions} positions x {th * tw} template pixels is too much work; shrink the input")

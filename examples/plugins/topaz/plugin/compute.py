@@ -13,56 +13,11 @@ from __future__ import annotations
 
 import math
 
+from magellon_inputs import integer, matrix, number
+
 MAX_PIXELS = 1 << 20
 
 Image = list[list[float]]
-
-# --------------------------------------------------------------------------- input checks
-# Each raises ValueError with a message fit for the client; the runtime answers 400.
-
-
-def _out_of_range(name: str, value: object, low: object, high: object) -> ValueError:
-    if low is not None and high is not None:
-        return ValueError(f"{name} must be between {low} and {high}, got {value}")
-    if low is not None:
-        return ValueError(f"{name} must be at least {low}, got {value}")
-    return ValueError(f"{name} must be at most {high}, got {value}")
-
-
-def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return float(value)
-
-
-def _integer(value: object, name: str, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise _out_of_range(name, value, low, high)
-    return value
-
-
-def _matrix(value: object, name: str, max_elements: int = MAX_PIXELS) -> list[list[float]]:
-    """A non-empty rectangular list of rows of finite numbers, as floats."""
-    if not isinstance(value, list) or not value or not all(isinstance(row, list) for row in value):
-        raise ValueError(f"{name} must be a non-empty list of rows (a 2-D image)")
-    width = len(value[0])
-    if width == 0:
-        raise ValueError(f"{name} rows must not be empty")
-    if len(value) * width > max_elements:
-        raise ValueError(f"{name} has {len(value) * width} pixels; the limit is {max_elements}")
-    out = []
-    for r, row in enumerate(value):
-        if len(row) != width:
-            raise ValueError(f"{name} row {r} has {len(row)} values; row 0 has {width}")
-        out.append([_number(v, f"{name}[{r}][{c}]") for c, v in enumerate(row)])
-    return out
-
 
 # --------------------------------------------------------------------------- picking
 
@@ -140,15 +95,15 @@ def pick_particles(
     smooth_radius: object = 0,
 ) -> dict:
     """Picks: {"x", "y", "score"} best first. threshold defaults to mean + 2 standard deviations."""
-    pixels = _matrix(image, "image")
-    distance = _number(min_distance, "min_distance", 0.0, 10_000.0)
-    limit = _integer(max_picks, "max_picks", 1, 100_000)
-    radius = _integer(smooth_radius, "smooth_radius", 0, 50)
+    pixels = matrix(image, "image", MAX_PIXELS)
+    distance = number(min_distance, "min_distance", 0.0, 10_000.0)
+    limit = integer(max_picks, "max_picks", 1, 100_000)
+    radius = integer(smooth_radius, "smooth_radius", 0, 50)
     scores = box_smooth(pixels, radius)
     values = [v for row in scores for v in row]
     mean = sum(values) / len(values)
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-    cut = mean + 2 * std if threshold is None else _number(threshold, "threshold")
+    cut = mean + 2 * std if threshold is None else number(threshold, "threshold")
     candidates = local_maxima(scores, cut)
     picks = suppress(candidates, distance, limit)
     return {

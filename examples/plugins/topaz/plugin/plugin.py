@@ -1,39 +1,27 @@
 """The Topaz plugin: checks the request's fields and calls plugin.compute.pick_particles.
 
 The runtime (magellon_runtime.py) calls ``TopazPlugin().execute(input, reporter)`` for
-every POST /run; a ValueError becomes a 400 answer, anything else a 500.
+every POST /run; a ValueError becomes a 400 answer, anything else a 500. execute() comes
+from magellon_inputs.FieldsPlugin: it checks the fields against REQUIRED and OPTIONAL,
+then calls run().
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from magellon_runtime import NullReporter
+from magellon_inputs import FieldsPlugin
 
 from . import compute
 
-REQUIRED = ("image",)
-OPTIONAL: dict[str, Any] = {"threshold": None, "min_distance": 5, "max_picks": 1000, "smooth_radius": 0}
 
+class TopazPlugin(FieldsPlugin):
+    REQUIRED = ("image",)
+    OPTIONAL: dict[str, Any] = {"threshold": None, "min_distance": 5, "max_picks": 1000, "smooth_radius": 0}
+    STARTED = "picking"
 
-def read_input(input: Any) -> dict[str, Any]:
-    """The input's fields with defaults filled in; unknown or missing fields are a ValueError."""
-    if not isinstance(input, dict):
-        raise ValueError("input must be a JSON object")
-    unknown = sorted(set(input) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        raise ValueError(f"unknown input field(s): {', '.join(unknown)}")
-    missing = [key for key in REQUIRED if key not in input]
-    if missing:
-        raise ValueError(f"missing input field(s): {', '.join(missing)}")
-    return {**OPTIONAL, **input}
+    def run(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return compute.pick_particles(**fields)
 
-
-class TopazPlugin:
-    def execute(self, input: dict[str, Any], reporter: Any = None) -> dict[str, Any]:
-        reporter = reporter or NullReporter()
-        fields = read_input(input)
-        reporter.progress(0.0, 'picking')
-        result = compute.pick_particles(**fields)
-        reporter.progress(1.0, f"{result['count']} picks above {result['threshold']:.4g}")
-        return result
+    def finished(self, result: dict[str, Any]) -> str:
+        return f"{result['count']} picks above {result['threshold']:.4g}"

@@ -1,0 +1,1 @@
+../../runtime/magellon_inputs.py
