@@ -17,6 +17,8 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -256,3 +258,20 @@ class LifecycleContract(_Contract):
             receiver.shutdown()
             receiver.server_close()
 
+
+def contract_tests(
+    plugin_dir: Path,
+    plugin_id: str,
+    run_input: dict[str, Any],
+    bad_input: dict[str, Any],
+    check_result: Callable[[unittest.TestCase, dict[str, Any]], None],
+) -> tuple[type[unittest.TestCase], type[unittest.TestCase]]:
+    """The two contract test classes for one plugin; assign them to module names so unittest finds them."""
+    settings = {"PLUGIN_DIR": plugin_dir, "PLUGIN_ID": plugin_id}
+    server = type(
+        "ServerTest",
+        (ServerContract, unittest.TestCase),
+        {**settings, "RUN_INPUT": run_input, "BAD_INPUT": bad_input, "check_result": lambda self, r: check_result(self, r)},
+    )
+    lifecycle = type("LifecycleTest", (LifecycleContract, unittest.TestCase), dict(settings))
+    return server, lifecycle

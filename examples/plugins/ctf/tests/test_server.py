@@ -9,7 +9,7 @@ import unittest
 from pathlib import Path
 from typing import Any
 
-from tests.server_contract import LifecycleContract, ServerContract
+from tests.server_contract import contract_tests
 
 
 from plugin import compute  # only to build a realistic spectrum
@@ -33,19 +33,7 @@ def check_result(test: unittest.TestCase, result: dict[str, Any]) -> None:
     test.assertEqual(len(result["model"]), 128)
 
 
-class ServerTest(ServerContract, unittest.TestCase):
-    PLUGIN_DIR = PLUGIN_DIR
-    PLUGIN_ID = PLUGIN_ID
-    RUN_INPUT = RUN_INPUT
-    BAD_INPUT = BAD_INPUT
-
-    def check_result(self, result: dict[str, Any]) -> None:
-        check_result(self, result)
-
-
-class LifecycleTest(LifecycleContract, unittest.TestCase):
-    PLUGIN_DIR = PLUGIN_DIR
-    PLUGIN_ID = PLUGIN_ID
+ServerTest, LifecycleTest = contract_tests(PLUGIN_DIR, PLUGIN_ID, RUN_INPUT, BAD_INPUT, check_result)
 
 
 if __name__ == "__main__":
