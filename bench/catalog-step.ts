@@ -2,7 +2,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CORE_SCHEMA, load } from 'js-yaml';
-import { loadCatalog, writeHubBuild } from '../packages/core/src/node';
+import { loadCatalog, renderHubBuild, writeRenderedBuild } from '../packages/core/src/node';
 
 const [step, dir, out] = process.argv.slice(2);
 if (!step || !dir) throw new Error('usage: catalog-step <parse|validate|build|write-floor> <catalog> [out]');
@@ -15,6 +15,7 @@ if (step === 'write-floor') {
   }
 }
 
+const phases: Record<string, number> = {};
 const started = performance.now();
 let count = 0;
 if (step === 'write-floor') {
@@ -36,8 +37,18 @@ if (step === 'write-floor') {
   if (catalog.findings.some((f) => f.severity === 'error'))
     throw new Error(`bench catalog has errors: ${catalog.findings[0]?.message}`);
   count = catalog.entries.length;
-  if (step === 'build') writeHubBuild(dir, catalog.entries, out ?? join(dir, '..', 'dist'));
+  if (step === 'build') {
+    phases.validate = performance.now() - started;
+    const t = performance.now();
+    const rendered = renderHubBuild(dir, catalog.entries);
+    phases.render = performance.now() - t;
+    const w = performance.now();
+    writeRenderedBuild(rendered, out ?? join(dir, '..', 'dist'));
+    phases.write = performance.now() - w;
+  }
 }
 const ms = performance.now() - started;
 if (step === 'write-floor') rmSync(`${out}-floor`, { recursive: true, force: true });
-process.stdout.write(JSON.stringify({ step, count, ms, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+process.stdout.write(
+  JSON.stringify({ step, count, ms, phases, maxRssMiB: process.resourceUsage().maxRSS / 1024 }),
+);

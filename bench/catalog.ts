@@ -15,6 +15,7 @@ const hub = join(root, '..', 'packages', 'cli', 'bin', 'hub.js');
 interface Sample {
   ms: number;
   count: number;
+  phases: Record<string, number>;
   maxRssMiB: number;
 }
 
@@ -70,13 +71,19 @@ try {
   row('validate', 'validate');
   row('validate + build', 'build');
   row('write-floor (see below)', 'write-floor');
-  const build = median(samples.build!.map((s) => s.ms));
+
+  const phase = (name: string) => median(samples.build!.map((s) => s.phases[name] ?? 0));
+  const [v, r, w] = [phase('validate'), phase('render'), phase('write')];
   const floor = median(samples['write-floor']!.map((s) => s.ms));
+  console.log(`\nvalidate + build, by phase (median):`);
   console.log(
-    `\nwrite-floor: only writing the same ${samples['write-floor']![0]!.count} JSON files into a fresh dir, the least any build pays on this disk.`,
+    `  validate ${v.toFixed(0)} ms · render documents in memory ${r.toFixed(0)} ms · write files ${w.toFixed(0)} ms`,
   );
   console.log(
-    `validate + build without that floor: ${(build - floor).toFixed(0)} ms = ${((build - floor) / parse).toFixed(2)}× parse-only`,
+    `  validate + render (the CPU work) = ${(v + r).toFixed(0)} ms = ${((v + r) / parse).toFixed(2)}× parse-only`,
+  );
+  console.log(
+    `  write ${w.toFixed(0)} ms vs write-floor ${floor.toFixed(0)} ms (only creating the same ${samples['write-floor']![0]!.count} files in a fresh dir: the disk's cost)`,
   );
 
   t = performance.now();

@@ -24,6 +24,33 @@ export interface BuildStats {
   archives: number;
 }
 
+/** A build held in memory: every document's bytes by path under the output dir, and the archives to copy. */
+export interface RenderedBuild {
+  /** `v1/index.json`, `v1/categories.json`, `v1/plugins/<id>.json` → serialized JSON. */
+  documents: Map<string, string>;
+  /** Archive files under the catalog and where they go under the output dir. */
+  archives: Array<{ src: string; dest: string }>;
+  plugins: number;
+  versions: number;
+}
+
+/** Renders every /v1 document in memory (no I/O besides checking which archives exist locally). */
+export function renderHubBuild(catalogRoot: string, entries: readonly LoadedEntry[]): RenderedBuild {
+  const root = resolve(catalogRoot);
+  const docs = buildHubDocuments(entries.map((e) => e.entry));
+  const documents = new Map<string, string>([
+    ['v1/index.json', serializeDocument(docs.index)],
+    ['v1/categories.json', serializeDocument(docs.categories)],
+  ]);
+  for (const [id, doc] of docs.plugins) documents.set(`v1/plugins/${id}.json`, serializeDocument(doc));
+  const archives: RenderedBuild['archives'] = [];
+  for (const { entry } of entries) {
+    const src = localArchivePath(root, entry.archive.url);
+    if (src && existsSync(src)) archives.push({ src, dest: relative(root, src) });
+  }
+  return { documents, archives, plugins: docs.plugins.size, versions: entries.length };
+}
+
 /**
  * Writes the /v1 documents and the archives layout:
  * `v1/index.json`, `v1/categories.json`, `v1/plugins/<id>.json`, `assets/plugins/*.mpn`.
@@ -35,6 +62,12 @@ export function writeHubBuild(
   entries: readonly LoadedEntry[],
   outArg: string,
 ): BuildStats {
+  checkBuildTarget(catalogRoot, outArg);
+  return writeRenderedBuild(renderHubBuild(catalogRoot, entries), outArg);
+}
+
+/** Refuses an output dir that holds the catalog, or a non-empty dir hub build did not make. */
+export function checkBuildTarget(catalogRoot: string, outArg: string): void {
   const out = resolve(outArg);
   const root = resolve(catalogRoot);
   if (!relative(out, root).startsWith('..') || out === dirname(out)) {
@@ -49,25 +82,21 @@ export function writeHubBuild(
       'build.bad-out',
     );
   }
-  const docs = buildHubDocuments(entries.map((e) => e.entry));
+}
+
+/** Writes a rendered build into a staging dir and swaps it in for `out` (see writeHubBuild). */
+export function writeRenderedBuild(build: RenderedBuild, outArg: string): BuildStats {
+  const out = resolve(outArg);
   const staging = join(dirname(out), `.${basename(out)}.building-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });
   try {
     mkdirSync(join(staging, 'v1', 'plugins'), { recursive: true });
     mkdirSync(join(staging, 'assets', 'plugins'), { recursive: true });
     writeFileSync(join(staging, BUILD_MARKER), 'made by hub build; safe to delete\n');
-    writeFileSync(join(staging, 'v1', 'index.json'), serializeDocument(docs.index));
-    writeFileSync(join(staging, 'v1', 'categories.json'), serializeDocument(docs.categories));
-    for (const [id, doc] of docs.plugins)
-      writeFileSync(join(staging, 'v1', 'plugins', `${id}.json`), serializeDocument(doc));
-    let archives = 0;
-    for (const { entry } of entries) {
-      const src = localArchivePath(root, entry.archive.url);
-      if (!src || !existsSync(src)) continue;
-      const dest = join(staging, relative(root, src));
-      mkdirSync(dirname(dest), { recursive: true });
-      copyFileSync(src, dest);
-      archives++;
+    for (const [path, text] of build.documents) writeFileSync(join(staging, path), text);
+    for (const { src, dest } of build.archives) {
+      mkdirSync(dirname(join(staging, dest)), { recursive: true });
+      copyFileSync(src, join(staging, dest));
     }
     const old = `${staging}.old`;
     if (existsSync(out)) renameSync(out, old);
@@ -75,14 +104,13 @@ export function writeHubBuild(
     rmSync(old, { recursive: true, force: true });
     return {
       out,
-      plugins: docs.plugins.size,
-      versions: entries.length,
-      documents: docs.plugins.size + 2,
-      archives,
+      plugins: build.plugins,
+      versions: build.versions,
+      documents: build.documents.size,
+      archives: build.archives.length,
     };
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
-    if (err instanceof BuildError) throw err;
     throw new BuildError(`could not write ${outArg}: ${(err as Error).message}`, 'build.write-failed');
   }
 }
