@@ -1,0 +1,106 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { lintDir, lintPlugin } from './lint';
+
+const ROOT = mkdtempSync(join(tmpdir(), 'hub-lint-'));
+afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
+
+const MANIFEST = `manifest_version: "1"
+plugin_id: lint-me
+name: Lint me
+version: 1.0.0
+requires_sdk: ">=2.0,<3.0"
+author: Lab
+license: MIT
+description: A plugin for lint tests.
+category: ctf
+install:
+  - method: uv
+    pyproject: pyproject.toml
+health_check:
+  timeout_seconds: 30
+tags: [test]
+`;
+
+/** A plugin dir with the given files on top of a clean baseline; `null` removes a baseline file. */
+function pluginDir(files: Record<string, string | null> = {}): string {
+  const dir = join(mkdtempSync(join(ROOT, 'p-')), 'lint-me');
+  const all: Record<string, string | null> = {
+    'manifest.yaml': MANIFEST,
+    'pyproject.toml': '[project]\nname = "lint-me"\n',
+    'schemas/input.json': '{}',
+    'schemas/output.json': '{}',
+    ...files,
+  };
+  for (const [path, text] of Object.entries(all)) {
+    if (text === null) continue;
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+
+const codes = async (dir: string, sdkVersion = '2.3.0') =>
+  (await lintDir(dir, { sdkVersion })).findings.map((f) => `${f.severity} ${f.code}`);
+
+describe('hub lint rules on a plugin dir', () => {
+  it('a clean plugin has no findings at all', async () => {
+    expect(await codes(pluginDir())).toEqual([]);
+  });
+
+  it('errors only where the plugin cannot pack or install', async () => {
+    expect(await codes(pluginDir({ 'pyproject.toml': null }))).toEqual(['error lint.install-file-missing']);
+    const noManifest = await lintPlugin(pluginDir({ 'manifest.yaml': null }));
+    expect(noManifest.findings.map((f) => f.code)).toEqual(['lint.no-manifest']);
+    const replicas = MANIFEST.replace(
+      'category: ctf',
+      'category: ctf\nresources:\n  replicas: {desired: 3, min: 1, max: 2}',
+    );
+    expect(await codes(pluginDir({ 'manifest.yaml': replicas }))).toEqual(['error manifest.invalid-value']);
+  });
+
+  it('reads a legacy plugin.yaml when there is no manifest.yaml', async () => {
+    expect(await codes(pluginDir({ 'manifest.yaml': null, 'plugin.yaml': MANIFEST }))).toEqual([]);
+  });
+
+  it('warns about an SDK range that excludes the current SDK, odd timeouts, stale wheels, missing schemas', async () => {
+    expect(await codes(pluginDir(), '3.1.0')).toEqual(['warning lint.sdk-excluded']);
+    expect(
+      await codes(
+        pluginDir({ 'manifest.yaml': MANIFEST.replace('timeout_seconds: 30', 'timeout_seconds: 2') }),
+      ),
+    ).toEqual(['warning lint.health-timeout']);
+    expect(await codes(pluginDir({ 'wheels/magellon_sdk-2.0.1-py3-none-any.whl': 'zip' }))).toEqual([
+      'warning lint.stale-sdk-wheel',
+    ]);
+    expect(await codes(pluginDir({ 'wheels/magellon_sdk-2.3.0-py3-none-any.whl': 'zip' }))).toEqual([]);
+    expect(await codes(pluginDir({ 'schemas/output.json': null }))).toEqual(['warning lint.schema-missing']);
+  });
+
+  it('warns when [tool.uv.sources] points outside the plugin', async () => {
+    const pyproject =
+      '[project]\nname = "x"\n\n[tool.uv.sources]\nmagellon-sdk = { path = "../../magellon-sdk", editable = true }\ninside = { path = "vendor/lib" }\n';
+    const result = await lintDir(pluginDir({ 'pyproject.toml': pyproject, 'vendor/lib/x.py': '' }));
+    expect(result.findings.map((f) => f.code)).toEqual(['lint.external-uv-source']);
+    expect(result.findings[0]!.message).toContain('../../magellon-sdk');
+    expect(result.ok).toBe(true);
+  });
+
+  it('warns about unknown predicates, a non-SemVer version and a non-SPDX license; notes missing tags', async () => {
+    const odd = MANIFEST.replace(
+      '    pyproject: pyproject.toml',
+      '    pyproject: pyproject.toml\n    requires:\n      - quantum_cpu: true',
+    )
+      .replace('version: 1.0.0', 'version: "1.0"')
+      .replace('license: MIT', 'license: Proprietary stuff')
+      .replace('tags: [test]', 'tags: []');
+    expect((await codes(pluginDir({ 'manifest.yaml': odd }))).sort()).toEqual([
+      'info lint.no-tags',
+      'warning lint.license-not-spdx',
+      'warning lint.unknown-predicate',
+      'warning lint.version-not-semver',
+    ]);
+  });
+});
