@@ -50,8 +50,9 @@ export async function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}
   try {
     dirs = readdirSync(pluginsDir, { withFileTypes: true })
       .filter((d) => {
+        if (d.name.startsWith('.')) return false;
         if (d.isDirectory()) return true;
-        if (!d.name.startsWith('.') && d.name !== 'README.md') {
+        if (d.name !== 'README.md') {
           findings.error(
             'path.bad-layout',
             'only plugin folders belong in plugins/; entries go in plugins/<plugin_id>/<version>.yaml',
