@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { extractZip, hashZip, scanZip, ZipError } from './index';
-import { buildYazlZip, buildZip, makeTempDir, sha256, writeTempZip } from './test-zips';
+import { buildYazlZip, buildZip, codeOf, makeTempDir, sha256, writeTempZip } from './test-zips';
 
 const files = {
   'manifest.yaml': Buffer.from('id: demo\nversion: 1.0.0\n'),
@@ -39,15 +39,6 @@ async function sandbox(bytes: Buffer) {
   const made = await writeTempZip(bytes);
   dirs.push(made.dir);
   return { ...made, dest: path.join(made.dir, 'out') };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ZipError);
-  return (err as ZipError).code;
 }
 
 describe('a well-formed plugin archive', () => {

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readZipEntry, ZipError } from './index';
-import { buildYazlZip, buildZip, writeTempZip } from './test-zips';
+import { readZipEntry } from './index';
+import { buildYazlZip, buildZip, codeOf, writeTempZip } from './test-zips';
 
 const manifest = Buffer.from('id: demo\nversion: 1.0.0\n');
 
@@ -14,15 +14,6 @@ async function archive(bytes: Buffer): Promise<string> {
   const { dir, file } = await writeTempZip(bytes);
   dirs.push(dir);
   return file;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ZipError);
-  return (err as ZipError).code;
 }
 
 describe('readZipEntry', () => {

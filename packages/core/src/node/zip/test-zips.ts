@@ -3,7 +3,9 @@ import { mkdtemp, open, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
+import { expect } from 'vitest';
 import yazl from 'yazl';
+import { ZipError } from './zip-error';
 
 /**
  * One entry for {@link buildZip}. Everything a hostile archive could lie about can be set:
@@ -200,4 +202,14 @@ export async function writeTempZip(bytes: Buffer): Promise<{ dir: string; file: 
 
 export function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The ZipError code a promise rejects with; fails the test if it resolves or throws anything else. */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ZipError);
+  return (err as ZipError).code;
 }
