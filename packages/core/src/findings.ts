@@ -1,3 +1,5 @@
+import type { FindingCode } from './finding-codes';
+
 /** Where a finding points: a file and, when known, a 1-based line and column. */
 export interface SourceLocation {
   file: string;
@@ -13,7 +15,7 @@ export type Severity = 'error' | 'warning' | 'info';
  */
 export interface Finding extends SourceLocation {
   severity: Severity;
-  code: string;
+  code: FindingCode;
   message: string;
 }
 
@@ -43,15 +45,15 @@ export function hasErrors(findings: readonly Finding[]): boolean {
 export class FindingList {
   readonly items: Finding[] = [];
 
-  error(code: string, message: string, at: SourceLocation): void {
+  error(code: FindingCode, message: string, at: SourceLocation): void {
     this.items.push({ ...at, severity: 'error', code, message });
   }
 
-  warning(code: string, message: string, at: SourceLocation): void {
+  warning(code: FindingCode, message: string, at: SourceLocation): void {
     this.items.push({ ...at, severity: 'warning', code, message });
   }
 
-  info(code: string, message: string, at: SourceLocation): void {
+  info(code: FindingCode, message: string, at: SourceLocation): void {
     this.items.push({ ...at, severity: 'info', code, message });
   }
 }

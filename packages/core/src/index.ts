@@ -1,6 +1,7 @@
 /** Runtime-free part of the domain library: safe to bundle for Cloudflare Workers and the browser. */
 export * from './catalog';
 export * from './documents';
+export * from './finding-codes';
 export * from './findings';
 export * from './schema';
 export * from './versions';

@@ -1,3 +1,4 @@
+import type { FindingCode } from '../finding-codes';
 import type { FindingList } from '../findings';
 import { compareVersions } from '../versions/semver';
 import { groupByPlugin, type LoadedEntry, type Locate } from './model';
@@ -84,7 +85,7 @@ const uniqueVersionPrecedence: CatalogRule = ({ entries, findings, locate }) => 
   }
 };
 
-function uniqueField(field: 'archive_id' | 'url', code: string, what: string): CatalogRule {
+function uniqueField(field: 'archive_id' | 'url', code: FindingCode, what: string): CatalogRule {
   return ({ entries, findings, locate }) => {
     const seen = new Map<string, LoadedEntry>();
     for (const loaded of entries) {

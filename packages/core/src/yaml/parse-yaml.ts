@@ -1,4 +1,5 @@
 import { CORE_SCHEMA, DEFAULT_SCHEMA, load, YAMLException } from 'js-yaml';
+import type { FindingCode } from '../finding-codes';
 import type { Finding } from '../findings';
 
 export interface ParsedYaml {
@@ -22,7 +23,7 @@ export function parseYaml(
   file: string,
   opts: ParseYamlOptions,
 ): { ok: true; value: ParsedYaml } | { ok: false; finding: Finding } {
-  const fail = (code: string, message: string, line?: number, column?: number) =>
+  const fail = (code: FindingCode, message: string, line?: number, column?: number) =>
     ({ ok: false, finding: { file, line, column, severity: 'error', code, message } }) as const;
   if (text.length > opts.maxBytes) {
     return fail('yaml.too-large', `file is ${text.length} bytes; the limit is ${opts.maxBytes}`, 1, 1);

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { type FindingCode, isFindingCode } from '../finding-codes';
 import type { Finding, Severity } from '../findings';
 import { YamlLocator } from './locate';
 
@@ -44,6 +45,15 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`;
 }
 
+/** Documents whose schema problems get coded findings; each has its codes in FINDING_CODES. */
+export type SchemaPrefix = 'entry' | 'manifest' | 'maintainers';
+
+/** `<prefix>.<suffix>` when that code exists, else the prefix's catch-all `invalid-value`. */
+function codeFor(prefix: SchemaPrefix, suffix: string): FindingCode {
+  const code = `${prefix}.${suffix}`;
+  return isFindingCode(code) ? code : `${prefix}.invalid-value`;
+}
+
 /**
  * Turns schema issues into findings with file:line:column, one per problem.
  * `prefix` namespaces the codes (`entry`, `manifest`).
@@ -53,7 +63,7 @@ export function schemaFindings(
   data: unknown,
   text: string,
   file: string,
-  prefix: string,
+  prefix: SchemaPrefix,
   severity: Severity = 'error',
 ): Finding[] {
   const locator = new YamlLocator(text);
@@ -68,7 +78,7 @@ export function schemaFindings(
           file,
           ...at,
           severity,
-          code: `${prefix}.unknown-field`,
+          code: codeFor(prefix, 'unknown-field'),
           message: `unknown field "${field}" (check its spelling; see the schema in packages/core/schema)`,
         });
       }
@@ -97,7 +107,7 @@ export function schemaFindings(
       message = `"${field}": ${message}`;
     }
     const at = locator.locate(path);
-    out.push({ file, ...at, severity, code: `${prefix}.${code}`, message });
+    out.push({ file, ...at, severity, code: codeFor(prefix, code), message });
   }
   return out;
 }

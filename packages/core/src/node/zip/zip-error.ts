@@ -1,25 +1,7 @@
+import type { FindingCode } from '../../finding-codes';
+
 /** Stable codes for every way an archive can be refused; tools and docs rely on them. */
-export type ZipErrorCode =
-  | 'zip.not-found'
-  | 'zip.corrupt'
-  | 'zip.path-traversal'
-  | 'zip.absolute-path'
-  | 'zip.backslash'
-  | 'zip.invalid-name'
-  | 'zip.symlink'
-  | 'zip.special-file'
-  | 'zip.duplicate-entry'
-  | 'zip.case-collision'
-  | 'zip.path-conflict'
-  | 'zip.too-many-entries'
-  | 'zip.entry-too-large'
-  | 'zip.too-large'
-  | 'zip.compression-ratio'
-  | 'zip.size-mismatch'
-  | 'zip.encrypted'
-  | 'zip.unsupported-compression'
-  | 'zip.entry-missing'
-  | 'zip.destination-not-empty';
+export type ZipErrorCode = Extract<FindingCode, `zip.${string}`>;
 
 const MAX_SHOWN_NAME_CHARS = 200;
 

@@ -1,0 +1,141 @@
+/**
+ * Every finding code the hub can report, with the one-line meaning shown in docs/finding-codes.md.
+ * This object is the single list: `FindingCode` is derived from it, `Finding.code` must be one of
+ * them, and a test fails when a code has no fixture asserting where it is reported.
+ */
+export const FINDING_CODES = {
+  // YAML files (catalog entries, maintainers.yaml, manifests)
+  'yaml.syntax': 'the file is not valid YAML',
+  'yaml.duplicate-key': 'a mapping has the same key twice',
+  'yaml.alias': 'the file uses anchors or aliases, which are refused (this also defuses alias bombs)',
+  'yaml.not-mapping': 'the document is not a mapping of fields',
+  'yaml.too-large': 'the file is larger than its byte limit and was not parsed',
+
+  // Catalog entries: schema shape and field values
+  'entry.unknown-field': 'a field the catalog schema does not know (check its spelling)',
+  'entry.missing-field': 'a required field is missing',
+  'entry.invalid-type': 'a field has the wrong type (a list where a string belongs, …)',
+  'entry.invalid-value': 'a field value breaks a schema rule not covered by a more specific code',
+  'entry.invalid-slug': 'plugin_id, category, backend_id, a tag or a replacement is not a lowercase slug',
+  'entry.invalid-semver': 'version is not strict SemVer 2.0.0',
+  'entry.invalid-sha256': 'archive.sha256 is not 64 lowercase hex characters',
+  'entry.invalid-tier': 'tier is neither "verified" nor "community"',
+  'entry.invalid-archive-id': 'archive_id is not a lowercase UUID v7',
+  'entry.invalid-sdk-range': 'requires_sdk is not a PEP 440 specifier set such as ">=2.1,<3.0"',
+  'entry.invalid-license': 'license is not an SPDX identifier or expression',
+  'entry.invalid-date': 'published_at or yanked.at is not an ISO 8601 date-time with an offset',
+  'entry.invalid-url': 'archive.url or homepage is neither hub-relative nor an absolute https URL',
+  'entry.yanked-before-published': 'yanked.at is earlier than published_at',
+  'entry.unknown-replacement': 'deprecated.replacement names a plugin that is not in the catalog',
+
+  // maintainers.yaml
+  'maintainers.unknown-field': 'a field maintainers.yaml does not know',
+  'maintainers.missing-field': 'a required field of maintainers.yaml is missing',
+  'maintainers.invalid-type': 'a maintainers.yaml field has the wrong type',
+  'maintainers.invalid-value': 'a maintainers.yaml value is invalid (a GitHub login, an empty list)',
+
+  // Where files are
+  'path.plugin-id-mismatch': 'plugin_id disagrees with the entry’s folder plugins/<plugin_id>/',
+  'path.version-mismatch': 'version disagrees with the entry’s file name <version>.yaml',
+  'path.bad-layout': 'a file or folder is not where catalog entries go',
+  'path.not-regular-file': 'a FIFO, socket or device sits where a file is expected; it is never read',
+  'path.outside-tree':
+    'a symbolic link whose real path leaves the tree it was found in; its target is never read',
+
+  // The catalog as a whole
+  'catalog.not-found': 'the directory given is not a catalog (it has no plugins/ folder)',
+  'catalog.unreadable': 'a catalog file or folder cannot be read (permissions, I/O error)',
+  'catalog.duplicate-version': 'two entries of one plugin have the same SemVer precedence',
+  'catalog.archive-url-reused': 'two entries point at the same archive URL',
+  'catalog.archive-id-reused': 'two entries carry the same archive_id',
+  'catalog.no-maintainers': 'there is no maintainers.yaml, so nobody may set tier "verified"',
+
+  // An entry's archive, checked against the entry
+  'archive.missing': 'the hub-relative archive is not in the catalog',
+  'archive.bad-url': 'archive.url has a malformed percent-escape or leaves assets/ once decoded',
+  'archive.size-mismatch': 'size_bytes differs from the archive file’s size',
+  'archive.sha256-mismatch': 'sha256 differs from the archive file’s sha256',
+  'archive.entry-mismatch': 'the archive’s manifest disagrees with the entry (plugin_id, version, …)',
+  // An archive's contents, checked on their own
+  'archive.no-manifest': 'the archive has no manifest.yaml at its root',
+  'archive.plugin-yaml-differs': 'plugin.yaml (the legacy alias) differs from manifest.yaml',
+  'archive.no-archive-id': 'the archive’s manifest has no archive_id',
+  'archive.placeholder-archive-id': 'the archive’s manifest carries the placeholder archive_id',
+  'archive.unlisted-file': 'a file in the archive is not listed in file_checksums',
+  'archive.checksum-mismatch': 'a file differs from its file_checksums entry',
+  'archive.missing-file': 'file_checksums lists a file that is not in the archive',
+
+  // The zip container (the safe reader refuses the archive)
+  'zip.not-found': 'the archive cannot be opened or is not a regular file',
+  'zip.corrupt': 'the archive is not a readable zip, or an entry fails its CRC-32',
+  'zip.path-traversal': 'an entry name climbs out of the extraction root with ".."',
+  'zip.absolute-path': 'an entry name is an absolute or drive-letter path',
+  'zip.backslash': 'an entry name contains a backslash',
+  'zip.invalid-name':
+    'an entry name is empty, too long, not UTF-8, or has control, format or bidi characters',
+  'zip.symlink': 'an entry is a symbolic link',
+  'zip.special-file': 'an entry is a device, FIFO or socket',
+  'zip.duplicate-entry': 'two entries have the same name',
+  'zip.case-collision': 'two entry names collide after Unicode case folding and normalization',
+  'zip.path-conflict': 'an entry is a file where another needs a directory',
+  'zip.too-many-entries': 'the archive has more entries than the limit',
+  'zip.entry-too-large': 'an entry is larger than the per-entry limit',
+  'zip.too-large': 'the archive, or everything it inflates to, is larger than the limit',
+  'zip.compression-ratio': 'an entry inflates more than the ratio limit allows (zip bomb)',
+  'zip.size-mismatch': 'an entry holds more or fewer bytes than it declares',
+  'zip.encrypted': 'an entry is encrypted',
+  'zip.unsupported-compression': 'an entry uses a compression method other than stored or deflate',
+  'zip.entry-missing': 'an entry that was asked for is not in the archive',
+  'zip.destination-not-empty': 'the extraction target exists and is not an empty directory',
+
+  // Plugin source dirs and archives: the author's checks (`hub lint`)
+  'lint.not-found': 'the plugin dir or archive does not exist',
+  'lint.no-manifest': 'the plugin dir has no manifest.yaml (or legacy plugin.yaml)',
+  'lint.path-escapes': 'an install path points outside the plugin',
+  'lint.install-file-missing': 'an install entry’s Dockerfile or pyproject is not in the plugin',
+  'lint.sdk-excluded': 'requires_sdk excludes the current SDK',
+  'lint.health-timeout': 'health_check.timeout_seconds is under 5 s or over 300 s',
+  'lint.stale-sdk-wheel': 'a bundled magellon_sdk wheel is older than the current SDK',
+  'lint.schema-missing': 'input_schema or output_schema is not in the plugin',
+  'lint.external-uv-source': 'pyproject.toml’s [tool.uv.sources] points outside the plugin',
+  'lint.newer-manifest-version': 'manifest_version is newer than this hub knows',
+  'lint.version-not-semver': 'version is not SemVer (the catalog only accepts SemVer)',
+  'lint.unknown-predicate': 'an install predicate this hub does not know',
+  'lint.license-not-spdx': 'license is not an SPDX identifier',
+  'lint.no-tags': 'no tags (info)',
+  'lint.no-description': 'no description (info)',
+  'lint.no-author': 'no author (info)',
+
+  // Archive manifests: schema shape
+  'manifest.not-mapping': 'manifest.yaml is not a mapping at its top level',
+  'manifest.missing-field': 'a required manifest field is missing',
+  'manifest.invalid-type': 'a manifest field has the wrong type',
+  'manifest.invalid-value': 'a manifest value breaks a schema rule',
+  'manifest.invalid-slug': 'plugin_id, category, backend_id or a tag is not a lowercase slug',
+  'manifest.invalid-semver': 'version is empty (SemVer itself is checked by lint.version-not-semver)',
+  'manifest.invalid-sha256': 'a file_checksums value is not 64 lowercase hex characters',
+  'manifest.invalid-archive-id': 'archive_id is not a lowercase UUID v7',
+  'manifest.invalid-sdk-range': 'requires_sdk is not a PEP 440 specifier set',
+  'manifest.invalid-url': 'homepage is not a string',
+
+  // `hub pack`
+  'pack.not-a-dir': 'the path given to pack is not a directory',
+  'pack.no-manifest': 'the plugin dir has no manifest',
+  'pack.invalid-manifest': 'the plugin’s manifest is invalid',
+  'pack.exists': 'the output archive exists and --force was not given',
+  'pack.write-failed': 'the archive could not be written',
+  'pack.unsafe-archive': 'the packed archive fails the hub’s own checks',
+  'pack.internal': 'the stamped manifest did not validate (a bug in pack)',
+
+  // `hub build`
+  'build.bad-out': 'the output dir holds the catalog, sits inside it, or was not made by hub build',
+  'build.write-failed': 'the output could not be written',
+} as const satisfies Record<string, string>;
+
+/** A stable finding code: tools, docs and CI rely on these strings. */
+export type FindingCode = keyof typeof FINDING_CODES;
+
+/** Whether a string is a known finding code. */
+export function isFindingCode(code: string): code is FindingCode {
+  return Object.hasOwn(FINDING_CODES, code);
+}
