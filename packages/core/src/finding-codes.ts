@@ -127,6 +127,17 @@ export const FINDING_CODES = {
   'pack.unsafe-archive': 'the packed archive fails the hub’s own checks',
   'pack.internal': 'the stamped manifest did not validate (a bug in pack)',
 
+  // Files and folders the hub was asked to read or write
+  'io.not-found': 'a file or folder does not exist',
+  'io.not-a-directory': 'a path that must be a folder is a file (or passes through one)',
+  'io.is-a-directory': 'a path that must be a file is a folder',
+  'io.permission-denied': 'a file or folder cannot be read or written: permission denied',
+  'io.link-loop': 'a path is a loop of symbolic links',
+  'io.no-space': 'the disk or quota is full',
+  'io.read-only': 'the file system is read-only',
+  'io.exists': 'the path already exists',
+  'io.error': 'any other input/output error',
+
   // `hub build`
   'build.bad-out': 'the output dir holds the catalog, sits inside it, or was not made by hub build',
   'build.write-failed': 'the output could not be written',

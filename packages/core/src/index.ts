@@ -4,4 +4,5 @@ export * from './documents';
 export * from './finding-codes';
 export * from './findings';
 export * from './schema';
+export * from './text';
 export * from './versions';

@@ -6,6 +6,7 @@ export * from '../yaml';
 export * from './archive/verify-archive';
 export * from './check-archives';
 export * from './hash-file';
+export * from './io-error';
 export * from './lint';
 export * from './load-catalog';
 export * from './pack';
