@@ -43,7 +43,8 @@ if (step === 'write-floor') {
     const rendered = renderHubBuild(dir, catalog.entries);
     phases.render = performance.now() - t;
     const w = performance.now();
-    writeRenderedBuild(rendered, out ?? join(dir, '..', 'dist'));
+    const result = await writeRenderedBuild(rendered, out ?? join(dir, '..', 'dist'), { removeOld: 'wait' });
+    if (!result.ok) throw new Error(`bench build refused: ${result.findings[0]?.message}`);
     phases.write = performance.now() - w;
   }
 }

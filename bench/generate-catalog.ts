@@ -11,7 +11,10 @@ const CATEGORIES = [
   'particle_extraction',
 ];
 
-/** Writes a synthetic but realistic catalog: `plugins` plugins × `versions` versions, every entry valid. */
+/**
+ * Writes a synthetic but realistic catalog: `plugins` plugins × `versions` versions, every entry valid.
+ * Archives are absolute https URLs (a catalog whose archives live on a CDN), so no archive files are needed.
+ */
 export function generateCatalog(root: string, plugins: number, versions: number): number {
   mkdirSync(join(root, 'plugins'), { recursive: true });
   writeFileSync(join(root, 'maintainers.yaml'), 'maintainers:\n  - github: bench-bot\n');
@@ -42,7 +45,7 @@ tags: [cryo-em, bench, group-${p % 20}]
 requires_sdk: ">=2.${v % 3},<3.0"
 published_at: 2025-${String((v % 12) + 1).padStart(2, '0')}-${String((p % 28) + 1).padStart(2, '0')}T12:00:00Z
 archive:
-  url: /assets/plugins/${id}-${version}.mpn
+  url: https://archives.example.org/plugins/${id}-${version}.mpn
   sha256: ${sha}
   size_bytes: ${10_000 + seq}
 archive_id: 01973c0a-7b40-7000-8000-${hex}

@@ -66,6 +66,6 @@ describe('hub command line', () => {
   it('hub validate reports a missing catalog as one clear finding', () => {
     const r = runHub(['validate', 'no/such/catalog']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/catalog\.not-found: cannot read no\/such\/catalog\/plugins: ENOENT/);
+    expect(r.stdout).toMatch(/catalog\.not-found: no\/such\/catalog does not exist \(ENOENT\)/);
   });
 });

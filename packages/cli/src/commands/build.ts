@@ -41,7 +41,18 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
       return EXIT.failed;
     }
     try {
-      const stats = writeHubBuild(catalog.root, catalog.entries, out);
+      const result = await writeHubBuild(catalog.root, catalog.entries, out);
+      if (!result.ok) {
+        printFindings(result.findings, 'text');
+        const n = countBySeverity(result.findings).errors;
+        console.error(
+          red(
+            `✖ not built: ${plural(n, 'error')} in the catalog's archives (see above); ${out}/ is unchanged`,
+          ),
+        );
+        return EXIT.failed;
+      }
+      const stats = result.stats;
       const ms = Math.round(performance.now() - started);
       console.log(
         green(

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, read } from 'node:fs';
 
 export interface FileDigest {
   sha256: string;
@@ -15,4 +15,39 @@ export async function hashFile(path: string): Promise<FileDigest> {
     size += (chunk as Buffer).length;
   }
   return { sha256: hash.digest('hex'), size };
+}
+
+/**
+ * sha256 and size of an open file, read in bounded chunks; also writes the bytes to `copyTo`
+ * when given (one pass for "copy what you verified"). Stops with an error past `maxBytes`.
+ */
+export async function hashFd(
+  fd: number,
+  opts: { maxBytes: number; copyTo?: import('node:fs/promises').FileHandle },
+): Promise<FileDigest> {
+  const hash = createHash('sha256');
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  let size = 0;
+  for (;;) {
+    const n = await new Promise<number>((ok, fail) =>
+      read(fd, chunk, 0, chunk.length, size, (err, bytes) => (err ? fail(err) : ok(bytes))),
+    );
+    if (n === 0) break;
+    size += n;
+    if (size > opts.maxBytes) throw new FileTooLargeError(size, opts.maxBytes);
+    const bytes = chunk.subarray(0, n);
+    hash.update(bytes);
+    if (opts.copyTo) await opts.copyTo.write(bytes);
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** A file grew past the byte limit while it was read. */
+export class FileTooLargeError extends Error {
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(`is over the limit of ${limit} bytes`);
+  }
 }

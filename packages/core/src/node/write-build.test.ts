@@ -1,10 +1,13 @@
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,13 +18,28 @@ import { indexDocumentSchema, pluginDocumentSchema } from '../schema/documents';
 import { loadCatalog } from './load-catalog';
 import { BUILD_MARKER, BuildError, writeHubBuild } from './write-build';
 
+const STARTER = join(import.meta.dirname, '../../../../catalog');
 const ROOT = mkdtempSync(join(tmpdir(), 'hub-write-build-'));
-afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
+afterAll(() => rmSync(ROOT, { recursive: true, force: true, maxRetries: 3 }));
 
 function catalogWith(plugins: number, versions: number): string {
   const dir = mkdtempSync(join(ROOT, 'catalog-'));
   generateCatalog(dir, plugins, versions);
   return dir;
+}
+
+function copyStarter(): string {
+  const dir = mkdtempSync(join(ROOT, 'starter-'));
+  cpSync(STARTER, dir, { recursive: true });
+  return dir;
+}
+
+const wait = { removeOld: 'wait' } as const;
+const tree = (dir: string) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort();
+
+async function build(catalog: string, out: string) {
+  const { entries } = await loadCatalog(catalog, { displayFrom: catalog });
+  return writeHubBuild(catalog, entries, out, { ...wait, displayFrom: catalog });
 }
 
 describe('writeHubBuild', () => {
@@ -30,9 +48,9 @@ describe('writeHubBuild', () => {
     const { entries } = await loadCatalog(dir);
     const a = join(ROOT, 'a');
     const b = join(ROOT, 'b');
-    const stats = writeHubBuild(dir, entries, a);
-    writeHubBuild(dir, [...entries].reverse(), b);
-    expect(stats).toMatchObject({ plugins: 12, versions: 36 });
+    const result = await writeHubBuild(dir, entries, a, wait);
+    await writeHubBuild(dir, [...entries].reverse(), b, wait);
+    expect(result.ok && result.stats).toMatchObject({ plugins: 12, versions: 36, archives: 0 });
     expect(readdirSync(join(a, 'v1', 'plugins'))).toHaveLength(12);
     for (const f of ['v1/index.json', 'v1/categories.json', 'v1/plugins/bench-plugin-00003.json']) {
       expect(readFileSync(join(b, f), 'utf8'), f).toBe(readFileSync(join(a, f), 'utf8'));
@@ -43,45 +61,119 @@ describe('writeHubBuild', () => {
     );
   });
 
-  it('replaces its own previous build, dropping documents of removed plugins', async () => {
+  it('copies every local archive byte for byte into assets/plugins/', async () => {
+    const dir = copyStarter();
+    const out = join(ROOT, 'starter-out');
+    const result = await build(dir, out);
+    expect(result.ok && result.stats.archives).toBe(15);
+    const mpn = 'assets/plugins/fft-1.1.0.mpn';
+    expect(readFileSync(join(out, mpn)).equals(readFileSync(join(dir, mpn)))).toBe(true);
+  });
+
+  it('replaces its own previous build, dropping documents of removed plugins and leaving no temp dirs', async () => {
     const dir = catalogWith(3, 1);
     const out = join(ROOT, 'replace');
-    writeHubBuild(dir, (await loadCatalog(dir)).entries, out);
+    await writeHubBuild(dir, (await loadCatalog(dir)).entries, out, wait);
     rmSync(join(dir, 'plugins', 'bench-plugin-00002'), { recursive: true });
-    writeHubBuild(dir, (await loadCatalog(dir)).entries, out);
+    await writeHubBuild(dir, (await loadCatalog(dir)).entries, out, wait);
     expect(readdirSync(join(out, 'v1', 'plugins')).sort()).toEqual([
       'bench-plugin-00000.json',
       'bench-plugin-00001.json',
     ]);
     expect(existsSync(join(out, BUILD_MARKER))).toBe(true);
-    expect(readdirSync(ROOT).filter((n) => n.includes('.building-'))).toEqual([]);
+    expect(readdirSync(ROOT).filter((n) => n.includes('.building-') || n.includes('.old-'))).toEqual([]);
   });
 
-  it('refuses to replace a dir it did not make, or the catalog itself, and leaves them untouched', async () => {
+  it('removes the previous build in the background by default', async () => {
+    const dir = catalogWith(2, 1);
+    const out = join(ROOT, 'background');
+    const { entries } = await loadCatalog(dir);
+    await writeHubBuild(dir, entries, out);
+    await writeHubBuild(dir, entries, out);
+    expect(tree(out)).toContain('v1/index.json');
+    // The detached remover finishes on its own; poll (bounded) until the renamed-aside tree is gone.
+    for (let i = 0; i < 100 && readdirSync(ROOT).some((n) => n.startsWith('.background.old-')); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(readdirSync(ROOT).filter((n) => n.startsWith('.background.old-'))).toEqual([]);
+  });
+
+  it('refuses to replace a dir it did not make, the catalog, its parent, or a dir inside it', async () => {
     const dir = catalogWith(1, 1);
     const { entries } = await loadCatalog(dir);
     const precious = join(ROOT, 'precious');
     mkdirSync(precious);
     writeFileSync(join(precious, 'thesis.tex'), 'years of work');
-    expect(() => writeHubBuild(dir, entries, precious)).toThrow(BuildError);
+    await expect(writeHubBuild(dir, entries, precious)).rejects.toThrow(BuildError);
     expect(readFileSync(join(precious, 'thesis.tex'), 'utf8')).toBe('years of work');
-    expect(() => writeHubBuild(dir, entries, dir)).toThrow(/holds the catalog/);
-    expect(() => writeHubBuild(dir, entries, join(dir, '..'))).toThrow(/holds the catalog/);
+    await expect(writeHubBuild(dir, entries, dir)).rejects.toThrow(/holds the catalog/);
+    await expect(writeHubBuild(dir, entries, join(dir, '..'))).rejects.toThrow(/holds the catalog/);
+    await expect(writeHubBuild(dir, entries, join(dir, 'plugins', 'dist'))).rejects.toThrow(
+      /inside the catalog/,
+    );
+    expect(existsSync(join(dir, 'plugins', 'dist'))).toBe(false);
   });
 
-  it('a build that fails half-way leaves the previous one exactly as it was', async () => {
-    const dir = catalogWith(2, 1);
-    const out = join(ROOT, 'half-way');
-    writeHubBuild(dir, (await loadCatalog(dir)).entries, out);
-    const before = readdirSync(out, { recursive: true, encoding: 'utf8' }).sort();
+  it('refuses an --out under a regular file or under /proc cleanly, creating nothing', async () => {
+    const dir = catalogWith(1, 1);
+    const { entries } = await loadCatalog(dir);
+    const file = join(ROOT, 'a-file');
+    writeFileSync(file, 'x');
+    const err = await writeHubBuild(dir, entries, join(file, 'dist')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildError);
+    expect((err as BuildError).code).toBe('build.bad-out');
+    expect((err as BuildError).message).not.toMatch(/ENOTDIR: ENOTDIR/);
+    await expect(writeHubBuild(dir, entries, '/proc/hub-build-test/dist')).rejects.toThrow(BuildError);
+    expect(existsSync('/proc/hub-build-test')).toBe(false);
+  });
+
+  it('creates missing parents of --out', async () => {
+    const dir = catalogWith(1, 1);
+    const out = join(ROOT, 'deep', 'er', 'dist');
+    const result = await writeHubBuild(dir, (await loadCatalog(dir)).entries, out, wait);
+    expect(result.ok).toBe(true);
+    expect(existsSync(join(out, 'v1', 'index.json'))).toBe(true);
+  });
+});
+
+describe('a build whose archives fail their checks', () => {
+  it('is refused with findings on the entry lines, and the previous build stays exactly as it was', async () => {
+    const dir = copyStarter();
+    const out = join(ROOT, 'fail-closed');
+    expect((await build(dir, out)).ok).toBe(true);
+    const before = tree(out);
     const index = readFileSync(join(out, 'v1', 'index.json'), 'utf8');
-    // An archive path that is a directory: copying it fails after the documents were written.
-    mkdirSync(join(dir, 'assets', 'plugins', 'bench-plugin-00001-1.0.0.mpn'), { recursive: true });
-    rmSync(join(dir, 'plugins', 'bench-plugin-00000'), { recursive: true });
-    const entries = (await loadCatalog(dir)).entries;
-    expect(() => writeHubBuild(dir, entries, out)).toThrow(/could not write .*EISDIR/);
-    expect(readdirSync(out, { recursive: true, encoding: 'utf8' }).sort()).toEqual(before);
+
+    unlinkSync(join(dir, 'assets/plugins/ptolemy-0.2.0.mpn'));
+    const file = join(dir, 'assets/plugins/topaz-0.3.0.mpn');
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 30] = (bytes[bytes.length - 30]! + 1) % 256;
+    writeFileSync(file, bytes);
+
+    const result = await build(dir, out);
+    expect(result.ok).toBe(false);
+    expect(result.findings.map((f) => [f.file, f.code])).toEqual([
+      ['plugins/ptolemy/0.2.0.yaml', 'archive.missing'],
+      ['plugins/topaz/0.3.0.yaml', 'archive.sha256-mismatch'],
+    ]);
+    expect(result.findings.every((f) => (f.line ?? 0) > 1)).toBe(true);
+    expect(tree(out)).toEqual(before);
     expect(readFileSync(join(out, 'v1', 'index.json'), 'utf8')).toBe(index);
     expect(readdirSync(ROOT).filter((n) => n.includes('.building-'))).toEqual([]);
+  });
+
+  it('never copies an archive that is a link out of the catalog', async () => {
+    const dir = copyStarter();
+    const secret = join(ROOT, 'secret.mpn');
+    cpSync(join(dir, 'assets/plugins/fft-1.0.0.mpn'), secret);
+    unlinkSync(join(dir, 'assets/plugins/fft-1.0.0.mpn'));
+    symlinkSync(secret, join(dir, 'assets/plugins/fft-1.0.0.mpn'));
+    const out = join(ROOT, 'outside-link');
+    const result = await build(dir, out);
+    expect(result.ok).toBe(false);
+    expect(result.findings.map((f) => [f.file, f.code])).toEqual([
+      ['plugins/fft/1.0.0.yaml', 'path.outside-tree'],
+    ]);
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -1,8 +1,21 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { LoadedEntry } from '../catalog/model';
 import { buildHubDocuments, serializeDocument } from '../documents/build-index';
-import { localArchivePath } from './check-archives';
+import { type Finding, hasErrors } from '../findings';
+import { checkCatalogArchives, locateArchive } from './check-archives';
+import { isInside } from './fs/tree-file';
+import { ioFinding } from './io-error';
 
 /** A file every hub build holds, so `hub build` only ever replaces a dir it made itself. */
 export const BUILD_MARKER = '.hub-build';
@@ -10,7 +23,7 @@ export const BUILD_MARKER = '.hub-build';
 export class BuildError extends Error {
   constructor(
     message: string,
-    readonly code: string,
+    readonly code: 'build.bad-out' | 'build.write-failed',
   ) {
     super(message);
   }
@@ -24,17 +37,35 @@ export interface BuildStats {
   archives: number;
 }
 
+/** A build either happened (stats) or was refused because archives failed their checks (findings). */
+export type BuildResult =
+  | { ok: true; stats: BuildStats; findings: Finding[] }
+  | { ok: false; findings: Finding[] };
+
 /** A build held in memory: every document's bytes by path under the output dir, and the archives to copy. */
 export interface RenderedBuild {
+  catalogRoot: string;
+  entries: readonly LoadedEntry[];
   /** `v1/index.json`, `v1/categories.json`, `v1/plugins/<id>.json` → serialized JSON. */
   documents: Map<string, string>;
-  /** Archive files under the catalog and where they go under the output dir. */
-  archives: Array<{ src: string; dest: string }>;
+  /** Hub-relative archive paths (`assets/plugins/x.mpn`) the build publishes. */
+  archives: string[];
   plugins: number;
   versions: number;
 }
 
-/** Renders every /v1 document in memory (no I/O besides checking which archives exist locally). */
+export interface WriteBuildOptions {
+  /** Paths in findings relative to this dir (as loadCatalog's displayFrom). */
+  displayFrom?: string;
+  /**
+   * The previous build is renamed aside and then removed: 'background' (default) in a detached
+   * process so the command returns at once, 'wait' before returning.
+   */
+  removeOld?: 'background' | 'wait';
+  onProgress?: (done: number, total: number, entry: LoadedEntry) => void;
+}
+
+/** Renders every /v1 document in memory (no I/O). */
 export function renderHubBuild(catalogRoot: string, entries: readonly LoadedEntry[]): RenderedBuild {
   const root = resolve(catalogRoot);
   const docs = buildHubDocuments(entries.map((e) => e.entry));
@@ -43,40 +74,68 @@ export function renderHubBuild(catalogRoot: string, entries: readonly LoadedEntr
     ['v1/categories.json', serializeDocument(docs.categories)],
   ]);
   for (const [id, doc] of docs.plugins) documents.set(`v1/plugins/${id}.json`, serializeDocument(doc));
-  const archives: RenderedBuild['archives'] = [];
+  const archives: string[] = [];
   for (const { entry } of entries) {
-    const src = localArchivePath(root, entry.archive.url);
-    if (src && existsSync(src)) archives.push({ src, dest: relative(root, src) });
+    const where = locateArchive(root, entry.archive.url);
+    if (where.kind === 'local') archives.push(where.rel);
   }
-  return { documents, archives, plugins: docs.plugins.size, versions: entries.length };
+  return {
+    catalogRoot: root,
+    entries,
+    documents,
+    archives,
+    plugins: docs.plugins.size,
+    versions: entries.length,
+  };
 }
 
 /**
- * Writes the /v1 documents and the archives layout:
+ * Builds the /v1 documents and the archives layout into `out`:
  * `v1/index.json`, `v1/categories.json`, `v1/plugins/<id>.json`, `assets/plugins/*.mpn`.
- * The new tree is written beside `out` and swapped in at the end, so a failed build
- * leaves the previous one untouched.
+ * Every local archive is copied and the copy checked (size, sha256, safe unzip, manifest ↔ entry);
+ * any failure refuses the whole build with findings. The new tree is written beside `out` and
+ * swapped in at the end, so a failed build leaves the previous one untouched.
  */
-export function writeHubBuild(
+export async function writeHubBuild(
   catalogRoot: string,
   entries: readonly LoadedEntry[],
   outArg: string,
-): BuildStats {
+  opts: WriteBuildOptions = {},
+): Promise<BuildResult> {
   checkBuildTarget(catalogRoot, outArg);
-  return writeRenderedBuild(renderHubBuild(catalogRoot, entries), outArg);
+  return writeRenderedBuild(renderHubBuild(catalogRoot, entries), outArg, opts);
 }
 
-/** Refuses an output dir that holds the catalog, or a non-empty dir hub build did not make. */
+/**
+ * Refuses an output dir that holds the catalog or sits inside it, a non-empty dir hub build did not
+ * make, or a parent that is not a real directory; creates missing parents one level at a time.
+ */
 export function checkBuildTarget(catalogRoot: string, outArg: string): void {
   const out = resolve(outArg);
   const root = resolve(catalogRoot);
-  if (!relative(out, root).startsWith('..') || out === dirname(out)) {
+  if (isInside(out, root) || out === dirname(out)) {
     throw new BuildError(
       `refusing to build into ${outArg}: it holds the catalog; choose a separate dir such as dist`,
       'build.bad-out',
     );
   }
-  if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(join(out, BUILD_MARKER))) {
+  if (isInside(root, out)) {
+    throw new BuildError(
+      `refusing to build into ${outArg}: it is inside the catalog, whose files the build reads; choose a dir outside it such as dist`,
+      'build.bad-out',
+    );
+  }
+  makeParents(dirname(out), outArg);
+  let stats: ReturnType<typeof lstatSync> | undefined;
+  try {
+    stats = lstatSync(out);
+  } catch {
+    return;
+  }
+  if (!stats.isDirectory()) {
+    throw new BuildError(`refusing to replace ${outArg}: it is not a directory`, 'build.bad-out');
+  }
+  if (readdirSync(out).length > 0 && !existsSync(join(out, BUILD_MARKER))) {
     throw new BuildError(
       `refusing to replace ${outArg}: it is not empty and was not made by hub build`,
       'build.bad-out',
@@ -84,33 +143,124 @@ export function checkBuildTarget(catalogRoot: string, outArg: string): void {
   }
 }
 
-/** Writes a rendered build into a staging dir and swaps it in for `out` (see writeHubBuild). */
-export function writeRenderedBuild(build: RenderedBuild, outArg: string): BuildStats {
+/**
+ * Creates `dir` and its missing parents one level at a time. (Node 20's recursive mkdir spins forever
+ * under /proc; single-level mkdir fails cleanly instead.)
+ */
+function makeParents(dir: string, outArg: string): void {
+  const missing: string[] = [];
+  let current = dir;
+  for (;;) {
+    try {
+      if (!statSync(current).isDirectory()) {
+        throw new BuildError(`cannot build into ${outArg}: ${current} is not a directory`, 'build.bad-out');
+      }
+      break;
+    } catch (err) {
+      if (err instanceof BuildError) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(current) === current) {
+        throw new BuildError(
+          `cannot build into ${outArg}: ${ioFinding(err, current).message}`,
+          'build.bad-out',
+        );
+      }
+      missing.unshift(current);
+      current = dirname(current);
+    }
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (err) {
+      throw new BuildError(`cannot create ${d}: ${ioFinding(err, d).message}`, 'build.bad-out');
+    }
+  }
+}
+
+/** Writes a rendered build into a staging dir, checks its archives, and swaps it in for `out`. */
+export async function writeRenderedBuild(
+  build: RenderedBuild,
+  outArg: string,
+  opts: WriteBuildOptions = {},
+): Promise<BuildResult> {
   const out = resolve(outArg);
   const staging = join(dirname(out), `.${basename(out)}.building-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });
   try {
-    mkdirSync(join(staging, 'v1', 'plugins'), { recursive: true });
-    mkdirSync(join(staging, 'assets', 'plugins'), { recursive: true });
+    mkdirSync(staging);
+    mkdirSync(join(staging, 'v1'));
+    mkdirSync(join(staging, 'v1', 'plugins'));
+    mkdirSync(join(staging, 'assets'));
+    mkdirSync(join(staging, 'assets', 'plugins'));
     writeFileSync(join(staging, BUILD_MARKER), 'made by hub build; safe to delete\n');
     for (const [path, text] of build.documents) writeFileSync(join(staging, path), text);
-    for (const { src, dest } of build.archives) {
-      mkdirSync(dirname(join(staging, dest)), { recursive: true });
-      copyFileSync(src, join(staging, dest));
+    for (const rel of new Set(build.archives.map((a) => dirname(a)))) {
+      mkdirSync(join(staging, rel), { recursive: true });
     }
-    const old = `${staging}.old`;
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new BuildError(
+      `could not write ${outArg}: ${ioFinding(err, staging).message}`,
+      'build.write-failed',
+    );
+  }
+  let findings: Finding[];
+  try {
+    findings = await checkCatalogArchives(build.catalogRoot, build.entries, {
+      displayFrom: opts.displayFrom,
+      copyInto: staging,
+      onProgress: opts.onProgress,
+    });
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new BuildError(
+      `could not write ${outArg}: ${ioFinding(err, staging).message}`,
+      'build.write-failed',
+    );
+  }
+  if (hasErrors(findings)) {
+    rmSync(staging, { recursive: true, force: true });
+    return { ok: false, findings };
+  }
+  const old = join(dirname(out), `.${basename(out)}.old-${process.pid}-${Date.now()}`);
+  try {
     if (existsSync(out)) renameSync(out, old);
     renameSync(staging, out);
-    rmSync(old, { recursive: true, force: true });
-    return {
+  } catch (err) {
+    if (!existsSync(out) && existsSync(old)) renameSync(old, out);
+    rmSync(staging, { recursive: true, force: true });
+    throw new BuildError(`could not write ${outArg}: ${ioFinding(err, out).message}`, 'build.write-failed');
+  }
+  removeAside(old, opts.removeOld ?? 'background');
+  return {
+    ok: true,
+    findings,
+    stats: {
       out,
       plugins: build.plugins,
       versions: build.versions,
       documents: build.documents.size,
       archives: build.archives.length,
-    };
-  } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
-    throw new BuildError(`could not write ${outArg}: ${(err as Error).message}`, 'build.write-failed');
+    },
+  };
+}
+
+/** Removes the previous build, by default in a detached process so the swap is all the user waits for. */
+function removeAside(old: string, how: 'background' | 'wait'): void {
+  if (!existsSync(old)) return;
+  if (how === 'wait') {
+    rmSync(old, { recursive: true, force: true, maxRetries: 3 });
+    return;
   }
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      'require("node:fs").rmSync(process.argv[1], { recursive: true, force: true, maxRetries: 3 })',
+      old,
+    ],
+    { detached: true, stdio: 'ignore' },
+  );
+  child.on('error', () => rmSync(old, { recursive: true, force: true }));
+  child.unref();
 }
