@@ -1,4 +1,4 @@
-import { type Finding, formatFinding } from '@magellon/hub-core';
+import { escapeControl, type Finding, formatFinding, inertJson } from '@magellon/hub-core';
 
 export type FindingFormat = 'text' | 'json' | 'github';
 export const FINDING_FORMATS: readonly FindingFormat[] = ['text', 'json', 'github'];
@@ -17,13 +17,21 @@ function ghEscape(s: string, property = false): string {
   return out;
 }
 
-/** Prints findings one per line in the chosen format. */
+/** A string from input (argv, a file or folder name, a manifest value) made safe to print: see escapeControl. */
+export const safe = escapeControl;
+
+/** A finding whose every string is escaped, so no file, key or entry name reaches the terminal raw. */
+function inert(f: Finding): Finding {
+  return { ...f, file: escapeControl(f.file), message: escapeControl(f.message) };
+}
+
+/** Prints findings one per line in the chosen format; strings from input are always escaped. */
 export function printFindings(findings: readonly Finding[], format: FindingFormat): void {
   if (format === 'json') {
-    process.stdout.write(`${JSON.stringify(findings, null, 2)}\n`);
+    process.stdout.write(`${inertJson(findings, 2)}\n`);
     return;
   }
-  for (const f of findings) {
+  for (const f of findings.map(inert)) {
     if (format === 'github') {
       const kind = f.severity === 'error' ? 'error' : f.severity === 'warning' ? 'warning' : 'notice';
       const props = [`file=${ghEscape(f.file, true)}`];
