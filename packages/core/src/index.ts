@@ -2,6 +2,7 @@
 export * from './catalog';
 export * from './documents';
 export * from './finding-codes';
+export * from './finding-codes-doc';
 export * from './findings';
 export * from './schema';
 export * from './text';

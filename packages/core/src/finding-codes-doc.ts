@@ -1,0 +1,50 @@
+import { FINDING_CODES, type FindingCode } from './finding-codes';
+
+/** What each code family covers, in the order the reference lists them. */
+const FAMILIES: ReadonlyArray<[prefix: string, title: string, intro: string]> = [
+  ['yaml', 'YAML files', 'Catalog entries, `maintainers.yaml` and manifests must be plain YAML mappings.'],
+  ['entry', 'Catalog entries', 'The fields of `catalog/plugins/<plugin_id>/<version>.yaml`.'],
+  ['maintainers', 'maintainers.yaml', 'Who may set `tier: verified`.'],
+  ['path', 'Where files are', 'Paths must agree with the fields, and every file read must be a regular file inside its tree.'],
+  ['catalog', 'The catalog as a whole', 'Rules across entries.'],
+  ['archive', 'Archives', 'An entry’s archive checked against the entry, and an archive’s contents against its manifest.'],
+  ['zip', 'The zip container', 'The safe reader refuses anything two unzip tools could read differently, or that could escape, overwrite or exhaust.'],
+  ['manifest', 'Archive manifests', '`manifest.yaml`, read the way the Magellon SDK reads it.'],
+  ['lint', 'The author’s checks (`hub lint`)', 'Errors only where a plugin could not pack or install; warnings and info otherwise.'],
+  ['pack', '`hub pack`', 'Building an archive from a plugin dir.'],
+  ['build', '`hub build`', 'Writing the /v1 documents and archives.'],
+  ['io', 'Reading and writing files', 'File-system errors, each with what to do next.'],
+];
+
+/** The Markdown reference of every finding code (docs/finding-codes.md), generated so it cannot drift. */
+export function renderFindingCodesDoc(): string {
+  const codes = Object.keys(FINDING_CODES) as FindingCode[];
+  const lines = [
+    '# Finding codes',
+    '',
+    '<!-- Generated from packages/core/src/finding-codes.ts by `npm run docs`; do not edit by hand. -->',
+    '',
+    'Every problem the hub reports carries one of these stable codes, printed as',
+    '`file:line:column: code: message` (or as JSON with `--format json`, or as GitHub annotations with',
+    '`--format github`). Tools and CI may rely on the codes; the messages may improve.',
+    '',
+  ];
+  const listed = new Set<string>();
+  for (const [prefix, title, intro] of FAMILIES) {
+    const family = codes.filter((c) => c.startsWith(`${prefix}.`));
+    if (family.length === 0) continue;
+    lines.push(`## ${title}`, '', intro, '', '| code | meaning |', '| --- | --- |');
+    for (const code of family) {
+      lines.push(`| \`${code}\` | ${FINDING_CODES[code]} |`);
+      listed.add(code);
+    }
+    lines.push('');
+  }
+  const rest = codes.filter((c) => !listed.has(c));
+  if (rest.length > 0) {
+    lines.push('## Other', '', '| code | meaning |', '| --- | --- |');
+    for (const code of rest) lines.push(`| \`${code}\` | ${FINDING_CODES[code]} |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
