@@ -4,7 +4,7 @@ import { lintCommand } from './commands/lint';
 import { packCommand } from './commands/pack';
 import { scaffoldCommand } from './commands/scaffold';
 import { validateCommand } from './commands/validate';
-import { red } from './output';
+import { printFindings, red, safe } from './output';
 import { EXIT, UsageError } from './usage';
 
 const COMMANDS: readonly Command[] = [
@@ -31,6 +31,11 @@ ${COMMANDS.slice(3)
 Exit codes: 0 success · 1 problems found or the operation failed · 2 bad usage.
 Set NO_COLOR=1 to turn colours off.`;
 
+/** Whether the arguments ask for `--format json` (looked at before parsing, so usage errors can honour it). */
+function wantsJson(args: readonly string[]): boolean {
+  return args.some((a, i) => a === '--format=json' || (a === '--format' && args[i + 1] === 'json'));
+}
+
 /** Runs one CLI invocation and returns its exit code; never throws for bad input. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -40,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    console.error(red(`hub: unknown command "${name}"`));
+    console.error(red(`hub: unknown command "${safe(name)}"`));
     console.error(`Commands: ${COMMANDS.map((c) => c.name).join(', ')}. Run hub --help.`);
     return EXIT.usage;
   }
@@ -48,7 +53,13 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(red(err.message));
+      // A script that asked for JSON gets JSON even when its command line is wrong.
+      if (wantsJson(rest))
+        printFindings(
+          [{ file: '(command line)', severity: 'error', code: 'cli.usage', message: err.message }],
+          'json',
+        );
+      console.error(red(safe(err.message)));
       console.error(`Run hub ${name} --help for usage.`);
       return EXIT.usage;
     }

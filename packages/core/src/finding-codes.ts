@@ -138,6 +138,9 @@ export const FINDING_CODES = {
   'io.exists': 'the path already exists',
   'io.error': 'any other input/output error',
 
+  // The command line itself
+  'cli.usage': 'the command line is wrong (an unknown option, a missing argument); exit code 2',
+
   // `hub build`
   'build.bad-out': 'the output dir holds the catalog, sits inside it, or was not made by hub build',
   'build.write-failed': 'the output could not be written',

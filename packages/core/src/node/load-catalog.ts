@@ -120,7 +120,13 @@ export async function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}
       const entryFile = `${file}/${e.name}`;
       const isYaml = e.name.endsWith('.yaml');
       if (isYaml && (e.isFile() || e.isSymbolicLink())) {
-        jobs.push({ abs: join(dirAbs, e.name), file: entryFile, dir: d.name, fileName: e.name });
+        jobs.push({
+          abs: join(dirAbs, e.name),
+          file: entryFile,
+          dir: d.name,
+          fileName: e.name,
+          direntIsFile: e.isFile(),
+        });
       } else if (isYaml && !e.isDirectory()) {
         findings.error(
           'path.not-regular-file',

@@ -30,11 +30,13 @@ export function escapeControlKeepLines(text: string): string {
   return text.replace(UNSAFE_KEEP_LINES, show);
 }
 
+// JSON.stringify already escapes C0 controls inside strings; raw C0 left in its output is layout.
+const UNSAFE_IN_JSON = /[\x7f-\x9f\p{Cf}\p{Zl}\p{Zp}]/gu;
+
 /** JSON text with every unsafe character written as a \u escape, so the JSON means the same but prints inert. */
 export function inertJson(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(UNSAFE, (ch) =>
-    Array.from({ length: ch.length }, (_, i) => `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`).join(
-      '',
-    ),
+  const unit = (code: number) => `\\u${code.toString(16).padStart(4, '0')}`;
+  return JSON.stringify(value, null, indent).replace(UNSAFE_IN_JSON, (ch) =>
+    Array.from({ length: ch.length }, (_, i) => unit(ch.charCodeAt(i))).join(''),
   );
 }

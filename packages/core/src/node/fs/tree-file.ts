@@ -96,14 +96,23 @@ export class FileTree {
     return { ok: true, real, stats };
   }
 
-  /** Reads a whole file of at most `maxBytes` bytes after {@link resolve} accepted it. */
-  read(abs: string, maxBytes: number): TreeRead {
-    const where = this.resolve(abs, 'file');
-    if (!where.ok) return where;
-    if (where.stats.size > maxBytes) return tooLarge(where.stats.size, maxBytes);
+  /**
+   * Reads a whole file of at most `maxBytes` bytes after {@link resolve} accepted it.
+   * `direntIsFile` (readdir said it is a plain file, not a link) skips the lstat: the open refuses
+   * links anyway and fstat confirms the type. `scratch` (at least maxBytes + 1 bytes) is read into
+   * instead of a new buffer; the returned bytes are then only valid until the next read into it.
+   */
+  read(abs: string, maxBytes: number, opts: { direntIsFile?: boolean; scratch?: Buffer } = {}): TreeRead {
+    let real = abs;
+    if (!opts.direntIsFile) {
+      const where = this.resolve(abs, 'file');
+      if (!where.ok) return where;
+      if (where.stats.size > maxBytes) return tooLarge(where.stats.size, maxBytes);
+      real = where.real;
+    }
     let fd: number;
     try {
-      fd = openSync(where.real, OPEN_FLAGS);
+      fd = openSync(real, OPEN_FLAGS);
     } catch (error) {
       return { ok: false, refusal: { kind: 'io', error, message: String((error as Error).message) } };
     }
@@ -115,16 +124,18 @@ export class FileTree {
           refusal: { kind: 'not-regular', message: `is ${describeFileType(stats)}; it was not read` },
         };
       }
+      if (stats.size > maxBytes) return tooLarge(stats.size, maxBytes);
       // One byte more than allowed tells a file that grew since the stat from one that did not.
-      const buffer = Buffer.allocUnsafe(Math.min(stats.size, maxBytes) + 1);
+      const want = Math.min(stats.size, maxBytes) + 1;
+      const buffer = opts.scratch && opts.scratch.length >= want ? opts.scratch : Buffer.allocUnsafe(want);
       let length = 0;
-      while (length < buffer.length) {
-        const n = readSync(fd, buffer, length, buffer.length - length, length);
+      while (length < want) {
+        const n = readSync(fd, buffer, length, want - length, length);
         if (n === 0) break;
         length += n;
       }
       if (length > maxBytes) return tooLarge(length, maxBytes);
-      return { ok: true, bytes: buffer.subarray(0, length), real: where.real };
+      return { ok: true, bytes: buffer.subarray(0, length), real };
     } catch (error) {
       return { ok: false, refusal: { kind: 'io', error, message: String((error as Error).message) } };
     } finally {
