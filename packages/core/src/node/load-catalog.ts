@@ -8,7 +8,8 @@ import { parseYaml } from '../yaml/parse-yaml';
 import { schemaFindings } from '../yaml/schema-findings';
 import { FileTree, refusalFinding } from './fs/tree-file';
 import { ioFinding } from './io-error';
-import { decodeYamlText, type EntryJob, MAX_ENTRY_BYTES, readEntry } from './read-entry';
+import { readEntries } from './read-entries';
+import { decodeYamlText, type EntryJob, MAX_ENTRY_BYTES } from './read-entry';
 
 /** maintainers.yaml is refused unread above this many bytes. */
 export const MAX_MAINTAINERS_BYTES = 256 * 1024;
@@ -147,12 +148,12 @@ export async function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}
   }
 
   const entries: LoadedEntry[] = [];
-  for (const job of jobs) {
-    const result = readEntry(job, tree);
+  const results = await readEntries(jobs, tree);
+  for (const [i, result] of results.entries()) {
     findings.items.push(...result.findings);
     if (result.loaded) {
       entries.push(result.loaded);
-      sources.set(result.loaded.file, result.real ?? job.abs);
+      sources.set(result.loaded.file, result.real ?? jobs[i]!.abs);
     }
   }
   for (const rule of CATALOG_RULES) rule({ entries, findings, locate });
