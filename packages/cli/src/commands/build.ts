@@ -1,13 +1,17 @@
+import type { Finding } from '@magellon/hub-core';
 import { BuildError, loadCatalog, writeHubBuild } from '@magellon/hub-core/node';
+import { resolveCatalogDir } from '../catalog-dir';
 import { countBySeverity, green, plural, printFindings, red } from '../output';
+import { outDirProblem } from '../paths';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
-import { defaultCatalogDir } from './validate';
 
 export const buildCommand: Command = {
   name: 'build',
-  summary: 'write the /v1 JSON documents and the archives layout the API and site serve',
   help: `Usage: hub build [catalog-dir] [--out dist]
+
+The catalog-dir holds plugins/ (or is a hub repo holding catalog/); by default the
+nearest catalog at or above the current dir.
 
 Builds, from a catalog with no schema or rule errors:
   <out>/v1/index.json           the listing the Magellon web app reads
@@ -30,10 +34,18 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
       return EXIT.ok;
     }
     if (positionals.length > 1) throw new UsageError('hub build takes at most one catalog dir');
-    const dir = positionals[0] ?? defaultCatalogDir();
+    const where = resolveCatalogDir('build', positionals[0]);
     const out = (values.out as string | undefined) ?? 'dist';
+    const refuse = (problem: Finding) => {
+      printFindings([problem], 'text');
+      console.error(red(`✖ not built: ${problem.code} (see above)`));
+      return EXIT.failed;
+    };
+    if ('problem' in where) return refuse(where.problem);
+    const outProblem = outDirProblem(out);
+    if (outProblem) return refuse(outProblem);
     const started = performance.now();
-    const catalog = await loadCatalog(dir);
+    const catalog = await loadCatalog(where.dir);
     const { errors } = countBySeverity(catalog.findings);
     if (errors > 0) {
       printFindings(catalog.findings, 'text');

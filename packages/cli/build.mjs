@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// Builds the `hub` command into dist/: one small entry (dist/main.js) and code-split chunks
+// that the commands load on demand, with @magellon/hub-core and every npm dependency bundled
+// in, so the packed CLI needs nothing but node. Plain JavaScript on purpose: it runs from the
+// root `prepare` script, before anything is compiled.
+//
+//   node packages/cli/build.mjs        (also: npm run build -w @magellon/hub-cli, npm run build:cli)
+//
+// Files are only rewritten when their bytes change, each by rename, so a rebuild while
+// another process runs `hub` never lets it read a half-written file.
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const outdir = join(here, 'dist');
+const { version } = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8'));
+
+/** Builds into memory and returns `{ path → bytes }` relative to dist/. */
+export async function buildCli() {
+  const result = await build({
+    absWorkingDir: here,
+    entryPoints: { main: 'src/main.ts' },
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    outdir,
+    // Chunks stay at the top of dist/: scaffold finds ../templates relative to its chunk.
+    chunkNames: '[name]-[hash]',
+    write: false,
+    logLevel: 'warning',
+    legalComments: 'none',
+    define: { __HUB_VERSION__: JSON.stringify(version) },
+    // CommonJS dependencies call require() for node built-ins; ESM has no require.
+    banner: {
+      js: "import { createRequire as __hubCreateRequire } from 'node:module'; const require = __hubCreateRequire(import.meta.url);",
+    },
+  });
+  return new Map(result.outputFiles.map((f) => [relative(outdir, f.path), Buffer.from(f.contents)]));
+}
+
+/** Makes dist/ hold exactly `files`, touching only what changed. Returns how many files were written. */
+function sync(files) {
+  mkdirSync(outdir, { recursive: true });
+  let written = 0;
+  for (const [name, bytes] of files) {
+    const path = join(outdir, name);
+    let old;
+    try {
+      old = readFileSync(path);
+    } catch {}
+    if (old?.equals(bytes)) continue;
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = `${path}.tmp-${process.pid}`;
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+    written++;
+  }
+  for (const name of readdirSync(outdir)) {
+    if (!files.has(name) && !/\.tmp-\d+$/.test(name))
+      rmSync(join(outdir, name), { recursive: true, force: true });
+  }
+  return written;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const started = performance.now();
+  const files = await buildCli();
+  const written = sync(files);
+  const ms = Math.round(performance.now() - started);
+  if (!process.argv.includes('--quiet'))
+    console.log(
+      `hub ${version}: built packages/cli/dist/ (${files.size} files, ${written} changed) in ${ms} ms`,
+    );
+}
