@@ -1,14 +1,26 @@
 #!/usr/bin/env node
 // Builds the `hub` command into dist/: one small entry (dist/main.js) and code-split chunks
 // that the commands load on demand, with @magellon/hub-core and every npm dependency bundled
-// in, so the packed CLI needs nothing but node. Plain JavaScript on purpose: it runs from the
-// root `prepare` script, before anything is compiled.
+// in, so the packed CLI needs nothing but node; and dist/templates/, the plugin template with
+// its symbolic links (the shared runtime) replaced by the files they point at, since a
+// packed tarball drops links. Plain JavaScript on purpose: it runs from the root `prepare`
+// script, before anything is compiled.
 //
 //   node packages/cli/build.mjs        (also: npm run build -w @magellon/hub-cli, npm run build:cli)
 //
 // Files are only rewritten when their bytes change, each by rename, so a rebuild while
 // another process runs `hub` never lets it read a half-written file.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -17,7 +29,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const outdir = join(here, 'dist');
 const { version } = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8'));
 
-/** Builds into memory and returns `{ path → bytes }` relative to dist/. */
+const FILE_MODE = 0o644;
+
+/** Builds into memory and returns `{ path → { bytes, mode } }` relative to dist/. */
 export async function buildCli() {
   const result = await build({
     absWorkingDir: here,
@@ -28,7 +42,7 @@ export async function buildCli() {
     platform: 'node',
     target: 'node20',
     outdir,
-    // Chunks stay at the top of dist/: scaffold finds ../templates relative to its chunk.
+    // Chunks stay at the top of dist/: scaffold finds ./templates relative to its chunk.
     chunkNames: '[name]-[hash]',
     write: false,
     logLevel: 'warning',
@@ -39,29 +53,52 @@ export async function buildCli() {
       js: "import { createRequire as __hubCreateRequire } from 'node:module'; const require = __hubCreateRequire(import.meta.url);",
     },
   });
-  return new Map(result.outputFiles.map((f) => [relative(outdir, f.path), Buffer.from(f.contents)]));
+  const files = new Map(
+    result.outputFiles.map((f) => [
+      relative(outdir, f.path),
+      { bytes: Buffer.from(f.contents), mode: FILE_MODE },
+    ]),
+  );
+  // The template, links followed; Python caches left out (scaffold skips them too).
+  const walk = (rel) => {
+    for (const name of readdirSync(join(here, rel)).sort()) {
+      if (name === '__pycache__' || name.endsWith('.pyc')) continue;
+      const path = `${rel}/${name}`;
+      const st = statSync(join(here, path));
+      if (st.isDirectory()) walk(path);
+      else files.set(path, { bytes: readFileSync(join(here, path)), mode: st.mode & 0o777 });
+    }
+  };
+  walk('templates');
+  return files;
 }
 
 /** Makes dist/ hold exactly `files`, touching only what changed. Returns how many files were written. */
 function sync(files) {
   mkdirSync(outdir, { recursive: true });
   let written = 0;
-  for (const [name, bytes] of files) {
+  for (const [name, { bytes, mode }] of files) {
     const path = join(outdir, name);
     let old;
     try {
-      old = readFileSync(path);
+      old = { bytes: readFileSync(path), mode: statSync(path).mode & 0o777 };
     } catch {}
-    if (old?.equals(bytes)) continue;
+    if (old?.bytes.equals(bytes) && old.mode === mode) continue;
     mkdirSync(dirname(path), { recursive: true });
     const tmp = `${path}.tmp-${process.pid}`;
     writeFileSync(tmp, bytes);
+    chmodSync(tmp, mode);
     renameSync(tmp, path);
     written++;
   }
-  for (const name of readdirSync(outdir)) {
-    if (!files.has(name) && !/\.tmp-\d+$/.test(name))
-      rmSync(join(outdir, name), { recursive: true, force: true });
+  // Remove what this build no longer makes (deepest first, so emptied folders go too).
+  const present = readdirSync(outdir, { recursive: true, encoding: 'utf8' }).sort().reverse();
+  for (const name of present) {
+    const path = join(outdir, name);
+    if (files.has(name) || /\.tmp-\d+$/.test(name)) continue;
+    if (statSync(path).isDirectory()) {
+      if (readdirSync(path).length === 0) rmdirSync(path);
+    } else rmSync(path, { force: true });
   }
   return written;
 }

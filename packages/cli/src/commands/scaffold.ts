@@ -9,10 +9,11 @@ import type { Command } from './command';
 
 /**
  * The plugin skeleton `hub scaffold` renders: packages/cli/templates/plugin, found from this
- * file in src/commands/ or, once bundled, from its chunk at the top of dist/.
+ * file in src/commands/; once bundled, the copy in dist/templates/ (links resolved) beside
+ * this file's chunk at the top of dist/.
  */
 export const TEMPLATE_DIR = fileURLToPath(
-  new URL(BUNDLED ? '../templates/plugin' : '../../templates/plugin', import.meta.url),
+  new URL(BUNDLED ? './templates/plugin' : '../../templates/plugin', import.meta.url),
 );
 
 export interface ScaffoldValues {
