@@ -47,6 +47,7 @@ export async function buildCli() {
     write: false,
     logLevel: 'warning',
     legalComments: 'none',
+    minifySyntax: true,
     define: { __HUB_VERSION__: JSON.stringify(version) },
     // CommonJS dependencies call require() for node built-ins; ESM has no require.
     banner: {
