@@ -7,28 +7,30 @@ import { notADirectory, statPath } from './paths';
 /**
  * The catalog `hub validate` / `hub build` should read. Given a dir: that dir, or its catalog/
  * child when it is a hub repo. Given none: the nearest catalog at or above the cwd. A plugin's
- * sources, a file, or no catalog anywhere up the tree is a finding instead.
+ * sources, a file, or no catalog anywhere up the tree is a finding instead. `base` is where
+ * `hub build` puts its default dist/: the cwd, or the folder the catalog was found from (so a
+ * build run deep inside a catalog never writes into its plugins/).
  */
 export function resolveCatalogDir(
   command: string,
   given: string | undefined,
-): { dir: string } | { problem: Finding } {
+): { dir: string; base: string } | { problem: Finding } {
   if (given !== undefined) {
     const st = statPath(given);
     if ('problem' in st) {
       // A missing dir is reported by the catalog loader (catalog.not-found), like a dir without plugins/.
-      return st.problem.code === 'io.not-found' ? { dir: given } : st;
+      return st.problem.code === 'io.not-found' ? { dir: given, base: '.' } : st;
     }
     if (st.kind === 'file') return { problem: ioFinding(notADirectory(given), given) };
     const here = catalogAt(given);
     if (here?.found === 'plugin-sources') return { problem: pluginSources(given) };
-    if (here?.found === 'catalog' && here.root !== given) return { dir: join(given, 'catalog') };
-    return { dir: given };
+    if (here?.found === 'catalog' && here.root !== given) return { dir: join(given, 'catalog'), base: '.' };
+    return { dir: given, base: '.' };
   }
   const search = findCatalogRoot(process.cwd());
   switch (search.found) {
     case 'catalog':
-      return { dir: shownPath(search.root) };
+      return { dir: shownPath(search.root), base: shownPath(search.at) };
     case 'plugin-sources':
       return { problem: pluginSources(shownPath(search.dir)) };
     case 'nothing': {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,20 @@ describe('which catalog hub validate and hub build use', () => {
     const r = runHub(['validate', REPO_ROOT, '--no-archives'], ROOT);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stderr).toContain('15 valid entries in 9 plugins');
+  });
+
+  it('hub build inside a catalog subfolder builds that catalog into dist/ beside its plugins/', () => {
+    const cat = join(ROOT, 'cat');
+    cpSync(join(REPO_ROOT, 'catalog'), cat, { recursive: true });
+    const deep = join(cat, 'plugins', 'fft');
+    const r = runHub(['build'], deep);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('into ../../dist/');
+    expect(existsSync(join(cat, 'dist', 'v1', 'index.json'))).toBe(true);
+    expect(existsSync(join(deep, 'dist'))).toBe(false);
+    // …which leaves the catalog valid.
+    const again = runHub(['validate', '--no-archives'], deep);
+    expect(again.code, again.stdout).toBe(0);
   });
 
   it("on a plugin's sources, suggests hub lint and exits 1", () => {

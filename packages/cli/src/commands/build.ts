@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Finding } from '@magellon/hub-core';
 import { BuildError, loadCatalog, writeHubBuild } from '@magellon/hub-core/node';
 import { resolveCatalogDir } from '../catalog-dir';
@@ -23,7 +24,9 @@ swapped in only when complete, so a failed build leaves the previous one as it w
 Run \`hub validate\` first to check the archives themselves.
 
 Options:
-  --out <dir>     output dir (default dist); only a dir hub build made is replaced
+  --out <dir>     output dir (default dist, in the current dir or, when the catalog
+                  was found above it, beside that catalog's plugins/ or catalog/);
+                  only a dir hub build made is replaced
   -h, --help      show this help
 
 Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
@@ -35,7 +38,8 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
     }
     if (positionals.length > 1) throw new UsageError('hub build takes at most one catalog dir');
     const where = resolveCatalogDir('build', positionals[0]);
-    const out = (values.out as string | undefined) ?? 'dist';
+    const out =
+      (values.out as string | undefined) ?? ('problem' in where ? 'dist' : join(where.base, 'dist'));
     const refuse = (problem: Finding) => {
       printFindings([problem], 'text');
       console.error(red(`✖ not built: ${problem.code} (see above)`));

@@ -30,15 +30,14 @@ describe('findCatalogRoot', () => {
       expect(findCatalogRoot(join(repo, start)), start).toEqual({
         found: 'catalog',
         root: join(repo, 'catalog'),
+        at: join(repo, 'catalog'),
       });
   });
 
   it("finds a repo's catalog/ from the repo root and from folders beside the catalog", () => {
-    expect(findCatalogRoot(repo)).toEqual({ found: 'catalog', root: join(repo, 'catalog') });
-    expect(findCatalogRoot(join(repo, 'docs/deep/er'))).toEqual({
-      found: 'catalog',
-      root: join(repo, 'catalog'),
-    });
+    const viaRepo = { found: 'catalog', root: join(repo, 'catalog'), at: repo };
+    expect(findCatalogRoot(repo)).toEqual(viaRepo);
+    expect(findCatalogRoot(join(repo, 'docs/deep/er'))).toEqual(viaRepo);
   });
 
   it("stops at a plugin's sources (manifest.yaml or plugin.yaml), also from a subfolder of them", () => {

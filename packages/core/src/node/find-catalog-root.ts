@@ -3,8 +3,8 @@ import { dirname, join, resolve } from 'node:path';
 
 /** What a folder turned out to be when looking for a catalog. */
 export type CatalogSearch =
-  /** `root` holds plugins/ (for a repo, this is its catalog/ folder). */
-  | { found: 'catalog'; root: string }
+  /** `root` holds plugins/; `at` is the folder it was found from: `root` itself, or a hub repo holding it as catalog/. */
+  | { found: 'catalog'; root: string; at: string }
   /** `dir` holds manifest.yaml or plugin.yaml: a plugin's sources, which `hub lint` checks. */
   | { found: 'plugin-sources'; dir: string }
   /** Neither in any folder looked at (`looked`, innermost first). */
@@ -29,8 +29,9 @@ export function catalogAt(dir: string): Exclude<CatalogSearch, { found: 'nothing
   if (!stat(dir)?.isDirectory()) return undefined;
   if (isFile(join(dir, 'manifest.yaml')) || isFile(join(dir, 'plugin.yaml')))
     return { found: 'plugin-sources', dir };
-  if (isDir(join(dir, 'plugins'))) return { found: 'catalog', root: dir };
-  if (isDir(join(dir, 'catalog', 'plugins'))) return { found: 'catalog', root: join(dir, 'catalog') };
+  if (isDir(join(dir, 'plugins'))) return { found: 'catalog', root: dir, at: dir };
+  if (isDir(join(dir, 'catalog', 'plugins')))
+    return { found: 'catalog', root: join(dir, 'catalog'), at: dir };
   return undefined;
 }
 
