@@ -32,7 +32,7 @@ const { version } = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8'))
 const FILE_MODE = 0o644;
 
 /** Builds into memory and returns `{ path → { bytes, mode } }` relative to dist/. */
-export async function buildCli() {
+async function buildCli() {
   const result = await build({
     absWorkingDir: here,
     entryPoints: { main: 'src/main.ts' },
@@ -104,13 +104,12 @@ function sync(files) {
   return written;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const started = performance.now();
-  const files = await buildCli();
-  const written = sync(files);
-  const ms = Math.round(performance.now() - started);
-  if (!process.argv.includes('--quiet'))
-    console.log(
-      `hub ${version}: built packages/cli/dist/ (${files.size} files, ${written} changed) in ${ms} ms`,
-    );
-}
+const started = performance.now();
+// esbuild has already printed what failed; its stack trace would add nothing.
+const files = await buildCli().catch(() => process.exit(1));
+const written = sync(files);
+const ms = Math.round(performance.now() - started);
+if (!process.argv.includes('--quiet'))
+  console.log(
+    `hub ${version}: built packages/cli/dist/ (${files.size} files, ${written} changed) in ${ms} ms`,
+  );

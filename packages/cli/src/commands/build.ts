@@ -38,14 +38,13 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
     }
     if (positionals.length > 1) throw new UsageError('hub build takes at most one catalog dir');
     const where = resolveCatalogDir('build', positionals[0]);
-    const out =
-      (values.out as string | undefined) ?? ('problem' in where ? 'dist' : join(where.base, 'dist'));
     const refuse = (problem: Finding) => {
       printFindings([problem], 'text');
       console.error(red(`✖ not built: ${problem.code} (see above)`));
       return EXIT.failed;
     };
     if ('problem' in where) return refuse(where.problem);
+    const out = (values.out as string | undefined) ?? join(where.base, 'dist');
     const outProblem = outDirProblem(out);
     if (outProblem) return refuse(outProblem);
     const started = performance.now();
