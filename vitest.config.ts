@@ -12,6 +12,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Tests run the compiled `hub` (packages/cli/dist); build it first.
+    globalSetup: ['packages/cli/test/global-setup.ts'],
     reporters: ['default', './scripts/summary-reporter.ts'],
   },
 });

@@ -1,71 +1,88 @@
-import { buildCommand } from './commands/build';
-import type { Command } from './commands/command';
-import { lintCommand } from './commands/lint';
-import { packCommand } from './commands/pack';
-import { scaffoldCommand } from './commands/scaffold';
-import { validateCommand } from './commands/validate';
-import { printFindings, red, safe } from './output';
+// The entry point of `hub`. It stays small on purpose: `hub --help` and `hub --version` load
+// only this file; a command's module (and the domain library) loads when that command runs.
+import { escapeControl as safe } from '@magellon/hub-core/text';
+import { redErr } from './colors';
+import { COMMANDS } from './commands/registry';
 import { EXIT, UsageError } from './usage';
+import { HUB_VERSION } from './version';
 
-const COMMANDS: readonly Command[] = [
-  scaffoldCommand,
-  lintCommand,
-  packCommand,
-  validateCommand,
-  buildCommand,
-];
+const list = (group: string) =>
+  COMMANDS.filter((c) => c.group === group)
+    .map((c) => `  ${c.name.padEnd(10)} ${c.summary}`)
+    .join('\n');
 
-const HELP = `hub — the Magellon plugin hub's command line
+const HELP = `hub ${HUB_VERSION} — the Magellon plugin hub's command line
 
-Usage: hub <command> [options]      hub <command> --help for details
+Usage: hub <command> [options]      hub help <command> (or hub <command> --help) for details
 
 Authoring:
-${COMMANDS.slice(0, 3)
-  .map((c) => `  ${c.name.padEnd(10)} ${c.summary}`)
-  .join('\n')}
+${list('Authoring')}
 Catalog:
-${COMMANDS.slice(3)
-  .map((c) => `  ${c.name.padEnd(10)} ${c.summary}`)
-  .join('\n')}
+${list('Catalog')}
+
+Options:
+  -h, --help       show this help
+  -v, --version    print the version of hub
 
 Exit codes: 0 success · 1 problems found or the operation failed · 2 bad usage.
 Set NO_COLOR=1 to turn colours off.`;
 
+const NAMES = COMMANDS.map((c) => c.name).join(', ');
+
 /** Whether the arguments ask for `--format json` (looked at before parsing, so usage errors can honour it). */
-function wantsJson(args: readonly string[]): boolean {
+export function wantsJson(args: readonly string[]): boolean {
   return args.some((a, i) => a === '--format=json' || (a === '--format' && args[i + 1] === 'json'));
 }
 
 /** Runs one CLI invocation and returns its exit code; never throws for bad input. */
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '-h' || name === '--help' || name === 'help') {
+  const [first, ...rest] = argv;
+  if (!first || first === '-h' || first === '--help') {
     console.log(HELP);
-    return name ? EXIT.ok : EXIT.usage;
+    return first ? EXIT.ok : EXIT.usage;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
-    console.error(red(`hub: unknown command "${safe(name)}"`));
-    console.error(`Commands: ${COMMANDS.map((c) => c.name).join(', ')}. Run hub --help.`);
+  if (first === '-v' || first === '--version') {
+    console.log(HUB_VERSION);
+    return EXIT.ok;
+  }
+  let name = first;
+  let args = rest;
+  if (first === 'help') {
+    if (rest.length === 0) {
+      console.log(HELP);
+      return EXIT.ok;
+    }
+    if (rest.length > 1) {
+      console.error(redErr('hub help takes one command name, e.g. hub help pack'));
+      return EXIT.usage;
+    }
+    name = rest[0]!;
+    args = ['--help'];
+  }
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
+    console.error(redErr(`hub: unknown command "${safe(name)}"`));
+    console.error(`Commands: ${NAMES}. Run hub --help.`);
     return EXIT.usage;
   }
   try {
-    return await command.run(rest);
+    const command = await entry.load();
+    return await command.run(args);
   } catch (err) {
     if (err instanceof UsageError) {
       // A script that asked for JSON gets JSON even when its command line is wrong.
-      if (wantsJson(rest))
+      if (wantsJson(args)) {
+        const { printFindings } = await import('./output');
         printFindings(
           [{ file: '(command line)', severity: 'error', code: 'cli.usage', message: err.message }],
           'json',
         );
-      console.error(red(safe(err.message)));
+      }
+      console.error(redErr(safe(err.message)));
       console.error(`Run hub ${name} --help for usage.`);
       return EXIT.usage;
     }
-    const e = err as NodeJS.ErrnoException;
-    console.error(red(`hub ${name}: ${e.code ? `${e.code}: ` : ''}${e.message}`));
-    if (process.env.HUB_DEBUG) console.error(e.stack);
-    return EXIT.failed;
+    const { reportError } = await import('./errors');
+    return reportError(name, err, args);
   }
 }

@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT, runHub } from './run-hub';
+import { HUB_BIN, REPO_ROOT, runHub } from './run-hub';
 
 const BROKEN = join(REPO_ROOT, 'packages/core/test/fixtures/broken-catalog');
 
@@ -11,6 +13,51 @@ describe('hub command line', () => {
     expect(r.code).toBe(0);
     for (const c of ['scaffold', 'lint', 'pack', 'validate', 'build']) expect(r.stdout).toContain(c);
     expect(r.stdout).toMatch(/Exit codes/);
+  });
+
+  it('--version and -v print the version in packages/cli/package.json', () => {
+    const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'packages/cli/package.json'), 'utf8'));
+    for (const flag of ['--version', '-v']) {
+      const r = runHub([flag]);
+      expect(r.code, flag).toBe(0);
+      expect(r.stdout, flag).toBe(`${version}\n`);
+    }
+  });
+
+  it('hub help is hub --help, and hub help <command> is hub <command> --help', () => {
+    const help = runHub(['help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toBe(runHub(['--help']).stdout);
+    expect(help.stdout).toContain('hub help <command>');
+    for (const c of ['scaffold', 'pack', 'build']) {
+      const r = runHub(['help', c]);
+      expect(r.code, c).toBe(0);
+      expect(r.stdout, c).toBe(runHub([c, '--help']).stdout);
+      expect(r.stdout, c).toMatch(new RegExp(`^Usage: hub ${c}`));
+    }
+  });
+
+  it('hub help <unknown> exits 2 and lists the commands', () => {
+    const r = runHub(['help', 'frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('unknown command "frobnicate"');
+    expect(r.stderr).toContain('scaffold, lint, pack, validate, build');
+  });
+
+  it('without a compiled build, bin/hub.js says in one line how to build it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hub-nobuild-'));
+    try {
+      mkdirSync(join(dir, 'bin'));
+      copyFileSync(HUB_BIN, join(dir, 'bin', 'hub.js'));
+      const r = spawnSync(process.execPath, [join(dir, 'bin', 'hub.js'), '--help'], { encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain('npm run build');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('every command has --help', () => {

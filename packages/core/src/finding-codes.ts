@@ -10,6 +10,8 @@ export const FINDING_CODES = {
   'yaml.alias': 'the file uses anchors or aliases, which are refused (this also defuses alias bombs)',
   'yaml.not-mapping': 'the document is not a mapping of fields',
   'yaml.too-large': 'the file is larger than its byte limit and was not parsed',
+  // Other files the hub parses
+  'json.syntax': 'a JSON file is not valid JSON',
 
   // Catalog entries: schema shape and field values
   'entry.unknown-field': 'a field the catalog schema does not know (check its spelling)',
@@ -44,6 +46,8 @@ export const FINDING_CODES = {
 
   // The catalog as a whole
   'catalog.not-found': 'the directory given is not a catalog (it has no plugins/ folder)',
+  'catalog.plugin-sources':
+    'the directory holds a plugin’s sources (manifest.yaml), not a catalog: run hub lint on it',
   'catalog.unreadable': 'a catalog file or folder cannot be read (permissions, I/O error)',
   'catalog.duplicate-version': 'two entries of one plugin have the same SemVer precedence',
   'catalog.archive-url-reused': 'two entries point at the same archive URL',
@@ -136,10 +140,12 @@ export const FINDING_CODES = {
   'io.no-space': 'the disk or quota is full',
   'io.read-only': 'the file system is read-only',
   'io.exists': 'the path already exists',
+  'io.not-writable': 'a folder exists but refuses new files or folders (such as /proc or /sys)',
   'io.error': 'any other input/output error',
 
   // The command line itself
   'cli.usage': 'the command line is wrong (an unknown option, a missing argument); exit code 2',
+  'cli.internal': 'an unexpected error inside hub (a bug); HUB_DEBUG=1 shows where',
 
   // `hub build`
   'build.bad-out': 'the output dir holds the catalog, sits inside it, or was not made by hub build',

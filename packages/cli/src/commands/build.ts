@@ -1,13 +1,19 @@
+import { join } from 'node:path';
+import type { Finding } from '@magellon/hub-core';
 import { BuildError, loadCatalog, writeHubBuild } from '@magellon/hub-core/node';
+import { resolveCatalogDir } from '../catalog-dir';
 import { countBySeverity, green, plural, printFindings, red } from '../output';
+import { outDirProblem } from '../paths';
+import { enableEntryThreads } from '../threads';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
-import { defaultCatalogDir } from './validate';
 
 export const buildCommand: Command = {
   name: 'build',
-  summary: 'write the /v1 JSON documents and the archives layout the API and site serve',
   help: `Usage: hub build [catalog-dir] [--out dist]
+
+The catalog-dir holds plugins/ (or is a hub repo holding catalog/); by default the
+nearest catalog at or above the current dir.
 
 Builds, from a catalog with no schema or rule errors:
   <out>/v1/index.json           the listing the Magellon web app reads
@@ -16,24 +22,37 @@ Builds, from a catalog with no schema or rule errors:
   <out>/assets/plugins/*.mpn    the archives with hub-relative URLs
 Output is deterministic: the same catalog gives the same bytes. The new tree is
 swapped in only when complete, so a failed build leaves the previous one as it was.
-Run \`hub validate\` first to check the archives themselves.
+Every local archive is copied and the copy checked first (size, sha256, safe unzip,
+manifest ↔ entry); any problem refuses the whole build with findings, and the
+previous output stays as it was. Archives at https URLs are not downloaded.
 
 Options:
-  --out <dir>     output dir (default dist); only a dir hub build made is replaced
+  --out <dir>     output dir (default dist, in the current dir or, when the catalog
+                  was found above it, beside that catalog); never inside the catalog;
+                  only a dir hub build made is replaced
   -h, --help      show this help
 
 Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
   async run(args) {
+    enableEntryThreads();
     const { values, positionals } = parseCommandArgs('build', args, { out: { type: 'string' } });
     if (values.help) {
       console.log(this.help);
       return EXIT.ok;
     }
     if (positionals.length > 1) throw new UsageError('hub build takes at most one catalog dir');
-    const dir = positionals[0] ?? defaultCatalogDir();
-    const out = (values.out as string | undefined) ?? 'dist';
+    const where = resolveCatalogDir('build', positionals[0]);
+    const refuse = (problem: Finding) => {
+      printFindings([problem], 'text');
+      console.error(red(`✖ not built: ${problem.code} (see above)`));
+      return EXIT.failed;
+    };
+    if ('problem' in where) return refuse(where.problem);
+    const out = (values.out as string | undefined) ?? join(where.base, 'dist');
+    const outProblem = outDirProblem(out);
+    if (outProblem) return refuse(outProblem);
     const started = performance.now();
-    const catalog = await loadCatalog(dir);
+    const catalog = await loadCatalog(where.dir);
     const { errors } = countBySeverity(catalog.findings);
     if (errors > 0) {
       printFindings(catalog.findings, 'text');

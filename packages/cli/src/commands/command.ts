@@ -1,7 +1,6 @@
-/** One `hub` subcommand. */
+/** One `hub` subcommand, loaded on demand (see ./registry). */
 export interface Command {
   name: string;
-  summary: string;
   /** Full `--help` text. */
   help: string;
   run(args: string[]): Promise<number>;

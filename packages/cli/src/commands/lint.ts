@@ -1,13 +1,13 @@
 import { CURRENT_SDK_VERSION } from '@magellon/hub-core';
 import { lintPlugin } from '@magellon/hub-core/node';
 import { countBySeverity, green, plural, printFindings, red, yellow } from '../output';
+import { statPath } from '../paths';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
 import { findingFormat } from './validate';
 
 export const lintCommand: Command = {
   name: 'lint',
-  summary: "run the author's checks on a plugin dir or a packed .mpn",
   help: `Usage: hub lint <plugin-dir | archive.mpn> [options]
 
 On a plugin dir: errors only where the plugin could not pack or install (no or
@@ -43,6 +43,12 @@ Exit codes: 0 clean (warnings allowed unless --strict), 1 problems found, 2 bad 
       throw new UsageError('hub lint takes one plugin dir or .mpn file; see hub lint --help');
     const format = findingFormat(values.format as string | undefined);
     const target = positionals[0]!;
+    const st = statPath(target);
+    if ('problem' in st) {
+      printFindings([st.problem], format);
+      if (format !== 'json') console.error(red(`✖ ${target}: ${st.problem.code}`));
+      return EXIT.failed;
+    }
     const result = await lintPlugin(target, { sdkVersion: values['sdk-version'] as string | undefined });
     const strict = Boolean(values.strict);
     const shown = strict ? result.findings : result.findings.filter((f) => f.severity !== 'info');

@@ -1,12 +1,13 @@
 import { relative } from 'node:path';
+import type { Finding } from '@magellon/hub-core';
 import { lintDir, PackError, packPlugin } from '@magellon/hub-core/node';
 import { countBySeverity, green, plural, printFindings, red } from '../output';
+import { statPath } from '../paths';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
 
 export const packCommand: Command = {
   name: 'pack',
-  summary: 'pack a plugin dir into <plugin_id>-<version>.mpn (reproducibly)',
   help: `Usage: hub pack <plugin-dir> [options]
 
 Lints the dir (refusing on errors), then writes <plugin_id>-<version>.mpn beside it:
@@ -45,6 +46,23 @@ Exit codes: 0 packed, 1 lint errors or the archive exists, 2 bad usage.`,
         throw new UsageError(`--date "${values.date}" is not an ISO 8601 date-time`);
     }
     const dir = positionals[0]!;
+    const st = statPath(dir);
+    const problem: Finding | undefined =
+      'problem' in st
+        ? st.problem
+        : st.kind === 'file'
+          ? {
+              file: dir,
+              severity: 'error',
+              code: 'pack.not-a-dir',
+              message: `is a file; hub pack takes a plugin's source folder${/\.mpn$/i.test(dir) ? ` (to check a packed archive, run hub lint ${dir})` : ''}`,
+            }
+          : undefined;
+    if (problem) {
+      printFindings([problem], 'text');
+      console.error(red(`✖ not packed: ${problem.code} (see above)`));
+      return EXIT.failed;
+    }
     const lint = await lintDir(dir);
     const shown = lint.findings.filter((f) => f.severity !== 'info');
     printFindings(shown, 'text');

@@ -1,13 +1,20 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { slug } from '@magellon/hub-core';
 import { green, red } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
+import { BUNDLED } from '../version';
 import type { Command } from './command';
 
-/** The plugin skeleton `hub scaffold` renders. */
-export const TEMPLATE_DIR = fileURLToPath(new URL('../../templates/plugin', import.meta.url));
+/**
+ * The plugin skeleton `hub scaffold` renders: packages/cli/templates/plugin, found from this
+ * file in src/commands/; once bundled, the copy in dist/templates/ (links resolved) beside
+ * this file's chunk at the top of dist/.
+ */
+export const TEMPLATE_DIR = fileURLToPath(
+  new URL(BUNDLED ? './templates/plugin' : '../../templates/plugin', import.meta.url),
+);
 
 export interface ScaffoldValues {
   plugin_id: string;
@@ -68,6 +75,24 @@ function checkFreeText(flag: string, value: string): string {
   return value;
 }
 
+/** Quotes a path for a POSIX shell when it needs it. */
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** What to run next, one shell command a line, each right after the `cd` before it. */
+export function nextSteps(dir: string, archive: string): string {
+  const lines: Array<[string, string]> = [
+    [`cd ${shellQuote(dir)}`, ''],
+    ['python3 -m unittest discover -s tests -t .', "run the plugin's tests"],
+    ['python3 main.py --port 8000', 'serve it (Ctrl-C stops); then: curl localhost:8000/health'],
+    ['hub lint .', 'check it the way the hub will'],
+    ['hub pack .', `write ../${archive}`],
+  ];
+  const width = Math.max(...lines.map(([cmd]) => cmd.length));
+  return `next:\n${lines.map(([cmd, note]) => (note ? `  ${cmd.padEnd(width)}  # ${note}` : `  ${cmd}`)).join('\n')}`;
+}
+
 const title = (id: string) =>
   id
     .split(/[-_.]+/)
@@ -77,14 +102,13 @@ const title = (id: string) =>
 
 export const scaffoldCommand: Command = {
   name: 'scaffold',
-  summary: 'create a runnable plugin skeleton',
   help: `Usage: hub scaffold <plugin_id> --category <category> [options]
 
 Creates <dir>/<plugin_id>/ with manifest.yaml, main.py, plugin/compute.py,
 plugin/plugin.py, schemas/, pyproject.toml, Dockerfile and tests/ — a plugin that
 runs as is (python3 main.py --port 8000) and passes its own tests
 (python3 -m unittest discover -s tests -t .). Then edit plugin/compute.py,
-run hub lint, and hub pack.
+run hub lint, and hub pack. It prints these steps, ready to paste, when done.
 
 Options:
   --category <c>      the cryo-EM step it implements (lowercase slug, e.g. ctf)
@@ -140,11 +164,11 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
       ),
       year: String(new Date().getFullYear()),
     });
-    const shown = relative(process.cwd(), dest) || '.';
+    const rel = relative(process.cwd(), dest);
+    const shown = rel.startsWith('..') || isAbsolute(rel) ? dest : rel;
     console.log(green(`✔ created ${shown}/ (${files.length} files)`));
-    console.log(
-      `next:\n  cd ${shown} && python3 -m unittest discover -s tests -t .\n  hub lint ${shown}\n  hub pack ${shown}`,
-    );
+    const version = /^version:\s*"?([^"\s#]+)/m.exec(readFileSync(join(dest, 'manifest.yaml'), 'utf8'))?.[1];
+    console.log(nextSteps(shown, `${id}-${version ?? '<version>'}.mpn`));
     return EXIT.ok;
   },
 };

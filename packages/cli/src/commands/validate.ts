@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
 import { sortFindings } from '@magellon/hub-core';
 import { checkCatalogArchives, loadCatalog } from '@magellon/hub-core/node';
+import { resolveCatalogDir } from '../catalog-dir';
 import {
   countBySeverity,
   endProgress,
@@ -12,13 +12,9 @@ import {
   progress,
   red,
 } from '../output';
+import { enableEntryThreads } from '../threads';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
-
-/** `catalog` when run from the repo root, else the current dir. */
-export function defaultCatalogDir(): string {
-  return existsSync('catalog/plugins') ? 'catalog' : '.';
-}
 
 export function findingFormat(value: string | undefined): FindingFormat {
   const format = (value ?? 'text') as FindingFormat;
@@ -29,7 +25,6 @@ export function findingFormat(value: string | undefined): FindingFormat {
 
 export const validateCommand: Command = {
   name: 'validate',
-  summary: 'check every catalog entry (and its archive) and print all findings',
   help: `Usage: hub validate [catalog-dir] [options]
 
 Checks every catalog/plugins/<plugin_id>/<version>.yaml against the schema and the
@@ -39,7 +34,8 @@ and sha256, passes the safe-unzip and file_checksums checks, and that its manife
 agrees with the entry. Prints every finding as file:line:column: code: message.
 
 Arguments:
-  catalog-dir         the catalog (holds plugins/); default ./catalog or .
+  catalog-dir         the catalog (holds plugins/), or a hub repo holding catalog/;
+                      default: the nearest catalog at or above the current dir
 
 Options:
   --no-archives       skip the archive checks (schema and rules only)
@@ -48,6 +44,7 @@ Options:
 
 Exit codes: 0 valid (warnings allowed), 1 errors found, 2 bad usage.`,
   async run(args) {
+    enableEntryThreads();
     const { values, positionals } = parseCommandArgs('validate', args, {
       'no-archives': { type: 'boolean' },
       format: { type: 'string' },
@@ -58,8 +55,13 @@ Exit codes: 0 valid (warnings allowed), 1 errors found, 2 bad usage.`,
     }
     if (positionals.length > 1) throw new UsageError('hub validate takes at most one catalog dir');
     const format = findingFormat(values.format as string | undefined);
-    const dir = positionals[0] ?? defaultCatalogDir();
-    const catalog = await loadCatalog(dir);
+    const where = resolveCatalogDir('validate', positionals[0]);
+    if ('problem' in where) {
+      printFindings([where.problem], format);
+      if (format !== 'json') console.error(red(`✖ not validated: ${where.problem.code} (see above)`));
+      return EXIT.failed;
+    }
+    const catalog = await loadCatalog(where.dir);
     let findings = catalog.findings;
     if (!values['no-archives'] && catalog.entries.length > 0) {
       const archiveFindings = await checkCatalogArchives(catalog.root, catalog.entries, {

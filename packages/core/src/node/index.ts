@@ -5,6 +5,7 @@ export * from '../manifest/read-manifest';
 export * from '../yaml';
 export * from './archive/verify-archive';
 export * from './check-archives';
+export * from './find-catalog-root';
 export * from './hash-file';
 export * from './io-error';
 export * from './lint';

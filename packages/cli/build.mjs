@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+// Builds the `hub` command into dist/: one small entry (dist/main.js) and code-split chunks
+// that the commands load on demand, with @magellon/hub-core and every npm dependency bundled
+// in, so the packed CLI needs nothing but node; and dist/templates/, the plugin template with
+// its symbolic links (the shared runtime) replaced by the files they point at, since a
+// packed tarball drops links. Plain JavaScript on purpose: it runs from the root `prepare`
+// script, before anything is compiled.
+//
+//   node packages/cli/build.mjs        (also: npm run build -w @magellon/hub-cli, npm run build:cli)
+//
+// Files are only rewritten when their bytes change, each by rename, so a rebuild while
+// another process runs `hub` never lets it read a half-written file.
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const outdir = join(here, 'dist');
+const { version } = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8'));
+
+const FILE_MODE = 0o644;
+
+/** Builds into memory and returns `{ path → { bytes, mode } }` relative to dist/. */
+async function buildCli() {
+  const result = await build({
+    absWorkingDir: here,
+    // entry-reader.js: the thread that reads catalog entries in parallel (see core's read-entries.ts).
+    entryPoints: { main: 'src/main.ts', 'entry-reader': '../core/src/node/read-entries-worker.ts' },
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    outdir,
+    // Chunks stay at the top of dist/: scaffold finds ./templates relative to its chunk.
+    chunkNames: '[name]-[hash]',
+    write: false,
+    logLevel: 'warning',
+    legalComments: 'none',
+    minifySyntax: true,
+    define: { __HUB_VERSION__: JSON.stringify(version) },
+    // CommonJS dependencies call require() for node built-ins; ESM has no require.
+    banner: {
+      js: "import { createRequire as __hubCreateRequire } from 'node:module'; const require = __hubCreateRequire(import.meta.url);",
+    },
+  });
+  const files = new Map(
+    result.outputFiles.map((f) => [
+      relative(outdir, f.path),
+      { bytes: Buffer.from(f.contents), mode: FILE_MODE },
+    ]),
+  );
+  // The template, links followed; Python caches left out (scaffold skips them too).
+  const walk = (rel) => {
+    for (const name of readdirSync(join(here, rel)).sort()) {
+      if (name === '__pycache__' || name.endsWith('.pyc')) continue;
+      const path = `${rel}/${name}`;
+      const st = statSync(join(here, path));
+      if (st.isDirectory()) walk(path);
+      else files.set(path, { bytes: readFileSync(join(here, path)), mode: st.mode & 0o777 });
+    }
+  };
+  walk('templates');
+  return files;
+}
+
+/** Makes dist/ hold exactly `files`, touching only what changed. Returns how many files were written. */
+function sync(files) {
+  mkdirSync(outdir, { recursive: true });
+  let written = 0;
+  for (const [name, { bytes, mode }] of files) {
+    const path = join(outdir, name);
+    let old;
+    try {
+      old = { bytes: readFileSync(path), mode: statSync(path).mode & 0o777 };
+    } catch {}
+    if (old?.bytes.equals(bytes) && old.mode === mode) continue;
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = `${path}.tmp-${process.pid}`;
+    writeFileSync(tmp, bytes);
+    chmodSync(tmp, mode);
+    renameSync(tmp, path);
+    written++;
+  }
+  // Remove what this build no longer makes (deepest first, so emptied folders go too).
+  const present = readdirSync(outdir, { recursive: true, encoding: 'utf8' }).sort().reverse();
+  for (const name of present) {
+    const path = join(outdir, name);
+    if (files.has(name) || /\.tmp-\d+$/.test(name)) continue;
+    if (statSync(path).isDirectory()) {
+      if (readdirSync(path).length === 0) rmdirSync(path);
+    } else rmSync(path, { force: true });
+  }
+  return written;
+}
+
+const started = performance.now();
+// esbuild has already printed what failed; its stack trace would add nothing.
+const files = await buildCli().catch(() => process.exit(1));
+const written = sync(files);
+const ms = Math.round(performance.now() - started);
+if (!process.argv.includes('--quiet'))
+  console.log(
+    `hub ${version}: built packages/cli/dist/ (${files.size} files, ${written} changed) in ${ms} ms`,
+  );

@@ -1,0 +1,42 @@
+import type { Command } from './command';
+
+/** What `hub --help` lists. Each command's module (and the domain library) loads only when it runs. */
+export interface CommandEntry {
+  name: string;
+  summary: string;
+  group: 'Authoring' | 'Catalog';
+  load(): Promise<Command>;
+}
+
+export const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: 'scaffold',
+    summary: 'create a runnable plugin skeleton',
+    group: 'Authoring',
+    load: async () => (await import('./scaffold')).scaffoldCommand,
+  },
+  {
+    name: 'lint',
+    summary: "run the author's checks on a plugin dir or a packed .mpn",
+    group: 'Authoring',
+    load: async () => (await import('./lint')).lintCommand,
+  },
+  {
+    name: 'pack',
+    summary: 'pack a plugin dir into <plugin_id>-<version>.mpn (reproducibly)',
+    group: 'Authoring',
+    load: async () => (await import('./pack')).packCommand,
+  },
+  {
+    name: 'validate',
+    summary: 'check every catalog entry (and its archive) and print all findings',
+    group: 'Catalog',
+    load: async () => (await import('./validate')).validateCommand,
+  },
+  {
+    name: 'build',
+    summary: 'write the /v1 JSON documents and the archives layout the API and site serve',
+    group: 'Catalog',
+    load: async () => (await import('./build')).buildCommand,
+  },
+];
