@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Finding } from '@magellon/hub-core';
 import { BuildError, loadCatalog, writeHubBuild } from '@magellon/hub-core/node';
 import { resolveCatalogDir } from '../catalog-dir';
-import { countBySeverity, green, plural, printFindings, red } from '../output';
+import { countBySeverity, green, plural, printFindings, red, safe } from '../output';
 import { outDirProblem } from '../paths';
 import { enableEntryThreads } from '../threads';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
@@ -84,7 +84,7 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
       return EXIT.ok;
     } catch (err) {
       if (err instanceof BuildError) {
-        console.error(red(`✖ ${err.code}: ${err.message}`));
+        console.error(red(`✖ ${err.code}: ${safe(err.message)}`));
         return EXIT.failed;
       }
       throw err;

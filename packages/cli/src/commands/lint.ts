@@ -1,6 +1,6 @@
 import { CURRENT_SDK_VERSION } from '@magellon/hub-core';
 import { lintPlugin } from '@magellon/hub-core/node';
-import { countBySeverity, green, plural, printFindings, red, yellow } from '../output';
+import { countBySeverity, green, plural, printFindings, red, safe, yellow } from '../output';
 import { statPath } from '../paths';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
@@ -46,7 +46,7 @@ Exit codes: 0 clean (warnings allowed unless --strict), 1 problems found, 2 bad 
     const st = statPath(target);
     if ('problem' in st) {
       printFindings([st.problem], format);
-      if (format !== 'json') console.error(red(`✖ ${target}: ${st.problem.code}`));
+      if (format !== 'json') console.error(red(`✖ ${safe(target)}: ${st.problem.code}`));
       return EXIT.failed;
     }
     const result = await lintPlugin(target, { sdkVersion: values['sdk-version'] as string | undefined });
@@ -56,7 +56,7 @@ Exit codes: 0 clean (warnings allowed unless --strict), 1 problems found, 2 bad 
     const { errors, warnings, infos } = countBySeverity(result.findings);
     const failed = errors > 0 || (strict && warnings > 0);
     if (format !== 'json') {
-      const what = result.manifest ? `${result.manifest.plugin_id} ${result.manifest.version}` : target;
+      const what = safe(result.manifest ? `${result.manifest.plugin_id} ${result.manifest.version}` : target);
       const counts = `${plural(errors, 'error')}, ${plural(warnings, 'warning')}${strict ? `, ${infos} info` : ''}`;
       if (failed) console.error(red(`✖ ${what}: ${counts}`));
       else if (warnings > 0) console.error(yellow(`✔ ${what} lints with ${counts}`));

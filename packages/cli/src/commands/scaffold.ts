@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { slug } from '@magellon/hub-core';
-import { green, red } from '../output';
+import { green, red, safe } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import { BUNDLED } from '../version';
 import type { Command } from './command';
@@ -166,7 +166,7 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
     });
     const rel = relative(process.cwd(), dest);
     const shown = rel.startsWith('..') || isAbsolute(rel) ? dest : rel;
-    console.log(green(`✔ created ${shown}/ (${files.length} files)`));
+    console.log(green(`✔ created ${safe(shown)}/ (${files.length} files)`));
     const version = /^version:\s*"?([^"\s#]+)/m.exec(readFileSync(join(dest, 'manifest.yaml'), 'utf8'))?.[1];
     console.log(nextSteps(shown, `${id}-${version ?? '<version>'}.mpn`));
     return EXIT.ok;

@@ -1,5 +1,5 @@
 import { sortFindings } from '@magellon/hub-core';
-import { checkCatalogArchives, loadCatalog } from '@magellon/hub-core/node';
+import { checkCatalogArchives, countRemoteArchives, loadCatalog } from '@magellon/hub-core/node';
 import { resolveCatalogDir } from '../catalog-dir';
 import {
   countBySeverity,
@@ -11,6 +11,7 @@ import {
   printFindings,
   progress,
   red,
+  safe,
 } from '../output';
 import { enableEntryThreads } from '../threads';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
@@ -66,7 +67,9 @@ Exit codes: 0 valid (warnings allowed), 1 errors found, 2 bad usage.`,
     if (!values['no-archives'] && catalog.entries.length > 0) {
       const archiveFindings = await checkCatalogArchives(catalog.root, catalog.entries, {
         onProgress: (done, total, e) =>
-          progress(`checking archives ${done + 1}/${total} ${e.entry.plugin_id} ${e.entry.version}`),
+          progress(
+            `checking archives ${done + 1}/${total} ${safe(e.entry.plugin_id)} ${safe(e.entry.version)}`,
+          ),
       });
       endProgress();
       findings = sortFindings([...findings, ...archiveFindings]);
@@ -77,6 +80,13 @@ Exit codes: 0 valid (warnings allowed), 1 errors found, 2 bad usage.`,
       const plugins = new Set(catalog.entries.map((e) => e.entry.plugin_id)).size;
       const summary = `${plural(catalog.entries.length, 'valid entry').replace('entrys', 'entries')} in ${plural(plugins, 'plugin')}; ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`;
       console.error(errors > 0 ? red(`✖ ${summary}`) : green(`✔ ${summary}`));
+      const remote = countRemoteArchives(catalog.entries);
+      if (remote > 0 || values['no-archives']) {
+        const what = values['no-archives']
+          ? 'archives not checked (--no-archives)'
+          : `${plural(remote, 'archive')} at https URLs not downloaded here (the pull-request check downloads them)`;
+        console.error(`  note: ${what}`);
+      }
     }
     return errors > 0 ? EXIT.failed : EXIT.ok;
   },

@@ -130,7 +130,10 @@ export const pathFixtures: FixtureTable<'path'> = {
   },
 };
 
-export const catalogFixtures: Omit<FixtureTable<'catalog'>, 'catalog.unreadable' | 'catalog.plugin-sources'> = {
+export const catalogFixtures: Omit<
+  FixtureTable<'catalog'>,
+  'catalog.unreadable' | 'catalog.plugin-sources'
+> = {
   'catalog.not-found': async () => {
     const dir = tempDir('empty');
     return { findings: await validate(dir), expected: { file: dir.split('/').pop()! } };
