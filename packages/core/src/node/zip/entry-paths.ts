@@ -6,9 +6,13 @@ interface NamedEntry {
   isDirectory: boolean;
 }
 
-/** The form two paths share when a case-insensitive or normalizing file system would merge them. */
-function foldPath(name: string): string {
-  return entryPath(name).normalize('NFC').toLowerCase();
+/**
+ * The form two paths share when a case-insensitive or normalizing file system would merge them.
+ * Lower-, upper- then lower-casing the decomposed form over-approximates Unicode full case folding
+ * (ß/ẞ/SS, ſ/s, the Kelvin sign, the ﬁ ligature, final sigma); refusing a little too much is safe.
+ */
+export function foldPath(name: string): string {
+  return entryPath(name).normalize('NFD').toLowerCase().toUpperCase().toLowerCase().normalize('NFC');
 }
 
 function compare(a: string, b: string): number {
