@@ -66,6 +66,44 @@ export function checkEntryPaths(entries: readonly NamedEntry[], file: string): v
       );
     }
   }
+  checkDirectorySpellings(entries, file);
+}
+
+interface SpelledDir {
+  spelled: string;
+  /** The entry that first used this spelling, for the message. */
+  entry: string;
+  children: Map<string, SpelledDir>;
+}
+
+/**
+ * Directories that entries imply must be spelled one way: "Lib/a.py" and "lib/b.py" land in one
+ * directory on Windows and macOS but in two on Linux. A tree of folded segments keeps memory
+ * proportional to the names themselves.
+ */
+function checkDirectorySpellings(entries: readonly NamedEntry[], file: string): void {
+  const root = new Map<string, SpelledDir>();
+  for (const entry of entries) {
+    const segments = entryPath(entry.name).split('/');
+    if (!entry.isDirectory) segments.pop();
+    let level = root;
+    for (const segment of segments) {
+      const key = foldPath(segment);
+      let dir = level.get(key);
+      if (!dir) {
+        dir = { spelled: segment, entry: entry.name, children: new Map() };
+        level.set(key, dir);
+      } else if (dir.spelled !== segment) {
+        throw new ZipError(
+          'zip.case-collision',
+          file,
+          `spells directory "${segment}" differently from "${dir.entry}" (only case or Unicode normalization differ)`,
+          entry.name,
+        );
+      }
+      level = dir.children;
+    }
+  }
 }
 
 /** Index of the first key not less than `target`. */
