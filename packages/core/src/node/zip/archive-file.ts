@@ -70,6 +70,11 @@ export class ArchiveFile extends yauzl.RandomAccessReader {
     this.dispose().then(() => callback(null));
   }
 
+  /** Reads exactly `length` bytes at `position` into the start of `buffer`; rejects outside the file. */
+  async readInto(buffer: Buffer, length: number, position: number): Promise<void> {
+    await this.readAt(buffer, 0, length, position);
+  }
+
   /** Reads exactly `length` bytes at `position`; rejects (never crashes) when they are outside the file. */
   async bytes(position: number, length: number): Promise<Buffer> {
     const buffer = Buffer.alloc(length);

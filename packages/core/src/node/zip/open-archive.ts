@@ -13,8 +13,13 @@ export interface ScannedArchive {
   limits: ZipLimits;
   /** Bytes inflated so far from this archive, across all entries: the total bomb limit applies to it. */
   inflated: { bytes: number };
-  /** Streams one entry's uncompressed bytes; EntryDigest counts them against the size and the limits. */
+  /**
+   * Streams one entry's raw (still compressed) bytes from the data offset the layout check proved;
+   * stream-entry inflates them and EntryDigest counts them against the size and the limits.
+   */
   openEntry(entry: ArchiveEntry): Promise<Readable>;
+  /** Reads `length` raw archive bytes at `position` into `buffer` (bounds-checked). */
+  readRaw(buffer: Buffer, length: number, position: number): Promise<void>;
 }
 
 /** Opens and scans `file`, runs `use`, and always closes the archive; every failure becomes a ZipError. */
@@ -38,6 +43,7 @@ export async function withScannedArchive<T>(
       limits: resolved,
       inflated: { bytes: 0 },
       openEntry: (entry) => openEntryStream(opened, entry),
+      readRaw: (buffer, length, position) => reader.readInto(buffer, length, position),
     });
   } catch (err) {
     throw toZipError(err, file);
@@ -67,7 +73,8 @@ function openZipFile(reader: ArchiveFile): Promise<ZipFile> {
 
 /**
  * Uses yauzl's documented low-level path at the data offset the layout check proved, so only our
- * small ArchiveEntry is kept per entry; the scan already refused encryption and unknown methods.
+ * small ArchiveEntry is kept per entry. Inflating is left to stream-entry: yauzl's inflater uses
+ * zlib's 16 KiB default chunks, which costs several times the hashing on large entries.
  */
 function openEntryStream(zipfile: ZipFile, entry: ArchiveEntry): Promise<Readable> {
   return new Promise((resolve, reject) => {
@@ -76,7 +83,7 @@ function openEntryStream(zipfile: ZipFile, entry: ArchiveEntry): Promise<Readabl
       entry.compressedSize,
       0,
       entry.compressedSize,
-      entry.compressionMethod === 8,
+      false,
       entry.size,
       (err, stream) => (err ? reject(err) : resolve(stream)),
     );
