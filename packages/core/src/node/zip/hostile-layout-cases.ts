@@ -10,6 +10,7 @@ import {
   localHeaderOf,
   type RawEntry,
   UTF8_FLAG,
+  withZip64End,
 } from './test-zips';
 
 /**
@@ -277,6 +278,18 @@ export const layoutCases: HostileCase[] = [
       bytes.writeUInt16LE(1, bytes.length - 22 + 4);
       return bytes;
     },
+    code: 'zip.bad-directory',
+    caughtBy: 'scan',
+  },
+  {
+    title: 'zip64 end record and end record disagree on the count',
+    bytes: () => withZip64End(buildZip([fine, main]), { count16: 1 }),
+    code: 'zip.bad-directory',
+    caughtBy: 'scan',
+  },
+  {
+    title: 'zip64 end record hides a record past its count',
+    bytes: () => withZip64End(buildZip([fine, main]), { zip64Count: 1 }),
     code: 'zip.bad-directory',
     caughtBy: 'scan',
   },

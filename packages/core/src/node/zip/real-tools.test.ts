@@ -7,7 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTool } from '../../../../../scripts/require-tool';
 import { packPlugin } from '../pack';
 import { extractZip, hashZip, scanZip } from './index';
-import { buildYazlZip, buildZip, dataDescriptor, makeTempDir, type RawEntry, sha256 } from './test-zips';
+import {
+  buildYazlZip,
+  buildZip,
+  dataDescriptor,
+  makeTempDir,
+  type RawEntry,
+  sha256,
+  withZip64End,
+} from './test-zips';
 
 /**
  * Controls: archives written by the tools plugin authors really use must be accepted, and our reader
@@ -111,6 +119,15 @@ describe('archives from real tools are accepted and seen as unzip and Python see
     await expectSeenAlike(file, SOURCE);
   });
 
+  it('yazl forcing zip64 records', async () => {
+    const file = path.join(root, 'yazl64.zip');
+    const entries = Object.entries(SOURCE).map(([name, data]) =>
+      data === null ? { name, directory: true } : { name, data },
+    );
+    await writeFile(file, await buildYazlZip(entries, { forceZip64Format: true }));
+    await expectSeenAlike(file, SOURCE);
+  });
+
   it('hub pack (packPlugin) of an example plugin', async () => {
     const plugin = path.join(root, 'fft');
     await cp(path.resolve(__dirname, '../../../../../examples/plugins/fft'), plugin, {
@@ -189,11 +206,22 @@ describe('hand-built layouts that real readers accept are accepted too', () => {
   it.each(cases)('%s', async (_title, entries) => {
     const file = path.join(root, `hand-${sha256(buildZip(entries)).slice(0, 8)}.zip`);
     await writeFile(file, buildZip(entries));
+    await expectSeenAlike(file, expectedOf(entries));
+  });
+
+  it('a zip64 end record and locator agreeing with the end record', async () => {
+    const entries = cases[0]?.[1] ?? [];
+    const file = path.join(root, 'hand-zip64.zip');
+    await writeFile(file, withZip64End(buildZip(entries)));
+    await expectSeenAlike(file, expectedOf(entries));
+  });
+
+  function expectedOf(entries: RawEntry[]): Record<string, Buffer | null> {
     const expected: Record<string, Buffer | null> = {};
     for (const entry of entries) {
       const name = String(entry.name);
       expected[name] = name.endsWith('/') ? null : name === 'main.py' ? data : Buffer.alloc(0);
     }
-    await expectSeenAlike(file, expected);
-  });
+    return expected;
+  }
 });

@@ -164,6 +164,37 @@ export function dataDescriptor(
   return Buffer.concat([signature, body]);
 }
 
+/**
+ * Turns a zip without an end-record comment into a zip64 one: a zip64 end record and locator go
+ * before the end record, whose count, size and offset become the zip64 markers (unless overridden).
+ */
+export function withZip64End(bytes: Buffer, patch: { count16?: number; zip64Count?: number } = {}): Buffer {
+  const endAt = bytes.length - 22;
+  const count = bytes.readUInt16LE(endAt + 10);
+  const size = bytes.readUInt32LE(endAt + 12);
+  const offset = bytes.readUInt32LE(endAt + 16);
+  const record = Buffer.alloc(56);
+  record.writeUInt32LE(0x06064b50, 0);
+  record.writeBigUInt64LE(44n, 4);
+  record.writeUInt16LE(45, 12);
+  record.writeUInt16LE(45, 14);
+  const zip64Count = BigInt(patch.zip64Count ?? count);
+  record.writeBigUInt64LE(zip64Count, 24);
+  record.writeBigUInt64LE(zip64Count, 32);
+  record.writeBigUInt64LE(BigInt(size), 40);
+  record.writeBigUInt64LE(BigInt(offset), 48);
+  const locator = Buffer.alloc(20);
+  locator.writeUInt32LE(0x07064b50, 0);
+  locator.writeBigUInt64LE(BigInt(endAt), 8);
+  locator.writeUInt32LE(1, 16);
+  const end = Buffer.from(bytes.subarray(endAt));
+  end.writeUInt16LE(patch.count16 ?? 0xffff, 8);
+  end.writeUInt16LE(patch.count16 ?? 0xffff, 10);
+  end.writeUInt32LE(0xffffffff, 12);
+  end.writeUInt32LE(0xffffffff, 16);
+  return Buffer.concat([bytes.subarray(0, endAt), record, locator, end]);
+}
+
 /** An extra field: 2-byte id, 2-byte length, data. */
 export function extraField(id: number, data: Buffer): Buffer {
   const head = Buffer.alloc(4);
