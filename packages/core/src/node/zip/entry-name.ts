@@ -57,7 +57,8 @@ export function checkEntryName(name: string, file: string): void {
 /** Format (incl. bidi overrides and isolates, U+200E/F, zero-width joiners), line and paragraph separators. */
 const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}]/u;
 const WINDOWS_FORBIDDEN = /[<>:"|?*]/;
-const WINDOWS_RESERVED = /^(CON|PRN|AUX|NUL|COM[1-9\u00b9\u00b2\u00b3]|LPT[1-9\u00b9\u00b2\u00b3])$/i;
+const WINDOWS_RESERVED =
+  /^(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[1-9\u00b9\u00b2\u00b3]|LPT[1-9\u00b9\u00b2\u00b3])$/i;
 
 /** Why Windows could not hold a path segment with this name, or undefined if it can. */
 function unportableSegment(segment: string): string | undefined {

@@ -30,6 +30,7 @@ const unportable: [string, string][] = [
   ['device name PRN', 'Prn'],
   ['device name COM with superscript one', 'COM\u00b9.txt'],
   ['device name LPT with superscript three', 'lpt\u00b3'],
+  ['console device CONIN$', 'conin$.log'],
 ];
 
 const collisions: [string, string, string][] = [
