@@ -91,6 +91,19 @@ export const FINDING_CODES = {
   'zip.unsupported-compression': 'an entry uses a compression method other than stored or deflate',
   'zip.entry-missing': 'an entry that was asked for is not in the archive',
   'zip.destination-not-empty': 'the extraction target exists and is not an empty directory',
+  'zip.unowned-bytes':
+    'bytes no entry owns: data before the first local header (a prepended script) or a gap between records',
+  'zip.overlapping-entries':
+    'two entries share or reach into the same bytes, or one reaches into the central directory (overlap bomb)',
+  'zip.header-mismatch':
+    'a local header disagrees with its central record (name, method, flags, CRC, sizes, extra fields)',
+  'zip.descriptor-mismatch': 'a data descriptor is missing, malformed or disagrees with the central record',
+  'zip.bad-directory':
+    'the end record and central directory are inconsistent: decoy or hidden records, lying offset, size or count, ambiguous end record',
+  'zip.ambiguous-name': 'an extra field renames the entry for some tools (Info-ZIP Unicode Path)',
+  'zip.directory-has-data': 'a directory entry carries data',
+  'zip.unportable-name':
+    'an entry name Windows cannot hold: < > : " | ? *, a trailing dot or space, a device name such as CON or NUL',
 
   // Plugin source dirs and archives: the author's checks (`hub lint`)
   'lint.not-found': 'the plugin dir or archive does not exist',

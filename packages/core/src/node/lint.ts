@@ -67,7 +67,16 @@ export async function lintDir(dirArg: string, opts: LintOptions = {}): Promise<L
   return { kind: 'dir', manifest: read.manifest, findings: sorted, ok: !hasErrors(sorted) };
 }
 
-/** An archive's contents through the PluginFiles interface (reads go back to the zip). */
+/** Files up to this size are kept in memory during lintArchive's one pass, so rules rarely reopen the zip. */
+const KEEP_FILE_BYTES = 256 * 1024;
+const KEEP_TOTAL_BYTES = 16 * 1024 * 1024;
+/** A lint rule reading a file larger than this gets an error instead of the bytes. */
+const MAX_RULE_READ_BYTES = 16 * 1024 * 1024;
+
+/**
+ * An archive's contents through the PluginFiles interface: small files come from memory (kept during
+ * the verifying pass); only a larger one a rule asks for is read from the zip again.
+ */
 class ArchivePluginFiles implements PluginFiles {
   private readonly names: string[];
   private readonly set: Set<string>;
@@ -75,6 +84,7 @@ class ArchivePluginFiles implements PluginFiles {
   constructor(
     private readonly file: string,
     names: readonly string[],
+    private readonly kept: ReadonlyMap<string, Buffer>,
     readonly label: string,
   ) {
     this.names = names.filter((n) => !ARCHIVE_MANIFEST_FILES.has(n));
@@ -90,20 +100,25 @@ class ArchivePluginFiles implements PluginFiles {
   }
 
   read(path: string): Promise<Buffer> {
-    return readZipEntry(this.file, path, 16 * 1024 * 1024);
+    const kept = this.kept.get(path);
+    return kept ? Promise.resolve(kept) : readZipEntry(this.file, path, MAX_RULE_READ_BYTES);
   }
 }
 
 /** Strict checks on an archive (safety, integrity), then the same author's checks as for a dir. */
 export async function lintArchive(file: string, opts: LintOptions = {}): Promise<LintResult> {
   const label = basename(file);
-  const verified = await verifyArchive(file, { label });
+  const verified = await verifyArchive(file, {
+    label,
+    keep: { maxFileBytes: KEEP_FILE_BYTES, maxTotalBytes: KEEP_TOTAL_BYTES },
+  });
   const findings = new FindingList();
   findings.items.push(...verified.findings);
   if (verified.manifest && verified.manifestText !== undefined) {
     const files = new ArchivePluginFiles(
       file,
       verified.digests.map((d) => d.name),
+      verified.files,
       label,
     );
     await runRules(

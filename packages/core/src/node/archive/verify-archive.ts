@@ -1,17 +1,28 @@
-import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { type Finding, FindingList, hasErrors } from '../../findings';
 import { PLACEHOLDER_ARCHIVE_ID } from '../../manifest/lint-rules';
 import { MAX_MANIFEST_BYTES, readManifest } from '../../manifest/read-manifest';
 import type { ArchiveManifest } from '../../schema/archive-manifest';
-import { extractZip, hashZip, readZipEntry, ZipError, type ZipFileDigest, type ZipLimits } from '../zip';
+import {
+  type ReadArchiveResult,
+  readArchive,
+  type ZipEntryInfo,
+  ZipError,
+  type ZipFileDigest,
+  type ZipLimits,
+} from '../zip';
 
 /** Files every archive holds at its root that are not listed in file_checksums. */
 export const ARCHIVE_MANIFEST_FILES: ReadonlySet<string> = new Set(['manifest.yaml', 'plugin.yaml']);
 
 export interface VerifyArchiveOptions {
-  /** Extract into this (new or empty) dir while verifying; on failure it is removed again. */
+  /**
+   * Extract into this (new or empty) dir while verifying. On any failure (`ok: false` or a throw) it is
+   * left exactly as before: removed if verifyArchive created it, emptied if it was an empty dir.
+   */
   extractTo?: string;
+  /** Also keep small files in memory during the one pass (manifest.yaml is always kept). */
+  keep?: { maxFileBytes: number; maxTotalBytes: number };
   limits?: Partial<ZipLimits>;
   /** Name shown in findings; default the archive's file name. */
   label?: string;
@@ -23,6 +34,8 @@ export interface VerifiedArchive {
   manifestText?: string;
   /** Every file in the archive with its sha256, sorted by name. */
   digests: ZipFileDigest[];
+  /** manifest.yaml and the small files `keep` asked for, by name. */
+  files: ReadonlyMap<string, Buffer>;
   findings: Finding[];
 }
 
@@ -32,21 +45,42 @@ export interface VerifiedArchive {
  * and file_checksums that match the contents both ways.
  */
 export async function verifyArchive(file: string, opts: VerifyArchiveOptions = {}): Promise<VerifiedArchive> {
-  const label = opts.label ?? basename(file);
-  const findings = new FindingList();
-  const here = { file: label };
-  let digests: ZipFileDigest[];
+  let read: ReadArchiveResult;
   try {
-    digests = opts.extractTo
-      ? await extractZip(file, opts.extractTo, opts.limits)
-      : await hashZip(file, opts.limits);
+    read = await readArchive(file, { extractTo: opts.extractTo, limits: opts.limits, keep: keeper(opts) });
   } catch (err) {
     if (err instanceof ZipError) {
-      findings.error(err.code, err.message, here);
-      return { ok: false, digests: [], findings: findings.items };
+      const findings = new FindingList();
+      findings.error(err.code, err.message, { file: opts.label ?? basename(file) });
+      return { ok: false, digests: [], files: new Map(), findings: findings.items };
     }
     throw err;
   }
+  let verified: VerifiedArchive | undefined;
+  try {
+    verified = checkContents(read, opts.label ?? basename(file));
+    return verified;
+  } finally {
+    // Nothing extracted from an archive that was refused (or that made us throw) stays on disk.
+    if (!verified?.ok) await read.discard();
+  }
+}
+
+/** Which entries the single pass keeps in memory: manifest.yaml, and small files within a total budget. */
+function keeper(opts: VerifyArchiveOptions): (entry: ZipEntryInfo) => boolean {
+  let budget = opts.keep?.maxTotalBytes ?? 0;
+  return (entry) => {
+    if (entry.name === 'manifest.yaml') return entry.size <= MAX_MANIFEST_BYTES;
+    if (!opts.keep || entry.size > opts.keep.maxFileBytes || entry.size > budget) return false;
+    budget -= entry.size;
+    return true;
+  };
+}
+
+function checkContents(pass: ReadArchiveResult, label: string): VerifiedArchive {
+  const { digests, kept: files } = pass;
+  const findings = new FindingList();
+  const here = { file: label };
   const byName = new Map(digests.map((d) => [d.name, d]));
   const manifestDigest = byName.get('manifest.yaml');
   if (!manifestDigest) {
@@ -55,7 +89,7 @@ export async function verifyArchive(file: string, opts: VerifyArchiveOptions = {
       'the archive has no manifest.yaml at its root; build archives with `hub pack`',
       here,
     );
-    return { ok: false, digests, findings: findings.items };
+    return { ok: false, digests, files, findings: findings.items };
   }
   const aliasDigest = byName.get('plugin.yaml');
   if (aliasDigest && aliasDigest.sha256 !== manifestDigest.sha256) {
@@ -65,14 +99,20 @@ export async function verifyArchive(file: string, opts: VerifyArchiveOptions = {
       here,
     );
   }
-  const bytes = opts.extractTo
-    ? await readFile(join(opts.extractTo, 'manifest.yaml'))
-    : await readZipEntry(file, 'manifest.yaml', MAX_MANIFEST_BYTES, opts.limits);
+  const bytes = files.get('manifest.yaml');
+  if (!bytes) {
+    findings.error(
+      'yaml.too-large',
+      `manifest.yaml is ${manifestDigest.size} bytes; the limit is ${MAX_MANIFEST_BYTES}`,
+      { file: `${label}!manifest.yaml` },
+    );
+    return { ok: false, digests, files, findings: findings.items };
+  }
   const manifestText = bytes.toString('utf8');
   const read = readManifest(manifestText, `${label}!manifest.yaml`);
   if (!read.ok) {
     findings.items.push(...read.findings);
-    return { ok: false, digests, manifestText, findings: findings.items };
+    return { ok: false, digests, files, manifestText, findings: findings.items };
   }
   const manifest = read.manifest;
   const inManifest = { file: `${label}!manifest.yaml` };
@@ -115,5 +155,12 @@ export async function verifyArchive(file: string, opts: VerifyArchiveOptions = {
       );
     }
   }
-  return { ok: !hasErrors(findings.items), manifest, manifestText, digests, findings: findings.items };
+  return {
+    ok: !hasErrors(findings.items),
+    manifest,
+    manifestText,
+    digests,
+    files,
+    findings: findings.items,
+  };
 }

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { ZipError } from './zip-error';
 
-const CHUNK_BYTES = 64 * 1024;
+const CHUNK_BYTES = 256 * 1024;
 
 /**
  * yauzl's own file reader hands zip64 offsets straight to fs.read, which throws outside any callback
@@ -68,6 +68,18 @@ export class ArchiveFile extends yauzl.RandomAccessReader {
   override close(callback: (err: Error | null) => void): void {
     // Never report close failures: yauzl would re-emit them as an 'error' nobody listens to any more.
     this.dispose().then(() => callback(null));
+  }
+
+  /** Reads exactly `length` bytes at `position` into the start of `buffer`; rejects outside the file. */
+  async readInto(buffer: Buffer, length: number, position: number): Promise<void> {
+    await this.readAt(buffer, 0, length, position);
+  }
+
+  /** Reads exactly `length` bytes at `position`; rejects (never crashes) when they are outside the file. */
+  async bytes(position: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.alloc(length);
+    await this.readAt(buffer, 0, length, position);
+    return buffer;
   }
 
   /** Closes the file once; FileHandle.close waits for reads still in flight. */

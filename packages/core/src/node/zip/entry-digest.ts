@@ -3,6 +3,14 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import type { ArchiveEntry } from './scan-entries';
 import { ZipError } from './zip-error';
+import type { ZipLimits } from './zip-limits';
+
+/** What bounds the bytes really inflated, whatever the entries declare. */
+export interface InflateBudget {
+  limits: ZipLimits;
+  /** Shared by every entry of one archive. */
+  inflated: { bytes: number };
+}
 
 /** The sha256 of one file entry's real bytes. */
 export interface ZipFileDigest {
@@ -14,7 +22,8 @@ export interface ZipFileDigest {
 
 /**
  * Passes an entry's bytes through while counting them, checking the CRC-32 and hashing with sha256.
- * Never trusts the declared size: too many or too few real bytes fail the stream.
+ * Never trusts the declared size: too many or too few real bytes fail the stream, and so do more
+ * real bytes than the per-entry or whole-archive limit. With `keep`, also collects the bytes.
  */
 export class EntryDigest extends Transform {
   private readonly hash = createHash('sha256');
@@ -22,11 +31,21 @@ export class EntryDigest extends Transform {
   private crc = 0;
   private result: ZipFileDigest | undefined;
 
+  private readonly kept: Buffer[] | undefined;
+
   constructor(
     private readonly entry: ArchiveEntry,
     private readonly file: string,
+    private readonly budget: InflateBudget,
+    keep = false,
   ) {
     super();
+    if (keep) this.kept = [];
+  }
+
+  /** The entry's bytes, when constructed with `keep` and finished. */
+  get contents(): Buffer | undefined {
+    return this.kept && this.result ? Buffer.concat(this.kept) : undefined;
   }
 
   /** The digest, available once the stream has finished without error. */
@@ -37,10 +56,23 @@ export class EntryDigest extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
+    this.budget.inflated.bytes += chunk.length;
+    const { maxTotalBytes, maxEntryBytes } = this.budget.limits;
+    if (this.budget.inflated.bytes > maxTotalBytes) {
+      const detail = `inflates the archive past ${maxTotalBytes} bytes in total`;
+      callback(new ZipError('zip.too-large', this.file, detail, this.entry.name));
+      return;
+    }
+    if (this.bytes > maxEntryBytes) {
+      const detail = `inflates to more than the per-entry limit of ${maxEntryBytes} bytes`;
+      callback(new ZipError('zip.entry-too-large', this.file, detail, this.entry.name));
+      return;
+    }
     if (this.bytes > this.entry.size) {
       callback(this.sizeMismatch('more'));
       return;
     }
+    this.kept?.push(chunk);
     this.hash.update(chunk);
     this.crc = crc32(chunk, this.crc);
     callback(null, chunk);

@@ -37,6 +37,9 @@ export function checkEntryName(name: string, file: string): void {
   const fail = (code: ConstructorParameters<typeof ZipError>[0], detail: string) =>
     new ZipError(code, file, detail, name);
   if (/\p{Cc}/u.test(name)) throw fail('zip.invalid-name', 'has a control character in its name');
+  if (INVISIBLE.test(name)) {
+    throw fail('zip.invalid-name', 'has a format, bidi or line-separator character in its name');
+  }
   if (name.includes('\\')) throw fail('zip.backslash', 'has a backslash in its name; zip paths use "/"');
   if (name.startsWith('/') || /^[A-Za-z]:/.test(name))
     throw fail('zip.absolute-path', 'has an absolute path');
@@ -45,6 +48,27 @@ export function checkEntryName(name: string, file: string): void {
   if (segments.some((segment) => segment === '' || segment === '.')) {
     throw fail('zip.invalid-name', 'has an empty or "." path segment');
   }
+  for (const segment of segments) {
+    const why = unportableSegment(segment);
+    if (why) throw fail('zip.unportable-name', `cannot be created on Windows: ${why}`);
+  }
+}
+
+/** Format (incl. bidi overrides and isolates, U+200E/F, zero-width joiners), line and paragraph separators. */
+const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}]/u;
+const WINDOWS_FORBIDDEN = /[<>:"|?*]/;
+const WINDOWS_RESERVED =
+  /^(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[1-9\u00b9\u00b2\u00b3]|LPT[1-9\u00b9\u00b2\u00b3])$/i;
+
+/** Why Windows could not hold a path segment with this name, or undefined if it can. */
+function unportableSegment(segment: string): string | undefined {
+  const forbidden = WINDOWS_FORBIDDEN.exec(segment);
+  if (forbidden) return `"${forbidden[0]}" is not allowed in a name`;
+  if (/[. ]$/.test(segment)) return `"${segment}" ends with a dot or a space`;
+  // Windows ignores everything from the first dot (and spaces before it): "nul.tar.gz" is the device NUL.
+  const stem = segment.replace(/\..*$/s, '').replace(/ +$/, '');
+  if (WINDOWS_RESERVED.test(stem)) return `"${stem}" is a reserved device name`;
+  return undefined;
 }
 
 /** True for directory entries, which by convention end with "/". */

@@ -6,9 +6,13 @@ interface NamedEntry {
   isDirectory: boolean;
 }
 
-/** The form two paths share when a case-insensitive or normalizing file system would merge them. */
-function foldPath(name: string): string {
-  return entryPath(name).normalize('NFC').toLowerCase();
+/**
+ * The form two paths share when a case-insensitive or normalizing file system would merge them.
+ * Lower-, upper- then lower-casing the decomposed form over-approximates Unicode full case folding
+ * (ß/ẞ/SS, ſ/s, the Kelvin sign, the ﬁ ligature, final sigma); refusing a little too much is safe.
+ */
+export function foldPath(name: string): string {
+  return entryPath(name).normalize('NFD').toLowerCase().toUpperCase().toLowerCase().normalize('NFC');
 }
 
 function compare(a: string, b: string): number {
@@ -60,6 +64,44 @@ export function checkEntryPaths(entries: readonly NamedEntry[], file: string): v
         `is a file but "${childName}" needs it as a directory`,
         entry.name,
       );
+    }
+  }
+  checkDirectorySpellings(entries, file);
+}
+
+interface SpelledDir {
+  spelled: string;
+  /** The entry that first used this spelling, for the message. */
+  entry: string;
+  children: Map<string, SpelledDir>;
+}
+
+/**
+ * Directories that entries imply must be spelled one way: "Lib/a.py" and "lib/b.py" land in one
+ * directory on Windows and macOS but in two on Linux. A tree of folded segments keeps memory
+ * proportional to the names themselves.
+ */
+function checkDirectorySpellings(entries: readonly NamedEntry[], file: string): void {
+  const root = new Map<string, SpelledDir>();
+  for (const entry of entries) {
+    const segments = entryPath(entry.name).split('/');
+    if (!entry.isDirectory) segments.pop();
+    let level = root;
+    for (const segment of segments) {
+      const key = foldPath(segment);
+      let dir = level.get(key);
+      if (!dir) {
+        dir = { spelled: segment, entry: entry.name, children: new Map() };
+        level.set(key, dir);
+      } else if (dir.spelled !== segment) {
+        throw new ZipError(
+          'zip.case-collision',
+          file,
+          `spells directory "${segment}" differently from "${dir.entry}" (only case or Unicode normalization differ)`,
+          entry.name,
+        );
+      }
+      level = dir.children;
     }
   }
 }

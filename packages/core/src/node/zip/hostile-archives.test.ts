@@ -2,17 +2,17 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { extractZip, hashZip, scanZip, ZipError, type ZipErrorCode, type ZipLimits } from './index';
-import { buildZip, ENCRYPTED_FLAG, makeTempDir, type RawEntry, UTF8_FLAG } from './test-zips';
-
-interface HostileCase {
-  title: string;
-  bytes: () => Buffer;
-  code: ZipErrorCode;
-  /** 'scan' when the central directory alone gives it away; 'stream' when only reading the data does. */
-  caughtBy: 'scan' | 'stream';
-  limits?: Partial<ZipLimits>;
-}
+import { layoutCases } from './hostile-layout-cases';
+import { nameCases } from './hostile-name-cases';
+import { extractZip, hashZip, scanZip, ZipError } from './index';
+import {
+  buildZip,
+  ENCRYPTED_FLAG,
+  type HostileCase,
+  makeTempDir,
+  type RawEntry,
+  UTF8_FLAG,
+} from './test-zips';
 
 const text = (s: string) => Buffer.from(s);
 // Written before the bad entry, so a failing extraction has something to clean up.
@@ -34,7 +34,7 @@ function zip64LocatorBeyondSafeIntegers(): Buffer {
   return Buffer.concat([locator, end]);
 }
 
-const cases: HostileCase[] = [
+const baseCases: HostileCase[] = [
   {
     title: 'zip-slip ../evil',
     bytes: zip(fine, { name: '../evil', data: text('x') }),
@@ -272,6 +272,8 @@ const cases: HostileCase[] = [
     caughtBy: 'stream',
   },
 ];
+
+const cases: HostileCase[] = [...baseCases, ...layoutCases, ...nameCases];
 
 const dirs: string[] = [];
 afterEach(async () => {

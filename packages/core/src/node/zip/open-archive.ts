@@ -3,14 +3,23 @@ import yauzl, { type ZipFile } from 'yauzl';
 import { ArchiveFile } from './archive-file';
 import { type ArchiveEntry, scanEntries } from './scan-entries';
 import { toZipError } from './zip-error';
+import { readLayout } from './zip-layout';
 import { resolveZipLimits, type ZipLimits } from './zip-limits';
 
-/** An open archive whose central directory passed every rule. */
+/** An open archive whose layout and central directory passed every rule. */
 export interface ScannedArchive {
   file: string;
   entries: ArchiveEntry[];
-  /** Streams one entry's uncompressed bytes; yauzl errors if the count differs from the declared size. */
+  limits: ZipLimits;
+  /** Bytes inflated so far from this archive, across all entries: the total bomb limit applies to it. */
+  inflated: { bytes: number };
+  /**
+   * Streams one entry's raw (still compressed) bytes from the data offset the layout check proved;
+   * stream-entry inflates them and EntryDigest counts them against the size and the limits.
+   */
   openEntry(entry: ArchiveEntry): Promise<Readable>;
+  /** Reads `length` raw archive bytes at `position` into `buffer` (bounds-checked). */
+  readRaw(buffer: Buffer, length: number, position: number): Promise<void>;
 }
 
 /** Opens and scans `file`, runs `use`, and always closes the archive; every failure becomes a ZipError. */
@@ -23,10 +32,19 @@ export async function withScannedArchive<T>(
   const reader = await ArchiveFile.open(file, resolved.maxArchiveBytes);
   let zipfile: ZipFile | undefined;
   try {
+    // The raw layout first: no entry is trusted until every reader would see the same ones.
+    const layout = await readLayout(reader, file, resolved);
     zipfile = await openZipFile(reader);
-    const entries = await scanEntries(zipfile, file, resolved);
+    const entries = await scanEntries(zipfile, file, resolved, layout);
     const opened = zipfile;
-    return await use({ file, entries, openEntry: (entry) => openEntryStream(opened, entry) });
+    return await use({
+      file,
+      entries,
+      limits: resolved,
+      inflated: { bytes: 0 },
+      openEntry: (entry) => openEntryStream(opened, entry),
+      readRaw: (buffer, length, position) => reader.readInto(buffer, length, position),
+    });
   } catch (err) {
     throw toZipError(err, file);
   } finally {
@@ -41,7 +59,8 @@ function openZipFile(reader: ArchiveFile): Promise<ZipFile> {
       reader,
       reader.size,
       // Names stay raw bytes so our rules, not yauzl's unnamed errors, judge them; we close explicitly.
-      { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: false },
+      // Sizes are counted (and limited) by EntryDigest, so yauzl's own count would only race it.
+      { lazyEntries: true, decodeStrings: false, validateEntrySizes: false, autoClose: false },
       (err, zipfile) => {
         if (err) return reject(err);
         // Errors after the scan (e.g. while closing) must not become uncaught 'error' events.
@@ -53,26 +72,20 @@ function openZipFile(reader: ArchiveFile): Promise<ZipFile> {
 }
 
 /**
- * Uses yauzl's documented low-level path so only our small ArchiveEntry is kept per entry;
- * the scan already refused encryption and unknown compression methods.
+ * Uses yauzl's documented low-level path at the data offset the layout check proved, so only our
+ * small ArchiveEntry is kept per entry. Inflating is left to stream-entry: yauzl's inflater uses
+ * zlib's 16 KiB default chunks, which costs several times the hashing on large entries.
  */
 function openEntryStream(zipfile: ZipFile, entry: ArchiveEntry): Promise<Readable> {
-  const located = Object.assign(new yauzl.Entry(), {
-    relativeOffsetOfLocalHeader: entry.localHeaderOffset,
-    compressedSize: entry.compressedSize,
-  });
   return new Promise((resolve, reject) => {
-    zipfile.readLocalFileHeader(located, { minimal: true }, (err, header) => {
-      if (err) return reject(err);
-      zipfile.openReadStreamLowLevel(
-        header.fileDataStart,
-        entry.compressedSize,
-        0,
-        entry.compressedSize,
-        entry.compressionMethod === 8,
-        entry.size,
-        (streamErr, stream) => (streamErr ? reject(streamErr) : resolve(stream)),
-      );
-    });
+    zipfile.openReadStreamLowLevel(
+      entry.dataStart,
+      entry.compressedSize,
+      0,
+      entry.compressedSize,
+      false,
+      entry.size,
+      (err, stream) => (err ? reject(err) : resolve(stream)),
+    );
   });
 }

@@ -3,6 +3,7 @@ import { checkEntryType, isExecutable } from './entry-mode';
 import { checkEntryName, decodeEntryName, isDirectoryName } from './entry-name';
 import { checkEntryPaths } from './entry-paths';
 import { ZipError } from './zip-error';
+import type { ArchiveLayout, LayoutEntry } from './zip-layout';
 import { RATIO_CHECK_MIN_BYTES, type ZipLimits } from './zip-limits';
 
 /** What the central directory says about one entry, after it passed every rule. */
@@ -20,6 +21,8 @@ export interface ArchiveEntry extends ZipEntryInfo {
   compressionMethod: number;
   crc32: number;
   localHeaderOffset: number;
+  /** Where the compressed data starts, proven by the layout check. */
+  dataStart: number;
 }
 
 const ENCRYPTED_FLAG = 0x1;
@@ -27,13 +30,15 @@ const STORED = 0;
 const DEFLATED = 8;
 
 /**
- * Reads the whole central directory and applies every rule before a byte of file data is read.
+ * Reads the whole central directory through yauzl and applies every rule before a byte of file data
+ * is read; each entry must be exactly what the independent raw parse (`layout`) found.
  * Stops at the first violation; the entry count is checked before any header is read.
  */
 export async function scanEntries(
   zipfile: ZipFile,
   file: string,
   limits: ZipLimits,
+  layout: ArchiveLayout,
 ): Promise<ArchiveEntry[]> {
   if (zipfile.entryCount > limits.maxEntries) {
     throw new ZipError(
@@ -48,18 +53,46 @@ export async function scanEntries(
     if (entries.length >= limits.maxEntries) {
       throw new ZipError('zip.too-many-entries', file, `has more than ${limits.maxEntries} entries`);
     }
-    const entry = checkEntry(raw, file, limits);
+    const entry = checkEntry(raw, file, limits, sameAs(raw, layout.entries[entries.length], file));
     totalBytes += entry.size;
     if (totalBytes > limits.maxTotalBytes) {
       throw new ZipError('zip.too-large', file, `would unpack to more than ${limits.maxTotalBytes} bytes`);
     }
     entries.push(entry);
   }
+  if (entries.length !== layout.entries.length) {
+    throw new ZipError(
+      'zip.bad-directory',
+      file,
+      `lists ${entries.length} entries to yauzl but ${layout.entries.length} to the raw parse`,
+    );
+  }
   checkEntryPaths(entries, file);
   return entries;
 }
 
-function checkEntry(raw: Entry, file: string, limits: ZipLimits): ArchiveEntry {
+/** The raw parse of the same record, which must agree with yauzl's view field by field. */
+function sameAs(raw: Entry, parsed: LayoutEntry | undefined, file: string): LayoutEntry {
+  if (
+    !parsed?.nameRaw.equals(raw.fileNameRaw) ||
+    parsed.localHeaderOffset !== raw.relativeOffsetOfLocalHeader ||
+    parsed.compressedSize !== raw.compressedSize ||
+    parsed.size !== raw.uncompressedSize ||
+    parsed.crc32 !== raw.crc32 ||
+    parsed.method !== raw.compressionMethod ||
+    parsed.flags !== raw.generalPurposeBitFlag
+  ) {
+    throw new ZipError(
+      'zip.bad-directory',
+      file,
+      'is read differently by yauzl and by the raw parse',
+      raw.fileNameRaw.toString('utf8'),
+    );
+  }
+  return parsed;
+}
+
+function checkEntry(raw: Entry, file: string, limits: ZipLimits, parsed: LayoutEntry): ArchiveEntry {
   const name = decodeEntryName(raw.fileNameRaw, raw.generalPurposeBitFlag, file);
   checkEntryName(name, file);
   checkEntryType(raw.externalFileAttributes, name, file);
@@ -102,6 +135,7 @@ function checkEntry(raw: Entry, file: string, limits: ZipLimits): ArchiveEntry {
     compressionMethod: raw.compressionMethod,
     crc32: raw.crc32,
     localHeaderOffset: raw.relativeOffsetOfLocalHeader,
+    dataStart: parsed.dataStart,
   };
 }
 

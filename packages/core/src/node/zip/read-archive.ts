@@ -1,0 +1,101 @@
+import { type FileHandle, open } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { Destination } from './destination';
+import { sortDigests, type ZipFileDigest } from './entry-digest';
+import { entryPath } from './entry-name';
+import { withScannedArchive } from './open-archive';
+import type { ArchiveEntry, ZipEntryInfo } from './scan-entries';
+import { streamEntry } from './stream-entry';
+import { toZipError, ZipError } from './zip-error';
+import type { ZipLimits } from './zip-limits';
+
+export interface ReadArchiveOptions {
+  limits?: Partial<ZipLimits>;
+  /** Extract into this dir, which must not exist or be empty. */
+  extractTo?: string;
+  /** Keep this entry's bytes in memory too; asked once per file entry, in archive order, before it streams. */
+  keep?: (entry: ZipEntryInfo) => boolean;
+}
+
+export interface ReadArchiveResult {
+  /** Every file entry's sha256, sorted by name. */
+  digests: ZipFileDigest[];
+  /** The bytes of the entries `keep` asked for. */
+  kept: Map<string, Buffer>;
+  /**
+   * Removes everything the extraction created (`extractTo` itself if it was created, its contents if
+   * it was an empty dir), for callers that refuse the archive after reading it. No-op without extractTo.
+   */
+  discard(): Promise<void>;
+}
+
+/**
+ * One open, one scan, one streaming pass: every file entry is verified (size, CRC-32, limits) and
+ * hashed, optionally written under `extractTo` and optionally kept in memory. On any failure nothing
+ * extracted is left behind and the error is a ZipError.
+ */
+export function readArchive(file: string, opts: ReadArchiveOptions = {}): Promise<ReadArchiveResult> {
+  return withScannedArchive(file, opts.limits, async (archive) => {
+    const destination = opts.extractTo ? await Destination.prepare(opts.extractTo, file) : undefined;
+    const kept = new Map<string, Buffer>();
+    let current: string | undefined;
+    try {
+      const digests: ZipFileDigest[] = [];
+      for (const entry of archive.entries) {
+        current = entry.name;
+        if (!destination) {
+          if (entry.isDirectory) continue;
+          const keep = opts.keep?.(info(entry)) ? kept : undefined;
+          digests.push(await streamEntry(archive, entry, discard(), keep));
+          continue;
+        }
+        const target = destination.resolve(entryPath(entry.name));
+        if (entry.isDirectory) {
+          await destination.makeDirs(target, entry.name);
+          continue;
+        }
+        await destination.makeDirs(path.dirname(target), entry.name);
+        const handle = await createFile(target, entry, file);
+        const keep = opts.keep?.(info(entry)) ? kept : undefined;
+        digests.push(await streamEntry(archive, entry, handle.createWriteStream(), keep));
+      }
+      return {
+        digests: sortDigests(digests),
+        kept,
+        discard: async () => destination?.discard(),
+      };
+    } catch (err) {
+      await destination?.discard().catch(() => undefined);
+      throw toZipError(err, file, current);
+    }
+  });
+}
+
+function info({ name, size, compressedSize, isDirectory, executable }: ArchiveEntry): ZipEntryInfo {
+  return { name, size, compressedSize, isDirectory, executable };
+}
+
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
+}
+
+/** Creates a new file: 'wx' never overwrites and never follows a link planted at the target. */
+async function createFile(target: string, entry: ArchiveEntry, file: string): Promise<FileHandle> {
+  const mode = entry.executable ? 0o755 : 0o644;
+  let handle: FileHandle;
+  try {
+    handle = await open(target, 'wx', mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    throw new ZipError('zip.path-conflict', file, 'would overwrite a file already extracted', entry.name);
+  }
+  try {
+    // open()'s mode is filtered by the umask; the archive's intent is exactly 644 or 755.
+    await handle.chmod(mode);
+    return handle;
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
