@@ -32,7 +32,7 @@ const listing = (dir: string) => readdirSync(dir, { recursive: true, encoding: '
 // An ESC sequence that would turn a terminal red, a BEL, a CR that rewrites the line, a C1 CSI and
 // a right-to-left override: none may reach the terminal raw.
 const NASTY = 'x\x1b[31mred\x07\r\u009b2J\u202egnp';
-const RAW = /[\x07\x1b\r\u009b\u202e]/;
+const RAW = new RegExp('[\u0007\u001b\r\u009b\u202e]');
 
 describe('hub validate and build on hostile catalogs', () => {
   it('reports a FIFO entry and a link to a device without hanging, in text and JSON', () => {
