@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { extractZip, loadCatalog, localArchivePath } from '@magellon/hub-core/node';
+import { extractZip, loadCatalog, locateArchive } from '@magellon/hub-core/node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { requireTool } from '../scripts/require-tool';
 
@@ -66,7 +66,9 @@ describe.skipIf(!hasPython).concurrent('example plugins', () => {
         (e) => e.entry.plugin_id === id && e.entry.version === version,
       )!.entry;
       const dir = join(ROOT, `${id}-${version}`);
-      await extractZip(localArchivePath(CATALOG, entry.archive.url)!, dir);
+      const where = locateArchive(CATALOG, entry.archive.url);
+      if (where.kind !== 'local') throw new Error(`${entry.archive.url} is not a catalog archive`);
+      await extractZip(where.path, dir);
       const { child, ready } = await startPlugin(dir);
       try {
         expect(ready).toMatchObject({ plugin_id: id, version, host: '127.0.0.1' });

@@ -32,7 +32,8 @@ const listing = (dir: string) => readdirSync(dir, { recursive: true, encoding: '
 // An ESC sequence that would turn a terminal red, a BEL, a CR that rewrites the line, a C1 CSI and
 // a right-to-left override: none may reach the terminal raw.
 const NASTY = 'x\x1b[31mred\x07\r\u009b2J\u202egnp';
-const RAW = new RegExp('[\u0007\u001b\r\u009b\u202e]');
+/** Whether any character of NASTY that must be escaped appears raw. */
+const hasRaw = (text: string) => ['\x07', '\x1b', '\r', '\u009b', '\u202e'].some((c) => text.includes(c));
 
 describe('hub validate and build on hostile catalogs', () => {
   it('reports a FIFO entry and a link to a device without hanging, in text and JSON', () => {
@@ -125,8 +126,8 @@ describe('strings from input never reach the terminal raw', () => {
     for (const format of ['text', 'github', 'json']) {
       const r = runHub(['validate', 'catalog', '--no-archives', '--format', format], work);
       expect(r.code, format).toBe(1);
-      expect(r.stdout, format).not.toMatch(RAW);
-      expect(r.stderr, format).not.toMatch(RAW);
+      expect(hasRaw(r.stdout), format).toBe(false);
+      expect(hasRaw(r.stderr), format).toBe(false);
       if (format !== 'json') expect(r.stdout, format).toContain('x\\e[31mred\\x07\\r\\x9b2J\\u{202e}gnp');
     }
     const json = JSON.parse(runHub(['validate', 'catalog', '--format', 'json'], work).stdout) as Array<{
@@ -140,10 +141,10 @@ describe('strings from input never reach the terminal raw', () => {
   it('escapes hostile command-line arguments in usage errors', () => {
     const r = runHub([NASTY]);
     expect(r.code).toBe(2);
-    expect(r.stderr).not.toMatch(RAW);
+    expect(hasRaw(r.stderr)).toBe(false);
     const flag = runHub(['validate', `--${NASTY}`]);
     expect(flag.code).toBe(2);
-    expect(flag.stderr).not.toMatch(RAW);
+    expect(hasRaw(flag.stderr)).toBe(false);
   });
 });
 
