@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { FINDING_CODES, type FindingCode } from '../src/finding-codes';
+import { archiveFixtures, zipFixtures } from './finding-fixtures/archives';
 import {
-  catalogArchiveFixtures,
   catalogFixtures,
   entryFixtures,
   maintainersFixtures,
@@ -20,7 +20,8 @@ const FIXTURES: Partial<Record<FindingCode, Fixture>> = {
   ...maintainersFixtures,
   ...pathFixtures,
   ...catalogFixtures,
-  ...catalogArchiveFixtures,
+  ...archiveFixtures,
+  ...zipFixtures,
 };
 
 afterAll(cleanUp);

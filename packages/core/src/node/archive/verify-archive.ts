@@ -3,6 +3,7 @@ import { type Finding, FindingList, hasErrors } from '../../findings';
 import { PLACEHOLDER_ARCHIVE_ID } from '../../manifest/lint-rules';
 import { MAX_MANIFEST_BYTES, readManifest } from '../../manifest/read-manifest';
 import type { ArchiveManifest } from '../../schema/archive-manifest';
+import { YamlLocator } from '../../yaml/locate';
 import {
   type ReadArchiveResult,
   readArchive,
@@ -115,18 +116,24 @@ function checkContents(pass: ReadArchiveResult, label: string): VerifiedArchive 
     return { ok: false, digests, files, manifestText, findings: findings.items };
   }
   const manifest = read.manifest;
-  const inManifest = { file: `${label}!manifest.yaml` };
+  const manifestFile = `${label}!manifest.yaml`;
+  let locator: YamlLocator | undefined;
+  // Positions only for what is reported: where the user would fix it in manifest.yaml.
+  const inManifest = (path: ReadonlyArray<PropertyKey> = [], keyOf = false) => {
+    locator ??= new YamlLocator(manifestText);
+    return { file: manifestFile, ...locator.locate(path, keyOf) };
+  };
   if (!manifest.archive_id) {
     findings.error(
       'archive.no-archive-id',
       'manifest.yaml has no archive_id; `hub pack` writes one',
-      inManifest,
+      inManifest(),
     );
   } else if (manifest.archive_id === PLACEHOLDER_ARCHIVE_ID) {
     findings.error(
       'archive.placeholder-archive-id',
       'archive_id is the placeholder 00000000-…; pack the plugin with `hub pack`',
-      inManifest,
+      inManifest(['archive_id']),
     );
   }
   for (const d of digests) {
@@ -136,13 +143,13 @@ function checkContents(pass: ReadArchiveResult, label: string): VerifiedArchive 
       findings.error(
         'archive.unlisted-file',
         `"${d.name}" is in the archive but not in file_checksums`,
-        inManifest,
+        inManifest(['file_checksums'], true),
       );
     } else if (listed !== d.sha256) {
       findings.error(
         'archive.checksum-mismatch',
         `"${d.name}" does not match its file_checksums entry (sha256 ${d.sha256}, listed ${listed})`,
-        inManifest,
+        inManifest(['file_checksums', d.name]),
       );
     }
   }
@@ -151,7 +158,7 @@ function checkContents(pass: ReadArchiveResult, label: string): VerifiedArchive 
       findings.error(
         'archive.missing-file',
         `file_checksums lists "${name}", which is not in the archive`,
-        inManifest,
+        inManifest(['file_checksums', name], true),
       );
     }
   }
