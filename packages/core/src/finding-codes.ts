@@ -98,6 +98,7 @@ export const FINDING_CODES = {
   'lint.stale-sdk-wheel': 'a bundled magellon_sdk wheel is older than the current SDK',
   'lint.schema-missing': 'input_schema or output_schema is not in the plugin',
   'lint.external-uv-source': 'pyproject.toml’s [tool.uv.sources] points outside the plugin',
+  'lint.invalid-pyproject': 'a pyproject.toml named by a uv install entry is not valid TOML',
   'lint.newer-manifest-version': 'manifest_version is newer than this hub knows',
   'lint.version-not-semver': 'version is not SemVer (the catalog only accepts SemVer)',
   'lint.unknown-predicate': 'an install predicate this hub does not know',

@@ -88,6 +88,51 @@ describe('hub lint rules on a plugin dir', () => {
     expect(result.ok).toBe(true);
   });
 
+  it('reads [tool.uv.sources] as TOML: sub-tables, multi-line arrays of sources, quoted keys', async () => {
+    const pyproject = `[project]
+name = "x"
+
+[tool.uv.sources.magellon-sdk]
+path = "/home/me/magellon-sdk"
+editable = true
+
+[tool.uv.sources]
+"torch" = [
+  { index = "pytorch-cu121", marker = "sys_platform == 'linux'" },
+  { path = '../vendor/torch', marker = "sys_platform == 'darwin'" },
+]
+inside = { path = "vendor/lib" }
+# path = "../commented-out"
+`;
+    const result = await lintDir(pluginDir({ 'pyproject.toml': pyproject, 'vendor/lib/x.py': '' }));
+    expect(result.findings.map((f) => `${f.code} ${/"([^"]+)"/.exec(f.message)?.[1]}`).sort()).toEqual([
+      'lint.external-uv-source ../vendor/torch',
+      'lint.external-uv-source /home/me/magellon-sdk',
+    ]);
+    // A regex over "[tool.uv.sources]" lines saw neither the dotted header nor a path inside the array.
+    expect(result.ok).toBe(true);
+  });
+
+  it('reads uv paths relative to the pyproject, which may sit in a sub-folder', async () => {
+    const manifest = MANIFEST.replace('pyproject: pyproject.toml', 'pyproject: py/pyproject.toml');
+    const pyproject = '[tool.uv.sources]\nlib = { path = "../vendor/lib" }\nout = { path = "../../x" }\n';
+    const result = await lintDir(
+      pluginDir({ 'manifest.yaml': manifest, 'py/pyproject.toml': pyproject, 'vendor/lib/x.py': '' }),
+    );
+    expect(result.findings.map((f) => f.message)).toEqual([expect.stringContaining('"../../x"')]);
+  });
+
+  it('a pyproject.toml that is not TOML is an error naming the file and line (uv could not install it)', async () => {
+    const pyproject =
+      '[project]\nname = "x"\nversion = 1.2.3\n\n[tool.uv.sources]\nsdk = { path = "../sdk" }\n';
+    const result = await lintDir(pluginDir({ 'pyproject.toml': pyproject }));
+    expect(result.findings.map((f) => [f.severity, f.code, f.file, f.line, f.column])).toEqual([
+      ['error', 'lint.invalid-pyproject', 'lint-me/pyproject.toml', 3, 14],
+    ]);
+    expect(result.findings[0]!.message).toMatch(/numeric literal/);
+    expect(result.ok).toBe(false);
+  });
+
   it('warns about unknown predicates, a non-SemVer version and a non-SPDX license; notes missing tags', async () => {
     const odd = MANIFEST.replace(
       '    pyproject: pyproject.toml',
