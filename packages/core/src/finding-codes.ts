@@ -99,6 +99,7 @@ export const FINDING_CODES = {
   'lint.schema-missing': 'input_schema or output_schema is not in the plugin',
   'lint.external-uv-source': 'pyproject.toml’s [tool.uv.sources] points outside the plugin',
   'lint.invalid-pyproject': 'a pyproject.toml named by a uv install entry is not valid TOML',
+  'lint.misspelled-key': 'an unknown manifest key is one or two edits from a known one (did you mean …?)',
   'lint.newer-manifest-version': 'manifest_version is newer than this hub knows',
   'lint.version-not-semver': 'version is not SemVer (the catalog only accepts SemVer)',
   'lint.unknown-predicate': 'an install predicate this hub does not know',

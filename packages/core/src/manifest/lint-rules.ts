@@ -5,6 +5,7 @@ import { type ArchiveManifest, KNOWN_MANIFEST_VERSIONS } from '../schema/archive
 import { isSpdxExpression } from '../schema/primitives';
 import { sdkSatisfies } from '../versions/sdk-range';
 import { isSemver } from '../versions/semver';
+import { keyTypoFindings } from './key-typos';
 import { joinRelative, normalizeRelative, type PluginFiles } from './plugin-files';
 
 /** Everything a lint rule may look at. */
@@ -14,7 +15,10 @@ export interface LintContext {
   manifestFile: string;
   files: PluginFiles;
   findings: FindingList;
-  locate: (path: ReadonlyArray<PropertyKey>) => { line: number; column: number };
+  /** The manifest as YAML read it, before the schema dropped unknown keys and filled defaults. */
+  raw: unknown;
+  /** Where the value at `path` sits, or with `key` true, the last key of `path` itself. */
+  locate: (path: ReadonlyArray<PropertyKey>, key?: boolean) => { line: number; column: number };
   sdkVersion: string;
 }
 
@@ -224,8 +228,14 @@ const authorInfo: LintRule = (ctx) => {
   if (!m.author.trim()) ctx.findings.info('lint.no-author', 'no author', at(ctx, []));
 };
 
+/** A warning at each unknown key that is one or two edits from a known one (unknown keys are ignored). */
+const keysSpelledRight: LintRule = (ctx) => {
+  ctx.findings.items.push(...keyTypoFindings(ctx.raw, ctx.manifestFile, ctx.locate));
+};
+
 /** The author's checks, run on a source dir and on an archive alike. */
 export const LINT_RULES: readonly LintRule[] = [
+  keysSpelledRight,
   installFilesExist,
   sdkRangeIncludesCurrent,
   healthTimeoutReasonable,
