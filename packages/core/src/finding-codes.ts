@@ -128,6 +128,13 @@ export const FINDING_CODES = {
   'pack.write-failed': 'the archive could not be written',
   'pack.unsafe-archive': 'the packed archive fails the hub’s own checks',
   'pack.internal': 'the stamped manifest did not validate (a bug in pack)',
+  'pack.unsafe-name': 'plugin_id or version cannot be part of a file name (a "/", "..", a leading dot, …)',
+  'pack.link-outside': 'a symbolic link leaves the plugin dir (pass --follow-links to pack its target)',
+  'pack.link-loop': 'a symbolic link loops, or leads back into a folder that contains it',
+  'pack.out-is-dir': 'the --out path is a directory (the plugin dir itself, or any other)',
+  'pack.out-parent-missing': 'the folder --out writes into does not exist (or is not a folder)',
+  'pack.out-in-source': 'the --out path lies inside the plugin dir being packed',
+  'pack.file-changed': 'a plugin file changed, vanished or stopped being a regular file while packing',
 
   // Files and folders the hub was asked to read or write
   'io.not-found': 'a file or folder does not exist',

@@ -16,22 +16,32 @@ archive_id (UUID v7), updated and file_checksums, and its legacy alias plugin.ya
 
 Packing is reproducible: the same tree gives the same bytes and sha256 (sorted
 entries, fixed timestamps, an archive_id derived from the contents). The build time
-is --date, else $SOURCE_DATE_EPOCH, else the manifest's updated/created, else 1980-01-01.
+is --date, else $SOURCE_DATE_EPOCH, else the manifest's updated/created, else 1980-01-01;
+it is stamped as the manifest's updated and as every entry's time (in UTC, so the bytes
+do not depend on the time zone). Files whose content does not compress are stored.
+
+A symbolic link whose target leaves the plugin dir is an error naming it (a link to a
+host file must not be published by accident); --follow-links packs the targets and
+prints each link it followed. FIFOs, sockets and devices are never opened (skipped).
+The archive is written to a temp file beside the target and renamed into place: on
+any failure nothing is left behind, and an archive being replaced is untouched.
 
 Options:
   --out <file>      write here instead of beside the dir
-  --force           overwrite an existing archive
+  --force           replace an existing archive (atomically)
+  --follow-links    pack the targets of links that leave the plugin dir
   --fresh-id        a new random archive_id stamped now (not reproducible)
   --date <iso>      the build time to stamp, e.g. 2025-06-01T12:00:00Z
   -h, --help        show this help
 
-Exit codes: 0 packed, 1 lint errors or the archive exists, 2 bad usage.`,
+Exit codes: 0 packed, 1 lint errors, the archive exists or could not be written, 2 bad usage.`,
   async run(args) {
     const { values, positionals } = parseCommandArgs('pack', args, {
       out: { type: 'string' },
       force: { type: 'boolean' },
       'fresh-id': { type: 'boolean' },
       date: { type: 'string' },
+      'follow-links': { type: 'boolean' },
     });
     if (values.help) {
       console.log(this.help);
@@ -45,7 +55,8 @@ Exit codes: 0 packed, 1 lint errors or the archive exists, 2 bad usage.`,
         throw new UsageError(`--date "${values.date}" is not an ISO 8601 date-time`);
     }
     const dir = positionals[0]!;
-    const lint = await lintDir(dir);
+    const followLinks = Boolean(values['follow-links']);
+    const lint = await lintDir(dir, { followLinks });
     const shown = lint.findings.filter((f) => f.severity !== 'info');
     printFindings(shown, 'text');
     if (!lint.ok) {
@@ -60,7 +71,9 @@ Exit codes: 0 packed, 1 lint errors or the archive exists, 2 bad usage.`,
         force: Boolean(values.force),
         freshArchiveId: Boolean(values['fresh-id']),
         date,
+        followLinks,
       });
+      for (const link of result.followed) console.error(`note: followed link ${link}`);
       for (const note of result.notes) console.error(`note: ${note}`);
       console.log(
         green(
@@ -70,7 +83,7 @@ Exit codes: 0 packed, 1 lint errors or the archive exists, 2 bad usage.`,
       console.log(`  sha256      ${result.sha256}`);
       console.log(`  size_bytes  ${result.size_bytes}`);
       console.log(`  archive_id  ${result.archive_id}`);
-      console.log(`  files       ${result.files} (+ manifest.yaml, plugin.yaml)`);
+      console.log(`  files       ${result.files} (+ manifest.yaml, plugin.yaml), ${result.stored} stored`);
       return EXIT.ok;
     } catch (err) {
       if (err instanceof PackError) {

@@ -14,6 +14,8 @@ import { readZipEntry } from './zip';
 
 export interface LintOptions {
   sdkVersion?: string;
+  /** As `hub pack --follow-links`: links leaving a plugin dir are followed instead of refused. */
+  followLinks?: boolean;
 }
 
 export interface LintResult {
@@ -67,7 +69,10 @@ export async function lintDir(dirArg: string, opts: LintOptions = {}): Promise<L
   const text = readFileSync(join(dir, name), 'utf8');
   const read = readManifest(text, manifestFile);
   if (!read.ok) return { kind: 'dir', findings: read.findings, ok: false };
-  const listing = listPluginDir(dir);
+  // Exactly the files pack would see, and the links that would stop it.
+  const listing = listPluginDir(dir, { followLinks: opts.followLinks });
+  for (const problem of listing.problems)
+    findings.error(problem.code, problem.message, { file: `${basename(dir)}/${problem.path}` });
   const files = new DirPluginFiles(dir, listing.files, basename(dir));
   await runRules(
     read.manifest,
