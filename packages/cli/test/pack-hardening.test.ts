@@ -86,6 +86,21 @@ describe('hub pack: links, FIFOs and loops', () => {
     expect(lint.stdout).toMatch(/tiny-plugin\/config\.txt: pack\.link-outside/);
   });
 
+  it('a manifest.yaml linked from outside the dir is refused too', () => {
+    const { box, dir } = sandbox();
+    mkdirSync(join(box, 'elsewhere'));
+    cpSync(join(dir, 'manifest.yaml'), join(box, 'elsewhere', 'manifest.yaml'));
+    rmSync(join(dir, 'manifest.yaml'));
+    symlinkSync('../elsewhere/manifest.yaml', join(dir, 'manifest.yaml'));
+    const r = runHub(['pack', dir], box);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/pack\.link-outside: manifest\.yaml is a symbolic link/);
+    expect(existsSync(join(box, 'tiny-plugin-0.3.0.mpn'))).toBe(false);
+    const followed = runHub(['pack', dir, '--follow-links'], box);
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(followed.stderr).toContain('note: followed link manifest.yaml →');
+  });
+
   it('--follow-links packs the target and lists every link it followed', async () => {
     const { box, dir } = sandbox();
     writeFileSync(join(box, 'shared.py'), 'SHARED = 1\n');

@@ -81,7 +81,9 @@ export function listPluginDir(dir: string, opts: ListOptions = {}): DirListing {
     );
     for (const e of entries) {
       const path = rel ? `${rel}/${e.name}` : e.name;
-      if (!rel && (MANIFEST_NAMES as readonly string[]).includes(e.name)) continue;
+      // The source manifest is not listed (pack writes its own), but a linked one is still checked below.
+      const isManifest = !rel && (MANIFEST_NAMES as readonly string[]).includes(e.name);
+      if (isManifest && !e.isSymbolicLink()) continue;
       if (!e.isSymbolicLink()) {
         if (isPackSkipped(e.name, e.isDirectory())) continue;
         if (e.isDirectory()) walk(path, join(real, e.name));
@@ -110,6 +112,10 @@ export function listPluginDir(dir: string, opts: ListOptions = {}): DirListing {
           path,
           message: `${path} is a symbolic link to ${readlinkSync(abs)}, outside the plugin dir; it is not packed (a link to a host file must not be published) — copy the file in, or pass --follow-links to pack its target`,
         });
+        continue;
+      }
+      if (isManifest) {
+        if (!inside) followed.push(`${path} → ${target}`);
         continue;
       }
       if (isDir) {
