@@ -76,8 +76,10 @@ try {
   const runs = { zip: [] as number[], hub: [] as number[] };
   for (let r = 0; r < ROUNDS + 1; r++) {
     // Interleaved; round 0 only warms the page cache and is not counted.
+    // Both start without an output file, so neither pays for deleting the previous one.
     rmSync(zipOut, { force: true });
     const z = time('zip', ['-r', '-X', '-q', zipOut, 'bench-plugin'], work);
+    rmSync(hubOut, { force: true });
     const h = time(process.execPath, [hub, 'pack', dir, '--out', hubOut, '--force'], work);
     if (r > 0) {
       runs.zip.push(z);

@@ -141,14 +141,14 @@ const COMPRESSED_EXTENSIONS = new Set([
   ...['.gz', '.tgz', '.bz2', '.xz', '.zst', '.lz4', '.zip', '.whl', '.mpn', '.7z', '.jar', '.npz'],
   ...['.png', '.jpg', '.jpeg', '.gif', '.webp', '.avif', '.mp4', '.mkv', '.webm', '.mp3', '.ogg', '.pdf'],
 ]);
-const SAMPLE_BYTES = 64 * 1024;
+const SAMPLE_BYTES = 16 * 1024;
 const SAMPLES = 4;
 /** Deflate is kept only if the sample shrinks to this fraction or less. */
 const DEFLATE_WORTH_IT = 0.9;
 
 /**
  * Whether a file is stored rather than deflated, from its content only (so packing stays
- * reproducible): files of compressed types are stored; otherwise up to four 64 KiB samples spread
+ * reproducible): files of compressed types are stored; otherwise up to four 16 KiB samples spread
  * over the file are deflated at a fast level, and deflate is kept only if they shrink by 10%.
  */
 export function storeUncompressed(name: string, size: number, sample: Buffer): boolean {
@@ -183,7 +183,7 @@ async function openRegular(
 
 /**
  * Size, mode and stored-vs-deflated of a file, reading only its samples: the whole file up to
- * 256 KiB, else four 64 KiB slices spread from its start to its end.
+ * 64 KiB, else four 16 KiB slices spread from its start to its end.
  */
 async function planFile(dir: string, path: string): Promise<PlannedFile> {
   const { fh, size, mode } = await openRegular(dir, path);
