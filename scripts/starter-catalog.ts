@@ -94,6 +94,8 @@ export async function buildStarterCatalog(
       out: join(catalogDir, 'assets', 'plugins', archiveFileName(r.id, r.version)),
       force: true,
       date: new Date(r.published_at),
+      // The example plugins share runtime files by symlinking ../../runtime/ (outside each dir).
+      followLinks: true,
     });
     const m = packed.manifest;
     const entry: CatalogEntryInput = {

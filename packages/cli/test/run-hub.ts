@@ -11,11 +11,11 @@ export interface HubRun {
 }
 
 /** Runs the real `hub` bin in a child process, the way a user's shell would. */
-export function runHub(args: string[], cwd: string = REPO_ROOT): HubRun {
+export function runHub(args: string[], cwd: string = REPO_ROOT, env: Record<string, string> = {}): HubRun {
   const r = spawnSync(process.execPath, [HUB_BIN, ...args], {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', SOURCE_DATE_EPOCH: '' },
+    env: { ...process.env, NO_COLOR: '1', SOURCE_DATE_EPOCH: '', ...env },
     timeout: 60_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };

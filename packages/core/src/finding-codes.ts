@@ -115,6 +115,8 @@ export const FINDING_CODES = {
   'lint.stale-sdk-wheel': 'a bundled magellon_sdk wheel is older than the current SDK',
   'lint.schema-missing': 'input_schema or output_schema is not in the plugin',
   'lint.external-uv-source': 'pyproject.toml’s [tool.uv.sources] points outside the plugin',
+  'lint.invalid-pyproject': 'a pyproject.toml named by a uv install entry is not valid TOML',
+  'lint.misspelled-key': 'an unknown manifest key is one or two edits from a known one (did you mean …?)',
   'lint.newer-manifest-version': 'manifest_version is newer than this hub knows',
   'lint.version-not-semver': 'version is not SemVer (the catalog only accepts SemVer)',
   'lint.unknown-predicate': 'an install predicate this hub does not know',
@@ -143,6 +145,13 @@ export const FINDING_CODES = {
   'pack.write-failed': 'the archive could not be written',
   'pack.unsafe-archive': 'the packed archive fails the hub’s own checks',
   'pack.internal': 'the stamped manifest did not validate (a bug in pack)',
+  'pack.unsafe-name': 'plugin_id or version cannot be part of a file name (a "/", "..", a leading dot, …)',
+  'pack.link-outside': 'a symbolic link leaves the plugin dir (pass --follow-links to pack its target)',
+  'pack.link-loop': 'a symbolic link loops, or leads back into a folder that contains it',
+  'pack.out-is-dir': 'the --out path is a directory (the plugin dir itself, or any other)',
+  'pack.out-parent-missing': 'the folder --out writes into does not exist (or is not a folder)',
+  'pack.out-in-source': 'the --out path lies inside the plugin dir being packed',
+  'pack.file-changed': 'a plugin file changed, vanished or stopped being a regular file while packing',
 
   // Files and folders the hub was asked to read or write
   'io.not-found': 'a file or folder does not exist',

@@ -14,7 +14,8 @@ On a plugin dir: errors only where the plugin could not pack or install (no or
 invalid manifest, no install entry, a missing Dockerfile or pyproject, replica
 bounds that contradict); warnings for requires_sdk excluding the current SDK,
 health-check timeouts outside 5–300 s, a stale bundled SDK wheel, a missing schema
-file, uv sources outside the plugin; info (with --strict) for missing tags,
+file, uv sources outside the plugin, a misspelled manifest key (did you mean …?);
+symbolic links leaving the dir are errors (pack refuses them); info (with --strict) for missing tags,
 description or author.
 
 On an archive, first the strict safety and integrity checks: no path traversal,
@@ -24,6 +25,8 @@ file_checksums with the right sha256 and no file unlisted. Nothing is extracted.
 
 Options:
   --strict              also show info, and fail on warnings
+  --follow-links        as hub pack --follow-links: links leaving the plugin dir are
+                        followed instead of reported as errors
   --sdk-version <v>     check requires_sdk against this SDK (default ${CURRENT_SDK_VERSION})
   --format <f>          text (default), json, or github
   -h, --help            show this help
@@ -34,6 +37,7 @@ Exit codes: 0 clean (warnings allowed unless --strict), 1 problems found, 2 bad 
       strict: { type: 'boolean' },
       'sdk-version': { type: 'string' },
       format: { type: 'string' },
+      'follow-links': { type: 'boolean' },
     });
     if (values.help) {
       console.log(this.help);
@@ -49,7 +53,10 @@ Exit codes: 0 clean (warnings allowed unless --strict), 1 problems found, 2 bad 
       if (format !== 'json') console.error(red(`✖ ${safe(target)}: ${st.problem.code}`));
       return EXIT.failed;
     }
-    const result = await lintPlugin(target, { sdkVersion: values['sdk-version'] as string | undefined });
+    const result = await lintPlugin(target, {
+      sdkVersion: values['sdk-version'] as string | undefined,
+      followLinks: Boolean(values['follow-links']),
+    });
     const strict = Boolean(values.strict);
     const shown = strict ? result.findings : result.findings.filter((f) => f.severity !== 'info');
     printFindings(shown, format);

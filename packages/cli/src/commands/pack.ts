@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import type { Finding } from '@magellon/hub-core';
 import { lintDir, PackError, packPlugin } from '@magellon/hub-core/node';
-import { countBySeverity, green, plural, printFindings, red } from '../output';
+import { countBySeverity, green, plural, printFindings, red, safe } from '../output';
 import { statPath } from '../paths';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
@@ -17,22 +17,32 @@ archive_id (UUID v7), updated and file_checksums, and its legacy alias plugin.ya
 
 Packing is reproducible: the same tree gives the same bytes and sha256 (sorted
 entries, fixed timestamps, an archive_id derived from the contents). The build time
-is --date, else $SOURCE_DATE_EPOCH, else the manifest's updated/created, else 1980-01-01.
+is --date, else $SOURCE_DATE_EPOCH, else the manifest's updated/created, else 1980-01-01;
+it is stamped as the manifest's updated and as every entry's time (in UTC, so the bytes
+do not depend on the time zone). Files whose content does not compress are stored.
+
+A symbolic link whose target leaves the plugin dir is an error naming it (a link to a
+host file must not be published by accident); --follow-links packs the targets and
+prints each link it followed. FIFOs, sockets and devices are never opened (skipped).
+The archive is written to a temp file beside the target and renamed into place: on
+any failure nothing is left behind, and an archive being replaced is untouched.
 
 Options:
   --out <file>      write here instead of beside the dir
-  --force           overwrite an existing archive
+  --force           replace an existing archive (atomically)
+  --follow-links    pack the targets of links that leave the plugin dir
   --fresh-id        a new random archive_id stamped now (not reproducible)
   --date <iso>      the build time to stamp, e.g. 2025-06-01T12:00:00Z
   -h, --help        show this help
 
-Exit codes: 0 packed, 1 lint errors or the archive exists, 2 bad usage.`,
+Exit codes: 0 packed, 1 lint errors, the archive exists or could not be written, 2 bad usage.`,
   async run(args) {
     const { values, positionals } = parseCommandArgs('pack', args, {
       out: { type: 'string' },
       force: { type: 'boolean' },
       'fresh-id': { type: 'boolean' },
       date: { type: 'string' },
+      'follow-links': { type: 'boolean' },
     });
     if (values.help) {
       console.log(this.help);
@@ -63,7 +73,8 @@ Exit codes: 0 packed, 1 lint errors or the archive exists, 2 bad usage.`,
       console.error(red(`✖ not packed: ${problem.code} (see above)`));
       return EXIT.failed;
     }
-    const lint = await lintDir(dir);
+    const followLinks = Boolean(values['follow-links']);
+    const lint = await lintDir(dir, { followLinks });
     const shown = lint.findings.filter((f) => f.severity !== 'info');
     printFindings(shown, 'text');
     if (!lint.ok) {
@@ -78,22 +89,24 @@ Exit codes: 0 packed, 1 lint errors or the archive exists, 2 bad usage.`,
         force: Boolean(values.force),
         freshArchiveId: Boolean(values['fresh-id']),
         date,
+        followLinks,
       });
-      for (const note of result.notes) console.error(`note: ${note}`);
+      for (const link of result.followed) console.error(`note: followed link ${safe(link)}`);
+      for (const note of result.notes) console.error(`note: ${safe(note)}`);
       console.log(
         green(
-          `✔ packed ${result.manifest.plugin_id} ${result.manifest.version} → ${relative(process.cwd(), result.file)}`,
+          `✔ packed ${safe(`${result.manifest.plugin_id} ${result.manifest.version} → ${relative(process.cwd(), result.file)}`)}`,
         ),
       );
       console.log(`  sha256      ${result.sha256}`);
       console.log(`  size_bytes  ${result.size_bytes}`);
       console.log(`  archive_id  ${result.archive_id}`);
-      console.log(`  files       ${result.files} (+ manifest.yaml, plugin.yaml)`);
+      console.log(`  files       ${result.files} (+ manifest.yaml, plugin.yaml), ${result.stored} stored`);
       return EXIT.ok;
     } catch (err) {
       if (err instanceof PackError) {
         printFindings(err.findings, 'text');
-        console.error(red(`✖ ${err.code}: ${err.message}`));
+        console.error(red(`✖ ${err.code}: ${safe(err.message)}`));
         return EXIT.failed;
       }
       throw err;

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { CatalogEntry } from '../schema/catalog-entry';
-import { indexDocumentSchema, pluginDocumentSchema } from '../schema/documents';
+import {
+  categoriesDocumentReadSchema,
+  categoriesDocumentSchema,
+  indexDocumentReadSchema,
+  indexDocumentSchema,
+  pluginDocumentReadSchema,
+  pluginDocumentSchema,
+} from '../schema/documents';
 import { buildHubDocuments, serializeDocument } from './build-index';
 import { listPlugins } from './listing';
 
@@ -117,5 +124,47 @@ describe('listPlugins', () => {
     expect(page).toMatchObject({ total: 3, page: 2, per_page: 2, pages: 2 });
     expect(page.items.map((p) => p.plugin_id)).toEqual(['gctf']);
     expect(listPlugins(index, { per_page: 10_000, page: -5 })).toMatchObject({ per_page: 100, page: 1 });
+  });
+});
+
+describe('the /v1 document schemas', () => {
+  const docs = buildHubDocuments(entries);
+
+  it('every document the hub writes carries schema_version "1", the string the web app declares', () => {
+    expect(docs.index.schema_version).toBe('1');
+    expect(docs.categories.schema_version).toBe('1');
+    for (const doc of docs.plugins.values()) expect(doc.schema_version).toBe('1');
+    expect(serializeDocument(docs.index)).toContain('"schema_version": "1"');
+  });
+
+  it('are strict for writing and tolerant for reading what a newer hub may add', () => {
+    const newer = JSON.parse(serializeDocument(docs.index));
+    newer.mirrors = ['https://mirror.example'];
+    newer.plugins[0].popularity = 7;
+    newer.plugins[0].versions[0].signature = 'sig';
+    expect(indexDocumentSchema.safeParse(newer).success).toBe(false);
+    const read = indexDocumentReadSchema.parse(newer);
+    expect(read.plugins[0]!.versions[0]!.version).toBe(docs.index.plugins[0]!.versions[0]!.version);
+
+    const plugin = JSON.parse(serializeDocument(docs.plugins.get('ctf')));
+    plugin.versions[0].archive.mirrors = [];
+    expect(pluginDocumentSchema.safeParse(plugin).success).toBe(false);
+    expect(pluginDocumentReadSchema.safeParse(plugin).success).toBe(true);
+
+    const categories = JSON.parse(serializeDocument(docs.categories));
+    categories.categories[0].icon = 'ctf.svg';
+    expect(categoriesDocumentSchema.safeParse(categories).success).toBe(false);
+    expect(categoriesDocumentReadSchema.safeParse(categories).success).toBe(true);
+  });
+
+  it('readers still need the fields they use, and a schema_version they understand', () => {
+    const doc = JSON.parse(serializeDocument(docs.index));
+    delete doc.plugins[0].latest_version;
+    expect(indexDocumentReadSchema.safeParse(doc).success).toBe(false);
+    const future = { ...JSON.parse(serializeDocument(docs.index)), schema_version: '2' };
+    expect(indexDocumentReadSchema.safeParse(future).success).toBe(false);
+    const old = { ...JSON.parse(serializeDocument(docs.index)), schema_version: 1 };
+    expect(indexDocumentSchema.safeParse(old).success).toBe(false);
+    expect(indexDocumentReadSchema.parse(old).schema_version).toBe('1');
   });
 });

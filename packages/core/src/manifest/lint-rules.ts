@@ -1,9 +1,11 @@
 import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
+import { parse as parseToml } from 'smol-toml';
 import type { FindingList } from '../findings';
 import { type ArchiveManifest, KNOWN_MANIFEST_VERSIONS } from '../schema/archive-manifest';
 import { isSpdxExpression } from '../schema/primitives';
 import { sdkSatisfies } from '../versions/sdk-range';
 import { isSemver } from '../versions/semver';
+import { keyTypoFindings } from './key-typos';
 import { joinRelative, normalizeRelative, type PluginFiles } from './plugin-files';
 
 /** Everything a lint rule may look at. */
@@ -13,7 +15,10 @@ export interface LintContext {
   manifestFile: string;
   files: PluginFiles;
   findings: FindingList;
-  locate: (path: ReadonlyArray<PropertyKey>) => { line: number; column: number };
+  /** The manifest as YAML read it, before the schema dropped unknown keys and filled defaults. */
+  raw: unknown;
+  /** Where the value at `path` sits, or with `key` true, the last key of `path` itself. */
+  locate: (path: ReadonlyArray<PropertyKey>, key?: boolean) => { line: number; column: number };
   sdkVersion: string;
 }
 
@@ -102,23 +107,40 @@ const schemaFilesPresent: LintRule = (ctx) => {
   }
 };
 
-/** Paths in `[tool.uv.sources]` that point outside the plugin: they will not exist after extraction. */
-export function externalUvSources(pyproject: string): string[] {
-  const out: string[] = [];
-  let inSources = false;
-  for (const line of pyproject.split(/\r?\n/)) {
-    const header = /^\s*\[([^\]]+)\]\s*$/.exec(line);
-    if (header?.[1]) {
-      inSources = header[1].trim().startsWith('tool.uv.sources');
-      continue;
-    }
-    if (!inSources) continue;
-    for (const m of line.matchAll(/path\s*=\s*["']([^"']+)["']/g)) {
-      const p = m[1]!;
-      if (p.startsWith('/') || /^[A-Za-z]:/.test(p) || normalizeRelative(p) === undefined) out.push(p);
+/** What `[tool.uv.sources]` of a pyproject.toml says, read with a real TOML parser. */
+export type UvSourcesResult =
+  | { ok: true; external: string[] }
+  | { ok: false; line: number; column: number; message: string };
+
+/**
+ * Path sources in `[tool.uv.sources]` that point outside the plugin: they will not exist after
+ * extraction. `dir` is the pyproject's folder inside the plugin ('' for the root), since uv reads
+ * paths relative to it. A file that is not TOML comes back with the parser's line and column.
+ */
+export function externalUvSources(pyproject: string, dir = ''): UvSourcesResult {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(pyproject);
+  } catch (err) {
+    const e = err as { line?: number; column?: number; message?: string };
+    const message = (String(e.message ?? err).split('\n')[0] ?? '').replace(/^Invalid TOML document: /, '');
+    return { ok: false, line: e.line ?? 1, column: e.column ?? 1, message };
+  }
+  const table = (v: unknown) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  const sources = table(table(table(doc.tool)?.uv)?.sources) ?? {};
+  const external: string[] = [];
+  for (const value of Object.values(sources)) {
+    // A source is a table, or a list of tables with markers.
+    for (const source of Array.isArray(value) ? value : [value]) {
+      const p = table(source)?.path;
+      if (typeof p !== 'string') continue;
+      const local = p.replace(/^file:\/\//, '');
+      if (/^[/~]/.test(local) || /^[A-Za-z]:/.test(local) || joinRelative(dir, local) === undefined)
+        external.push(p);
     }
   }
-  return out;
+  return { ok: true, external };
 }
 
 const uvSourcesInside: LintRule = async (ctx) => {
@@ -126,11 +148,22 @@ const uvSourcesInside: LintRule = async (ctx) => {
     if (spec.method !== 'uv' || !spec.pyproject) continue;
     const path = normalizeRelative(spec.pyproject);
     if (!path || !ctx.files.has(path)) continue;
-    for (const source of externalUvSources((await ctx.files.read(path)).toString('utf8'))) {
+    const file = `${ctx.files.label}/${path}`;
+    const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
+    const result = externalUvSources((await ctx.files.read(path)).toString('utf8'), dir);
+    if (!result.ok) {
+      ctx.findings.error(
+        'lint.invalid-pyproject',
+        `${path} is not valid TOML (${result.message}); uv cannot install from it`,
+        { file, line: result.line, column: result.column },
+      );
+      continue;
+    }
+    for (const source of result.external) {
       ctx.findings.warning(
         'lint.external-uv-source',
         `[tool.uv.sources] points at "${source}", outside the plugin; it will not exist after install — bundle a wheel under wheels/ instead`,
-        { file: `${ctx.files.label}/${path}` },
+        { file },
       );
     }
   }
@@ -195,8 +228,14 @@ const authorInfo: LintRule = (ctx) => {
   if (!m.author.trim()) ctx.findings.info('lint.no-author', 'no author', at(ctx, []));
 };
 
+/** A warning at each unknown key that is one or two edits from a known one (unknown keys are ignored). */
+const keysSpelledRight: LintRule = (ctx) => {
+  ctx.findings.items.push(...keyTypoFindings(ctx.raw, ctx.manifestFile, ctx.locate));
+};
+
 /** The author's checks, run on a source dir and on an archive alike. */
 export const LINT_RULES: readonly LintRule[] = [
+  keysSpelledRight,
   installFilesExist,
   sdkRangeIncludesCurrent,
   healthTimeoutReasonable,

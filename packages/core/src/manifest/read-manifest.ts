@@ -1,7 +1,9 @@
 import type { Finding } from '../findings';
 import { type ArchiveManifest, archiveManifestSchema } from '../schema/archive-manifest';
+import { YamlLocator } from '../yaml/locate';
 import { parseYaml } from '../yaml/parse-yaml';
 import { schemaFindings } from '../yaml/schema-findings';
+import { keyTypoFindings } from './key-typos';
 
 /** A manifest larger than this is refused before parsing (real ones are a few KB). */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -31,7 +33,14 @@ export function readManifest(text: string, file: string): ManifestResult {
     };
   }
   const result = archiveManifestSchema.safeParse(data);
-  if (!result.success)
-    return { ok: false, findings: schemaFindings(result.error.issues, data, text, file, 'manifest') };
+  if (!result.success) {
+    // A misspelled key often explains a "missing" field (requires_skd: → requires_sdk is missing).
+    const locator = new YamlLocator(text);
+    const typos = keyTypoFindings(data, file, (path, key) => locator.locate(path, key));
+    return {
+      ok: false,
+      findings: [...schemaFindings(result.error.issues, data, text, file, 'manifest'), ...typos],
+    };
+  }
   return { ok: true, manifest: result.data, raw: data as Record<string, unknown>, text };
 }

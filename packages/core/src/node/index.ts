@@ -1,4 +1,5 @@
 /** Node-side part of the domain library: files, YAML, zips. Not for Workers bundles. */
+export * from '../manifest/key-typos';
 export * from '../manifest/lint-rules';
 export * from '../manifest/plugin-files';
 export * from '../manifest/read-manifest';

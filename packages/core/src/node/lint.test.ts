@@ -88,6 +88,51 @@ describe('hub lint rules on a plugin dir', () => {
     expect(result.ok).toBe(true);
   });
 
+  it('reads [tool.uv.sources] as TOML: sub-tables, multi-line arrays of sources, quoted keys', async () => {
+    const pyproject = `[project]
+name = "x"
+
+[tool.uv.sources.magellon-sdk]
+path = "/home/me/magellon-sdk"
+editable = true
+
+[tool.uv.sources]
+"torch" = [
+  { index = "pytorch-cu121", marker = "sys_platform == 'linux'" },
+  { path = '../vendor/torch', marker = "sys_platform == 'darwin'" },
+]
+inside = { path = "vendor/lib" }
+# path = "../commented-out"
+`;
+    const result = await lintDir(pluginDir({ 'pyproject.toml': pyproject, 'vendor/lib/x.py': '' }));
+    expect(result.findings.map((f) => `${f.code} ${/"([^"]+)"/.exec(f.message)?.[1]}`).sort()).toEqual([
+      'lint.external-uv-source ../vendor/torch',
+      'lint.external-uv-source /home/me/magellon-sdk',
+    ]);
+    // A regex over "[tool.uv.sources]" lines saw neither the dotted header nor a path inside the array.
+    expect(result.ok).toBe(true);
+  });
+
+  it('reads uv paths relative to the pyproject, which may sit in a sub-folder', async () => {
+    const manifest = MANIFEST.replace('pyproject: pyproject.toml', 'pyproject: py/pyproject.toml');
+    const pyproject = '[tool.uv.sources]\nlib = { path = "../vendor/lib" }\nout = { path = "../../x" }\n';
+    const result = await lintDir(
+      pluginDir({ 'manifest.yaml': manifest, 'py/pyproject.toml': pyproject, 'vendor/lib/x.py': '' }),
+    );
+    expect(result.findings.map((f) => f.message)).toEqual([expect.stringContaining('"../../x"')]);
+  });
+
+  it('a pyproject.toml that is not TOML is an error naming the file and line (uv could not install it)', async () => {
+    const pyproject =
+      '[project]\nname = "x"\nversion = 1.2.3\n\n[tool.uv.sources]\nsdk = { path = "../sdk" }\n';
+    const result = await lintDir(pluginDir({ 'pyproject.toml': pyproject }));
+    expect(result.findings.map((f) => [f.severity, f.code, f.file, f.line, f.column])).toEqual([
+      ['error', 'lint.invalid-pyproject', 'lint-me/pyproject.toml', 3, 14],
+    ]);
+    expect(result.findings[0]!.message).toMatch(/numeric literal/);
+    expect(result.ok).toBe(false);
+  });
+
   it('warns about unknown predicates, a non-SemVer version and a non-SPDX license; notes missing tags', async () => {
     const odd = MANIFEST.replace(
       '    pyproject: pyproject.toml',
@@ -102,5 +147,63 @@ describe('hub lint rules on a plugin dir', () => {
       'warning lint.unknown-predicate',
       'warning lint.version-not-semver',
     ]);
+  });
+});
+
+describe('did-you-mean for misspelled manifest keys', () => {
+  const lineOf = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+  const typos = async (manifest: string) =>
+    (await lintDir(pluginDir({ 'manifest.yaml': manifest }), { sdkVersion: '2.3.0' })).findings
+      .filter((f) => f.code === 'lint.misspelled-key')
+      .map(
+        (f) =>
+          `${f.severity} ${f.line}:${f.column} ${/"([^"]+)": did you mean "([^"]+)"/.exec(f.message)?.slice(1).join(' → ')}`,
+      );
+
+  it('warns at the key’s line and column, at the top level and in nested mappings', async () => {
+    const nested = MANIFEST.replace(
+      'health_check:\n  timeout_seconds: 30',
+      'health_check:\n  timeout_seconds: 30\n  expected_anounce: false\nresources:\n  gpu_cont: 1\n  replicas: {desired: 1, mni: 1}\nlifecycle:\n  restart_polcy: always\nui:\n  docs_ulr: https://x.org',
+    );
+    expect(await typos(nested)).toEqual([
+      `warning ${lineOf(nested, 'expected_anounce')}:3 health_check.expected_anounce → expected_announce`,
+      `warning ${lineOf(nested, 'gpu_cont')}:3 resources.gpu_cont → gpu_count`,
+      `warning ${lineOf(nested, 'mni:')}:26 resources.replicas.mni → min`,
+      `warning ${lineOf(nested, 'restart_polcy')}:3 lifecycle.restart_polcy → restart_policy`,
+      `warning ${lineOf(nested, 'docs_ulr')}:3 ui.docs_ulr → docs_url`,
+    ]);
+    const top = MANIFEST.replace('tags: [test]', 'tags: [test]\nresorces:\n  gpu_count: 1\nDescription: x');
+    expect(await typos(top)).toEqual([
+      `warning ${lineOf(top, 'resorces')}:1 resorces → resources`,
+      `warning ${lineOf(top, 'Description')}:1 Description → description`,
+    ]);
+  });
+
+  it('explains a "missing" field that was misspelled (requires_skd, install[0].methd), beside the error', async () => {
+    const manifest = MANIFEST.replace('requires_sdk:', 'requires_skd:').replace(
+      '  - method: uv',
+      '  - methd: uv',
+    );
+    const result = await lintDir(pluginDir({ 'manifest.yaml': manifest }));
+    expect(result.ok).toBe(false);
+    expect(result.findings.map((f) => `${f.severity} ${f.code} ${f.line}:${f.column}`).sort()).toEqual(
+      [
+        `error manifest.invalid-value ${lineOf(manifest, 'methd')}:5`,
+        `error manifest.missing-field 1:1`,
+        `warning lint.misspelled-key ${lineOf(manifest, 'methd')}:5`,
+        `warning lint.misspelled-key ${lineOf(manifest, 'requires_skd')}:1`,
+      ].sort(),
+    );
+    expect(result.findings.find((f) => f.line === lineOf(manifest, 'requires_skd'))?.message).toContain(
+      'did you mean "requires_sdk"',
+    );
+  });
+
+  it('accepts genuinely new keys a newer SDK may add, and the legacy names, without a word', async () => {
+    const newer = MANIFEST.replace(
+      'tags: [test]',
+      'tags: [test]\ntelemetry:\n  enabled: true\nresources:\n  gpu_count: 0\n  scratch_disk_gb: 10\nsdk_compat: ">=2.0"\nimage: {ref: x}\nschema_version: 1',
+    );
+    expect(await codes(pluginDir({ 'manifest.yaml': newer }))).toEqual([]);
   });
 });

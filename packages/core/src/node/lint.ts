@@ -3,16 +3,19 @@ import { basename, join, resolve } from 'node:path';
 import { type Finding, FindingList, hasErrors, sortFindings } from '../findings';
 import { LINT_RULES, type LintContext } from '../manifest/lint-rules';
 import type { PluginFiles } from '../manifest/plugin-files';
-import { readManifest } from '../manifest/read-manifest';
+import { MAX_MANIFEST_BYTES, readManifest } from '../manifest/read-manifest';
 import type { ArchiveManifest } from '../schema/archive-manifest';
 import { CURRENT_SDK_VERSION } from '../versions/sdk-range';
 import { YamlLocator } from '../yaml/locate';
+import { parseYaml } from '../yaml/parse-yaml';
 import { ARCHIVE_MANIFEST_FILES, verifyArchive } from './archive/verify-archive';
 import { DirPluginFiles, findSourceManifest, listPluginDir } from './plugin-dir';
 import { readZipEntry } from './zip';
 
 export interface LintOptions {
   sdkVersion?: string;
+  /** As `hub pack --follow-links`: links leaving a plugin dir are followed instead of refused. */
+  followLinks?: boolean;
 }
 
 export interface LintResult {
@@ -30,15 +33,21 @@ async function runRules(
   files: PluginFiles,
   findings: FindingList,
   sdkVersion: string,
+  raw?: unknown,
 ): Promise<void> {
   const locator = new YamlLocator(manifestText);
+  const reread =
+    raw === undefined
+      ? parseYaml(manifestText, manifestFile, { flavour: 'sdk', maxBytes: MAX_MANIFEST_BYTES })
+      : undefined;
   const ctx: LintContext = {
     manifest,
     manifestFile,
     files,
     findings,
     sdkVersion,
-    locate: (p) => locator.locate(p),
+    raw: raw ?? (reread?.ok ? reread.value.data : undefined),
+    locate: (p, key) => locator.locate(p, key),
   };
   for (const rule of LINT_RULES) await rule(ctx);
 }
@@ -60,9 +69,20 @@ export async function lintDir(dirArg: string, opts: LintOptions = {}): Promise<L
   const text = readFileSync(join(dir, name), 'utf8');
   const read = readManifest(text, manifestFile);
   if (!read.ok) return { kind: 'dir', findings: read.findings, ok: false };
-  const listing = listPluginDir(dir);
+  // Exactly the files pack would see, and the links that would stop it.
+  const listing = listPluginDir(dir, { followLinks: opts.followLinks });
+  for (const problem of listing.problems)
+    findings.error(problem.code, problem.message, { file: `${basename(dir)}/${problem.path}` });
   const files = new DirPluginFiles(dir, listing.files, basename(dir));
-  await runRules(read.manifest, text, manifestFile, files, findings, opts.sdkVersion ?? CURRENT_SDK_VERSION);
+  await runRules(
+    read.manifest,
+    text,
+    manifestFile,
+    files,
+    findings,
+    opts.sdkVersion ?? CURRENT_SDK_VERSION,
+    read.raw,
+  );
   const sorted = sortFindings(findings.items);
   return { kind: 'dir', manifest: read.manifest, findings: sorted, ok: !hasErrors(sorted) };
 }

@@ -1,23 +1,28 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
-  createReadStream,
+  constants,
   createWriteStream,
-  existsSync,
+  linkSync,
+  lstatSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
 } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { type FileHandle, open } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { parseDocument } from 'yaml';
 import { ZipFile } from 'yazl';
+import { archiveFileName } from '../catalog/model';
 import type { Finding } from '../findings';
 import { readManifest } from '../manifest/read-manifest';
 import type { ArchiveManifest } from '../schema/archive-manifest';
 import { verifyArchive } from './archive/verify-archive';
-import { hashFile } from './hash-file';
 import { findSourceManifest, listPluginDir } from './plugin-dir';
 import { uuidV7 } from './uuid7';
 
@@ -37,12 +42,14 @@ export class PackError extends Error {
 export interface PackOptions {
   /** Output file; default `<parent of dir>/<plugin_id>-<version>.mpn`. */
   out?: string;
-  /** Overwrite an existing output file. */
+  /** Overwrite an existing output file (atomically: the old one stays until the new one is complete). */
   force?: boolean;
   /** Build time to stamp; default SOURCE_DATE_EPOCH, else the manifest's `updated`/`created`, else 1980-01-01. */
   date?: Date;
   /** A new random archive_id at the current time (the build is then not reproducible). */
   freshArchiveId?: boolean;
+  /** Pack the targets of symbolic links that leave the plugin dir (each is listed in `followed`). */
+  followLinks?: boolean;
 }
 
 export interface PackResult {
@@ -55,6 +62,10 @@ export interface PackResult {
   files: number;
   /** Notes for the author (symlinked folders skipped, …). */
   notes: string[];
+  /** Links leaving the dir that were followed (with `followLinks`), as "path → target". */
+  followed: string[];
+  /** How many files were stored rather than deflated (their content does not compress). */
+  stored: number;
 }
 
 function buildTime(manifest: ArchiveManifest, opts: PackOptions): number {
@@ -67,14 +78,181 @@ function buildTime(manifest: ArchiveManifest, opts: PackOptions): number {
 }
 
 /**
+ * yazl writes DOS timestamps from a Date's local-time fields, so the same tree would pack to other
+ * bytes in another time zone. This Date answers the local getters with its UTC fields: the DOS
+ * time is the UTC time everywhere (the extended-timestamp field already carries UTC seconds).
+ */
+class UtcFieldsDate extends Date {
+  override getFullYear() {
+    return this.getUTCFullYear();
+  }
+  override getMonth() {
+    return this.getUTCMonth();
+  }
+  override getDate() {
+    return this.getUTCDate();
+  }
+  override getHours() {
+    return this.getUTCHours();
+  }
+  override getMinutes() {
+    return this.getUTCMinutes();
+  }
+  override getSeconds() {
+    return this.getUTCSeconds();
+  }
+}
+
+/**
+ * yazl checksums every entry with buffer-crc32, a byte-at-a-time JavaScript loop about 15× slower
+ * than zlib's native crc32 (the largest CPU cost of packing big stored files). Same polynomial,
+ * same results: route yazl's calls with a Buffer and a numeric running value to zlib, anything
+ * else to the original. Every packed archive's CRCs are checked again by verifyArchive.
+ */
+function useNativeCrc32ForYazl(): void {
+  const require = createRequire(import.meta.url);
+  const crc = require(require.resolve('buffer-crc32', { paths: [dirname(require.resolve('yazl'))] })) as {
+    unsigned: ((buf: unknown, previous?: unknown) => number) & { native?: true };
+  };
+  if (crc.unsigned.native) return;
+  const original = crc.unsigned;
+  const fast = (buf: unknown, previous?: unknown) =>
+    Buffer.isBuffer(buf) && (previous === undefined || typeof previous === 'number')
+      ? crc32(buf, previous ?? 0)
+      : original(buf, previous);
+  crc.unsigned = Object.assign(fast, { native: true as const });
+}
+useNativeCrc32ForYazl();
+
+/** A manifest field used in a file name: one plain name segment, nothing a path could abuse. */
+const SAFE_NAME_PART = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+
+function checkNamePart(field: string, value: string, label: string): void {
+  if (!SAFE_NAME_PART.test(value) || value.includes('..')) {
+    throw new PackError(
+      `${label}: ${field} ${JSON.stringify(value)} cannot be part of a file name (letters, digits, ".", "_", "+", "-"; no "/" or ".."); nothing was written`,
+      'pack.unsafe-name',
+    );
+  }
+}
+
+/** File types that are compressed already: stored without trying. */
+const COMPRESSED_EXTENSIONS = new Set([
+  ...['.gz', '.tgz', '.bz2', '.xz', '.zst', '.lz4', '.zip', '.whl', '.mpn', '.7z', '.jar', '.npz'],
+  ...['.png', '.jpg', '.jpeg', '.gif', '.webp', '.avif', '.mp4', '.mkv', '.webm', '.mp3', '.ogg', '.pdf'],
+]);
+const SAMPLE_BYTES = 16 * 1024;
+const SAMPLES = 4;
+/** Deflate is kept only if the sample shrinks to this fraction or less. */
+const DEFLATE_WORTH_IT = 0.9;
+
+/**
+ * Whether a file is stored rather than deflated, from its content only (so packing stays
+ * reproducible): files of compressed types are stored; otherwise up to four 16 KiB samples spread
+ * over the file are deflated at a fast level, and deflate is kept only if they shrink by 10%.
+ */
+export function storeUncompressed(name: string, size: number, sample: Buffer): boolean {
+  if (size === 0) return true;
+  const dot = name.lastIndexOf('.');
+  if (dot > name.lastIndexOf('/') && COMPRESSED_EXTENSIONS.has(name.slice(dot).toLowerCase())) return true;
+  return deflateRawSync(sample, { level: 1 }).length > sample.length * DEFLATE_WORTH_IT;
+}
+
+interface PlannedFile {
+  size: number;
+  mode: number;
+  store: boolean;
+}
+
+/**
+ * Opens a plugin file without ever blocking on a FIFO (O_NONBLOCK) and refuses anything but a
+ * regular file, in case the tree changed since it was listed.
+ */
+async function openRegular(
+  dir: string,
+  path: string,
+): Promise<{ fh: FileHandle; size: number; mode: number }> {
+  const fh = await open(join(dir, path), constants.O_RDONLY | constants.O_NONBLOCK);
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    throw new PackError(`${path} is no longer a regular file; it was not read`, 'pack.file-changed');
+  }
+  return { fh, size: st.size, mode: st.mode };
+}
+
+/**
+ * Size, mode and stored-vs-deflated of a file, reading only its samples: the whole file up to
+ * 64 KiB, else four 16 KiB slices spread from its start to its end.
+ */
+async function planFile(dir: string, path: string): Promise<PlannedFile> {
+  const { fh, size, mode } = await openRegular(dir, path);
+  try {
+    const whole = size <= SAMPLES * SAMPLE_BYTES;
+    const sample = Buffer.alloc(whole ? size : SAMPLES * SAMPLE_BYTES);
+    const starts = whole
+      ? [0]
+      : Array.from({ length: SAMPLES }, (_, k) => Math.floor((k * (size - SAMPLE_BYTES)) / (SAMPLES - 1)));
+    const span = whole ? size : SAMPLE_BYTES;
+    for (const [k, start] of starts.entries()) {
+      let got = 0;
+      while (got < span) {
+        const { bytesRead } = await fh.read(sample, k * span + got, span - got, start + got);
+        if (bytesRead === 0) throw new PackError(`${path} shrank while it was read`, 'pack.file-changed');
+        got += bytesRead;
+      }
+    }
+    return { size, mode: mode & 0o111 ? 0o100755 : 0o100644, store: storeUncompressed(path, size, sample) };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Where the archive goes, checked before anything is written: never a folder, never inside the plugin. */
+function checkOut(out: string, dir: string, force: boolean): { exists: boolean } {
+  const parent = dirname(out);
+  const parentStat = statSync(parent, { throwIfNoEntry: false });
+  if (!parentStat?.isDirectory()) {
+    throw new PackError(
+      `cannot write ${out}: the folder ${parent} does not exist (create it first); nothing was written`,
+      'pack.out-parent-missing',
+    );
+  }
+  const realOut = join(realpathSync(parent), basename(out));
+  const realDir = realpathSync(dir);
+  const st = statSync(out, { throwIfNoEntry: false });
+  if (st?.isDirectory()) {
+    throw new PackError(
+      realOut === realDir
+        ? `--out ${out} is the plugin dir itself; name an .mpn file outside it. Nothing was written`
+        : `--out ${out} is a directory; name the .mpn file to write. Nothing was written`,
+      'pack.out-is-dir',
+    );
+  }
+  if (realOut.startsWith(realDir + sep)) {
+    throw new PackError(
+      `--out ${out} lies inside the plugin dir being packed; write it outside. Nothing was written`,
+      'pack.out-in-source',
+    );
+  }
+  const exists = st !== undefined || lstatSync(out, { throwIfNoEntry: false }) !== undefined;
+  if (exists && !force) {
+    throw new PackError(`${out} already exists; pass --force to overwrite it`, 'pack.exists');
+  }
+  return { exists };
+}
+
+/**
  * Packs a plugin source dir into a .mpn: every file but the manifest, plus manifest.yaml
  * (stamped with archive_id, updated and file_checksums) and its legacy alias plugin.yaml.
- * Same inputs give the same bytes: sorted entries, fixed timestamps, derived archive_id.
- * The output appears atomically; on failure nothing is left behind.
+ * Same inputs give the same bytes in any time zone: sorted entries, fixed UTC timestamps, a
+ * derived archive_id, and stored-vs-deflated decided by content alone.
+ * The output appears atomically (a temp file beside it, then a rename); on any failure nothing
+ * is left behind and an archive being replaced with --force is untouched.
  */
 export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promise<PackResult> {
   const dir = resolve(dirArg);
-  if (!existsSync(dir) || !statSync(dir).isDirectory())
+  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory())
     throw new PackError(`${dirArg} is not a directory`, 'pack.not-a-dir');
   const manifestName = findSourceManifest(dir);
   if (!manifestName) {
@@ -89,83 +267,180 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
   if (!read.ok)
     throw new PackError(`${label} is not a valid manifest`, 'pack.invalid-manifest', read.findings);
   const source = read.manifest;
+  // These name the output file: check them before any path is built from them.
+  checkNamePart('plugin_id', source.plugin_id, label);
+  checkNamePart('version', source.version, label);
 
-  const out = resolve(opts.out ?? join(dirname(dir), `${source.plugin_id}-${source.version}.mpn`));
-  if (existsSync(out) && !opts.force) {
-    throw new PackError(`${out} already exists; pass --force to overwrite it`, 'pack.exists');
+  const out = resolve(opts.out ?? join(dirname(dir), archiveFileName(source.plugin_id, source.version)));
+  checkOut(out, dir, Boolean(opts.force));
+
+  const listing = listPluginDir(dir, { followLinks: opts.followLinks });
+  if (listing.problems.length > 0) {
+    const first = listing.problems[0]!;
+    throw new PackError(
+      listing.problems.length === 1
+        ? first.message
+        : `${first.message} (and ${listing.problems.length - 1} more)`,
+      first.code,
+      listing.problems.map((p) => ({
+        file: `${basename(dir)}/${p.path}`,
+        severity: 'error' as const,
+        code: p.code,
+        message: p.message,
+      })),
+    );
   }
+  const planned = new Map<string, PlannedFile>();
+  for (const path of listing.files) planned.set(path, await planFile(dir, path));
 
-  const listing = listPluginDir(dir);
-  const checksums: Record<string, string> = {};
-  const modes = new Map<string, number>();
-  for (const path of listing.files) {
-    checksums[path] = (await hashFile(join(dir, path))).sha256;
-    modes.set(path, statSync(join(dir, path)).mode & 0o111 ? 0o100755 : 0o100644);
-  }
-
+  // Each file is read once: hashed for file_checksums on its way into the zip. The manifest,
+  // which carries those checksums, goes last (as manifest.yaml, then plugin.yaml).
+  const zip = new ZipFile();
+  // yazl reports a failed read on the ZipFile itself; end the output with it so the write fails cleanly.
+  const fail = (err: unknown) => (zip.outputStream as unknown as Transform).destroy(err as Error);
+  zip.on('error', fail);
   const time = opts.freshArchiveId ? Date.now() : buildTime(source, opts);
   const stamp = new Date(Math.max(time, ZIP_EPOCH));
-  const seed = JSON.stringify([source.plugin_id, source.version, sourceText, checksums, stamp.toISOString()]);
-  const archiveId = opts.freshArchiveId ? uuidV7(time) : uuidV7(stamp.getTime(), seed);
-
-  const doc = parseDocument(sourceText);
-  doc.set('archive_id', archiveId);
-  doc.set('updated', stamp.toISOString());
-  if (!doc.has('checksum_algorithm')) doc.set('checksum_algorithm', 'sha256');
-  doc.set('file_checksums', doc.createNode(checksums));
-  const manifestText = doc.toString({ lineWidth: 0 });
-  const stamped = readManifest(manifestText, `${basename(out)}!manifest.yaml`);
-  if (!stamped.ok)
-    throw new PackError(
-      'the stamped manifest did not validate (a bug in pack)',
-      'pack.internal',
-      stamped.findings,
+  const mtime = new UtcFieldsDate(stamp.getTime());
+  const checksums: Record<string, string> = {};
+  const hashed: Array<Promise<void>> = [];
+  for (const name of listing.files) {
+    const file = planned.get(name)!;
+    const options = { mtime, mode: file.mode, compressionLevel: file.store ? 0 : 9, size: file.size };
+    let done!: (sha256: string) => void;
+    let failed!: (err: unknown) => void;
+    hashed.push(
+      new Promise<string>((res, rej) => {
+        done = res;
+        failed = rej;
+      }).then((sha256) => {
+        checksums[name] = sha256;
+      }),
     );
-
-  const zip = new ZipFile();
-  const manifestBytes = Buffer.from(manifestText, 'utf8');
-  const entries = [...listing.files, 'manifest.yaml', 'plugin.yaml'].sort();
-  for (const name of entries) {
-    const options = { mtime: stamp, mode: modes.get(name) ?? 0o100644, compressionLevel: 9 };
-    if (name === 'manifest.yaml' || name === 'plugin.yaml') zip.addBuffer(manifestBytes, name, options);
-    else zip.addReadStreamLazy(name, options, (cb) => cb(null, createReadStream(join(dir, name))));
+    zip.addReadStreamLazy(name, options, (cb) => {
+      openRegular(dir, name).then(
+        ({ fh, size }) => {
+          if (size !== file.size) {
+            void fh.close();
+            const err = new PackError(`${name} changed while packing`, 'pack.file-changed');
+            failed(err);
+            return cb(err, undefined as never);
+          }
+          const hash = createHash('sha256');
+          const tee = new Transform({
+            transform(chunk: Buffer, _enc, next) {
+              hash.update(chunk);
+              next(null, chunk);
+            },
+            flush(next) {
+              done(hash.digest('hex'));
+              next();
+            },
+          });
+          tee.on('error', (err) => {
+            failed(err);
+            fail(err);
+          });
+          const stream = fh.createReadStream({ highWaterMark: 1 << 20 });
+          stream.on('error', (err) => tee.destroy(err));
+          cb(null, stream.pipe(tee));
+        },
+        (err: unknown) => {
+          failed(err);
+          cb(err, undefined as never);
+        },
+      );
+    });
   }
-  zip.end();
 
-  const tmp = `${out}.partial-${process.pid}`;
-  const hash = createHash('sha256');
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
+  let archiveId = '';
+  let stampedManifest: ArchiveManifest | undefined;
+  const manifestDone = Promise.all(hashed).then(() => {
+    const sorted = Object.fromEntries(listing.files.map((f) => [f, checksums[f]!]));
+    const seed = JSON.stringify([source.plugin_id, source.version, sourceText, sorted, stamp.toISOString()]);
+    archiveId = opts.freshArchiveId ? uuidV7(time) : uuidV7(stamp.getTime(), seed);
+    const doc = parseDocument(sourceText);
+    doc.set('archive_id', archiveId);
+    doc.set('updated', stamp.toISOString());
+    if (!doc.has('checksum_algorithm')) doc.set('checksum_algorithm', 'sha256');
+    doc.set('file_checksums', doc.createNode(sorted));
+    const manifestText = doc.toString({ lineWidth: 0 });
+    const stamped = readManifest(manifestText, `${basename(out)}!manifest.yaml`);
+    if (!stamped.ok)
+      throw new PackError(
+        'the stamped manifest did not validate (a bug in pack)',
+        'pack.internal',
+        stamped.findings,
+      );
+    stampedManifest = stamped.manifest;
+    const bytes = Buffer.from(manifestText, 'utf8');
+    const store = storeUncompressed('manifest.yaml', bytes.length, bytes);
+    for (const name of ['manifest.yaml', 'plugin.yaml'])
+      zip.addBuffer(bytes, name, { mtime, mode: 0o100644, compressionLevel: store ? 0 : 9 });
+    zip.end();
   });
+  manifestDone.catch(fail);
+
+  // A hidden temp file beside the target, so the final rename stays on one file system.
+  const tmp = join(
+    dirname(out),
+    `.${basename(out)}.${process.pid}-${randomBytes(4).toString('hex')}.partial`,
+  );
+  const cleanup = () => rmSync(tmp, { force: true });
+  process.once('exit', cleanup);
   try {
-    await pipeline(zip.outputStream, tap, createWriteStream(tmp, { flags: 'wx' }));
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed');
+    const hash = createHash('sha256');
+    let size = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    try {
+      await Promise.all([
+        pipeline(zip.outputStream, tap, createWriteStream(tmp, { flags: 'wx' })),
+        manifestDone,
+      ]);
+    } catch (err) {
+      if (err instanceof PackError) throw err;
+      throw new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed');
+    }
+    // Never hand out an archive the hub would refuse (e.g. names that collide on case-insensitive disks).
+    const verified = await verifyArchive(tmp, { label: basename(out) });
+    if (!verified.ok) {
+      throw new PackError(
+        'the packed archive fails the hub checks; fix the files named above',
+        'pack.unsafe-archive',
+        verified.findings,
+      );
+    }
+    try {
+      if (opts.force) renameSync(tmp, out);
+      else {
+        // link() refuses to replace a file that appeared meanwhile; rename() would not.
+        linkSync(tmp, out);
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw code === 'EEXIST'
+        ? new PackError(`${out} already exists; pass --force to overwrite it`, 'pack.exists')
+        : new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed');
+    }
+    return {
+      file: out,
+      sha256: hash.digest('hex'),
+      size_bytes: size,
+      archive_id: archiveId,
+      manifest: stampedManifest!,
+      files: listing.files.length,
+      notes: listing.skipped.map((s) => `skipped ${s}`),
+      followed: listing.followed,
+      stored: [...planned.values()].filter((f) => f.store).length,
+    };
+  } finally {
+    cleanup();
+    process.removeListener('exit', cleanup);
   }
-  // Never hand out an archive the hub would refuse (e.g. names that collide on case-insensitive disks).
-  const verified = await verifyArchive(tmp, { label: basename(out) });
-  if (!verified.ok) {
-    rmSync(tmp, { force: true });
-    throw new PackError(
-      'the packed archive fails the hub checks; fix the files named above',
-      'pack.unsafe-archive',
-      verified.findings,
-    );
-  }
-  renameSync(tmp, out);
-  return {
-    file: out,
-    sha256: hash.digest('hex'),
-    size_bytes: size,
-    archive_id: archiveId,
-    manifest: stamped.manifest,
-    files: listing.files.length,
-    notes: listing.skipped.map((s) => `skipped ${s}`),
-  };
 }

@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import type { PluginFiles } from '../manifest/plugin-files';
 
 /** Folders pack never descends into (the SDK's list). */
@@ -32,44 +32,117 @@ export function findSourceManifest(dir: string): string | undefined {
   });
 }
 
+/** Why a plugin dir cannot be packed as it is (each names the path). */
+export interface DirProblem {
+  code: 'pack.link-outside' | 'pack.link-loop';
+  /** Relative POSIX path of the link. */
+  path: string;
+  message: string;
+}
+
 export interface DirListing {
   /** Relative POSIX paths, sorted, of the files pack would put in the archive (manifest excluded). */
   files: string[];
-  /** Things left out that an author may want to know about (e.g. a symlinked folder). */
+  /** Things left out that an author may want to know about (e.g. a symlinked folder, a FIFO). */
   skipped: string[];
+  /** Links leaving the dir that were followed (only with `followLinks`), as "path → real target". */
+  followed: string[];
+  /** Links that stop the dir from packing: they leave it (without `followLinks`) or loop. */
+  problems: DirProblem[];
 }
 
-/** Lists a plugin source dir the way pack sees it. Symlinked files are read through; symlinked folders are skipped. */
-export function listPluginDir(dir: string): DirListing {
+export interface ListOptions {
+  /**
+   * Follow symbolic links whose target leaves the plugin dir (files and folders). Without it such a
+   * link is a problem: a link to a host file must not be published by accident.
+   */
+  followLinks?: boolean;
+}
+
+const isInside = (root: string, real: string) => real === root || real.startsWith(root + sep);
+
+/**
+ * Lists a plugin source dir the way pack sees it; lint uses the same list. Nothing is opened:
+ * FIFOs, sockets and devices are skipped (noted), links are resolved with realpath only.
+ * A link inside the dir to a file is read through; to a folder, skipped unless `followLinks`.
+ */
+export function listPluginDir(dir: string, opts: ListOptions = {}): DirListing {
   const files: string[] = [];
   const skipped: string[] = [];
-  const walk = (rel: string) => {
+  const followed: string[] = [];
+  const problems: DirProblem[] = [];
+  const root = realpathSync(dir);
+  // Real paths of the folders being walked, to catch links that lead back into an ancestor.
+  const walking: string[] = [];
+  const walk = (rel: string, real: string) => {
+    walking.push(real);
     const entries = readdirSync(join(dir, rel), { withFileTypes: true }).sort((a, b) =>
       a.name < b.name ? -1 : 1,
     );
     for (const e of entries) {
       const path = rel ? `${rel}/${e.name}` : e.name;
-      let isDir = e.isDirectory();
-      let isFile = e.isFile();
-      if (e.isSymbolicLink()) {
-        const st = statSync(join(dir, path), { throwIfNoEntry: false });
-        if (st?.isDirectory()) {
+      // The source manifest is not listed (pack writes its own), but a linked one is still checked below.
+      const isManifest = !rel && (MANIFEST_NAMES as readonly string[]).includes(e.name);
+      if (isManifest && !e.isSymbolicLink()) continue;
+      if (!e.isSymbolicLink()) {
+        if (isPackSkipped(e.name, e.isDirectory())) continue;
+        if (e.isDirectory()) walk(path, join(real, e.name));
+        else if (e.isFile()) files.push(path);
+        else skipped.push(`${path} (a FIFO, socket or device: never opened, not packed)`);
+        continue;
+      }
+      const abs = join(dir, path);
+      let target: string;
+      try {
+        target = realpathSync(abs);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+          if (!isPackSkipped(e.name, false))
+            problems.push({ code: 'pack.link-loop', path, message: `${path} is a loop of symbolic links` });
+        } else if (!isPackSkipped(e.name, false)) skipped.push(`${path} (a link to nothing)`);
+        continue;
+      }
+      const st = statSync(target, { throwIfNoEntry: false });
+      const isDir = st?.isDirectory() ?? false;
+      if (isPackSkipped(e.name, isDir)) continue;
+      const inside = isInside(root, target);
+      if (!inside && !opts.followLinks) {
+        problems.push({
+          code: 'pack.link-outside',
+          path,
+          message: `${path} is a symbolic link to ${readlinkSync(abs)}, outside the plugin dir; it is not packed (a link to a host file must not be published) — copy the file in, or pass --follow-links to pack its target`,
+        });
+        continue;
+      }
+      if (isManifest) {
+        if (!inside) followed.push(`${path} → ${target}`);
+        continue;
+      }
+      if (isDir) {
+        if (!opts.followLinks) {
           skipped.push(`${path} (symlinked folder)`);
           continue;
         }
-        isFile = st?.isFile() ?? false;
-        isDir = false;
-      }
-      if (isPackSkipped(e.name, isDir)) continue;
-      if (!rel && (MANIFEST_NAMES as readonly string[]).includes(e.name)) continue;
-      if (isDir) walk(path);
-      else if (isFile) files.push(path);
-      else skipped.push(`${path} (not a regular file)`);
+        if (walking.some((a) => isInside(target, a))) {
+          problems.push({
+            code: 'pack.link-loop',
+            path,
+            message: `${path} links to ${target}, a folder that contains it: following it would never end`,
+          });
+          continue;
+        }
+        if (!inside) followed.push(`${path} → ${target}`);
+        walk(path, target);
+      } else if (st?.isFile()) {
+        if (!inside) followed.push(`${path} → ${target}`);
+        files.push(path);
+      } else skipped.push(`${path} (links to a FIFO, socket or device: never opened, not packed)`);
     }
+    walking.pop();
   };
-  walk('');
+  walk('', root);
   files.sort();
-  return { files, skipped };
+  return { files, skipped, followed, problems };
 }
 
 /** A source dir seen through the PluginFiles interface. */

@@ -142,6 +142,9 @@ function upgradeLegacyFields(raw: unknown): unknown {
   return data;
 }
 
+/** Names older manifests used, which upgradeLegacyFields maps to today's fields. */
+export const LEGACY_MANIFEST_KEYS = ['schema_version', 'sdk_compat', 'image'] as const;
+
 const NO_INSTALL = 'install must list at least one install method (uv, docker, subprocess or slurm)';
 
 export const archiveManifestSchema = z.preprocess(

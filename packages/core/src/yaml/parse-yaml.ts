@@ -1,6 +1,7 @@
-import { CORE_SCHEMA, DEFAULT_SCHEMA, load, YAMLException } from 'js-yaml';
+import { CORE_SCHEMA, load, YAMLException } from 'js-yaml';
 import type { FindingCode } from '../finding-codes';
 import type { Finding } from '../findings';
+import { PYYAML_SAFE_SCHEMA } from './pyyaml-schema';
 
 export interface ParsedYaml {
   data: unknown;
@@ -10,7 +11,8 @@ export interface ParsedYaml {
 export interface ParseYamlOptions {
   /**
    * `core` (catalog entries): YAML 1.2 core types, dates stay strings, no merge keys.
-   * `sdk` (archive manifests): also reads timestamps as dates, the way the SDK's PyYAML does.
+   * `sdk` (archive manifests): YAML 1.1 as PyYAML's SafeLoader reads it (`yes`/`on` are booleans,
+   * `0755` is octal, `1:30` is 90, timestamps are dates), the way the SDK reads manifests.
    */
   flavour: 'core' | 'sdk';
   /** Larger inputs are refused before parsing. */
@@ -32,7 +34,7 @@ export function parseYaml(
   try {
     data = load(text, {
       filename: file,
-      schema: opts.flavour === 'core' ? CORE_SCHEMA : DEFAULT_SCHEMA,
+      schema: opts.flavour === 'core' ? CORE_SCHEMA : PYYAML_SAFE_SCHEMA,
       json: false,
     });
   } catch (err) {
