@@ -62,21 +62,26 @@ export function errorFinding(err: unknown, fallbackFile: string): Finding | unde
   return undefined;
 }
 
+/** The finding for any error that escaped a command: an io/parser finding, else `cli.internal` (a bug). */
+export function findingForError(err: unknown, target: string): Finding & { internal?: true } {
+  const known = errorFinding(err, target);
+  if (known) return known;
+  const message = err instanceof Error ? err.message : String(err);
+  return { file: target, severity: 'error', code: 'cli.internal', message, internal: true };
+}
+
 /** Prints an error that escaped command `name` and returns the exit code (1). */
 export function reportError(name: string, err: unknown, args: readonly string[]): number {
   const target = args.find((a) => !a.startsWith('-')) ?? '.';
-  const finding = errorFinding(err, target);
+  const { internal, ...finding } = findingForError(err, target);
   const json = args.some((a, i) => a === '--format=json' || (a === '--format' && args[i + 1] === 'json'));
-  if (json) {
-    // Whatever happened, a script that asked for JSON gets a JSON list of findings.
-    const message = err instanceof Error ? err.message : String(err);
-    printFindings([finding ?? { file: target, severity: 'error', code: 'cli.internal', message }], 'json');
-  }
-  if (finding) {
+  // Whatever happened, a script that asked for JSON gets a JSON list of findings.
+  if (json) printFindings([finding], 'json');
+  if (!internal) {
     if (!json) printFindings([finding], 'text');
     console.error(red(`✖ hub ${name} failed: ${finding.code} (see above)`));
   } else {
-    console.error(red(`✖ hub ${name} failed: ${safe(err instanceof Error ? err.message : String(err))}`));
+    console.error(red(`✖ hub ${name} failed: ${safe(finding.message)}`));
     if (!process.env.HUB_DEBUG) console.error('  this is a bug in hub; HUB_DEBUG=1 shows where it happened');
   }
   if (process.env.HUB_DEBUG && err instanceof Error) console.error(err.stack);

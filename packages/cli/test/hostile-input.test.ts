@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
+  chmodSync,
   cpSync,
   existsSync,
   mkdtempSync,
@@ -114,6 +115,33 @@ describe('hub validate and build on hostile catalogs', () => {
       expect(r.stderr, out).toMatch(/build\.bad-out/);
     }
     expect(listing(work)).toEqual(before);
+  });
+});
+
+describe('a catalog folder hub may not read', () => {
+  it('is one finding, exit 1, and every other entry is still checked (run as nobody when root)', () => {
+    const { work, catalog } = workspace();
+    // The repo may sit where another user cannot read it: that user runs a copy of the compiled CLI.
+    const cli = join(work, 'cli');
+    for (const part of ['bin', 'dist'])
+      cpSync(join(REPO_ROOT, 'packages/cli', part), join(cli, part), { recursive: true });
+    writeFileSync(join(cli, 'package.json'), '{"type":"module"}\n');
+    for (const dir of [ROOT, work, catalog]) chmodSync(dir, 0o755);
+    chmodSync(join(catalog, 'plugins', 'fft'), 0o000);
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const r = spawnSync(
+      process.execPath,
+      [join(cli, 'bin', 'hub.js'), 'validate', 'catalog', '--no-archives'],
+      {
+        cwd: work,
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1' },
+        ...asNobody,
+      },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/catalog\/plugins\/fft: catalog\.unreadable: .*permission denied \(EACCES\)/);
+    expect(r.stderr).toMatch(/12 valid entries in 8 plugins; 1 error/);
   });
 });
 

@@ -144,10 +144,10 @@ export const FINDING_CODES = {
   'pack.exists': 'the output archive exists and --force was not given',
   'pack.write-failed': 'the archive could not be written',
   'pack.unsafe-archive': 'the packed archive fails the hub’s own checks',
-  'pack.internal': 'the stamped manifest did not validate (a bug in pack)',
   'pack.unsafe-name': 'plugin_id or version cannot be part of a file name (a "/", "..", a leading dot, …)',
   'pack.link-outside': 'a symbolic link leaves the plugin dir (pass --follow-links to pack its target)',
   'pack.link-loop': 'a symbolic link loops, or leads back into a folder that contains it',
+  'pack.out-not-file': '--out names a device, FIFO or socket, which pack never replaces',
   'pack.out-is-dir': 'the --out path is a directory (the plugin dir itself, or any other)',
   'pack.out-parent-missing': 'the folder --out writes into does not exist (or is not a folder)',
   'pack.out-in-source': 'the --out path lies inside the plugin dir being packed',
@@ -160,9 +160,9 @@ export const FINDING_CODES = {
   'io.permission-denied': 'a file or folder cannot be read or written: permission denied',
   'io.link-loop': 'a path is a loop of symbolic links',
   'io.no-space': 'the disk or quota is full',
-  'io.read-only': 'the file system is read-only',
   'io.exists': 'the path already exists',
-  'io.not-writable': 'a folder exists but refuses new files or folders (such as /proc or /sys)',
+  'io.not-writable':
+    'a place that refuses writes: a read-only file system, or a folder such as /proc or /sys',
   'io.error': 'any other input/output error',
 
   // The command line itself

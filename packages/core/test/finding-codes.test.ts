@@ -9,12 +9,21 @@ import {
   yamlFixtures,
 } from './finding-fixtures/catalog';
 import { cleanUp, type Fixture } from './finding-fixtures/fixture';
+import {
+  buildFixtures,
+  catalogCliFixtures,
+  cliFixtures,
+  ioFixtures,
+  lintFixtures,
+  manifestFixtures,
+  packFixtures,
+} from './finding-fixtures/tools';
 
 /**
  * One fixture per finding code. Typed so that adding a code without a fixture is a type error; the
  * test below also fails at run time for any code without one.
  */
-const FIXTURES: Partial<Record<FindingCode, Fixture>> = {
+const FIXTURES: Record<FindingCode, Fixture> = {
   ...yamlFixtures,
   ...entryFixtures,
   ...maintainersFixtures,
@@ -22,13 +31,19 @@ const FIXTURES: Partial<Record<FindingCode, Fixture>> = {
   ...catalogFixtures,
   ...archiveFixtures,
   ...zipFixtures,
+  ...catalogCliFixtures,
+  ...lintFixtures,
+  ...manifestFixtures,
+  ...packFixtures,
+  ...buildFixtures,
+  ...ioFixtures,
+  ...cliFixtures,
 };
 
 afterAll(cleanUp);
 
 describe('every finding code has a fixture that shows where it is reported', () => {
-  // Until every family has its fixtures, only the codes with one are run (completeness comes next).
-  for (const code of (Object.keys(FINDING_CODES) as FindingCode[]).filter((c) => FIXTURES[c])) {
+  for (const code of Object.keys(FINDING_CODES) as FindingCode[]) {
     it(code, async () => {
       const fixture = FIXTURES[code];
       expect(fixture, `${code} has no fixture in packages/core/test/finding-fixtures`).toBeDefined();

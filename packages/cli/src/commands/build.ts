@@ -7,6 +7,7 @@ import { outDirProblem } from '../paths';
 import { enableEntryThreads } from '../threads';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
+import { findingFormat } from './validate';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -27,6 +28,7 @@ manifest ↔ entry); any problem refuses the whole build with findings, and the
 previous output stays as it was. Archives at https URLs are not downloaded.
 
 Options:
+  --format <f>    findings as text (default), json (only JSON on stdout) or github
   --out <dir>     output dir (default dist, in the current dir or, when the catalog
                   was found above it, beside that catalog); never inside the catalog;
                   only a dir hub build made is replaced
@@ -35,57 +37,60 @@ Options:
 Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
   async run(args) {
     enableEntryThreads();
-    const { values, positionals } = parseCommandArgs('build', args, { out: { type: 'string' } });
+    const { values, positionals } = parseCommandArgs('build', args, {
+      out: { type: 'string' },
+      format: { type: 'string' },
+    });
     if (values.help) {
       console.log(this.help);
       return EXIT.ok;
     }
     if (positionals.length > 1) throw new UsageError('hub build takes at most one catalog dir');
-    const where = resolveCatalogDir('build', positionals[0]);
-    const refuse = (problem: Finding) => {
-      printFindings([problem], 'text');
-      console.error(red(`✖ not built: ${problem.code} (see above)`));
+    const format = findingFormat(values.format as string | undefined);
+    // With --format json, stdout carries only the JSON list of findings (empty when built).
+    const say = (line: string) => (format === 'json' ? console.error(line) : console.log(line));
+    const fail = (findings: readonly Finding[], why: string) => {
+      printFindings(findings, format);
+      if (format !== 'json') console.error(red(`✖ not built: ${why}`));
       return EXIT.failed;
     };
-    if ('problem' in where) return refuse(where.problem);
+    const where = resolveCatalogDir('build', positionals[0]);
+    if ('problem' in where) return fail([where.problem], `${where.problem.code} (see above)`);
     const out = (values.out as string | undefined) ?? join(where.base, 'dist');
     const outProblem = outDirProblem(out);
-    if (outProblem) return refuse(outProblem);
+    if (outProblem) return fail([outProblem], `${outProblem.code} (see above)`);
     const started = performance.now();
     const catalog = await loadCatalog(where.dir);
     const { errors } = countBySeverity(catalog.findings);
-    if (errors > 0) {
-      printFindings(catalog.findings, 'text');
-      console.error(red(`✖ not built: ${plural(errors, 'error')} in the catalog (see above)`));
-      return EXIT.failed;
-    }
+    if (errors > 0) return fail(catalog.findings, `${plural(errors, 'error')} in the catalog (see above)`);
     try {
       const result = await writeHubBuild(catalog.root, catalog.entries, out);
       if (!result.ok) {
-        printFindings(result.findings, 'text');
         const n = countBySeverity(result.findings).errors;
-        console.error(
-          red(
-            `✖ not built: ${plural(n, 'error')} in the catalog's archives (see above); ${out}/ is unchanged`,
-          ),
+        return fail(
+          result.findings,
+          `${plural(n, 'error')} in the catalog's archives (see above); ${safe(out)}/ is unchanged`,
         );
-        return EXIT.failed;
       }
       const stats = result.stats;
       const ms = Math.round(performance.now() - started);
-      console.log(
+      if (format === 'json') printFindings([...catalog.findings, ...result.findings], 'json');
+      const shown = safe(out);
+      say(
         green(
-          `✔ built ${plural(stats.plugins, 'plugin')}, ${plural(stats.versions, 'version')}, ${plural(stats.archives, 'archive')} into ${out}/ in ${ms} ms`,
+          `✔ built ${plural(stats.plugins, 'plugin')}, ${plural(stats.versions, 'version')}, ${plural(stats.archives, 'archive')} into ${shown}/ in ${ms} ms`,
         ),
       );
-      console.log(
-        `  ${out}/v1/index.json · ${out}/v1/plugins/<id>.json · ${out}/v1/categories.json · ${out}/assets/plugins/`,
+      say(
+        `  ${shown}/v1/index.json · ${shown}/v1/plugins/<id>.json · ${shown}/v1/categories.json · ${shown}/assets/plugins/`,
       );
       return EXIT.ok;
     } catch (err) {
       if (err instanceof BuildError) {
-        console.error(red(`✖ ${err.code}: ${safe(err.message)}`));
-        return EXIT.failed;
+        return fail(
+          [{ file: out, severity: 'error', code: err.code, message: err.message }],
+          `${err.code} (see above)`,
+        );
       }
       throw err;
     }

@@ -105,7 +105,7 @@ Exit codes: 0 packed, 1 lint errors, the archive exists or could not be written,
       return EXIT.ok;
     } catch (err) {
       if (err instanceof PackError) {
-        printFindings(err.findings, 'text');
+        printFindings(err.findings.length > 0 ? err.findings : [err.toFinding(dir)], 'text');
         console.error(red(`✖ ${err.code}: ${safe(err.message)}`));
         return EXIT.failed;
       }

@@ -37,7 +37,7 @@ const ERRNO: Record<string, { code: FindingCode; what: string; hint: string }> =
     hint: 'free some space and retry',
   },
   EROFS: {
-    code: 'io.read-only',
+    code: 'io.not-writable',
     what: 'cannot be written: read-only file system',
     hint: 'choose a writable location',
   },

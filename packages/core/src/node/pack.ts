@@ -11,7 +11,6 @@ import {
   statSync,
 } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,23 +18,35 @@ import { crc32, deflateRawSync } from 'node:zlib';
 import { parseDocument } from 'yaml';
 import { ZipFile } from 'yazl';
 import { archiveFileName } from '../catalog/model';
+import type { FindingCode } from '../finding-codes';
 import type { Finding } from '../findings';
 import { readManifest } from '../manifest/read-manifest';
 import type { ArchiveManifest } from '../schema/archive-manifest';
 import { verifyArchive } from './archive/verify-archive';
 import { findSourceManifest, listPluginDir } from './plugin-dir';
 import { uuidV7 } from './uuid7';
+import { useNativeCrc32ForYazl } from './zip/yazl-native-crc';
 
 /** Zip's DOS timestamps start in 1980; earlier dates are clamped to this. */
 export const ZIP_EPOCH = Date.UTC(1980, 0, 1);
 
+/** The codes pack fails with. */
+export type PackCode = Extract<FindingCode, `pack.${string}`>;
+
+/** Pack refused or failed; nothing was written. `file` is what the problem is about. */
 export class PackError extends Error {
   constructor(
     message: string,
-    readonly code: string,
+    readonly code: PackCode,
     readonly findings: Finding[] = [],
+    readonly file?: string,
   ) {
     super(message);
+  }
+
+  /** The error as a finding, on `file` or else on `fallback` (the plugin dir given to pack). */
+  toFinding(fallback: string): Finding {
+    return { file: this.file ?? fallback, severity: 'error', code: this.code, message: this.message };
   }
 }
 
@@ -103,25 +114,6 @@ class UtcFieldsDate extends Date {
   }
 }
 
-/**
- * yazl checksums every entry with buffer-crc32, a byte-at-a-time JavaScript loop about 15× slower
- * than zlib's native crc32 (the largest CPU cost of packing big stored files). Same polynomial,
- * same results: route yazl's calls with a Buffer and a numeric running value to zlib, anything
- * else to the original. Every packed archive's CRCs are checked again by verifyArchive.
- */
-function useNativeCrc32ForYazl(): void {
-  const require = createRequire(import.meta.url);
-  const crc = require(require.resolve('buffer-crc32', { paths: [dirname(require.resolve('yazl'))] })) as {
-    unsigned: ((buf: unknown, previous?: unknown) => number) & { native?: true };
-  };
-  if (crc.unsigned.native) return;
-  const original = crc.unsigned;
-  const fast = (buf: unknown, previous?: unknown) =>
-    Buffer.isBuffer(buf) && (previous === undefined || typeof previous === 'number')
-      ? crc32(buf, previous ?? 0)
-      : original(buf, previous);
-  crc.unsigned = Object.assign(fast, { native: true as const });
-}
 useNativeCrc32ForYazl();
 
 /** A manifest field used in a file name: one plain name segment, nothing a path could abuse. */
@@ -132,6 +124,8 @@ function checkNamePart(field: string, value: string, label: string): void {
     throw new PackError(
       `${label}: ${field} ${JSON.stringify(value)} cannot be part of a file name (letters, digits, ".", "_", "+", "-"; no "/" or ".."); nothing was written`,
       'pack.unsafe-name',
+      [],
+      label,
     );
   }
 }
@@ -216,6 +210,8 @@ function checkOut(out: string, dir: string, force: boolean): { exists: boolean }
     throw new PackError(
       `cannot write ${out}: the folder ${parent} does not exist (create it first); nothing was written`,
       'pack.out-parent-missing',
+      [],
+      out,
     );
   }
   const realOut = join(realpathSync(parent), basename(out));
@@ -227,17 +223,30 @@ function checkOut(out: string, dir: string, force: boolean): { exists: boolean }
         ? `--out ${out} is the plugin dir itself; name an .mpn file outside it. Nothing was written`
         : `--out ${out} is a directory; name the .mpn file to write. Nothing was written`,
       'pack.out-is-dir',
+      [],
+      out,
     );
   }
   if (realOut.startsWith(realDir + sep)) {
     throw new PackError(
       `--out ${out} lies inside the plugin dir being packed; write it outside. Nothing was written`,
       'pack.out-in-source',
+      [],
+      out,
     );
   }
-  const exists = st !== undefined || lstatSync(out, { throwIfNoEntry: false }) !== undefined;
+  const linkStat = lstatSync(out, { throwIfNoEntry: false });
+  if (linkStat && !linkStat.isFile() && !linkStat.isSymbolicLink()) {
+    throw new PackError(
+      `--out ${out} is not a regular file (a device, FIFO or socket); refusing to replace it. Nothing was written`,
+      'pack.out-not-file',
+      [],
+      out,
+    );
+  }
+  const exists = st !== undefined || linkStat !== undefined;
   if (exists && !force) {
-    throw new PackError(`${out} already exists; pass --force to overwrite it`, 'pack.exists');
+    throw new PackError(`${out} already exists; pass --force to overwrite it`, 'pack.exists', [], out);
   }
   return { exists };
 }
@@ -265,7 +274,7 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
   const sourceText = readFileSync(join(dir, manifestName), 'utf8');
   const read = readManifest(sourceText, label);
   if (!read.ok)
-    throw new PackError(`${label} is not a valid manifest`, 'pack.invalid-manifest', read.findings);
+    throw new PackError(`${label} is not a valid manifest`, 'pack.invalid-manifest', read.findings, label);
   const source = read.manifest;
   // These name the output file: check them before any path is built from them.
   checkNamePart('plugin_id', source.plugin_id, label);
@@ -322,17 +331,34 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
         ({ fh, size }) => {
           if (size !== file.size) {
             void fh.close();
-            const err = new PackError(`${name} changed while packing`, 'pack.file-changed');
+            const err = new PackError(
+              `${name} changed while packing`,
+              'pack.file-changed',
+              [],
+              `${basename(dir)}/${name}`,
+            );
             failed(err);
             return cb(err, undefined as never);
           }
           const hash = createHash('sha256');
+          let count = 0;
+          // A file that grows or shrinks after it was planned is named here, before yazl's own size check.
+          const changed = () =>
+            new PackError(
+              `${name} changed while packing (planned ${file.size} bytes, read ${count}); pack again`,
+              'pack.file-changed',
+              [],
+              `${basename(dir)}/${name}`,
+            );
           const tee = new Transform({
             transform(chunk: Buffer, _enc, next) {
+              count += chunk.length;
+              if (count > file.size) return next(changed());
               hash.update(chunk);
               next(null, chunk);
             },
             flush(next) {
+              if (count !== file.size) return next(changed());
               done(hash.digest('hex'));
               next();
             },
@@ -367,10 +393,9 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
     const manifestText = doc.toString({ lineWidth: 0 });
     const stamped = readManifest(manifestText, `${basename(out)}!manifest.yaml`);
     if (!stamped.ok)
-      throw new PackError(
-        'the stamped manifest did not validate (a bug in pack)',
-        'pack.internal',
-        stamped.findings,
+      // Pack wrote this manifest itself: failing here is a bug in pack, not a problem with the plugin.
+      throw new Error(
+        `the stamped manifest did not validate (a bug in hub pack): ${stamped.findings.map((f) => f.message).join('; ')}`,
       );
     stampedManifest = stamped.manifest;
     const bytes = Buffer.from(manifestText, 'utf8');
@@ -405,7 +430,7 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
       ]);
     } catch (err) {
       if (err instanceof PackError) throw err;
-      throw new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed');
+      throw new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed', [], out);
     }
     // Never hand out an archive the hub would refuse (e.g. names that collide on case-insensitive disks).
     const verified = await verifyArchive(tmp, { label: basename(out) });
@@ -414,6 +439,7 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
         'the packed archive fails the hub checks; fix the files named above',
         'pack.unsafe-archive',
         verified.findings,
+        basename(out),
       );
     }
     try {
@@ -425,8 +451,8 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw code === 'EEXIST'
-        ? new PackError(`${out} already exists; pass --force to overwrite it`, 'pack.exists')
-        : new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed');
+        ? new PackError(`${out} already exists; pass --force to overwrite it`, 'pack.exists', [], out)
+        : new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed', [], out);
     }
     return {
       file: out,

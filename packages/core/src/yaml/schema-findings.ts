@@ -20,6 +20,8 @@ const FIELD_CODES: Record<string, string> = {
   at: 'invalid-date',
   url: 'invalid-url',
   homepage: 'invalid-url',
+  // A value inside the mapping (file name → sha256), whose own key names no rule.
+  file_checksums: 'invalid-sha256',
 };
 
 function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
@@ -87,7 +89,9 @@ export function schemaFindings(
     const value = valueAt(data, path);
     const field = dotted(path) || '(document)';
     const last = [...path].reverse().find((p) => typeof p === 'string') as string | undefined;
-    let code = FIELD_CODES[last ?? ''] ?? 'invalid-value';
+    // The innermost key that names a rule: `file_checksums.main.py` is a sha256 problem.
+    const ruled = [...path].reverse().find((p): p is string => typeof p === 'string' && p in FIELD_CODES);
+    let code = FIELD_CODES[ruled ?? ''] ?? 'invalid-value';
     let message = issue.message;
     if (issue.code === 'invalid_type' && value === undefined) {
       code = 'missing-field';
@@ -95,7 +99,7 @@ export function schemaFindings(
         ? `required field "${field}" is missing`
         : `required field "${field}" is missing: ${message}`;
     } else if (issue.code === 'invalid_type') {
-      if (!FIELD_CODES[last ?? '']) code = 'invalid-type';
+      if (!ruled) code = 'invalid-type';
       const expected = 'expected' in issue ? String(issue.expected) : 'another type';
       message = message.startsWith('Invalid input')
         ? `"${field}" must be ${expected === 'object' ? 'a mapping' : expected === 'array' ? 'a list' : `a ${expected}`}, not ${describe(value)}`
