@@ -14,7 +14,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { crc32, deflateRawSync } from 'node:zlib';
+import { deflateRawSync } from 'node:zlib';
 import { parseDocument } from 'yaml';
 import { ZipFile } from 'yazl';
 import { archiveFileName } from '../catalog/model';
