@@ -69,14 +69,14 @@ describe('file-system errors come out as findings with a hint', () => {
     expect(existsSync('/proc/hub-test')).toBe(false);
   });
 
-  it('an errno error from inside a command (pack --out under a file) is an io.* finding too', () => {
+  it('pack --out under a file is one finding naming the file, and nothing is written', () => {
     const parent = join(ROOT, 'pack-out');
     mkdirSync(parent);
     const dir = writeFixturePlugin(parent);
     const r = runHub(['pack', dir, '--out', join(FILE, 'x.mpn')]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/regular-file\/x\.mpn[^:]*: io\.not-a-directory: .*\(ENOTDIR\); check the path/);
-    expect(r.stderr).toContain('✖ hub pack failed: io.not-a-directory');
+    expect(r.stdout).toMatch(/regular-file\/x\.mpn: pack\.out-parent-missing: .*regular-file is a file, not a folder/);
+    expect(r.stderr).toContain('✖ pack.out-parent-missing');
     expect(r.stdout + r.stderr).not.toMatch(DOUBLED);
     expect(readdirSync(parent)).toEqual(['tiny-plugin']);
   });

@@ -208,7 +208,9 @@ function checkOut(out: string, dir: string, force: boolean): { exists: boolean }
   const parentStat = statSync(parent, { throwIfNoEntry: false });
   if (!parentStat?.isDirectory()) {
     throw new PackError(
-      `cannot write ${out}: the folder ${parent} does not exist (create it first); nothing was written`,
+      parentStat
+        ? `cannot write ${out}: ${parent} is a file, not a folder; nothing was written`
+        : `cannot write ${out}: the folder ${parent} does not exist (create it first); nothing was written`,
       'pack.out-parent-missing',
       [],
       out,
