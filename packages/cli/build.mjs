@@ -35,8 +35,7 @@ const FILE_MODE = 0o644;
 async function buildCli() {
   const result = await build({
     absWorkingDir: here,
-    // entry-reader.js: the thread that reads catalog entries in parallel (see core's read-entries.ts).
-    entryPoints: { main: 'src/main.ts', 'entry-reader': '../core/src/node/read-entries-worker.ts' },
+    entryPoints: { main: 'src/main.ts' },
     bundle: true,
     splitting: true,
     format: 'esm',

@@ -4,7 +4,6 @@ import { BuildError, loadCatalog, writeHubBuild } from '@magellon/hub-core/node'
 import { resolveCatalogDir } from '../catalog-dir';
 import { countBySeverity, green, plural, printFindings, red, safe } from '../output';
 import { outDirProblem } from '../paths';
-import { enableEntryThreads } from '../threads';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
 import { findingFormat } from './validate';
@@ -36,7 +35,6 @@ Options:
 
 Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
   async run(args) {
-    enableEntryThreads();
     const { values, positionals } = parseCommandArgs('build', args, {
       out: { type: 'string' },
       format: { type: 'string' },

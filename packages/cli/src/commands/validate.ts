@@ -13,7 +13,6 @@ import {
   red,
   safe,
 } from '../output';
-import { enableEntryThreads } from '../threads';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
 
@@ -45,7 +44,6 @@ Options:
 
 Exit codes: 0 valid (warnings allowed), 1 errors found, 2 bad usage.`,
   async run(args) {
-    enableEntryThreads();
     const { values, positionals } = parseCommandArgs('validate', args, {
       'no-archives': { type: 'boolean' },
       format: { type: 'string' },

@@ -13,7 +13,6 @@ export * from './lint';
 export * from './load-catalog';
 export * from './pack';
 export * from './plugin-dir';
-export * from './read-entries';
 export * from './read-entry';
 export * from './uuid7';
 export * from './write-build';

@@ -8,8 +8,7 @@ import { parseYaml } from '../yaml/parse-yaml';
 import { schemaFindings } from '../yaml/schema-findings';
 import { FileTree, refusalFinding } from './fs/tree-file';
 import { ioFinding } from './io-error';
-import { readEntries } from './read-entries';
-import { decodeYamlText, type EntryJob, MAX_ENTRY_BYTES } from './read-entry';
+import { decodeYamlText, type EntryJob, MAX_ENTRY_BYTES, readEntry } from './read-entry';
 
 /** maintainers.yaml is refused unread above this many bytes. */
 export const MAX_MAINTAINERS_BYTES = 256 * 1024;
@@ -148,12 +147,12 @@ export async function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}
   }
 
   const entries: LoadedEntry[] = [];
-  const results = await readEntries(jobs, tree);
-  for (const [i, result] of results.entries()) {
+  for (const job of jobs) {
+    const result = readEntry(job, tree);
     findings.items.push(...result.findings);
     if (result.loaded) {
       entries.push(result.loaded);
-      sources.set(result.loaded.file, result.real ?? jobs[i]!.abs);
+      sources.set(result.loaded.file, result.real ?? job.abs);
     }
   }
   for (const rule of CATALOG_RULES) rule({ entries, findings, locate });
