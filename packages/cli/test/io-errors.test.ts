@@ -75,7 +75,9 @@ describe('file-system errors come out as findings with a hint', () => {
     const dir = writeFixturePlugin(parent);
     const r = runHub(['pack', dir, '--out', join(FILE, 'x.mpn')]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/regular-file\/x\.mpn: pack\.out-parent-missing: .*regular-file is a file, not a folder/);
+    expect(r.stdout).toMatch(
+      /regular-file\/x\.mpn: pack\.out-parent-missing: .*regular-file is a file, not a folder/,
+    );
     expect(r.stderr).toContain('✖ pack.out-parent-missing');
     expect(r.stdout + r.stderr).not.toMatch(DOUBLED);
     expect(readdirSync(parent)).toEqual(['tiny-plugin']);

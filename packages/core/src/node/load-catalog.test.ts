@@ -26,9 +26,27 @@ describe('loadCatalog on the broken fixtures (one problem per file)', async () =
   });
 
   it('gives messages that say what to fix, never a stack trace', () => {
+    // What each message must name for the author to act on it.
+    const says: Record<string, RegExp> = {
+      'yaml.syntax': /YAML/,
+      'yaml.duplicate-key': /duplicate key/,
+      'yaml.alias': /anchors and aliases/,
+      'yaml.not-mapping': /mapping/,
+      'entry.unknown-field': /colour/,
+      'entry.invalid-slug': /slug/,
+      'entry.invalid-semver': /SemVer|quote it/,
+      'entry.invalid-sha256': /64 lowercase hex/,
+      'entry.invalid-tier': /verified/,
+      'entry.invalid-date': /ISO 8601/,
+      'entry.missing-field': /author/,
+      'path.plugin-id-mismatch': /folder/,
+      'path.version-mismatch': /file name/,
+      'path.bad-layout': /\.yaml/,
+      'catalog.duplicate-version': /same SemVer precedence/,
+    };
     for (const f of errors) {
       expect(f.message).not.toMatch(/\n\s+at /);
-      expect(f.message.length).toBeGreaterThan(10);
+      expect(f.message, f.code).toMatch(says[f.code] ?? /^$/);
     }
     const tier = errors.find((f) => f.code === 'entry.invalid-tier');
     expect(tier?.message).toContain('verified');
