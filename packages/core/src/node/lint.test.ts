@@ -1,46 +1,18 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LINT_ME_MANIFEST, writeLintMe } from '../../test/lint-plugin';
 import { lintDir, lintPlugin } from './lint';
 
 const ROOT = mkdtempSync(join(tmpdir(), 'hub-lint-'));
 afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
 
-const MANIFEST = `manifest_version: "1"
-plugin_id: lint-me
-name: Lint me
-version: 1.0.0
-requires_sdk: ">=2.0,<3.0"
-author: Lab
-license: MIT
-description: A plugin for lint tests.
-category: ctf
-install:
-  - method: uv
-    pyproject: pyproject.toml
-health_check:
-  timeout_seconds: 30
-tags: [test]
-`;
+const MANIFEST = LINT_ME_MANIFEST;
 
 /** A plugin dir with the given files on top of a clean baseline; `null` removes a baseline file. */
-function pluginDir(files: Record<string, string | null> = {}): string {
-  const dir = join(mkdtempSync(join(ROOT, 'p-')), 'lint-me');
-  const all: Record<string, string | null> = {
-    'manifest.yaml': MANIFEST,
-    'pyproject.toml': '[project]\nname = "lint-me"\n',
-    'schemas/input.json': '{}',
-    'schemas/output.json': '{}',
-    ...files,
-  };
-  for (const [path, text] of Object.entries(all)) {
-    if (text === null) continue;
-    mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
+const pluginDir = (files: Record<string, string | null> = {}) =>
+  writeLintMe(mkdtempSync(join(ROOT, 'p-')), files);
 
 const codes = async (dir: string, sdkVersion = '2.3.0') =>
   (await lintDir(dir, { sdkVersion })).findings.map((f) => `${f.severity} ${f.code}`);

@@ -8,7 +8,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { errorFinding, findingForError } from '../../../cli/src/errors';
 import type { Finding } from '../../src/findings';
 import { errnoOf, ioFinding } from '../../src/node/io-error';
@@ -16,45 +16,16 @@ import { lintDir, lintPlugin } from '../../src/node/lint';
 import { loadCatalog } from '../../src/node/load-catalog';
 import { PackError, packPlugin } from '../../src/node/pack';
 import { BuildError, writeHubBuild } from '../../src/node/write-build';
+import { LINT_ME_MANIFEST, writeLintMe } from '../lint-plugin';
 import { type Fixture, type FixtureTable, starterCopy, tempDir } from './fixture';
 
 const REPO = join(import.meta.dirname, '..', '..', '..', '..');
 const HUB = join(REPO, 'packages', 'cli', 'bin', 'hub.js');
 
-const MANIFEST = `manifest_version: "1"
-plugin_id: lint-me
-name: Lint me
-version: 1.0.0
-requires_sdk: ">=2.0,<3.0"
-author: Lab
-license: MIT
-description: A plugin for lint tests.
-category: ctf
-install:
-  - method: uv
-    pyproject: pyproject.toml
-health_check:
-  timeout_seconds: 30
-tags: [test]
-`;
+const MANIFEST = LINT_ME_MANIFEST;
 
 /** A clean plugin dir named lint-me, changed by `files` (null removes a file); returns its path. */
-function pluginDir(files: Record<string, string | null> = {}): string {
-  const dir = join(tempDir('plugin'), 'lint-me');
-  const all: Record<string, string | null> = {
-    'manifest.yaml': MANIFEST,
-    'pyproject.toml': '[project]\nname = "lint-me"\n',
-    'schemas/input.json': '{}',
-    'schemas/output.json': '{}',
-    ...files,
-  };
-  for (const [path, text] of Object.entries(all)) {
-    if (text === null) continue;
-    mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
+const pluginDir = (files: Record<string, string | null> = {}) => writeLintMe(tempDir('plugin'), files);
 
 const lineIn = (text: string, needle: string) => {
   const i = text.split('\n').findIndex((l) => l.includes(needle));
