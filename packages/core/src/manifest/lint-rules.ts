@@ -25,7 +25,6 @@ export interface LintContext {
 export type LintRule = (ctx: LintContext) => void | Promise<void>;
 
 export const KNOWN_PREDICATES = ['docker_daemon', 'binary', 'python', 'gpu_count_min', 'os', 'arch'] as const;
-export const PLACEHOLDER_ARCHIVE_ID = '00000000-0000-7000-8000-000000000000';
 
 const at = (ctx: LintContext, path: ReadonlyArray<PropertyKey>) => ({
   file: ctx.manifestFile,

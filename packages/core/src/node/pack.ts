@@ -114,8 +114,6 @@ class UtcFieldsDate extends Date {
   }
 }
 
-useNativeCrc32ForYazl();
-
 /** A manifest field used in a file name: one plain name segment, nothing a path could abuse. */
 const SAFE_NAME_PART = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
@@ -262,6 +260,7 @@ function checkOut(out: string, dir: string, force: boolean): { exists: boolean }
  * is left behind and an archive being replaced with --force is untouched.
  */
 export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promise<PackResult> {
+  useNativeCrc32ForYazl();
   const dir = resolve(dirArg);
   if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory())
     throw new PackError(`${dirArg} is not a directory`, 'pack.not-a-dir');

@@ -7,6 +7,9 @@ import { sdkRange, sha256Hex, slug, uuidV7 } from './primitives';
  * names are accepted, and values are coerced the way pydantic's lax mode does.
  */
 
+/** The archive_id of an unpacked source manifest (the SDK's template); a packed archive never carries it. */
+export const PLACEHOLDER_ARCHIVE_ID = '00000000-0000-7000-8000-000000000000';
+
 /** Manifest format versions this hub understands; newer minors of "1" are read, ignoring unknown keys. */
 export const KNOWN_MANIFEST_VERSIONS = ['1', '1.1'] as const;
 

@@ -1,8 +1,7 @@
 import { basename } from 'node:path';
 import { type Finding, FindingList, hasErrors } from '../../findings';
-import { PLACEHOLDER_ARCHIVE_ID } from '../../manifest/lint-rules';
 import { MAX_MANIFEST_BYTES, readManifest } from '../../manifest/read-manifest';
-import type { ArchiveManifest } from '../../schema/archive-manifest';
+import { type ArchiveManifest, PLACEHOLDER_ARCHIVE_ID } from '../../schema/archive-manifest';
 import { YamlLocator } from '../../yaml/locate';
 import {
   type ReadArchiveResult,
