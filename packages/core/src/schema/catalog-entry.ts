@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   httpsUrl,
+  isHttpsUrl,
   isoDateTime,
   sdkRange,
   semverString,
@@ -17,7 +18,7 @@ export const archiveUrl = z
     (s) =>
       /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]+$/.test(s) && !s.includes('//') && !/(^|\/)\.\.?(\/|$)/.test(s)
         ? true
-        : URL.canParse(s) && new URL(s).protocol === 'https:',
+        : isHttpsUrl(s),
     'archive.url must be hub-relative like /assets/plugins/fft-1.1.0.mpn or an absolute https:// URL',
   );
 

@@ -1,5 +1,6 @@
 import parseSpdx from 'spdx-expression-parse';
 import { z } from 'zod';
+import { remembered } from '../text/remembered';
 import { checkSdkRange } from '../versions/sdk-range';
 import { isSemver } from '../versions/semver';
 
@@ -35,28 +36,21 @@ export const isoDateTime = z.iso.datetime({
   message: 'must be an ISO 8601 date-time such as 2025-06-01T12:00:00Z',
 });
 
-const spdxVerdicts = new Map<string, boolean>();
-
-/** Whether `s` is an SPDX license expression; verdicts are remembered, since catalogs repeat a few licenses. */
-export function isSpdxExpression(s: string): boolean {
-  let ok = spdxVerdicts.get(s);
-  if (ok === undefined) {
-    try {
-      parseSpdx(s);
-      ok = true;
-    } catch {
-      ok = false;
-    }
-    if (spdxVerdicts.size >= 4096) spdxVerdicts.clear();
-    spdxVerdicts.set(s, ok);
+/** Whether `s` is an SPDX license expression. */
+export const isSpdxExpression = remembered((s: string): boolean => {
+  try {
+    parseSpdx(s);
+    return true;
+  } catch {
+    return false;
   }
-  return ok;
-}
+});
+
+/** Whether `s` is an absolute https URL. */
+export const isHttpsUrl = remembered((s: string) => URL.canParse(s) && new URL(s).protocol === 'https:');
 
 export const spdxLicense = z
   .string()
   .refine(isSpdxExpression, 'license must be an SPDX identifier or expression such as MIT or Apache-2.0');
 
-export const httpsUrl = z
-  .string()
-  .refine((s) => URL.canParse(s) && new URL(s).protocol === 'https:', 'must be an absolute https:// URL');
+export const httpsUrl = z.string().refine(isHttpsUrl, 'must be an absolute https:// URL');

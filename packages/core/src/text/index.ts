@@ -1,1 +1,2 @@
 export * from './escape';
+export * from './remembered';

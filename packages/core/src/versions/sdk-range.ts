@@ -1,4 +1,5 @@
 import { satisfies, valid, validRange } from '@renovatebot/pep440';
+import { remembered } from '../text/remembered';
 
 /** The Magellon SDK version this hub checks `requires_sdk` against unless told otherwise. */
 export const CURRENT_SDK_VERSION = '2.3.0';
@@ -7,17 +8,7 @@ export const CURRENT_SDK_VERSION = '2.3.0';
  * Parses a PEP 440 specifier set such as `>=2.1,<3.0`.
  * Returns an error message a plugin author can act on, or undefined when the range is usable.
  */
-export function checkSdkRange(range: string): string | undefined {
-  const cached = rangeChecks.get(range);
-  if (cached !== undefined) return cached || undefined;
-  const problem = explainRange(range);
-  // Catalogs repeat a handful of ranges thousands of times and PEP 440 parsing is slow; remember verdicts.
-  if (rangeChecks.size >= 4096) rangeChecks.clear();
-  rangeChecks.set(range, problem ?? '');
-  return problem;
-}
-
-const rangeChecks = new Map<string, string>();
+export const checkSdkRange = remembered(explainRange);
 
 function explainRange(range: string): string | undefined {
   const trimmed = range.trim();

@@ -1,12 +1,13 @@
 import { parse, prerelease, SemVer } from 'semver';
+import { remembered } from '../text/remembered';
 
 /** True when `v` is a strict SemVer 2.0.0 string: no `v` prefix, no loose forms; pre-releases and build metadata allowed. */
-export function isSemver(v: string): boolean {
+export const isSemver = remembered((v: string): boolean => {
   const parsed = parse(v, { loose: false });
   if (!parsed || !/^\d/.test(v)) return false;
   const build = parsed.build.length > 0 ? `+${parsed.build.join('.')}` : '';
   return `${parsed.version}${build}` === v;
-}
+});
 
 /** True when `v` has a pre-release part (`1.2.0-rc.1`). */
 export function isPrerelease(v: string): boolean {
