@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, read } from 'node:fs';
+import { createReadStream, readSync, writeSync } from 'node:fs';
 
 export interface FileDigest {
   sha256: string;
@@ -20,6 +20,8 @@ export async function hashFile(path: string): Promise<FileDigest> {
 /**
  * sha256 and size of an open file, read in bounded chunks; also writes the bytes to `copyTo`
  * when given (one pass for "copy what you verified"). Stops with an error past `maxBytes`.
+ * Reads and writes are synchronous into one reused buffer: for local files that is several times
+ * faster here than round trips through libuv's thread pool, and makes no garbage.
  */
 export async function hashFd(
   fd: number,
@@ -29,15 +31,15 @@ export async function hashFd(
   const chunk = Buffer.allocUnsafe(1 << 20);
   let size = 0;
   for (;;) {
-    const n = await new Promise<number>((ok, fail) =>
-      read(fd, chunk, 0, chunk.length, size, (err, bytes) => (err ? fail(err) : ok(bytes))),
-    );
+    const n = readSync(fd, chunk, 0, chunk.length, size);
     if (n === 0) break;
     size += n;
     if (size > opts.maxBytes) throw new FileTooLargeError(size, opts.maxBytes);
     const bytes = chunk.subarray(0, n);
     hash.update(bytes);
-    if (opts.copyTo) await opts.copyTo.write(bytes);
+    if (opts.copyTo) {
+      for (let written = 0; written < n; ) written += writeSync(opts.copyTo.fd, bytes, written, n - written);
+    }
   }
   return { sha256: hash.digest('hex'), size };
 }

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
@@ -75,6 +75,22 @@ export class ArchiveFile extends yauzl.RandomAccessReader {
     await this.readAt(buffer, 0, length, position);
   }
 
+  /**
+   * Reads exactly `length` bytes at `position` synchronously: for the bulk of an entry's data, where a
+   * page-cache read takes microseconds but a trip through libuv's thread pool costs far more.
+   */
+  readIntoSync(buffer: Buffer, length: number, position: number): void {
+    this.checkRange(position, length);
+    let done = 0;
+    while (done < length) {
+      const bytesRead = readSync(this.handle.fd, buffer, done, length - done, position + done);
+      if (bytesRead === 0) {
+        throw new Error('unexpected end of file (was the archive modified while reading?)');
+      }
+      done += bytesRead;
+    }
+  }
+
   /** Reads exactly `length` bytes at `position`; rejects (never crashes) when they are outside the file. */
   async bytes(position: number, length: number): Promise<Buffer> {
     const buffer = Buffer.alloc(length);
@@ -88,11 +104,15 @@ export class ArchiveFile extends yauzl.RandomAccessReader {
     return this.closing;
   }
 
-  private async readAt(buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+  private checkRange(position: number, length: number): void {
     if (!Number.isSafeInteger(position) || position < 0 || position + length > this.size) {
       throw new Error(`read of ${length} bytes at offset ${position} is outside the ${this.size}-byte file`);
     }
     if (this.closing) throw new Error('archive already closed');
+  }
+
+  private async readAt(buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+    this.checkRange(position, length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.handle.read(buffer, offset + done, length - done, position + done);
@@ -107,8 +127,13 @@ export class ArchiveFile extends yauzl.RandomAccessReader {
 
 type ReadAt = (buffer: Buffer, position: number) => Promise<number>;
 
-/** Streams bytes [start, end) of the archive in bounded chunks. */
+/**
+ * Streams bytes [start, end) of the archive in bounded chunks, one read ahead: the next chunk is
+ * being read (in libuv's thread pool) while this one is hashed, so reading and hashing overlap.
+ */
 class RangeStream extends Readable {
+  private ahead: Promise<Buffer> | undefined;
+
   constructor(
     private readonly readAt: ReadAt,
     private position: number,
@@ -117,19 +142,34 @@ class RangeStream extends Readable {
     super({ highWaterMark: CHUNK_BYTES });
   }
 
-  override _read(size: number): void {
-    const length = Math.min(size, CHUNK_BYTES, this.end - this.position);
-    if (length <= 0) {
+  override _read(): void {
+    const current = this.ahead ?? (this.position < this.end ? this.fetch() : undefined);
+    if (!current) {
       this.push(null);
       return;
     }
-    const chunk = Buffer.allocUnsafe(length);
-    this.readAt(chunk, this.position).then(
-      (bytesRead) => {
-        this.position += bytesRead;
+    current.then(
+      (chunk) => {
+        this.ahead = this.position < this.end ? this.fetch() : undefined;
         this.push(chunk);
       },
       (err: Error) => this.destroy(err),
     );
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    // A read still in flight when the stream is torn down must not become an unhandled rejection.
+    this.ahead?.catch(() => undefined);
+    callback(err);
+  }
+
+  private fetch(): Promise<Buffer> {
+    const length = Math.min(CHUNK_BYTES, this.end - this.position);
+    const chunk = Buffer.allocUnsafe(length);
+    const at = this.position;
+    this.position += length;
+    const read = this.readAt(chunk, at).then(() => chunk);
+    read.catch(() => undefined); // handled by whoever awaits it; never unhandled
+    return read;
   }
 }

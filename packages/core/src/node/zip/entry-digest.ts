@@ -54,42 +54,57 @@ export class EntryDigest extends Transform {
     return this.result;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  /**
+   * Counts, checks and hashes one chunk; throws a ZipError past any limit or the declared size.
+   * `reused`: the caller will overwrite the chunk's memory, so bytes kept are copied.
+   */
+  account(chunk: Buffer, reused = false): void {
     this.bytes += chunk.length;
     this.budget.inflated.bytes += chunk.length;
     const { maxTotalBytes, maxEntryBytes } = this.budget.limits;
     if (this.budget.inflated.bytes > maxTotalBytes) {
       const detail = `inflates the archive past ${maxTotalBytes} bytes in total`;
-      callback(new ZipError('zip.too-large', this.file, detail, this.entry.name));
-      return;
+      throw new ZipError('zip.too-large', this.file, detail, this.entry.name);
     }
     if (this.bytes > maxEntryBytes) {
       const detail = `inflates to more than the per-entry limit of ${maxEntryBytes} bytes`;
-      callback(new ZipError('zip.entry-too-large', this.file, detail, this.entry.name));
-      return;
+      throw new ZipError('zip.entry-too-large', this.file, detail, this.entry.name);
     }
-    if (this.bytes > this.entry.size) {
-      callback(this.sizeMismatch('more'));
-      return;
-    }
-    this.kept?.push(chunk);
+    if (this.bytes > this.entry.size) throw this.sizeMismatch('more');
+    this.kept?.push(reused ? Buffer.from(chunk) : chunk);
     this.hash.update(chunk);
     this.crc = crc32(chunk, this.crc);
+  }
+
+  /** Checks the real size and CRC-32 against the central record; throws a ZipError when they differ. */
+  finish(): ZipFileDigest {
+    if (this.bytes !== this.entry.size) throw this.sizeMismatch('fewer');
+    if (this.crc !== this.entry.crc32) {
+      const expected = `expected ${hex(this.entry.crc32)}, got ${hex(this.crc)}`;
+      throw new ZipError('zip.corrupt', this.file, `fails its CRC-32 check (${expected})`, this.entry.name);
+    }
+    this.result = { name: this.entry.name, size: this.bytes, sha256: this.hash.digest('hex') };
+    return this.result;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.account(chunk);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
     callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.bytes !== this.entry.size) {
-      callback(this.sizeMismatch('fewer'));
-    } else if (this.crc !== this.entry.crc32) {
-      const expected = `expected ${hex(this.entry.crc32)}, got ${hex(this.crc)}`;
-      callback(
-        new ZipError('zip.corrupt', this.file, `fails its CRC-32 check (${expected})`, this.entry.name),
-      );
-    } else {
-      this.result = { name: this.entry.name, size: this.bytes, sha256: this.hash.digest('hex') };
-      callback();
+    try {
+      this.finish();
+    } catch (err) {
+      callback(err as Error);
+      return;
     }
+    callback();
   }
 
   private sizeMismatch(direction: 'more' | 'fewer'): ZipError {

@@ -20,6 +20,8 @@ export interface ScannedArchive {
   openEntry(entry: ArchiveEntry): Promise<Readable>;
   /** Reads `length` raw archive bytes at `position` into `buffer` (bounds-checked). */
   readRaw(buffer: Buffer, length: number, position: number): Promise<void>;
+  /** The same, synchronously (see ArchiveFile.readIntoSync). */
+  readRawSync(buffer: Buffer, length: number, position: number): void;
 }
 
 /** Opens and scans `file`, runs `use`, and always closes the archive; every failure becomes a ZipError. */
@@ -44,6 +46,7 @@ export async function withScannedArchive<T>(
       inflated: { bytes: 0 },
       openEntry: (entry) => openEntryStream(opened, entry),
       readRaw: (buffer, length, position) => reader.readInto(buffer, length, position),
+      readRawSync: (buffer, length, position) => reader.readIntoSync(buffer, length, position),
     });
   } catch (err) {
     throw toZipError(err, file);

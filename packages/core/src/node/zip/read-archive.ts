@@ -1,6 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { Destination } from './destination';
 import { sortDigests, type ZipFileDigest } from './entry-digest';
 import { entryPath } from './entry-name';
@@ -47,7 +46,7 @@ export function readArchive(file: string, opts: ReadArchiveOptions = {}): Promis
         if (!destination) {
           if (entry.isDirectory) continue;
           const keep = opts.keep?.(info(entry)) ? kept : undefined;
-          digests.push(await streamEntry(archive, entry, discard(), keep));
+          digests.push(await streamEntry(archive, entry, undefined, keep));
           continue;
         }
         const target = destination.resolve(entryPath(entry.name));
@@ -58,7 +57,7 @@ export function readArchive(file: string, opts: ReadArchiveOptions = {}): Promis
         await destination.makeDirs(path.dirname(target), entry.name);
         const handle = await createFile(target, entry, file);
         const keep = opts.keep?.(info(entry)) ? kept : undefined;
-        digests.push(await streamEntry(archive, entry, handle.createWriteStream(), keep));
+        digests.push(await streamEntry(archive, entry, handle, keep));
       }
       return {
         digests: sortDigests(digests),
@@ -74,10 +73,6 @@ export function readArchive(file: string, opts: ReadArchiveOptions = {}): Promis
 
 function info({ name, size, compressedSize, isDirectory, executable }: ArchiveEntry): ZipEntryInfo {
   return { name, size, compressedSize, isDirectory, executable };
-}
-
-function discard(): Writable {
-  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
 }
 
 /** Creates a new file: 'wx' never overwrites and never follows a link planted at the target. */

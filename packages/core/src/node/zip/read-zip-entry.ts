@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { withScannedArchive } from './open-archive';
 import { streamEntry } from './stream-entry';
 import { ZipError } from './zip-error';
@@ -24,15 +23,9 @@ export function readZipEntry(
         name,
       );
     }
-    // The digest stage has already refused anything beyond the declared size, which is within maxBytes.
-    const chunks: Buffer[] = [];
-    const collect = new Writable({
-      write: (chunk: Buffer, _encoding, callback) => {
-        chunks.push(chunk);
-        callback();
-      },
-    });
-    await streamEntry(archive, entry, collect);
-    return Buffer.concat(chunks);
+    // The digest stage refuses anything beyond the declared size, which is within maxBytes.
+    const kept = new Map<string, Buffer>();
+    await streamEntry(archive, entry, undefined, kept);
+    return kept.get(name) ?? Buffer.alloc(0);
   });
 }

@@ -1,4 +1,6 @@
-import type { Readable, Writable } from 'node:stream';
+import { writeSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw, type InflateRaw } from 'node:zlib';
 import { EntryDigest, type ZipFileDigest } from './entry-digest';
@@ -12,36 +14,69 @@ const INFLATE_CHUNK_BYTES = 256 * 1024;
 /** Compressed bytes are read into one reused buffer of this size, so reading makes no garbage. */
 const READ_CHUNK_BYTES = 256 * 1024;
 
+/** Stored entries are copied through this one buffer, read synchronously: no garbage, no thread pool. */
+const STORED_CHUNK_BYTES = 1024 * 1024;
+let storedScratch: Buffer | undefined;
+
 /**
- * Pipes one file entry into `sink` with bounded memory, verifying and hashing on the way.
- * With `keep`, the entry's verified bytes are also stored there (only for entries known to be small).
+ * Verifies and hashes one file entry with bounded memory, writing it to `target` when given (the
+ * handle is closed either way). With `keep`, the entry's verified bytes are also stored there
+ * (only for entries known to be small).
  */
 export async function streamEntry(
   archive: ScannedArchive,
   entry: ArchiveEntry,
-  sink: Writable,
+  target: FileHandle | undefined,
   keep?: Map<string, Buffer>,
 ): Promise<ZipFileDigest> {
   const digest = new EntryDigest(entry, archive.file, archive, keep !== undefined);
   try {
     if (entry.compressionMethod === DEFLATED) {
-      await inflateInto(archive, entry, digest, sink);
+      await inflateInto(archive, entry, digest, target ? target.createWriteStream() : discard());
     } else {
-      let source: Readable;
-      try {
-        source = await archive.openEntry(entry);
-      } catch (err) {
-        sink.destroy();
-        throw err;
-      }
-      await pipeline(source, digest, sink);
+      copyStored(archive, entry, digest, target);
+      digest.finish();
+      await target?.close();
     }
   } catch (err) {
+    await target?.close().catch(() => undefined);
     throw toZipError(err, archive.file, entry.name);
   }
   const contents = digest.contents;
   if (keep && contents) keep.set(entry.name, contents);
   return digest.digest;
+}
+
+/**
+ * A stored entry's bytes, straight from the archive: synchronous reads into one reused buffer, checked
+ * and hashed, then written synchronously. Nothing awaits in between, so the buffer is never shared.
+ */
+function copyStored(
+  archive: ScannedArchive,
+  entry: ArchiveEntry,
+  digest: EntryDigest,
+  target: FileHandle | undefined,
+): void {
+  storedScratch ??= Buffer.allocUnsafe(STORED_CHUNK_BYTES);
+  const buffer = storedScratch;
+  for (let done = 0; done < entry.compressedSize; ) {
+    const length = Math.min(buffer.length, entry.compressedSize - done);
+    archive.readRawSync(buffer, length, entry.dataStart + done);
+    const chunk = buffer.subarray(0, length);
+    digest.account(chunk, true);
+    if (target) writeAll(target.fd, chunk);
+    done += length;
+  }
+}
+
+function writeAll(fd: number, chunk: Buffer): void {
+  for (let written = 0; written < chunk.length; ) {
+    written += writeSync(fd, chunk, written, chunk.length - written);
+  }
+}
+
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
 }
 
 /**
@@ -68,7 +103,7 @@ async function feed(archive: ScannedArchive, entry: ArchiveEntry, inflate: Infla
   try {
     for (let done = 0; done < entry.compressedSize; ) {
       const length = Math.min(buffer.length, entry.compressedSize - done);
-      await archive.readRaw(buffer, length, entry.dataStart + done);
+      archive.readRawSync(buffer, length, entry.dataStart + done);
       await write(inflate, buffer.subarray(0, length));
       done += length;
     }
