@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 import type { Finding } from '@magellon/hub-core';
-import { BuildError, loadCatalog, writeHubBuild } from '@magellon/hub-core/node';
+import { BuildError, loadCatalog, outputDirProblem, writeHubBuild } from '@magellon/hub-core/node';
 import { resolveCatalogDir } from '../catalog-dir';
 import { countBySeverity, green, plural, printFindings, red, safe } from '../output';
-import { outDirProblem } from '../paths';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
 import { findingFormat } from './validate';
@@ -55,7 +54,7 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
     const where = resolveCatalogDir('build', positionals[0]);
     if ('problem' in where) return fail([where.problem], `${where.problem.code} (see above)`);
     const out = (values.out as string | undefined) ?? join(where.base, 'dist');
-    const outProblem = outDirProblem(out);
+    const outProblem = outputDirProblem(out);
     if (outProblem) return fail([outProblem], `${outProblem.code} (see above)`);
     const started = performance.now();
     const catalog = await loadCatalog(where.dir);

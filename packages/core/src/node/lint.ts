@@ -9,7 +9,7 @@ import { CURRENT_SDK_VERSION } from '../versions/sdk-range';
 import { YamlLocator } from '../yaml/locate';
 import { parseYaml } from '../yaml/parse-yaml';
 import { ARCHIVE_MANIFEST_FILES, verifyArchive } from './archive/verify-archive';
-import { DirPluginFiles, findSourceManifest, listPluginDir } from './plugin-dir';
+import { DirPluginFiles, listPluginDir, MAX_PLUGIN_FILE_READ_BYTES, readSourceManifest } from './plugin-dir';
 import { readZipEntry } from './zip';
 
 export interface LintOptions {
@@ -56,17 +56,14 @@ async function runRules(
 export async function lintDir(dirArg: string, opts: LintOptions = {}): Promise<LintResult> {
   const dir = resolve(dirArg);
   const findings = new FindingList();
-  const name = findSourceManifest(dir);
-  if (!name) {
-    findings.error(
-      'lint.no-manifest',
-      'no manifest.yaml (or legacy plugin.yaml) here; run `hub scaffold` to start a plugin',
-      { file: dirArg },
-    );
-    return { kind: 'dir', findings: findings.items, ok: false };
+  const source = readSourceManifest(dir, { followLinks: opts.followLinks });
+  if (!source.ok) {
+    const finding =
+      source.finding.code === 'lint.no-manifest' ? { ...source.finding, file: dirArg } : source.finding;
+    return { kind: 'dir', findings: [finding], ok: false };
   }
-  const manifestFile = join(basename(dir), name);
-  const text = readFileSync(join(dir, name), 'utf8');
+  const manifestFile = join(basename(dir), source.name);
+  const text = source.text;
   const read = readManifest(text, manifestFile);
   if (!read.ok) return { kind: 'dir', findings: read.findings, ok: false };
   // Exactly the files pack would see, and the links that would stop it.
@@ -90,8 +87,6 @@ export async function lintDir(dirArg: string, opts: LintOptions = {}): Promise<L
 /** Files up to this size are kept in memory during lintArchive's one pass, so rules rarely reopen the zip. */
 const KEEP_FILE_BYTES = 256 * 1024;
 const KEEP_TOTAL_BYTES = 16 * 1024 * 1024;
-/** A lint rule reading a file larger than this gets an error instead of the bytes. */
-const MAX_RULE_READ_BYTES = 16 * 1024 * 1024;
 
 /**
  * An archive's contents through the PluginFiles interface: small files come from memory (kept during
@@ -121,7 +116,7 @@ class ArchivePluginFiles implements PluginFiles {
 
   read(path: string): Promise<Buffer> {
     const kept = this.kept.get(path);
-    return kept ? Promise.resolve(kept) : readZipEntry(this.file, path, MAX_RULE_READ_BYTES);
+    return kept ? Promise.resolve(kept) : readZipEntry(this.file, path, MAX_PLUGIN_FILE_READ_BYTES);
   }
 }
 

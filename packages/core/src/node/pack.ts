@@ -4,7 +4,6 @@ import {
   createWriteStream,
   linkSync,
   lstatSync,
-  readFileSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -23,7 +22,7 @@ import type { Finding } from '../findings';
 import { readManifest } from '../manifest/read-manifest';
 import type { ArchiveManifest } from '../schema/archive-manifest';
 import { verifyArchive } from './archive/verify-archive';
-import { findSourceManifest, listPluginDir } from './plugin-dir';
+import { listPluginDir, readSourceManifest } from './plugin-dir';
 import { uuidV7 } from './uuid7';
 import { useNativeCrc32ForYazl } from './zip/yazl-native-crc';
 
@@ -168,7 +167,12 @@ async function openRegular(
   const st = await fh.stat();
   if (!st.isFile()) {
     await fh.close();
-    throw new PackError(`${path} is no longer a regular file; it was not read`, 'pack.file-changed');
+    throw new PackError(
+      `${path} is no longer a regular file; it was not read`,
+      'pack.file-changed',
+      [],
+      path,
+    );
   }
   return { fh, size: st.size, mode: st.mode };
 }
@@ -190,7 +194,8 @@ async function planFile(dir: string, path: string): Promise<PlannedFile> {
       let got = 0;
       while (got < span) {
         const { bytesRead } = await fh.read(sample, k * span + got, span - got, start + got);
-        if (bytesRead === 0) throw new PackError(`${path} shrank while it was read`, 'pack.file-changed');
+        if (bytesRead === 0)
+          throw new PackError(`${path} shrank while it was read`, 'pack.file-changed', [], path);
         got += bytesRead;
       }
     }
@@ -264,15 +269,26 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
   const dir = resolve(dirArg);
   if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory())
     throw new PackError(`${dirArg} is not a directory`, 'pack.not-a-dir');
-  const manifestName = findSourceManifest(dir);
-  if (!manifestName) {
+  const manifestSource = readSourceManifest(dir, { followLinks: opts.followLinks });
+  if (!manifestSource.ok && manifestSource.finding.code === 'lint.no-manifest') {
     throw new PackError(
       `${dirArg} has no manifest.yaml (or legacy plugin.yaml); run \`hub scaffold\` to start one`,
       'pack.no-manifest',
+      [],
+      dirArg,
     );
   }
-  const label = join(basename(dir), manifestName);
-  const sourceText = readFileSync(join(dir, manifestName), 'utf8');
+  if (!manifestSource.ok) {
+    const f = manifestSource.finding;
+    throw new PackError(
+      f.message,
+      f.code === 'pack.link-outside' ? 'pack.link-outside' : 'pack.invalid-manifest',
+      [f],
+      f.file,
+    );
+  }
+  const label = join(basename(dir), manifestSource.name);
+  const sourceText = manifestSource.text;
   const read = readManifest(sourceText, label);
   if (!read.ok)
     throw new PackError(`${label} is not a valid manifest`, 'pack.invalid-manifest', read.findings, label);

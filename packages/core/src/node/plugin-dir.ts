@@ -1,7 +1,10 @@
-import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Finding } from '../findings';
 import type { PluginFiles } from '../manifest/plugin-files';
+import { MAX_MANIFEST_BYTES } from '../manifest/read-manifest';
+import { FileTree, isInside, refusalFinding } from './fs/tree-file';
+import { decodeYamlText } from './read-entry';
 
 /** Folders pack never descends into (the SDK's list). */
 export const PACK_SKIP_DIRS: ReadonlySet<string> = new Set([
@@ -58,8 +61,6 @@ export interface ListOptions {
    */
   followLinks?: boolean;
 }
-
-const isInside = (root: string, real: string) => real === root || real.startsWith(root + sep);
 
 /**
  * Lists a plugin source dir the way pack sees it; lint uses the same list. Nothing is opened:
@@ -149,6 +150,8 @@ export function listPluginDir(dir: string, opts: ListOptions = {}): DirListing {
 export class DirPluginFiles implements PluginFiles {
   private readonly set: Set<string>;
 
+  private readonly tree = new FileTree('/');
+
   constructor(
     private readonly dir: string,
     private readonly files: readonly string[],
@@ -165,11 +168,60 @@ export class DirPluginFiles implements PluginFiles {
     return this.set.has(path);
   }
 
+  /** A listed file's bytes, at most MAX_PLUGIN_FILE_READ_BYTES (lint rules read manifests' companions). */
   read(path: string): Promise<Buffer> {
-    return readFile(join(this.dir, path));
+    return Promise.resolve(this.readSync(path));
   }
 
   readSync(path: string): Buffer {
-    return readFileSync(join(this.dir, path));
+    // The listing already resolved links (and refused those leaving the dir unless followed).
+    const read = this.tree.read(join(this.dir, path), MAX_PLUGIN_FILE_READ_BYTES);
+    if (!read.ok) throw new Error(`${this.label}/${path} ${read.refusal.message}`);
+    return Buffer.from(read.bytes);
   }
+}
+
+/** A lint rule reading a plugin file larger than this gets an error instead of the bytes. */
+export const MAX_PLUGIN_FILE_READ_BYTES = 16 * 1024 * 1024;
+
+/** The source manifest of a plugin dir, read once for pack and lint alike. */
+export type SourceManifest = { ok: true; name: string; text: string } | { ok: false; finding: Finding };
+
+/**
+ * Finds and reads a plugin dir's manifest (manifest.yaml, else plugin.yaml): a regular file of at
+ * most MAX_MANIFEST_BYTES, inside the dir unless `followLinks` (a linked manifest leaving the dir is
+ * refused, like any other link). Nothing is read from a FIFO, a device or outside the dir.
+ */
+export function readSourceManifest(dir: string, opts: ListOptions = {}): SourceManifest {
+  const name = findSourceManifest(dir);
+  const file = join(basename(dir), name ?? 'manifest.yaml');
+  if (!name) {
+    return {
+      ok: false,
+      finding: {
+        file: basename(dir),
+        severity: 'error',
+        code: 'lint.no-manifest',
+        message: 'no manifest.yaml (or legacy plugin.yaml) here; run `hub scaffold` to start a plugin',
+      },
+    };
+  }
+  const tree = new FileTree(opts.followLinks ? '/' : dir);
+  const read = tree.read(join(dir, name), MAX_MANIFEST_BYTES);
+  if (!read.ok) {
+    const f = refusalFinding(read.refusal, file, 'yaml.too-large');
+    return {
+      ok: false,
+      finding:
+        f.code === 'path.outside-tree'
+          ? {
+              ...f,
+              code: 'pack.link-outside',
+              message: `${name} is a symbolic link to a place outside the plugin dir; it was not read (a link to a host file must not be published) — copy it in, or pass --follow-links`,
+            }
+          : f,
+    };
+  }
+  const decoded = decodeYamlText(read.bytes, file);
+  return decoded.ok ? { ok: true, name, text: decoded.text } : { ok: false, finding: decoded.finding };
 }

@@ -3,19 +3,21 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   renameSync,
+  rmdirSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { LoadedEntry } from '../catalog/model';
 import { buildHubDocuments, serializeDocument } from '../documents/build-index';
 import { type Finding, hasErrors } from '../findings';
 import { checkCatalogArchives, locateArchive } from './check-archives';
 import { isInside } from './fs/tree-file';
-import { ioFinding } from './io-error';
+import { errnoOf, ioFinding } from './io-error';
 
 /** A file every hub build holds, so `hub build` only ever replaces a dir it made itself. */
 export const BUILD_MARKER = '.hub-build';
@@ -107,8 +109,47 @@ export async function writeHubBuild(
 }
 
 /**
+ * Whether `out` can become an output dir, before any work: it is a folder or does not exist yet,
+ * the nearest existing folder above it is a folder, and that folder accepts new entries. The last
+ * check makes a real (empty, at once removed) folder, because permissions alone do not tell: /proc
+ * and /sys refuse new folders with ENOENT, and Node 20's recursive mkdir loops forever there.
+ * Returns the problem as an `io.*` finding on `out` (or on the folder that refuses), else undefined.
+ */
+export function outputDirProblem(out: string): Finding | undefined {
+  let dir = resolve(out);
+  for (;;) {
+    try {
+      if (!statSync(dir).isDirectory()) {
+        return ioFinding(Object.assign(new Error('not a directory'), { code: 'ENOTDIR' }), out);
+      }
+      break;
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') return ioFinding(err, out);
+    }
+    const up = dirname(dir);
+    if (up === dir) return ioFinding(Object.assign(new Error('no root'), { code: 'ENOENT' }), out);
+    dir = up;
+  }
+  try {
+    rmdirSync(mkdtempSync(join(dir, '.hub-write-check-')));
+    return undefined;
+  } catch (err) {
+    const rel = relative(process.cwd(), dir);
+    const shown = rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir;
+    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR')
+      return {
+        file: shown,
+        severity: 'error',
+        code: 'io.not-writable',
+        message: `refuses new folders (${errnoOf(err)} from mkdir), so ${out} cannot be made there; choose another location, e.g. --out dist`,
+      };
+    return ioFinding(err, shown);
+  }
+}
+
+/**
  * Refuses an output dir that holds the catalog or sits inside it, a non-empty dir hub build did not
- * make, or a parent that is not a real directory; creates missing parents one level at a time.
+ * make, or one that cannot be created (see {@link outputDirProblem}). Writes nothing.
  */
 export function checkBuildTarget(catalogRoot: string, outArg: string): void {
   const out = resolve(outArg);
@@ -125,7 +166,10 @@ export function checkBuildTarget(catalogRoot: string, outArg: string): void {
       'build.bad-out',
     );
   }
-  makeParents(dirname(out), outArg);
+  const problem = outputDirProblem(outArg);
+  if (problem) {
+    throw new BuildError(`cannot build into ${outArg}: ${problem.file} ${problem.message}`, 'build.bad-out');
+  }
   let stats: ReturnType<typeof lstatSync> | undefined;
   try {
     stats = lstatSync(out);
@@ -143,38 +187,11 @@ export function checkBuildTarget(catalogRoot: string, outArg: string): void {
   }
 }
 
-/**
- * Creates `dir` and its missing parents one level at a time. (Node 20's recursive mkdir spins forever
- * under /proc; single-level mkdir fails cleanly instead.)
- */
-function makeParents(dir: string, outArg: string): void {
+/** Creates `dir`'s missing parents one level at a time (checked writable by outputDirProblem). */
+function makeParents(dir: string): void {
   const missing: string[] = [];
-  let current = dir;
-  for (;;) {
-    try {
-      if (!statSync(current).isDirectory()) {
-        throw new BuildError(`cannot build into ${outArg}: ${current} is not a directory`, 'build.bad-out');
-      }
-      break;
-    } catch (err) {
-      if (err instanceof BuildError) throw err;
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(current) === current) {
-        throw new BuildError(
-          `cannot build into ${outArg}: ${ioFinding(err, current).message}`,
-          'build.bad-out',
-        );
-      }
-      missing.unshift(current);
-      current = dirname(current);
-    }
-  }
-  for (const d of missing) {
-    try {
-      mkdirSync(d);
-    } catch (err) {
-      throw new BuildError(`cannot create ${d}: ${ioFinding(err, d).message}`, 'build.bad-out');
-    }
-  }
+  for (let current = dir; !existsSync(current); current = dirname(current)) missing.unshift(current);
+  for (const d of missing) mkdirSync(d);
 }
 
 /** Writes a rendered build into a staging dir, checks its archives, and swaps it in for `out`. */
@@ -185,8 +202,10 @@ export async function writeRenderedBuild(
 ): Promise<BuildResult> {
   const out = resolve(outArg);
   const staging = join(dirname(out), `.${basename(out)}.building-${process.pid}`);
-  rmSync(staging, { recursive: true, force: true });
   try {
+    // A leftover of a build that crashed in this same process id.
+    rmSync(staging, { recursive: true, force: true });
+    makeParents(dirname(out));
     mkdirSync(staging);
     mkdirSync(join(staging, 'v1'));
     mkdirSync(join(staging, 'v1', 'plugins'));
@@ -198,7 +217,7 @@ export async function writeRenderedBuild(
       mkdirSync(join(staging, rel), { recursive: true });
     }
   } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
+    discardStaging(staging);
     throw new BuildError(
       `could not write ${outArg}: ${ioFinding(err, staging).message}`,
       'build.write-failed',
@@ -212,14 +231,14 @@ export async function writeRenderedBuild(
       onProgress: opts.onProgress,
     });
   } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
+    discardStaging(staging);
     throw new BuildError(
       `could not write ${outArg}: ${ioFinding(err, staging).message}`,
       'build.write-failed',
     );
   }
   if (hasErrors(findings)) {
-    rmSync(staging, { recursive: true, force: true });
+    discardStaging(staging);
     return { ok: false, findings };
   }
   const old = join(dirname(out), `.${basename(out)}.old-${process.pid}-${Date.now()}`);
@@ -228,7 +247,7 @@ export async function writeRenderedBuild(
     renameSync(staging, out);
   } catch (err) {
     if (!existsSync(out) && existsSync(old)) renameSync(old, out);
-    rmSync(staging, { recursive: true, force: true });
+    discardStaging(staging);
     throw new BuildError(`could not write ${outArg}: ${ioFinding(err, out).message}`, 'build.write-failed');
   }
   removeAside(old, opts.removeOld ?? 'background');
@@ -243,6 +262,15 @@ export async function writeRenderedBuild(
       archives: build.archives.length,
     },
   };
+}
+
+/** Removes a staging dir after a failure; a failure to remove it must not hide the first error. */
+function discardStaging(staging: string): void {
+  try {
+    rmSync(staging, { recursive: true, force: true });
+  } catch {
+    // Left behind; the next build in this process id tries again.
+  }
 }
 
 /** Removes the previous build, by default in a detached process so the swap is all the user waits for. */

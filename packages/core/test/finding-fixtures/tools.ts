@@ -267,9 +267,18 @@ export const buildFixtures: FixtureTable<'build'> = {
     return { findings: await buildFindings(catalog, out), expected: { file: out } };
   },
   'build.write-failed': async () => {
-    // /sys/kernel exists but refuses new folders, so the staging folder cannot be made.
-    const out = '/sys/kernel/hub-test-dist';
-    return { findings: await buildFindings(starterCopy(), out), expected: { file: out } };
+    // A leftover staging folder of a crashed build that cannot be removed (an immutable file in it).
+    const parent = tempDir('stale');
+    const out = join(parent, 'dist');
+    const stale = join(parent, `.dist.building-${process.pid}`);
+    mkdirSync(stale);
+    writeFileSync(join(stale, 'stuck'), 'x');
+    execFileSync('chattr', ['+i', join(stale, 'stuck')]);
+    try {
+      return { findings: await buildFindings(starterCopy(), out), expected: { file: out } };
+    } finally {
+      execFileSync('chattr', ['-i', join(stale, 'stuck')]);
+    }
   },
 };
 
