@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { slug } from '@magellon/hub-core';
+import { readManifest } from '@magellon/hub-core/node';
 import { green, red, safe } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import { BUNDLED } from '../version';
@@ -167,7 +168,8 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
     const rel = relative(process.cwd(), dest);
     const shown = rel.startsWith('..') || isAbsolute(rel) ? dest : rel;
     console.log(green(`✔ created ${safe(shown)}/ (${files.length} files)`));
-    const version = /^version:\s*"?([^"\s#]+)/m.exec(readFileSync(join(dest, 'manifest.yaml'), 'utf8'))?.[1];
+    const manifest = readManifest(readFileSync(join(dest, 'manifest.yaml'), 'utf8'), 'manifest.yaml');
+    const version = manifest.ok ? manifest.manifest.version : undefined;
     console.log(nextSteps(shown, `${id}-${version ?? '<version>'}.mpn`));
     return EXIT.ok;
   },

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { type Finding, FindingList, hasErrors, sortFindings } from '../findings';
 import { LINT_RULES, type LintContext } from '../manifest/lint-rules';

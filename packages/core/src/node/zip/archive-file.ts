@@ -1,10 +1,7 @@
 import { constants, readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { ZipError } from './zip-error';
-
-const CHUNK_BYTES = 256 * 1024;
 
 /**
  * yauzl's own file reader hands zip64 offsets straight to fs.read, which throws outside any callback
@@ -61,18 +58,9 @@ export class ArchiveFile extends yauzl.RandomAccessReader {
     );
   }
 
-  override _readStreamForRange(start: number, end: number): Readable {
-    return new RangeStream((buffer, position) => this.readAt(buffer, 0, buffer.length, position), start, end);
-  }
-
   override close(callback: (err: Error | null) => void): void {
     // Never report close failures: yauzl would re-emit them as an 'error' nobody listens to any more.
     this.dispose().then(() => callback(null));
-  }
-
-  /** Reads exactly `length` bytes at `position` into the start of `buffer`; rejects outside the file. */
-  async readInto(buffer: Buffer, length: number, position: number): Promise<void> {
-    await this.readAt(buffer, 0, length, position);
   }
 
   /**
@@ -122,54 +110,5 @@ export class ArchiveFile extends yauzl.RandomAccessReader {
       done += bytesRead;
     }
     return done;
-  }
-}
-
-type ReadAt = (buffer: Buffer, position: number) => Promise<number>;
-
-/**
- * Streams bytes [start, end) of the archive in bounded chunks, one read ahead: the next chunk is
- * being read (in libuv's thread pool) while this one is hashed, so reading and hashing overlap.
- */
-class RangeStream extends Readable {
-  private ahead: Promise<Buffer> | undefined;
-
-  constructor(
-    private readonly readAt: ReadAt,
-    private position: number,
-    private readonly end: number,
-  ) {
-    super({ highWaterMark: CHUNK_BYTES });
-  }
-
-  override _read(): void {
-    const current = this.ahead ?? (this.position < this.end ? this.fetch() : undefined);
-    if (!current) {
-      this.push(null);
-      return;
-    }
-    current.then(
-      (chunk) => {
-        this.ahead = this.position < this.end ? this.fetch() : undefined;
-        this.push(chunk);
-      },
-      (err: Error) => this.destroy(err),
-    );
-  }
-
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    // A read still in flight when the stream is torn down must not become an unhandled rejection.
-    this.ahead?.catch(() => undefined);
-    callback(err);
-  }
-
-  private fetch(): Promise<Buffer> {
-    const length = Math.min(CHUNK_BYTES, this.end - this.position);
-    const chunk = Buffer.allocUnsafe(length);
-    const at = this.position;
-    this.position += length;
-    const read = this.readAt(chunk, at).then(() => chunk);
-    read.catch(() => undefined); // handled by whoever awaits it; never unhandled
-    return read;
   }
 }

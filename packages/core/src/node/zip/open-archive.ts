@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import yauzl, { type ZipFile } from 'yauzl';
 import { ArchiveFile } from './archive-file';
 import { type ArchiveEntry, scanEntries } from './scan-entries';
@@ -13,14 +12,7 @@ export interface ScannedArchive {
   limits: ZipLimits;
   /** Bytes inflated so far from this archive, across all entries: the total bomb limit applies to it. */
   inflated: { bytes: number };
-  /**
-   * Streams one entry's raw (still compressed) bytes from the data offset the layout check proved;
-   * stream-entry inflates them and EntryDigest counts them against the size and the limits.
-   */
-  openEntry(entry: ArchiveEntry): Promise<Readable>;
-  /** Reads `length` raw archive bytes at `position` into `buffer` (bounds-checked). */
-  readRaw(buffer: Buffer, length: number, position: number): Promise<void>;
-  /** The same, synchronously (see ArchiveFile.readIntoSync). */
+  /** Reads `length` raw archive bytes at `position` into `buffer`, bounds-checked (see ArchiveFile.readIntoSync). */
   readRawSync(buffer: Buffer, length: number, position: number): void;
 }
 
@@ -38,14 +30,11 @@ export async function withScannedArchive<T>(
     const layout = await readLayout(reader, file, resolved);
     zipfile = await openZipFile(reader);
     const entries = await scanEntries(zipfile, file, resolved, layout);
-    const opened = zipfile;
     return await use({
       file,
       entries,
       limits: resolved,
       inflated: { bytes: 0 },
-      openEntry: (entry) => openEntryStream(opened, entry),
-      readRaw: (buffer, length, position) => reader.readInto(buffer, length, position),
       readRawSync: (buffer, length, position) => reader.readIntoSync(buffer, length, position),
     });
   } catch (err) {
@@ -70,25 +59,6 @@ function openZipFile(reader: ArchiveFile): Promise<ZipFile> {
         zipfile.on('error', () => undefined);
         resolve(zipfile);
       },
-    );
-  });
-}
-
-/**
- * Uses yauzl's documented low-level path at the data offset the layout check proved, so only our
- * small ArchiveEntry is kept per entry. Inflating is left to stream-entry: yauzl's inflater uses
- * zlib's 16 KiB default chunks, which costs several times the hashing on large entries.
- */
-function openEntryStream(zipfile: ZipFile, entry: ArchiveEntry): Promise<Readable> {
-  return new Promise((resolve, reject) => {
-    zipfile.openReadStreamLowLevel(
-      entry.dataStart,
-      entry.compressedSize,
-      0,
-      entry.compressedSize,
-      false,
-      entry.size,
-      (err, stream) => (err ? reject(err) : resolve(stream)),
     );
   });
 }
