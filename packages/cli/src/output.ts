@@ -1,4 +1,10 @@
-import { escapeControl, type Finding, formatFinding, inertJson } from '@magellon/hub-core';
+import {
+  escapeControl,
+  escapeControlKeepLines,
+  type Finding,
+  formatFinding,
+  inertJson,
+} from '@magellon/hub-core';
 
 export type FindingFormat = 'text' | 'json' | 'github';
 export const FINDING_FORMATS: readonly FindingFormat[] = ['text', 'json', 'github'];
@@ -19,6 +25,9 @@ function ghEscape(s: string, property = false): string {
 
 /** A string from input (argv, a file or folder name, a manifest value) made safe to print: see escapeControl. */
 export const safe = escapeControl;
+
+/** Multi-line text the hub composed around input strings: every control escaped but newlines and tabs. */
+export const safeLines = escapeControlKeepLines;
 
 /** A finding whose every string is escaped, so no file, key or entry name reaches the terminal raw. */
 function inert(f: Finding): Finding {

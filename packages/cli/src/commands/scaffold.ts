@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { slug } from '@magellon/hub-core';
 import { readManifest } from '@magellon/hub-core/node';
-import { green, red, safe } from '../output';
+import { green, red, safe, safeLines } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import { BUNDLED } from '../version';
 import type { Command } from './command';
@@ -170,7 +170,7 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
     console.log(green(`✔ created ${safe(shown)}/ (${files.length} files)`));
     const manifest = readManifest(readFileSync(join(dest, 'manifest.yaml'), 'utf8'), 'manifest.yaml');
     const version = manifest.ok ? manifest.manifest.version : undefined;
-    console.log(nextSteps(shown, `${id}-${version ?? '<version>'}.mpn`));
+    console.log(safeLines(nextSteps(shown, `${id}-${version ?? '<version>'}.mpn`)));
     return EXIT.ok;
   },
 };
