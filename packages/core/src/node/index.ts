@@ -11,6 +11,7 @@ export * from './hash-file';
 export * from './io-error';
 export * from './lint';
 export * from './load-catalog';
+export * from './load-plugin-dirs';
 export * from './pack';
 export * from './plugin-dir';
 export * from './read-entry';

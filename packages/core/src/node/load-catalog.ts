@@ -1,4 +1,3 @@
-import { type Dirent, readdirSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { type LoadedEntry, type Locate, type Maintainers, maintainersSchema } from '../catalog/model';
 import { CATALOG_RULES } from '../catalog/rules';
@@ -8,7 +7,8 @@ import { parseYaml } from '../yaml/parse-yaml';
 import { schemaFindings } from '../yaml/schema-findings';
 import { FileTree, refusalFinding } from './fs/tree-file';
 import { ioFinding } from './io-error';
-import { decodeYamlText, type EntryJob, MAX_ENTRY_BYTES, readEntry } from './read-entry';
+import { listDirSorted, loadPluginDirs, type PluginDirJob, type PluginsPlace } from './load-plugin-dirs';
+import { decodeYamlText, MAX_ENTRY_BYTES } from './read-entry';
 
 /** maintainers.yaml is refused unread above this many bytes. */
 export const MAX_MAINTAINERS_BYTES = 256 * 1024;
@@ -26,17 +26,6 @@ export interface LoadedCatalog {
 export interface LoadCatalogOptions {
   /** Paths in findings are shown relative to this directory (default: the current directory). */
   displayFrom?: string;
-}
-
-/** Lists a directory; a failure becomes a finding naming it, and the run goes on. */
-function listDir(abs: string, file: string, findings: FindingList): Dirent[] | undefined {
-  try {
-    return readdirSync(abs, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
-  } catch (err) {
-    const f = ioFinding(err, file);
-    findings.error('catalog.unreadable', `cannot list this folder: ${f.message}`, { file });
-    return undefined;
-  }
 }
 
 /**
@@ -86,74 +75,36 @@ export async function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}
     return loc.locate(path);
   };
 
-  const shownPluginsDir = show(pluginsDir);
-  const jobs: EntryJob[] = [];
-  for (const d of listDir(plugins.real, shownPluginsDir, findings) ?? []) {
+  const place: PluginsPlace = { real: plugins.real, shown: show(pluginsDir) };
+  const dirs: PluginDirJob[] = [];
+  for (const d of listDirSorted(place.real, place.shown, findings) ?? []) {
     if (d.name.startsWith('.')) continue;
-    const file = `${shownPluginsDir}/${d.name}`;
-    let dirAbs = join(plugins.real, d.name);
-    if (d.isSymbolicLink()) {
-      const linked = tree.resolve(dirAbs, 'dir');
-      if (!linked.ok) {
-        findings.items.push(refusalFinding(linked.refusal, file, 'yaml.too-large'));
-        continue;
-      }
-      dirAbs = linked.real;
-    } else if (!d.isDirectory()) {
-      if (d.isFile()) {
-        if (d.name !== 'README.md') {
-          findings.error(
-            'path.bad-layout',
-            'only plugin folders belong in plugins/; entries go in plugins/<plugin_id>/<version>.yaml',
-            { file },
-          );
-        }
-      } else {
-        findings.error('path.not-regular-file', 'is not a folder or a regular file; it was not opened', {
-          file,
-        });
-      }
+    if (d.isSymbolicLink() || d.isDirectory()) {
+      dirs.push({ name: d.name, link: d.isSymbolicLink() });
       continue;
     }
-    for (const e of listDir(dirAbs, file, findings) ?? []) {
-      if (e.name.startsWith('.')) continue;
-      const entryFile = `${file}/${e.name}`;
-      const isYaml = e.name.endsWith('.yaml');
-      if (isYaml && (e.isFile() || e.isSymbolicLink())) {
-        jobs.push({
-          abs: join(dirAbs, e.name),
-          file: entryFile,
-          dir: d.name,
-          fileName: e.name,
-          direntIsFile: e.isFile(),
-        });
-      } else if (isYaml && !e.isDirectory()) {
-        findings.error(
-          'path.not-regular-file',
-          'is not a regular file (a FIFO, socket or device); it was not opened',
-          {
-            file: entryFile,
-          },
-        );
-      } else {
-        const hint = e.name.endsWith('.yml') ? '; rename it to .yaml' : '';
+    const file = `${place.shown}/${d.name}`;
+    if (d.isFile()) {
+      if (d.name !== 'README.md') {
         findings.error(
           'path.bad-layout',
-          `not a catalog entry: entries are files named plugins/${d.name}/<version>.yaml${hint}`,
-          { file: entryFile },
+          'only plugin folders belong in plugins/; entries go in plugins/<plugin_id>/<version>.yaml',
+          { file },
         );
       }
+    } else {
+      findings.error('path.not-regular-file', 'is not a folder or a regular file; it was not opened', {
+        file,
+      });
     }
   }
 
+  const loaded = loadPluginDirs(tree, place, dirs);
+  for (const f of loaded.findings) findings.items.push(f);
   const entries: LoadedEntry[] = [];
-  for (const job of jobs) {
-    const result = readEntry(job, tree);
-    findings.items.push(...result.findings);
-    if (result.loaded) {
-      entries.push(result.loaded);
-      sources.set(result.loaded.file, result.real ?? job.abs);
-    }
+  for (const { loaded: e, real } of loaded.entries) {
+    entries.push(e);
+    sources.set(e.file, real);
   }
   for (const rule of CATALOG_RULES) rule({ entries, findings, locate });
 
