@@ -5,6 +5,9 @@ export default defineConfig({
     include: [
       'packages/*/src/**/*.test.ts',
       'packages/*/test/**/*.test.ts',
+      'hub-api/src/**/*.test.ts',
+      'hub-api/test/**/*.test.ts',
+      'functions/**/*.test.ts',
       'examples/**/*.test.ts',
       'scripts/**/*.test.ts',
       'bench/**/*.test.ts',
