@@ -1,7 +1,12 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { categoriesDocumentSchema, indexDocumentSchema, pluginDocumentSchema } from '@magellon/hub-core';
+import {
+  categoriesDocumentSchema,
+  categoryDocumentSchema,
+  indexDocumentSchema,
+  pluginDocumentSchema,
+} from '@magellon/hub-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runHub } from './run-hub';
 
@@ -29,10 +34,17 @@ describe('hub validate + hub build on the starter catalog', () => {
     const snapshots = join(import.meta.dirname, '__snapshots__', 'starter-build');
     await expect(read('v1/index.json')).toMatchFileSnapshot(join(snapshots, 'v1/index.json'));
     await expect(read('v1/categories.json')).toMatchFileSnapshot(join(snapshots, 'v1/categories.json'));
-    for (const f of readdirSync(join(out, 'v1', 'plugins')).sort()) {
+    for (const f of readdirSync(join(out, 'v1', 'plugins'))
+      .filter((f) => f.endsWith('.json'))
+      .sort()) {
       const text = read(`v1/plugins/${f}`);
       pluginDocumentSchema.parse(JSON.parse(text));
       await expect(text).toMatchFileSnapshot(join(snapshots, 'v1/plugins', f));
+    }
+    for (const f of readdirSync(join(out, 'v1', 'categories')).filter((f) => f.endsWith('.json'))) {
+      const text = read(`v1/categories/${f}`);
+      categoryDocumentSchema.parse(JSON.parse(text));
+      await expect(text).toMatchFileSnapshot(join(snapshots, 'v1/categories', f));
     }
     expect(readdirSync(join(out, 'assets', 'plugins'))).toHaveLength(15);
   });

@@ -124,6 +124,22 @@ describe('listPlugins', () => {
     expect(page).toMatchObject({ total: 3, page: 2, per_page: 2, pages: 2 });
     expect(page.items.map((p) => p.plugin_id)).toEqual(['gctf']);
     expect(listPlugins(index, { per_page: 10_000, page: -5 })).toMatchObject({ per_page: 100, page: 1 });
+    expect(listPlugins(index, { per_page: 2, page: 9 })).toMatchObject({ items: [], total: 3, page: 9 });
+  });
+
+  it('sorts by name, category or update time, either way, ties broken by plugin_id', () => {
+    const ids = (sort: Parameters<typeof listPlugins>[1]['sort']) =>
+      listPlugins(index, { sort }).items.map((p) => p.plugin_id);
+    expect(ids(undefined)).toEqual(['ctf', 'fft', 'gctf']);
+    expect(ids('-plugin_id')).toEqual(['gctf', 'fft', 'ctf']);
+    expect(ids('category')).toEqual(['ctf', 'gctf', 'fft']);
+    expect(ids('-category')).toEqual(['fft', 'ctf', 'gctf']); // ties stay in plugin_id order
+    const updated = ids('-updated');
+    const times = updated.map((id) => {
+      const p = index.plugins.find((x) => x.plugin_id === id)!;
+      return p.versions.find((v) => v.version === p.latest_version)!.published_at;
+    });
+    expect([...times].sort().reverse()).toEqual(times);
   });
 });
 

@@ -1,4 +1,5 @@
 import { groupByPlugin } from '../catalog/model';
+import type { CategoryDocument } from '../schema/api';
 import type { CatalogEntry } from '../schema/catalog-entry';
 import {
   type CategoriesDocument,
@@ -16,6 +17,8 @@ export interface HubDocuments {
   /** By plugin id, in plugin id order. */
   plugins: Map<string, PluginDocument>;
   categories: CategoriesDocument;
+  /** `v1/categories/<slug>.json`: by category, in category order. */
+  category: Map<string, CategoryDocument>;
 }
 
 /**
@@ -109,10 +112,18 @@ export function buildHubDocuments(entries: readonly CatalogEntry[]): HubDocument
     }
   }
 
+  const categories = buildCategories(indexPlugins, generated_at);
+  const category = new Map<string, CategoryDocument>(
+    categories.categories.map((c) => [
+      c.category,
+      { schema_version: DOCUMENT_SCHEMA_VERSION, generated_at, ...c },
+    ]),
+  );
   return {
     index: { schema_version: DOCUMENT_SCHEMA_VERSION, generated_at, plugins: indexPlugins },
     plugins,
-    categories: buildCategories(indexPlugins, generated_at),
+    categories,
+    category,
   };
 }
 

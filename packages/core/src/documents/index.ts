@@ -1,2 +1,3 @@
 export * from './build-index';
 export * from './listing';
+export * from './openapi';

@@ -1,11 +1,16 @@
+import { DEFAULT_PER_PAGE, type LISTING_SORTS, MAX_PER_PAGE } from '../schema/api';
 import type { IndexDocument, IndexPlugin } from '../schema/documents';
+
+export type ListingSort = (typeof LISTING_SORTS)[number] | `-${(typeof LISTING_SORTS)[number]}`;
 
 export interface ListingQuery {
   category?: string;
   tier?: string;
   tag?: string;
-  /** Free text, matched case-insensitively against id, name, description, author and tags. */
+  /** Free text: every word must appear (case-insensitively) in id, name, description, author, category or tags. */
   q?: string;
+  /** Default `plugin_id`; `-` prefix for descending. Ties are always broken by plugin_id. */
+  sort?: ListingSort;
   page?: number;
   per_page?: number;
 }
@@ -17,9 +22,6 @@ export interface ListingPage {
   per_page: number;
   pages: number;
 }
-
-export const MAX_PER_PAGE = 100;
-export const DEFAULT_PER_PAGE = 20;
 
 /** True when a plugin matches every filter in the query. */
 export function matchesListing(p: IndexPlugin, query: ListingQuery): boolean {
@@ -36,12 +38,41 @@ export function matchesListing(p: IndexPlugin, query: ListingQuery): boolean {
   return true;
 }
 
-/** Filters and pages the default listing; pages are 1-based and clamped to sane bounds. */
+/** When the plugin's default version was published (its latest version's published_at). */
+function updatedAt(p: IndexPlugin): string {
+  return p.versions.find((v) => v.version === p.latest_version)?.published_at ?? '';
+}
+
+const byId = (a: IndexPlugin, b: IndexPlugin) =>
+  a.plugin_id < b.plugin_id ? -1 : a.plugin_id > b.plugin_id ? 1 : 0;
+const KEYS: Record<(typeof LISTING_SORTS)[number], (p: IndexPlugin) => string> = {
+  plugin_id: (p) => p.plugin_id,
+  name: (p) => p.name.toLowerCase(),
+  updated: (p) => updatedAt(p),
+  category: (p) => p.category,
+};
+
+/** Sorts a copy of `plugins` by `sort`; the order is total, so equal keys never swap between pages. */
+export function sortListing(plugins: readonly IndexPlugin[], sort: ListingSort = 'plugin_id'): IndexPlugin[] {
+  const desc = sort.startsWith('-');
+  const key = KEYS[(desc ? sort.slice(1) : sort) as (typeof LISTING_SORTS)[number]];
+  const keyed = plugins.map((p) => ({ p, k: key(p) }));
+  keyed.sort((a, b) => {
+    const c = a.k < b.k ? -1 : a.k > b.k ? 1 : 0;
+    return (desc ? -c : c) || byId(a.p, b.p);
+  });
+  return keyed.map((x) => x.p);
+}
+
+/** Filters, sorts and pages the default listing. Pages are 1-based; a page past the end is empty. */
 export function listPlugins(index: IndexDocument, query: ListingQuery): ListingPage {
   const per_page = Math.min(Math.max(Math.trunc(query.per_page ?? DEFAULT_PER_PAGE), 1), MAX_PER_PAGE);
-  const matched = index.plugins.filter((p) => matchesListing(p, query));
+  const matched = sortListing(
+    index.plugins.filter((p) => matchesListing(p, query)),
+    query.sort,
+  );
   const pages = Math.max(1, Math.ceil(matched.length / per_page));
-  const page = Math.min(Math.max(Math.trunc(query.page ?? 1), 1), pages);
+  const page = Math.max(Math.trunc(query.page ?? 1), 1);
   return {
     items: matched.slice((page - 1) * per_page, page * per_page),
     total: matched.length,

@@ -5,6 +5,7 @@ export * from '../manifest/plugin-files';
 export * from '../manifest/read-manifest';
 export * from '../yaml';
 export * from './archive/verify-archive';
+export * from './bundle';
 export * from './check-archives';
 export * from './find-catalog-root';
 export * from './hash-file';

@@ -6,15 +6,19 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateCatalog } from '../../../../bench/generate-catalog';
+import { BUNDLE_MANIFEST, bundleManifestSchema } from '../schema/api';
 import { indexDocumentSchema, pluginDocumentSchema } from '../schema/documents';
+import { documentEtag } from './bundle';
 import { loadCatalog } from './load-catalog';
 import { BUILD_MARKER, BuildError, writeHubBuild } from './write-build';
 
@@ -51,14 +55,49 @@ describe('writeHubBuild', () => {
     const result = await writeHubBuild(dir, entries, a, wait);
     await writeHubBuild(dir, [...entries].reverse(), b, wait);
     expect(result.ok && result.stats).toMatchObject({ plugins: 12, versions: 36, archives: 0 });
-    expect(readdirSync(join(a, 'v1', 'plugins'))).toHaveLength(12);
-    for (const f of ['v1/index.json', 'v1/categories.json', 'v1/plugins/bench-plugin-00003.json']) {
+    expect(readdirSync(join(a, 'v1', 'plugins')).filter((f) => f.endsWith('.json'))).toHaveLength(12);
+    for (const f of [
+      'v1/index.json',
+      'v1/categories.json',
+      'v1/plugins/bench-plugin-00003.json',
+      BUNDLE_MANIFEST,
+    ]) {
       expect(readFileSync(join(b, f), 'utf8'), f).toBe(readFileSync(join(a, f), 'utf8'));
     }
     indexDocumentSchema.parse(JSON.parse(readFileSync(join(a, 'v1/index.json'), 'utf8')));
     pluginDocumentSchema.parse(
       JSON.parse(readFileSync(join(a, 'v1/plugins/bench-plugin-00000.json'), 'utf8')),
     );
+  });
+
+  it('writes each document gzip- and brotli-encoded beside it, and a manifest with its ETag and sizes', async () => {
+    const dir = copyStarter();
+    const out = join(ROOT, 'bundle-out');
+    expect((await build(dir, out)).ok).toBe(true);
+    const manifest = bundleManifestSchema.parse(JSON.parse(readFileSync(join(out, BUNDLE_MANIFEST), 'utf8')));
+    const paths = Object.keys(manifest.documents);
+    expect(paths).toEqual(
+      expect.arrayContaining(['v1/index.json', 'v1/openapi.json', 'v1/categories/ctf.json']),
+    );
+    const etags = new Set<string>();
+    for (const path of paths) {
+      const identity = readFileSync(join(out, path));
+      const doc = manifest.documents[path]!;
+      expect(gunzipSync(readFileSync(join(out, `${path}.gz`))).equals(identity), path).toBe(true);
+      expect(brotliDecompressSync(readFileSync(join(out, `${path}.br`))).equals(identity), path).toBe(true);
+      expect([doc.size, doc.gzip, doc.br]).toEqual([
+        identity.length,
+        statSync(join(out, `${path}.gz`)).size,
+        statSync(join(out, `${path}.br`)).size,
+      ]);
+      expect(doc.etag).toBe(documentEtag(identity));
+      etags.add(doc.etag);
+    }
+    expect(etags.size).toBe(paths.length);
+    expect(manifest.archives['assets/plugins/fft-1.1.0.mpn']?.size).toBe(
+      statSync(join(out, 'assets/plugins/fft-1.1.0.mpn')).size,
+    );
+    expect(Object.keys(manifest.archives)).toHaveLength(15);
   });
 
   it('copies every local archive byte for byte into assets/plugins/', async () => {
@@ -78,7 +117,11 @@ describe('writeHubBuild', () => {
     await writeHubBuild(dir, (await loadCatalog(dir)).entries, out, wait);
     expect(readdirSync(join(out, 'v1', 'plugins')).sort()).toEqual([
       'bench-plugin-00000.json',
+      'bench-plugin-00000.json.br',
+      'bench-plugin-00000.json.gz',
       'bench-plugin-00001.json',
+      'bench-plugin-00001.json.br',
+      'bench-plugin-00001.json.gz',
     ]);
     expect(existsSync(join(out, BUILD_MARKER))).toBe(true);
     expect(readdirSync(ROOT).filter((n) => n.includes('.building-') || n.includes('.old-'))).toEqual([]);

@@ -14,7 +14,11 @@ import {
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { LoadedEntry } from '../catalog/model';
 import { buildHubDocuments, serializeDocument } from '../documents/build-index';
+import { buildOpenApiDocument } from '../documents/openapi';
 import { type Finding, hasErrors } from '../findings';
+import type { BundleManifest } from '../schema/api';
+import { DOCUMENT_SCHEMA_VERSION } from '../schema/documents';
+import { bundleFiles, prepareBundle } from './bundle';
 import { checkCatalogArchives, locateArchive } from './check-archives';
 import { isInside } from './fs/tree-file';
 import { errnoOf, ioFinding } from './io-error';
@@ -48,10 +52,17 @@ export type BuildResult =
 export interface RenderedBuild {
   catalogRoot: string;
   entries: readonly LoadedEntry[];
-  /** `v1/index.json`, `v1/categories.json`, `v1/plugins/<id>.json` → serialized JSON. */
+  /**
+   * `v1/index.json`, `v1/categories.json`, `v1/categories/<slug>.json`, `v1/plugins/<id>.json`,
+   * `v1/openapi.json` → serialized JSON.
+   */
   documents: Map<string, string>;
   /** Hub-relative archive paths (`assets/plugins/x.mpn`) the build publishes. */
   archives: string[];
+  /** The sha256 and size the catalog gives each archive path (checked against the bytes when copied). */
+  archiveInfo: BundleManifest['archives'];
+  /** The catalog's own clock (see catalogTimestamp). */
+  generated_at: string;
   plugins: number;
   versions: number;
 }
@@ -74,18 +85,26 @@ export function renderHubBuild(catalogRoot: string, entries: readonly LoadedEntr
   const documents = new Map<string, string>([
     ['v1/index.json', serializeDocument(docs.index)],
     ['v1/categories.json', serializeDocument(docs.categories)],
+    ['v1/openapi.json', serializeDocument(buildOpenApiDocument(DOCUMENT_SCHEMA_VERSION))],
   ]);
   for (const [id, doc] of docs.plugins) documents.set(`v1/plugins/${id}.json`, serializeDocument(doc));
+  for (const [slug, doc] of docs.category)
+    documents.set(`v1/categories/${slug}.json`, serializeDocument(doc));
   const archives: string[] = [];
+  const archiveInfo: BundleManifest['archives'] = {};
   for (const { entry } of entries) {
     const where = locateArchive(root, entry.archive.url);
-    if (where.kind === 'local') archives.push(where.rel);
+    if (where.kind !== 'local') continue;
+    archives.push(where.rel);
+    archiveInfo[where.rel] = { sha256: entry.archive.sha256, size: entry.archive.size_bytes };
   }
   return {
     catalogRoot: root,
     entries,
     documents,
     archives,
+    archiveInfo,
+    generated_at: docs.index.generated_at,
     plugins: docs.plugins.size,
     versions: entries.length,
   };
@@ -211,8 +230,10 @@ export async function writeRenderedBuild(
     mkdirSync(join(staging, 'v1', 'plugins'));
     mkdirSync(join(staging, 'assets'));
     mkdirSync(join(staging, 'assets', 'plugins'));
+    mkdirSync(join(staging, 'v1', 'categories'));
     writeFileSync(join(staging, BUILD_MARKER), 'made by hub build; safe to delete\n');
-    for (const [path, text] of build.documents) writeFileSync(join(staging, path), text);
+    const bundle = await prepareBundle(build.documents, build.archiveInfo, build.generated_at);
+    for (const [path, bytes] of bundleFiles(bundle)) writeFileSync(join(staging, path), bytes);
     for (const rel of new Set(build.archives.map((a) => dirname(a)))) {
       mkdirSync(join(staging, rel), { recursive: true });
     }

@@ -1,3 +1,4 @@
+export * from './api';
 export * from './archive-manifest';
 export * from './catalog-entry';
 export * from './documents';

@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { brotliCompress, gzip, constants as zlib } from 'node:zlib';
+import { BUNDLE_MANIFEST, type BundleDocument, type BundleManifest } from '../schema/api';
+import { DOCUMENT_SCHEMA_VERSION } from '../schema/documents';
+
+const gzipAsync = promisify(gzip);
+const brotliAsync = promisify(brotliCompress);
+
+/** A served document's bytes in each encoding, made once at build time. */
+export interface PreparedDocument extends BundleDocument {
+  identity: Buffer;
+  gzipBytes: Buffer;
+  brBytes: Buffer;
+}
+
+export interface PreparedBundle {
+  manifest: BundleManifest;
+  /** By path (`v1/index.json`). */
+  documents: Map<string, PreparedDocument>;
+}
+
+/** The strong ETag of a document's identity bytes: a quoted, url-safe sha256 prefix (128 bits). */
+export function documentEtag(bytes: Uint8Array): string {
+  return `"${createHash('sha256').update(bytes).digest('base64url').slice(0, 22)}"`;
+}
+
+/**
+ * The ETag of one encoding of a document. Each content-coding is its own representation, so each
+ * gets its own strong validator (RFC 9110 §8.8.3); a client revalidating with any of them gets a 304.
+ */
+export function encodedEtag(etag: string, encoding: 'identity' | 'gzip' | 'br'): string {
+  return encoding === 'identity' ? etag : `${etag.slice(0, -1)}-${encoding}"`;
+}
+
+/**
+ * Compresses every document with gzip (level 9) and brotli (quality 5: at 11 a 13 MB index takes a
+ * minute; 5 is within 6% of it), computes the ETags, and writes the manifest the servers read.
+ * Compression runs on libuv's thread pool, so documents compress in parallel.
+ */
+export async function prepareBundle(
+  documents: ReadonlyMap<string, string | Uint8Array>,
+  archives: BundleManifest['archives'],
+  generated_at: string,
+): Promise<PreparedBundle> {
+  const prepared = new Map<string, PreparedDocument>();
+  await Promise.all(
+    [...documents].map(async ([path, text]) => {
+      const identity = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text);
+      const [gzipBytes, brBytes] = await Promise.all([
+        gzipAsync(identity, { level: 9 }),
+        brotliAsync(identity, {
+          params: {
+            [zlib.BROTLI_PARAM_QUALITY]: 5,
+            [zlib.BROTLI_PARAM_SIZE_HINT]: identity.length,
+            [zlib.BROTLI_PARAM_MODE]: zlib.BROTLI_MODE_TEXT,
+          },
+        }),
+      ]);
+      prepared.set(path, {
+        etag: documentEtag(identity),
+        size: identity.length,
+        gzip: gzipBytes.length,
+        br: brBytes.length,
+        identity,
+        gzipBytes,
+        brBytes,
+      });
+    }),
+  );
+  const sorted = new Map([...prepared].sort(([a], [b]) => (a < b ? -1 : 1)));
+  const manifest: BundleManifest = {
+    schema_version: DOCUMENT_SCHEMA_VERSION,
+    generated_at,
+    documents: Object.fromEntries(
+      [...sorted].map(([path, d]) => [path, { etag: d.etag, size: d.size, gzip: d.gzip, br: d.br }]),
+    ),
+    archives: Object.fromEntries(Object.entries(archives).sort(([a], [b]) => (a < b ? -1 : 1))),
+  };
+  return { manifest, documents: sorted };
+}
+
+/** Every file of a prepared bundle by path: each document, its `.gz` and `.br`, and the manifest. */
+export function bundleFiles(bundle: PreparedBundle): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  for (const [path, d] of bundle.documents) {
+    files.set(path, d.identity);
+    files.set(`${path}.gz`, d.gzipBytes);
+    files.set(`${path}.br`, d.brBytes);
+  }
+  files.set(BUNDLE_MANIFEST, Buffer.from(`${JSON.stringify(bundle.manifest, null, 2)}\n`, 'utf8'));
+  return files;
+}
