@@ -35,7 +35,7 @@ const FILE_MODE = 0o644;
 async function buildCli() {
   const result = await build({
     absWorkingDir: here,
-    entryPoints: { main: 'src/main.ts' },
+    entryPoints: { main: 'src/main.ts', 'serve-worker': 'src/serve-worker.ts' },
     bundle: true,
     splitting: true,
     format: 'esm',

@@ -18,7 +18,12 @@ Builds, from a catalog with no schema or rule errors:
   <out>/v1/index.json           the listing the Magellon web app reads
   <out>/v1/plugins/<id>.json    every version of one plugin (CoreService reads this)
   <out>/v1/categories.json      categories with the backends that serve them
+  <out>/v1/categories/<c>.json  one category, its backends side by side
+  <out>/v1/openapi.json         the API's OpenAPI 3.1 description
   <out>/assets/plugins/*.mpn    the archives with hub-relative URLs
+  <out>/hub-bundle.json         every document's ETag and sizes, every archive's sha256
+Each document also gets <name>.gz and <name>.br beside it (served as they are by
+hub serve, the Worker, or nginx's gzip_static).
 Output is deterministic: the same catalog gives the same bytes. The new tree is
 swapped in only when complete, so a failed build leaves the previous one as it was.
 Every local archive is copied and the copy checked first (size, sha256, safe unzip,

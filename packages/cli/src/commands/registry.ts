@@ -39,4 +39,10 @@ export const COMMANDS: readonly CommandEntry[] = [
     group: 'Catalog',
     load: async () => (await import('./build')).buildCommand,
   },
+  {
+    name: 'serve',
+    summary: 'validate, build and serve the /v1 API and archives on one port',
+    group: 'Catalog',
+    load: async () => (await import('./serve')).serveCommand,
+  },
 ];

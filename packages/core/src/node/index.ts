@@ -8,6 +8,7 @@ export * from './archive/verify-archive';
 export * from './bundle';
 export * from './check-archives';
 export * from './find-catalog-root';
+export { FileTree, isInside, refusalFinding, type TreeRead, type TreeRefusal } from './fs/tree-file';
 export * from './hash-file';
 export * from './io-error';
 export * from './lint';

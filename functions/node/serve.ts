@@ -1,0 +1,121 @@
+// `hub serve`: serve a build dir (documents in memory, archives from the fs store) on one port,
+// in this process or in a cluster of worker processes sharing it.
+import cluster, { type Worker } from 'node:cluster';
+import { createMemorySource, type HubAppOptions } from '@magellon/hub-api';
+import { createFsStore, loadBundleDir } from '@magellon/hub-api/node';
+import { listenHub, type RunningServer } from './server';
+
+export interface ServeOptions extends HubAppOptions {
+  /** A build dir (what `hub build` writes): hub-bundle.json, v1/, assets/. */
+  dir: string;
+  port: number;
+  host: string;
+  /** Processes serving the port; 1 serves from this process. */
+  workers: number;
+  /** The compiled module cluster workers run (it calls runServeWorker); needed when workers > 1. */
+  workerScript?: string;
+  log?: (line: string) => void;
+}
+
+export interface ServingHub {
+  url: string;
+  port: number;
+  workers: number;
+  /** Stops every process that serves, letting requests in flight finish. */
+  stop(): Promise<void>;
+}
+
+/** Serves `dir` from this process. */
+export async function serveInProcess(opts: Omit<ServeOptions, 'workers'>): Promise<RunningServer> {
+  const { manifest, documents } = loadBundleDir(opts.dir);
+  const source = createMemorySource(manifest, documents, createFsStore(opts.dir));
+  return listenHub(source, opts);
+}
+
+const WORKER_ENV = 'HUB_SERVE_WORKER';
+
+/** Serves `dir` on host:port, from `workers` processes when more than one. */
+export async function serveBuildDir(opts: ServeOptions): Promise<ServingHub> {
+  if (opts.workers <= 1 || !opts.workerScript) {
+    const running = await serveInProcess(opts);
+    return { url: running.url, port: running.port, workers: 1, stop: () => running.close() };
+  }
+  // Load once here first: a broken bundle is one clear error, not N crashing workers.
+  loadBundleDir(opts.dir);
+  const { workerScript, log, ...shared } = opts;
+  cluster.setupPrimary({ exec: workerScript, args: [], silent: false });
+  let stopping = false;
+  let port = opts.port;
+  const forkOne = (): Promise<Worker> => {
+    // Every worker asks for the same port (even 0): the primary then shares one socket among them.
+    const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(shared) });
+    return new Promise((resolve, reject) => {
+      const failed = (code: number | null) =>
+        reject(new Error(`a server process exited (code ${code}) before it listened`));
+      worker.once('exit', failed);
+      worker.once('message', (m: { listening?: number; error?: string }) => {
+        worker.off('exit', failed);
+        if (m.error) reject(new Error(m.error));
+        else {
+          port = m.listening ?? port;
+          resolve(worker);
+        }
+      });
+    });
+  };
+  const workers = new Set(await Promise.all(Array.from({ length: opts.workers }, forkOne)));
+  let restarts = 0;
+  const watch = (w: Worker) =>
+    w.once('exit', (code, signal) => {
+      workers.delete(w);
+      if (stopping) return;
+      log?.(`a server process exited (${signal ?? `code ${code}`}); starting another`);
+      if (++restarts > 20) {
+        log?.('server processes keep exiting; not restarting any more');
+        return;
+      }
+      forkOne().then(
+        (n) => {
+          workers.add(n);
+          watch(n);
+        },
+        (err: Error) => log?.(`could not restart a server process: ${err.message}`),
+      );
+    });
+  for (const w of workers) watch(w);
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    workers: workers.size,
+    stop: async () => {
+      stopping = true;
+      await Promise.all(
+        [...workers].map(
+          (w) =>
+            new Promise<void>((done) => {
+              if (w.isDead()) return done();
+              w.once('exit', () => done());
+              w.process.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  };
+}
+
+/** The body of a cluster worker process: serve, report the port, close on SIGTERM. */
+export async function runServeWorker(): Promise<void> {
+  const raw = process.env[WORKER_ENV];
+  if (!raw || !process.send) throw new Error('runServeWorker runs only in a hub serve worker process');
+  const opts = JSON.parse(raw) as Omit<ServeOptions, 'workers'>;
+  try {
+    const running = await serveInProcess(opts);
+    process.send({ listening: running.port });
+    process.once('SIGTERM', () => {
+      running.close().then(() => process.exit(0));
+    });
+  } catch (err) {
+    process.send({ error: (err as Error).message }, () => process.exit(1));
+  }
+}

@@ -1,0 +1,403 @@
+// The /v1 hub API as one Hono app. Runtime-free: the Node server and the Cloudflare Worker both
+// serve exactly this app, over a HubSource (see source.ts).
+import {
+  type BundleManifest,
+  DOCUMENT_SCHEMA_VERSION,
+  type ListingPageDocument,
+  type ListingQuery,
+  listingQuerySchema,
+  listPlugins,
+  serializeDocument,
+} from '@magellon/hub-core';
+import { Hono } from 'hono';
+import {
+  ARCHIVE_CACHE,
+  COMMON_HEADERS,
+  DOCUMENT_CACHE,
+  documentReply,
+  echo,
+  errorReply,
+  JSON_TYPE,
+  MAX_URL_CHARS,
+  noneMatch,
+  parseRange,
+  type Reply,
+  toResponse,
+} from './http';
+import type { HubSource } from './source';
+import { StoreError } from './storage/store';
+
+export type Route =
+  | { kind: 'document'; path: string }
+  | { kind: 'listing' }
+  | { kind: 'archive'; key: string; file: string }
+  | { kind: 'health' }
+  | { kind: 'none'; message: string };
+
+const SLUG = /^[a-z0-9._-]{1,100}$/;
+const ARCHIVE_FILE = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,199}$/;
+const isSlug = (s: string) => SLUG.test(s) && s !== '.' && s !== '..';
+
+/**
+ * Maps a raw (still percent-encoded) path to what it asks for. Ids and file names are plain
+ * characters, so any `%` escape, empty segment or dot segment simply names nothing: an encoded
+ * slash or `..` can never reach a document or the store.
+ */
+export function resolveRoute(pathname: string): Route {
+  switch (pathname) {
+    case '/healthz':
+      return { kind: 'health' };
+    case '/v1/index.json':
+    case '/v1/categories.json':
+    case '/v1/openapi.json':
+      return { kind: 'document', path: pathname.slice(1) };
+    case '/v1/categories':
+    case '/v1/categories/':
+      return { kind: 'document', path: 'v1/categories.json' };
+    case '/v1/plugins':
+    case '/v1/plugins/':
+      return { kind: 'listing' };
+  }
+  const plugin = /^\/v1\/plugins\/([^/]+?)(\.json)?$/.exec(pathname);
+  if (plugin) {
+    const id = plugin[1]!;
+    return isSlug(id)
+      ? { kind: 'document', path: `v1/plugins/${id}.json` }
+      : { kind: 'none', message: `no plugin ${JSON.stringify(echo(id))}: plugin ids are lowercase slugs` };
+  }
+  const category = /^\/v1\/categories\/([^/]+?)(\.json)?$/.exec(pathname);
+  if (category) {
+    const slug = category[1]!;
+    return isSlug(slug)
+      ? { kind: 'document', path: `v1/categories/${slug}.json` }
+      : {
+          kind: 'none',
+          message: `no category ${JSON.stringify(echo(slug))}: categories are lowercase slugs`,
+        };
+  }
+  const archive = /^\/assets\/plugins\/([^/]+)$/.exec(pathname);
+  if (archive) {
+    const file = archive[1]!;
+    return ARCHIVE_FILE.test(file)
+      ? { kind: 'archive', key: `assets/plugins/${file}`, file }
+      : { kind: 'none', message: `no archive ${JSON.stringify(echo(file))}` };
+  }
+  return { kind: 'none', message: `nothing at ${JSON.stringify(echo(pathname))}; see /v1/openapi.json` };
+}
+
+/** The document-not-found message for a path the manifest does not list. */
+function missingDocument(path: string): string {
+  const plugin = /^v1\/plugins\/(.+)\.json$/.exec(path);
+  if (plugin) return `no plugin ${JSON.stringify(plugin[1])} in this hub`;
+  const category = /^v1\/categories\/(.+)\.json$/.exec(path);
+  if (category) return `no category ${JSON.stringify(category[1])} in this hub`;
+  return `no document ${path} in this hub`;
+}
+
+export interface HubAppOptions {
+  /**
+   * Answer archive downloads with a 302 to a presigned store URL valid this many seconds, when the
+   * store can presign (s3); the bytes then never pass through the API.
+   */
+  presignSeconds?: number;
+  /** Listing pages kept rendered (by query), most recently used first. Default 512. */
+  listingCacheSize?: number;
+}
+
+const ALLOW = 'GET, HEAD, OPTIONS';
+
+/** The answer to a request the app can give without the source, or undefined. */
+export function preflight(method: string, url: string): Reply | undefined {
+  if (url.length > MAX_URL_CHARS) {
+    return errorReply(400, 'bad_request', `the request target is longer than ${MAX_URL_CHARS} characters`);
+  }
+  if (method === 'OPTIONS') {
+    return {
+      status: 204,
+      headers: [
+        ['access-control-allow-methods', ALLOW],
+        ['access-control-allow-headers', 'If-None-Match, Range, If-Range, Accept-Encoding'],
+        ['access-control-max-age', '86400'],
+        ['allow', ALLOW],
+        ...COMMON_HEADERS,
+      ],
+    };
+  }
+  if (method !== 'GET' && method !== 'HEAD') {
+    return errorReply(
+      405,
+      'method_not_allowed',
+      `${echo(method)} is not allowed; this API is read-only (GET, HEAD)`,
+      [['allow', ALLOW]],
+    );
+  }
+  return undefined;
+}
+
+const HEALTH = new TextEncoder().encode('{"status":"ok"}\n');
+
+/** The whole API: one Hono app over `source`. */
+export function createHubApp(source: HubSource, opts: HubAppOptions = {}): Hono {
+  const app = new Hono();
+  const listings = new ListingCache(opts.listingCacheSize ?? 512);
+
+  app.all('*', async (c) => {
+    const req = c.req.raw;
+    const url = new URL(req.url);
+    const early = preflight(req.method, url.pathname + url.search);
+    if (early) return toResponse(early);
+    const route = resolveRoute(url.pathname);
+    const header = (name: string) => req.headers.get(name);
+    switch (route.kind) {
+      case 'health':
+        return toResponse({
+          status: 200,
+          headers: [
+            ['content-type', JSON_TYPE],
+            ['content-length', String(HEALTH.length)],
+            ['cache-control', 'no-store'],
+            ...COMMON_HEADERS,
+          ],
+          body: req.method === 'HEAD' ? undefined : HEALTH,
+        });
+      case 'none':
+        return toResponse(errorReply(404, 'not_found', route.message));
+      case 'document': {
+        if (url.search !== '') {
+          return toResponse(errorReply(400, 'bad_request', 'this document takes no query parameters'));
+        }
+        const manifest = await source.manifest();
+        const doc = manifest.documents[route.path];
+        if (!doc) return toResponse(errorReply(404, 'not_found', missingDocument(route.path)));
+        const { reply, encoding, withBody } = documentReply(
+          doc,
+          req.method,
+          header('accept-encoding'),
+          header('if-none-match'),
+        );
+        if (withBody) {
+          const body = await source.document(route.path, encoding);
+          if (!body) {
+            return toResponse(
+              errorReply(503, 'unavailable', `${route.path} is listed but could not be read`),
+            );
+          }
+          reply.body = body;
+        }
+        return toResponse(reply);
+      }
+      case 'listing':
+        return toResponse(await listingReply(url, req, source, listings));
+      case 'archive':
+        return toResponse(await archiveReply(route, req, await source.manifest(), source, opts));
+    }
+  });
+
+  app.onError((err) => {
+    if (err instanceof StoreError) {
+      const status = err.code === 'bad-key' ? 404 : 503;
+      return toResponse(
+        errorReply(
+          status,
+          status === 404 ? 'not_found' : 'unavailable',
+          `the hub's store failed: ${err.message}`,
+        ),
+      );
+    }
+    console.error('hub api: internal error', err);
+    return toResponse(errorReply(500, 'internal', 'internal error; the hub logged it'));
+  });
+  return app;
+}
+
+/** A rendered listing page: its bytes, ETag and Link header. */
+interface RenderedListing {
+  body: Uint8Array;
+  etag: string;
+  link: string;
+}
+
+/** Most-recently-used listing pages by canonical query, for one bundle (a new index clears it). */
+class ListingCache {
+  private readonly pages = new Map<string, RenderedListing>();
+  private bundle = '';
+  constructor(private readonly size: number) {}
+  get(bundle: string, key: string): RenderedListing | undefined {
+    if (bundle !== this.bundle) {
+      this.pages.clear();
+      this.bundle = bundle;
+      return undefined;
+    }
+    const hit = this.pages.get(key);
+    if (hit) {
+      this.pages.delete(key);
+      this.pages.set(key, hit);
+    }
+    return hit;
+  }
+  set(key: string, page: RenderedListing): void {
+    this.pages.set(key, page);
+    if (this.pages.size > this.size) this.pages.delete(this.pages.keys().next().value as string);
+  }
+}
+
+/** Reads the listing query: every parameter at most once, no unknown ones, values per listingQuerySchema. */
+export function parseListingQuery(
+  params: URLSearchParams,
+): { ok: true; query: ListingQuery } | { ok: false; message: string } {
+  const raw: Record<string, string> = {};
+  for (const [key, value] of params) {
+    if (key in raw)
+      return { ok: false, message: `parameter ${JSON.stringify(echo(key))} is given more than once` };
+    raw[key] = value;
+  }
+  const parsed = listingQuerySchema.safeParse(raw);
+  if (parsed.success) return { ok: true, query: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const names = issue.keys.map((k) => JSON.stringify(echo(k))).join(', ');
+    return {
+      ok: false,
+      message: `unknown parameter ${names}; the listing takes ${Object.keys(listingQuerySchema.shape).join(', ')}`,
+    };
+  }
+  const name = String(issue.path[0] ?? 'query');
+  return { ok: false, message: `parameter ${name}: ${issue.message}` };
+}
+
+const QUERY_ORDER = ['category', 'tier', 'tag', 'q', 'sort', 'per_page'] as const;
+
+/** The canonical query string of a listing (fixed order, no page), for cache keys and Link headers. */
+function canonicalQuery(q: ListingQuery): URLSearchParams {
+  const out = new URLSearchParams();
+  for (const k of QUERY_ORDER) {
+    const v = q[k];
+    if (v !== undefined && v !== '') out.set(k, String(v));
+  }
+  return out;
+}
+
+async function strongEtag(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  let bin = '';
+  for (const b of digest) bin += String.fromCharCode(b);
+  return `"${btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '').slice(0, 22)}"`;
+}
+
+async function listingReply(url: URL, req: Request, source: HubSource, cache: ListingCache): Promise<Reply> {
+  const parsed = parseListingQuery(url.searchParams);
+  if (!parsed.ok) return errorReply(400, 'bad_request', parsed.message);
+  const query = parsed.query;
+  const manifest = await source.manifest();
+  const base = canonicalQuery(query);
+  const key = `${base.toString()}&page=${query.page ?? 1}`;
+  const bundle = manifest.documents['v1/index.json']?.etag ?? '';
+  let page = cache.get(bundle, key);
+  if (!page) {
+    const listed = listPlugins(await source.index(), query);
+    const doc: ListingPageDocument = {
+      schema_version: DOCUMENT_SCHEMA_VERSION,
+      generated_at: manifest.generated_at,
+      total: listed.total,
+      page: listed.page,
+      per_page: listed.per_page,
+      pages: listed.pages,
+      plugins: listed.items,
+    };
+    const body = new TextEncoder().encode(serializeDocument(doc));
+    const link = (n: number, rel: string) => {
+      const q = new URLSearchParams(base);
+      q.set('page', String(n));
+      return `</v1/plugins?${q.toString()}>; rel="${rel}"`;
+    };
+    const links = [link(1, 'first')];
+    if (listed.page > 1) links.push(link(Math.min(listed.page - 1, listed.pages), 'prev'));
+    if (listed.page < listed.pages) links.push(link(listed.page + 1, 'next'));
+    links.push(link(listed.pages, 'last'));
+    page = { body, etag: await strongEtag(body), link: links.join(', ') };
+    cache.set(key, page);
+  }
+  const validators: Array<[string, string]> = [
+    ['etag', page.etag],
+    ['cache-control', DOCUMENT_CACHE],
+    ['vary', 'Accept-Encoding'],
+  ];
+  if (noneMatch(req.headers.get('if-none-match'), [page.etag])) {
+    return { status: 304, headers: [...validators, ...COMMON_HEADERS] };
+  }
+  return {
+    status: 200,
+    headers: [
+      ['content-type', JSON_TYPE],
+      ['content-length', String(page.body.length)],
+      ...validators,
+      ['link', page.link],
+      ...COMMON_HEADERS,
+    ],
+    body: req.method === 'HEAD' ? undefined : page.body,
+  };
+}
+
+async function archiveReply(
+  route: { key: string; file: string },
+  req: Request,
+  manifest: BundleManifest,
+  source: HubSource,
+  opts: HubAppOptions,
+): Promise<Reply> {
+  const info = manifest.archives[route.key];
+  if (!info) return errorReply(404, 'not_found', `no archive ${JSON.stringify(route.file)} in this hub`);
+  const etag = `"${info.sha256}"`;
+  const validators: Array<[string, string]> = [
+    ['etag', etag],
+    ['cache-control', ARCHIVE_CACHE],
+  ];
+  if (noneMatch(req.headers.get('if-none-match'), [etag])) {
+    return { status: 304, headers: [...validators, ...COMMON_HEADERS] };
+  }
+  if (opts.presignSeconds && source.archives.presignGet) {
+    const location = await source.archives.presignGet(route.key, opts.presignSeconds);
+    return {
+      status: 302,
+      headers: [['location', location], ['cache-control', 'no-store'], ...COMMON_HEADERS],
+    };
+  }
+  const ifRange = req.headers.get('if-range');
+  const ask =
+    ifRange && ifRange.trim() !== etag
+      ? { kind: 'none' as const }
+      : parseRange(req.headers.get('range'), info.size);
+  if (ask.kind === 'unsatisfiable') {
+    return errorReply(
+      416,
+      'range_not_satisfiable',
+      `the archive has ${info.size} bytes; the range asked for lies outside it`,
+      [['content-range', `bytes */${info.size}`]],
+    );
+  }
+  const range = ask.kind === 'range' ? { offset: ask.offset, length: ask.length } : undefined;
+  const headers: Array<[string, string]> = [
+    ['content-type', 'application/zip'],
+    ['content-length', String(range ? range.length : info.size)],
+    ...(range
+      ? ([
+          ['content-range', `bytes ${range.offset}-${range.offset + range.length - 1}/${info.size}`],
+        ] as Array<[string, string]>)
+      : []),
+    ['accept-ranges', 'bytes'],
+    ...validators,
+    ['content-disposition', `attachment; filename="${route.file}"`],
+    ...COMMON_HEADERS,
+  ];
+  const status = range ? 206 : 200;
+  if (req.method === 'HEAD') {
+    const there = await source.archives.head(route.key);
+    if (!there)
+      return errorReply(503, 'unavailable', `archive ${route.file} is listed but missing from the store`);
+    return { status, headers };
+  }
+  const got = await source.archives.get(route.key, range);
+  if (!got)
+    return errorReply(503, 'unavailable', `archive ${route.file} is listed but missing from the store`);
+  return { status, headers, body: got.body };
+}

@@ -1,0 +1,5 @@
+/** Node-only parts of the hub API: loading a build dir into memory, the fs store. */
+
+export * from '../storage/fs';
+export * from './bundle-dir';
+export * from './upload';
