@@ -53,9 +53,9 @@ export async function serveBuildDir(opts: ServeOptions): Promise<ServingHub> {
       const failed = (code: number | null) =>
         reject(new Error(`a server process exited (code ${code}) before it listened`));
       worker.once('exit', failed);
-      worker.once('message', (m: { listening?: number; error?: string }) => {
+      worker.once('message', (m: { listening?: number; error?: string; code?: string }) => {
         worker.off('exit', failed);
-        if (m.error) reject(new Error(m.error));
+        if (m.error) reject(Object.assign(new Error(m.error), { code: m.code }));
         else {
           port = m.listening ?? port;
           resolve(worker);
@@ -63,7 +63,16 @@ export async function serveBuildDir(opts: ServeOptions): Promise<ServingHub> {
       });
     });
   };
-  const workers = new Set(await Promise.all(Array.from({ length: opts.workers }, forkOne)));
+  const forks = Array.from({ length: opts.workers }, forkOne);
+  const started = await Promise.allSettled(forks);
+  const failure = started.find((r) => r.status === 'rejected');
+  if (failure) {
+    // One could not listen (port taken, bad address): none serves.
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    throw (failure as PromiseRejectedResult).reason;
+  }
+  const workers = new Set(started.map((r) => (r as PromiseFulfilledResult<Worker>).value));
   let restarts = 0;
   const watch = (w: Worker) =>
     w.once('exit', (code, signal) => {
@@ -116,6 +125,8 @@ export async function runServeWorker(): Promise<void> {
       running.close().then(() => process.exit(0));
     });
   } catch (err) {
-    process.send({ error: (err as Error).message }, () => process.exit(1));
+    process.send({ error: (err as Error).message, code: (err as NodeJS.ErrnoException).code }, () =>
+      process.exit(1),
+    );
   }
 }

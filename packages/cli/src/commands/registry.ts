@@ -45,4 +45,10 @@ export const COMMANDS: readonly CommandEntry[] = [
     group: 'Catalog',
     load: async () => (await import('./serve')).serveCommand,
   },
+  {
+    name: 'upload',
+    summary: 'push a build to an S3 or R2 bucket (skipping what is there, never changing an archive)',
+    group: 'Catalog',
+    load: async () => (await import('./upload')).uploadCommand,
+  },
 ];
