@@ -2,7 +2,7 @@
 // in this process or in a cluster of worker processes sharing it.
 import cluster, { type Worker } from 'node:cluster';
 import { createMemorySource, type HubAppOptions } from '@magellon/hub-api';
-import { createFsStore, loadBundleDir } from '@magellon/hub-api/node';
+import { createFsStore, createS3Store, loadBundleDir, type S3StoreOptions } from '@magellon/hub-api/node';
 import { listenHub, type RunningServer } from './server';
 
 export interface ServeOptions extends HubAppOptions {
@@ -12,6 +12,8 @@ export interface ServeOptions extends HubAppOptions {
   host: string;
   /** Processes serving the port; 1 serves from this process. */
   workers: number;
+  /** Serve archives from this S3 bucket (keys as in the build) instead of the build dir. */
+  archiveBucket?: S3StoreOptions;
   /** The compiled module cluster workers run (it calls runServeWorker); needed when workers > 1. */
   workerScript?: string;
   log?: (line: string) => void;
@@ -28,7 +30,8 @@ export interface ServingHub {
 /** Serves `dir` from this process. */
 export async function serveInProcess(opts: Omit<ServeOptions, 'workers'>): Promise<RunningServer> {
   const { manifest, documents } = loadBundleDir(opts.dir);
-  const source = createMemorySource(manifest, documents, createFsStore(opts.dir));
+  const archives = opts.archiveBucket ? createS3Store(opts.archiveBucket) : createFsStore(opts.dir);
+  const source = createMemorySource(manifest, documents, archives);
   return listenHub(source, opts);
 }
 

@@ -41,7 +41,9 @@ describe('hub upload', () => {
     rmSync(join(mirror, '.hub-meta', `${mpn}.json`));
     const conflict = runHub(['upload', build, '--to-dir', mirror]);
     expect(conflict.code).toBe(1);
-    expect(conflict.stderr).toContain(`already holds ${mpn} with different bytes; a published archive never changes`);
+    expect(conflict.stderr).toContain(
+      `already holds ${mpn} with different bytes; a published archive never changes`,
+    );
     expect(readFileSync(join(mirror, mpn)).equals(other)).toBe(true);
   });
 

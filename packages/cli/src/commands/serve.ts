@@ -47,6 +47,11 @@ Options:
   --host <h>      address to listen on (default ${DEFAULT_HOST}; only this machine)
   --workers <n>   server processes sharing the port (default: the number of CPUs)
   --build <dir>   serve an existing hub build output instead of building
+  --archive-bucket <name>  serve archives from this S3/R2 bucket (filled by
+                  hub upload) instead of local files; with --endpoint <url>,
+                  --region <r>, --prefix <p>; credentials as for hub upload
+  --presign <s>   with --archive-bucket: answer downloads with a 302 to a
+                  presigned URL valid <s> seconds, so bytes skip this server
   -h, --help      show this help
 
 Stops cleanly on Ctrl-C or SIGTERM (requests in flight finish first).
@@ -57,6 +62,11 @@ Exit codes: 0 stopped, 1 catalog errors or the port could not be used, 2 bad usa
       host: { type: 'string' },
       workers: { type: 'string' },
       build: { type: 'string' },
+      'archive-bucket': { type: 'string' },
+      endpoint: { type: 'string' },
+      region: { type: 'string' },
+      prefix: { type: 'string' },
+      presign: { type: 'string' },
     });
     if (values.help) {
       console.log(this.help);
@@ -68,6 +78,23 @@ Exit codes: 0 stopped, 1 catalog errors or the port could not be used, 2 bad usa
     const port = intOption('port', values.port as string | undefined, DEFAULT_PORT, 0, 65535);
     const workers = intOption('workers', values.workers as string | undefined, availableParallelism(), 1, 64);
     const host = (values.host as string | undefined) ?? DEFAULT_HOST;
+    const bucket = values['archive-bucket'] as string | undefined;
+    if (!bucket && (values.presign || values.endpoint || values.prefix || values.region)) {
+      throw new UsageError('--presign, --endpoint, --region and --prefix go with --archive-bucket <name>');
+    }
+    const presignSeconds = values.presign
+      ? intOption('presign', values.presign as string, 0, 1, 604800)
+      : undefined;
+    const archiveBucket = bucket
+      ? {
+          bucket,
+          endpoint: values.endpoint as string | undefined,
+          region: (values.region as string | undefined) ?? process.env.AWS_REGION ?? 'auto',
+          prefix: values.prefix as string | undefined,
+          accessKeyId: process.env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
+        }
+      : undefined;
     if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host))
       throw new UsageError(`--host "${safe(host)}" is not a host name or address`);
 
@@ -129,6 +156,8 @@ Exit codes: 0 stopped, 1 catalog errors or the port could not be used, 2 bad usa
         host,
         workers: existsSync(workerScript) ? workers : 1,
         workerScript,
+        archiveBucket,
+        presignSeconds,
         log: (line) => console.error(line),
       });
     } catch (err) {
