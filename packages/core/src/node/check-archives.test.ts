@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,17 @@ async function archiveFindings(dir: string) {
 }
 
 describe('checkCatalogArchives', () => {
+  it('never reads an archive through a linked folder that leads out of the catalog', async () => {
+    const dir = copyCatalog();
+    const outside = mkdtempSync(join(ROOT, 'outside-'));
+    cpSync(join(dir, 'assets'), join(outside, 'assets'), { recursive: true });
+    rmSync(join(dir, 'assets'), { recursive: true });
+    symlinkSync(join(outside, 'assets'), join(dir, 'assets'));
+    const findings = await archiveFindings(dir);
+    expect(findings.length).toBeGreaterThan(0);
+    expect(new Set(findings.map((f) => f.code))).toEqual(new Set(['path.outside-tree']));
+  });
+
   it('finds nothing wrong with the starter catalog', async () => {
     expect(await archiveFindings(copyCatalog())).toEqual([]);
   });

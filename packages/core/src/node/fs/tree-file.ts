@@ -8,7 +8,7 @@ import {
   realpathSync,
   type Stats,
 } from 'node:fs';
-import { isAbsolute, relative, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import type { FindingCode } from '../../finding-codes';
 import type { Finding } from '../../findings';
 import { ioFinding } from '../io-error';
@@ -78,6 +78,18 @@ export class FileTree {
           };
         }
         stats = lstatSync(real);
+      } else {
+        // The last component is no link, but a folder on the way may be one: judge where it really is.
+        real = join(realpathSync.native(dirname(abs)), basename(abs));
+        if (!isInside(this.real, real)) {
+          return {
+            ok: false,
+            refusal: {
+              kind: 'outside',
+              message: 'lies under a symbolic link to a place outside the tree; it was not read',
+            },
+          };
+        }
       }
     } catch (error) {
       return { ok: false, refusal: { kind: 'io', error, message: String((error as Error).message) } };
