@@ -1,4 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -7,6 +9,10 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRepoCatalog } from '../../functions/test/harness';
+import { REPO_ROOT, runHub } from '../../packages/cli/test/run-hub';
+import { createHubApp } from '../src/app';
+import { createStoreSource } from '../src/source';
 import { createS3Store } from '../src/storage/s3';
 import { StoreError } from '../src/storage/store';
 import { describeStoreContract } from './storage-contract';
@@ -155,5 +161,60 @@ describe('s3 store against Swift: what a lab admin gets wrong', () => {
     const err = (await store.head('x').catch((e: unknown) => e)) as StoreError;
     expect(err.code).toBe('unavailable');
     expect(err.message).toContain('http://127.0.0.1:1');
+  });
+});
+
+describe('a hub build in an S3 bucket', () => {
+  let s: SwiftEndpoint | undefined;
+  let bucket = '';
+  let dir = '';
+  let cleanupBuild = () => {};
+  beforeAll(async () => {
+    s = ensureSwift();
+    if (!s) return;
+    bucket = await newBucket(s);
+    const built = await buildRepoCatalog();
+    dir = built.dir;
+    cleanupBuild = built.cleanup;
+  }, 600_000);
+  afterAll(() => cleanupBuild());
+  const storeFor = (sw: SwiftEndpoint) =>
+    createS3Store({
+      bucket,
+      endpoint: sw.endpoint,
+      region: 'us-east-1',
+      accessKeyId: sw.accessKeyId,
+      secretAccessKey: sw.secretAccessKey,
+    });
+
+  it('hub upload sends it once, then nothing; the API serves it from the bucket, archives by presigned redirect', async (ctx) => {
+    if (!s) return ctx.skip();
+    const env = {
+      AWS_ACCESS_KEY_ID: s.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s.secretAccessKey,
+      AWS_REGION: 'us-east-1',
+    };
+    const first = runHub(['upload', dir, '--bucket', bucket, '--endpoint', s.endpoint], REPO_ROOT, env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/: \d+ new, 0 replaced, 0 already there/);
+    const again = runHub(['upload', dir, '--bucket', bucket, '--endpoint', s.endpoint], REPO_ROOT, env);
+    expect(again.stdout).toMatch(/: 0 new, 0 replaced, \d+ already there; sent 0\.0 MiB/);
+    const wrong = runHub(['upload', dir, '--bucket', bucket, '--endpoint', s.endpoint], REPO_ROOT, {
+      ...env,
+      AWS_SECRET_ACCESS_KEY: 'nope',
+    });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('refused the credentials');
+    expect(wrong.stderr + wrong.stdout).not.toContain('nope');
+
+    const app = createHubApp(createStoreSource(storeFor(s)), { presignSeconds: 60 });
+    const index = await app.request('/v1/index.json');
+    expect(Buffer.from(await index.arrayBuffer()).equals(readFileSync(join(dir, 'v1/index.json')))).toBe(
+      true,
+    );
+    const redirect = await app.request('/assets/plugins/fft-1.1.0.mpn');
+    expect(redirect.status).toBe(302);
+    const bytes = Buffer.from(await (await fetch(redirect.headers.get('location')!)).arrayBuffer());
+    expect(bytes.equals(readFileSync(join(dir, 'assets/plugins/fft-1.1.0.mpn')))).toBe(true);
   });
 });

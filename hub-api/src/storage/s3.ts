@@ -40,20 +40,24 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
   const prefix = opts.prefix ? `${opts.prefix.replace(/^\/+|\/+$/g, '')}/` : '';
   let client: Promise<{ sdk: Sdk; s3: S3Client }> | undefined;
   const connect = () => {
-    client ??= import('@aws-sdk/client-s3').then((sdk) => ({
-      sdk,
-      s3: new sdk.S3Client({
-        region: opts.region ?? 'auto',
-        ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
-        forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
-        ...(opts.accessKeyId && opts.secretAccessKey
-          ? { credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } }
-          : {}),
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        maxAttempts: 2,
-      }),
-    }));
+    // Bundled (the compiled hub), the CommonJS SDK may come back as the namespace's default export.
+    client ??= import('@aws-sdk/client-s3').then((mod) => {
+      const sdk = ('S3Client' in mod ? mod : (mod as unknown as { default: Sdk }).default) as Sdk;
+      return {
+        sdk,
+        s3: new sdk.S3Client({
+          region: opts.region ?? 'auto',
+          ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+          forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
+          ...(opts.accessKeyId && opts.secretAccessKey
+            ? { credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } }
+            : {}),
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+          maxAttempts: 2,
+        }),
+      };
+    });
     return client;
   };
   /** Turns an SDK failure into a StoreError that says what failed and where. */
@@ -217,7 +221,12 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
     async presignGet(key, expiresSeconds) {
       checkKey(key);
       const { sdk, s3 } = await connect();
-      const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+      const presigner = await import('@aws-sdk/s3-request-presigner');
+      const { getSignedUrl } = (
+        'getSignedUrl' in presigner
+          ? presigner
+          : (presigner as unknown as { default: typeof presigner }).default
+      ) as typeof presigner;
       return getSignedUrl(s3, new sdk.GetObjectCommand({ Bucket: opts.bucket, Key: prefix + key }), {
         expiresIn: expiresSeconds,
       });
