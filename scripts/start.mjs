@@ -9,6 +9,13 @@ if (!existsSync(entry)) {
   process.exit(1);
 }
 const { main } = await import(entry.href);
-const args = ['serve', 'catalog', '--port', process.env.PORT ?? '8080', '--host', process.env.HOST ?? '127.0.0.1'];
+const args = [
+  'serve',
+  'catalog',
+  '--port',
+  process.env.PORT ?? '8080',
+  '--host',
+  process.env.HOST ?? '127.0.0.1',
+];
 console.log(`$ hub ${args.join(' ')}`);
 process.exitCode = await main(args);
