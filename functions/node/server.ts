@@ -1,19 +1,18 @@
-// The hub API on Node: one http server running the Hono app, with a fast path that answers
-// prepared documents straight from memory using the same rules (http.ts) the app uses.
+// The hub API on Node: one http server running the handler the Hono app (and the Worker) runs,
+// writing its replies straight to the socket, with a fast path for prepared documents in memory.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  createHubApp,
+  createHubHandler,
   documentReply,
   errorReply,
   type HubAppOptions,
   type HubSource,
   MAX_URL_CHARS,
-  preflight,
+  type Reply,
   resolveRoute,
-  toResponse,
 } from '@magellon/hub-api';
 
 export interface ListenOptions extends HubAppOptions {
@@ -30,64 +29,41 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/**
- * Runs a fetch handler (the Hono app) for a Node request and writes its Response as it is: the
- * status, exactly the headers it set (nothing added), and the body streamed with backpressure.
- */
-function viaFetch(fetch: (req: Request) => Response | Promise<Response>) {
-  return async (req: IncomingMessage, res: ServerResponse) => {
-    const headers = new Headers();
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      try {
-        headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-      } catch {
-        // a header value fetch's Headers refuses (e.g. a control character): left out
-      }
-    }
-    const host = /^[A-Za-z0-9.:[\]-]{1,255}$/.test(req.headers.host ?? '') ? req.headers.host : 'localhost';
-    let response: Response;
-    try {
-      // The target is taken as sent; URL parsing (dot segments, escapes) is the app's, as in workerd.
-      const url = new URL(`http://${host}${(req.url ?? '/').startsWith('/') ? req.url : `/${req.url}`}`);
-      response = await fetch(new Request(url, { method: req.method, headers }));
-    } catch {
-      response = toResponse(errorReply(400, 'bad_request', 'the request target is not a valid URL'));
-    }
-    const out: string[] = [];
-    for (const [k, v] of response.headers) out.push(k, v);
-    res.writeHead(response.status, out);
-    if (!response.body || req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), res).catch(
-      () => res.destroy(),
-    );
-  };
+/** Writes a Reply: exactly its status and headers, and its body (bytes, or a stream piped with backpressure). */
+function writeReply(res: ServerResponse, method: string | undefined, reply: Reply): void {
+  res.writeHead(reply.status, reply.headers.flat());
+  const body = reply.body;
+  if (!body || method === 'HEAD') {
+    res.end();
+    if (body instanceof ReadableStream) void body.cancel();
+    return;
+  }
+  if (body instanceof Uint8Array) {
+    res.end(body);
+    return;
+  }
+  pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream), res).catch(() =>
+    res.destroy(),
+  );
 }
 
 /**
- * The request handler: what can be answered from memory without waiting (a prepared document,
- * a preflight, a refused method) is written directly, with no Request/Response objects; the rest
- * goes through the Hono app. Both use the same rules (http.ts), so the answers are the same.
+ * The request handler. A prepared document in memory is answered synchronously (the bytes and
+ * headers were made at build time); everything else goes through the same handler the Hono app
+ * (and so the Worker) uses, with its Reply written straight to the socket: no Request or Response
+ * objects, no web streams for bytes already in memory. The rules are one set (http.ts, app.ts).
  */
 export function hubRequestListener(source: HubSource, opts: HubAppOptions = {}) {
-  const app = createHubApp(source, opts);
-  const viaHono = viaFetch((req) => app.fetch(req));
+  const handler = createHubHandler(source, opts);
   const documentSync = source.documentSync;
   const manifestSync = source.manifestSync;
   return (req: IncomingMessage, res: ServerResponse) => {
     const target = req.url ?? '/';
-    const early = preflight(req.method ?? 'GET', target);
-    if (early) {
-      res.writeHead(early.status, early.headers.flat());
-      res.end(early.body);
-      return;
-    }
+    const method = req.method ?? 'GET';
     if (
       documentSync &&
       manifestSync &&
-      (req.method === 'GET' || req.method === 'HEAD') &&
+      (method === 'GET' || method === 'HEAD') &&
       target.length <= MAX_URL_CHARS &&
       !target.includes('?')
     ) {
@@ -97,7 +73,7 @@ export function hubRequestListener(source: HubSource, opts: HubAppOptions = {}) 
         if (doc) {
           const { reply, encoding, withBody } = documentReply(
             doc,
-            req.method,
+            method,
             req.headers['accept-encoding'],
             req.headers['if-none-match'],
           );
@@ -110,13 +86,37 @@ export function hubRequestListener(source: HubSource, opts: HubAppOptions = {}) 
         }
       }
     }
-    void viaHono(req, res);
+    let url: URL;
+    try {
+      // Parsed as fetch's URL parses it (dot segments resolved), so Node and workerd route alike.
+      url = new URL(target.startsWith('/') ? target : `/${target}`, 'http://hub.invalid');
+    } catch {
+      writeReply(res, method, errorReply(400, 'bad_request', 'the request target is not a valid URL'));
+      return;
+    }
+    const header = (name: string) => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v.join(', ') : v;
+    };
+    handler.reply(method, url, header).then(
+      (reply) => writeReply(res, method, reply),
+      () => writeReply(res, method, errorReply(500, 'internal', 'internal error; the hub logged it')),
+    );
   };
 }
 
 /** Listens on host:port (127.0.0.1 unless told otherwise) and resolves once it accepts connections. */
 export function listenHub(source: HubSource, opts: ListenOptions): Promise<RunningServer> {
   const server = createServer({ keepAliveTimeout: 5_000 }, hubRequestListener(source, opts));
+  // A request Node cannot even parse (bad request line, huge headers) still gets a JSON error.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const body = `${JSON.stringify({ error: { code: 'bad_request', message: tooLarge ? 'the request headers are too large' : 'the request is not valid HTTP' } })}\n`;
+    socket.end(
+      `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {

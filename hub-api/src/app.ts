@@ -136,21 +136,25 @@ export function preflight(method: string, url: string): Reply | undefined {
 
 const HEALTH = new TextEncoder().encode('{"status":"ok"}\n');
 
-/** The whole API: one Hono app over `source`. */
-export function createHubApp(source: HubSource, opts: HubAppOptions = {}): Hono {
-  const app = new Hono();
-  const listings = new ListingCache(opts.listingCacheSize ?? 512);
+/** How a request reads its headers (Request.headers.get, or Node's IncomingMessage headers). */
+export type HeaderLookup = (name: string) => string | null | undefined;
 
-  app.all('*', async (c) => {
-    const req = c.req.raw;
-    const url = new URL(req.url);
-    const early = preflight(req.method, url.pathname + url.search);
-    if (early) return toResponse(early);
-    const route = resolveRoute(url.pathname);
-    const header = (name: string) => req.headers.get(name);
-    switch (route.kind) {
+/** The request-to-reply function under both runtimes' adapters. */
+export interface HubHandler {
+  /** The answer for one request: `url` is parsed (dot segments resolved, as fetch's URL does). */
+  reply(method: string, url: URL, header: HeaderLookup): Promise<Reply>;
+}
+
+/** Every answer of the API as a Reply; errors the store raises become JSON errors, never a throw. */
+export function createHubHandler(source: HubSource, opts: HubAppOptions = {}): HubHandler {
+  const listings = new ListingCache(opts.listingCacheSize ?? 512);
+  const route = async (method: string, url: URL, header: HeaderLookup): Promise<Reply> => {
+    const early = preflight(method, url.pathname + url.search);
+    if (early) return early;
+    const to = resolveRoute(url.pathname);
+    switch (to.kind) {
       case 'health':
-        return toResponse({
+        return {
           status: 200,
           headers: [
             ['content-type', JSON_TYPE],
@@ -158,54 +162,62 @@ export function createHubApp(source: HubSource, opts: HubAppOptions = {}): Hono 
             ['cache-control', 'no-store'],
             ...COMMON_HEADERS,
           ],
-          body: req.method === 'HEAD' ? undefined : HEALTH,
-        });
+          body: method === 'HEAD' ? undefined : HEALTH,
+        };
       case 'none':
-        return toResponse(errorReply(404, 'not_found', route.message));
+        return errorReply(404, 'not_found', to.message);
       case 'document': {
-        if (url.search !== '') {
-          return toResponse(errorReply(400, 'bad_request', 'this document takes no query parameters'));
-        }
+        if (url.search !== '')
+          return errorReply(400, 'bad_request', 'this document takes no query parameters');
         const manifest = await source.manifest();
-        const doc = manifest.documents[route.path];
-        if (!doc) return toResponse(errorReply(404, 'not_found', missingDocument(route.path)));
+        const doc = manifest.documents[to.path];
+        if (!doc) return errorReply(404, 'not_found', missingDocument(to.path));
         const { reply, encoding, withBody } = documentReply(
           doc,
-          req.method,
+          method,
           header('accept-encoding'),
           header('if-none-match'),
         );
         if (withBody) {
-          const body = await source.document(route.path, encoding);
-          if (!body) {
-            return toResponse(
-              errorReply(503, 'unavailable', `${route.path} is listed but could not be read`),
-            );
-          }
+          const body = await source.document(to.path, encoding);
+          if (!body) return errorReply(503, 'unavailable', `${to.path} is listed but could not be read`);
           reply.body = body;
         }
-        return toResponse(reply);
+        return reply;
       }
       case 'listing':
-        return toResponse(await listingReply(url, req, source, listings));
+        return listingReply(url, method, header, source, listings);
       case 'archive':
-        return toResponse(await archiveReply(route, req, await source.manifest(), source, opts));
+        return archiveReply(to, method, header, await source.manifest(), source, opts);
     }
-  });
+  };
+  return {
+    reply: async (method, url, header) => {
+      try {
+        return await route(method, url, header);
+      } catch (err) {
+        if (err instanceof StoreError) {
+          const status = err.code === 'bad-key' ? 404 : 503;
+          return errorReply(
+            status,
+            status === 404 ? 'not_found' : 'unavailable',
+            `the hub's store failed: ${err.message}`,
+          );
+        }
+        console.error('hub api: internal error', err);
+        return errorReply(500, 'internal', 'internal error; the hub logged it');
+      }
+    },
+  };
+}
 
-  app.onError((err) => {
-    if (err instanceof StoreError) {
-      const status = err.code === 'bad-key' ? 404 : 503;
-      return toResponse(
-        errorReply(
-          status,
-          status === 404 ? 'not_found' : 'unavailable',
-          `the hub's store failed: ${err.message}`,
-        ),
-      );
-    }
-    console.error('hub api: internal error', err);
-    return toResponse(errorReply(500, 'internal', 'internal error; the hub logged it'));
+/** The whole API: one Hono app over `source` (what the Worker runs; the Node server shares its handler). */
+export function createHubApp(source: HubSource, opts: HubAppOptions = {}): Hono {
+  const handler = createHubHandler(source, opts);
+  const app = new Hono();
+  app.all('*', async (c) => {
+    const req = c.req.raw;
+    return toResponse(await handler.reply(req.method, new URL(req.url), (name) => req.headers.get(name)));
   });
   return app;
 }
@@ -284,7 +296,13 @@ async function strongEtag(bytes: Uint8Array): Promise<string> {
   return `"${btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '').slice(0, 22)}"`;
 }
 
-async function listingReply(url: URL, req: Request, source: HubSource, cache: ListingCache): Promise<Reply> {
+async function listingReply(
+  url: URL,
+  method: string,
+  header: HeaderLookup,
+  source: HubSource,
+  cache: ListingCache,
+): Promise<Reply> {
   const parsed = parseListingQuery(url.searchParams);
   if (!parsed.ok) return errorReply(400, 'bad_request', parsed.message);
   const query = parsed.query;
@@ -322,7 +340,7 @@ async function listingReply(url: URL, req: Request, source: HubSource, cache: Li
     ['cache-control', DOCUMENT_CACHE],
     ['vary', 'Accept-Encoding'],
   ];
-  if (noneMatch(req.headers.get('if-none-match'), [page.etag])) {
+  if (noneMatch(header('if-none-match'), [page.etag])) {
     return { status: 304, headers: [...validators, ...COMMON_HEADERS] };
   }
   return {
@@ -334,13 +352,14 @@ async function listingReply(url: URL, req: Request, source: HubSource, cache: Li
       ['link', page.link],
       ...COMMON_HEADERS,
     ],
-    body: req.method === 'HEAD' ? undefined : page.body,
+    body: method === 'HEAD' ? undefined : page.body,
   };
 }
 
 async function archiveReply(
   route: { key: string; file: string },
-  req: Request,
+  method: string,
+  header: HeaderLookup,
   manifest: BundleManifest,
   source: HubSource,
   opts: HubAppOptions,
@@ -352,7 +371,7 @@ async function archiveReply(
     ['etag', etag],
     ['cache-control', ARCHIVE_CACHE],
   ];
-  if (noneMatch(req.headers.get('if-none-match'), [etag])) {
+  if (noneMatch(header('if-none-match'), [etag])) {
     return { status: 304, headers: [...validators, ...COMMON_HEADERS] };
   }
   if (opts.presignSeconds && source.archives.presignGet) {
@@ -362,11 +381,9 @@ async function archiveReply(
       headers: [['location', location], ['cache-control', 'no-store'], ...COMMON_HEADERS],
     };
   }
-  const ifRange = req.headers.get('if-range');
+  const ifRange = header('if-range');
   const ask =
-    ifRange && ifRange.trim() !== etag
-      ? { kind: 'none' as const }
-      : parseRange(req.headers.get('range'), info.size);
+    ifRange && ifRange.trim() !== etag ? { kind: 'none' as const } : parseRange(header('range'), info.size);
   if (ask.kind === 'unsatisfiable') {
     return errorReply(
       416,
@@ -390,7 +407,7 @@ async function archiveReply(
     ...COMMON_HEADERS,
   ];
   const status = range ? 206 : 200;
-  if (req.method === 'HEAD') {
+  if (method === 'HEAD') {
     const there = await source.archives.head(route.key);
     if (!there)
       return errorReply(503, 'unavailable', `archive ${route.file} is listed but missing from the store`);
