@@ -5,15 +5,20 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  chooseEncoding,
   createHubHandler,
   documentReply,
+  type Encoding,
+  encodedEtag,
   errorReply,
   type HubAppOptions,
   type HubSource,
   MAX_URL_CHARS,
+  noneMatch,
   type Reply,
   resolveRoute,
 } from '@magellon/hub-api';
+import type { BundleDocument } from '@magellon/hub-core';
 
 export interface ListenOptions extends HubAppOptions {
   port: number;
@@ -55,6 +60,28 @@ function writeReply(res: ServerResponse, method: string | undefined, reply: Repl
  */
 export function hubRequestListener(source: HubSource, opts: HubAppOptions = {}) {
   const handler = createHubHandler(source, opts);
+  // Per document: its three ETags, and the header list of each answer (built once by documentReply,
+  // so they are the very headers the handler would send). Keyed with the ETag: a new bundle, new entries.
+  const variants = new Map<string, string[]>();
+  const heads = new Map<string, string[]>();
+  const variantsOf = (path: string, etag: string) => {
+    let v = variants.get(path + etag);
+    if (!v) {
+      v = [etag, encodedEtag(etag, 'gzip'), encodedEtag(etag, 'br')];
+      variants.set(path + etag, v);
+    }
+    return v;
+  };
+  const ASK = { identity: '', gzip: 'gzip', br: 'br' } as const;
+  const headersFor = (path: string, doc: BundleDocument, encoding: Encoding, fresh: boolean) => {
+    const key = `${path}\0${doc.etag}\0${encoding}\0${fresh ? 1 : 0}`;
+    let h = heads.get(key);
+    if (!h) {
+      h = documentReply(doc, 'GET', ASK[encoding], fresh ? doc.etag : undefined).reply.headers.flat();
+      heads.set(key, h);
+    }
+    return h;
+  };
   const documentSync = source.documentSync;
   const manifestSync = source.manifestSync;
   return (req: IncomingMessage, res: ServerResponse) => {
@@ -71,15 +98,12 @@ export function hubRequestListener(source: HubSource, opts: HubAppOptions = {}) 
       if (route.kind === 'document') {
         const doc = manifestSync().documents[route.path];
         if (doc) {
-          const { reply, encoding, withBody } = documentReply(
-            doc,
-            method,
-            req.headers['accept-encoding'],
-            req.headers['if-none-match'],
-          );
-          const body = withBody ? documentSync(route.path, encoding) : undefined;
-          if (!withBody || body) {
-            res.writeHead(reply.status, reply.headers.flat());
+          const encoding = chooseEncoding(req.headers['accept-encoding']);
+          const inm = req.headers['if-none-match'];
+          const fresh = inm !== undefined && noneMatch(inm, variantsOf(route.path, doc.etag));
+          const body = fresh || method === 'HEAD' ? undefined : documentSync(route.path, encoding);
+          if (fresh || method === 'HEAD' || body) {
+            res.writeHead(fresh ? 304 : 200, headersFor(route.path, doc, encoding, fresh));
             res.end(body);
             return;
           }

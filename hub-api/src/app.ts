@@ -296,6 +296,8 @@ async function strongEtag(bytes: Uint8Array): Promise<string> {
   return `"${btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '').slice(0, 22)}"`;
 }
 
+const parsedQueries = new Map<string, ReturnType<typeof parseListingQuery>>();
+
 async function listingReply(
   url: URL,
   method: string,
@@ -303,7 +305,13 @@ async function listingReply(
   source: HubSource,
   cache: ListingCache,
 ): Promise<Reply> {
-  const parsed = parseListingQuery(url.searchParams);
+  // The same query string is parsed and checked once (bounded memo), not on every request.
+  let parsed = parsedQueries.get(url.search);
+  if (!parsed) {
+    parsed = parseListingQuery(url.searchParams);
+    if (parsedQueries.size >= 1024) parsedQueries.delete(parsedQueries.keys().next().value as string);
+    parsedQueries.set(url.search, parsed);
+  }
   if (!parsed.ok) return errorReply(400, 'bad_request', parsed.message);
   const query = parsed.query;
   const manifest = await source.manifest();

@@ -37,6 +37,18 @@ export function encodedEtag(etag: string, encoding: Encoding): string {
  */
 export function chooseEncoding(acceptEncoding: string | null | undefined): Encoding {
   if (!acceptEncoding) return 'identity';
+  const known = chosen.get(acceptEncoding);
+  if (known) return known;
+  const encoding = negotiate(acceptEncoding);
+  // Clients send a handful of distinct headers: remember the answers (bounded).
+  if (chosen.size >= 256) chosen.clear();
+  chosen.set(acceptEncoding, encoding);
+  return encoding;
+}
+
+const chosen = new Map<string, Encoding>();
+
+function negotiate(acceptEncoding: string): Encoding {
   const seen = new Map<string, { q: number; at: number }>();
   acceptEncoding
     .slice(0, 512)

@@ -26,7 +26,7 @@ export function describeStoreContract(name: string, setup: () => Promise<StoreUn
     let sut: StoreUnderTest | undefined;
     beforeAll(async () => {
       sut = await setup();
-    }, 180_000);
+    }, 600_000); // the first S3 run may install Swift (about a minute)
     afterAll(async () => {
       await sut?.cleanup();
     });
