@@ -1,17 +1,17 @@
 // One measured step of bench/catalog.ts, run in its own process so peak RSS is its own.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CORE_SCHEMA, load } from 'js-yaml';
 import { loadCatalog, renderHubBuild, writeRenderedBuild } from '../packages/core/src/node';
 
 const [step, dir, out] = process.argv.slice(2);
 if (!step || !dir) throw new Error('usage: catalog-step <parse|validate|build|write-floor> <catalog> [out]');
 
-// write-floor: the least any build writing the same documents into a fresh dir must pay on this disk.
+// write-floor: the least any build writing the same documents (and their .gz/.br) into a fresh dir must pay on this disk.
 const docs: Array<[string, Buffer]> = [];
 if (step === 'write-floor') {
   for (const f of readdirSync(join(out!, 'v1'), { recursive: true, encoding: 'utf8' })) {
-    if (f.endsWith('.json')) docs.push([f, readFileSync(join(out!, 'v1', f))]);
+    if (/\.json(\.gz|\.br)?$/.test(f)) docs.push([f, readFileSync(join(out!, 'v1', f))]);
   }
 }
 
@@ -20,7 +20,7 @@ const started = performance.now();
 let count = 0;
 if (step === 'write-floor') {
   const target = `${out}-floor`;
-  mkdirSync(join(target, 'plugins'), { recursive: true });
+  for (const dir of new Set(docs.map(([f]) => dirname(f)))) mkdirSync(join(target, dir), { recursive: true });
   for (const [f, bytes] of docs) writeFileSync(join(target, f), bytes);
   count = docs.length;
 } else if (step === 'parse') {
