@@ -52,10 +52,3 @@ export async function startWorker(dir: string): Promise<TestServer> {
     throw err;
   }
 }
-
-/** Whether a server the tests need could start; a loud skip, or under HUB_REQUIRE_ALL=1 a failure. */
-export function skipOrFail(what: string, err: unknown): void {
-  const line = `SKIPPED: ${what} (${(err as Error).message.split('\n')[0]})`;
-  if (process.env.HUB_REQUIRE_ALL === '1') throw new Error(`${line}, and HUB_REQUIRE_ALL=1 forbids skipping`);
-  console.warn(`\n*** ${line} ***\n`);
-}
