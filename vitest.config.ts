@@ -8,6 +8,7 @@ export default defineConfig({
       'hub-api/src/**/*.test.ts',
       'hub-api/test/**/*.test.ts',
       'functions/**/*.test.ts',
+      'coreservice/**/*.test.ts',
       'examples/**/*.test.ts',
       'scripts/**/*.test.ts',
       'bench/**/*.test.ts',

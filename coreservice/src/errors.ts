@@ -1,0 +1,34 @@
+/** Why an operation failed, with the HTTP status the admin API answers and the CLI's exit code. */
+export type InstallErrorCode =
+  | 'not-found' // 404: unknown plugin or version
+  | 'bad-archive' // 400: unsafe archive, bad manifest, checksums that do not match
+  | 'wrong-plugin' // 400: the archive's manifest names another plugin or version
+  | 'already-installed' // 409
+  | 'busy' // 409 / exit 3: another operation on this plugin is in progress
+  | 'hub-unreachable' // 502: the hub could not be read
+  | 'checksum-mismatch' // 502: the download is not what the hub said (fail closed)
+  | 'download-failed'; // 502: timeouts, resets, a body longer or shorter than announced
+
+const STATUS: Record<InstallErrorCode, number> = {
+  'not-found': 404,
+  'bad-archive': 400,
+  'wrong-plugin': 400,
+  'already-installed': 409,
+  busy: 409,
+  'hub-unreachable': 502,
+  'checksum-mismatch': 502,
+  'download-failed': 502,
+};
+
+export class InstallError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: InstallErrorCode,
+    message: string,
+    readonly details: string[] = [],
+  ) {
+    super(message);
+    this.name = 'InstallError';
+    this.status = STATUS[code];
+  }
+}

@@ -1,0 +1,163 @@
+// Reading the hub: GET /v1/plugins/<id>.json and choosing a version, the way CoreService always
+// has (nested `archive` first, flat fields second), from one or several registries in order.
+import { compareVersions, type PluginDocument, pluginDocumentReadSchema } from '@magellon/hub-core';
+import { request } from 'undici';
+import { InstallError } from './errors';
+
+/** The largest plugin document CoreService reads (a plugin with thousands of versions is ~2 MB). */
+export const MAX_PLUGIN_DOCUMENT_BYTES = 8 * 1024 * 1024;
+
+export interface ResolvedVersion {
+  pluginId: string;
+  version: string;
+  /** Absolute URL of the archive (hub-relative URLs resolved against the hub). */
+  archiveUrl: string;
+  sha256: string;
+  sizeBytes: number;
+  /** The hub it came from. */
+  hub: string;
+  tier: 'verified' | 'community';
+  /** Set when the version is yanked (it was asked for by exact number). */
+  yanked?: { reason: string; at: string };
+  warnings: string[];
+}
+
+export interface HubClientOptions {
+  /** Whole-request timeout for the JSON document. */
+  timeoutMs?: number;
+}
+
+/** Fetches and validates `/v1/plugins/<id>.json`; 404 → undefined, anything else wrong → InstallError (502). */
+export async function fetchPluginDocument(
+  hub: string,
+  pluginId: string,
+  opts: HubClientOptions = {},
+): Promise<PluginDocument | undefined> {
+  const url = new URL(`v1/plugins/${encodeURIComponent(pluginId)}.json`, hub.endsWith('/') ? hub : `${hub}/`);
+  const timeout = opts.timeoutMs ?? 15_000;
+  let res: Awaited<ReturnType<typeof request>>;
+  try {
+    res = await request(url, {
+      method: 'GET',
+      headers: { accept: 'application/json', 'accept-encoding': 'identity' },
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      maxRedirections: 0,
+    } as Parameters<typeof request>[1]);
+  } catch (err) {
+    throw new InstallError(
+      'hub-unreachable',
+      `the hub at ${hub} could not be reached (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
+  if (res.statusCode === 404) {
+    await res.body.dump();
+    return undefined;
+  }
+  if (res.statusCode !== 200) {
+    await res.body.dump();
+    throw new InstallError(
+      'hub-unreachable',
+      `the hub at ${hub} answered ${res.statusCode} for ${url.pathname}`,
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_PLUGIN_DOCUMENT_BYTES) {
+      res.body.destroy();
+      throw new InstallError(
+        'hub-unreachable',
+        `${url.pathname} from ${hub} is larger than ${MAX_PLUGIN_DOCUMENT_BYTES} bytes`,
+      );
+    }
+    chunks.push(chunk as Buffer);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new InstallError('hub-unreachable', `${url.pathname} from ${hub} is not JSON`);
+  }
+  const doc = pluginDocumentReadSchema.safeParse(parsed);
+  if (!doc.success) {
+    throw new InstallError(
+      'hub-unreachable',
+      `${url.pathname} from ${hub} is not a plugin document: ${doc.error.issues[0]?.message}`,
+    );
+  }
+  if (doc.data.plugin_id !== pluginId) {
+    throw new InstallError(
+      'hub-unreachable',
+      `${url.pathname} from ${hub} describes ${doc.data.plugin_id}, not ${pluginId}`,
+    );
+  }
+  return doc.data as PluginDocument;
+}
+
+/**
+ * Picks a version from a plugin document: the exact one asked for (yanked allowed, with a warning),
+ * or `latest_version` (never yanked). The archive comes from the nested `archive` object or, failing
+ * that, the flat fields; a hub-relative URL is resolved against the hub.
+ */
+export function resolveVersion(doc: PluginDocument, hub: string, requested?: string): ResolvedVersion {
+  const wanted = requested ?? doc.latest_version ?? undefined;
+  if (!wanted) {
+    throw new InstallError(
+      'not-found',
+      `${doc.plugin_id} has no installable version (every version is yanked); ask for one by number`,
+    );
+  }
+  const v = doc.versions.find((x) => x.version === wanted);
+  if (!v) {
+    const known = [...doc.versions]
+      .map((x) => x.version)
+      .sort(compareVersions)
+      .reverse()
+      .slice(0, 10);
+    throw new InstallError(
+      'not-found',
+      `${doc.plugin_id} has no version ${wanted}; the hub has ${known.join(', ')}`,
+    );
+  }
+  const archive = v.archive ?? { url: v.url, sha256: v.sha256, size_bytes: v.size_bytes };
+  const warnings: string[] = [];
+  if (v.yanked)
+    warnings.push(
+      `${doc.plugin_id} ${v.version} is yanked (${v.yanked.reason}); installing it because it was asked for by number`,
+    );
+  if (v.deprecated) warnings.push(`${doc.plugin_id} ${v.version} is deprecated: ${v.deprecated.reason}`);
+  let archiveUrl: string;
+  try {
+    archiveUrl = new URL(archive.url, hub.endsWith('/') ? hub : `${hub}/`).toString();
+  } catch {
+    throw new InstallError(
+      'hub-unreachable',
+      `the hub gives ${doc.plugin_id} ${v.version} an archive URL that is not a URL`,
+    );
+  }
+  if (!/^https?:$/.test(new URL(archiveUrl).protocol)) {
+    throw new InstallError(
+      'hub-unreachable',
+      `the archive URL of ${doc.plugin_id} ${v.version} is not http(s)`,
+    );
+  }
+  if (!/^[0-9a-f]{64}$/.test(archive.sha256) || !(archive.size_bytes > 0)) {
+    throw new InstallError(
+      'hub-unreachable',
+      `the hub gives ${doc.plugin_id} ${v.version} no valid sha256 and size`,
+    );
+  }
+  return {
+    pluginId: doc.plugin_id,
+    version: v.version,
+    archiveUrl,
+    sha256: archive.sha256,
+    sizeBytes: archive.size_bytes,
+    hub,
+    tier: v.tier,
+    ...(v.yanked ? { yanked: v.yanked } : {}),
+    warnings,
+  };
+}

@@ -1,0 +1,5 @@
+/** CoreService: the installer library (the admin service and CLI are built over it). */
+export * from './download';
+export * from './errors';
+export * from './hub-client';
+export * from './install';

@@ -1,0 +1,222 @@
+// Install from a real hub server on 127.0.0.1 (hub serve's Node server over a build of the repo
+// catalog), and fail-closed checks: whatever goes wrong, the plugins dir is as it was before.
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRepoCatalog } from '../../functions/test/harness';
+import { startNode, type TestServer } from '../../functions/test/servers';
+import { InstallError } from '../src/errors';
+import { installFromHub, listInstalled, readReceipt, uninstall } from '../src/install';
+
+let build: Awaited<ReturnType<typeof buildRepoCatalog>>;
+let hub: TestServer;
+const scratch = mkdtempSync(join(tmpdir(), 'coreservice-install-'));
+
+beforeAll(async () => {
+  build = await buildRepoCatalog();
+  hub = await startNode(build.dir);
+}, 120_000);
+afterAll(async () => {
+  await hub?.close();
+  build?.cleanup();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+let n = 0;
+const freshPluginsDir = () => mkdtempSync(join(scratch, `plugins-${n++}-`));
+
+/** Every path under dir with its size and sha256: the state a failed operation must not change. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const abs = join(dir, name);
+    const st = statSync(abs);
+    out[relative(dir, abs)] = st.isDirectory()
+      ? 'dir'
+      : createHash('sha256').update(readFileSync(abs)).digest('hex');
+  }
+  return out;
+}
+
+async function expectFailure(p: Promise<unknown>, code: InstallError['code']): Promise<InstallError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(InstallError);
+  expect((err as InstallError).code).toBe(code);
+  return err as InstallError;
+}
+
+describe('installFromHub', () => {
+  it('installs a pinned version, lists it, and uninstall leaves no trace', async () => {
+    const dir = freshPluginsDir();
+    const stages: string[] = [];
+    const receipt = await installFromHub({
+      pluginsDir: dir,
+      hubs: [hub.url],
+      pluginId: 'fft',
+      version: '1.0.0',
+      onEvent: (e) => stages.push(e.stage),
+    });
+    expect(receipt).toMatchObject({ plugin_id: 'fft', version: '1.0.0', registry: hub.url });
+    expect(existsSync(join(dir, 'fft', '1.0.0', 'manifest.yaml'))).toBe(true);
+    expect(readReceipt(dir, 'fft')?.version).toBe('1.0.0');
+    expect(listInstalled(dir).map((r) => `${r.plugin_id}@${r.version}`)).toEqual(['fft@1.0.0']);
+    expect(new Set(stages)).toEqual(new Set(['resolve', 'download', 'verify', 'activate']));
+    expect(readdirSync(dir)).toEqual(['fft']);
+    await expectFailure(
+      installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'fft' }),
+      'already-installed',
+    );
+    uninstall(dir, 'fft');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('takes latest_version by default; a yanked version only by exact number, with a warning', async () => {
+    const dir = freshPluginsDir();
+    expect((await installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'ctf' })).version).toBe(
+      '1.0.0',
+    );
+    uninstall(dir, 'ctf');
+    const warnings: string[] = [];
+    const yanked = await installFromHub({
+      pluginsDir: dir,
+      hubs: [hub.url],
+      pluginId: 'ctf',
+      version: '1.1.0',
+      onEvent: (e) => e.stage === 'warning' && warnings.push(e.message),
+    });
+    expect(yanked.version).toBe('1.1.0');
+    expect(warnings.join('\n')).toMatch(/yanked/);
+  });
+
+  it('tries registries in order: a mirror without the plugin, then the hub', async () => {
+    const dir = freshPluginsDir();
+    const empty = createServer((_req, res) => res.writeHead(404).end('{}'));
+    await new Promise<void>((r) => empty.listen(0, '127.0.0.1', r));
+    try {
+      const mirror = `http://127.0.0.1:${(empty.address() as { port: number }).port}`;
+      expect(
+        (await installFromHub({ pluginsDir: dir, hubs: [mirror, hub.url], pluginId: 'topaz' })).registry,
+      ).toBe(hub.url);
+    } finally {
+      empty.close();
+    }
+  });
+
+  it('unknown plugins and versions are not-found; a dead hub is hub-unreachable; nothing is written', async () => {
+    const dir = freshPluginsDir();
+    await expectFailure(
+      installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'no-such' }),
+      'not-found',
+    );
+    const v = await expectFailure(
+      installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'fft', version: '9.9.9' }),
+      'not-found',
+    );
+    expect(v.message).toContain('1.1.0');
+    await expectFailure(
+      installFromHub({ pluginsDir: dir, hubs: ['http://127.0.0.1:1'], pluginId: 'fft' }),
+      'hub-unreachable',
+    );
+    await expectFailure(
+      installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: '../etc' }),
+      'not-found',
+    );
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('fail closed: a bad download leaves the plugins dir exactly as it was', () => {
+  let evil: Server;
+  let evilUrl = '';
+  let mode = 'flip';
+  const fftDoc = () => JSON.parse(readFileSync(join(build.dir, 'v1/plugins/fft.json'), 'utf8'));
+  const archive = () => readFileSync(join(build.dir, 'assets/plugins/fft-1.1.0.mpn'));
+  beforeAll(async () => {
+    // A hub that serves the real plugin document and a damaged archive, as `mode` says.
+    evil = createServer((req, res) => {
+      if (req.url === '/v1/plugins/fft.json') {
+        const doc = fftDoc();
+        if (mode === 'other-manifest') {
+          // The document points 1.1.0 at ctf's (valid) archive, with its real sha256 and size.
+          const ctf = readFileSync(join(build.dir, 'assets/plugins/ctf-1.0.0.mpn'));
+          const v = doc.versions.find((x: { version: string }) => x.version === '1.1.0');
+          const sha = createHash('sha256').update(ctf).digest('hex');
+          v.archive = { url: '/assets/plugins/ctf-1.0.0.mpn', sha256: sha, size_bytes: ctf.length };
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc));
+        return;
+      }
+      const bytes = req.url?.includes('ctf')
+        ? readFileSync(join(build.dir, 'assets/plugins/ctf-1.0.0.mpn'))
+        : archive();
+      if (mode === 'flip') {
+        const b = Buffer.from(bytes);
+        b[100] = (b[100]! + 1) % 256;
+        res.writeHead(200, { 'content-length': b.length }).end(b);
+      } else if (mode === 'truncate') {
+        res.writeHead(200).end(bytes.subarray(0, bytes.length - 10));
+      } else if (mode === 'longer') {
+        res.writeHead(200).end(Buffer.concat([bytes, Buffer.from('extra')]));
+      } else if (mode === 'slow') {
+        res.writeHead(200, { 'content-length': bytes.length });
+        res.write(bytes.subarray(0, 1)); // then nothing: the idle timeout must end it
+      } else if (mode === 'reset') {
+        res.writeHead(200, { 'content-length': bytes.length });
+        res.write(bytes.subarray(0, 1000), () => req.socket.destroy());
+      } else {
+        res.writeHead(200, { 'content-length': bytes.length }).end(bytes);
+      }
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    evilUrl = `http://127.0.0.1:${(evil.address() as { port: number }).port}`;
+  });
+  afterAll(() => {
+    evil.closeAllConnections();
+    evil.close();
+  });
+
+  const cases: Array<[string, InstallError['code']]> = [
+    ['flip', 'checksum-mismatch'],
+    ['truncate', 'checksum-mismatch'],
+    ['longer', 'checksum-mismatch'],
+    ['slow', 'download-failed'],
+    ['reset', 'download-failed'],
+    ['other-manifest', 'wrong-plugin'],
+  ];
+  for (const [m, code] of cases) {
+    it(`${m} → ${code}, and the installed plugin and the dir are untouched`, async () => {
+      const dir = freshPluginsDir();
+      await installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'topaz' });
+      cpSync(join(dir, 'topaz'), join(scratch, `before-${m}`), { recursive: true });
+      const before = snapshot(dir);
+      mode = m;
+      await expectFailure(
+        installFromHub({
+          pluginsDir: dir,
+          hubs: [evilUrl],
+          pluginId: 'fft',
+          version: '1.1.0',
+          timeouts: { idleMs: 1_000 },
+        }),
+        code,
+      );
+      expect(snapshot(dir)).toEqual(before);
+    });
+  }
+});
