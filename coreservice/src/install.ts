@@ -21,6 +21,7 @@ import { verifyArchive } from '@magellon/hub-core/node';
 import { downloadArchive } from './download';
 import { InstallError } from './errors';
 import { fetchPluginDocument, type ResolvedVersion, resolveVersion } from './hub-client';
+import { withPluginLock } from './lock';
 
 /** What CoreService records about an installed plugin, written last (its presence means "installed"). */
 export interface Receipt {
@@ -119,9 +120,14 @@ async function resolveFromHubs(opts: InstallOptions): Promise<ResolvedVersion> {
   );
 }
 
-/** Installs a plugin from the hub; returns its receipt. */
+/** Installs a plugin from the hub, holding its lock; returns its receipt. */
 export async function installFromHub(opts: InstallOptions): Promise<Receipt> {
   checkId(opts.pluginId);
+  mkdirSync(opts.pluginsDir, { recursive: true });
+  return withPluginLock(opts.pluginsDir, opts.pluginId, () => installLocked(opts));
+}
+
+async function installLocked(opts: InstallOptions): Promise<Receipt> {
   if (readReceipt(opts.pluginsDir, opts.pluginId)) {
     const r = readReceipt(opts.pluginsDir, opts.pluginId)!;
     throw new InstallError(
@@ -213,8 +219,13 @@ function tidyStaging(pluginsDir: string): void {
   }
 }
 
-/** Uninstalls: the receipt goes first (so a crash leaves "not installed"), then the files. */
-export function uninstall(pluginsDir: string, id: string): Receipt {
+/** Uninstalls, holding the plugin's lock: the whole plugin dir is renamed aside, then removed. */
+export async function uninstall(pluginsDir: string, id: string): Promise<Receipt> {
+  checkId(id);
+  return withPluginLock(pluginsDir, id, async () => uninstallLocked(pluginsDir, id));
+}
+
+function uninstallLocked(pluginsDir: string, id: string): Receipt {
   const receipt = readReceipt(pluginsDir, id);
   if (!receipt) throw new InstallError('not-found', `${id} is not installed`);
   const aside = join(pluginsDir, STAGING, `${id}-uninstall-${randomUUID()}`);

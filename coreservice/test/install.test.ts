@@ -82,7 +82,7 @@ describe('installFromHub', () => {
       installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'fft' }),
       'already-installed',
     );
-    uninstall(dir, 'fft');
+    await uninstall(dir, 'fft');
     expect(readdirSync(dir)).toEqual([]);
   });
 
@@ -91,7 +91,7 @@ describe('installFromHub', () => {
     expect((await installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'ctf' })).version).toBe(
       '1.0.0',
     );
-    uninstall(dir, 'ctf');
+    await uninstall(dir, 'ctf');
     const warnings: string[] = [];
     const yanked = await installFromHub({
       pluginsDir: dir,
@@ -138,6 +138,31 @@ describe('installFromHub', () => {
       'not-found',
     );
     expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('concurrency', () => {
+  it('two installs of the same plugin at once: exactly one wins, the other is busy', async () => {
+    const dir = freshPluginsDir();
+    const results = await Promise.allSettled([
+      installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'motioncor' }),
+      installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'motioncor' }),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect((lost.reason as InstallError).code).toMatch(/busy|already-installed/);
+    expect(readdirSync(dir).sort()).toEqual(['motioncor']);
+  });
+
+  it('every plugin of the catalog at once: all succeed', async () => {
+    const dir = freshPluginsDir();
+    const index = JSON.parse(readFileSync(join(build.dir, 'v1/index.json'), 'utf8')) as {
+      plugins: { plugin_id: string }[];
+    };
+    const ids = index.plugins.map((p) => p.plugin_id);
+    await Promise.all(ids.map((pluginId) => installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId })));
+    expect(listInstalled(dir).map((r) => r.plugin_id)).toEqual([...ids].sort());
+    expect(readdirSync(dir).sort()).toEqual([...ids].sort());
   });
 });
 
