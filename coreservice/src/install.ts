@@ -2,20 +2,23 @@
 // unzip into staging with file_checksums checked → manifest names what was asked → atomic move into
 // <plugins_dir>/<id>/<version>/ → receipt written last. A failure at any step leaves the plugins
 // dir as it was.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   closeSync,
+  constants,
+  fstatSync,
   fsyncSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   renameSync,
   rmdirSync,
   rmSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { SLUG_PATTERN } from '@magellon/hub-core';
 import { verifyArchive } from '@magellon/hub-core/node';
 import { downloadArchive } from './download';
@@ -138,13 +141,7 @@ async function installLocked(opts: InstallOptions): Promise<Receipt> {
   const resolved = await resolveFromHubs(opts);
   for (const message of resolved.warnings) opts.onEvent?.({ stage: 'warning', message });
 
-  mkdirSync(join(opts.pluginsDir, STAGING), { recursive: true });
-  const staging = join(opts.pluginsDir, STAGING, `${opts.pluginId}-${randomUUID()}`);
-  mkdirSync(staging);
-  const pluginDir = join(opts.pluginsDir, opts.pluginId);
-  const versionDir = join(pluginDir, resolved.version);
-  let createdPluginDir = false;
-  let moved = false;
+  const staging = newStaging(opts.pluginsDir, opts.pluginId);
   try {
     const archive = join(staging, 'archive.mpn');
     await downloadArchive(resolved.archiveUrl, archive, {
@@ -155,26 +152,77 @@ async function installLocked(opts: InstallOptions): Promise<Receipt> {
       onProgress: (bytes, total) => opts.onEvent?.({ stage: 'download', bytes, total }),
     });
     opts.onEvent?.({ stage: 'verify' });
-    const files = join(staging, 'files');
-    const verified = await verifyArchive(archive, {
-      extractTo: files,
-      label: `${opts.pluginId}-${resolved.version}.mpn`,
-    });
-    if (!verified.ok || !verified.manifest) {
-      const errors = verified.findings.filter((f) => f.severity === 'error');
-      throw new InstallError(
-        'bad-archive',
-        `the archive of ${opts.pluginId} ${resolved.version} is refused: ${errors[0]?.message ?? 'it has no valid manifest'}`,
-        errors.map((f) => `${f.code}: ${f.message}`),
-      );
-    }
-    const m = verified.manifest;
-    if (m.plugin_id !== opts.pluginId || m.version !== resolved.version) {
+    const { files, manifest } = await verifyStaged(
+      archive,
+      staging,
+      `${opts.pluginId}-${resolved.version}.mpn`,
+    );
+    if (manifest.plugin_id !== opts.pluginId || manifest.version !== resolved.version) {
       throw new InstallError(
         'wrong-plugin',
-        `the archive's manifest is ${m.plugin_id} ${m.version}, but ${opts.pluginId} ${resolved.version} was asked for`,
+        `the archive's manifest is ${manifest.plugin_id} ${manifest.version}, but ${opts.pluginId} ${resolved.version} was asked for`,
       );
     }
+    return activate(
+      opts.pluginsDir,
+      staging,
+      files,
+      {
+        plugin_id: manifest.plugin_id,
+        version: manifest.version,
+        archive_id: manifest.archive_id ?? '',
+        sha256: resolved.sha256,
+        size_bytes: resolved.sizeBytes,
+        registry: resolved.hub,
+        installed_at: new Date().toISOString(),
+      },
+      opts.onEvent,
+    );
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+    tidyStaging(opts.pluginsDir);
+  }
+}
+
+/** A new, empty staging dir for one operation: `<plugins_dir>/.staging/<name>-<uuid>`. */
+function newStaging(pluginsDir: string, name: string): string {
+  mkdirSync(join(pluginsDir, STAGING), { recursive: true });
+  const staging = join(pluginsDir, STAGING, `${name}-${randomUUID()}`);
+  mkdirSync(staging);
+  return staging;
+}
+
+/** The domain library's strict checks, extracting into `<staging>/files`; a refusal is `bad-archive`. */
+async function verifyStaged(archive: string, staging: string, label: string) {
+  const files = join(staging, 'files');
+  const verified = await verifyArchive(archive, { extractTo: files, label });
+  if (!verified.ok || !verified.manifest) {
+    const errors = verified.findings.filter((f) => f.severity === 'error');
+    throw new InstallError(
+      'bad-archive',
+      `${label} is refused: ${errors[0]?.message ?? 'it has no valid manifest'}`,
+      errors.map((f) => `${f.code}: ${f.message}`),
+    );
+  }
+  return { files, manifest: verified.manifest };
+}
+
+/**
+ * Moves verified files into `<plugins_dir>/<id>/<version>/` and writes the receipt last (durably).
+ * If anything fails, what this step made is removed again and the error rethrown.
+ */
+function activate(
+  pluginsDir: string,
+  staging: string,
+  files: string,
+  receipt: Receipt,
+  onEvent?: (e: InstallEvent) => void,
+): Receipt {
+  const pluginDir = join(pluginsDir, receipt.plugin_id);
+  const versionDir = join(pluginDir, receipt.version);
+  let createdPluginDir = false;
+  let moved = false;
+  try {
     try {
       mkdirSync(pluginDir);
       createdPluginDir = true;
@@ -187,26 +235,102 @@ async function installLocked(opts: InstallOptions): Promise<Receipt> {
     } catch {}
     renameSync(files, versionDir);
     moved = true;
-    opts.onEvent?.({ stage: 'activate', path: versionDir });
-    const receipt: Receipt = {
-      plugin_id: m.plugin_id,
-      version: m.version,
-      archive_id: m.archive_id ?? '',
-      sha256: resolved.sha256,
-      size_bytes: resolved.sizeBytes,
-      registry: resolved.hub,
-      installed_at: new Date().toISOString(),
-    };
-    writeDurably(receiptPath(opts.pluginsDir, opts.pluginId), `${JSON.stringify(receipt, null, 2)}\n`);
+    onEvent?.({ stage: 'activate', path: versionDir });
+    writeDurably(receiptPath(pluginsDir, receipt.plugin_id), `${JSON.stringify(receipt, null, 2)}\n`);
     return receipt;
   } catch (err) {
     // Back to exactly the before-state: nothing of this attempt stays.
     if (moved) rmSync(versionDir, { recursive: true, force: true });
     if (createdPluginDir) rmSync(pluginDir, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** The largest .mpn an upload may be (the hub's own archive limit is lower). */
+export const MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024;
+
+/**
+ * Installs an uploaded .mpn: copied into staging (a regular file only, at most `maxBytes`, hashed as
+ * it is copied), verified like a hub download, then installed under the id and version its manifest
+ * names, holding that plugin's lock.
+ */
+export async function installFromFile(opts: {
+  pluginsDir: string;
+  file: string;
+  maxBytes?: number;
+  onEvent?: (e: InstallEvent) => void;
+}): Promise<Receipt> {
+  mkdirSync(opts.pluginsDir, { recursive: true });
+  const staging = newStaging(opts.pluginsDir, 'upload');
+  try {
+    const archive = join(staging, 'archive.mpn');
+    const { sha256, size } = copyBounded(opts.file, archive, opts.maxBytes ?? MAX_UPLOAD_BYTES);
+    opts.onEvent?.({ stage: 'verify' });
+    const { files, manifest } = await verifyStaged(archive, staging, basename(opts.file));
+    checkId(manifest.plugin_id);
+    return await withPluginLock(opts.pluginsDir, manifest.plugin_id, async () => {
+      const installed = readReceipt(opts.pluginsDir, manifest.plugin_id);
+      if (installed) {
+        throw new InstallError(
+          'already-installed',
+          `${installed.plugin_id} ${installed.version} is already installed; use upgrade`,
+        );
+      }
+      return activate(
+        opts.pluginsDir,
+        staging,
+        files,
+        {
+          plugin_id: manifest.plugin_id,
+          version: manifest.version,
+          archive_id: manifest.archive_id ?? '',
+          sha256,
+          size_bytes: size,
+          registry: 'upload',
+          installed_at: new Date().toISOString(),
+        },
+        opts.onEvent,
+      );
+    });
   } finally {
     rmSync(staging, { recursive: true, force: true });
     tidyStaging(opts.pluginsDir);
+  }
+}
+
+/** Copies a regular file (never a FIFO or device: opened non-blocking, checked by fstat) up to `max` bytes. */
+function copyBounded(from: string, to: string, max: number): { sha256: string; size: number } {
+  let fd: number;
+  try {
+    fd = openSync(from, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new InstallError(
+      'bad-archive',
+      `cannot read ${basename(from)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  const out = openSync(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new InstallError('bad-archive', `${basename(from)} is not a regular file`);
+    if (st.size > max)
+      throw new InstallError('bad-archive', `${basename(from)} is ${st.size} bytes; the limit is ${max}`);
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    let size = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      size += n;
+      if (size > max)
+        throw new InstallError('bad-archive', `${basename(from)} grew past the limit of ${max} bytes`);
+      hash.update(buf.subarray(0, n));
+      for (let off = 0; off < n; ) off += writeSync(out, buf, off, n - off);
+    }
+    return { sha256: hash.digest('hex'), size };
+  } finally {
+    closeSync(fd);
+    closeSync(out);
   }
 }
 

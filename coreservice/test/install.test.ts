@@ -1,5 +1,6 @@
 // Install from a real hub server on 127.0.0.1 (hub serve's Node server over a build of the repo
 // catalog), and fail-closed checks: whatever goes wrong, the plugins dir is as it was before.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   cpSync,
@@ -17,8 +18,9 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRepoCatalog } from '../../functions/test/harness';
 import { startNode, type TestServer } from '../../functions/test/servers';
+import { buildZip } from '../../packages/core/src/node/zip/test-zips';
 import { InstallError } from '../src/errors';
-import { installFromHub, listInstalled, readReceipt, uninstall } from '../src/install';
+import { installFromFile, installFromHub, listInstalled, readReceipt, uninstall } from '../src/install';
 
 let build: Awaited<ReturnType<typeof buildRepoCatalog>>;
 let hub: TestServer;
@@ -244,4 +246,74 @@ describe('fail closed: a bad download leaves the plugins dir exactly as it was',
       expect(snapshot(dir)).toEqual(before);
     });
   }
+});
+
+describe('installFromFile (an uploaded .mpn)', () => {
+  it('installs under the id and version its manifest names, with registry "upload"', async () => {
+    const dir = freshPluginsDir();
+    const receipt = await installFromFile({
+      pluginsDir: dir,
+      file: join(build.dir, 'assets/plugins/topaz-0.3.0.mpn'),
+    });
+    expect(receipt).toMatchObject({ plugin_id: 'topaz', version: '0.3.0', registry: 'upload' });
+    expect(receipt.sha256).toBe(
+      createHash('sha256')
+        .update(readFileSync(join(build.dir, 'assets/plugins/topaz-0.3.0.mpn')))
+        .digest('hex'),
+    );
+    await expectFailure(
+      installFromFile({ pluginsDir: dir, file: join(build.dir, 'assets/plugins/topaz-0.3.0.mpn') }),
+      'already-installed',
+    );
+  });
+
+  it('refuses hostile archives and non-files, leaving the plugins dir exactly as it was', async () => {
+    const dir = freshPluginsDir();
+    await installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'fft', version: '1.0.0' });
+    const before = snapshot(dir);
+    const bad = mkdtempSync(join(scratch, 'bad-'));
+    // zip-slip, and a symbolic link entry, each beside a valid manifest
+    const manifest = readFileSync(join(dir, 'fft', '1.0.0', 'manifest.yaml'));
+    writeFileSync(
+      join(bad, 'slip.mpn'),
+      buildZip([
+        { name: 'manifest.yaml', data: manifest },
+        { name: '../evil.py', data: Buffer.from('x') },
+      ]),
+    );
+    writeFileSync(
+      join(bad, 'link.mpn'),
+      buildZip([
+        { name: 'manifest.yaml', data: manifest },
+        { name: 'link', data: Buffer.from('/etc/passwd'), mode: 0o120777 },
+      ]),
+    );
+    // a real archive with one file added that file_checksums does not list (Python's zipfile appends it)
+    const unlisted = join(bad, 'unlisted.mpn');
+    cpSync(join(build.dir, 'assets/plugins/ctf-1.0.0.mpn'), unlisted);
+    execFileSync('python3', [
+      '-c',
+      'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], "a")\nz.writestr("unlisted.py", "print(1)\\n")\nz.close()',
+      unlisted,
+    ]);
+    writeFileSync(join(bad, 'not-a-zip.mpn'), 'hello');
+    execFileSync('mkfifo', [join(bad, 'fifo.mpn')]);
+    for (const name of ['slip.mpn', 'link.mpn', 'unlisted.mpn', 'not-a-zip.mpn', 'fifo.mpn']) {
+      const err = await expectFailure(
+        installFromFile({ pluginsDir: dir, file: join(bad, name) }),
+        'bad-archive',
+      );
+      expect(err.message, name).not.toBe('');
+      expect(snapshot(dir), name).toEqual(before);
+    }
+    await expectFailure(
+      installFromFile({
+        pluginsDir: dir,
+        file: join(build.dir, 'assets/plugins/ctf-1.0.0.mpn'),
+        maxBytes: 1000,
+      }),
+      'bad-archive',
+    );
+    expect(snapshot(dir)).toEqual(before);
+  });
 });
