@@ -4,6 +4,7 @@ export type InstallErrorCode =
   | 'bad-archive' // 400: unsafe archive, bad manifest, checksums that do not match
   | 'wrong-plugin' // 400: the archive's manifest names another plugin or version
   | 'already-installed' // 409
+  | 'not-newer' // 400: an upgrade to a version that is not newer, without force_downgrade
   | 'busy' // 409 / exit 3: another operation on this plugin is in progress
   | 'hub-unreachable' // 502: the hub could not be read
   | 'checksum-mismatch' // 502: the download is not what the hub said (fail closed)
@@ -14,6 +15,7 @@ const STATUS: Record<InstallErrorCode, number> = {
   'bad-archive': 400,
   'wrong-plugin': 400,
   'already-installed': 409,
+  'not-newer': 400,
   busy: 409,
   'hub-unreachable': 502,
   'checksum-mismatch': 502,

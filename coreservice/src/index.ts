@@ -3,3 +3,5 @@ export * from './download';
 export * from './errors';
 export * from './hub-client';
 export * from './install';
+export * from './lock';
+export * from './upgrade';

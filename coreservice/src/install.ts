@@ -138,6 +138,18 @@ async function installLocked(opts: InstallOptions): Promise<Receipt> {
       `${r.plugin_id} ${r.version} is already installed; use upgrade`,
     );
   }
+  return installVersionLocked(opts);
+}
+
+/**
+ * The pipeline, for a caller that holds the plugin's lock: resolve, download, verify, activate.
+ * In an upgrade, the plugin dir and the old version stay as they are; on failure
+ * only what this attempt made is removed, so the old version remains the installed one.
+ */
+export async function installVersionLocked(
+  opts: InstallOptions,
+  _ctx: { replacing?: Receipt } = {},
+): Promise<Receipt> {
   const resolved = await resolveFromHubs(opts);
   for (const message of resolved.warnings) opts.onEvent?.({ stage: 'warning', message });
 
