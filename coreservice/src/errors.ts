@@ -5,6 +5,7 @@ export type InstallErrorCode =
   | 'wrong-plugin' // 400: the archive's manifest names another plugin or version
   | 'already-installed' // 409
   | 'not-newer' // 400: an upgrade to a version that is not newer, without force_downgrade
+  | 'incompatible' // 422: the plugin's requires_sdk does not admit this platform's SDK
   | 'busy' // 409 / exit 3: another operation on this plugin is in progress
   | 'hub-unreachable' // 502: the hub could not be read
   | 'checksum-mismatch' // 502: the download is not what the hub said (fail closed)
@@ -16,6 +17,7 @@ const STATUS: Record<InstallErrorCode, number> = {
   'wrong-plugin': 400,
   'already-installed': 409,
   'not-newer': 400,
+  incompatible: 422,
   busy: 409,
   'hub-unreachable': 502,
   'checksum-mismatch': 502,

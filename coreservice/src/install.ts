@@ -19,7 +19,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { SLUG_PATTERN } from '@magellon/hub-core';
+import { SLUG_PATTERN, sdkSatisfies } from '@magellon/hub-core';
 import { verifyArchive } from '@magellon/hub-core/node';
 import { downloadArchive } from './download';
 import { InstallError } from './errors';
@@ -53,6 +53,8 @@ export interface InstallOptions {
   version?: string;
   onEvent?: (e: InstallEvent) => void;
   timeouts?: { idleMs?: number; totalMs?: number };
+  /** The platform's SDK version; when set, a plugin whose requires_sdk does not admit it is refused. */
+  sdkVersion?: string;
 }
 
 const STAGING = '.staging';
@@ -175,6 +177,7 @@ export async function installVersionLocked(
         `the archive's manifest is ${manifest.plugin_id} ${manifest.version}, but ${opts.pluginId} ${resolved.version} was asked for`,
       );
     }
+    checkSdk(manifest.plugin_id, manifest.version, manifest.requires_sdk, opts.sdkVersion);
     return activate(
       opts.pluginsDir,
       staging,
@@ -193,6 +196,16 @@ export async function installVersionLocked(
   } finally {
     rmSync(staging, { recursive: true, force: true });
     tidyStaging(opts.pluginsDir);
+  }
+}
+
+/** Refuses (422) a plugin whose requires_sdk does not admit the platform's SDK, when one is configured. */
+function checkSdk(id: string, version: string, requires: string, sdk: string | undefined): void {
+  if (sdk && !sdkSatisfies(sdk, requires)) {
+    throw new InstallError(
+      'incompatible',
+      `${id} ${version} requires the Magellon SDK ${requires}; this platform has ${sdk}`,
+    );
   }
 }
 
@@ -269,6 +282,7 @@ export const MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024;
 export async function installFromFile(opts: {
   pluginsDir: string;
   file: string;
+  sdkVersion?: string;
   maxBytes?: number;
   onEvent?: (e: InstallEvent) => void;
 }): Promise<Receipt> {
@@ -280,6 +294,7 @@ export async function installFromFile(opts: {
     opts.onEvent?.({ stage: 'verify' });
     const { files, manifest } = await verifyStaged(archive, staging, basename(opts.file));
     checkId(manifest.plugin_id);
+    checkSdk(manifest.plugin_id, manifest.version, manifest.requires_sdk, opts.sdkVersion);
     return await withPluginLock(opts.pluginsDir, manifest.plugin_id, async () => {
       const installed = readReceipt(opts.pluginsDir, manifest.plugin_id);
       if (installed) {

@@ -106,6 +106,21 @@ describe('installFromHub', () => {
     expect(warnings.join('\n')).toMatch(/yanked/);
   });
 
+  it("refuses (422) a plugin whose requires_sdk does not admit the platform's SDK", async () => {
+    const dir = freshPluginsDir();
+    const err = await expectFailure(
+      installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'fft', sdkVersion: '1.0.0' }),
+      'incompatible',
+    );
+    expect(err.status).toBe(422);
+    expect(err.message).toMatch(/requires the Magellon SDK .* this platform has 1\.0\.0/);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(
+      (await installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'fft', sdkVersion: '2.5.0' }))
+        .plugin_id,
+    ).toBe('fft');
+  });
+
   it('tries registries in order: a mirror without the plugin, then the hub', async () => {
     const dir = freshPluginsDir();
     const empty = createServer((_req, res) => res.writeHead(404).end('{}'));
