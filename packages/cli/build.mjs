@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Builds the `hub` command into dist/: one small entry (dist/main.js) and code-split chunks
+// Builds the commands users run on plain Node: `hub` (here) and `coreservice` (../../coreservice).
+//
+// `hub` goes into dist/: one small entry (dist/main.js) and code-split chunks
 // that the commands load on demand, with @magellon/hub-core and every npm dependency bundled
 // in, so the packed CLI needs nothing but node; and dist/templates/, the plugin template with
 // its symbolic links (the shared runtime) replaced by the files they point at, since a
@@ -31,11 +33,11 @@ const { version } = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8'))
 
 const FILE_MODE = 0o644;
 
-/** Builds into memory and returns `{ path → { bytes, mode } }` relative to dist/. */
-async function buildCli() {
+/** Bundles `entryPoints` (relative to `cwd`) into memory: `{ path → { bytes, mode } }` relative to `outdir`. */
+async function bundle(cwd, entryPoints, outdir) {
   const result = await build({
-    absWorkingDir: here,
-    entryPoints: { main: 'src/main.ts', 'serve-worker': 'src/serve-worker.ts' },
+    absWorkingDir: cwd,
+    entryPoints,
     bundle: true,
     splitting: true,
     format: 'esm',
@@ -54,12 +56,17 @@ async function buildCli() {
       js: "import { createRequire as __hubCreateRequire } from 'node:module'; const require = __hubCreateRequire(import.meta.url);",
     },
   });
-  const files = new Map(
+  return new Map(
     result.outputFiles.map((f) => [
       relative(outdir, f.path),
       { bytes: Buffer.from(f.contents), mode: FILE_MODE },
     ]),
   );
+}
+
+/** The `hub` command and its template. */
+async function buildCli() {
+  const files = await bundle(here, { main: 'src/main.ts', 'serve-worker': 'src/serve-worker.ts' }, outdir);
   // The template, links followed; Python caches left out (scaffold skips them too).
   const walk = (rel) => {
     for (const name of readdirSync(join(here, rel)).sort()) {
@@ -74,8 +81,8 @@ async function buildCli() {
   return files;
 }
 
-/** Makes dist/ hold exactly `files`, touching only what changed. Returns how many files were written. */
-function sync(files) {
+/** Makes `outdir` hold exactly `files`, touching only what changed. Returns how many files were written. */
+function sync(outdir, files) {
   mkdirSync(outdir, { recursive: true });
   let written = 0;
   for (const [name, { bytes, mode }] of files) {
@@ -107,9 +114,13 @@ function sync(files) {
 const started = performance.now();
 // esbuild has already printed what failed; its stack trace would add nothing.
 const files = await buildCli().catch(() => process.exit(1));
-const written = sync(files);
+const written = sync(outdir, files);
+const coreservice = join(here, '..', '..', 'coreservice');
+const csOut = join(coreservice, 'dist');
+const csFiles = await bundle(coreservice, { main: 'src/cli.ts' }, csOut).catch(() => process.exit(1));
+const csWritten = sync(csOut, csFiles);
 const ms = Math.round(performance.now() - started);
 if (!process.argv.includes('--quiet'))
   console.log(
-    `hub ${version}: built packages/cli/dist/ (${files.size} files, ${written} changed) in ${ms} ms`,
+    `hub ${version}: built packages/cli/dist/ (${files.size} files, ${written} changed) and coreservice/dist/ (${csFiles.size} files, ${csWritten} changed) in ${ms} ms`,
   );
