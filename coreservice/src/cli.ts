@@ -2,6 +2,7 @@
 // the installer for scripts and operators, over the same library the admin service uses.
 import { parseArgs } from 'node:util';
 import { escapeControl as safe } from '@magellon/hub-core/text';
+import { doctor } from './doctor';
 import { InstallError } from './errors';
 import { type InstallEvent, installFromFile, installFromHub, listInstalled, uninstall } from './install';
 import { listUpgrades, upgradeFromHub } from './upgrade';
@@ -17,6 +18,7 @@ Usage:
   coreservice upgrades <id>                versions against the installed one
   coreservice uninstall <id>
   coreservice list
+  coreservice doctor                       roll back what a crash left (staging, stale locks, …)
 
 Options:
   --hub <url>           a registry, asked in the order given (repeatable; default $MAGELLON_HUB_URL,
@@ -107,6 +109,13 @@ export async function main(argv: string[]): Promise<number> {
             ? 'no plugins installed'
             : r.map((x) => `${x.plugin_id} ${x.version} (${x.registry})`).join('\n'),
         );
+      }
+      case 'doctor': {
+        if (args.length > 0) throw new UsageError('coreservice doctor takes no argument');
+        const r = await doctor(pluginsDir);
+        const lines = r.removed.map((x) => `  removed ${x.path}: ${x.why}`);
+        if (r.busy.length > 0) lines.push(`  left alone (an operation is in progress): ${r.busy.join(', ')}`);
+        return done(json, r, lines.length === 0 ? 'nothing to repair' : `repaired:\n${lines.join('\n')}`);
       }
       default:
         throw new UsageError(`unknown command "${command}"; run coreservice --help`);

@@ -1,0 +1,83 @@
+// After a crash (kill -9, power loss): finish or roll back what was left half-done. A plugin is
+// installed exactly as its receipt says, so everything else of an interrupted operation goes.
+import { readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { SLUG_PATTERN } from '@magellon/hub-core';
+import { readReceipt } from './install';
+import { isPluginLocked, LOCK_STALE_MS } from './lock';
+
+export interface DoctorReport {
+  /** What was removed, as paths relative to the plugins dir, with why. */
+  removed: { path: string; why: string }[];
+  /** Plugins skipped because a live operation holds their lock. */
+  busy: string[];
+}
+
+/**
+ * Rolls back what interrupted operations left: staging dirs, version dirs no receipt names (an
+ * upgrade killed before its receipt switched), plugin dirs without a receipt (a first install
+ * killed before it), and stale lock dirs. A plugin whose lock a live operation holds is left alone.
+ */
+export async function doctor(pluginsDir: string): Promise<DoctorReport> {
+  const report: DoctorReport = { removed: [], busy: [] };
+  let names: string[];
+  try {
+    names = readdirSync(pluginsDir);
+  } catch {
+    return report;
+  }
+  const busy = new Set<string>();
+  const idOf = (name: string) =>
+    /^(.+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+      .exec(name)?.[1]
+      ?.replace(/-uninstall$/, '');
+  for (const name of names) {
+    const lock = /^\.(.+)\.lock$/.exec(name);
+    if (!lock) continue;
+    if (await isPluginLocked(pluginsDir, lock[1]!)) busy.add(lock[1]!);
+    else {
+      rmSync(join(pluginsDir, name), { recursive: true, force: true });
+      report.removed.push({ path: name, why: 'a lock left by a process that is gone' });
+    }
+  }
+  const staging = join(pluginsDir, '.staging');
+  let staged: string[] = [];
+  try {
+    staged = readdirSync(staging);
+  } catch {}
+  for (const name of staged) {
+    const id = idOf(name);
+    const abs = join(staging, name);
+    // An upload has no plugin id until verified: judge it by age instead.
+    const live = id && id !== 'upload' ? busy.has(id) : Date.now() - statSync(abs).mtimeMs < LOCK_STALE_MS;
+    if (live) continue;
+    rmSync(abs, { recursive: true, force: true });
+    report.removed.push({ path: `.staging/${name}`, why: 'staging left by an interrupted operation' });
+  }
+  try {
+    rmdirSync(staging);
+  } catch {}
+  for (const id of names) {
+    if (id.startsWith('.') || !SLUG_PATTERN.test(id)) continue;
+    if (busy.has(id)) {
+      report.busy.push(id);
+      continue;
+    }
+    const receipt = readReceipt(pluginsDir, id);
+    const dir = join(pluginsDir, id);
+    if (!receipt) {
+      rmSync(dir, { recursive: true, force: true });
+      report.removed.push({ path: id, why: 'files of an install that never finished (no receipt)' });
+      continue;
+    }
+    for (const entry of readdirSync(dir)) {
+      if (entry === 'receipt.json' || entry === receipt.version) continue;
+      // Only what the installer itself makes: version dirs and receipt temp files.
+      if (!/^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/.test(entry) && !/^receipt\.json\.tmp-\d+$/.test(entry))
+        continue;
+      rmSync(join(dir, entry), { recursive: true, force: true });
+      report.removed.push({ path: `${id}/${entry}`, why: `not the installed version (${receipt.version})` });
+    }
+  }
+  return report;
+}
