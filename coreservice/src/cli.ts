@@ -5,6 +5,15 @@ import { escapeControl as safe } from '@magellon/hub-core/text';
 import { doctor } from './doctor';
 import { InstallError } from './errors';
 import { type InstallEvent, installFromFile, installFromHub, listInstalled, uninstall } from './install';
+import {
+  type PluginStatus,
+  pluginLogs,
+  pluginStatus,
+  restartPlugin,
+  startPlugin,
+  stopPlugin,
+} from './lifecycle';
+import { serveCoreService } from './service/serve';
 import { listUpgrades, upgradeFromHub } from './upgrade';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, busy: 3 } as const;
@@ -12,21 +21,33 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, busy: 3 } as const;
 const HELP = `coreservice — installs Magellon plugins from the hub, fail-closed
 
 Usage:
-  coreservice install <id>[@<version>]     install from the hub (latest, or that exact version)
+  coreservice install <id>[@<version>] [--method M]
+                                           install from the hub (latest, or that exact version),
+                                           start it and wait until it is healthy
   coreservice install-file <x.mpn>         install an uploaded archive
   coreservice upgrade <id> [--to <v>] [--force-downgrade]
+                                           the old version serves until the new one is healthy
   coreservice upgrades <id>                versions against the installed one
-  coreservice uninstall <id>
+  coreservice uninstall <id>               stop it and remove every trace
   coreservice list
+  coreservice status [<id>]                state, replicas, health (every plugin without <id>)
+  coreservice start|stop|restart <id>
+  coreservice logs <id> [--tail N]
   coreservice doctor                       roll back what a crash left (staging, stale locks, …)
+  coreservice serve [--port N] [--host H]  the admin HTTP service (default 127.0.0.1:8090); it
+                                           repairs, restarts and supervises plugins
 
 Options:
   --hub <url>           a registry, asked in the order given (repeatable; default $MAGELLON_HUB_URL,
                         comma-separated, else http://127.0.0.1:8080)
   --plugins-dir <dir>   where plugins live (default $MAGELLON_PLUGINS_DIR, else ./plugins)
   --sdk-version <v>     refuse plugins whose requires_sdk does not admit it ($MAGELLON_SDK_VERSION)
+  --method <m>          install with this method only (uv, subprocess, …); default: the first that fits
   --json                one JSON document on stdout
   -h, --help            show this help
+
+The admin service needs a token on every /admin route: $MAGELLON_ADMIN_TOKEN, or one it makes
+and keeps in <plugins-dir>/.admin-token (mode 0600).
 
 Any failure leaves the plugins dir as it was. Exit codes: 0 done, 1 failed (previous state
 intact), 2 bad usage, 3 another operation on that plugin is in progress.`;
@@ -60,7 +81,8 @@ export async function main(argv: string[]): Promise<number> {
         .filter(Boolean);
   const pluginsDir = values['plugins-dir'] ?? process.env.MAGELLON_PLUGINS_DIR ?? 'plugins';
   const sdkVersion = values['sdk-version'] ?? process.env.MAGELLON_SDK_VERSION;
-  const onEvent = json ? undefined : progress;
+  const onEvent = json ? undefined : progressReporter();
+  const method = values.method;
   const one = () => {
     if (args.length !== 1) throw new UsageError(`coreservice ${command} takes one argument`);
     return args[0] as string;
@@ -69,11 +91,11 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'install': {
         const [pluginId, version] = one().split('@') as [string, string | undefined];
-        const r = await installFromHub({ pluginsDir, hubs, pluginId, version, onEvent, sdkVersion });
+        const r = await installFromHub({ pluginsDir, hubs, pluginId, version, onEvent, sdkVersion, method });
         return done(json, r, `installed ${r.plugin_id} ${r.version} from ${r.registry}`);
       }
       case 'install-file': {
-        const r = await installFromFile({ pluginsDir, file: one(), onEvent, sdkVersion });
+        const r = await installFromFile({ pluginsDir, file: one(), onEvent, sdkVersion, method });
         return done(json, r, `installed ${r.plugin_id} ${r.version} from an uploaded archive`);
       }
       case 'upgrade': {
@@ -84,6 +106,8 @@ export async function main(argv: string[]): Promise<number> {
           to: values.to,
           forceDowngrade: values['force-downgrade'],
           onEvent,
+          sdkVersion,
+          method,
         });
         return done(json, r, `${r.to.plugin_id}: ${r.from.version} → ${r.to.version}`);
       }
@@ -110,6 +134,55 @@ export async function main(argv: string[]): Promise<number> {
             : r.map((x) => `${x.plugin_id} ${x.version} (${x.registry})`).join('\n'),
         );
       }
+      case 'status': {
+        if (args.length > 1) throw new UsageError('coreservice status takes at most one plugin id');
+        const ids = args.length === 1 ? [args[0]!] : listInstalled(pluginsDir).map((r) => r.plugin_id);
+        const all = await Promise.all(ids.map((id) => pluginStatus(pluginsDir, id)));
+        const text = all.length === 0 ? 'no plugins installed' : all.map(describeStatus).join('\n');
+        return done(json, args.length === 1 ? all[0] : all, text);
+      }
+      case 'start':
+      case 'stop':
+      case 'restart': {
+        const fn = { start: startPlugin, stop: stopPlugin, restart: restartPlugin }[command];
+        const r = await fn(pluginsDir, one());
+        return done(json, r, describeStatus(r));
+      }
+      case 'logs': {
+        const tail = Number(values.tail ?? '100');
+        if (!Number.isInteger(tail) || tail < 0) throw new UsageError('--tail takes a whole number');
+        const lines = await pluginLogs(pluginsDir, one(), tail);
+        if (json) return done(json, { lines }, '');
+        for (const l of lines) console.log(safe(l));
+        return EXIT.ok;
+      }
+      case 'serve': {
+        if (args.length > 0) throw new UsageError('coreservice serve takes no argument');
+        const port = Number(values.port ?? '8090');
+        if (!Number.isInteger(port) || port < 0 || port > 65535)
+          throw new UsageError('--port takes a port number');
+        const svc = await serveCoreService({
+          pluginsDir,
+          hubs,
+          sdkVersion,
+          port,
+          host: values.host ?? '127.0.0.1',
+          token: process.env.MAGELLON_ADMIN_TOKEN || undefined,
+          log: (entry) =>
+            process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`),
+        });
+        const where = svc.tokenFile
+          ? `the admin token is in ${svc.tokenFile}`
+          : 'the admin token is $MAGELLON_ADMIN_TOKEN';
+        console.log(`coreservice listening on ${svc.url} (${where}); plugins in ${pluginsDir}`);
+        await new Promise<void>((resolve) => {
+          const stop = () => resolve();
+          process.once('SIGTERM', stop);
+          process.once('SIGINT', stop);
+        });
+        await svc.close();
+        return EXIT.ok;
+      }
       case 'doctor': {
         if (args.length > 0) throw new UsageError('coreservice doctor takes no argument');
         const r = await doctor(pluginsDir);
@@ -135,6 +208,10 @@ function parse(argv: string[]) {
       'plugins-dir': { type: 'string' },
       'sdk-version': { type: 'string' },
       to: { type: 'string' },
+      method: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      tail: { type: 'string' },
       'force-downgrade': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -144,12 +221,54 @@ function parse(argv: string[]) {
   return { command, args, values };
 }
 
-function progress(e: InstallEvent): void {
-  if (e.stage === 'download') {
-    if (e.bytes === e.total) console.error(`  downloaded ${e.total} bytes`);
-  } else if (e.stage === 'warning') console.error(`  warning: ${safe(e.message)}`);
-  else if (e.stage === 'resolve') console.error(`  asking ${safe(e.hub)}`);
-  else console.error(`  ${e.stage}`);
+/** Progress on stderr: a bar that redraws itself on a terminal, plain lines otherwise. */
+function progressReporter(): (e: InstallEvent) => void {
+  const tty = process.stderr.isTTY === true;
+  let lastTenth = -1;
+  let barShown = false;
+  const endBar = () => {
+    if (barShown) process.stderr.write('\n');
+    barShown = false;
+  };
+  return (e) => {
+    if (e.stage === 'download') {
+      const frac = e.total > 0 ? e.bytes / e.total : 1;
+      if (tty) {
+        const width = 30;
+        const full = Math.round(frac * width);
+        const mb = (n: number) => (n / 1048576).toFixed(1);
+        process.stderr.write(
+          `\r  [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${String(Math.floor(frac * 100)).padStart(3)}%  ${mb(e.bytes)}/${mb(e.total)} MiB`,
+        );
+        barShown = true;
+        if (e.bytes === e.total) endBar();
+      } else {
+        const tenth = Math.floor(frac * 10);
+        if (tenth !== lastTenth) {
+          lastTenth = tenth;
+          console.error(`  download ${tenth * 10}% (${e.bytes} of ${e.total} bytes)`);
+        }
+      }
+      return;
+    }
+    endBar();
+    if (e.stage === 'warning') console.error(`  warning: ${safe(e.message)}`);
+    else if (e.stage === 'resolve') console.error(`  asking ${safe(e.hub)}`);
+    else if (e.stage === 'prepare')
+      console.error(`  prepare (${e.method})${e.message ? `: ${safe(e.message)}` : ''}`);
+    else if (e.stage === 'start') console.error(`  start ${e.replicas} replica(s)`);
+    else if (e.stage === 'health') console.error('  healthy');
+    else console.error(`  ${e.stage}`);
+  };
+}
+
+function describeStatus(s: PluginStatus): string {
+  const head = `${s.plugin_id} ${s.version} (${s.method}): ${s.state}${s.desired === 'stopped' ? ' (stopped by the operator)' : ''}`;
+  const lines = s.replicas.map(
+    (r) =>
+      `  replica ${r.replica}: ${r.state}${r.healthy ? ', healthy' : ''}${r.port ? ` on ${r.host}:${r.port}` : ''}${r.pid ? `, pid ${r.pid}` : ''}${r.restarts ? `, ${r.restarts} restart(s)` : ''}`,
+  );
+  return [head, ...lines].join('\n');
 }
 
 function done(json: boolean, value: unknown, text: string): number {

@@ -5,6 +5,20 @@ import { join } from 'node:path';
 import { SLUG_PATTERN } from '@magellon/hub-core';
 import { readReceipt } from './install';
 import { isPluginLocked, LOCK_STALE_MS } from './lock';
+import { retire, stopRecorded } from './runtime/runner';
+
+const VERSION_NAME = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/;
+
+/** Version names a plugin dir has anything of: files, a venv, run state. */
+function versionsIn(dir: string): Set<string> {
+  const found = new Set<string>();
+  for (const sub of ['', 'run', 'venvs']) {
+    try {
+      for (const e of readdirSync(join(dir, sub))) if (VERSION_NAME.test(e)) found.add(e);
+    } catch {}
+  }
+  return found;
+}
 
 export interface DoctorReport {
   /** What was removed, as paths relative to the plugins dir, with why. */
@@ -66,17 +80,23 @@ export async function doctor(pluginsDir: string): Promise<DoctorReport> {
     const receipt = readReceipt(pluginsDir, id);
     const dir = join(pluginsDir, id);
     if (!receipt) {
+      for (const v of versionsIn(dir)) await stopRecorded(dir, v);
       rmSync(dir, { recursive: true, force: true });
       report.removed.push({ path: id, why: 'files of an install that never finished (no receipt)' });
       continue;
     }
+    // Versions the receipt does not name: an upgrade killed before its switch, or after it but
+    // before the old version was retired. Their processes are stopped, then all of them removed.
+    for (const v of versionsIn(dir)) {
+      if (v === receipt.version) continue;
+      await retire({ home: dir, version: v });
+      rmSync(join(dir, v), { recursive: true, force: true });
+      report.removed.push({ path: `${id}/${v}`, why: `not the installed version (${receipt.version})` });
+    }
     for (const entry of readdirSync(dir)) {
-      if (entry === 'receipt.json' || entry === receipt.version) continue;
-      // Only what the installer itself makes: version dirs and receipt temp files.
-      if (!/^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/.test(entry) && !/^receipt\.json\.tmp-\d+$/.test(entry))
-        continue;
-      rmSync(join(dir, entry), { recursive: true, force: true });
-      report.removed.push({ path: `${id}/${entry}`, why: `not the installed version (${receipt.version})` });
+      if (!/^(receipt|state)\.json\.tmp-\d+(-\d+)?$/.test(entry)) continue;
+      rmSync(join(dir, entry), { force: true });
+      report.removed.push({ path: `${id}/${entry}`, why: 'a temp file of an interrupted write' });
     }
   }
   return report;

@@ -1,7 +1,9 @@
 // Downloading an archive: streamed to a staging file while hashing, in one pass, with a size cap
-// from the catalog's size_bytes and timeouts; anything unexpected removes the file and throws.
-import { createHash } from 'node:crypto';
-import { closeSync, constants, openSync, rmSync, writeSync } from 'node:fs';
+// from the catalog's size_bytes and timeouts. A 5xx answer or a connection reset is retried a few
+// times with backoff; when the server takes ranges, the retry resumes where the bytes stopped
+// (guarded by If-Range), otherwise it starts over. Anything else removes the file and throws.
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, constants, ftruncateSync, openSync, rmSync, writeSync } from 'node:fs';
 import { request } from 'undici';
 import { InstallError } from './errors';
 
@@ -10,10 +12,25 @@ export interface DownloadOptions {
   sizeBytes: number;
   /** No byte for this long is a failure (a 1 byte/s server is one). */
   idleTimeoutMs?: number;
-  /** The whole download may take at most this long. */
+  /** The whole download, retries included, may take at most this long. */
   totalTimeoutMs?: number;
+  /** Retries after a 5xx or a reset (default 3); each waits 250 ms, 500 ms, 1 s … */
+  retries?: number;
   onProgress?: (bytes: number, total: number) => void;
+  /** Told before each retry, with why and where it resumes. */
+  onRetry?: (info: { attempt: number; reason: string; resumeAt: number }) => void;
 }
+
+const RETRYABLE = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'ECONNREFUSED',
+  'UND_ERR_CLOSED',
+  'ETIMEDOUT',
+]);
+
+class Retry extends Error {}
 
 /**
  * Streams `url` into `dest` (created new: O_EXCL) while hashing. Memory stays bounded whatever the
@@ -23,67 +40,38 @@ export interface DownloadOptions {
 export async function downloadArchive(url: string, dest: string, opts: DownloadOptions): Promise<void> {
   const idle = opts.idleTimeoutMs ?? 30_000;
   const total = opts.totalTimeoutMs ?? 30 * 60_000;
+  const retries = opts.retries ?? 3;
   const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-  const hash = createHash('sha256');
+  let hash: Hash = createHash('sha256');
   let received = 0;
+  let validator: string | undefined;
+  let resumable = false;
   const abort = new AbortController();
   const deadline = setTimeout(() => abort.abort(), total);
+  const restart = () => {
+    ftruncateSync(fd, 0);
+    hash = createHash('sha256');
+    received = 0;
+  };
   try {
-    let res: Awaited<ReturnType<typeof request>>;
-    try {
-      res = await request(url, {
-        method: 'GET',
-        headers: { 'accept-encoding': 'identity' },
-        headersTimeout: idle,
-        bodyTimeout: idle,
-        signal: abort.signal,
-      });
-    } catch (err) {
-      throw new InstallError(
-        'download-failed',
-        `could not download ${url}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      );
-    }
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      throw new InstallError(
-        res.statusCode === 404 ? 'not-found' : 'download-failed',
-        `${url} answered ${res.statusCode}`,
-      );
-    }
-    const announced = Number(res.headers['content-length']);
-    if (Number.isFinite(announced) && announced !== opts.sizeBytes) {
-      res.body.destroy();
-      throw new InstallError(
-        'checksum-mismatch',
-        `${url} is ${announced} bytes, but the hub says ${opts.sizeBytes}`,
-      );
-    }
-    try {
-      for await (const chunk of res.body) {
-        const bytes = chunk as Buffer;
-        received += bytes.length;
-        if (received > opts.sizeBytes) {
-          res.body.destroy();
-          throw new InstallError(
-            'checksum-mismatch',
-            `${url} sent more than the ${opts.sizeBytes} bytes the hub says it has`,
-          );
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await once();
+        break;
+      } catch (err) {
+        if (!(err instanceof Retry) || attempt >= retries || abort.signal.aborted) {
+          if (err instanceof Retry) {
+            throw new InstallError(
+              'download-failed',
+              `the download of ${url} failed after ${received} bytes and ${attempt + 1} attempts: ${err.message}`,
+            );
+          }
+          throw err;
         }
-        hash.update(bytes);
-        for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
-        opts.onProgress?.(received, opts.sizeBytes);
+        if (!resumable && received > 0) restart();
+        opts.onRetry?.({ attempt: attempt + 1, reason: err.message, resumeAt: received });
+        await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
       }
-    } catch (err) {
-      if (err instanceof InstallError) throw err;
-      const e = err as NodeJS.ErrnoException;
-      const why = abort.signal.aborted
-        ? `took longer than ${Math.round(total / 1000)} s`
-        : (e.code ?? e.message);
-      throw new InstallError(
-        'download-failed',
-        `the download of ${url} failed after ${received} bytes: ${why}`,
-      );
     }
     if (received !== opts.sizeBytes) {
       throw new InstallError(
@@ -106,4 +94,94 @@ export async function downloadArchive(url: string, dest: string, opts: DownloadO
     clearTimeout(deadline);
   }
   closeSync(fd);
+
+  async function once(): Promise<void> {
+    const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+    const resuming = received > 0 && resumable;
+    if (resuming) {
+      headers.range = `bytes=${received}-`;
+      if (validator) headers['if-range'] = validator;
+    }
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(url, {
+        method: 'GET',
+        headers,
+        headersTimeout: idle,
+        bodyTimeout: idle,
+        signal: abort.signal,
+      });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      if (RETRYABLE.has(code)) throw new Retry(code);
+      throw new InstallError(
+        'download-failed',
+        `could not download ${url}: ${abort.signal.aborted ? `took longer than ${Math.round(total / 1000)} s` : code}`,
+      );
+    }
+    if (res.statusCode >= 500) {
+      await res.body.dump();
+      throw new Retry(`${url} answered ${res.statusCode}`);
+    }
+    if (res.statusCode === 206 && resuming) {
+      // Only the exact continuation of what we have is accepted.
+      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''));
+      if (!m || Number(m[1]) !== received || Number(m[3]) !== opts.sizeBytes) {
+        res.body.destroy();
+        restart();
+        resumable = false;
+        throw new Retry(`${url} answered a range other than the one asked for`);
+      }
+    } else if (res.statusCode === 200) {
+      if (received > 0) restart(); // the server sent the whole file again
+      const announced = Number(res.headers['content-length']);
+      if (Number.isFinite(announced) && announced !== opts.sizeBytes) {
+        res.body.destroy();
+        throw new InstallError(
+          'checksum-mismatch',
+          `${url} is ${announced} bytes, but the hub says ${opts.sizeBytes}`,
+        );
+      }
+    } else {
+      await res.body.dump();
+      throw new InstallError(
+        res.statusCode === 404 ? 'not-found' : 'download-failed',
+        `${url} answered ${res.statusCode}`,
+      );
+    }
+    resumable = res.headers['accept-ranges'] === 'bytes';
+    const etag = res.headers.etag;
+    validator = typeof etag === 'string' && !etag.startsWith('W/') ? etag : undefined;
+    try {
+      for await (const chunk of res.body) {
+        const bytes = chunk as Buffer;
+        if (received + bytes.length > opts.sizeBytes) {
+          res.body.destroy();
+          throw new InstallError(
+            'checksum-mismatch',
+            `${url} sent more than the ${opts.sizeBytes} bytes the hub says it has`,
+          );
+        }
+        hash.update(bytes);
+        for (let off = 0; off < bytes.length; )
+          off += writeSync(fd, bytes, off, bytes.length - off, received + off);
+        received += bytes.length;
+        opts.onProgress?.(received, opts.sizeBytes);
+      }
+    } catch (err) {
+      if (err instanceof InstallError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      if (abort.signal.aborted) {
+        throw new InstallError(
+          'download-failed',
+          `the download of ${url} failed after ${received} bytes: took longer than ${Math.round(total / 1000)} s`,
+        );
+      }
+      if (e.code && RETRYABLE.has(e.code)) throw new Retry(e.code);
+      throw new InstallError(
+        'download-failed',
+        `the download of ${url} failed after ${received} bytes: ${e.code ?? e.message}`,
+      );
+    }
+  }
 }

@@ -1,6 +1,7 @@
 /** Why an operation failed, with the HTTP status the admin API answers and the CLI's exit code. */
 export type InstallErrorCode =
   | 'not-found' // 404: unknown plugin or version
+  | 'bad-request' // 400: a request that does not make sense (a replica count out of bounds)
   | 'bad-archive' // 400: unsafe archive, bad manifest, checksums that do not match
   | 'wrong-plugin' // 400: the archive's manifest names another plugin or version
   | 'already-installed' // 409
@@ -9,10 +10,15 @@ export type InstallErrorCode =
   | 'busy' // 409 / exit 3: another operation on this plugin is in progress
   | 'hub-unreachable' // 502: the hub could not be read
   | 'checksum-mismatch' // 502: the download is not what the hub said (fail closed)
-  | 'download-failed'; // 502: timeouts, resets, a body longer or shorter than announced
+  | 'download-failed' // 502: timeouts, resets, a body longer or shorter than announced
+  | 'unhealthy' // 502: the plugin did not start or pass its health check in time
+  | 'untrusted' // 403: the registry's trust mode does not admit this plugin
+  | 'unsupported' // 409: an action this plugin's backend cannot do (pause on a process)
+  | 'backend-failed'; // 500: the backend could not prepare, start or stop the plugin
 
 const STATUS: Record<InstallErrorCode, number> = {
   'not-found': 404,
+  'bad-request': 400,
   'bad-archive': 400,
   'wrong-plugin': 400,
   'already-installed': 409,
@@ -22,6 +28,10 @@ const STATUS: Record<InstallErrorCode, number> = {
   'hub-unreachable': 502,
   'checksum-mismatch': 502,
   'download-failed': 502,
+  unhealthy: 502,
+  untrusted: 403,
+  unsupported: 409,
+  'backend-failed': 500,
 };
 
 export class InstallError extends Error {

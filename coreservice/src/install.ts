@@ -19,12 +19,26 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { SLUG_PATTERN, sdkSatisfies } from '@magellon/hub-core';
+import { type ArchiveManifest, type InstallMethod, SLUG_PATTERN, sdkSatisfies } from '@magellon/hub-core';
 import { verifyArchive } from '@magellon/hub-core/node';
+import { crashPoint } from './crash';
 import { downloadArchive } from './download';
 import { InstallError } from './errors';
 import { fetchPluginDocument, type ResolvedVersion, resolveVersion } from './hub-client';
 import { withPluginLock } from './lock';
+import { chooseInstall, type HostFacts, probeHost } from './runtime/host';
+import {
+  backendFor,
+  backendUnavailable,
+  defaultReplicas,
+  launch,
+  loadRuntime,
+  readRunState,
+  retire,
+  writeRunState,
+} from './runtime/runner';
+import type { Settings } from './runtime/settings';
+import { keepSnapshot, snapshotData } from './snapshots';
 
 /** What CoreService records about an installed plugin, written last (its presence means "installed"). */
 export interface Receipt {
@@ -35,6 +49,8 @@ export interface Receipt {
   size_bytes: number;
   /** The hub it came from, or "upload". */
   registry: string;
+  /** The install method (backend) it runs with. */
+  method?: InstallMethod;
   installed_at: string;
 }
 
@@ -42,6 +58,9 @@ export type InstallEvent =
   | { stage: 'resolve'; hub: string }
   | { stage: 'download'; bytes: number; total: number }
   | { stage: 'verify' }
+  | { stage: 'prepare'; method: string; message?: string }
+  | { stage: 'start'; replicas: number }
+  | { stage: 'health'; replicas: number }
   | { stage: 'activate'; path: string }
   | { stage: 'warning'; message: string };
 
@@ -55,6 +74,21 @@ export interface InstallOptions {
   timeouts?: { idleMs?: number; totalMs?: number };
   /** The platform's SDK version; when set, a plugin whose requires_sdk does not admit it is refused. */
   sdkVersion?: string;
+  /** Only this install method (`--method`, `install_method`); otherwise the first that fits. */
+  method?: string;
+  run?: RunOptions;
+}
+
+/** How installed versions are run and checked. */
+export interface RunOptions {
+  /** Facts to use instead of probing this host (tests; an operator pinning a predicate). */
+  host?: Partial<HostFacts>;
+  settings?: Settings;
+  /** Overrides the manifest's health_check.timeout_seconds. */
+  healthTimeoutMs?: number;
+  heartbeatUrl?: string;
+  /** How many pre-upgrade snapshots of a plugin's data dir to keep (default 3). */
+  snapshotsKeep?: number;
 }
 
 const STAGING = '.staging';
@@ -150,7 +184,7 @@ async function installLocked(opts: InstallOptions): Promise<Receipt> {
  */
 export async function installVersionLocked(
   opts: InstallOptions,
-  _ctx: { replacing?: Receipt } = {},
+  ctx: { replacing?: Receipt } = {},
 ): Promise<Receipt> {
   const resolved = await resolveFromHubs(opts);
   for (const message of resolved.warnings) opts.onEvent?.({ stage: 'warning', message });
@@ -163,7 +197,10 @@ export async function installVersionLocked(
       sizeBytes: resolved.sizeBytes,
       idleTimeoutMs: opts.timeouts?.idleMs,
       totalTimeoutMs: opts.timeouts?.totalMs,
-      onProgress: (bytes, total) => opts.onEvent?.({ stage: 'download', bytes, total }),
+      onProgress: (bytes, total) => {
+        opts.onEvent?.({ stage: 'download', bytes, total });
+        if (bytes < total) crashPoint('download');
+      },
     });
     opts.onEvent?.({ stage: 'verify' });
     const { files, manifest } = await verifyStaged(
@@ -171,6 +208,7 @@ export async function installVersionLocked(
       staging,
       `${opts.pluginId}-${resolved.version}.mpn`,
     );
+    crashPoint('verify');
     if (manifest.plugin_id !== opts.pluginId || manifest.version !== resolved.version) {
       throw new InstallError(
         'wrong-plugin',
@@ -178,11 +216,12 @@ export async function installVersionLocked(
       );
     }
     checkSdk(manifest.plugin_id, manifest.version, manifest.requires_sdk, opts.sdkVersion);
-    return activate(
-      opts.pluginsDir,
+    return await activate({
+      pluginsDir: opts.pluginsDir,
       staging,
       files,
-      {
+      manifest,
+      receipt: {
         plugin_id: manifest.plugin_id,
         version: manifest.version,
         archive_id: manifest.archive_id ?? '',
@@ -191,8 +230,9 @@ export async function installVersionLocked(
         registry: resolved.hub,
         installed_at: new Date().toISOString(),
       },
-      opts.onEvent,
-    );
+      opts,
+      replacing: ctx.replacing,
+    });
   } finally {
     rmSync(staging, { recursive: true, force: true });
     tidyStaging(opts.pluginsDir);
@@ -233,24 +273,41 @@ async function verifyStaged(archive: string, staging: string, label: string) {
 }
 
 /**
- * Moves verified files into `<plugins_dir>/<id>/<version>/` and writes the receipt last (durably).
- * If anything fails, what this step made is removed again and the error rethrown.
+ * Puts a verified version in place and makes it the installed one: choose the install method this
+ * host fits → move the files to `<plugins_dir>/<id>/<version>/` → the backend prepares it → start
+ * it and pass its health check → write the receipt (durably: the switch) → retire the version it
+ * replaces. Until the receipt is written, any failure stops and removes everything of this attempt,
+ * and the version being replaced keeps running untouched.
  */
-function activate(
-  pluginsDir: string,
-  staging: string,
-  files: string,
-  receipt: Receipt,
-  onEvent?: (e: InstallEvent) => void,
-): Receipt {
-  const pluginDir = join(pluginsDir, receipt.plugin_id);
-  const versionDir = join(pluginDir, receipt.version);
-  let createdPluginDir = false;
+async function activate(a: {
+  pluginsDir: string;
+  staging: string;
+  files: string;
+  manifest: ArchiveManifest;
+  receipt: Receipt;
+  opts: Pick<InstallOptions, 'method' | 'run' | 'onEvent'>;
+  replacing?: Receipt;
+}): Promise<Receipt> {
+  const { pluginsDir, staging, manifest, opts } = a;
+  const id = a.receipt.plugin_id;
+  const label = `${id} ${a.receipt.version}`;
+  const host: HostFacts = { ...(await probeHost()), ...opts.run?.host };
+  const entry = chooseInstall(manifest.install, host, (m) => backendUnavailable(m, host), {
+    method: opts.method,
+    label,
+  });
+  const receipt: Receipt = { ...a.receipt, method: entry.method };
+  const home = join(pluginsDir, id);
+  const versionDir = join(home, receipt.version);
+  const rt = { pluginId: id, version: receipt.version, home, dir: versionDir, manifest, entry };
+  const backend = backendFor(entry.method);
+  let createdHome = false;
   let moved = false;
+  let started = false;
   try {
     try {
-      mkdirSync(pluginDir);
-      createdPluginDir = true;
+      mkdirSync(home);
+      createdHome = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
@@ -258,17 +315,60 @@ function activate(
     try {
       renameSync(versionDir, join(staging, 'leftover'));
     } catch {}
-    renameSync(files, versionDir);
+    await retire({ home, version: receipt.version });
+    renameSync(a.files, versionDir);
     moved = true;
-    onEvent?.({ stage: 'activate', path: versionDir });
-    writeDurably(receiptPath(pluginsDir, receipt.plugin_id), `${JSON.stringify(receipt, null, 2)}\n`);
-    return receipt;
+    opts.onEvent?.({ stage: 'prepare', method: entry.method });
+    await backend.prepare(rt, (message) =>
+      opts.onEvent?.({ stage: 'prepare', method: entry.method, message }),
+    );
+    crashPoint('prepare');
+    if (createdHome) mkdirSync(join(home, 'data'), { recursive: true });
+    const state = readRunState(home) ?? { desired: 'running' as const, replicas: defaultReplicas(rt) };
+    const bounds = manifest.resources?.replicas;
+    const replicas = Math.min(
+      Math.max(state.replicas, bounds?.min ?? 1, 1),
+      bounds?.max ?? Number.MAX_SAFE_INTEGER,
+    );
+    const snapshot = a.replacing ? snapshotData(home, join(staging, 'snapshot')) : undefined;
+    opts.onEvent?.({ stage: 'start', replicas });
+    started = true;
+    await launch(rt, {
+      replicas,
+      settings: opts.run?.settings,
+      healthTimeoutMs: opts.run?.healthTimeoutMs,
+      heartbeatUrl: opts.run?.heartbeatUrl,
+    });
+    opts.onEvent?.({ stage: 'health', replicas });
+    crashPoint('health');
+    opts.onEvent?.({ stage: 'activate', path: versionDir });
+    writeRunState(home, { ...state, replicas });
+    writeDurably(receiptPath(pluginsDir, id), `${JSON.stringify(receipt, null, 2)}\n`);
+    crashPoint('switch');
+    // The switch is done: from here on the new version is the installed one.
+    if (snapshot && a.replacing)
+      keepSnapshot(home, snapshot, a.replacing.version, opts.run?.snapshotsKeep ?? 3);
+    if (state.desired === 'stopped') await backend.stop(rt).catch(() => {});
   } catch (err) {
-    // Back to exactly the before-state: nothing of this attempt stays.
+    // Back to exactly the before-state: nothing of this attempt stays, the replaced version runs on.
+    if (started || moved) await retire(rt, entry.method).catch(() => {});
     if (moved) rmSync(versionDir, { recursive: true, force: true });
-    if (createdPluginDir) rmSync(pluginDir, { recursive: true, force: true });
+    if (createdHome) rmSync(home, { recursive: true, force: true });
     throw err;
   }
+  if (a.replacing) await retireVersion(pluginsDir, id, a.replacing);
+  return receipt;
+}
+
+/** Stops a version that is no longer the installed one and removes its files, venv and run state. */
+export async function retireVersion(pluginsDir: string, id: string, old: Receipt): Promise<void> {
+  const home = join(pluginsDir, id);
+  try {
+    await retire(loadRuntime(pluginsDir, id, old.version, old.method ?? 'subprocess'), old.method);
+  } catch {
+    await retire({ home, version: old.version });
+  }
+  rmSync(join(home, old.version), { recursive: true, force: true });
 }
 
 /** The largest .mpn an upload may be (the hub's own archive limit is lower). */
@@ -284,6 +384,8 @@ export async function installFromFile(opts: {
   file: string;
   sdkVersion?: string;
   maxBytes?: number;
+  method?: string;
+  run?: RunOptions;
   onEvent?: (e: InstallEvent) => void;
 }): Promise<Receipt> {
   mkdirSync(opts.pluginsDir, { recursive: true });
@@ -303,11 +405,12 @@ export async function installFromFile(opts: {
           `${installed.plugin_id} ${installed.version} is already installed; use upgrade`,
         );
       }
-      return activate(
-        opts.pluginsDir,
+      return activate({
+        pluginsDir: opts.pluginsDir,
         staging,
         files,
-        {
+        manifest,
+        receipt: {
           plugin_id: manifest.plugin_id,
           version: manifest.version,
           archive_id: manifest.archive_id ?? '',
@@ -316,8 +419,8 @@ export async function installFromFile(opts: {
           registry: 'upload',
           installed_at: new Date().toISOString(),
         },
-        opts.onEvent,
-      );
+        opts,
+      });
     });
   } finally {
     rmSync(staging, { recursive: true, force: true });
@@ -376,9 +479,10 @@ export async function uninstall(pluginsDir: string, id: string): Promise<Receipt
   return withPluginLock(pluginsDir, id, async () => uninstallLocked(pluginsDir, id));
 }
 
-function uninstallLocked(pluginsDir: string, id: string): Receipt {
+async function uninstallLocked(pluginsDir: string, id: string): Promise<Receipt> {
   const receipt = readReceipt(pluginsDir, id);
   if (!receipt) throw new InstallError('not-found', `${id} is not installed`);
+  await retireVersion(pluginsDir, id, receipt);
   const aside = join(pluginsDir, STAGING, `${id}-uninstall-${randomUUID()}`);
   mkdirSync(join(pluginsDir, STAGING), { recursive: true });
   renameSync(join(pluginsDir, id), aside);

@@ -1,12 +1,17 @@
-// Upgrade and downgrade: the new version is fetched, verified and put beside the old one; the
-// receipt switches to it in one durable rename; only then is the old version removed. Until that
-// rename, the old version is the installed one, whatever fails or is killed.
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+// Upgrade and downgrade: the new version is fetched, verified, prepared, started and health-checked
+// beside the old one, which keeps serving; the receipt switches to it in one durable rename; only
+// then is the old version stopped and removed. Until that rename the old version is the installed
+// and running one, whatever fails or is killed.
 import { compareVersions, type PluginDocument, sdkSatisfies, upgradeVerdict } from '@magellon/hub-core';
 import { InstallError } from './errors';
 import { fetchPluginDocument } from './hub-client';
-import { type InstallEvent, installVersionLocked, type Receipt, readReceipt } from './install';
+import {
+  type InstallEvent,
+  installVersionLocked,
+  type Receipt,
+  type RunOptions,
+  readReceipt,
+} from './install';
 import { withPluginLock } from './lock';
 
 export interface VersionChoice {
@@ -67,6 +72,9 @@ export async function upgradeFromHub(opts: {
   forceDowngrade?: boolean;
   onEvent?: (e: InstallEvent) => void;
   timeouts?: { idleMs?: number; totalMs?: number };
+  sdkVersion?: string;
+  method?: string;
+  run?: RunOptions;
 }): Promise<{ from: Receipt; to: Receipt }> {
   return withPluginLock(opts.pluginsDir, opts.pluginId, async () => {
     const from = readReceipt(opts.pluginsDir, opts.pluginId);
@@ -83,9 +91,9 @@ export async function upgradeFromHub(opts: {
         `${target} is not newer than the installed ${from.version}; pass force_downgrade (--force-downgrade) to go back`,
       );
     }
-    const to = await installVersionLocked({ ...opts, version: target });
-    // The receipt now names the new version: the old one is no longer installed.
-    rmSync(join(opts.pluginsDir, opts.pluginId, from.version), { recursive: true, force: true });
+    // The new version is verified, started and health-checked beside the old one, which keeps
+    // running; the receipt switches only then, and the old version is retired after the switch.
+    const to = await installVersionLocked({ ...opts, version: target }, { replacing: from });
     return { from, to };
   });
 }

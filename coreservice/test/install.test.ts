@@ -2,25 +2,17 @@
 // catalog), and fail-closed checks: whatever goes wrong, the plugins dir is as it was before.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRepoCatalog } from '../../functions/test/harness';
 import { startNode, type TestServer } from '../../functions/test/servers';
 import { buildZip } from '../../packages/core/src/node/zip/test-zips';
-import { InstallError } from '../src/errors';
+import type { InstallError } from '../src/errors';
 import { installFromFile, installFromHub, listInstalled, readReceipt, uninstall } from '../src/install';
+import { expectFailure, snapshot, stopAllUnder } from './helpers';
 
 let build: Awaited<ReturnType<typeof buildRepoCatalog>>;
 let hub: TestServer;
@@ -31,6 +23,7 @@ beforeAll(async () => {
   hub = await startNode(build.dir);
 }, 120_000);
 afterAll(async () => {
+  await stopAllUnder(scratch);
   await hub?.close();
   build?.cleanup();
   rmSync(scratch, { recursive: true, force: true });
@@ -38,30 +31,6 @@ afterAll(async () => {
 
 let n = 0;
 const freshPluginsDir = () => mkdtempSync(join(scratch, `plugins-${n++}-`));
-
-/** Every path under dir with its size and sha256: the state a failed operation must not change. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!existsSync(dir)) return out;
-  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
-    const abs = join(dir, name);
-    const st = statSync(abs);
-    out[relative(dir, abs)] = st.isDirectory()
-      ? 'dir'
-      : createHash('sha256').update(readFileSync(abs)).digest('hex');
-  }
-  return out;
-}
-
-async function expectFailure(p: Promise<unknown>, code: InstallError['code']): Promise<InstallError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(InstallError);
-  expect((err as InstallError).code).toBe(code);
-  return err as InstallError;
-}
 
 describe('installFromHub', () => {
   it('installs a pinned version, lists it, and uninstall leaves no trace', async () => {
@@ -78,7 +47,15 @@ describe('installFromHub', () => {
     expect(existsSync(join(dir, 'fft', '1.0.0', 'manifest.yaml'))).toBe(true);
     expect(readReceipt(dir, 'fft')?.version).toBe('1.0.0');
     expect(listInstalled(dir).map((r) => `${r.plugin_id}@${r.version}`)).toEqual(['fft@1.0.0']);
-    expect(new Set(stages)).toEqual(new Set(['resolve', 'download', 'verify', 'activate']));
+    expect(stages.filter((s, i) => s !== stages[i - 1])).toEqual([
+      'resolve',
+      'download',
+      'verify',
+      'prepare',
+      'start',
+      'health',
+      'activate',
+    ]);
     expect(readdirSync(dir)).toEqual(['fft']);
     await expectFailure(
       installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'fft' }),

@@ -1,0 +1,192 @@
+// The lifecycle of an installed plugin's active version: start, stop, restart, pause, unpause,
+// scale, status and logs, each holding the plugin's lock like installs do. The desired state is
+// written first, so the supervisor and a CoreService restart honour what the operator asked.
+import { join } from 'node:path';
+import { InstallError } from './errors';
+import { type Receipt, type RunOptions, readReceipt } from './install';
+import { withPluginLock } from './lock';
+import type { PluginRuntime, ReplicaInfo } from './runtime/backend';
+import {
+  backendFor,
+  defaultReplicas,
+  launch,
+  loadRuntime,
+  type RunState,
+  readRunState,
+  replicaStatus,
+  writeRunState,
+} from './runtime/runner';
+import { type EffectiveSetting, effectiveSettings, shownSettings } from './runtime/settings';
+import { listSnapshots } from './snapshots';
+
+function installed(pluginsDir: string, id: string): { receipt: Receipt; rt: PluginRuntime } {
+  const receipt = readReceipt(pluginsDir, id);
+  if (!receipt) throw new InstallError('not-found', `${id} is not installed`);
+  return { receipt, rt: loadRuntime(pluginsDir, id, receipt.version, receipt.method ?? 'subprocess') };
+}
+
+const stateOf = (rt: PluginRuntime): RunState =>
+  readRunState(rt.home) ?? { desired: 'running', replicas: defaultReplicas(rt) };
+
+export interface PluginStatus {
+  plugin_id: string;
+  version: string;
+  method: string;
+  desired: RunState['desired'];
+  /** running: every replica healthy · degraded: some · starting · stopped · failed: none healthy while wanted. */
+  state: 'running' | 'degraded' | 'starting' | 'stopped' | 'failed';
+  replicas: (ReplicaInfo & { healthy: boolean; heartbeat_age_seconds?: number })[];
+  settings: EffectiveSetting[];
+  snapshots: string[];
+  receipt: Receipt;
+}
+
+/** What an installed plugin is doing; `heartbeats` maps replica ids to the last heartbeat time (ms). */
+export async function pluginStatus(
+  pluginsDir: string,
+  id: string,
+  opts: { run?: RunOptions; heartbeats?: Map<string, number> } = {},
+): Promise<PluginStatus> {
+  const { receipt, rt } = installed(pluginsDir, id);
+  const state = stateOf(rt);
+  const replicas = (await replicaStatus(rt)).map((r) => {
+    const beat = opts.heartbeats?.get(`${id}-${r.replica}`);
+    return beat === undefined
+      ? r
+      : { ...r, heartbeat_age_seconds: Math.round((Date.now() - beat) / 100) / 10 };
+  });
+  const healthy = replicas.filter((r) => r.healthy).length;
+  const alive = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
+  const overall: PluginStatus['state'] =
+    replicas.length > 0 && healthy === replicas.length
+      ? 'running'
+      : healthy > 0
+        ? 'degraded'
+        : alive > 0
+          ? 'starting'
+          : state.desired === 'stopped'
+            ? 'stopped'
+            : 'failed';
+  return {
+    plugin_id: id,
+    version: receipt.version,
+    method: rt.entry.method,
+    desired: state.desired,
+    state: overall,
+    replicas,
+    settings: shownSettings(effectiveSettings(id, rt.home, opts.run?.settings)),
+    snapshots: listSnapshots(join(pluginsDir, id)),
+    receipt,
+  };
+}
+
+/** Starts the active version (a no-op when every replica is already up) and waits until it is healthy. */
+export async function startPlugin(
+  pluginsDir: string,
+  id: string,
+  run: RunOptions = {},
+): Promise<PluginStatus> {
+  return withPluginLock(pluginsDir, id, async () => {
+    const { rt } = installed(pluginsDir, id);
+    const state = { ...stateOf(rt), desired: 'running' as const };
+    writeRunState(rt.home, state);
+    await ensureRunning(rt, state, run);
+    return pluginStatus(pluginsDir, id, { run });
+  });
+}
+
+/** Brings a version up to its desired replicas: replicas that are gone are started again. */
+async function ensureRunning(rt: PluginRuntime, state: RunState, run: RunOptions): Promise<void> {
+  const backend = backendFor(rt.entry.method);
+  const replicas = await backend.status(rt);
+  const up = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
+  if (up === state.replicas && replicas.length === state.replicas) return;
+  await backend.stop(rt, { graceMs: 3_000 });
+  await backend.remove(rt).catch(() => {});
+  await launch(rt, {
+    replicas: state.replicas,
+    settings: run.settings,
+    healthTimeoutMs: run.healthTimeoutMs,
+    heartbeatUrl: run.heartbeatUrl,
+  });
+}
+
+export async function stopPlugin(
+  pluginsDir: string,
+  id: string,
+  run: RunOptions = {},
+): Promise<PluginStatus> {
+  return withPluginLock(pluginsDir, id, async () => {
+    const { rt } = installed(pluginsDir, id);
+    writeRunState(rt.home, { ...stateOf(rt), desired: 'stopped' });
+    await backendFor(rt.entry.method).stop(rt);
+    return pluginStatus(pluginsDir, id, { run });
+  });
+}
+
+export async function restartPlugin(
+  pluginsDir: string,
+  id: string,
+  run: RunOptions = {},
+): Promise<PluginStatus> {
+  return withPluginLock(pluginsDir, id, async () => {
+    const { rt } = installed(pluginsDir, id);
+    const state = { ...stateOf(rt), desired: 'running' as const };
+    writeRunState(rt.home, state);
+    const backend = backendFor(rt.entry.method);
+    await backend.stop(rt);
+    await backend.remove(rt).catch(() => {});
+    await launch(rt, {
+      replicas: state.replicas,
+      settings: run.settings,
+      healthTimeoutMs: run.healthTimeoutMs,
+      heartbeatUrl: run.heartbeatUrl,
+    });
+    return pluginStatus(pluginsDir, id, { run });
+  });
+}
+
+/** Pause or unpause: only a backend that can freeze a plugin (containers) does; otherwise 409. */
+export async function pausePlugin(pluginsDir: string, id: string, pause: boolean): Promise<PluginStatus> {
+  return withPluginLock(pluginsDir, id, async () => {
+    const { rt } = installed(pluginsDir, id);
+    const backend = backendFor(rt.entry.method);
+    const fn = pause ? backend.pause : backend.unpause;
+    if (!fn) {
+      throw new InstallError(
+        'unsupported',
+        `${id} runs on the ${rt.entry.method} backend, which cannot ${pause ? 'pause' : 'unpause'} a plugin (only containers can)`,
+      );
+    }
+    await fn.call(backend, rt);
+    return pluginStatus(pluginsDir, id);
+  });
+}
+
+/** Sets the number of replicas (within the manifest's min..max) and applies it when the plugin runs. */
+export async function scalePlugin(
+  pluginsDir: string,
+  id: string,
+  desired: number,
+  run: RunOptions = {},
+): Promise<PluginStatus> {
+  return withPluginLock(pluginsDir, id, async () => {
+    const { rt } = installed(pluginsDir, id);
+    const bounds = rt.manifest.resources?.replicas ?? { min: 1, max: 1, desired: 1 };
+    if (!Number.isInteger(desired) || desired < Math.max(1, bounds.min) || desired > bounds.max) {
+      throw new InstallError(
+        'bad-request',
+        `${id} runs between ${Math.max(1, bounds.min)} and ${bounds.max} replicas (its manifest's resources.replicas); ${String(desired)} is outside`,
+      );
+    }
+    const state = { ...stateOf(rt), replicas: desired };
+    writeRunState(rt.home, state);
+    if (state.desired === 'running') await ensureRunning(rt, state, run);
+    return pluginStatus(pluginsDir, id, { run });
+  });
+}
+
+export async function pluginLogs(pluginsDir: string, id: string, tail: number): Promise<string[]> {
+  const { rt } = installed(pluginsDir, id);
+  return backendFor(rt.entry.method).logs(rt, tail);
+}

@@ -1,0 +1,71 @@
+// The one interface every install backend implements (process, uv; docker, systemd and slurm come
+// with the lifecycle work). A backend runs one installed version of a plugin: it prepares what the
+// version needs (a venv, an image), starts and stops its replicas, reports their state and logs, and
+// removes what prepare made. CoreService decides when; the backend only does.
+import type { ArchiveManifest, InstallMethod, InstallSpec } from '@magellon/hub-core';
+import type { HostFacts } from './host';
+
+/** One installed version of a plugin, as a backend sees it. */
+export interface PluginRuntime {
+  pluginId: string;
+  version: string;
+  /** `<plugins_dir>/<id>`: per-plugin state (venvs, run state, data, snapshots). */
+  home: string;
+  /** `<plugins_dir>/<id>/<version>`: the verified files of this version. */
+  dir: string;
+  manifest: ArchiveManifest;
+  entry: InstallSpec;
+}
+
+export interface StartOptions {
+  /** How many replicas to run. */
+  replicas: number;
+  /** The environment the plugin gets (already filtered: CoreService's own secrets are not in it). */
+  env: Record<string, string>;
+}
+
+export type ReplicaState = 'starting' | 'running' | 'exited' | 'stopped';
+
+/** One replica of a running version. */
+export interface ReplicaInfo {
+  replica: number;
+  state: ReplicaState;
+  pid?: number;
+  /** Where it serves /health, once it announced itself (or was told). */
+  host?: string;
+  port?: number;
+  started_at?: string;
+  /** Its exit status when it ended (null: killed by a signal or not known). */
+  exit_code?: number | null;
+  exited_at?: string;
+  /** How many times the supervisor restarted it. */
+  restarts: number;
+}
+
+export interface Backend {
+  /** The install method this backend serves (`subprocess` is the process backend). */
+  readonly method: InstallMethod;
+  /** Why this backend cannot run plugins on this host, or undefined when it can. */
+  unavailable(host: HostFacts): string | undefined;
+  /** Builds what the version needs to run (idempotent); `log` receives progress lines. */
+  prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void>;
+  /** Launches the replicas; it does not wait for them to be healthy (see health.ts). */
+  start(rt: PluginRuntime, opts: StartOptions): Promise<void>;
+  /** Starts one replica again (the supervisor's restart); `restarts` is its new count. */
+  restartReplica(
+    rt: PluginRuntime,
+    replica: number,
+    opts: StartOptions & { restarts: number },
+  ): Promise<void>;
+  /** Stops every replica: SIGTERM (or the backend's equivalent), then a hard stop after `graceMs`. */
+  stop(rt: PluginRuntime, opts?: { graceMs?: number }): Promise<void>;
+  /** The replicas this version has (running, starting or exited). */
+  status(rt: PluginRuntime): Promise<ReplicaInfo[]>;
+  /** The last `tail` lines of the version's logs, oldest first. */
+  logs(rt: PluginRuntime, tail: number): Promise<string[]>;
+  /** Removes what prepare and start made (after stop). */
+  remove(rt: PluginRuntime): Promise<void>;
+  /** Pause and unpause exist only where the backend can freeze a plugin (containers). */
+  pause?(rt: PluginRuntime): Promise<void>;
+  unpause?(rt: PluginRuntime): Promise<void>;
+}

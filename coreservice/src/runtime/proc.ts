@@ -1,0 +1,58 @@
+// Processes CoreService started, told apart from others that later got the same pid: a pid is
+// recorded with its start time (/proc/<pid>/stat field 22), so a reused pid is never signalled.
+import { readFileSync } from 'node:fs';
+
+/** The kernel's start time of `pid` (clock ticks since boot), or undefined when it is gone or a zombie. */
+export function processStart(pid: number): string | undefined {
+  if (!Number.isInteger(pid) || pid <= 1) return undefined;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // no /proc (not Linux): fall back to "it exists"
+    try {
+      process.kill(pid, 0);
+      return 'unknown';
+    } catch {
+      return undefined;
+    }
+  }
+  // The command name (field 2) may hold spaces and parentheses: fields resume after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+  return fields[19];
+}
+
+/** Whether the process we recorded as (`pid`, `start`) is still that process and alive. */
+export function isAlive(pid: number | undefined, start: string | undefined): boolean {
+  if (!pid) return false;
+  const now = processStart(pid);
+  return now !== undefined && (start === undefined || now === start || now === 'unknown');
+}
+
+/** Signals the process group led by `pid` (plugins run in their own session), then the pid itself. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {}
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Stops a recorded process: SIGTERM to its group, SIGKILL after `graceMs`; resolves once it is gone. */
+export async function stopProcess(pid: number, start: string | undefined, graceMs: number): Promise<void> {
+  if (!isAlive(pid, start)) return;
+  signalGroup(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    await sleep(25);
+    if (!isAlive(pid, start)) return;
+  }
+  signalGroup(pid, 'SIGKILL');
+  for (let i = 0; i < 200 && isAlive(pid, start); i++) await sleep(25);
+}

@@ -1,0 +1,159 @@
+// Runs installed versions through their backend: which backend serves a method, the per-plugin run
+// state (desired running or stopped, replicas), starting with a health check, stopping, status and
+// logs. The install pipeline uses launch() for a version that is not active yet; the lifecycle
+// routes use the rest for the active one.
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { InstallMethod } from '@magellon/hub-core';
+import { readManifest } from '@magellon/hub-core/node';
+import { InstallError } from '../errors';
+import type { Backend, PluginRuntime, ReplicaInfo } from './backend';
+import { readJson, writeJson } from './files';
+import { probeHealth, waitHealthy } from './health';
+import type { HostFacts } from './host';
+import { ProcessBackend, runDir } from './process';
+import { pluginEnv, type Settings } from './settings';
+import { UvBackend, venvDir } from './uv';
+
+const BACKENDS: Partial<Record<InstallMethod, Backend>> = {
+  subprocess: new ProcessBackend(),
+  uv: new UvBackend(),
+};
+
+/** Why `method` cannot run here (no such backend in this CoreService, or the host lacks what it needs). */
+export function backendUnavailable(method: InstallMethod, host: HostFacts): string | undefined {
+  const b = BACKENDS[method];
+  return b ? b.unavailable(host) : `the ${method} backend is not part of this CoreService yet`;
+}
+
+export function backendFor(method: InstallMethod): Backend {
+  const b = BACKENDS[method];
+  if (!b) throw new InstallError('unsupported', `the ${method} backend is not part of this CoreService yet`);
+  return b;
+}
+
+/** The per-plugin run state: what the operator wants, which the supervisor and a restart honour. */
+export interface RunState {
+  desired: 'running' | 'stopped';
+  replicas: number;
+}
+
+const statePath = (home: string) => join(home, 'state.json');
+
+export function readRunState(home: string): RunState | undefined {
+  return readJson<RunState>(statePath(home));
+}
+
+export function writeRunState(home: string, state: RunState): void {
+  writeJson(statePath(home), state, { durable: true });
+}
+
+/** The runtime view of an installed version: its manifest (re-read from its files) and install entry. */
+export function loadRuntime(
+  pluginsDir: string,
+  id: string,
+  version: string,
+  method: InstallMethod,
+): PluginRuntime {
+  const home = join(pluginsDir, id);
+  const dir = join(home, version);
+  const file = join(dir, 'manifest.yaml');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new InstallError('not-found', `${id} ${version} has no manifest.yaml; run coreservice doctor`);
+  }
+  const parsed = readManifest(text, `${id}/${version}/manifest.yaml`);
+  if (!parsed.ok)
+    throw new InstallError(
+      'bad-archive',
+      `${id} ${version}: its manifest no longer reads: ${parsed.findings[0]?.message}`,
+    );
+  const entry = parsed.manifest.install.find((e) => e.method === method);
+  if (!entry) throw new InstallError('bad-archive', `${id} ${version} has no ${method} install entry`);
+  return { pluginId: id, version, home, dir, manifest: parsed.manifest, entry };
+}
+
+export interface LaunchOptions {
+  replicas: number;
+  settings?: Settings;
+  /** Overrides health_check.timeout_seconds (tests). */
+  healthTimeoutMs?: number;
+  heartbeatUrl?: string;
+  onLog?: (line: string) => void;
+}
+
+/** Replicas to run: the manifest's desired count unless the run state says otherwise. */
+export function defaultReplicas(rt: PluginRuntime): number {
+  return Math.max(1, rt.manifest.resources?.replicas?.desired ?? 1);
+}
+
+/** Starts a version and waits until it is healthy; on failure it is stopped again and the error rethrown. */
+export async function launch(rt: PluginRuntime, opts: LaunchOptions): Promise<ReplicaInfo[]> {
+  const backend = backendFor(rt.entry.method);
+  const env = pluginEnv(rt, opts.settings, opts.heartbeatUrl);
+  try {
+    await backend.start(rt, { replicas: opts.replicas, env });
+    return await waitHealthy(backend, rt, { timeoutMs: opts.healthTimeoutMs });
+  } catch (err) {
+    await backend.stop(rt, { graceMs: 2_000 }).catch(() => {});
+    throw err;
+  }
+}
+
+/** Stops a version and removes everything it made besides its files (venv, run state). */
+export async function retire(
+  rt: Pick<PluginRuntime, 'home' | 'version'> & Partial<PluginRuntime>,
+  method?: InstallMethod,
+): Promise<void> {
+  const backend = method ? BACKENDS[method] : undefined;
+  if (backend && rt.manifest && rt.entry) {
+    await backend.stop(rt as PluginRuntime).catch(() => {});
+    await backend.remove(rt as PluginRuntime).catch(() => {});
+  } else {
+    await stopRecorded(rt.home, rt.version);
+  }
+  rmSync(runDir(rt), { recursive: true, force: true });
+  rmSync(venvDir(rt), { recursive: true, force: true });
+  for (const sub of ['run', 'venvs']) {
+    try {
+      rmdirSync(join(rt.home, sub));
+    } catch {}
+  }
+}
+
+/**
+ * Stops whatever processes a version's run dir records, without its manifest (doctor, after a crash
+ * left a version half-made). Only processes whose pid and start time match are signalled.
+ */
+export async function stopRecorded(home: string, version: string): Promise<number> {
+  const dir = join(home, 'run', version);
+  if (!existsSync(dir)) return 0;
+  const { stopProcess } = await import('./proc');
+  let stopped = 0;
+  for (const name of readdirSync(dir)) {
+    if (!/^replica-\d+\.json$/.test(name)) continue;
+    const rec = readJson<{ pid?: number; pid_start?: string }>(join(dir, name));
+    if (rec?.pid) {
+      await stopProcess(rec.pid, rec.pid_start, 2_000);
+      stopped++;
+    }
+  }
+  return stopped;
+}
+
+/** The state of a version's replicas, each probed for health when it has an address. */
+export async function replicaStatus(rt: PluginRuntime): Promise<(ReplicaInfo & { healthy: boolean })[]> {
+  const replicas = await backendFor(rt.entry.method).status(rt);
+  return Promise.all(
+    replicas.map(async (r) => ({
+      ...r,
+      healthy:
+        r.state === 'running' &&
+        r.host !== undefined &&
+        r.port !== undefined &&
+        (await probeHealth(r.host, r.port, rt, 500)),
+    })),
+  );
+}

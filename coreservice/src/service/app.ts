@@ -1,0 +1,333 @@
+// The admin HTTP service: Magellon's routes over the installer library. Every /admin route needs
+// `Authorization: Bearer <token>`, compared in constant time; the token is never logged. Errors
+// are JSON `{error: {code, message, details}}` with the status the library's error carries.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { closeSync, constants, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Context, Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { InstallError } from '../errors';
+import {
+  type InstallEvent,
+  installFromFile,
+  installFromHub,
+  listInstalled,
+  MAX_UPLOAD_BYTES,
+  type RunOptions,
+  uninstall,
+} from '../install';
+import {
+  pausePlugin,
+  pluginLogs,
+  pluginStatus,
+  restartPlugin,
+  scalePlugin,
+  startPlugin,
+  stopPlugin,
+} from '../lifecycle';
+import { listUpgrades, upgradeFromHub } from '../upgrade';
+import type { EventBus } from './events';
+
+export interface ServiceConfig {
+  pluginsDir: string;
+  hubs: readonly string[];
+  sdkVersion?: string;
+  token: string;
+  run: RunOptions;
+  events: EventBus;
+  /** Replica id → last heartbeat (ms since epoch). */
+  heartbeats: Map<string, number>;
+  maxUploadBytes?: number;
+  log?: (entry: Record<string, unknown>) => void;
+}
+
+const MAX_JSON_BYTES = 64 * 1024;
+
+function sameToken(given: string, expected: string): boolean {
+  // Hash both sides so the comparison takes the same time whatever the lengths.
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b) && given.length === expected.length;
+}
+
+function errorBody(code: string, message: string, details: string[] = []) {
+  return { error: { code, message, ...(details.length ? { details } : {}) } };
+}
+
+async function readJsonBody(c: Context): Promise<Record<string, unknown>> {
+  const len = Number(c.req.header('content-length') ?? 0);
+  if (len > MAX_JSON_BYTES)
+    throw new InstallError('bad-request', `the request body is over ${MAX_JSON_BYTES} bytes`);
+  const text = await c.req.text();
+  if (text.length > MAX_JSON_BYTES)
+    throw new InstallError('bad-request', `the request body is over ${MAX_JSON_BYTES} bytes`);
+  if (text.trim() === '') return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new InstallError('bad-request', 'the request body is not JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new InstallError('bad-request', 'the request body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function optString(body: Record<string, unknown>, key: string): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw new InstallError('bad-request', `${key} must be a string`);
+  return v;
+}
+
+export function createServiceApp(cfg: ServiceConfig): Hono {
+  const app = new Hono();
+  const progress = (pluginId: string | undefined) => (e: InstallEvent) =>
+    cfg.events.emit({ type: 'progress', plugin_id: pluginId ?? null, ...e });
+
+  app.onError((err, c) => {
+    if (err instanceof InstallError)
+      return c.json(errorBody(err.code, err.message, err.details), err.status as 400);
+    cfg.log?.({ level: 'error', msg: 'internal error', error: (err as Error).message });
+    return c.json(errorBody('internal', 'CoreService failed; its log says why'), 500);
+  });
+  app.notFound((c) => c.json(errorBody('not-found', `no route ${c.req.method} ${c.req.path}`), 404));
+
+  app.use('*', async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    cfg.log?.({
+      level: 'info',
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round(performance.now() - t0),
+    });
+  });
+
+  app.get('/health', (c) => c.json({ status: 'ok', plugins: listInstalled(cfg.pluginsDir).length }));
+
+  // Plugins report here (MAGELLON_HEARTBEAT_URL); only replicas of installed plugins are recorded.
+  app.post('/internal/heartbeat', async (c) => {
+    const body = await readJsonBody(c);
+    const replica = typeof body.replica_id === 'string' ? body.replica_id : '';
+    const plugin = typeof body.plugin_id === 'string' ? body.plugin_id : '';
+    const known = listInstalled(cfg.pluginsDir).some(
+      (r) => r.plugin_id === plugin && replica.startsWith(`${plugin}-`),
+    );
+    if (!known || replica.length > 200) return c.json(errorBody('not-found', 'no such plugin replica'), 404);
+    cfg.heartbeats.set(replica, Date.now());
+    return c.body(null, 204);
+  });
+
+  app.use('/admin/*', async (c, next) => {
+    const auth = c.req.header('authorization') ?? '';
+    const m = /^Bearer (.+)$/i.exec(auth);
+    if (!m || !sameToken(m[1]!, cfg.token)) {
+      c.header('www-authenticate', 'Bearer realm="coreservice"');
+      return c.json(
+        errorBody('unauthorized', 'a valid admin token is required (Authorization: Bearer …)'),
+        401,
+      );
+    }
+    await next();
+  });
+
+  app.get('/admin/plugins', (c) => c.json({ plugins: listInstalled(cfg.pluginsDir) }));
+
+  app.post('/admin/plugins/install-from-hub', async (c) => {
+    const body = await readJsonBody(c);
+    const pluginId = optString(body, 'plugin_id');
+    if (!pluginId) throw new InstallError('bad-request', 'plugin_id is required');
+    const hubUrl = optString(body, 'hub_url');
+    if (hubUrl && !/^https?:\/\//.test(hubUrl))
+      throw new InstallError('bad-request', 'hub_url must be an http(s) URL');
+    const receipt = await installFromHub({
+      pluginsDir: cfg.pluginsDir,
+      hubs: hubUrl ? [hubUrl] : cfg.hubs,
+      pluginId,
+      version: optString(body, 'version'),
+      method: optString(body, 'install_method'),
+      sdkVersion: cfg.sdkVersion,
+      run: cfg.run,
+      onEvent: progress(pluginId),
+    });
+    cfg.events.emit({ type: 'installed', plugin_id: receipt.plugin_id, version: receipt.version });
+    return c.json(receipt, 201);
+  });
+
+  // An .mpn as the raw request body, streamed to disk with a size cap.
+  app.post('/admin/plugins/install', async (c) => {
+    const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type.startsWith('multipart/')) {
+      throw new InstallError(
+        'bad-request',
+        'send the .mpn as the request body (Content-Type: application/octet-stream), not as a form',
+      );
+    }
+    const max = cfg.maxUploadBytes ?? MAX_UPLOAD_BYTES;
+    const announced = Number(c.req.header('content-length') ?? 0);
+    if (announced > max)
+      throw new InstallError('bad-archive', `the upload is ${announced} bytes; the limit is ${max}`);
+    const dir = join(cfg.pluginsDir, '.uploads');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `upload-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.mpn`);
+    const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      let size = 0;
+      const reader = c.req.raw.body?.getReader();
+      try {
+        for (;;) {
+          const chunk = reader ? await reader.read() : { done: true as const, value: undefined };
+          if (chunk.done) break;
+          size += chunk.value.byteLength;
+          if (size > max)
+            throw new InstallError('bad-archive', `the upload is over the limit of ${max} bytes`);
+          const buf = Buffer.from(chunk.value.buffer, chunk.value.byteOffset, chunk.value.byteLength);
+          for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+        }
+      } finally {
+        await reader?.cancel().catch(() => {});
+      }
+      closeSync(fd);
+      if (size === 0)
+        throw new InstallError('bad-archive', 'the upload is empty; send the .mpn as the request body');
+      const receipt = await installFromFile({
+        pluginsDir: cfg.pluginsDir,
+        file,
+        sdkVersion: cfg.sdkVersion,
+        maxBytes: max,
+        method: c.req.query('install_method') || undefined,
+        run: cfg.run,
+        onEvent: progress(undefined),
+      });
+      cfg.events.emit({ type: 'installed', plugin_id: receipt.plugin_id, version: receipt.version });
+      return c.json(receipt, 201);
+    } finally {
+      try {
+        closeSync(fd);
+      } catch {}
+      rmSync(file, { force: true });
+      try {
+        (await import('node:fs')).rmdirSync(dir);
+      } catch {}
+    }
+  });
+
+  app.delete('/admin/plugins/:id', async (c) => {
+    const receipt = await uninstall(cfg.pluginsDir, c.req.param('id'));
+    cfg.events.emit({ type: 'uninstalled', plugin_id: receipt.plugin_id, version: receipt.version });
+    return c.json({ uninstalled: receipt });
+  });
+
+  app.get('/admin/plugins/:id/upgrades', async (c) =>
+    c.json(
+      await listUpgrades({
+        pluginsDir: cfg.pluginsDir,
+        hubs: cfg.hubs,
+        pluginId: c.req.param('id'),
+        sdkVersion: cfg.sdkVersion,
+      }),
+    ),
+  );
+
+  app.post('/admin/plugins/:id/upgrade-from-hub', async (c) => {
+    const body = await readJsonBody(c);
+    const id = c.req.param('id');
+    if (body.force_downgrade !== undefined && typeof body.force_downgrade !== 'boolean') {
+      throw new InstallError('bad-request', 'force_downgrade must be true or false');
+    }
+    const r = await upgradeFromHub({
+      pluginsDir: cfg.pluginsDir,
+      hubs: cfg.hubs,
+      pluginId: id,
+      to: optString(body, 'version'),
+      forceDowngrade: body.force_downgrade === true,
+      sdkVersion: cfg.sdkVersion,
+      run: cfg.run,
+      onEvent: progress(id),
+    });
+    cfg.events.emit({ type: 'upgraded', plugin_id: id, from: r.from.version, to: r.to.version });
+    return c.json(r);
+  });
+
+  const lifecycle = {
+    start: (id: string) => startPlugin(cfg.pluginsDir, id, cfg.run),
+    stop: (id: string) => stopPlugin(cfg.pluginsDir, id, cfg.run),
+    restart: (id: string) => restartPlugin(cfg.pluginsDir, id, cfg.run),
+    pause: (id: string) => pausePlugin(cfg.pluginsDir, id, true),
+    unpause: (id: string) => pausePlugin(cfg.pluginsDir, id, false),
+  };
+  for (const [action, fn] of Object.entries(lifecycle)) {
+    app.post(`/admin/plugins/:id/${action}`, async (c) => {
+      const status = await fn(c.req.param('id'));
+      cfg.events.emit({ type: 'status', plugin_id: status.plugin_id, state: status.state, action });
+      return c.json(status);
+    });
+  }
+
+  app.post('/admin/plugins/:id/scale', async (c) => {
+    const body = await readJsonBody(c);
+    if (typeof body.desired !== 'number')
+      throw new InstallError('bad-request', 'desired must be a number of replicas');
+    const status = await scalePlugin(cfg.pluginsDir, c.req.param('id'), body.desired, cfg.run);
+    cfg.events.emit({ type: 'status', plugin_id: status.plugin_id, state: status.state, action: 'scale' });
+    return c.json(status);
+  });
+
+  app.get('/admin/plugins/:id/status', async (c) =>
+    c.json(
+      await pluginStatus(cfg.pluginsDir, c.req.param('id'), { run: cfg.run, heartbeats: cfg.heartbeats }),
+    ),
+  );
+
+  app.get('/admin/plugins/:id/logs', async (c) => {
+    const raw = c.req.query('tail') ?? '100';
+    const tail = Number(raw);
+    if (!Number.isInteger(tail) || tail < 0 || tail > 10_000)
+      throw new InstallError('bad-request', 'tail must be a whole number from 0 to 10000');
+    return c.json({
+      plugin_id: c.req.param('id'),
+      lines: await pluginLogs(cfg.pluginsDir, c.req.param('id'), tail),
+    });
+  });
+
+  // The live stream: install progress, lifecycle and supervisor events, as server-sent events.
+  app.get('/admin/events', (c) => {
+    const only = c.req.query('plugin_id');
+    return streamSSE(c, async (stream) => {
+      let id = 0;
+      const queue: Record<string, unknown>[] = [];
+      let wake: (() => void) | undefined;
+      const off = cfg.events.on((e) => {
+        if (only && e.plugin_id !== only) return;
+        queue.push(e);
+        wake?.();
+      });
+      stream.onAbort(() => {
+        off();
+        wake?.();
+      });
+      await stream.writeSSE({
+        event: 'hello',
+        data: JSON.stringify({ plugins: listInstalled(cfg.pluginsDir).length }),
+      });
+      while (!stream.aborted) {
+        const e = queue.shift();
+        if (e) {
+          await stream.writeSSE({ event: String(e.type), data: JSON.stringify(e), id: String(id++) });
+          continue;
+        }
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 15_000).unref();
+        });
+        wake = undefined;
+        if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
+      }
+      off();
+    });
+  });
+
+  return app;
+}

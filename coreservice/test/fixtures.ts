@@ -1,0 +1,169 @@
+// Plugin archives made for the CoreService tests from the example plugins (packed by the hub's own
+// pack, so they pass every check), and a hub that serves the real catalog's plugin document with
+// one extra version whose archive the test controls.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { isPackSkipped, packPlugin } from '@magellon/hub-core/node';
+import { REPO } from '../../functions/test/harness';
+
+export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * Packs examples/plugins/<id> as `version`, after `mutate` has edited the copy (a main.py that
+ * never gets ready, one that exits at once, another manifest…). Returns the archive's bytes.
+ */
+export async function packVariant(
+  work: string,
+  id: string,
+  version: string,
+  mutate: (dir: string) => void = () => {},
+): Promise<Buffer> {
+  const src = join(REPO, 'examples', 'plugins', id);
+  const dir = join(mkdtempSync(join(work, `${id}-${version}-`)), id);
+  cpSync(src, dir, {
+    recursive: true,
+    filter: (p) =>
+      !p
+        .slice(src.length)
+        .split('/')
+        .some((seg) => seg && isPackSkipped(seg, seg === '__pycache__')),
+  });
+  const manifest = join(dir, 'manifest.yaml');
+  writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/^version:.*$/m, `version: ${version}`));
+  mutate(dir);
+  const out = join(dir, '..', `${id}-${version}.mpn`);
+  await packPlugin(dir, { out, force: true, followLinks: true, date: new Date('2025-01-01T00:00:00Z') });
+  return readFileSync(out);
+}
+
+/** Appends a file that file_checksums does not list, as Python's zipfile would. */
+export function withUnlistedFile(work: string, bytes: Buffer): Buffer {
+  const file = join(mkdtempSync(join(work, 'unlisted-')), 'x.mpn');
+  writeFileSync(file, bytes);
+  execFileSync('python3', [
+    '-c',
+    'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], "a")\nz.writestr("unlisted.py", "print(1)\\n")\nz.close()',
+    file,
+  ]);
+  return readFileSync(file);
+}
+
+export type DeliveryFault = 'none' | 'flip' | 'truncate' | 'longer' | 'slow' | 'reset-once';
+
+/**
+ * A hub on 127.0.0.1 serving `<id>.json` from a real build plus one extra version whose archive is
+ * `archive` (its sha256 and size announced as given, else as they are), delivered as `fault` says.
+ * Everything else is proxied from the build dir.
+ */
+export class ControlledHub {
+  server!: Server;
+  url = '';
+  archive: Buffer = Buffer.alloc(0);
+  announced: { sha256: string; size: number } | undefined;
+  fault: DeliveryFault = 'none';
+  requests: { url: string; range?: string }[] = [];
+  private resets = 0;
+
+  constructor(
+    private readonly buildDir: string,
+    private readonly id: string,
+    private readonly version: string,
+  ) {}
+
+  set(archive: Buffer, fault: DeliveryFault = 'none', announced?: { sha256: string; size: number }): void {
+    this.archive = archive;
+    this.fault = fault;
+    this.announced = announced;
+    this.resets = 0;
+    this.requests = [];
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      this.requests.push({ url: req.url ?? '', range: req.headers.range });
+      if (req.url === `/v1/plugins/${this.id}.json`) {
+        const doc = JSON.parse(readFileSync(join(this.buildDir, `v1/plugins/${this.id}.json`), 'utf8'));
+        const base = doc.versions.find((v: { yanked?: unknown }) => !v.yanked);
+        const sha = this.announced?.sha256 ?? sha256(this.archive);
+        const size = this.announced?.size ?? this.archive.length;
+        const url = `/assets/plugins/${this.id}-${this.version}.mpn`;
+        const extra = { ...base, version: this.version, archive: { url, sha256: sha, size_bytes: size } };
+        for (const k of ['download_url', 'url']) if (k in extra) extra[k] = url;
+        if ('sha256' in extra) extra.sha256 = sha;
+        if ('size_bytes' in extra) extra.size_bytes = size;
+        doc.versions.unshift(extra);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc));
+        return;
+      }
+      if (req.url === `/assets/plugins/${this.id}-${this.version}.mpn`) return this.deliver(req, res);
+      try {
+        res.writeHead(200).end(readFileSync(join(this.buildDir, (req.url ?? '/').slice(1))));
+      } catch {
+        res.writeHead(404).end('{}');
+      }
+    });
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    return this;
+  }
+
+  private deliver(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void {
+    const bytes = this.archive;
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    switch (this.fault) {
+      case 'flip': {
+        const b = Buffer.from(bytes);
+        b[100] = (b[100]! + 1) % 256;
+        res.writeHead(200, { 'content-length': b.length }).end(b);
+        return;
+      }
+      case 'truncate':
+        res.writeHead(200).end(bytes.subarray(0, bytes.length - 10));
+        return;
+      case 'longer':
+        res.writeHead(200).end(Buffer.concat([bytes, Buffer.from('extra')]));
+        return;
+      case 'slow': {
+        // One byte a second, for ever: only a timeout ends it.
+        res.writeHead(200, { 'content-length': bytes.length });
+        let i = 0;
+        const t = setInterval(
+          () => (i < bytes.length ? res.write(bytes.subarray(i, ++i)) : clearInterval(t)),
+          1000,
+        );
+        res.on('close', () => clearInterval(t));
+        return;
+      }
+      case 'reset-once':
+        if (this.resets++ === 0) {
+          res.writeHead(200, { 'content-length': bytes.length, 'accept-ranges': 'bytes', etag: '"a1"' });
+          res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => req.socket.destroy());
+          return;
+        }
+        if (range) {
+          const from = Number(range[1]);
+          res
+            .writeHead(206, {
+              'content-length': bytes.length - from,
+              'content-range': `bytes ${from}-${bytes.length - 1}/${bytes.length}`,
+              'accept-ranges': 'bytes',
+              etag: '"a1"',
+            })
+            .end(bytes.subarray(from));
+          return;
+        }
+        res.writeHead(200, { 'content-length': bytes.length, 'accept-ranges': 'bytes' }).end(bytes);
+        return;
+      default:
+        res.writeHead(200, { 'content-length': bytes.length }).end(bytes);
+    }
+  }
+
+  close(): void {
+    this.server.closeAllConnections();
+    this.server.close();
+  }
+}
