@@ -87,6 +87,8 @@ export interface RunOptions {
   /** Overrides the manifest's health_check.timeout_seconds. */
   healthTimeoutMs?: number;
   heartbeatUrl?: string;
+  /** How often plugins send their heartbeat (MAGELLON_HEARTBEAT_SECONDS; the plugin's default is 5). */
+  heartbeatSeconds?: number;
   /** How many pre-upgrade snapshots of a plugin's data dir to keep (default 3). */
   snapshotsKeep?: number;
 }
@@ -333,12 +335,7 @@ async function activate(a: {
     const snapshot = a.replacing ? snapshotData(home, join(staging, 'snapshot')) : undefined;
     opts.onEvent?.({ stage: 'start', replicas });
     started = true;
-    await launch(rt, {
-      replicas,
-      settings: opts.run?.settings,
-      healthTimeoutMs: opts.run?.healthTimeoutMs,
-      heartbeatUrl: opts.run?.heartbeatUrl,
-    });
+    await launch(rt, { ...opts.run, replicas });
     opts.onEvent?.({ stage: 'health', replicas });
     crashPoint('health');
     opts.onEvent?.({ stage: 'activate', path: versionDir });

@@ -102,13 +102,7 @@ async function ensureRunning(rt: PluginRuntime, state: RunState, run: RunOptions
   const up = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
   if (up === state.replicas && replicas.length === state.replicas) return;
   await backend.stop(rt, { graceMs: 3_000 });
-  await backend.remove(rt).catch(() => {});
-  await launch(rt, {
-    replicas: state.replicas,
-    settings: run.settings,
-    healthTimeoutMs: run.healthTimeoutMs,
-    heartbeatUrl: run.heartbeatUrl,
-  });
+  await launch(rt, { ...run, replicas: state.replicas });
 }
 
 export async function stopPlugin(
@@ -135,13 +129,7 @@ export async function restartPlugin(
     writeRunState(rt.home, state);
     const backend = backendFor(rt.entry.method);
     await backend.stop(rt);
-    await backend.remove(rt).catch(() => {});
-    await launch(rt, {
-      replicas: state.replicas,
-      settings: run.settings,
-      healthTimeoutMs: run.healthTimeoutMs,
-      heartbeatUrl: run.heartbeatUrl,
-    });
+    await launch(rt, { ...run, replicas: state.replicas });
     return pluginStatus(pluginsDir, id, { run });
   });
 }

@@ -1,14 +1,12 @@
 // The compiled `coreservice` command against the real hub server on 127.0.0.1.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRepoCatalog } from '../../functions/test/harness';
 import { startNode, type TestServer } from '../../functions/test/servers';
-import { LOCK_STALE_MS } from '../src/lock';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'coreservice.js');
 let build: Awaited<ReturnType<typeof buildRepoCatalog>>;
@@ -91,53 +89,7 @@ describe('coreservice CLI', () => {
   });
 });
 
-describe('coreservice killed mid-upgrade', () => {
-  it('kill -9 during the download: the old version stays installed; doctor removes the rest once the lock is stale', async () => {
-    const dir = mkdtempSync(join(scratch, 'p-'));
-    expect((await run(dir, 'install', 'fft@1.0.0')).code).toBe(0);
-    const before = snapshot(dir);
-    const doc = readFileSync(join(build.dir, 'v1/plugins/fft.json'));
-    const archive = readFileSync(join(build.dir, 'assets/plugins/fft-1.1.0.mpn'));
-    let halfSent: () => void = () => {};
-    const sent = new Promise<void>((r) => {
-      halfSent = r;
-    });
-    const stall = createServer((req, res) => {
-      if (req.url === '/v1/plugins/fft.json') return res.writeHead(200).end(doc);
-      res.writeHead(200, { 'content-length': archive.length });
-      res.write(archive.subarray(0, archive.length >> 1), () => halfSent());
-    });
-    await new Promise<void>((r) => stall.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(stall.address() as { port: number }).port}`;
-    try {
-      const child = spawn(process.execPath, [BIN, '--hub', url, '--plugins-dir', dir, 'upgrade', 'fft'], {
-        stdio: 'ignore',
-      });
-      const exited = new Promise((r) => child.once('exit', r));
-      await sent;
-      await new Promise((r) => setTimeout(r, 300));
-      child.kill('SIGKILL');
-      await exited;
-    } finally {
-      stall.closeAllConnections();
-      stall.close();
-    }
-    expect(JSON.parse(readFileSync(join(dir, 'fft', 'receipt.json'), 'utf8')).version).toBe('1.0.0');
-    expect(existsSync(join(dir, '.staging'))).toBe(true);
-    // Right away the lock still looks held: doctor leaves fft alone rather than race a live upgrade.
-    const early = JSON.parse((await run(dir, 'doctor', '--json')).stdout);
-    expect(early.result.busy).toEqual(['fft']);
-    await new Promise((r) => setTimeout(r, LOCK_STALE_MS + 1_000));
-    const later = JSON.parse((await run(dir, 'doctor', '--json')).stdout);
-    expect(later.result.removed.map((x: { path: string }) => x.path)).toEqual(
-      expect.arrayContaining(['.fft.lock']),
-    );
-    expect(snapshot(dir)).toEqual(before);
-    expect((await run(dir, 'upgrade', 'fft')).code).toBe(0);
-  }, 60_000);
-});
-
-function snapshot(dir: string): Record<string, string> {
+function _snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
     const abs = join(dir, name);

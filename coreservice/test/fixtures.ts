@@ -3,7 +3,7 @@
 // one extra version whose archive the test controls.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { isPackSkipped, packPlugin } from '@magellon/hub-core/node';
@@ -21,6 +21,15 @@ export async function packVariant(
   version: string,
   mutate: (dir: string) => void = () => {},
 ): Promise<Buffer> {
+  return (await packVariantWithId(work, id, version, mutate)).bytes;
+}
+
+export async function packVariantWithId(
+  work: string,
+  id: string,
+  version: string,
+  mutate: (dir: string) => void = () => {},
+): Promise<{ bytes: Buffer; archiveId: string }> {
   const src = join(REPO, 'examples', 'plugins', id);
   const dir = join(mkdtempSync(join(work, `${id}-${version}-`)), id);
   cpSync(src, dir, {
@@ -35,8 +44,13 @@ export async function packVariant(
   writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/^version:.*$/m, `version: ${version}`));
   mutate(dir);
   const out = join(dir, '..', `${id}-${version}.mpn`);
-  await packPlugin(dir, { out, force: true, followLinks: true, date: new Date('2025-01-01T00:00:00Z') });
-  return readFileSync(out);
+  const packed = await packPlugin(dir, {
+    out,
+    force: true,
+    followLinks: true,
+    date: new Date('2025-01-01T00:00:00Z'),
+  });
+  return { bytes: readFileSync(out), archiveId: packed.archive_id };
 }
 
 /** Appends a file that file_checksums does not list, as Python's zipfile would. */
@@ -166,4 +180,35 @@ export class ControlledHub {
     this.server.closeAllConnections();
     this.server.close();
   }
+}
+
+/**
+ * A build of the repo catalog plus one more plugin, `<from>` packed again under the id `newId`
+ * (community tier), for tests that need more plugins than the catalog has. Returns the build dir.
+ */
+export async function buildCatalogWithCopy(work: string, from: string, newId: string): Promise<string> {
+  const { loadCatalog, writeHubBuild } = await import('@magellon/hub-core/node');
+  const catalog = join(mkdtempSync(join(work, 'catalog-')), 'catalog');
+  cpSync(join(REPO, 'catalog'), catalog, { recursive: true });
+  const version = '1.0.0';
+  const { bytes, archiveId } = await packVariantWithId(work, from, version, (d) => {
+    const m = join(d, 'manifest.yaml');
+    writeFileSync(m, readFileSync(m, 'utf8').replace(/^plugin_id:.*$/m, `plugin_id: ${newId}`));
+  });
+  const file = `${newId}-${version}.mpn`;
+  writeFileSync(join(catalog, 'assets', 'plugins', file), bytes);
+  const entry = readFileSync(join(catalog, 'plugins', from, `${version}.yaml`), 'utf8')
+    .replace(/^plugin_id:.*$/m, `plugin_id: ${newId}`)
+    .replace(/^tier:.*$/m, 'tier: community')
+    .replace(/url: .*$/m, `url: /assets/plugins/${file}`)
+    .replace(/sha256: .*$/m, `sha256: ${sha256(bytes)}`)
+    .replace(/size_bytes: .*$/m, `size_bytes: ${bytes.length}`)
+    .replace(/^archive_id:.*$/m, `archive_id: ${archiveId}`);
+  mkdirSync(join(catalog, 'plugins', newId));
+  writeFileSync(join(catalog, 'plugins', newId, `${version}.yaml`), entry);
+  const loaded = await loadCatalog(catalog);
+  const out = join(work, `build-${newId}`);
+  const built = await writeHubBuild(loaded.root, loaded.entries, out, { removeOld: 'wait' });
+  if (!built.ok) throw new Error(`the test catalog did not build: ${built.findings[0]?.message}`);
+  return out;
 }

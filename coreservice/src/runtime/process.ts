@@ -109,6 +109,13 @@ export class ProcessBackend implements Backend {
 
   async start(rt: PluginRuntime, opts: StartOptions): Promise<void> {
     mkdirSync(runDir(rt), { recursive: true });
+    // Records of replicas beyond the new count (after a scale down) go; their logs stay.
+    for (const { n, rec } of this.replicas(rt)) {
+      if (n < opts.replicas) continue;
+      await stopProcess(rec.pid, rec.pid_start, 3_000);
+      rmSync(replicaFile(rt, n, 'json'), { force: true });
+      rmSync(replicaFile(rt, n, 'out'), { force: true });
+    }
     for (let n = 0; n < opts.replicas; n++) await this.launch(rt, n, opts, 0);
   }
 

@@ -81,7 +81,7 @@ export interface LaunchOptions {
   /** Overrides health_check.timeout_seconds (tests). */
   healthTimeoutMs?: number;
   heartbeatUrl?: string;
-  onLog?: (line: string) => void;
+  heartbeatSeconds?: number;
 }
 
 /** Replicas to run: the manifest's desired count unless the run state says otherwise. */
@@ -92,7 +92,7 @@ export function defaultReplicas(rt: PluginRuntime): number {
 /** Starts a version and waits until it is healthy; on failure it is stopped again and the error rethrown. */
 export async function launch(rt: PluginRuntime, opts: LaunchOptions): Promise<ReplicaInfo[]> {
   const backend = backendFor(rt.entry.method);
-  const env = pluginEnv(rt, opts.settings, opts.heartbeatUrl);
+  const env = pluginEnv(rt, opts);
   try {
     await backend.start(rt, { replicas: opts.replicas, env });
     return await waitHealthy(backend, rt, { timeoutMs: opts.healthTimeoutMs });

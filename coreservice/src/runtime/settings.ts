@@ -61,9 +61,9 @@ export function shownSettings(list: EffectiveSetting[]): EffectiveSetting[] {
 /** The environment a plugin process starts with. */
 export function pluginEnv(
   rt: Pick<PluginRuntime, 'pluginId' | 'home'>,
-  settings?: Settings,
-  heartbeatUrl?: string,
+  run: { settings?: Settings; heartbeatUrl?: string; heartbeatSeconds?: number } = {},
 ): Record<string, string> {
+  const { settings, heartbeatUrl } = run;
   const env: Record<string, string> = {};
   for (const name of INHERITED) {
     const v = process.env[name];
@@ -73,6 +73,9 @@ export function pluginEnv(
   for (const s of effectiveSettings(rt.pluginId, rt.home, settings)) env[prefix + envName(s.key)] = s.value;
   env.MAGELLON_PLUGIN_HOST = '127.0.0.1';
   env.MAGELLON_PLUGIN_DATA_DIR = env[`${prefix}DATA_DIR`] ?? join(rt.home, 'data');
-  if (heartbeatUrl) env.MAGELLON_HEARTBEAT_URL = heartbeatUrl;
+  if (heartbeatUrl) {
+    env.MAGELLON_HEARTBEAT_URL = heartbeatUrl;
+    if (run.heartbeatSeconds) env.MAGELLON_HEARTBEAT_SECONDS = String(run.heartbeatSeconds);
+  }
   return env;
 }

@@ -89,7 +89,7 @@ export class Supervisor {
             const since = r.exited_at ? Date.now() - Date.parse(r.exited_at) : Number.POSITIVE_INFINITY;
             if (since < backoffMs(r.restarts)) continue;
             await withPluginLock(this.pluginsDir, id, async () => {
-              const env = pluginEnv(rt, this.run.settings, this.run.heartbeatUrl);
+              const env = pluginEnv(rt, this.run);
               await backend.restartReplica(rt, r.replica, {
                 replicas: state.replicas,
                 env,

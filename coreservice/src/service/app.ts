@@ -39,6 +39,8 @@ export interface ServiceConfig {
   heartbeats: Map<string, number>;
   maxUploadBytes?: number;
   log?: (entry: Record<string, unknown>) => void;
+  /** More to say on /health (whether a crash repair is still pending). */
+  health?: () => Record<string, unknown>;
 }
 
 const MAX_JSON_BYTES = 64 * 1024;
@@ -105,7 +107,9 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     });
   });
 
-  app.get('/health', (c) => c.json({ status: 'ok', plugins: listInstalled(cfg.pluginsDir).length }));
+  app.get('/health', (c) =>
+    c.json({ status: 'ok', plugins: listInstalled(cfg.pluginsDir).length, ...cfg.health?.() }),
+  );
 
   // Plugins report here (MAGELLON_HEARTBEAT_URL); only replicas of installed plugins are recorded.
   app.post('/internal/heartbeat', async (c) => {

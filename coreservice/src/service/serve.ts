@@ -8,8 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { type DoctorReport, doctor } from '../doctor';
-import { listInstalled, type RunOptions } from '../install';
+import { listInstalled, type Receipt, type RunOptions } from '../install';
 import { startPlugin } from '../lifecycle';
+import { LOCK_STALE_MS } from '../lock';
 import { backendFor, loadRuntime, readRunState } from '../runtime/runner';
 import { Supervisor } from '../runtime/supervisor';
 import { createServiceApp } from './app';
@@ -53,13 +54,12 @@ function adminToken(pluginsDir: string, given?: string): { token: string; file?:
 export async function serveCoreService(opts: ServeOptions): Promise<RunningService> {
   mkdirSync(opts.pluginsDir, { recursive: true });
   const log = opts.log ?? (() => {});
-  const repaired = await doctor(opts.pluginsDir);
-  for (const r of repaired.removed)
-    log({ level: 'warn', msg: 'repaired after a crash', path: r.path, why: r.why });
   const { token, file } = adminToken(opts.pluginsDir, opts.token);
   const events = new EventBus();
   const heartbeats = new Map<string, number>();
   const run: RunOptions = { ...opts.run };
+  // True until what a crash left is repaired and every plugin that should run was started.
+  let repairing = true;
   const app = createServiceApp({
     pluginsDir: opts.pluginsDir,
     hubs: opts.hubs,
@@ -69,6 +69,7 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
     events,
     heartbeats,
     log,
+    health: () => ({ repairing }),
   });
   const server = createAdaptorServer({ fetch: app.fetch });
   await new Promise<void>((resolve, reject) => {
@@ -80,8 +81,32 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
   const url = `http://${host}:${addr.port}`;
   run.heartbeatUrl ??= `${url}/internal/heartbeat`;
 
-  // Bring back what should run: plugins whose desired state is running and that have no live replica.
-  for (const receipt of listInstalled(opts.pluginsDir)) {
+  // Repair what a crash left, then bring back what should run. A plugin whose lock still looks held
+  // (its holder may have died moments ago) is tried again once such a lock would be stale.
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+  const repairAndResume = async (): Promise<DoctorReport> => {
+    const report = await doctor(opts.pluginsDir);
+    for (const r of report.removed)
+      log({ level: 'warn', msg: 'repaired after a crash', path: r.path, why: r.why });
+    const busy = new Set(report.busy);
+    for (const receipt of listInstalled(opts.pluginsDir)) {
+      if (busy.has(receipt.plugin_id)) continue;
+      await resume(receipt);
+    }
+    repairing = busy.size > 0;
+    if (busy.size > 0 && !closed) {
+      log({
+        level: 'warn',
+        msg: 'an operation seems to be in progress; checking again soon',
+        plugins: [...busy],
+      });
+      retry = setTimeout(() => void repairAndResume(), LOCK_STALE_MS + 500);
+      retry.unref();
+    }
+    return report;
+  };
+  const resume = async (receipt: Receipt) => {
     try {
       const rt = loadRuntime(
         opts.pluginsDir,
@@ -89,9 +114,9 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
         receipt.version,
         receipt.method ?? 'subprocess',
       );
-      if (readRunState(rt.home)?.desired === 'stopped') continue;
+      if (readRunState(rt.home)?.desired === 'stopped') return;
       const replicas = await backendFor(rt.entry.method).status(rt);
-      if (replicas.some((r) => r.state === 'running' || r.state === 'starting')) continue;
+      if (replicas.some((r) => r.state === 'running' || r.state === 'starting')) return;
       await startPlugin(opts.pluginsDir, receipt.plugin_id, run);
       log({ level: 'info', msg: 'started', plugin_id: receipt.plugin_id, version: receipt.version });
     } catch (err) {
@@ -102,7 +127,8 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
         error: (err as Error).message,
       });
     }
-  }
+  };
+  const repaired = await repairAndResume();
   const supervisor = new Supervisor(opts.pluginsDir, run, {
     intervalMs: opts.supervisorIntervalMs,
     onEvent: (e) => {
@@ -118,6 +144,8 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
     events,
     supervisor,
     close: async () => {
+      closed = true;
+      clearTimeout(retry);
       supervisor.stop();
       await new Promise<void>((r) => {
         server.close(() => r());

@@ -1,0 +1,162 @@
+// kill -9 of CoreService at each stage of an upgrade, then a restart of the real service: the old
+// version must be the installed one and still running (the same process, never interrupted), and
+// nothing of the attempt may remain; killed after the switch, the new version is the one running
+// and the old one is gone.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRepoCatalog } from '../../functions/test/harness';
+import { startNode, type TestServer } from '../../functions/test/servers';
+import type { CrashStage } from '../src/crash';
+import { installFromHub, readReceipt } from '../src/install';
+import { pluginStatus } from '../src/lifecycle';
+import { ControlledHub, packVariant } from './fixtures';
+import { snapshot, stopAllUnder } from './helpers';
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'coreservice.js');
+const TOKEN = 'crash-test-token-0123456789';
+const scratch = mkdtempSync(join(tmpdir(), 'coreservice-crash-'));
+let build: Awaited<ReturnType<typeof buildRepoCatalog>>;
+let hub: TestServer;
+let good: Buffer;
+const hubs: ControlledHub[] = [];
+
+beforeAll(async () => {
+  build = await buildRepoCatalog();
+  hub = await startNode(build.dir);
+  good = await packVariant(scratch, 'fft', '1.5.0');
+}, 120_000);
+afterAll(async () => {
+  for (const h of hubs) h.close();
+  await stopAllUnder(scratch);
+  await hub?.close();
+  build?.cleanup();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const processesOf = (path: string) => {
+  try {
+    return execFileSync('pgrep', ['-f', path], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  } catch {
+    return [];
+  }
+};
+
+/** Runs `coreservice upgrade` with a crash point; resolves with the signal that ended it. */
+function upgradeUntilKilled(
+  dir: string,
+  stage: CrashStage,
+  controlled: ControlledHub,
+): Promise<NodeJS.Signals | null> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [BIN, '--hub', controlled.url, '--plugins-dir', dir, 'upgrade', 'fft', '--to', '1.5.0'],
+      {
+        stdio: 'ignore',
+        env: { ...process.env, MAGELLON_CORESERVICE_CRASH_AT: stage },
+      },
+    );
+    child.once('exit', (_code, signal) => resolve(signal));
+  });
+}
+
+/** Starts the real service on the dir; resolves with its URL and a stop function. */
+function startService(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [BIN, '--hub', hub.url, '--plugins-dir', dir, 'serve', '--port', '0'],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: { ...process.env, MAGELLON_ADMIN_TOKEN: TOKEN },
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        resolve({
+          url: m[1]!,
+          stop: () =>
+            new Promise<void>((r) => {
+              child.once('exit', () => r());
+              child.kill('SIGTERM');
+            }),
+        });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`coreservice serve exited with ${code}: ${out}`)));
+  });
+}
+
+/** Waits until the service says its crash repair is done, then returns the plugin's status. */
+async function repaired(url: string): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 40_000;
+  for (;;) {
+    const health = (await (await request(`${url}/health`)).body.json()) as { repairing: boolean };
+    const res = await request(`${url}/admin/plugins/fft/status`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    const body = (await res.body.json()) as Record<string, unknown>;
+    if (!health.repairing) return body;
+    if (Date.now() > deadline) throw new Error(`not repaired in time: ${JSON.stringify(body)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('kill -9 of CoreService during an upgrade, then a restart', () => {
+  const stages: CrashStage[] = ['download', 'verify', 'prepare', 'health', 'switch'];
+  it(`at each stage (${stages.join(', ')})`, async () => {
+    await Promise.all(
+      stages.map(async (stage) => {
+        const dir = mkdtempSync(join(scratch, `${stage}-`));
+        await installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'fft', version: '1.0.0' });
+        const before = snapshot(dir);
+        const old = (await pluginStatus(dir, 'fft')).replicas[0]!;
+        // The download stage needs a download that is still going: the hub sends 1 byte/s.
+        const controlled = await new ControlledHub(build.dir, 'fft', '1.5.0').start();
+        hubs.push(controlled);
+        controlled.set(good, stage === 'download' ? 'slow' : 'none');
+        expect(await upgradeUntilKilled(dir, stage, controlled), stage).toBe('SIGKILL');
+        expect(existsSync(join(dir, '.staging')), stage).toBe(true);
+
+        const svc = await startService(dir);
+        try {
+          const status = await repaired(svc.url);
+          expect(status.state, stage).toBe('running');
+          expect(existsSync(join(dir, '.staging')), stage).toBe(false);
+          expect(existsSync(join(dir, '.fft.lock')), stage).toBe(false);
+          const replica = (status.replicas as { pid: number }[])[0]!;
+          if (stage === 'switch') {
+            // Killed after the receipt switched: the new version is installed and running.
+            expect(status.version, stage).toBe('1.5.0');
+            expect(alive(old.pid!), stage).toBe(false);
+            expect(existsSync(join(dir, 'fft', '1.0.0')), stage).toBe(false);
+            expect(processesOf(join(dir, 'fft', 'venvs', '1.0.0')), stage).toEqual([]);
+          } else {
+            expect(status.version, stage).toBe('1.0.0');
+            expect(readReceipt(dir, 'fft')?.version, stage).toBe('1.0.0');
+            expect(replica.pid, `${stage}: the old version kept running, never restarted`).toBe(old.pid);
+            expect(snapshot(dir), stage).toEqual(before);
+            expect(processesOf(join(dir, 'fft', 'venvs', '1.5.0')), stage).toEqual([]);
+          }
+        } finally {
+          await svc.stop();
+        }
+      }),
+    );
+  }, 120_000);
+});
