@@ -2,9 +2,24 @@
 // the installer for scripts and operators, over the same library the admin service uses.
 import { parseArgs } from 'node:util';
 import { escapeControl as safe } from '@magellon/hub-core/text';
+import {
+  type ConfigFile,
+  type Registry,
+  readConfigFile,
+  registriesFrom,
+  TRUST_MODES,
+  type TrustMode,
+} from './config';
 import { doctor } from './doctor';
 import { InstallError } from './errors';
-import { type InstallEvent, installFromFile, installFromHub, listInstalled, uninstall } from './install';
+import {
+  type InstallEvent,
+  installFromFile,
+  installFromHub,
+  listInstalled,
+  type RunOptions,
+  uninstall,
+} from './install';
 import {
   type PluginStatus,
   pluginLogs,
@@ -43,6 +58,9 @@ Options:
   --plugins-dir <dir>   where plugins live (default $MAGELLON_PLUGINS_DIR, else ./plugins)
   --sdk-version <v>     refuse plugins whose requires_sdk does not admit it ($MAGELLON_SDK_VERSION)
   --method <m>          install with this method only (uv, subprocess, …); default: the first that fits
+  --trust <mode>        what --hub registries may install: all (default) or verified-only
+  --config <file>       registries with trust modes, sdk_version, plugins_dir, per-plugin settings
+                        ($MAGELLON_CORESERVICE_CONFIG); flags and environment override it
   --json                one JSON document on stdout
   -h, --help            show this help
 
@@ -73,14 +91,35 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return command || values.help ? EXIT.ok : EXIT.usage;
   }
-  const hubs = values.hub?.length
-    ? values.hub
-    : (process.env.MAGELLON_HUB_URL ?? 'http://127.0.0.1:8080')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
-  const pluginsDir = values['plugins-dir'] ?? process.env.MAGELLON_PLUGINS_DIR ?? 'plugins';
-  const sdkVersion = values['sdk-version'] ?? process.env.MAGELLON_SDK_VERSION;
+  // defaults < config file < environment < flags
+  let file: ConfigFile = {};
+  const configPath = values.config ?? process.env.MAGELLON_CORESERVICE_CONFIG;
+  const trust = values.trust ?? 'all';
+  try {
+    if (configPath) file = readConfigFile(configPath);
+    if (!(TRUST_MODES as readonly string[]).includes(trust) || trust === 'allow-list') {
+      throw new UsageError('--trust takes all or verified-only (an allow-list belongs in the config file)');
+    }
+  } catch (err) {
+    return report(json, err);
+  }
+  const envHubs = (process.env.MAGELLON_HUB_URL ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const hubs: Registry[] = values.hub?.length
+    ? registriesFrom(values.hub, trust as TrustMode)
+    : envHubs.length
+      ? registriesFrom(envHubs, trust as TrustMode)
+      : (file.registries ?? registriesFrom(['http://127.0.0.1:8080']));
+  const pluginsDir =
+    values['plugins-dir'] ?? process.env.MAGELLON_PLUGINS_DIR ?? file.plugins_dir ?? 'plugins';
+  const sdkVersion = values['sdk-version'] ?? process.env.MAGELLON_SDK_VERSION ?? file.sdk_version;
+  const run: RunOptions = {
+    settings: {
+      file: Object.fromEntries(Object.entries(file.plugins ?? {}).map(([k, v]) => [k, v ?? {}])),
+    },
+  };
   const onEvent = json ? undefined : progressReporter();
   const method = values.method;
   const one = () => {
@@ -91,11 +130,20 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'install': {
         const [pluginId, version] = one().split('@') as [string, string | undefined];
-        const r = await installFromHub({ pluginsDir, hubs, pluginId, version, onEvent, sdkVersion, method });
+        const r = await installFromHub({
+          pluginsDir,
+          hubs,
+          pluginId,
+          version,
+          onEvent,
+          sdkVersion,
+          method,
+          run,
+        });
         return done(json, r, `installed ${r.plugin_id} ${r.version} from ${r.registry}`);
       }
       case 'install-file': {
-        const r = await installFromFile({ pluginsDir, file: one(), onEvent, sdkVersion, method });
+        const r = await installFromFile({ pluginsDir, file: one(), onEvent, sdkVersion, method, run });
         return done(json, r, `installed ${r.plugin_id} ${r.version} from an uploaded archive`);
       }
       case 'upgrade': {
@@ -108,6 +156,7 @@ export async function main(argv: string[]): Promise<number> {
           onEvent,
           sdkVersion,
           method,
+          run,
         });
         return done(json, r, `${r.to.plugin_id}: ${r.from.version} → ${r.to.version}`);
       }
@@ -137,7 +186,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'status': {
         if (args.length > 1) throw new UsageError('coreservice status takes at most one plugin id');
         const ids = args.length === 1 ? [args[0]!] : listInstalled(pluginsDir).map((r) => r.plugin_id);
-        const all = await Promise.all(ids.map((id) => pluginStatus(pluginsDir, id)));
+        const all = await Promise.all(ids.map((id) => pluginStatus(pluginsDir, id, { run })));
         const text = all.length === 0 ? 'no plugins installed' : all.map(describeStatus).join('\n');
         return done(json, args.length === 1 ? all[0] : all, text);
       }
@@ -145,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'stop':
       case 'restart': {
         const fn = { start: startPlugin, stop: stopPlugin, restart: restartPlugin }[command];
-        const r = await fn(pluginsDir, one());
+        const r = await fn(pluginsDir, one(), run);
         return done(json, r, describeStatus(r));
       }
       case 'logs': {
@@ -168,6 +217,7 @@ export async function main(argv: string[]): Promise<number> {
           port,
           host: values.host ?? '127.0.0.1',
           token: process.env.MAGELLON_ADMIN_TOKEN || undefined,
+          run,
           log: (entry) =>
             process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`),
         });
@@ -209,6 +259,8 @@ function parse(argv: string[]) {
       'sdk-version': { type: 'string' },
       to: { type: 'string' },
       method: { type: 'string' },
+      config: { type: 'string' },
+      trust: { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
       tail: { type: 'string' },

@@ -36,6 +36,8 @@ const STATUS: Record<InstallErrorCode, number> = {
 
 export class InstallError extends Error {
   readonly status: number;
+  /** Whether trying again may help (a 5xx, a reset). */
+  retryable = false;
   constructor(
     readonly code: InstallErrorCode,
     message: string,
@@ -44,5 +46,10 @@ export class InstallError extends Error {
     super(message);
     this.name = 'InstallError';
     this.status = STATUS[code];
+  }
+
+  retryIf(yes: boolean): this {
+    this.retryable = yes;
+    return this;
   }
 }

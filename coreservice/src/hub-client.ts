@@ -25,13 +25,33 @@ export interface ResolvedVersion {
 export interface HubClientOptions {
   /** Whole-request timeout for the JSON document. */
   timeoutMs?: number;
+  /** Retries after a 5xx or a reset (default 2). */
+  retries?: number;
 }
+
+const RETRYABLE_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
 /** Fetches and validates `/v1/plugins/<id>.json`; 404 → undefined, anything else wrong → InstallError (502). */
 export async function fetchPluginDocument(
   hub: string,
   pluginId: string,
   opts: HubClientOptions = {},
+): Promise<PluginDocument | undefined> {
+  // A 5xx or a reset is retried twice, after 250 ms and 500 ms; anything else answers at once.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetchOnce(hub, pluginId, opts);
+    } catch (err) {
+      if (!(err instanceof InstallError) || !err.retryable || attempt >= (opts.retries ?? 2)) throw err;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    }
+  }
+}
+
+async function fetchOnce(
+  hub: string,
+  pluginId: string,
+  opts: HubClientOptions,
 ): Promise<PluginDocument | undefined> {
   const url = new URL(`v1/plugins/${encodeURIComponent(pluginId)}.json`, hub.endsWith('/') ? hub : `${hub}/`);
   const timeout = opts.timeoutMs ?? 15_000;
@@ -45,9 +65,9 @@ export async function fetchPluginDocument(
       maxRedirections: 0,
     } as Parameters<typeof request>[1]);
   } catch (err) {
-    throw new InstallError(
-      'hub-unreachable',
-      `the hub at ${hub} could not be reached (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new InstallError('hub-unreachable', `the hub at ${hub} could not be reached (${code})`).retryIf(
+      RETRYABLE_CODES.has(code),
     );
   }
   if (res.statusCode === 404) {
@@ -59,20 +79,28 @@ export async function fetchPluginDocument(
     throw new InstallError(
       'hub-unreachable',
       `the hub at ${hub} answered ${res.statusCode} for ${url.pathname}`,
-    );
+    ).retryIf(res.statusCode >= 500);
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of res.body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_PLUGIN_DOCUMENT_BYTES) {
-      res.body.destroy();
-      throw new InstallError(
-        'hub-unreachable',
-        `${url.pathname} from ${hub} is larger than ${MAX_PLUGIN_DOCUMENT_BYTES} bytes`,
-      );
+  try {
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_PLUGIN_DOCUMENT_BYTES) {
+        res.body.destroy();
+        throw new InstallError(
+          'hub-unreachable',
+          `${url.pathname} from ${hub} is larger than ${MAX_PLUGIN_DOCUMENT_BYTES} bytes`,
+        );
+      }
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (err) {
+    if (err instanceof InstallError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new InstallError('hub-unreachable', `${url.pathname} from ${hub} broke off (${code})`).retryIf(
+      RETRYABLE_CODES.has(code),
+    );
   }
   let parsed: unknown;
   try {

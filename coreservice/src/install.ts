@@ -21,6 +21,7 @@ import {
 import { basename, join } from 'node:path';
 import { type ArchiveManifest, type InstallMethod, SLUG_PATTERN, sdkSatisfies } from '@magellon/hub-core';
 import { verifyArchive } from '@magellon/hub-core/node';
+import { asRegistry, type Registry, trustRefusal } from './config';
 import { crashPoint } from './crash';
 import { downloadArchive } from './download';
 import { InstallError } from './errors';
@@ -66,8 +67,8 @@ export type InstallEvent =
 
 export interface InstallOptions {
   pluginsDir: string;
-  /** Registries in priority order (a private mirror before the public hub). */
-  hubs: readonly string[];
+  /** Registries in priority order (a private mirror before the public hub), each a URL or with a trust mode. */
+  hubs: readonly (string | Registry)[];
   pluginId: string;
   version?: string;
   onEvent?: (e: InstallEvent) => void;
@@ -146,18 +147,47 @@ function writeDurably(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-/** Resolves the plugin in the first registry that has it. */
+/**
+ * Resolves the plugin in the first registry that has it and whose trust mode accepts it. A registry
+ * that cannot be reached is passed over for the next; when none answers, that is the error.
+ */
 async function resolveFromHubs(opts: InstallOptions): Promise<ResolvedVersion> {
   if (opts.hubs.length === 0)
     throw new InstallError('hub-unreachable', 'no hub configured (--hub or MAGELLON_HUB_URL)');
-  for (const hub of opts.hubs) {
-    opts.onEvent?.({ stage: 'resolve', hub });
-    const doc = await fetchPluginDocument(hub, opts.pluginId);
-    if (doc) return resolveVersion(doc, hub, opts.version);
+  const unreachable: string[] = [];
+  const refused: string[] = [];
+  for (const reg of opts.hubs.map(asRegistry)) {
+    opts.onEvent?.({ stage: 'resolve', hub: reg.url });
+    let doc: Awaited<ReturnType<typeof fetchPluginDocument>>;
+    try {
+      doc = await fetchPluginDocument(reg.url, opts.pluginId);
+    } catch (err) {
+      if (!(err instanceof InstallError) || err.code !== 'hub-unreachable') throw err;
+      unreachable.push(err.message);
+      opts.onEvent?.({ stage: 'warning', message: `${err.message}; trying the next registry` });
+      continue;
+    }
+    if (!doc) continue;
+    const resolved = resolveVersion(doc, reg.url, opts.version);
+    const why = trustRefusal(reg, opts.pluginId, resolved.tier);
+    if (why) {
+      refused.push(why);
+      continue;
+    }
+    return resolved;
+  }
+  if (refused.length > 0) {
+    throw new InstallError('untrusted', `no registry trusted to serve ${opts.pluginId} has it`, refused);
+  }
+  if (unreachable.length > 0) {
+    throw new InstallError(
+      'hub-unreachable',
+      unreachable.length === 1 ? unreachable[0]! : `no registry could be reached: ${unreachable.join('; ')}`,
+    );
   }
   throw new InstallError(
     'not-found',
-    `no hub has a plugin "${opts.pluginId}" (asked ${opts.hubs.join(', ')})`,
+    `no hub has a plugin "${opts.pluginId}" (asked ${opts.hubs.map((h) => asRegistry(h).url).join(', ')})`,
   );
 }
 

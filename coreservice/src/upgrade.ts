@@ -3,6 +3,7 @@
 // then is the old version stopped and removed. Until that rename the old version is the installed
 // and running one, whatever fails or is killed.
 import { compareVersions, type PluginDocument, sdkSatisfies, upgradeVerdict } from '@magellon/hub-core';
+import { asRegistry, type Registry } from './config';
 import { InstallError } from './errors';
 import { fetchPluginDocument } from './hub-client';
 import {
@@ -26,7 +27,7 @@ export interface VersionChoice {
 /** Every version the first hub that knows the plugin offers, newest first, measured against what is installed. */
 export async function listUpgrades(opts: {
   pluginsDir: string;
-  hubs: readonly string[];
+  hubs: readonly (string | Registry)[];
   pluginId: string;
   sdkVersion?: string;
 }): Promise<{ installed: string; hub: string; latest: string | null; versions: VersionChoice[] }> {
@@ -50,14 +51,24 @@ export async function listUpgrades(opts: {
 }
 
 async function firstHubWith(
-  hubs: readonly string[],
+  hubs: readonly (string | Registry)[],
   id: string,
 ): Promise<{ doc: PluginDocument; hub: string }> {
-  for (const hub of hubs) {
-    const doc = await fetchPluginDocument(hub, id);
-    if (doc) return { doc, hub };
+  let unreachable: InstallError | undefined;
+  for (const { url } of hubs.map(asRegistry)) {
+    try {
+      const doc = await fetchPluginDocument(url, id);
+      if (doc) return { doc, hub: url };
+    } catch (err) {
+      if (!(err instanceof InstallError) || err.code !== 'hub-unreachable') throw err;
+      unreachable ??= err;
+    }
   }
-  throw new InstallError('not-found', `no hub has a plugin "${id}" (asked ${hubs.join(', ')})`);
+  if (unreachable) throw unreachable;
+  throw new InstallError(
+    'not-found',
+    `no hub has a plugin "${id}" (asked ${hubs.map((h) => asRegistry(h).url).join(', ')})`,
+  );
 }
 
 /**
@@ -66,7 +77,7 @@ async function firstHubWith(
  */
 export async function upgradeFromHub(opts: {
   pluginsDir: string;
-  hubs: readonly string[];
+  hubs: readonly (string | Registry)[];
   pluginId: string;
   to?: string;
   forceDowngrade?: boolean;

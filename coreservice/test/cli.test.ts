@@ -1,12 +1,13 @@
 // The compiled `coreservice` command against the real hub server on 127.0.0.1.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRepoCatalog } from '../../functions/test/harness';
 import { startNode, type TestServer } from '../../functions/test/servers';
+import { stopAllUnder } from './helpers';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'coreservice.js');
 let build: Awaited<ReturnType<typeof buildRepoCatalog>>;
@@ -17,6 +18,7 @@ beforeAll(async () => {
   hub = await startNode(build.dir);
 }, 120_000);
 afterAll(async () => {
+  await stopAllUnder(scratch);
   await hub?.close();
   build?.cleanup();
   rmSync(scratch, { recursive: true, force: true });
@@ -99,3 +101,88 @@ function _snapshot(dir: string): Record<string, string> {
   }
   return out;
 }
+
+describe('running plugins from the CLI', () => {
+  it('status, logs, stop, start; --method picks the backend; --json is one document', async () => {
+    const dir = mkdtempSync(join(scratch, 'p-'));
+    const installed = await run(dir, 'install', 'ctf@1.0.0', '--method', 'uv', '--json');
+    expect(JSON.parse(installed.stdout).result).toMatchObject({ plugin_id: 'ctf', method: 'uv' });
+    const status = JSON.parse((await run(dir, 'status', 'ctf', '--json')).stdout).result;
+    expect(status).toMatchObject({ plugin_id: 'ctf', state: 'running', method: 'uv' });
+    expect(status.replicas[0].healthy).toBe(true);
+    const text = await run(dir, 'status');
+    expect(text.stdout).toMatch(/ctf 1\.0\.0 \(uv\): running/);
+    expect(text.stdout).toMatch(/replica 0: running, healthy on 127\.0\.0\.1:\d+/);
+    const logs = await run(dir, 'logs', 'ctf', '--tail', '2');
+    expect(logs.code).toBe(0);
+    expect(logs.stdout.trim().split('\n')).toHaveLength(2);
+    expect(JSON.parse((await run(dir, 'stop', 'ctf', '--json')).stdout).result.state).toBe('stopped');
+    expect(JSON.parse((await run(dir, 'start', 'ctf', '--json')).stdout).result.state).toBe('running');
+    const none = await run(dir, 'install', 'fft', '--method', 'slurm', '--json');
+    expect(none.code).toBe(1);
+    expect(JSON.parse(none.stdout).error).toMatchObject({ code: 'incompatible', status: 422 });
+    expect((await run(dir, 'uninstall', 'ctf')).code).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+  }, 60_000);
+
+  it('--config: registries with trust modes; --trust verified-only on --hub', async () => {
+    const dir = mkdtempSync(join(scratch, 'p-'));
+    const cfg = join(dir, '..', `cfg-${Date.now()}.yaml`);
+    writeFileSync(cfg, `registries:\n  - url: ${hub.url}\n    trust: allow-list\n    allow: [fft]\n`);
+    const child = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const c = spawn(process.execPath, [BIN, '--plugins-dir', dir, '--config', cfg, ...args], {
+          env: { ...process.env, MAGELLON_HUB_URL: '' },
+        });
+        let stdout = '';
+        c.stdout.on('data', (d: Buffer) => {
+          stdout += d;
+        });
+        c.once('close', (code) => resolve({ code, stdout }));
+      });
+    const refused = await child(['install', 'topaz', '--json']);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout).error).toMatchObject({ code: 'untrusted', status: 403 });
+    const strict = await run(dir, 'install', 'topaz', '--trust', 'verified-only', '--json');
+    expect(JSON.parse(strict.stdout).error.code).toBe('untrusted');
+    expect((await run(dir, 'install', 'topaz', '--trust', 'nonsense')).code).toBe(2);
+    writeFileSync(cfg, 'registries: [oops');
+    const bad = await child(['list']);
+    expect(bad.code).toBe(1);
+    expect(readdirSync(dir)).toEqual([]);
+  }, 60_000);
+
+  it('serve: without MAGELLON_ADMIN_TOKEN it makes one, keeps it 0600, and never prints it', async () => {
+    const dir = mkdtempSync(join(scratch, 'p-'));
+    const env = { ...process.env };
+    delete env.MAGELLON_ADMIN_TOKEN;
+    const child = spawn(
+      process.execPath,
+      [BIN, '--hub', hub.url, '--plugins-dir', dir, 'serve', '--port', '0'],
+      { env },
+    );
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err += d;
+    });
+    const url = await new Promise<string>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d;
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+    });
+    const tokenFile = join(dir, '.admin-token');
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    expect(token.length).toBeGreaterThanOrEqual(32);
+    const res = await fetch(`${url}/admin/plugins`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    expect((await fetch(`${url}/admin/plugins`)).status).toBe(401);
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    expect(out + err).not.toContain(token);
+    expect(out).toContain('.admin-token');
+  }, 30_000);
+});

@@ -309,3 +309,74 @@ describe('installFromFile (an uploaded .mpn)', () => {
     expect(snapshot(dir)).toEqual(before);
   });
 });
+
+describe('registries: trust modes, priority and unreachable mirrors', () => {
+  it('verified-only refuses a community plugin (403 untrusted) and accepts a verified one', async () => {
+    const dir = freshPluginsDir();
+    const strict = [{ url: hub.url, trust: 'verified-only' as const }];
+    const err = await expectFailure(
+      installFromHub({ pluginsDir: dir, hubs: strict, pluginId: 'topaz' }),
+      'untrusted',
+    );
+    expect(err.status).toBe(403);
+    expect(err.details.join('\n')).toMatch(/verified plugins only.*topaz is community/);
+    expect(readdirSync(dir)).toEqual([]);
+    expect((await installFromHub({ pluginsDir: dir, hubs: strict, pluginId: 'ctf' })).plugin_id).toBe('ctf');
+  });
+
+  it('an allow-list mirror passes on what it does not allow; the next registry serves it', async () => {
+    const dir = freshPluginsDir();
+    const hubs = [
+      { url: hub.url, trust: 'allow-list' as const, allow: ['fft'] },
+      { url: `${hub.url}/`, trust: 'all' as const },
+    ];
+    expect((await installFromHub({ pluginsDir: dir, hubs, pluginId: 'fft' })).registry).toBe(hub.url);
+    expect((await installFromHub({ pluginsDir: dir, hubs, pluginId: 'topaz' })).registry).toBe(`${hub.url}/`);
+  });
+
+  it('an unreachable mirror is passed over with a warning', async () => {
+    const dir = freshPluginsDir();
+    const warnings: string[] = [];
+    const r = await installFromHub({
+      pluginsDir: dir,
+      hubs: ['http://127.0.0.1:1', hub.url],
+      pluginId: 'ctf',
+      onEvent: (e) => e.stage === 'warning' && warnings.push(e.message),
+    });
+    expect(r.registry).toBe(hub.url);
+    expect(warnings.join('\n')).toMatch(/127\.0\.0\.1:1 could not be reached.*next registry/);
+  });
+});
+
+describe('the config file', () => {
+  it('reads registries, sdk_version, plugins_dir and settings; errors name file:line:column', async () => {
+    const { readConfigFile } = await import('../src/config');
+    const d = mkdtempSync(join(scratch, 'config-'));
+    const good = join(d, 'good.yaml');
+    writeFileSync(
+      good,
+      'registries:\n  - url: http://mirror:8080\n    trust: allow-list\n    allow: [fft]\n  - url: https://hub.magellon.org\nsdk_version: 2.3.0\nplugins:\n  fft:\n    log_level: debug\n',
+    );
+    expect(readConfigFile(good)).toEqual({
+      registries: [
+        { url: 'http://mirror:8080', trust: 'allow-list', allow: ['fft'] },
+        { url: 'https://hub.magellon.org', trust: 'all' },
+      ],
+      sdk_version: '2.3.0',
+      plugins: { fft: { log_level: 'debug' } },
+    });
+    const cases: [string, RegExp][] = [
+      ['registries: [\n  {url: x', /bad\.yaml:\d+:\d+/],
+      ['registries:\n  - url: ftp://x\n', /registries\.0\.url: a registry url must be an http\(s\) URL/],
+      ['registries:\n  - url: http://x\n    trust: allow-list\n', /needs allow/],
+      ['plugin_dir: /x\n', /plugin_dir|unrecognized/i],
+    ];
+    for (const [text, want] of cases) {
+      writeFileSync(join(d, 'bad.yaml'), text);
+      expect(() => readConfigFile(join(d, 'bad.yaml'))).toThrow(want);
+    }
+    execFileSync('mkfifo', [join(d, 'fifo.yaml')]);
+    expect(() => readConfigFile(join(d, 'fifo.yaml'))).toThrow(/not a regular file/);
+    expect(() => readConfigFile(join(d, 'missing.yaml'))).toThrow(/ENOENT/);
+  });
+});

@@ -6,6 +6,7 @@ import { closeSync, constants, mkdirSync, openSync, rmSync, writeSync } from 'no
 import { join } from 'node:path';
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import type { Registry } from '../config';
 import { InstallError } from '../errors';
 import {
   type InstallEvent,
@@ -30,7 +31,7 @@ import type { EventBus } from './events';
 
 export interface ServiceConfig {
   pluginsDir: string;
-  hubs: readonly string[];
+  hubs: readonly (string | Registry)[];
   sdkVersion?: string;
   token: string;
   run: RunOptions;

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
+import type { Registry } from '../config';
 import { type DoctorReport, doctor } from '../doctor';
 import { listInstalled, type Receipt, type RunOptions } from '../install';
 import { startPlugin } from '../lifecycle';
@@ -18,7 +19,7 @@ import { EventBus } from './events';
 
 export interface ServeOptions {
   pluginsDir: string;
-  hubs: readonly string[];
+  hubs: readonly (string | Registry)[];
   sdkVersion?: string;
   port?: number;
   host?: string;

@@ -1,0 +1,119 @@
+// CoreService's configuration: built-in defaults < the config file (`--config`,
+// MAGELLON_CORESERVICE_CONFIG) < environment variables < command-line flags. The file names the
+// registries in priority order with a trust mode each, the platform SDK version, the plugins dir
+// and per-plugin settings:
+//
+//   registries:
+//     - url: http://mirror.lab.internal:8080   # asked first
+//       trust: all
+//     - url: https://hub.magellon.org
+//       trust: verified-only                   # or allow-list, with allow: [fft, ctf]
+//   sdk_version: 2.3.0
+//   plugins_dir: /var/lib/magellon/plugins
+//   plugins:
+//     fft:
+//       log_level: debug
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { parseYaml } from '@magellon/hub-core/node';
+import { z } from 'zod';
+import { InstallError } from './errors';
+
+export const TRUST_MODES = ['all', 'verified-only', 'allow-list'] as const;
+export type TrustMode = (typeof TRUST_MODES)[number];
+
+/** A registry CoreService installs from, and what it accepts from it. */
+export interface Registry {
+  url: string;
+  trust: TrustMode;
+  /** With trust allow-list: the plugin ids accepted from this registry. */
+  allow?: string[];
+}
+
+const registrySchema = z
+  .object({
+    url: z.string().regex(/^https?:\/\/\S+$/, 'a registry url must be an http(s) URL'),
+    trust: z.enum(TRUST_MODES, { message: 'trust must be all, verified-only or allow-list' }).default('all'),
+    allow: z.array(z.string()).optional(),
+  })
+  .strict()
+  .refine((r) => r.trust !== 'allow-list' || (r.allow && r.allow.length > 0), {
+    message: 'a registry with trust allow-list needs allow: [plugin ids]',
+  });
+
+const configSchema = z
+  .object({
+    registries: z.array(registrySchema).optional(),
+    sdk_version: z.coerce.string().optional(),
+    plugins_dir: z.string().optional(),
+    plugins: z.record(z.string(), z.record(z.string(), z.unknown()).nullish()).optional(),
+  })
+  .strict();
+
+export type ConfigFile = z.infer<typeof configSchema>;
+
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** Reads and validates a config file (a regular file, at most 1 MiB); errors name file:line:column. */
+export function readConfigFile(path: string): ConfigFile {
+  let text: string;
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new InstallError(
+      'bad-request',
+      `cannot read the config file ${path}: ${(err as NodeJS.ErrnoException).code}`,
+    );
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new InstallError('bad-request', `the config file ${path} is not a regular file`);
+    if (st.size > MAX_CONFIG_BYTES)
+      throw new InstallError('bad-request', `the config file ${path} is over ${MAX_CONFIG_BYTES} bytes`);
+    const buf = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    text = buf.subarray(0, got).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+  const parsed = parseYaml(text, path, { flavour: 'core', maxBytes: MAX_CONFIG_BYTES });
+  if (!parsed.ok) {
+    const f = parsed.finding;
+    throw new InstallError('bad-request', `${f.file}:${f.line ?? 1}:${f.column ?? 1}: ${f.message}`);
+  }
+  const data = parsed.value.data ?? {};
+  const result = configSchema.safeParse(data);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new InstallError(
+      'bad-request',
+      `${path}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`,
+    );
+  }
+  return result.data;
+}
+
+/** A registry given as a plain URL trusts everything it serves. */
+export const asRegistry = (r: string | Registry): Registry =>
+  typeof r === 'string' ? { url: r, trust: 'all' } : r;
+
+/** Turns `--hub` URLs (or MAGELLON_HUB_URL entries) into registries with one trust mode. */
+export function registriesFrom(urls: readonly string[], trust: TrustMode = 'all'): Registry[] {
+  return urls.map((url) => ({ url, trust }));
+}
+
+/** Why a registry's trust mode refuses a plugin version, or undefined when it accepts it. */
+export function trustRefusal(reg: Registry, pluginId: string, tier: string): string | undefined {
+  if (reg.trust === 'verified-only' && tier !== 'verified') {
+    return `${reg.url} is trusted for verified plugins only, and ${pluginId} is ${tier}`;
+  }
+  if (reg.trust === 'allow-list' && !(reg.allow ?? []).includes(pluginId)) {
+    return `${pluginId} is not on the allow-list of ${reg.url}`;
+  }
+  return undefined;
+}
