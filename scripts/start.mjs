@@ -1,21 +1,50 @@
-// `npm start`: runs the hub on embedded defaults from the compiled CLI (packages/cli/dist, which
-// `npm ci` and `npm start` build): validates and builds catalog/ and serves the /v1 API and the
-// archives on http://127.0.0.1:8080 (PORT and HOST override), until Ctrl-C.
+// `npm start`: runs the hub on embedded defaults from the compiled builds (packages/cli/dist and
+// coreservice/dist, which `npm ci` and `npm start` build), until Ctrl-C:
+//   - the hub: validates and builds catalog/ and serves the /v1 API and the archives on
+//     http://127.0.0.1:8080 (PORT and HOST override);
+//   - CoreService: the admin service on http://127.0.0.1:8090 (CORESERVICE_PORT overrides),
+//     installing from that hub into .magellon/plugins (MAGELLON_PLUGINS_DIR overrides); its admin
+//     token is $MAGELLON_ADMIN_TOKEN, or the one it keeps in <plugins dir>/.admin-token.
 import { existsSync } from 'node:fs';
 
-const entry = new URL('../packages/cli/dist/main.js', import.meta.url);
-if (!existsSync(entry)) {
-  console.error('npm start: the compiled CLI is missing; run `npm run build:cli` (or `npm ci`) first');
+const hubEntry = new URL('../packages/cli/dist/main.js', import.meta.url);
+const csEntry = new URL('../coreservice/dist/main.js', import.meta.url);
+if (!existsSync(hubEntry) || !existsSync(csEntry)) {
+  console.error('npm start: the compiled build is missing; run `npm run build:cli` (or `npm ci`) first');
   process.exit(1);
 }
-const { main } = await import(entry.href);
-const args = [
+const hub = await import(hubEntry.href);
+const coreservice = await import(csEntry.href);
+const host = process.env.HOST ?? '127.0.0.1';
+const port = process.env.PORT ?? '8080';
+const hubArgs = ['serve', 'catalog', '--port', port, '--host', host];
+const hubUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+const csArgs = [
   'serve',
-  'catalog',
   '--port',
-  process.env.PORT ?? '8080',
-  '--host',
-  process.env.HOST ?? '127.0.0.1',
+  process.env.CORESERVICE_PORT ?? '8090',
+  '--hub',
+  process.env.MAGELLON_HUB_URL ?? hubUrl,
+  '--plugins-dir',
+  process.env.MAGELLON_PLUGINS_DIR ?? '.magellon/plugins',
 ];
-console.log(`$ hub ${args.join(' ')}`);
-process.exitCode = await main(args);
+console.log(`$ hub ${hubArgs.join(' ')}`);
+let hubEnded;
+const hubDone = hub.main(hubArgs).then((code) => {
+  hubEnded = code;
+  return code;
+});
+// CoreService starts once the hub answers, so the plugins it brings back can be reached.
+for (let i = 0; i < 600 && hubEnded === undefined; i++) {
+  try {
+    if ((await fetch(`${hubUrl}/healthz`)).ok) break;
+  } catch {}
+  await new Promise((r) => setTimeout(r, 100));
+}
+if (hubEnded !== undefined) {
+  console.error('npm start: the hub stopped; CoreService is not started');
+  process.exit(hubEnded || 1);
+}
+console.log(`$ coreservice ${csArgs.join(' ')}`);
+const codes = await Promise.all([hubDone, coreservice.main(csArgs)]);
+process.exitCode = Math.max(...codes);

@@ -18,7 +18,7 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { type ArchiveManifest, type InstallMethod, SLUG_PATTERN, sdkSatisfies } from '@magellon/hub-core';
 import { verifyArchive } from '@magellon/hub-core/node';
 import { asRegistry, type Registry, trustRefusal } from './config';
@@ -329,7 +329,8 @@ async function activate(a: {
     label,
   });
   const receipt: Receipt = { ...a.receipt, method: entry.method };
-  const home = join(pluginsDir, id);
+  // Absolute: backends run plugins with the version dir as their working dir.
+  const home = resolve(pluginsDir, id);
   const versionDir = join(home, receipt.version);
   const rt = { pluginId: id, version: receipt.version, home, dir: versionDir, manifest, entry };
   const backend = backendFor(entry.method);

@@ -125,6 +125,20 @@ describe('running plugins from the CLI', () => {
     expect(readdirSync(dir)).toEqual([]);
   }, 60_000);
 
+  it('a relative --plugins-dir works from any working dir', async () => {
+    const cwd = mkdtempSync(join(scratch, 'cwd-'));
+    const code = await new Promise<number | null>((resolve) => {
+      const c = spawn(
+        process.execPath,
+        [BIN, '--hub', hub.url, '--plugins-dir', 'rel/plugins', 'install', 'fft@1.0.0'],
+        { cwd, stdio: 'ignore' },
+      );
+      c.once('exit', resolve);
+    });
+    expect(code).toBe(0);
+    expect(readdirSync(join(cwd, 'rel', 'plugins', 'fft')).sort()).toContain('receipt.json');
+  }, 60_000);
+
   it('--config: registries with trust modes; --trust verified-only on --hub', async () => {
     const dir = mkdtempSync(join(scratch, 'p-'));
     const cfg = join(dir, '..', `cfg-${Date.now()}.yaml`);

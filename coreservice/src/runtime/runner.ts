@@ -3,7 +3,7 @@
 // logs. The install pipeline uses launch() for a version that is not active yet; the lifecycle
 // routes use the rest for the active one.
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
 import { readManifest } from '@magellon/hub-core/node';
 import { InstallError } from '../errors';
@@ -55,7 +55,7 @@ export function loadRuntime(
   version: string,
   method: InstallMethod,
 ): PluginRuntime {
-  const home = join(pluginsDir, id);
+  const home = resolve(pluginsDir, id);
   const dir = join(home, version);
   const file = join(dir, 'manifest.yaml');
   let text: string;
