@@ -2,34 +2,24 @@
 // the installer for scripts and operators, over the same library the admin service uses.
 import { parseArgs } from 'node:util';
 import { escapeControl as safe } from '@magellon/hub-core/text';
-import {
-  type ConfigFile,
-  type Registry,
-  readConfigFile,
-  registriesFrom,
-  TRUST_MODES,
-  type TrustMode,
-} from './config';
-import { doctor } from './doctor';
+import type { ConfigFile, Registry, TrustMode } from './config';
 import { InstallError } from './errors';
-import {
-  type InstallEvent,
-  installFromFile,
-  installFromHub,
-  listInstalled,
-  type RunOptions,
-  uninstall,
-} from './install';
-import {
-  type PluginStatus,
-  pluginLogs,
-  pluginStatus,
-  restartPlugin,
-  startPlugin,
-  stopPlugin,
-} from './lifecycle';
-import { serveCoreService } from './service/serve';
-import { listUpgrades, upgradeFromHub } from './upgrade';
+import type { InstallEvent, RunOptions } from './install';
+import type { PluginStatus } from './lifecycle';
+
+// Each command loads only what it uses (the admin service's HTTP stack, the downloader, the zip
+// reader…), so `coreservice --help` and `list` start fast.
+const load = {
+  config: () => import('./config'),
+  doctor: () => import('./doctor'),
+  install: () => import('./install'),
+  lifecycle: () => import('./lifecycle'),
+  serve: () => import('./service/serve'),
+  upgrade: () => import('./upgrade'),
+};
+
+/** The trust modes --trust takes (the config file may also say allow-list). */
+const FLAG_TRUST = ['all', 'verified-only'];
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, busy: 3 } as const;
 
@@ -96,8 +86,8 @@ export async function main(argv: string[]): Promise<number> {
   const configPath = values.config ?? process.env.MAGELLON_CORESERVICE_CONFIG;
   const trust = values.trust ?? 'all';
   try {
-    if (configPath) file = readConfigFile(configPath);
-    if (!(TRUST_MODES as readonly string[]).includes(trust) || trust === 'allow-list') {
+    if (configPath) file = (await load.config()).readConfigFile(configPath);
+    if (!FLAG_TRUST.includes(trust)) {
       throw new UsageError('--trust takes all or verified-only (an allow-list belongs in the config file)');
     }
   } catch (err) {
@@ -107,10 +97,12 @@ export async function main(argv: string[]): Promise<number> {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  const registriesFrom = (urls: readonly string[]): Registry[] =>
+    urls.map((url) => ({ url, trust: trust as TrustMode }));
   const hubs: Registry[] = values.hub?.length
-    ? registriesFrom(values.hub, trust as TrustMode)
+    ? registriesFrom(values.hub)
     : envHubs.length
-      ? registriesFrom(envHubs, trust as TrustMode)
+      ? registriesFrom(envHubs)
       : (file.registries ?? registriesFrom(['http://127.0.0.1:8080']));
   const pluginsDir =
     values['plugins-dir'] ?? process.env.MAGELLON_PLUGINS_DIR ?? file.plugins_dir ?? 'plugins';
@@ -130,7 +122,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'install': {
         const [pluginId, version] = one().split('@') as [string, string | undefined];
-        const r = await installFromHub({
+        const r = await (await load.install()).installFromHub({
           pluginsDir,
           hubs,
           pluginId,
@@ -143,11 +135,18 @@ export async function main(argv: string[]): Promise<number> {
         return done(json, r, `installed ${r.plugin_id} ${r.version} from ${r.registry}`);
       }
       case 'install-file': {
-        const r = await installFromFile({ pluginsDir, file: one(), onEvent, sdkVersion, method, run });
+        const r = await (await load.install()).installFromFile({
+          pluginsDir,
+          file: one(),
+          onEvent,
+          sdkVersion,
+          method,
+          run,
+        });
         return done(json, r, `installed ${r.plugin_id} ${r.version} from an uploaded archive`);
       }
       case 'upgrade': {
-        const r = await upgradeFromHub({
+        const r = await (await load.upgrade()).upgradeFromHub({
           pluginsDir,
           hubs,
           pluginId: one(),
@@ -161,7 +160,12 @@ export async function main(argv: string[]): Promise<number> {
         return done(json, r, `${r.to.plugin_id}: ${r.from.version} → ${r.to.version}`);
       }
       case 'upgrades': {
-        const r = await listUpgrades({ pluginsDir, hubs, pluginId: one(), sdkVersion });
+        const r = await (await load.upgrade()).listUpgrades({
+          pluginsDir,
+          hubs,
+          pluginId: one(),
+          sdkVersion,
+        });
         const lines = r.versions.map(
           (v) =>
             `  ${v.version.padEnd(16)} ${v.verdict}${v.yanked ? ' (yanked)' : ''}${v.compatible === false ? ' (needs another SDK)' : ''}`,
@@ -169,12 +173,12 @@ export async function main(argv: string[]): Promise<number> {
         return done(json, r, `installed ${r.installed}; ${r.hub} has:\n${lines.join('\n')}`);
       }
       case 'uninstall': {
-        const r = await uninstall(pluginsDir, one());
+        const r = await (await load.install()).uninstall(pluginsDir, one());
         return done(json, r, `uninstalled ${r.plugin_id} ${r.version}`);
       }
       case 'list': {
         if (args.length > 0) throw new UsageError('coreservice list takes no argument');
-        const r = listInstalled(pluginsDir);
+        const r = (await load.install()).listInstalled(pluginsDir);
         return done(
           json,
           r,
@@ -185,7 +189,11 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'status': {
         if (args.length > 1) throw new UsageError('coreservice status takes at most one plugin id');
-        const ids = args.length === 1 ? [args[0]!] : listInstalled(pluginsDir).map((r) => r.plugin_id);
+        const ids =
+          args.length === 1
+            ? [args[0]!]
+            : (await load.install()).listInstalled(pluginsDir).map((r) => r.plugin_id);
+        const { pluginStatus } = await load.lifecycle();
         const all = await Promise.all(ids.map((id) => pluginStatus(pluginsDir, id, { run })));
         const text = all.length === 0 ? 'no plugins installed' : all.map(describeStatus).join('\n');
         return done(json, args.length === 1 ? all[0] : all, text);
@@ -193,6 +201,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'start':
       case 'stop':
       case 'restart': {
+        const { startPlugin, stopPlugin, restartPlugin } = await load.lifecycle();
         const fn = { start: startPlugin, stop: stopPlugin, restart: restartPlugin }[command];
         const r = await fn(pluginsDir, one(), run);
         return done(json, r, describeStatus(r));
@@ -200,7 +209,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'logs': {
         const tail = Number(values.tail ?? '100');
         if (!Number.isInteger(tail) || tail < 0) throw new UsageError('--tail takes a whole number');
-        const lines = await pluginLogs(pluginsDir, one(), tail);
+        const lines = await (await load.lifecycle()).pluginLogs(pluginsDir, one(), tail);
         if (json) return done(json, { lines }, '');
         for (const l of lines) console.log(safe(l));
         return EXIT.ok;
@@ -210,7 +219,7 @@ export async function main(argv: string[]): Promise<number> {
         const port = Number(values.port ?? '8090');
         if (!Number.isInteger(port) || port < 0 || port > 65535)
           throw new UsageError('--port takes a port number');
-        const svc = await serveCoreService({
+        const svc = await (await load.serve()).serveCoreService({
           pluginsDir,
           hubs,
           sdkVersion,
@@ -235,7 +244,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'doctor': {
         if (args.length > 0) throw new UsageError('coreservice doctor takes no argument');
-        const r = await doctor(pluginsDir);
+        const r = await (await load.doctor()).doctor(pluginsDir);
         const lines = r.removed.map((x) => `  removed ${x.path}: ${x.why}`);
         if (r.busy.length > 0) lines.push(`  left alone (an operation is in progress): ${r.busy.join(', ')}`);
         return done(json, r, lines.length === 0 ? 'nothing to repair' : `repaired:\n${lines.join('\n')}`);

@@ -17,6 +17,12 @@ export interface DownloadOptions {
   /** Retries after a 5xx or a reset (default 3); each waits 250 ms, 500 ms, 1 s … */
   retries?: number;
   onProgress?: (bytes: number, total: number) => void;
+  /**
+   * Receives every byte in order as it is written (extraction overlapped with the download).
+   * `onRestart` says the bytes so far are void: the server sent the file again from the start.
+   */
+  onBytes?: (chunk: Buffer) => Promise<void> | void;
+  onRestart?: () => void;
   /** Told before each retry, with why and where it resumes. */
   onRetry?: (info: { attempt: number; reason: string; resumeAt: number }) => void;
 }
@@ -49,6 +55,7 @@ export async function downloadArchive(url: string, dest: string, opts: DownloadO
   const abort = new AbortController();
   const deadline = setTimeout(() => abort.abort(), total);
   const restart = () => {
+    opts.onRestart?.();
     ftruncateSync(fd, 0);
     hash = createHash('sha256');
     received = 0;
@@ -110,6 +117,8 @@ export async function downloadArchive(url: string, dest: string, opts: DownloadO
         headersTimeout: idle,
         bodyTimeout: idle,
         signal: abort.signal,
+        // Bigger reads: fewer, larger chunks to hash and write.
+        highWaterMark: 1024 * 1024,
       });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
@@ -166,6 +175,7 @@ export async function downloadArchive(url: string, dest: string, opts: DownloadO
         for (let off = 0; off < bytes.length; )
           off += writeSync(fd, bytes, off, bytes.length - off, received + off);
         received += bytes.length;
+        if (opts.onBytes) await opts.onBytes(bytes);
         opts.onProgress?.(received, opts.sizeBytes);
       }
     } catch (err) {

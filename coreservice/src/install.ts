@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { type ArchiveManifest, type InstallMethod, SLUG_PATTERN, sdkSatisfies } from '@magellon/hub-core';
-import { verifyArchive } from '@magellon/hub-core/node';
+import { type Prefetched, StreamingExtractor, verifyArchive } from '@magellon/hub-core/node';
 import { asRegistry, type Registry, trustRefusal } from './config';
 import { crashPoint } from './crash';
 import { downloadArchive } from './download';
@@ -218,13 +218,20 @@ export async function installVersionLocked(
   opts: InstallOptions,
   ctx: { replacing?: Receipt } = {},
 ): Promise<Receipt> {
+  // What this host offers is asked once per process; start asking while the archive downloads.
+  void probeHost();
   const resolved = await resolveFromHubs(opts);
   for (const message of resolved.warnings) opts.onEvent?.({ stage: 'warning', message });
 
   const staging = newStaging(opts.pluginsDir, opts.pluginId);
   try {
     const archive = join(staging, 'archive.mpn');
+    // Entries are inflated, hashed and written while the archive downloads; the strict check after
+    // the download uses them only where they match what it finds (see StreamingExtractor).
+    const streaming = new StreamingExtractor(join(staging, 'streamed'));
     await downloadArchive(resolved.archiveUrl, archive, {
+      onBytes: (chunk) => streaming.push(chunk),
+      onRestart: () => streaming.discard(),
       sha256: resolved.sha256,
       sizeBytes: resolved.sizeBytes,
       idleTimeoutMs: opts.timeouts?.idleMs,
@@ -239,7 +246,9 @@ export async function installVersionLocked(
       archive,
       staging,
       `${opts.pluginId}-${resolved.version}.mpn`,
+      streaming.finish(),
     );
+    streaming.discard();
     crashPoint('verify');
     if (manifest.plugin_id !== opts.pluginId || manifest.version !== resolved.version) {
       throw new InstallError(
@@ -290,9 +299,9 @@ function newStaging(pluginsDir: string, name: string): string {
 }
 
 /** The domain library's strict checks, extracting into `<staging>/files`; a refusal is `bad-archive`. */
-async function verifyStaged(archive: string, staging: string, label: string) {
+async function verifyStaged(archive: string, staging: string, label: string, prefetched?: Prefetched) {
   const files = join(staging, 'files');
-  const verified = await verifyArchive(archive, { extractTo: files, label });
+  const verified = await verifyArchive(archive, { extractTo: files, label, prefetched });
   if (!verified.ok || !verified.manifest) {
     const errors = verified.findings.filter((f) => f.severity === 'error');
     throw new InstallError(

@@ -19,7 +19,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { REPO } from '../../functions/test/harness';
 import type { Backend, PluginRuntime } from '../src/runtime/backend';
 import { probeHealth, waitHealthy } from '../src/runtime/health';
-import { type HostFacts, probeHost } from '../src/runtime/host';
+import { findPython, type HostFacts, probeHost } from '../src/runtime/host';
+import { isAlive } from '../src/runtime/proc';
 import { ProcessBackend } from '../src/runtime/process';
 import { pluginEnv } from '../src/runtime/settings';
 import { Supervisor, type SupervisorEvent, shouldRestart } from '../src/runtime/supervisor';
@@ -60,14 +61,8 @@ const environ = (pid: number) =>
       .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
   );
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** Alive and not a zombie (a stopped child stays a zombie until Node reaps it). */
+const alive = (pid: number) => isAlive(pid, undefined);
 
 /** A `uv` on PATH that speaks uv's command line (venv, pip install) and records each call. */
 function fakeUv(): { bin: string; calls: () => string[] } {
@@ -124,7 +119,10 @@ describe.each(suites)('backend contract: $name', ({ backend, id, method, uv }) =
       expect(existsSync(join(venvDir(rt), 'bin', 'python'))).toBe(true);
       expect(lines.join('\n')).toMatch(uv ? /with uv/ : /python3 -m venv/);
     }
-    if (fake) expect(fake.calls()).toEqual([`venv --python python3 ${venvDir(rt)}`]);
+    if (fake) {
+      const python = (await findPython())!.executable;
+      expect(fake.calls()).toEqual([`venv --python ${python} ${venvDir(rt)}`]);
+    }
 
     const env = pluginEnv(rt, {
       settings: {

@@ -13,6 +13,7 @@ import { startNode, type TestServer } from '../../functions/test/servers';
 import type { CrashStage } from '../src/crash';
 import { installFromHub, readReceipt } from '../src/install';
 import { pluginStatus } from '../src/lifecycle';
+import { isAlive } from '../src/runtime/proc';
 import { ControlledHub, packVariant } from './fixtures';
 import { snapshot, stopAllUnder } from './helpers';
 
@@ -37,14 +38,8 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** Alive and not a zombie (a stopped child stays a zombie until Node reaps it). */
+const alive = (pid: number) => isAlive(pid, undefined);
 const processesOf = (path: string) => {
   try {
     return execFileSync('pgrep', ['-f', path], { encoding: 'utf8' }).trim().split('\n').map(Number);

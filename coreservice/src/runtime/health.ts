@@ -39,6 +39,7 @@ export async function waitHealthy(
   const timeoutMs = opts.timeoutMs ?? Math.max(1, rt.manifest.health_check.timeout_seconds) * 1000;
   const deadline = Date.now() + timeoutMs;
   const healthy = new Set<number>();
+  let polls = 0;
   const label = `${rt.pluginId} ${rt.version}`;
   for (;;) {
     const replicas = await backend.status(rt);
@@ -62,6 +63,8 @@ export async function waitHealthy(
         await backend.logs(rt, 20),
       );
     }
-    await sleep(opts.pollMs ?? 100);
+    // Most plugins are up within a few hundred milliseconds: ask often at first, then less.
+    polls++;
+    await sleep(opts.pollMs ?? (polls < 40 ? 25 : 200));
   }
 }

@@ -40,13 +40,32 @@ export function onPath(name: string, path = process.env.PATH ?? ''): boolean {
   return false;
 }
 
+let python: Promise<{ version: string; executable: string } | undefined> | undefined;
+
+/**
+ * The python3 on PATH, asked once per process for its version and real executable. Backends run
+ * that executable directly: a version manager's `python3` is often a shell shim that costs a
+ * quarter of a second per call.
+ */
+export function findPython(): Promise<{ version: string; executable: string } | undefined> {
+  python ??= run(
+    'python3',
+    ['-c', 'import platform, sys; print(platform.python_version()); print(sys.executable)'],
+    {
+      timeout: 10_000,
+    },
+  ).then(
+    ({ stdout }) => {
+      const [version, executable] = stdout.trim().split('\n');
+      return version && executable ? { version, executable } : undefined;
+    },
+    () => undefined,
+  );
+  return python;
+}
+
 async function pythonVersion(): Promise<string | undefined> {
-  try {
-    const { stdout, stderr } = await run('python3', ['--version'], { timeout: 5_000 });
-    return /Python (\d+\.\d+\.\d+)/.exec(stdout + stderr)?.[1];
-  } catch {
-    return undefined;
-  }
+  return (await findPython())?.version;
 }
 
 async function dockerDaemon(): Promise<boolean> {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { InstallError } from '../errors';
 import type { Backend, PluginRuntime, ReplicaInfo, StartOptions } from './backend';
 import { readJson, writeJson } from './files';
-import type { HostFacts } from './host';
+import { findPython, type HostFacts } from './host';
 import { isAlive, processStart, stopProcess } from './proc';
 
 interface ReplicaRecord {
@@ -97,8 +97,8 @@ export class ProcessBackend implements Backend {
   }
 
   /** The interpreter that runs main.py. */
-  protected interpreter(_rt: PluginRuntime): string {
-    return 'python3';
+  protected async interpreter(_rt: PluginRuntime): Promise<string> {
+    return (await findPython())?.executable ?? 'python3';
   }
 
   async prepare(rt: PluginRuntime, _log: (line: string) => void): Promise<void> {
@@ -125,12 +125,13 @@ export class ProcessBackend implements Backend {
 
   private async launch(rt: PluginRuntime, n: number, opts: StartOptions, restarts: number): Promise<void> {
     const announce = rt.manifest.health_check.expected_announce;
+    const interpreter = await this.interpreter(rt);
     const port = announce ? undefined : await freePort();
     const out = openSync(replicaFile(rt, n, 'out'), 'w', 0o600);
     const log = openSync(replicaFile(rt, n, 'log'), 'a', 0o600);
     let child: ReturnType<typeof spawn>;
     try {
-      child = spawn(this.interpreter(rt), ['main.py', '--port', String(port ?? 0), '--host', '127.0.0.1'], {
+      child = spawn(interpreter, ['main.py', '--port', String(port ?? 0), '--host', '127.0.0.1'], {
         cwd: rt.dir,
         detached: true,
         stdio: ['ignore', out, log],

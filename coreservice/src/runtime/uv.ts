@@ -8,7 +8,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { InstallError } from '../errors';
 import type { PluginRuntime } from './backend';
-import { type HostFacts, onPath } from './host';
+import { findPython, type HostFacts, onPath } from './host';
 import { ProcessBackend } from './process';
 
 const PREPARE_TIMEOUT_MS = 10 * 60_000;
@@ -65,7 +65,7 @@ export class UvBackend extends ProcessBackend {
     return host.python || host.hasBinary('uv') ? undefined : 'neither uv nor python3 is installed';
   }
 
-  protected override interpreter(rt: PluginRuntime): string {
+  protected override async interpreter(rt: PluginRuntime): Promise<string> {
     return join(venvDir(rt), 'bin', 'python');
   }
 
@@ -81,24 +81,28 @@ export class UvBackend extends ProcessBackend {
     const venv = venvDir(rt);
     rmSync(venv, { recursive: true, force: true });
     try {
-      const deps = await dependencies('python3', pyproject, rt.dir);
+      const python = (await findPython())?.executable ?? 'python3';
+      const deps = await dependencies(python, pyproject, rt.dir);
       const wheels = join(rt.dir, 'wheels');
       const links = existsSync(wheels) ? ['--find-links', wheels] : [];
       const useUv = onPath('uv');
       log(`creating a venv with ${useUv ? 'uv' : 'python3 -m venv'}`);
-      if (useUv) await exec('uv', ['venv', '--python', 'python3', venv], rt.dir);
-      else
-        await exec('python3', ['-m', 'venv', ...(deps.length === 0 ? ['--without-pip'] : []), venv], rt.dir);
+      if (useUv) await exec('uv', ['venv', '--python', python, venv], rt.dir);
+      else await exec(python, ['-m', 'venv', ...(deps.length === 0 ? ['--without-pip'] : []), venv], rt.dir);
       if (deps.length > 0) {
         log(
           `installing ${deps.length} dependenc${deps.length === 1 ? 'y' : 'ies'} from the archive's wheels (no index)`,
         );
-        const python = this.interpreter(rt);
+        const venvPython = await this.interpreter(rt);
         if (useUv)
-          await exec('uv', ['pip', 'install', '--python', python, '--no-index', ...links, ...deps], rt.dir);
+          await exec(
+            'uv',
+            ['pip', 'install', '--python', venvPython, '--no-index', ...links, ...deps],
+            rt.dir,
+          );
         else
           await exec(
-            python,
+            venvPython,
             ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-index', ...links, ...deps],
             rt.dir,
           );

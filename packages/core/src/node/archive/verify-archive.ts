@@ -4,6 +4,7 @@ import { MAX_MANIFEST_BYTES, readManifest } from '../../manifest/read-manifest';
 import { type ArchiveManifest, PLACEHOLDER_ARCHIVE_ID } from '../../schema/archive-manifest';
 import { YamlLocator } from '../../yaml/locate';
 import {
+  type Prefetched,
   type ReadArchiveResult,
   readArchive,
   type ZipEntryInfo,
@@ -26,6 +27,8 @@ export interface VerifyArchiveOptions {
   limits?: Partial<ZipLimits>;
   /** Name shown in findings; default the archive's file name. */
   label?: string;
+  /** Entries already extracted while the archive downloaded (see StreamingExtractor). */
+  prefetched?: Prefetched;
 }
 
 export interface VerifiedArchive {
@@ -47,7 +50,12 @@ export interface VerifiedArchive {
 export async function verifyArchive(file: string, opts: VerifyArchiveOptions = {}): Promise<VerifiedArchive> {
   let read: ReadArchiveResult;
   try {
-    read = await readArchive(file, { extractTo: opts.extractTo, limits: opts.limits, keep: keeper(opts) });
+    read = await readArchive(file, {
+      extractTo: opts.extractTo,
+      limits: opts.limits,
+      keep: keeper(opts),
+      prefetched: opts.prefetched,
+    });
   } catch (err) {
     if (err instanceof ZipError) {
       const findings = new FindingList();

@@ -5,5 +5,6 @@ export { type ReadArchiveOptions, type ReadArchiveResult, readArchive } from './
 export { readZipEntry } from './read-zip-entry';
 export type { ZipEntryInfo } from './scan-entries';
 export { scanZip } from './scan-zip';
+export { type Prefetched, type StreamedEntry, StreamingExtractor } from './stream-extract';
 export { ZipError, type ZipErrorCode } from './zip-error';
 export { DEFAULT_ZIP_LIMITS, type ZipLimits } from './zip-limits';

@@ -1,4 +1,5 @@
-import { type FileHandle, open } from 'node:fs/promises';
+import { linkSync, readFileSync } from 'node:fs';
+import { chmod, type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
 import { Destination } from './destination';
 import { sortDigests, type ZipFileDigest } from './entry-digest';
@@ -6,6 +7,7 @@ import { entryPath } from './entry-name';
 import { withScannedArchive } from './open-archive';
 import type { ArchiveEntry, ZipEntryInfo } from './scan-entries';
 import { streamEntry } from './stream-entry';
+import type { Prefetched, StreamedEntry } from './stream-extract';
 import { toZipError, ZipError } from './zip-error';
 import type { ZipLimits } from './zip-limits';
 
@@ -15,6 +17,12 @@ export interface ReadArchiveOptions {
   extractTo?: string;
   /** Keep this entry's bytes in memory too; asked once per file entry, in archive order, before it streams. */
   keep?: (entry: ZipEntryInfo) => boolean;
+  /**
+   * Entries a StreamingExtractor already inflated and hashed while the file was downloading. Each is
+   * used only where it covers exactly the byte range the strict scan found, with the size and CRC-32
+   * the central directory records; every other entry is read from the file as usual.
+   */
+  prefetched?: Prefetched;
 }
 
 export interface ReadArchiveResult {
@@ -43,6 +51,21 @@ export function readArchive(file: string, opts: ReadArchiveOptions = {}): Promis
       const digests: ZipFileDigest[] = [];
       for (const entry of archive.entries) {
         current = entry.name;
+        const streamed = entry.isDirectory ? undefined : sameRange(entry, opts.prefetched);
+        if (streamed) {
+          archive.inflated.bytes += streamed.size;
+          const keep = opts.keep?.(info(entry));
+          if (destination) {
+            const target = destination.resolve(entryPath(entry.name));
+            await destination.makeDirs(path.dirname(target), entry.name);
+            await placeStreamed(streamed, target, entry, file);
+            if (keep) kept.set(entry.name, readFileSync(target));
+          } else if (keep) {
+            kept.set(entry.name, streamed.size === 0 ? Buffer.alloc(0) : readFileSync(streamed.file));
+          }
+          digests.push({ name: entry.name, size: streamed.size, sha256: streamed.sha256 });
+          continue;
+        }
         if (!destination) {
           if (entry.isDirectory) continue;
           const keep = opts.keep?.(info(entry)) ? kept : undefined;
@@ -69,6 +92,40 @@ export function readArchive(file: string, opts: ReadArchiveOptions = {}): Promis
       throw toZipError(err, file, current);
     }
   });
+}
+
+/** The streamed entry that covers exactly this entry's bytes and produced what its record says, if any. */
+function sameRange(entry: ArchiveEntry, prefetched: Prefetched | undefined): StreamedEntry | undefined {
+  const s = prefetched?.entries.get(entry.localHeaderOffset);
+  return s &&
+    s.dataStart === entry.dataStart &&
+    s.compressedSize === entry.compressedSize &&
+    s.method === entry.compressionMethod &&
+    s.size === entry.size &&
+    s.crc32 === entry.crc32
+    ? s
+    : undefined;
+}
+
+/** Puts a streamed file at its entry's path: a hard link never overwrites and never follows a planted link. */
+async function placeStreamed(
+  s: StreamedEntry,
+  target: string,
+  entry: ArchiveEntry,
+  file: string,
+): Promise<void> {
+  const mode = entry.executable ? 0o755 : 0o644;
+  if (s.size === 0) {
+    await (await createFile(target, entry, file)).close();
+    return;
+  }
+  try {
+    linkSync(s.file, target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    throw new ZipError('zip.path-conflict', file, 'would overwrite a file already extracted', entry.name);
+  }
+  await chmod(target, mode);
 }
 
 function info({ name, size, compressedSize, isDirectory, executable }: ArchiveEntry): ZipEntryInfo {
