@@ -11,7 +11,7 @@ import { InstallError } from '../errors';
 import type { Backend, PluginRuntime, ReplicaInfo, StartOptions } from './backend';
 import { readJson, writeJson } from './files';
 import { findPython, type HostFacts } from './host';
-import { isAlive, processStart, stopProcess } from './proc';
+import { isAlive, processStart, sleep, stopProcess } from './proc';
 
 interface ReplicaRecord {
   pid: number;
@@ -89,6 +89,9 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Replicas this process started and has not yet seen exit, by pid. */
+const children = new Map<number, ReturnType<typeof spawn>>();
+
 export class ProcessBackend implements Backend {
   readonly method: 'subprocess' | 'uv' = 'subprocess';
 
@@ -154,7 +157,9 @@ export class ProcessBackend implements Backend {
       ...(port ? { port } : {}),
     };
     writeJson(replicaFile(rt, n, 'json'), record);
+    children.set(pid, child);
     child.on('exit', (code) => {
+      children.delete(pid);
       // Record how it ended, unless the record now describes another start.
       const now = readJson<ReplicaRecord>(replicaFile(rt, n, 'json'));
       if (now?.pid !== pid) return;
@@ -184,13 +189,17 @@ export class ProcessBackend implements Backend {
       this.replicas(rt).map(async ({ n, rec }) => {
         writeJson(replicaFile(rt, n, 'json'), { ...rec, stopped: true });
         await stopProcess(rec.pid, rec.pid_start, opts.graceMs ?? 5_000);
+        // Our own child: wait for Node to report its exit, so status agrees that it is gone.
+        for (let i = 0; i < 200 && children.has(rec.pid); i++) await sleep(10);
       }),
     );
   }
 
   async status(rt: PluginRuntime): Promise<ReplicaInfo[]> {
     return this.replicas(rt).map(({ n, rec }) => {
-      const alive = isAlive(rec.pid, rec.pid_start);
+      // A child of this process that died but whose exit Node has not reported yet counts as alive
+      // for a moment more: its exit status is about to be recorded, and the restart policy needs it.
+      const alive = isAlive(rec.pid, rec.pid_start) || children.has(rec.pid);
       const addr = rec.port
         ? { host: '127.0.0.1', port: rec.port }
         : readAnnounce(replicaFile(rt, n, 'out'), rt);

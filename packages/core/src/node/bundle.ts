@@ -14,6 +14,20 @@ export interface PreparedBundle {
   manifest: BundleManifest;
   /** By path (`v1/index.json`). */
   documents: Map<string, PreparedDocument>;
+  /**
+   * Documents whose compressed copies were not made again because `reuse` vouched for existing ones
+   * (their gzipBytes and brBytes are empty; the caller links or copies the files it has).
+   */
+  reused: Set<string>;
+}
+
+export interface PrepareOptions {
+  /**
+   * Says whether a previous build already holds this document with this ETag and both compressed
+   * copies (returning their sizes). Compressing is most of a build's time; unchanged documents can
+   * skip it.
+   */
+  reuse?: (path: string, etag: string, size: number) => { gzip: number; br: number } | undefined;
 }
 
 /** The strong ETag of a document's identity bytes: a quoted, url-safe sha256 prefix (128 bits). */
@@ -38,11 +52,28 @@ export async function prepareBundle(
   documents: ReadonlyMap<string, string | Uint8Array>,
   archives: BundleManifest['archives'],
   generated_at: string,
+  opts: PrepareOptions = {},
 ): Promise<PreparedBundle> {
   const prepared = new Map<string, PreparedDocument>();
+  const reused = new Set<string>();
+  const none = Buffer.alloc(0);
   // Synchronously: through libuv's thread pool the same work took three to four times as long here.
   for (const [path, text] of documents) {
     const identity = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text);
+    const etag = documentEtag(identity);
+    const previous = opts.reuse?.(path, etag, identity.length);
+    if (previous) {
+      reused.add(path);
+      prepared.set(path, {
+        etag,
+        size: identity.length,
+        ...previous,
+        identity,
+        gzipBytes: none,
+        brBytes: none,
+      });
+      continue;
+    }
     const gzipBytes = gzipSync(identity, { level: 6 });
     const brBytes = brotliCompressSync(identity, {
       params: {
@@ -52,7 +83,7 @@ export async function prepareBundle(
       },
     });
     prepared.set(path, {
-      etag: documentEtag(identity),
+      etag,
       size: identity.length,
       gzip: gzipBytes.length,
       br: brBytes.length,
@@ -70,13 +101,17 @@ export async function prepareBundle(
     ),
     archives: Object.fromEntries(Object.entries(archives).sort(([a], [b]) => (a < b ? -1 : 1))),
   };
-  return { manifest, documents: sorted };
+  return { manifest, documents: sorted, reused };
 }
 
-/** Every file of a prepared bundle by path: each document, its `.gz` and `.br`, and the manifest. */
+/**
+ * Every file of a prepared bundle by path: each document, its `.gz` and `.br`, and the manifest.
+ * Reused documents are left out: their files come from the build that made them.
+ */
 export function bundleFiles(bundle: PreparedBundle): Map<string, Buffer> {
   const files = new Map<string, Buffer>();
   for (const [path, d] of bundle.documents) {
+    if (bundle.reused.has(path)) continue;
     files.set(path, d.identity);
     files.set(`${path}.gz`, d.gzipBytes);
     files.set(`${path}.br`, d.brBytes);

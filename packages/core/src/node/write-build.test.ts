@@ -127,6 +127,60 @@ describe('writeHubBuild', () => {
     expect(readdirSync(ROOT).filter((n) => n.includes('.building-') || n.includes('.old-'))).toEqual([]);
   });
 
+  it('rebuilding reuses the compressed copies of unchanged documents and remakes the rest', async () => {
+    const dir = catalogWith(6, 2);
+    const out = join(ROOT, 'reuse');
+    expect((await build(dir, out)).ok).toBe(true);
+    const ino = (f: string) => statSync(join(out, f)).ino;
+    const before = new Map(
+      tree(out)
+        .filter((f) => f.startsWith('v1/plugins/'))
+        .map((f) => [f, ino(f)]),
+    );
+    // Change one plugin: its document (and the index) change, the other plugins' do not.
+    const [first] = readdirSync(join(dir, 'plugins')).sort();
+    const entryFile = join(dir, 'plugins', first!, readdirSync(join(dir, 'plugins', first!))[0]!);
+    writeFileSync(
+      entryFile,
+      readFileSync(entryFile, 'utf8').replace(
+        /^description: .*$/m,
+        'description: changed for the reuse test',
+      ),
+    );
+    // A previous copy that is not what the manifest says is never reused.
+    const [, second] = readdirSync(join(dir, 'plugins')).sort();
+    writeFileSync(join(out, 'v1/plugins', `${second}.json.gz`), 'not gzip');
+    expect((await build(dir, out)).ok).toBe(true);
+    for (const [f, i] of before) {
+      const changed = f.startsWith(`v1/plugins/${first}.json`) || f.startsWith(`v1/plugins/${second}.json`);
+      expect(ino(f) === i, f).toBe(!changed);
+    }
+    const manifest = bundleManifestSchema.parse(JSON.parse(readFileSync(join(out, BUNDLE_MANIFEST), 'utf8')));
+    for (const [path, d] of Object.entries(manifest.documents)) {
+      const identity = readFileSync(join(out, path));
+      expect(documentEtag(identity), path).toBe(d.etag);
+      expect(gunzipSync(readFileSync(join(out, `${path}.gz`))).equals(identity), path).toBe(true);
+      expect(brotliDecompressSync(readFileSync(join(out, `${path}.br`))).equals(identity), path).toBe(true);
+    }
+    expect(readFileSync(join(out, 'v1/plugins', `${first}.json`), 'utf8')).toContain(
+      'changed for the reuse test',
+    );
+  });
+
+  it('reuses nothing from a previous build whose v1 dir is a link', async () => {
+    const dir = catalogWith(3, 1);
+    const out = join(ROOT, 'reuse-link');
+    expect((await build(dir, out)).ok).toBe(true);
+    const elsewhere = join(ROOT, 'elsewhere-v1');
+    cpSync(join(out, 'v1'), elsewhere, { recursive: true });
+    rmSync(join(out, 'v1'), { recursive: true });
+    symlinkSync(elsewhere, join(out, 'v1'));
+    const inos = tree(elsewhere).map((f) => statSync(join(elsewhere, f)).ino);
+    expect((await build(dir, out)).ok).toBe(true);
+    const now = new Set(tree(join(out, 'v1')).map((f) => statSync(join(out, 'v1', f)).ino));
+    expect(inos.filter((i) => now.has(i))).toEqual([]);
+  });
+
   it('removes the previous build in the background by default', async () => {
     const dir = catalogWith(2, 1);
     const out = join(ROOT, 'background');

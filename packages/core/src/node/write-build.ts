@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
 import {
+  copyFileSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   renameSync,
   rmdirSync,
   rmSync,
@@ -16,9 +19,9 @@ import type { LoadedEntry } from '../catalog/model';
 import { buildHubDocuments, serializeDocument } from '../documents/build-index';
 import { buildOpenApiDocument } from '../documents/openapi';
 import { type Finding, hasErrors } from '../findings';
-import type { BundleManifest } from '../schema/api';
+import { BUNDLE_MANIFEST, type BundleManifest } from '../schema/api';
 import { DOCUMENT_SCHEMA_VERSION } from '../schema/documents';
-import { bundleFiles, prepareBundle } from './bundle';
+import { bundleFiles, type PrepareOptions, prepareBundle } from './bundle';
 import { checkCatalogArchives, locateArchive } from './check-archives';
 import { isInside } from './fs/tree-file';
 import { errnoOf, ioFinding } from './io-error';
@@ -232,8 +235,21 @@ export async function writeRenderedBuild(
     mkdirSync(join(staging, 'assets', 'plugins'));
     mkdirSync(join(staging, 'v1', 'categories'));
     writeFileSync(join(staging, BUILD_MARKER), 'made by hub build; safe to delete\n');
-    const bundle = await prepareBundle(build.documents, build.archiveInfo, build.generated_at);
+    const previous = previousBuild(out);
+    const bundle = await prepareBundle(build.documents, build.archiveInfo, build.generated_at, {
+      reuse: previous.reuse,
+    });
     for (const [path, bytes] of bundleFiles(bundle)) writeFileSync(join(staging, path), bytes);
+    // Unchanged documents: the previous build's files, linked (or copied where links fail).
+    for (const path of bundle.reused) {
+      for (const file of [path, `${path}.gz`, `${path}.br`]) {
+        try {
+          linkSync(join(out, file), join(staging, file));
+        } catch {
+          copyFileSync(join(out, file), join(staging, file));
+        }
+      }
+    }
     for (const rel of new Set(build.archives.map((a) => dirname(a)))) {
       mkdirSync(join(staging, rel), { recursive: true });
     }
@@ -281,6 +297,48 @@ export async function writeRenderedBuild(
       versions: build.versions,
       documents: build.documents.size,
       archives: build.archives.length,
+    },
+  };
+}
+
+/**
+ * What the build being replaced can lend the new one: documents whose ETag is unchanged, with their
+ * compressed copies, as its own bundle manifest records them. Only a dir `hub build` made, only
+ * regular files of the recorded sizes; anything doubtful is simply compressed again.
+ */
+function previousBuild(out: string): { reuse: PrepareOptions['reuse'] } {
+  if (!existsSync(join(out, BUILD_MARKER))) return { reuse: undefined };
+  let manifest: BundleManifest;
+  try {
+    // Its files are reused only from real dirs of its own (no linked dir leading elsewhere).
+    for (const dir of ['v1', 'v1/plugins', 'v1/categories']) {
+      if (!lstatSync(join(out, dir)).isDirectory()) return { reuse: undefined };
+    }
+    const st = lstatSync(join(out, BUNDLE_MANIFEST));
+    if (!st.isFile() || st.size > 256 * 1024 * 1024) return { reuse: undefined };
+    const text = readFileSync(join(out, BUNDLE_MANIFEST), 'utf8');
+    manifest = JSON.parse(text) as BundleManifest;
+    if (manifest.schema_version !== DOCUMENT_SCHEMA_VERSION || typeof manifest.documents !== 'object') {
+      return { reuse: undefined };
+    }
+  } catch {
+    return { reuse: undefined };
+  }
+  const sized = (file: string, size: number) => {
+    try {
+      const st = lstatSync(join(out, file));
+      return st.isFile() && st.size === size;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    reuse: (path, etag, size) => {
+      if (!/^v1\/(?:(?:plugins|categories)\/)?[^/]+\.json$/.test(path)) return undefined;
+      const d = Object.hasOwn(manifest.documents, path) ? manifest.documents[path] : undefined;
+      if (!d || d.etag !== etag || d.size !== size) return undefined;
+      if (!sized(path, size) || !sized(`${path}.gz`, d.gzip) || !sized(`${path}.br`, d.br)) return undefined;
+      return { gzip: d.gzip, br: d.br };
     },
   };
 }
