@@ -1,11 +1,12 @@
 // Catalog benchmark, whole processes (node start included), against a plain Node script that reads
 // and parses the same files (bench/parse-only.mjs) measured in the same run:
-//   hub validate --no-archives  (goal ≤ 1.5×)    hub build into an existing output dir  (goal ≤ 2.5×)
+//   hub validate --no-archives  (goal ≤ 1.5×)    hub build into an existing output dir  (goal ≤ 2.5×),
+//   both when nothing changed and when one entry changed since the output was built
 //   npm run bench     (5,000 plugins × 5 versions; BENCH_PLUGINS / BENCH_VERSIONS / BENCH_ROUNDS to change)
 // Then, in-process, where a build's time goes (validate, render, write) and a write-floor: only
 // creating the same files, the disk's own cost.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCatalog } from './generate-catalog';
@@ -50,16 +51,36 @@ try {
   console.log(
     `generated ${files} entries (${PLUGINS} plugins × ${VERSIONS} versions) in ${Math.round(performance.now() - t)} ms`,
   );
-  const cases: Array<[string, string[]]> = [
+  // A second copy where one entry changes before every build: the output must really be rebuilt
+  // (the unchanged case finds its output up to date and writes nothing).
+  const catalog2 = join(work, 'catalog2');
+  const out2 = join(work, 'dist2');
+  cpSync(catalog, catalog2, { recursive: true });
+  const changing = join(catalog2, 'plugins', readdirSync(join(catalog2, 'plugins')).sort()[0]!);
+  const changingFile = join(changing, readdirSync(changing).sort()[0]!);
+  let flips = 0;
+  const changeOne = () =>
+    writeFileSync(
+      changingFile,
+      readFileSync(changingFile, 'utf8').replace(/^description: .*$/m, `description: changed ${flips++}`),
+    );
+  const cases: Array<[string, string[], (() => void)?]> = [
     ['read + parse only (reference)', [join(root, 'parse-only.mjs'), catalog]],
     ['hub validate --no-archives', [hub, 'validate', catalog, '--no-archives']],
     ['hub build (existing output)', [hub, 'build', catalog, '--out', out]],
+    ['hub build (one entry changed)', [hub, 'build', catalog2, '--out', out2], changeOne],
   ];
-  for (const [, args] of cases) run(args, work); // warm the page cache; leaves a build in `out`
+  for (const [, args, before] of cases) {
+    before?.();
+    run(args, work); // warm the page cache; leaves a build in `out` and `out2`
+  }
   const samples = new Map<string, Run[]>(cases.map(([label]) => [label, []]));
   // Interleave so drift in machine load hits every command alike.
   for (let r = 0; r < ROUNDS; r++)
-    for (const [label, args] of cases) samples.get(label)!.push(run(args, work));
+    for (const [label, args, before] of cases) {
+      before?.();
+      samples.get(label)!.push(run(args, work));
+    }
   const base = median(samples.get(cases[0]![0])!.map((s) => s.ms));
   console.log(`\nwhole processes, median of ${ROUNDS} interleaved rounds (node ${process.version}):`);
   for (const [label] of cases) {

@@ -78,9 +78,12 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
       const ms = Math.round(performance.now() - started);
       if (format === 'json') printFindings([...catalog.findings, ...result.findings], 'json');
       const shown = safe(out);
+      const what = `${plural(stats.plugins, 'plugin')}, ${plural(stats.versions, 'version')}, ${plural(stats.archives, 'archive')}`;
       say(
         green(
-          `✔ built ${plural(stats.plugins, 'plugin')}, ${plural(stats.versions, 'version')}, ${plural(stats.archives, 'archive')} into ${shown}/ in ${ms} ms`,
+          stats.unchanged
+            ? `✔ ${shown}/ is up to date (${what}): nothing changed since it was built; checked in ${ms} ms`
+            : `✔ built ${what} into ${shown}/ in ${ms} ms`,
         ),
       );
       say(

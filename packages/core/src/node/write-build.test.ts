@@ -167,6 +167,22 @@ describe('writeHubBuild', () => {
     );
   });
 
+  it('an unchanged catalog leaves an intact output untouched; a missing file makes it build again', async () => {
+    const dir = copyStarter();
+    const out = join(ROOT, 'unchanged');
+    const first = await build(dir, out);
+    expect(first.ok && first.stats.unchanged).toBeFalsy();
+    const inos = new Map(tree(out).map((f) => [f, statSync(join(out, f)).ino]));
+    const again = await build(dir, out);
+    expect(again.ok && again.stats.unchanged).toBe(true);
+    expect(new Map(tree(out).map((f) => [f, statSync(join(out, f)).ino]))).toEqual(inos);
+    unlinkSync(join(out, 'v1/plugins/fft.json.br'));
+    const repaired = await build(dir, out);
+    expect(repaired.ok && repaired.stats.unchanged).toBeFalsy();
+    expect(existsSync(join(out, 'v1/plugins/fft.json.br'))).toBe(true);
+    expect(tree(out)).toEqual([...inos.keys()]);
+  });
+
   it('reuses nothing from a previous build whose v1 dir is a link', async () => {
     const dir = catalogWith(3, 1);
     const out = join(ROOT, 'reuse-link');

@@ -21,7 +21,7 @@ import { buildOpenApiDocument } from '../documents/openapi';
 import { type Finding, hasErrors } from '../findings';
 import { BUNDLE_MANIFEST, type BundleManifest } from '../schema/api';
 import { DOCUMENT_SCHEMA_VERSION } from '../schema/documents';
-import { bundleFiles, type PrepareOptions, prepareBundle } from './bundle';
+import { bundleFiles, documentEtag, type PrepareOptions, prepareBundle } from './bundle';
 import { checkCatalogArchives, locateArchive } from './check-archives';
 import { isInside } from './fs/tree-file';
 import { errnoOf, ioFinding } from './io-error';
@@ -44,6 +44,8 @@ export interface BuildStats {
   versions: number;
   documents: number;
   archives: number;
+  /** The output already held exactly this build, so nothing was written. */
+  unchanged?: boolean;
 }
 
 /** A build either happened (stats) or was refused because archives failed their checks (findings). */
@@ -223,6 +225,23 @@ export async function writeRenderedBuild(
   opts: WriteBuildOptions = {},
 ): Promise<BuildResult> {
   const out = resolve(outArg);
+  const stats = {
+    out,
+    plugins: build.plugins,
+    versions: build.versions,
+    documents: build.documents.size,
+    archives: build.archives.length,
+  };
+  const previous = previousBuild(out);
+  if (previous.holds?.(build)) {
+    // The output is this very build already: check the archives as always, write nothing.
+    const findings = await checkCatalogArchives(build.catalogRoot, build.entries, {
+      displayFrom: opts.displayFrom,
+      onProgress: opts.onProgress,
+    });
+    if (hasErrors(findings)) return { ok: false, findings };
+    return { ok: true, findings, stats: { ...stats, unchanged: true } };
+  }
   const staging = join(dirname(out), `.${basename(out)}.building-${process.pid}`);
   try {
     // A leftover of a build that crashed in this same process id.
@@ -235,7 +254,6 @@ export async function writeRenderedBuild(
     mkdirSync(join(staging, 'assets', 'plugins'));
     mkdirSync(join(staging, 'v1', 'categories'));
     writeFileSync(join(staging, BUILD_MARKER), 'made by hub build; safe to delete\n');
-    const previous = previousBuild(out);
     const bundle = await prepareBundle(build.documents, build.archiveInfo, build.generated_at, {
       reuse: previous.reuse,
     });
@@ -288,17 +306,7 @@ export async function writeRenderedBuild(
     throw new BuildError(`could not write ${outArg}: ${ioFinding(err, out).message}`, 'build.write-failed');
   }
   removeAside(old, opts.removeOld ?? 'background');
-  return {
-    ok: true,
-    findings,
-    stats: {
-      out,
-      plugins: build.plugins,
-      versions: build.versions,
-      documents: build.documents.size,
-      archives: build.archives.length,
-    },
-  };
+  return { ok: true, findings, stats };
 }
 
 /**
@@ -306,12 +314,16 @@ export async function writeRenderedBuild(
  * compressed copies, as its own bundle manifest records them. Only a dir `hub build` made, only
  * regular files of the recorded sizes; anything doubtful is simply compressed again.
  */
-function previousBuild(out: string): { reuse: PrepareOptions['reuse'] } {
+function previousBuild(out: string): {
+  reuse: PrepareOptions['reuse'];
+  /** Whether the output holds exactly `build`: every document (same ETag) and archive, each file there. */
+  holds?: (build: RenderedBuild) => boolean;
+} {
   if (!existsSync(join(out, BUILD_MARKER))) return { reuse: undefined };
   let manifest: BundleManifest;
   try {
     // Its files are reused only from real dirs of its own (no linked dir leading elsewhere).
-    for (const dir of ['v1', 'v1/plugins', 'v1/categories']) {
+    for (const dir of ['v1', 'v1/plugins', 'v1/categories', 'assets', 'assets/plugins']) {
       if (!lstatSync(join(out, dir)).isDirectory()) return { reuse: undefined };
     }
     const st = lstatSync(join(out, BUNDLE_MANIFEST));
@@ -332,7 +344,41 @@ function previousBuild(out: string): { reuse: PrepareOptions['reuse'] } {
       return false;
     }
   };
+  const names = (dir: string) => {
+    try {
+      return new Set(readdirSync(join(out, dir)));
+    } catch {
+      return new Set<string>();
+    }
+  };
+  const holds = (build: RenderedBuild): boolean => {
+    const docs = Object.keys(manifest.documents);
+    if (docs.length !== build.documents.size) return false;
+    const archives = manifest.archives ?? {};
+    const wanted = Object.entries(build.archiveInfo);
+    if (Object.keys(archives).length !== wanted.length) return false;
+    for (const [rel, a] of wanted) {
+      const had = Object.hasOwn(archives, rel) ? archives[rel] : undefined;
+      if (!had || had.sha256 !== a.sha256 || had.size !== a.size || !sized(rel, a.size)) return false;
+    }
+    // One listing per dir instead of a stat per file: each document and both its copies are there.
+    const listed = new Map<string, Set<string>>();
+    for (const [path, text] of build.documents) {
+      const d = Object.hasOwn(manifest.documents, path) ? manifest.documents[path] : undefined;
+      if (!d) return false;
+      const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
+      if (d.size !== bytes.length || d.etag !== documentEtag(bytes)) return false;
+      const dir = dirname(path);
+      if (!/^v1(\/(plugins|categories))?$/.test(dir)) return false;
+      let here = listed.get(dir);
+      if (!here) listed.set(dir, (here = names(dir)));
+      const base = basename(path);
+      if (!here.has(base) || !here.has(`${base}.gz`) || !here.has(`${base}.br`)) return false;
+    }
+    return true;
+  };
   return {
+    holds,
     reuse: (path, etag, size) => {
       if (!/^v1\/(?:(?:plugins|categories)\/)?[^/]+\.json$/.test(path)) return undefined;
       const d = Object.hasOwn(manifest.documents, path) ? manifest.documents[path] : undefined;
