@@ -105,6 +105,7 @@ try {
     return { s, stderr: r.stderr };
   };
   const ours: number[] = [];
+  const oursNoStart: number[] = [];
   const ref: number[] = [];
   let peakKiB = 0;
   for (let round = 0; round < ROUNDS; round++) {
@@ -126,6 +127,11 @@ try {
     spawnSync(process.execPath, [CS, '--plugins-dir', dir, 'uninstall', ID], { stdio: 'ignore' });
     rmSync(dir, { recursive: true, force: true });
 
+    const dir2 = join(work, `plugins-nostart-${round}`);
+    const c = timed(process.execPath, [CS, '--hub', url, '--plugins-dir', dir2, 'install', ID, '--no-start']);
+    oursNoStart.push(c.s);
+    rmSync(dir2, { recursive: true, force: true });
+
     const out = join(work, `ref-${round}`);
     mkdirSync(out);
     const b = timed('bash', [
@@ -138,7 +144,7 @@ try {
     ref.push(b.s);
     rmSync(out, { recursive: true, force: true });
     console.log(
-      `round ${round + 1}: coreservice install ${a.s.toFixed(2)} s · curl+openssl+unzip ${b.s.toFixed(2)} s`,
+      `round ${round + 1}: coreservice install ${a.s.toFixed(2)} s · install --no-start ${c.s.toFixed(2)} s · curl+openssl+unzip ${b.s.toFixed(2)} s`,
     );
   }
   if (process.env.BENCH_INSTALL_HOLD) {
@@ -148,6 +154,9 @@ try {
   const ratio = median(ours) / median(ref);
   console.log(
     `\n${MIB} MiB install, median of ${ROUNDS}: coreservice ${median(ours).toFixed(2)} s, reference ${median(ref).toFixed(2)} s → ratio ${ratio.toFixed(2)}× (goal ≤ 1.0×)`,
+  );
+  console.log(
+    `without starting the plugin (install --no-start: the same steps plus the venv): ${median(oursNoStart).toFixed(2)} s → ratio ${(median(oursNoStart) / median(ref)).toFixed(2)}×`,
   );
   console.log(`coreservice peak RSS: ${(peakKiB / 1024).toFixed(0)} MiB (goal < 150 MB)`);
 } finally {

@@ -26,9 +26,10 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, busy: 3 } as const;
 const HELP = `coreservice — installs Magellon plugins from the hub, fail-closed
 
 Usage:
-  coreservice install <id>[@<version>] [--method M]
+  coreservice install <id>[@<version>] [--method M] [--no-start]
                                            install from the hub (latest, or that exact version),
-                                           start it and wait until it is healthy
+                                           start it and wait until it is healthy (--no-start:
+                                           prepared but stopped until coreservice start)
   coreservice install-file <x.mpn>         install an uploaded archive
   coreservice upgrade <id> [--to <v>] [--force-downgrade]
                                            the old version serves until the new one is healthy
@@ -131,8 +132,13 @@ export async function main(argv: string[]): Promise<number> {
           sdkVersion,
           method,
           run,
+          noStart: values['no-start'],
         });
-        return done(json, r, `installed ${r.plugin_id} ${r.version} from ${r.registry}`);
+        return done(
+          json,
+          r,
+          `installed ${r.plugin_id} ${r.version} from ${r.registry}${values['no-start'] ? ' (not started: coreservice start to run it)' : ''}`,
+        );
       }
       case 'install-file': {
         const r = await (await load.install()).installFromFile({
@@ -274,6 +280,7 @@ function parse(argv: string[]) {
       host: { type: 'string' },
       tail: { type: 'string' },
       'force-downgrade': { type: 'boolean' },
+      'no-start': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

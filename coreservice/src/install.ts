@@ -77,6 +77,11 @@ export interface InstallOptions {
   sdkVersion?: string;
   /** Only this install method (`--method`, `install_method`); otherwise the first that fits. */
   method?: string;
+  /**
+   * Install and prepare, but do not start (nor health-check) it: its desired state is stopped until
+   * `start`. Only for a first install; an upgrade always proves the new version healthy.
+   */
+  noStart?: boolean;
   run?: RunOptions;
 }
 
@@ -326,7 +331,7 @@ async function activate(a: {
   files: string;
   manifest: ArchiveManifest;
   receipt: Receipt;
-  opts: Pick<InstallOptions, 'method' | 'run' | 'onEvent'>;
+  opts: Pick<InstallOptions, 'method' | 'run' | 'onEvent' | 'noStart'>;
   replacing?: Receipt;
 }): Promise<Receipt> {
   const { pluginsDir, staging, manifest, opts } = a;
@@ -366,17 +371,22 @@ async function activate(a: {
     );
     crashPoint('prepare');
     if (createdHome) mkdirSync(join(home, 'data'), { recursive: true });
-    const state = readRunState(home) ?? { desired: 'running' as const, replicas: defaultReplicas(rt) };
+    // --no-start (a first install only): installed and prepared, not started until asked.
+    const noStart = opts.noStart === true && !a.replacing;
+    const state = readRunState(home) ?? {
+      desired: noStart ? ('stopped' as const) : ('running' as const),
+      replicas: defaultReplicas(rt),
+    };
     const bounds = manifest.resources?.replicas;
     const replicas = Math.min(
       Math.max(state.replicas, bounds?.min ?? 1, 1),
       bounds?.max ?? Number.MAX_SAFE_INTEGER,
     );
     const snapshot = a.replacing ? snapshotData(home, join(staging, 'snapshot')) : undefined;
-    opts.onEvent?.({ stage: 'start', replicas });
+    if (!noStart) opts.onEvent?.({ stage: 'start', replicas });
     started = true;
-    await launch(rt, { ...opts.run, replicas });
-    opts.onEvent?.({ stage: 'health', replicas });
+    if (!noStart) await launch(rt, { ...opts.run, replicas });
+    if (!noStart) opts.onEvent?.({ stage: 'health', replicas });
     crashPoint('health');
     opts.onEvent?.({ stage: 'activate', path: versionDir });
     writeRunState(home, { ...state, replicas });
@@ -422,6 +432,7 @@ export async function installFromFile(opts: {
   sdkVersion?: string;
   maxBytes?: number;
   method?: string;
+  noStart?: boolean;
   run?: RunOptions;
   onEvent?: (e: InstallEvent) => void;
 }): Promise<Receipt> {

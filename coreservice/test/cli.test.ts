@@ -125,6 +125,16 @@ describe('running plugins from the CLI', () => {
     expect(readdirSync(dir)).toEqual([]);
   }, 60_000);
 
+  it('install --no-start: installed and prepared, stopped until start', async () => {
+    const dir = mkdtempSync(join(scratch, 'p-'));
+    const r = await run(dir, 'install', 'fft@1.0.0', '--no-start', '--json');
+    expect(JSON.parse(r.stdout).result).toMatchObject({ plugin_id: 'fft', version: '1.0.0' });
+    const stopped = JSON.parse((await run(dir, 'status', 'fft', '--json')).stdout).result;
+    expect(stopped).toMatchObject({ state: 'stopped', desired: 'stopped', replicas: [] });
+    expect(JSON.parse((await run(dir, 'start', 'fft', '--json')).stdout).result.state).toBe('running');
+    expect((await run(dir, 'uninstall', 'fft')).code).toBe(0);
+  }, 60_000);
+
   it('a relative --plugins-dir works from any working dir', async () => {
     const cwd = mkdtempSync(join(scratch, 'cwd-'));
     const code = await new Promise<number | null>((resolve) => {

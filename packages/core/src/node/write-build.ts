@@ -371,7 +371,10 @@ function previousBuild(out: string): {
       const dir = dirname(path);
       if (!/^v1(\/(plugins|categories))?$/.test(dir)) return false;
       let here = listed.get(dir);
-      if (!here) listed.set(dir, (here = names(dir)));
+      if (!here) {
+        here = names(dir);
+        listed.set(dir, here);
+      }
       const base = basename(path);
       if (!here.has(base) || !here.has(`${base}.gz`) || !here.has(`${base}.br`)) return false;
     }
