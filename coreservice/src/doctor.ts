@@ -7,6 +7,9 @@ import { readReceipt } from './install';
 import { isPluginLocked, LOCK_STALE_MS } from './lock';
 import { retire, stopRecorded } from './runtime/runner';
 
+/** How long an upload's file must have been left unwritten before doctor removes it. */
+export const UPLOAD_QUIET_MS = 10 * 60_000;
+
 const VERSION_NAME = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/;
 
 /** Version names a plugin dir has anything of: files, a venv, run state. */
@@ -70,6 +73,26 @@ export async function doctor(pluginsDir: string): Promise<DoctorReport> {
   }
   try {
     rmdirSync(staging);
+  } catch {}
+  // Bodies of uploads to the admin service that it did not get to install (it was killed meanwhile).
+  // An upload still arriving keeps its file fresh; ten quiet minutes mean nobody is writing it.
+  const uploads = join(pluginsDir, '.uploads');
+  let uploaded: string[] = [];
+  try {
+    uploaded = readdirSync(uploads);
+  } catch {}
+  for (const name of uploaded) {
+    const abs = join(uploads, name);
+    try {
+      if (Date.now() - statSync(abs).mtimeMs < UPLOAD_QUIET_MS) continue;
+    } catch {
+      continue;
+    }
+    rmSync(abs, { recursive: true, force: true });
+    report.removed.push({ path: `.uploads/${name}`, why: 'an upload left by an interrupted service' });
+  }
+  try {
+    rmdirSync(uploads);
   } catch {}
   for (const id of names) {
     if (id.startsWith('.') || !SLUG_PATTERN.test(id)) continue;

@@ -1,7 +1,16 @@
 // The compiled `coreservice` command against the real hub server on 127.0.0.1.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,6 +143,19 @@ describe('running plugins from the CLI', () => {
     expect(JSON.parse((await run(dir, 'start', 'fft', '--json')).stdout).result.state).toBe('running');
     expect((await run(dir, 'uninstall', 'fft')).code).toBe(0);
   }, 60_000);
+
+  it('doctor removes an upload body the service left, once nobody has written it for ten minutes', async () => {
+    const dir = mkdtempSync(join(scratch, 'p-'));
+    const uploads = join(dir, '.uploads');
+    mkdirSync(uploads);
+    writeFileSync(join(uploads, 'old.mpn'), 'x');
+    writeFileSync(join(uploads, 'fresh.mpn'), 'y');
+    const past = new Date(Date.now() - 11 * 60_000);
+    utimesSync(join(uploads, 'old.mpn'), past, past);
+    const r = JSON.parse((await run(dir, 'doctor', '--json')).stdout).result;
+    expect(r.removed.map((x: { path: string }) => x.path)).toEqual(['.uploads/old.mpn']);
+    expect(readdirSync(uploads)).toEqual(['fresh.mpn']);
+  });
 
   it('a relative --plugins-dir works from any working dir', async () => {
     const cwd = mkdtempSync(join(scratch, 'cwd-'));
