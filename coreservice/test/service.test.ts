@@ -161,7 +161,7 @@ describe('installing, running and upgrading over HTTP', () => {
     expect(readdirSync(pluginsDir).filter((n) => !n.startsWith('.'))).toEqual(['fft']);
   });
 
-  it('an uploaded .mpn (the raw body) installs with 201; a form is refused; DELETE uninstalls', async () => {
+  it('an uploaded .mpn installs with 201, as the raw body or as a form (Magellon’s web app); DELETE uninstalls', async () => {
     const bytes = readFileSync(join(buildDir, 'assets/plugins/topaz-0.3.0.mpn'));
     const up = await request(`${svc.url}/admin/plugins/install`, {
       method: 'POST',
@@ -170,13 +170,38 @@ describe('installing, running and upgrading over HTTP', () => {
     });
     expect(up.statusCode).toBe(201);
     expect(await up.body.json()).toMatchObject({ plugin_id: 'topaz', version: '0.3.0', registry: 'upload' });
-    const form = await request(`${svc.url}/admin/plugins/install`, {
+    expect((await call('DELETE', '/admin/plugins/topaz')).status).toBe(200);
+
+    const form = new FormData();
+    form.append('install_method', 'uv');
+    form.append('file', new Blob([bytes]), 'topaz-0.3.0.mpn');
+    const viaForm = await fetch(`${svc.url}/admin/plugins/install`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: form,
+    });
+    expect(viaForm.status).toBe(201);
+    expect(await viaForm.json()).toMatchObject({ plugin_id: 'topaz', method: 'uv', registry: 'upload' });
+
+    const noFile = new FormData();
+    noFile.append('other', new Blob([bytes]), 'x.mpn');
+    const refused = await fetch(`${svc.url}/admin/plugins/install`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: noFile,
+    });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+      /part named "file"/,
+    );
+    const broken = await request(`${svc.url}/admin/plugins/install`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'multipart/form-data; boundary=x' },
-      body: '--x--',
+      body: '--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc',
     });
-    expect(form.statusCode).toBe(400);
-    await form.body.dump();
+    expect(broken.statusCode).toBe(400);
+    await broken.body.dump();
+
     const del = await call('DELETE', '/admin/plugins/topaz');
     expect(del.status).toBe(200);
     expect(readdirSync(pluginsDir).filter((n) => !n.startsWith('.'))).toEqual(['fft']);

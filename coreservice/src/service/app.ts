@@ -2,7 +2,7 @@
 // `Authorization: Bearer <token>`, compared in constant time; the token is never logged. Errors
 // are JSON `{error: {code, message, details}}` with the status the library's error carries.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { closeSync, constants, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -28,6 +28,7 @@ import {
 } from '../lifecycle';
 import { listUpgrades, upgradeFromHub } from '../upgrade';
 import type { EventBus } from './events';
+import { receiveUpload } from './upload';
 
 export interface ServiceConfig {
   pluginsDir: string;
@@ -163,58 +164,42 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
 
   // An .mpn as the raw request body, streamed to disk with a size cap.
   app.post('/admin/plugins/install', async (c) => {
-    const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type.startsWith('multipart/')) {
-      throw new InstallError(
-        'bad-request',
-        'send the .mpn as the request body (Content-Type: application/octet-stream), not as a form',
-      );
-    }
     const max = cfg.maxUploadBytes ?? MAX_UPLOAD_BYTES;
     const announced = Number(c.req.header('content-length') ?? 0);
-    if (announced > max)
+    if (announced > max + 64 * 1024) {
       throw new InstallError('bad-archive', `the upload is ${announced} bytes; the limit is ${max}`);
+    }
     const dir = join(cfg.pluginsDir, '.uploads');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `upload-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.mpn`);
-    const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     try {
-      let size = 0;
-      const reader = c.req.raw.body?.getReader();
-      try {
-        for (;;) {
-          const chunk = reader ? await reader.read() : { done: true as const, value: undefined };
-          if (chunk.done) break;
-          size += chunk.value.byteLength;
-          if (size > max)
-            throw new InstallError('bad-archive', `the upload is over the limit of ${max} bytes`);
-          const buf = Buffer.from(chunk.value.buffer, chunk.value.byteOffset, chunk.value.byteLength);
-          for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
-        }
-      } finally {
-        await reader?.cancel().catch(() => {});
+      const { size, fields } = await receiveUpload(
+        c.req.raw.body,
+        c.req.header('content-type') ?? '',
+        file,
+        max,
+      );
+      if (size === 0) {
+        throw new InstallError(
+          'bad-archive',
+          'the upload is empty; send the .mpn as the body or as the form part "file"',
+        );
       }
-      closeSync(fd);
-      if (size === 0)
-        throw new InstallError('bad-archive', 'the upload is empty; send the .mpn as the request body');
       const receipt = await installFromFile({
         pluginsDir: cfg.pluginsDir,
         file,
         sdkVersion: cfg.sdkVersion,
         maxBytes: max,
-        method: c.req.query('install_method') || undefined,
+        method: c.req.query('install_method') || fields.install_method || undefined,
         run: cfg.run,
         onEvent: progress(undefined),
       });
       cfg.events.emit({ type: 'installed', plugin_id: receipt.plugin_id, version: receipt.version });
       return c.json(receipt, 201);
     } finally {
-      try {
-        closeSync(fd);
-      } catch {}
       rmSync(file, { force: true });
       try {
-        (await import('node:fs')).rmdirSync(dir);
+        rmdirSync(dir);
       } catch {}
     }
   });
