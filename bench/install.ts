@@ -21,9 +21,9 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../coreservice/src/runtime/process';
 import { packPlugin } from '../packages/core/src/node';
 
 const MIB = Number(process.env.BENCH_INSTALL_MIB ?? 200);
@@ -39,15 +39,6 @@ for (const tool of ['curl', 'openssl', 'unzip', '/usr/bin/time']) {
     process.exit(1);
   }
 }
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 const work = mkdtempSync(join(tmpdir(), 'bench-install-'));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

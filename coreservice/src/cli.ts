@@ -239,7 +239,7 @@ export async function main(argv: string[]): Promise<number> {
         const where = svc.tokenFile
           ? `the admin token is in ${svc.tokenFile}`
           : 'the admin token is $MAGELLON_ADMIN_TOKEN';
-        console.log(`coreservice listening on ${svc.url} (${where}); plugins in ${pluginsDir}`);
+        console.log(safe(`coreservice listening on ${svc.url} (${where}); plugins in ${pluginsDir}`));
         await new Promise<void>((resolve) => {
           const stop = () => resolve();
           process.once('SIGTERM', stop);

@@ -13,10 +13,10 @@
 //   plugins:
 //     fft:
 //       log_level: debug
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { parseYaml } from '@magellon/hub-core/node';
 import { z } from 'zod';
 import { InstallError } from './errors';
+import { readSmallFile } from './runtime/files';
 
 export const TRUST_MODES = ['all', 'verified-only', 'allow-list'] as const;
 export type TrustMode = (typeof TRUST_MODES)[number];
@@ -55,32 +55,9 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 
 /** Reads and validates a config file (a regular file, at most 1 MiB); errors name file:line:column. */
 export function readConfigFile(path: string): ConfigFile {
-  let text: string;
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    throw new InstallError(
-      'bad-request',
-      `cannot read the config file ${path}: ${(err as NodeJS.ErrnoException).code}`,
-    );
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new InstallError('bad-request', `the config file ${path} is not a regular file`);
-    if (st.size > MAX_CONFIG_BYTES)
-      throw new InstallError('bad-request', `the config file ${path} is over ${MAX_CONFIG_BYTES} bytes`);
-    const buf = Buffer.alloc(st.size);
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    text = buf.subarray(0, got).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
+  const read = readSmallFile(path, MAX_CONFIG_BYTES, { followLink: true });
+  if (!read.ok) throw new InstallError('bad-request', `cannot read the config file ${path}: ${read.why}`);
+  const text = read.text;
   const parsed = parseYaml(text, path, { flavour: 'core', maxBytes: MAX_CONFIG_BYTES });
   if (!parsed.ok) {
     const f = parsed.finding;

@@ -11,7 +11,6 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   readSync,
   renameSync,
   rmdirSync,
@@ -27,6 +26,7 @@ import { downloadArchive } from './download';
 import { InstallError } from './errors';
 import { fetchPluginDocument, type ResolvedVersion, resolveVersion } from './hub-client';
 import { withPluginLock } from './lock';
+import { readJson } from './runtime/files';
 import { chooseInstall, type HostFacts, probeHost } from './runtime/host';
 import {
   backendFor,
@@ -118,7 +118,8 @@ function checkId(id: string): void {
 export function readReceipt(pluginsDir: string, id: string): Receipt | undefined {
   checkId(id);
   try {
-    return JSON.parse(readFileSync(receiptPath(pluginsDir, id), 'utf8')) as Receipt;
+    const receipt = readJson<Receipt>(receiptPath(pluginsDir, id));
+    return receipt && typeof receipt.version === 'string' ? receipt : undefined;
   } catch {
     return undefined;
   }

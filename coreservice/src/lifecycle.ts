@@ -80,19 +80,32 @@ export async function pluginStatus(
   };
 }
 
-/** Starts the active version (a no-op when every replica is already up) and waits until it is healthy. */
-export async function startPlugin(
+/**
+ * One lifecycle action on the installed version, holding the plugin's lock; answers the status
+ * after it. The desired state the action implies is written first.
+ */
+function act(
   pluginsDir: string,
   id: string,
-  run: RunOptions = {},
+  run: RunOptions,
+  action: (rt: PluginRuntime) => Promise<void>,
 ): Promise<PluginStatus> {
   return withPluginLock(pluginsDir, id, async () => {
-    const { rt } = installed(pluginsDir, id);
-    const state = { ...stateOf(rt), desired: 'running' as const };
-    writeRunState(rt.home, state);
-    await ensureRunning(rt, state, run);
+    await action(installed(pluginsDir, id).rt);
     return pluginStatus(pluginsDir, id, { run });
   });
+}
+
+/** The run state with `desired` set, written before anything is done about it. */
+function want(rt: PluginRuntime, change: Partial<RunState>): RunState {
+  const state = { ...stateOf(rt), ...change };
+  writeRunState(rt.home, state);
+  return state;
+}
+
+/** Starts the active version (a no-op when every replica is already up) and waits until it is healthy. */
+export function startPlugin(pluginsDir: string, id: string, run: RunOptions = {}): Promise<PluginStatus> {
+  return act(pluginsDir, id, run, (rt) => ensureRunning(rt, want(rt, { desired: 'running' }), run));
 }
 
 /** Brings a version up to its desired replicas: replicas that are gone are started again. */
@@ -105,39 +118,24 @@ async function ensureRunning(rt: PluginRuntime, state: RunState, run: RunOptions
   await launch(rt, { ...run, replicas: state.replicas });
 }
 
-export async function stopPlugin(
-  pluginsDir: string,
-  id: string,
-  run: RunOptions = {},
-): Promise<PluginStatus> {
-  return withPluginLock(pluginsDir, id, async () => {
-    const { rt } = installed(pluginsDir, id);
-    writeRunState(rt.home, { ...stateOf(rt), desired: 'stopped' });
+export function stopPlugin(pluginsDir: string, id: string, run: RunOptions = {}): Promise<PluginStatus> {
+  return act(pluginsDir, id, run, async (rt) => {
+    want(rt, { desired: 'stopped' });
     await backendFor(rt.entry.method).stop(rt);
-    return pluginStatus(pluginsDir, id, { run });
   });
 }
 
-export async function restartPlugin(
-  pluginsDir: string,
-  id: string,
-  run: RunOptions = {},
-): Promise<PluginStatus> {
-  return withPluginLock(pluginsDir, id, async () => {
-    const { rt } = installed(pluginsDir, id);
-    const state = { ...stateOf(rt), desired: 'running' as const };
-    writeRunState(rt.home, state);
-    const backend = backendFor(rt.entry.method);
-    await backend.stop(rt);
+export function restartPlugin(pluginsDir: string, id: string, run: RunOptions = {}): Promise<PluginStatus> {
+  return act(pluginsDir, id, run, async (rt) => {
+    const state = want(rt, { desired: 'running' });
+    await backendFor(rt.entry.method).stop(rt);
     await launch(rt, { ...run, replicas: state.replicas });
-    return pluginStatus(pluginsDir, id, { run });
   });
 }
 
 /** Pause or unpause: only a backend that can freeze a plugin (containers) does; otherwise 409. */
-export async function pausePlugin(pluginsDir: string, id: string, pause: boolean): Promise<PluginStatus> {
-  return withPluginLock(pluginsDir, id, async () => {
-    const { rt } = installed(pluginsDir, id);
+export function pausePlugin(pluginsDir: string, id: string, pause: boolean): Promise<PluginStatus> {
+  return act(pluginsDir, id, {}, async (rt) => {
     const backend = backendFor(rt.entry.method);
     const fn = pause ? backend.pause : backend.unpause;
     if (!fn) {
@@ -147,19 +145,17 @@ export async function pausePlugin(pluginsDir: string, id: string, pause: boolean
       );
     }
     await fn.call(backend, rt);
-    return pluginStatus(pluginsDir, id);
   });
 }
 
 /** Sets the number of replicas (within the manifest's min..max) and applies it when the plugin runs. */
-export async function scalePlugin(
+export function scalePlugin(
   pluginsDir: string,
   id: string,
   desired: number,
   run: RunOptions = {},
 ): Promise<PluginStatus> {
-  return withPluginLock(pluginsDir, id, async () => {
-    const { rt } = installed(pluginsDir, id);
+  return act(pluginsDir, id, run, async (rt) => {
     const bounds = rt.manifest.resources?.replicas ?? { min: 1, max: 1, desired: 1 };
     if (!Number.isInteger(desired) || desired < Math.max(1, bounds.min) || desired > bounds.max) {
       throw new InstallError(
@@ -167,10 +163,8 @@ export async function scalePlugin(
         `${id} runs between ${Math.max(1, bounds.min)} and ${bounds.max} replicas (its manifest's resources.replicas); ${String(desired)} is outside`,
       );
     }
-    const state = { ...stateOf(rt), replicas: desired };
-    writeRunState(rt.home, state);
+    const state = want(rt, { replicas: desired });
     if (state.desired === 'running') await ensureRunning(rt, state, run);
-    return pluginStatus(pluginsDir, id, { run });
   });
 }
 

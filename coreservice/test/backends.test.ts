@@ -10,6 +10,8 @@ import {
   mkdtempSync,
   readFileSync,
   rmSync,
+  statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -303,4 +305,34 @@ describe('pids are never confused', () => {
     expect(alive(Number(victim))).toBe(true);
     process.kill(Number(victim), 'SIGKILL');
   });
+});
+
+describe('files a plugin can tamper with', () => {
+  it('a FIFO or a link planted where CoreService reads or writes never hangs it nor leads it elsewhere', async () => {
+    const rt = installed('ctf', 'subprocess');
+    const backend = new ProcessBackend();
+    await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+    await waitHealthy(backend, rt, { timeoutMs: 15_000 });
+    const run = join(rt.home, 'run', '1.0.0');
+    // The log becomes a FIFO: reading the logs must not block on it.
+    rmSync(join(run, 'replica-0.log'));
+    execFileSync('mkfifo', [join(run, 'replica-0.log')]);
+    expect(await backend.logs(rt, 10)).toEqual([]);
+    // The next start replaces it with a regular file instead of blocking on the open.
+    await backend.stop(rt);
+    const outside = join(scratch, 'outside.txt');
+    writeFileSync(outside, 'keep me\n');
+    rmSync(join(run, 'replica-0.out'));
+    symlinkSync(outside, join(run, 'replica-0.out'));
+    await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+    await waitHealthy(backend, rt, { timeoutMs: 15_000 });
+    expect(statSync(join(run, 'replica-0.log')).isFile()).toBe(true);
+    expect(readFileSync(outside, 'utf8')).toBe('keep me\n');
+    await backend.stop(rt);
+    // A manifest.yaml that became a FIFO: reloading the version fails at once, saying why.
+    rmSync(join(rt.dir, 'manifest.yaml'));
+    execFileSync('mkfifo', [join(rt.dir, 'manifest.yaml')]);
+    const { loadRuntime } = await import('../src/runtime/runner');
+    expect(() => loadRuntime(join(rt.home, '..'), 'ctf', '1.0.0', 'subprocess')).toThrow(/FIFO/);
+  }, 60_000);
 });

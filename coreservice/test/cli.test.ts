@@ -6,32 +6,16 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRepoCatalog } from '../../functions/test/harness';
-import { startNode, type TestServer } from '../../functions/test/servers';
-import { stopAllUnder } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { repoHubForTests } from './helpers';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'coreservice.js');
-let build: Awaited<ReturnType<typeof buildRepoCatalog>>;
-let hub: TestServer;
-const scratch = mkdtempSync(join(tmpdir(), 'coreservice-cli-'));
-beforeAll(async () => {
-  build = await buildRepoCatalog();
-  hub = await startNode(build.dir);
-}, 120_000);
-afterAll(async () => {
-  await stopAllUnder(scratch);
-  await hub?.close();
-  build?.cleanup();
-  rmSync(scratch, { recursive: true, force: true });
-});
+const { scratch, hub } = repoHubForTests('cli');
 
 /** Runs the CLI without blocking this process (the hub it talks to runs in this process). */
 const run = (dir: string, ...args: string[]) =>

@@ -2,51 +2,29 @@
 // version must be the installed one and still running (the same process, never interrupted), and
 // nothing of the attempt may remain; killed after the switch, the new version is the one running
 // and the old one is gone.
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRepoCatalog } from '../../functions/test/harness';
-import { startNode, type TestServer } from '../../functions/test/servers';
 import type { CrashStage } from '../src/crash';
 import { installFromHub, readReceipt } from '../src/install';
 import { pluginStatus } from '../src/lifecycle';
-import { isAlive } from '../src/runtime/proc';
 import { ControlledHub, packVariant } from './fixtures';
-import { snapshot, stopAllUnder } from './helpers';
+import { alive, processesOf, repoHubForTests, snapshot } from './helpers';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'coreservice.js');
 const TOKEN = 'crash-test-token-0123456789';
-const scratch = mkdtempSync(join(tmpdir(), 'coreservice-crash-'));
-let build: Awaited<ReturnType<typeof buildRepoCatalog>>;
-let hub: TestServer;
+const { scratch, hub } = repoHubForTests('crash');
 let good: Buffer;
 const hubs: ControlledHub[] = [];
 
 beforeAll(async () => {
-  build = await buildRepoCatalog();
-  hub = await startNode(build.dir);
   good = await packVariant(scratch, 'fft', '1.5.0');
 }, 120_000);
-afterAll(async () => {
+afterAll(() => {
   for (const h of hubs) h.close();
-  await stopAllUnder(scratch);
-  await hub?.close();
-  build?.cleanup();
-  rmSync(scratch, { recursive: true, force: true });
 });
-
-/** Alive and not a zombie (a stopped child stays a zombie until Node reaps it). */
-const alive = (pid: number) => isAlive(pid, undefined);
-const processesOf = (path: string) => {
-  try {
-    return execFileSync('pgrep', ['-f', path], { encoding: 'utf8' }).trim().split('\n').map(Number);
-  } catch {
-    return [];
-  }
-};
 
 /** Runs `coreservice upgrade` with a crash point; resolves with the signal that ended it. */
 function upgradeUntilKilled(
@@ -122,7 +100,7 @@ describe('kill -9 of CoreService during an upgrade, then a restart', () => {
         const before = snapshot(dir);
         const old = (await pluginStatus(dir, 'fft')).replicas[0]!;
         // The download stage needs a download that is still going: the hub sends 1 byte/s.
-        const controlled = await new ControlledHub(build.dir, 'fft', '1.5.0').start();
+        const controlled = await new ControlledHub(hub.dir, 'fft', '1.5.0').start();
         hubs.push(controlled);
         controlled.set(good, stage === 'download' ? 'slow' : 'none');
         expect(await upgradeUntilKilled(dir, stage, controlled), stage).toBe('SIGKILL');

@@ -6,8 +6,9 @@ import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { isPackSkipped, packPlugin } from '@magellon/hub-core/node';
+import { packPlugin } from '@magellon/hub-core/node';
 import { REPO } from '../../functions/test/harness';
+import { copyPluginSources } from '../../scripts/starter-catalog';
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -32,14 +33,7 @@ export async function packVariantWithId(
 ): Promise<{ bytes: Buffer; archiveId: string }> {
   const src = join(REPO, 'examples', 'plugins', id);
   const dir = join(mkdtempSync(join(work, `${id}-${version}-`)), id);
-  cpSync(src, dir, {
-    recursive: true,
-    filter: (p) =>
-      !p
-        .slice(src.length)
-        .split('/')
-        .some((seg) => seg && isPackSkipped(seg, seg === '__pycache__')),
-  });
+  copyPluginSources(src, dir);
   const manifest = join(dir, 'manifest.yaml');
   writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/^version:.*$/m, `version: ${version}`));
   mutate(dir);

@@ -1,11 +1,53 @@
 // Shared by the CoreService tests: the plugins-dir snapshot that fail-closed tests compare, and a
 // sweep that stops every plugin process a test started under a scratch dir.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { buildRepoCatalog } from '../../functions/test/harness';
+import { startNode, type TestServer } from '../../functions/test/servers';
 import { InstallError } from '../src/errors';
+import { isAlive } from '../src/runtime/proc';
 import { stopRecorded } from '../src/runtime/runner';
+
+/**
+ * For a test file: a scratch dir, and the hub's real Node server on 127.0.0.1 over a build of the
+ * repo catalog, started before the file's tests. Afterwards every plugin process started under the
+ * scratch dir is stopped, the server closed and everything removed.
+ */
+export function repoHubForTests(name: string): { scratch: string; hub: { url: string; dir: string } } {
+  const scratch = mkdtempSync(join(tmpdir(), `coreservice-${name}-`));
+  const hub = { url: '', dir: '' };
+  let build: Awaited<ReturnType<typeof buildRepoCatalog>> | undefined;
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    build = await buildRepoCatalog();
+    server = await startNode(build.dir);
+    hub.url = server.url;
+    hub.dir = build.dir;
+  }, 120_000);
+  afterAll(async () => {
+    await stopAllUnder(scratch);
+    await server?.close();
+    build?.cleanup();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+  return { scratch, hub };
+}
+
+/** Processes whose command line names this path (a version's venv or dir). */
+export function processesOf(path: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', path], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Alive and not a zombie (a stopped child stays a zombie until Node reaps it). */
+export const alive = (pid: number) => isAlive(pid, undefined);
 
 /**
  * Every path under dir with its sha256 ('dir' for directories): the state a failed operation must

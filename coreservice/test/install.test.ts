@@ -2,32 +2,16 @@
 // catalog), and fail-closed checks: whatever goes wrong, the plugins dir is as it was before.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRepoCatalog } from '../../functions/test/harness';
-import { startNode, type TestServer } from '../../functions/test/servers';
 import { buildZip } from '../../packages/core/src/node/zip/test-zips';
 import type { InstallError } from '../src/errors';
 import { installFromFile, installFromHub, listInstalled, readReceipt, uninstall } from '../src/install';
-import { expectFailure, snapshot, stopAllUnder } from './helpers';
+import { expectFailure, repoHubForTests, snapshot } from './helpers';
 
-let build: Awaited<ReturnType<typeof buildRepoCatalog>>;
-let hub: TestServer;
-const scratch = mkdtempSync(join(tmpdir(), 'coreservice-install-'));
-
-beforeAll(async () => {
-  build = await buildRepoCatalog();
-  hub = await startNode(build.dir);
-}, 120_000);
-afterAll(async () => {
-  await stopAllUnder(scratch);
-  await hub?.close();
-  build?.cleanup();
-  rmSync(scratch, { recursive: true, force: true });
-});
+const { scratch, hub } = repoHubForTests('install');
 
 let n = 0;
 const freshPluginsDir = () => mkdtempSync(join(scratch, `plugins-${n++}-`));
@@ -150,7 +134,7 @@ describe('concurrency', () => {
 
   it('every plugin of the catalog at once: all succeed', async () => {
     const dir = freshPluginsDir();
-    const index = JSON.parse(readFileSync(join(build.dir, 'v1/index.json'), 'utf8')) as {
+    const index = JSON.parse(readFileSync(join(hub.dir, 'v1/index.json'), 'utf8')) as {
       plugins: { plugin_id: string }[];
     };
     const ids = index.plugins.map((p) => p.plugin_id);
@@ -164,8 +148,8 @@ describe('fail closed: a bad download leaves the plugins dir exactly as it was',
   let evil: Server;
   let evilUrl = '';
   let mode = 'flip';
-  const fftDoc = () => JSON.parse(readFileSync(join(build.dir, 'v1/plugins/fft.json'), 'utf8'));
-  const archive = () => readFileSync(join(build.dir, 'assets/plugins/fft-1.1.0.mpn'));
+  const fftDoc = () => JSON.parse(readFileSync(join(hub.dir, 'v1/plugins/fft.json'), 'utf8'));
+  const archive = () => readFileSync(join(hub.dir, 'assets/plugins/fft-1.1.0.mpn'));
   beforeAll(async () => {
     // A hub that serves the real plugin document and a damaged archive, as `mode` says.
     evil = createServer((req, res) => {
@@ -173,7 +157,7 @@ describe('fail closed: a bad download leaves the plugins dir exactly as it was',
         const doc = fftDoc();
         if (mode === 'other-manifest') {
           // The document points 1.1.0 at ctf's (valid) archive, with its real sha256 and size.
-          const ctf = readFileSync(join(build.dir, 'assets/plugins/ctf-1.0.0.mpn'));
+          const ctf = readFileSync(join(hub.dir, 'assets/plugins/ctf-1.0.0.mpn'));
           const v = doc.versions.find((x: { version: string }) => x.version === '1.1.0');
           const sha = createHash('sha256').update(ctf).digest('hex');
           v.archive = { url: '/assets/plugins/ctf-1.0.0.mpn', sha256: sha, size_bytes: ctf.length };
@@ -182,7 +166,7 @@ describe('fail closed: a bad download leaves the plugins dir exactly as it was',
         return;
       }
       const bytes = req.url?.includes('ctf')
-        ? readFileSync(join(build.dir, 'assets/plugins/ctf-1.0.0.mpn'))
+        ? readFileSync(join(hub.dir, 'assets/plugins/ctf-1.0.0.mpn'))
         : archive();
       if (mode === 'flip') {
         const b = Buffer.from(bytes);
@@ -245,16 +229,16 @@ describe('installFromFile (an uploaded .mpn)', () => {
     const dir = freshPluginsDir();
     const receipt = await installFromFile({
       pluginsDir: dir,
-      file: join(build.dir, 'assets/plugins/topaz-0.3.0.mpn'),
+      file: join(hub.dir, 'assets/plugins/topaz-0.3.0.mpn'),
     });
     expect(receipt).toMatchObject({ plugin_id: 'topaz', version: '0.3.0', registry: 'upload' });
     expect(receipt.sha256).toBe(
       createHash('sha256')
-        .update(readFileSync(join(build.dir, 'assets/plugins/topaz-0.3.0.mpn')))
+        .update(readFileSync(join(hub.dir, 'assets/plugins/topaz-0.3.0.mpn')))
         .digest('hex'),
     );
     await expectFailure(
-      installFromFile({ pluginsDir: dir, file: join(build.dir, 'assets/plugins/topaz-0.3.0.mpn') }),
+      installFromFile({ pluginsDir: dir, file: join(hub.dir, 'assets/plugins/topaz-0.3.0.mpn') }),
       'already-installed',
     );
   });
@@ -282,7 +266,7 @@ describe('installFromFile (an uploaded .mpn)', () => {
     );
     // a real archive with one file added that file_checksums does not list (Python's zipfile appends it)
     const unlisted = join(bad, 'unlisted.mpn');
-    cpSync(join(build.dir, 'assets/plugins/ctf-1.0.0.mpn'), unlisted);
+    cpSync(join(hub.dir, 'assets/plugins/ctf-1.0.0.mpn'), unlisted);
     execFileSync('python3', [
       '-c',
       'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], "a")\nz.writestr("unlisted.py", "print(1)\\n")\nz.close()',
@@ -301,7 +285,7 @@ describe('installFromFile (an uploaded .mpn)', () => {
     await expectFailure(
       installFromFile({
         pluginsDir: dir,
-        file: join(build.dir, 'assets/plugins/ctf-1.0.0.mpn'),
+        file: join(hub.dir, 'assets/plugins/ctf-1.0.0.mpn'),
         maxBytes: 1000,
       }),
       'bad-archive',

@@ -2,12 +2,9 @@
 // the new one is healthy, and every failure (download, archive, manifest, health check) leaves the
 // plugins dir and the running old version exactly as they were.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRepoCatalog } from '../../functions/test/harness';
-import { startNode, type TestServer } from '../../functions/test/servers';
 import { buildZip } from '../../packages/core/src/node/zip/test-zips';
 import type { InstallError } from '../src/errors';
 import { installFromHub, readReceipt, uninstall } from '../src/install';
@@ -15,33 +12,12 @@ import { pluginStatus } from '../src/lifecycle';
 import { probeHealth } from '../src/runtime/health';
 import { listUpgrades, upgradeFromHub } from '../src/upgrade';
 import { ControlledHub, type DeliveryFault, packVariant, withUnlistedFile } from './fixtures';
-import { expectFailure, snapshot, stopAllUnder } from './helpers';
+import { expectFailure, processesOf, repoHubForTests, snapshot } from './helpers';
 
-let build: Awaited<ReturnType<typeof buildRepoCatalog>>;
-let hub: TestServer;
-const scratch = mkdtempSync(join(tmpdir(), 'coreservice-upgrade-'));
-beforeAll(async () => {
-  build = await buildRepoCatalog();
-  hub = await startNode(build.dir);
-}, 120_000);
-afterAll(async () => {
-  await stopAllUnder(scratch);
-  await hub?.close();
-  build?.cleanup();
-  rmSync(scratch, { recursive: true, force: true });
-});
+const { scratch, hub } = repoHubForTests('upgrade');
 
 let n = 0;
 const fresh = () => mkdtempSync(join(scratch, `plugins-${n++}-`));
-
-/** Processes whose command line names this path (a version's venv or dir). */
-function processesOf(path: string): number[] {
-  try {
-    return execFileSync('pgrep', ['-f', path], { encoding: 'utf8' }).trim().split('\n').map(Number);
-  } catch {
-    return [];
-  }
-}
 
 /** The one replica of a plugin: its pid and address, checked healthy. */
 async function serving(dir: string, id: string) {
@@ -174,7 +150,7 @@ describe('a failed upgrade leaves the running old version and the dir exactly as
   const work = mkdtempSync(join(scratch, 'work-'));
   const archives: Record<string, Buffer> = {};
   beforeAll(async () => {
-    controlled = await new ControlledHub(build.dir, 'fft', '1.5.0').start();
+    controlled = await new ControlledHub(hub.dir, 'fft', '1.5.0').start();
     const good = await packVariant(work, 'fft', '1.5.0');
     archives.good = good;
     archives['never-healthy'] = await packVariant(work, 'fft', '1.5.0', (d) =>

@@ -4,12 +4,12 @@
 // its start time, so a reused pid is never signalled); its stdout (the READY line) and stderr (its
 // log) go to files beside it, so nothing is lost when CoreService is not there to read a pipe.
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { InstallError } from '../errors';
 import type { Backend, PluginRuntime, ReplicaInfo, StartOptions } from './backend';
-import { readJson, writeJson } from './files';
+import { openOwnFile, readJson, writeJson } from './files';
 import { findPython, type HostFacts } from './host';
 import { isAlive, processStart, sleep, stopProcess } from './proc';
 
@@ -36,7 +36,8 @@ const replicaFile = (rt: PluginRuntime, n: number, ext: string) => join(runDir(r
 export function readBounded(path: string, max: number, fromEnd: boolean): string {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Non-blocking and never through a link: a plugin can put anything at these names.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   } catch {
     return '';
   }
@@ -130,8 +131,8 @@ export class ProcessBackend implements Backend {
     const announce = rt.manifest.health_check.expected_announce;
     const interpreter = await this.interpreter(rt);
     const port = announce ? undefined : await freePort();
-    const out = openSync(replicaFile(rt, n, 'out'), 'w', 0o600);
-    const log = openSync(replicaFile(rt, n, 'log'), 'a', 0o600);
+    const out = openOwnFile(replicaFile(rt, n, 'out'), 'truncate');
+    const log = openOwnFile(replicaFile(rt, n, 'log'), 'append');
     let child: ReturnType<typeof spawn>;
     try {
       child = spawn(interpreter, ['main.py', '--port', String(port ?? 0), '--host', '127.0.0.1'], {

@@ -2,13 +2,13 @@
 // state (desired running or stopped, replicas), starting with a health check, stopping, status and
 // logs. The install pipeline uses launch() for a version that is not active yet; the lifecycle
 // routes use the rest for the active one.
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
-import { readManifest } from '@magellon/hub-core/node';
+import { MAX_MANIFEST_BYTES, readManifest } from '@magellon/hub-core/node';
 import { InstallError } from '../errors';
 import type { Backend, PluginRuntime, ReplicaInfo } from './backend';
-import { readJson, writeJson } from './files';
+import { readJson, readSmallFile, writeJson } from './files';
 import { probeHealth, waitHealthy } from './health';
 import type { HostFacts } from './host';
 import { ProcessBackend, runDir } from './process';
@@ -58,12 +58,14 @@ export function loadRuntime(
   const home = resolve(pluginsDir, id);
   const dir = join(home, version);
   const file = join(dir, 'manifest.yaml');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw new InstallError('not-found', `${id} ${version} has no manifest.yaml; run coreservice doctor`);
+  const read = readSmallFile(file, MAX_MANIFEST_BYTES);
+  if (!read.ok) {
+    throw new InstallError(
+      'not-found',
+      `${file} cannot be read (${read.why}); reinstall ${id} (coreservice uninstall ${id}, then install)`,
+    );
   }
+  const text = read.text;
   const parsed = readManifest(text, `${id}/${version}/manifest.yaml`);
   if (!parsed.ok)
     throw new InstallError(

@@ -3,7 +3,7 @@
 // supervises them while it runs. Plugins run in their own sessions: stopping CoreService leaves
 // them running, and the next start adopts them.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
@@ -12,6 +12,7 @@ import { type DoctorReport, doctor } from '../doctor';
 import { listInstalled, type Receipt, type RunOptions } from '../install';
 import { startPlugin } from '../lifecycle';
 import { LOCK_STALE_MS } from '../lock';
+import { readSmallFile } from '../runtime/files';
 import { backendFor, loadRuntime, readRunState } from '../runtime/runner';
 import { Supervisor } from '../runtime/supervisor';
 import { createServiceApp } from './app';
@@ -43,10 +44,8 @@ export interface RunningService {
 function adminToken(pluginsDir: string, given?: string): { token: string; file?: string } {
   if (given) return { token: given };
   const file = join(pluginsDir, '.admin-token');
-  if (existsSync(file)) {
-    const token = readFileSync(file, 'utf8').trim();
-    if (token.length >= 16) return { token, file };
-  }
+  const kept = readSmallFile(file, 4096);
+  if (kept.ok && kept.text.trim().length >= 16) return { token: kept.text.trim(), file };
   const token = randomBytes(32).toString('base64url');
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   return { token, file };

@@ -3,6 +3,7 @@ import { checkEntryType, isExecutable } from './entry-mode';
 import { checkEntryName, decodeEntryName, isDirectoryName } from './entry-name';
 import { checkEntryPaths } from './entry-paths';
 import { ZipError } from './zip-error';
+import { DEFLATED, ENCRYPTED, STORED } from './zip-format';
 import type { ArchiveLayout, LayoutEntry } from './zip-layout';
 import { RATIO_CHECK_MIN_BYTES, type ZipLimits } from './zip-limits';
 
@@ -24,10 +25,6 @@ export interface ArchiveEntry extends ZipEntryInfo {
   /** Where the compressed data starts, proven by the layout check. */
   dataStart: number;
 }
-
-const ENCRYPTED_FLAG = 0x1;
-const STORED = 0;
-const DEFLATED = 8;
 
 /**
  * Reads the whole central directory through yauzl and applies every rule before a byte of file data
@@ -96,7 +93,7 @@ function checkEntry(raw: Entry, file: string, limits: ZipLimits, parsed: LayoutE
   const name = decodeEntryName(raw.fileNameRaw, raw.generalPurposeBitFlag, file);
   checkEntryName(name, file);
   checkEntryType(raw.externalFileAttributes, name, file);
-  if (raw.generalPurposeBitFlag & ENCRYPTED_FLAG) {
+  if (raw.generalPurposeBitFlag & ENCRYPTED) {
     throw new ZipError('zip.encrypted', file, 'is encrypted; plugin archives must not be', name);
   }
   if (raw.compressionMethod !== STORED && raw.compressionMethod !== DEFLATED) {

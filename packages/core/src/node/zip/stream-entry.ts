@@ -7,8 +7,8 @@ import { EntryDigest, type ZipFileDigest } from './entry-digest';
 import type { ScannedArchive } from './open-archive';
 import type { ArchiveEntry } from './scan-entries';
 import { toZipError } from './zip-error';
+import { DEFLATED } from './zip-format';
 
-const DEFLATED = 8;
 /** zlib's default output chunk is 16 KiB; larger chunks cut per-chunk overhead several-fold. */
 const INFLATE_CHUNK_BYTES = 256 * 1024;
 /** Compressed bytes are read into one reused buffer of this size, so reading makes no garbage. */

@@ -10,16 +10,21 @@ import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { crc32, createInflateRaw, type InflateRaw } from 'node:zlib';
-import { resolveZipLimits, type ZipLimits } from './zip-limits';
+import {
+  DEFLATED,
+  DESCRIPTOR_BYTES,
+  DESCRIPTOR_SIG,
+  ENCRYPTED,
+  HAS_DESCRIPTOR,
+  LOCAL_BYTES,
+  LOCAL_SIG,
+  STORED,
+} from './zip-format';
+import { RATIO_CHECK_MIN_BYTES, resolveZipLimits, type ZipLimits } from './zip-limits';
 
-const LOCAL_SIG = 0x04034b50;
-const DESCRIPTOR_SIG = Buffer.from([0x50, 0x4b, 0x07, 0x08]);
-const DESCRIPTOR_BYTES = 16;
-const LOCAL_BYTES = 30;
-const STORED = 0;
-const DEFLATED = 8;
-const DATA_DESCRIPTOR_FLAG = 0x8;
-const ENCRYPTED_FLAG = 0x1;
+/** The data descriptor's signature as bytes, to search for. */
+const DESCRIPTOR_SIG_BYTES = Buffer.alloc(4);
+DESCRIPTOR_SIG_BYTES.writeUInt32LE(DESCRIPTOR_SIG);
 
 /** One entry the stream saw completely. */
 export interface StreamedEntry {
@@ -164,16 +169,17 @@ export class StreamingExtractor {
     const method = h.readUInt16LE(8);
     const compressedSize = h.readUInt32LE(18);
     const declaredSize = h.readUInt32LE(22);
-    const descriptor = (flags & DATA_DESCRIPTOR_FLAG) !== 0;
+    const descriptor = (flags & HAS_DESCRIPTOR) !== 0;
     const unusual =
-      flags & ENCRYPTED_FLAG ||
+      flags & ENCRYPTED ||
       (method !== STORED && method !== DEFLATED) ||
       compressedSize === 0xffffffff ||
       declaredSize === 0xffffffff ||
       declaredSize > this.limits.maxEntryBytes ||
       this.count >= this.limits.maxEntries ||
       (!descriptor && method === STORED && compressedSize !== declaredSize) ||
-      (declaredSize > 1024 * 1024 && declaredSize > compressedSize * this.limits.maxCompressionRatio);
+      (declaredSize > RATIO_CHECK_MIN_BYTES &&
+        declaredSize > compressedSize * this.limits.maxCompressionRatio);
     if (unusual) throw new Error('not streamable');
     const file = path.join(this.dir, String(this.count++));
     this.current = {
@@ -207,7 +213,7 @@ export class StreamingExtractor {
     if (cur.failed) return;
     cur.out += out.length;
     this.inflatedTotal += out.length;
-    const bomb = cur.out > 1024 * 1024 && cur.out > cur.fed * this.limits.maxCompressionRatio;
+    const bomb = cur.out > RATIO_CHECK_MIN_BYTES && cur.out > cur.fed * this.limits.maxCompressionRatio;
     if (cur.out > cur.declaredSize || this.inflatedTotal > this.limits.maxTotalBytes || bomb) {
       cur.failed = true;
       cur.inflate?.destroy();
@@ -230,7 +236,7 @@ export class StreamingExtractor {
     const cur = this.current!;
     let buf = cur.carry.length > 0 ? Buffer.concat([cur.carry, data]) : data;
     cur.carry = Buffer.alloc(0);
-    for (let idx = buf.indexOf(DESCRIPTOR_SIG); idx !== -1; idx = buf.indexOf(DESCRIPTOR_SIG)) {
+    for (let idx = buf.indexOf(DESCRIPTOR_SIG_BYTES); idx !== -1; idx = buf.indexOf(DESCRIPTOR_SIG_BYTES)) {
       if (idx + DESCRIPTOR_BYTES > buf.length) {
         await this.commit(buf.subarray(0, idx));
         cur.carry = Buffer.from(buf.subarray(idx));

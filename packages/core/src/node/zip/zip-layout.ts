@@ -1,6 +1,15 @@
 import { inflateRawSync } from 'node:zlib';
 import type { ArchiveFile } from './archive-file';
 import { ZipError, type ZipErrorCode } from './zip-error';
+import {
+  DEFLATED,
+  DESCRIPTOR_SIG,
+  ENCRYPTED,
+  HAS_DESCRIPTOR,
+  LOCAL_BYTES,
+  LOCAL_SIG,
+  STORED,
+} from './zip-format';
 import type { ZipLimits } from './zip-limits';
 
 /**
@@ -12,18 +21,15 @@ import type { ZipLimits } from './zip-limits';
  * with no gap and no overlap.
  */
 
-const LOCAL_SIG = 0x04034b50;
 const CENTRAL_SIG = 0x02014b50;
 const EOCD_SIG = 0x06054b50;
 const ZIP64_EOCD_SIG = 0x06064b50;
 const ZIP64_LOCATOR_SIG = 0x07064b50;
-const DESCRIPTOR_SIG = 0x08074b50;
 
 const EOCD_BYTES = 22;
 const LOCATOR_BYTES = 20;
 const ZIP64_EOCD_BYTES = 56;
 const CENTRAL_BYTES = 46;
-const LOCAL_BYTES = 30;
 const MAX_COMMENT_BYTES = 0xffff;
 /** The central directory is read into memory at once; 10,000 entries with long names fit easily. */
 const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
@@ -31,8 +37,6 @@ const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
 const U16_MARK = 0xffff;
 const U32_MARK = 0xffffffff;
 
-const ENCRYPTED = 0x1;
-const HAS_DESCRIPTOR = 0x8;
 const STRONG_ENCRYPTION = 0x40;
 const MASKED_HEADER = 0x2000;
 const ENCRYPTION_FLAGS = ENCRYPTED | STRONG_ENCRYPTION | MASKED_HEADER;
@@ -42,8 +46,6 @@ const STRONG_ENCRYPTION_EXTRA = 0x0017;
 const AES_EXTRA = 0x9901;
 const UNICODE_PATH_EXTRA = 0x7075;
 
-const STORED = 0;
-const DEFLATED = 8;
 /** Deflate of nothing is 2 bytes; some tools (jar) write directories that way. Anything longer is data. */
 const MAX_EMPTY_DEFLATE_BYTES = 16;
 
