@@ -1,8 +1,13 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dump } from 'js-yaml';
-import { archiveFileName, type CatalogEntryInput, hubArchiveUrl, type Tier } from '../packages/core/src';
-import { isPackSkipped, packPlugin } from '../packages/core/src/node';
+import { archiveFileName, type Tier } from '../packages/core/src';
+import {
+  entryForArchive,
+  isPackSkipped,
+  type PackResult,
+  packPlugin,
+  renderEntryYaml,
+} from '../packages/core/src/node';
 
 /** One published version of an example plugin. */
 export interface StarterRelease {
@@ -64,6 +69,49 @@ function setVersion(text: string, pattern: RegExp, replacement: string): string 
 }
 
 /**
+ * Packs example plugin `r.id` at version `r.version` (manifest and pyproject rewritten to it) into
+ * `out`, dated `r.published_at` so the bytes are reproducible.
+ */
+export async function packRelease(
+  examplesDir: string,
+  r: Pick<StarterRelease, 'id' | 'version' | 'published_at'>,
+  out: string,
+  workDir: string,
+  /** Edits the copied sources before packing (tests: a plugin that never gets healthy, …). */
+  mutate?: (dir: string) => void,
+): Promise<PackResult> {
+  const src = join(examplesDir, r.id);
+  const dir = join(workDir, `${r.id}@${r.version}`, r.id);
+  rmSync(dir, { recursive: true, force: true });
+  copyPluginSources(src, dir);
+  const manifestPath = join(dir, 'manifest.yaml');
+  writeFileSync(
+    manifestPath,
+    setVersion(readFileSync(manifestPath, 'utf8'), /^version:.*$/m, `version: ${r.version}`),
+  );
+  const pyproject = join(dir, 'pyproject.toml');
+  if (existsSync(pyproject)) {
+    // PEP 440 spells pre-releases without the hyphen and dot (1.2.0rc1).
+    const pep440 = r.version.replace(
+      /-(alpha|beta|rc)\.(\d+)$/,
+      (_m, t: string, n: string) => `${{ alpha: 'a', beta: 'b', rc: 'rc' }[t]}${n}`,
+    );
+    writeFileSync(
+      pyproject,
+      setVersion(readFileSync(pyproject, 'utf8'), /^version\s*=.*$/m, `version = "${pep440}"`),
+    );
+  }
+  mutate?.(dir);
+  return packPlugin(dir, {
+    out,
+    force: true,
+    date: new Date(r.published_at),
+    // The example plugins share runtime files by symlinking ../../runtime/ (outside each dir).
+    followLinks: true,
+  });
+}
+
+/**
  * Packs every starter release from examples/plugins into `<catalogDir>/assets/plugins/` and writes
  * `<catalogDir>/plugins/<id>/<version>.yaml`. Deterministic: running it twice gives the same bytes.
  */
@@ -74,59 +122,20 @@ export async function buildStarterCatalog(
 ): Promise<number> {
   mkdirSync(join(catalogDir, 'assets', 'plugins'), { recursive: true });
   for (const r of STARTER_RELEASES) {
-    const src = join(examplesDir, r.id);
-    const dir = join(workDir, `${r.id}@${r.version}`, r.id);
-    rmSync(dir, { recursive: true, force: true });
-    copyPluginSources(src, dir);
-    const manifestPath = join(dir, 'manifest.yaml');
-    writeFileSync(
-      manifestPath,
-      setVersion(readFileSync(manifestPath, 'utf8'), /^version:.*$/m, `version: ${r.version}`),
+    const packed = await packRelease(
+      examplesDir,
+      r,
+      join(catalogDir, 'assets', 'plugins', archiveFileName(r.id, r.version)),
+      workDir,
     );
-    const pyproject = join(dir, 'pyproject.toml');
-    if (existsSync(pyproject)) {
-      // PEP 440 spells pre-releases without the hyphen and dot (1.2.0rc1).
-      const pep440 = r.version.replace(
-        /-(alpha|beta|rc)\.(\d+)$/,
-        (_m, t: string, n: string) => `${{ alpha: 'a', beta: 'b', rc: 'rc' }[t]}${n}`,
-      );
-      writeFileSync(
-        pyproject,
-        setVersion(readFileSync(pyproject, 'utf8'), /^version\s*=.*$/m, `version = "${pep440}"`),
-      );
-    }
-    const packed = await packPlugin(dir, {
-      out: join(catalogDir, 'assets', 'plugins', archiveFileName(r.id, r.version)),
-      force: true,
-      date: new Date(r.published_at),
-      // The example plugins share runtime files by symlinking ../../runtime/ (outside each dir).
-      followLinks: true,
-    });
-    const m = packed.manifest;
-    const entry: CatalogEntryInput = {
-      plugin_id: m.plugin_id,
-      version: m.version,
-      name: m.name,
-      description: m.description.trim().replace(/\s+/g, ' '),
-      category: m.category,
-      ...(m.backend_id ? { backend_id: m.backend_id } : {}),
-      author: m.author,
-      license: m.license,
-      ...(m.homepage ? { homepage: m.homepage } : {}),
+    const entry = entryForArchive(packed, {
       tier: r.tier,
-      tags: m.tags,
-      requires_sdk: m.requires_sdk,
       published_at: r.published_at,
-      archive: { url: hubArchiveUrl(r.id, r.version), sha256: packed.sha256, size_bytes: packed.size_bytes },
-      archive_id: packed.archive_id,
       ...(r.yanked ? { yanked: r.yanked } : {}),
       ...(r.deprecated ? { deprecated: r.deprecated } : {}),
-    };
+    });
     mkdirSync(join(catalogDir, 'plugins', r.id), { recursive: true });
-    writeFileSync(
-      join(catalogDir, 'plugins', r.id, `${r.version}.yaml`),
-      HEADER + dump(entry, { lineWidth: 100, quotingType: '"' }),
-    );
+    writeFileSync(join(catalogDir, 'plugins', r.id, `${r.version}.yaml`), renderEntryYaml(entry, HEADER));
   }
   return STARTER_RELEASES.length;
 }

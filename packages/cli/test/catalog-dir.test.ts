@@ -20,7 +20,7 @@ describe('which catalog hub validate and hub build use', () => {
       join(REPO_ROOT, 'packages/core/test/fixtures/broken-catalog/plugins/bad-tier'),
     );
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^\.\.\/bad-tier\/1\.0\.0\.yaml:8:\d+: entry\.invalid-tier: /m);
+    expect(r.stdout).toMatch(/^1\.0\.0\.yaml:8:\d+: entry\.invalid-tier: /m);
     expect(r.stdout).toMatch(/^\.\.\/bad-semver\/1\.0\.yaml:\d+:\d+: entry\.invalid-semver: /m);
   });
 

@@ -12,6 +12,11 @@ const FAMILIES: ReadonlyArray<[prefix: string, title: string, intro: string]> = 
   ],
   ['catalog', 'The catalog as a whole', 'Rules across entries.'],
   [
+    'verify',
+    'Pull requests (`hub verify`)',
+    'What a pull request may change once a version is published, who may mark a plugin verified, and the real install of every new version.',
+  ],
+  [
     'archive',
     'Archives',
     'An entry’s archive checked against the entry, and an archive’s contents against its manifest.',

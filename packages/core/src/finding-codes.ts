@@ -54,6 +54,20 @@ export const FINDING_CODES = {
   'catalog.archive-id-reused': 'two entries carry the same archive_id',
   'catalog.no-maintainers': 'there is no maintainers.yaml, so nobody may set tier "verified"',
 
+  // A pull request against the catalog (`hub verify`): what may change once published, and who may say "verified"
+  'verify.version-deleted': 'a published version’s entry is deleted (yank it instead)',
+  'verify.published-changed':
+    'a published entry changes a field other than yanked and deprecated (sha256, size, URL, …)',
+  'verify.archive-replaced': 'an archive file that is already published is replaced or deleted',
+  'verify.tier-not-allowed':
+    'tier "verified" is set or kept by an author who is not a maintainer, and no maintainer approved',
+  'verify.maintainers-not-allowed': 'maintainers.yaml is changed by someone who is not a maintainer',
+  'verify.maintainers-changed':
+    'maintainers.yaml adds or removes maintainers: a reviewer must look (warning)',
+  'verify.download-failed': 'an https archive could not be downloaded (status, timeout, size cap)',
+  'verify.install-failed':
+    'the new version does not install and pass its health check in a throw-away CoreService',
+
   // An entry's archive, checked against the entry
   'archive.missing': 'the hub-relative archive is not in the catalog',
   'archive.bad-url': 'archive.url has a malformed percent-escape or leaves assets/ once decoded',

@@ -18,6 +18,7 @@ import {
   manifestFixtures,
   packFixtures,
 } from './finding-fixtures/tools';
+import { cleanUpRepos, verifyFixtures } from './finding-fixtures/verify';
 
 /**
  * One fixture per finding code. Typed so that adding a code without a fixture is a type error; the
@@ -38,9 +39,13 @@ const FIXTURES: Record<FindingCode, Fixture> = {
   ...buildFixtures,
   ...ioFixtures,
   ...cliFixtures,
+  ...verifyFixtures,
 };
 
-afterAll(cleanUp);
+afterAll(() => {
+  cleanUp();
+  cleanUpRepos();
+});
 
 describe('every finding code has a fixture that shows where it is reported', () => {
   for (const code of Object.keys(FINDING_CODES) as FindingCode[]) {

@@ -46,6 +46,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./serve')).serveCommand,
   },
   {
+    name: 'verify',
+    summary: 'check a catalog pull request in git: entries, archives, immutability, tier, a real install',
+    group: 'Catalog',
+    load: async () => (await import('./verify')).verifyCommand,
+  },
+  {
     name: 'upload',
     summary: 'push a build to an S3 or R2 bucket (skipping what is there, never changing an archive)',
     group: 'Catalog',

@@ -135,9 +135,28 @@ async function checkOne(
     }
     return;
   }
-  const label = relative(from, where.path);
+  const copyPath = copyInto ? join(copyInto, where.rel) : undefined;
+  await checkOpenedArchive(loaded, opened, relative(from, where.path), locate, findings, copyPath);
+}
+
+/**
+ * Judges one entry's archive, already opened as a regular file (the caller's fd, closed here):
+ * size_bytes, sha256 (one hashing pass, bounded), the strict archive checks and the manifest
+ * against the entry. With `copyPath`, the bytes hashed are copied there and the copy is verified.
+ * Every problem is a finding on the entry's line. Returns the archive's real path when it passed.
+ */
+export async function checkOpenedArchive(
+  loaded: LoadedEntry,
+  opened: { fd: number; real: string; stats: { size: number } },
+  label: string,
+  locate: (file: string, path: ReadonlyArray<PropertyKey>) => { line: number; column: number },
+  findings: FindingList,
+  copyPath?: string,
+): Promise<boolean> {
+  const { entry, file } = loaded;
+  const at = (p: PropertyKey[]) => ({ file, ...locate(file, p) });
+  const start = findings.items.length;
   let copy: FileHandle | undefined;
-  let copyPath: string | undefined;
   let digest: { sha256: string; size: number };
   try {
     if (opened.stats.size !== entry.archive.size_bytes) {
@@ -146,17 +165,14 @@ async function checkOne(
         `size_bytes is ${entry.archive.size_bytes} but the archive has ${opened.stats.size} bytes`,
         at(['archive', 'size_bytes']),
       );
-      return;
+      return false;
     }
-    if (copyInto) {
-      copyPath = join(copyInto, where.rel);
-      copy = await open(copyPath, 'wx', 0o644);
-    }
+    if (copyPath) copy = await open(copyPath, 'wx', 0o644);
     digest = await hashFd(opened.fd, { maxBytes: DEFAULT_ZIP_LIMITS.maxArchiveBytes, copyTo: copy });
   } catch (err) {
     if (err instanceof FileTooLargeError) {
       findings.error('zip.too-large', `archive ${entry.archive.url} ${err.message}`, at(['archive', 'url']));
-      return;
+      return false;
     }
     throw err;
   } finally {
@@ -169,7 +185,7 @@ async function checkOne(
       `size_bytes is ${entry.archive.size_bytes} but the archive has ${digest.size} bytes (it changed while being read)`,
       at(['archive', 'size_bytes']),
     );
-    return;
+    return false;
   }
   if (digest.sha256 !== entry.archive.sha256) {
     findings.error(
@@ -177,9 +193,10 @@ async function checkOne(
       `sha256 does not match the archive (its sha256 is ${digest.sha256})`,
       at(['archive', 'sha256']),
     );
-    return;
+    return false;
   }
   const verified = await verifyArchive(copyPath ?? opened.real, { label });
   findings.items.push(...verified.findings);
   if (verified.manifest) compareEntryWithManifest(loaded, verified.manifest, findings, locate);
+  return !findings.items.slice(start).some((f) => f.severity === 'error');
 }

@@ -1,26 +1,31 @@
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, relative, resolve } from 'node:path';
 import { type LoadedEntry, type Locate, type Maintainers, maintainersSchema } from '../catalog/model';
 import { CATALOG_RULES } from '../catalog/rules';
 import { type Finding, FindingList, sortFindings } from '../findings';
 import { YamlLocator } from '../yaml/locate';
 import { parseYaml } from '../yaml/parse-yaml';
 import { schemaFindings } from '../yaml/schema-findings';
-import { FileTree, refusalFinding } from './fs/tree-file';
+import { refusalFinding } from './fs/tree-file';
 import { ioFinding } from './io-error';
-import { listDirSorted, loadPluginDirs, type PluginDirJob, type PluginsPlace } from './load-plugin-dirs';
-import { decodeYamlText, MAX_ENTRY_BYTES } from './read-entry';
+import { checkEntryBytes, decodeYamlText, MAX_ENTRY_BYTES } from './read-entry';
+import type { CatalogSource, SourceDirent } from './source/catalog-source';
+import { FsCatalogSource } from './source/fs-source';
 
 /** maintainers.yaml is refused unread above this many bytes. */
 export const MAX_MAINTAINERS_BYTES = 256 * 1024;
 
 export interface LoadedCatalog {
-  /** Absolute path of the catalog directory (the one holding `plugins/`). */
+  /** Absolute path of the catalog directory (the one holding `plugins/`); "" for a git or memory source. */
   root: string;
+  /** Where the files came from. */
+  source?: CatalogSource;
   /** Entries that passed the schema, sorted by plugin id then file name. */
   entries: LoadedEntry[];
   maintainers?: Maintainers;
   /** Every problem found, sorted by file and line. */
   findings: Finding[];
+  /** Finds a field's line in an entry file (re-reading it from the source). */
+  locate?: Locate;
 }
 
 export interface LoadCatalogOptions {
@@ -29,98 +34,153 @@ export interface LoadCatalogOptions {
 }
 
 /**
- * Reads `<root>/plugins/<plugin_id>/<version>.yaml` and `<root>/maintainers.yaml`,
+ * Reads `<root>/plugins/<plugin_id>/<version>.yaml` and `<root>/maintainers.yaml` from a directory,
  * validates every entry, runs every rule, and returns all findings at once.
  * Files are read only if they are regular files whose real path stays inside the catalog,
  * and only up to their byte limit; anything else is a finding, never a read or a hang.
  */
 export async function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}): Promise<LoadedCatalog> {
-  const root = resolve(rootDir);
-  const from = resolve(opts.displayFrom ?? process.cwd());
-  const show = (abs: string) => relative(from, abs) || basename(abs);
-  const findings = new FindingList();
-  const pluginsDir = join(root, 'plugins');
-  const notFound = (what: string, err: unknown): LoadedCatalog => {
-    const why = ioFinding(err, what).message.replace(/; check the path$/, '');
-    findings.error(
-      'catalog.not-found',
-      `${what} ${why}; give the catalog directory (the one that holds plugins/)`,
-      { file: show(root) },
-    );
-    return { root, entries: [], findings: findings.items };
-  };
-  let tree: FileTree;
+  let source: FsCatalogSource;
   try {
-    tree = new FileTree(root);
+    source = new FsCatalogSource(rootDir, opts.displayFrom);
   } catch (err) {
-    return notFound(show(root), err);
+    const abs = resolve(rootDir);
+    const shown = relative(resolve(opts.displayFrom ?? process.cwd()), abs) || basename(abs);
+    return { root: abs, entries: [], findings: [notFoundFinding(shown, err)] };
   }
-  const plugins = tree.resolve(pluginsDir, 'dir');
+  return { ...loadCatalogFrom(source), root: source.root };
+}
+
+function notFoundFinding(what: string, err: unknown, file = what): Finding {
+  const why = ioFinding(err, what).message.replace(/; check the path$/, '');
+  return {
+    file,
+    severity: 'error',
+    code: 'catalog.not-found',
+    message: `${what} ${why}; give the catalog directory (the one that holds plugins/)`,
+  };
+}
+
+/**
+ * The same load from any catalog source (a directory, a git commit, memory): one walk, one parser,
+ * one set of rules, so a pull request's base and head are judged exactly as `hub validate` judges
+ * a working tree, and findings name `<source.shown>/<catalog-relative path>`.
+ */
+export function loadCatalogFrom(source: CatalogSource): Omit<LoadedCatalog, 'root'> & { root: string } {
+  const findings = new FindingList();
+  const shown = (rel: string) => source.show(rel);
+  const plugins = source.list('plugins');
   if (!plugins.ok) {
-    if (plugins.refusal.kind === 'io') return notFound(show(pluginsDir), plugins.refusal.error);
-    findings.items.push(refusalFinding(plugins.refusal, show(pluginsDir), 'yaml.too-large'));
-    return { root, entries: [], findings: findings.items };
+    const refusal = plugins.refusal;
+    const finding =
+      refusal.kind === 'io'
+        ? notFoundFinding(shown('plugins'), refusal.error, shown(''))
+        : refusalFinding(refusal, shown('plugins'), 'yaml.too-large');
+    return { root: '', source, entries: [], findings: [finding] };
   }
   // Positions are needed only for findings, which are rare: re-read the file then instead of keeping every text.
-  const sources = new Map<string, string>();
+  const relOf = new Map<string, string>();
   const locators = new Map<string, YamlLocator>();
   const locate: Locate = (file, path) => {
     let loc = locators.get(file);
     if (!loc) {
-      const abs = sources.get(file);
-      const read = abs ? tree.read(abs, MAX_ENTRY_BYTES) : undefined;
+      const rel = relOf.get(file);
+      const read = rel ? source.read(rel, MAX_ENTRY_BYTES) : undefined;
       loc = new YamlLocator(read?.ok ? read.bytes.toString('utf8') : '');
       locators.set(file, loc);
     }
     return loc.locate(path);
   };
 
-  const place: PluginsPlace = { real: plugins.real, shown: show(pluginsDir) };
-  const dirs: PluginDirJob[] = [];
-  for (const d of listDirSorted(place.real, place.shown, findings) ?? []) {
+  const entries: LoadedEntry[] = [];
+  for (const d of plugins.entries) {
     if (d.name.startsWith('.')) continue;
-    if (d.isSymbolicLink() || d.isDirectory()) {
-      dirs.push({ name: d.name, link: d.isSymbolicLink() });
-      continue;
-    }
-    const file = `${place.shown}/${d.name}`;
-    if (d.isFile()) {
+    const dirRel = `plugins/${d.name}`;
+    const dirShown = shown(dirRel);
+    if (d.kind === 'dir' || d.kind === 'link') {
+      loadPluginDir(source, d, dirRel, dirShown, findings, entries, relOf);
+    } else if (d.kind === 'file') {
       if (d.name !== 'README.md') {
         findings.error(
           'path.bad-layout',
           'only plugin folders belong in plugins/; entries go in plugins/<plugin_id>/<version>.yaml',
-          { file },
+          { file: dirShown },
         );
       }
     } else {
       findings.error('path.not-regular-file', 'is not a folder or a regular file; it was not opened', {
-        file,
+        file: dirShown,
       });
     }
   }
-
-  const loaded = loadPluginDirs(tree, place, dirs);
-  for (const f of loaded.findings) findings.items.push(f);
-  const entries: LoadedEntry[] = [];
-  for (const { loaded: e, real } of loaded.entries) {
-    entries.push(e);
-    sources.set(e.file, real);
-  }
   for (const rule of CATALOG_RULES) rule({ entries, findings, locate });
 
-  const maintainers = loadMaintainers(tree, root, show, findings);
-  return { root, entries, maintainers, findings: sortFindings(findings.items) };
+  const maintainers = readMaintainers(source, shown('maintainers.yaml'), findings);
+  return { root: '', source, entries, maintainers, findings: sortFindings(findings.items), locate };
 }
 
-function loadMaintainers(
-  tree: FileTree,
-  root: string,
-  show: (abs: string) => string,
+/** One plugin folder: every `<version>.yaml` in it read and checked; anything else is a finding. */
+function loadPluginDir(
+  source: CatalogSource,
+  { name: dir, kind }: SourceDirent,
+  dirRel: string,
+  dirShown: string,
+  findings: FindingList,
+  entries: LoadedEntry[],
+  relOf: Map<string, string>,
+): void {
+  const listed = source.list(dirRel, kind);
+  if (!listed.ok) {
+    if (listed.refusal.kind === 'io' && kind !== 'link') {
+      const f = ioFinding(listed.refusal.error, dirShown);
+      findings.error('catalog.unreadable', `cannot list this folder: ${f.message}`, { file: dirShown });
+    } else {
+      findings.items.push(refusalFinding(listed.refusal, dirShown, 'yaml.too-large'));
+    }
+    return;
+  }
+  for (const e of listed.entries) {
+    if (e.name.startsWith('.')) continue;
+    const rel = `${dirRel}/${e.name}`;
+    const file = source.show(rel);
+    const isYaml = e.name.endsWith('.yaml');
+    if (isYaml && (e.kind === 'file' || e.kind === 'link')) {
+      const read = source.read(rel, MAX_ENTRY_BYTES, e.kind);
+      if (!read.ok) {
+        findings.items.push(refusalFinding(read.refusal, file, 'yaml.too-large'));
+        continue;
+      }
+      const result = checkEntryBytes(read.bytes, { file, dir, fileName: e.name });
+      if (result.findings.length > 0) findings.items.push(...result.findings);
+      if (result.loaded) {
+        entries.push(result.loaded);
+        relOf.set(file, rel);
+      }
+    } else if (isYaml && e.kind === 'other') {
+      findings.error(
+        'path.not-regular-file',
+        'is not a regular file (a FIFO, socket or device); it was not opened',
+        {
+          file,
+        },
+      );
+    } else {
+      const hint = e.name.endsWith('.yml') ? '; rename it to .yaml' : '';
+      findings.error(
+        'path.bad-layout',
+        `not a catalog entry: entries are files named plugins/${dir}/<version>.yaml${hint}`,
+        { file },
+      );
+    }
+  }
+}
+
+export function readMaintainers(
+  source: CatalogSource,
+  file: string,
   findings: FindingList,
 ): Maintainers | undefined {
-  const abs = join(root, 'maintainers.yaml');
-  const file = show(abs);
-  const read = tree.read(abs, MAX_MAINTAINERS_BYTES);
+  const read = source.read('maintainers.yaml', MAX_MAINTAINERS_BYTES);
   if (!read.ok) {
     const missing =
       read.refusal.kind === 'io' && (read.refusal.error as NodeJS.ErrnoException).code === 'ENOENT';

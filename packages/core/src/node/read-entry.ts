@@ -5,14 +5,11 @@ import { catalogEntrySchema } from '../schema/catalog-entry';
 import { YamlLocator } from '../yaml/locate';
 import { parseYaml } from '../yaml/parse-yaml';
 import { schemaFindings } from '../yaml/schema-findings';
-import { type FileTree, refusalFinding } from './fs/tree-file';
 
 /** A catalog entry file is refused unread above this many bytes. */
 export const MAX_ENTRY_BYTES = 64 * 1024;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-// Entries are decoded straight out of one reusable buffer: 25,000 files need no 25,000 allocations.
-const scratch = Buffer.allocUnsafe(MAX_ENTRY_BYTES + 1);
 
 /**
  * Decodes a YAML file's bytes; invalid UTF-8 is a finding rather than silently replaced characters
@@ -59,15 +56,11 @@ function firstInvalidUtf8Line(bytes: Buffer): number {
   return line;
 }
 
-/** One file to read: `plugins/<dir>/<fileName>`. */
-export interface EntryJob {
-  abs: string;
-  /** The path shown in findings. */
+/** Where an entry file sits: `plugins/<dir>/<fileName>`, shown in findings as `file`. */
+export interface EntryPlace {
   file: string;
   dir: string;
   fileName: string;
-  /** readdir saw a plain file (not a link), so no lstat is needed before opening it. */
-  direntIsFile?: boolean;
 }
 
 export interface EntryResult {
@@ -77,14 +70,12 @@ export interface EntryResult {
 }
 
 /**
- * Reads (through the catalog's FileTree: regular files inside it only, at most MAX_ENTRY_BYTES),
- * parses, validates and rule-checks one entry file; all problems come back as findings.
+ * Parses, validates and rule-checks one entry file's bytes (read by whichever catalog source
+ * holds it, within MAX_ENTRY_BYTES); all problems come back as findings.
  */
-export function readEntry(job: EntryJob, tree: FileTree): EntryResult & { real?: string } {
-  const { abs, file, dir, fileName } = job;
-  const read = tree.read(abs, MAX_ENTRY_BYTES, { direntIsFile: job.direntIsFile, scratch });
-  if (!read.ok) return { findings: [refusalFinding(read.refusal, file, 'yaml.too-large')] };
-  const decoded = decodeYamlText(read.bytes, file);
+export function checkEntryBytes(bytes: Buffer, place: EntryPlace): EntryResult {
+  const { file, dir, fileName } = place;
+  const decoded = decodeYamlText(bytes, file);
   if (!decoded.ok) return { findings: [decoded.finding] };
   const text = decoded.text;
   const parsed = parseYaml(text, file, { flavour: 'core', maxBytes: MAX_ENTRY_BYTES });
@@ -114,7 +105,5 @@ export function readEntry(job: EntryJob, tree: FileTree): EntryResult & { real?:
     return locator.locate(path);
   };
   for (const rule of ENTRY_RULES) rule({ loaded, dir, fileName, findings, locate });
-  return findings.items.length === 0
-    ? { loaded, findings: [], real: read.real }
-    : { findings: findings.items };
+  return findings.items.length === 0 ? { loaded, findings: [] } : { findings: findings.items };
 }

@@ -59,7 +59,10 @@ export async function verifyArchive(file: string, opts: VerifyArchiveOptions = {
   } catch (err) {
     if (err instanceof ZipError) {
       const findings = new FindingList();
-      findings.error(err.code, err.message, { file: opts.label ?? basename(file) });
+      const label = opts.label ?? basename(file);
+      // The reader names the file it opened, which may be a temporary copy: say what the user knows.
+      const message = err.message.split(`${err.code}: `).join('').split(file).join(label);
+      findings.error(err.code, message, { file: label });
       return { ok: false, digests: [], files: new Map(), findings: findings.items };
     }
     throw err;

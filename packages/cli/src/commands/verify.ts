@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inertJson } from '@magellon/hub-core';
+import { renderVerifyMarkdown, type VerifyResult, verifyPullRequest } from '@magellon/hub-core/node';
+import { countBySeverity, endProgress, green, plural, printFindings, progress, red, safe } from '../output';
+import { EXIT, parseCommandArgs, UsageError } from '../usage';
+import type { Command } from './command';
+import { findingFormat } from './validate';
+
+/** How long one smoke install (unpack, venv, start, health) may take before it counts as failed. */
+const INSTALL_TIMEOUT_MS = 10 * 60_000;
+/** How long an https archive download may take in all. */
+const DOWNLOAD_TIMEOUT_MS = 5 * 60_000;
+
+export const verifyCommand: Command = {
+  name: 'verify',
+  help: `Usage: hub verify --base <ref> [--head <ref>] [repo-dir] [options]
+
+Checks a catalog pull request in a git repository, reading both sides from git objects
+(the work tree is neither read nor changed):
+  · the entries it adds or changes: schema and catalog rules, and for each new version
+    its archive (from the PR's assets/ or downloaded from its https URL, size-capped):
+    size_bytes, sha256, the safe-unzip and file_checksums checks, the manifest against
+    the entry, and a real install into a throw-away CoreService that must pass its
+    health check;
+  · immutability: a published version may only gain or change yanked/deprecated; it is
+    never deleted, and a published archive is never replaced;
+  · tier: "verified" is set or kept only when the author, or an approver, is a
+    maintainer in maintainers.yaml of the BASE ref; maintainers.yaml changes are flagged;
+  · the catalog-wide invariants (unique versions, archive URLs and ids).
+Unchanged entries are read for the invariants but never re-checked or re-downloaded.
+
+Arguments:
+  repo-dir               the git repository (default: the current directory)
+
+Options:
+  --base <ref>           what is published: the branch the PR targets (required)
+  --head <ref>           the pull request's commit (default: HEAD)
+  --catalog <path>       the catalog's folder in the repo (default: catalog)
+  --author <login>       the PR author's GitHub login (unknown: not a maintainer)
+  --approved-by <login>  a login that approved the PR (repeatable)
+  --no-install           skip the install smoke test
+  --coreservice <path>   the coreservice command to install with (default: this repo's)
+  --report <file.md>     write the Markdown report (job summary, PR comment)
+  --findings <file.json> write the result as JSON (findings with file, line, code, message)
+  --format <f>           what stdout gets: text (default), json, or github (annotations)
+  -h, --help             show this help
+
+Exit codes: 0 the PR may be merged (warnings allowed), 1 errors found or the check
+could not run, 2 bad usage.`,
+  async run(args) {
+    const { values, positionals } = parseCommandArgs('verify', args, {
+      base: { type: 'string' },
+      head: { type: 'string' },
+      catalog: { type: 'string' },
+      author: { type: 'string' },
+      'approved-by': { type: 'string', multiple: true },
+      'no-install': { type: 'boolean' },
+      coreservice: { type: 'string' },
+      report: { type: 'string' },
+      findings: { type: 'string' },
+      format: { type: 'string' },
+    });
+    if (values.help) {
+      console.log(this.help);
+      return EXIT.ok;
+    }
+    if (positionals.length > 1) throw new UsageError('hub verify takes at most one repo dir');
+    if (!values.base)
+      throw new UsageError('hub verify needs --base <ref> (the branch the pull request targets)');
+    const format = findingFormat(values.format as string | undefined);
+    const repo = resolve(positionals[0] ?? '.');
+    const coreservice = values.coreservice ? resolve(values.coreservice) : defaultCoreservice();
+    if (!values['no-install'] && !existsSync(coreservice)) {
+      throw new UsageError(
+        `the coreservice command is not at ${coreservice}; pass --coreservice or --no-install`,
+      );
+    }
+    const result = await verifyPullRequest({
+      repo,
+      base: values.base,
+      head: values.head,
+      catalogPath: values.catalog ?? 'catalog',
+      author: values.author,
+      approvedBy: values['approved-by'] as string[] | undefined,
+      download: downloadArchive,
+      install: values['no-install'] ? undefined : (archive) => smokeInstall(coreservice, archive),
+      onProgress: (m) => progress(safe(m)),
+    });
+    endProgress();
+    if (values.report) writeFileSync(values.report, renderVerifyMarkdown(result));
+    if (values.findings) writeFileSync(values.findings, `${inertJson(result, 2)}\n`);
+    printFindings(result.findings, format);
+    const { errors, warnings } = countBySeverity(result.findings);
+    if (format !== 'json') console.error(summary(result, errors, warnings));
+    return errors > 0 ? EXIT.failed : EXIT.ok;
+  },
+};
+
+function summary(result: VerifyResult, errors: number, warnings: number): string {
+  const changes = result.changes.map((c) => `${c.kind} ${c.pluginId ?? '?'} ${c.version ?? '?'}`).join(', ');
+  const text = `${plural(result.changes.length, 'entry').replace('entrys', 'entries')} changed${changes ? ` (${safe(changes)})` : ''}; ${plural(result.archivesChecked, 'archive')} verified, ${result.installed} installed; ${plural(errors, 'error')}, ${plural(warnings, 'warning')} · label ${result.label}`;
+  return errors > 0 ? red(`✖ ${text}`) : green(`✔ ${text}`);
+}
+
+/** This repo's coreservice (hub and coreservice are built side by side by packages/cli/build.mjs). */
+function defaultCoreservice(): string {
+  return (
+    process.env.HUB_CORESERVICE ??
+    fileURLToPath(new URL('../../../coreservice/bin/coreservice.js', import.meta.url))
+  );
+}
+
+/**
+ * Installs the archive into a throw-away plugins dir with the real coreservice (which unpacks it
+ * safely, prepares its backend, starts it and waits for its health check), then uninstalls it.
+ * Resolves to undefined when it was healthy, or to coreservice's own account of what failed.
+ */
+async function smokeInstall(coreservice: string, archive: string): Promise<string | undefined> {
+  const pluginsDir = mkdtempSync(join(tmpdir(), 'hub-verify-install-'));
+  try {
+    const r = await runNode(coreservice, ['install-file', archive, '--plugins-dir', pluginsDir, '--json']);
+    if (r.code === 0) {
+      const id = (JSON.parse(r.stdout) as { result: { plugin_id: string } }).result.plugin_id;
+      const gone = await runNode(coreservice, ['uninstall', id, '--plugins-dir', pluginsDir, '--json']);
+      if (gone.code !== 0)
+        return `it installed, but coreservice could not uninstall it: ${gone.stdout.trim() || gone.stderr.trim()}`;
+      return undefined;
+    }
+    try {
+      const err = JSON.parse(r.stdout).error as { code?: string; message?: string };
+      return `${err.code ?? 'failed'}: ${err.message ?? r.stderr.trim()}`;
+    } catch {
+      return r.timedOut
+        ? `no answer within ${INSTALL_TIMEOUT_MS / 60_000} minutes`
+        : r.stderr.trim().slice(-2000) || `exit ${r.code}`;
+    }
+  } finally {
+    // Whatever was left running under it is stopped by uninstall; the dir itself goes in any case.
+    rmSync(pluginsDir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+function runNode(
+  script: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string; timedOut: boolean }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, INSTALL_TIMEOUT_MS);
+    child.stdout.on('data', (c) => {
+      if (stdout.length < 1 << 20) stdout += c;
+    });
+    child.stderr.on('data', (c) => {
+      if (stderr.length < 1 << 20) stderr += c;
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code: code ?? 1, stdout, stderr, timedOut });
+    });
+  });
+}
+
+/** Streams an https archive to `dest`, refusing more than `maxBytes` and giving up after a timeout. */
+async function downloadArchive(url: string, dest: string, maxBytes: number): Promise<void> {
+  const { Agent, interceptors, request } = await import('undici');
+  const { createWriteStream } = await import('node:fs');
+  const { pipeline } = await import('node:stream/promises');
+  const { Transform } = await import('node:stream');
+  const signal = AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS);
+  // Release assets are commonly served through a redirect (GitHub's go to its object store).
+  const dispatcher = new Agent().compose(interceptors.redirect({ maxRedirections: 5 }));
+  const res = await request(url, { signal, dispatcher, headersTimeout: 30_000, bodyTimeout: 30_000 });
+  if (res.statusCode !== 200) {
+    await res.body.dump();
+    throw new Error(`the server answered ${res.statusCode}`);
+  }
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body.dump();
+    throw new Error(`it is ${declared} bytes, more than size_bytes allows`);
+  }
+  let seen = 0;
+  const cap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      if (seen > maxBytes)
+        cb(new Error(`it is longer than size_bytes allows (stopped after ${maxBytes} bytes)`));
+      else cb(null, chunk);
+    },
+  });
+  await pipeline(res.body, cap, createWriteStream(dest, { flags: 'wx' }));
+}

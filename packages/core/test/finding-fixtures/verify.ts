@@ -1,0 +1,87 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { verifyPullRequest } from '../../src/node/verify/verify-pr';
+import { PrRepo } from '../pr-repo';
+import type { Fixture, FixtureTable } from './fixture';
+
+const repos: PrRepo[] = [];
+export function cleanUpRepos(): void {
+  for (const r of repos.splice(0)) r.cleanup();
+}
+
+/** A PR repo the fixture changes and commits, then `hub verify`'s library run on it. */
+function prFixture(
+  change: (r: PrRepo) => Promise<void> | void,
+  expected: (r: PrRepo) => { file: string; line?: number },
+  author?: string,
+): Fixture {
+  return async () => {
+    const r = new PrRepo('fixture');
+    repos.push(r);
+    await change(r);
+    r.commit('the pull request');
+    const result = await verifyPullRequest({ repo: r.dir, base: 'main', author });
+    return { findings: result.findings, expected: expected(r) };
+  };
+}
+
+const TOPAZ = 'catalog/plugins/topaz/0.2.0.yaml';
+const MAINTAINERS = 'catalog/maintainers.yaml';
+
+export const verifyFixtures: FixtureTable<'verify'> = {
+  'verify.version-deleted': prFixture(
+    (r) => r.remove(TOPAZ),
+    () => ({ file: TOPAZ }),
+  ),
+  'verify.published-changed': prFixture(
+    (r) => r.edit(TOPAZ, (t) => t.replace(/size_bytes: (\d+)/, (_m, n) => `size_bytes: ${Number(n) + 1}`)),
+    (r) => ({ file: TOPAZ, line: r.lineOf(TOPAZ, 'size_bytes:') }),
+  ),
+  'verify.archive-replaced': prFixture(
+    (r) => r.remove('catalog/assets/plugins/topaz-0.2.0.mpn'),
+    () => ({ file: 'catalog/assets/plugins/topaz-0.2.0.mpn' }),
+  ),
+  'verify.tier-not-allowed': prFixture(
+    (r) => r.edit(TOPAZ, (t) => t.replace('tier: community', 'tier: verified')),
+    (r) => ({ file: TOPAZ, line: r.lineOf(TOPAZ, 'tier:') }),
+    'someone',
+  ),
+  'verify.maintainers-not-allowed': prFixture(
+    (r) => r.edit(MAINTAINERS, (t) => `${t}  - github: someone\n`),
+    (r) => ({ file: MAINTAINERS, line: r.lineOf(MAINTAINERS, 'someone') }),
+    'someone',
+  ),
+  'verify.maintainers-changed': prFixture(
+    (r) => r.edit(MAINTAINERS, (t) => `${t}  - github: newcomer\n`),
+    (r) => ({ file: MAINTAINERS, line: r.lineOf(MAINTAINERS, 'newcomer') }),
+    'sstagg',
+  ),
+  'verify.download-failed': prFixture(
+    async (r) => {
+      const { entry, archive } = await r.addVersion('fft', '1.3.0');
+      r.remove(archive);
+      // Nothing listens on port 9 of loopback: the download is refused at once.
+      r.edit(entry, (t) => t.replace(/url: .*/, 'url: https://127.0.0.1:9/fft-1.3.0.mpn'));
+    },
+    (r) => ({
+      file: 'catalog/plugins/fft/1.3.0.yaml',
+      line: r.lineOf('catalog/plugins/fft/1.3.0.yaml', 'url:'),
+    }),
+  ),
+  // The real thing: `hub verify` installs the new version with this repo's coreservice, and the
+  // plugin exits before it is ever healthy.
+  'verify.install-failed': async () => {
+    const r = new PrRepo('fixture');
+    repos.push(r);
+    const { entry } = await r.addVersion('fft', '1.3.0', {
+      pack: (dir) =>
+        writeFileSync(
+          join(dir, 'main.py'),
+          'import sys\nprint("cannot start: no detector attached", file=sys.stderr)\nsys.exit(3)\n',
+        ),
+    });
+    r.commit('fft 1.3.0 that cannot start');
+    const { findings } = r.hubVerify();
+    return { findings, expected: { file: entry, line: r.lineOf(entry, 'url:') } };
+  },
+};
