@@ -28,6 +28,18 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./pack')).packCommand,
   },
   {
+    name: 'publish',
+    summary: 'propose a new version to the catalog: pack, lint, entry, branch and pull request',
+    group: 'Authoring',
+    load: async () => (await import('./publish')).publishCommand,
+  },
+  {
+    name: 'yank',
+    summary: 'propose yanking a published version (a pull request that adds yanked:)',
+    group: 'Authoring',
+    load: async () => (await import('./yank')).yankCommand,
+  },
+  {
     name: 'validate',
     summary: 'check every catalog entry (and its archive) and print all findings',
     group: 'Catalog',

@@ -18,11 +18,16 @@ export class GitError extends Error {
 }
 
 /** Runs git with arguments only (never a shell); stdout as bytes, a GitError naming the command on failure. */
-export function git(repo: string, args: string[], input?: Buffer | string): Promise<Buffer> {
+export function git(
+  repo: string,
+  args: string[],
+  input?: Buffer | string,
+  env: Record<string, string> = {},
+): Promise<Buffer> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn('git', ['-C', repo, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', ...env },
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -1,0 +1,356 @@
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  archiveFileName,
+  type CatalogEntryInput,
+  escapeControl,
+  FindingList,
+  hubArchiveUrl,
+  inertJson,
+  isMaintainer,
+  type Maintainers,
+} from '@magellon/hub-core';
+import {
+  checkEntryBytes,
+  DEFAULT_ZIP_LIMITS,
+  entryForArchive,
+  git,
+  hashFd,
+  lintPlugin,
+  MemoryCatalogSource,
+  packPlugin,
+  readMaintainers,
+  renderEntryYaml,
+} from '@magellon/hub-core/node';
+import {
+  baseCommit,
+  type FileChange,
+  type GitHubTarget,
+  githubRepoOf,
+  ProposeError,
+  proposeChange,
+  showFile,
+  tokenLogin,
+} from '../catalog-pr';
+import { green, printFindings, red, safe, safeLines } from '../output';
+import { EXIT, parseCommandArgs, UsageError } from '../usage';
+import type { Command } from './command';
+
+/** Options `hub publish` and `hub yank` share: where the catalog repo is and where the PR goes. */
+export const GIT_OPTIONS = {
+  'repo-dir': { type: 'string' },
+  catalog: { type: 'string' },
+  base: { type: 'string' },
+  remote: { type: 'string' },
+  branch: { type: 'string' },
+  github: { type: 'string' },
+  'github-api': { type: 'string' },
+  'head-owner': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+export const GIT_HELP = `Where the pull request goes:
+  --repo-dir <dir>       the catalog's git repo (default: the repo of the current dir)
+  --catalog <path>       the catalog's folder in it (default: catalog)
+  --base <branch>        the branch the pull request targets (default: main)
+  --remote <name>        where the branch is pushed (default: origin)
+  --branch <name>        the branch to create (default: publish/<id>-<version>)
+  --github <owner/name>  the GitHub repo (default: from the remote's URL)
+  --head-owner <login>   the remote is your fork owned by <login>
+  --github-api <url>     GitHub's REST API (default: $GITHUB_API_URL, else
+                         https://api.github.com; GitHub Enterprise: https://HOST/api/v3)
+  --dry-run              print the YAML and the pull request; change nothing
+  --json                 print the result as one JSON document
+
+GITHUB_TOKEN (or GH_TOKEN) lets hub push and open the pull request; without it hub
+stops after creating the local branch and prints what to run next. Your checkout and
+work tree are never touched: the commit is built from git objects.`;
+
+type GitValues = {
+  [K in keyof typeof GIT_OPTIONS]?: (typeof GIT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string;
+};
+
+export interface CatalogRepo {
+  dir: string;
+  catalog: string;
+  base: string;
+  remote: string;
+  github?: GitHubTarget;
+}
+
+/** Resolves the repo, catalog path and GitHub target from the options and the environment. */
+export async function catalogRepo(values: GitValues): Promise<CatalogRepo> {
+  const start = resolve(values['repo-dir'] ?? '.');
+  let dir: string;
+  try {
+    dir = (await git(start, ['rev-parse', '--show-toplevel'])).toString().trim();
+  } catch {
+    throw new UsageError(`${start} is not in a git repository; pass --repo-dir <catalog repo>`);
+  }
+  const remote = values.remote ?? 'origin';
+  let github: GitHubTarget | undefined;
+  const token = process.env.GITHUB_TOKEN || process.env.GH_TOKEN || undefined;
+  const apiUrl = (values['github-api'] ?? process.env.GITHUB_API_URL ?? 'https://api.github.com').replace(
+    /\/+$/,
+    '',
+  );
+  let target: { owner: string; name: string } | undefined;
+  if (values.github) {
+    const m = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(values.github);
+    if (!m) throw new UsageError('--github takes owner/name');
+    target = { owner: m[1]!, name: m[2]! };
+  } else {
+    const url = await git(dir, ['remote', 'get-url', remote]).then(
+      (b) => b.toString().trim(),
+      () => '',
+    );
+    target = githubRepoOf(url);
+  }
+  if (target) github = { ...target, apiUrl, token, headOwner: values['head-owner'] };
+  return {
+    dir,
+    catalog: (values.catalog ?? 'catalog').replace(/^\/+|\/+$/g, ''),
+    base: values.base ?? 'main',
+    remote,
+    github,
+  };
+}
+
+/** maintainers.yaml as it is on the base commit. */
+export async function baseMaintainers(repo: CatalogRepo, commit: string): Promise<Maintainers | undefined> {
+  const bytes = await showFile(repo.dir, commit, `${repo.catalog}/maintainers.yaml`);
+  if (!bytes) return undefined;
+  return readMaintainers(
+    new MemoryCatalogSource({ 'maintainers.yaml': bytes }),
+    'maintainers.yaml',
+    new FindingList(),
+  );
+}
+
+/** Prints a proposal's result (or the dry run) in the chosen form; returns the exit code. */
+export function reportProposal(json: boolean, doc: Record<string, unknown>, lines: string[]): number {
+  if (json) process.stdout.write(`${inertJson(doc, 2)}\n`);
+  else for (const l of lines) console.log(l);
+  return EXIT.ok;
+}
+
+export const publishCommand: Command = {
+  name: 'publish',
+  help: `Usage: hub publish <plugin-dir | file.mpn> [options]
+
+Proposes a new plugin version to the catalog as a pull request:
+  pack (a dir; reproducibly) → lint (errors stop here) → the archive goes to the
+  catalog repo's assets/plugins/ (or to S3/R2 with --bucket; a published archive is
+  never replaced) → catalog/plugins/<id>/<version>.yaml is written (sha256, size,
+  archive_id, published_at; tier community unless the author is a maintainer) →
+  a branch, a commit, a push and the pull request, which CI then checks with
+  hub verify.
+
+What is published:
+  --tier <t>             community, or verified (only for maintainers)
+  --author <login>       your GitHub login (default: the token's user)
+  --published-at <iso>   the release time (default: now)
+  --bucket <name>        upload the archive to this S3/R2 bucket instead of the repo
+  --endpoint <url>       the S3 endpoint (R2: https://<account>.r2.cloudflarestorage.com)
+  --region <r>           region (default: auto)
+  --archive-base-url <u> the public https URL the bucket is served at (required with --bucket)
+  --follow-links         pack the targets of links that leave the plugin dir (as hub pack)
+
+${GIT_HELP}
+
+Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 2 bad usage.`,
+  async run(args) {
+    const { values, positionals } = parseCommandArgs('publish', args, {
+      ...GIT_OPTIONS,
+      tier: { type: 'string' },
+      author: { type: 'string' },
+      'published-at': { type: 'string' },
+      bucket: { type: 'string' },
+      endpoint: { type: 'string' },
+      region: { type: 'string' },
+      'archive-base-url': { type: 'string' },
+      'follow-links': { type: 'boolean' },
+    });
+    if (values.help) {
+      console.log(this.help);
+      return EXIT.ok;
+    }
+    if (positionals.length !== 1) throw new UsageError('hub publish takes one plugin dir or .mpn file');
+    if (values.tier && values.tier !== 'community' && values.tier !== 'verified') {
+      throw new UsageError('--tier is community or verified');
+    }
+    if (values.bucket && !values['archive-base-url']?.startsWith('https://')) {
+      throw new UsageError('--bucket needs --archive-base-url https://… (where the bucket is served)');
+    }
+    const publishedAt = values['published-at'] ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (Number.isNaN(Date.parse(publishedAt))) throw new UsageError('--published-at takes an ISO 8601 time');
+    const json = !!values.json;
+    const say = (s: string) => {
+      if (!json) console.error(s);
+    };
+    const repo = await catalogRepo(values);
+    const target = positionals[0]!;
+    const work = mkdtempSync(join(tmpdir(), 'hub-publish-'));
+    try {
+      // 1. The archive: packed from a dir, or the .mpn given.
+      let archive: string;
+      if (statSync(target, { throwIfNoEntry: false })?.isDirectory()) {
+        say(`packing ${safe(target)}`);
+        const packed = await packPlugin(target, {
+          out: join(work, 'plugin.mpn'),
+          followLinks: values['follow-links'],
+        });
+        archive = packed.file;
+      } else {
+        archive = resolve(target);
+      }
+      // 2. Lint: the same checks as hub lint and the catalog's PR check.
+      const lint = await lintPlugin(archive);
+      const errors = lint.findings.filter((f) => f.severity === 'error');
+      if (!lint.ok || !lint.manifest || errors.length > 0) {
+        if (!json) printFindings(lint.findings, 'text');
+        else printFindings(lint.findings, 'json');
+        console.error(red(`✖ not published: hub lint found ${errors.length} error(s) in ${safe(target)}`));
+        return EXIT.failed;
+      }
+      const m = lint.manifest;
+      const fd = openSync(archive, 'r');
+      let digest: { sha256: string; size: number };
+      try {
+        digest = await hashFd(fd, { maxBytes: DEFAULT_ZIP_LIMITS.maxArchiveBytes });
+      } finally {
+        closeSync(fd);
+      }
+      if (!m.archive_id) throw new ProposeError('the archive has no archive_id; pack it with hub pack');
+      // 3. Tier: verified only for a maintainer of the base branch.
+      const base = await baseCommit(repo.dir, repo.remote, repo.base, say);
+      const maintainers = await baseMaintainers(repo, base);
+      const author = values.author ?? (repo.github ? await tokenLogin(repo.github) : undefined);
+      const maintainer = !!maintainers && isMaintainer(maintainers, author);
+      if (values.tier === 'verified' && !maintainer) {
+        throw new UsageError(
+          `--tier verified is for maintainers listed in ${repo.catalog}/maintainers.yaml on ${repo.base}; ${author ? `@${author} is not one` : 'hub does not know who you are (pass --author or set GITHUB_TOKEN)'}`,
+        );
+      }
+      const tier = (values.tier ?? (maintainer ? 'verified' : 'community')) as 'verified' | 'community';
+      // 4. Where the archive lives, and the entry that describes it.
+      const fileName = archiveFileName(m.plugin_id, m.version);
+      const url = values.bucket
+        ? `${values['archive-base-url']!.replace(/\/+$/, '')}/assets/plugins/${fileName}`
+        : hubArchiveUrl(m.plugin_id, m.version);
+      const entry: CatalogEntryInput = entryForArchive(
+        { manifest: m, sha256: digest.sha256, size_bytes: digest.size, archive_id: m.archive_id },
+        { tier, published_at: publishedAt, url },
+      );
+      const yaml = renderEntryYaml(entry);
+      const entryPath = `${repo.catalog}/plugins/${m.plugin_id}/${m.version}.yaml`;
+      const checked = checkEntryBytes(Buffer.from(yaml), {
+        file: entryPath,
+        dir: m.plugin_id,
+        fileName: `${m.version}.yaml`,
+      });
+      if (!checked.loaded) {
+        printFindings(checked.findings, json ? 'json' : 'text');
+        console.error(
+          red('✖ not published: the entry this archive gives fails the catalog schema (see above)'),
+        );
+        return EXIT.failed;
+      }
+      const files: FileChange[] = [{ path: entryPath, bytes: Buffer.from(yaml), mustBeNew: true }];
+      if (!values.bucket) {
+        files.push({ path: `${repo.catalog}/assets/plugins/${fileName}`, file: archive, mustBeNew: true });
+      }
+      const branch = values.branch ?? `publish/${m.plugin_id}-${m.version}`;
+      const title = `Publish ${m.plugin_id} ${m.version}`;
+      const body = [
+        `Adds **${m.plugin_id} ${m.version}** (${tier}) to the catalog.`,
+        '',
+        `- entry: \`${entryPath}\``,
+        `- archive: \`${url}\` (${digest.size} bytes)`,
+        `- sha256: \`${digest.sha256}\``,
+        `- archive_id: \`${m.archive_id}\``,
+        `- requires_sdk: \`${m.requires_sdk}\``,
+        '',
+        'Opened by `hub publish`; the catalog check (`hub verify`) reports below.',
+      ].join('\n');
+
+      if (values['dry-run']) {
+        const doc = {
+          dryRun: true,
+          entryPath,
+          yaml,
+          archiveUrl: url,
+          branch,
+          base: repo.base,
+          title,
+          body,
+          tier,
+        };
+        return reportProposal(json, doc, [
+          `# ${entryPath}`,
+          safeLines(yaml).trimEnd(),
+          '',
+          `would ${values.bucket ? `upload the archive to s3://${safe(values.bucket)}/assets/plugins/${fileName}` : `add ${repo.catalog}/assets/plugins/${fileName}`}`,
+          `would open a pull request from ${safe(branch)} into ${safe(repo.base)}${repo.github ? ` on ${repo.github.owner}/${repo.github.name}` : ''}:`,
+          `  ${safe(title)}`,
+          ...safeLines(body)
+            .split('\n')
+            .map((l) => `  ${l}`),
+        ]);
+      }
+      if (values.bucket) {
+        const { createS3Store } = await import('@magellon/hub-api/node');
+        const store = createS3Store({
+          bucket: values.bucket,
+          endpoint: values.endpoint,
+          region: values.region ?? 'auto',
+        });
+        const key = `assets/plugins/${fileName}`;
+        say(`uploading the archive to ${store.description}`);
+        try {
+          await store.put(key, readFileSync(archive), {
+            sha256: digest.sha256,
+            contentType: 'application/zip',
+            immutable: true,
+          });
+        } catch (err) {
+          throw new ProposeError(
+            (err as { code?: string }).code === 'conflict'
+              ? `${store.description} already holds ${key} with different bytes; a published archive never changes (publish a new version)`
+              : `the upload of ${key} failed: ${(err as Error).message}`,
+          );
+        }
+      }
+      const result = await proposeChange({
+        repo: repo.dir,
+        remote: repo.remote,
+        base: repo.base,
+        branch,
+        message: `${title}\n\n${entryPath}\nsha256 ${digest.sha256}\n`,
+        files,
+        title,
+        body,
+        github: repo.github,
+        onStep: say,
+      });
+      const doc = { ...result, entryPath, archiveUrl: url, tier };
+      return reportProposal(json, doc, [
+        result.pr
+          ? green(`✔ opened pull request #${result.pr.number}: ${result.pr.url}`)
+          : green(`✔ branch ${safe(result.branch)} is ready (${result.commit.slice(0, 12)})`),
+        ...(result.next ? [`next: ${safe(result.next)}`] : []),
+      ]);
+    } catch (err) {
+      if (err instanceof ProposeError) {
+        if (json) process.stdout.write(`${inertJson({ error: err.message }, 2)}\n`);
+        console.error(red(`✖ ${escapeControl(err.message)}`));
+        return EXIT.failed;
+      }
+      throw err;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  },
+};

@@ -1,0 +1,270 @@
+// `hub publish` and `hub yank` end to end: a bare repo stands in for the GitHub repository (the
+// push really happens), a local server speaks GitHub's REST wire format for the pull request, and
+// what lands on the branch is checked with `hub verify`, exactly as CI would.
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { load } from 'js-yaml';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { HUB_BIN, STARTER_CATALOG } from '../../core/test/pr-repo';
+import { FakeGitHub } from './fake-github';
+
+const EXAMPLES = join(import.meta.dirname, '..', '..', '..', 'examples', 'plugins');
+const TOKEN = 'ghp_test_author';
+const MAINTAINER_TOKEN = 'ghp_test_maintainer';
+
+let root: string;
+let bare: string;
+let clone: string;
+let github: FakeGitHub;
+
+const git = (dir: string, ...args: string[]) =>
+  execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+/** Runs hub as a child without blocking this process, which also serves the fake GitHub. */
+function hub(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const e: Record<string, string | undefined> = {
+    ...process.env,
+    GITHUB_TOKEN: undefined,
+    GH_TOKEN: undefined,
+    NO_COLOR: '1',
+    ...env,
+  };
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [HUB_BIN, ...args], { env: e as NodeJS.ProcessEnv });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => {
+      stdout += c;
+    });
+    child.stderr.on('data', (c) => {
+      stderr += c;
+    });
+    child.on('close', (status) => done({ status, stdout, stderr }));
+  });
+}
+
+/** A copy of examples/plugins/<id> (links resolved) at `version`. */
+function pluginAt(id: string, version: string): string {
+  const dir = join(mkdtempSync(join(root, 'plugin-')), id);
+  cpSync(join(EXAMPLES, id), dir, { recursive: true, dereference: true });
+  const manifest = join(dir, 'manifest.yaml');
+  writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/^version:.*$/m, `version: ${version}`));
+  return dir;
+}
+
+const repoArgs = () => ['--repo-dir', clone, '--github', 'magellon/catalog', '--github-api', github.url];
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'hub-publish-test-'));
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+beforeEach(async () => {
+  // "GitHub": a bare repo whose main holds the starter catalog; the author's clone of it.
+  const seed = mkdtempSync(join(root, 'seed-'));
+  git(seed, 'init', '-q', '-b', 'main');
+  cpSync(STARTER_CATALOG, join(seed, 'catalog'), { recursive: true });
+  git(seed, 'add', '-A');
+  git(seed, '-c', 'user.email=s@example.org', '-c', 'user.name=Seed', 'commit', '-q', '-m', 'catalog');
+  bare = join(mkdtempSync(join(root, 'github-')), 'catalog.git');
+  execFileSync('git', ['clone', '-q', '--bare', seed, bare]);
+  clone = join(mkdtempSync(join(root, 'clone-')), 'catalog');
+  execFileSync('git', ['clone', '-q', bare, clone]);
+  git(clone, 'config', 'user.email', 'author@example.org');
+  git(clone, 'config', 'user.name', 'Plugin Author');
+  github = new FakeGitHub(bare, { [TOKEN]: 'plugin-author', [MAINTAINER_TOKEN]: 'sstagg' });
+  await github.start();
+});
+afterEach(async () => {
+  await github.stop();
+});
+
+/** `hub verify` of a branch of the bare repo against its main (what CI runs on the PR). */
+async function verifyBranch(branch: string) {
+  const check = mkdtempSync(join(root, 'verify-'));
+  execFileSync('git', ['clone', '-q', '--no-checkout', bare, check]);
+  return hub([
+    'verify',
+    check,
+    '--base',
+    'origin/main',
+    '--head',
+    `origin/${branch}`,
+    '--author',
+    'plugin-author',
+  ]);
+}
+
+describe('hub publish', () => {
+  it('packs, lints, writes the entry, pushes a branch and opens the pull request; hub verify passes it', async () => {
+    const headBefore = git(clone, 'rev-parse', 'HEAD');
+    const r = await hub(
+      ['publish', pluginAt('fft', '1.3.0'), ...repoArgs(), '--published-at', '2026-02-01T12:00:00Z'],
+      {
+        GITHUB_TOKEN: TOKEN,
+      },
+    );
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('opened pull request #41: https://github.example/magellon/catalog/pull/41');
+
+    // The pull request, as GitHub received it.
+    const pr = github.requests.find((q) => q.method === 'POST')!;
+    expect(pr.path).toBe('/api/v3/repos/magellon/catalog/pulls');
+    expect(pr.authorization).toBe(`token ${TOKEN}`);
+    expect(pr.body).toMatchObject({ head: 'publish/fft-1.3.0', base: 'main', title: 'Publish fft 1.3.0' });
+
+    // The branch really is on "GitHub", with exactly the entry and the archive.
+    const changed = git(bare, 'diff', '--name-status', 'main', 'publish/fft-1.3.0').split('\n');
+    expect(changed).toEqual(['A\tcatalog/assets/plugins/fft-1.3.0.mpn', 'A\tcatalog/plugins/fft/1.3.0.yaml']);
+    const entry = load(git(bare, 'show', 'publish/fft-1.3.0:catalog/plugins/fft/1.3.0.yaml')) as Record<
+      string,
+      unknown
+    >;
+    const archive = execFileSync('git', [
+      '-C',
+      bare,
+      'show',
+      'publish/fft-1.3.0:catalog/assets/plugins/fft-1.3.0.mpn',
+    ]);
+    const sha = execFileSync('sha256sum', { input: archive }).toString().split(' ')[0];
+    expect(entry).toMatchObject({
+      plugin_id: 'fft',
+      version: '1.3.0',
+      tier: 'community',
+      published_at: '2026-02-01T12:00:00Z',
+      archive: { url: '/assets/plugins/fft-1.3.0.mpn', sha256: sha, size_bytes: archive.length },
+    });
+    expect(pr.body!.body).toContain(sha);
+
+    // The author's checkout was not touched.
+    expect(git(clone, 'rev-parse', 'HEAD')).toBe(headBefore);
+    expect(git(clone, 'status', '--porcelain')).toBe('');
+
+    // And the catalog check CI runs on this pull request passes, a real install included.
+    const v = await verifyBranch('publish/fft-1.3.0');
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+    expect(v.stderr).toContain('1 installed');
+  });
+
+  it('a maintainer publishes as verified; --tier verified is refused for anyone else', async () => {
+    const mine = await hub(['publish', pluginAt('fft', '1.3.0'), ...repoArgs()], {
+      GITHUB_TOKEN: MAINTAINER_TOKEN,
+    });
+    expect(mine.status, mine.stderr).toBe(0);
+    expect(git(bare, 'show', 'publish/fft-1.3.0:catalog/plugins/fft/1.3.0.yaml')).toMatch(
+      /^tier: verified$/m,
+    );
+    const theirs = await hub(['publish', pluginAt('ctf', '1.3.0'), ...repoArgs(), '--tier', 'verified'], {
+      GITHUB_TOKEN: TOKEN,
+    });
+    expect(theirs.status).toBe(2);
+    expect(theirs.stderr).toContain('@plugin-author is not one');
+  });
+
+  it('--dry-run prints the YAML and the pull request and changes nothing', async () => {
+    const r = await hub(['publish', pluginAt('fft', '1.3.0'), ...repoArgs(), '--dry-run'], {
+      GITHUB_TOKEN: TOKEN,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('# catalog/plugins/fft/1.3.0.yaml');
+    expect(r.stdout).toMatch(/^plugin_id: fft$/m);
+    expect(r.stdout).toContain(
+      'would open a pull request from publish/fft-1.3.0 into main on magellon/catalog',
+    );
+    expect(github.requests.filter((q) => q.method === 'POST')).toEqual([]);
+    expect(git(clone, 'branch', '--list', 'publish/*')).toBe('');
+    expect(git(bare, 'branch', '--list', 'publish/*')).toBe('');
+  });
+
+  it('without a token it stops after the local branch and says what to run next', async () => {
+    const r = await hub(['publish', pluginAt('fft', '1.3.0'), '--repo-dir', clone, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ branch: 'publish/fft-1.3.0', pushed: false });
+    expect(doc.next).toContain(`push origin publish/fft-1.3.0`);
+    expect(git(clone, 'branch', '--list', 'publish/fft-1.3.0')).toContain('publish/fft-1.3.0');
+    expect(git(bare, 'branch', '--list', 'publish/*')).toBe('');
+    expect(github.requests).toEqual([]);
+    // Running again does not move the branch it made.
+    const again = await hub(['publish', pluginAt('fft', '1.3.0'), '--repo-dir', clone]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain('branch publish/fft-1.3.0 already exists');
+  });
+
+  it('a version already in the catalog, or a plugin that fails lint, is refused before anything is created', async () => {
+    const dup = await hub(['publish', pluginAt('fft', '1.1.0'), ...repoArgs()], { GITHUB_TOKEN: TOKEN });
+    expect(dup.status).toBe(1);
+    expect(dup.stderr).toContain('catalog/plugins/fft/1.1.0.yaml is already on main');
+    const broken = pluginAt('fft', '1.3.0');
+    rmSync(join(broken, 'main.py'));
+    writeFileSync(
+      join(broken, 'manifest.yaml'),
+      readFileSync(join(broken, 'manifest.yaml'), 'utf8').replace(/^category:.*$/m, 'category: "Not A Slug"'),
+    );
+    const bad = await hub(['publish', broken, ...repoArgs()], { GITHUB_TOKEN: TOKEN });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr + bad.stdout).toMatch(/manifest|lint/);
+    expect(git(bare, 'branch', '--list', 'publish/*')).toBe('');
+    expect(github.requests.filter((q) => q.method === 'POST')).toEqual([]);
+  });
+
+  it('a token GitHub refuses: the branch is pushed, and the error says how to open the PR by hand', async () => {
+    const r = await hub(['publish', pluginAt('fft', '1.3.0'), ...repoArgs()], {
+      GITHUB_TOKEN: 'ghp_revoked',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('GitHub refused the pull request (401');
+    expect(r.stderr).toContain('compare/main...publish/fft-1.3.0');
+  });
+});
+
+describe('hub yank', () => {
+  it('proposes exactly a yanked: block, which hub verify accepts', async () => {
+    const r = await hub(
+      [
+        'yank',
+        'topaz@0.2.0',
+        '--reason',
+        'Crashes on K3 "super-res" movies: use 0.3.0',
+        ...repoArgs(),
+        '--at',
+        '2026-03-01T00:00:00Z',
+      ],
+      {
+        GITHUB_TOKEN: TOKEN,
+      },
+    );
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(github.requests.find((q) => q.method === 'POST')!.body).toMatchObject({
+      head: 'yank/topaz-0.2.0',
+      title: 'Yank topaz 0.2.0',
+    });
+    const diff = git(bare, 'diff', 'main', 'yank/topaz-0.2.0');
+    const added = diff.split('\n').filter((l) => l.startsWith('+') && !l.startsWith('+++'));
+    expect(added).toEqual([
+      '+yanked:',
+      '+  reason: "Crashes on K3 \\"super-res\\" movies: use 0.3.0"',
+      '+  at: "2026-03-01T00:00:00Z"',
+    ]);
+    expect(diff.split('\n').filter((l) => l.startsWith('-') && !l.startsWith('---'))).toEqual([]);
+    const v = await verifyBranch('yank/topaz-0.2.0');
+    expect(v.status, v.stdout + v.stderr).toBe(0);
+  });
+
+  it('refuses an unknown version, one already yanked, and a missing reason', async () => {
+    expect((await hub(['yank', 'topaz@9.9.9', '--reason', 'x', '--repo-dir', clone])).stderr).toContain(
+      'is not published',
+    );
+    expect((await hub(['yank', 'ctf@1.1.0', '--reason', 'x', '--repo-dir', clone])).stderr).toContain(
+      'already yanked',
+    );
+    const noReason = await hub(['yank', 'topaz@0.2.0', '--repo-dir', clone]);
+    expect(noReason.status).toBe(2);
+    expect(noReason.stderr).toContain('--reason');
+  });
+});
