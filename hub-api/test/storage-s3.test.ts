@@ -1,10 +1,13 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
+  GetObjectCommand,
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
@@ -216,5 +219,72 @@ describe('a hub build in an S3 bucket', () => {
     expect(redirect.status).toBe(302);
     const bytes = Buffer.from(await (await fetch(redirect.headers.get('location')!)).arrayBuffer());
     expect(bytes.equals(readFileSync(join(dir, 'assets/plugins/fft-1.1.0.mpn')))).toBe(true);
+  });
+});
+
+describe('hub publish --bucket: the archive goes to S3, never replacing a published object', () => {
+  it('uploads the archive, points the entry at its https URL, and refuses other bytes under the same key', async (ctx) => {
+    const s = ensureSwift();
+    if (!s) return ctx.skip();
+    const bucket = await newBucket(s);
+    const work = mkdtempSync(join(tmpdir(), 'hub-publish-s3-'));
+    try {
+      const git = (dir: string, ...args: string[]) =>
+        execFileSync('git', ['-C', dir, ...args], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }).trim();
+      const repo = join(work, 'catalog-repo');
+      mkdirSync(repo);
+      git(repo, 'init', '-q', '-b', 'main');
+      cpSync(join(REPO_ROOT, 'catalog'), join(repo, 'catalog'), { recursive: true });
+      git(repo, 'add', '-A');
+      git(repo, '-c', 'user.email=a@example.org', '-c', 'user.name=A', 'commit', '-q', '-m', 'catalog');
+      git(repo, 'config', 'user.email', 'a@example.org');
+      git(repo, 'config', 'user.name', 'A');
+      const plugin = join(work, 'fft');
+      cpSync(join(REPO_ROOT, 'examples', 'plugins', 'fft'), plugin, { recursive: true, dereference: true });
+      const manifest = join(plugin, 'manifest.yaml');
+      writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/^version:.*$/m, 'version: 1.3.0'));
+      const env = {
+        AWS_ACCESS_KEY_ID: s.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s.secretAccessKey,
+        AWS_REGION: 'us-east-1',
+        GITHUB_TOKEN: '',
+      };
+      const args = ['publish', plugin, '--repo-dir', repo, '--bucket', bucket, '--endpoint', s.endpoint];
+      const base = 'https://archives.example.org/hub';
+      const first = runHub([...args, '--archive-base-url', base], REPO_ROOT, env);
+      expect(first.code, first.stdout + first.stderr).toBe(0);
+      // The branch adds the entry only; the archive is in the bucket, byte for byte.
+      expect(git(repo, 'diff', '--name-only', 'main', 'publish/fft-1.3.0')).toBe(
+        'catalog/plugins/fft/1.3.0.yaml',
+      );
+      const entry = git(repo, 'show', 'publish/fft-1.3.0:catalog/plugins/fft/1.3.0.yaml');
+      expect(entry).toContain(`url: ${base}/assets/plugins/fft-1.3.0.mpn`);
+      const sha = /sha256: ([0-9a-f]{64})/.exec(entry)![1]!;
+      const stored = await client(s).send(
+        new GetObjectCommand({ Bucket: bucket, Key: 'assets/plugins/fft-1.3.0.mpn' }),
+      );
+      const bytes = Buffer.from(await stored.Body!.transformToByteArray());
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(sha);
+
+      // Same version, other bytes: the bucket keeps what it has and nothing new is proposed.
+      writeFileSync(join(plugin, 'README.md'), 'changed after publishing\n');
+      const second = runHub(
+        [...args, '--archive-base-url', base, '--branch', 'publish/fft-1.3.0-again'],
+        REPO_ROOT,
+        env,
+      );
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain('already holds assets/plugins/fft-1.3.0.mpn with different bytes');
+      const after = await client(s).send(
+        new GetObjectCommand({ Bucket: bucket, Key: 'assets/plugins/fft-1.3.0.mpn' }),
+      );
+      expect(Buffer.from(await after.Body!.transformToByteArray()).equals(bytes)).toBe(true);
+      expect(git(repo, 'branch', '--list', 'publish/fft-1.3.0-again')).toBe('');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });

@@ -38,6 +38,8 @@ export interface ProposeOptions {
   body: string;
   github?: GitHubTarget;
   onStep?: (text: string) => void;
+  /** The base commit when the caller already resolved it (no second fetch). */
+  baseCommit?: string;
 }
 
 export interface ProposeResult {
@@ -110,7 +112,7 @@ export function githubRepoOf(url: string): { owner: string; name: string } | und
 /** Builds the commit from objects, creates the branch, pushes it and opens the pull request. */
 export async function proposeChange(o: ProposeOptions): Promise<ProposeResult> {
   const step = o.onStep ?? (() => {});
-  const base = await baseCommit(o.repo, o.remote, o.base, step);
+  const base = o.baseCommit ?? (await baseCommit(o.repo, o.remote, o.base, step));
   for (const f of o.files.filter((f) => f.mustBeNew)) {
     if (await showFile(o.repo, base, f.path)) {
       throw new ProposeError(

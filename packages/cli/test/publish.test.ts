@@ -199,7 +199,7 @@ describe('hub publish', () => {
   it('a version already in the catalog, or a plugin that fails lint, is refused before anything is created', async () => {
     const dup = await hub(['publish', pluginAt('fft', '1.1.0'), ...repoArgs()], { GITHUB_TOKEN: TOKEN });
     expect(dup.status).toBe(1);
-    expect(dup.stderr).toContain('catalog/plugins/fft/1.1.0.yaml is already on main');
+    expect(dup.stderr).toContain('catalog/plugins/fft/1.1.0.yaml is already on main: fft 1.1.0 is published');
     const broken = pluginAt('fft', '1.3.0');
     rmSync(join(broken, 'main.py'));
     writeFileSync(

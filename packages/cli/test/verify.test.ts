@@ -1,8 +1,10 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_BIN, PrRepo } from '../../core/test/pr-repo';
 
 const out = mkdtempSync(join(tmpdir(), 'hub-verify-cli-'));
@@ -80,5 +82,108 @@ describe('hub verify (the command CI runs on every catalog pull request)', () =>
     const notRepo = hub(['verify', out, '--base', 'main']);
     expect(notRepo.status).toBe(1);
     expect(notRepo.stderr).toMatch(/not a git repository|is not a commit/);
+  });
+});
+
+describe('hub verify downloads an https archive with a size cap', () => {
+  let cert = '';
+  let key = '';
+  let certFile = '';
+  beforeAll(() => {
+    key = join(out, 'key.pem');
+    certFile = join(out, 'cert.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        certFile,
+      ],
+      { stdio: 'ignore' },
+    );
+    cert = readFileSync(certFile, 'utf8');
+    key = readFileSync(key, 'utf8');
+  });
+
+  /** Serves `body` for any path over TLS on loopback (status 200 unless told), for one test. */
+  async function serve(body: Buffer, status = 200): Promise<{ url: string; close: () => Promise<void> }> {
+    const server = createServer({ cert, key }, (_req, res) => {
+      res.writeHead(status, { 'content-type': 'application/zip' });
+      res.end(status === 200 ? body : 'nope');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    return { url: `https://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) };
+  }
+
+  /** hub verify as a child that does not block this process (which serves the archive). */
+  function verifyAsync(dir: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((done) => {
+      const child = spawn(
+        process.execPath,
+        [HUB_BIN, 'verify', dir, '--base', 'main', '--no-install', '--format', 'json'],
+        {
+          env: { ...process.env, NODE_EXTRA_CA_CERTS: certFile },
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c) => {
+        stdout += c;
+      });
+      child.stderr.on('data', (c) => {
+        stderr += c;
+      });
+      child.on('close', (status) => done({ status, stdout, stderr }));
+    });
+  }
+
+  async function prWithRemoteArchive(serveBytes: (archive: Buffer) => Buffer, status = 200) {
+    const r = new PrRepo('verify-https');
+    repos.push(r);
+    const { entry, archive } = await r.addVersion('fft', '1.3.0');
+    const bytes = readFileSync(r.path(archive));
+    r.remove(archive);
+    const server = await serve(serveBytes(bytes), status);
+    r.edit(entry, (t) => t.replace(/url: .*/, `url: ${server.url}/fft-1.3.0.mpn`));
+    r.commit('fft 1.3.0 on a CDN');
+    try {
+      return { r, entry, result: await verifyAsync(r.dir) };
+    } finally {
+      await server.close();
+    }
+  }
+
+  it('the archive at its https URL is downloaded and checked', async () => {
+    const { result } = await prWithRemoteArchive((b) => b);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual([]);
+  });
+
+  it('a body longer than size_bytes is cut off and refused', async () => {
+    const { r, entry, result } = await prWithRemoteArchive((b) => Buffer.concat([b, Buffer.alloc(1 << 20)]));
+    expect(result.status).toBe(1);
+    const hit = JSON.parse(result.stdout).find((f: { code: string }) => f.code === 'verify.download-failed');
+    expect(hit).toMatchObject({ file: entry, line: r.lineOf(entry, 'url:') });
+    expect(hit.message).toMatch(/more than size_bytes allows|longer than size_bytes/);
+  });
+
+  it('a 404 is a download failure that names the status', async () => {
+    const { result } = await prWithRemoteArchive((b) => b, 404);
+    expect(result.status).toBe(1);
+    const hit = JSON.parse(result.stdout).find((f: { code: string }) => f.code === 'verify.download-failed');
+    expect(hit.message).toContain('the server answered 404');
   });
 });

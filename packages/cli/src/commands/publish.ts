@@ -154,7 +154,8 @@ What is published:
   --published-at <iso>   the release time (default: now)
   --bucket <name>        upload the archive to this S3/R2 bucket instead of the repo
   --endpoint <url>       the S3 endpoint (R2: https://<account>.r2.cloudflarestorage.com)
-  --region <r>           region (default: auto)
+  --region <r>           region (default: $AWS_REGION, else auto)
+                         credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
   --archive-base-url <u> the public https URL the bucket is served at (required with --bucket)
   --follow-links         pack the targets of links that leave the plugin dir (as hub pack)
 
@@ -258,6 +259,11 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         );
         return EXIT.failed;
       }
+      if (await showFile(repo.dir, base, entryPath)) {
+        throw new ProposeError(
+          `${entryPath} is already on ${repo.base}: ${m.plugin_id} ${m.version} is published (bump the version)`,
+        );
+      }
       const files: FileChange[] = [{ path: entryPath, bytes: Buffer.from(yaml), mustBeNew: true }];
       if (!values.bucket) {
         files.push({ path: `${repo.catalog}/assets/plugins/${fileName}`, file: archive, mustBeNew: true });
@@ -305,7 +311,9 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         const store = createS3Store({
           bucket: values.bucket,
           endpoint: values.endpoint,
-          region: values.region ?? 'auto',
+          region: values.region ?? process.env.AWS_REGION ?? 'auto',
+          accessKeyId: process.env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
         });
         const key = `assets/plugins/${fileName}`;
         say(`uploading the archive to ${store.description}`);
@@ -334,6 +342,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         body,
         github: repo.github,
         onStep: say,
+        baseCommit: base,
       });
       const doc = { ...result, entryPath, archiveUrl: url, tier };
       return reportProposal(json, doc, [

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inertJson } from '@magellon/hub-core';
 import { renderVerifyMarkdown, type VerifyResult, verifyPullRequest } from '@magellon/hub-core/node';
+import { Agent, interceptors, request } from 'undici';
 import { countBySeverity, endProgress, green, plural, printFindings, progress, red, safe } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
@@ -172,7 +173,6 @@ function runNode(
 
 /** Streams an https archive to `dest`, refusing more than `maxBytes` and giving up after a timeout. */
 async function downloadArchive(url: string, dest: string, maxBytes: number): Promise<void> {
-  const { Agent, interceptors, request } = await import('undici');
   const { createWriteStream } = await import('node:fs');
   const { pipeline } = await import('node:stream/promises');
   const { Transform } = await import('node:stream');

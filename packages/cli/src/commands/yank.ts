@@ -102,6 +102,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed, 2 bad usage.`,
         body,
         github: repo.github,
         onStep: say,
+        baseCommit: base,
       });
       return reportProposal(json, { ...result, path }, [
         result.pr
