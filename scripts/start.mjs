@@ -1,11 +1,14 @@
 // `npm start`: runs the hub on embedded defaults from the compiled builds (packages/cli/dist and
 // coreservice/dist, which `npm ci` and `npm start` build), until Ctrl-C:
+//   - the site: built from catalog/ into site/dist (Astro + Pagefind) and served under /plugins/;
 //   - the hub: validates and builds catalog/ and serves the /v1 API and the archives on
-//     http://127.0.0.1:8080 (PORT and HOST override);
+//     http://127.0.0.1:8080 (PORT and HOST override), the site beside them;
 //   - CoreService: the admin service on http://127.0.0.1:8090 (CORESERVICE_PORT overrides),
 //     installing from that hub into .magellon/plugins (MAGELLON_PLUGINS_DIR overrides); its admin
 //     token is $MAGELLON_ADMIN_TOKEN, or the one it keeps in <plugins dir>/.admin-token.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const hubEntry = new URL('../packages/cli/dist/main.js', import.meta.url);
 const csEntry = new URL('../coreservice/dist/main.js', import.meta.url);
@@ -17,7 +20,14 @@ const hub = await import(hubEntry.href);
 const coreservice = await import(csEntry.href);
 const host = process.env.HOST ?? '127.0.0.1';
 const port = process.env.PORT ?? '8080';
+const siteDir = fileURLToPath(new URL('../site/dist', import.meta.url));
+console.log('$ node scripts/build-site.mjs');
+const site = spawnSync(process.execPath, [fileURLToPath(new URL('./build-site.mjs', import.meta.url))], {
+  stdio: 'inherit',
+});
 const hubArgs = ['serve', 'catalog', '--port', port, '--host', host];
+if (site.status === 0) hubArgs.push('--site', siteDir);
+else console.error('npm start: the site did not build (see above); serving the API without it');
 const hubUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 const csArgs = [
   'serve',

@@ -106,6 +106,8 @@ describe('.github/workflows', () => {
     const runs = steps(deploy).map((s) => s.run ?? '');
     expect(runs.some((r) => r.includes('hub.js upload dist'))).toBe(true);
     expect(runs.some((r) => r.includes('wrangler deploy'))).toBe(true);
+    expect(runs.some((r) => r.includes('npm run build:site'))).toBe(true);
+    expect(runs.some((r) => r.includes('wrangler pages deploy site-deploy'))).toBe(true);
     expect(read('deploy.yml')).toContain('environment: production');
   });
 });

@@ -14,6 +14,8 @@ export interface ServeOptions extends HubAppOptions {
   workers: number;
   /** Serve archives from this S3 bucket (keys as in the build) instead of the build dir. */
   archiveBucket?: S3StoreOptions;
+  /** The built catalog site, served under /plugins/. */
+  siteDir?: string;
   /** The compiled module cluster workers run (it calls runServeWorker); needed when workers > 1. */
   workerScript?: string;
   log?: (line: string) => void;

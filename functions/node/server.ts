@@ -19,10 +19,13 @@ import {
   resolveRoute,
 } from '@magellon/hub-api';
 import type { BundleDocument } from '@magellon/hub-core';
+import { SITE_PREFIX, siteFiles } from './site-files';
 
 export interface ListenOptions extends HubAppOptions {
   port: number;
   host: string;
+  /** The built catalog site (site/dist), served under /plugins/. */
+  siteDir?: string;
 }
 
 export interface RunningServer {
@@ -58,8 +61,9 @@ function writeReply(res: ServerResponse, method: string | undefined, reply: Repl
  * (and so the Worker) uses, with its Reply written straight to the socket: no Request or Response
  * objects, no web streams for bytes already in memory. The rules are one set (http.ts, app.ts).
  */
-export function hubRequestListener(source: HubSource, opts: HubAppOptions = {}) {
+export function hubRequestListener(source: HubSource, opts: HubAppOptions & { siteDir?: string } = {}) {
   const handler = createHubHandler(source, opts);
+  const site = opts.siteDir ? siteFiles(opts.siteDir) : undefined;
   // Per document: its three ETags, and the header list of each answer (built once by documentReply,
   // so they are the very headers the handler would send). Keyed with the ETag: a new bundle, new entries.
   const variants = new Map<string, string[]>();
@@ -87,6 +91,13 @@ export function hubRequestListener(source: HubSource, opts: HubAppOptions = {}) 
   return (req: IncomingMessage, res: ServerResponse) => {
     const target = req.url ?? '/';
     const method = req.method ?? 'GET';
+    if (site && target.startsWith(SITE_PREFIX) && target.length <= MAX_URL_CHARS) {
+      let pathname: string | undefined;
+      try {
+        pathname = new URL(target, 'http://hub.invalid').pathname;
+      } catch {}
+      if (pathname && site.serve(method, pathname, res)) return;
+    }
     if (
       documentSync &&
       manifestSync &&

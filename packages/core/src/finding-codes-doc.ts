@@ -1,7 +1,7 @@
 import { FINDING_CODES, type FindingCode } from './finding-codes';
 
 /** What each code family covers, in the order the reference lists them. */
-const FAMILIES: ReadonlyArray<[prefix: string, title: string, intro: string]> = [
+export const FINDING_CODE_FAMILIES: ReadonlyArray<[prefix: string, title: string, intro: string]> = [
   ['yaml', 'YAML files', 'Catalog entries, `maintainers.yaml` and manifests must be plain YAML mappings.'],
   ['entry', 'Catalog entries', 'The fields of `catalog/plugins/<plugin_id>/<version>.yaml`.'],
   ['maintainers', 'maintainers.yaml', 'Who may set `tier: verified`.'],
@@ -51,7 +51,7 @@ export function renderFindingCodesDoc(): string {
     '',
   ];
   const listed = new Set<string>();
-  for (const [prefix, title, intro] of FAMILIES) {
+  for (const [prefix, title, intro] of FINDING_CODE_FAMILIES) {
     const family = codes.filter((c) => c.startsWith(`${prefix}.`));
     if (family.length === 0) continue;
     lines.push(`## ${title}`, '', intro, '', '| code | meaning |', '| --- | --- |');

@@ -29,6 +29,7 @@ export const FINDING_CODES = {
   'entry.invalid-url': 'archive.url or homepage is neither hub-relative nor an absolute https URL',
   'entry.yanked-before-published': 'yanked.at is earlier than published_at',
   'entry.unknown-replacement': 'deprecated.replacement names a plugin that is not in the catalog',
+  'entry.reserved-id': 'plugin_id is a name the catalog site uses for its own pages (categories, publish, …)',
 
   // maintainers.yaml
   'maintainers.unknown-field': 'a field maintainers.yaml does not know',

@@ -1,6 +1,6 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Finding } from '@magellon/hub-core';
 import { BuildError, loadCatalog, writeHubBuild } from '@magellon/hub-core/node';
@@ -52,6 +52,8 @@ Options:
                   --region <r>, --prefix <p>; credentials as for hub upload
   --presign <s>   with --archive-bucket: answer downloads with a 302 to a
                   presigned URL valid <s> seconds, so bytes skip this server
+  --site <dir>    also serve the built catalog site (npm run build:site → site/dist)
+                  under /plugins/
   -h, --help      show this help
 
 Stops cleanly on Ctrl-C or SIGTERM (requests in flight finish first).
@@ -67,6 +69,7 @@ Exit codes: 0 stopped, 1 catalog errors or the port could not be used, 2 bad usa
       region: { type: 'string' },
       prefix: { type: 'string' },
       presign: { type: 'string' },
+      site: { type: 'string' },
     });
     if (values.help) {
       console.log(this.help);
@@ -95,6 +98,10 @@ Exit codes: 0 stopped, 1 catalog errors or the port could not be used, 2 bad usa
           secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
         }
       : undefined;
+    const siteDir = values.site as string | undefined;
+    if (siteDir && !existsSync(join(siteDir, 'index.html'))) {
+      throw new UsageError(`--site ${safe(siteDir)} holds no index.html; build the site first (npm run build:site)`);
+    }
     if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host))
       throw new UsageError(`--host "${safe(host)}" is not a host name or address`);
 
@@ -158,6 +165,7 @@ Exit codes: 0 stopped, 1 catalog errors or the port could not be used, 2 bad usa
         workerScript,
         archiveBucket,
         presignSeconds,
+        siteDir: siteDir ? resolve(siteDir) : undefined,
         log: (line) => console.error(line),
       });
     } catch (err) {
@@ -180,7 +188,7 @@ Exit codes: 0 stopped, 1 catalog errors or the port could not be used, 2 bad usa
       ),
     );
     console.log(
-      `  ${serving.url}/v1/index.json · ${serving.url}/v1/plugins · ${serving.url}/v1/openapi.json`,
+      `  ${serving.url}/v1/index.json · ${serving.url}/v1/plugins · ${serving.url}/v1/openapi.json${siteDir ? ` · the site: ${serving.url}/plugins/` : ''}`,
     );
     await new Promise<void>((resolve) => {
       const stop = () => resolve();

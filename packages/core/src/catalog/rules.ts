@@ -55,11 +55,39 @@ const yankedAfterPublish: EntryRule = ({ loaded, findings, locate }) => {
   }
 };
 
+/** Fields of a published entry that a later pull request may add or change (`hub verify`). */
+export const MUTABLE_ENTRY_FIELDS = ['yanked', 'deprecated'] as const;
+
+/**
+ * Names the site uses for its own pages beside `/plugins/<plugin_id>/` (and the search index):
+ * a plugin called one of these would have no page of its own.
+ */
+export const RESERVED_PLUGIN_IDS: readonly string[] = [
+  'categories',
+  'page',
+  'publish',
+  'pagefind',
+  'feed.xml',
+  '_astro',
+];
+
+const pluginIdNotReserved: EntryRule = ({ loaded, findings, locate }) => {
+  const { entry, file } = loaded;
+  if (RESERVED_PLUGIN_IDS.includes(entry.plugin_id)) {
+    findings.error(
+      'entry.reserved-id',
+      `plugin_id "${entry.plugin_id}" is reserved for the catalog site's own pages (${RESERVED_PLUGIN_IDS.join(', ')}); choose another id`,
+      { file, ...locate(file, ['plugin_id']) },
+    );
+  }
+};
+
 /** Rules applied to every entry that passed the schema, in order. */
 export const ENTRY_RULES: readonly EntryRule[] = [
   pathMatchesPluginId,
   pathMatchesVersion,
   yankedAfterPublish,
+  pluginIdNotReserved,
 ];
 
 const uniqueVersionPrecedence: CatalogRule = ({ entries, findings, locate }) => {

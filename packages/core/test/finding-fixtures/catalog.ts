@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkCatalogArchives } from '../../src/node/check-archives';
 import { loadCatalog } from '../../src/node/load-catalog';
@@ -90,6 +90,19 @@ export const entryFixtures: FixtureTable<'entry'> = {
     (t) => `${t}deprecated:\n  reason: superseded\n  replacement: no-such-plugin\n`,
     'replacement:',
   ),
+  'entry.reserved-id': async () => {
+    const dir = starterCopy();
+    const file = 'plugins/publish/1.0.0.yaml';
+    mkdirSync(join(dir, 'plugins', 'publish'));
+    writeFileSync(
+      join(dir, file),
+      readFileSync(join(dir, FFT), 'utf8')
+        .replace('plugin_id: fft', 'plugin_id: publish')
+        .replace(/url: .*/, 'url: https://archives.example.org/publish-1.0.0.mpn')
+        .replace(/^archive_id: .*$/m, 'archive_id: 019a0000-0000-7000-8000-00000000000a'),
+    );
+    return { findings: await validate(dir), expected: { file, line: lineOf(join(dir, file), 'plugin_id:') } };
+  },
 };
 
 export const maintainersFixtures: FixtureTable<'maintainers'> = {

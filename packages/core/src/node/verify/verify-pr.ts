@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { isMaintainer, type LoadedEntry, type Maintainers } from '../../catalog/model';
+import { MUTABLE_ENTRY_FIELDS } from '../../catalog/rules';
 import { type Finding, FindingList, sortFindings } from '../../findings';
 import { checkOpenedArchive, locateArchive } from '../check-archives';
 import { refusalFinding } from '../fs/tree-file';
@@ -12,8 +13,6 @@ import { checkEntryBytes, MAX_ENTRY_BYTES } from '../read-entry';
 import { GitCatalogSource, git, resolveCommit } from '../source/git-source';
 import { DEFAULT_ZIP_LIMITS } from '../zip';
 
-/** Fields of a published entry that a later pull request may add or change. */
-export const MUTABLE_ENTRY_FIELDS = ['yanked', 'deprecated'] as const;
 
 export interface VerifyOptions {
   /** A git repository (its work tree is never read or changed). */

@@ -1,0 +1,126 @@
+// The built catalog site (site/dist) served under /plugins/ beside the API, by `hub serve --site`.
+// Paths are decoded once, must stay inside the site dir (links leaving it are refused), and only
+// regular files are sent; a folder answers with its index.html, and a folder asked for without its
+// trailing slash is redirected to it (the site's links all end in /).
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { extname, join } from 'node:path';
+import { FileTree } from '@magellon/hub-core/node';
+
+export const SITE_PREFIX = '/plugins';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.xml': 'application/atom+xml; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+  '.txt': 'text/plain; charset=utf-8',
+};
+/** No file of the site is anywhere near this; a bigger one is not sent. */
+const MAX_SITE_FILE = 64 * 1024 * 1024;
+
+export interface SiteFiles {
+  /** Answers a request under /plugins; false when the path is not the site's. */
+  serve(method: string, pathname: string, res: ServerResponse): boolean;
+}
+
+export function siteFiles(dir: string): SiteFiles {
+  const tree = new FileTree(dir);
+  const send = (
+    res: ServerResponse,
+    status: number,
+    type: string,
+    body: string | Buffer,
+    extra: Record<string, string> = {},
+  ) => {
+    res.writeHead(status, {
+      'content-type': type,
+      'content-length': String(Buffer.byteLength(body)),
+      'x-content-type-options': 'nosniff',
+      ...extra,
+    });
+    res.end(body);
+  };
+  const notFound = (res: ServerResponse, method: string) => {
+    const body =
+      '<!doctype html><title>Not found</title><p>No such page. <a href="/plugins/">Back to the catalog</a></p>\n';
+    send(res, 404, 'text/html; charset=utf-8', method === 'HEAD' ? '' : body);
+  };
+  return {
+    serve(method, pathname, res) {
+      if (pathname !== SITE_PREFIX && !pathname.startsWith(`${SITE_PREFIX}/`)) return false;
+      if (method !== 'GET' && method !== 'HEAD') {
+        send(res, 405, 'text/plain; charset=utf-8', 'the site is read-only\n', { allow: 'GET, HEAD' });
+        return true;
+      }
+      let rel: string;
+      try {
+        rel = decodeURIComponent(pathname.slice(SITE_PREFIX.length));
+      } catch {
+        notFound(res, method);
+        return true;
+      }
+      const parts = rel.split('/').filter((p) => p !== '');
+      if (parts.some((p) => p === '.' || p === '..' || /[\\\0]/.test(p))) {
+        notFound(res, method);
+        return true;
+      }
+      let abs = join(tree.real, ...parts);
+      let where = tree.resolve(abs, 'file');
+      if (!where.ok) {
+        const folder = tree.resolve(abs, 'dir');
+        if (!folder.ok) {
+          notFound(res, method);
+          return true;
+        }
+        if (!pathname.endsWith('/')) {
+          send(res, 301, 'text/plain; charset=utf-8', '', { location: `${pathname}/` });
+          return true;
+        }
+        abs = join(abs, 'index.html');
+        where = tree.resolve(abs, 'file');
+        if (!where.ok) {
+          notFound(res, method);
+          return true;
+        }
+      }
+      if (where.stats.size > MAX_SITE_FILE) {
+        notFound(res, method);
+        return true;
+      }
+      const fd = openSync(where.real, 'r');
+      let body: Buffer;
+      try {
+        const size = fstatSync(fd).size;
+        body = Buffer.allocUnsafe(size);
+        let at = 0;
+        while (at < size) {
+          const n = readSync(fd, body, at, size - at, at);
+          if (n === 0) break;
+          at += n;
+        }
+        body = body.subarray(0, at);
+      } finally {
+        closeSync(fd);
+      }
+      const type = TYPES[extname(where.real)] ?? 'application/octet-stream';
+      // Astro's hashed assets never change under one name; pages may change with every build.
+      const cache = parts[0] === '_astro' ? 'public, max-age=31536000, immutable' : 'public, max-age=300';
+      res.writeHead(200, {
+        'content-type': type,
+        'content-length': String(body.length),
+        'cache-control': cache,
+        'x-content-type-options': 'nosniff',
+      });
+      res.end(method === 'HEAD' ? undefined : body);
+      return true;
+    },
+  };
+}
