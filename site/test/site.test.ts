@@ -10,6 +10,7 @@ import AxeBuilder from '@axe-core/playwright';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCatalog } from '../../bench/generate-catalog';
+import { FINDING_CODES } from '../../packages/core/src';
 import { loadCatalog } from '../../packages/core/src/node';
 import { skipLoudly } from '../../scripts/require-tool';
 
@@ -306,6 +307,11 @@ describe('the catalog site in Chromium', () => {
 });
 
 describe('the built site', () => {
+  it('the publish page lists every finding code the checks can report', () => {
+    const html = readFileSync(join(out, 'publish', 'index.html'), 'utf8');
+    for (const code of Object.keys(FINDING_CODES)) expect(html, code).toContain(`<code>${code}</code>`);
+  });
+
   it('has no broken internal link or asset', () => {
     const broken = brokenLinks(out);
     expect(broken).toEqual([]);
