@@ -100,7 +100,9 @@ Exit codes: 0 stopped, 1 catalog errors or the port could not be used, 2 bad usa
       : undefined;
     const siteDir = values.site as string | undefined;
     if (siteDir && !existsSync(join(siteDir, 'index.html'))) {
-      throw new UsageError(`--site ${safe(siteDir)} holds no index.html; build the site first (npm run build:site)`);
+      throw new UsageError(
+        `--site ${safe(siteDir)} holds no index.html; build the site first (npm run build:site)`,
+      );
     }
     if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host))
       throw new UsageError(`--host "${safe(host)}" is not a host name or address`);

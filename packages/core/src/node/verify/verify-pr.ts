@@ -13,7 +13,6 @@ import { checkEntryBytes, MAX_ENTRY_BYTES } from '../read-entry';
 import { GitCatalogSource, git, resolveCommit } from '../source/git-source';
 import { DEFAULT_ZIP_LIMITS } from '../zip';
 
-
 export interface VerifyOptions {
   /** A git repository (its work tree is never read or changed). */
   repo: string;
