@@ -181,6 +181,44 @@ describe.each(suites)('backend contract: $name', ({ backend, id, method, uv }) =
   }, 30_000);
 });
 
+describe("the uv backend with a dependency in the archive's wheels/", () => {
+  it("installs it from the wheel, with no index, into the version's venv", async () => {
+    const rt = installed('fft', 'uv', (d) => {
+      const p = join(d, 'pyproject.toml');
+      writeFileSync(
+        p,
+        readFileSync(p, 'utf8').replace('dependencies = []', 'dependencies = ["hubdemo==1.0"]'),
+      );
+      mkdirSync(join(d, 'wheels'));
+      // A pure-Python wheel, written the way any build backend lays one out.
+      execFileSync('python3', [
+        '-c',
+        [
+          'import sys, zipfile',
+          'z = zipfile.ZipFile(sys.argv[1], "w")',
+          'z.writestr("hubdemo/__init__.py", "ANSWER = 42\\n")',
+          'z.writestr("hubdemo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\\nName: hubdemo\\nVersion: 1.0\\n")',
+          'z.writestr("hubdemo-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n")',
+          'z.writestr("hubdemo-1.0.dist-info/RECORD", "")',
+          'z.close()',
+        ].join('\n'),
+        join(d, 'wheels', 'hubdemo-1.0-py3-none-any.whl'),
+      ]);
+    });
+    await new UvBackend().prepare(rt, () => {});
+    const out = execFileSync(
+      join(venvDir(rt), 'bin', 'python'),
+      ['-c', 'import hubdemo; print(hubdemo.ANSWER)'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(out.trim()).toBe('42');
+    await new UvBackend().remove(rt);
+    expect(existsSync(venvDir(rt))).toBe(false);
+  }, 120_000);
+});
+
 describe('the uv backend without a wheel for a dependency', () => {
   it('fails prepare with pip’s reason and leaves no venv', async () => {
     const rt = installed('fft', 'uv', (d) => {

@@ -82,18 +82,27 @@ export class UvBackend extends ProcessBackend {
     rmSync(venv, { recursive: true, force: true });
     try {
       const python = (await findPython())?.executable ?? 'python3';
-      const deps = await dependencies(python, pyproject, rt.dir);
-      const wheels = join(rt.dir, 'wheels');
-      const links = existsSync(wheels) ? ['--find-links', wheels] : [];
       const useUv = onPath('uv');
       log(`creating a venv with ${useUv ? 'uv' : 'python3 -m venv'}`);
-      if (useUv) await exec('uv', ['venv', '--python', python, venv], rt.dir);
-      else await exec(python, ['-m', 'venv', ...(deps.length === 0 ? ['--without-pip'] : []), venv], rt.dir);
+      // Reading the dependencies and creating the venv are independent: both at once. The venv
+      // starts without pip; pip is added only when there is something to install.
+      const [read, made] = await Promise.allSettled([
+        dependencies(python, pyproject, rt.dir),
+        useUv
+          ? exec('uv', ['venv', '--python', python, venv], rt.dir)
+          : exec(python, ['-m', 'venv', '--without-pip', venv], rt.dir),
+      ]);
+      if (read.status === 'rejected') throw read.reason;
+      if (made.status === 'rejected') throw made.reason;
+      const deps = read.value;
+      const wheels = join(rt.dir, 'wheels');
+      const links = existsSync(wheels) ? ['--find-links', wheels] : [];
       if (deps.length > 0) {
         log(
           `installing ${deps.length} dependenc${deps.length === 1 ? 'y' : 'ies'} from the archive's wheels (no index)`,
         );
         const venvPython = await this.interpreter(rt);
+        if (!useUv) await exec(venvPython, ['-m', 'ensurepip', '--default-pip'], rt.dir);
         if (useUv)
           await exec(
             'uv',
