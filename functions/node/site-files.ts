@@ -2,7 +2,6 @@
 // Paths are decoded once, must stay inside the site dir (links leaving it are refused), and only
 // regular files are sent; a folder answers with its index.html, and a folder asked for without its
 // trailing slash is redirected to it (the site's links all end in /).
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import { FileTree } from '@magellon/hub-core/node';
@@ -73,44 +72,21 @@ export function siteFiles(dir: string): SiteFiles {
         return true;
       }
       let abs = join(tree.real, ...parts);
-      let where = tree.resolve(abs, 'file');
-      if (!where.ok) {
-        const folder = tree.resolve(abs, 'dir');
-        if (!folder.ok) {
-          notFound(res, method);
-          return true;
-        }
+      if (tree.resolve(abs, 'dir').ok) {
         if (!pathname.endsWith('/')) {
           send(res, 301, 'text/plain; charset=utf-8', '', { location: `${pathname}/` });
           return true;
         }
         abs = join(abs, 'index.html');
-        where = tree.resolve(abs, 'file');
-        if (!where.ok) {
-          notFound(res, method);
-          return true;
-        }
       }
-      if (where.stats.size > MAX_SITE_FILE) {
+      // The tree's read: a regular file inside the site (links out refused), never a FIFO, bounded.
+      const read = tree.read(abs, MAX_SITE_FILE);
+      if (!read.ok) {
         notFound(res, method);
         return true;
       }
-      const fd = openSync(where.real, 'r');
-      let body: Buffer;
-      try {
-        const size = fstatSync(fd).size;
-        body = Buffer.allocUnsafe(size);
-        let at = 0;
-        while (at < size) {
-          const n = readSync(fd, body, at, size - at, at);
-          if (n === 0) break;
-          at += n;
-        }
-        body = body.subarray(0, at);
-      } finally {
-        closeSync(fd);
-      }
-      const type = TYPES[extname(where.real)] ?? 'application/octet-stream';
+      const body = read.bytes;
+      const type = TYPES[extname(read.real)] ?? 'application/octet-stream';
       // Astro's hashed assets never change under one name; pages may change with every build.
       const cache = parts[0] === '_astro' ? 'public, max-age=31536000, immutable' : 'public, max-age=300';
       res.writeHead(200, {

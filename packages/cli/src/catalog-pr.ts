@@ -201,13 +201,7 @@ export async function proposeChange(o: ProposeOptions): Promise<ProposeResult> {
   }
 
   step(`opening the pull request on ${gh.owner}/${gh.name}`);
-  const { Octokit } = await import('@octokit/rest');
-  const octokit = new Octokit({
-    auth: gh.token,
-    baseUrl: gh.apiUrl,
-    userAgent: 'magellon-hub',
-    request: { retries: 0 },
-  });
+  const octokit = await octokitFor(gh);
   try {
     const { data } = await octokit.rest.pulls.create({
       owner: gh.owner,
@@ -230,16 +224,21 @@ export async function proposeChange(o: ProposeOptions): Promise<ProposeResult> {
 /** The login the token belongs to (GET /user), or undefined when GitHub does not say. */
 export async function tokenLogin(gh: GitHubTarget): Promise<string | undefined> {
   if (!gh.token) return undefined;
-  const { Octokit } = await import('@octokit/rest');
-  const octokit = new Octokit({
-    auth: gh.token,
-    baseUrl: gh.apiUrl,
-    userAgent: 'magellon-hub',
-    request: { retries: 0 },
-  });
+  const octokit = await octokitFor(gh);
   try {
     return (await octokit.rest.users.getAuthenticated()).data.login;
   } catch {
     return undefined;
   }
+}
+
+/** A REST client for the target's API (GitHub or Enterprise), with the token; loaded only when used. */
+async function octokitFor(gh: GitHubTarget) {
+  const { Octokit } = await import('@octokit/rest');
+  return new Octokit({
+    auth: gh.token,
+    baseUrl: gh.apiUrl,
+    userAgent: 'magellon-hub',
+    request: { retries: 0 },
+  });
 }

@@ -1,14 +1,15 @@
 // `hub publish` and `hub yank` end to end: a bare repo stands in for the GitHub repository (the
 // push really happens), a local server speaks GitHub's REST wire format for the pull request, and
 // what lands on the branch is checked with `hub verify`, exactly as CI would.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { HUB_BIN, STARTER_CATALOG } from '../../core/test/pr-repo';
+import { STARTER_CATALOG } from '../../core/test/pr-repo';
 import { FakeGitHub } from './fake-github';
+import { runHubAsync } from './run-hub';
 
 const EXAMPLES = join(import.meta.dirname, '..', '..', '..', 'examples', 'plugins');
 const TOKEN = 'ghp_test_author';
@@ -22,31 +23,9 @@ let github: FakeGitHub;
 const git = (dir: string, ...args: string[]) =>
   execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
-/** Runs hub as a child without blocking this process, which also serves the fake GitHub. */
-function hub(
-  args: string[],
-  env: Record<string, string | undefined> = {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const e: Record<string, string | undefined> = {
-    ...process.env,
-    GITHUB_TOKEN: undefined,
-    GH_TOKEN: undefined,
-    NO_COLOR: '1',
-    ...env,
-  };
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [HUB_BIN, ...args], { env: e as NodeJS.ProcessEnv });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c) => {
-      stderr += c;
-    });
-    child.on('close', (status) => done({ status, stdout, stderr }));
-  });
-}
+/** hub as a child, never inheriting a token from the environment running the tests. */
+const hub = (args: string[], env: Record<string, string | undefined> = {}) =>
+  runHubAsync(args, { GITHUB_TOKEN: undefined, GH_TOKEN: undefined, ...env });
 
 /** A copy of examples/plugins/<id> (links resolved) at `version`. */
 function pluginAt(id: string, version: string): string {
@@ -109,7 +88,7 @@ describe('hub publish', () => {
         GITHUB_TOKEN: TOKEN,
       },
     );
-    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('opened pull request #41: https://github.example/magellon/catalog/pull/41');
 
     // The pull request, as GitHub received it.
@@ -147,7 +126,7 @@ describe('hub publish', () => {
 
     // And the catalog check CI runs on this pull request passes, a real install included.
     const v = await verifyBranch('publish/fft-1.3.0');
-    expect(v.status, v.stdout + v.stderr).toBe(0);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
     expect(v.stderr).toContain('1 installed');
   });
 
@@ -155,14 +134,14 @@ describe('hub publish', () => {
     const mine = await hub(['publish', pluginAt('fft', '1.3.0'), ...repoArgs()], {
       GITHUB_TOKEN: MAINTAINER_TOKEN,
     });
-    expect(mine.status, mine.stderr).toBe(0);
+    expect(mine.code, mine.stderr).toBe(0);
     expect(git(bare, 'show', 'publish/fft-1.3.0:catalog/plugins/fft/1.3.0.yaml')).toMatch(
       /^tier: verified$/m,
     );
     const theirs = await hub(['publish', pluginAt('ctf', '1.3.0'), ...repoArgs(), '--tier', 'verified'], {
       GITHUB_TOKEN: TOKEN,
     });
-    expect(theirs.status).toBe(2);
+    expect(theirs.code).toBe(2);
     expect(theirs.stderr).toContain('@plugin-author is not one');
   });
 
@@ -170,7 +149,7 @@ describe('hub publish', () => {
     const r = await hub(['publish', pluginAt('fft', '1.3.0'), ...repoArgs(), '--dry-run'], {
       GITHUB_TOKEN: TOKEN,
     });
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('# catalog/plugins/fft/1.3.0.yaml');
     expect(r.stdout).toMatch(/^plugin_id: fft$/m);
     expect(r.stdout).toContain(
@@ -183,7 +162,7 @@ describe('hub publish', () => {
 
   it('without a token it stops after the local branch and says what to run next', async () => {
     const r = await hub(['publish', pluginAt('fft', '1.3.0'), '--repo-dir', clone, '--json']);
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc).toMatchObject({ branch: 'publish/fft-1.3.0', pushed: false });
     expect(doc.next).toContain(`push origin publish/fft-1.3.0`);
@@ -192,13 +171,13 @@ describe('hub publish', () => {
     expect(github.requests).toEqual([]);
     // Running again does not move the branch it made.
     const again = await hub(['publish', pluginAt('fft', '1.3.0'), '--repo-dir', clone]);
-    expect(again.status).toBe(1);
+    expect(again.code).toBe(1);
     expect(again.stderr).toContain('branch publish/fft-1.3.0 already exists');
   });
 
   it('a version already in the catalog, or a plugin that fails lint, is refused before anything is created', async () => {
     const dup = await hub(['publish', pluginAt('fft', '1.1.0'), ...repoArgs()], { GITHUB_TOKEN: TOKEN });
-    expect(dup.status).toBe(1);
+    expect(dup.code).toBe(1);
     expect(dup.stderr).toContain('catalog/plugins/fft/1.1.0.yaml is already on main: fft 1.1.0 is published');
     const broken = pluginAt('fft', '1.3.0');
     rmSync(join(broken, 'main.py'));
@@ -207,7 +186,7 @@ describe('hub publish', () => {
       readFileSync(join(broken, 'manifest.yaml'), 'utf8').replace(/^category:.*$/m, 'category: "Not A Slug"'),
     );
     const bad = await hub(['publish', broken, ...repoArgs()], { GITHUB_TOKEN: TOKEN });
-    expect(bad.status).toBe(1);
+    expect(bad.code).toBe(1);
     expect(bad.stderr + bad.stdout).toMatch(/manifest|lint/);
     expect(git(bare, 'branch', '--list', 'publish/*')).toBe('');
     expect(github.requests.filter((q) => q.method === 'POST')).toEqual([]);
@@ -217,7 +196,7 @@ describe('hub publish', () => {
     const r = await hub(['publish', pluginAt('fft', '1.3.0'), ...repoArgs()], {
       GITHUB_TOKEN: 'ghp_revoked',
     });
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain('GitHub refused the pull request (401');
     expect(r.stderr).toContain('compare/main...publish/fft-1.3.0');
   });
@@ -239,7 +218,7 @@ describe('hub yank', () => {
         GITHUB_TOKEN: TOKEN,
       },
     );
-    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(github.requests.find((q) => q.method === 'POST')!.body).toMatchObject({
       head: 'yank/topaz-0.2.0',
       title: 'Yank topaz 0.2.0',
@@ -253,7 +232,7 @@ describe('hub yank', () => {
     ]);
     expect(diff.split('\n').filter((l) => l.startsWith('-') && !l.startsWith('---'))).toEqual([]);
     const v = await verifyBranch('yank/topaz-0.2.0');
-    expect(v.status, v.stdout + v.stderr).toBe(0);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
   });
 
   it('refuses an unknown version, one already yanked, and a missing reason', async () => {
@@ -264,7 +243,7 @@ describe('hub yank', () => {
       'already yanked',
     );
     const noReason = await hub(['yank', 'topaz@0.2.0', '--repo-dir', clone]);
-    expect(noReason.status).toBe(2);
+    expect(noReason.code).toBe(2);
     expect(noReason.stderr).toContain('--reason');
   });
 });

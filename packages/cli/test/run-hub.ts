@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 export const HUB_BIN = join(import.meta.dirname, '..', 'bin', 'hub.js');
@@ -19,4 +19,30 @@ export function runHub(args: string[], cwd: string = REPO_ROOT, env: Record<stri
     timeout: 60_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The same, without blocking this process: for tests whose own process serves what hub talks to
+ * (a fake GitHub, a TLS archive server). An env value of undefined removes the variable.
+ */
+export function runHubAsync(args: string[], env: Record<string, string | undefined> = {}): Promise<HubRun> {
+  const merged: Record<string, string | undefined> = {
+    ...process.env,
+    NO_COLOR: '1',
+    SOURCE_DATE_EPOCH: '',
+    ...env,
+  };
+  for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [HUB_BIN, ...args], { env: merged as NodeJS.ProcessEnv });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => {
+      stdout += c;
+    });
+    child.stderr.on('data', (c) => {
+      stderr += c;
+    });
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
 }

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_BIN, PrRepo } from '../../core/test/pr-repo';
+import { runHubAsync } from './run-hub';
 
 const out = mkdtempSync(join(tmpdir(), 'hub-verify-cli-'));
 const repos: PrRepo[] = [];
@@ -129,26 +130,10 @@ describe('hub verify downloads an https archive with a size cap', () => {
   }
 
   /** hub verify as a child that does not block this process (which serves the archive). */
-  function verifyAsync(dir: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    return new Promise((done) => {
-      const child = spawn(
-        process.execPath,
-        [HUB_BIN, 'verify', dir, '--base', 'main', '--no-install', '--format', 'json'],
-        {
-          env: { ...process.env, NODE_EXTRA_CA_CERTS: certFile },
-        },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c) => {
-        stdout += c;
-      });
-      child.stderr.on('data', (c) => {
-        stderr += c;
-      });
-      child.on('close', (status) => done({ status, stdout, stderr }));
+  const verifyAsync = (dir: string) =>
+    runHubAsync(['verify', dir, '--base', 'main', '--no-install', '--format', 'json'], {
+      NODE_EXTRA_CA_CERTS: certFile,
     });
-  }
 
   async function prWithRemoteArchive(serveBytes: (archive: Buffer) => Buffer, status = 200) {
     const r = new PrRepo('verify-https');
@@ -168,13 +153,13 @@ describe('hub verify downloads an https archive with a size cap', () => {
 
   it('the archive at its https URL is downloaded and checked', async () => {
     const { result } = await prWithRemoteArchive((b) => b);
-    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual([]);
   });
 
   it('a body longer than size_bytes is cut off and refused', async () => {
     const { r, entry, result } = await prWithRemoteArchive((b) => Buffer.concat([b, Buffer.alloc(1 << 20)]));
-    expect(result.status).toBe(1);
+    expect(result.code).toBe(1);
     const hit = JSON.parse(result.stdout).find((f: { code: string }) => f.code === 'verify.download-failed');
     expect(hit).toMatchObject({ file: entry, line: r.lineOf(entry, 'url:') });
     expect(hit.message).toMatch(/more than size_bytes allows|longer than size_bytes/);
@@ -182,7 +167,7 @@ describe('hub verify downloads an https archive with a size cap', () => {
 
   it('a 404 is a download failure that names the status', async () => {
     const { result } = await prWithRemoteArchive((b) => b, 404);
-    expect(result.status).toBe(1);
+    expect(result.code).toBe(1);
     const hit = JSON.parse(result.stdout).find((f: { code: string }) => f.code === 'verify.download-failed');
     expect(hit.message).toContain('the server answered 404');
   });

@@ -32,6 +32,8 @@ export interface SitePlugin {
   latest: PluginVersion;
   /** Newest published_at or yanked.at of any version (the "recently updated" order). */
   updated: string;
+  /** Position in the default order (verified first, then by name). */
+  order: number;
   manifest?: ManifestSummary;
 }
 
@@ -78,9 +80,12 @@ async function load(): Promise<SiteData> {
       for (const t of [v.published_at, v.yanked?.at])
         if (t && Date.parse(t) > Date.parse(updated || '0')) updated = t;
     }
-    plugins.push({ id, doc, latest, updated, manifest: await manifestOf(catalog.root, latest) });
+    plugins.push({ id, doc, latest, updated, order: 0, manifest: await manifestOf(catalog.root, latest) });
   }
   plugins.sort(defaultOrder);
+  plugins.forEach((p, i) => {
+    p.order = i;
+  });
   const tags = [...new Set(plugins.flatMap((p) => p.doc.tags))].sort();
   const releases = plugins
     .flatMap((plugin) => plugin.doc.versions.map((version) => ({ plugin, version })))

@@ -29,6 +29,7 @@ import {
   type GitHubTarget,
   githubRepoOf,
   ProposeError,
+  type ProposeResult,
   proposeChange,
   showFile,
   tokenLogin,
@@ -136,6 +137,29 @@ export function reportProposal(json: boolean, doc: Record<string, unknown>, line
   return EXIT.ok;
 }
 
+/** What a proposal that went through prints: the pull request, or the branch and what to run next. */
+export function reportProposed(json: boolean, result: ProposeResult, extra: Record<string, unknown>): number {
+  return reportProposal(json, { ...result, ...extra }, [
+    result.pr
+      ? green(`✔ opened pull request #${result.pr.number}: ${safe(result.pr.url)}`)
+      : green(`✔ branch ${safe(result.branch)} is ready (${result.commit.slice(0, 12)})`),
+    ...(result.next ? [`next: ${safe(result.next)}`] : []),
+  ]);
+}
+
+/** A ProposeError becomes its message (and a JSON error with --json) and exit 1; anything else is rethrown. */
+export function proposalFailed(err: unknown, json: boolean): number {
+  if (!(err instanceof ProposeError)) throw err;
+  if (json) process.stdout.write(`${inertJson({ error: err.message }, 2)}\n`);
+  console.error(red(`✖ ${escapeControl(err.message)}`));
+  return EXIT.failed;
+}
+
+/** Progress lines on stderr (escaped: they carry git's words and names from the command line); none with --json. */
+export const progressTo = (json: boolean) => (s: string) => {
+  if (!json) console.error(safe(s));
+};
+
 export const publishCommand: Command = {
   name: 'publish',
   help: `Usage: hub publish <plugin-dir | file.mpn> [options]
@@ -188,9 +212,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
     const publishedAt = values['published-at'] ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     if (Number.isNaN(Date.parse(publishedAt))) throw new UsageError('--published-at takes an ISO 8601 time');
     const json = !!values.json;
-    const say = (s: string) => {
-      if (!json) console.error(s);
-    };
+    const say = progressTo(json);
     const repo = await catalogRepo(values);
     const target = positionals[0]!;
     const work = mkdtempSync(join(tmpdir(), 'hub-publish-'));
@@ -344,20 +366,9 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         onStep: say,
         baseCommit: base,
       });
-      const doc = { ...result, entryPath, archiveUrl: url, tier };
-      return reportProposal(json, doc, [
-        result.pr
-          ? green(`✔ opened pull request #${result.pr.number}: ${result.pr.url}`)
-          : green(`✔ branch ${safe(result.branch)} is ready (${result.commit.slice(0, 12)})`),
-        ...(result.next ? [`next: ${safe(result.next)}`] : []),
-      ]);
+      return reportProposed(json, result, { entryPath, archiveUrl: url, tier });
     } catch (err) {
-      if (err instanceof ProposeError) {
-        if (json) process.stdout.write(`${inertJson({ error: err.message }, 2)}\n`);
-        console.error(red(`✖ ${escapeControl(err.message)}`));
-        return EXIT.failed;
-      }
-      throw err;
+      return proposalFailed(err, json);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { inertJson } from '@magellon/hub-core';
 import { renderVerifyMarkdown, type VerifyResult, verifyPullRequest } from '@magellon/hub-core/node';
@@ -125,7 +127,12 @@ async function smokeInstall(coreservice: string, archive: string): Promise<strin
   try {
     const r = await runNode(coreservice, ['install-file', archive, '--plugins-dir', pluginsDir, '--json']);
     if (r.code === 0) {
-      const id = (JSON.parse(r.stdout) as { result: { plugin_id: string } }).result.plugin_id;
+      let id: string;
+      try {
+        id = (JSON.parse(r.stdout) as { result: { plugin_id: string } }).result.plugin_id;
+      } catch {
+        return `coreservice said it installed, but its --json answer could not be read: ${r.stdout.slice(0, 200)}`;
+      }
       const gone = await runNode(coreservice, ['uninstall', id, '--plugins-dir', pluginsDir, '--json']);
       if (gone.code !== 0)
         return `it installed, but coreservice could not uninstall it: ${gone.stdout.trim() || gone.stderr.trim()}`;
@@ -173,30 +180,33 @@ function runNode(
 
 /** Streams an https archive to `dest`, refusing more than `maxBytes` and giving up after a timeout. */
 async function downloadArchive(url: string, dest: string, maxBytes: number): Promise<void> {
-  const { createWriteStream } = await import('node:fs');
-  const { pipeline } = await import('node:stream/promises');
-  const { Transform } = await import('node:stream');
   const signal = AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS);
   // Release assets are commonly served through a redirect (GitHub's go to its object store).
-  const dispatcher = new Agent().compose(interceptors.redirect({ maxRedirections: 5 }));
-  const res = await request(url, { signal, dispatcher, headersTimeout: 30_000, bodyTimeout: 30_000 });
-  if (res.statusCode !== 200) {
-    await res.body.dump();
-    throw new Error(`the server answered ${res.statusCode}`);
+  const agent = new Agent();
+  const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: 5 }));
+  try {
+    const res = await request(url, { signal, dispatcher, headersTimeout: 30_000, bodyTimeout: 30_000 });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new Error(`the server answered ${res.statusCode}`);
+    }
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      await res.body.dump();
+      throw new Error(`it is ${declared} bytes, more than size_bytes allows`);
+    }
+    let seen = 0;
+    const cap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        seen += chunk.length;
+        if (seen > maxBytes)
+          cb(new Error(`it is longer than size_bytes allows (stopped after ${maxBytes} bytes)`));
+        else cb(null, chunk);
+      },
+    });
+    await pipeline(res.body, cap, createWriteStream(dest, { flags: 'wx' }));
+  } finally {
+    // No idle keep-alive socket may hold the command open once it is done.
+    await agent.close();
   }
-  const declared = Number(res.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await res.body.dump();
-    throw new Error(`it is ${declared} bytes, more than size_bytes allows`);
-  }
-  let seen = 0;
-  const cap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      seen += chunk.length;
-      if (seen > maxBytes)
-        cb(new Error(`it is longer than size_bytes allows (stopped after ${maxBytes} bytes)`));
-      else cb(null, chunk);
-    },
-  });
-  await pipeline(res.body, cap, createWriteStream(dest, { flags: 'wx' }));
 }

@@ -1,10 +1,17 @@
-import { escapeControl, inertJson } from '@magellon/hub-core';
 import { checkEntryBytes, renderEntryYaml } from '@magellon/hub-core/node';
 import { baseCommit, ProposeError, proposeChange, showFile } from '../catalog-pr';
-import { green, printFindings, red, safe, safeLines } from '../output';
+import { printFindings, safe, safeLines } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
-import { catalogRepo, GIT_HELP, GIT_OPTIONS, reportProposal } from './publish';
+import {
+  catalogRepo,
+  GIT_HELP,
+  GIT_OPTIONS,
+  progressTo,
+  proposalFailed,
+  reportProposal,
+  reportProposed,
+} from './publish';
 
 const MAX_REASON = 500;
 
@@ -46,9 +53,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed, 2 bad usage.`,
     if (Number.isNaN(Date.parse(at))) throw new UsageError('--at takes an ISO 8601 time');
     const [, id, version] = spec as unknown as [string, string, string];
     const json = !!values.json;
-    const say = (s: string) => {
-      if (!json) console.error(s);
-    };
+    const say = progressTo(json);
     const repo = await catalogRepo(values);
     try {
       const base = await baseCommit(repo.dir, repo.remote, repo.base, say);
@@ -104,19 +109,9 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed, 2 bad usage.`,
         onStep: say,
         baseCommit: base,
       });
-      return reportProposal(json, { ...result, path }, [
-        result.pr
-          ? green(`✔ opened pull request #${result.pr.number}: ${result.pr.url}`)
-          : green(`✔ branch ${safe(result.branch)} is ready (${result.commit.slice(0, 12)})`),
-        ...(result.next ? [`next: ${safe(result.next)}`] : []),
-      ]);
+      return reportProposed(json, result, { path });
     } catch (err) {
-      if (err instanceof ProposeError) {
-        if (json) process.stdout.write(`${inertJson({ error: err.message }, 2)}\n`);
-        console.error(red(`✖ ${escapeControl(err.message)}`));
-        return EXIT.failed;
-      }
-      throw err;
+      return proposalFailed(err, json);
     }
   },
 };

@@ -66,7 +66,7 @@ function notFoundFinding(what: string, err: unknown, file = what): Finding {
  * one set of rules, so a pull request's base and head are judged exactly as `hub validate` judges
  * a working tree, and findings name `<source.shown>/<catalog-relative path>`.
  */
-export function loadCatalogFrom(source: CatalogSource): Omit<LoadedCatalog, 'root'> & { root: string } {
+export function loadCatalogFrom(source: CatalogSource): LoadedCatalog {
   const findings = new FindingList();
   const shown = (rel: string) => source.show(rel);
   const plugins = source.list('plugins');

@@ -119,7 +119,7 @@ export class FileTree {
     if (!opts.direntIsFile) {
       const where = this.resolve(abs, 'file');
       if (!where.ok) return where;
-      if (where.stats.size > maxBytes) return tooLarge(where.stats.size, maxBytes);
+      if (where.stats.size > maxBytes) return tooLargeRefusal(where.stats.size, maxBytes);
       real = where.real;
     }
     let fd: number;
@@ -141,7 +141,7 @@ export class FileTree {
             refusal: { kind: 'not-regular', message: `is ${describeFileType(stats)}; it was not read` },
           };
         }
-        if (stats.size > maxBytes) return tooLarge(stats.size, maxBytes);
+        if (stats.size > maxBytes) return tooLargeRefusal(stats.size, maxBytes);
         // One byte more than allowed tells a file that grew since the stat from one that did not.
         want = Math.min(stats.size, maxBytes) + 1;
       }
@@ -155,7 +155,7 @@ export class FileTree {
       }
       if (length > maxBytes) {
         // Unstatted (direntIsFile), only the limit is known so far: say the file's real size.
-        return tooLarge(opts.direntIsFile ? Math.max(length, fstatSync(fd).size) : length, maxBytes);
+        return tooLargeRefusal(opts.direntIsFile ? Math.max(length, fstatSync(fd).size) : length, maxBytes);
       }
       return { ok: true, bytes: buffer.subarray(0, length), real };
     } catch (error) {
@@ -189,7 +189,8 @@ export class FileTree {
   }
 }
 
-function tooLarge(size: number, limit: number): { ok: false; refusal: TreeRefusal } {
+/** The refusal for a file over its byte limit (it was not read or parsed). */
+export function tooLargeRefusal(size: number, limit: number): { ok: false; refusal: TreeRefusal } {
   return {
     ok: false,
     refusal: {

@@ -1,4 +1,6 @@
-import type { TreeRefusal } from '../fs/tree-file';
+import { type TreeRefusal, tooLargeRefusal } from '../fs/tree-file';
+
+export { tooLargeRefusal };
 
 /**
  * Where a catalog's files come from. The loader asks only for catalog-relative paths ("plugins",
@@ -40,21 +42,4 @@ export type SourceRead = { ok: true; bytes: Buffer } | { ok: false; refusal: Tre
 export function notFoundRefusal(rel: string): { ok: false; refusal: TreeRefusal } {
   const error = Object.assign(new Error(`ENOENT: no such file or directory, '${rel}'`), { code: 'ENOENT' });
   return { ok: false, refusal: { kind: 'io', error, message: error.message } };
-}
-
-export function tooLargeRefusal(size: number, limit: number): { ok: false; refusal: TreeRefusal } {
-  return {
-    ok: false,
-    refusal: {
-      kind: 'too-large',
-      size,
-      limit,
-      message: `is ${size} bytes; the limit is ${limit}, so it was not parsed`,
-    },
-  };
-}
-
-/** Joins catalog-relative path parts with "/". */
-export function relJoin(...parts: string[]): string {
-  return parts.filter((p) => p !== '').join('/');
 }

@@ -145,11 +145,6 @@ export class GitCatalogSource extends MemoryCatalogSource {
     return source;
   }
 
-  /** The git blob id of a file, or undefined when there is no such regular file. */
-  oid(rel: string): string | undefined {
-    return this.objects.get(rel)?.oid;
-  }
-
   /** The size of a file from the tree listing, without reading it. */
   size(rel: string): number | undefined {
     return this.objects.get(rel)?.size;

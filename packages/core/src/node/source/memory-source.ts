@@ -1,3 +1,4 @@
+import type { TreeRefusal } from '../fs/tree-file';
 import type { CatalogSource, SourceDirent, SourceKind, SourceList, SourceRead } from './catalog-source';
 import { notFoundRefusal, tooLargeRefusal } from './catalog-source';
 
@@ -60,24 +61,11 @@ export class MemoryCatalogSource implements CatalogSource {
     return dirs;
   }
 
-  /** Every file path held or known, sorted. */
-  paths(): string[] {
-    return [...new Set([...this.files.keys(), ...this.unread.keys()])].sort();
-  }
-
   list(rel: string): SourceList {
     const children = this.index().get(rel);
     if (!children) {
       const kind = this.kindOf(rel);
-      if (kind === 'link') {
-        return {
-          ok: false,
-          refusal: {
-            kind: 'not-regular',
-            message: `is a symbolic link in ${this.describe}; links are not followed`,
-          },
-        };
-      }
+      if (kind === 'link') return this.linkRefusal();
       if (kind) {
         return { ok: false, refusal: { kind: 'not-regular', message: 'is not a folder; it was not listed' } };
       }
@@ -104,20 +92,23 @@ export class MemoryCatalogSource implements CatalogSource {
       };
     }
     const kind = this.kindOf(rel);
-    if (kind === 'link') {
-      return {
-        ok: false,
-        refusal: {
-          kind: 'not-regular',
-          message: `is a symbolic link in ${this.describe}; links are not followed`,
-        },
-      };
-    }
+    if (kind === 'link') return this.linkRefusal();
     if (kind === 'dir' || kind === 'other') {
       const what = kind === 'dir' ? 'a folder' : 'not a regular file (a submodule or special file)';
       return { ok: false, refusal: { kind: 'not-regular', message: `is ${what}; it was not read` } };
     }
     return notFoundRefusal(rel);
+  }
+
+  /** A link in a git tree (or marked so in memory) is never followed. */
+  private linkRefusal(): { ok: false; refusal: TreeRefusal } {
+    return {
+      ok: false,
+      refusal: {
+        kind: 'not-regular',
+        message: `is a symbolic link in ${this.describe}; links are not followed`,
+      },
+    };
   }
 
   private kindOf(rel: string): SourceKind | undefined {

@@ -8,7 +8,7 @@ import { type Finding, FindingList, sortFindings } from '../../findings';
 import { checkOpenedArchive, locateArchive } from '../check-archives';
 import { refusalFinding } from '../fs/tree-file';
 import { ioFinding } from '../io-error';
-import { loadCatalogFrom, readMaintainers } from '../load-catalog';
+import { loadCatalogFrom, MAX_MAINTAINERS_BYTES, readMaintainers } from '../load-catalog';
 import { checkEntryBytes, MAX_ENTRY_BYTES } from '../read-entry';
 import { GitCatalogSource, git, resolveCommit } from '../source/git-source';
 import { DEFAULT_ZIP_LIMITS } from '../zip';
@@ -195,10 +195,25 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
     for (const [i, entry] of newVersions.entries()) {
       const { plugin_id: id, version } = entry.entry;
       progress(`checking the archive of ${id} ${version} (${i + 1}/${newVersions.length})`);
-      const archive = await fetchArchive(entry, head, join(work, `${i}.mpn`), opts, locate, findings);
+      const at = { file: entry.file, ...locate(entry.file, ['archive', 'url']) };
+      let archive: { path: string; label: string } | undefined;
+      try {
+        archive = await fetchArchive(entry, head, join(work, `${i}.mpn`), opts, locate, findings);
+      } catch (err) {
+        // Too large to take, or git could not read it: a finding on this entry; the others go on.
+        const code =
+          (err as NodeJS.ErrnoException).code === 'ETOOBIG'
+            ? 'zip.too-large'
+            : ioFinding(err, entry.file).code;
+        findings.error(
+          code,
+          `archive ${entry.entry.archive.url} could not be taken from the pull request: ${(err as Error).message}`,
+          at,
+        );
+        continue;
+      }
       if (!archive) continue;
       archivesChecked++;
-      const at = { file: entry.file, ...locate(entry.file, ['archive', 'url']) };
       let passed: boolean;
       try {
         const fd = openSync(archive.path, 'r');
@@ -264,10 +279,13 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
     const now = new Set((after?.maintainers ?? []).map((m) => login(m.github)));
     const added = [...now].filter((l) => !was.has(l));
     const removed = [...was].filter((l) => !now.has(l));
-    const read = source.read('maintainers.yaml', 256 * 1024);
+    const read = source.read('maintainers.yaml', MAX_MAINTAINERS_BYTES);
     const text = read.ok ? read.bytes.toString('utf8') : '';
     const lineOfLogin = (l: string) => {
-      const i = text.split('\n').findIndex((line) => line.toLowerCase().includes(l));
+      // The `github: <login>` line itself (quoted or not), not any line that happens to contain it.
+      const i = text
+        .split('\n')
+        .findIndex((line) => /github:\s*["']?([A-Za-z0-9-]+)/.exec(line)?.[1]?.toLowerCase() === l);
       return i >= 0 ? { line: i + 1, column: 1 } : {};
     };
     const where = { file, ...(added[0] ? lineOfLogin(added[0]) : {}) };
