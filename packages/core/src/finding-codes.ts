@@ -83,6 +83,8 @@ export const FINDING_CODES = {
   'archive.unlisted-file': 'a file in the archive is not listed in file_checksums',
   'archive.checksum-mismatch': 'a file differs from its file_checksums entry',
   'archive.missing-file': 'file_checksums lists a file that is not in the archive',
+  'archive.unsafe-dependency':
+    'a uv entry’s pyproject.toml lists a dependency that is not a plain requirement from an index (an option, a URL or path, a control character, …), names indexes, find-links, or URL or git sources in [tool.uv], or cannot be read; install and the catalog refuse the archive',
 
   // The zip container (the safe reader refuses the archive)
   'zip.not-found': 'the archive cannot be opened or is not a regular file',
@@ -131,6 +133,8 @@ export const FINDING_CODES = {
   'lint.schema-missing': 'input_schema or output_schema is not in the plugin',
   'lint.external-uv-source': 'pyproject.toml’s [tool.uv.sources] points outside the plugin',
   'lint.invalid-pyproject': 'a pyproject.toml named by a uv install entry is not valid TOML',
+  'lint.unsafe-dependency':
+    'a uv entry’s pyproject.toml lists a dependency that is not a plain requirement from an index (an option such as --index-url, a URL or path, a control character, …), or its [tool.uv] names indexes, find-links, or URL or git sources',
   'lint.misspelled-key': 'an unknown manifest key is one or two edits from a known one (did you mean …?)',
   'lint.newer-manifest-version': 'manifest_version is newer than this hub knows',
   'lint.version-not-semver': 'version is not SemVer (the catalog only accepts SemVer)',

@@ -4,6 +4,8 @@ export * from './documents';
 export * from './finding-codes';
 export * from './finding-codes-doc';
 export * from './findings';
+export * from './manifest/pyproject';
+export * from './manifest/requirement';
 export * from './schema';
 export * from './text';
 export * from './versions';

@@ -1,12 +1,12 @@
 import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
-import { parse as parseToml } from 'smol-toml';
 import type { FindingList } from '../findings';
 import { type ArchiveManifest, KNOWN_MANIFEST_VERSIONS } from '../schema/archive-manifest';
 import { isSpdxExpression } from '../schema/primitives';
 import { sdkSatisfies } from '../versions/sdk-range';
 import { isSemver } from '../versions/semver';
 import { keyTypoFindings } from './key-typos';
-import { joinRelative, normalizeRelative, type PluginFiles } from './plugin-files';
+import { joinRelative, normalizeRelative, type PluginFiles, parentDir } from './plugin-files';
+import { pyprojectDependencies } from './pyproject';
 
 /** Everything a lint rule may look at. */
 export interface LintContext {
@@ -14,6 +14,8 @@ export interface LintContext {
   /** The manifest's file label in findings, e.g. `my-plugin/manifest.yaml`. */
   manifestFile: string;
   files: PluginFiles;
+  /** A source dir, or an archive (whose safety the strict archive check has already judged). */
+  origin: 'dir' | 'archive';
   findings: FindingList;
   /** The manifest as YAML read it, before the schema dropped unknown keys and filled defaults. */
   raw: unknown;
@@ -106,59 +108,45 @@ const schemaFilesPresent: LintRule = (ctx) => {
   }
 };
 
-/** What `[tool.uv.sources]` of a pyproject.toml says, read with a real TOML parser. */
-export type UvSourcesResult =
-  | { ok: true; external: string[] }
-  | { ok: false; line: number; column: number; message: string };
-
-/**
- * Path sources in `[tool.uv.sources]` that point outside the plugin: they will not exist after
- * extraction. `dir` is the pyproject's folder inside the plugin ('' for the root), since uv reads
- * paths relative to it. A file that is not TOML comes back with the parser's line and column.
- */
-export function externalUvSources(pyproject: string, dir = ''): UvSourcesResult {
-  let doc: Record<string, unknown>;
-  try {
-    doc = parseToml(pyproject);
-  } catch (err) {
-    const e = err as { line?: number; column?: number; message?: string };
-    const message = (String(e.message ?? err).split('\n')[0] ?? '').replace(/^Invalid TOML document: /, '');
-    return { ok: false, line: e.line ?? 1, column: e.column ?? 1, message };
+/** The pyproject.toml files the manifest's uv install entries name, as paths inside the plugin. */
+export function uvPyprojects(manifest: ArchiveManifest, has: (path: string) => boolean): string[] {
+  const paths = new Set<string>();
+  for (const spec of manifest.install) {
+    if (spec.method !== 'uv' || !spec.pyproject) continue;
+    // The installer reads it from the plugin's root; lint also accepts it inside build_context.
+    for (const path of [normalizeRelative(spec.pyproject), joinRelative(spec.build_context, spec.pyproject)])
+      if (path && has(path)) paths.add(path);
   }
-  const table = (v: unknown) =>
-    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  const sources = table(table(table(doc.tool)?.uv)?.sources) ?? {};
-  const external: string[] = [];
-  for (const value of Object.values(sources)) {
-    // A source is a table, or a list of tables with markers.
-    for (const source of Array.isArray(value) ? value : [value]) {
-      const p = table(source)?.path;
-      if (typeof p !== 'string') continue;
-      const local = p.replace(/^file:\/\//, '');
-      if (/^[/~]/.test(local) || /^[A-Za-z]:/.test(local) || joinRelative(dir, local) === undefined)
-        external.push(p);
-    }
-  }
-  return { ok: true, external };
+  return [...paths];
 }
 
-const uvSourcesInside: LintRule = async (ctx) => {
-  for (const spec of ctx.manifest.install) {
-    if (spec.method !== 'uv' || !spec.pyproject) continue;
-    const path = normalizeRelative(spec.pyproject);
-    if (!path || !ctx.files.has(path)) continue;
+/**
+ * A uv entry's pyproject.toml: TOML, dependencies that are plain requirements from an index, no
+ * [tool.uv] indexes, find-links, URL or git sources (errors), and path sources inside the plugin (a warning).
+ * In an archive the errors are already the strict check's (archive.unsafe-dependency).
+ */
+const uvPyprojectSafe: LintRule = async (ctx) => {
+  for (const path of uvPyprojects(ctx.manifest, (p) => ctx.files.has(p))) {
     const file = `${ctx.files.label}/${path}`;
-    const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
-    const result = externalUvSources((await ctx.files.read(path)).toString('utf8'), dir);
-    if (!result.ok) {
-      ctx.findings.error(
-        'lint.invalid-pyproject',
-        `${path} is not valid TOML (${result.message}); uv cannot install from it`,
-        { file, line: result.line, column: result.column },
-      );
-      continue;
+    const read = pyprojectDependencies((await ctx.files.read(path)).toString('utf8'), parentDir(path));
+    if (ctx.origin === 'dir') {
+      for (const r of read.refusals) {
+        if (r.kind === 'toml') {
+          ctx.findings.error('lint.invalid-pyproject', `${path} is ${r.message}; uv cannot install from it`, {
+            file,
+            line: r.line,
+            column: r.column,
+          });
+        } else {
+          ctx.findings.error(
+            'lint.unsafe-dependency',
+            `${r.message}; the hub refuses to pack or install it`,
+            { file, line: r.line },
+          );
+        }
+      }
     }
-    for (const source of result.external) {
+    for (const source of read.externalSources) {
       ctx.findings.warning(
         'lint.external-uv-source',
         `[tool.uv.sources] points at "${source}", outside the plugin; it will not exist after install — bundle a wheel under wheels/ instead`,
@@ -240,7 +228,7 @@ export const LINT_RULES: readonly LintRule[] = [
   healthTimeoutReasonable,
   bundledSdkWheelCurrent,
   schemaFilesPresent,
-  uvSourcesInside,
+  uvPyprojectSafe,
   manifestVersionKnown,
   versionIsSemver,
   predicatesKnown,

@@ -27,3 +27,9 @@ export function normalizeRelative(path: string): string | undefined {
 export function joinRelative(dir: string, file: string): string | undefined {
   return normalizeRelative(dir === '.' || dir === '' ? file : `${dir}/${file}`);
 }
+
+/** The folder of a plugin-relative path ('' for a file at the root). */
+export function parentDir(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}

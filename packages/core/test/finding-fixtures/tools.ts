@@ -87,6 +87,14 @@ export const lintFixtures: FixtureTable<'lint'> = {
     'lint-me/pyproject.toml',
     2,
   ),
+  'lint.unsafe-dependency': filesCase(
+    {
+      'pyproject.toml':
+        '[project]\nname = "x"\ndependencies = [\n  "fastapi>=0.110",\n  "evil @ https://evil.example/evil.whl",\n]\n',
+    },
+    'lint-me/pyproject.toml',
+    5,
+  ),
   'lint.misspelled-key': manifestCase(
     (t) => `${t}helth_check_timeout: 3\nrequires_skd: x\n`,
     'requires_skd:',

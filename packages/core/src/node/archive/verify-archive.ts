@@ -1,5 +1,8 @@
 import { basename } from 'node:path';
 import { type Finding, FindingList, hasErrors } from '../../findings';
+import { uvPyprojects } from '../../manifest/lint-rules';
+import { parentDir } from '../../manifest/plugin-files';
+import { MAX_PYPROJECT_BYTES, pyprojectDependencies } from '../../manifest/pyproject';
 import { MAX_MANIFEST_BYTES, readManifest } from '../../manifest/read-manifest';
 import { type ArchiveManifest, PLACEHOLDER_ARCHIVE_ID } from '../../schema/archive-manifest';
 import { YamlLocator } from '../../yaml/locate';
@@ -7,6 +10,7 @@ import {
   type Prefetched,
   type ReadArchiveResult,
   readArchive,
+  readZipEntry,
   type ZipEntryInfo,
   ZipError,
   type ZipFileDigest,
@@ -70,6 +74,7 @@ export async function verifyArchive(file: string, opts: VerifyArchiveOptions = {
   let verified: VerifiedArchive | undefined;
   try {
     verified = checkContents(read, opts.label ?? basename(file));
+    if (verified.manifest) await checkDependencies(verified, file, opts, opts.label ?? basename(file));
     return verified;
   } finally {
     // Nothing extracted from an archive that was refused (or that made us throw) stays on disk.
@@ -77,15 +82,82 @@ export async function verifyArchive(file: string, opts: VerifyArchiveOptions = {
   }
 }
 
-/** Which entries the single pass keeps in memory: manifest.yaml, and small files within a total budget. */
+/** The pyproject files kept during the pass at most add up to this; any other is read afterwards. */
+const KEEP_TOML_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Which entries the single pass keeps in memory: manifest.yaml, `*.toml` files (a uv entry's
+ * pyproject, which the manifest names only once it is read) and small files within a total budget.
+ */
 function keeper(opts: VerifyArchiveOptions): (entry: ZipEntryInfo) => boolean {
   let budget = opts.keep?.maxTotalBytes ?? 0;
+  let tomlBudget = KEEP_TOML_BYTES;
   return (entry) => {
     if (entry.name === 'manifest.yaml') return entry.size <= MAX_MANIFEST_BYTES;
+    if (entry.name.endsWith('.toml') && entry.size <= MAX_PYPROJECT_BYTES && entry.size <= tomlBudget) {
+      tomlBudget -= entry.size;
+      return true;
+    }
     if (!opts.keep || entry.size > opts.keep.maxFileBytes || entry.size > budget) return false;
     budget -= entry.size;
     return true;
   };
+}
+
+/**
+ * Every pyproject.toml a uv install entry names: its dependencies must be plain requirements from an
+ * index and its [tool.uv] must name no index, find-links or remote source, since the installer hands
+ * them to pip or uv. Each problem is an error at its line in the pyproject.
+ */
+async function checkDependencies(
+  verified: VerifiedArchive,
+  file: string,
+  opts: VerifyArchiveOptions,
+  label: string,
+): Promise<void> {
+  const sizes = new Map(verified.digests.map((d) => [d.name, d.size]));
+  const start = verified.findings.length;
+  for (const path of uvPyprojects(verified.manifest!, (p) => sizes.has(p))) {
+    const at = { file: `${label}!${path}` };
+    if (sizes.get(path)! > MAX_PYPROJECT_BYTES) {
+      verified.findings.push({
+        ...at,
+        line: 1,
+        severity: 'error',
+        code: 'archive.unsafe-dependency',
+        message: `${path} is ${sizes.get(path)} bytes, over the ${MAX_PYPROJECT_BYTES} the hub reads; its dependencies cannot be checked`,
+      });
+      continue;
+    }
+    let bytes = verified.files.get(path);
+    try {
+      bytes ??= await readZipEntry(file, path, MAX_PYPROJECT_BYTES, opts.limits);
+    } catch (err) {
+      if (!(err instanceof ZipError)) throw err;
+      verified.findings.push({
+        ...at,
+        severity: 'error',
+        code: 'archive.unsafe-dependency',
+        message: `${path} could not be read again to check its dependencies (${err.code})`,
+      });
+      continue;
+    }
+    const read = pyprojectDependencies(bytes.toString('utf8'), parentDir(path));
+    for (const r of read.refusals) {
+      verified.findings.push({
+        ...at,
+        line: r.line,
+        ...(r.column ? { column: r.column } : {}),
+        severity: 'error',
+        code: 'archive.unsafe-dependency',
+        message:
+          r.kind === 'toml'
+            ? `${path} is ${r.message}; its dependencies cannot be checked`
+            : `${r.message}; the archive is refused`,
+      });
+    }
+  }
+  if (verified.findings.length > start) verified.ok = false;
 }
 
 function checkContents(pass: ReadArchiveResult, label: string): VerifiedArchive {
