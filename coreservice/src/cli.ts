@@ -50,6 +50,11 @@ Options:
   --sdk-version <v>     refuse plugins whose requires_sdk does not admit it ($MAGELLON_SDK_VERSION)
   --method <m>          install with this method only (uv, subprocess, …); default: the first that fits
   --trust <mode>        what --hub registries may install: all (default) or verified-only
+  --isolation <i>       how plugins are kept from CoreService and each other: auto (default: uid
+                        as root, namespace with bubblewrap, else none), uid, namespace, none
+                        ($MAGELLON_ISOLATION)
+  --allowed-host <h>    serve: a Host name to answer to besides the loopback names (repeatable)
+  --allowed-origin <o>  serve: a browser origin allowed to call it (repeatable; default none)
   --config <file>       registries with trust modes, sdk_version, plugins_dir, per-plugin settings
                         ($MAGELLON_CORESERVICE_CONFIG); flags and environment override it
   --json                one JSON document on stdout
@@ -91,6 +96,10 @@ export async function main(argv: string[]): Promise<number> {
     if (!FLAG_TRUST.includes(trust)) {
       throw new UsageError('--trust takes all or verified-only (an allow-list belongs in the config file)');
     }
+    const iso = values.isolation ?? process.env.MAGELLON_ISOLATION;
+    if (iso !== undefined && !['auto', 'uid', 'namespace', 'none'].includes(iso)) {
+      throw new UsageError('--isolation takes auto, uid, namespace or none');
+    }
   } catch (err) {
     return report(json, err);
   }
@@ -108,10 +117,20 @@ export async function main(argv: string[]): Promise<number> {
   const pluginsDir =
     values['plugins-dir'] ?? process.env.MAGELLON_PLUGINS_DIR ?? file.plugins_dir ?? 'plugins';
   const sdkVersion = values['sdk-version'] ?? process.env.MAGELLON_SDK_VERSION ?? file.sdk_version;
+  const isolation = values.isolation ?? process.env.MAGELLON_ISOLATION ?? file.isolation ?? 'auto';
   const run: RunOptions = {
     settings: {
       file: Object.fromEntries(Object.entries(file.plugins ?? {}).map(([k, v]) => [k, v ?? {}])),
     },
+    isolation: isolation as RunOptions['isolation'],
+    ...(configPath ? { configFile: configPath } : {}),
+  };
+  const timeouts = {
+    minBytesPerSecond: file.download?.min_bytes_per_second,
+    minRateWindowMs:
+      file.download?.min_rate_window_seconds !== undefined
+        ? file.download.min_rate_window_seconds * 1000
+        : undefined,
   };
   const onEvent = json ? undefined : progressReporter();
   const method = values.method;
@@ -132,6 +151,7 @@ export async function main(argv: string[]): Promise<number> {
           sdkVersion,
           method,
           run,
+          timeouts,
           noStart: values['no-start'],
         });
         return done(
@@ -162,6 +182,7 @@ export async function main(argv: string[]): Promise<number> {
           sdkVersion,
           method,
           run,
+          timeouts,
         });
         return done(json, r, `${r.to.plugin_id}: ${r.from.version} → ${r.to.version}`);
       }
@@ -233,6 +254,9 @@ export async function main(argv: string[]): Promise<number> {
           host: values.host ?? '127.0.0.1',
           token: process.env.MAGELLON_ADMIN_TOKEN || undefined,
           run,
+          timeouts,
+          allowedHosts: [...(file.admin?.allowed_hosts ?? []), ...(values['allowed-host'] ?? [])],
+          allowedOrigins: [...(file.admin?.allowed_origins ?? []), ...(values['allowed-origin'] ?? [])],
           log: (entry) =>
             process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`),
         });
@@ -250,10 +274,16 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'doctor': {
         if (args.length > 0) throw new UsageError('coreservice doctor takes no argument');
-        const r = await (await load.doctor()).doctor(pluginsDir);
+        const r = await (await load.doctor()).doctor(pluginsDir, { isolation: run.isolation });
         const lines = r.removed.map((x) => `  removed ${x.path}: ${x.why}`);
         if (r.busy.length > 0) lines.push(`  left alone (an operation is in progress): ${r.busy.join(', ')}`);
-        return done(json, r, lines.length === 0 ? 'nothing to repair' : `repaired:\n${lines.join('\n')}`);
+        if (r.isolation.level === 'none')
+          console.error(`⚠ plugins are not isolated: ${safe(r.isolation.why)}`);
+        return done(
+          json,
+          r,
+          `${lines.length === 0 ? 'nothing to repair' : `repaired:\n${lines.join('\n')}`}\nisolation: ${r.isolation.level} (${r.isolation.why})`,
+        );
       }
       default:
         throw new UsageError(`unknown command "${command}"; run coreservice --help`);
@@ -276,6 +306,9 @@ function parse(argv: string[]) {
       method: { type: 'string' },
       config: { type: 'string' },
       trust: { type: 'string' },
+      isolation: { type: 'string' },
+      'allowed-host': { type: 'string', multiple: true },
+      'allowed-origin': { type: 'string', multiple: true },
       port: { type: 'string' },
       host: { type: 'string' },
       tail: { type: 'string' },
@@ -331,7 +364,8 @@ function progressReporter(): (e: InstallEvent) => void {
 }
 
 function describeStatus(s: PluginStatus): string {
-  const head = `${s.plugin_id} ${s.version} (${s.method}): ${s.state}${s.desired === 'stopped' ? ' (stopped by the operator)' : ''}`;
+  const iso = s.isolation;
+  const head = `${s.plugin_id} ${s.version} (${s.method}): ${s.state}${s.desired === 'stopped' ? ' (stopped by the operator)' : ''}; isolation ${iso.level}${iso.uid !== undefined ? ` (uid ${iso.uid})` : ''}${iso.level === 'none' ? ` ⚠ ${iso.why}` : ''}`;
   const lines = s.replicas.map(
     (r) =>
       `  replica ${r.replica}: ${r.state}${r.healthy ? ', healthy' : ''}${r.port ? ` on ${r.host}:${r.port}` : ''}${r.pid ? `, pid ${r.pid}` : ''}${r.restarts ? `, ${r.restarts} restart(s)` : ''}`,

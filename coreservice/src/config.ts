@@ -13,10 +13,19 @@
 //   plugins:
 //     fft:
 //       log_level: debug
+//   isolation: auto                            # uid (root), namespace (bubblewrap), none
+//   admin:
+//     allowed_hosts: [coreservice.lab.internal] # Host names it answers to besides loopback
+//     allowed_origins: [https://magellon.lab.internal]
+//   download:
+//     min_bytes_per_second: 1024               # a hub slower than this over the window is given up on
+//     min_rate_window_seconds: 30
 import { parseYaml } from '@magellon/hub-core/node';
 import { z } from 'zod';
 import { InstallError } from './errors';
+import { isPluginId } from './plugin-id';
 import { readSmallFile } from './runtime/files';
+import { ISOLATION_SETTINGS } from './runtime/isolation';
 
 export const TRUST_MODES = ['all', 'verified-only', 'allow-list'] as const;
 export type TrustMode = (typeof TRUST_MODES)[number];
@@ -45,7 +54,31 @@ const configSchema = z
     registries: z.array(registrySchema).optional(),
     sdk_version: z.coerce.string().optional(),
     plugins_dir: z.string().optional(),
-    plugins: z.record(z.string(), z.record(z.string(), z.unknown()).nullish()).optional(),
+    plugins: z
+      .record(
+        z.string().refine(isPluginId, 'plugins: each key is a plugin id'),
+        z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'a setting key'), z.unknown()).nullish(),
+      )
+      .optional(),
+    isolation: z
+      .enum(ISOLATION_SETTINGS, { message: 'isolation must be auto, uid, namespace or none' })
+      .optional(),
+    admin: z
+      .object({
+        allowed_hosts: z.array(z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name')).optional(),
+        allowed_origins: z
+          .array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'an origin such as https://magellon.lab.internal'))
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    download: z
+      .object({
+        min_bytes_per_second: z.number().int().min(0).optional(),
+        min_rate_window_seconds: z.number().positive().max(3600).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

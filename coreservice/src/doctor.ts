@@ -2,9 +2,17 @@
 // installed exactly as its receipt says, so everything else of an interrupted operation goes.
 import { readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { SLUG_PATTERN } from '@magellon/hub-core';
 import { readReceipt } from './install';
-import { isPluginLocked, LOCK_STALE_MS } from './lock';
+import { holderFile, isPluginLocked, LOCK_STALE_MS } from './lock';
+import { isPluginId } from './plugin-id';
+import {
+  type Isolation,
+  type IsolationSetting,
+  killAllOf,
+  readIdentity,
+  resolveIsolation,
+  staleClaims,
+} from './runtime/isolation';
 import { retire, stopRecorded } from './runtime/runner';
 
 /** How long an upload's file must have been left unwritten before doctor removes it. */
@@ -28,6 +36,8 @@ export interface DoctorReport {
   removed: { path: string; why: string }[];
   /** Plugins skipped because a live operation holds their lock. */
   busy: string[];
+  /** How plugins are isolated here (`none`: they can read CoreService's files and secrets). */
+  isolation: Isolation;
 }
 
 /**
@@ -35,8 +45,17 @@ export interface DoctorReport {
  * upgrade killed before its receipt switched), plugin dirs without a receipt (a first install
  * killed before it), and stale lock dirs. A plugin whose lock a live operation holds is left alone.
  */
-export async function doctor(pluginsDir: string): Promise<DoctorReport> {
-  const report: DoctorReport = { removed: [], busy: [] };
+export async function doctor(
+  pluginsDir: string,
+  opts: { isolation?: IsolationSetting } = {},
+): Promise<DoctorReport> {
+  let isolation: Isolation;
+  try {
+    isolation = resolveIsolation(opts.isolation);
+  } catch (err) {
+    isolation = { level: 'none', why: (err as Error).message };
+  }
+  const report: DoctorReport = { removed: [], busy: [], isolation };
   let names: string[];
   try {
     names = readdirSync(pluginsDir);
@@ -50,12 +69,19 @@ export async function doctor(pluginsDir: string): Promise<DoctorReport> {
       ?.replace(/-uninstall$/, '');
   for (const name of names) {
     const lock = /^\.(.+)\.lock$/.exec(name);
-    if (!lock) continue;
+    if (!lock || !isPluginId(lock[1]!)) continue;
     if (await isPluginLocked(pluginsDir, lock[1]!)) busy.add(lock[1]!);
     else {
       rmSync(join(pluginsDir, name), { recursive: true, force: true });
+      rmSync(holderFile(pluginsDir, lock[1]!), { force: true });
       report.removed.push({ path: name, why: 'a lock left by a process that is gone' });
     }
+  }
+  // Holder records whose lock is gone (its holder was killed between the two removals).
+  for (const name of names) {
+    const m = /^\.(.+)\.holder$/.exec(name);
+    if (!m || !isPluginId(m[1]!) || names.includes(`.${m[1]}.lock`)) continue;
+    rmSync(join(pluginsDir, name), { force: true });
   }
   const staging = join(pluginsDir, '.staging');
   let staged: string[] = [];
@@ -95,7 +121,7 @@ export async function doctor(pluginsDir: string): Promise<DoctorReport> {
     rmdirSync(uploads);
   } catch {}
   for (const id of names) {
-    if (id.startsWith('.') || !SLUG_PATTERN.test(id)) continue;
+    if (!isPluginId(id)) continue;
     if (busy.has(id)) {
       report.busy.push(id);
       continue;
@@ -104,6 +130,7 @@ export async function doctor(pluginsDir: string): Promise<DoctorReport> {
     const dir = join(pluginsDir, id);
     if (!receipt) {
       for (const v of versionsIn(dir)) await stopRecorded(dir, v);
+      killAllOf(readIdentity(dir));
       rmSync(dir, { recursive: true, force: true });
       report.removed.push({ path: id, why: 'files of an install that never finished (no receipt)' });
       continue;
@@ -117,10 +144,20 @@ export async function doctor(pluginsDir: string): Promise<DoctorReport> {
       report.removed.push({ path: `${id}/${v}`, why: `not the installed version (${receipt.version})` });
     }
     for (const entry of readdirSync(dir)) {
-      if (!/^(receipt|state)\.json\.tmp-\d+(-\d+)?$/.test(entry)) continue;
+      if (!/^(receipt\.json|state\.json|identity\.json|heartbeat\.key)\.tmp-\d+(-\d+)?$/.test(entry))
+        continue;
       rmSync(join(dir, entry), { force: true });
       report.removed.push({ path: `${id}/${entry}`, why: 'a temp file of an interrupted write' });
     }
   }
+  // uids claimed by plugins that are gone (an install killed before its plugin dir stayed).
+  for (const claim of staleClaims(pluginsDir)) {
+    if (claim.id && busy.has(claim.id)) continue;
+    rmSync(join(pluginsDir, claim.path), { force: true });
+    report.removed.push({ path: claim.path, why: 'a uid claimed by a plugin that is not installed' });
+  }
+  try {
+    rmdirSync(join(pluginsDir, '.uids'));
+  } catch {}
   return report;
 }

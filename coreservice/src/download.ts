@@ -14,6 +14,13 @@ export interface DownloadOptions {
   idleTimeoutMs?: number;
   /** The whole download, retries included, may take at most this long. */
   totalTimeoutMs?: number;
+  /**
+   * A hub that trickles bytes is given up on: fewer than `minBytesPerSecond` on average over any
+   * `minRateWindowMs` (curl's --speed-limit/--speed-time) aborts the download. Defaults: 1 KiB/s
+   * over 30 s; 0 turns it off.
+   */
+  minBytesPerSecond?: number;
+  minRateWindowMs?: number;
   /** Retries after a 5xx or a reset (default 3); each waits 250 ms, 500 ms, 1 s … */
   retries?: number;
   onProgress?: (bytes: number, total: number) => void;
@@ -53,7 +60,32 @@ export async function downloadArchive(url: string, dest: string, opts: DownloadO
   let validator: string | undefined;
   let resumable = false;
   const abort = new AbortController();
+  let abortReason = `took longer than ${Math.round(total / 1000)} s`;
   const deadline = setTimeout(() => abort.abort(), total);
+  // The minimum rate: one sample a second; when the bytes of the last window, averaged, fall short,
+  // the download is aborted like a timeout (the lock it holds is released, nothing stays).
+  const minRate = opts.minBytesPerSecond ?? 1024;
+  const window = opts.minRateWindowMs ?? 30_000;
+  const samples: { t: number; bytes: number }[] = [];
+  let everReceived = 0;
+  const rateCheck =
+    minRate > 0
+      ? setInterval(
+          () => {
+            const now = Date.now();
+            samples.push({ t: now, bytes: everReceived });
+            while (samples.length > 1 && now - samples[1]!.t >= window) samples.shift();
+            const first = samples[0]!;
+            if (now - first.t < window) return;
+            const rate = ((everReceived - first.bytes) * 1000) / (now - first.t);
+            if (rate >= minRate) return;
+            abortReason = `the hub sent ${everReceived - first.bytes} bytes in the last ${Math.round((now - first.t) / 1000)} s, below the minimum of ${minRate} bytes/s`;
+            abort.abort();
+          },
+          Math.min(1000, Math.max(50, window / 10)),
+        )
+      : undefined;
+  rateCheck?.unref();
   const restart = () => {
     opts.onRestart?.();
     ftruncateSync(fd, 0);
@@ -99,6 +131,7 @@ export async function downloadArchive(url: string, dest: string, opts: DownloadO
     throw err;
   } finally {
     clearTimeout(deadline);
+    clearInterval(rateCheck);
   }
   closeSync(fd);
 
@@ -125,7 +158,7 @@ export async function downloadArchive(url: string, dest: string, opts: DownloadO
       if (RETRYABLE.has(code)) throw new Retry(code);
       throw new InstallError(
         'download-failed',
-        `could not download ${url}: ${abort.signal.aborted ? `took longer than ${Math.round(total / 1000)} s` : code}`,
+        `could not download ${url}: ${abort.signal.aborted ? abortReason : code}`,
       );
     }
     if (res.statusCode >= 500) {
@@ -175,6 +208,7 @@ export async function downloadArchive(url: string, dest: string, opts: DownloadO
         for (let off = 0; off < bytes.length; )
           off += writeSync(fd, bytes, off, bytes.length - off, received + off);
         received += bytes.length;
+        everReceived += bytes.length;
         if (opts.onBytes) await opts.onBytes(bytes);
         opts.onProgress?.(received, opts.sizeBytes);
       }
@@ -184,7 +218,7 @@ export async function downloadArchive(url: string, dest: string, opts: DownloadO
       if (abort.signal.aborted) {
         throw new InstallError(
           'download-failed',
-          `the download of ${url} failed after ${received} bytes: took longer than ${Math.round(total / 1000)} s`,
+          `the download of ${url} failed after ${received} bytes: ${abortReason}`,
         );
       }
       if (e.code && RETRYABLE.has(e.code)) throw new Retry(e.code);

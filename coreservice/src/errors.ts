@@ -14,6 +14,7 @@ export type InstallErrorCode =
   | 'unhealthy' // 502: the plugin did not start or pass its health check in time
   | 'untrusted' // 403: the registry's trust mode does not admit this plugin
   | 'unsupported' // 409: an action this plugin's backend cannot do (pause on a process)
+  | 'name-conflict' // 409: another installed plugin's settings variables would have the same name
   | 'backend-failed'; // 500: the backend could not prepare, start or stop the plugin
 
 const STATUS: Record<InstallErrorCode, number> = {
@@ -31,6 +32,7 @@ const STATUS: Record<InstallErrorCode, number> = {
   unhealthy: 502,
   untrusted: 403,
   unsupported: 409,
+  'name-conflict': 409,
   'backend-failed': 500,
 };
 

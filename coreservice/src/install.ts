@@ -7,7 +7,6 @@ import {
   closeSync,
   constants,
   fstatSync,
-  fsyncSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -18,16 +17,19 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { type ArchiveManifest, type InstallMethod, SLUG_PATTERN, sdkSatisfies } from '@magellon/hub-core';
+import { type ArchiveManifest, type InstallMethod, sdkSatisfies } from '@magellon/hub-core';
 import { type Prefetched, StreamingExtractor, verifyArchive } from '@magellon/hub-core/node';
-import { asRegistry, type Registry, trustRefusal } from './config';
+import type { Registry } from './config';
 import { crashPoint } from './crash';
 import { downloadArchive } from './download';
 import { InstallError } from './errors';
-import { fetchPluginDocument, type ResolvedVersion, resolveVersion } from './hub-client';
+import type { ResolvedVersion } from './hub-client';
 import { withPluginLock } from './lock';
-import { readJson } from './runtime/files';
+import { checkPluginId, isPluginId } from './plugin-id';
+import { resolveInRegistries } from './registries';
+import { readJson, writeJson } from './runtime/files';
 import { chooseInstall, type HostFacts, probeHost } from './runtime/host';
+import { killAllOf, readIdentity, releaseIdentity } from './runtime/isolation';
 import {
   backendFor,
   backendUnavailable,
@@ -36,9 +38,10 @@ import {
   loadRuntime,
   readRunState,
   retire,
+  type SandboxOptions,
   writeRunState,
 } from './runtime/runner';
-import type { Settings } from './runtime/settings';
+import { envName, envNameTwin } from './runtime/settings';
 import { keepSnapshot, snapshotData } from './snapshots';
 
 /** What CoreService records about an installed plugin, written last (its presence means "installed"). */
@@ -72,7 +75,7 @@ export interface InstallOptions {
   pluginId: string;
   version?: string;
   onEvent?: (e: InstallEvent) => void;
-  timeouts?: { idleMs?: number; totalMs?: number };
+  timeouts?: DownloadLimits;
   /** The platform's SDK version; when set, a plugin whose requires_sdk does not admit it is refused. */
   sdkVersion?: string;
   /** Only this install method (`--method`, `install_method`); otherwise the first that fits. */
@@ -86,17 +89,21 @@ export interface InstallOptions {
 }
 
 /** How installed versions are run and checked. */
-export interface RunOptions {
+export interface RunOptions extends SandboxOptions {
   /** Facts to use instead of probing this host (tests; an operator pinning a predicate). */
   host?: Partial<HostFacts>;
-  settings?: Settings;
   /** Overrides the manifest's health_check.timeout_seconds. */
   healthTimeoutMs?: number;
-  heartbeatUrl?: string;
-  /** How often plugins send their heartbeat (MAGELLON_HEARTBEAT_SECONDS; the plugin's default is 5). */
-  heartbeatSeconds?: number;
   /** How many pre-upgrade snapshots of a plugin's data dir to keep (default 3). */
   snapshotsKeep?: number;
+}
+
+/** How long a download may take and how slow it may get (see download.ts). */
+export interface DownloadLimits {
+  idleMs?: number;
+  totalMs?: number;
+  minBytesPerSecond?: number;
+  minRateWindowMs?: number;
 }
 
 const STAGING = '.staging';
@@ -105,18 +112,9 @@ const RECEIPT = 'receipt.json';
 /** Where a plugin's receipt is. */
 export const receiptPath = (pluginsDir: string, id: string) => join(pluginsDir, id, RECEIPT);
 
-function checkId(id: string): void {
-  if (!SLUG_PATTERN.test(id) || id.length > 100 || id === '.' || id === '..') {
-    throw new InstallError(
-      'not-found',
-      `"${id.slice(0, 100)}" is not a plugin id (lowercase letters, digits, ".", "_", "-")`,
-    );
-  }
-}
-
 /** The receipt of an installed plugin, or undefined. */
 export function readReceipt(pluginsDir: string, id: string): Receipt | undefined {
-  checkId(id);
+  checkPluginId(id);
   try {
     const receipt = readJson<Receipt>(receiptPath(pluginsDir, id));
     return receipt && typeof receipt.version === 'string' ? receipt : undefined;
@@ -134,72 +132,14 @@ export function listInstalled(pluginsDir: string): Receipt[] {
     return [];
   }
   return names
-    .filter((n) => !n.startsWith('.') && SLUG_PATTERN.test(n))
+    .filter(isPluginId)
     .sort()
     .flatMap((n) => readReceipt(pluginsDir, n) ?? []);
 }
 
-/** Writes a file so that a crash leaves the old one or the new one, never half: temp, fsync, rename. */
-function writeDurably(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    const bytes = Buffer.from(text, 'utf8');
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
-/**
- * Resolves the plugin in the first registry that has it and whose trust mode accepts it. A registry
- * that cannot be reached is passed over for the next; when none answers, that is the error.
- */
-async function resolveFromHubs(opts: InstallOptions): Promise<ResolvedVersion> {
-  if (opts.hubs.length === 0)
-    throw new InstallError('hub-unreachable', 'no hub configured (--hub or MAGELLON_HUB_URL)');
-  const unreachable: string[] = [];
-  const refused: string[] = [];
-  for (const reg of opts.hubs.map(asRegistry)) {
-    opts.onEvent?.({ stage: 'resolve', hub: reg.url });
-    let doc: Awaited<ReturnType<typeof fetchPluginDocument>>;
-    try {
-      doc = await fetchPluginDocument(reg.url, opts.pluginId);
-    } catch (err) {
-      if (!(err instanceof InstallError) || err.code !== 'hub-unreachable') throw err;
-      unreachable.push(err.message);
-      opts.onEvent?.({ stage: 'warning', message: `${err.message}; trying the next registry` });
-      continue;
-    }
-    if (!doc) continue;
-    const resolved = resolveVersion(doc, reg.url, opts.version);
-    const why = trustRefusal(reg, opts.pluginId, resolved.tier);
-    if (why) {
-      refused.push(why);
-      continue;
-    }
-    return resolved;
-  }
-  if (refused.length > 0) {
-    throw new InstallError('untrusted', `no registry trusted to serve ${opts.pluginId} has it`, refused);
-  }
-  if (unreachable.length > 0) {
-    throw new InstallError(
-      'hub-unreachable',
-      unreachable.length === 1 ? unreachable[0]! : `no registry could be reached: ${unreachable.join('; ')}`,
-    );
-  }
-  throw new InstallError(
-    'not-found',
-    `no hub has a plugin "${opts.pluginId}" (asked ${opts.hubs.map((h) => asRegistry(h).url).join(', ')})`,
-  );
-}
-
 /** Installs a plugin from the hub, holding its lock; returns its receipt. */
 export async function installFromHub(opts: InstallOptions): Promise<Receipt> {
-  checkId(opts.pluginId);
+  checkPluginId(opts.pluginId);
   mkdirSync(opts.pluginsDir, { recursive: true });
   return withPluginLock(opts.pluginsDir, opts.pluginId, () => installLocked(opts));
 }
@@ -222,11 +162,18 @@ async function installLocked(opts: InstallOptions): Promise<Receipt> {
  */
 export async function installVersionLocked(
   opts: InstallOptions,
-  ctx: { replacing?: Receipt } = {},
+  ctx: { replacing?: Receipt; resolved?: ResolvedVersion } = {},
 ): Promise<Receipt> {
   // What this host offers is asked once per process; start asking while the archive downloads.
   void probeHost();
-  const resolved = await resolveFromHubs(opts);
+  const resolved =
+    ctx.resolved ??
+    (await resolveInRegistries({
+      registries: opts.hubs,
+      pluginId: opts.pluginId,
+      version: opts.version,
+      onEvent: opts.onEvent,
+    }));
   for (const message of resolved.warnings) opts.onEvent?.({ stage: 'warning', message });
 
   const staging = newStaging(opts.pluginsDir, opts.pluginId);
@@ -242,6 +189,8 @@ export async function installVersionLocked(
       sizeBytes: resolved.sizeBytes,
       idleTimeoutMs: opts.timeouts?.idleMs,
       totalTimeoutMs: opts.timeouts?.totalMs,
+      minBytesPerSecond: opts.timeouts?.minBytesPerSecond,
+      minRateWindowMs: opts.timeouts?.minRateWindowMs,
       onProgress: (bytes, total) => {
         opts.onEvent?.({ stage: 'download', bytes, total });
         if (bytes < total) crashPoint('download');
@@ -298,7 +247,7 @@ function checkSdk(id: string, version: string, requires: string, sdk: string | u
 
 /** A new, empty staging dir for one operation: `<plugins_dir>/.staging/<name>-<uuid>`. */
 function newStaging(pluginsDir: string, name: string): string {
-  mkdirSync(join(pluginsDir, STAGING), { recursive: true });
+  mkdirSync(join(pluginsDir, STAGING), { recursive: true, mode: 0o700 });
   const staging = join(pluginsDir, STAGING, `${name}-${randomUUID()}`);
   mkdirSync(staging);
   return staging;
@@ -349,6 +298,7 @@ async function activate(a: {
   const versionDir = join(home, receipt.version);
   const rt = { pluginId: id, version: receipt.version, home, dir: versionDir, manifest, entry };
   const backend = backendFor(entry.method);
+  refuseEnvNameTwin(pluginsDir, id);
   let createdHome = false;
   let moved = false;
   let started = false;
@@ -391,7 +341,7 @@ async function activate(a: {
     crashPoint('health');
     opts.onEvent?.({ stage: 'activate', path: versionDir });
     writeRunState(home, { ...state, replicas });
-    writeDurably(receiptPath(pluginsDir, id), `${JSON.stringify(receipt, null, 2)}\n`);
+    writeJson(receiptPath(pluginsDir, id), receipt, { durable: true });
     crashPoint('switch');
     // The switch is done: from here on the new version is the installed one.
     if (snapshot && a.replacing)
@@ -401,7 +351,13 @@ async function activate(a: {
     // Back to exactly the before-state: nothing of this attempt stays, the replaced version runs on.
     if (started || moved) await retire(rt, entry.method).catch(() => {});
     if (moved) rmSync(versionDir, { recursive: true, force: true });
-    if (createdHome) rmSync(home, { recursive: true, force: true });
+    if (createdHome) {
+      // A first install: nothing else of this plugin runs, so everything of its uid goes too.
+      const identity = readIdentity(home);
+      killAllOf(identity);
+      rmSync(home, { recursive: true, force: true });
+      releaseIdentity(pluginsDir, id, identity);
+    }
     throw err;
   }
   if (a.replacing) await retireVersion(pluginsDir, id, a.replacing);
@@ -444,7 +400,7 @@ export async function installFromFile(opts: {
     const { sha256, size } = copyBounded(opts.file, archive, opts.maxBytes ?? MAX_UPLOAD_BYTES);
     opts.onEvent?.({ stage: 'verify' });
     const { files, manifest } = await verifyStaged(archive, staging, basename(opts.file));
-    checkId(manifest.plugin_id);
+    checkPluginId(manifest.plugin_id);
     checkSdk(manifest.plugin_id, manifest.version, manifest.requires_sdk, opts.sdkVersion);
     return await withPluginLock(opts.pluginsDir, manifest.plugin_id, async () => {
       const installed = readReceipt(opts.pluginsDir, manifest.plugin_id);
@@ -524,18 +480,39 @@ function tidyStaging(pluginsDir: string): void {
 
 /** Uninstalls, holding the plugin's lock: the whole plugin dir is renamed aside, then removed. */
 export async function uninstall(pluginsDir: string, id: string): Promise<Receipt> {
-  checkId(id);
+  checkPluginId(id);
   return withPluginLock(pluginsDir, id, async () => uninstallLocked(pluginsDir, id));
 }
 
 async function uninstallLocked(pluginsDir: string, id: string): Promise<Receipt> {
   const receipt = readReceipt(pluginsDir, id);
   if (!receipt) throw new InstallError('not-found', `${id} is not installed`);
+  const identity = readIdentity(join(pluginsDir, id));
   await retireVersion(pluginsDir, id, receipt);
+  // Whatever the plugin left running under its own uid (a daemon in a session of its own) goes too.
+  killAllOf(identity);
   const aside = join(pluginsDir, STAGING, `${id}-uninstall-${randomUUID()}`);
-  mkdirSync(join(pluginsDir, STAGING), { recursive: true });
+  mkdirSync(join(pluginsDir, STAGING), { recursive: true, mode: 0o700 });
   renameSync(join(pluginsDir, id), aside);
   rmSync(aside, { recursive: true, force: true });
+  releaseIdentity(pluginsDir, id, identity);
   tidyStaging(pluginsDir);
   return receipt;
+}
+
+/**
+ * Refuses a plugin whose settings variables would have the same name as an installed plugin's
+ * (my-plugin and my_plugin both read MAGELLON_PLUGIN_MY_PLUGIN_<KEY>): neither could be told its own.
+ */
+function refuseEnvNameTwin(pluginsDir: string, id: string): void {
+  const twin = envNameTwin(
+    id,
+    listInstalled(pluginsDir).map((r) => r.plugin_id),
+  );
+  if (twin) {
+    throw new InstallError(
+      'name-conflict',
+      `${id} cannot be installed beside ${twin}: both would read their settings from MAGELLON_PLUGIN_${envName(id)}_<KEY>, so neither could be given its own; uninstall ${twin} first`,
+    );
+  }
 }

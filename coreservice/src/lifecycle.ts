@@ -6,6 +6,7 @@ import { InstallError } from './errors';
 import { type Receipt, type RunOptions, readReceipt } from './install';
 import { withPluginLock } from './lock';
 import type { PluginRuntime, ReplicaInfo } from './runtime/backend';
+import { type IsolationLevel, readIdentity, resolveIsolation } from './runtime/isolation';
 import {
   backendFor,
   defaultReplicas,
@@ -14,6 +15,7 @@ import {
   type RunState,
   readRunState,
   replicaStatus,
+  stopWholePlugin,
   writeRunState,
 } from './runtime/runner';
 import { type EffectiveSetting, effectiveSettings, shownSettings } from './runtime/settings';
@@ -39,6 +41,37 @@ export interface PluginStatus {
   settings: EffectiveSetting[];
   snapshots: string[];
   receipt: Receipt;
+  /**
+   * How the plugin is kept from CoreService and other plugins: what its replicas run with (or,
+   * stopped, what they would get), its own uid when it has one, and why (none: what is exposed).
+   */
+  isolation: { level: IsolationLevel; uid?: number; why: string };
+}
+
+/** The isolation a plugin's replicas run with; a mismatch with what this CoreService gives is said. */
+function isolationOf(
+  rt: PluginRuntime,
+  replicas: ReplicaInfo[],
+  run: RunOptions | undefined,
+): PluginStatus['isolation'] {
+  let given: { level: IsolationLevel; why: string };
+  try {
+    given = resolveIsolation(run?.isolation);
+  } catch (err) {
+    given = { level: 'none', why: (err as Error).message };
+  }
+  const live = replicas.filter((r) => r.state === 'running' || r.state === 'starting');
+  const levels = new Set(live.map((r) => r.isolation ?? 'none'));
+  const uid = readIdentity(rt.home)?.uid;
+  const ids = uid !== undefined ? { uid } : {};
+  if (levels.size === 0 || (levels.size === 1 && levels.has(given.level)))
+    return { level: given.level, ...ids, why: given.why };
+  const weakest = levels.has('none') ? 'none' : levels.has('namespace') ? 'namespace' : 'uid';
+  return {
+    level: weakest,
+    ...ids,
+    why: `running replicas were started with isolation ${[...levels].join(', ')}; restart the plugin to give it ${given.level} (${given.why})`,
+  };
 }
 
 /** What an installed plugin is doing; `heartbeats` maps replica ids to the last heartbeat time (ms). */
@@ -77,6 +110,7 @@ export async function pluginStatus(
     settings: shownSettings(effectiveSettings(id, rt.home, opts.run?.settings)),
     snapshots: listSnapshots(join(pluginsDir, id)),
     receipt,
+    isolation: isolationOf(rt, replicas, opts.run),
   };
 }
 
@@ -114,21 +148,21 @@ async function ensureRunning(rt: PluginRuntime, state: RunState, run: RunOptions
   const replicas = await backend.status(rt);
   const up = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
   if (up === state.replicas && replicas.length === state.replicas) return;
-  await backend.stop(rt, { graceMs: 3_000 });
+  await stopWholePlugin(rt, { graceMs: 3_000 });
   await launch(rt, { ...run, replicas: state.replicas });
 }
 
 export function stopPlugin(pluginsDir: string, id: string, run: RunOptions = {}): Promise<PluginStatus> {
   return act(pluginsDir, id, run, async (rt) => {
     want(rt, { desired: 'stopped' });
-    await backendFor(rt.entry.method).stop(rt);
+    await stopWholePlugin(rt);
   });
 }
 
 export function restartPlugin(pluginsDir: string, id: string, run: RunOptions = {}): Promise<PluginStatus> {
   return act(pluginsDir, id, run, async (rt) => {
     const state = want(rt, { desired: 'running' });
-    await backendFor(rt.entry.method).stop(rt);
+    await stopWholePlugin(rt);
     await launch(rt, { ...run, replicas: state.replicas });
   });
 }

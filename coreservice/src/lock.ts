@@ -1,31 +1,78 @@
+// One operation at a time per plugin: `<plugins_dir>/.<id>.lock`, a directory made atomically by
+// proper-lockfile and refreshed while held. The holder writes who it is (pid, the process's start
+// time, and the lock dir's inode) into `<plugins_dir>/.<id>.holder`, so a lock whose holder is dead
+// (kill -9) is stale at once instead of after LOCK_STALE_MS: doctor repairs right away, and the
+// next operation takes it over. The record counts only for the lock dir it names (a successor's
+// new lock is not aged by its predecessor's record), and a lock without one goes stale by age.
+import { rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { InstallError } from './errors';
+import { checkPluginId } from './plugin-id';
+import { readJson, writeJson } from './runtime/files';
+import { isAlive, processStart } from './runtime/proc';
 
-/**
- * Runs `fn` holding the plugin's lock (`<plugins_dir>/.<id>.lock`, proper-lockfile: a directory made
- * atomically, refreshed while held, taken over only when stale). A second operation on the same
- * plugin fails at once with `busy` (HTTP 409, exit 3); other plugins proceed in parallel.
- */
 /** A lock not refreshed for this long belongs to a process that died (kill -9, power loss). */
 export const LOCK_STALE_MS = 10_000;
 
-const lockOptions = (pluginsDir: string, id: string) => ({
+interface Holder {
+  pid: number;
+  pid_start?: string;
+  /** The inode of the lock dir it holds. */
+  lock_ino: number;
+  since: string;
+}
+
+/** The lock's paths; the id is checked first, so no path is ever built from something else. */
+function paths(pluginsDir: string, id: string) {
+  checkPluginId(id);
+  return {
+    target: join(pluginsDir, `.${id}`),
+    dir: join(pluginsDir, `.${id}.lock`),
+    holder: join(pluginsDir, `.${id}.holder`),
+  };
+}
+
+/** The holder record file of a lock (doctor removes it with a stale lock). */
+export const holderFile = (pluginsDir: string, id: string) => paths(pluginsDir, id).holder;
+
+const lockOptions = (dir: string) => ({
   realpath: false,
-  lockfilePath: join(pluginsDir, `.${id}.lock`),
+  lockfilePath: dir,
   stale: LOCK_STALE_MS,
   update: 2_000,
 });
 
-/** Whether a live operation holds the plugin's lock (a stale lock is not held). */
-export async function isPluginLocked(pluginsDir: string, id: string): Promise<boolean> {
-  return lockfile.check(join(pluginsDir, `.${id}`), lockOptions(pluginsDir, id));
+/**
+ * When the recorded holder of a lock is dead, ages the lock dir so proper-lockfile takes it for
+ * stale now (its own takeover then decides between two racing successors).
+ */
+function expireIfHolderDead(p: ReturnType<typeof paths>): void {
+  const holder = readJson<Holder>(p.holder);
+  if (!holder || !Number.isInteger(holder.pid)) return;
+  if (isAlive(holder.pid, holder.pid_start)) return;
+  try {
+    if (statSync(p.dir).ino === holder.lock_ino) utimesSync(p.dir, 0, 0);
+  } catch {}
 }
 
+/** Whether a live operation holds the plugin's lock (a stale lock, or one whose holder is dead, is not held). */
+export async function isPluginLocked(pluginsDir: string, id: string): Promise<boolean> {
+  const p = paths(pluginsDir, id);
+  expireIfHolderDead(p);
+  return lockfile.check(p.target, lockOptions(p.dir));
+}
+
+/**
+ * Runs `fn` holding the plugin's lock. A second operation on the same plugin fails at once with
+ * `busy` (HTTP 409, exit 3); other plugins proceed in parallel.
+ */
 export async function withPluginLock<T>(pluginsDir: string, id: string, fn: () => Promise<T>): Promise<T> {
+  const p = paths(pluginsDir, id);
+  expireIfHolderDead(p);
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(join(pluginsDir, `.${id}`), { ...lockOptions(pluginsDir, id), retries: 0 });
+    release = await lockfile.lock(p.target, { ...lockOptions(p.dir), retries: 0 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOCKED') {
       throw new InstallError('busy', `another operation on ${id} is in progress; try again when it is done`);
@@ -33,8 +80,15 @@ export async function withPluginLock<T>(pluginsDir: string, id: string, fn: () =
     throw err;
   }
   try {
+    writeJson(p.holder, {
+      pid: process.pid,
+      pid_start: processStart(process.pid),
+      lock_ino: statSync(p.dir).ino,
+      since: new Date().toISOString(),
+    } satisfies Holder);
     return await fn();
   } finally {
+    rmSync(p.holder, { force: true });
     await release().catch(() => {});
   }
 }

@@ -2,11 +2,12 @@
 // beside the old one, which keeps serving; the receipt switches to it in one durable rename; only
 // then is the old version stopped and removed. Until that rename the old version is the installed
 // and running one, whatever fails or is killed.
-import { compareVersions, type PluginDocument, sdkSatisfies, upgradeVerdict } from '@magellon/hub-core';
-import { asRegistry, type Registry } from './config';
+import { compareVersions, sdkSatisfies, upgradeVerdict } from '@magellon/hub-core';
+import type { Registry } from './config';
+import { trustRefusal } from './config';
 import { InstallError } from './errors';
-import { fetchPluginDocument } from './hub-client';
 import {
+  type DownloadLimits,
   type InstallEvent,
   installVersionLocked,
   type Receipt,
@@ -14,11 +15,14 @@ import {
   readReceipt,
 } from './install';
 import { withPluginLock } from './lock';
+import { firstDocument, resolveInRegistries } from './registries';
 
 export interface VersionChoice {
   version: string;
   verdict: 'upgrade' | 'same' | 'downgrade';
   yanked: boolean;
+  /** Whether the registry's trust mode admits it (an upgrade to it is refused otherwise). */
+  trusted: boolean;
   /** Whether its requires_sdk admits the platform's SDK version (when one is configured). */
   compatible?: boolean;
   published_at: string;
@@ -33,42 +37,22 @@ export async function listUpgrades(opts: {
 }): Promise<{ installed: string; hub: string; latest: string | null; versions: VersionChoice[] }> {
   const receipt = readReceipt(opts.pluginsDir, opts.pluginId);
   if (!receipt) throw new InstallError('not-found', `${opts.pluginId} is not installed`);
-  const { doc, hub } = await firstHubWith(opts.hubs, opts.pluginId);
+  const { doc, registry } = await firstDocument(opts.hubs, opts.pluginId);
   return {
     installed: receipt.version,
-    hub,
+    hub: registry.url,
     latest: doc.latest_version,
     versions: [...doc.versions]
       .map((v) => ({
         version: v.version,
         verdict: upgradeVerdict(receipt.version, v.version),
         yanked: Boolean(v.yanked),
+        trusted: trustRefusal(registry, opts.pluginId, v.tier) === undefined,
         ...(opts.sdkVersion ? { compatible: sdkSatisfies(opts.sdkVersion, v.requires_sdk) } : {}),
         published_at: v.published_at,
       }))
       .sort((a, b) => compareVersions(b.version, a.version)),
   };
-}
-
-async function firstHubWith(
-  hubs: readonly (string | Registry)[],
-  id: string,
-): Promise<{ doc: PluginDocument; hub: string }> {
-  let unreachable: InstallError | undefined;
-  for (const { url } of hubs.map(asRegistry)) {
-    try {
-      const doc = await fetchPluginDocument(url, id);
-      if (doc) return { doc, hub: url };
-    } catch (err) {
-      if (!(err instanceof InstallError) || err.code !== 'hub-unreachable') throw err;
-      unreachable ??= err;
-    }
-  }
-  if (unreachable) throw unreachable;
-  throw new InstallError(
-    'not-found',
-    `no hub has a plugin "${id}" (asked ${hubs.map((h) => asRegistry(h).url).join(', ')})`,
-  );
 }
 
 /**
@@ -82,7 +66,7 @@ export async function upgradeFromHub(opts: {
   to?: string;
   forceDowngrade?: boolean;
   onEvent?: (e: InstallEvent) => void;
-  timeouts?: { idleMs?: number; totalMs?: number };
+  timeouts?: DownloadLimits;
   sdkVersion?: string;
   method?: string;
   run?: RunOptions;
@@ -90,9 +74,15 @@ export async function upgradeFromHub(opts: {
   return withPluginLock(opts.pluginsDir, opts.pluginId, async () => {
     const from = readReceipt(opts.pluginsDir, opts.pluginId);
     if (!from) throw new InstallError('not-found', `${opts.pluginId} is not installed; install it first`);
-    const { doc } = await firstHubWith(opts.hubs, opts.pluginId);
-    const target = opts.to ?? doc.latest_version ?? undefined;
-    if (!target) throw new InstallError('not-found', `${opts.pluginId} has no version to upgrade to`);
+    // The same walk as an install: the target comes from the first registry that has it and
+    // whose trust mode admits it; the latest when no version is asked for.
+    const resolved = await resolveInRegistries({
+      registries: opts.hubs,
+      pluginId: opts.pluginId,
+      version: opts.to,
+      onEvent: opts.onEvent,
+    });
+    const target = resolved.version;
     const verdict = upgradeVerdict(from.version, target);
     if (verdict === 'same')
       throw new InstallError('already-installed', `${opts.pluginId} ${target} is already installed`);
@@ -104,7 +94,7 @@ export async function upgradeFromHub(opts: {
     }
     // The new version is verified, started and health-checked beside the old one, which keeps
     // running; the receipt switches only then, and the old version is retired after the switch.
-    const to = await installVersionLocked({ ...opts, version: target }, { replacing: from });
+    const to = await installVersionLocked({ ...opts, version: target }, { replacing: from, resolved });
     return { from, to };
   });
 }

@@ -14,7 +14,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readManifest } from '@magellon/hub-core/node';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -27,9 +26,9 @@ import { ProcessBackend } from '../src/runtime/process';
 import { pluginEnv } from '../src/runtime/settings';
 import { Supervisor, type SupervisorEvent, shouldRestart } from '../src/runtime/supervisor';
 import { UvBackend, venvDir } from '../src/runtime/uv';
-import { expectFailure, stopAllUnder } from './helpers';
+import { expectFailure, scratchDir, stopAllUnder } from './helpers';
 
-const scratch = mkdtempSync(join(tmpdir(), 'coreservice-backends-'));
+const scratch = scratchDir('coreservice-backends-');
 afterAll(async () => {
   await stopAllUnder(scratch);
   rmSync(scratch, { recursive: true, force: true });
@@ -66,19 +65,40 @@ const environ = (pid: number) =>
 /** Alive and not a zombie (a stopped child stays a zombie until Node reaps it). */
 const alive = (pid: number) => isAlive(pid, undefined);
 
-/** A `uv` on PATH that speaks uv's command line (venv, pip install) and records each call. */
+/**
+ * A `uv` on PATH that speaks uv's command line and records each call: `uv venv [--no-config]
+ * [--python P] [--] PATH` and `uv pip install [--no-config] --python P [--no-index] [--find-links D]
+ * [--only-binary :all:] [--] REQ…`, done with the interpreter's own venv and pip. Any other option
+ * is refused, as a uv that does not know it would.
+ */
 function fakeUv(): { bin: string; calls: () => string[] } {
   const bin = mkdtempSync(join(scratch, 'fake-uv-'));
   const script = `#!/bin/sh
 echo "$*" >> "$(dirname "$0")/calls.log"
-if [ "$1" = venv ]; then
-  # uv venv --python <interpreter> <path>
-  exec "$3" -m venv --without-pip "$4"
-elif [ "$1" = pip ] && [ "$2" = install ]; then
-  echo "uv pip install is not available in this fake beyond an empty set" >&2
-  exit 2
+cmd="$1"; shift
+if [ "$cmd" = pip ]; then sub="$1"; shift; [ "$sub" = install ] || { echo "fake uv: pip $sub unsupported" >&2; exit 2; }; fi
+python=""; links=""; index=yes; binary=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-config) shift ;;
+    --python) python="$2"; shift 2 ;;
+    --no-index) index=no; shift ;;
+    --find-links) links="$links --find-links $2"; shift 2 ;;
+    --only-binary) binary="$2"; shift 2 ;;
+    --) shift; break ;;
+    -*) echo "error: unexpected argument '$1' found" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+if [ "$cmd" = venv ]; then
+  [ $# -eq 1 ] || { echo "fake uv: venv takes one path" >&2; exit 2; }
+  exec "$python" -m venv --without-pip "$1"
+elif [ "$cmd" = pip ]; then
+  [ "$index" = no ] || { echo "fake uv: this test never installs from an index" >&2; exit 2; }
+  "$python" -m ensurepip --default-pip >/dev/null || exit 1
+  exec "$python" -m pip --isolated install --disable-pip-version-check --no-cache-dir --no-index $links \${binary:+--only-binary "$binary"} -- "$@"
 fi
-echo "fake uv: unsupported: $*" >&2
+echo "fake uv: unsupported: $cmd" >&2
 exit 2
 `;
   writeFileSync(join(bin, 'uv'), script);
@@ -123,7 +143,7 @@ describe.each(suites)('backend contract: $name', ({ backend, id, method, uv }) =
     }
     if (fake) {
       const python = (await findPython())!.executable;
-      expect(fake.calls()).toEqual([`venv --python ${python} ${venvDir(rt)}`]);
+      expect(fake.calls()).toEqual([`venv --no-config --python ${python} -- ${venvDir(rt)}`]);
     }
 
     const env = pluginEnv(rt, {

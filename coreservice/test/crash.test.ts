@@ -2,7 +2,7 @@
 // version must be the installed one and still running (the same process, never interrupted), and
 // nothing of the attempt may remain; killed after the switch, the new version is the one running
 // and the old one is gone.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -132,4 +132,32 @@ describe('kill -9 of CoreService during an upgrade, then a restart', () => {
       }),
     );
   }, 120_000);
+});
+
+describe('kill -9, then doctor at once', () => {
+  it('the dead holder’s lock is stale at once: doctor repairs right away instead of waiting it out', async () => {
+    const dir = mkdtempSync(join(scratch, 'doctor-'));
+    await installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'fft', version: '1.0.0' });
+    const before = snapshot(dir);
+    const old = (await pluginStatus(dir, 'fft')).replicas[0]!;
+    const controlled = await new ControlledHub(hub.dir, 'fft', '1.5.0').start();
+    hubs.push(controlled);
+    controlled.set(good, 'slow');
+    expect(await upgradeUntilKilled(dir, 'download', controlled)).toBe('SIGKILL');
+    expect(existsSync(join(dir, '.fft.lock'))).toBe(true);
+    expect(existsSync(join(dir, '.fft.holder'))).toBe(true);
+
+    const doctor = spawnSync(process.execPath, [BIN, '--plugins-dir', dir, 'doctor', '--json'], {
+      encoding: 'utf8',
+    });
+    expect(doctor.status, doctor.stderr).toBe(0);
+    const report = JSON.parse(doctor.stdout).result as { removed: { path: string }[]; busy: string[] };
+    expect(report.busy).toEqual([]);
+    expect(report.removed.map((r) => r.path)).toEqual(expect.arrayContaining(['.fft.lock']));
+    expect(existsSync(join(dir, '.fft.lock'))).toBe(false);
+    expect(existsSync(join(dir, '.fft.holder'))).toBe(false);
+    expect(existsSync(join(dir, '.staging'))).toBe(false);
+    expect(snapshot(dir)).toEqual(before);
+    expect((await pluginStatus(dir, 'fft')).replicas[0]!.pid).toBe(old.pid);
+  }, 60_000);
 });

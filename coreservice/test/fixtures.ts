@@ -59,7 +59,7 @@ export function withUnlistedFile(work: string, bytes: Buffer): Buffer {
   return readFileSync(file);
 }
 
-export type DeliveryFault = 'none' | 'flip' | 'truncate' | 'longer' | 'slow' | 'reset-once';
+export type DeliveryFault = 'none' | 'flip' | 'truncate' | 'longer' | 'slow' | 'trickle' | 'reset-once';
 
 /**
  * A hub on 127.0.0.1 serving `<id>.json` from a real build plus one extra version whose archive is
@@ -79,6 +79,8 @@ export class ControlledHub {
     private readonly buildDir: string,
     private readonly id: string,
     private readonly version: string,
+    /** The extra version's tier (default: the tier of the version it is made from). */
+    private readonly tier?: 'verified' | 'community',
   ) {}
 
   set(archive: Buffer, fault: DeliveryFault = 'none', announced?: { sha256: string; size: number }): void {
@@ -98,7 +100,12 @@ export class ControlledHub {
         const sha = this.announced?.sha256 ?? sha256(this.archive);
         const size = this.announced?.size ?? this.archive.length;
         const url = `/assets/plugins/${this.id}-${this.version}.mpn`;
-        const extra = { ...base, version: this.version, archive: { url, sha256: sha, size_bytes: size } };
+        const extra = {
+          ...base,
+          version: this.version,
+          archive: { url, sha256: sha, size_bytes: size },
+          ...(this.tier ? { tier: this.tier } : {}),
+        };
         for (const k of ['download_url', 'url']) if (k in extra) extra[k] = url;
         if ('sha256' in extra) extra.sha256 = sha;
         if ('size_bytes' in extra) extra.size_bytes = size;
@@ -142,6 +149,19 @@ export class ControlledHub {
           () => (i < bytes.length ? res.write(bytes.subarray(i, ++i)) : clearInterval(t)),
           1000,
         );
+        res.on('close', () => clearInterval(t));
+        return;
+      }
+      case 'trickle': {
+        // 64 bytes every 100 ms: never idle long enough for the idle timeout, far below any
+        // useful rate (an archive of a few hundred KiB would take many minutes).
+        res.writeHead(200, { 'content-length': bytes.length });
+        let i = 0;
+        const t = setInterval(() => {
+          if (i >= bytes.length) return clearInterval(t);
+          res.write(bytes.subarray(i, i + 64));
+          i += 64;
+        }, 100);
         res.on('close', () => clearInterval(t));
         return;
       }

@@ -2,7 +2,7 @@
 // sweep that stops every plugin process a test started under a scratch dir.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -12,13 +12,36 @@ import { InstallError } from '../src/errors';
 import { isAlive } from '../src/runtime/proc';
 import { stopRecorded } from '../src/runtime/runner';
 
+/** Whether the tests run as root: CoreService then gives every plugin a uid of its own. */
+export const asRoot = process.getuid?.() === 0;
+
+/**
+ * What a plugins dir holds besides plugin dirs while plugins are installed: as root, the claims
+ * of their uids (`.uids/`).
+ */
+export const withClaims = (ids: string[]): string[] => (asRoot ? ['.uids', ...ids] : ids);
+
+/** What a plugin's home holds besides its versions and state: as root, its recorded uid. */
+export const withIdentity = (names: string[]): string[] =>
+  (asRoot ? [...names, 'identity.json'] : names).sort();
+
+/**
+ * A new scratch dir that other users may pass through (0755, where mkdtemp makes 0700): plugins
+ * run under uids of their own when the tests run as root, and must reach their files below it.
+ */
+export function scratchDir(prefix: string, parent = tmpdir()): string {
+  const dir = mkdtempSync(join(parent, prefix));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
 /**
  * For a test file: a scratch dir, and the hub's real Node server on 127.0.0.1 over a build of the
  * repo catalog, started before the file's tests. Afterwards every plugin process started under the
  * scratch dir is stopped, the server closed and everything removed.
  */
 export function repoHubForTests(name: string): { scratch: string; hub: { url: string; dir: string } } {
-  const scratch = mkdtempSync(join(tmpdir(), `coreservice-${name}-`));
+  const scratch = scratchDir(`coreservice-${name}-`);
   const hub = { url: '', dir: '' };
   let build: Awaited<ReturnType<typeof buildRepoCatalog>> | undefined;
   let server: TestServer | undefined;

@@ -1,7 +1,6 @@
 // The admin HTTP service end to end: a real hub server and the service on 127.0.0.1, driven over
 // HTTP the way Magellon's web app drives it.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,10 +8,10 @@ import { startNode, type TestServer } from '../../functions/test/servers';
 import { probeHealth } from '../src/runtime/health';
 import { type RunningService, serveCoreService } from '../src/service/serve';
 import { buildCatalogWithCopy } from './fixtures';
-import { stopAllUnder } from './helpers';
+import { scratchDir, stopAllUnder } from './helpers';
 
 const TOKEN = 'test-admin-token-0123456789abcdef';
-const scratch = mkdtempSync(join(tmpdir(), 'coreservice-service-'));
+const scratch = scratchDir('coreservice-service-');
 const logs: Record<string, unknown>[] = [];
 let buildDir: string;
 let hub: TestServer;

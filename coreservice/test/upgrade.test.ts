@@ -9,10 +9,11 @@ import { buildZip } from '../../packages/core/src/node/zip/test-zips';
 import type { InstallError } from '../src/errors';
 import { installFromHub, readReceipt, uninstall } from '../src/install';
 import { pluginStatus } from '../src/lifecycle';
+import { isPluginLocked } from '../src/lock';
 import { probeHealth } from '../src/runtime/health';
 import { listUpgrades, upgradeFromHub } from '../src/upgrade';
 import { ControlledHub, type DeliveryFault, packVariant, withUnlistedFile } from './fixtures';
-import { expectFailure, processesOf, repoHubForTests, snapshot } from './helpers';
+import { expectFailure, processesOf, repoHubForTests, snapshot, withIdentity } from './helpers';
 
 const { scratch, hub } = repoHubForTests('upgrade');
 
@@ -71,15 +72,9 @@ describe('upgrade and downgrade of a running plugin', () => {
     expect(now.pid).not.toBe(old.pid);
     expect(await probeHealth(old.host, old.port, { pluginId: 'fft', version: '1.0.0' })).toBe(false);
     expect(processesOf(join(dir, 'fft', 'venvs', '1.0.0'))).toEqual([]);
-    expect(readdirSync(join(dir, 'fft')).sort()).toEqual([
-      '1.1.0',
-      'data',
-      'receipt.json',
-      'run',
-      'snapshots',
-      'state.json',
-      'venvs',
-    ]);
+    expect(readdirSync(join(dir, 'fft')).sort()).toEqual(
+      withIdentity(['1.1.0', 'data', 'receipt.json', 'run', 'snapshots', 'state.json', 'venvs']),
+    );
     expect(readdirSync(join(dir, 'fft', 'venvs'))).toEqual(['1.1.0']);
     expect(readdirSync(join(dir, 'fft', 'snapshots'))).toEqual([
       expect.stringMatching(/^\d{8}T\d{6}Z-1\.0\.0$/),
@@ -220,6 +215,29 @@ describe('a failed upgrade leaves the running old version and the dir exactly as
       expect(readReceipt(dir, 'fft')?.version).toBe('1.0.0');
     }, 30_000);
   }
+
+  it('a hub that trickles bytes is given up on below the minimum rate, and the lock is free again', async () => {
+    const before = snapshot(dir);
+    const running = await serving(dir, 'fft');
+    controlled.set(archives.good!, 'trickle');
+    const err = await expectFailure(
+      upgradeFromHub({
+        pluginsDir: dir,
+        hubs: [controlled.url],
+        pluginId: 'fft',
+        to: '1.5.0',
+        // Neither of these would end it: bytes keep coming, and the whole may take a minute.
+        timeouts: { idleMs: 5_000, totalMs: 60_000, minBytesPerSecond: 4096, minRateWindowMs: 1_000 },
+      }),
+      'download-failed',
+    );
+    expect(err.message).toMatch(/below the minimum of 4096 bytes\/s/);
+    const got = Number(/after (\d+) bytes/.exec(err.message)?.[1]);
+    expect(got).toBeLessThan(archives.good!.length);
+    expect(snapshot(dir)).toEqual(before);
+    expect(await serving(dir, 'fft')).toEqual(running);
+    expect(await isPluginLocked(dir, 'fft')).toBe(false);
+  }, 30_000);
 
   it('the hub down → hub-unreachable, nothing changes', async () => {
     const before = snapshot(dir);

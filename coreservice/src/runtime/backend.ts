@@ -4,6 +4,7 @@
 // removes what prepare made. CoreService decides when; the backend only does.
 import type { ArchiveManifest, InstallMethod, InstallSpec } from '@magellon/hub-core';
 import type { HostFacts } from './host';
+import type { IsolationLevel, SandboxSpec } from './isolation';
 
 /** One installed version of a plugin, as a backend sees it. */
 export interface PluginRuntime {
@@ -15,6 +16,8 @@ export interface PluginRuntime {
   dir: string;
   manifest: ArchiveManifest;
   entry: InstallSpec;
+  /** How its replicas are kept from CoreService and from other plugins (absent: not at all). */
+  sandbox?: SandboxSpec;
 }
 
 export interface StartOptions {
@@ -40,6 +43,8 @@ export interface ReplicaInfo {
   exited_at?: string;
   /** How many times the supervisor restarted it. */
   restarts: number;
+  /** The isolation it was started with. */
+  isolation?: IsolationLevel;
 }
 
 export interface Backend {
@@ -47,6 +52,8 @@ export interface Backend {
   readonly method: InstallMethod;
   /** Why this backend cannot run plugins on this host, or undefined when it can. */
   unavailable(host: HostFacts): string | undefined;
+  /** Paths besides the version's files that a replica must be able to read (a venv). */
+  readablePaths?(rt: PluginRuntime): string[];
   /** Builds what the version needs to run (idempotent); `log` receives progress lines. */
   prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void>;
   /** Launches the replicas; it does not wait for them to be healthy (see health.ts). */

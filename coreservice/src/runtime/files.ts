@@ -75,7 +75,14 @@ export function openOwnFile(path: string, mode: 'truncate' | 'append'): number {
 }
 
 let seq = 0;
-export function writeJson(path: string, value: unknown, opts: { durable?: boolean } = {}): void {
+
+/**
+ * The one way CoreService writes its own files: an exclusive temp file beside the target (never
+ * through a link), mode 0600, fsynced, renamed over the target, and the folder fsynced, so that a
+ * reader or a crash sees the old file or the new one, never half of one.
+ */
+export function writeFileDurably(path: string, text: string, opts: { durable?: boolean } = {}): void {
+  const durable = opts.durable ?? true;
   const tmp = `${path}.tmp-${process.pid}-${seq++}`;
   const fd = openSync(
     tmp,
@@ -83,11 +90,29 @@ export function writeJson(path: string, value: unknown, opts: { durable?: boolea
     0o600,
   );
   try {
-    const bytes = Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
+    const bytes = Buffer.from(text, 'utf8');
     for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
-    if (opts.durable) fsyncSync(fd);
-  } finally {
+    if (durable) fsyncSync(fd);
+  } catch (err) {
     closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
   }
+  closeSync(fd);
   renameSync(tmp, path);
+  if (durable) {
+    try {
+      const dir = openSync(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY);
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    } catch {}
+  }
+}
+
+/** A JSON state file, written whole (see {@link writeFileDurably}). */
+export function writeJson(path: string, value: unknown, opts: { durable?: boolean } = {}): void {
+  writeFileDurably(path, `${JSON.stringify(value, null, 2)}\n`, { durable: opts.durable ?? false });
 }

@@ -7,6 +7,7 @@ import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { type InstallSpec, sdkSatisfies } from '@magellon/hub-core';
 import { InstallError } from '../errors';
+import { isRoot, runnableByOthers } from './isolation';
 
 const run = promisify(execFile);
 
@@ -42,25 +43,46 @@ export function onPath(name: string, path = process.env.PATH ?? ''): boolean {
 
 let python: Promise<{ version: string; executable: string } | undefined> | undefined;
 
+/** Asks one interpreter for its version and real executable. */
+async function askPython(cmd: string): Promise<{ version: string; executable: string } | undefined> {
+  try {
+    const { stdout } = await run(
+      cmd,
+      ['-c', 'import platform, sys; print(platform.python_version()); print(sys.executable)'],
+      { timeout: 10_000 },
+    );
+    const [version, executable] = stdout.trim().split('\n');
+    return version && executable ? { version, executable } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * The python3 on PATH, asked once per process for its version and real executable. Backends run
- * that executable directly: a version manager's `python3` is often a shell shim that costs a
- * quarter of a second per call.
+ * The python3 plugins run with, asked once per process for its version and real executable.
+ * Backends run that executable directly: a version manager's `python3` is often a shell shim that
+ * costs a quarter of a second per call. A CoreService running as root runs plugins under uids of
+ * their own, so it takes the first python3 every user can run (one under /root is not, however
+ * its shim looks on PATH).
  */
 export function findPython(): Promise<{ version: string; executable: string } | undefined> {
-  python ??= run(
-    'python3',
-    ['-c', 'import platform, sys; print(platform.python_version()); print(sys.executable)'],
-    {
-      timeout: 10_000,
-    },
-  ).then(
-    ({ stdout }) => {
-      const [version, executable] = stdout.trim().split('\n');
-      return version && executable ? { version, executable } : undefined;
-    },
-    () => undefined,
-  );
+  python ??= (async () => {
+    if (!isRoot()) return askPython('python3');
+    const candidates = [
+      ...(process.env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, 'python3')),
+      '/usr/bin/python3',
+      '/usr/local/bin/python3',
+    ];
+    for (const c of candidates) {
+      if (!runnableByOthers(c)) continue;
+      const found = await askPython(c);
+      if (found && runnableByOthers(found.executable)) return found;
+    }
+    return askPython('python3');
+  })();
   return python;
 }
 

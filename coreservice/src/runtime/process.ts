@@ -11,6 +11,7 @@ import { InstallError } from '../errors';
 import type { Backend, PluginRuntime, ReplicaInfo, StartOptions } from './backend';
 import { openOwnFile, readJson, writeJson } from './files';
 import { findPython, type HostFacts } from './host';
+import { type IsolationLevel, sandboxed } from './isolation';
 import { isAlive, processStart, sleep, stopProcess } from './proc';
 
 interface ReplicaRecord {
@@ -20,6 +21,8 @@ interface ReplicaRecord {
   restarts: number;
   /** The port it was told to use (when the plugin does not announce itself). */
   port?: number;
+  /** The isolation it runs with. */
+  isolation?: IsolationLevel;
   stopped?: boolean;
   exit_code?: number | null;
   exited_at?: string;
@@ -133,13 +136,20 @@ export class ProcessBackend implements Backend {
     const port = announce ? undefined : await freePort();
     const out = openOwnFile(replicaFile(rt, n, 'out'), 'truncate');
     const log = openOwnFile(replicaFile(rt, n, 'log'), 'append');
+    const cmd = sandboxed(
+      rt.sandbox,
+      interpreter,
+      ['main.py', '--port', String(port ?? 0), '--host', '127.0.0.1'],
+      rt.dir,
+    );
     let child: ReturnType<typeof spawn>;
     try {
-      child = spawn(interpreter, ['main.py', '--port', String(port ?? 0), '--host', '127.0.0.1'], {
+      child = spawn(cmd.file, cmd.args, {
         cwd: rt.dir,
         detached: true,
         stdio: ['ignore', out, log],
         env: { ...opts.env, MAGELLON_REPLICA_ID: `${rt.pluginId}-${n}`, PYTHONUNBUFFERED: '1' },
+        ...(cmd.uid !== undefined ? { uid: cmd.uid, gid: cmd.gid } : {}),
       });
     } finally {
       closeSync(out);
@@ -156,6 +166,7 @@ export class ProcessBackend implements Backend {
       started_at: new Date().toISOString(),
       restarts,
       ...(port ? { port } : {}),
+      isolation: rt.sandbox?.level ?? 'none',
     };
     writeJson(replicaFile(rt, n, 'json'), record);
     children.set(pid, child);
@@ -214,6 +225,7 @@ export class ProcessBackend implements Backend {
           ? {}
           : { exit_code: rec.exit_code ?? null, ...(rec.exited_at ? { exited_at: rec.exited_at } : {}) }),
         restarts: rec.restarts,
+        ...(rec.isolation ? { isolation: rec.isolation } : {}),
       };
     });
   }

@@ -3,7 +3,7 @@
 // logs. The install pipeline uses launch() for a version that is not active yet; the lifecycle
 // routes use the rest for the active one.
 import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
 import { MAX_MANIFEST_BYTES, readManifest } from '@magellon/hub-core/node';
 import { InstallError } from '../errors';
@@ -11,8 +11,17 @@ import type { Backend, PluginRuntime, ReplicaInfo } from './backend';
 import { readJson, readSmallFile, writeJson } from './files';
 import { probeHealth, waitHealthy } from './health';
 import type { HostFacts } from './host';
+import {
+  applyHomeModes,
+  ensureIdentity,
+  type IsolationSetting,
+  isRoot,
+  killAllOf,
+  readIdentity,
+  resolveIsolation,
+} from './isolation';
 import { ProcessBackend, runDir } from './process';
-import { pluginEnv, type Settings } from './settings';
+import { effectiveSettings, pluginEnv, type Settings } from './settings';
 import { UvBackend, venvDir } from './uv';
 
 const BACKENDS: Partial<Record<InstallMethod, Backend>> = {
@@ -77,13 +86,48 @@ export function loadRuntime(
   return { pluginId: id, version, home, dir, manifest: parsed.manifest, entry };
 }
 
-export interface LaunchOptions {
-  replicas: number;
+/** How replicas are started: their settings, heartbeat, isolation. */
+export interface SandboxOptions {
   settings?: Settings;
-  /** Overrides health_check.timeout_seconds (tests). */
-  healthTimeoutMs?: number;
   heartbeatUrl?: string;
   heartbeatSeconds?: number;
+  /** How far plugins are kept from CoreService and each other (default auto). */
+  isolation?: IsolationSetting;
+  /** CoreService's config file: masked inside a namespace sandbox (it holds every plugin's settings). */
+  configFile?: string;
+}
+
+export interface LaunchOptions extends SandboxOptions {
+  replicas: number;
+  /** Overrides health_check.timeout_seconds (tests). */
+  healthTimeoutMs?: number;
+}
+
+/**
+ * The version with the sandbox its replicas run in (see isolation.ts): the isolation this
+ * CoreService gives, the plugin's own uid when it has one (allocated on first use), and the paths
+ * a replica may see. Under uid isolation the home's modes are set here, before anything starts.
+ */
+export function withSandbox(rt: PluginRuntime, run: SandboxOptions = {}): PluginRuntime {
+  const { level } = resolveIsolation(run.isolation);
+  const pluginsDir = dirname(rt.home);
+  const needsIdentity = level === 'uid' || (level === 'namespace' && isRoot());
+  const identity = needsIdentity ? ensureIdentity(pluginsDir, rt.pluginId, rt.home) : undefined;
+  if (identity) applyHomeModes(pluginsDir, rt.home, identity);
+  const dataDir =
+    effectiveSettings(rt.pluginId, rt.home, run.settings).find((s) => s.key === 'data_dir')?.value ??
+    join(rt.home, 'data');
+  return {
+    ...rt,
+    sandbox: {
+      level,
+      ...(identity ? { identity } : {}),
+      pluginsDir,
+      readOnly: [rt.dir, ...(backendFor(rt.entry.method).readablePaths?.(rt) ?? [])],
+      writable: [dataDir],
+      masked: run.configFile ? [resolve(run.configFile)] : [],
+    },
+  };
 }
 
 /** Replicas to run: the manifest's desired count unless the run state says otherwise. */
@@ -94,14 +138,26 @@ export function defaultReplicas(rt: PluginRuntime): number {
 /** Starts a version and waits until it is healthy; on failure it is stopped again and the error rethrown. */
 export async function launch(rt: PluginRuntime, opts: LaunchOptions): Promise<ReplicaInfo[]> {
   const backend = backendFor(rt.entry.method);
-  const env = pluginEnv(rt, opts);
+  const boxed = withSandbox(rt, opts);
+  const env = pluginEnv(boxed, opts);
   try {
-    await backend.start(rt, { replicas: opts.replicas, env });
-    return await waitHealthy(backend, rt, { timeoutMs: opts.healthTimeoutMs });
+    await backend.start(boxed, { replicas: opts.replicas, env });
+    return await waitHealthy(backend, boxed, { timeoutMs: opts.healthTimeoutMs });
   } catch (err) {
-    await backend.stop(rt, { graceMs: 2_000 }).catch(() => {});
+    await backend.stop(boxed, { graceMs: 2_000 }).catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Stops every replica of the plugin's active version and, when the plugin has a uid of its own,
+ * every other process of that uid: a daemon a replica left in a session of its own does not
+ * outlive its plugin. Only for a plugin with no other version running (not the retired side of an
+ * upgrade, whose successor shares the uid).
+ */
+export async function stopWholePlugin(rt: PluginRuntime, opts: { graceMs?: number } = {}): Promise<void> {
+  await backendFor(rt.entry.method).stop(rt, opts);
+  killAllOf(readIdentity(rt.home));
 }
 
 /** Stops a version and removes everything it made besides its files (venv, run state). */

@@ -3,8 +3,18 @@
 // `MAGELLON_PLUGIN_<ID>_<KEY>` variables. The plugin's environment is built from scratch: CoreService's
 // own secrets (the admin token, cloud keys) are never passed on, and secret-looking settings are
 // masked wherever they are shown.
-import { join } from 'node:path';
+//
+// A variable reaches exactly one plugin. `<ID>` is the id upper-cased with "-" and "." as "_", so
+// ids can share a name (my-plugin, my_plugin: refused at install) or one can be the start of
+// another's (ctf and ctf-gpu: MAGELLON_PLUGIN_CTF_GPU_TOKEN). A variable belongs to the known plugin
+// (installed, being installed, or named in the config file) with the longest name it starts with,
+// and to nobody when two known plugins share that name.
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SLUG_PATTERN } from '@magellon/hub-core';
 import type { PluginRuntime } from './backend';
+import { readSmallFile, writeFileDurably } from './files';
 
 export interface Settings {
   /** `plugins.<id>.settings` from the config file, by plugin id. */
@@ -30,6 +40,42 @@ export interface EffectiveSetting {
   from: 'default' | 'file' | 'env';
 }
 
+/** Plugin ids CoreService knows besides `pluginId`: the plugin dirs beside its home and the config file's. */
+function knownIds(pluginId: string, home: string, settings: Settings): Set<string> {
+  const ids = new Set([pluginId, ...Object.keys(settings.file ?? {})]);
+  try {
+    for (const name of readdirSync(dirname(home)))
+      if (SLUG_PATTERN.test(name) && !name.startsWith('.')) ids.add(name);
+  } catch {}
+  return ids;
+}
+
+/**
+ * The setting keys `MAGELLON_PLUGIN_*` variables give `pluginId`: only the variables whose longest
+ * matching plugin name is this plugin's, and none when another known plugin has the same name.
+ */
+function envOverrides(pluginId: string, known: Set<string>, env: NodeJS.ProcessEnv): [string, string][] {
+  const mine = envName(pluginId);
+  const names = [...known].filter((id) => id !== pluginId).map(envName);
+  if (names.includes(mine)) return [];
+  const longer = names.filter((n) => n.length > mine.length && n.startsWith(`${mine}_`));
+  const prefix = `MAGELLON_PLUGIN_${mine}_`;
+  const out: [string, string][] = [];
+  for (const [name, v] of Object.entries(env)) {
+    if (!name.startsWith(prefix) || name.length === prefix.length || v === undefined) continue;
+    const rest = name.slice('MAGELLON_PLUGIN_'.length);
+    if (longer.some((n) => rest.startsWith(`${n}_`))) continue;
+    out.push([name.slice(prefix.length), v]);
+  }
+  return out;
+}
+
+/** Another plugin among `ids` whose variables would have the same name as `pluginId`'s. */
+export function envNameTwin(pluginId: string, ids: Iterable<string>): string | undefined {
+  for (const other of ids) if (other !== pluginId && envName(other) === envName(pluginId)) return other;
+  return undefined;
+}
+
 /** The layered settings of one plugin, keys in lower case. */
 export function effectiveSettings(
   pluginId: string,
@@ -44,11 +90,15 @@ export function effectiveSettings(
   };
   put('data_dir', join(home, 'data'), 'default');
   put('log_level', 'info', 'default');
-  for (const [k, v] of Object.entries(settings.file?.[pluginId] ?? {})) put(k, v, 'file');
-  const prefix = `MAGELLON_PLUGIN_${envName(pluginId)}_`;
-  for (const [name, v] of Object.entries(settings.env ?? process.env)) {
-    if (name.startsWith(prefix) && name.length > prefix.length && v !== undefined)
-      put(name.slice(prefix.length), v, 'env');
+  const fromFile = settings.file ?? {};
+  if (Object.hasOwn(fromFile, pluginId))
+    for (const [k, v] of Object.entries(fromFile[pluginId] ?? {})) put(k, v, 'file');
+  for (const [k, v] of envOverrides(
+    pluginId,
+    knownIds(pluginId, home, settings),
+    settings.env ?? process.env,
+  )) {
+    put(k, v, 'env');
   }
   return [...out.values()].sort((a, b) => a.key.localeCompare(b.key));
 }
@@ -58,12 +108,27 @@ export function shownSettings(list: EffectiveSetting[]): EffectiveSetting[] {
   return list.map((s) => (isSecretKey(s.key) ? { ...s, value: '••••' } : s));
 }
 
+/**
+ * The plugin's heartbeat secret, made on first use and kept in `<home>/heartbeat.key` (root's
+ * alone under isolation): only that plugin is told it, so nothing else can report for it.
+ */
+export function heartbeatKey(home: string, create = true): string | undefined {
+  const file = join(home, 'heartbeat.key');
+  const kept = readSmallFile(file, 256);
+  if (kept.ok && /^[A-Za-z0-9_-]{43}$/.test(kept.text.trim())) return kept.text.trim();
+  if (!create) return undefined;
+  const key = randomBytes(32).toString('base64url');
+  writeFileDurably(file, `${key}\n`);
+  return key;
+}
+
 /** The environment a plugin process starts with. */
 export function pluginEnv(
-  rt: Pick<PluginRuntime, 'pluginId' | 'home'>,
+  rt: Pick<PluginRuntime, 'pluginId' | 'home' | 'sandbox'>,
   run: { settings?: Settings; heartbeatUrl?: string; heartbeatSeconds?: number } = {},
 ): Record<string, string> {
   const { settings, heartbeatUrl } = run;
+  const isolated = rt.sandbox !== undefined && rt.sandbox.level !== 'none';
   const env: Record<string, string> = {};
   for (const name of INHERITED) {
     const v = process.env[name];
@@ -73,8 +138,18 @@ export function pluginEnv(
   for (const s of effectiveSettings(rt.pluginId, rt.home, settings)) env[prefix + envName(s.key)] = s.value;
   env.MAGELLON_PLUGIN_HOST = '127.0.0.1';
   env.MAGELLON_PLUGIN_DATA_DIR = env[`${prefix}DATA_DIR`] ?? join(rt.home, 'data');
+  if (isolated) {
+    // Its own user: a home it may write, and not CoreService's name.
+    env.HOME = join(rt.home, 'data');
+    delete env.USER;
+    delete env.LOGNAME;
+    delete env.TMPDIR;
+  }
   if (heartbeatUrl) {
-    env.MAGELLON_HEARTBEAT_URL = heartbeatUrl;
+    // The secret travels in the URL, so plugins that only know MAGELLON_HEARTBEAT_URL send it too.
+    const key = heartbeatKey(rt.home)!;
+    env.MAGELLON_HEARTBEAT_URL = `${heartbeatUrl.replace(/\/+$/, '')}/${key}`;
+    env.MAGELLON_HEARTBEAT_TOKEN = key;
     if (run.heartbeatSeconds) env.MAGELLON_HEARTBEAT_SECONDS = String(run.heartbeatSeconds);
   }
   return env;

@@ -7,7 +7,7 @@ import type { RunOptions } from '../install';
 import { listInstalled } from '../install';
 import { isPluginLocked, withPluginLock } from '../lock';
 import type { ReplicaInfo } from './backend';
-import { backendFor, loadRuntime, readRunState } from './runner';
+import { backendFor, loadRuntime, readRunState, withSandbox } from './runner';
 import { pluginEnv } from './settings';
 
 export type SupervisorEvent =
@@ -89,8 +89,9 @@ export class Supervisor {
             const since = r.exited_at ? Date.now() - Date.parse(r.exited_at) : Number.POSITIVE_INFINITY;
             if (since < backoffMs(r.restarts)) continue;
             await withPluginLock(this.pluginsDir, id, async () => {
-              const env = pluginEnv(rt, this.run);
-              await backend.restartReplica(rt, r.replica, {
+              const boxed = withSandbox(rt, this.run);
+              const env = pluginEnv(boxed, this.run);
+              await backend.restartReplica(boxed, r.replica, {
                 replicas: state.replicas,
                 env,
                 restarts: r.restarts + 1,

@@ -2,16 +2,25 @@
 // dependencies installed into it from the archive's own `wheels/` (never from an index: a lab may be
 // air-gapped, and the hub vouches only for the archive), then run like the process backend with the
 // venv's interpreter. With a `uv` binary on PATH it is used (`uv venv`, `uv pip install`); without
-// one, `python3 -m venv` and pip do the same with --no-index.
+// one, `python3 -m venv` and pip do the same.
+//
+// The pyproject is the plugin author's: its dependency strings are parsed by the domain library as
+// PEP 508 requirements and refused if they are anything else (an option, a URL, a path). pip and uv
+// get them only after `--`, with the options CoreService chose: no index, the archive's wheels only,
+// wheels only (no sdist's build script runs), no config file of the host's or the plugin's, run
+// outside the plugin's files.
 import { execFile } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
+import { installRequirements } from '@magellon/hub-core';
 import { InstallError } from '../errors';
 import type { PluginRuntime } from './backend';
+import { readSmallFile } from './files';
 import { findPython, type HostFacts, onPath } from './host';
 import { ProcessBackend } from './process';
 
 const PREPARE_TIMEOUT_MS = 10 * 60_000;
+const MAX_PYPROJECT_BYTES = 256 * 1024;
 
 export const venvDir = (rt: Pick<PluginRuntime, 'home' | 'version'>) => join(rt.home, 'venvs', rt.version);
 
@@ -24,15 +33,29 @@ function exec(cmd: string, args: string[], cwd: string): Promise<string> {
         cwd,
         timeout: PREPARE_TIMEOUT_MS,
         maxBuffer: 8 * 1024 * 1024,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cwd, PIP_NO_INPUT: '1' },
+        // Nothing of CoreService's environment, and no pip or uv configuration from the host.
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: cwd,
+          PIP_NO_INPUT: '1',
+          PIP_CONFIG_FILE: '/dev/null',
+          UV_NO_CONFIG: '1',
+        },
       },
       (err, stdout, stderr) => {
         if (err) {
-          const tail = `${stdout}${stderr}`.trim().split('\n').slice(-12).join('\n');
+          const tail = `${stdout}${stderr}`.trim().split('\n').slice(-12);
+          // pip and uv say why on a line of their own ("ERROR: …", "error: …"): that line leads.
+          const reason = [...tail]
+            .reverse()
+            .find((l) => /^\s*(ERROR|error|×)\b/.test(l))
+            ?.trim();
+          const what = `${cmd.split(sep).pop()} ${args.slice(0, 2).join(' ')}`;
+          const code = (err as NodeJS.ErrnoException).code ?? err.message;
           rej(
-            new Error(
-              `${cmd} ${args[0]} ${args[1] ?? ''} failed (${(err as NodeJS.ErrnoException).code ?? err.message})${tail ? `:\n${tail}` : ''}`,
-            ),
+            Object.assign(new Error(`${what} failed (${code})${reason ? `: ${reason}` : ''}`), {
+              lines: tail,
+            }),
           );
         } else res(`${stdout}${stderr}`);
       },
@@ -40,22 +63,20 @@ function exec(cmd: string, args: string[], cwd: string): Promise<string> {
   });
 }
 
-/** The pyproject's [project].dependencies, read with Python's own TOML reader. */
-async function dependencies(python: string, pyproject: string, cwd: string): Promise<string[]> {
-  const out = await exec(
-    python,
-    [
-      '-c',
-      'import json,sys,tomllib\nwith open(sys.argv[1],"rb") as f: d=tomllib.load(f)\nprint(json.dumps(d.get("project",{}).get("dependencies",[])))',
-      pyproject,
-    ],
-    cwd,
-  );
-  const deps = JSON.parse(out.trim().split('\n').pop() ?? '[]') as unknown;
-  if (!Array.isArray(deps) || !deps.every((d) => typeof d === 'string')) {
-    throw new Error(`${relative(cwd, pyproject)}: [project].dependencies is not a list of strings`);
+/** The pyproject's dependencies as the domain library accepts them: PEP 508 requirements, nothing else. */
+function dependencies(rt: PluginRuntime, pyproject: string): string[] {
+  const read = readSmallFile(pyproject, MAX_PYPROJECT_BYTES);
+  const label = `${rt.pluginId} ${rt.version}: ${rt.entry.pyproject ?? 'pyproject.toml'}`;
+  if (!read.ok) throw new InstallError('bad-archive', `${label} cannot be read (${read.why})`);
+  const deps = installRequirements(read.text);
+  if (!deps.ok) {
+    throw new InstallError(
+      'bad-archive',
+      `${label} is refused: ${deps.reason}`,
+      deps.refusals.map((r) => `line ${r.line}: ${r.message}`),
+    );
   }
-  return deps as string[];
+  return deps.requirements;
 }
 
 export class UvBackend extends ProcessBackend {
@@ -63,6 +84,10 @@ export class UvBackend extends ProcessBackend {
 
   override unavailable(host: HostFacts): string | undefined {
     return host.python || host.hasBinary('uv') ? undefined : 'neither uv nor python3 is installed';
+  }
+
+  readablePaths(rt: PluginRuntime): string[] {
+    return [venvDir(rt)];
   }
 
   protected override async interpreter(rt: PluginRuntime): Promise<string> {
@@ -78,43 +103,50 @@ export class UvBackend extends ProcessBackend {
         `${rt.pluginId} ${rt.version}: the uv entry's pyproject "${rt.entry.pyproject}" is not in the archive`,
       );
     }
+    const deps = dependencies(rt, pyproject);
     const venv = venvDir(rt);
     rmSync(venv, { recursive: true, force: true });
     try {
       const python = (await findPython())?.executable ?? 'python3';
       const useUv = onPath('uv');
       log(`creating a venv with ${useUv ? 'uv' : 'python3 -m venv'}`);
-      // Reading the dependencies and creating the venv are independent: both at once. The venv
-      // starts without pip; pip is added only when there is something to install.
-      const [read, made] = await Promise.allSettled([
-        dependencies(python, pyproject, rt.dir),
-        useUv
-          ? exec('uv', ['venv', '--python', python, venv], rt.dir)
-          : exec(python, ['-m', 'venv', '--without-pip', venv], rt.dir),
-      ]);
-      if (read.status === 'rejected') throw read.reason;
-      if (made.status === 'rejected') throw made.reason;
-      const deps = read.value;
+      // Run from the venvs folder (CoreService's), never from the plugin's files: uv reads a
+      // pyproject.toml or uv.toml it finds where it runs.
+      const cwd = resolve(venv, '..');
+      if (useUv) await exec('uv', ['venv', '--no-config', '--python', python, '--', venv], rt.home);
+      else await exec(python, ['-m', 'venv', '--without-pip', '--', venv], rt.home);
+      if (deps.length === 0) return;
       const wheels = join(rt.dir, 'wheels');
       const links = existsSync(wheels) ? ['--find-links', wheels] : [];
-      if (deps.length > 0) {
-        log(
-          `installing ${deps.length} dependenc${deps.length === 1 ? 'y' : 'ies'} from the archive's wheels (no index)`,
+      log(
+        `installing ${deps.length} dependenc${deps.length === 1 ? 'y' : 'ies'} from the archive's wheels (no index)`,
+      );
+      const venvPython = await this.interpreter(rt);
+      const fixed = ['--no-index', ...links, '--only-binary', ':all:'];
+      if (useUv) {
+        await exec(
+          'uv',
+          ['pip', 'install', '--no-config', '--python', venvPython, ...fixed, '--', ...deps],
+          cwd,
         );
-        const venvPython = await this.interpreter(rt);
-        if (!useUv) await exec(venvPython, ['-m', 'ensurepip', '--default-pip'], rt.dir);
-        if (useUv)
-          await exec(
-            'uv',
-            ['pip', 'install', '--python', venvPython, '--no-index', ...links, ...deps],
-            rt.dir,
-          );
-        else
-          await exec(
-            venvPython,
-            ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-index', ...links, ...deps],
-            rt.dir,
-          );
+      } else {
+        await exec(venvPython, ['-m', 'ensurepip', '--default-pip'], cwd);
+        await exec(
+          venvPython,
+          [
+            '-m',
+            'pip',
+            '--isolated',
+            'install',
+            '--disable-pip-version-check',
+            '--no-cache-dir',
+            '--no-input',
+            ...fixed,
+            '--',
+            ...deps,
+          ],
+          cwd,
+        );
       }
     } catch (err) {
       rmSync(venv, { recursive: true, force: true });
@@ -122,6 +154,7 @@ export class UvBackend extends ProcessBackend {
       throw new InstallError(
         'backend-failed',
         `could not prepare the venv of ${rt.pluginId} ${rt.version}: ${(err as Error).message}`,
+        (err as { lines?: string[] }).lines ?? [],
       );
     }
   }

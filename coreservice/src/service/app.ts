@@ -1,20 +1,22 @@
 // The admin HTTP service: Magellon's routes over the installer library. Every /admin route needs
 // `Authorization: Bearer <token>`, compared in constant time; the token is never logged. Errors
 // are JSON `{error: {code, message, details}}` with the status the library's error carries.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { escapeControl } from '@magellon/hub-core/text';
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { Registry } from '../config';
 import { InstallError } from '../errors';
 import {
+  type DownloadLimits,
   type InstallEvent,
   installFromFile,
   installFromHub,
   listInstalled,
   MAX_UPLOAD_BYTES,
   type RunOptions,
+  readReceipt,
   uninstall,
 } from '../install';
 import {
@@ -26,8 +28,12 @@ import {
   startPlugin,
   stopPlugin,
 } from '../lifecycle';
+import { isPluginId } from '../plugin-id';
+import { configuredRegistry } from '../registries';
+import { heartbeatKey } from '../runtime/settings';
 import { listUpgrades, upgradeFromHub } from '../upgrade';
 import type { EventBus } from './events';
+import { sameToken } from './token';
 import { receiveUpload } from './upload';
 
 export interface ServiceConfig {
@@ -43,16 +49,21 @@ export interface ServiceConfig {
   log?: (entry: Record<string, unknown>) => void;
   /** More to say on /health (whether a crash repair is still pending). */
   health?: () => Record<string, unknown>;
+  /**
+   * The names this service answers to in `Host` (default: the loopback names). Anything else is
+   * refused, so a web page whose name resolves here (DNS rebinding) cannot drive it.
+   */
+  allowedHosts?: readonly string[];
+  /** Browser origins allowed to call it (default none: a request with an `Origin` is refused). */
+  allowedOrigins?: readonly string[];
+  /** Download limits for installs and upgrades. */
+  timeouts?: DownloadLimits;
 }
+
+/** The names a service bound to loopback answers to. */
+export const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '::1'];
 
 const MAX_JSON_BYTES = 64 * 1024;
-
-function sameToken(given: string, expected: string): boolean {
-  // Hash both sides so the comparison takes the same time whatever the lengths.
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b) && given.length === expected.length;
-}
 
 function errorBody(code: string, message: string, details: string[] = []) {
   return { error: { code, message, ...(details.length ? { details } : {}) } };
@@ -84,8 +95,37 @@ function optString(body: Record<string, unknown>, key: string): string | undefin
   return v;
 }
 
+/** The host name of a `Host` header (no port; IPv6 without brackets), lower case; undefined when malformed. */
+function hostName(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/i.exec(header.trim());
+  return m ? (m[1] ?? m[2])!.toLowerCase().replace(/\.$/, '') : undefined;
+}
+
+/** An origin as browsers send it: scheme://host[:port], lower case. */
+const originKey = (o: string) => o.trim().toLowerCase().replace(/\/+$/, '');
+
 export function createServiceApp(cfg: ServiceConfig): Hono {
   const app = new Hono();
+  const hosts = new Set(
+    (cfg.allowedHosts ?? LOOPBACK_HOSTS).map((h) => h.toLowerCase().replace(/^\[|\]$/g, '')),
+  );
+  const origins = new Set((cfg.allowedOrigins ?? []).map(originKey));
+
+  /**
+   * The plugin id of an /admin/plugins/<id> route, checked before any path is built from it:
+   * not a plugin id, or not installed, is 404 and touches nothing.
+   */
+  const installedId = (c: Context): string => {
+    const id = c.req.param('id') ?? '';
+    if (!isPluginId(id) || !readReceipt(cfg.pluginsDir, id)) {
+      throw new InstallError(
+        'not-found',
+        `no plugin ${JSON.stringify(escapeControl(id.slice(0, 100)))} is installed`,
+      );
+    }
+    return id;
+  };
   const progress = (pluginId: string | undefined) => (e: InstallEvent) =>
     cfg.events.emit({ type: 'progress', plugin_id: pluginId ?? null, ...e });
 
@@ -100,31 +140,71 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   app.use('*', async (c, next) => {
     const t0 = performance.now();
     await next();
+    // Heartbeats arrive every few seconds per replica and their path holds the plugin's secret:
+    // only failed ones are logged, and never with the path.
+    const beat = c.req.path.startsWith('/internal/heartbeat');
+    if (beat && c.res.status < 300) return;
     cfg.log?.({
       level: 'info',
       method: c.req.method,
-      path: c.req.path,
+      path: beat ? '/internal/heartbeat/…' : escapeControl(c.req.path.slice(0, 500)),
       status: c.res.status,
       ms: Math.round(performance.now() - t0),
     });
+  });
+
+  // Before anything else: only the names it was told it serves, and no browser page of another
+  // origin (a page the admin happens to open must not be able to drive it).
+  app.use('*', async (c, next) => {
+    const name = hostName(c.req.header('host'));
+    if (!name || !hosts.has(name)) {
+      return c.json(
+        errorBody(
+          'forbidden',
+          `this CoreService does not answer to the host ${JSON.stringify(escapeControl((c.req.header('host') ?? '').slice(0, 200)))}; it serves ${[...hosts].join(', ')} (allowed_hosts in its config)`,
+        ),
+        403,
+      );
+    }
+    const origin = c.req.header('origin');
+    if (origin !== undefined && !origins.has(originKey(origin))) {
+      return c.json(
+        errorBody(
+          'forbidden',
+          `requests from the web origin ${JSON.stringify(escapeControl(origin.slice(0, 200)))} are refused (allowed_origins in its config)`,
+        ),
+        403,
+      );
+    }
+    await next();
   });
 
   app.get('/health', (c) =>
     c.json({ status: 'ok', plugins: listInstalled(cfg.pluginsDir).length, ...cfg.health?.() }),
   );
 
-  // Plugins report here (MAGELLON_HEARTBEAT_URL); only replicas of installed plugins are recorded.
-  app.post('/internal/heartbeat', async (c) => {
+  // Plugins report here: MAGELLON_HEARTBEAT_URL ends in the plugin's own secret (also accepted as
+  // a bearer token), so nothing but that plugin can report for it. Only its own replicas count.
+  const heartbeat = async (c: Context) => {
     const body = await readJsonBody(c);
     const replica = typeof body.replica_id === 'string' ? body.replica_id : '';
     const plugin = typeof body.plugin_id === 'string' ? body.plugin_id : '';
-    const known = listInstalled(cfg.pluginsDir).some(
-      (r) => r.plugin_id === plugin && replica.startsWith(`${plugin}-`),
-    );
-    if (!known || replica.length > 200) return c.json(errorBody('not-found', 'no such plugin replica'), 404);
+    const given =
+      c.req.param('key') ?? /^Bearer (\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1] ?? '';
+    const key =
+      isPluginId(plugin) && readReceipt(cfg.pluginsDir, plugin)
+        ? heartbeatKey(join(cfg.pluginsDir, plugin), false)
+        : undefined;
+    if (!key || !sameToken(given, key)) {
+      return c.json(errorBody('unauthorized', 'a heartbeat needs the secret its plugin was given'), 401);
+    }
+    if (!replica.startsWith(`${plugin}-`) || !/^\d{1,4}$/.test(replica.slice(plugin.length + 1)))
+      return c.json(errorBody('not-found', 'no such plugin replica'), 404);
     cfg.heartbeats.set(replica, Date.now());
     return c.body(null, 204);
-  });
+  };
+  app.post('/internal/heartbeat', heartbeat);
+  app.post('/internal/heartbeat/:key', heartbeat);
 
   app.use('/admin/*', async (c, next) => {
     const auth = c.req.header('authorization') ?? '';
@@ -146,16 +226,16 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     const pluginId = optString(body, 'plugin_id');
     if (!pluginId) throw new InstallError('bad-request', 'plugin_id is required');
     const hubUrl = optString(body, 'hub_url');
-    if (hubUrl && !/^https?:\/\//.test(hubUrl))
-      throw new InstallError('bad-request', 'hub_url must be an http(s) URL');
     const receipt = await installFromHub({
       pluginsDir: cfg.pluginsDir,
-      hubs: hubUrl ? [hubUrl] : cfg.hubs,
+      // A request may pick one of the configured registries (with its trust mode), never add one.
+      hubs: hubUrl ? [configuredRegistry(cfg.hubs, hubUrl)] : cfg.hubs,
       pluginId,
       version: optString(body, 'version'),
       method: optString(body, 'install_method'),
       sdkVersion: cfg.sdkVersion,
       run: cfg.run,
+      timeouts: cfg.timeouts,
       onEvent: progress(pluginId),
     });
     cfg.events.emit({ type: 'installed', plugin_id: receipt.plugin_id, version: receipt.version });
@@ -205,7 +285,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   });
 
   app.delete('/admin/plugins/:id', async (c) => {
-    const receipt = await uninstall(cfg.pluginsDir, c.req.param('id'));
+    const receipt = await uninstall(cfg.pluginsDir, installedId(c));
     cfg.events.emit({ type: 'uninstalled', plugin_id: receipt.plugin_id, version: receipt.version });
     return c.json({ uninstalled: receipt });
   });
@@ -215,15 +295,15 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
       await listUpgrades({
         pluginsDir: cfg.pluginsDir,
         hubs: cfg.hubs,
-        pluginId: c.req.param('id'),
+        pluginId: installedId(c),
         sdkVersion: cfg.sdkVersion,
       }),
     ),
   );
 
   app.post('/admin/plugins/:id/upgrade-from-hub', async (c) => {
+    const id = installedId(c);
     const body = await readJsonBody(c);
-    const id = c.req.param('id');
     if (body.force_downgrade !== undefined && typeof body.force_downgrade !== 'boolean') {
       throw new InstallError('bad-request', 'force_downgrade must be true or false');
     }
@@ -235,6 +315,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
       forceDowngrade: body.force_downgrade === true,
       sdkVersion: cfg.sdkVersion,
       run: cfg.run,
+      timeouts: cfg.timeouts,
       onEvent: progress(id),
     });
     cfg.events.emit({ type: 'upgraded', plugin_id: id, from: r.from.version, to: r.to.version });
@@ -250,35 +331,35 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   };
   for (const [action, fn] of Object.entries(lifecycle)) {
     app.post(`/admin/plugins/:id/${action}`, async (c) => {
-      const status = await fn(c.req.param('id'));
+      const status = await fn(installedId(c));
       cfg.events.emit({ type: 'status', plugin_id: status.plugin_id, state: status.state, action });
       return c.json(status);
     });
   }
 
   app.post('/admin/plugins/:id/scale', async (c) => {
+    const id = installedId(c);
     const body = await readJsonBody(c);
     if (typeof body.desired !== 'number')
       throw new InstallError('bad-request', 'desired must be a number of replicas');
-    const status = await scalePlugin(cfg.pluginsDir, c.req.param('id'), body.desired, cfg.run);
+    const status = await scalePlugin(cfg.pluginsDir, id, body.desired, cfg.run);
     cfg.events.emit({ type: 'status', plugin_id: status.plugin_id, state: status.state, action: 'scale' });
     return c.json(status);
   });
 
   app.get('/admin/plugins/:id/status', async (c) =>
-    c.json(
-      await pluginStatus(cfg.pluginsDir, c.req.param('id'), { run: cfg.run, heartbeats: cfg.heartbeats }),
-    ),
+    c.json(await pluginStatus(cfg.pluginsDir, installedId(c), { run: cfg.run, heartbeats: cfg.heartbeats })),
   );
 
   app.get('/admin/plugins/:id/logs', async (c) => {
+    const id = installedId(c);
     const raw = c.req.query('tail') ?? '100';
     const tail = Number(raw);
     if (!Number.isInteger(tail) || tail < 0 || tail > 10_000)
       throw new InstallError('bad-request', 'tail must be a whole number from 0 to 10000');
     return c.json({
-      plugin_id: c.req.param('id'),
-      lines: await pluginLogs(cfg.pluginsDir, c.req.param('id'), tail),
+      plugin_id: id,
+      lines: await pluginLogs(cfg.pluginsDir, id, tail),
     });
   });
 

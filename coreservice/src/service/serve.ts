@@ -2,21 +2,23 @@
 // a crash left (doctor), then brings back every plugin whose desired state is running, then
 // supervises them while it runs. Plugins run in their own sessions: stopping CoreService leaves
 // them running, and the next start adopts them.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Registry } from '../config';
 import { type DoctorReport, doctor } from '../doctor';
-import { listInstalled, type Receipt, type RunOptions } from '../install';
+import { InstallError } from '../errors';
+import { type DownloadLimits, listInstalled, type Receipt, type RunOptions } from '../install';
 import { startPlugin } from '../lifecycle';
 import { LOCK_STALE_MS } from '../lock';
-import { readSmallFile } from '../runtime/files';
+import { readSmallFile, writeFileDurably } from '../runtime/files';
+import { resolveIsolation } from '../runtime/isolation';
 import { backendFor, loadRuntime, readRunState } from '../runtime/runner';
 import { Supervisor } from '../runtime/supervisor';
-import { createServiceApp } from './app';
+import { createServiceApp, LOOPBACK_HOSTS } from './app';
 import { EventBus } from './events';
+import { newToken, weakTokenReason } from './token';
 
 export interface ServeOptions {
   pluginsDir: string;
@@ -29,6 +31,12 @@ export interface ServeOptions {
   run?: RunOptions;
   supervisorIntervalMs?: number;
   log?: (entry: Record<string, unknown>) => void;
+  /** Download limits for installs and upgrades (the minimum rate). */
+  timeouts?: DownloadLimits;
+  /** Host names it answers to besides the loopback names (and the address it binds). */
+  allowedHosts?: readonly string[];
+  /** Browser origins allowed to call it (default none). */
+  allowedOrigins?: readonly string[];
 }
 
 export interface RunningService {
@@ -40,21 +48,47 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** The token from the options, else the one kept in the plugins dir, else a new one kept there. */
+/**
+ * The token from the options, else the one kept in the plugins dir, else a new one kept there
+ * (0600). A token that is too easy to guess is refused: the service does not start with it.
+ */
 function adminToken(pluginsDir: string, given?: string): { token: string; file?: string } {
-  if (given) return { token: given };
+  if (given !== undefined) {
+    const weak = weakTokenReason(given, 'MAGELLON_ADMIN_TOKEN');
+    if (weak) throw new InstallError('bad-request', weak);
+    return { token: given };
+  }
   const file = join(pluginsDir, '.admin-token');
   const kept = readSmallFile(file, 4096);
-  if (kept.ok && kept.text.trim().length >= 16) return { token: kept.text.trim(), file };
-  const token = randomBytes(32).toString('base64url');
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  if (kept.ok) {
+    const token = kept.text.trim();
+    const weak = weakTokenReason(token, file);
+    if (weak)
+      throw new InstallError('bad-request', `${weak}; remove the file and CoreService makes a new one`);
+    return { token, file };
+  }
+  const token = newToken();
+  writeFileDurably(file, `${token}\n`);
   return { token, file };
+}
+
+/** The host names the service answers to: the loopback names, the address it binds (unless a wildcard) and the configured ones. */
+function servedHosts(bind: string, extra: readonly string[] = []): string[] {
+  const wildcard = bind === '0.0.0.0' || bind === '::' || bind === '';
+  return [...new Set([...LOOPBACK_HOSTS, ...(wildcard ? [] : [bind]), ...extra])];
 }
 
 export async function serveCoreService(opts: ServeOptions): Promise<RunningService> {
   mkdirSync(opts.pluginsDir, { recursive: true });
   const log = opts.log ?? (() => {});
   const { token, file } = adminToken(opts.pluginsDir, opts.token);
+  // An isolation level this host cannot give is an error now, not at the first plugin start.
+  const isolation = resolveIsolation(opts.run?.isolation);
+  log({
+    level: isolation.level === 'none' ? 'warn' : 'info',
+    msg: `plugin isolation: ${isolation.level}`,
+    why: isolation.why,
+  });
   const events = new EventBus();
   const heartbeats = new Map<string, number>();
   const run: RunOptions = { ...opts.run };
@@ -70,6 +104,9 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
     heartbeats,
     log,
     health: () => ({ repairing }),
+    allowedHosts: servedHosts(opts.host ?? '127.0.0.1', opts.allowedHosts),
+    allowedOrigins: opts.allowedOrigins,
+    timeouts: opts.timeouts,
   });
   const server = createAdaptorServer({ fetch: app.fetch });
   await new Promise<void>((resolve, reject) => {
@@ -86,7 +123,7 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
   const repairAndResume = async (): Promise<DoctorReport> => {
-    const report = await doctor(opts.pluginsDir);
+    const report = await doctor(opts.pluginsDir, { isolation: run.isolation });
     for (const r of report.removed)
       log({ level: 'warn', msg: 'repaired after a crash', path: r.path, why: r.why });
     const busy = new Set(report.busy);

@@ -1,5 +1,13 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
@@ -8,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { inertJson } from '@magellon/hub-core';
 import { renderVerifyMarkdown, type VerifyResult, verifyPullRequest } from '@magellon/hub-core/node';
 import { Agent, interceptors, request } from 'undici';
+import { container } from '../contain';
 import { countBySeverity, endProgress, green, plural, printFindings, progress, red, safe } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
@@ -120,12 +129,32 @@ function defaultCoreservice(): string {
 /**
  * Installs the archive into a throw-away plugins dir with the real coreservice (which unpacks it
  * safely, prepares its backend, starts it and waits for its health check), then uninstalls it.
- * Resolves to undefined when it was healthy, or to coreservice's own account of what failed.
+ * Each run is contained (see contain.ts): PID and network namespaces of its own, the host's files
+ * read-only but for a scratch dir, so nothing the plugin starts outlives the run and nothing it
+ * writes lands anywhere but the scratch dir, which goes too. The report is written after this,
+ * where the plugin never could. Resolves to undefined when it was healthy, or to what failed.
  */
 async function smokeInstall(coreservice: string, archive: string): Promise<string | undefined> {
-  const pluginsDir = mkdtempSync(join(tmpdir(), 'hub-verify-install-'));
+  const box = container();
+  if (typeof box === 'string') return `the install smoke test cannot be contained here: ${box}`;
+  // Other users may pass through it: CoreService runs the plugin under a uid of its own.
+  const scratch = mkdtempSync(join(tmpdir(), 'hub-verify-install-'));
+  chmodSync(scratch, 0o711);
+  const pluginsDir = join(scratch, 'plugins');
+  const inside = join(scratch, 'archive.mpn');
+  copyFileSync(archive, inside);
+  const run = (args: string[]) =>
+    runContained([
+      ...box.prefix(scratch),
+      process.execPath,
+      coreservice,
+      ...args,
+      '--plugins-dir',
+      pluginsDir,
+      '--json',
+    ]);
   try {
-    const r = await runNode(coreservice, ['install-file', archive, '--plugins-dir', pluginsDir, '--json']);
+    const r = await run(['install-file', inside]);
     if (r.code === 0) {
       let id: string;
       try {
@@ -133,7 +162,7 @@ async function smokeInstall(coreservice: string, archive: string): Promise<strin
       } catch {
         return `coreservice said it installed, but its --json answer could not be read: ${r.stdout.slice(0, 200)}`;
       }
-      const gone = await runNode(coreservice, ['uninstall', id, '--plugins-dir', pluginsDir, '--json']);
+      const gone = await run(['uninstall', id]);
       if (gone.code !== 0)
         return `it installed, but coreservice could not uninstall it: ${gone.stdout.trim() || gone.stderr.trim()}`;
       return undefined;
@@ -147,17 +176,17 @@ async function smokeInstall(coreservice: string, archive: string): Promise<strin
         : r.stderr.trim().slice(-2000) || `exit ${r.code}`;
     }
   } finally {
-    // Whatever was left running under it is stopped by uninstall; the dir itself goes in any case.
-    rmSync(pluginsDir, { recursive: true, force: true, maxRetries: 3 });
+    rmSync(scratch, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 
-function runNode(
-  script: string,
-  args: string[],
+/** Runs a contained command to its end, output bounded; killed (with its namespace) after the timeout. */
+function runContained(
+  argv: string[],
 ): Promise<{ code: number; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [file, ...args] = argv as [string, ...string[]];
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let timedOut = false;

@@ -1,0 +1,473 @@
+// How far a plugin is kept from CoreService and from other plugins. A plugin's code, its
+// dependencies and every process it starts are the plugin author's, so CoreService decides what
+// they may read and signal:
+//
+//   uid        CoreService runs as root: each plugin runs under a uid/gid of its own (allocated and
+//              recorded per plugin, like systemd's DynamicUser), owns only its data dir, and the
+//              file modes keep it out of the bookkeeping, the admin token, other plugins' homes and
+//              CoreService's /proc/<pid>/environ. Stopping a plugin kills every process of its uid.
+//   namespace  CoreService is not root but bubblewrap works: each replica runs in its own user, PID
+//              and mount namespaces; the plugins dir is replaced by an empty tmpfs in which only the
+//              replica's own version, venv and data dir are mounted back, the config file is masked,
+//              and CoreService's processes are not visible at all. As root (asked for explicitly),
+//              the namespace is entered under the plugin's own uid, so it adds to `uid`.
+//   none       nothing of the above is available (or the operator said so): the plugin runs as
+//              CoreService's user and can read whatever that user can. `status` and `doctor` say so.
+import { spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
+import { InstallError } from '../errors';
+import { isPluginId } from '../plugin-id';
+import { readJson, writeJson } from './files';
+import { onPath } from './host';
+
+export const ISOLATION_SETTINGS = ['auto', 'uid', 'namespace', 'none'] as const;
+export type IsolationSetting = (typeof ISOLATION_SETTINGS)[number];
+export type IsolationLevel = Exclude<IsolationSetting, 'auto'>;
+
+/** The isolation this CoreService gives its plugins, and why (for none: what is left unprotected). */
+export interface Isolation {
+  level: IsolationLevel;
+  why: string;
+}
+
+/** A plugin's own user and group (`uid` isolation). */
+export interface PluginIdentity {
+  uid: number;
+  gid: number;
+}
+
+/** Everything a backend needs to start one replica inside its sandbox. */
+export interface SandboxSpec {
+  level: IsolationLevel;
+  /** The plugin's own uid/gid (uid isolation, and namespace isolation when CoreService is root). */
+  identity?: PluginIdentity;
+  /** The plugins dir: hidden from the replica (namespace). */
+  pluginsDir: string;
+  /** Mounted back read-only (the version's files, its venv). */
+  readOnly: string[];
+  /** Mounted back writable (the data dir). */
+  writable: string[];
+  /** Files masked with an empty one (CoreService's config file). */
+  masked: string[];
+}
+
+export const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+let bwrapProbe: string | undefined | null = null;
+
+/** Why bubblewrap cannot make a sandbox here, or undefined when it can (probed once per process). */
+export function bubblewrapUnavailable(): string | undefined {
+  if (bwrapProbe !== null) return bwrapProbe;
+  if (!onPath('bwrap')) {
+    bwrapProbe = 'bubblewrap (bwrap) is not installed';
+    return bwrapProbe;
+  }
+  const r = spawnSync(
+    'bwrap',
+    [
+      '--unshare-user',
+      '--unshare-pid',
+      '--ro-bind',
+      '/',
+      '/',
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+      '--',
+      'true',
+    ],
+    { timeout: 10_000, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  bwrapProbe =
+    r.status === 0
+      ? undefined
+      : `bubblewrap cannot create namespaces here (${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n')[0]})`;
+  return bwrapProbe;
+}
+
+/** The isolation `setting` gives on this host; an explicit level the host cannot give is an error. */
+export function resolveIsolation(setting: IsolationSetting = 'auto'): Isolation {
+  const root = isRoot();
+  switch (setting) {
+    case 'uid':
+      if (!root) {
+        throw new InstallError(
+          'incompatible',
+          'isolation "uid" needs CoreService to run as root (it gives each plugin a uid of its own); use "namespace" or "auto"',
+        );
+      }
+      return { level: 'uid', why: 'each plugin runs under its own uid and gid' };
+    case 'namespace': {
+      const missing = bubblewrapUnavailable();
+      if (missing)
+        throw new InstallError('incompatible', `isolation "namespace" is not available: ${missing}`);
+      return {
+        level: 'namespace',
+        why: root
+          ? 'each replica runs under its plugin’s own uid, in its own user, PID and mount namespaces'
+          : 'each replica runs in its own user, PID and mount namespaces (bubblewrap)',
+      };
+    }
+    case 'none':
+      return {
+        level: 'none',
+        why: 'the operator turned isolation off: plugins run as CoreService’s user and can read its files, its token and its environment',
+      };
+    default: {
+      if (root) return { level: 'uid', why: 'each plugin runs under its own uid and gid' };
+      const missing = bubblewrapUnavailable();
+      if (!missing) {
+        return {
+          level: 'namespace',
+          why: 'each replica runs in its own user, PID and mount namespaces (bubblewrap)',
+        };
+      }
+      return {
+        level: 'none',
+        why: `CoreService is not root and ${missing}: plugins run as CoreService’s user and can read its files, its token and its environment; install bubblewrap or run CoreService as root`,
+      };
+    }
+  }
+}
+
+// ----------------------------------------------------------------------------- identities
+
+/** The uids handed to plugins: systemd's DynamicUser range, which no distribution allocates. */
+export const PLUGIN_UID_MIN = 61184;
+export const PLUGIN_UID_MAX = 65519;
+
+const UIDS_DIR = '.uids';
+const identityFile = (home: string) => join(home, 'identity.json');
+
+function passwdIds(): Set<number> {
+  const used = new Set<number>();
+  for (const file of ['/etc/passwd', '/etc/group']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {}
+    for (const line of text.split('\n')) {
+      const id = Number(line.split(':')[2]);
+      if (Number.isInteger(id)) used.add(id);
+    }
+  }
+  return used;
+}
+
+/** A stable first choice per plugin id, so a reinstall tends to get the same uid. */
+function firstChoice(id: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619) >>> 0;
+  return PLUGIN_UID_MIN + (h % (PLUGIN_UID_MAX - PLUGIN_UID_MIN + 1));
+}
+
+/** The identity recorded for a plugin, or undefined. */
+export function readIdentity(home: string): PluginIdentity | undefined {
+  const rec = readJson<PluginIdentity>(identityFile(home));
+  if (!rec || !Number.isInteger(rec.uid) || !Number.isInteger(rec.gid)) return undefined;
+  if (rec.uid < PLUGIN_UID_MIN || rec.uid > PLUGIN_UID_MAX) return undefined;
+  return { uid: rec.uid, gid: rec.gid };
+}
+
+/**
+ * The plugin's own uid/gid, allocated on first use: a claim `<plugins_dir>/.uids/<uid>` made with
+ * O_EXCL (so two plugins never get one uid), then recorded in `<home>/identity.json`.
+ */
+export function ensureIdentity(pluginsDir: string, id: string, home: string): PluginIdentity {
+  const known = readIdentity(home);
+  const claims = join(pluginsDir, UIDS_DIR);
+  if (known && claimOf(claims, known.uid) === id) return known;
+  mkdirSync(claims, { recursive: true, mode: 0o700 });
+  const used = passwdIds();
+  const span = PLUGIN_UID_MAX - PLUGIN_UID_MIN + 1;
+  const start = firstChoice(id) - PLUGIN_UID_MIN;
+  for (let i = 0; i < span; i++) {
+    const uid = PLUGIN_UID_MIN + ((start + i) % span);
+    if (used.has(uid)) continue;
+    let fd: number;
+    try {
+      fd = claim(claims, uid);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        if (claimOf(claims, uid) === id) return record(uid);
+        continue;
+      }
+      throw err;
+    }
+    try {
+      writeSync(fd, `${id}\n`);
+    } finally {
+      closeSync(fd);
+    }
+    return record(uid);
+  }
+  throw new InstallError(
+    'backend-failed',
+    `no free uid is left in ${PLUGIN_UID_MIN}–${PLUGIN_UID_MAX} for ${id}`,
+  );
+
+  function record(uid: number): PluginIdentity {
+    const identity = { uid, gid: uid };
+    writeJson(identityFile(home), identity, { durable: true });
+    return identity;
+  }
+}
+
+/** Creates the claim file of `uid` exclusively (the claims dir again if a release just removed it). */
+function claim(claims: string, uid: number): number {
+  const open = () =>
+    openSync(
+      join(claims, String(uid)),
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
+  try {
+    return open();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(claims, { recursive: true, mode: 0o700 });
+    return open();
+  }
+}
+
+function claimOf(claims: string, uid: number): string | undefined {
+  try {
+    return readFileSync(join(claims, String(uid)), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Gives a plugin's uid back (after its processes are gone and its files removed). */
+export function releaseIdentity(pluginsDir: string, id: string, identity: PluginIdentity | undefined): void {
+  if (!identity) return;
+  const claims = join(pluginsDir, UIDS_DIR);
+  if (claimOf(claims, identity.uid) === id) rmSync(join(claims, String(identity.uid)), { force: true });
+  // The last plugin gone leaves no trace of the claims either.
+  try {
+    rmdirSync(claims);
+  } catch {}
+}
+
+/** Claims whose plugin has no identity with that uid any more (doctor): their uids are free again. */
+export function staleClaims(pluginsDir: string): { path: string; id?: string }[] {
+  const claims = join(pluginsDir, UIDS_DIR);
+  let names: string[] = [];
+  try {
+    names = readdirSync(claims);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => {
+    const id = /^\d+$/.test(name) ? claimOf(claims, Number(name)) : undefined;
+    const valid = id !== undefined && isPluginId(id);
+    if (valid && readIdentity(join(pluginsDir, id))?.uid === Number(name)) return [];
+    return [{ path: join(UIDS_DIR, name), ...(valid ? { id } : {}) }];
+  });
+}
+
+/**
+ * Kills every process running as the plugin's uid (a daemon it started in a session of its own
+ * included): `kill -KILL -1` run as that uid reaches exactly the processes that uid may signal.
+ */
+export function killAllOf(identity: PluginIdentity | undefined): void {
+  if (!identity || !isRoot()) return;
+  spawnSync('kill', ['-KILL', '--', '-1'], {
+    uid: identity.uid,
+    gid: identity.gid,
+    stdio: 'ignore',
+    timeout: 10_000,
+  });
+}
+
+// ----------------------------------------------------------------------------- file modes
+
+/**
+ * Under `uid` isolation: the plugins dir may be passed through but not listed, the plugin's home
+ * is root's with the plugin's group (so no other plugin may enter it), its bookkeeping is root's
+ * alone, and its data dir is the plugin's. Every folder above the plugins dir must let others pass.
+ */
+export function applyHomeModes(pluginsDir: string, home: string, identity: PluginIdentity): void {
+  chmodIfDir(pluginsDir, 0o711);
+  const blocked = unreachableAncestor(pluginsDir);
+  if (blocked) {
+    throw new InstallError(
+      'incompatible',
+      `${blocked} does not let other users pass (mode ${(statSync(blocked).mode & 0o777).toString(8)}), so a plugin running under its own uid could not reach its files; chmod o+x ${blocked}, or choose a plugins dir under /var/lib`,
+    );
+  }
+  for (const own of ['.staging', '.uploads', UIDS_DIR]) chmodIfDir(join(pluginsDir, own), 0o700);
+  chownDir(home, 0, identity.gid);
+  chmodIfDir(home, 0o750);
+  for (const own of ['run', 'snapshots']) chmodIfDir(join(home, own), 0o700);
+  // Written 0600 by CoreService; receipts from before isolation were 0644.
+  for (const own of ['receipt.json', 'state.json', 'identity.json', 'heartbeat.key'])
+    chmodFile(join(home, own), 0o600);
+  const data = join(home, 'data');
+  mkdirSync(data, { recursive: true });
+  chmodIfDir(data, 0o700);
+  giveTree(data, identity);
+}
+
+/** The first folder at or above `dir` that others may not pass through, or undefined. */
+export function unreachableAncestor(dir: string): string | undefined {
+  let at = resolve(dir);
+  for (;;) {
+    try {
+      const st = statSync(at);
+      if ((st.mode & 0o001) === 0) return at;
+    } catch {
+      return at;
+    }
+    const up = dirname(at);
+    if (up === at) return undefined;
+    at = up;
+  }
+}
+
+/**
+ * Whether a program can be run by any user: it and every folder above its real path are
+ * world-executable (a python under /root is not, however its shim on PATH looks).
+ */
+export function runnableByOthers(file: string): boolean {
+  let real: string;
+  try {
+    real = realpathSync(file);
+    if ((statSync(real).mode & 0o005) !== 0o005) return false;
+  } catch {
+    return false;
+  }
+  return unreachableAncestor(dirname(real)) === undefined;
+}
+
+/** Sets a folder's mode (never through a link); a name that is absent is skipped. */
+function chmodIfDir(path: string, mode: number): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function chmodFile(path: string, mode: number): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function chownDir(path: string, uid: number, gid: number): void {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    fchownSync(fd, uid, gid);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Makes the data dir and everything in it the plugin's (it holds root's files when it predates
+ * isolation). The walk is coreutils' `chown -R -P`, which never follows a link, even one the
+ * plugin swaps in while it runs.
+ */
+function giveTree(dir: string, identity: PluginIdentity): void {
+  const st = lstatSync(dir);
+  if (st.uid === identity.uid && st.gid === identity.gid) return;
+  if (readdirSync(dir).length === 0) {
+    chownDir(dir, identity.uid, identity.gid);
+    return;
+  }
+  const r = spawnSync(
+    'chown',
+    ['-R', '-P', '--no-dereference', `${identity.uid}:${identity.gid}`, '--', dir],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
+  if (r.status !== 0) {
+    throw new InstallError(
+      'backend-failed',
+      `could not give ${dir} to uid ${identity.uid}: ${(r.stderr || r.error?.message || '').trim()}`,
+    );
+  }
+}
+
+// ----------------------------------------------------------------------------- launching
+
+/** The command that runs `file args` for one replica inside its sandbox, and the ids to spawn it with. */
+export function sandboxed(
+  spec: SandboxSpec | undefined,
+  file: string,
+  args: string[],
+  cwd: string,
+): { file: string; args: string[]; uid?: number; gid?: number } {
+  const ids = spec?.identity ? { uid: spec.identity.uid, gid: spec.identity.gid } : {};
+  if (!spec || spec.level === 'none') return { file, args };
+  // no_new_privs: a setuid program on the host gives a plugin nothing.
+  const noNewPrivs = onPath('setpriv') ? ['setpriv', '--no-new-privs', '--'] : [];
+  if (spec.level === 'uid') {
+    const [first, ...rest] = [...noNewPrivs, file, ...args];
+    return { file: first!, args: rest, ...ids };
+  }
+  const b = [
+    '--unshare-user',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--ro-bind',
+    '/',
+    '/',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--tmpfs',
+    '/tmp',
+    '--tmpfs',
+    spec.pluginsDir,
+  ];
+  for (const p of spec.readOnly) b.push('--ro-bind', p, p);
+  for (const p of spec.writable) b.push('--bind', p, p);
+  for (const p of spec.masked) b.push('--ro-bind', '/dev/null', p);
+  // The stand-in plugins dir holds only the mounts above; nothing new can be made in it.
+  b.push('--remount-ro', spec.pluginsDir);
+  b.push('--chdir', cwd, '--', ...noNewPrivs, file, ...args);
+  return { file: 'bwrap', args: b, ...ids };
+}
+
+/** Whether `path` lies inside `dir` (or is it). */
+export const within = (dir: string, path: string) => path === dir || path.startsWith(dir + sep);

@@ -1,0 +1,75 @@
+// Running a pull request's plugin during `hub verify` without letting it outlive the check: the
+// smoke install runs in PID, network and IPC namespaces of its own, with the host's files read-only
+// but for one scratch dir. When the command ends, the namespace's first process ends and the kernel
+// kills every process left in it (a daemon the plugin started in a session of its own included);
+// the namespace also dies with `hub verify` itself. The network namespace holds only its own
+// loopback, so the plugin can reach nothing outside it. bubblewrap is used when it works, else
+// util-linux `unshare` (root only); without either the smoke install is not run.
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+function onPath(name: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return true;
+    } catch {}
+  }
+  return false;
+}
+
+let probed: { prefix: (scratch: string) => string[] } | string | undefined;
+
+/** Whether `args` run to completion (exit 0) here. */
+const works = (cmd: string, args: string[]) =>
+  spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 }).status === 0;
+
+/**
+ * The command prefix that contains a command as described above, or why none can here. As root
+ * the command keeps its uid inside (so CoreService gives the plugin a uid of its own); otherwise a
+ * user namespace is made as well.
+ */
+export function container(): { prefix: (scratch: string) => string[] } | string {
+  if (probed !== undefined) return probed;
+  const userns = isRoot() ? [] : ['--unshare-user'];
+  const bwrapBase = [
+    '--die-with-parent',
+    ...userns,
+    '--unshare-pid',
+    '--unshare-net',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--ro-bind',
+    '/',
+    '/',
+    '--dev',
+    '/dev',
+    '--proc',
+    '/proc',
+    '--tmpfs',
+    '/tmp',
+  ];
+  if (onPath('bwrap') && works('bwrap', [...bwrapBase, '--', 'true'])) {
+    probed = {
+      prefix: (scratch) => ['bwrap', ...bwrapBase, '--bind', scratch, scratch, '--chdir', scratch, '--'],
+    };
+  } else if (
+    isRoot() &&
+    onPath('unshare') &&
+    works('unshare', ['--pid', '--net', '--ipc', '--fork', '--kill-child', '--mount-proc', '--', 'true'])
+  ) {
+    // The scratch dir stays writable; the rest is the host's as it is (no read-only bind here).
+    probed = {
+      prefix: () => ['unshare', '--pid', '--net', '--ipc', '--fork', '--kill-child', '--mount-proc', '--'],
+    };
+  } else {
+    probed = isRoot()
+      ? 'neither bubblewrap (bwrap) nor util-linux unshare can make a PID namespace here; install bubblewrap'
+      : 'bubblewrap (bwrap) cannot make user and PID namespaces here; install bubblewrap or run hub verify as root';
+  }
+  return probed;
+}
