@@ -14,6 +14,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { readManifest } from '@magellon/hub-core/node';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -254,6 +255,83 @@ describe('the uv backend without a wheel for a dependency', () => {
     );
     expect(err.message).toMatch(/numpy/);
     expect(existsSync(venvDir(rt))).toBe(false);
+  }, 120_000);
+});
+
+describe('dependencies are data, never options', () => {
+  /** A PEP 503 index on 127.0.0.1 that counts every request it gets (it should get none). */
+  async function countingIndex(): Promise<{ url: string; requests: string[]; close: () => void }> {
+    const requests: string[] = [];
+    const server = createHttpServer((req, res) => {
+      requests.push(req.url ?? '');
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    return { url, requests, close: () => server.close() };
+  }
+
+  it('an option, a URL or a path as a dependency is refused before pip runs: nothing fetched, nothing written', async () => {
+    const index = await countingIndex();
+    const target = join(scratch, `pip-target-${n}`);
+    try {
+      for (const dep of [
+        `--target=${target}`,
+        `--index-url=${index.url}/simple`,
+        `-r ${join(scratch, 'reqs.txt')}`,
+        `hubdemo @ ${index.url}/hubdemo-1.0-py3-none-any.whl`,
+        './local-package',
+        'hubdemo\n--extra-index-url http://127.0.0.1:1/',
+      ]) {
+        const rt = installed('fft', 'uv', (d) => {
+          const p = join(d, 'pyproject.toml');
+          writeFileSync(
+            p,
+            readFileSync(p, 'utf8').replace('dependencies = []', `dependencies = [${JSON.stringify(dep)}]`),
+          );
+        });
+        const err = await expectFailure(
+          new UvBackend().prepare(rt, () => {}),
+          'bad-archive',
+        );
+        expect(err.message, dep).toMatch(/pyproject\.toml is refused: line \d+/);
+        expect(existsSync(venvDir(rt)), dep).toBe(false);
+      }
+      expect(index.requests).toEqual([]);
+      expect(existsSync(target)).toBe(false);
+    } finally {
+      index.close();
+    }
+  }, 120_000);
+
+  it('pip settings in CoreService’s environment never reach pip: no index is asked', async () => {
+    const index = await countingIndex();
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      PIP_INDEX_URL: `${index.url}/simple`,
+      PIP_EXTRA_INDEX_URL: `${index.url}/extra`,
+      PIP_FIND_LINKS: `${index.url}/links`,
+      PIP_NO_INDEX: '0',
+      UV_INDEX_URL: `${index.url}/uv`,
+    });
+    try {
+      const rt = installed('fft', 'uv', (d) => {
+        const p = join(d, 'pyproject.toml');
+        writeFileSync(
+          p,
+          readFileSync(p, 'utf8').replace('dependencies = []', 'dependencies = ["hubdemo==1.0"]'),
+        );
+      });
+      const err = await expectFailure(
+        new UvBackend().prepare(rt, () => {}),
+        'backend-failed',
+      );
+      expect(err.message).toMatch(/hubdemo/);
+      expect(index.requests).toEqual([]);
+    } finally {
+      process.env = saved;
+      index.close();
+    }
   }, 120_000);
 });
 
