@@ -2,10 +2,11 @@
 // tried in order; the first whose predicates all hold and whose backend runs here is chosen. When
 // none fits, the error lists why each entry was rejected (HTTP 422).
 import { execFile } from 'node:child_process';
-import { accessSync, constants, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { type InstallSpec, sdkSatisfies } from '@magellon/hub-core';
+import { onPath } from '@magellon/hub-core/node';
 import { InstallError } from '../errors';
 import { isRoot, runnableByOthers } from './isolation';
 
@@ -28,18 +29,7 @@ export interface HostFacts {
 const UNAME_ARCH: Record<string, string> = { x64: 'x86_64', arm64: 'aarch64', ia32: 'i686' };
 const ARCH_ALIASES: Record<string, string> = { amd64: 'x86_64', arm64: 'aarch64', x64: 'x86_64' };
 
-/** Whether an executable named `name` is on PATH (a name with a slash is refused: predicates name programs). */
-export function onPath(name: string, path = process.env.PATH ?? ''): boolean {
-  if (!/^[A-Za-z0-9._+-]+$/.test(name)) return false;
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return true;
-    } catch {}
-  }
-  return false;
-}
+export { onPath };
 
 let python: Promise<{ version: string; executable: string } | undefined> | undefined;
 

@@ -357,11 +357,12 @@ export function runnableByOthers(file: string): boolean {
   return unreachableAncestor(dirname(real)) === undefined;
 }
 
-/** Sets a folder's mode (never through a link); a name that is absent is skipped. */
-function chmodIfDir(path: string, mode: number): void {
+/** Sets the mode of a folder or a regular file (never through a link); a name that is absent is skipped. */
+function chmodNoFollow(path: string, mode: number, kind: 'dir' | 'file'): void {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    const flags = kind === 'dir' ? constants.O_DIRECTORY : constants.O_NONBLOCK;
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | flags);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
@@ -373,20 +374,8 @@ function chmodIfDir(path: string, mode: number): void {
   }
 }
 
-function chmodFile(path: string, mode: number): void {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  try {
-    fchmodSync(fd, mode);
-  } finally {
-    closeSync(fd);
-  }
-}
+const chmodIfDir = (path: string, mode: number) => chmodNoFollow(path, mode, 'dir');
+const chmodFile = (path: string, mode: number) => chmodNoFollow(path, mode, 'file');
 
 function chownDir(path: string, uid: number, gid: number): void {
   const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);

@@ -6,21 +6,9 @@
 // loopback, so the plugin can reach nothing outside it. bubblewrap is used when it works, else
 // util-linux `unshare` (root only); without either the smoke install is not run.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { onPath } from '@magellon/hub-core/node';
 
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
-
-function onPath(name: string): boolean {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return true;
-    } catch {}
-  }
-  return false;
-}
 
 let probed: { prefix: (scratch: string) => string[] } | string | undefined;
 

@@ -14,6 +14,7 @@ export * from './hash-file';
 export * from './io-error';
 export * from './lint';
 export * from './load-catalog';
+export * from './on-path';
 export * from './pack';
 export * from './plugin-dir';
 export * from './read-entry';
