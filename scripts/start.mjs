@@ -7,7 +7,10 @@
 //     installing from that hub into .magellon/plugins (MAGELLON_PLUGINS_DIR overrides); its admin
 //     token is $MAGELLON_ADMIN_TOKEN, or the one it keeps in <plugins dir>/.admin-token.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const hubEntry = new URL('../packages/cli/dist/main.js', import.meta.url);
@@ -29,6 +32,35 @@ const hubArgs = ['serve', 'catalog', '--port', port, '--host', host];
 if (site.status === 0) hubArgs.push('--site', siteDir);
 else console.error('npm start: the site did not build (see above); serving the API without it');
 const hubUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+/**
+ * The plugins dir: .magellon/plugins in the checkout, unless CoreService runs as root and a folder
+ * above the checkout keeps other users out (a clone under /root): its plugins run under uids of
+ * their own and could not reach their files there, so a dir under the temp dir is used instead.
+ */
+function defaultPluginsDir() {
+  const local = resolve('.magellon/plugins');
+  if (process.getuid?.() !== 0) return local;
+  for (let at = dirname(local); ; at = dirname(at)) {
+    let mode;
+    try {
+      mode = statSync(at).mode;
+    } catch {
+      mode = 0o755; // not made yet: CoreService makes it 0755
+    }
+    if ((mode & 0o001) === 0) {
+      const dir = join(
+        tmpdir(),
+        `magellon-plugins-${createHash('sha256').update(local).digest('hex').slice(0, 12)}`,
+      );
+      console.log(
+        `npm start: ${at} keeps other users out, so plugins (each under a uid of its own) live in ${dir}`,
+      );
+      return dir;
+    }
+    if (dirname(at) === at) return local;
+  }
+}
+
 const csArgs = [
   'serve',
   '--port',
@@ -36,7 +68,7 @@ const csArgs = [
   '--hub',
   process.env.MAGELLON_HUB_URL ?? hubUrl,
   '--plugins-dir',
-  process.env.MAGELLON_PLUGINS_DIR ?? '.magellon/plugins',
+  process.env.MAGELLON_PLUGINS_DIR ?? defaultPluginsDir(),
 ];
 console.log(`$ hub ${hubArgs.join(' ')}`);
 let hubEnded;
