@@ -5,14 +5,8 @@ import { join } from 'node:path';
 import { readReceipt } from './install';
 import { holderFile, isPluginLocked, LOCK_STALE_MS } from './lock';
 import { isPluginId } from './plugin-id';
-import {
-  type Isolation,
-  type IsolationSetting,
-  killAllOf,
-  readIdentity,
-  resolveIsolation,
-  staleClaims,
-} from './runtime/isolation';
+import { freeStaleClaims, killAllOf, readIdentity } from './runtime/identity';
+import { type Isolation, type IsolationSetting, resolveIsolation } from './runtime/isolation';
 import { retire, stopRecorded } from './runtime/runner';
 
 /** How long an upload's file must have been left unwritten before doctor removes it. */
@@ -150,14 +144,9 @@ export async function doctor(
       report.removed.push({ path: `${id}/${entry}`, why: 'a temp file of an interrupted write' });
     }
   }
-  // uids claimed by plugins that are gone (an install killed before its plugin dir stayed).
-  for (const claim of staleClaims(pluginsDir)) {
-    if (claim.id && busy.has(claim.id)) continue;
-    rmSync(join(pluginsDir, claim.path), { force: true });
-    report.removed.push({ path: claim.path, why: 'a uid claimed by a plugin that is not installed' });
+  // uids claimed (host-wide) by plugins that are gone: an install killed before its plugin dir stayed.
+  for (const uid of await freeStaleClaims()) {
+    report.removed.push({ path: `uid ${uid}`, why: 'a uid claimed by a plugin that is not installed' });
   }
-  try {
-    rmdirSync(join(pluginsDir, '.uids'));
-  } catch {}
   return report;
 }

@@ -29,7 +29,7 @@ import { checkPluginId, isPluginId } from './plugin-id';
 import { resolveInRegistries } from './registries';
 import { readJson, writeJson } from './runtime/files';
 import { chooseInstall, type HostFacts, probeHost } from './runtime/host';
-import { killAllOf, readIdentity, releaseIdentity } from './runtime/isolation';
+import { killAllOf, readIdentity, releaseIdentity } from './runtime/identity';
 import {
   backendFor,
   backendUnavailable,

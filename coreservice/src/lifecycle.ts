@@ -6,7 +6,8 @@ import { InstallError } from './errors';
 import { type Receipt, type RunOptions, readReceipt } from './install';
 import { withPluginLock } from './lock';
 import type { PluginRuntime, ReplicaInfo } from './runtime/backend';
-import { type IsolationLevel, readIdentity, resolveIsolation } from './runtime/isolation';
+import { readIdentity } from './runtime/identity';
+import { type IsolationLevel, resolveIsolation } from './runtime/isolation';
 import {
   backendFor,
   defaultReplicas,

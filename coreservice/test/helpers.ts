@@ -15,12 +15,6 @@ import { stopRecorded } from '../src/runtime/runner';
 /** Whether the tests run as root: CoreService then gives every plugin a uid of its own. */
 export const asRoot = process.getuid?.() === 0;
 
-/**
- * What a plugins dir holds besides plugin dirs while plugins are installed: as root, the claims
- * of their uids (`.uids/`).
- */
-export const withClaims = (ids: string[]): string[] => (asRoot ? ['.uids', ...ids] : ids);
-
 /** What a plugin's home holds besides its versions and state: as root, its recorded uid. */
 export const withIdentity = (names: string[]): string[] =>
   (asRoot ? [...names, 'identity.json'] : names).sort();

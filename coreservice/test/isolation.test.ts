@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skipLoudly } from '../../scripts/require-tool';
-import { PLUGIN_UID_MAX, PLUGIN_UID_MIN } from '../src/runtime/isolation';
+import { PLUGIN_UID_MAX, PLUGIN_UID_MIN } from '../src/runtime/identity';
 import { packVariant } from './fixtures';
 import { repoHubForTests, scratchDir, stopAllUnder } from './helpers';
 

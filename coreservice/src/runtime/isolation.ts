@@ -23,18 +23,13 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   realpathSync,
-  rmdirSync,
-  rmSync,
   statSync,
-  writeSync,
 } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
+import { onPath } from '@magellon/hub-core/node';
 import { InstallError } from '../errors';
-import { isPluginId } from '../plugin-id';
-import { readJson, writeJson } from './files';
-import { onPath } from './host';
+import type { PluginIdentity } from './identity';
 
 export const ISOLATION_SETTINGS = ['auto', 'uid', 'namespace', 'none'] as const;
 export type IsolationSetting = (typeof ISOLATION_SETTINGS)[number];
@@ -44,12 +39,6 @@ export type IsolationLevel = Exclude<IsolationSetting, 'auto'>;
 export interface Isolation {
   level: IsolationLevel;
   why: string;
-}
-
-/** A plugin's own user and group (`uid` isolation). */
-export interface PluginIdentity {
-  uid: number;
-  gid: number;
 }
 
 /** Everything a backend needs to start one replica inside its sandbox. */
@@ -147,156 +136,6 @@ export function resolveIsolation(setting: IsolationSetting = 'auto'): Isolation 
   }
 }
 
-// ----------------------------------------------------------------------------- identities
-
-/** The uids handed to plugins: systemd's DynamicUser range, which no distribution allocates. */
-export const PLUGIN_UID_MIN = 61184;
-export const PLUGIN_UID_MAX = 65519;
-
-const UIDS_DIR = '.uids';
-const identityFile = (home: string) => join(home, 'identity.json');
-
-function passwdIds(): Set<number> {
-  const used = new Set<number>();
-  for (const file of ['/etc/passwd', '/etc/group']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {}
-    for (const line of text.split('\n')) {
-      const id = Number(line.split(':')[2]);
-      if (Number.isInteger(id)) used.add(id);
-    }
-  }
-  return used;
-}
-
-/** A stable first choice per plugin id, so a reinstall tends to get the same uid. */
-function firstChoice(id: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619) >>> 0;
-  return PLUGIN_UID_MIN + (h % (PLUGIN_UID_MAX - PLUGIN_UID_MIN + 1));
-}
-
-/** The identity recorded for a plugin, or undefined. */
-export function readIdentity(home: string): PluginIdentity | undefined {
-  const rec = readJson<PluginIdentity>(identityFile(home));
-  if (!rec || !Number.isInteger(rec.uid) || !Number.isInteger(rec.gid)) return undefined;
-  if (rec.uid < PLUGIN_UID_MIN || rec.uid > PLUGIN_UID_MAX) return undefined;
-  return { uid: rec.uid, gid: rec.gid };
-}
-
-/**
- * The plugin's own uid/gid, allocated on first use: a claim `<plugins_dir>/.uids/<uid>` made with
- * O_EXCL (so two plugins never get one uid), then recorded in `<home>/identity.json`.
- */
-export function ensureIdentity(pluginsDir: string, id: string, home: string): PluginIdentity {
-  const known = readIdentity(home);
-  const claims = join(pluginsDir, UIDS_DIR);
-  if (known && claimOf(claims, known.uid) === id) return known;
-  mkdirSync(claims, { recursive: true, mode: 0o700 });
-  const used = passwdIds();
-  const span = PLUGIN_UID_MAX - PLUGIN_UID_MIN + 1;
-  const start = firstChoice(id) - PLUGIN_UID_MIN;
-  for (let i = 0; i < span; i++) {
-    const uid = PLUGIN_UID_MIN + ((start + i) % span);
-    if (used.has(uid)) continue;
-    let fd: number;
-    try {
-      fd = claim(claims, uid);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-        if (claimOf(claims, uid) === id) return record(uid);
-        continue;
-      }
-      throw err;
-    }
-    try {
-      writeSync(fd, `${id}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    return record(uid);
-  }
-  throw new InstallError(
-    'backend-failed',
-    `no free uid is left in ${PLUGIN_UID_MIN}–${PLUGIN_UID_MAX} for ${id}`,
-  );
-
-  function record(uid: number): PluginIdentity {
-    const identity = { uid, gid: uid };
-    writeJson(identityFile(home), identity, { durable: true });
-    return identity;
-  }
-}
-
-/** Creates the claim file of `uid` exclusively (the claims dir again if a release just removed it). */
-function claim(claims: string, uid: number): number {
-  const open = () =>
-    openSync(
-      join(claims, String(uid)),
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o600,
-    );
-  try {
-    return open();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    mkdirSync(claims, { recursive: true, mode: 0o700 });
-    return open();
-  }
-}
-
-function claimOf(claims: string, uid: number): string | undefined {
-  try {
-    return readFileSync(join(claims, String(uid)), 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** Gives a plugin's uid back (after its processes are gone and its files removed). */
-export function releaseIdentity(pluginsDir: string, id: string, identity: PluginIdentity | undefined): void {
-  if (!identity) return;
-  const claims = join(pluginsDir, UIDS_DIR);
-  if (claimOf(claims, identity.uid) === id) rmSync(join(claims, String(identity.uid)), { force: true });
-  // The last plugin gone leaves no trace of the claims either.
-  try {
-    rmdirSync(claims);
-  } catch {}
-}
-
-/** Claims whose plugin has no identity with that uid any more (doctor): their uids are free again. */
-export function staleClaims(pluginsDir: string): { path: string; id?: string }[] {
-  const claims = join(pluginsDir, UIDS_DIR);
-  let names: string[] = [];
-  try {
-    names = readdirSync(claims);
-  } catch {
-    return [];
-  }
-  return names.flatMap((name) => {
-    const id = /^\d+$/.test(name) ? claimOf(claims, Number(name)) : undefined;
-    const valid = id !== undefined && isPluginId(id);
-    if (valid && readIdentity(join(pluginsDir, id))?.uid === Number(name)) return [];
-    return [{ path: join(UIDS_DIR, name), ...(valid ? { id } : {}) }];
-  });
-}
-
-/**
- * Kills every process running as the plugin's uid (a daemon it started in a session of its own
- * included): `kill -KILL -1` run as that uid reaches exactly the processes that uid may signal.
- */
-export function killAllOf(identity: PluginIdentity | undefined): void {
-  if (!identity || !isRoot()) return;
-  spawnSync('kill', ['-KILL', '--', '-1'], {
-    uid: identity.uid,
-    gid: identity.gid,
-    stdio: 'ignore',
-    timeout: 10_000,
-  });
-}
-
 // ----------------------------------------------------------------------------- file modes
 
 /**
@@ -313,7 +152,7 @@ export function applyHomeModes(pluginsDir: string, home: string, identity: Plugi
       `${blocked} does not let other users pass (mode ${(statSync(blocked).mode & 0o777).toString(8)}), so a plugin running under its own uid could not reach its files; chmod o+x ${blocked}, or choose a plugins dir under /var/lib`,
     );
   }
-  for (const own of ['.staging', '.uploads', UIDS_DIR]) chmodIfDir(join(pluginsDir, own), 0o700);
+  for (const own of ['.staging', '.uploads']) chmodIfDir(join(pluginsDir, own), 0o700);
   chownDir(home, 0, identity.gid);
   chmodIfDir(home, 0o750);
   for (const own of ['run', 'snapshots']) chmodIfDir(join(home, own), 0o700);

@@ -11,15 +11,8 @@ import type { Backend, PluginRuntime, ReplicaInfo } from './backend';
 import { readJson, readSmallFile, writeJson } from './files';
 import { probeHealth, waitHealthy } from './health';
 import type { HostFacts } from './host';
-import {
-  applyHomeModes,
-  ensureIdentity,
-  type IsolationSetting,
-  isRoot,
-  killAllOf,
-  readIdentity,
-  resolveIsolation,
-} from './isolation';
+import { ensureIdentity, killAllOf, readIdentity } from './identity';
+import { applyHomeModes, type IsolationSetting, isRoot, resolveIsolation } from './isolation';
 import { ProcessBackend, runDir } from './process';
 import { effectiveSettings, pluginEnv, type Settings } from './settings';
 import { UvBackend, venvDir } from './uv';
@@ -108,11 +101,11 @@ export interface LaunchOptions extends SandboxOptions {
  * CoreService gives, the plugin's own uid when it has one (allocated on first use), and the paths
  * a replica may see. Under uid isolation the home's modes are set here, before anything starts.
  */
-export function withSandbox(rt: PluginRuntime, run: SandboxOptions = {}): PluginRuntime {
+export async function withSandbox(rt: PluginRuntime, run: SandboxOptions = {}): Promise<PluginRuntime> {
   const { level } = resolveIsolation(run.isolation);
   const pluginsDir = dirname(rt.home);
   const needsIdentity = level === 'uid' || (level === 'namespace' && isRoot());
-  const identity = needsIdentity ? ensureIdentity(pluginsDir, rt.pluginId, rt.home) : undefined;
+  const identity = needsIdentity ? await ensureIdentity(pluginsDir, rt.pluginId, rt.home) : undefined;
   if (identity) applyHomeModes(pluginsDir, rt.home, identity);
   const dataDir =
     effectiveSettings(rt.pluginId, rt.home, run.settings).find((s) => s.key === 'data_dir')?.value ??
@@ -138,7 +131,7 @@ export function defaultReplicas(rt: PluginRuntime): number {
 /** Starts a version and waits until it is healthy; on failure it is stopped again and the error rethrown. */
 export async function launch(rt: PluginRuntime, opts: LaunchOptions): Promise<ReplicaInfo[]> {
   const backend = backendFor(rt.entry.method);
-  const boxed = withSandbox(rt, opts);
+  const boxed = await withSandbox(rt, opts);
   const env = pluginEnv(boxed, opts);
   try {
     await backend.start(boxed, { replicas: opts.replicas, env });

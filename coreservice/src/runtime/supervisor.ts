@@ -89,7 +89,7 @@ export class Supervisor {
             const since = r.exited_at ? Date.now() - Date.parse(r.exited_at) : Number.POSITIVE_INFINITY;
             if (since < backoffMs(r.restarts)) continue;
             await withPluginLock(this.pluginsDir, id, async () => {
-              const boxed = withSandbox(rt, this.run);
+              const boxed = await withSandbox(rt, this.run);
               const env = pluginEnv(boxed, this.run);
               await backend.restartReplica(boxed, r.replica, {
                 replicas: state.replicas,

@@ -1,0 +1,205 @@
+// A plugin's own uid and gid under `uid` isolation, like systemd's DynamicUser: allocated from
+// 61184–65519 on first use, recorded in `<home>/identity.json`, and claimed host-wide in a registry
+// (`/var/lib/magellon/uids/<uid>`, MAGELLON_UID_REGISTRY overrides) that names the plugins dir and
+// plugin holding it. The registry is one per host, not per plugins dir: two CoreServices (or test
+// runs) must never give one uid to two plugins, since a uid reads its files and `kill -1` as it
+// reaches every process it owns. Allocation holds the registry's lock; a claim whose plugin no
+// longer records that uid is stale and is taken back then.
+import { spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { InstallError } from '../errors';
+import { isPluginId } from '../plugin-id';
+import { readJson, writeJson } from './files';
+import { isRoot } from './isolation';
+
+/** A plugin's own user and group (`uid` isolation). */
+export interface PluginIdentity {
+  uid: number;
+  gid: number;
+}
+
+/** The uids handed to plugins: systemd's DynamicUser range, which no distribution allocates. */
+export const PLUGIN_UID_MIN = 61184;
+export const PLUGIN_UID_MAX = 65519;
+
+const registry = () => process.env.MAGELLON_UID_REGISTRY || '/var/lib/magellon/uids';
+const identityFile = (home: string) => join(home, 'identity.json');
+
+interface Claim {
+  plugins_dir: string;
+  plugin_id: string;
+}
+
+/** Where a plugins dir really is: claims name it by its real path. */
+function realDir(pluginsDir: string): string {
+  try {
+    return realpathSync(pluginsDir);
+  } catch {
+    return pluginsDir;
+  }
+}
+
+function readClaim(uid: number): Claim | undefined {
+  const c = readJson<Claim>(join(registry(), String(uid)));
+  return c && typeof c.plugins_dir === 'string' && typeof c.plugin_id === 'string' ? c : undefined;
+}
+
+const holds = (c: Claim | undefined, dir: string, id: string) =>
+  c !== undefined && c.plugins_dir === dir && c.plugin_id === id;
+
+/** The identity recorded for a plugin, or undefined. */
+export function readIdentity(home: string): PluginIdentity | undefined {
+  const rec = readJson<PluginIdentity>(identityFile(home));
+  if (!rec || !Number.isInteger(rec.uid) || !Number.isInteger(rec.gid)) return undefined;
+  if (rec.uid < PLUGIN_UID_MIN || rec.uid > PLUGIN_UID_MAX) return undefined;
+  return { uid: rec.uid, gid: rec.gid };
+}
+
+/** Whether a claim's plugin no longer records that uid (its plugins dir or home is gone, or it moved on). */
+function isStale(uid: number, c: Claim | undefined): boolean {
+  if (!c || !isPluginId(c.plugin_id)) return true;
+  return readIdentity(join(c.plugins_dir, c.plugin_id))?.uid !== uid;
+}
+
+function passwdIds(): Set<number> {
+  const used = new Set<number>();
+  for (const file of ['/etc/passwd', '/etc/group']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {}
+    for (const line of text.split('\n')) {
+      const id = Number(line.split(':')[2]);
+      if (Number.isInteger(id)) used.add(id);
+    }
+  }
+  return used;
+}
+
+/** A stable first choice per plugin, so a reinstall tends to get the same uid. */
+function firstChoice(key: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619) >>> 0;
+  return h % (PLUGIN_UID_MAX - PLUGIN_UID_MIN + 1);
+}
+
+/** Runs `fn` holding the registry's lock (allocation is rare: a wait of a few ms at most). */
+async function withRegistry<T>(fn: () => T): Promise<T> {
+  const dir = registry();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const release = await lockfile.lock(dir, {
+    lockfilePath: `${dir}.lock`,
+    realpath: false,
+    stale: 10_000,
+    update: 2_000,
+    retries: { retries: 200, factor: 1.2, minTimeout: 10, maxTimeout: 250 },
+  });
+  try {
+    return fn();
+  } finally {
+    await release().catch(() => {});
+  }
+}
+
+/** Writes a claim file new (it must not exist). */
+function writeClaim(uid: number, claim: Claim): void {
+  const fd = openSync(
+    join(registry(), String(uid)),
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
+  try {
+    writeSync(fd, `${JSON.stringify(claim)}\n`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The plugin's own uid/gid: the recorded one while its claim holds, else a newly allocated one. */
+export async function ensureIdentity(pluginsDir: string, id: string, home: string): Promise<PluginIdentity> {
+  const dir = realDir(pluginsDir);
+  const known = readIdentity(home);
+  if (known && holds(readClaim(known.uid), dir, id)) return known;
+  return withRegistry(() => {
+    const used = passwdIds();
+    const span = PLUGIN_UID_MAX - PLUGIN_UID_MIN + 1;
+    // Its old uid first, when nobody else took it meanwhile (its files are already that uid's).
+    const start = known ? known.uid - PLUGIN_UID_MIN : firstChoice(`${dir}\0${id}`);
+    for (let i = 0; i < span; i++) {
+      const uid = PLUGIN_UID_MIN + ((start + i) % span);
+      if (used.has(uid)) continue;
+      const c = readClaim(uid);
+      if (c || existsSync(join(registry(), String(uid)))) {
+        if (holds(c, dir, id)) return record(uid);
+        if (!isStale(uid, c)) continue;
+        rmSync(join(registry(), String(uid)), { force: true });
+      }
+      writeClaim(uid, { plugins_dir: dir, plugin_id: id });
+      return record(uid);
+    }
+    throw new InstallError(
+      'backend-failed',
+      `no free uid is left in ${PLUGIN_UID_MIN}–${PLUGIN_UID_MAX} for ${id} (see ${registry()})`,
+    );
+  });
+
+  function record(uid: number): PluginIdentity {
+    const identity = { uid, gid: uid };
+    writeJson(identityFile(home), identity, { durable: true });
+    return identity;
+  }
+}
+
+/** Gives a plugin's uid back (after its processes are gone and its files removed). */
+export function releaseIdentity(pluginsDir: string, id: string, identity: PluginIdentity | undefined): void {
+  if (!identity) return;
+  if (holds(readClaim(identity.uid), realDir(pluginsDir), id)) {
+    rmSync(join(registry(), String(identity.uid)), { force: true });
+  }
+}
+
+/** Removes every stale claim in the host's registry (doctor); returns the uids freed. */
+export async function freeStaleClaims(): Promise<number[]> {
+  let names: string[];
+  try {
+    names = readdirSync(registry());
+  } catch {
+    return [];
+  }
+  if (names.length === 0) return [];
+  return withRegistry(() =>
+    names.flatMap((name) => {
+      const uid = Number(name);
+      if (!/^\d+$/.test(name) || !isStale(uid, readClaim(uid))) return [];
+      rmSync(join(registry(), name), { force: true });
+      return [uid];
+    }),
+  );
+}
+
+/**
+ * Kills every process running as the plugin's uid (a daemon it started in a session of its own
+ * included): `kill -KILL -1` run as that uid reaches exactly the processes that uid may signal.
+ */
+export function killAllOf(identity: PluginIdentity | undefined): void {
+  if (!identity || !isRoot()) return;
+  spawnSync('kill', ['-KILL', '--', '-1'], {
+    uid: identity.uid,
+    gid: identity.gid,
+    stdio: 'ignore',
+    timeout: 10_000,
+  });
+}

@@ -1,0 +1,48 @@
+// Plugin uids are unique on the host, not per plugins dir: two CoreServices (or two test runs)
+// installing the same plugin must not share a uid, which would share its files and let one's
+// `kill -1` reach the other's processes. Against the real host-wide registry, as root.
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { skipLoudly } from '../../scripts/require-tool';
+import { ensureIdentity, freeStaleClaims, readIdentity, releaseIdentity } from '../src/runtime/identity';
+import { asRoot, scratchDir } from './helpers';
+
+const scratch = scratchDir('coreservice-identity-');
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A plugin home in its own plugins dir. */
+function home(name: string, id: string): { pluginsDir: string; home: string } {
+  const pluginsDir = join(scratch, name);
+  mkdirSync(join(pluginsDir, id), { recursive: true });
+  return { pluginsDir, home: join(pluginsDir, id) };
+}
+
+describe('plugin uids', () => {
+  it('the same plugin in two plugins dirs gets two uids; a uid given back or left by a removed dir is free again', async (ctx) => {
+    if (!asRoot) {
+      skipLoudly('host-wide plugin uids', 'the tests do not run as root');
+      return ctx.skip();
+    }
+    const a = home('a', 'fft');
+    const b = home('b', 'fft');
+    const [ia, ib] = await Promise.all([
+      ensureIdentity(a.pluginsDir, 'fft', a.home),
+      ensureIdentity(b.pluginsDir, 'fft', b.home),
+    ]);
+    expect(ia.uid).not.toBe(ib.uid);
+    expect(readIdentity(a.home)).toEqual(ia);
+    // Asked again, each keeps its own.
+    expect(await ensureIdentity(a.pluginsDir, 'fft', a.home)).toEqual(ia);
+
+    // b's plugins dir disappears without a word (a test run's temp dir): its claim is stale.
+    rmSync(b.pluginsDir, { recursive: true });
+    expect(await freeStaleClaims()).toContain(ib.uid);
+    expect(await freeStaleClaims()).not.toContain(ia.uid);
+
+    releaseIdentity(a.pluginsDir, 'fft', ia);
+    // Given back, then asked for by a plugin that recorded it: it gets it again.
+    expect(await ensureIdentity(a.pluginsDir, 'fft', a.home)).toEqual(ia);
+    releaseIdentity(a.pluginsDir, 'fft', ia);
+  });
+});
