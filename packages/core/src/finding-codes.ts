@@ -103,6 +103,8 @@ export const FINDING_CODES = {
   'zip.entry-too-large': 'an entry is larger than the per-entry limit',
   'zip.too-large': 'the archive, or everything it inflates to, is larger than the limit',
   'zip.compression-ratio': 'an entry inflates more than the ratio limit allows (zip bomb)',
+  'zip.total-ratio':
+    'all entries together inflate to more than 100 times the archive’s size (and over 64 MiB): many small bombs',
   'zip.size-mismatch': 'an entry holds more or fewer bytes than it declares',
   'zip.encrypted': 'an entry is encrypted',
   'zip.unsupported-compression': 'an entry uses a compression method other than stored or deflate',
