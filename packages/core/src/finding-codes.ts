@@ -7,7 +7,8 @@ export const FINDING_CODES = {
   // YAML files (catalog entries, maintainers.yaml, manifests)
   'yaml.syntax': 'the file is not valid YAML',
   'yaml.duplicate-key': 'a mapping has the same key twice',
-  'yaml.alias': 'the file uses anchors or aliases, which are refused (this also defuses alias bombs)',
+  'yaml.alias':
+    'the file uses anchors, aliases or merge keys (on scalars too), which are refused (this also defuses alias bombs)',
   'yaml.not-mapping': 'the document is not a mapping of fields',
   'yaml.too-large': 'the file is larger than its byte limit and was not parsed',
   // Other files the hub parses

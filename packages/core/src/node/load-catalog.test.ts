@@ -30,7 +30,7 @@ describe('loadCatalog on the broken fixtures (one problem per file)', async () =
     const says: Record<string, RegExp> = {
       'yaml.syntax': /YAML/,
       'yaml.duplicate-key': /duplicate key/,
-      'yaml.alias': /anchors and aliases/,
+      'yaml.alias': /anchors, aliases and merge keys/,
       'yaml.not-mapping': /mapping/,
       'entry.unknown-field': /colour/,
       'entry.invalid-slug': /slug/,
