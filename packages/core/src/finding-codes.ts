@@ -30,6 +30,8 @@ export const FINDING_CODES = {
   'entry.invalid-url': 'archive.url or homepage is neither hub-relative nor an absolute https URL',
   'entry.yanked-before-published': 'yanked.at is earlier than published_at',
   'entry.unknown-replacement': 'deprecated.replacement names a plugin that is not in the catalog',
+  'entry.control-character':
+    'a text field holds a control character (C0, DEL, C1; tab and newline only in description and reasons) or a bidirectional control (U+202A–U+202E, U+2066–U+2069, LRM, RLM, ALM)',
   'entry.reserved-id': 'plugin_id is a name the catalog site uses for its own pages (categories, publish, …)',
 
   // maintainers.yaml
@@ -37,6 +39,7 @@ export const FINDING_CODES = {
   'maintainers.missing-field': 'a required field of maintainers.yaml is missing',
   'maintainers.invalid-type': 'a maintainers.yaml field has the wrong type',
   'maintainers.invalid-value': 'a maintainers.yaml value is invalid (a GitHub login, an empty list)',
+  'maintainers.control-character': 'a maintainers.yaml value holds a control or bidirectional character',
 
   // Where files are
   'path.plugin-id-mismatch': 'plugin_id disagrees with the entry’s folder plugins/<plugin_id>/',

@@ -1,2 +1,3 @@
+export * from './display-text';
 export * from './escape';
 export * from './remembered';

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { type FindingCode, isFindingCode } from '../finding-codes';
 import type { Finding, Severity } from '../findings';
+import { isDisplayTextPattern, MULTI_LINE_TEXT, unsafeDisplayCharacter } from '../text/display-text';
 import { YamlLocator } from './locate';
 
 /** Field names whose problems get their own stable code, so docs and CI can name the rule. */
@@ -88,6 +89,22 @@ export function schemaFindings(
     }
     const value = valueAt(data, path);
     const field = dotted(path) || '(document)';
+    if (
+      issue.code === 'invalid_format' &&
+      issue.format === 'regex' &&
+      isDisplayTextPattern(issue.pattern) &&
+      typeof value === 'string'
+    ) {
+      const what = unsafeDisplayCharacter(value, issue.pattern === String(MULTI_LINE_TEXT));
+      out.push({
+        file,
+        ...locator.locate(path),
+        severity,
+        code: codeFor(prefix, 'control-character'),
+        message: `"${field}" holds ${what}; text shown to people may not hold control or bidirectional characters, which can hide or reorder what a reader sees`,
+      });
+      continue;
+    }
     const last = [...path].reverse().find((p) => typeof p === 'string') as string | undefined;
     // The innermost key that names a rule: `file_checksums.main.py` is a sha256 problem.
     const ruled = [...path].reverse().find((p): p is string => typeof p === 'string' && p in FIELD_CODES);
