@@ -57,6 +57,8 @@ export const FINDING_CODES = {
   'catalog.duplicate-version': 'two entries of one plugin have the same SemVer precedence',
   'catalog.archive-url-reused': 'two entries point at the same archive URL',
   'catalog.archive-id-reused': 'two entries carry the same archive_id',
+  'catalog.asset-name-collision':
+    'two files under assets/ have names that collide after Unicode case folding and normalization (a macOS or Windows checkout keeps one)',
   'catalog.no-maintainers': 'there is no maintainers.yaml, so nobody may set tier "verified"',
 
   // A pull request against the catalog (`hub verify`): what may change once published, and who may say "verified"

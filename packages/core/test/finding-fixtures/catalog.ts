@@ -186,6 +186,12 @@ export const catalogFixtures: Omit<
       expected: { file, line: lineOf(join(dir, file), 'archive_id:') },
     };
   },
+  'catalog.asset-name-collision': async () => {
+    // A second copy whose name differs only in case: on macOS or Windows one overwrites the other.
+    const dir = starterCopy();
+    cpSync(join(dir, 'assets/plugins/fft-1.0.0.mpn'), join(dir, 'assets/plugins/FFT-1.0.0.mpn'));
+    return { findings: await validate(dir), expected: { file: 'assets/plugins/FFT-1.0.0.mpn' } };
+  },
   'catalog.no-maintainers': async () => {
     const dir = starterCopy();
     unlinkSync(join(dir, 'maintainers.yaml'));
