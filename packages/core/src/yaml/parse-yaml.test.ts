@@ -102,6 +102,22 @@ describe('keys named like Object.prototype members are ordinary keys', () => {
     ]);
   });
 
+  it('file_checksums keys "constructor" and "__proto__" with a bad sha256 are invalid-sha256 at their lines', () => {
+    const read = readManifest(
+      `${MANIFEST}file_checksums:\n  constructor: nothex\n  __proto__: nothex\n`,
+      'manifest.yaml',
+    );
+    expect(read.ok ? [] : read.findings.map((f) => [f.code, f.line])).toEqual([
+      ['manifest.invalid-sha256', 11],
+      ['manifest.invalid-sha256', 12],
+    ]);
+    const good = readManifest(
+      `${MANIFEST}file_checksums:\n  __proto__: ${'a'.repeat(64)}\n`,
+      'manifest.yaml',
+    );
+    expect(good.ok && Object.keys(good.manifest.file_checksums)).toEqual(['__proto__']);
+  });
+
   it('"__proto__" in a manifest is kept as a key (never the prototype), so it cannot set fields', () => {
     const read = readManifest(`${MANIFEST}__proto__: {plugin_id: evil, tier: verified}\n`, 'manifest.yaml');
     expect(read.ok).toBe(true);
