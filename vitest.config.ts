@@ -12,6 +12,7 @@ export default defineConfig({
       'examples/**/*.test.ts',
       'scripts/**/*.test.ts',
       'bench/**/*.test.ts',
+      'site/src/**/*.test.ts',
       'site/test/**/*.test.ts',
     ],
     testTimeout: 60_000,

@@ -159,6 +159,9 @@ describe('the listing', () => {
       ['/v1/plugins?sort=stars', /sort/],
       ['/v1/plugins?page=1&page=2', /page.*more than once/],
       ['/v1/plugins?colour=red', /unknown parameter "colour"/],
+      ['/v1/plugins?__proto__=x', /unknown parameter "__proto__"/],
+      ['/v1/plugins?toString=1&toString=2', /unknown parameter "toString"/],
+      ['/v1/plugins?constructor=x&tier=verified', /unknown parameter "constructor"/],
     ];
     for (const [target, message] of cases) {
       const r = await get(target);

@@ -253,26 +253,32 @@ class ListingCache {
   }
 }
 
+const LISTING_PARAMETERS: ReadonlySet<string> = new Set(Object.keys(listingQuerySchema.shape));
+
+function unknownParameters(keys: readonly string[]): string {
+  const names = [...new Set(keys)].map((k) => JSON.stringify(echo(k))).join(', ');
+  return `unknown parameter ${names}; the listing takes ${[...LISTING_PARAMETERS].join(', ')}`;
+}
+
 /** Reads the listing query: every parameter at most once, no unknown ones, values per listingQuerySchema. */
 export function parseListingQuery(
   params: URLSearchParams,
 ): { ok: true; query: ListingQuery } | { ok: false; message: string } {
-  const raw: Record<string, string> = {};
+  // A Map, never a plain object: "__proto__", "constructor" or "toString" are unknown parameters
+  // like any other, not prototype members.
+  const raw = new Map<string, string>();
+  const unknown: string[] = [];
   for (const [key, value] of params) {
-    if (key in raw)
+    if (!LISTING_PARAMETERS.has(key)) unknown.push(key);
+    else if (raw.has(key))
       return { ok: false, message: `parameter ${JSON.stringify(echo(key))} is given more than once` };
-    raw[key] = value;
+    else raw.set(key, value);
   }
-  const parsed = listingQuerySchema.safeParse(raw);
+  if (unknown.length > 0) return { ok: false, message: unknownParameters(unknown) };
+  const parsed = listingQuerySchema.safeParse(Object.fromEntries(raw));
   if (parsed.success) return { ok: true, query: parsed.data };
   const issue = parsed.error.issues[0]!;
-  if (issue.code === 'unrecognized_keys') {
-    const names = issue.keys.map((k) => JSON.stringify(echo(k))).join(', ');
-    return {
-      ok: false,
-      message: `unknown parameter ${names}; the listing takes ${Object.keys(listingQuerySchema.shape).join(', ')}`,
-    };
-  }
+  if (issue.code === 'unrecognized_keys') return { ok: false, message: unknownParameters(issue.keys) };
   const name = String(issue.path[0] ?? 'query');
   return { ok: false, message: `parameter ${name}: ${issue.message}` };
 }

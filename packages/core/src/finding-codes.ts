@@ -7,7 +7,8 @@ export const FINDING_CODES = {
   // YAML files (catalog entries, maintainers.yaml, manifests)
   'yaml.syntax': 'the file is not valid YAML',
   'yaml.duplicate-key': 'a mapping has the same key twice',
-  'yaml.alias': 'the file uses anchors or aliases, which are refused (this also defuses alias bombs)',
+  'yaml.alias':
+    'the file uses anchors, aliases or merge keys (on scalars too), which are refused (this also defuses alias bombs)',
   'yaml.not-mapping': 'the document is not a mapping of fields',
   'yaml.too-large': 'the file is larger than its byte limit and was not parsed',
   // Other files the hub parses
@@ -29,6 +30,8 @@ export const FINDING_CODES = {
   'entry.invalid-url': 'archive.url or homepage is neither hub-relative nor an absolute https URL',
   'entry.yanked-before-published': 'yanked.at is earlier than published_at',
   'entry.unknown-replacement': 'deprecated.replacement names a plugin that is not in the catalog',
+  'entry.control-character':
+    'a text field holds a control character (C0, DEL, C1; tab and newline only in description and reasons) or a bidirectional control (U+202A–U+202E, U+2066–U+2069, LRM, RLM, ALM)',
   'entry.reserved-id': 'plugin_id is a name the catalog site uses for its own pages (categories, publish, …)',
 
   // maintainers.yaml
@@ -36,6 +39,7 @@ export const FINDING_CODES = {
   'maintainers.missing-field': 'a required field of maintainers.yaml is missing',
   'maintainers.invalid-type': 'a maintainers.yaml field has the wrong type',
   'maintainers.invalid-value': 'a maintainers.yaml value is invalid (a GitHub login, an empty list)',
+  'maintainers.control-character': 'a maintainers.yaml value holds a control or bidirectional character',
 
   // Where files are
   'path.plugin-id-mismatch': 'plugin_id disagrees with the entry’s folder plugins/<plugin_id>/',
@@ -53,6 +57,8 @@ export const FINDING_CODES = {
   'catalog.duplicate-version': 'two entries of one plugin have the same SemVer precedence',
   'catalog.archive-url-reused': 'two entries point at the same archive URL',
   'catalog.archive-id-reused': 'two entries carry the same archive_id',
+  'catalog.asset-name-collision':
+    'two files under assets/ have names that collide after Unicode case folding and normalization (a macOS or Windows checkout keeps one)',
   'catalog.no-maintainers': 'there is no maintainers.yaml, so nobody may set tier "verified"',
 
   // A pull request against the catalog (`hub verify`): what may change once published, and who may say "verified"
@@ -103,6 +109,8 @@ export const FINDING_CODES = {
   'zip.entry-too-large': 'an entry is larger than the per-entry limit',
   'zip.too-large': 'the archive, or everything it inflates to, is larger than the limit',
   'zip.compression-ratio': 'an entry inflates more than the ratio limit allows (zip bomb)',
+  'zip.total-ratio':
+    'all entries together inflate to more than 100 times the archive’s size (and over 64 MiB): many small bombs',
   'zip.size-mismatch': 'an entry holds more or fewer bytes than it declares',
   'zip.encrypted': 'an entry is encrypted',
   'zip.unsupported-compression': 'an entry uses a compression method other than stored or deflate',

@@ -1,13 +1,7 @@
 // Atom feeds of new releases and the SVG badge, rendered from the site's data. Every string from
-// the catalog is XML-escaped.
-import type { PluginVersion } from '@magellon/hub-core';
+// the catalog goes through the core's xmlText: escaped, and stripped of what XML 1.0 cannot hold.
+import { type PluginVersion, xmlText as xml } from '@magellon/hub-core';
 import type { SitePlugin } from './catalog';
-
-export const xml = (s: string) =>
-  s.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!,
-  );
 
 /** An Atom document: the newest `limit` releases. */
 export function atomFeed(opts: {

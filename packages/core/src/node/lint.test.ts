@@ -132,6 +132,17 @@ find-links = ["http://evil.example/wheels"]
     expect(result.ok).toBe(false);
   });
 
+  it('files named like Object.prototype members pack, and the archive passes its own checks', async () => {
+    const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty'];
+    const dir = pluginDir(Object.fromEntries(names.map((n) => [`data/${n}`, n]).concat([['toString', 'x']])));
+    const packed = await packPlugin(dir, { out: join(dir, '..', 'protos.mpn') });
+    expect(Object.keys(packed.manifest.file_checksums)).toEqual(
+      expect.arrayContaining([...names.map((n) => `data/${n}`), 'toString']),
+    );
+    const linted = await lintPlugin(packed.file, { sdkVersion: '2.3.0' });
+    expect(linted.findings).toEqual([]);
+  });
+
   it('hub pack refuses such a plugin before writing anything, naming the pyproject’s lines', async () => {
     const dir = pluginDir({ 'pyproject.toml': '[project]\nname = "x"\ndependencies = ["-e ."]\n' });
     const out = join(dir, '..', 'out.mpn');

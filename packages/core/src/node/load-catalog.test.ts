@@ -2,7 +2,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadCatalog } from './load-catalog';
+import { loadCatalog, loadCatalogFrom } from './load-catalog';
+import { MemoryCatalogSource } from './source/memory-source';
+
+const MAINTAINERS = 'maintainers:\n  - github: octocat\n';
 
 const ROOT = mkdtempSync(join(tmpdir(), 'hub-load-catalog-'));
 afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
@@ -30,7 +33,7 @@ describe('loadCatalog on the broken fixtures (one problem per file)', async () =
     const says: Record<string, RegExp> = {
       'yaml.syntax': /YAML/,
       'yaml.duplicate-key': /duplicate key/,
-      'yaml.alias': /anchors and aliases/,
+      'yaml.alias': /anchors, aliases and merge keys/,
       'yaml.not-mapping': /mapping/,
       'entry.unknown-field': /colour/,
       'entry.invalid-slug': /slug/,
@@ -69,5 +72,53 @@ describe('loadCatalog on odd trees', () => {
     writeFileSync(join(dir, 'plugins', 'big', '1.0.0.yaml'), `description: "${'x'.repeat(70_000)}"\n`);
     const catalog = await loadCatalog(dir, { displayFrom: dir });
     expect(catalog.findings.find((f) => f.file === 'plugins/big/1.0.0.yaml')?.code).toBe('yaml.too-large');
+  });
+});
+
+describe('file names under assets/ that a case-insensitive checkout would merge', () => {
+  const collisions = (files: Record<string, string>) =>
+    loadCatalogFrom(
+      new MemoryCatalogSource({ 'plugins/README.md': 'x', 'maintainers.yaml': MAINTAINERS, ...files }),
+    )
+      .findings.filter((f) => f.code === 'catalog.asset-name-collision')
+      .map((f) => f.file);
+
+  it('are a finding on each file of the group, for case, Unicode normalization and full case folding', () => {
+    expect(
+      collisions({
+        'assets/plugins/fft-1.0.0.mpn': 'a',
+        'assets/plugins/FFT-1.0.0.mpn': 'b',
+        'assets/plugins/caf\u00e9.mpn': 'c',
+        'assets/plugins/cafe\u0301.mpn': 'd',
+        'assets/plugins/stra\u00dfe.mpn': 'e',
+        'assets/plugins/STRASSE.mpn': 'f',
+        'assets/Plugins/x.mpn': 'g',
+        'assets/plugins/x.mpn': 'h',
+      }).sort(),
+    ).toEqual(
+      [
+        'catalog/assets/Plugins/x.mpn',
+        'catalog/assets/plugins/FFT-1.0.0.mpn',
+        'catalog/assets/plugins/STRASSE.mpn',
+        'catalog/assets/plugins/caf\u00e9.mpn',
+        'catalog/assets/plugins/cafe\u0301.mpn',
+        'catalog/assets/plugins/fft-1.0.0.mpn',
+        'catalog/assets/plugins/stra\u00dfe.mpn',
+        'catalog/assets/plugins/x.mpn',
+      ].sort(),
+    );
+  });
+
+  it('leave distinct names, and names only outside assets/, alone', () => {
+    expect(
+      collisions({
+        'assets/plugins/fft-1.0.0.mpn': 'a',
+        'assets/plugins/fft-1.1.0.mpn': 'b',
+        'assets/plugins/__proto__.mpn': 'c',
+        'assets/plugins/constructor.mpn': 'd',
+        'docs/README.md': 'e',
+        'docs/readme.md': 'f',
+      }),
+    ).toEqual([]);
   });
 });

@@ -2,13 +2,14 @@ import { basename, relative, resolve } from 'node:path';
 import { type LoadedEntry, type Locate, type Maintainers, maintainersSchema } from '../catalog/model';
 import { CATALOG_RULES } from '../catalog/rules';
 import { type Finding, FindingList, sortFindings } from '../findings';
+import { foldName } from '../text/fold';
 import { YamlLocator } from '../yaml/locate';
 import { parseYaml } from '../yaml/parse-yaml';
 import { schemaFindings } from '../yaml/schema-findings';
 import { refusalFinding } from './fs/tree-file';
 import { ioFinding } from './io-error';
 import { checkEntryBytes, decodeYamlText, MAX_ENTRY_BYTES } from './read-entry';
-import type { CatalogSource, SourceDirent } from './source/catalog-source';
+import type { CatalogSource, SourceDirent, SourceKind } from './source/catalog-source';
 import { FsCatalogSource } from './source/fs-source';
 
 /** maintainers.yaml is refused unread above this many bytes. */
@@ -116,6 +117,7 @@ export function loadCatalogFrom(source: CatalogSource): LoadedCatalog {
   for (const rule of CATALOG_RULES) rule({ entries, findings, locate });
 
   const maintainers = readMaintainers(source, shown('maintainers.yaml'), findings);
+  checkAssetNames(source, findings);
   return { root: '', source, entries, maintainers, findings: sortFindings(findings.items), locate };
 }
 
@@ -170,6 +172,48 @@ function loadPluginDir(
         'path.bad-layout',
         `not a catalog entry: entries are files named plugins/${dir}/<version>.yaml${hint}`,
         { file },
+      );
+    }
+  }
+}
+
+/** How deep, and over how many names, the assets/ walk goes (a catalog holds one archive per version). */
+const MAX_ASSET_DEPTH = 8;
+const MAX_ASSET_NAMES = 200_000;
+
+/**
+ * Files under `assets/` whose paths collide after Unicode case folding and normalization: a checkout
+ * on macOS or Windows keeps only one of them, and the other entry's sha256 stops matching. Each file
+ * of a colliding group gets a finding naming the others. Links are names here, never followed.
+ */
+function checkAssetNames(source: CatalogSource, findings: FindingList): void {
+  const groups = new Map<string, string[]>();
+  let budget = MAX_ASSET_NAMES;
+  const walk = (rel: string, kind: SourceKind, depth: number) => {
+    const listed = source.list(rel, kind);
+    if (!listed.ok) return; // no assets/ at all is fine; an archive that cannot be read is its entry's finding
+    for (const e of listed.entries) {
+      if (--budget < 0) return;
+      const child = `${rel}/${e.name}`;
+      if (e.kind === 'dir') {
+        if (depth < MAX_ASSET_DEPTH) walk(child, 'dir', depth + 1);
+        continue;
+      }
+      const key = foldName(child);
+      const group = groups.get(key);
+      if (group) group.push(child);
+      else groups.set(key, [child]);
+    }
+  };
+  walk('assets', 'dir', 0);
+  for (const group of groups.values()) {
+    if (group.length < 2) continue;
+    for (const rel of group) {
+      const others = group.filter((r) => r !== rel).map((r) => `"${source.show(r)}"`);
+      findings.error(
+        'catalog.asset-name-collision',
+        `collides with ${others.join(', ')} once case and Unicode normalization are ignored: a checkout on macOS or Windows keeps only one of them; rename the archive`,
+        { file: source.show(rel) },
       );
     }
   }

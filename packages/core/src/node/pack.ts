@@ -361,7 +361,7 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
   const time = opts.freshArchiveId ? Date.now() : buildTime(source, opts);
   const stamp = new Date(Math.max(time, ZIP_EPOCH));
   const mtime = new UtcFieldsDate(stamp.getTime());
-  const checksums: Record<string, string> = {};
+  const checksums = new Map<string, string>();
   const hashed: Array<Promise<void>> = [];
   for (const name of listing.files) {
     const file = planned.get(name)!;
@@ -373,7 +373,7 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
         done = res;
         failed = rej;
       }).then((sha256) => {
-        checksums[name] = sha256;
+        checksums.set(name, sha256);
       }),
     );
     zip.addReadStreamLazy(name, options, (cb) => {
@@ -432,7 +432,7 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
   let archiveId = '';
   let stampedManifest: ArchiveManifest | undefined;
   const manifestDone = Promise.all(hashed).then(() => {
-    const sorted = Object.fromEntries(listing.files.map((f) => [f, checksums[f]!]));
+    const sorted = Object.fromEntries(listing.files.map((f) => [f, checksums.get(f)!]));
     const seed = JSON.stringify([source.plugin_id, source.version, sourceText, sorted, stamp.toISOString()]);
     archiveId = opts.freshArchiveId ? uuidV7(time) : uuidV7(stamp.getTime(), seed);
     const doc = parseDocument(sourceText);

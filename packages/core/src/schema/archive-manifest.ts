@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { sdkRange, sha256Hex, slug, uuidV7 } from './primitives';
+import { SHA256_PATTERN, sdkRange, slug, uuidV7 } from './primitives';
 
 /*
  * The archive manifest (`manifest.yaml` at the root of a .mpn), read the way the
@@ -148,6 +148,51 @@ function upgradeLegacyFields(raw: unknown): unknown {
 /** Names older manifests used, which upgradeLegacyFields maps to today's fields. */
 export const LEGACY_MANIFEST_KEYS = ['schema_version', 'sdk_compat', 'image'] as const;
 
+/**
+ * `file_checksums`: file name → sha256. Not a z.record, which silently drops a key named "__proto__":
+ * file names are data, and every one is judged like any other. The result has no prototype, so
+ * looking up "constructor" or "toString" finds only what the manifest lists.
+ */
+const fileChecksums = z
+  .unknown()
+  .optional()
+  .superRefine((value, ctx) => {
+    if (value === undefined || value === null) return;
+    if (typeof value !== 'object' || Array.isArray(value) || value instanceof Date) {
+      ctx.addIssue({
+        code: 'invalid_type',
+        expected: 'record',
+        input: value,
+        message: 'Invalid input: expected record',
+      });
+      return;
+    }
+    for (const [name, sha256] of Object.entries(value)) {
+      if (typeof sha256 !== 'string' || !SHA256_PATTERN.test(sha256))
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          input: sha256,
+          message: 'sha256 must be 64 lowercase hex characters',
+        });
+    }
+  })
+  .transform((value) => {
+    const listed: Record<string, string> = Object.create(null);
+    for (const [name, sha256] of Object.entries(value ?? {})) listed[name] = sha256 as string;
+    return listed;
+  })
+  .meta({
+    anyOf: [
+      {
+        type: 'object',
+        propertyNames: { type: 'string' },
+        additionalProperties: { type: 'string', pattern: SHA256_PATTERN.source },
+      },
+      { type: 'null' },
+    ],
+  });
+
 const NO_INSTALL = 'install must list at least one install method (uv, docker, subprocess or slurm)';
 
 export const archiveManifestSchema = z.preprocess(
@@ -209,10 +254,7 @@ export const archiveManifestSchema = z.preprocess(
       .transform((v) => v ?? { timeout_seconds: 30, expected_announce: true }),
     ui: z.object({ docs_url: nullableString }).nullish(),
     checksum_algorithm: z.literal('sha256', 'checksum_algorithm must be "sha256"').default('sha256'),
-    file_checksums: z
-      .record(z.string(), sha256Hex)
-      .nullish()
-      .transform((v) => v ?? {}),
+    file_checksums: fileChecksums,
     tags: z
       .array(z.string())
       .nullish()

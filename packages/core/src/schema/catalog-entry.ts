@@ -3,6 +3,8 @@ import {
   httpsUrl,
   isHttpsUrl,
   isoDateTime,
+  lineText,
+  paragraphText,
   sdkRange,
   semverString,
   sha256Hex,
@@ -36,11 +38,11 @@ export const tier = z.enum(['verified', 'community'], {
 export const catalogEntrySchema = z.strictObject({
   plugin_id: slug('plugin_id'),
   version: semverString,
-  name: z.string().trim().min(1, 'name must not be empty').max(200),
-  description: z.string().trim().min(1, 'description must not be empty').max(5000),
+  name: lineText().trim().min(1, 'name must not be empty').max(200),
+  description: paragraphText().trim().min(1, 'description must not be empty').max(5000),
   category: slug('category'),
   backend_id: slug('backend_id').optional(),
-  author: z.string().trim().min(1, 'author must not be empty').max(200),
+  author: lineText().trim().min(1, 'author must not be empty').max(200),
   license: spdxLicense,
   homepage: httpsUrl.optional(),
   tier,
@@ -50,11 +52,11 @@ export const catalogEntrySchema = z.strictObject({
   archive: archiveRef,
   archive_id: uuidV7,
   yanked: z
-    .strictObject({ reason: z.string().trim().min(1, 'yanked.reason must say why'), at: isoDateTime })
+    .strictObject({ reason: paragraphText().trim().min(1, 'yanked.reason must say why'), at: isoDateTime })
     .optional(),
   deprecated: z
     .strictObject({
-      reason: z.string().trim().min(1, 'deprecated.reason must say why'),
+      reason: paragraphText().trim().min(1, 'deprecated.reason must say why'),
       replacement: slug('deprecated.replacement').optional(),
     })
     .optional(),

@@ -1,5 +1,6 @@
 import parseSpdx from 'spdx-expression-parse';
 import { z } from 'zod';
+import { MULTI_LINE_TEXT, SINGLE_LINE_TEXT } from '../text/display-text';
 import { remembered } from '../text/remembered';
 import { checkSdkRange } from '../versions/sdk-range';
 import { isSemver } from '../versions/semver';
@@ -8,6 +9,16 @@ import { isSemver } from '../versions/semver';
 export const SLUG_PATTERN = /^[a-z0-9._-]+$/;
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 export const UUID_V7_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** One line of text shown to people: no control or bidirectional characters (text/display-text.ts). */
+export const lineText = () =>
+  z.string().regex(SINGLE_LINE_TEXT, 'must not hold control or bidirectional characters');
+
+/** Text of several lines shown to people: tab and newline allowed, other controls and bidi characters not. */
+export const paragraphText = () =>
+  z
+    .string()
+    .regex(MULTI_LINE_TEXT, 'must not hold control or bidirectional characters (tab and newline aside)');
 
 export const slug = (what: string) =>
   z
@@ -53,4 +64,4 @@ export const spdxLicense = z
   .string()
   .refine(isSpdxExpression, 'license must be an SPDX identifier or expression such as MIT or Apache-2.0');
 
-export const httpsUrl = z.string().refine(isHttpsUrl, 'must be an absolute https:// URL');
+export const httpsUrl = lineText().refine(isHttpsUrl, 'must be an absolute https:// URL');

@@ -1,2 +1,5 @@
+export * from './display-text';
 export * from './escape';
+export * from './fold';
 export * from './remembered';
+export * from './xml';

@@ -1,4 +1,5 @@
 import { CORE_SCHEMA, load, YAMLException } from 'js-yaml';
+import { isAlias, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import type { FindingCode } from '../finding-codes';
 import type { Finding } from '../findings';
 import { PYYAML_SAFE_SCHEMA } from './pyyaml-schema';
@@ -49,30 +50,71 @@ export function parseYaml(
     }
     return fail('yaml.syntax', `YAML could not be read: ${(err as Error).message}`);
   }
-  // An alias needs an anchor, and an anchor needs "&": most files have none and skip the walk.
-  const alias = text.includes('&') ? findSharedNode(data) : undefined;
-  if (alias) {
+  // Anchors, aliases and merge keys all need "&", "*" or "<<": most files have none and skip the scan.
+  const shared = /[&*]|<</.test(text) ? (findAnchor(text) ?? findSharedNode(data)) : undefined;
+  if (shared) {
     return fail(
       'yaml.alias',
-      `anchors and aliases are not allowed (the value at "${alias}" is reused)`,
-      1,
-      1,
+      `anchors, aliases and merge keys are not allowed (${shared.what}); write each value out`,
+      shared.line,
+      shared.column,
     );
   }
   return { ok: true, value: { data, text } };
 }
 
+interface SharedAt {
+  what: string;
+  line?: number;
+  column?: number;
+}
+
 /**
- * js-yaml resolves an alias to the same object; walking with a seen-set finds it in
- * linear time, which also defuses "billion laughs" documents before anything expands them.
+ * The first anchor (`&x`, on a scalar too), alias (`*x`) or merge key (`<<`) in the text, read by a
+ * second parser that keeps them as written (js-yaml resolves them away, and a scalar alias leaves no
+ * trace in its result).
  */
-function findSharedNode(root: unknown): string | undefined {
+function findAnchor(text: string): SharedAt | undefined {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    uniqueKeys: false,
+    merge: false,
+    prettyErrors: false,
+  });
+  let found: SharedAt | undefined;
+  const at = (offset: number | undefined, what: string) => {
+    const pos = lines.linePos(offset ?? 0);
+    found = { what, line: pos.line, column: pos.col };
+    return visit.BREAK;
+  };
+  visit(doc, {
+    Node(_key, node) {
+      if (isAlias(node)) return at(node.range?.[0], `the alias *${node.source} reuses a value`);
+      if (node.anchor) return at(node.range?.[0], `a value is named with the anchor &${node.anchor}`);
+      return undefined;
+    },
+    Pair(_key, pair) {
+      if (isScalar(pair.key) && pair.key.value === '<<' && pair.key.type === 'PLAIN')
+        return at(pair.key.range?.[0], 'the merge key << copies a mapping');
+      return undefined;
+    },
+  });
+  return found;
+}
+
+/**
+ * js-yaml resolves an alias to the same object; walking with a seen-set finds it in linear time,
+ * which also defuses "billion laughs" documents before anything expands them. A backstop for
+ * {@link findAnchor}.
+ */
+function findSharedNode(root: unknown): SharedAt | undefined {
   const seen = new Set<object>();
   const stack: Array<[unknown, string]> = [[root, '']];
   while (stack.length > 0) {
     const [node, path] = stack.pop()!;
     if (typeof node !== 'object' || node === null || node instanceof Date) continue;
-    if (seen.has(node)) return path || '(root)';
+    if (seen.has(node)) return { what: `the value at "${path || '(root)'}" is reused`, line: 1, column: 1 };
     seen.add(node);
     if (Array.isArray(node)) {
       for (const [i, v] of node.entries()) stack.push([v, `${path}[${i}]`]);

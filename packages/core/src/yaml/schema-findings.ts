@@ -1,28 +1,31 @@
 import type { z } from 'zod';
 import { type FindingCode, isFindingCode } from '../finding-codes';
 import type { Finding, Severity } from '../findings';
+import { isDisplayTextPattern, MULTI_LINE_TEXT, unsafeDisplayCharacter } from '../text/display-text';
 import { YamlLocator } from './locate';
 
 /** Field names whose problems get their own stable code, so docs and CI can name the rule. */
-const FIELD_CODES: Record<string, string> = {
-  plugin_id: 'invalid-slug',
-  category: 'invalid-slug',
-  backend_id: 'invalid-slug',
-  tags: 'invalid-slug',
-  replacement: 'invalid-slug',
-  version: 'invalid-semver',
-  sha256: 'invalid-sha256',
-  tier: 'invalid-tier',
-  archive_id: 'invalid-archive-id',
-  requires_sdk: 'invalid-sdk-range',
-  license: 'invalid-license',
-  published_at: 'invalid-date',
-  at: 'invalid-date',
-  url: 'invalid-url',
-  homepage: 'invalid-url',
-  // A value inside the mapping (file name → sha256), whose own key names no rule.
-  file_checksums: 'invalid-sha256',
-};
+const FIELD_CODES: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    plugin_id: 'invalid-slug',
+    category: 'invalid-slug',
+    backend_id: 'invalid-slug',
+    tags: 'invalid-slug',
+    replacement: 'invalid-slug',
+    version: 'invalid-semver',
+    sha256: 'invalid-sha256',
+    tier: 'invalid-tier',
+    archive_id: 'invalid-archive-id',
+    requires_sdk: 'invalid-sdk-range',
+    license: 'invalid-license',
+    published_at: 'invalid-date',
+    at: 'invalid-date',
+    url: 'invalid-url',
+    homepage: 'invalid-url',
+    // A value inside the mapping (file name → sha256), whose own key names no rule.
+    file_checksums: 'invalid-sha256',
+  }),
+);
 
 function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
   let cur: unknown = data;
@@ -88,10 +91,27 @@ export function schemaFindings(
     }
     const value = valueAt(data, path);
     const field = dotted(path) || '(document)';
+    if (
+      issue.code === 'invalid_format' &&
+      issue.format === 'regex' &&
+      isDisplayTextPattern(issue.pattern) &&
+      typeof value === 'string'
+    ) {
+      const what = unsafeDisplayCharacter(value, issue.pattern === String(MULTI_LINE_TEXT));
+      out.push({
+        file,
+        ...locator.locate(path),
+        severity,
+        code: codeFor(prefix, 'control-character'),
+        message: `"${field}" holds ${what}; text shown to people may not hold control or bidirectional characters, which can hide or reorder what a reader sees`,
+      });
+      continue;
+    }
     const last = [...path].reverse().find((p) => typeof p === 'string') as string | undefined;
     // The innermost key that names a rule: `file_checksums.main.py` is a sha256 problem.
-    const ruled = [...path].reverse().find((p): p is string => typeof p === 'string' && p in FIELD_CODES);
-    let code = FIELD_CODES[ruled ?? ''] ?? 'invalid-value';
+    // Keys come from the document: a key named "constructor" must not find Object.prototype's.
+    const ruled = [...path].reverse().find((p): p is string => typeof p === 'string' && FIELD_CODES.has(p));
+    let code = FIELD_CODES.get(ruled ?? '') ?? 'invalid-value';
     let message = issue.message;
     if (issue.code === 'invalid_type' && value === undefined) {
       code = 'missing-field';

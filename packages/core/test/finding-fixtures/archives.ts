@@ -65,6 +65,7 @@ export const zipFixtures: FixtureTable<'zip'> = {
   'zip.entry-too-large': hostileCase('zip.entry-too-large'),
   'zip.too-large': hostileCase('zip.too-large'),
   'zip.compression-ratio': hostileCase('zip.compression-ratio'),
+  'zip.total-ratio': hostileCase('zip.total-ratio'),
   'zip.size-mismatch': hostileCase('zip.size-mismatch'),
   'zip.encrypted': hostileCase('zip.encrypted'),
   'zip.unsupported-compression': hostileCase('zip.unsupported-compression'),

@@ -55,6 +55,11 @@ export const entryFixtures: FixtureTable<'entry'> = {
   'entry.missing-field': entryCase((t) => t.replace(/^author: .*\n/m, ''), 'plugin_id:'),
   'entry.invalid-type': entryCase((t) => t.replace(/^name: .*$/m, 'name: [a, b]'), 'name:'),
   'entry.invalid-value': entryCase((t) => t.replace(/^name: .*$/m, `name: ${'n'.repeat(201)}`), 'name:'),
+  // A right-to-left override that would show "Lab" with the rest of the line reversed.
+  'entry.control-character': entryCase(
+    (t) => t.replace(/^author: .*$/m, 'author: "Lab \\u202Eevil"'),
+    'author:',
+  ),
   'entry.invalid-slug': entryCase((t) => t.replace('category: fft', 'category: Fast Fourier'), 'category:'),
   'entry.invalid-semver': async () => {
     const dir = starterCopy();
@@ -110,6 +115,10 @@ export const maintainersFixtures: FixtureTable<'maintainers'> = {
   'maintainers.missing-field': maintainersCase('maintainers:\n  - name: Nobody\n', 'name:'),
   'maintainers.invalid-type': maintainersCase('maintainers: sstagg\n', 'maintainers:'),
   'maintainers.invalid-value': maintainersCase('maintainers:\n  - github: "not a login!"\n', 'github:'),
+  'maintainers.control-character': maintainersCase(
+    'maintainers:\n  - github: octocat\n    name: "Octo\\e[31mcat"\n',
+    'name:',
+  ),
 };
 
 export const pathFixtures: FixtureTable<'path'> = {
@@ -176,6 +185,12 @@ export const catalogFixtures: Omit<
       findings: await validate(dir),
       expected: { file, line: lineOf(join(dir, file), 'archive_id:') },
     };
+  },
+  'catalog.asset-name-collision': async () => {
+    // A second copy whose name differs only in case: on macOS or Windows one overwrites the other.
+    const dir = starterCopy();
+    cpSync(join(dir, 'assets/plugins/fft-1.0.0.mpn'), join(dir, 'assets/plugins/FFT-1.0.0.mpn'));
+    return { findings: await validate(dir), expected: { file: 'assets/plugins/FFT-1.0.0.mpn' } };
   },
   'catalog.no-maintainers': async () => {
     const dir = starterCopy();

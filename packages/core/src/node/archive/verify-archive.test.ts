@@ -44,7 +44,11 @@ async function archiveOf(change: (name: string, data: Buffer) => Buffer): Promis
  * An archive with `changed` files (added or replaced) listed correctly in file_checksums, and the
  * manifest (both copies) changed by `manifest`: only what the test means is wrong with it.
  */
-async function listedArchive(changed: Record<string, string>, manifest = (t: string) => t): Promise<string> {
+async function listedArchive(
+  changed: Record<string, string>,
+  manifest = (t: string) => t,
+  unlisted: Record<string, string> = {},
+): Promise<string> {
   const digest = (text: string) => createHash('sha256').update(text).digest('hex');
   let text = manifest(files.find((f) => f.name === 'manifest.yaml')!.data.toString('utf8'));
   for (const [name, data] of Object.entries(changed)) {
@@ -55,7 +59,7 @@ async function listedArchive(changed: Record<string, string>, manifest = (t: str
       : text.replace('file_checksums:\n', `file_checksums:\n${line}\n`);
   }
   const all = new Map(files.map(({ name, data }) => [name, data]));
-  for (const [name, data] of Object.entries(changed)) all.set(name, Buffer.from(data));
+  for (const [name, data] of Object.entries({ ...changed, ...unlisted })) all.set(name, Buffer.from(data));
   all.set('manifest.yaml', Buffer.from(text));
   all.set('plugin.yaml', Buffer.from(text));
   counter += 1;
@@ -153,6 +157,32 @@ describe('verifyArchive keeps small files from its one pass', () => {
     const verified = await verifyArchive(file, { keep: { maxFileBytes: 1 << 20, maxTotalBytes: 0 } });
     const nonEmpty = [...verified.files].filter(([, bytes]) => bytes.length > 0).map(([name]) => name);
     expect(nonEmpty.sort()).toEqual(['manifest.yaml', 'pyproject.toml']);
+  });
+});
+
+describe('file names that are also Object.prototype members are judged like any other', () => {
+  const NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty'];
+
+  it('accepted when listed with the right sha256', async () => {
+    const files = Object.fromEntries(NAMES.map((n) => [n, `contents of ${n}\n`]));
+    const verified = await verifyArchive(await listedArchive(files));
+    expect(verified.findings).toEqual([]);
+    expect(verified.ok).toBe(true);
+  });
+
+  it.each(NAMES)('"%s": unlisted, listed wrong, or listed but absent', async (name) => {
+    const unlisted = await verifyArchive(await listedArchive({}, (t) => t, { [name]: 'x\n' }));
+    expect(unlisted.findings.map((f) => [f.code, f.message])).toEqual([
+      ['archive.unlisted-file', `"${name}" is in the archive but not in file_checksums`],
+    ]);
+    const wrong = await listedArchive({ [name]: 'x\n' }, (t) => t, { [name]: 'y\n' });
+    expect((await verifyArchive(wrong)).findings.map((f) => f.code)).toEqual(['archive.checksum-mismatch']);
+    const absent = await listedArchive({}, (t) =>
+      t.replace('file_checksums:\n', `file_checksums:\n  ${name}: ${'a'.repeat(64)}\n`),
+    );
+    expect((await verifyArchive(absent)).findings.map((f) => [f.code, f.line])).toEqual([
+      ['archive.missing-file', expect.any(Number)],
+    ]);
   });
 });
 

@@ -220,7 +220,10 @@ function checkContents(pass: ReadArchiveResult, label: string): VerifiedArchive 
   }
   for (const d of digests) {
     if (ARCHIVE_MANIFEST_FILES.has(d.name)) continue;
-    const listed = manifest.file_checksums[d.name];
+    // File names are data: "constructor" is listed only if the manifest lists it.
+    const listed = Object.hasOwn(manifest.file_checksums, d.name)
+      ? manifest.file_checksums[d.name]
+      : undefined;
     if (listed === undefined) {
       findings.error(
         'archive.unlisted-file',

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
-import type { ArchiveEntry } from './scan-entries';
+import { type ArchiveEntry, totalRatioError } from './scan-entries';
 import { ZipError } from './zip-error';
-import type { ZipLimits } from './zip-limits';
+import { maxInflatedBytes, type ZipLimits } from './zip-limits';
 
 /** What bounds the bytes really inflated, whatever the entries declare. */
 export interface InflateBudget {
   limits: ZipLimits;
+  /** The archive file's size, for the whole-archive ratio. */
+  archiveBytes: number;
   /** Shared by every entry of one archive. */
   inflated: { bytes: number };
 }
@@ -65,6 +67,10 @@ export class EntryDigest extends Transform {
     if (this.budget.inflated.bytes > maxTotalBytes) {
       const detail = `inflates the archive past ${maxTotalBytes} bytes in total`;
       throw new ZipError('zip.too-large', this.file, detail, this.entry.name);
+    }
+    const { limits, archiveBytes } = this.budget;
+    if (this.budget.inflated.bytes > maxInflatedBytes(limits, archiveBytes)) {
+      throw totalRatioError(this.file, limits, archiveBytes, 'inflates to more than');
     }
     if (this.bytes > maxEntryBytes) {
       const detail = `inflates to more than the per-entry limit of ${maxEntryBytes} bytes`;

@@ -1,3 +1,4 @@
+import { foldName } from '../../text/fold';
 import { entryPath } from './entry-name';
 import { ZipError } from './zip-error';
 
@@ -6,13 +7,9 @@ interface NamedEntry {
   isDirectory: boolean;
 }
 
-/**
- * The form two paths share when a case-insensitive or normalizing file system would merge them.
- * Lower-, upper- then lower-casing the decomposed form over-approximates Unicode full case folding
- * (ß/ẞ/SS, ſ/s, the Kelvin sign, the ﬁ ligature, final sigma); refusing a little too much is safe.
- */
+/** An entry's path as a case-insensitive, normalizing file system sees it (see foldName). */
 export function foldPath(name: string): string {
-  return entryPath(name).normalize('NFD').toLowerCase().toUpperCase().toLowerCase().normalize('NFC');
+  return foldName(entryPath(name));
 }
 
 function compare(a: string, b: string): number {

@@ -1,4 +1,4 @@
-import { deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { buildZip, ENCRYPTED_FLAG, type HostileCase, type RawEntry, UTF8_FLAG } from './test-zips';
 
 /** Archives that escape, overwrite, exhaust or hide what they are; each refused with its own code. */
@@ -20,6 +20,26 @@ function zip64LocatorBeyondSafeIntegers(): Buffer {
   const end = Buffer.alloc(22);
   end.writeUInt32LE(0x06054b50, 0);
   return Buffer.concat([locator, end]);
+}
+
+/**
+ * `count` entries of `size` zero bytes each, every one under the per-entry ratio check's size: a
+ * little archive that would write count × size bytes. Deflated once and reused.
+ */
+function manySmallBombs(count: number, size: number): () => Buffer {
+  const zeros = Buffer.alloc(size);
+  const deflated = deflateRawSync(zeros, { level: 9 });
+  const crc = crc32(zeros);
+  return () =>
+    buildZip(
+      Array.from({ length: count }, (_, i) => ({
+        name: `data/part-${i}.bin`,
+        data: deflated,
+        method: 8,
+        declaredSize: size,
+        crc,
+      })),
+    );
 }
 
 export const baseCases: HostileCase[] = [
@@ -145,6 +165,21 @@ export const baseCases: HostileCase[] = [
     code: 'zip.too-large',
     caughtBy: 'scan',
     limits: { maxArchiveBytes: 100 },
+  },
+  {
+    title: 'whole-archive ratio: 200 small entries of 64 KiB zeros (12.5 MiB from ~50 KB)',
+    bytes: manySmallBombs(200, 64 * 1024),
+    code: 'zip.total-ratio',
+    caughtBy: 'scan',
+    // The default floor (64 MiB) lowered so the tables stay fast; zip-limits.test.ts uses the defaults.
+    limits: { totalRatioFloorBytes: 1024 * 1024 },
+  },
+  {
+    title: 'whole-archive ratio on bytes really inflated: an entry inflating past its declared size',
+    bytes: zip(fine, { name: 'lie', data: Buffer.alloc(5000, 7), method: 'deflate', declaredSize: 1000 }),
+    code: 'zip.total-ratio',
+    caughtBy: 'stream',
+    limits: { totalRatioFloorBytes: 2000, maxTotalRatio: 1 },
   },
   {
     title: 'compression-ratio bomb (20 MiB of zeros)',

@@ -10,6 +10,8 @@ export interface ScannedArchive {
   file: string;
   entries: ArchiveEntry[];
   limits: ZipLimits;
+  /** Size of the archive file, which the whole-archive ratio is measured against. */
+  archiveBytes: number;
   /** Bytes inflated so far from this archive, across all entries: the total bomb limit applies to it. */
   inflated: { bytes: number };
   /** Reads `length` raw archive bytes at `position` into `buffer`, bounds-checked (see ArchiveFile.readIntoSync). */
@@ -29,11 +31,12 @@ export async function withScannedArchive<T>(
     // The raw layout first: no entry is trusted until every reader would see the same ones.
     const layout = await readLayout(reader, file, resolved);
     zipfile = await openZipFile(reader);
-    const entries = await scanEntries(zipfile, file, resolved, layout);
+    const entries = await scanEntries(zipfile, file, resolved, layout, reader.size);
     return await use({
       file,
       entries,
       limits: resolved,
+      archiveBytes: reader.size,
       inflated: { bytes: 0 },
       readRawSync: (buffer, length, position) => reader.readIntoSync(buffer, length, position),
     });

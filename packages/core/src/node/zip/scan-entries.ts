@@ -5,7 +5,7 @@ import { checkEntryPaths } from './entry-paths';
 import { ZipError } from './zip-error';
 import { DEFLATED, ENCRYPTED, STORED } from './zip-format';
 import type { ArchiveLayout, LayoutEntry } from './zip-layout';
-import { RATIO_CHECK_MIN_BYTES, type ZipLimits } from './zip-limits';
+import { maxInflatedBytes, RATIO_CHECK_MIN_BYTES, type ZipLimits } from './zip-limits';
 
 /** What the central directory says about one entry, after it passed every rule. */
 export interface ZipEntryInfo {
@@ -29,13 +29,16 @@ export interface ArchiveEntry extends ZipEntryInfo {
 /**
  * Reads the whole central directory through yauzl and applies every rule before a byte of file data
  * is read; each entry must be exactly what the independent raw parse (`layout`) found.
- * Stops at the first violation; the entry count is checked before any header is read.
+ * Stops at the first violation; the entry count is checked before any header is read, and the
+ * declared sizes together against the total limit and the whole-archive ratio (`archiveBytes` is
+ * the file's size) before any data is inflated.
  */
 export async function scanEntries(
   zipfile: ZipFile,
   file: string,
   limits: ZipLimits,
   layout: ArchiveLayout,
+  archiveBytes: number,
 ): Promise<ArchiveEntry[]> {
   if (zipfile.entryCount > limits.maxEntries) {
     throw new ZipError(
@@ -45,6 +48,7 @@ export async function scanEntries(
     );
   }
   const entries: ArchiveEntry[] = [];
+  const ratioCap = maxInflatedBytes(limits, archiveBytes);
   let totalBytes = 0;
   for (let raw = await nextEntry(zipfile); raw; raw = await nextEntry(zipfile)) {
     if (entries.length >= limits.maxEntries) {
@@ -55,6 +59,7 @@ export async function scanEntries(
     if (totalBytes > limits.maxTotalBytes) {
       throw new ZipError('zip.too-large', file, `would unpack to more than ${limits.maxTotalBytes} bytes`);
     }
+    if (totalBytes > ratioCap) throw totalRatioError(file, limits, archiveBytes, 'declares more than');
     entries.push(entry);
   }
   if (entries.length !== layout.entries.length) {
@@ -66,6 +71,21 @@ export async function scanEntries(
   }
   checkEntryPaths(entries, file);
   return entries;
+}
+
+/** The archive as a whole inflates past max(floor, ratio × its size): `what` says how it does. */
+export function totalRatioError(
+  file: string,
+  limits: ZipLimits,
+  archiveBytes: number,
+  what: string,
+): ZipError {
+  const cap = maxInflatedBytes(limits, archiveBytes);
+  return new ZipError(
+    'zip.total-ratio',
+    file,
+    `${what} ${cap} bytes in all from its ${archiveBytes}; an archive may inflate to ${limits.maxTotalRatio} times its size, or ${limits.totalRatioFloorBytes} bytes if that is more (zip bomb?)`,
+  );
 }
 
 /** The raw parse of the same record, which must agree with yauzl's view field by field. */

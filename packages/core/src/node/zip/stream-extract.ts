@@ -20,7 +20,7 @@ import {
   LOCAL_SIG,
   STORED,
 } from './zip-format';
-import { RATIO_CHECK_MIN_BYTES, resolveZipLimits, type ZipLimits } from './zip-limits';
+import { maxInflatedBytes, RATIO_CHECK_MIN_BYTES, resolveZipLimits, type ZipLimits } from './zip-limits';
 
 /** The data descriptor's signature as bytes, to search for. */
 const DESCRIPTOR_SIG_BYTES = Buffer.alloc(4);
@@ -81,6 +81,10 @@ export class StreamingExtractor {
   /** The local entries ended (the central directory began): what was seen stays valid. */
   private ended = false;
   private inflatedTotal = 0;
+  /** Declared sizes of the entries begun so far. */
+  private declaredTotal = 0;
+  /** Archive bytes pushed so far: the whole archive is at least this big. */
+  private received = 0;
   private count = 0;
 
   constructor(
@@ -99,6 +103,7 @@ export class StreamingExtractor {
   /** Feeds the next bytes of the archive, in order. Never throws: a problem only ends the speculation. */
   async push(chunk: Buffer): Promise<void> {
     if (this.stopped || this.ended) return;
+    this.received += chunk.length;
     try {
       await this.consume(chunk);
     } catch {
@@ -180,7 +185,10 @@ export class StreamingExtractor {
       (!descriptor && method === STORED && compressedSize !== declaredSize) ||
       (declaredSize > RATIO_CHECK_MIN_BYTES &&
         declaredSize > compressedSize * this.limits.maxCompressionRatio);
-    if (unusual) throw new Error('not streamable');
+    // The whole-archive ratio, against the bytes seen so far (never more than the archive's size):
+    // stricter than the strict pass, which only means that pass reads the rest from the file.
+    this.declaredTotal += descriptor ? 0 : declaredSize;
+    if (unusual || this.declaredTotal > this.inflationCap()) throw new Error('not streamable');
     const file = path.join(this.dir, String(this.count++));
     this.current = {
       offset: this.at,
@@ -214,7 +222,9 @@ export class StreamingExtractor {
     cur.out += out.length;
     this.inflatedTotal += out.length;
     const bomb = cur.out > RATIO_CHECK_MIN_BYTES && cur.out > cur.fed * this.limits.maxCompressionRatio;
-    if (cur.out > cur.declaredSize || this.inflatedTotal > this.limits.maxTotalBytes || bomb) {
+    const tooMuch =
+      this.inflatedTotal > this.limits.maxTotalBytes || this.inflatedTotal > this.inflationCap();
+    if (cur.out > cur.declaredSize || tooMuch || bomb) {
       cur.failed = true;
       cur.inflate?.destroy();
       return;
@@ -223,6 +233,11 @@ export class StreamingExtractor {
     cur.hash.update(out);
     if (cur.fd !== undefined)
       for (let w = 0; w < out.length; ) w += writeSync(cur.fd, out, w, out.length - w);
+  }
+
+  /** What the archive may inflate to in all, judged by the bytes received so far. */
+  private inflationCap(): number {
+    return maxInflatedBytes(this.limits, this.received);
   }
 
   /**
