@@ -143,7 +143,7 @@ export function checkPredicate(key: string, want: unknown, host: HostFacts): str
         : `os ${String(want)} is needed; this host runs ${host.os}`;
     case 'arch': {
       const a = String(want).toLowerCase();
-      return (ARCH_ALIASES[a] ?? a) === host.arch
+      return (Object.hasOwn(ARCH_ALIASES, a) ? ARCH_ALIASES[a] : a) === host.arch
         ? undefined
         : `arch ${String(want)} is needed; this host is ${host.arch}`;
     }

@@ -17,19 +17,19 @@ import { ProcessBackend, runDir } from './process';
 import { effectiveSettings, pluginEnv, type Settings } from './settings';
 import { UvBackend, venvDir } from './uv';
 
-const BACKENDS: Partial<Record<InstallMethod, Backend>> = {
-  subprocess: new ProcessBackend(),
-  uv: new UvBackend(),
-};
+const BACKENDS = new Map<string, Backend>([
+  ['subprocess', new ProcessBackend()],
+  ['uv', new UvBackend()],
+]);
 
 /** Why `method` cannot run here (no such backend in this CoreService, or the host lacks what it needs). */
 export function backendUnavailable(method: InstallMethod, host: HostFacts): string | undefined {
-  const b = BACKENDS[method];
+  const b = BACKENDS.get(method);
   return b ? b.unavailable(host) : `the ${method} backend is not part of this CoreService yet`;
 }
 
 export function backendFor(method: InstallMethod): Backend {
-  const b = BACKENDS[method];
+  const b = BACKENDS.get(method);
   if (!b) throw new InstallError('unsupported', `the ${method} backend is not part of this CoreService yet`);
   return b;
 }
@@ -158,7 +158,7 @@ export async function retire(
   rt: Pick<PluginRuntime, 'home' | 'version'> & Partial<PluginRuntime>,
   method?: InstallMethod,
 ): Promise<void> {
-  const backend = method ? BACKENDS[method] : undefined;
+  const backend = method ? BACKENDS.get(method) : undefined;
   if (backend && rt.manifest && rt.entry) {
     await backend.stop(rt as PluginRuntime).catch(() => {});
     await backend.remove(rt as PluginRuntime).catch(() => {});

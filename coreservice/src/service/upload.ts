@@ -60,7 +60,8 @@ function fromForm(
       reject(new InstallError('bad-request', `the form cannot be read: ${(err as Error).message}`));
       return;
     }
-    const fields: Record<string, string> = {};
+    // Field names are the client's: a record without a prototype takes `__proto__` as a name.
+    const fields: Record<string, string> = Object.create(null);
     let sawFile = false;
     let failed: Error | undefined;
     const fail = (err: Error) => {
