@@ -145,7 +145,7 @@ export async function doctor(
     }
   }
   // uids claimed (host-wide) by plugins that are gone: an install killed before its plugin dir stayed.
-  for (const uid of await freeStaleClaims()) {
+  for (const uid of await freeStaleClaims(pluginsDir)) {
     report.removed.push({ path: `uid ${uid}`, why: 'a uid claimed by a plugin that is not installed' });
   }
   return report;

@@ -35,10 +35,10 @@ describe('plugin uids', () => {
     // Asked again, each keeps its own.
     expect(await ensureIdentity(a.pluginsDir, 'fft', a.home)).toEqual(ia);
 
-    // b's plugins dir disappears without a word (a test run's temp dir): its claim is stale.
-    rmSync(b.pluginsDir, { recursive: true });
-    expect(await freeStaleClaims()).toContain(ib.uid);
-    expect(await freeStaleClaims()).not.toContain(ia.uid);
+    // b's plugin goes without a word (a kill -9 mid-install): doctor of b frees its uid, not a's.
+    rmSync(b.home, { recursive: true });
+    expect(await freeStaleClaims(a.pluginsDir)).toEqual([]);
+    expect(await freeStaleClaims(b.pluginsDir)).toEqual([ib.uid]);
 
     releaseIdentity(a.pluginsDir, 'fft', ia);
     // Given back, then asked for by a plugin that recorded it: it gets it again.

@@ -18,7 +18,8 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { PLUGIN_UID_MAX, PLUGIN_UID_MIN, pluginUidRegistry } from '@magellon/hub-core/node';
 import lockfile from 'proper-lockfile';
 import { InstallError } from '../errors';
 import { isPluginId } from '../plugin-id';
@@ -31,11 +32,9 @@ export interface PluginIdentity {
   gid: number;
 }
 
-/** The uids handed to plugins: systemd's DynamicUser range, which no distribution allocates. */
-export const PLUGIN_UID_MIN = 61184;
-export const PLUGIN_UID_MAX = 65519;
+export { PLUGIN_UID_MAX, PLUGIN_UID_MIN };
 
-const registry = () => process.env.MAGELLON_UID_REGISTRY || '/var/lib/magellon/uids';
+const registry = pluginUidRegistry;
 const identityFile = (home: string) => join(home, 'identity.json');
 
 interface Claim {
@@ -99,6 +98,8 @@ function firstChoice(key: string): number {
 /** Runs `fn` holding the registry's lock (allocation is rare: a wait of a few ms at most). */
 async function withRegistry<T>(fn: () => T): Promise<T> {
   const dir = registry();
+  // Its folder may also hold plugins dirs (/var/lib/magellon/plugins): others must pass through it.
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const release = await lockfile.lock(dir, {
     lockfilePath: `${dir}.lock`,
@@ -171,19 +172,25 @@ export function releaseIdentity(pluginsDir: string, id: string, identity: Plugin
   }
 }
 
-/** Removes every stale claim in the host's registry (doctor); returns the uids freed. */
-export async function freeStaleClaims(): Promise<number[]> {
+/**
+ * Removes the stale claims of this plugins dir's plugins (doctor); returns the uids freed. Stale
+ * claims of other plugins dirs are left to their doctor, or taken back when a uid is allocated.
+ */
+export async function freeStaleClaims(pluginsDir: string): Promise<number[]> {
+  const dir = realDir(pluginsDir);
   let names: string[];
   try {
     names = readdirSync(registry());
   } catch {
     return [];
   }
-  if (names.length === 0) return [];
+  const ours = names.filter((n) => /^\d+$/.test(n) && readClaim(Number(n))?.plugins_dir === dir);
+  if (ours.length === 0) return [];
   return withRegistry(() =>
-    names.flatMap((name) => {
+    ours.flatMap((name) => {
       const uid = Number(name);
-      if (!/^\d+$/.test(name) || !isStale(uid, readClaim(uid))) return [];
+      const c = readClaim(uid);
+      if (c?.plugins_dir !== dir || !isStale(uid, c)) return [];
       rmSync(join(registry(), name), { force: true });
       return [uid];
     }),

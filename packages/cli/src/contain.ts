@@ -4,9 +4,13 @@
 // kills every process left in it (a daemon the plugin started in a session of its own included);
 // the namespace also dies with `hub verify` itself. The network namespace holds only its own
 // loopback, so the plugin can reach nothing outside it. bubblewrap is used when it works, else
-// util-linux `unshare` (root only); without either the smoke install is not run.
+// util-linux `unshare` (root only); without either the smoke install is not run. As root, the
+// host's registry of plugin uids stays writable inside: the plugin gets a uid no plugin of this
+// host has, so it cannot read another's files even though the host's files are visible.
 import { spawnSync } from 'node:child_process';
-import { onPath } from '@magellon/hub-core/node';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { onPath, pluginUidRegistry } from '@magellon/hub-core/node';
 
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -41,9 +45,23 @@ export function container(): { prefix: (scratch: string) => string[] } | string 
     '--tmpfs',
     '/tmp',
   ];
-  if (onPath('bwrap') && works('bwrap', [...bwrapBase, '--', 'true'])) {
+  // The registry and its lock (`<registry>.lock`) live in one folder, bound as a whole.
+  const shared = isRoot() ? [dirname(pluginUidRegistry())] : [];
+  for (const dir of shared) mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const binds = shared.flatMap((dir) => ['--bind', dir, dir]);
+  if (onPath('bwrap') && works('bwrap', [...bwrapBase, ...binds, '--', 'true'])) {
     probed = {
-      prefix: (scratch) => ['bwrap', ...bwrapBase, '--bind', scratch, scratch, '--chdir', scratch, '--'],
+      prefix: (scratch) => [
+        'bwrap',
+        ...bwrapBase,
+        ...binds,
+        '--bind',
+        scratch,
+        scratch,
+        '--chdir',
+        scratch,
+        '--',
+      ],
     };
   } else if (
     isRoot() &&

@@ -16,6 +16,7 @@ export * from './lint';
 export * from './load-catalog';
 export * from './on-path';
 export * from './pack';
+export * from './plugin-uids';
 export * from './plugin-dir';
 export * from './read-entry';
 export * from './source/catalog-source';
