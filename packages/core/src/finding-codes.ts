@@ -4,7 +4,7 @@
  * them, and a test fails when a code has no fixture asserting where it is reported.
  */
 export const FINDING_CODES = {
-  // YAML files (catalog entries, maintainers.yaml, manifests)
+  // YAML files (catalog entries, maintainers.yaml, owners.yaml, manifests)
   'yaml.syntax': 'the file is not valid YAML',
   'yaml.duplicate-key': 'a mapping has the same key twice',
   'yaml.alias': 'the file uses anchors or aliases, which are refused (this also defuses alias bombs)',
@@ -37,6 +37,13 @@ export const FINDING_CODES = {
   'maintainers.invalid-type': 'a maintainers.yaml field has the wrong type',
   'maintainers.invalid-value': 'a maintainers.yaml value is invalid (a GitHub login, an empty list)',
 
+  // plugins/<plugin_id>/owners.yaml
+  'owners.unknown-field': 'a field owners.yaml does not know',
+  'owners.missing-field': 'a required field of owners.yaml is missing',
+  'owners.invalid-type': 'an owners.yaml field has the wrong type',
+  'owners.invalid-value':
+    'an owners.yaml value is invalid (a GitHub login, a login listed twice, an empty list)',
+
   // Where files are
   'path.plugin-id-mismatch': 'plugin_id disagrees with the entry’s folder plugins/<plugin_id>/',
   'path.version-mismatch': 'version disagrees with the entry’s file name <version>.yaml',
@@ -54,6 +61,7 @@ export const FINDING_CODES = {
   'catalog.archive-url-reused': 'two entries point at the same archive URL',
   'catalog.archive-id-reused': 'two entries carry the same archive_id',
   'catalog.no-maintainers': 'there is no maintainers.yaml, so nobody may set tier "verified"',
+  'catalog.no-owners': 'a plugin has entries but no owners.yaml, so only maintainers may change it (warning)',
 
   // A pull request against the catalog (`hub verify`): what may change once published, and who may say "verified"
   'verify.version-deleted': 'a published version’s entry is deleted (yank it instead)',

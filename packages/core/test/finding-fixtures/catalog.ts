@@ -112,6 +112,25 @@ export const maintainersFixtures: FixtureTable<'maintainers'> = {
   'maintainers.invalid-value': maintainersCase('maintainers:\n  - github: "not a login!"\n', 'github:'),
 };
 
+const FFT_OWNERS = 'plugins/fft/owners.yaml';
+
+/** Writes fft's owners.yaml and expects the finding there, on the line holding `needle`. */
+function ownersCase(text: string, needle: string): Fixture {
+  return async () => {
+    const dir = starterCopy();
+    writeFileSync(join(dir, FFT_OWNERS), text);
+    const line = lineOf(join(dir, FFT_OWNERS), needle);
+    return { findings: await validate(dir), expected: { file: FFT_OWNERS, line } };
+  };
+}
+
+export const ownersFixtures: FixtureTable<'owners'> = {
+  'owners.unknown-field': ownersCase('owners:\n  - github: a\n    role: admin\n', 'role:'),
+  'owners.missing-field': ownersCase('owners:\n  - name: Nobody\n', 'name:'),
+  'owners.invalid-type': ownersCase('owners: sstagg\n', 'owners:'),
+  'owners.invalid-value': ownersCase('owners:\n  - github: sstagg\n  - github: SStagg\n', 'SStagg'),
+};
+
 export const pathFixtures: FixtureTable<'path'> = {
   'path.plugin-id-mismatch': async () => {
     const dir = starterCopy();
@@ -181,6 +200,11 @@ export const catalogFixtures: Omit<
     const dir = starterCopy();
     unlinkSync(join(dir, 'maintainers.yaml'));
     return { findings: await validate(dir), expected: { file: 'maintainers.yaml' } };
+  },
+  'catalog.no-owners': async () => {
+    const dir = starterCopy();
+    unlinkSync(join(dir, FFT_OWNERS));
+    return { findings: await validate(dir), expected: { file: FFT_OWNERS } };
   },
 };
 
