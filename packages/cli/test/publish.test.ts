@@ -48,6 +48,11 @@ beforeEach(async () => {
   const seed = mkdtempSync(join(root, 'seed-'));
   git(seed, 'init', '-q', '-b', 'main');
   cpSync(STARTER_CATALOG, join(seed, 'catalog'), { recursive: true });
+  // plugin-author co-owns fft and topaz (the starter's owners are the maintainers, sstagg among them).
+  for (const id of ['fft', 'topaz']) {
+    const owners = join(seed, 'catalog', 'plugins', id, 'owners.yaml');
+    writeFileSync(owners, `${readFileSync(owners, 'utf8')}  - github: plugin-author\n`);
+  }
   git(seed, 'add', '-A');
   git(seed, '-c', 'user.email=s@example.org', '-c', 'user.name=Seed', 'commit', '-q', '-m', 'catalog');
   bare = join(mkdtempSync(join(root, 'github-')), 'catalog.git');

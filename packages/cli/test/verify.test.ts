@@ -32,7 +32,7 @@ describe('hub verify (the command CI runs on every catalog pull request)', () =>
         '--base',
         'main',
         '--author',
-        'someone',
+        'sstagg',
         '--report',
         report,
         '--findings',
@@ -131,7 +131,7 @@ describe('hub verify downloads an https archive with a size cap', () => {
 
   /** hub verify as a child that does not block this process (which serves the archive). */
   const verifyAsync = (dir: string) =>
-    runHubAsync(['verify', dir, '--base', 'main', '--no-install', '--format', 'json'], {
+    runHubAsync(['verify', dir, '--base', 'main', '--author', 'sstagg', '--no-install', '--format', 'json'], {
       NODE_EXTRA_CA_CERTS: certFile,
     });
 

@@ -23,7 +23,7 @@ export const FINDING_CODE_FAMILIES: ReadonlyArray<[prefix: string, title: string
   [
     'verify',
     'Pull requests (`hub verify`)',
-    'What a pull request may change once a version is published, who may mark a plugin verified, and the real install of every new version.',
+    'What a pull request may change once a version is published, who may change a plugin and mark it verified, what it may touch outside the catalog, and the real install of every new version.',
   ],
   [
     'archive',

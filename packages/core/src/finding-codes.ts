@@ -73,6 +73,13 @@ export const FINDING_CODES = {
   'verify.maintainers-not-allowed': 'maintainers.yaml is changed by someone who is not a maintainer',
   'verify.maintainers-changed':
     'maintainers.yaml adds or removes maintainers: a reviewer must look (warning)',
+  'verify.not-owner':
+    'a pull request adds, yanks, deprecates or changes a version of a plugin, or changes its owners.yaml, and its author is not an owner (no owner or maintainer approved)',
+  'verify.new-plugin-owner':
+    'a pull request adds a new plugin without a plugins/<plugin_id>/owners.yaml that names its author',
+  'verify.owners-changed': 'a plugin’s owners.yaml adds or removes owners: a reviewer must look (warning)',
+  'verify.outside-catalog':
+    'a catalog pull request changes files outside the catalog (workflows, scripts, the hub’s code): a maintainer must review it',
   'verify.download-failed': 'an https archive could not be downloaded (status, timeout, size cap)',
   'verify.install-failed':
     'the new version does not install and pass its health check in a throw-away CoreService',

@@ -31,9 +31,14 @@ Checks a catalog pull request in a git repository, reading both sides from git o
     health check;
   · immutability: a published version may only gain or change yanked/deprecated; it is
     never deleted, and a published archive is never replaced;
+  · ownership: only an owner of a plugin (plugins/<id>/owners.yaml of the BASE ref),
+    or someone an owner or a maintainer approved, adds, yanks, deprecates or changes
+    its versions; only an owner (or an owner's approval) changes its owners.yaml; a
+    new plugin's PR adds owners.yaml naming its author;
   · tier: "verified" is set or kept only when the author, or an approver, is a
     maintainer in maintainers.yaml of the BASE ref; maintainers.yaml changes are flagged;
-  · the catalog-wide invariants (unique versions, archive URLs and ids).
+  · the catalog-wide invariants (unique versions, archive URLs and ids);
+  · nothing outside the catalog folder: such files are errors (a maintainer reviews).
 Unchanged entries are read for the invariants but never re-checked or re-downloaded.
 
 Arguments:
@@ -43,7 +48,8 @@ Options:
   --base <ref>           what is published: the branch the PR targets (required)
   --head <ref>           the pull request's commit (default: HEAD)
   --catalog <path>       the catalog's folder in the repo (default: catalog)
-  --author <login>       the PR author's GitHub login (unknown: not a maintainer)
+  --author <login>       the PR author's GitHub login (unknown: neither an owner
+                         nor a maintainer)
   --approved-by <login>  a login that approved the PR (repeatable)
   --no-install           skip the install smoke test
   --coreservice <path>   the coreservice command to install with (default: this repo's)
