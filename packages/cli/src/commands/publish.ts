@@ -184,9 +184,15 @@ async function pluginOwnership(
       `--owner/--author must be GitHub logins, each once: ${checked.error.issues.map((i) => i.message).join('; ')}`,
     );
   }
+  const authorListed = !author || logins.some((l) => l.toLowerCase() === author.toLowerCase());
   return {
     file: { path: ownersPath, bytes: Buffer.from(renderOwnersYaml(logins)), mustBeNew: true },
     owners: logins,
+    ...(authorListed
+      ? {}
+      : {
+          note: `--owner does not name you (@${author}): the catalog check accepts a new plugin whose owners leave out its author only with a maintainer's approval`,
+        }),
   };
 }
 
