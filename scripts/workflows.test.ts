@@ -122,6 +122,11 @@ describe('.github/workflows', () => {
     const verify = report!.steps.find((s) => s.run?.includes('hub.js verify'))!;
     expect(verify.run).toContain('--no-install');
     expect(verify.run).toContain('--author "$AUTHOR"');
+    // Owners and maintainers approve a commit: an approval of an earlier one does not count.
+    const reviews = report!.steps.find((s) => s.run?.includes('/reviews'))!;
+    expect(reviews.env?.HEAD_SHA).toBe(expr('github.event.pull_request.head.sha'));
+    expect(reviews.run).toContain('--arg sha "$HEAD_SHA"');
+    expect(reviews.run).toContain('select(.state == "APPROVED" and .commit_id == $sha)');
     expect(verify.run).toContain('--report report/report.md --findings report/result.json');
     expect(verify.run).toContain('GITHUB_STEP_SUMMARY');
     expect(report!.steps.at(-1)!.uses).toMatch(/^actions\/upload-artifact@/);
