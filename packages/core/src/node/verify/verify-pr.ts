@@ -71,15 +71,15 @@ const ENTRY_PATH = /^plugins\/[^/]+\/[^/]+\.yaml$/;
 const OWNERS_PATH = /^plugins\/[^/]+\/owners\.yaml$/;
 
 /** Files outside the catalog named one finding each, up to this many; the last one counts the rest. */
-export const MAX_OUTSIDE_FINDINGS = 20;
+const MAX_OUTSIDE_FINDINGS = 20;
 
 /**
  * Checks a catalog pull request in a real git repository: the entries it adds or changes (schema,
  * rules, archive, a real install), what may change once published, who may change a plugin (its
  * owners) and who may say "verified"; plus the catalog-wide invariants of the result. A change
- * outside the catalog is an error: such a pull request is for a maintainer to review. Unchanged entries are parsed once for the
- * invariants but never re-checked or re-downloaded. Every problem is a finding naming the
- * repo-relative file and line; nothing stops at the first one.
+ * outside the catalog is an error: such a pull request is for a maintainer to review. Unchanged
+ * entries are parsed once for the invariants but never re-checked or re-downloaded. Every problem
+ * is a finding naming the repo-relative file and line; nothing stops at the first one.
  */
 export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResult> {
   const progress = opts.onProgress ?? (() => {});
