@@ -12,7 +12,8 @@ const CATEGORIES = [
 ];
 
 /**
- * Writes a synthetic but realistic catalog: `plugins` plugins × `versions` versions, every entry valid.
+ * Writes a synthetic but realistic catalog: `plugins` plugins × `versions` versions, every entry valid,
+ * each plugin with its owners.yaml. Returns the number of entries.
  * Archives are absolute https URLs (a catalog whose archives live on a CDN), so no archive files are needed.
  */
 export function generateCatalog(root: string, plugins: number, versions: number): number {
@@ -23,6 +24,7 @@ export function generateCatalog(root: string, plugins: number, versions: number)
     const id = `bench-plugin-${String(p).padStart(5, '0')}`;
     const dir = join(root, 'plugins', id);
     mkdirSync(dir);
+    writeFileSync(join(dir, 'owners.yaml'), `owners:\n  - github: bench-lab-${p % 50}\n`);
     for (let v = 0; v < versions; v++) {
       const version = `1.${v}.0`;
       const seq = p * versions + v;

@@ -1,8 +1,9 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { load } from 'js-yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildStarterCatalog, STARTER_RELEASES } from './starter-catalog';
+import { buildStarterCatalog, STARTER_OWNERS, STARTER_RELEASES } from './starter-catalog';
 
 const REPO = join(import.meta.dirname, '..');
 const ROOT = mkdtempSync(join(tmpdir(), 'hub-starter-test-'));
@@ -41,5 +42,21 @@ describe('the starter catalog', () => {
     expect(STARTER_RELEASES.filter((r) => r.id === 'fft').length).toBeGreaterThan(1);
     expect(STARTER_RELEASES.some((r) => r.yanked)).toBe(true);
     expect(new Set(STARTER_RELEASES.map((r) => r.tier))).toEqual(new Set(['verified', 'community']));
+  });
+
+  it('every starter plugin is owned by the hub maintainers who published it', () => {
+    const { maintainers } = load(readFileSync(join(REPO, 'catalog', 'maintainers.yaml'), 'utf8')) as {
+      maintainers: Array<{ github: string }>;
+    };
+    expect([...STARTER_OWNERS]).toEqual(maintainers.map((m) => m.github));
+    for (const id of new Set(STARTER_RELEASES.map((r) => r.id))) {
+      const { owners } = load(readFileSync(join(REPO, 'catalog', 'plugins', id, 'owners.yaml'), 'utf8')) as {
+        owners: Array<{ github: string }>;
+      };
+      expect(
+        owners.map((o) => o.github),
+        id,
+      ).toEqual([...STARTER_OWNERS]);
+    }
   });
 });

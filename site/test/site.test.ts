@@ -312,6 +312,14 @@ describe('the built site', () => {
     for (const code of Object.keys(FINDING_CODES)) expect(html, code).toContain(`<code>${code}</code>`);
   });
 
+  it('the publish page says who owns a plugin and how to hand it on', () => {
+    const html = readFileSync(join(out, 'publish', 'index.html'), 'utf8');
+    expect(html).toContain('<h2>Who owns a plugin</h2>');
+    expect(html).toContain('catalog/plugins/&lt;plugin_id&gt;/owners.yaml');
+    expect(html).toMatch(/owners:\n\s+- github: your-login/);
+    expect(html).toContain('To share or hand on a plugin, an owner changes its <code>owners.yaml</code>');
+  });
+
   it('has no broken internal link or asset', () => {
     const broken = brokenLinks(out);
     expect(broken).toEqual([]);

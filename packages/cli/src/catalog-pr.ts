@@ -100,6 +100,12 @@ export async function showFile(repo: string, commit: string, path: string): Prom
   }
 }
 
+/** Whether a commit has anything at `path` (a file, or a folder with files in it). */
+export async function hasPath(repo: string, commit: string, path: string): Promise<boolean> {
+  const out = await git(repo, ['ls-tree', '--name-only', commit, '--', path]);
+  return out.length > 0;
+}
+
 /** Parses owner/name from a GitHub remote URL (https or ssh), or undefined. */
 export function githubRepoOf(url: string): { owner: string; name: string } | undefined {
   const m =

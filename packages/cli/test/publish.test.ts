@@ -27,12 +27,17 @@ const git = (dir: string, ...args: string[]) =>
 const hub = (args: string[], env: Record<string, string | undefined> = {}) =>
   runHubAsync(args, { GITHUB_TOKEN: undefined, GH_TOKEN: undefined, ...env });
 
-/** A copy of examples/plugins/<id> (links resolved) at `version`. */
-function pluginAt(id: string, version: string): string {
-  const dir = join(mkdtempSync(join(root, 'plugin-')), id);
+/** A copy of examples/plugins/<id> (links resolved) at `version`; `as` renames it (a new plugin). */
+function pluginAt(id: string, version: string, as = id): string {
+  const dir = join(mkdtempSync(join(root, 'plugin-')), as);
   cpSync(join(EXAMPLES, id), dir, { recursive: true, dereference: true });
   const manifest = join(dir, 'manifest.yaml');
-  writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/^version:.*$/m, `version: ${version}`));
+  writeFileSync(
+    manifest,
+    readFileSync(manifest, 'utf8')
+      .replace(/^version:.*$/m, `version: ${version}`)
+      .replace(/^plugin_id:.*$/m, `plugin_id: ${as}`),
+  );
   return dir;
 }
 
@@ -48,6 +53,11 @@ beforeEach(async () => {
   const seed = mkdtempSync(join(root, 'seed-'));
   git(seed, 'init', '-q', '-b', 'main');
   cpSync(STARTER_CATALOG, join(seed, 'catalog'), { recursive: true });
+  // plugin-author co-owns fft and topaz (the starter's owners are the maintainers, sstagg among them).
+  for (const id of ['fft', 'topaz']) {
+    const owners = join(seed, 'catalog', 'plugins', id, 'owners.yaml');
+    writeFileSync(owners, `${readFileSync(owners, 'utf8')}  - github: plugin-author\n`);
+  }
   git(seed, 'add', '-A');
   git(seed, '-c', 'user.email=s@example.org', '-c', 'user.name=Seed', 'commit', '-q', '-m', 'catalog');
   bare = join(mkdtempSync(join(root, 'github-')), 'catalog.git');
@@ -64,7 +74,7 @@ afterEach(async () => {
 });
 
 /** `hub verify` of a branch of the bare repo against its main (what CI runs on the PR). */
-async function verifyBranch(branch: string) {
+async function verifyBranch(branch: string, extra: string[] = []) {
   const check = mkdtempSync(join(root, 'verify-'));
   execFileSync('git', ['clone', '-q', '--no-checkout', bare, check]);
   return hub([
@@ -76,6 +86,7 @@ async function verifyBranch(branch: string) {
     `origin/${branch}`,
     '--author',
     'plugin-author',
+    ...extra,
   ]);
 }
 
@@ -128,6 +139,114 @@ describe('hub publish', () => {
     const v = await verifyBranch('publish/fft-1.3.0');
     expect(v.code, v.stdout + v.stderr).toBe(0);
     expect(v.stderr).toContain('1 installed');
+  });
+
+  it('a brand-new plugin: owners.yaml names the token’s user, and hub verify accepts it from them', async () => {
+    const r = await hub(
+      [
+        'publish',
+        pluginAt('fft', '0.1.0', 'fft-fast'),
+        ...repoArgs(),
+        '--published-at',
+        '2026-02-01T12:00:00Z',
+      ],
+      { GITHUB_TOKEN: TOKEN },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    // Who the token belongs to, asked of GitHub with that token.
+    expect(github.requests.find((q) => q.method === 'GET' && q.path === '/api/v3/user')).toMatchObject({
+      authorization: `token ${TOKEN}`,
+    });
+    const branch = 'publish/fft-fast-0.1.0';
+    expect(git(bare, 'diff', '--name-status', 'main', branch).split('\n')).toEqual([
+      'A\tcatalog/assets/plugins/fft-fast-0.1.0.mpn',
+      'A\tcatalog/plugins/fft-fast/0.1.0.yaml',
+      'A\tcatalog/plugins/fft-fast/owners.yaml',
+    ]);
+    const owners = load(git(bare, 'show', `${branch}:catalog/plugins/fft-fast/owners.yaml`));
+    expect(owners).toEqual({ owners: [{ github: 'plugin-author' }] });
+    expect(github.requests.find((q) => q.method === 'POST')!.body!.body).toContain('owned by @plugin-author');
+    const v = await verifyBranch(branch, ['--no-install']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    // Someone else opening that same pull request would not be its owner.
+    const other = await hub([
+      'verify',
+      bare,
+      '--base',
+      'main',
+      '--head',
+      branch,
+      '--author',
+      'someone-else',
+      '--no-install',
+      '--format',
+      'json',
+    ]);
+    expect(other.code).toBe(1);
+    expect(JSON.parse(other.stdout).map((f: { code: string }) => f.code)).toEqual([
+      'verify.new-plugin-owner',
+    ]);
+  });
+
+  it('a new plugin without a token needs --author or --owner; a version of an existing plugin never writes owners.yaml', async () => {
+    const unknown = await hub([
+      'publish',
+      pluginAt('fft', '0.1.0', 'fft-fast'),
+      '--repo-dir',
+      clone,
+      '--dry-run',
+    ]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('fft-fast is a new plugin and you become its owner');
+    const named = await hub([
+      'publish',
+      pluginAt('fft', '0.1.0', 'fft-fast'),
+      '--repo-dir',
+      clone,
+      '--owner',
+      'lab-lead',
+      '--owner',
+      'plugin-author',
+      '--dry-run',
+      '--json',
+    ]);
+    expect(named.code, named.stderr).toBe(0);
+    expect(JSON.parse(named.stdout)).toMatchObject({
+      ownersPath: 'catalog/plugins/fft-fast/owners.yaml',
+      owners: ['lab-lead', 'plugin-author'],
+    });
+    const bad = await hub([
+      'publish',
+      pluginAt('fft', '0.1.0', 'fft-fast'),
+      '--repo-dir',
+      clone,
+      '--owner',
+      'not a login',
+      '--dry-run',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('must be GitHub logins');
+    // ctf exists: --owner is refused, and a publisher who does not own it is told before the PR.
+    const existing = await hub([
+      'publish',
+      pluginAt('ctf', '1.3.0'),
+      '--repo-dir',
+      clone,
+      '--owner',
+      'x',
+      '--dry-run',
+    ]);
+    expect(existing.code).toBe(2);
+    expect(existing.stderr).toContain('--owner is for a new plugin');
+    const notOwner = await hub(['publish', pluginAt('ctf', '1.3.0'), ...repoArgs(), '--dry-run'], {
+      GITHUB_TOKEN: TOKEN,
+    });
+    expect(notOwner.code, notOwner.stderr).toBe(0);
+    expect(notOwner.stderr).toContain(
+      '@plugin-author is not an owner of ctf on main (its owners: @sstagg, @magellon-bot)',
+    );
+    expect(notOwner.stdout).toContain('# catalog/plugins/ctf/1.3.0.yaml');
+    expect(notOwner.stdout).not.toContain('owners.yaml');
   });
 
   it('a maintainer publishes as verified; --tier verified is refused for anyone else', async () => {

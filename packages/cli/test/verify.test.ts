@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -32,7 +32,7 @@ describe('hub verify (the command CI runs on every catalog pull request)', () =>
         '--base',
         'main',
         '--author',
-        'someone',
+        'sstagg',
         '--report',
         report,
         '--findings',
@@ -86,6 +86,71 @@ describe('hub verify (the command CI runs on every catalog pull request)', () =>
   });
 });
 
+describe('hub verify --install-only (the smoke job: its exit status is its only output)', () => {
+  /** hub verify --install-only from an empty working dir, which must stay empty. */
+  function installOnly(r: PrRepo, extra: string[] = []) {
+    const cwd = mkdtempSync(join(out, 'cwd-'));
+    const res = spawnSync(
+      process.execPath,
+      [HUB_BIN, 'verify', r.dir, '--base', 'main', '--install-only', ...extra],
+      {
+        cwd,
+        encoding: 'utf8',
+      },
+    );
+    return { ...res, written: readdirSync(cwd) };
+  }
+
+  it('installs a healthy new version and exits 0, printing only the install result and writing nothing', async () => {
+    const r = new PrRepo('verify-install-only');
+    repos.push(r);
+    await r.addVersion('fft', '1.3.0');
+    // Not the author's plugin: the report job's business, not the smoke job's.
+    r.commit('fft 1.3.0 by someone');
+    const res = installOnly(r);
+    expect(res.status, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain('install smoke test: 1 of 1 new version installed and healthy');
+    expect(res.stderr).not.toMatch(/not-owner|label/);
+    expect(res.written).toEqual([]);
+  });
+
+  it('exits 1 with the install failure on the entry when the new version never gets healthy', async () => {
+    const r = new PrRepo('verify-install-only');
+    repos.push(r);
+    const { entry } = await r.addVersion('fft', '1.3.0', {
+      pack: (dir) => writeFileSync(join(dir, 'main.py'), 'import sys\nsys.exit(3)\n'),
+    });
+    r.commit('fft 1.3.0 that cannot start');
+    const res = installOnly(r, ['--format', 'json']);
+    expect(res.status).toBe(1);
+    const findings = JSON.parse(res.stdout) as Array<{ code: string; file: string; line: number }>;
+    expect(findings.map((f) => [f.code, f.file, f.line])).toEqual([
+      ['verify.install-failed', entry, r.lineOf(entry, 'url:')],
+    ]);
+    expect(res.written).toEqual([]);
+  });
+
+  it('a pull request with no new version has nothing to install; report options are refused', () => {
+    const r = new PrRepo('verify-install-only');
+    repos.push(r);
+    r.edit(
+      'catalog/plugins/topaz/0.2.0.yaml',
+      (t) => `${t}yanked:\n  reason: "x"\n  at: "2026-01-01T00:00:00Z"\n`,
+    );
+    r.commit('yank');
+    const res = installOnly(r);
+    expect(res.status).toBe(0);
+    expect(res.stderr).toContain('install smoke test: no new version to install');
+    for (const flag of [['--no-install'], ['--report', 'r.md'], ['--findings', 'f.json']]) {
+      const bad = installOnly(r, flag);
+      expect(bad.status, flag[0]).toBe(2);
+      expect(bad.stderr).toContain('--install-only runs only the install smoke test');
+      expect(bad.written).toEqual([]);
+    }
+  });
+});
+
 describe('hub verify downloads an https archive with a size cap', () => {
   let cert = '';
   let key = '';
@@ -131,7 +196,7 @@ describe('hub verify downloads an https archive with a size cap', () => {
 
   /** hub verify as a child that does not block this process (which serves the archive). */
   const verifyAsync = (dir: string) =>
-    runHubAsync(['verify', dir, '--base', 'main', '--no-install', '--format', 'json'], {
+    runHubAsync(['verify', dir, '--base', 'main', '--author', 'sstagg', '--no-install', '--format', 'json'], {
       NODE_EXTRA_CA_CERTS: certFile,
     });
 

@@ -2,9 +2,18 @@ import { FINDING_CODES, type FindingCode } from './finding-codes';
 
 /** What each code family covers, in the order the reference lists them. */
 export const FINDING_CODE_FAMILIES: ReadonlyArray<[prefix: string, title: string, intro: string]> = [
-  ['yaml', 'YAML files', 'Catalog entries, `maintainers.yaml` and manifests must be plain YAML mappings.'],
+  [
+    'yaml',
+    'YAML files',
+    'Catalog entries, `maintainers.yaml`, `owners.yaml` and manifests must be plain YAML mappings.',
+  ],
   ['entry', 'Catalog entries', 'The fields of `catalog/plugins/<plugin_id>/<version>.yaml`.'],
   ['maintainers', 'maintainers.yaml', 'Who may set `tier: verified`.'],
+  [
+    'owners',
+    'owners.yaml',
+    'Who owns a plugin: `plugins/<plugin_id>/owners.yaml` lists the GitHub logins that may publish, yank and deprecate its versions.',
+  ],
   [
     'path',
     'Where files are',
@@ -14,7 +23,7 @@ export const FINDING_CODE_FAMILIES: ReadonlyArray<[prefix: string, title: string
   [
     'verify',
     'Pull requests (`hub verify`)',
-    'What a pull request may change once a version is published, who may mark a plugin verified, and the real install of every new version.',
+    'What a pull request may change once a version is published, who may change a plugin and mark it verified, what it may touch outside the catalog, and the real install of every new version.',
   ],
   [
     'archive',

@@ -4,7 +4,7 @@
  * them, and a test fails when a code has no fixture asserting where it is reported.
  */
 export const FINDING_CODES = {
-  // YAML files (catalog entries, maintainers.yaml, manifests)
+  // YAML files (catalog entries, maintainers.yaml, owners.yaml, manifests)
   'yaml.syntax': 'the file is not valid YAML',
   'yaml.duplicate-key': 'a mapping has the same key twice',
   'yaml.alias':
@@ -41,6 +41,14 @@ export const FINDING_CODES = {
   'maintainers.invalid-value': 'a maintainers.yaml value is invalid (a GitHub login, an empty list)',
   'maintainers.control-character': 'a maintainers.yaml value holds a control or bidirectional character',
 
+  // plugins/<plugin_id>/owners.yaml
+  'owners.unknown-field': 'a field owners.yaml does not know',
+  'owners.missing-field': 'a required field of owners.yaml is missing',
+  'owners.invalid-type': 'an owners.yaml field has the wrong type',
+  'owners.invalid-value':
+    'an owners.yaml value is invalid (a GitHub login, a login listed twice, an empty list)',
+  'owners.control-character': 'an owners.yaml value holds a control or bidirectional character',
+
   // Where files are
   'path.plugin-id-mismatch': 'plugin_id disagrees with the entry’s folder plugins/<plugin_id>/',
   'path.version-mismatch': 'version disagrees with the entry’s file name <version>.yaml',
@@ -60,6 +68,7 @@ export const FINDING_CODES = {
   'catalog.asset-name-collision':
     'two files under assets/ have names that collide after Unicode case folding and normalization (a macOS or Windows checkout keeps one)',
   'catalog.no-maintainers': 'there is no maintainers.yaml, so nobody may set tier "verified"',
+  'catalog.no-owners': 'a plugin has entries but no owners.yaml, so only maintainers may change it (warning)',
 
   // A pull request against the catalog (`hub verify`): what may change once published, and who may say "verified"
   'verify.version-deleted': 'a published version’s entry is deleted (yank it instead)',
@@ -71,6 +80,13 @@ export const FINDING_CODES = {
   'verify.maintainers-not-allowed': 'maintainers.yaml is changed by someone who is not a maintainer',
   'verify.maintainers-changed':
     'maintainers.yaml adds or removes maintainers: a reviewer must look (warning)',
+  'verify.not-owner':
+    'a pull request adds, yanks, deprecates or changes a version of a plugin, or changes its owners.yaml, and its author is not an owner (no owner or maintainer approved)',
+  'verify.new-plugin-owner':
+    'a pull request adds a new plugin without a plugins/<plugin_id>/owners.yaml that names its author',
+  'verify.owners-changed': 'a plugin’s owners.yaml adds or removes owners: a reviewer must look (warning)',
+  'verify.outside-catalog':
+    'a catalog pull request changes files outside the catalog (workflows, scripts, the hub’s code): a maintainer must review it',
   'verify.download-failed': 'an https archive could not be downloaded (status, timeout, size cap)',
   'verify.install-failed':
     'the new version does not install and pass its health check in a throw-away CoreService',

@@ -5,6 +5,7 @@ import {
   catalogFixtures,
   entryFixtures,
   maintainersFixtures,
+  ownersFixtures,
   pathFixtures,
   yamlFixtures,
 } from './finding-fixtures/catalog';
@@ -28,6 +29,7 @@ const FIXTURES: Record<FindingCode, Fixture> = {
   ...yamlFixtures,
   ...entryFixtures,
   ...maintainersFixtures,
+  ...ownersFixtures,
   ...pathFixtures,
   ...catalogFixtures,
   ...archiveFixtures,

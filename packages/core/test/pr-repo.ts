@@ -66,6 +66,18 @@ export class PrRepo {
     return this.git('rev-parse', 'HEAD').trim();
   }
 
+  /**
+   * Changes what is published: commits `change` on main and brings the (still empty) pull-request
+   * branch up to it. For a base that differs from the starter catalog (other owners, …).
+   */
+  publish(message: string, change: (r: PrRepo) => void): void {
+    this.git('checkout', '-q', 'main');
+    change(this);
+    this.commit(message);
+    this.git('checkout', '-q', 'pr');
+    this.git('merge', '-q', '--ff-only', 'main');
+  }
+
   /** The 1-based line of the first line of a file containing `needle`. */
   lineOf(rel: string, needle: string): number {
     const i = this.read(rel)
@@ -78,11 +90,12 @@ export class PrRepo {
   /**
    * Adds a new version of an example plugin, as `hub publish` would: the archive packed into
    * catalog/assets/plugins/ and its entry written. Returns the entry's path and the pack result.
+   * `from` packs another example under the new id `id` (a brand-new plugin).
    */
   async addVersion(
     id: string,
     version: string,
-    opts: { tier?: 'community' | 'verified'; pack?: (dir: string) => void } = {},
+    opts: { tier?: 'community' | 'verified'; pack?: (dir: string) => void; from?: string } = {},
   ): Promise<{ entry: string; archive: string; packed: PackResult }> {
     const work = mkdtempSync(join(tmpdir(), 'hub-pr-pack-'));
     try {
@@ -90,10 +103,19 @@ export class PrRepo {
       const published_at = '2026-01-05T10:00:00Z';
       const packed = await packRelease(
         EXAMPLES,
-        { id, version, published_at },
+        { id: opts.from ?? id, version, published_at },
         this.path(archive),
         work,
-        opts.pack,
+        (dir) => {
+          if (opts.from) {
+            const manifest = join(dir, 'manifest.yaml');
+            writeFileSync(
+              manifest,
+              readFileSync(manifest, 'utf8').replace(/^plugin_id: .*$/m, `plugin_id: ${id}`),
+            );
+          }
+          opts.pack?.(dir);
+        },
       );
       const entry = `catalog/plugins/${id}/${version}.yaml`;
       this.write(

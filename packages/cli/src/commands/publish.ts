@@ -9,7 +9,12 @@ import {
   hubArchiveUrl,
   inertJson,
   isMaintainer,
+  isOwner,
   type Maintainers,
+  OWNERS_FILE,
+  type Owners,
+  ownersSchema,
+  renderOwnersYaml,
 } from '@magellon/hub-core';
 import {
   checkEntryBytes,
@@ -21,6 +26,7 @@ import {
   MemoryCatalogSource,
   packPlugin,
   readMaintainers,
+  readOwners,
   renderEntryYaml,
 } from '@magellon/hub-core/node';
 import {
@@ -28,13 +34,14 @@ import {
   type FileChange,
   type GitHubTarget,
   githubRepoOf,
+  hasPath,
   ProposeError,
   type ProposeResult,
   proposeChange,
   showFile,
   tokenLogin,
 } from '../catalog-pr';
-import { green, printFindings, red, safe, safeLines } from '../output';
+import { green, printFindings, red, safe, safeLines, yellow } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
 
@@ -130,6 +137,65 @@ export async function baseMaintainers(repo: CatalogRepo, commit: string): Promis
   );
 }
 
+/** A plugin's owners.yaml as it is on the base commit (undefined: none, or not a valid one). */
+async function baseOwners(repo: CatalogRepo, commit: string, id: string): Promise<Owners | undefined> {
+  const rel = `plugins/${id}/${OWNERS_FILE}`;
+  const bytes = await showFile(repo.dir, commit, `${repo.catalog}/${rel}`);
+  if (!bytes) return undefined;
+  return readOwners(new MemoryCatalogSource({ [rel]: bytes }), rel, new FindingList());
+}
+
+/**
+ * What a publish does about ownership. A new plugin (no folder on the base): its owners.yaml names
+ * `--owner`s, else the author; with neither known this is bad usage. An existing plugin: nothing to
+ * write (`--owner` is refused: ownership changes are their own pull request), and a note when the
+ * author is known not to own it, because the check will then fail without an approval.
+ */
+async function pluginOwnership(
+  repo: CatalogRepo,
+  base: string,
+  id: string,
+  owners: string[] | undefined,
+  author: string | undefined,
+): Promise<{ file?: FileChange; owners?: string[]; note?: string }> {
+  const ownersPath = `${repo.catalog}/plugins/${id}/${OWNERS_FILE}`;
+  if (await hasPath(repo.dir, base, `${repo.catalog}/plugins/${id}`)) {
+    if (owners?.length) {
+      throw new UsageError(
+        `--owner is for a new plugin; ${id} is already in the catalog on ${repo.base}: change ${ownersPath} in its own pull request, approved by an owner`,
+      );
+    }
+    const current = await baseOwners(repo, base, id);
+    if (!author || isOwner(current, author)) return {};
+    const listed = current ? current.owners.map((o) => `@${o.github}`).join(', ') : 'nobody (no owners.yaml)';
+    return {
+      note: `@${author} is not an owner of ${id} on ${repo.base} (its owners: ${listed}); the catalog check will fail unless an owner or a maintainer approves the pull request`,
+    };
+  }
+  const logins = owners?.length ? owners : author ? [author] : [];
+  if (logins.length === 0) {
+    throw new UsageError(
+      `${id} is a new plugin and you become its owner, but hub does not know who you are: pass --author <your GitHub login> (or --owner), or set GITHUB_TOKEN`,
+    );
+  }
+  const checked = ownersSchema.safeParse({ owners: logins.map((github) => ({ github })) });
+  if (!checked.success) {
+    throw new UsageError(
+      `--owner/--author must be GitHub logins, each once: ${checked.error.issues.map((i) => i.message).join('; ')}`,
+    );
+  }
+  const authorListed = !author || logins.some((l) => l.toLowerCase() === author.toLowerCase());
+  return {
+    file: { path: ownersPath, bytes: Buffer.from(renderOwnersYaml(logins)), mustBeNew: true },
+    owners: logins,
+    ...(authorListed
+      ? {}
+      : {
+          note: `--owner does not name you (@${author}): the catalog check accepts a new plugin whose owners leave out its author only with a maintainer's approval`,
+        }),
+  };
+}
+
 /** Prints a proposal's result (or the dry run) in the chosen form; returns the exit code. */
 export function reportProposal(json: boolean, doc: Record<string, unknown>, lines: string[]): number {
   if (json) process.stdout.write(`${inertJson(doc, 2)}\n`);
@@ -168,13 +234,17 @@ Proposes a new plugin version to the catalog as a pull request:
   pack (a dir; reproducibly) → lint (errors stop here) → the archive goes to the
   catalog repo's assets/plugins/ (or to S3/R2 with --bucket; a published archive is
   never replaced) → catalog/plugins/<id>/<version>.yaml is written (sha256, size,
-  archive_id, published_at; tier community unless the author is a maintainer) →
+  archive_id, published_at; tier community unless the author is a maintainer), and
+  for a new plugin catalog/plugins/<id>/owners.yaml naming you, its owner →
   a branch, a commit, a push and the pull request, which CI then checks with
-  hub verify.
+  hub verify. A version of an existing plugin leaves its owners.yaml alone; the
+  check accepts it from an owner, or with an owner's or a maintainer's approval.
 
 What is published:
   --tier <t>             community, or verified (only for maintainers)
   --author <login>       your GitHub login (default: the token's user)
+  --owner <login>        a new plugin's owner (repeatable; default: the author);
+                         without a token, name yourself with --author or --owner
   --published-at <iso>   the release time (default: now)
   --bucket <name>        upload the archive to this S3/R2 bucket instead of the repo
   --endpoint <url>       the S3 endpoint (R2: https://<account>.r2.cloudflarestorage.com)
@@ -191,6 +261,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
       ...GIT_OPTIONS,
       tier: { type: 'string' },
       author: { type: 'string' },
+      owner: { type: 'string', multiple: true },
       'published-at': { type: 'string' },
       bucket: { type: 'string' },
       endpoint: { type: 'string' },
@@ -286,7 +357,17 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
           `${entryPath} is already on ${repo.base}: ${m.plugin_id} ${m.version} is published (bump the version)`,
         );
       }
+      // 5. Ownership: a new plugin's pull request names its owners; an existing plugin's stay as they are.
+      const ownership = await pluginOwnership(
+        repo,
+        base,
+        m.plugin_id,
+        values.owner as string[] | undefined,
+        author,
+      );
+      if (ownership.note && !json) console.error(yellow(`! ${safe(ownership.note)}`));
       const files: FileChange[] = [{ path: entryPath, bytes: Buffer.from(yaml), mustBeNew: true }];
+      if (ownership.file) files.push(ownership.file);
       if (!values.bucket) {
         files.push({ path: `${repo.catalog}/assets/plugins/${fileName}`, file: archive, mustBeNew: true });
       }
@@ -300,6 +381,9 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         `- sha256: \`${digest.sha256}\``,
         `- archive_id: \`${m.archive_id}\``,
         `- requires_sdk: \`${m.requires_sdk}\``,
+        ...(ownership.owners
+          ? [`- a new plugin, owned by ${ownership.owners.map((l) => `@${l}`).join(', ')}`]
+          : []),
         '',
         'Opened by `hub publish`; the catalog check (`hub verify`) reports below.',
       ].join('\n');
@@ -315,11 +399,15 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
           title,
           body,
           tier,
+          ...(ownership.file ? { ownersPath: ownership.file.path, owners: ownership.owners } : {}),
         };
         return reportProposal(json, doc, [
           `# ${entryPath}`,
           safeLines(yaml).trimEnd(),
           '',
+          ...(ownership.file
+            ? [`# ${ownership.file.path}`, safeLines(ownership.file.bytes!.toString()).trimEnd(), '']
+            : []),
           `would ${values.bucket ? `upload the archive to s3://${safe(values.bucket)}/assets/plugins/${fileName}` : `add ${repo.catalog}/assets/plugins/${fileName}`}`,
           `would open a pull request from ${safe(branch)} into ${safe(repo.base)}${repo.github ? ` on ${repo.github.owner}/${repo.github.name}` : ''}:`,
           `  ${safe(title)}`,
@@ -366,7 +454,12 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         onStep: say,
         baseCommit: base,
       });
-      return reportProposed(json, result, { entryPath, archiveUrl: url, tier });
+      return reportProposed(json, result, {
+        entryPath,
+        archiveUrl: url,
+        tier,
+        ...(ownership.owners ? { owners: ownership.owners } : {}),
+      });
     } catch (err) {
       return proposalFailed(err, json);
     } finally {

@@ -17,7 +17,17 @@ import { inertJson } from '@magellon/hub-core';
 import { renderVerifyMarkdown, type VerifyResult, verifyPullRequest } from '@magellon/hub-core/node';
 import { Agent, interceptors, request } from 'undici';
 import { container } from '../contain';
-import { countBySeverity, endProgress, green, plural, printFindings, progress, red, safe } from '../output';
+import {
+  countBySeverity,
+  endProgress,
+  type FindingFormat,
+  green,
+  plural,
+  printFindings,
+  progress,
+  red,
+  safe,
+} from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
 import { findingFormat } from './validate';
@@ -40,9 +50,14 @@ Checks a catalog pull request in a git repository, reading both sides from git o
     health check;
   · immutability: a published version may only gain or change yanked/deprecated; it is
     never deleted, and a published archive is never replaced;
+  · ownership: only an owner of a plugin (plugins/<id>/owners.yaml of the BASE ref),
+    or someone an owner or a maintainer approved, adds, yanks, deprecates or changes
+    its versions; only an owner (or an owner's approval) changes its owners.yaml; a
+    new plugin's PR adds owners.yaml naming its author;
   · tier: "verified" is set or kept only when the author, or an approver, is a
     maintainer in maintainers.yaml of the BASE ref; maintainers.yaml changes are flagged;
-  · the catalog-wide invariants (unique versions, archive URLs and ids).
+  · the catalog-wide invariants (unique versions, archive URLs and ids);
+  · nothing outside the catalog folder: such files are errors (a maintainer reviews).
 Unchanged entries are read for the invariants but never re-checked or re-downloaded.
 
 Arguments:
@@ -52,9 +67,16 @@ Options:
   --base <ref>           what is published: the branch the PR targets (required)
   --head <ref>           the pull request's commit (default: HEAD)
   --catalog <path>       the catalog's folder in the repo (default: catalog)
-  --author <login>       the PR author's GitHub login (unknown: not a maintainer)
+  --author <login>       the PR author's GitHub login (unknown: neither an owner
+                         nor a maintainer)
   --approved-by <login>  a login that approved the PR (repeatable)
-  --no-install           skip the install smoke test
+  --no-install           skip the install smoke test: no plugin code runs (CI's
+                         report job)
+  --install-only         only the install smoke test (CI's separate smoke job): each
+                         new version whose archive passes the checks is installed and
+                         health-checked; prints only the install results and writes no
+                         report or findings file. Exit 0 when every new version
+                         installed and passed its health check (or there is none)
   --coreservice <path>   the coreservice command to install with (default: this repo's)
   --report <file.md>     write the Markdown report (job summary, PR comment)
   --findings <file.json> write the result as JSON (findings with file, line, code, message)
@@ -71,6 +93,7 @@ could not run, 2 bad usage.`,
       author: { type: 'string' },
       'approved-by': { type: 'string', multiple: true },
       'no-install': { type: 'boolean' },
+      'install-only': { type: 'boolean' },
       coreservice: { type: 'string' },
       report: { type: 'string' },
       findings: { type: 'string' },
@@ -83,6 +106,12 @@ could not run, 2 bad usage.`,
     if (positionals.length > 1) throw new UsageError('hub verify takes at most one repo dir');
     if (!values.base)
       throw new UsageError('hub verify needs --base <ref> (the branch the pull request targets)');
+    const installOnly = !!values['install-only'];
+    if (installOnly && (values['no-install'] || values.report || values.findings)) {
+      throw new UsageError(
+        '--install-only runs only the install smoke test, whose result is the exit status: it takes no --no-install, --report or --findings',
+      );
+    }
     const format = findingFormat(values.format as string | undefined);
     const repo = resolve(positionals[0] ?? '.');
     const coreservice = values.coreservice ? resolve(values.coreservice) : defaultCoreservice();
@@ -103,6 +132,7 @@ could not run, 2 bad usage.`,
       onProgress: (m) => progress(safe(m)),
     });
     endProgress();
+    if (installOnly) return reportInstalls(result, format);
     if (values.report) writeFileSync(values.report, renderVerifyMarkdown(result));
     if (values.findings) writeFileSync(values.findings, `${inertJson(result, 2)}\n`);
     printFindings(result.findings, format);
@@ -111,6 +141,29 @@ could not run, 2 bad usage.`,
     return errors > 0 ? EXIT.failed : EXIT.ok;
   },
 };
+
+/**
+ * `--install-only`: what the smoke test did, and nothing else (the report comes from the run that
+ * never starts plugin code). Exit 0 only when every new version installed and was healthy.
+ */
+function reportInstalls(result: VerifyResult, format: FindingFormat): number {
+  const failed = result.findings.filter((f) => f.code === 'verify.install-failed');
+  printFindings(failed, format);
+  const added = result.changes.filter((c) => c.kind === 'added').length;
+  const notTried = added - result.installed - failed.length;
+  const parts = [
+    added === 0
+      ? 'no new version to install'
+      : `${result.installed} of ${plural(added, 'new version')} installed and healthy`,
+  ];
+  if (failed.length > 0) parts.push(`${failed.length} failed`);
+  if (notTried > 0)
+    parts.push(`${notTried} not installed: the archive fails the check (run without --install-only)`);
+  const text = `install smoke test: ${parts.join('; ')}`;
+  const ok = result.installed === added;
+  if (format !== 'json') console.error(ok ? green(`✔ ${text}`) : red(`✖ ${text}`));
+  return ok ? EXIT.ok : EXIT.failed;
+}
 
 function summary(result: VerifyResult, errors: number, warnings: number): string {
   const changes = result.changes.map((c) => `${c.kind} ${c.pluginId ?? '?'} ${c.version ?? '?'}`).join(', ');

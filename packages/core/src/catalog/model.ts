@@ -11,12 +11,15 @@ export interface LoadedEntry {
 /** Finds the line and column of a field in an entry's source; supplied by whoever read the file. */
 export type Locate = (file: string, path: ReadonlyArray<PropertyKey>) => { line: number; column: number };
 
+/** A GitHub login as GitHub allows it: letters, digits and hyphens, at most 39 characters. */
+const githubLogin = z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'github must be a GitHub login');
+
 /** `catalog/maintainers.yaml`: the people who may set or keep `tier: verified`. */
 export const maintainersSchema = z.strictObject({
   maintainers: z
     .array(
       z.strictObject({
-        github: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'github must be a GitHub login'),
+        github: githubLogin,
         name: lineText().min(1).optional(),
       }),
     )
@@ -30,6 +33,63 @@ export function isMaintainer(maintainers: Maintainers, login: string | undefined
   if (!login) return false;
   const l = login.toLowerCase();
   return maintainers.maintainers.some((m) => m.github.toLowerCase() === l);
+}
+
+/**
+ * `catalog/plugins/<plugin_id>/owners.yaml`: who may add versions to the plugin, yank or deprecate
+ * them, and hand the plugin on. Logins compare case-insensitively, so one listed twice in any case
+ * is refused.
+ */
+export const ownersSchema = z.strictObject({
+  owners: z
+    .array(
+      z.strictObject({
+        github: githubLogin,
+        name: lineText().min(1).optional(),
+      }),
+    )
+    .min(1, 'list at least one owner')
+    .superRefine((owners, ctx) => {
+      const seen = new Set<string>();
+      for (const [i, o] of owners.entries()) {
+        const l = o.github.toLowerCase();
+        if (seen.has(l)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'github'],
+            message: `${o.github} is listed twice (logins compare case-insensitively)`,
+          });
+        }
+        seen.add(l);
+      }
+    }),
+});
+
+export type Owners = z.infer<typeof ownersSchema>;
+
+/** The file name of a plugin's owners list, beside its `<version>.yaml` entries. */
+export const OWNERS_FILE = 'owners.yaml';
+
+/** Whether a GitHub login owns a plugin; unknown authors (undefined) and missing lists never do. */
+export function isOwner(owners: Owners | undefined, login: string | undefined): boolean {
+  if (!owners || !login) return false;
+  const l = login.toLowerCase();
+  return owners.owners.some((o) => o.github.toLowerCase() === l);
+}
+
+/** The lowercased logins of an owners or maintainers list, for comparing two versions of it. */
+export function loginsOf(list: ReadonlyArray<{ github: string }> | undefined): Set<string> {
+  return new Set((list ?? []).map((p) => p.github.toLowerCase()));
+}
+
+/** An owners.yaml naming `logins` (already checked to be GitHub logins), after an optional comment header. */
+export function renderOwnersYaml(logins: readonly string[], header = ''): string {
+  return `${header}${[
+    '# Who may publish, yank and deprecate versions of this plugin, and change this list',
+    '# (GitHub logins; see docs/pull-requests.md, "Plugin ownership").',
+    'owners:',
+    ...logins.map((l) => `  - github: ${l}`),
+  ].join('\n')}\n`;
 }
 
 /** The archive file name the hub uses for a version: `<plugin_id>-<version>.mpn`. */

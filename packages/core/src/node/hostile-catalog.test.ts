@@ -94,6 +94,55 @@ describe('catalog files that are not what they seem', () => {
     expect(codesFor((await load(fifo)).findings, 'maintainers.yaml')).toEqual(['path.not-regular-file']);
   });
 
+  it('bounds a plugin’s owners.yaml, refuses a FIFO or a link leaving the catalog there, and never counts it as an owner list', async () => {
+    const OWNERS = 'plugins/fft/owners.yaml';
+    const big = copyStarter();
+    writeFileSync(join(big, OWNERS), `owners:\n${'  - github: someone\n'.repeat(5_000)}`);
+    const loaded = await load(big);
+    expect(codesFor(loaded.findings, OWNERS)).toEqual(['yaml.too-large']);
+    expect(loaded.owners.has('fft')).toBe(false);
+    expect(loaded.owners.get('ctf')?.owners.map((o) => o.github)).toEqual(['sstagg', 'magellon-bot']);
+    const fifo = copyStarter();
+    unlinkSync(join(fifo, OWNERS));
+    mkfifo(join(fifo, OWNERS));
+    expect(codesFor((await load(fifo)).findings, OWNERS)).toEqual(['path.not-regular-file']);
+    const link = copyStarter();
+    const outside = mkdtempSync(join(ROOT, 'outside-'));
+    writeFileSync(join(outside, 'owners.yaml'), 'owners:\n  - github: mallory\n');
+    unlinkSync(join(link, OWNERS));
+    symlinkSync(join(outside, 'owners.yaml'), join(link, OWNERS));
+    const linked = await load(link);
+    expect(codesFor(linked.findings, OWNERS)).toEqual(['path.outside-tree']);
+    expect(linked.owners.has('fft')).toBe(false);
+  });
+
+  it('refuses an owners.yaml that lists a login twice (in any case) or is not a list of logins', async () => {
+    const dir = copyStarter();
+    writeFileSync(join(dir, 'plugins/fft/owners.yaml'), 'owners:\n  - github: sstagg\n  - github: SSTAGG\n');
+    writeFileSync(join(dir, 'plugins/ctf/owners.yaml'), 'owners:\n  - github: "a b"\n');
+    writeFileSync(join(dir, 'plugins/topaz/owners.yaml'), 'owners: []\n');
+    const { findings, owners } = await load(dir);
+    const at = (file: string) => findings.filter((f) => f.file === file).map((f) => `${f.code}:${f.line}`);
+    expect(at('plugins/fft/owners.yaml')).toEqual(['owners.invalid-value:3']);
+    expect(at('plugins/ctf/owners.yaml')).toEqual(['owners.invalid-value:2']);
+    expect(at('plugins/topaz/owners.yaml')).toEqual(['owners.invalid-value:1']);
+    expect([...owners.keys()].sort()).not.toContain('fft');
+    expect(findings.find((f) => f.file === 'plugins/fft/owners.yaml')!.message).toContain('listed twice');
+  });
+
+  it('warns about a plugin without owners.yaml, and takes no other file for one', async () => {
+    const dir = copyStarter();
+    unlinkSync(join(dir, 'plugins/fft/owners.yaml'));
+    writeFileSync(join(dir, 'plugins/fft/owners.yml'), 'owners:\n  - github: mallory\n');
+    const { findings, owners } = await load(dir);
+    expect(codesFor(findings, 'plugins/fft/owners.yaml')).toEqual(['catalog.no-owners']);
+    expect(findings.find((f) => f.file === 'plugins/fft/owners.yaml')!.severity).toBe('warning');
+    const yml = findings.find((f) => f.file === 'plugins/fft/owners.yml')!;
+    expect(yml).toMatchObject({ code: 'path.bad-layout', severity: 'error' });
+    expect(yml.message).toContain('rename it to owners.yaml');
+    expect(owners.has('fft')).toBe(false);
+  });
+
   it('reports bytes that are not UTF-8 at their line instead of guessing', async () => {
     const dir = copyStarter();
     const file = join(dir, 'plugins/fft/1.0.0.yaml');

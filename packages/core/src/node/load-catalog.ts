@@ -1,11 +1,20 @@
 import { basename, relative, resolve } from 'node:path';
-import { type LoadedEntry, type Locate, type Maintainers, maintainersSchema } from '../catalog/model';
+import type { z } from 'zod';
+import {
+  type LoadedEntry,
+  type Locate,
+  type Maintainers,
+  maintainersSchema,
+  OWNERS_FILE,
+  type Owners,
+  ownersSchema,
+} from '../catalog/model';
 import { CATALOG_RULES } from '../catalog/rules';
 import { type Finding, FindingList, sortFindings } from '../findings';
 import { foldName } from '../text/fold';
 import { YamlLocator } from '../yaml/locate';
 import { parseYaml } from '../yaml/parse-yaml';
-import { schemaFindings } from '../yaml/schema-findings';
+import { type SchemaPrefix, schemaFindings } from '../yaml/schema-findings';
 import { refusalFinding } from './fs/tree-file';
 import { ioFinding } from './io-error';
 import { checkEntryBytes, decodeYamlText, MAX_ENTRY_BYTES } from './read-entry';
@@ -15,6 +24,9 @@ import { FsCatalogSource } from './source/fs-source';
 /** maintainers.yaml is refused unread above this many bytes. */
 export const MAX_MAINTAINERS_BYTES = 256 * 1024;
 
+/** A plugin's owners.yaml is refused unread above this many bytes. */
+export const MAX_OWNERS_BYTES = 64 * 1024;
+
 export interface LoadedCatalog {
   /** Absolute path of the catalog directory (the one holding `plugins/`); "" for a git or memory source. */
   root: string;
@@ -23,6 +35,8 @@ export interface LoadedCatalog {
   /** Entries that passed the schema, sorted by plugin id then file name. */
   entries: LoadedEntry[];
   maintainers?: Maintainers;
+  /** Each plugin folder's valid `owners.yaml`, by plugin id (the folder's name). */
+  owners: Map<string, Owners>;
   /** Every problem found, sorted by file and line. */
   findings: Finding[];
   /** Finds a field's line in an entry file (re-reading it from the source). */
@@ -47,7 +61,7 @@ export async function loadCatalog(rootDir: string, opts: LoadCatalogOptions = {}
   } catch (err) {
     const abs = resolve(rootDir);
     const shown = relative(resolve(opts.displayFrom ?? process.cwd()), abs) || basename(abs);
-    return { root: abs, entries: [], findings: [notFoundFinding(shown, err)] };
+    return { root: abs, entries: [], owners: new Map(), findings: [notFoundFinding(shown, err)] };
   }
   return { ...loadCatalogFrom(source), root: source.root };
 }
@@ -77,7 +91,7 @@ export function loadCatalogFrom(source: CatalogSource): LoadedCatalog {
       refusal.kind === 'io'
         ? notFoundFinding(shown('plugins'), refusal.error, shown(''))
         : refusalFinding(refusal, shown('plugins'), 'yaml.too-large');
-    return { root: '', source, entries: [], findings: [finding] };
+    return { root: '', source, entries: [], owners: new Map(), findings: [finding] };
   }
   // Positions are needed only for findings, which are rare: re-read the file then instead of keeping every text.
   const relOf = new Map<string, string>();
@@ -94,12 +108,13 @@ export function loadCatalogFrom(source: CatalogSource): LoadedCatalog {
   };
 
   const entries: LoadedEntry[] = [];
+  const owners = new Map<string, Owners>();
   for (const d of plugins.entries) {
     if (d.name.startsWith('.')) continue;
     const dirRel = `plugins/${d.name}`;
     const dirShown = shown(dirRel);
     if (d.kind === 'dir' || d.kind === 'link') {
-      loadPluginDir(source, d, dirRel, dirShown, findings, entries, relOf);
+      loadPluginDir(source, d, dirRel, dirShown, findings, entries, relOf, owners);
     } else if (d.kind === 'file') {
       if (d.name !== 'README.md') {
         findings.error(
@@ -118,10 +133,14 @@ export function loadCatalogFrom(source: CatalogSource): LoadedCatalog {
 
   const maintainers = readMaintainers(source, shown('maintainers.yaml'), findings);
   checkAssetNames(source, findings);
-  return { root: '', source, entries, maintainers, findings: sortFindings(findings.items), locate };
+  return { root: '', source, entries, maintainers, owners, findings: sortFindings(findings.items), locate };
 }
 
-/** One plugin folder: every `<version>.yaml` in it read and checked; anything else is a finding. */
+/**
+ * One plugin folder: every `<version>.yaml` in it read and checked, and its `owners.yaml`; anything
+ * else is a finding. A folder with entries and no owners.yaml is a warning: nobody is an owner, so
+ * only maintainers may change the plugin (a missing list never grants anyone anything).
+ */
 function loadPluginDir(
   source: CatalogSource,
   { name: dir, kind }: SourceDirent,
@@ -130,6 +149,7 @@ function loadPluginDir(
   findings: FindingList,
   entries: LoadedEntry[],
   relOf: Map<string, string>,
+  owners: Map<string, Owners>,
 ): void {
   const listed = source.list(dirRel, kind);
   if (!listed.ok) {
@@ -141,12 +161,19 @@ function loadPluginDir(
     }
     return;
   }
+  let hasEntries = false;
+  let hasOwners = false;
   for (const e of listed.entries) {
     if (e.name.startsWith('.')) continue;
     const rel = `${dirRel}/${e.name}`;
     const file = source.show(rel);
     const isYaml = e.name.endsWith('.yaml');
-    if (isYaml && (e.kind === 'file' || e.kind === 'link')) {
+    if (e.name === OWNERS_FILE) {
+      hasOwners = true;
+      const list = readOwners(source, rel, findings, e.kind);
+      if (list) owners.set(dir, list);
+    } else if (isYaml && (e.kind === 'file' || e.kind === 'link')) {
+      hasEntries = true;
       const read = source.read(rel, MAX_ENTRY_BYTES, e.kind);
       if (!read.ok) {
         findings.items.push(refusalFinding(read.refusal, file, 'yaml.too-large'));
@@ -167,13 +194,25 @@ function loadPluginDir(
         },
       );
     } else {
-      const hint = e.name.endsWith('.yml') ? '; rename it to .yaml' : '';
+      const hint =
+        e.name === 'owners.yml'
+          ? '; rename it to owners.yaml'
+          : e.name.endsWith('.yml')
+            ? '; rename it to .yaml'
+            : '';
       findings.error(
         'path.bad-layout',
-        `not a catalog entry: entries are files named plugins/${dir}/<version>.yaml${hint}`,
+        `not a catalog entry: entries are files named plugins/${dir}/<version>.yaml, beside one ${OWNERS_FILE}${hint}`,
         { file },
       );
     }
+  }
+  if (hasEntries && !hasOwners) {
+    findings.warning(
+      'catalog.no-owners',
+      `plugin ${dir} has no ${OWNERS_FILE}, so only maintainers may publish, yank or deprecate its versions; add one listing its owners (owners: [{github: <login>}])`,
+      { file: source.show(`${dirRel}/${OWNERS_FILE}`) },
+    );
   }
 }
 
@@ -219,6 +258,7 @@ function checkAssetNames(source: CatalogSource, findings: FindingList): void {
   }
 }
 
+/** The catalog's maintainers.yaml (catalog-relative `maintainers.yaml`), shown in findings as `file`. */
 export function readMaintainers(
   source: CatalogSource,
   file: string,
@@ -237,20 +277,54 @@ export function readMaintainers(
     }
     return undefined;
   }
-  const decoded = decodeYamlText(read.bytes, file);
+  return parseListFile(read.bytes, file, maintainersSchema, 'maintainers', MAX_MAINTAINERS_BYTES, findings);
+}
+
+/**
+ * A plugin's owners.yaml (`rel` is catalog-relative: `plugins/<id>/owners.yaml`), bounded like an
+ * entry; undefined when it is missing (no finding: the caller knows whether that matters) or invalid
+ * (findings with file:line).
+ */
+export function readOwners(
+  source: CatalogSource,
+  rel: string,
+  findings: FindingList,
+  kind?: SourceKind,
+): Owners | undefined {
+  const file = source.show(rel);
+  const read = source.read(rel, MAX_OWNERS_BYTES, kind);
+  if (!read.ok) {
+    const missing =
+      read.refusal.kind === 'io' && (read.refusal.error as NodeJS.ErrnoException).code === 'ENOENT';
+    if (!missing) findings.items.push(refusalFinding(read.refusal, file, 'yaml.too-large'));
+    return undefined;
+  }
+  return parseListFile(read.bytes, file, ownersSchema, 'owners', MAX_OWNERS_BYTES, findings);
+}
+
+/** maintainers.yaml and owners.yaml alike: UTF-8, plain YAML (no aliases, no duplicate keys), then the schema. */
+function parseListFile<T>(
+  bytes: Buffer,
+  file: string,
+  schema: z.ZodType<T>,
+  prefix: SchemaPrefix,
+  maxBytes: number,
+  findings: FindingList,
+): T | undefined {
+  const decoded = decodeYamlText(bytes, file);
   if (!decoded.ok) {
     findings.items.push(decoded.finding);
     return undefined;
   }
   const text = decoded.text;
-  const parsed = parseYaml(text, file, { flavour: 'core', maxBytes: MAX_MAINTAINERS_BYTES });
+  const parsed = parseYaml(text, file, { flavour: 'core', maxBytes });
   if (!parsed.ok) {
     findings.items.push(parsed.finding);
     return undefined;
   }
-  const result = maintainersSchema.safeParse(parsed.value.data);
+  const result = schema.safeParse(parsed.value.data);
   if (!result.success) {
-    findings.items.push(...schemaFindings(result.error.issues, parsed.value.data, text, file, 'maintainers'));
+    findings.items.push(...schemaFindings(result.error.issues, parsed.value.data, text, file, prefix));
     return undefined;
   }
   return result.data;

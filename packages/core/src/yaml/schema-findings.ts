@@ -51,7 +51,7 @@ function describe(v: unknown): string {
 }
 
 /** Documents whose schema problems get coded findings; each has its codes in FINDING_CODES. */
-export type SchemaPrefix = 'entry' | 'manifest' | 'maintainers';
+export type SchemaPrefix = 'entry' | 'manifest' | 'maintainers' | 'owners';
 
 /** `<prefix>.<suffix>` when that code exists, else the prefix's catch-all `invalid-value`. */
 function codeFor(prefix: SchemaPrefix, suffix: string): FindingCode {

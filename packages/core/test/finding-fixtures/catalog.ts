@@ -121,6 +121,29 @@ export const maintainersFixtures: FixtureTable<'maintainers'> = {
   ),
 };
 
+const FFT_OWNERS = 'plugins/fft/owners.yaml';
+
+/** Writes fft's owners.yaml and expects the finding there, on the line holding `needle`. */
+function ownersCase(text: string, needle: string): Fixture {
+  return async () => {
+    const dir = starterCopy();
+    writeFileSync(join(dir, FFT_OWNERS), text);
+    const line = lineOf(join(dir, FFT_OWNERS), needle);
+    return { findings: await validate(dir), expected: { file: FFT_OWNERS, line } };
+  };
+}
+
+export const ownersFixtures: FixtureTable<'owners'> = {
+  'owners.unknown-field': ownersCase('owners:\n  - github: a\n    role: admin\n', 'role:'),
+  'owners.missing-field': ownersCase('owners:\n  - name: Nobody\n', 'name:'),
+  'owners.invalid-type': ownersCase('owners: sstagg\n', 'owners:'),
+  'owners.invalid-value': ownersCase('owners:\n  - github: sstagg\n  - github: SStagg\n', 'SStagg'),
+  'owners.control-character': ownersCase(
+    'owners:\n  - github: sstagg\n    name: "Scott\u202eggatS"\n',
+    'name:',
+  ),
+};
+
 export const pathFixtures: FixtureTable<'path'> = {
   'path.plugin-id-mismatch': async () => {
     const dir = starterCopy();
@@ -196,6 +219,11 @@ export const catalogFixtures: Omit<
     const dir = starterCopy();
     unlinkSync(join(dir, 'maintainers.yaml'));
     return { findings: await validate(dir), expected: { file: 'maintainers.yaml' } };
+  },
+  'catalog.no-owners': async () => {
+    const dir = starterCopy();
+    unlinkSync(join(dir, FFT_OWNERS));
+    return { findings: await validate(dir), expected: { file: FFT_OWNERS } };
   },
 };
 

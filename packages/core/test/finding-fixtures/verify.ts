@@ -26,7 +26,20 @@ function prFixture(
 }
 
 const TOPAZ = 'catalog/plugins/topaz/0.2.0.yaml';
+const TOPAZ_OWNERS = 'catalog/plugins/topaz/owners.yaml';
 const MAINTAINERS = 'catalog/maintainers.yaml';
+const NEW_PLUGIN = 'catalog/plugins/fft-fast/1.0.0.yaml';
+
+/** A new plugin fft-fast: a copy of fft 1.1.0's entry under a new id (its archive is not the point here). */
+function addNewPlugin(r: PrRepo): void {
+  r.write(
+    NEW_PLUGIN,
+    r
+      .read('catalog/plugins/fft/1.1.0.yaml')
+      .replace(/^plugin_id: .*$/m, 'plugin_id: fft-fast')
+      .replace(/^version: .*$/m, 'version: 1.0.0'),
+  );
+}
 
 export const verifyFixtures: FixtureTable<'verify'> = {
   'verify.version-deleted': prFixture(
@@ -54,6 +67,26 @@ export const verifyFixtures: FixtureTable<'verify'> = {
   'verify.maintainers-changed': prFixture(
     (r) => r.edit(MAINTAINERS, (t) => `${t}  - github: newcomer\n`),
     (r) => ({ file: MAINTAINERS, line: r.lineOf(MAINTAINERS, 'newcomer') }),
+    'sstagg',
+  ),
+  'verify.not-owner': prFixture(
+    (r) => r.edit(TOPAZ, (t) => `${t}yanked:\n  reason: "not mine to yank"\n  at: "2026-01-01T00:00:00Z"\n`),
+    (r) => ({ file: TOPAZ, line: r.lineOf(TOPAZ, 'yanked:') }),
+    'mallory',
+  ),
+  'verify.new-plugin-owner': prFixture(
+    (r) => addNewPlugin(r),
+    (r) => ({ file: NEW_PLUGIN, line: r.lineOf(NEW_PLUGIN, 'version:') }),
+    'newcomer',
+  ),
+  'verify.owners-changed': prFixture(
+    (r) => r.edit(TOPAZ_OWNERS, (t) => `${t}  - github: newcomer\n`),
+    (r) => ({ file: TOPAZ_OWNERS, line: r.lineOf(TOPAZ_OWNERS, 'newcomer') }),
+    'sstagg',
+  ),
+  'verify.outside-catalog': prFixture(
+    (r) => r.write('.github/workflows/x.yml', 'on: push\n'),
+    () => ({ file: '.github/workflows/x.yml' }),
     'sstagg',
   ),
   'verify.download-failed': prFixture(

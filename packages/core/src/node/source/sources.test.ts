@@ -47,8 +47,10 @@ describe('one loader, three catalog sources', () => {
       expect(other.findings).toEqual(fromDir.findings);
       expect(other.entries).toEqual(fromDir.entries);
       expect(other.maintainers).toEqual(fromDir.maintainers);
+      expect(other.owners).toEqual(fromDir.owners);
     }
     expect(fromGit.entries.length).toBe(14);
+    expect(fromGit.owners.size).toBe(9);
   });
 
   it('git: another ref sees that ref, not the work tree', async () => {

@@ -16,6 +16,8 @@ const verify = (r: PrRepo, extra: Partial<VerifyOptions> = {}) =>
   verifyPullRequest({ repo: r.dir, base: 'main', ...extra });
 const codes = (fs: ReadonlyArray<{ code: string; severity: string }>) =>
   fs.filter((f) => f.severity === 'error').map((f) => f.code);
+/** Owns every starter plugin (owners.yaml is seeded from maintainers.yaml). */
+const OWNER = 'sstagg';
 
 describe('hub verify (library): a pull request against a real git repo', () => {
   it('a clean new version passes, its archive is checked, and only it is checked', async () => {
@@ -24,6 +26,7 @@ describe('hub verify (library): a pull request against a real git repo', () => {
     r.commit('fft 1.3.0');
     const installs: string[] = [];
     const result = await verify(r, {
+      author: OWNER,
       install: async (_archive, loaded) => {
         installs.push(`${loaded.entry.plugin_id}@${loaded.entry.version}`);
         return undefined;
@@ -48,7 +51,7 @@ describe('hub verify (library): a pull request against a real git repo', () => {
       (t) => `${t}yanked:\n  reason: "memory leak"\n  at: "2026-01-01T00:00:00Z"\n`,
     );
     r.commit('yank topaz 0.2.0');
-    const result = await verify(r);
+    const result = await verify(r, { author: OWNER });
     expect(codes(result.findings)).toEqual([]);
     expect(result.changes.map((c) => c.kind)).toEqual(['yanked']);
     expect(result.archivesChecked).toBe(0);
@@ -102,6 +105,7 @@ describe('hub verify (library): a pull request against a real git repo', () => {
     const result = await verify(r, { author: 'mallory' });
     expect(codes(result.findings).sort()).toEqual([
       'verify.maintainers-not-allowed',
+      'verify.not-owner',
       'verify.tier-not-allowed',
     ]);
     expect(result.findings.find((f) => f.code === 'verify.maintainers-not-allowed')).toMatchObject({
@@ -264,6 +268,7 @@ describe('hub verify (library): a pull request against a real git repo', () => {
       r.commit(`bad ${name}`);
       let installed = 0;
       const result = await verify(r, {
+        author: OWNER,
         install: async () => {
           installed++;
           return undefined;

@@ -12,6 +12,7 @@ import { loadCatalogFrom, MAX_MAINTAINERS_BYTES, readMaintainers } from '../load
 import { checkEntryBytes, MAX_ENTRY_BYTES } from '../read-entry';
 import { GitCatalogSource, git, resolveCommit } from '../source/git-source';
 import { DEFAULT_ZIP_LIMITS } from '../zip';
+import { checkOwnership, listChange, loginLine, ownersFilesTouched } from './ownership';
 
 export interface VerifyOptions {
   /** A git repository (its work tree is never read or changed). */
@@ -22,7 +23,7 @@ export interface VerifyOptions {
   head?: string;
   /** Where the catalog is in the repo (default "catalog"; "" for a repo that is the catalog). */
   catalogPath?: string;
-  /** The pull request's author (GitHub login); unknown means "not a maintainer". */
+  /** The pull request's author (GitHub login); unknown means "not a maintainer" and "not an owner". */
   author?: string;
   /** Logins that approved the pull request. */
   approvedBy?: readonly string[];
@@ -67,13 +68,18 @@ export interface VerifyResult {
 }
 
 const ENTRY_PATH = /^plugins\/[^/]+\/[^/]+\.yaml$/;
+const OWNERS_PATH = /^plugins\/[^/]+\/owners\.yaml$/;
+
+/** Files outside the catalog named one finding each, up to this many; the last one counts the rest. */
+const MAX_OUTSIDE_FINDINGS = 20;
 
 /**
  * Checks a catalog pull request in a real git repository: the entries it adds or changes (schema,
- * rules, archive, a real install), what may change once published, and who may say "verified";
- * plus the catalog-wide invariants of the result. Unchanged entries are parsed once for the
- * invariants but never re-checked or re-downloaded. Every problem is a finding naming the
- * repo-relative file and line; nothing stops at the first one.
+ * rules, archive, a real install), what may change once published, who may change a plugin (its
+ * owners) and who may say "verified"; plus the catalog-wide invariants of the result. A change
+ * outside the catalog is an error: such a pull request is for a maintainer to review. Unchanged
+ * entries are parsed once for the invariants but never re-checked or re-downloaded. Every problem
+ * is a finding naming the repo-relative file and line; nothing stops at the first one.
  */
 export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResult> {
   const progress = opts.onProgress ?? (() => {});
@@ -90,15 +96,18 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
   }
 
   progress('listing the changes');
-  const diffArgs = ['diff', '--name-status', '-z', '--no-renames', mergeBase, headCommit];
-  if (prefix) diffArgs.push('--', `${prefix}/`);
-  const diff = (await git(repo, diffArgs)).toString('utf8').split('\0');
+  const diff = (await git(repo, ['diff', '--name-status', '-z', '--no-renames', mergeBase, headCommit]))
+    .toString('utf8')
+    .split('\0');
   const changed = new Map<string, string>(); // catalog-relative path → A | M | D | T
+  const outside: string[] = []; // repo-relative paths outside the catalog
   for (let i = 0; i + 1 < diff.length; i += 2) {
     const status = diff[i]!;
     const path = diff[i + 1]!;
     if (!status) break;
-    changed.set(prefix ? path.slice(prefix.length + 1) : path, status[0]!);
+    if (!prefix) changed.set(path, status[0]!);
+    else if (path.startsWith(`${prefix}/`)) changed.set(path.slice(prefix.length + 1), status[0]!);
+    else outside.push(path);
   }
 
   progress('reading the pull request’s catalog');
@@ -108,15 +117,19 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
   const changedShown = new Set([...changed.keys()].map((rel) => head.show(rel)));
   const findings = new FindingList();
   // The whole catalog's invariants, and everything about the files this pull request touches.
+  // (A plugin without owners.yaml is the ownership check's business, on the plugins this touches.)
   for (const f of loaded.findings) {
+    if (f.code === 'catalog.no-owners') continue;
     if (changedShown.has(f.file) || f.code.startsWith('catalog.')) findings.items.push(f);
   }
+  reportOutsideCatalog(outside, prefix, findings);
 
   progress('reading what is published');
-  const wantedInBase = (rel: string) => rel === 'maintainers.yaml' || changed.has(rel);
+  const ownersFiles = ownersFilesTouched(changed);
+  const wantedInBase = (rel: string) =>
+    rel === 'maintainers.yaml' || changed.has(rel) || ownersFiles.has(rel);
   const base = await GitCatalogSource.open(repo, baseCommit, prefix, { wanted: wantedInBase });
   const baseMaintainers = readMaintainers(base, base.show('maintainers.yaml'), new FindingList());
-  const login = (l: string | undefined) => (l ?? '').toLowerCase();
   const authorIsMaintainer = !!baseMaintainers && isMaintainer(baseMaintainers, opts.author);
   const approver = (opts.approvedBy ?? []).find((l) => !!baseMaintainers && isMaintainer(baseMaintainers, l));
   const maintainerApproved = authorIsMaintainer || approver !== undefined;
@@ -130,7 +143,7 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
 
   for (const [rel, status] of [...changed].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const file = head.show(rel);
-    if (!ENTRY_PATH.test(rel)) {
+    if (!ENTRY_PATH.test(rel) || OWNERS_PATH.test(rel)) {
       otherFiles.push(file);
       if (rel.startsWith('assets/') && status !== 'A' && base.size(rel) !== undefined) {
         findings.error(
@@ -187,6 +200,19 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
   if (changed.has('maintainers.yaml')) {
     checkMaintainersChange(head, baseMaintainers, loaded.maintainers, maintainerApproved, who, findings);
   }
+  checkOwnership(
+    {
+      base,
+      head,
+      headOwners: loaded.owners,
+      changed,
+      kinds: new Map(changes.map((c) => [c.file, c.kind])),
+      author: opts.author,
+      approvedBy: opts.approvedBy ?? [],
+      maintainerApproved,
+    },
+    findings,
+  );
 
   let archivesChecked = 0;
   let installed = 0;
@@ -275,26 +301,10 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
     list: FindingList,
   ): void {
     const file = source.show('maintainers.yaml');
-    const was = new Set((before?.maintainers ?? []).map((m) => login(m.github)));
-    const now = new Set((after?.maintainers ?? []).map((m) => login(m.github)));
-    const added = [...now].filter((l) => !was.has(l));
-    const removed = [...was].filter((l) => !now.has(l));
+    const { added, removed, what } = listChange(before?.maintainers, after?.maintainers);
     const read = source.read('maintainers.yaml', MAX_MAINTAINERS_BYTES);
     const text = read.ok ? read.bytes.toString('utf8') : '';
-    const lineOfLogin = (l: string) => {
-      // The `github: <login>` line itself (quoted or not), not any line that happens to contain it.
-      const i = text
-        .split('\n')
-        .findIndex((line) => /github:\s*["']?([A-Za-z0-9-]+)/.exec(line)?.[1]?.toLowerCase() === l);
-      return i >= 0 ? { line: i + 1, column: 1 } : {};
-    };
-    const where = { file, ...(added[0] ? lineOfLogin(added[0]) : {}) };
-    const what = [
-      added.length ? `adds ${added.map((l) => `@${l}`).join(', ')}` : '',
-      removed.length ? `removes ${removed.map((l) => `@${l}`).join(', ')}` : '',
-    ]
-      .filter(Boolean)
-      .join(' and ');
+    const where = { file, ...(added[0] ? loginLine(text, added[0]) : {}) };
     if (!approved) {
       list.error(
         'verify.maintainers-not-allowed',
@@ -302,13 +312,36 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
         where,
       );
     } else if (what) {
-      const self = removed.includes(login(opts.author)) ? ' (the author removes themself)' : '';
+      const self = removed.includes((opts.author ?? '').toLowerCase())
+        ? ' (the author removes themself)'
+        : '';
       list.warning(
         'verify.maintainers-changed',
         `maintainers.yaml ${what}${self}: a reviewer must confirm this change of who may set tier "verified"`,
         where,
       );
     }
+  }
+}
+
+/**
+ * Files a catalog pull request changes outside the catalog (workflows, scripts, the hub's own code):
+ * each is an error, so such a pull request never gets the catalog check's green and a maintainer
+ * reviews it. The first MAX_OUTSIDE_FINDINGS are named; the last of those counts the rest.
+ */
+function reportOutsideCatalog(outside: readonly string[], prefix: string, findings: FindingList): void {
+  const named = outside.slice(0, MAX_OUTSIDE_FINDINGS);
+  for (const [i, file] of named.entries()) {
+    const more = outside.length - named.length;
+    const rest =
+      i === named.length - 1 && more > 0
+        ? ` (and ${more} more file${more === 1 ? '' : 's'} outside ${prefix}/)`
+        : '';
+    findings.error(
+      'verify.outside-catalog',
+      `${file} is outside ${prefix}/${rest}: a catalog pull request may only change the catalog; a change to workflows, scripts or the hub's code needs a maintainer's review, not the catalog check — split it into its own pull request`,
+      { file },
+    );
   }
 }
 
