@@ -58,6 +58,23 @@ export interface SandboxSpec {
 
 export const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
+/** The namespaces and mounts every replica's bubblewrap sandbox starts from. */
+const BWRAP_BASE = [
+  '--unshare-user',
+  '--unshare-pid',
+  '--unshare-ipc',
+  '--unshare-uts',
+  '--ro-bind',
+  '/',
+  '/',
+  '--proc',
+  '/proc',
+  '--dev',
+  '/dev',
+  '--tmpfs',
+  '/tmp',
+];
+
 let bwrapProbe: string | undefined | null = null;
 
 /** Why bubblewrap cannot make a sandbox here, or undefined when it can (probed once per process). */
@@ -67,23 +84,12 @@ export function bubblewrapUnavailable(): string | undefined {
     bwrapProbe = 'bubblewrap (bwrap) is not installed';
     return bwrapProbe;
   }
-  const r = spawnSync(
-    'bwrap',
-    [
-      '--unshare-user',
-      '--unshare-pid',
-      '--ro-bind',
-      '/',
-      '/',
-      '--proc',
-      '/proc',
-      '--dev',
-      '/dev',
-      '--',
-      'true',
-    ],
-    { timeout: 10_000, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  // The probe makes the very namespaces a replica gets.
+  const r = spawnSync('bwrap', [...BWRAP_BASE, '--', 'true'], {
+    timeout: 10_000,
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   bwrapProbe =
     r.status === 0
       ? undefined
@@ -271,23 +277,7 @@ export function sandboxed(
     const [first, ...rest] = [...noNewPrivs, file, ...args];
     return { file: first!, args: rest, ...ids };
   }
-  const b = [
-    '--unshare-user',
-    '--unshare-pid',
-    '--unshare-ipc',
-    '--unshare-uts',
-    '--ro-bind',
-    '/',
-    '/',
-    '--proc',
-    '/proc',
-    '--dev',
-    '/dev',
-    '--tmpfs',
-    '/tmp',
-    '--tmpfs',
-    spec.pluginsDir,
-  ];
+  const b = [...BWRAP_BASE, '--tmpfs', spec.pluginsDir];
   for (const p of spec.readOnly) b.push('--ro-bind', p, p);
   for (const p of spec.writable) b.push('--bind', p, p);
   for (const p of spec.masked) b.push('--ro-bind', '/dev/null', p);
