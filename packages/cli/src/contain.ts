@@ -8,13 +8,37 @@
 // host's registry of plugin uids stays writable inside: the plugin gets a uid no plugin of this
 // host has, so it cannot read another's files even though the host's files are visible.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { onPath, pluginUidRegistry } from '@magellon/hub-core/node';
 
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
-let probed: { prefix: (scratch: string) => string[] } | string | undefined;
+/** A prefix for a contained command: `scratch` stays writable, `programs` (what it runs) readable. */
+type Prefix = (scratch: string, programs: string[]) => string[];
+
+let probed: { prefix: Prefix } | string | undefined;
+
+/**
+ * The folders directly under the temp dir that hold any of `paths`: the sandbox gets a /tmp of its
+ * own, so a program that lives there (a checkout under /tmp) is mounted back, read-only.
+ */
+function underTmp(paths: string[]): string[] {
+  const tmp = realpathSync(tmpdir());
+  const dirs = new Set<string>();
+  for (const p of paths) {
+    let real: string;
+    try {
+      real = realpathSync(p);
+    } catch {
+      continue;
+    }
+    if (!real.startsWith(`${tmp}/`)) continue;
+    dirs.add(join(tmp, real.slice(tmp.length + 1).split('/')[0]!));
+  }
+  return [...dirs];
+}
 
 /** Whether `args` run to completion (exit 0) here. */
 const works = (cmd: string, args: string[]) =>
@@ -25,7 +49,7 @@ const works = (cmd: string, args: string[]) =>
  * the command keeps its uid inside (so CoreService gives the plugin a uid of its own); otherwise a
  * user namespace is made as well.
  */
-export function container(): { prefix: (scratch: string) => string[] } | string {
+export function container(): { prefix: Prefix } | string {
   if (probed !== undefined) return probed;
   const userns = isRoot() ? [] : ['--unshare-user'];
   const bwrapBase = [
@@ -51,10 +75,11 @@ export function container(): { prefix: (scratch: string) => string[] } | string 
   const binds = shared.flatMap((dir) => ['--bind', dir, dir]);
   if (onPath('bwrap') && works('bwrap', [...bwrapBase, ...binds, '--', 'true'])) {
     probed = {
-      prefix: (scratch) => [
+      prefix: (scratch, programs) => [
         'bwrap',
         ...bwrapBase,
         ...binds,
+        ...underTmp(programs).flatMap((dir) => ['--ro-bind', dir, dir]),
         '--bind',
         scratch,
         scratch,

@@ -198,7 +198,7 @@ async function smokeInstall(coreservice: string, archive: string): Promise<strin
   copyFileSync(archive, inside);
   const run = (args: string[]) =>
     runContained([
-      ...box.prefix(scratch),
+      ...box.prefix(scratch, [process.execPath, coreservice]),
       process.execPath,
       coreservice,
       ...args,
