@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCatalog } from './generate-catalog';
+import { load } from './load';
 
 const PLUGINS = Number(process.env.BENCH_API_PLUGINS ?? 2000);
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 5);
@@ -241,7 +242,7 @@ http {
     const ratio = ha / nb;
     const met = ratio >= s.goal && (s.goal < 0.6 || p99 < 20);
     console.log(
-      `${s.label.padEnd(32)} ${ha.toFixed(0).padStart(9)}   ${nb.toFixed(0).padStart(11)}   ${ratio.toFixed(2).padStart(4)}×  ${p99.toFixed(1).padStart(6)} ms   ≥ ${s.goal}×${s.goal >= 0.6 ? ', p99 < 20 ms' : ''}: ${met ? 'met' : 'NOT met'}`,
+      `${s.label.padEnd(32)} ${ha.toFixed(0).padStart(9)}   ${nb.toFixed(0).padStart(11)}   ${ratio.toFixed(2).padStart(4)}×  ${p99.toFixed(1).padStart(6)} ms   ≥ ${s.goal}×${s.goal >= 0.6 ? ', p99 < 20 ms' : ''}: ${met ? 'met' : 'NOT met'} · ${load()}`,
     );
   }
 } finally {

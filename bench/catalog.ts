@@ -10,6 +10,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCatalog } from './generate-catalog';
+import { load } from './load';
 
 const PLUGINS = Number(process.env.BENCH_PLUGINS ?? 5000);
 const VERSIONS = Number(process.env.BENCH_VERSIONS ?? 5);
@@ -88,7 +89,9 @@ try {
     const ms = median(xs.map((s) => s.ms));
     const rss =
       xs[0]?.rssMiB === undefined ? '' : `  peak RSS ${Math.max(...xs.map((s) => s.rssMiB!)).toFixed(0)} MiB`;
-    console.log(`  ${label.padEnd(32)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / base).toFixed(2)}×${rss}`);
+    console.log(
+      `  ${label.padEnd(32)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / base).toFixed(2)}×${rss} · ${load()}`,
+    );
   }
 
   // Where a build's time goes, in one process (tsx loads the TypeScript sources for this part).

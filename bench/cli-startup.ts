@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { load } from './load';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const hub = join(import.meta.dirname, '..', 'packages', 'cli', 'bin', 'hub.js');
@@ -42,4 +43,6 @@ for (const [label] of cases) {
   );
 }
 const ratio = median(samples.get('hub --help')!) / base;
-console.log(`\nhub --help is ${ratio.toFixed(2)}× node -e 0 (goal ≤ 3×): ${ratio <= 3 ? 'met' : 'NOT met'}`);
+console.log(
+  `\nhub --help is ${ratio.toFixed(2)}× node -e 0 (goal ≤ 3×): ${ratio <= 3 ? 'met' : 'NOT met'} · ${load()}`,
+);

@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../coreservice/src/runtime/process';
 import { packPlugin } from '../packages/core/src/node';
+import { load } from './load';
 
 const MIB = Number(process.env.BENCH_INSTALL_MIB ?? 200);
 const ROUNDS = Number(process.env.BENCH_INSTALL_ROUNDS ?? 3);
@@ -135,7 +136,7 @@ try {
     ref.push(b.s);
     rmSync(out, { recursive: true, force: true });
     console.log(
-      `round ${round + 1}: coreservice install ${a.s.toFixed(2)} s · install --no-start ${c.s.toFixed(2)} s · curl+openssl+unzip ${b.s.toFixed(2)} s`,
+      `round ${round + 1}: coreservice install ${a.s.toFixed(2)} s · install --no-start ${c.s.toFixed(2)} s · curl+openssl+unzip ${b.s.toFixed(2)} s · ${load()}`,
     );
   }
   if (process.env.BENCH_INSTALL_HOLD) {
@@ -144,7 +145,7 @@ try {
   }
   const ratio = median(ours) / median(ref);
   console.log(
-    `\n${MIB} MiB install, median of ${ROUNDS}: coreservice ${median(ours).toFixed(2)} s, reference ${median(ref).toFixed(2)} s → ratio ${ratio.toFixed(2)}× (goal ≤ 1.0×)`,
+    `\n${MIB} MiB install, median of ${ROUNDS}: coreservice ${median(ours).toFixed(2)} s, reference ${median(ref).toFixed(2)} s → ratio ${ratio.toFixed(2)}× (goal ≤ 1.0×) · ${load()}`,
   );
   console.log(
     `without starting the plugin (install --no-start: the same steps plus the venv): ${median(oursNoStart).toFixed(2)} s → ratio ${(median(oursNoStart) / median(ref)).toFixed(2)}×`,

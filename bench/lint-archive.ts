@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packPlugin } from '../packages/core/src/node/pack';
+import { load } from './load';
 
 const MIB = 1024 * 1024;
 const TOTAL_MIB = Number(process.env.BENCH_MIB ?? 200);
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
     console.log(
       `hub lint:                          median ${ours.toFixed(0)} ms  [${lint.map((v) => v.toFixed(0)).join(', ')}]`,
     );
-    console.log(`ratio: ${(ours / ref).toFixed(2)} (goal ≤ 0.70)`);
+    console.log(`ratio: ${(ours / ref).toFixed(2)} (goal ≤ 0.70) · ${load()}`);
     const base = median(startup);
     console.log(
       `hub lint of the same plugin without the big files (start-up): median ${base.toFixed(0)} ms; ` +

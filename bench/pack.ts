@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { load } from './load';
 
 const MIB = Number(process.env.BENCH_PACK_MIB ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -95,7 +96,7 @@ try {
   console.log(
     `hub pack    median ${Math.round(hubMs)} ms  (${runs.hub.map(Math.round).join(', ')})  ${size(hubOut)} MiB`,
   );
-  console.log(`ratio hub/zip: ${(hubMs / zip).toFixed(2)}×`);
+  console.log(`ratio hub/zip: ${(hubMs / zip).toFixed(2)}× · ${load()}`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

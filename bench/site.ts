@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCatalog } from './generate-catalog';
+import { load } from './load';
 
 const PLUGINS = Number(process.env.BENCH_SITE_PLUGINS ?? 2000);
 const ROOT = join(import.meta.dirname, '..');
@@ -60,7 +61,7 @@ try {
   walk(out);
   const index = statSync(join(out, 'index.html')).size;
   console.log(`${PLUGINS} plugins × 5 versions (node ${process.version}):`);
-  console.log(`  hub build (reference)           ${(hubMs / 1000).toFixed(1)} s  1.00×`);
+  console.log(`  hub build (reference)           ${(hubMs / 1000).toFixed(1)} s  1.00× · ${load()}`);
   console.log(
     `  site build (Astro + Pagefind)   ${(siteMs / 1000).toFixed(1)} s  ${(siteMs / hubMs).toFixed(2)}×`,
   );

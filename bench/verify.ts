@@ -12,6 +12,7 @@ import { archiveFileName, renderOwnersYaml } from '../packages/core/src';
 import { entryForArchive, renderEntryYaml } from '../packages/core/src/node';
 import { packRelease } from '../scripts/starter-catalog';
 import { generateCatalog } from './generate-catalog';
+import { load } from './load';
 
 const PLUGINS = Number(process.env.BENCH_PLUGINS ?? 5000);
 const VERSIONS = Number(process.env.BENCH_VERSIONS ?? 5);
@@ -80,7 +81,7 @@ try {
     const xs = samples.get(label)!;
     const ms = median(xs);
     console.log(
-      `  ${label.padEnd(32)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / base).toFixed(2)}×  (range ${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)} ms)`,
+      `  ${label.padEnd(32)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / base).toFixed(2)}×  (range ${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)} ms) · ${load()}`,
     );
   }
   const verify = median(samples.get(cases[1]![0])!);
