@@ -11,6 +11,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   closeSync,
   cpSync,
   mkdirSync,
@@ -42,6 +43,8 @@ for (const tool of ['curl', 'openssl', 'unzip', '/usr/bin/time']) {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'bench-install-'));
+// As root, the plugin runs under a uid of its own and must be able to pass through to its files.
+chmodSync(work, 0o755);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 let hub: ReturnType<typeof spawn> | undefined;
 try {

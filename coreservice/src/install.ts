@@ -30,6 +30,7 @@ import { resolveInRegistries } from './registries';
 import { readJson, writeJson } from './runtime/files';
 import { chooseInstall, type HostFacts, probeHost } from './runtime/host';
 import { killAllOf, readIdentity, releaseIdentity } from './runtime/identity';
+import { assertReachable, runsUnderOwnUid } from './runtime/isolation';
 import {
   backendFor,
   backendUnavailable,
@@ -140,7 +141,7 @@ export function listInstalled(pluginsDir: string): Receipt[] {
 /** Installs a plugin from the hub, holding its lock; returns its receipt. */
 export async function installFromHub(opts: InstallOptions): Promise<Receipt> {
   checkPluginId(opts.pluginId);
-  mkdirSync(opts.pluginsDir, { recursive: true });
+  preflight(opts.pluginsDir, opts.run);
   return withPluginLock(opts.pluginsDir, opts.pluginId, () => installLocked(opts));
 }
 
@@ -233,6 +234,12 @@ export async function installVersionLocked(
     rmSync(staging, { recursive: true, force: true });
     tidyStaging(opts.pluginsDir);
   }
+}
+
+/** Makes the plugins dir, and refuses at once one that plugins under their own uid could not reach. */
+function preflight(pluginsDir: string, run: RunOptions | undefined): void {
+  if (runsUnderOwnUid(run?.isolation)) assertReachable(pluginsDir);
+  mkdirSync(pluginsDir, { recursive: true });
 }
 
 /** Refuses (422) a plugin whose requires_sdk does not admit the platform's SDK, when one is configured. */
@@ -393,7 +400,7 @@ export async function installFromFile(opts: {
   run?: RunOptions;
   onEvent?: (e: InstallEvent) => void;
 }): Promise<Receipt> {
-  mkdirSync(opts.pluginsDir, { recursive: true });
+  preflight(opts.pluginsDir, opts.run);
   const staging = newStaging(opts.pluginsDir, 'upload');
   try {
     const archive = join(staging, 'archive.mpn');

@@ -1,12 +1,13 @@
 // Plugin uids are unique on the host, not per plugins dir: two CoreServices (or two test runs)
 // installing the same plugin must not share a uid, which would share its files and let one's
 // `kill -1` reach the other's processes. Against the real host-wide registry, as root.
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skipLoudly } from '../../scripts/require-tool';
+import { installFromHub } from '../src/install';
 import { ensureIdentity, freeStaleClaims, readIdentity, releaseIdentity } from '../src/runtime/identity';
-import { asRoot, scratchDir } from './helpers';
+import { asRoot, expectFailure, scratchDir } from './helpers';
 
 const scratch = scratchDir('coreservice-identity-');
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -44,5 +45,20 @@ describe('plugin uids', () => {
     // Given back, then asked for by a plugin that recorded it: it gets it again.
     expect(await ensureIdentity(a.pluginsDir, 'fft', a.home)).toEqual(ia);
     releaseIdentity(a.pluginsDir, 'fft', ia);
+  });
+
+  it('a plugins dir below a folder other users cannot pass is refused before anything is downloaded', async (ctx) => {
+    if (!asRoot) {
+      skipLoudly('uid isolation’s reachability check', 'the tests do not run as root');
+      return ctx.skip();
+    }
+    const closed = mkdtempSync(join(scratch, 'closed-')); // 0700, as mkdtemp makes it
+    const pluginsDir = join(closed, 'plugins');
+    const err = await expectFailure(
+      installFromHub({ pluginsDir, hubs: ['http://127.0.0.1:1'], pluginId: 'fft' }),
+      'incompatible',
+    );
+    expect(err.message).toContain(`chmod o+x ${closed}`);
+    expect(existsSync(pluginsDir)).toBe(false);
   });
 });

@@ -151,13 +151,7 @@ export function resolveIsolation(setting: IsolationSetting = 'auto'): Isolation 
  */
 export function applyHomeModes(pluginsDir: string, home: string, identity: PluginIdentity): void {
   chmodIfDir(pluginsDir, 0o711);
-  const blocked = unreachableAncestor(pluginsDir);
-  if (blocked) {
-    throw new InstallError(
-      'incompatible',
-      `${blocked} does not let other users pass (mode ${(statSync(blocked).mode & 0o777).toString(8)}), so a plugin running under its own uid could not reach its files; chmod o+x ${blocked}, or choose a plugins dir under /var/lib`,
-    );
-  }
+  assertReachable(pluginsDir);
   for (const own of ['.staging', '.uploads']) chmodIfDir(join(pluginsDir, own), 0o700);
   chownDir(home, 0, identity.gid);
   chmodIfDir(home, 0o750);
@@ -170,6 +164,30 @@ export function applyHomeModes(pluginsDir: string, home: string, identity: Plugi
   chmodIfDir(data, 0o700);
   giveTree(data, identity);
 }
+
+/**
+ * Refuses a plugins dir that a plugin under its own uid could not reach (a folder above it keeps
+ * other users out): said before anything is downloaded, not when the plugin fails to start.
+ */
+export function assertReachable(pluginsDir: string): void {
+  const above = dirname(resolve(pluginsDir));
+  const blocked = unreachableAncestor(above);
+  if (!blocked) return;
+  let mode = '';
+  try {
+    mode = ` (mode ${(statSync(blocked).mode & 0o777).toString(8)})`;
+  } catch {}
+  throw new InstallError(
+    'incompatible',
+    `${blocked} does not let other users pass${mode}, so a plugin running under its own uid could not reach its files in ${pluginsDir}; chmod o+x ${blocked}, or choose a plugins dir such as /var/lib/magellon/plugins`,
+  );
+}
+
+/** Whether plugins will run under uids of their own with this setting (uid, or namespace as root). */
+export const runsUnderOwnUid = (setting?: IsolationSetting): boolean => {
+  const { level } = resolveIsolation(setting);
+  return level === 'uid' || (level === 'namespace' && isRoot());
+};
 
 /** The first folder at or above `dir` that others may not pass through, or undefined. */
 export function unreachableAncestor(dir: string): string | undefined {

@@ -12,7 +12,7 @@ import { readJson, readSmallFile, writeJson } from './files';
 import { probeHealth, waitHealthy } from './health';
 import type { HostFacts } from './host';
 import { ensureIdentity, killAllOf, readIdentity } from './identity';
-import { applyHomeModes, type IsolationSetting, isRoot, resolveIsolation } from './isolation';
+import { applyHomeModes, type IsolationSetting, resolveIsolation, runsUnderOwnUid } from './isolation';
 import { ProcessBackend, runDir } from './process';
 import { effectiveSettings, pluginEnv, type Settings } from './settings';
 import { UvBackend, venvDir } from './uv';
@@ -104,7 +104,7 @@ export interface LaunchOptions extends SandboxOptions {
 export async function withSandbox(rt: PluginRuntime, run: SandboxOptions = {}): Promise<PluginRuntime> {
   const { level } = resolveIsolation(run.isolation);
   const pluginsDir = dirname(rt.home);
-  const needsIdentity = level === 'uid' || (level === 'namespace' && isRoot());
+  const needsIdentity = runsUnderOwnUid(run.isolation);
   const identity = needsIdentity ? await ensureIdentity(pluginsDir, rt.pluginId, rt.home) : undefined;
   if (identity) applyHomeModes(pluginsDir, rt.home, identity);
   const dataDir =
