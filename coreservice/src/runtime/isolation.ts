@@ -189,15 +189,18 @@ export const runsUnderOwnUid = (setting?: IsolationSetting): boolean => {
   return level === 'uid' || (level === 'namespace' && isRoot());
 };
 
-/** The first folder at or above `dir` that others may not pass through, or undefined. */
+/**
+ * The first folder at or above `dir` that others may not pass through, or undefined. A folder that
+ * does not exist yet is no obstacle: CoreService makes it 0755.
+ */
 export function unreachableAncestor(dir: string): string | undefined {
   let at = resolve(dir);
   for (;;) {
     try {
       const st = statSync(at);
       if ((st.mode & 0o001) === 0) return at;
-    } catch {
-      return at;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return at;
     }
     const up = dirname(at);
     if (up === at) return undefined;
