@@ -188,6 +188,7 @@ async function attack(uid?: number): Promise<void> {
       expect(got[k]?.ok, k).toBe(false);
     }
     expect(got['own/heartbeat.key']?.ok, 'its own heartbeat key is CoreService’s').toBe(false);
+    expect(got.uid_claims?.ok, 'the host’s uid registry is root’s').toBe(false);
     // The plugins dir cannot be listed; in a namespace it is an empty stand-in holding only its own.
     if (got.list_plugins_dir?.ok) expect(got.list_plugins_dir.value).toEqual(['probe']);
     // It wrote its own data dir and nothing else.

@@ -197,9 +197,33 @@ export async function freeStaleClaims(pluginsDir: string): Promise<number[]> {
   );
 }
 
+/** Live processes (not zombies) whose real uid is `uid`, read from /proc. */
+function processesOfUid(uid: number): number[] {
+  const found: number[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync('/proc');
+  } catch {}
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${name}/status`, 'utf8');
+    } catch {
+      continue;
+    }
+    const real = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+    const state = /^State:\s+(\S)/m.exec(status)?.[1];
+    if (Number(real) === uid && state !== 'Z' && state !== 'X') found.push(Number(name));
+  }
+  return found;
+}
+
 /**
  * Kills every process running as the plugin's uid (a daemon it started in a session of its own
- * included): `kill -KILL -1` run as that uid reaches exactly the processes that uid may signal.
+ * included): `kill -KILL -1` run as that uid reaches exactly the processes that uid may signal, in
+ * one sweep of the kernel's. What is still there after it (no `kill` program, or a process forked
+ * meanwhile) is killed by pid from /proc, a few rounds at most.
  */
 export function killAllOf(identity: PluginIdentity | undefined): void {
   if (!identity || !isRoot()) return;
@@ -209,4 +233,13 @@ export function killAllOf(identity: PluginIdentity | undefined): void {
     stdio: 'ignore',
     timeout: 10_000,
   });
+  for (let round = 0; round < 5; round++) {
+    const left = processesOfUid(identity.uid);
+    if (left.length === 0) return;
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  }
 }
