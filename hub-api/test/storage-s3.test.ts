@@ -46,7 +46,18 @@ function ensureSwift(): SwiftEndpoint | undefined {
 
 async function newBucket(s: SwiftEndpoint): Promise<string> {
   const name = `hub-test-${randomUUID().slice(0, 8)}`;
-  await client(s).send(new CreateBucketCommand({ Bucket: name }));
+  // Swift's proxy answers /healthcheck before its account and container servers take requests;
+  // until they do, s3api says 503 ("Please reduce your request rate"). Wait for them, boundedly.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await client(s).send(new CreateBucketCommand({ Bucket: name }));
+      break;
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status !== 503 || attempt >= 40) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
   buckets.push(name);
   return name;
 }
