@@ -8,7 +8,7 @@
 // packed tarball drops links. Plain JavaScript on purpose: it runs from the root `prepare`
 // script, before anything is compiled.
 //
-//   node packages/cli/build.mjs        (also: npm run build -w @magellon/hub-cli, npm run build:cli)
+//   node packages/cli/build.mjs        (also: npm run build -w @magellon/hub, npm run build:cli)
 //
 // Files are only rewritten when their bytes change, each by rename, so a rebuild while
 // another process runs `hub` never lets it read a half-written file.
