@@ -50,8 +50,14 @@ const WRITE = (p: Workflow['permissions']) =>
     : [];
 
 describe('.github/workflows', () => {
-  it('has the four workflows', () => {
-    expect(files.sort()).toEqual(['catalog-comment.yml', 'ci.yml', 'deploy.yml', 'verify-catalog.yml']);
+  it('has the five workflows', () => {
+    expect(files.sort()).toEqual([
+      'catalog-comment.yml',
+      'ci.yml',
+      'deploy.yml',
+      'release.yml',
+      'verify-catalog.yml',
+    ]);
   });
 
   it('the validator is no rubber stamp: a broken workflow has errors', () => {
@@ -170,6 +176,31 @@ describe('.github/workflows', () => {
     expect(step.env?.SMOKE_JOB).toBe(parse('verify-catalog.yml').jobs['install-smoke-test']!.name);
     expect(step.env?.RUN_ID).toBe(expr('github.event.workflow_run.id'));
   });
+  it('ci runs the tests on Node 20, 22 and 24', () => {
+    const job = parse('ci.yml').jobs.test as Job & { strategy: { matrix: { node: number[] } } };
+    expect(job.strategy.matrix.node).toEqual([20, 22, 24]);
+    const setup = job.steps.find((s) => s.uses?.startsWith('actions/setup-node@'))!;
+    expect(setup.with?.['node-version']).toBe(expr('matrix.node'));
+  });
+
+  it('release: only on a version tag, after the tests; packs with the tag checked and attaches the files', () => {
+    const w = parse('release.yml');
+    expect(w.on).toEqual({ push: { tags: ['v*'] } });
+    expect(WRITE(w.permissions)).toEqual([]);
+    expect(steps({ ...w, jobs: { test: w.jobs.test! } }).some((s) => s.run?.includes('bash .ci/run'))).toBe(
+      true,
+    );
+    const release = w.jobs.release!;
+    expect(release.needs).toBe('test');
+    expect(WRITE(release.permissions)).toEqual(['contents', 'id-token']);
+    const pack = release.steps.find((s) => s.run?.includes('scripts/release.mjs'))!;
+    expect(pack.run).toContain('--tag "$TAG"');
+    expect(pack.env?.TAG).toBe(expr('github.ref_name'));
+    const gh = release.steps.find((s) => s.run?.includes('gh release create'))!;
+    expect(gh.run).toContain('release/*.tgz release/SHA256SUMS');
+    expect(gh.run).toContain('--verify-tag');
+  });
+
   it('ci runs the README test command through .ci/run; deploy uploads and deploys with secrets from its environment', () => {
     expect(steps(parse('ci.yml')).some((s) => s.run?.includes('bash .ci/run'))).toBe(true);
     expect(read(join('..', '..', '.ci', 'run'))).toMatch(/^npm test$/m);
