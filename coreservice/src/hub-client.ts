@@ -1,6 +1,11 @@
 // Reading the hub: GET /v1/plugins/<id>.json and choosing a version, the way CoreService always
 // has (nested `archive` first, flat fields second), from one or several registries in order.
-import { compareVersions, type PluginDocument, pluginDocumentReadSchema } from '@magellon/hub-core';
+import {
+  archiveDownloadUrl,
+  compareVersions,
+  type PluginDocument,
+  pluginDocumentReadSchema,
+} from '@magellon/hub-core';
 import { request } from 'undici';
 import { InstallError } from './errors';
 
@@ -158,7 +163,7 @@ export function resolveVersion(doc: PluginDocument, hub: string, requested?: str
   if (v.deprecated) warnings.push(`${doc.plugin_id} ${v.version} is deprecated: ${v.deprecated.reason}`);
   let archiveUrl: string;
   try {
-    archiveUrl = new URL(archive.url, hub.endsWith('/') ? hub : `${hub}/`).toString();
+    archiveUrl = archiveDownloadUrl(archive.url, hub);
   } catch {
     throw new InstallError(
       'hub-unreachable',

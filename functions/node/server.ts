@@ -19,7 +19,7 @@ import {
   resolveRoute,
 } from '@magellon/hub-api';
 import type { BundleDocument } from '@magellon/hub-core';
-import { SITE_PREFIX, siteFiles } from './site-files';
+import { isSiteTarget, siteFiles } from './site-files';
 
 export interface ListenOptions extends HubAppOptions {
   port: number;
@@ -91,7 +91,7 @@ export function hubRequestListener(source: HubSource, opts: HubAppOptions & { si
   return (req: IncomingMessage, res: ServerResponse) => {
     const target = req.url ?? '/';
     const method = req.method ?? 'GET';
-    if (site && target.startsWith(SITE_PREFIX) && target.length <= MAX_URL_CHARS) {
+    if (site && target.length <= MAX_URL_CHARS && isSiteTarget(target)) {
       let pathname: string | undefined;
       try {
         pathname = new URL(target, 'http://hub.invalid').pathname;

@@ -11,6 +11,26 @@ import { siteFiles } from '../node/site-files';
 let dir = '';
 let server: Server;
 let url = '';
+/** The same, over a site whose 404.html is a link out of it (never followed). */
+let bareServer: Server;
+let bareUrl = '';
+
+const NOT_FOUND_PAGE = '<!doctype html><header class="top">Magellon plugins</header><h1>Page not found</h1>';
+
+function listen(files: ReturnType<typeof siteFiles>): Promise<{ server: Server; url: string }> {
+  const s = createServer((req, res) => {
+    const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+    if (!files.serve(req.method ?? 'GET', pathname, res)) {
+      res.statusCode = 418;
+      res.end();
+    }
+  });
+  return new Promise((r) =>
+    s.listen(0, '127.0.0.1', () =>
+      r({ server: s, url: `http://127.0.0.1:${(s.address() as AddressInfo).port}` }),
+    ),
+  );
+}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hub-site-files-'));
@@ -20,23 +40,22 @@ beforeAll(async () => {
   writeFileSync(join(site, 'index.html'), '<h1>catalog</h1>');
   writeFileSync(join(site, 'fft', 'index.html'), '<h1>fft</h1>');
   writeFileSync(join(site, '_astro', 'a.1234.js'), 'console.log(1)');
+  writeFileSync(join(site, '404.html'), NOT_FOUND_PAGE);
+  writeFileSync(join(site, 'favicon.ico'), Buffer.from([0, 0, 1, 0, 1, 0]));
+  const bare = join(dir, 'bare');
+  mkdirSync(bare);
+  writeFileSync(join(bare, 'index.html'), '<h1>catalog</h1>');
+  symlinkSync(join(dir, 'secret.txt'), join(bare, '404.html'));
   writeFileSync(join(dir, 'secret.txt'), 'not for the web');
   symlinkSync(join(dir, 'secret.txt'), join(site, 'leak.txt'));
   symlinkSync(dir, join(site, 'up'));
   execFileSync('mkfifo', [join(site, 'pipe.html')]);
-  const files = siteFiles(site);
-  server = createServer((req, res) => {
-    const pathname = new URL(req.url ?? '/', 'http://x').pathname;
-    if (!files.serve(req.method ?? 'GET', pathname, res)) {
-      res.statusCode = 418;
-      res.end();
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ server, url } = await listen(siteFiles(site)));
+  ({ server: bareServer, url: bareUrl } = await listen(siteFiles(bare)));
 });
 afterAll(async () => {
   await new Promise<void>((r) => server.close(() => r()));
+  await new Promise<void>((r) => bareServer.close(() => r()));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -69,9 +88,49 @@ describe('the site under /plugins/', () => {
     ]) {
       const r = await get(path);
       expect(r.status, path).toBe(404);
-      expect(await r.text(), path).not.toContain('not for the web');
+      const body = await r.text();
+      expect(body, path).not.toContain('not for the web');
+      expect(body, path).toBe(NOT_FOUND_PAGE);
     }
     expect((await get('/plugins/', 'POST')).status).toBe(405);
+    expect((await get('/favicon.ico', 'POST')).status).toBe(405);
     expect((await get('/v1/index.json')).status).toBe(418);
+  });
+
+  it('answers an unknown page with the site’s 404 page, status 404, for GET and HEAD', async () => {
+    const r = await get('/plugins/nope/');
+    expect(r.status).toBe(404);
+    expect(r.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await r.text()).toBe(NOT_FOUND_PAGE);
+    const head = await get('/plugins/nope/', 'HEAD');
+    expect(head.status).toBe(404);
+    expect(head.headers.get('content-length')).toBe(String(Buffer.byteLength(NOT_FOUND_PAGE)));
+    expect(await head.text()).toBe('');
+  });
+
+  it('never follows a 404.html that links out of the site: a plain line instead', async () => {
+    const r = await fetch(`${bareUrl}/plugins/nope/`);
+    expect(r.status).toBe(404);
+    const body = await r.text();
+    expect(body).not.toContain('not for the web');
+    expect(body).toContain('<a href="/plugins/">Back to the catalog</a>');
+  });
+
+  it('redirects / to the site and answers /favicon.ico with its icon; leaves every other path to the API', async () => {
+    for (const method of ['GET', 'HEAD']) {
+      const root = await get('/', method);
+      expect(root.status, method).toBe(302);
+      expect(root.headers.get('location'), method).toBe('/plugins/');
+    }
+    // Anything but a read of / is the API's to answer.
+    expect((await get('/', 'POST')).status).toBe(418);
+    const icon = await get('/favicon.ico');
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/x-icon');
+    expect([...new Uint8Array(await icon.arrayBuffer())]).toEqual([0, 0, 1, 0, 1, 0]);
+    for (const path of ['/favicon.ico/x', '/favicon.icox', '/index.html', '/v1/', '/pluginsx'])
+      expect((await get(path)).status, path).toBe(418);
+    // A site without an icon: the site's 404, not the API's.
+    expect((await fetch(`${bareUrl}/favicon.ico`)).status).toBe(404);
   });
 });

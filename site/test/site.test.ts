@@ -3,6 +3,7 @@
 // plugin pages against the catalog, feeds and badges, accessibility (axe-core), screenshots at
 // phone and desktop widths, and a link check over every built page.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -11,8 +12,9 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCatalog } from '../../bench/generate-catalog';
 import { FINDING_CODES } from '../../packages/core/src';
-import { loadCatalog } from '../../packages/core/src/node';
+import { loadCatalog, locateArchive } from '../../packages/core/src/node';
 import { skipLoudly } from '../../scripts/require-tool';
+import { exactSize, humanSize } from '../src/lib/words';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const HUB = join(REPO, 'packages', 'cli', 'bin', 'hub.js');
@@ -22,6 +24,8 @@ const DESKTOP = { width: 1280, height: 900 };
 
 let out = '';
 let server: ChildProcess | undefined;
+/** `http://127.0.0.1:<port>`: the hub, with the site under /plugins/. */
+let origin = '';
 let base = '';
 let browser: Browser | undefined;
 
@@ -82,6 +86,7 @@ beforeAll(async () => {
   buildSite(join(REPO, 'catalog'), out);
   const served = await serve(out);
   server = served.child;
+  origin = served.url;
   base = `${served.url}/plugins/`;
   const exe = chromiumPath();
   if (exe) {
@@ -118,6 +123,76 @@ async function page(
 }
 
 const cardNames = (p: Page, list: string) => p.locator(`${list} .card h2 a`).allTextContents();
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/**
+ * Form controls a reader cannot fully see: a control outside the viewport (or, inside a box that
+ * scrolls or clips, outside what that box can show), and a select too narrow for its longest
+ * option (measured in the select's own font, with room for Chromium's arrow).
+ */
+function clippedControls(p: Page): Promise<string[]> {
+  return p.evaluate(() => {
+    const ARROW = 20;
+    const problems: string[] = [];
+    const pen = document.createElement('canvas').getContext('2d')!;
+    const name = (e: Element) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}`;
+    for (const el of document.querySelectorAll<HTMLElement>('input, select, button, textarea')) {
+      const box = el.getBoundingClientRect();
+      const style = getComputedStyle(el);
+      if ((box.width === 0 && box.height === 0) || style.visibility === 'hidden') continue;
+      let holder = el.parentElement;
+      while (holder && holder !== document.body && getComputedStyle(holder).overflowX === 'visible')
+        holder = holder.parentElement;
+      if (holder && holder !== document.body) {
+        const h = holder.getBoundingClientRect();
+        const scrolls = ['auto', 'scroll'].includes(getComputedStyle(holder).overflowX);
+        const left = scrolls ? h.left - holder.scrollLeft : h.left;
+        const right = scrolls ? left + holder.scrollWidth : h.right;
+        if (box.left < left - 0.5 || box.right > right + 0.5)
+          problems.push(`${name(el)} runs out of its ${name(holder)}`);
+        if (h.left < -0.5 || h.right > innerWidth + 0.5)
+          problems.push(`the ${name(holder)} holding ${name(el)} runs out of the viewport`);
+      } else if (box.left < -0.5 || box.right > innerWidth + 0.5) {
+        problems.push(`${name(el)} runs out of the viewport (${box.left}–${box.right} of ${innerWidth})`);
+      }
+      if (el instanceof HTMLSelectElement) {
+        pen.font = style.font;
+        const widest = Math.max(...[...el.options].map((o) => pen.measureText(o.text).width));
+        const room =
+          el.clientWidth -
+          Number.parseFloat(style.paddingLeft) -
+          Number.parseFloat(style.paddingRight) -
+          ARROW;
+        if (widest > room)
+          problems.push(
+            `${name(el)} clips its options (${widest.toFixed(0)} px of text in ${room.toFixed(0)} px)`,
+          );
+      }
+    }
+    return problems;
+  });
+}
+
+/** Versions-table cells that wrapped: a date, a size or a download link on more than one line. */
+function wrappedCells(p: Page): Promise<string[]> {
+  return p.locator('tr[data-version]').evaluateAll((rows) =>
+    rows.flatMap((tr) => {
+      const v = tr.getAttribute('data-version');
+      const parts = {
+        date: tr.querySelector('time'),
+        download: tr.querySelector('a.download'),
+        size: tr.querySelector('.size'),
+      };
+      const bad = Object.entries(parts)
+        .filter(([, el]) => el?.getClientRects().length !== 1)
+        .map(([what]) => `${v}: the ${what} wraps`);
+      const [a, size] = [parts.download, parts.size];
+      if (a && size && Math.abs(a.getBoundingClientRect().top - size.getBoundingClientRect().top) > 1)
+        bad.push(`${v}: the size is not on the download link's line`);
+      return bad;
+    }),
+  );
+}
 
 describe('the catalog site in Chromium', () => {
   it('search finds a plugin by one of its tags', async (ctx) => {
@@ -204,6 +279,102 @@ describe('the catalog site in Chromium', () => {
     await p.context().close();
   });
 
+  it('every version links to its archive: the bytes hash to its sha256, the size shown is its size', async (ctx) => {
+    if (!browser) return ctx.skip();
+    const catalog = await loadCatalog(join(REPO, 'catalog'));
+    const p = await page();
+    for (const id of new Set(catalog.entries.map((e) => e.entry.plugin_id))) {
+      await p.goto(`${base}${id}/`);
+      // Followed as the browser follows it: the link resolved against the page, fetched, hashed.
+      const rows = await p.locator('tr[data-version]').evaluateAll((trs) =>
+        Promise.all(
+          trs.map(async (tr) => {
+            const a = tr.querySelector<HTMLAnchorElement>('a.download')!;
+            const size = tr.querySelector<HTMLElement>('.size')!;
+            const res = await fetch(a.href);
+            const bytes = await res.arrayBuffer();
+            const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+            return {
+              version: tr.getAttribute('data-version'),
+              href: a.getAttribute('href'),
+              download: a.getAttribute('download'),
+              status: res.status,
+              sha: [...digest].map((b) => b.toString(16).padStart(2, '0')).join(''),
+              length: bytes.byteLength,
+              shown: size.textContent,
+              title: size.title,
+            };
+          }),
+        ),
+      );
+      const entries = catalog.entries.filter((x) => x.entry.plugin_id === id);
+      expect(rows.length, id).toBe(entries.length);
+      for (const { entry: e } of entries) {
+        const row = rows.find((r) => r.version === e.version)!;
+        const what = `${id} ${e.version}`;
+        // Hub-relative, as in the /v1 documents: the hub serving the site serves the archive too.
+        expect(row.href, what).toBe(e.archive.url);
+        expect(row.status, what).toBe(200);
+        expect(row.sha, what).toBe(e.archive.sha256);
+        expect(row.length, what).toBe(e.archive.size_bytes);
+        expect(row.shown, what).toBe(humanSize(e.archive.size_bytes));
+        expect(row.title, what).toBe(exactSize(e.archive.size_bytes));
+        expect(row.download, what).toBe(`${id}-${e.version}.mpn`);
+      }
+    }
+    // And as a person does it: a click saves the file under its name, and the file checks out.
+    const ctf = catalog.entries.find((e) => e.entry.plugin_id === 'ctf' && e.entry.version === '1.0.0')!;
+    await p.goto(`${base}ctf/`);
+    const [download] = await Promise.all([
+      p.waitForEvent('download'),
+      p.locator('tr[data-version="1.0.0"] a.download').click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('ctf-1.0.0.mpn');
+    expect(sha256(readFileSync(await download.path()))).toBe(ctf.entry.archive.sha256);
+    await p.context().close();
+  });
+
+  it('an unknown page is the site’s own 404 page; / lands on the catalog; every icon the pages name loads', async (ctx) => {
+    if (!browser) return ctx.skip();
+    const p = await page();
+    const missing = await p.goto(`${base}nope/`);
+    expect(missing!.status()).toBe(404);
+    expect(await p.locator('h1').textContent()).toBe('Page not found');
+    expect(await p.locator('header.top a.brand').isVisible()).toBe(true);
+    // Styled: the site's stylesheet applies (main is the layout's centred column).
+    expect(await p.locator('main').evaluate((m) => getComputedStyle(m).maxWidth)).toBe('1152px');
+    await p.locator('main a', { hasText: 'Back to the catalog' }).click();
+    await expect.poll(() => p.url()).toBe(base);
+    // Its search box searches the catalog.
+    await p.goto(`${base}no/such/page/`);
+    await p.fill('#q', 'defocus');
+    await p.press('#q', 'Enter');
+    await expect.poll(() => cardNames(p, '#result-cards')).toContain('CTFFIND4 — CTF estimation');
+    expect(new URL(p.url()).pathname).toBe('/plugins/');
+
+    const root = await p.goto(`${origin}/`);
+    expect(p.url()).toBe(base);
+    expect(root!.status()).toBe(200);
+
+    const icons = await p
+      .locator('link[rel~="icon"]')
+      .evaluateAll((links) => links.map((l) => (l as HTMLLinkElement).href));
+    expect(icons.length).toBeGreaterThan(0);
+    for (const url of [...icons, `${origin}/favicon.ico`]) {
+      const loaded = await p.evaluate(async (u) => {
+        const res = await fetch(u);
+        const img = new Image();
+        img.src = u;
+        await img.decode().catch(() => undefined);
+        return { status: res.status, type: res.headers.get('content-type'), width: img.naturalWidth };
+      }, url);
+      expect(loaded.status, url).toBe(200);
+      expect(loaded.type, url).toMatch(/^image\//);
+      expect(loaded.width, `${url} decodes as an image`).toBeGreaterThan(0);
+    }
+    await p.context().close();
+  });
+
   it('cards link to plugin pages, and the install instructions name the latest version', async (ctx) => {
     if (!browser) return ctx.skip();
     const p = await page();
@@ -264,7 +435,7 @@ describe('the catalog site in Chromium', () => {
     if (!browser) return ctx.skip();
     for (const dark of [false, true]) {
       const p = await page({ dark });
-      for (const path of ['', 'ctf/', 'categories/ctf/', 'publish/', 'categories/']) {
+      for (const path of ['', 'ctf/', 'categories/ctf/', 'publish/', 'categories/', 'nope/']) {
         await p.goto(`${base}${path}`);
         const result = await new AxeBuilder({ page: p })
           .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'])
@@ -279,20 +450,38 @@ describe('the catalog site in Chromium', () => {
     }
   });
 
-  it('screenshots of the catalog and a plugin page at phone and desktop widths', async (ctx) => {
+  it('screenshots at phone and desktop widths: nothing overflows, no control is clipped, no date or size wraps', async (ctx) => {
     if (!browser) return ctx.skip();
+    const ids = [
+      ...new Set((await loadCatalog(join(REPO, 'catalog'))).entries.map((e) => e.entry.plugin_id)),
+    ];
+    const overflow = (p: Page) => p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     for (const [label, viewport] of [
       ['phone', PHONE],
       ['desktop', DESKTOP],
     ] as const) {
       const p = await page({ viewport });
       await p.goto(base);
+      await expect.poll(() => p.locator('#finder').isVisible()).toBe(true);
       await p.screenshot({ path: join(SHOTS, `catalog-${label}.png`), fullPage: true });
+      // Nothing runs off the side of a phone screen; every control of the finder shows whole.
+      expect(await overflow(p), `${label} catalog: horizontal overflow`).toBeLessThanOrEqual(0);
+      expect(await clippedControls(p), `${label} catalog`).toEqual([]);
+      expect(await p.locator('#sort').isVisible()).toBe(true);
       await p.goto(`${base}ctf/`);
       await p.screenshot({ path: join(SHOTS, `plugin-ctf-${label}.png`), fullPage: true });
-      // Nothing runs off the side of a phone screen.
-      const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      expect(overflow, `${label} horizontal overflow`).toBeLessThanOrEqual(0);
+      await p
+        .locator('#versions + .table-wrap')
+        .screenshot({ path: join(SHOTS, `versions-ctf-${label}.png`) });
+      await p.goto(`${base}nope/`);
+      await p.screenshot({ path: join(SHOTS, `not-found-${label}.png`), fullPage: true });
+      expect(await clippedControls(p), `${label} 404 page`).toEqual([]);
+      for (const id of ids) {
+        await p.goto(`${base}${id}/`);
+        expect(await overflow(p), `${label} ${id}: horizontal overflow`).toBeLessThanOrEqual(0);
+        expect(await clippedControls(p), `${label} ${id}`).toEqual([]);
+        expect(await wrappedCells(p), `${label} ${id}`).toEqual([]);
+      }
       await p.context().close();
     }
     for (const f of [
@@ -300,6 +489,8 @@ describe('the catalog site in Chromium', () => {
       'catalog-desktop.png',
       'plugin-ctf-phone.png',
       'plugin-ctf-desktop.png',
+      'not-found-phone.png',
+      'not-found-desktop.png',
     ]) {
       expect(statSync(join(SHOTS, f)).size).toBeGreaterThan(5_000);
     }
@@ -321,8 +512,75 @@ describe('the built site', () => {
   });
 
   it('has no broken internal link or asset', () => {
-    const broken = brokenLinks(out);
+    const broken = brokenLinks(out, join(REPO, 'catalog'));
     expect(broken).toEqual([]);
+  });
+
+  it('served by hub serve --site: unknown pages get the 404 page, / redirects to the site, /favicon.ico is its icon', async () => {
+    for (const path of ['nope/', 'nope', 'ctf/nope/', 'no/such/page.html']) {
+      const r = await fetch(`${base}${path}`);
+      expect(r.status, path).toBe(404);
+      expect(r.headers.get('content-type'), path).toBe('text/html; charset=utf-8');
+      const html = await r.text();
+      expect(html, path).toContain('<h1>Page not found</h1>');
+      expect(html, path).toContain('<header class="top"');
+      expect(html, path).toContain('<a href="/plugins/">Back to the catalog</a>');
+    }
+    for (const method of ['GET', 'HEAD']) {
+      const root = await fetch(`${origin}/`, { method, redirect: 'manual' });
+      expect(root.status, method).toBe(302);
+      expect(root.headers.get('location'), method).toBe('/plugins/');
+    }
+    const ico = await fetch(`${origin}/favicon.ico`);
+    expect(ico.status).toBe(200);
+    expect(ico.headers.get('content-type')).toBe('image/x-icon');
+    const bytes = new Uint8Array(await ico.arrayBuffer());
+    expect([...bytes.subarray(0, 4)]).toEqual([0, 0, 1, 0]);
+    expect(bytes).toEqual(new Uint8Array(readFileSync(join(out, 'favicon.ico'))));
+    // The API is still the API beside the site.
+    expect((await fetch(`${origin}/v1/nope`)).headers.get('content-type')).toContain('application/json');
+  });
+
+  it('counts read as English: 1 backend serves, 2 backends serve; no "1 plugins" anywhere', async () => {
+    const catalog = await loadCatalog(join(REPO, 'catalog'));
+    const perCategory = new Map<string, Set<string>>();
+    for (const { entry } of catalog.entries)
+      perCategory.set(entry.category, (perCategory.get(entry.category) ?? new Set()).add(entry.plugin_id));
+    const counts = new Set<number>();
+    for (const [category, plugins] of perCategory) {
+      const n = plugins.size;
+      counts.add(n);
+      const html = readFileSync(join(out, 'categories', category, 'index.html'), 'utf8');
+      expect(html, category).toContain(
+        n === 1 ? '1 backend serves this category.' : `${n} backends serve this category.`,
+      );
+    }
+    expect([...counts].some((n) => n === 1) && [...counts].some((n) => n > 1)).toBe(true);
+    for (const file of htmlFiles(out)) {
+      const text = readFileSync(file, 'utf8').replace(/<[^>]+>/g, ' ');
+      expect(text, relative(out, file)).not.toMatch(/(?<![\d.,])1 (plugins|backends|categories|versions)\b/);
+      expect(text, relative(out, file)).not.toMatch(/\b1 backend serve\b/);
+    }
+  });
+
+  it('shows the npm install lines, and never `npx hub` (an unrelated npm package)', () => {
+    const publish = readFileSync(join(out, 'publish', 'index.html'), 'utf8');
+    for (const line of [
+      'npm install -g @magellon/hub',
+      'npm install -g ./magellon-hub-&lt;version&gt;.tgz',
+      'npx @magellon/hub scaffold my-plugin --category ctf',
+      'npm install -g @magellon/coreservice',
+    ])
+      expect(publish).toContain(`<code>${line}</code>`);
+    const ctf = readFileSync(join(out, 'ctf', 'index.html'), 'utf8');
+    expect(ctf).toContain('<code>npm install -g @magellon/coreservice</code>');
+    expect(ctf).toContain('<code>coreservice install-file ctf-1.0.0.mpn</code>');
+    expect(ctf).toMatch(/<code id="install-cli">coreservice install ctf@1\.0\.0<\/code>/);
+    for (const file of htmlFiles(out)) {
+      const html = readFileSync(file, 'utf8');
+      expect(html, relative(out, file)).not.toMatch(/npx hub\b/);
+      expect(html, relative(out, file)).not.toContain('--plugins-dir');
+    }
   });
 
   it('pages a large catalog instead of growing one page: every plugin is reachable, each page stays small', () => {
@@ -347,8 +605,8 @@ describe('the built site', () => {
   }, 300_000);
 });
 
-/** Every href/src in every built page that points inside the site and finds no file. */
-export function brokenLinks(dir: string): string[] {
+/** Every built page of the site in `dir`. */
+function htmlFiles(dir: string): string[] {
   const pages: string[] = [];
   const walk = (d: string) => {
     for (const name of readdirSync(d)) {
@@ -358,14 +616,29 @@ export function brokenLinks(dir: string): string[] {
     }
   };
   walk(dir);
+  return pages;
+}
+
+/**
+ * Every href/src in every built page that points inside the site and finds no file. With the
+ * `catalog` the site was built from, links to its hub-relative archives (/assets/…, which the hub
+ * serves beside the site) must name an archive of that catalog.
+ */
+export function brokenLinks(dir: string, catalog?: string): string[] {
   const broken: string[] = [];
-  for (const file of pages) {
+  for (const file of htmlFiles(dir)) {
     const html = readFileSync(file, 'utf8');
     const here = `/plugins/${relative(dir, file).replace(/index\.html$/, '')}`;
     for (const m of html.matchAll(/\s(?:href|src)="([^"]*)"/g)) {
       const link = m[1]!.replaceAll('&amp;', '&');
       if (/^(?:[a-z]+:|#|\/\/)/i.test(link)) continue;
       const url = new URL(link, `http://site.invalid${here}`);
+      if (catalog && url.pathname.startsWith('/assets/')) {
+        const where = locateArchive(catalog, url.pathname);
+        if (where.kind !== 'local' || !statSync(where.path, { throwIfNoEntry: false })?.isFile())
+          broken.push(`${relative(dir, file)}: ${link} is no archive of the catalog`);
+        continue;
+      }
       if (!url.pathname.startsWith('/plugins/')) {
         broken.push(`${relative(dir, file)}: ${link} leaves the site`);
         continue;

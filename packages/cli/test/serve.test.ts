@@ -1,6 +1,6 @@
 // `hub serve` as a user runs it: the compiled CLI in its own process, stopped by signal.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +58,13 @@ describe('hub serve', () => {
     const archive = await fetch(`${s.url}/assets/plugins/fft-1.1.0.mpn`);
     expect(archive.headers.get('etag')).toMatch(/^"[0-9a-f]{64}"$/);
     await archive.arrayBuffer();
+    // Without --site, / and /favicon.ico are the API's: JSON 404s, no redirect.
+    for (const path of ['/', '/favicon.ico', '/plugins/']) {
+      const r = await fetch(`${s.url}${path}`, { redirect: 'manual' });
+      expect(r.status, path).toBe(404);
+      expect(r.headers.get('content-type'), path).toContain('application/json');
+      await r.arrayBuffer();
+    }
     s.child.kill('SIGTERM');
     expect(await s.exited).toBe(0);
     expect(s.output()).toContain('stopped');
@@ -71,6 +78,43 @@ describe('hub serve', () => {
     expect((await fetch(`${s.url}/v1/plugins/fft.json`)).status).toBe(200);
     s.child.kill('SIGINT');
     expect(await s.exited).toBe(0);
+  });
+
+  it('with --site: the site under /plugins/ with its 404 page, its icon at /favicon.ico, and / redirected to it', async () => {
+    const site = join(scratch, 'site');
+    mkdirSync(site, { recursive: true });
+    writeFileSync(join(site, 'index.html'), '<h1>catalog</h1>');
+    writeFileSync(
+      join(site, '404.html'),
+      '<h1>Page not found</h1><a href="/plugins/">Back to the catalog</a>',
+    );
+    writeFileSync(join(site, 'favicon.ico'), Buffer.from([0, 0, 1, 0, 0, 0]));
+    const s = await startServe(['catalog', '--port', '0', '--workers', '2', '--site', site]);
+    try {
+      expect(s.output()).toContain(`the site: ${s.url}/plugins/`);
+      const root = await fetch(`${s.url}/`, { redirect: 'manual' });
+      expect(root.status).toBe(302);
+      expect(root.headers.get('location')).toBe('/plugins/');
+      const landed = await fetch(`${s.url}/`);
+      expect(landed.url).toBe(`${s.url}/plugins/`);
+      expect(await landed.text()).toBe('<h1>catalog</h1>');
+      const icon = await fetch(`${s.url}/favicon.ico`);
+      expect(icon.status).toBe(200);
+      expect(icon.headers.get('content-type')).toBe('image/x-icon');
+      expect(new Uint8Array(await icon.arrayBuffer()).length).toBe(6);
+      const missing = await fetch(`${s.url}/plugins/nope/`);
+      expect(missing.status).toBe(404);
+      expect(await missing.text()).toContain('<h1>Page not found</h1>');
+      // The API beside it is unchanged.
+      expect((await fetch(`${s.url}/v1/plugins/fft.json`)).status).toBe(200);
+      const unknown = await fetch(`${s.url}/nope`);
+      expect(unknown.status).toBe(404);
+      expect(unknown.headers.get('content-type')).toContain('application/json');
+      await unknown.arrayBuffer();
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exited;
+    }
   });
 
   it('refuses a catalog with errors, naming them, and serves nothing', () => {

@@ -2,6 +2,7 @@
 // same loader and rules as `hub validate`, the same documents as the /v1 API. A catalog with errors
 // is not built into a site.
 import {
+  archiveDownloadUrl,
   buildHubDocuments,
   type CategoryDocument,
   formatFinding,
@@ -172,12 +173,23 @@ export function summarizeSchema(bytes: Uint8Array): SchemaSummary | undefined {
   return { ...(typeof s.title === 'string' ? { title: s.title } : {}), fields };
 }
 
-/** Bytes as B, KiB or MiB. */
-export function humanSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+export { exactSize, humanSize, pick, plural } from './words';
+
+/**
+ * The hub the download links point at. Unset (the default), they are the hub-relative URLs
+ * themselves, right when the hub serves the site beside its archives (`hub serve --site`, `npm
+ * start`); HUB_SITE_HUB_URL names the hub's origin for a site served from elsewhere.
+ */
+function hubUrl(): string | undefined {
+  const hub = process.env.HUB_SITE_HUB_URL;
+  if (!hub) return undefined;
+  if (!URL.canParse(hub) || !/^https?:$/.test(new URL(hub).protocol))
+    throw new Error(`HUB_SITE_HUB_URL must be an http(s) URL, got ${JSON.stringify(hub)}`);
+  return hub;
 }
+
+/** Where a version's archive downloads from: the rule CoreService and /v1 clients follow. */
+export const downloadUrl = (v: PluginVersion) => archiveDownloadUrl(v.archive.url, hubUrl());
 
 /** A date as YYYY-MM-DD (UTC). */
 export const day = (iso: string) => new Date(iso).toISOString().slice(0, 10);

@@ -3,6 +3,8 @@
 // and the back button steps through earlier searches. Without a query or filter the static,
 // server-rendered list shows instead.
 
+import { plural } from '../lib/words';
+
 interface PagefindResultData {
   url: string;
   meta: Record<string, string>;
@@ -99,7 +101,7 @@ export function startFinder(): void {
     staticList.hidden = true;
     results.hidden = false;
     const n = pending.length;
-    status.textContent = `${n} plugin${n === 1 ? '' : 's'} found`;
+    status.textContent = `${plural(n, 'plugin')} found`;
     empty.hidden = n > 0;
     if (n === 0) showEmpty(s);
     await showMore(mine);

@@ -53,7 +53,8 @@ Options:
   --presign <s>   with --archive-bucket: answer downloads with a 302 to a
                   presigned URL valid <s> seconds, so bytes skip this server
   --site <dir>    also serve the built catalog site (npm run build:site → site/dist)
-                  under /plugins/
+                  under /plugins/, its 404 page for unknown pages there, its icon
+                  at /favicon.ico, and / redirected to /plugins/
   -h, --help      show this help
 
 Stops cleanly on Ctrl-C or SIGTERM (requests in flight finish first).

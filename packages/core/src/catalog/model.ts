@@ -102,6 +102,17 @@ export function hubArchiveUrl(pluginId: string, version: string): string {
   return `/assets/plugins/${archiveFileName(pluginId, version)}`;
 }
 
+/**
+ * Where a client downloads an archive from: the one rule for turning an entry's `archive.url` into a
+ * link. An absolute https URL is used as it is; a hub-relative one (`/assets/plugins/x.mpn`) is
+ * resolved against the hub's origin, as the /v1 documents tell their clients to do. Without a hub
+ * (a page the hub itself serves, as `hub serve --site` does) the hub-relative path is the link.
+ */
+export function archiveDownloadUrl(url: string, hub?: string): string {
+  if (hub === undefined) return url;
+  return new URL(url, hub.endsWith('/') ? hub : `${hub}/`).toString();
+}
+
 /** Groups entries by plugin id, keeping input order inside each group. */
 export function groupByPlugin<T extends { entry: CatalogEntry }>(entries: readonly T[]): Map<string, T[]> {
   const groups = new Map<string, T[]>();
