@@ -135,9 +135,8 @@ export function schemaFindings(
     } else if (issue.code === 'invalid_type') {
       if (!ruled) code = 'invalid-type';
       const expected = 'expected' in issue ? String(issue.expected) : 'another type';
-      const written = locator.written?.(path);
-      if (expected === 'string' && (typeof value === 'number' || typeof value === 'boolean') && written) {
-        message = readAsMessage(issue, value, written);
+      if (expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')) {
+        message = readAsMessage(issue, value, locator.written?.(path) ?? String(value));
       } else {
         message = isDefaultMessage(message)
           ? `"${field}" must be ${expected === 'object' ? 'a mapping' : expected === 'array' ? 'a list' : `a ${expected}`}, not ${describe(value)}`
