@@ -146,8 +146,14 @@ describe('a plugin author: hub, installed', () => {
         .sort();
     expect(tree(join(WORK, 'demo'))).toEqual(tree(join(REPO, 'packages', 'cli', 'templates', 'plugin')));
 
+    // The scaffold's placeholders are warnings here (hub publish and hub verify refuse them).
     const lint = run('hub', ['lint', 'demo']);
     expect(lint.code, lint.out).toBe(0);
+    expect(lint.stdout).toContain('demo/manifest.yaml');
+    expect(lint.stdout).toMatch(
+      /warning lint\.placeholder: author is still the placeholder hub scaffold wrote/,
+    );
+    expect(lint.stdout).toMatch(/warning lint\.placeholder: description is still the placeholder/);
     const pack = run('hub', ['pack', 'demo']);
     expect(pack.code, pack.out).toBe(0);
     expect(pack.stdout).toContain('✔ packed demo 0.1.0 → demo-0.1.0.mpn');

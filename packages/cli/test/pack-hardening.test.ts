@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { readManifest, readZipEntry, scanZip } from '@magellon/hub-core/node';
+import { PackError, packPlugin, readManifest, readZipEntry, scanZip } from '@magellon/hub-core/node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFixturePlugin } from './plugin-fixture';
 import { runHub } from './run-hub';
@@ -159,7 +159,7 @@ describe('hub pack: links, FIFOs and loops', () => {
 
 describe('hub pack: output paths', () => {
   for (const version of ['../../x', '1.0.0/evil', '.hidden', '1.0..0']) {
-    it(`refuses version ${JSON.stringify(version)} before building any path from it`, () => {
+    it(`refuses version ${JSON.stringify(version)} before building any path from it`, async () => {
       const { box, dir } = sandbox();
       const manifest = join(dir, 'manifest.yaml');
       writeFileSync(
@@ -167,9 +167,16 @@ describe('hub pack: output paths', () => {
         readFileSync(manifest, 'utf8').replace('version: 0.3.0', `version: "${version}"`),
       );
       const before = listTree(dirname(box));
+      // Lint, which pack runs first, refuses it as the catalog would (not SemVer)…
       const r = runHub(['pack', dir, '--force'], box);
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`pack.unsafe-name: tiny-plugin/manifest.yaml: version "${version}"`);
+      expect(r.stdout).toMatch(/^tiny-plugin\/manifest\.yaml:\d+:\d+: entry\.invalid-semver: /m);
+      expect(r.stderr).toContain('✖ not packed: 1 error');
+      expect(listTree(dirname(box))).toEqual(before);
+      // …and pack's own guard refuses it before building a path, whoever calls it.
+      const packed = await packPlugin(dir, { force: true }).catch((err: unknown) => err);
+      expect(packed).toBeInstanceOf(PackError);
+      expect((packed as PackError).code).toBe('pack.unsafe-name');
       expect(listTree(dirname(box))).toEqual(before);
     });
   }
@@ -198,8 +205,8 @@ describe('hub pack: output paths', () => {
     mkdirSync(dirname(out));
     expect(runHub(['pack', dir, '--out', out], box).code).toBe(0);
     const old = sha256(out);
-    writeFileSync(join(dir, 'README.md'), 'a');
-    writeFileSync(join(dir, 'readme.md'), 'b');
+    // 4 MiB of zeros deflate over the ratio limit: the archive pack writes fails its own check.
+    writeFileSync(join(dir, 'zeros.bin'), Buffer.alloc(4 * 1024 * 1024));
     const r = runHub(['pack', dir, '--out', out, '--force'], box);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('pack.unsafe-archive');

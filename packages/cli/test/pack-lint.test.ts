@@ -109,10 +109,16 @@ describe('hub pack', () => {
     cpSync(dir, copy, { recursive: true });
     writeFileSync(join(copy, 'README.md'), 'a');
     writeFileSync(join(copy, 'readme.md'), 'b');
+    // Lint (which pack runs first) judges the names as the archive's reader will, so nothing is written.
+    const lint = runHub(['lint', copy]);
+    expect(lint.code).toBe(1);
+    expect(lint.stdout).toMatch(
+      /^tiny-plugin\/readme\.md: zip\.case-collision: .*differs from "README\.md" only in case/m,
+    );
     const r = runHub(['pack', copy]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/zip\.case-collision/);
-    expect(r.stderr).toMatch(/pack\.unsafe-archive/);
+    expect(r.stderr).toContain('✖ not packed: 1 error');
     expect(readdirSync(dirname(copy))).toEqual(['tiny-plugin']);
   });
 
@@ -121,6 +127,47 @@ describe('hub pack', () => {
     expect(onArchive.code, onArchive.stdout).toBe(0);
     expect(onArchive.stderr).toContain('tiny-plugin 0.3.0');
     expect(runHub(['lint', dir]).code).toBe(0);
+  });
+});
+
+describe('hub lint: YAML that reads otherwise than it is written', () => {
+  /** Lints the fixture plugin with its manifest changed; `quotes` counts "quote it" and "(quoted)" in the output. */
+  function lintWith(change: (manifest: string) => string) {
+    const dir = writeFixturePlugin(tmp('yaml-'));
+    const manifest = join(dir, 'manifest.yaml');
+    const text = change(readFileSync(manifest, 'utf8'));
+    writeFileSync(manifest, text);
+    const r = runHub(['lint', dir]);
+    const line = (needle: string) => text.split('\n').findIndex((l) => l.startsWith(needle)) + 1;
+    return { ...r, line, quotes: (r.stdout + r.stderr).match(/quote it|\(quoted\)/g)?.length ?? 0 };
+  }
+
+  it('restart_policy: no is a YAML 1.1 boolean: one warning with the value as written, saying "quote it" once', () => {
+    const r = lintWith((t) => `${t}lifecycle:\n  restart_policy: no\n`);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toBe(
+      `tiny-plugin/manifest.yaml:${r.line('  restart_policy')}:19: warning lint.unquoted-boolean: \`no\` is read as a boolean; quote it: restart_policy: "no"\n`,
+    );
+    expect(r.quotes).toBe(1);
+    expect(lintWith((t) => `${t}lifecycle:\n  restart_policy: "no"\n`).stdout).toBe('');
+  });
+
+  it('a boolean where only a string will do is an error, with the value as written and "quote it" once', () => {
+    const r = lintWith((t) => t.replace('author: "Hub tests"', 'author: Off'));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe(
+      `tiny-plugin/manifest.yaml:${r.line('author:')}:9: manifest.invalid-type: \`Off\` is read as a boolean; quote it: author: "Off"\n`,
+    );
+    expect(r.quotes).toBe(1);
+  });
+
+  it('version: 1.0 is a number: one error with the value as written and what a version must be', () => {
+    const r = lintWith((t) => t.replace('version: 0.3.0', 'version: 1.0'));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe(
+      `tiny-plugin/manifest.yaml:${r.line('version:')}:10: manifest.invalid-semver: \`1.0\` is read as a number; a version must be SemVer such as "1.0.0" (quoted)\n`,
+    );
+    expect(r.quotes).toBe(1);
   });
 });
 

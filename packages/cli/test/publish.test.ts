@@ -2,11 +2,14 @@
 // push really happens), a local server speaks GitHub's REST wire format for the pull request, and
 // what lands on the branch is checked with `hub verify`, exactly as CI would.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Finding, renderOwnersYaml } from '@magellon/hub-core';
+import { entryForArchive, packPlugin, renderEntryYaml } from '@magellon/hub-core/node';
 import { load } from 'js-yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CATALOG_REFUSALS, setField } from '../../core/test/catalog-refusals';
 import { STARTER_CATALOG } from '../../core/test/pr-repo';
 import { FakeGitHub } from './fake-github';
 import { runHubAsync } from './run-hub';
@@ -318,6 +321,93 @@ describe('hub publish', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('GitHub refused the pull request (401');
     expect(r.stderr).toContain('compare/main...publish/fft-1.3.0');
+  });
+});
+
+describe('what the catalog refuses, hub lint refuses first (one row per rule publish enforces)', () => {
+  const errorsIn = (stdout: string) =>
+    (JSON.parse(stdout) as Finding[]).filter((f) => f.severity === 'error').map((f) => f.code);
+
+  for (const refusal of CATALOG_REFUSALS) {
+    it(`${refusal.what}: hub lint exits 1 with ${refusal.code}, and hub publish --dry-run refuses it`, async () => {
+      const dir = pluginAt('fft', '1.3.0');
+      const manifest = join(dir, 'manifest.yaml');
+      if (refusal.field) {
+        const { name, yaml } = refusal.field;
+        writeFileSync(manifest, setField(readFileSync(manifest, 'utf8'), name, yaml));
+      }
+      for (const [path, text] of Object.entries(refusal.files ?? {})) writeFileSync(join(dir, path), text);
+      const lint = await hub(['lint', dir, '--format', 'json']);
+      expect(lint.code, lint.stdout + lint.stderr).toBe(1);
+      expect(errorsIn(lint.stdout)).toEqual([refusal.code]);
+      const publish = await hub(['publish', dir, ...repoArgs(), '--dry-run', '--json'], {
+        GITHUB_TOKEN: TOKEN,
+      });
+      expect(publish.code, publish.stdout + publish.stderr).toBe(1);
+      expect(errorsIn(publish.stdout)).toEqual([refusal.code]);
+      expect(publish.stderr).toContain('✖ not published');
+    });
+  }
+});
+
+describe('an untouched hub scaffold', () => {
+  it('lints and packs with a lint.placeholder warning; hub publish refuses it, and so does hub verify', async () => {
+    const parent = mkdtempSync(join(root, 'scaffold-'));
+    const dir = join(parent, 'beam-tilt');
+    const made = await hub([
+      'scaffold',
+      'beam-tilt',
+      '--category',
+      'ctf',
+      '--dir',
+      parent,
+      '--author',
+      'Ada Lab',
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    const placeholder =
+      /beam-tilt\/manifest\.yaml:\d+:\d+: warning lint\.placeholder: description is still the placeholder hub scaffold wrote \("Describe in a sentence or two[^"]*"\); replace it — hub publish and hub verify refuse it/;
+    const lint = await hub(['lint', dir]);
+    expect(lint.code, lint.stdout + lint.stderr).toBe(0);
+    expect(lint.stdout).toMatch(placeholder);
+    const pack = await hub(['pack', dir]);
+    expect(pack.code, pack.stdout + pack.stderr).toBe(0);
+    expect(pack.stdout).toMatch(placeholder);
+
+    const publish = await hub(['publish', dir, ...repoArgs(), '--dry-run'], { GITHUB_TOKEN: TOKEN });
+    expect(publish.code).toBe(1);
+    expect(publish.stdout).toMatch(
+      /beam-tilt\/manifest\.yaml:\d+:\d+: lint\.placeholder: description is still/,
+    );
+    expect(publish.stderr).toContain('✖ not published: hub lint found 1 error(s)');
+
+    // The pull request publish would have opened, made by hand: the catalog check refuses it too.
+    git(clone, 'checkout', '-q', '-b', 'add-beam-tilt');
+    const packed = await packPlugin(dir, { out: join(clone, 'catalog/assets/plugins/beam-tilt-0.1.0.mpn') });
+    const entry = entryForArchive(packed, { tier: 'community', published_at: '2026-02-01T12:00:00Z' });
+    mkdirSync(join(clone, 'catalog/plugins/beam-tilt'));
+    writeFileSync(join(clone, 'catalog/plugins/beam-tilt/0.1.0.yaml'), renderEntryYaml(entry));
+    writeFileSync(join(clone, 'catalog/plugins/beam-tilt/owners.yaml'), renderOwnersYaml(['plugin-author']));
+    git(clone, 'add', '-A');
+    git(clone, 'commit', '-q', '-m', 'Publish beam-tilt 0.1.0');
+    const verify = await hub([
+      'verify',
+      clone,
+      '--base',
+      'main',
+      '--head',
+      'add-beam-tilt',
+      '--author',
+      'plugin-author',
+      '--no-install',
+      '--format',
+      'json',
+    ]);
+    expect(verify.code, verify.stderr).toBe(1);
+    const findings = JSON.parse(verify.stdout) as Finding[];
+    expect(findings.map((f) => [f.severity, f.code, f.file])).toEqual([
+      ['error', 'lint.placeholder', 'catalog/assets/plugins/beam-tilt-0.1.0.mpn!manifest.yaml'],
+    ]);
   });
 });
 

@@ -4,9 +4,10 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { TEMPLATE_PLACEHOLDERS } from '@magellon/hub-core/node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { requireTool } from '../../../scripts/require-tool';
-import { HUB_BIN, runHub } from './run-hub';
+import { HUB_BIN, REPO_ROOT, runHub } from './run-hub';
 
 const ROOT = mkdtempSync(join(tmpdir(), 'hub-scaffold-'));
 afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
@@ -14,7 +15,7 @@ afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
 describe('hub scaffold', () => {
   const dir = join(ROOT, 'beam-tilt');
 
-  it('creates a plugin that lints clean, even with --strict', () => {
+  it('creates a plugin that lints, warning that its placeholder description is still to be written', () => {
     const r = runHub(['scaffold', 'beam-tilt', '--category', 'ctf', '--dir', ROOT, '--author', 'Ada Lab']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('next:');
@@ -34,8 +35,34 @@ describe('hub scaffold', () => {
     expect(manifest).toMatch(/category: "?ctf"?/);
     expect(manifest).toContain('Ada Lab');
     expect(manifest).not.toMatch(/\{\{\w+\}\}/);
-    const lint = runHub(['lint', dir, '--strict']);
+    const lint = runHub(['lint', dir]);
     expect(lint.code, lint.stdout + lint.stderr).toBe(0);
+    expect(lint.stdout).toMatch(
+      /^beam-tilt\/manifest\.yaml:\d+:\d+: warning lint\.placeholder: description /m,
+    );
+    expect(runHub(['lint', dir, '--strict']).code).toBe(1);
+    // Once the author writes one, it lints clean even with --strict.
+    writeFileSync(
+      join(dir, 'manifest.yaml'),
+      manifest.replace(TEMPLATE_PLACEHOLDERS.description, 'Estimates beam tilt from a tilt series.'),
+    );
+    const strict = runHub(['lint', dir, '--strict']);
+    expect(strict.code, strict.stdout + strict.stderr).toBe(0);
+  });
+
+  it('renders the very placeholders lint knows: a fresh scaffold with no --author or $USER triggers both', () => {
+    const parent = mkdtempSync(join(ROOT, 'fresh-'));
+    const r = runHub(['scaffold', 'fresh', '--category', 'ctf', '--dir', parent], REPO_ROOT, { USER: '' });
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = readFileSync(join(parent, 'fresh', 'manifest.yaml'), 'utf8');
+    const lineOf = (field: string) => manifest.split('\n').findIndex((l) => l.startsWith(`${field}:`)) + 1;
+    const lint = runHub(['lint', join(parent, 'fresh'), '--format', 'json']);
+    expect(lint.code, lint.stdout).toBe(0);
+    const findings = JSON.parse(lint.stdout) as Array<{ severity: string; code: string; line: number }>;
+    expect(findings.map((f) => [f.severity, f.code, f.line])).toEqual([
+      ['warning', 'lint.placeholder', lineOf('author')],
+      ['warning', 'lint.placeholder', lineOf('description')],
+    ]);
   });
 
   it('packs, and the packed archive lints clean', () => {

@@ -4,7 +4,9 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TEMPLATE_PLACEHOLDERS } from '@magellon/hub-core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setField } from '../../core/test/catalog-refusals';
 import { HUB_BIN, PrRepo } from '../../core/test/pr-repo';
 import { runHubAsync } from './run-hub';
 
@@ -69,6 +71,41 @@ describe('hub verify (the command CI runs on every catalog pull request)', () =>
         'm',
       ),
     );
+  });
+
+  it('refuses a new version whose archive fails hub lint as hub publish judges it (the scaffold’s placeholder description)', async () => {
+    const r = new PrRepo('verify-cli');
+    repos.push(r);
+    const { archive } = await r.addVersion('fft', '1.3.0', {
+      pack: (dir) => {
+        const manifest = join(dir, 'manifest.yaml');
+        const text = readFileSync(manifest, 'utf8');
+        writeFileSync(manifest, setField(text, 'description', `"${TEMPLATE_PLACEHOLDERS.description}"`));
+      },
+    });
+    r.commit('fft 1.3.0, described by the template');
+    const res = hub([
+      'verify',
+      r.dir,
+      '--base',
+      'main',
+      '--author',
+      'sstagg',
+      '--no-install',
+      '--format',
+      'json',
+    ]);
+    expect(res.status, res.stderr).toBe(1);
+    const findings = JSON.parse(res.stdout) as Array<{
+      severity: string;
+      code: string;
+      file: string;
+      message: string;
+    }>;
+    expect(findings.map((f) => [f.severity, f.code, f.file])).toEqual([
+      ['error', 'lint.placeholder', `${archive}!manifest.yaml`],
+    ]);
+    expect(findings[0]!.message).toContain('hub publish and hub verify refuse it');
   });
 
   it('bad usage and a bad ref say what is wrong', () => {

@@ -7,7 +7,11 @@ export const FINDING_CODE_FAMILIES: ReadonlyArray<[prefix: string, title: string
     'YAML files',
     'Catalog entries, `maintainers.yaml`, `owners.yaml` and manifests must be plain YAML mappings.',
   ],
-  ['entry', 'Catalog entries', 'The fields of `catalog/plugins/<plugin_id>/<version>.yaml`.'],
+  [
+    'entry',
+    'Catalog entries',
+    'The fields of `catalog/plugins/<plugin_id>/<version>.yaml`. `hub lint` runs these same checks on the entry `hub publish` would write from a manifest and reports them at the manifest’s lines, so what the catalog refuses never lints clean.',
+  ],
   ['maintainers', 'maintainers.yaml', 'Who may set `tier: verified`.'],
   [
     'owners',
@@ -39,7 +43,7 @@ export const FINDING_CODE_FAMILIES: ReadonlyArray<[prefix: string, title: string
   [
     'lint',
     'The author’s checks (`hub lint`)',
-    'Errors only where a plugin could not pack or install; warnings and info otherwise.',
+    'Errors where a plugin could not pack or install, or where the catalog would refuse it (with the catalog’s own `entry.*` and `zip.*` codes); warnings and info otherwise. `lint.placeholder` is the one warning that `hub publish` and `hub verify` treat as an error.',
   ],
   ['pack', '`hub pack`', 'Building an archive from a plugin dir.'],
   ['build', '`hub build`', 'Writing the /v1 documents and archives.'],

@@ -161,12 +161,12 @@ export const FINDING_CODES = {
     'a uv entry’s pyproject.toml lists a dependency that is not a plain requirement from an index (an option such as --index-url, a URL or path, a control character, …), or its [tool.uv] names indexes, find-links, or URL or git sources',
   'lint.misspelled-key': 'an unknown manifest key is one or two edits from a known one (did you mean …?)',
   'lint.newer-manifest-version': 'manifest_version is newer than this hub knows',
-  'lint.version-not-semver': 'version is not SemVer (the catalog only accepts SemVer)',
   'lint.unknown-predicate': 'an install predicate this hub does not know',
-  'lint.license-not-spdx': 'license is not an SPDX identifier',
+  'lint.placeholder':
+    'description or author still holds the placeholder text hub scaffold wrote: a warning in hub lint and hub pack, an error in hub publish and hub verify',
+  'lint.unquoted-boolean':
+    'an unquoted YAML 1.1 boolean (no, off, yes, …) where the manifest means a string, such as restart_policy: no; quote it (warning)',
   'lint.no-tags': 'no tags (info)',
-  'lint.no-description': 'no description (info)',
-  'lint.no-author': 'no author (info)',
 
   // Archive manifests: schema shape
   'manifest.not-mapping': 'manifest.yaml is not a mapping at its top level',
@@ -174,7 +174,8 @@ export const FINDING_CODES = {
   'manifest.invalid-type': 'a manifest field has the wrong type',
   'manifest.invalid-value': 'a manifest value breaks a schema rule',
   'manifest.invalid-slug': 'plugin_id, category, backend_id or a tag is not a lowercase slug',
-  'manifest.invalid-semver': 'version is empty (SemVer itself is checked by lint.version-not-semver)',
+  'manifest.invalid-semver':
+    'version is empty (SemVer itself is the catalog’s rule: hub lint reports entry.invalid-semver)',
   'manifest.invalid-sha256': 'a file_checksums value is not 64 lowercase hex characters',
   'manifest.invalid-archive-id': 'archive_id is not a lowercase UUID v7',
   'manifest.invalid-sdk-range': 'requires_sdk is not a PEP 440 specifier set',

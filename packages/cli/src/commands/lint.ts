@@ -10,13 +10,19 @@ export const lintCommand: Command = {
   name: 'lint',
   help: `Usage: hub lint <plugin-dir | archive.mpn> [options]
 
-On a plugin dir: errors only where the plugin could not pack or install (no or
-invalid manifest, no install entry, a missing Dockerfile or pyproject, replica
-bounds that contradict); warnings for requires_sdk excluding the current SDK,
+On a plugin dir: errors where the plugin could not pack or install (no or invalid
+manifest, no install entry, a missing Dockerfile or pyproject, replica bounds that
+contradict, symbolic links leaving the dir, file names an archive may not hold), and
+wherever hub publish and hub verify would refuse it: the catalog entry publish writes
+from the manifest is checked by the catalog's own rules (entry.* codes at the
+manifest's lines: SemVer version, SPDX license, a description and an author, slugs,
+an https homepage, …). Warnings for requires_sdk excluding the current SDK,
 health-check timeouts outside 5–300 s, a stale bundled SDK wheel, a missing schema
-file, uv sources outside the plugin, a misspelled manifest key (did you mean …?);
-symbolic links leaving the dir are errors (pack refuses them); info (with --strict) for missing tags,
-description or author.
+file, uv sources outside the plugin, a misspelled manifest key (did you mean …?), an
+unquoted YAML 1.1 boolean such as restart_policy: no, and the description or author
+hub scaffold left as placeholders (lint.placeholder: hub publish and hub verify
+refuse it, so an untouched scaffold still lints and packs); info (with --strict) for
+missing tags.
 
 On an archive, first the strict safety and integrity checks: no path traversal,
 absolute paths, links, devices, duplicates or zip bombs; manifest.yaml valid with a

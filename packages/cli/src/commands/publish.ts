@@ -22,8 +22,10 @@ import {
   entryForArchive,
   git,
   hashFd,
+  type LintResult,
   lintPlugin,
   MemoryCatalogSource,
+  PackError,
   packPlugin,
   readMaintainers,
   readOwners,
@@ -196,6 +198,15 @@ async function pluginOwnership(
   };
 }
 
+/** Whether lint let the plugin through; if not, its findings and why nothing is published are printed. */
+function lintPassed(lint: LintResult, target: string, json: boolean): boolean {
+  const errors = lint.findings.filter((f) => f.severity === 'error').length;
+  if (lint.ok && errors === 0) return true;
+  printFindings(lint.findings, json ? 'json' : 'text');
+  console.error(red(`✖ not published: hub lint found ${errors} error(s) in ${safe(target)}`));
+  return false;
+}
+
 /** Prints a proposal's result (or the dry run) in the chosen form; returns the exit code. */
 export function reportProposal(json: boolean, doc: Record<string, unknown>, lines: string[]): number {
   if (json) process.stdout.write(`${inertJson(doc, 2)}\n`);
@@ -231,7 +242,8 @@ export const publishCommand: Command = {
   help: `Usage: hub publish <plugin-dir | file.mpn> [options]
 
 Proposes a new plugin version to the catalog as a pull request:
-  pack (a dir; reproducibly) → lint (errors stop here) → the archive goes to the
+  pack (a dir; reproducibly) → lint (errors stop here; the scaffold's placeholder
+  description or author, a warning in hub lint, is an error) → the archive goes to the
   catalog repo's assets/plugins/ (or to S3/R2 with --bucket; a published archive is
   never replaced) → catalog/plugins/<id>/<version>.yaml is written (sha256, size,
   archive_id, published_at; tier community unless the author is a maintainer), and
@@ -288,27 +300,32 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
     const target = positionals[0]!;
     const work = mkdtempSync(join(tmpdir(), 'hub-publish-'));
     try {
-      // 1. The archive: packed from a dir, or the .mpn given.
+      // 1. The archive: packed from a dir, or the .mpn given. Lint judges a dir first, so findings
+      //    name the author's own files and lines, then the archive that is published. Both as
+      //    publishing judges them: what only the catalog refuses (the scaffold's placeholders) is an error.
+      const followLinks = values['follow-links'];
       let archive: string;
       if (statSync(target, { throwIfNoEntry: false })?.isDirectory()) {
+        if (!lintPassed(await lintPlugin(target, { purpose: 'publish', followLinks }), target, json))
+          return EXIT.failed;
         say(`packing ${safe(target)}`);
-        const packed = await packPlugin(target, {
-          out: join(work, 'plugin.mpn'),
-          followLinks: values['follow-links'],
-        });
-        archive = packed.file;
+        try {
+          archive = (await packPlugin(target, { out: join(work, 'plugin.mpn'), followLinks })).file;
+        } catch (err) {
+          if (!(err instanceof PackError)) throw err;
+          printFindings(
+            err.findings.length > 0 ? err.findings : [err.toFinding(target)],
+            json ? 'json' : 'text',
+          );
+          console.error(red(`✖ not published: ${err.code}: ${safe(err.message)}`));
+          return EXIT.failed;
+        }
       } else {
         archive = resolve(target);
       }
       // 2. Lint: the same checks as hub lint and the catalog's PR check.
-      const lint = await lintPlugin(archive);
-      const errors = lint.findings.filter((f) => f.severity === 'error');
-      if (!lint.ok || !lint.manifest || errors.length > 0) {
-        if (!json) printFindings(lint.findings, 'text');
-        else printFindings(lint.findings, 'json');
-        console.error(red(`✖ not published: hub lint found ${errors.length} error(s) in ${safe(target)}`));
-        return EXIT.failed;
-      }
+      const lint = await lintPlugin(archive, { purpose: 'publish' });
+      if (!lintPassed(lint, target, json) || !lint.manifest) return EXIT.failed;
       const m = lint.manifest;
       const fd = openSync(archive, 'r');
       let digest: { sha256: string; size: number };

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { slug } from '@magellon/hub-core';
-import { readManifest } from '@magellon/hub-core/node';
+import { readManifest, TEMPLATE_PLACEHOLDERS } from '@magellon/hub-core/node';
 import { green, red, safe, safeLines } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import { BUNDLED } from '../version';
@@ -24,6 +24,8 @@ export interface ScaffoldValues {
   backend_id: string;
   package_name: string;
   author: string;
+  /** The placeholder the author replaces (TEMPLATE_PLACEHOLDERS, which lint recognises). */
+  description: string;
   year: string;
 }
 
@@ -115,7 +117,7 @@ Options:
   --category <c>      the cryo-EM step it implements (lowercase slug, e.g. ctf)
   --name <text>       display name (default from the id)
   --backend-id <id>   backend id within the category (default: the plugin id)
-  --author <text>     author (default "$USER")
+  --author <text>     author (default "$USER", else a placeholder hub publish refuses)
   --dir <parent>      where to create it (default .)
   -h, --help          show this help
 
@@ -161,8 +163,9 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
       package_name: packageName(id),
       author: checkFreeText(
         '--author',
-        (values.author as string | undefined) ?? process.env.USER ?? 'Plugin Author',
+        (values.author as string | undefined) || process.env.USER || TEMPLATE_PLACEHOLDERS.author,
       ),
+      description: TEMPLATE_PLACEHOLDERS.description,
       year: String(new Date().getFullYear()),
     });
     const rel = relative(process.cwd(), dest);

@@ -46,8 +46,9 @@ Checks a catalog pull request in a git repository, reading both sides from git o
   · the entries it adds or changes: schema and catalog rules, and for each new version
     its archive (from the PR's assets/ or downloaded from its https URL, size-capped):
     size_bytes, sha256, the safe-unzip and file_checksums checks, the manifest against
-    the entry, and a real install into a throw-away CoreService that must pass its
-    health check;
+    the entry, hub lint's errors as hub publish judges them (the scaffold's placeholder
+    description or author is one), and a real install into a throw-away CoreService
+    that must pass its health check;
   · immutability: a published version may only gain or change yanked/deprecated; it is
     never deleted, and a published archive is never replaced;
   · ownership: only an owner of a plugin (plugins/<id>/owners.yaml of the BASE ref),

@@ -1,12 +1,13 @@
 import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
+import type { FindingCode } from '../finding-codes';
 import type { FindingList } from '../findings';
+import { wouldBeEntryFindings } from '../node/entry-for-archive';
 import { type ArchiveManifest, KNOWN_MANIFEST_VERSIONS } from '../schema/archive-manifest';
-import { isSpdxExpression } from '../schema/primitives';
 import { sdkSatisfies } from '../versions/sdk-range';
-import { isSemver } from '../versions/semver';
 import { keyTypoFindings } from './key-typos';
 import { joinRelative, normalizeRelative, type PluginFiles, parentDir } from './plugin-files';
 import { pyprojectDependencies } from './pyproject';
+import { type PlaceholderField, TEMPLATE_PLACEHOLDERS } from './template-placeholders';
 
 /** Everything a lint rule may look at. */
 export interface LintContext {
@@ -21,10 +22,19 @@ export interface LintContext {
   raw: unknown;
   /** Where the value at `path` sits, or with `key` true, the last key of `path` itself. */
   locate: (path: ReadonlyArray<PropertyKey>, key?: boolean) => { line: number; column: number };
+  /** The scalar at `path` exactly as the manifest's text writes it. */
+  written: (path: ReadonlyArray<PropertyKey>) => string | undefined;
   sdkVersion: string;
 }
 
 export type LintRule = (ctx: LintContext) => void | Promise<void>;
+
+/**
+ * Findings an author may leave while iterating, which the catalog refuses: a warning where the author
+ * lints and packs (`hub lint`, `hub pack`), an error where the plugin is published (`hub publish`,
+ * `hub verify`; see LintOptions.purpose). Their messages say that publish and verify refuse them.
+ */
+export const PUBLISH_BLOCKING: ReadonlySet<FindingCode> = new Set<FindingCode>(['lint.placeholder']);
 
 export const KNOWN_PREDICATES = ['docker_daemon', 'binary', 'python', 'gpu_count_min', 'os', 'arch'] as const;
 
@@ -166,16 +176,6 @@ const manifestVersionKnown: LintRule = (ctx) => {
   }
 };
 
-const versionIsSemver: LintRule = (ctx) => {
-  if (!isSemver(ctx.manifest.version)) {
-    ctx.findings.warning(
-      'lint.version-not-semver',
-      `version "${ctx.manifest.version}" is not SemVer; the hub catalog only accepts SemVer such as 1.2.0`,
-      at(ctx, ['version']),
-    );
-  }
-};
-
 const predicatesKnown: LintRule = (ctx) => {
   ctx.manifest.install.forEach((spec, i) => {
     spec.requires.forEach((pred, j) => {
@@ -192,27 +192,83 @@ const predicatesKnown: LintRule = (ctx) => {
   });
 };
 
-const licenseIsSpdx: LintRule = (ctx) => {
-  const license = ctx.manifest.license;
-  if (license && !isSpdxExpression(license)) {
-    ctx.findings.warning(
-      'lint.license-not-spdx',
-      `license "${license}" is not an SPDX identifier; the hub catalog requires one`,
-      at(ctx, ['license']),
-    );
-  }
-};
-
-const authorInfo: LintRule = (ctx) => {
-  const m = ctx.manifest;
-  if (m.tags.length === 0)
+const tagsInfo: LintRule = (ctx) => {
+  if (ctx.manifest.tags.length === 0)
     ctx.findings.info(
       'lint.no-tags',
       'no tags: people searching the hub will not find it by topic',
       at(ctx, []),
     );
-  if (!m.description.trim()) ctx.findings.info('lint.no-description', 'no description', at(ctx, []));
-  if (!m.author.trim()) ctx.findings.info('lint.no-author', 'no author', at(ctx, []));
+};
+
+/**
+ * Errors wherever the catalog would refuse the entry `hub publish` writes from this manifest (a
+ * version that is not SemVer, a license that is not SPDX, no description or author, a reserved
+ * plugin_id, …): the very checks publish and verify run, with their entry.* codes, at the manifest's lines.
+ */
+const catalogAcceptsEntry: LintRule = (ctx) => {
+  const locator = { locate: ctx.locate, written: ctx.written };
+  ctx.findings.items.push(...wouldBeEntryFindings(ctx.manifest, ctx.manifestFile, locator));
+};
+
+/** Whitespace runs as one space, as the catalog entry shows text. */
+const oneLine = (s: string) => s.trim().replace(/\s+/g, ' ');
+
+/** A field that still holds the scaffold template's placeholder text (publish-blocking). */
+const placeholdersReplaced: LintRule = (ctx) => {
+  for (const field of Object.keys(TEMPLATE_PLACEHOLDERS) as PlaceholderField[]) {
+    if (oneLine(ctx.manifest[field]) !== TEMPLATE_PLACEHOLDERS[field]) continue;
+    ctx.findings.warning(
+      'lint.placeholder',
+      `${field} is still the placeholder hub scaffold wrote ("${TEMPLATE_PLACEHOLDERS[field]}"); replace it — hub publish and hub verify refuse it`,
+      at(ctx, [field]),
+    );
+  }
+};
+
+/** The value at `path` of a parsed document, own properties only (keys are data). */
+function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let cur = data;
+  for (const seg of path) {
+    if (typeof cur !== 'object' || cur === null || !Object.hasOwn(cur, seg)) return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  return cur;
+}
+
+/** Paths of every boolean in a parsed YAML document. */
+function booleanPaths(data: unknown): PropertyKey[][] {
+  const found: PropertyKey[][] = [];
+  const stack: Array<[unknown, PropertyKey[]]> = [[data, []]];
+  while (stack.length > 0) {
+    const [node, path] = stack.pop()!;
+    if (typeof node === 'boolean') found.push(path);
+    else if (Array.isArray(node)) for (const [i, v] of node.entries()) stack.push([v, [...path, i]]);
+    else if (typeof node === 'object' && node !== null && !(node instanceof Date))
+      for (const [k, v] of Object.entries(node)) stack.push([v, [...path, k]]);
+  }
+  return found.reverse();
+}
+
+/**
+ * A YAML 1.1 boolean (`no`, `off`, `yes`, …) where the manifest means a string, which the schema
+ * turned back into one (`restart_policy: no` is the policy "no"): other readers may not, so quote it.
+ * Where a boolean cannot stand for a string, the schema's own error says the same (schemaFindings).
+ */
+const booleansQuoted: LintRule = (ctx) => {
+  for (const path of booleanPaths(ctx.raw)) {
+    const meant = valueAt(ctx.manifest, path);
+    if (typeof meant !== 'string') continue;
+    const written = ctx.written(path) ?? String(valueAt(ctx.raw, path));
+    const last = path.at(-1);
+    const key = typeof last === 'string' ? `${last}: ` : '';
+    const taken = meant === written ? '' : `, taken as "${meant}"`;
+    ctx.findings.warning(
+      'lint.unquoted-boolean',
+      `\`${written}\` is read as a boolean${taken}; quote it: ${key}"${meant}"`,
+      at(ctx, path),
+    );
+  }
 };
 
 /** A warning at each unknown key that is one or two edits from a known one (unknown keys are ignored). */
@@ -223,6 +279,9 @@ const keysSpelledRight: LintRule = (ctx) => {
 /** The author's checks, run on a source dir and on an archive alike. */
 export const LINT_RULES: readonly LintRule[] = [
   keysSpelledRight,
+  catalogAcceptsEntry,
+  placeholdersReplaced,
+  booleansQuoted,
   installFilesExist,
   sdkRangeIncludesCurrent,
   healthTimeoutReasonable,
@@ -230,8 +289,6 @@ export const LINT_RULES: readonly LintRule[] = [
   schemaFilesPresent,
   uvPyprojectSafe,
   manifestVersionKnown,
-  versionIsSemver,
   predicatesKnown,
-  licenseIsSpdx,
-  authorInfo,
+  tagsInfo,
 ];

@@ -3,9 +3,9 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { compareEntryWithManifest } from '../catalog/archive-rules';
 import type { LoadedEntry } from '../catalog/model';
-import { type Finding, FindingList, sortFindings } from '../findings';
+import { type Finding, FindingList, hasErrors, sortFindings } from '../findings';
 import { YamlLocator } from '../yaml/locate';
-import { verifyArchive } from './archive/verify-archive';
+import { type VerifiedArchive, verifyArchive } from './archive/verify-archive';
 import { FileTree, refusalFinding } from './fs/tree-file';
 import { FileTooLargeError, hashFd } from './hash-file';
 import { ioFinding } from './io-error';
@@ -143,7 +143,7 @@ async function checkOne(
  * Judges one entry's archive, already opened as a regular file (the caller's fd, closed here):
  * size_bytes, sha256 (one hashing pass, bounded), the strict archive checks and the manifest
  * against the entry. With `copyPath`, the bytes hashed are copied there and the copy is verified.
- * Every problem is a finding on the entry's line. Returns the archive's real path when it passed.
+ * Every problem is a finding on the entry's line. Returns what the strict check read when it passed.
  */
 export async function checkOpenedArchive(
   loaded: LoadedEntry,
@@ -152,7 +152,7 @@ export async function checkOpenedArchive(
   locate: (file: string, path: ReadonlyArray<PropertyKey>) => { line: number; column: number },
   findings: FindingList,
   copyPath?: string,
-): Promise<boolean> {
+): Promise<VerifiedArchive | undefined> {
   const { entry, file } = loaded;
   const at = (p: PropertyKey[]) => ({ file, ...locate(file, p) });
   const start = findings.items.length;
@@ -165,14 +165,14 @@ export async function checkOpenedArchive(
         `size_bytes is ${entry.archive.size_bytes} but the archive has ${opened.stats.size} bytes`,
         at(['archive', 'size_bytes']),
       );
-      return false;
+      return undefined;
     }
     if (copyPath) copy = await open(copyPath, 'wx', 0o644);
     digest = await hashFd(opened.fd, { maxBytes: DEFAULT_ZIP_LIMITS.maxArchiveBytes, copyTo: copy });
   } catch (err) {
     if (err instanceof FileTooLargeError) {
       findings.error('zip.too-large', `archive ${entry.archive.url} ${err.message}`, at(['archive', 'url']));
-      return false;
+      return undefined;
     }
     throw err;
   } finally {
@@ -185,7 +185,7 @@ export async function checkOpenedArchive(
       `size_bytes is ${entry.archive.size_bytes} but the archive has ${digest.size} bytes (it changed while being read)`,
       at(['archive', 'size_bytes']),
     );
-    return false;
+    return undefined;
   }
   if (digest.sha256 !== entry.archive.sha256) {
     findings.error(
@@ -193,10 +193,10 @@ export async function checkOpenedArchive(
       `sha256 does not match the archive (its sha256 is ${digest.sha256})`,
       at(['archive', 'sha256']),
     );
-    return false;
+    return undefined;
   }
   const verified = await verifyArchive(copyPath ?? opened.real, { label });
   findings.items.push(...verified.findings);
   if (verified.manifest) compareEntryWithManifest(loaded, verified.manifest, findings, locate);
-  return !findings.items.slice(start).some((f) => f.severity === 'error');
+  return hasErrors(findings.items.slice(start)) ? undefined : verified;
 }

@@ -1,7 +1,11 @@
 import { dump } from 'js-yaml';
 import { hubArchiveUrl } from '../catalog/model';
+import type { Finding } from '../findings';
+import { type ArchiveManifest, PLACEHOLDER_ARCHIVE_ID } from '../schema/archive-manifest';
 import type { CatalogEntryInput, Tier } from '../schema/catalog-entry';
+import type { PathLocator } from '../yaml/locate';
 import type { PackResult } from './pack';
+import { checkEntryBytes } from './read-entry';
 
 export interface EntryDetails {
   tier: Tier;
@@ -50,4 +54,40 @@ export function entryForArchive(
 /** An entry as the catalog's YAML file: fields in schema order, strings quoted where YAML needs it. */
 export function renderEntryYaml(entry: CatalogEntryInput | Record<string, unknown>, header = ''): string {
   return header + dump(entry, { lineWidth: 100, quotingType: '"', noRefs: true });
+}
+
+/**
+ * What only packing and publishing know, as values the catalog schema accepts: the would-be entry
+ * is judged on what the manifest gives it, nothing else.
+ */
+const WOULD_BE_ARCHIVE = { sha256: '0'.repeat(64), size_bytes: 1, archive_id: PLACEHOLDER_ARCHIVE_ID };
+const WOULD_BE_DETAILS: EntryDetails = {
+  tier: 'community',
+  published_at: '2000-01-01T00:00:00Z',
+  url: '/assets/plugins/would-be.mpn',
+};
+
+/**
+ * The catalog's own checks (schema and entry rules, exactly as `hub publish` and `hub verify` run
+ * them) on the entry `hub publish` would write from this manifest, reported at the manifest's lines
+ * through `locator`: how `hub lint` refuses whatever publish and verify would refuse.
+ */
+export function wouldBeEntryFindings(
+  manifest: ArchiveManifest,
+  manifestFile: string,
+  locator: PathLocator,
+): Finding[] {
+  const entry = entryForArchive({ manifest, ...WOULD_BE_ARCHIVE }, WOULD_BE_DETAILS);
+  const { findings } = checkEntryBytes(Buffer.from(renderEntryYaml(entry)), {
+    file: manifestFile,
+    dir: manifest.plugin_id,
+    fileName: `${manifest.version}.yaml`,
+    locator,
+  });
+  // A problem with the entry file as a whole (too large to read) has no line of the manifest to name.
+  return findings.map((f) =>
+    f.code.startsWith('yaml.')
+      ? { ...f, line: 1, column: 1, message: `the catalog entry made from this manifest: ${f.message}` }
+      : f,
+  );
 }

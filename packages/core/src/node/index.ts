@@ -3,6 +3,7 @@ export * from '../manifest/key-typos';
 export * from '../manifest/lint-rules';
 export * from '../manifest/plugin-files';
 export * from '../manifest/read-manifest';
+export * from '../manifest/template-placeholders';
 export * from '../yaml';
 export * from './archive/verify-archive';
 export * from './bundle';

@@ -2,7 +2,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CATALOG_REFUSALS, setField } from '../../test/catalog-refusals';
 import { LINT_ME_MANIFEST, writeLintMe } from '../../test/lint-plugin';
+import { PUBLISH_BLOCKING } from '../manifest/lint-rules';
+import { TEMPLATE_PLACEHOLDERS } from '../manifest/template-placeholders';
 import { lintDir, lintPlugin } from './lint';
 import { PackError, packPlugin } from './pack';
 
@@ -14,6 +17,11 @@ const MANIFEST = LINT_ME_MANIFEST;
 /** A plugin dir with the given files on top of a clean baseline; `null` removes a baseline file. */
 const pluginDir = (files: Record<string, string | null> = {}) =>
   writeLintMe(mkdtempSync(join(ROOT, 'p-')), files);
+
+const lineOf = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+/** The line of a top-level field. */
+const fieldLine = (text: string, field: string) =>
+  text.split('\n').findIndex((l) => l.startsWith(`${field}:`)) + 1;
 
 const codes = async (dir: string, sdkVersion = '2.3.0') =>
   (await lintDir(dir, { sdkVersion })).findings.map((f) => `${f.severity} ${f.code}`);
@@ -158,7 +166,7 @@ find-links = ["http://evil.example/wheels"]
     expect(existsSync(out)).toBe(false);
   });
 
-  it('warns about unknown predicates, a non-SemVer version and a non-SPDX license; notes missing tags', async () => {
+  it('warns about unknown predicates and notes missing tags; a non-SemVer version and a non-SPDX license are errors', async () => {
     const odd = MANIFEST.replace(
       '    pyproject: pyproject.toml',
       '    pyproject: pyproject.toml\n    requires:\n      - quantum_cpu: true',
@@ -167,16 +175,138 @@ find-links = ["http://evil.example/wheels"]
       .replace('license: MIT', 'license: Proprietary stuff')
       .replace('tags: [test]', 'tags: []');
     expect((await codes(pluginDir({ 'manifest.yaml': odd }))).sort()).toEqual([
+      'error entry.invalid-license',
+      'error entry.invalid-semver',
       'info lint.no-tags',
-      'warning lint.license-not-spdx',
       'warning lint.unknown-predicate',
-      'warning lint.version-not-semver',
     ]);
   });
 });
 
+describe('what the catalog refuses, lint refuses: an error at the manifest line (or the file) it comes from', () => {
+  for (const refusal of CATALOG_REFUSALS) {
+    it(`${refusal.what}: ${refusal.code}`, async () => {
+      const { field, files = {} } = refusal;
+      const manifest = field ? setField(MANIFEST, field.name, field.yaml) : MANIFEST;
+      const result = await lintDir(pluginDir({ 'manifest.yaml': manifest, ...files }), {
+        sdkVersion: '2.3.0',
+      });
+      expect(result.ok).toBe(false);
+      const errors = result.findings.filter((f) => f.severity === 'error');
+      expect(errors.map((f) => f.code)).toEqual([refusal.code]);
+      if (field) {
+        const line = field.yaml === null ? 1 : fieldLine(manifest, field.name);
+        expect([errors[0]!.file, errors[0]!.line]).toEqual(['lint-me/manifest.yaml', line]);
+      } else {
+        expect(Object.keys(files).map((f) => `lint-me/${f}`)).toContain(errors[0]!.file);
+      }
+    });
+  }
+
+  it('the same rules, not a copy: a manifest the catalog accepts gives no error, whatever it leaves out', async () => {
+    const lean = ['tags', 'homepage', 'backend_id'].reduce((m, f) => setField(m, f, null), MANIFEST);
+    expect(await codes(pluginDir({ 'manifest.yaml': lean }))).toEqual(['info lint.no-tags']);
+  });
+});
+
+describe('YAML read as something else than the author wrote', () => {
+  const lint = async (manifest: string) =>
+    (await lintDir(pluginDir({ 'manifest.yaml': manifest }), { sdkVersion: '2.3.0' })).findings;
+
+  it('restart_policy: no is a boolean to YAML 1.1: one warning, the value as written, "quote it" once', async () => {
+    const manifest = `${MANIFEST}lifecycle:\n  restart_policy: no\n`;
+    const findings = await lint(manifest);
+    expect(findings.map((f) => [f.severity, f.code, f.line, f.column, f.message])).toEqual([
+      [
+        'warning',
+        'lint.unquoted-boolean',
+        lineOf(manifest, 'restart_policy'),
+        19,
+        '`no` is read as a boolean; quote it: restart_policy: "no"',
+      ],
+    ]);
+    expect(await lint(`${MANIFEST}lifecycle:\n  restart_policy: "no"\n`)).toEqual([]);
+  });
+
+  it('every spelling YAML 1.1 reads as false is shown as written, with the value it stands for', async () => {
+    for (const written of ['No', 'NO', 'off', 'OFF', 'false']) {
+      const findings = await lint(`${MANIFEST}lifecycle:\n  restart_policy: ${written}\n`);
+      expect(findings.map((f) => f.message)).toEqual([
+        `\`${written}\` is read as a boolean, taken as "no"; quote it: restart_policy: "no"`,
+      ]);
+    }
+  });
+
+  it('a boolean where a string must be is an error that says "quote it" once, with the value as written', async () => {
+    const findings = await lint(MANIFEST.replace('author: Lab', 'author: yes'));
+    expect(findings.map((f) => [f.severity, f.code, f.message])).toEqual([
+      ['error', 'manifest.invalid-type', '`yes` is read as a boolean; quote it: author: "yes"'],
+    ]);
+  });
+
+  it('version: 1.0 is a number: one message with the value as written and what a version must be', async () => {
+    const manifest = MANIFEST.replace('version: 1.0.0', 'version: 1.0');
+    const findings = await lint(manifest);
+    expect(findings.map((f) => [f.severity, f.code, f.line, f.message])).toEqual([
+      [
+        'error',
+        'manifest.invalid-semver',
+        fieldLine(manifest, 'version'),
+        '`1.0` is read as a number; a version must be SemVer such as "1.0.0" (quoted)',
+      ],
+    ]);
+  });
+});
+
+describe('the scaffold template’s placeholders', () => {
+  const withPlaceholders = MANIFEST.replace(
+    'author: Lab',
+    `author: "${TEMPLATE_PLACEHOLDERS.author}"`,
+  ).replace(
+    'description: A plugin for lint tests.',
+    `description: >\n  ${TEMPLATE_PLACEHOLDERS.description}\n`,
+  );
+
+  it('are warnings where the author iterates, naming what publish and verify do', async () => {
+    const result = await lintDir(pluginDir({ 'manifest.yaml': withPlaceholders }), { sdkVersion: '2.3.0' });
+    expect(result.ok).toBe(true);
+    expect(result.findings.map((f) => [f.severity, f.code, f.line])).toEqual([
+      ['warning', 'lint.placeholder', fieldLine(withPlaceholders, 'author')],
+      ['warning', 'lint.placeholder', fieldLine(withPlaceholders, 'description')],
+    ]);
+    expect(result.findings[1]!.message).toBe(
+      `description is still the placeholder hub scaffold wrote ("${TEMPLATE_PLACEHOLDERS.description}"); replace it — hub publish and hub verify refuse it`,
+    );
+  });
+
+  it('are errors when linting to publish (PUBLISH_BLOCKING), in a dir and in its archive', async () => {
+    const dir = pluginDir({ 'manifest.yaml': withPlaceholders });
+    const asPublished = await lintDir(dir, { sdkVersion: '2.3.0', purpose: 'publish' });
+    expect(asPublished.ok).toBe(false);
+    expect(asPublished.findings.map((f) => `${f.severity} ${f.code}`)).toEqual([
+      'error lint.placeholder',
+      'error lint.placeholder',
+    ]);
+    const packed = await packPlugin(dir, { out: join(dir, '..', 'placeholder.mpn') });
+    const archive = await lintPlugin(packed.file, { sdkVersion: '2.3.0', purpose: 'publish' });
+    expect(archive.findings.map((f) => `${f.severity} ${f.code} ${f.file}`)).toEqual([
+      'error lint.placeholder placeholder.mpn!manifest.yaml',
+      'error lint.placeholder placeholder.mpn!manifest.yaml',
+    ]);
+    expect(PUBLISH_BLOCKING.has('lint.placeholder')).toBe(true);
+  });
+
+  it('text only like a placeholder is the author’s own', async () => {
+    const own = withPlaceholders.replace(
+      TEMPLATE_PLACEHOLDERS.description,
+      `${TEMPLATE_PLACEHOLDERS.description} It computes spectra.`,
+    );
+    const findings = (await lintDir(pluginDir({ 'manifest.yaml': own }), { sdkVersion: '2.3.0' })).findings;
+    expect(findings.map((f) => f.line)).toEqual([fieldLine(own, 'author')]);
+  });
+});
+
 describe('did-you-mean for misspelled manifest keys', () => {
-  const lineOf = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
   const typos = async (manifest: string) =>
     (await lintDir(pluginDir({ 'manifest.yaml': manifest }), { sdkVersion: '2.3.0' })).findings
       .filter((f) => f.code === 'lint.misspelled-key')

@@ -1,21 +1,37 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { type Finding, FindingList, hasErrors, sortFindings } from '../findings';
-import { LINT_RULES, type LintContext } from '../manifest/lint-rules';
+import { LINT_RULES, type LintContext, PUBLISH_BLOCKING } from '../manifest/lint-rules';
 import type { PluginFiles } from '../manifest/plugin-files';
 import { MAX_MANIFEST_BYTES, readManifest } from '../manifest/read-manifest';
 import type { ArchiveManifest } from '../schema/archive-manifest';
 import { CURRENT_SDK_VERSION } from '../versions/sdk-range';
 import { YamlLocator } from '../yaml/locate';
 import { parseYaml } from '../yaml/parse-yaml';
-import { ARCHIVE_MANIFEST_FILES, verifyArchive } from './archive/verify-archive';
+import { ARCHIVE_MANIFEST_FILES, type VerifiedArchive, verifyArchive } from './archive/verify-archive';
 import { DirPluginFiles, listPluginDir, MAX_PLUGIN_FILE_READ_BYTES, readSourceManifest } from './plugin-dir';
-import { readZipEntry } from './zip';
+import { readZipEntry, ZipError } from './zip';
+import { checkEntryName } from './zip/entry-name';
+import { checkEntryPaths } from './zip/entry-paths';
+
+/**
+ * Why a plugin is linted. `author` (hub lint, hub pack): an author iterating, so what only the catalog
+ * refuses (PUBLISH_BLOCKING) is a warning. `publish` (hub publish, hub verify): it is an error.
+ */
+export type LintPurpose = 'author' | 'publish';
 
 export interface LintOptions {
   sdkVersion?: string;
   /** As `hub pack --follow-links`: links leaving a plugin dir are followed instead of refused. */
   followLinks?: boolean;
+  /** Default `author`. */
+  purpose?: LintPurpose;
+}
+
+/** The findings as the purpose judges them: publish-blocking warnings become errors when publishing. */
+function forPurpose(findings: readonly Finding[], purpose: LintPurpose = 'author'): Finding[] {
+  if (purpose === 'author') return [...findings];
+  return findings.map((f) => (PUBLISH_BLOCKING.has(f.code) ? { ...f, severity: 'error' } : f));
 }
 
 export interface LintResult {
@@ -36,7 +52,11 @@ async function runRules(
   origin: LintContext['origin'],
   raw?: unknown,
 ): Promise<void> {
-  const locator = new YamlLocator(manifestText);
+  let locator: YamlLocator | undefined;
+  const lazy = () => {
+    locator ??= new YamlLocator(manifestText);
+    return locator;
+  };
   const reread =
     raw === undefined
       ? parseYaml(manifestText, manifestFile, { flavour: 'sdk', maxBytes: MAX_MANIFEST_BYTES })
@@ -49,7 +69,8 @@ async function runRules(
     findings,
     sdkVersion,
     raw: raw ?? (reread?.ok ? reread.value.data : undefined),
-    locate: (p, key) => locator.locate(p, key),
+    locate: (p, key) => lazy().locate(p, key),
+    written: (p) => lazy().written(p),
   };
   for (const rule of LINT_RULES) await rule(ctx);
 }
@@ -72,6 +93,7 @@ export async function lintDir(dirArg: string, opts: LintOptions = {}): Promise<L
   const listing = listPluginDir(dir, { followLinks: opts.followLinks });
   for (const problem of listing.problems)
     findings.error(problem.code, problem.message, { file: `${basename(dir)}/${problem.path}` });
+  checkArchiveNames(listing.files, basename(dir), findings);
   const files = new DirPluginFiles(dir, listing.files, basename(dir));
   await runRules(
     read.manifest,
@@ -83,8 +105,37 @@ export async function lintDir(dirArg: string, opts: LintOptions = {}): Promise<L
     'dir',
     read.raw,
   );
-  const sorted = sortFindings(findings.items);
+  const sorted = sortFindings(forPurpose(findings.items, opts.purpose));
   return { kind: 'dir', manifest: read.manifest, findings: sorted, ok: !hasErrors(sorted) };
+}
+
+/**
+ * The names pack would give the archive's entries, judged as the safe reader judges every archive
+ * (zip.* codes): a name Windows cannot hold, or two that collide on a case-insensitive disk, would
+ * stop pack, publish and verify, so lint says so first, at the file.
+ */
+function checkArchiveNames(files: readonly string[], label: string, findings: FindingList): void {
+  const refused = (err: unknown) => {
+    if (!(err instanceof ZipError)) throw err;
+    const message = `${err.message.slice(`${err.code}: `.length)}; hub pack and the catalog refuse it`;
+    findings.error(err.code, message, { file: `${label}/${err.entry ?? ''}` });
+  };
+  for (const name of files) {
+    try {
+      checkEntryName(name, label);
+    } catch (err) {
+      refused(err);
+    }
+  }
+  const names = [...new Set([...files, ...ARCHIVE_MANIFEST_FILES])];
+  try {
+    checkEntryPaths(
+      names.map((name) => ({ name, isDirectory: false })),
+      label,
+    );
+  } catch (err) {
+    refused(err);
+  }
 }
 
 /** Files up to this size are kept in memory during lintArchive's one pass, so rules rarely reopen the zip. */
@@ -130,27 +181,40 @@ export async function lintArchive(file: string, opts: LintOptions = {}): Promise
     label,
     keep: { maxFileBytes: KEEP_FILE_BYTES, maxTotalBytes: KEEP_TOTAL_BYTES },
   });
-  const findings = new FindingList();
-  findings.items.push(...verified.findings);
-  if (verified.manifest && verified.manifestText !== undefined) {
-    const files = new ArchivePluginFiles(
-      file,
-      verified.digests.map((d) => d.name),
-      verified.files,
-      label,
-    );
-    await runRules(
-      verified.manifest,
-      verified.manifestText,
-      `${label}!manifest.yaml`,
-      files,
-      findings,
-      opts.sdkVersion ?? CURRENT_SDK_VERSION,
-      'archive',
-    );
-  }
-  const sorted = sortFindings(findings.items);
+  const findings = [...verified.findings, ...(await lintVerifiedArchive(file, verified, label, opts))];
+  const sorted = sortFindings(findings);
   return { kind: 'archive', manifest: verified.manifest, findings: sorted, ok: !hasErrors(sorted) };
+}
+
+/**
+ * The author's checks on an archive the strict check has already read (`verified`, whose own
+ * findings are not repeated): what `hub verify` runs on each new version, with purpose `publish`.
+ * `label` names the archive in findings, as it did for the strict check.
+ */
+export async function lintVerifiedArchive(
+  file: string,
+  verified: VerifiedArchive,
+  label: string,
+  opts: LintOptions = {},
+): Promise<Finding[]> {
+  if (!verified.manifest || verified.manifestText === undefined) return [];
+  const findings = new FindingList();
+  const files = new ArchivePluginFiles(
+    file,
+    verified.digests.map((d) => d.name),
+    verified.files,
+    label,
+  );
+  await runRules(
+    verified.manifest,
+    verified.manifestText,
+    `${label}!manifest.yaml`,
+    files,
+    findings,
+    opts.sdkVersion ?? CURRENT_SDK_VERSION,
+    'archive',
+  );
+  return sortFindings(forPurpose(findings.items, opts.purpose));
 }
 
 /** Lints a dir or an .mpn, whichever `target` is. */

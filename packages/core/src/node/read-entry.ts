@@ -2,7 +2,7 @@ import type { LoadedEntry } from '../catalog/model';
 import { ENTRY_RULES } from '../catalog/rules';
 import { type Finding, FindingList } from '../findings';
 import { catalogEntrySchema } from '../schema/catalog-entry';
-import { YamlLocator } from '../yaml/locate';
+import { type PathLocator, YamlLocator } from '../yaml/locate';
 import { parseYaml } from '../yaml/parse-yaml';
 import { schemaFindings } from '../yaml/schema-findings';
 
@@ -61,6 +61,11 @@ export interface EntryPlace {
   file: string;
   dir: string;
   fileName: string;
+  /**
+   * Where findings point in `file` (default: the entry's own lines). An entry made from a manifest
+   * (lint's would-be entry) points at the manifest's lines instead.
+   */
+  locator?: PathLocator;
 }
 
 export interface EntryResult {
@@ -96,10 +101,11 @@ export function checkEntryBytes(bytes: Buffer, place: EntryPlace): EntryResult {
     };
   }
   const result = catalogEntrySchema.safeParse(data);
-  if (!result.success) return { findings: schemaFindings(result.error.issues, data, text, file, 'entry') };
+  if (!result.success)
+    return { findings: schemaFindings(result.error.issues, data, place.locator ?? text, file, 'entry') };
   const loaded: LoadedEntry = { file, entry: result.data };
   const findings = new FindingList();
-  let locator: YamlLocator | undefined;
+  let locator = place.locator;
   const locate = (_file: string, path: ReadonlyArray<PropertyKey>) => {
     locator ??= new YamlLocator(text);
     return locator.locate(path);

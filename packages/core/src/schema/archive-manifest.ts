@@ -207,7 +207,7 @@ export const archiveManifestSchema = z.preprocess(
     plugin_id: slug('plugin_id'),
     archive_id: uuidV7.optional(),
     name: z.string().min(1, 'name must not be empty'),
-    version: z.string('version must be a string; quote it if YAML reads it as a number').min(1),
+    version: z.string('a version must be SemVer such as "1.0.0" (quoted)').min(1),
     requires_sdk: sdkRange,
     author: z
       .string()

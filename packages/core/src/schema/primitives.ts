@@ -28,7 +28,7 @@ export const slug = (what: string) =>
     .refine((s) => s !== '.' && s !== '..', `${what} cannot be "." or ".."`);
 
 export const semverString = z
-  .string()
+  .string('a version must be SemVer such as "1.0.0" (quoted)')
   .refine(isSemver, 'version must be SemVer such as 1.2.0 or 1.3.0-rc.1 (no "v" prefix)');
 
 export const sha256Hex = z.string().regex(SHA256_PATTERN, 'sha256 must be 64 lowercase hex characters');

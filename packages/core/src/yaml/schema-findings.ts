@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { type FindingCode, isFindingCode } from '../finding-codes';
 import type { Finding, Severity } from '../findings';
 import { isDisplayTextPattern, MULTI_LINE_TEXT, unsafeDisplayCharacter } from '../text/display-text';
-import { YamlLocator } from './locate';
+import { type PathLocator, YamlLocator } from './locate';
 
 /** Field names whose problems get their own stable code, so docs and CI can name the rule. */
 const FIELD_CODES: ReadonlyMap<string, string> = new Map(
@@ -59,19 +59,34 @@ function codeFor(prefix: SchemaPrefix, suffix: string): FindingCode {
   return isFindingCode(code) ? code : `${prefix}.invalid-value`;
 }
 
+/** Zod's own wording for a type mismatch (a schema's own message replaces it). */
+const isDefaultMessage = (message: string) => message.startsWith('Invalid input');
+
+/**
+ * A string field YAML read as a number or a boolean (`version: 1.0`, `author: no`): one sentence with
+ * the value as written, what YAML made of it, and either the schema's own advice or "quote it".
+ */
+function readAsMessage(issue: z.core.$ZodIssue, value: number | boolean, written: string): string {
+  const last = issue.path.at(-1);
+  const key = typeof last === 'string' ? `${last}: ` : '';
+  const advice = isDefaultMessage(issue.message) ? `quote it: ${key}"${written}"` : issue.message;
+  return `\`${written}\` is read as a ${typeof value}; ${advice}`;
+}
+
 /**
  * Turns schema issues into findings with file:line:column, one per problem.
- * `prefix` namespaces the codes (`entry`, `manifest`).
+ * `prefix` namespaces the codes (`entry`, `manifest`); `source` is the document's text, or a locator
+ * that says where each path of `data` is shown (another file's lines, for a document made from it).
  */
 export function schemaFindings(
   issues: readonly z.core.$ZodIssue[],
   data: unknown,
-  text: string,
+  source: string | PathLocator,
   file: string,
   prefix: SchemaPrefix,
   severity: Severity = 'error',
 ): Finding[] {
-  const locator = new YamlLocator(text);
+  const locator = typeof source === 'string' ? new YamlLocator(source) : source;
   const out: Finding[] = [];
   for (const issue of issues) {
     const path = issue.path;
@@ -107,7 +122,6 @@ export function schemaFindings(
       });
       continue;
     }
-    const last = [...path].reverse().find((p) => typeof p === 'string') as string | undefined;
     // The innermost key that names a rule: `file_checksums.main.py` is a sha256 problem.
     // Keys come from the document: a key named "constructor" must not find Object.prototype's.
     const ruled = [...path].reverse().find((p): p is string => typeof p === 'string' && FIELD_CODES.has(p));
@@ -115,17 +129,18 @@ export function schemaFindings(
     let message = issue.message;
     if (issue.code === 'invalid_type' && value === undefined) {
       code = 'missing-field';
-      message = message.startsWith('Invalid input')
+      message = isDefaultMessage(message)
         ? `required field "${field}" is missing`
         : `required field "${field}" is missing: ${message}`;
     } else if (issue.code === 'invalid_type') {
       if (!ruled) code = 'invalid-type';
       const expected = 'expected' in issue ? String(issue.expected) : 'another type';
-      message = message.startsWith('Invalid input')
-        ? `"${field}" must be ${expected === 'object' ? 'a mapping' : expected === 'array' ? 'a list' : `a ${expected}`}, not ${describe(value)}`
-        : `"${field}": ${message} (got ${describe(value)})`;
       if (expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')) {
-        message += `; YAML read it as a ${typeof value}, so quote it: ${String(last)}: "…"`;
+        message = readAsMessage(issue, value, locator.written?.(path) ?? String(value));
+      } else {
+        message = isDefaultMessage(message)
+          ? `"${field}" must be ${expected === 'object' ? 'a mapping' : expected === 'array' ? 'a list' : `a ${expected}`}, not ${describe(value)}`
+          : `"${field}": ${message} (got ${describe(value)})`;
       }
     } else if (!message.includes(field.split('.').pop() ?? field)) {
       message = `"${field}": ${message}`;

@@ -11,6 +11,7 @@ import {
 import { join } from 'node:path';
 import { errorFinding, findingForError } from '../../../cli/src/errors';
 import type { Finding } from '../../src/findings';
+import { TEMPLATE_PLACEHOLDERS } from '../../src/manifest/template-placeholders';
 import { errnoOf, ioFinding } from '../../src/node/io-error';
 import { lintDir, lintPlugin } from '../../src/node/lint';
 import { loadCatalog } from '../../src/node/load-catalog';
@@ -103,10 +104,6 @@ export const lintFixtures: FixtureTable<'lint'> = {
     (t) => t.replace('manifest_version: "1"', 'manifest_version: "1.9"'),
     'manifest_version:',
   ),
-  'lint.version-not-semver': manifestCase(
-    (t) => t.replace('version: 1.0.0', 'version: "1.0"'),
-    'version: "1.0"',
-  ),
   'lint.unknown-predicate': manifestCase(
     (t) =>
       t.replace(
@@ -115,13 +112,16 @@ export const lintFixtures: FixtureTable<'lint'> = {
       ),
     '- quantum_computer',
   ),
-  'lint.license-not-spdx': manifestCase((t) => t.replace('license: MIT', 'license: Mine'), 'license:'),
-  'lint.no-tags': manifestCase((t) => t.replace('tags: [test]\n', ''), 'manifest_version:'),
-  'lint.no-description': manifestCase(
-    (t) => t.replace('description: A plugin for lint tests.\n', ''),
-    'manifest_version:',
+  'lint.placeholder': manifestCase(
+    (t) =>
+      t.replace(
+        'description: A plugin for lint tests.',
+        `description: >\n  ${TEMPLATE_PLACEHOLDERS.description}`,
+      ),
+    'description:',
   ),
-  'lint.no-author': manifestCase((t) => t.replace('author: Lab\n', ''), 'manifest_version:'),
+  'lint.unquoted-boolean': manifestCase((t) => `${t}lifecycle:\n  restart_policy: no\n`, 'restart_policy:'),
+  'lint.no-tags': manifestCase((t) => t.replace('tags: [test]\n', ''), 'manifest_version:'),
 };
 
 export const manifestFixtures: FixtureTable<'manifest'> = {

@@ -5,9 +5,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { isMaintainer, type LoadedEntry, type Maintainers } from '../../catalog/model';
 import { MUTABLE_ENTRY_FIELDS } from '../../catalog/rules';
 import { type Finding, FindingList, sortFindings } from '../../findings';
+import type { VerifiedArchive } from '../archive/verify-archive';
 import { checkOpenedArchive, locateArchive } from '../check-archives';
 import { refusalFinding } from '../fs/tree-file';
 import { ioFinding } from '../io-error';
+import { lintVerifiedArchive } from '../lint';
 import { loadCatalogFrom, MAX_MAINTAINERS_BYTES, readMaintainers } from '../load-catalog';
 import { checkEntryBytes, MAX_ENTRY_BYTES } from '../read-entry';
 import { GitCatalogSource, git, resolveCommit } from '../source/git-source';
@@ -243,13 +245,14 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
       let passed: boolean;
       try {
         const fd = openSync(archive.path, 'r');
-        passed = await checkOpenedArchive(
+        const verified = await checkOpenedArchive(
           entry,
           { fd, real: archive.path, stats: fstatSync(fd) },
           archive.label,
           locate,
           findings,
         );
+        passed = !!verified && (await publishLintPasses(archive, verified, findings));
       } catch (err) {
         const f = ioFinding(err, entry.file);
         findings.error(f.code, `archive ${entry.entry.archive.url} could not be checked: ${f.message}`, at);
@@ -322,6 +325,22 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
       );
     }
   }
+}
+
+/**
+ * The author's checks as `hub publish` runs them (purpose `publish`: lint.placeholder and the like are
+ * errors), on a new version's archive that passed the strict check: their errors refuse it here as
+ * they would have refused `hub publish`. Warnings are the author's business, not the catalog's.
+ */
+async function publishLintPasses(
+  archive: { path: string; label: string },
+  verified: VerifiedArchive,
+  findings: FindingList,
+): Promise<boolean> {
+  const linted = await lintVerifiedArchive(archive.path, verified, archive.label, { purpose: 'publish' });
+  const errors = linted.filter((f) => f.severity === 'error');
+  findings.items.push(...errors);
+  return errors.length === 0;
 }
 
 /**
