@@ -114,7 +114,7 @@ export function uploadLabel(name: string | undefined): string {
   const base = (name ?? '').split(/[/\\]/).pop()?.trim() ?? '';
   if (base === '') return 'the uploaded archive';
   const shown = escapeControl(base.length > 200 ? `${base.slice(0, 200)}…` : base);
-  return `the uploaded archive ${JSON.stringify(shown)}`;
+  return `the uploaded archive "${shown}"`;
 }
 
 /** An origin as browsers send it: scheme://host[:port], lower case. */
