@@ -44,7 +44,7 @@ try {
   console.error(`npm start: ${err.message}`);
   process.exit(1);
 }
-if (plugins.moved) console.log(`npm start: ${plugins.moved}, so plugins live in ${plugins.path}`);
+if (plugins.moved) console.log(`npm start: ${plugins.moved}, so they live under the temp dir`);
 console.log(`npm start: plugins dir ${plugins.path} (from ${plugins.from})`);
 
 const csArgs = [

@@ -84,6 +84,24 @@ export function readAnnounce(path: string, rt: PluginRuntime): { host: string; p
   return undefined;
 }
 
+/** Whether a record's `given` has the shape status expects (a record is a file; it may be torn or tampered with). */
+function wellFormed(given: unknown): given is RecordedStart {
+  const g = given as RecordedStart | undefined;
+  const isString = (v: unknown) => typeof v === 'string';
+  return (
+    typeof g === 'object' &&
+    g !== null &&
+    Array.isArray(g.settings) &&
+    g.settings.every(
+      (s) => typeof s === 'object' && s !== null && isString(s.key) && isString(s.value) && isString(s.from),
+    ) &&
+    typeof g.environment === 'object' &&
+    g.environment !== null &&
+    !Array.isArray(g.environment) &&
+    Object.values(g.environment).every(isString)
+  );
+}
+
 /** A port free on 127.0.0.1 right now (for plugins that do not announce the one they took). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -234,7 +252,7 @@ export class ProcessBackend implements Backend {
           : { exit_code: rec.exit_code ?? null, ...(rec.exited_at ? { exited_at: rec.exited_at } : {}) }),
         restarts: rec.restarts,
         ...(rec.isolation ? { isolation: rec.isolation } : {}),
-        ...(rec.given ? { given: rec.given } : {}),
+        ...(wellFormed(rec.given) ? { given: rec.given } : {}),
       };
     });
   }
