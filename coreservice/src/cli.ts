@@ -1,7 +1,7 @@
 // The `coreservice` command (compiled to coreservice/dist/main.js by packages/cli/build.mjs):
 // the installer for scripts and operators, over the same library the admin service uses.
 import { parseArgs } from 'node:util';
-import { escapeControlKeepLines, escapeControl as safe } from '@magellon/hub-core/text';
+import { escapeControlKeepLines, inertJson, escapeControl as safe } from '@magellon/hub-core/text';
 import type { ConfigFile, Registry, TrustMode } from './config';
 import { InstallError } from './errors';
 import type { InstallEvent, RunOptions } from './install';
@@ -377,8 +377,9 @@ export async function main(argv: string[]): Promise<number> {
           logLevel: logLevel as LogLevel,
           allowedHosts: [...(file.admin?.allowed_hosts ?? []), ...(values['allowed-host'] ?? [])],
           allowedOrigins: [...(file.admin?.allowed_origins ?? []), ...(values['allowed-origin'] ?? [])],
+          // JSON whose strings print inert (a plugin's or hub's text may be in an entry).
           log: (entry) =>
-            process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`),
+            process.stderr.write(`${inertJson({ time: new Date().toISOString(), ...entry })}\n`),
         });
         const where = svc.tokenFile
           ? `the admin token is in ${safe(svc.tokenFile)}`

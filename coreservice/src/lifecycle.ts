@@ -92,9 +92,10 @@ export async function pluginStatus(
   const { receipt, rt } = installed(pluginsDir, id);
   const state = stateOf(rt);
   const all = await replicaStatus(rt);
-  // What the plugin got: a live replica's record first, else the last one that ran.
+  // What the plugin got: a live replica's record first, else the one that was started last.
   const recorded =
-    all.find((r) => r.given && (r.state === 'running' || r.state === 'starting')) ?? all.find((r) => r.given);
+    all.find((r) => r.given && (r.state === 'running' || r.state === 'starting')) ??
+    all.filter((r) => r.given).sort((a, b) => (b.started_at ?? '').localeCompare(a.started_at ?? ''))[0];
   const replicas = all.map(({ given: _given, ...r }) => {
     const beat = opts.heartbeats?.get(`${id}-${r.replica}`);
     return beat === undefined
