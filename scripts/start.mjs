@@ -4,13 +4,11 @@
 //   - the hub: validates and builds catalog/ and serves the /v1 API and the archives on
 //     http://127.0.0.1:8080 (PORT and HOST override), the site beside them;
 //   - CoreService: the admin service on http://127.0.0.1:8090 (CORESERVICE_PORT overrides),
-//     installing from that hub into .magellon/plugins (MAGELLON_PLUGINS_DIR overrides); its admin
-//     token is $MAGELLON_ADMIN_TOKEN, or the one it keeps in <plugins dir>/.admin-token.
+//     installing from that hub into .magellon/plugins (MAGELLON_PLUGINS_DIR overrides), the dir
+//     `coreservice status` run anywhere in the checkout finds too; its admin token is
+//     $MAGELLON_ADMIN_TOKEN, or the one it keeps in <plugins dir>/.admin-token.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const hubEntry = new URL('../packages/cli/dist/main.js', import.meta.url);
@@ -21,6 +19,8 @@ if (!existsSync(hubEntry) || !existsSync(csEntry)) {
 }
 const hub = await import(hubEntry.href);
 const coreservice = await import(csEntry.href);
+// Everything below is relative to the checkout: catalog/, .magellon/.
+process.chdir(fileURLToPath(new URL('..', import.meta.url)));
 const host = process.env.HOST ?? '127.0.0.1';
 const port = process.env.PORT ?? '8080';
 const siteDir = fileURLToPath(new URL('../site/dist', import.meta.url));
@@ -32,34 +32,20 @@ const hubArgs = ['serve', 'catalog', '--port', port, '--host', host];
 if (site.status === 0) hubArgs.push('--site', siteDir);
 else console.error('npm start: the site did not build (see above); serving the API without it');
 const hubUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-/**
- * The plugins dir: .magellon/plugins in the checkout, unless CoreService runs as root and a folder
- * above the checkout keeps other users out (a clone under /root): its plugins run under uids of
- * their own and could not reach their files there, so a dir under the temp dir is used instead.
- */
-function defaultPluginsDir() {
-  const local = resolve('.magellon/plugins');
-  if (process.getuid?.() !== 0) return local;
-  for (let at = dirname(local); ; at = dirname(at)) {
-    let mode;
-    try {
-      mode = statSync(at).mode;
-    } catch {
-      mode = 0o755; // not made yet: CoreService makes it 0755
-    }
-    if ((mode & 0o001) === 0) {
-      const dir = join(
-        tmpdir(),
-        `magellon-plugins-${createHash('sha256').update(local).digest('hex').slice(0, 12)}`,
-      );
-      console.log(
-        `npm start: ${at} keeps other users out, so plugins (each under a uid of its own) live in ${dir}`,
-      );
-      return dir;
-    }
-    if (dirname(at) === at) return local;
-  }
+// The plugins dir: the one `coreservice` commands run in this checkout find too (the compiled
+// build's npmStartPluginsDir: .magellon/plugins, or a dir under the temp dir that
+// .magellon/plugins-dir names when CoreService runs as root and a folder above the checkout keeps
+// other users out; $MAGELLON_PLUGINS_DIR or the config file's plugins_dir when set). CoreService
+// is started without --plugins-dir, from this dir, so it resolves the same answer.
+let plugins;
+try {
+  plugins = await coreservice.npmStartPluginsDir(process.cwd());
+} catch (err) {
+  console.error(`npm start: ${err.message}`);
+  process.exit(1);
 }
+if (plugins.moved) console.log(`npm start: ${plugins.moved}, so they live under the temp dir`);
+console.log(`npm start: plugins dir ${plugins.path} (from ${plugins.from})`);
 
 const csArgs = [
   'serve',
@@ -67,8 +53,6 @@ const csArgs = [
   process.env.CORESERVICE_PORT ?? '8090',
   '--hub',
   process.env.MAGELLON_HUB_URL ?? hubUrl,
-  '--plugins-dir',
-  process.env.MAGELLON_PLUGINS_DIR ?? defaultPluginsDir(),
 ];
 console.log(`$ hub ${hubArgs.join(' ')}`);
 let hubEnded;

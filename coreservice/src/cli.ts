@@ -1,11 +1,14 @@
 // The `coreservice` command (compiled to coreservice/dist/main.js by packages/cli/build.mjs):
 // the installer for scripts and operators, over the same library the admin service uses.
 import { parseArgs } from 'node:util';
-import { escapeControl as safe } from '@magellon/hub-core/text';
+import { escapeControlKeepLines, inertJson, escapeControl as safe } from '@magellon/hub-core/text';
 import type { ConfigFile, Registry, TrustMode } from './config';
 import { InstallError } from './errors';
 import type { InstallEvent, RunOptions } from './install';
 import type { PluginStatus } from './lifecycle';
+import type { PluginsDirChoice } from './plugins-dir';
+import type { LogLevel } from './service/serve';
+import { CORESERVICE_VERSION } from './version';
 
 // Each command loads only what it uses (the admin service's HTTP stack, the downloader, the zip
 // reader…), so `coreservice --help` and `list` start fast.
@@ -14,16 +17,19 @@ const load = {
   doctor: () => import('./doctor'),
   install: () => import('./install'),
   lifecycle: () => import('./lifecycle'),
+  pluginsDir: () => import('./plugins-dir'),
   serve: () => import('./service/serve'),
   upgrade: () => import('./upgrade'),
 };
 
 /** The trust modes --trust takes (the config file may also say allow-list). */
 const FLAG_TRUST = ['all', 'verified-only'];
+/** The log levels of `serve` (service/serve.ts has the same list; this file loads it only to serve). */
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'];
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, busy: 3 } as const;
 
-const HELP = `coreservice — installs Magellon plugins from the hub, fail-closed
+const HELP = `coreservice ${CORESERVICE_VERSION} — installs Magellon plugins from the hub, fail-closed
 
 Usage:
   coreservice install <id>[@<version>] [--method M] [--no-start]
@@ -33,32 +39,43 @@ Usage:
   coreservice install-file <x.mpn>         install an uploaded archive
   coreservice upgrade <id> [--to <v>] [--force-downgrade]
                                            the old version serves until the new one is healthy
-  coreservice upgrades <id>                versions against the installed one
+                                           (already at the latest: says it is up to date)
+  coreservice upgrades <id>                versions against the installed one (pre-releases marked)
   coreservice uninstall <id>               stop it and remove every trace
   coreservice list
-  coreservice status [<id>]                state, replicas, health (every plugin without <id>)
+  coreservice status [<id>]                state, replicas, health, and the settings each plugin
+                                           was started with (secrets masked)
   coreservice start|stop|restart <id>
   coreservice logs <id> [--tail N]
   coreservice doctor                       roll back what a crash left (staging, stale locks, …)
-  coreservice serve [--port N] [--host H]  the admin HTTP service (default 127.0.0.1:8090); it
+  coreservice serve [--port N] [--host H] [--log-level L]
+                                           the admin HTTP service (default 127.0.0.1:8090); it
                                            repairs, restarts and supervises plugins
 
 Options:
+  --plugins-dir <dir>   where plugins live. Without it: $MAGELLON_PLUGINS_DIR, else plugins_dir in
+                        the config file, else the nearest .magellon/ folder at or above the current
+                        dir (the dir its plugins-dir file names, else its plugins/; npm start makes
+                        it), else $XDG_DATA_HOME/magellon/plugins, else /var/lib/magellon/plugins
+                        for root and ~/.local/share/magellon/plugins for others. Every command says
+                        which dir it used and why.
   --hub <url>           a registry, asked in the order given (repeatable; default $MAGELLON_HUB_URL,
                         comma-separated, else http://127.0.0.1:8080)
-  --plugins-dir <dir>   where plugins live (default $MAGELLON_PLUGINS_DIR, else ./plugins)
   --sdk-version <v>     refuse plugins whose requires_sdk does not admit it ($MAGELLON_SDK_VERSION)
   --method <m>          install with this method only (uv, subprocess, …); default: the first that fits
   --trust <mode>        what --hub registries may install: all (default) or verified-only
   --isolation <i>       how plugins are kept from CoreService and each other: auto (default: uid
                         as root, namespace with bubblewrap, else none), uid, namespace, none
                         ($MAGELLON_ISOLATION)
+  --log-level <l>       serve: error, warn, info (default) or debug; heartbeat requests are logged
+                        only at debug ($MAGELLON_LOG_LEVEL, log_level in the config file)
   --allowed-host <h>    serve: a Host name to answer to besides the loopback names (repeatable)
   --allowed-origin <o>  serve: a browser origin allowed to call it (repeatable; default none)
-  --config <file>       registries with trust modes, sdk_version, plugins_dir, per-plugin settings
-                        ($MAGELLON_CORESERVICE_CONFIG); flags and environment override it
-  --json                one JSON document on stdout
+  --config <file>       registries with trust modes, sdk_version, plugins_dir, log_level, per-plugin
+                        settings ($MAGELLON_CORESERVICE_CONFIG); flags and environment override it
+  --json                one JSON document on stdout (with plugins_dir: the dir and where it came from)
   -h, --help            show this help
+  -v, --version         print the version of coreservice
 
 The admin service needs a token on every /admin route: $MAGELLON_ADMIN_TOKEN, or one it makes
 and keeps in <plugins-dir>/.admin-token (mode 0600).
@@ -68,21 +85,108 @@ intact), 2 bad usage, 3 another operation on that plugin is in progress.`;
 
 class UsageError extends Error {}
 
+/**
+ * What a command prints: with --json one document (`plugins_dir` beside the result), otherwise
+ * text whose every line is escaped, the plugins dir named first.
+ */
+class Output {
+  where: PluginsDirChoice | undefined;
+  constructor(readonly json: boolean) {}
+
+  private whereJson() {
+    return this.where ? { plugins_dir: { ...this.where } } : {};
+  }
+
+  /** The line naming the plugins dir: `plugins dir: /x (from .magellon/ in /repo)`. */
+  whereLine(): string | undefined {
+    return this.where ? `plugins dir: ${safe(this.where.path)} (from ${safe(this.where.from)})` : undefined;
+  }
+
+  /**
+   * Success. `text` is composed here: the values from input in it are escaped already (safe), so
+   * its line breaks are the command's own; any other control character is escaped again.
+   */
+  done(value: unknown, text: string, opts: { namesDir?: boolean } = {}): number {
+    if (this.json) {
+      console.log(JSON.stringify({ ok: true, ...this.whereJson(), result: value }, null, 2));
+      return EXIT.ok;
+    }
+    const where = this.whereLine();
+    if (where && !opts.namesDir) console.log(where);
+    console.log(`✔ ${escapeControlKeepLines(text)}`);
+    return EXIT.ok;
+  }
+
+  /** A failure: the message and details, every line escaped; the exit code. */
+  report(err: unknown): number {
+    const usage = err instanceof UsageError;
+    const install = err instanceof InstallError ? err : undefined;
+    const code = usage ? 'usage' : (install?.code ?? 'internal');
+    const message = err instanceof Error ? err.message : String(err);
+    if (this.json) {
+      console.log(
+        JSON.stringify(
+          {
+            ok: false,
+            ...this.whereJson(),
+            error: {
+              code,
+              message,
+              ...(install ? { status: install.status, details: install.details } : {}),
+            },
+          },
+          null,
+          2,
+        ),
+      );
+    } else {
+      const where = this.whereLine();
+      if (where) console.error(where);
+      // A message or detail may span lines (a child process's output): each is its own escaped line.
+      const [first = '', ...rest] = message.split(/\r?\n/);
+      console.error(`✖ ${safe(first)}`);
+      for (const l of rest) console.error(`  ${safe(l)}`);
+      for (const d of install?.details ?? []) for (const l of d.split(/\r?\n/)) console.error(`  ${safe(l)}`);
+      if (usage) console.error('Run coreservice --help for usage.');
+    }
+    if (usage) return EXIT.usage;
+    if (install?.code === 'busy') return EXIT.busy;
+    return EXIT.failed;
+  }
+}
+
+/** Node's parseArgs errors in our words (its own quote `'-- "--x"` and leave one open). */
+function usageMessage(err: Error & { code?: string }): string {
+  const option = /option '([^']*)'/i.exec(err.message)?.[1];
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option !== undefined)
+    return `unknown option "${safe(option)}"`;
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option !== undefined)
+    return `the option "${safe(option.replace(/ <value>$/, ''))}" needs a value`;
+  return safe(err.message);
+}
+
 /** Runs one invocation; returns the exit code. Never throws for bad input. */
 export async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
-  const json = argv.includes('--json');
+  const out = new Output(argv.includes('--json'));
+  const { json } = out;
   try {
     parsed = parse(argv);
   } catch (err) {
-    return report(
-      json,
-      err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-        ? new UsageError((err as Error).message)
-        : err,
+    return out.report(
+      err instanceof UsageError
+        ? err
+        : (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+          ? new UsageError(usageMessage(err as Error))
+          : err,
     );
   }
   const { command, args, values } = parsed;
+  if (values.version) {
+    if (json) console.log(JSON.stringify({ ok: true, result: { version: CORESERVICE_VERSION } }, null, 2));
+    else console.log(CORESERVICE_VERSION);
+    return EXIT.ok;
+  }
   if (values.help || !command) {
     console.log(HELP);
     return command || values.help ? EXIT.ok : EXIT.usage;
@@ -91,6 +195,8 @@ export async function main(argv: string[]): Promise<number> {
   let file: ConfigFile = {};
   const configPath = values.config ?? process.env.MAGELLON_CORESERVICE_CONFIG;
   const trust = values.trust ?? 'all';
+  let pluginsDir: string;
+  let logLevel: string;
   try {
     if (configPath) file = (await load.config()).readConfigFile(configPath);
     if (!FLAG_TRUST.includes(trust)) {
@@ -100,8 +206,20 @@ export async function main(argv: string[]): Promise<number> {
     if (iso !== undefined && !['auto', 'uid', 'namespace', 'none'].includes(iso)) {
       throw new UsageError('--isolation takes auto, uid, namespace or none');
     }
+    logLevel =
+      values['log-level'] ?? (process.env.MAGELLON_LOG_LEVEL || undefined) ?? file.log_level ?? 'info';
+    if (!LOG_LEVELS.includes(logLevel)) {
+      throw new UsageError(
+        `${values['log-level'] !== undefined ? '--log-level' : process.env.MAGELLON_LOG_LEVEL ? '$MAGELLON_LOG_LEVEL' : 'log_level'} takes error, warn, info or debug`,
+      );
+    }
+    out.where = (await load.pluginsDir()).resolvePluginsDir({
+      flag: values['plugins-dir'],
+      config: { pluginsDir: file.plugins_dir, file: configPath },
+    });
+    pluginsDir = out.where.path;
   } catch (err) {
-    return report(json, err);
+    return out.report(err);
   }
   const envHubs = (process.env.MAGELLON_HUB_URL ?? '')
     .split(',')
@@ -114,8 +232,6 @@ export async function main(argv: string[]): Promise<number> {
     : envHubs.length
       ? registriesFrom(envHubs)
       : (file.registries ?? registriesFrom(['http://127.0.0.1:8080']));
-  const pluginsDir =
-    values['plugins-dir'] ?? process.env.MAGELLON_PLUGINS_DIR ?? file.plugins_dir ?? 'plugins';
   const sdkVersion = values['sdk-version'] ?? process.env.MAGELLON_SDK_VERSION ?? file.sdk_version;
   const isolation = values.isolation ?? process.env.MAGELLON_ISOLATION ?? file.isolation ?? 'auto';
   const run: RunOptions = {
@@ -135,9 +251,10 @@ export async function main(argv: string[]): Promise<number> {
   const onEvent = json ? undefined : progressReporter();
   const method = values.method;
   const one = () => {
-    if (args.length !== 1) throw new UsageError(`coreservice ${command} takes one argument`);
+    if (args.length !== 1) throw new UsageError(`coreservice ${safe(command)} takes one argument`);
     return args[0] as string;
   };
+  const inDir = `in ${safe(pluginsDir)} (from ${safe(out.where.from)})`;
   try {
     switch (command) {
       case 'install': {
@@ -154,10 +271,9 @@ export async function main(argv: string[]): Promise<number> {
           timeouts,
           noStart: values['no-start'],
         });
-        return done(
-          json,
+        return out.done(
           r,
-          `installed ${r.plugin_id} ${r.version} from ${r.registry}${values['no-start'] ? ' (not started: coreservice start to run it)' : ''}`,
+          `installed ${r.plugin_id} ${r.version} from ${safe(r.registry)}${values['no-start'] ? ' (not started: coreservice start to run it)' : ''}`,
         );
       }
       case 'install-file': {
@@ -169,7 +285,7 @@ export async function main(argv: string[]): Promise<number> {
           method,
           run,
         });
-        return done(json, r, `installed ${r.plugin_id} ${r.version} from an uploaded archive`);
+        return out.done(r, `installed ${r.plugin_id} ${r.version} from an uploaded archive`);
       }
       case 'upgrade': {
         const r = await (await load.upgrade()).upgradeFromHub({
@@ -184,7 +300,12 @@ export async function main(argv: string[]): Promise<number> {
           run,
           timeouts,
         });
-        return done(json, r, `${r.to.plugin_id}: ${r.from.version} → ${r.to.version}`);
+        return out.done(
+          r,
+          r.up_to_date
+            ? `${r.to.plugin_id} ${r.to.version} is up to date`
+            : `${r.to.plugin_id}: ${r.from.version} → ${r.to.version}`,
+        );
       }
       case 'upgrades': {
         const r = await (await load.upgrade()).listUpgrades({
@@ -195,24 +316,19 @@ export async function main(argv: string[]): Promise<number> {
         });
         const lines = r.versions.map(
           (v) =>
-            `  ${v.version.padEnd(16)} ${v.verdict}${v.yanked ? ' (yanked)' : ''}${v.compatible === false ? ' (needs another SDK)' : ''}`,
+            `  ${safe(v.version).padEnd(16)} ${v.verdict}${v.prerelease ? ' (pre-release)' : ''}${v.yanked ? ' (yanked)' : ''}${v.compatible === false ? ' (needs another SDK)' : ''}`,
         );
-        return done(json, r, `installed ${r.installed}; ${r.hub} has:\n${lines.join('\n')}`);
+        return out.done(r, `installed ${r.installed}; ${safe(r.hub)} has:\n${lines.join('\n')}`);
       }
       case 'uninstall': {
         const r = await (await load.install()).uninstall(pluginsDir, one());
-        return done(json, r, `uninstalled ${r.plugin_id} ${r.version}`);
+        return out.done(r, `uninstalled ${r.plugin_id} ${r.version}`);
       }
       case 'list': {
         if (args.length > 0) throw new UsageError('coreservice list takes no argument');
         const r = (await load.install()).listInstalled(pluginsDir);
-        return done(
-          json,
-          r,
-          r.length === 0
-            ? 'no plugins installed'
-            : r.map((x) => `${x.plugin_id} ${x.version} (${x.registry})`).join('\n'),
-        );
+        if (r.length === 0) return out.done(r, `no plugins installed ${inDir}`, { namesDir: true });
+        return out.done(r, r.map((x) => `${x.plugin_id} ${x.version} (${safe(x.registry)})`).join('\n'));
       }
       case 'status': {
         if (args.length > 1) throw new UsageError('coreservice status takes at most one plugin id');
@@ -222,8 +338,8 @@ export async function main(argv: string[]): Promise<number> {
             : (await load.install()).listInstalled(pluginsDir).map((r) => r.plugin_id);
         const { pluginStatus } = await load.lifecycle();
         const all = await Promise.all(ids.map((id) => pluginStatus(pluginsDir, id, { run })));
-        const text = all.length === 0 ? 'no plugins installed' : all.map(describeStatus).join('\n');
-        return done(json, args.length === 1 ? all[0] : all, text);
+        if (all.length === 0) return out.done(all, `no plugins installed ${inDir}`, { namesDir: true });
+        return out.done(args.length === 1 ? all[0] : all, all.map(describeStatus).join('\n'));
       }
       case 'start':
       case 'stop':
@@ -231,13 +347,15 @@ export async function main(argv: string[]): Promise<number> {
         const { startPlugin, stopPlugin, restartPlugin } = await load.lifecycle();
         const fn = { start: startPlugin, stop: stopPlugin, restart: restartPlugin }[command];
         const r = await fn(pluginsDir, one(), run);
-        return done(json, r, describeStatus(r));
+        return out.done(r, describeStatus(r));
       }
       case 'logs': {
         const tail = Number(values.tail ?? '100');
         if (!Number.isInteger(tail) || tail < 0) throw new UsageError('--tail takes a whole number');
         const lines = await (await load.lifecycle()).pluginLogs(pluginsDir, one(), tail);
-        if (json) return done(json, { lines }, '');
+        if (json) return out.done({ lines }, '');
+        // stdout is the plugin's log, to be piped: where it came from goes to stderr.
+        console.error(out.whereLine());
         for (const l of lines) console.log(safe(l));
         return EXIT.ok;
       }
@@ -248,6 +366,7 @@ export async function main(argv: string[]): Promise<number> {
           throw new UsageError('--port takes a port number');
         const svc = await (await load.serve()).serveCoreService({
           pluginsDir,
+          pluginsDirFrom: out.where.from,
           hubs,
           sdkVersion,
           port,
@@ -255,15 +374,17 @@ export async function main(argv: string[]): Promise<number> {
           token: process.env.MAGELLON_ADMIN_TOKEN || undefined,
           run,
           timeouts,
+          logLevel: logLevel as LogLevel,
           allowedHosts: [...(file.admin?.allowed_hosts ?? []), ...(values['allowed-host'] ?? [])],
           allowedOrigins: [...(file.admin?.allowed_origins ?? []), ...(values['allowed-origin'] ?? [])],
+          // JSON whose strings print inert (a plugin's or hub's text may be in an entry).
           log: (entry) =>
-            process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`),
+            process.stderr.write(`${inertJson({ time: new Date().toISOString(), ...entry })}\n`),
         });
         const where = svc.tokenFile
-          ? `the admin token is in ${svc.tokenFile}`
+          ? `the admin token is in ${safe(svc.tokenFile)}`
           : 'the admin token is $MAGELLON_ADMIN_TOKEN';
-        console.log(safe(`coreservice listening on ${svc.url} (${where}); plugins in ${pluginsDir}`));
+        console.log(`coreservice listening on ${safe(svc.url)} (${where}); plugins ${inDir}`);
         await new Promise<void>((resolve) => {
           const stop = () => resolve();
           process.once('SIGTERM', stop);
@@ -275,22 +396,38 @@ export async function main(argv: string[]): Promise<number> {
       case 'doctor': {
         if (args.length > 0) throw new UsageError('coreservice doctor takes no argument');
         const r = await (await load.doctor()).doctor(pluginsDir, { isolation: run.isolation });
-        const lines = r.removed.map((x) => `  removed ${x.path}: ${x.why}`);
+        const lines = r.removed.map((x) => `  removed ${safe(x.path)}: ${safe(x.why)}`);
         if (r.busy.length > 0) lines.push(`  left alone (an operation is in progress): ${r.busy.join(', ')}`);
         if (r.isolation.level === 'none')
           console.error(`⚠ plugins are not isolated: ${safe(r.isolation.why)}`);
-        return done(
-          json,
+        return out.done(
           r,
-          `${lines.length === 0 ? 'nothing to repair' : `repaired:\n${lines.join('\n')}`}\nisolation: ${r.isolation.level} (${r.isolation.why})`,
+          `${lines.length === 0 ? 'nothing to repair' : `repaired:\n${lines.join('\n')}`}\nisolation: ${r.isolation.level} (${safe(r.isolation.why)})`,
         );
       }
       default:
-        throw new UsageError(`unknown command "${command}"; run coreservice --help`);
+        throw new UsageError(`unknown command "${safe(command)}"`);
     }
   } catch (err) {
-    return report(json, err);
+    return out.report(err);
   }
+}
+
+/**
+ * Where `npm start` keeps plugins in the checkout at `root` (scripts/start.mjs calls this from the
+ * compiled build, then runs `coreservice serve` there without --plugins-dir): unless
+ * $MAGELLON_PLUGINS_DIR or the config file names a dir, `.magellon/` is made to say where (see
+ * prepareCheckoutPluginsDir). Returns the dir every coreservice command run in the checkout then
+ * resolves, and why plugins were moved out of the checkout, when they were.
+ */
+export async function npmStartPluginsDir(root: string): Promise<PluginsDirChoice & { moved?: string }> {
+  const { prepareCheckoutPluginsDir, resolvePluginsDir } = await load.pluginsDir();
+  const configPath = process.env.MAGELLON_CORESERVICE_CONFIG;
+  const file: ConfigFile = configPath ? (await load.config()).readConfigFile(configPath) : {};
+  const named = Boolean(process.env.MAGELLON_PLUGINS_DIR) || Boolean(file.plugins_dir);
+  const { moved } = named ? {} : prepareCheckoutPluginsDir(root);
+  const choice = resolvePluginsDir({ cwd: root, config: { pluginsDir: file.plugins_dir, file: configPath } });
+  return { ...choice, ...(moved ? { moved } : {}) };
 }
 
 function parse(argv: string[]) {
@@ -313,9 +450,11 @@ function parse(argv: string[]) {
       host: { type: 'string' },
       tail: { type: 'string' },
       'force-downgrade': { type: 'boolean' },
+      'log-level': { type: 'string' },
       'no-start': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
     },
   });
   const [command, ...args] = positionals;
@@ -363,44 +502,24 @@ function progressReporter(): (e: InstallEvent) => void {
   };
 }
 
+const FROM: Record<string, string> = { default: 'default', file: 'config file', env: 'environment' };
+
+/** A plugin's status as text; every value from input escaped. */
 function describeStatus(s: PluginStatus): string {
   const iso = s.isolation;
-  const head = `${s.plugin_id} ${s.version} (${s.method}): ${s.state}${s.desired === 'stopped' ? ' (stopped by the operator)' : ''}; isolation ${iso.level}${iso.uid !== undefined ? ` (uid ${iso.uid})` : ''}${iso.level === 'none' ? ` ⚠ ${iso.why}` : ''}`;
+  const head = `${s.plugin_id} ${s.version} (${s.method}): ${s.state}${s.desired === 'stopped' ? ' (stopped by the operator)' : ''}; isolation ${iso.level}${iso.uid !== undefined ? ` (uid ${iso.uid})` : ''}${iso.level === 'none' ? ` ⚠ ${safe(iso.why)}` : ''}`;
   const lines = s.replicas.map(
     (r) =>
-      `  replica ${r.replica}: ${r.state}${r.healthy ? ', healthy' : ''}${r.port ? ` on ${r.host}:${r.port}` : ''}${r.pid ? `, pid ${r.pid}` : ''}${r.restarts ? `, ${r.restarts} restart(s)` : ''}`,
+      `  replica ${r.replica}: ${r.state}${r.healthy ? ', healthy' : ''}${r.port ? ` on ${safe(r.host ?? '')}:${r.port}` : ''}${r.pid ? `, pid ${r.pid}` : ''}${r.restarts ? `, ${r.restarts} restart(s)` : ''}`,
   );
-  return [head, ...lines].join('\n');
-}
-
-function done(json: boolean, value: unknown, text: string): number {
-  if (json) console.log(JSON.stringify({ ok: true, result: value }, null, 2));
-  else console.log(`✔ ${safe(text).replace(/\\n/g, '\n')}`);
-  return EXIT.ok;
-}
-
-function report(json: boolean, err: unknown): number {
-  const usage = err instanceof UsageError;
-  const install = err instanceof InstallError ? err : undefined;
-  const code = usage ? 'usage' : (install?.code ?? 'internal');
-  const message = err instanceof Error ? err.message : String(err);
-  if (json) {
-    console.log(
-      JSON.stringify(
-        {
-          ok: false,
-          error: { code, message, ...(install ? { status: install.status, details: install.details } : {}) },
-        },
-        null,
-        2,
-      ),
-    );
+  // What the plugin was given when it started (its run record), not what this shell would give it.
+  if (s.settings_from) {
+    const when = s.settings_from.started_at ? ` at ${safe(s.settings_from.started_at)}` : '';
+    lines.push(`  settings (as replica ${s.settings_from.replica} was started${when}):`);
+    for (const x of s.settings)
+      lines.push(`    ${safe(x.key)} = ${safe(x.value)} (${FROM[x.from] ?? safe(x.from)})`);
   } else {
-    console.error(`✖ ${safe(message)}`);
-    for (const d of install?.details ?? []) console.error(`  ${safe(d)}`);
-    if (usage) console.error('Run coreservice --help for usage.');
+    lines.push('  settings: none recorded (not started since it was installed)');
   }
-  if (usage) return EXIT.usage;
-  if (install?.code === 'busy') return EXIT.busy;
-  return EXIT.failed;
+  return [head, ...lines].join('\n');
 }

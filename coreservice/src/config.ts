@@ -9,7 +9,8 @@
 //     - url: https://hub.magellon.org
 //       trust: verified-only                   # or allow-list, with allow: [fft, ctf]
 //   sdk_version: 2.3.0
-//   plugins_dir: /var/lib/magellon/plugins
+//   plugins_dir: /var/lib/magellon/plugins     # relative: to this file's folder
+//   log_level: info                            # coreservice serve: error, warn, info, debug
 //   plugins:
 //     fft:
 //       log_level: debug
@@ -53,7 +54,10 @@ const configSchema = z
   .object({
     registries: z.array(registrySchema).optional(),
     sdk_version: z.coerce.string().optional(),
-    plugins_dir: z.string().optional(),
+    plugins_dir: z.string().min(1, 'plugins_dir needs a path').optional(),
+    log_level: z
+      .enum(['error', 'warn', 'info', 'debug'], { message: 'log_level must be error, warn, info or debug' })
+      .optional(),
     plugins: z
       .record(
         z.string().refine(isPluginId, 'plugins: each key is a plugin id'),

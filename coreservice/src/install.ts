@@ -230,6 +230,8 @@ export async function installVersionLocked(
       opts,
       replacing: ctx.replacing,
     });
+  } catch (err) {
+    throw withoutPaths(err, [staging], `${opts.pluginId}-${resolved.version}.mpn`);
   } finally {
     rmSync(staging, { recursive: true, force: true });
     tidyStaging(opts.pluginsDir);
@@ -393,6 +395,11 @@ export const MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024;
 export async function installFromFile(opts: {
   pluginsDir: string;
   file: string;
+  /**
+   * How messages name the archive (default: the file's name). The admin service gives the name the
+   * client sent: the file it received the upload into is its own business.
+   */
+  label?: string;
   sdkVersion?: string;
   maxBytes?: number;
   method?: string;
@@ -401,12 +408,13 @@ export async function installFromFile(opts: {
   onEvent?: (e: InstallEvent) => void;
 }): Promise<Receipt> {
   preflight(opts.pluginsDir, opts.run);
+  const label = opts.label ?? basename(opts.file);
   const staging = newStaging(opts.pluginsDir, 'upload');
   try {
     const archive = join(staging, 'archive.mpn');
-    const { sha256, size } = copyBounded(opts.file, archive, opts.maxBytes ?? MAX_UPLOAD_BYTES);
+    const { sha256, size } = copyBounded(opts.file, archive, opts.maxBytes ?? MAX_UPLOAD_BYTES, label);
     opts.onEvent?.({ stage: 'verify' });
-    const { files, manifest } = await verifyStaged(archive, staging, basename(opts.file));
+    const { files, manifest } = await verifyStaged(archive, staging, label);
     checkPluginId(manifest.plugin_id);
     checkSdk(manifest.plugin_id, manifest.version, manifest.requires_sdk, opts.sdkVersion);
     return await withPluginLock(opts.pluginsDir, manifest.plugin_id, async () => {
@@ -434,29 +442,49 @@ export async function installFromFile(opts: {
         opts,
       });
     });
+  } catch (err) {
+    throw withoutPaths(err, [staging, opts.file], label);
   } finally {
     rmSync(staging, { recursive: true, force: true });
     tidyStaging(opts.pluginsDir);
   }
 }
 
+/**
+ * The error with the paths CoreService chose (its staging dir, the file an upload was received
+ * into) replaced by the name the user knows: an error never names an internal temp file.
+ */
+function withoutPaths(err: unknown, paths: string[], label: string): unknown {
+  const scrub = (text: string) => {
+    let out = text;
+    for (const p of paths) out = out.split(`${p}/`).join(`${label}: `).split(p).join(label);
+    return out;
+  };
+  if (err instanceof InstallError) {
+    const clean = new InstallError(err.code, scrub(err.message), err.details.map(scrub));
+    return clean.retryIf(err.retryable);
+  }
+  if (err instanceof Error) err.message = scrub(err.message);
+  return err;
+}
+
 /** Copies a regular file (never a FIFO or device: opened non-blocking, checked by fstat) up to `max` bytes. */
-function copyBounded(from: string, to: string, max: number): { sha256: string; size: number } {
+function copyBounded(from: string, to: string, max: number, label: string): { sha256: string; size: number } {
   let fd: number;
   try {
     fd = openSync(from, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new InstallError(
       'bad-archive',
-      `cannot read ${basename(from)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      `cannot read ${label}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
     );
   }
   const out = openSync(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new InstallError('bad-archive', `${basename(from)} is not a regular file`);
+    if (!st.isFile()) throw new InstallError('bad-archive', `${label} is not a regular file`);
     if (st.size > max)
-      throw new InstallError('bad-archive', `${basename(from)} is ${st.size} bytes; the limit is ${max}`);
+      throw new InstallError('bad-archive', `${label} is ${st.size} bytes; the limit is ${max}`);
     const hash = createHash('sha256');
     const buf = Buffer.allocUnsafe(1024 * 1024);
     let size = 0;
@@ -464,8 +492,7 @@ function copyBounded(from: string, to: string, max: number): { sha256: string; s
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       size += n;
-      if (size > max)
-        throw new InstallError('bad-archive', `${basename(from)} grew past the limit of ${max} bytes`);
+      if (size > max) throw new InstallError('bad-archive', `${label} grew past the limit of ${max} bytes`);
       hash.update(buf.subarray(0, n));
       for (let off = 0; off < n; ) off += writeSync(out, buf, off, n - off);
     }

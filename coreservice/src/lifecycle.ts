@@ -19,7 +19,7 @@ import {
   stopWholePlugin,
   writeRunState,
 } from './runtime/runner';
-import { type EffectiveSetting, effectiveSettings, shownSettings } from './runtime/settings';
+import type { EffectiveSetting } from './runtime/settings';
 import { listSnapshots } from './snapshots';
 
 function installed(pluginsDir: string, id: string): { receipt: Receipt; rt: PluginRuntime } {
@@ -38,8 +38,16 @@ export interface PluginStatus {
   desired: RunState['desired'];
   /** running: every replica healthy · degraded: some · starting · stopped · failed: none healthy while wanted. */
   state: 'running' | 'degraded' | 'starting' | 'stopped' | 'failed';
-  replicas: (ReplicaInfo & { healthy: boolean; heartbeat_age_seconds?: number })[];
+  replicas: (Omit<ReplicaInfo, 'given'> & { healthy: boolean; heartbeat_age_seconds?: number })[];
+  /**
+   * The settings the running plugin was given when it was started (from its replica's run record,
+   * not from the caller's config or environment), secrets masked; empty when none is recorded.
+   */
   settings: EffectiveSetting[];
+  /** The environment that replica was started with, secrets masked (the heartbeat secret among them). */
+  environment: Record<string, string>;
+  /** Which replica's run record `settings` come from, and when it was started; null when none has one. */
+  settings_from: { replica: number; started_at?: string } | null;
   snapshots: string[];
   receipt: Receipt;
   /**
@@ -83,7 +91,12 @@ export async function pluginStatus(
 ): Promise<PluginStatus> {
   const { receipt, rt } = installed(pluginsDir, id);
   const state = stateOf(rt);
-  const replicas = (await replicaStatus(rt)).map((r) => {
+  const all = await replicaStatus(rt);
+  // What the plugin got: a live replica's record first, else the one that was started last.
+  const recorded =
+    all.find((r) => r.given && (r.state === 'running' || r.state === 'starting')) ??
+    all.filter((r) => r.given).sort((a, b) => (b.started_at ?? '').localeCompare(a.started_at ?? ''))[0];
+  const replicas = all.map(({ given: _given, ...r }) => {
     const beat = opts.heartbeats?.get(`${id}-${r.replica}`);
     return beat === undefined
       ? r
@@ -108,7 +121,9 @@ export async function pluginStatus(
     desired: state.desired,
     state: overall,
     replicas,
-    settings: shownSettings(effectiveSettings(id, rt.home, opts.run?.settings)),
+    settings: recorded?.given?.settings ?? [],
+    environment: recorded?.given?.environment ?? {},
+    settings_from: recorded ? { replica: recorded.replica, started_at: recorded.started_at } : null,
     snapshots: listSnapshots(join(pluginsDir, id)),
     receipt,
     isolation: isolationOf(rt, replicas, opts.run),

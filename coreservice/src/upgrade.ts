@@ -2,7 +2,7 @@
 // beside the old one, which keeps serving; the receipt switches to it in one durable rename; only
 // then is the old version stopped and removed. Until that rename the old version is the installed
 // and running one, whatever fails or is killed.
-import { compareVersions, sdkSatisfies, upgradeVerdict } from '@magellon/hub-core';
+import { compareVersions, isPrerelease, sdkSatisfies, upgradeVerdict } from '@magellon/hub-core';
 import type { Registry } from './config';
 import { trustRefusal } from './config';
 import { InstallError } from './errors';
@@ -21,6 +21,8 @@ export interface VersionChoice {
   version: string;
   verdict: 'upgrade' | 'same' | 'downgrade';
   yanked: boolean;
+  /** A pre-release (`2.0.0-rc.1`): never the default target of an upgrade while a release exists. */
+  prerelease: boolean;
   /** Whether the registry's trust mode admits it (an upgrade to it is refused otherwise). */
   trusted: boolean;
   /** Whether its requires_sdk admits the platform's SDK version (when one is configured). */
@@ -47,6 +49,7 @@ export async function listUpgrades(opts: {
         version: v.version,
         verdict: upgradeVerdict(receipt.version, v.version),
         yanked: Boolean(v.yanked),
+        prerelease: isPrerelease(v.version),
         trusted: trustRefusal(registry, opts.pluginId, v.tier) === undefined,
         ...(opts.sdkVersion ? { compatible: sdkSatisfies(opts.sdkVersion, v.requires_sdk) } : {}),
         published_at: v.published_at,
@@ -55,9 +58,18 @@ export async function listUpgrades(opts: {
   };
 }
 
+/** What an upgrade did: the old and new receipts; `up_to_date` when the latest was already installed. */
+export interface UpgradeResult {
+  from: Receipt;
+  to: Receipt;
+  /** Set when no version was asked for and the latest is the installed one: nothing was done. */
+  up_to_date?: true;
+}
+
 /**
  * Moves an installed plugin to another version (the latest when `to` is not given). A version that
- * is not newer is refused unless `forceDowngrade`. Returns the old and new receipts.
+ * is not newer is refused unless `forceDowngrade`. Returns the old and new receipts; with no `to`
+ * and the latest already installed, nothing is done and the result says it is up to date.
  */
 export async function upgradeFromHub(opts: {
   pluginsDir: string;
@@ -70,7 +82,7 @@ export async function upgradeFromHub(opts: {
   sdkVersion?: string;
   method?: string;
   run?: RunOptions;
-}): Promise<{ from: Receipt; to: Receipt }> {
+}): Promise<UpgradeResult> {
   return withPluginLock(opts.pluginsDir, opts.pluginId, async () => {
     const from = readReceipt(opts.pluginsDir, opts.pluginId);
     if (!from) throw new InstallError('not-found', `${opts.pluginId} is not installed; install it first`);
@@ -84,6 +96,7 @@ export async function upgradeFromHub(opts: {
     });
     const target = resolved.version;
     const verdict = upgradeVerdict(from.version, target);
+    if (verdict === 'same' && opts.to === undefined) return { from, to: from, up_to_date: true };
     if (verdict === 'same')
       throw new InstallError('already-installed', `${opts.pluginId} ${target} is already installed`);
     if (verdict === 'downgrade' && !opts.forceDowngrade) {

@@ -1,21 +1,57 @@
 // The compiled `coreservice` command against the real hub server on 127.0.0.1.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoHubForTests, scratchDir } from './helpers';
+import { packVariant } from './fixtures';
+import { asRoot, repoHubForTests, scratchDir } from './helpers';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'coreservice.js');
 const { scratch, hub } = repoHubForTests('cli');
+
+/** This process's environment without anything that would choose a plugins dir, a config or settings. */
+function cleanEnv(more: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) {
+    if (
+      /^MAGELLON_(PLUGINS_DIR|CORESERVICE_CONFIG|LOG_LEVEL|ADMIN_TOKEN|HUB_URL|PLUGIN_.*)$/.test(name) ||
+      name === 'XDG_DATA_HOME'
+    )
+      delete env[name];
+  }
+  return { ...env, ...more };
+}
+
+/** Runs the CLI exactly as given (no --hub, no --plugins-dir) in `cwd` with `env`. */
+const runIn = (opts: { cwd?: string; env?: NodeJS.ProcessEnv }, ...args: string[]) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      timeout: 60_000,
+      cwd: opts.cwd,
+      env: opts.env ?? cleanEnv(),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
 
 /** Runs the CLI without blocking this process (the hub it talks to runs in this process). */
 const run = (dir: string, ...args: string[]) =>
@@ -215,4 +251,296 @@ describe('running plugins from the CLI', () => {
     expect(out + err).not.toContain(token);
     expect(out).toContain('.admin-token');
   }, 30_000);
+});
+
+describe('which plugins dir: every command says which and why', () => {
+  it('flag, environment, config file, .magellon/ pointer, .magellon/plugins, XDG, the default: in text and --json', async () => {
+    const base = scratchDir('where-', scratch);
+    const cwd = join(base, 'a', 'b');
+    mkdirSync(cwd, { recursive: true });
+    const where = async (env: Record<string, string>, ...args: string[]) => {
+      const r = await runIn({ cwd, env: cleanEnv(env) }, 'list', '--json', ...args);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).plugins_dir;
+    };
+    // Nothing says where: the per-user default (root's is /var/lib/magellon/plugins), or XDG's.
+    expect(await where({})).toEqual(
+      asRoot
+        ? { path: '/var/lib/magellon/plugins', source: 'root-default', from: 'the default for root' }
+        : {
+            path: join(process.env.HOME || homedir(), '.local/share/magellon/plugins'),
+            source: 'user-default',
+            from: 'the per-user default',
+          },
+    );
+    expect(await where({ XDG_DATA_HOME: join(base, 'xdg') })).toEqual({
+      path: join(base, 'xdg', 'magellon', 'plugins'),
+      source: 'xdg',
+      from: '$XDG_DATA_HOME',
+    });
+    // A .magellon/ above the current dir (as npm start makes it) beats them.
+    const local = join(base, '.magellon', 'plugins');
+    mkdirSync(local, { recursive: true });
+    expect(await where({ XDG_DATA_HOME: join(base, 'xdg') })).toEqual({
+      path: local,
+      source: 'magellon',
+      from: `.magellon/ in ${base}`,
+    });
+    const status = await runIn({ cwd }, 'status');
+    expect(status.stdout).toBe(`✔ no plugins installed in ${local} (from .magellon/ in ${base})\n`);
+    writeFileSync(join(base, '.magellon', 'plugins-dir'), `${join(base, 'moved')}\n`);
+    expect(await where({})).toEqual({
+      path: join(base, 'moved'),
+      source: 'magellon-pointer',
+      from: `.magellon/plugins-dir in ${base}`,
+    });
+    // The config file beats .magellon/ (its plugins_dir is relative to the file), the environment
+    // beats the config file, the flag beats everything.
+    const cfg = join(base, 'etc', 'coreservice.yaml');
+    mkdirSync(join(base, 'etc'));
+    writeFileSync(cfg, 'plugins_dir: ../from-config\n');
+    expect(await where({ MAGELLON_CORESERVICE_CONFIG: cfg })).toEqual({
+      path: join(base, 'from-config'),
+      source: 'config',
+      from: `plugins_dir in ${cfg}`,
+    });
+    expect(
+      await where({ MAGELLON_CORESERVICE_CONFIG: cfg, MAGELLON_PLUGINS_DIR: join(base, 'from-env') }),
+    ).toEqual({ path: join(base, 'from-env'), source: 'env', from: '$MAGELLON_PLUGINS_DIR' });
+    expect(
+      await where(
+        { MAGELLON_CORESERVICE_CONFIG: cfg, MAGELLON_PLUGINS_DIR: join(base, 'from-env') },
+        '--plugins-dir',
+        'rel',
+      ),
+    ).toEqual({ path: join(cwd, 'rel'), source: 'flag', from: '--plugins-dir' });
+    const text = await runIn({ cwd }, 'doctor', '--plugins-dir', 'rel');
+    expect(text.stdout.split('\n')[0]).toBe(`plugins dir: ${join(cwd, 'rel')} (from --plugins-dir)`);
+  });
+
+  it('a FIFO or an oversized .magellon/plugins-dir is refused at once, naming it', async () => {
+    const base = scratchDir('pointer-', scratch);
+    const file = join(base, '.magellon', 'plugins-dir');
+    mkdirSync(join(base, '.magellon'));
+    execFileSync('mkfifo', [file]);
+    // No writer ever opens the FIFO: a reader that waited for one would hang until the timeout.
+    const fifo = await runIn({ cwd: base }, 'status');
+    expect(fifo.code).toBe(1);
+    expect(fifo.stderr).toContain(`✖ ${file} is refused: it is a FIFO, not a regular file`);
+    const json = await runIn({ cwd: base }, 'list', '--json');
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout).error).toMatchObject({
+      code: 'bad-request',
+      message: expect.stringContaining(`${file} is refused`),
+    });
+    rmSync(file);
+    writeFileSync(file, `/${'x'.repeat(10_000)}\n`);
+    const big = await runIn({ cwd: base }, 'status');
+    expect(big.code).toBe(1);
+    expect(big.stderr).toContain(`✖ ${file} is refused: it is 10002 bytes, over 4096`);
+  });
+});
+
+describe('CLI rough edges', () => {
+  it('--version and -v print the version; an unknown option is a usage error with balanced quotes', async () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-v']) {
+      const r = await runIn({}, flag);
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, `${version}\n`, '']);
+    }
+    expect(JSON.parse((await runIn({}, '--version', '--json')).stdout).result).toEqual({ version });
+    expect((await runIn({}, '--help')).stdout).toContain('-v, --version');
+    const bad = await runIn({}, 'list', '--nope');
+    expect(bad.code).toBe(2);
+    const first = bad.stderr.split('\n')[0]!;
+    expect(first).toBe('✖ unknown option "--nope"');
+    for (const quote of [`'`, '"']) expect(first.split(quote).length % 2).toBe(1);
+  });
+
+  it('upgrade at the latest version says it is up to date and exits 0; upgrades marks pre-releases', async () => {
+    const dir = mkdtempSync(join(scratch, 'p-'));
+    expect((await run(dir, 'install', 'fft', '--no-start')).code).toBe(0);
+    const same = await run(dir, 'upgrade', 'fft');
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stdout).toContain('✔ fft 1.1.0 is up to date\n');
+    const json = await run(dir, 'upgrade', 'fft', '--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout).result).toMatchObject({
+      up_to_date: true,
+      from: { version: '1.1.0' },
+      to: { version: '1.1.0' },
+    });
+    const list = await run(dir, 'upgrades', 'fft');
+    expect(list.stdout).toMatch(/^ {2}1\.2\.0-rc\.1 +upgrade \(pre-release\)$/m);
+    expect(list.stdout).toMatch(/^ {2}1\.1\.0 +same$/m);
+    const versions = JSON.parse((await run(dir, 'upgrades', 'fft', '--json')).stdout).result.versions;
+    expect(versions.map((v: { version: string; prerelease: boolean }) => [v.version, v.prerelease])).toEqual([
+      ['1.2.0-rc.1', true],
+      ['1.1.0', false],
+      ['1.0.0', false],
+    ]);
+    expect((await run(dir, 'uninstall', 'fft')).code).toBe(0);
+  }, 60_000);
+
+  it("a failing dependency install shows the tool's output as separate lines, each escaped", async () => {
+    const work = scratchDir('uv-fails-', scratch);
+    const archive = join(work, 'fft-9.0.0.mpn');
+    writeFileSync(
+      archive,
+      await packVariant(work, 'fft', '9.0.0', (d) => {
+        const p = join(d, 'pyproject.toml');
+        writeFileSync(
+          p,
+          readFileSync(p, 'utf8').replace('dependencies = []', 'dependencies = ["numpy>=1.26"]'),
+        );
+      }),
+    );
+    // A uv that makes venvs but, asked to install, prints several lines (one coloured) and then
+    // exits with a status, or is killed by a signal.
+    const fakeUv = (end: string) => {
+      const bin = join(work, `bin-${end.split(' ')[0]}`);
+      mkdirSync(bin);
+      writeFileSync(
+        join(bin, 'uv'),
+        `#!/bin/sh
+if [ "$1" = venv ]; then shift; while [ $# -gt 1 ]; do shift; done; exec python3 -m venv --without-pip "$1"; fi
+printf 'Resolving dependencies\\n\\033[31merror\\033[0m: no wheel for numpy\\n  hint: add one to wheels/\\n' >&2
+${end}
+`,
+      );
+      chmodSync(join(bin, 'uv'), 0o755);
+      return bin;
+    };
+    const dir = mkdtempSync(join(scratch, 'p-'));
+    for (const [end, how] of [
+      ['exit 1', 'exit status 1): error: no wheel for numpy'],
+      ['kill -KILL $$', 'ended by SIGKILL): error: no wheel for numpy'],
+    ] as const) {
+      const env = cleanEnv({ PATH: `${fakeUv(end)}:${process.env.PATH}` });
+      const r = await runIn({ env }, '--plugins-dir', dir, 'install-file', archive);
+      expect(r.code).toBe(1);
+      const lines = r.stderr.split('\n');
+      const at = lines.findIndex((l) => l.startsWith('✖ '));
+      expect(lines[at]).toBe(`✖ could not prepare the venv of fft 9.0.0: uv pip install failed (${how}`);
+      expect(lines.slice(at + 1, at + 4)).toEqual([
+        '  Resolving dependencies',
+        '  \\e[31merror\\e[0m: no wheel for numpy',
+        '    hint: add one to wheels/',
+      ]);
+      expect(r.stderr).not.toContain('\x1b');
+      expect(r.stderr).not.toContain('\\n');
+      const json = await runIn({ env }, '--plugins-dir', dir, 'install-file', archive, '--json');
+      expect(JSON.parse(json.stdout).error.details).toEqual([
+        'Resolving dependencies',
+        '\x1b[31merror\x1b[0m: no wheel for numpy',
+        '  hint: add one to wheels/',
+      ]);
+      expect(readdirSync(dir).filter((n) => !n.startsWith('.'))).toEqual([]);
+    }
+  }, 120_000);
+
+  it('status shows the settings the plugin was started with (secrets masked), not the caller’s environment', async () => {
+    const dir = mkdtempSync(join(scratch, 'p-'));
+    const started = cleanEnv({
+      MAGELLON_PLUGIN_FFT_COLOUR: 'blue',
+      MAGELLON_PLUGIN_FFT_API_TOKEN: 'tok-s3cret',
+      MAGELLON_PLUGIN_FFT_SSH_KEY: 'key-s3cret',
+    });
+    const inst = await runIn(
+      { env: started },
+      '--hub',
+      hub.url,
+      '--plugins-dir',
+      dir,
+      'install',
+      'fft@1.0.0',
+    );
+    expect(inst.code, inst.stderr).toBe(0);
+    // Another shell: other values, no secrets.
+    const other = cleanEnv({
+      MAGELLON_PLUGIN_FFT_COLOUR: 'not-blue',
+      MAGELLON_PLUGIN_FFT_EXTRA: 'extra-value',
+    });
+    const json = await runIn({ env: other }, '--plugins-dir', dir, 'status', 'fft', '--json');
+    const status = JSON.parse(json.stdout).result;
+    expect(status.settings).toEqual([
+      { key: 'api_token', value: '***', from: 'env' },
+      { key: 'colour', value: 'blue', from: 'env' },
+      { key: 'data_dir', value: join(dir, 'fft', 'data'), from: 'default' },
+      { key: 'log_level', value: 'info', from: 'default' },
+      { key: 'ssh_key', value: '***', from: 'env' },
+    ]);
+    expect(status.settings_from).toMatchObject({ replica: 0, started_at: status.replicas[0].started_at });
+    expect(status.environment).toMatchObject({
+      MAGELLON_PLUGIN_FFT_COLOUR: 'blue',
+      MAGELLON_PLUGIN_FFT_API_TOKEN: '***',
+      MAGELLON_PLUGIN_FFT_SSH_KEY: '***',
+      MAGELLON_REPLICA_ID: 'fft-0',
+    });
+    const text = await runIn({ env: other }, '--plugins-dir', dir, 'status');
+    expect(text.stdout).toContain('    colour = blue (environment)\n');
+    expect(text.stdout).toContain('    api_token = *** (environment)\n');
+    expect(text.stdout).toContain('    ssh_key = *** (environment)\n');
+    for (const out of [json.stdout, text.stdout]) {
+      expect(out).not.toMatch(/s3cret|not-blue|extra/);
+    }
+    // The record on disk holds no secret either.
+    const record = readFileSync(join(dir, 'fft', 'run', '1.0.0', 'replica-0.json'), 'utf8');
+    expect(record).not.toContain('s3cret');
+    expect((await runIn({}, '--plugins-dir', dir, 'uninstall', 'fft')).code).toBe(0);
+  }, 60_000);
+
+  it('serve: heartbeat requests are logged only at --log-level debug, and never with their secret', async () => {
+    const stderrOf = async (level: string[]) => {
+      const dir = mkdtempSync(join(scratch, 'p-'));
+      const env = cleanEnv({ MAGELLON_ADMIN_TOKEN: 'test-admin-token-0123456789abcdefXYZ' });
+      const child = spawn(
+        process.execPath,
+        [BIN, '--hub', hub.url, '--plugins-dir', dir, 'serve', '--port', '0', ...level],
+        { env },
+      );
+      let out = '';
+      let err = '';
+      const seen = (re: RegExp) =>
+        new Promise<RegExpExecArray>((resolve) => {
+          const check = () => {
+            const m = re.exec(out + err);
+            if (m) resolve(m);
+          };
+          child.stdout.on('data', (d: Buffer) => {
+            out += d;
+            check();
+          });
+          child.stderr.on('data', (d: Buffer) => {
+            err += d;
+            check();
+          });
+        });
+      const url = (await seen(/listening on (http:\/\/\S+)/))[1]!;
+      const beat = await fetch(`${url}/internal/heartbeat/the-beat-secret`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ plugin_id: 'fft', replica_id: 'fft-0' }),
+      });
+      expect(beat.status).toBe(401);
+      // The access line of a later request: every line before it has been written.
+      const health = seen(/"path":"\/health"/);
+      expect((await fetch(`${url}/health`)).status).toBe(200);
+      await health;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      return err;
+    };
+    const quiet = await stderrOf([]);
+    expect(quiet).toContain('"msg":"plugins dir"');
+    expect(quiet).not.toContain('heartbeat');
+    const debug = await stderrOf(['--log-level', 'debug']);
+    expect(debug).toContain('"path":"/internal/heartbeat/…","status":401');
+    expect(debug).not.toContain('the-beat-secret');
+    const wrong = await runIn({}, '--plugins-dir', scratch, 'serve', '--log-level', 'loud');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('--log-level takes error, warn, info or debug');
+  }, 60_000);
 });

@@ -206,6 +206,41 @@ describe('installing, running and upgrading over HTTP', () => {
     expect(readdirSync(pluginsDir).filter((n) => !n.startsWith('.'))).toEqual(['fft']);
     expect((await call('DELETE', '/admin/plugins/topaz')).status).toBe(404);
   });
+
+  it('a refused upload is named as the client sent it, never by the file the service received it into', async () => {
+    const garbage = Buffer.from('this is not a zip archive at all');
+    const send = async (headers: Record<string, string>, body: Buffer | FormData) => {
+      const res = await fetch(`${svc.url}/admin/plugins/install`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+        body,
+      });
+      expect(res.status).toBe(400);
+      const { error } = (await res.json()) as {
+        error: { code: string; message: string; details?: string[] };
+      };
+      expect(error.code).toBe('bad-archive');
+      const said = [error.message, ...(error.details ?? [])].join('\n');
+      for (const internal of [pluginsDir, scratch, '.uploads', '.staging', 'upload-', 'archive.mpn'])
+        expect(said).not.toContain(internal);
+      return error.message;
+    };
+    expect(await send({ 'content-type': 'application/octet-stream' }, garbage)).toMatch(
+      /^the uploaded archive is refused: /,
+    );
+    expect(
+      await send(
+        {
+          'content-type': 'application/octet-stream',
+          'content-disposition': 'attachment; filename="mine.mpn"',
+        },
+        garbage,
+      ),
+    ).toMatch(/^the uploaded archive "mine\.mpn" is refused: /);
+    const form = new FormData();
+    form.append('file', new Blob([garbage]), 'C:\\Users\\lab\\fft-9.9.9.mpn');
+    expect(await send({}, form)).toMatch(/^the uploaded archive "fft-9\.9\.9\.mpn" is refused: /);
+  });
 });
 
 describe('concurrency', () => {

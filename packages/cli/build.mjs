@@ -34,7 +34,7 @@ const { version } = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8'))
 const FILE_MODE = 0o644;
 
 /** Bundles `entryPoints` (relative to `cwd`) into memory: `{ path → { bytes, mode } }` relative to `outdir`. */
-async function bundle(cwd, entryPoints, outdir) {
+async function bundle(cwd, entryPoints, outdir, define) {
   const result = await build({
     absWorkingDir: cwd,
     entryPoints,
@@ -50,7 +50,7 @@ async function bundle(cwd, entryPoints, outdir) {
     logLevel: 'warning',
     legalComments: 'none',
     minifySyntax: true,
-    define: { __HUB_VERSION__: JSON.stringify(version) },
+    define,
     // CommonJS dependencies call require() for node built-ins; ESM has no require.
     banner: {
       js: "import { createRequire as __hubCreateRequire } from 'node:module'; const require = __hubCreateRequire(import.meta.url);",
@@ -66,7 +66,9 @@ async function bundle(cwd, entryPoints, outdir) {
 
 /** The `hub` command and its template. */
 async function buildCli() {
-  const files = await bundle(here, { main: 'src/main.ts', 'serve-worker': 'src/serve-worker.ts' }, outdir);
+  const files = await bundle(here, { main: 'src/main.ts', 'serve-worker': 'src/serve-worker.ts' }, outdir, {
+    __HUB_VERSION__: JSON.stringify(version),
+  });
   // The template, links followed; Python caches left out (scaffold skips them too).
   const walk = (rel) => {
     for (const name of readdirSync(join(here, rel)).sort()) {
@@ -117,7 +119,10 @@ const files = await buildCli().catch(() => process.exit(1));
 const written = sync(outdir, files);
 const coreservice = join(here, '..', '..', 'coreservice');
 const csOut = join(coreservice, 'dist');
-const csFiles = await bundle(coreservice, { main: 'src/cli.ts' }, csOut).catch(() => process.exit(1));
+const csVersion = JSON.parse(readFileSync(join(coreservice, 'package.json'), 'utf8')).version;
+const csFiles = await bundle(coreservice, { main: 'src/cli.ts' }, csOut, {
+  __CORESERVICE_VERSION__: JSON.stringify(csVersion),
+}).catch(() => process.exit(1));
 const csWritten = sync(csOut, csFiles);
 const ms = Math.round(performance.now() - started);
 if (!process.argv.includes('--quiet'))

@@ -5,6 +5,7 @@
 import type { ArchiveManifest, InstallMethod, InstallSpec } from '@magellon/hub-core';
 import type { HostFacts } from './host';
 import type { IsolationLevel, SandboxSpec } from './isolation';
+import type { EffectiveSetting } from './settings';
 
 /** One installed version of a plugin, as a backend sees it. */
 export interface PluginRuntime {
@@ -25,6 +26,14 @@ export interface StartOptions {
   replicas: number;
   /** The environment the plugin gets (already filtered: CoreService's own secrets are not in it). */
   env: Record<string, string>;
+  /** The settings in `env`, kept (secrets masked) in the replica's run record for status. */
+  settings?: EffectiveSetting[];
+}
+
+/** What a replica was given when it was started, as its run record keeps it (secrets masked). */
+export interface RecordedStart {
+  settings: EffectiveSetting[];
+  environment: Record<string, string>;
 }
 
 export type ReplicaState = 'starting' | 'running' | 'exited' | 'stopped';
@@ -45,6 +54,8 @@ export interface ReplicaInfo {
   restarts: number;
   /** The isolation it was started with. */
   isolation?: IsolationLevel;
+  /** The settings and environment it was started with (secrets masked), when its record has them. */
+  given?: RecordedStart;
 }
 
 export interface Backend {

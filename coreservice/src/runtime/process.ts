@@ -8,11 +8,12 @@ import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, read
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { InstallError } from '../errors';
-import type { Backend, PluginRuntime, ReplicaInfo, StartOptions } from './backend';
+import type { Backend, PluginRuntime, RecordedStart, ReplicaInfo, StartOptions } from './backend';
 import { openOwnFile, readJson, writeJson } from './files';
 import { findPython, type HostFacts } from './host';
 import { type IsolationLevel, sandboxed } from './isolation';
 import { isAlive, processStart, sleep, stopProcess } from './proc';
+import { shownEnvironment, shownSettings } from './settings';
 
 interface ReplicaRecord {
   pid: number;
@@ -26,6 +27,8 @@ interface ReplicaRecord {
   stopped?: boolean;
   exit_code?: number | null;
   exited_at?: string;
+  /** What it was started with (secrets masked): what `status` shows, not what the caller's shell holds. */
+  given?: RecordedStart;
 }
 
 export const READY_PREFIX = 'MAGELLON_PLUGIN_READY ';
@@ -79,6 +82,24 @@ export function readAnnounce(path: string, rt: PluginRuntime): { host: string; p
     }
   }
   return undefined;
+}
+
+/** Whether a record's `given` has the shape status expects (a record is a file; it may be torn or tampered with). */
+function wellFormed(given: unknown): given is RecordedStart {
+  const g = given as RecordedStart | undefined;
+  const isString = (v: unknown) => typeof v === 'string';
+  return (
+    typeof g === 'object' &&
+    g !== null &&
+    Array.isArray(g.settings) &&
+    g.settings.every(
+      (s) => typeof s === 'object' && s !== null && isString(s.key) && isString(s.value) && isString(s.from),
+    ) &&
+    typeof g.environment === 'object' &&
+    g.environment !== null &&
+    !Array.isArray(g.environment) &&
+    Object.values(g.environment).every(isString)
+  );
 }
 
 /** A port free on 127.0.0.1 right now (for plugins that do not announce the one they took). */
@@ -142,13 +163,14 @@ export class ProcessBackend implements Backend {
       ['main.py', '--port', String(port ?? 0), '--host', '127.0.0.1'],
       rt.dir,
     );
+    const env = { ...opts.env, MAGELLON_REPLICA_ID: `${rt.pluginId}-${n}`, PYTHONUNBUFFERED: '1' };
     let child: ReturnType<typeof spawn>;
     try {
       child = spawn(cmd.file, cmd.args, {
         cwd: rt.dir,
         detached: true,
         stdio: ['ignore', out, log],
-        env: { ...opts.env, MAGELLON_REPLICA_ID: `${rt.pluginId}-${n}`, PYTHONUNBUFFERED: '1' },
+        env,
         ...(cmd.uid !== undefined ? { uid: cmd.uid, gid: cmd.gid } : {}),
       });
     } finally {
@@ -167,6 +189,10 @@ export class ProcessBackend implements Backend {
       restarts,
       ...(port ? { port } : {}),
       isolation: rt.sandbox?.level ?? 'none',
+      given: {
+        settings: shownSettings(opts.settings ?? []),
+        environment: shownEnvironment(env, rt.pluginId),
+      },
     };
     writeJson(replicaFile(rt, n, 'json'), record);
     children.set(pid, child);
@@ -226,6 +252,7 @@ export class ProcessBackend implements Backend {
           : { exit_code: rec.exit_code ?? null, ...(rec.exited_at ? { exited_at: rec.exited_at } : {}) }),
         restarts: rec.restarts,
         ...(rec.isolation ? { isolation: rec.isolation } : {}),
+        ...(wellFormed(rec.given) ? { given: rec.given } : {}),
       };
     });
   }

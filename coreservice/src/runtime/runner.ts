@@ -14,7 +14,7 @@ import type { HostFacts } from './host';
 import { ensureIdentity, killAllOf, readIdentity } from './identity';
 import { applyHomeModes, type IsolationSetting, resolveIsolation, runsUnderOwnUid } from './isolation';
 import { ProcessBackend, runDir } from './process';
-import { effectiveSettings, pluginEnv, type Settings } from './settings';
+import { effectiveSettings, pluginStart, type Settings } from './settings';
 import { UvBackend, venvDir } from './uv';
 
 const BACKENDS = new Map<string, Backend>([
@@ -132,9 +132,9 @@ export function defaultReplicas(rt: PluginRuntime): number {
 export async function launch(rt: PluginRuntime, opts: LaunchOptions): Promise<ReplicaInfo[]> {
   const backend = backendFor(rt.entry.method);
   const boxed = await withSandbox(rt, opts);
-  const env = pluginEnv(boxed, opts);
+  const { env, settings } = pluginStart(boxed, opts);
   try {
-    await backend.start(boxed, { replicas: opts.replicas, env });
+    await backend.start(boxed, { replicas: opts.replicas, env, settings });
     return await waitHealthy(backend, boxed, { timeoutMs: opts.healthTimeoutMs });
   } catch (err) {
     await backend.stop(boxed, { graceMs: 2_000 }).catch(() => {});

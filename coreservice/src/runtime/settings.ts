@@ -26,10 +26,13 @@ export interface Settings {
 /** What a plugin id or key becomes in a variable name: upper case, anything else `_`. */
 export const envName = (s: string) => s.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 
-const SECRET_KEY = /secret|token|password|passwd|credential|private|api_?key/i;
+const SECRET_KEY = /secret|token|passw(or)?d|credential|private|key/i;
 
-/** Whether a setting's value must never be shown (logs, status, receipts). */
+/** Whether a setting's (or a variable's) value must never be shown (logs, status, receipts). */
 export const isSecretKey = (key: string) => SECRET_KEY.test(key);
+
+/** What a secret value is shown as. */
+export const MASKED = '***';
 
 /** Variables a plugin process inherits from CoreService: the basics a program needs, nothing else. */
 const INHERITED = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME'];
@@ -103,9 +106,27 @@ export function effectiveSettings(
   return [...out.values()].sort((a, b) => a.key.localeCompare(b.key));
 }
 
-/** Settings for display: secret values masked. */
+/** Settings for display (and for the run record): secret values masked. */
 export function shownSettings(list: EffectiveSetting[]): EffectiveSetting[] {
-  return list.map((s) => (isSecretKey(s.key) ? { ...s, value: '••••' } : s));
+  return list.map((s) => (isSecretKey(s.key) ? { ...s, value: MASKED } : s));
+}
+
+/**
+ * A plugin's environment for display (and for the run record): every variable whose name looks
+ * secret masked (MAGELLON_HEARTBEAT_TOKEN among them), and the secret that ends
+ * MAGELLON_HEARTBEAT_URL too.
+ */
+export function shownEnvironment(env: Record<string, string>, pluginId?: string): Record<string, string> {
+  const prefix = pluginId === undefined ? undefined : `MAGELLON_PLUGIN_${envName(pluginId)}_`;
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    // A setting's variable is judged by its key (a plugin named keypicker has no secret log level).
+    const key = prefix && name.startsWith(prefix) ? name.slice(prefix.length) : name;
+    if (isSecretKey(key)) out[name] = MASKED;
+    else if (name === 'MAGELLON_HEARTBEAT_URL') out[name] = value.replace(/\/[^/]*$/, `/${MASKED}`);
+    else out[name] = value;
+  }
+  return out;
 }
 
 /**
@@ -127,6 +148,14 @@ export function pluginEnv(
   rt: Pick<PluginRuntime, 'pluginId' | 'home' | 'sandbox'>,
   run: { settings?: Settings; heartbeatUrl?: string; heartbeatSeconds?: number } = {},
 ): Record<string, string> {
+  return pluginStart(rt, run).env;
+}
+
+/** The environment a plugin process starts with, and the settings in it (for its run record). */
+export function pluginStart(
+  rt: Pick<PluginRuntime, 'pluginId' | 'home' | 'sandbox'>,
+  run: { settings?: Settings; heartbeatUrl?: string; heartbeatSeconds?: number } = {},
+): { env: Record<string, string>; settings: EffectiveSetting[] } {
   const { settings, heartbeatUrl } = run;
   const isolated = rt.sandbox !== undefined && rt.sandbox.level !== 'none';
   const env: Record<string, string> = {};
@@ -135,7 +164,8 @@ export function pluginEnv(
     if (v !== undefined) env[name] = v;
   }
   const prefix = `MAGELLON_PLUGIN_${envName(rt.pluginId)}_`;
-  for (const s of effectiveSettings(rt.pluginId, rt.home, settings)) env[prefix + envName(s.key)] = s.value;
+  const given = effectiveSettings(rt.pluginId, rt.home, settings);
+  for (const s of given) env[prefix + envName(s.key)] = s.value;
   env.MAGELLON_PLUGIN_HOST = '127.0.0.1';
   env.MAGELLON_PLUGIN_DATA_DIR = env[`${prefix}DATA_DIR`] ?? join(rt.home, 'data');
   if (isolated) {
@@ -152,5 +182,5 @@ export function pluginEnv(
     env.MAGELLON_HEARTBEAT_TOKEN = key;
     if (run.heartbeatSeconds) env.MAGELLON_HEARTBEAT_SECONDS = String(run.heartbeatSeconds);
   }
-  return env;
+  return { env, settings: given };
 }

@@ -8,7 +8,7 @@ import { listInstalled } from '../install';
 import { isPluginLocked, withPluginLock } from '../lock';
 import type { ReplicaInfo } from './backend';
 import { backendFor, loadRuntime, readRunState, withSandbox } from './runner';
-import { pluginEnv } from './settings';
+import { pluginStart } from './settings';
 
 export type SupervisorEvent =
   | {
@@ -90,10 +90,11 @@ export class Supervisor {
             if (since < backoffMs(r.restarts)) continue;
             await withPluginLock(this.pluginsDir, id, async () => {
               const boxed = await withSandbox(rt, this.run);
-              const env = pluginEnv(boxed, this.run);
+              const { env, settings } = pluginStart(boxed, this.run);
               await backend.restartReplica(boxed, r.replica, {
                 replicas: state.replicas,
                 env,
+                settings,
                 restarts: r.restarts + 1,
               });
             });

@@ -9,7 +9,7 @@
 // get them only after `--`, with the options CoreService chose: no index, the archive's wheels only,
 // wheels only (no sdist's build script runs), no config file of the host's or the plugin's, run
 // outside the plugin's files.
-import { execFile } from 'node:child_process';
+import { type ExecFileException, execFile } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { installRequirements } from '@magellon/hub-core';
@@ -17,6 +17,7 @@ import { InstallError } from '../errors';
 import type { PluginRuntime } from './backend';
 import { readSmallFile } from './files';
 import { findPython, type HostFacts, onPath } from './host';
+import { outputLines, withoutColour } from './output';
 import { ProcessBackend } from './process';
 
 const PREPARE_TIMEOUT_MS = 10 * 60_000;
@@ -37,6 +38,7 @@ function exec(cmd: string, args: string[], cwd: string): Promise<string> {
         env: {
           PATH: process.env.PATH ?? '',
           HOME: cwd,
+          NO_COLOR: '1',
           PIP_NO_INPUT: '1',
           PIP_CONFIG_FILE: '/dev/null',
           UV_NO_CONFIG: '1',
@@ -44,16 +46,17 @@ function exec(cmd: string, args: string[], cwd: string): Promise<string> {
       },
       (err, stdout, stderr) => {
         if (err) {
-          const tail = `${stdout}${stderr}`.trim().split('\n').slice(-12);
+          // Its last lines, as lines (each escaped where it is shown), never one string of them.
+          const tail = outputLines(`${stdout}\n${stderr}`);
           // pip and uv say why on a line of their own ("ERROR: …", "error: …"): that line leads.
           const reason = [...tail]
+            .map(withoutColour)
             .reverse()
             .find((l) => /^\s*(ERROR|error|×)\b/.test(l))
             ?.trim();
           const what = `${cmd.split(sep).pop()} ${args.slice(0, 2).join(' ')}`;
-          const code = (err as NodeJS.ErrnoException).code ?? err.message;
           rej(
-            Object.assign(new Error(`${what} failed (${code})${reason ? `: ${reason}` : ''}`), {
+            Object.assign(new Error(`${what} failed (${howItEnded(err)})${reason ? `: ${reason}` : ''}`), {
               lines: tail,
             }),
           );
@@ -61,6 +64,21 @@ function exec(cmd: string, args: string[], cwd: string): Promise<string> {
       },
     );
   });
+}
+
+/**
+ * How a child ended, in a few words: its exit status, the signal that ended it, or why it could not
+ * run. Never Node's own message, which repeats the whole command line and output in one string.
+ */
+function howItEnded(err: ExecFileException): string {
+  if (typeof err.code === 'number') return `exit status ${err.code}`;
+  if (err.signal) {
+    return err.killed
+      ? `stopped after ${PREPARE_TIMEOUT_MS / 60_000} minutes (${err.signal})`
+      : `ended by ${err.signal}`;
+  }
+  if (err.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') return 'it printed too much';
+  return typeof err.code === 'string' ? err.code : 'it could not be run';
 }
 
 /** The pyproject's dependencies as the domain library accepts them: PEP 508 requirements, nothing else. */

@@ -102,6 +102,21 @@ function hostName(header: string | undefined): string | undefined {
   return m ? (m[1] ?? m[2])!.toLowerCase().replace(/\.$/, '') : undefined;
 }
 
+/** `filename` of a Content-Disposition header (a raw upload may name its file there). */
+function filenameOf(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /(?:^|;)\s*filename\s*=\s*(?:"([^"]*)"|([^;\s]+))/i.exec(header);
+  return m ? (m[1] ?? m[2]) : undefined;
+}
+
+/** How errors name an upload: the file name the client sent (its last part, escaped, bounded), else "the uploaded archive". */
+export function uploadLabel(name: string | undefined): string {
+  const base = (name ?? '').split(/[/\\]/).pop()?.trim() ?? '';
+  if (base === '') return 'the uploaded archive';
+  const shown = escapeControl(base.length > 200 ? `${base.slice(0, 200)}…` : base);
+  return `the uploaded archive "${shown}"`;
+}
+
 /** An origin as browsers send it: scheme://host[:port], lower case. */
 const originKey = (o: string) => o.trim().toLowerCase().replace(/\/+$/, '');
 
@@ -141,11 +156,10 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     const t0 = performance.now();
     await next();
     // Heartbeats arrive every few seconds per replica and their path holds the plugin's secret:
-    // only failed ones are logged, and never with the path.
+    // logged only at debug, and never with the path.
     const beat = c.req.path.startsWith('/internal/heartbeat');
-    if (beat && c.res.status < 300) return;
     cfg.log?.({
-      level: 'info',
+      level: beat ? 'debug' : 'info',
       method: c.req.method,
       path: beat ? '/internal/heartbeat/…' : escapeControl(c.req.path.slice(0, 500)),
       status: c.res.status,
@@ -251,7 +265,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `upload-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.mpn`);
     try {
-      const { size, fields } = await receiveUpload(
+      const { size, fields, filename } = await receiveUpload(
         c.req.raw.body,
         c.req.header('content-type') ?? '',
         file,
@@ -266,6 +280,8 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
       const receipt = await installFromFile({
         pluginsDir: cfg.pluginsDir,
         file,
+        // Errors name what the client sent, never the file it was received into.
+        label: uploadLabel(filename ?? filenameOf(c.req.header('content-disposition'))),
         sdkVersion: cfg.sdkVersion,
         maxBytes: max,
         method: c.req.query('install_method') || fields.install_method || undefined,
@@ -316,7 +332,8 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
       timeouts: cfg.timeouts,
       onEvent: progress(id),
     });
-    cfg.events.emit({ type: 'upgraded', plugin_id: id, from: r.from.version, to: r.to.version });
+    if (!r.up_to_date)
+      cfg.events.emit({ type: 'upgraded', plugin_id: id, from: r.from.version, to: r.to.version });
     return c.json(r);
   });
 

@@ -20,8 +20,26 @@ import { createServiceApp, LOOPBACK_HOSTS } from './app';
 import { EventBus } from './events';
 import { newToken, weakTokenReason } from './token';
 
+/** How much the service logs: each level includes those before it. */
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** `log` passing on only entries at `level` or more severe (an entry without a level counts as info). */
+export function logAtLevel(
+  level: LogLevel,
+  log: (entry: Record<string, unknown>) => void,
+): (entry: Record<string, unknown>) => void {
+  const max = LOG_LEVELS.indexOf(level);
+  return (entry) => {
+    const at = LOG_LEVELS.indexOf((entry.level as LogLevel | undefined) ?? 'info');
+    if ((at < 0 ? LOG_LEVELS.indexOf('info') : at) <= max) log(entry);
+  };
+}
+
 export interface ServeOptions {
   pluginsDir: string;
+  /** Where the plugins dir came from (resolvePluginsDir's `from`), said in the log at start. */
+  pluginsDirFrom?: string;
   hubs: readonly (string | Registry)[];
   sdkVersion?: string;
   port?: number;
@@ -31,6 +49,8 @@ export interface ServeOptions {
   run?: RunOptions;
   supervisorIntervalMs?: number;
   log?: (entry: Record<string, unknown>) => void;
+  /** What reaches `log` (default info: access lines of heartbeats only at debug). */
+  logLevel?: LogLevel;
   /** Download limits for installs and upgrades (the minimum rate). */
   timeouts?: DownloadLimits;
   /** Host names it answers to besides the loopback names (and the address it binds). */
@@ -80,7 +100,13 @@ function servedHosts(bind: string, extra: readonly string[] = []): string[] {
 
 export async function serveCoreService(opts: ServeOptions): Promise<RunningService> {
   mkdirSync(opts.pluginsDir, { recursive: true });
-  const log = opts.log ?? (() => {});
+  const log = logAtLevel(opts.logLevel ?? 'info', opts.log ?? (() => {}));
+  log({
+    level: 'info',
+    msg: 'plugins dir',
+    path: opts.pluginsDir,
+    ...(opts.pluginsDirFrom ? { from: opts.pluginsDirFrom } : {}),
+  });
   const { token, file } = adminToken(opts.pluginsDir, opts.token);
   // An isolation level this host cannot give is an error now, not at the first plugin start.
   const isolation = resolveIsolation(opts.run?.isolation);

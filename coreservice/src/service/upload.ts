@@ -7,13 +7,16 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import busboy from 'busboy';
 import { InstallError } from '../errors';
 
-/** Writes the upload in `body` to `file` (created new); returns its size and the form's fields. */
+/**
+ * Writes the upload in `body` to `file` (created new); returns its size, the form's fields and the
+ * file name the form gave its file part (the client's, unchecked: for messages only).
+ */
 export async function receiveUpload(
   body: ReadableStream<Uint8Array> | null,
   contentType: string,
   file: string,
   max: number,
-): Promise<{ size: number; fields: Record<string, string> }> {
+): Promise<{ size: number; fields: Record<string, string>; filename?: string }> {
   const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   let size = 0;
   const write = (chunk: Uint8Array) => {
@@ -24,8 +27,10 @@ export async function receiveUpload(
   };
   try {
     const type = contentType.split(';')[0]!.trim().toLowerCase();
-    if (type === 'multipart/form-data')
-      return { fields: await fromForm(body, contentType, write, max), size };
+    if (type === 'multipart/form-data') {
+      const form = await fromForm(body, contentType, write, max);
+      return { fields: form.fields, size, ...(form.filename ? { filename: form.filename } : {}) };
+    }
     const reader = body?.getReader();
     try {
       for (;;) {
@@ -42,13 +47,13 @@ export async function receiveUpload(
   }
 }
 
-/** Streams the `file` part of a form through `write`; other small fields are returned. */
+/** Streams the `file` part of a form through `write`; other small fields, and the part's file name, are returned. */
 function fromForm(
   body: ReadableStream<Uint8Array> | null,
   contentType: string,
   write: (chunk: Uint8Array) => void,
   max: number,
-): Promise<Record<string, string>> {
+): Promise<{ fields: Record<string, string>; filename?: string }> {
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
@@ -63,6 +68,7 @@ function fromForm(
     // Field names are the client's: a record without a prototype takes `__proto__` as a name.
     const fields: Record<string, string> = Object.create(null);
     let sawFile = false;
+    let filename: string | undefined;
     let failed: Error | undefined;
     const fail = (err: Error) => {
       failed ??= err;
@@ -70,7 +76,7 @@ function fromForm(
     parser.on('field', (name, value) => {
       fields[name] = value;
     });
-    parser.on('file', (name, stream) => {
+    parser.on('file', (name, stream, info) => {
       // A truncated form ends every open part with an error; the parser reports it too.
       stream.on('error', () => {});
       if (name !== 'file' || sawFile) {
@@ -78,6 +84,7 @@ function fromForm(
         return;
       }
       sawFile = true;
+      filename = info.filename;
       stream.on('data', (chunk: Buffer) => {
         if (failed) return;
         try {
@@ -97,7 +104,7 @@ function fromForm(
       if (failed) reject(failed);
       else if (!sawFile)
         reject(new InstallError('bad-request', 'the form has no part named "file" holding the .mpn'));
-      else resolve(fields);
+      else resolve({ fields, ...(filename ? { filename } : {}) });
     });
     if (!body) {
       parser.end();
