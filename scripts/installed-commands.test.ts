@@ -222,7 +222,8 @@ describe('a lab admin: coreservice, installed, against a hub on loopback', () =>
     expect(status.stdout).toContain(pluginsDir);
     expect(status.stdout).toMatch(/fft \d+\.\d+\.\d+ \(\w+\): running/);
     const json = JSON.parse(run('coreservice', ['status', '--json']).stdout);
-    expect(json.result.plugins_dir ?? json.plugins_dir).toBe(pluginsDir);
+    expect(json.plugins_dir).toMatchObject({ path: pluginsDir, source: 'xdg' });
+    expect(json.result.map((p: { plugin_id: string }) => p.plugin_id)).toEqual(['fft']);
 
     const uninstall = run('coreservice', ['uninstall', 'fft']);
     expect(uninstall.code, uninstall.out).toBe(0);
