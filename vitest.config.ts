@@ -17,6 +17,9 @@ export default defineConfig({
     ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // expect.poll waits for a state that comes eventually (a search result in Chromium, a line a
+    // child prints): bounded by this, not by how loaded the machine is (the default is 1 s).
+    expect: { poll: { timeout: 20_000, interval: 50 } },
     pool: 'forks',
     // Tests run the compiled `hub` (packages/cli/dist); build it first.
     globalSetup: ['packages/cli/test/global-setup.ts'],

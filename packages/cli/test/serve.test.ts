@@ -91,7 +91,8 @@ describe('hub serve', () => {
     writeFileSync(join(site, 'favicon.ico'), Buffer.from([0, 0, 1, 0, 0, 0]));
     const s = await startServe(['catalog', '--port', '0', '--workers', '2', '--site', site]);
     try {
-      expect(s.output()).toContain(`the site: ${s.url}/plugins/`);
+      // The second line of the banner may come a moment after the first.
+      await expect.poll(() => s.output()).toContain(`the site: ${s.url}/plugins/`);
       const root = await fetch(`${s.url}/`, { redirect: 'manual' });
       expect(root.status).toBe(302);
       expect(root.headers.get('location')).toBe('/plugins/');
