@@ -16,59 +16,27 @@ import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packVariant } from './fixtures';
-import { asRoot, repoHubForTests, scratchDir } from './helpers';
+import {
+  asRoot,
+  CORESERVICE_BIN,
+  cleanCoreserviceEnv,
+  repoHubForTests,
+  runCoreservice,
+  scratchDir,
+} from './helpers';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'coreservice.js');
+const BIN = CORESERVICE_BIN;
 const { scratch, hub } = repoHubForTests('cli');
 
-/** This process's environment without anything that would choose a plugins dir, a config or settings. */
-function cleanEnv(more: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of Object.keys(env)) {
-    if (
-      /^MAGELLON_(PLUGINS_DIR|CORESERVICE_CONFIG|LOG_LEVEL|ADMIN_TOKEN|HUB_URL|PLUGIN_.*)$/.test(name) ||
-      name === 'XDG_DATA_HOME'
-    )
-      delete env[name];
-  }
-  return { ...env, ...more };
-}
+const cleanEnv = cleanCoreserviceEnv;
 
 /** Runs the CLI exactly as given (no --hub, no --plugins-dir) in `cwd` with `env`. */
 const runIn = (opts: { cwd?: string; env?: NodeJS.ProcessEnv }, ...args: string[]) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      timeout: 60_000,
-      cwd: opts.cwd,
-      env: opts.env ?? cleanEnv(),
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  runCoreservice(args, opts);
 
-/** Runs the CLI without blocking this process (the hub it talks to runs in this process). */
+/** Runs the CLI against the test hub on `dir`, without blocking this process (the hub runs in it). */
 const run = (dir: string, ...args: string[]) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, '--hub', hub.url, '--plugins-dir', dir, ...args], {
-      timeout: 60_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  runCoreservice(['--hub', hub.url, '--plugins-dir', dir, ...args], { env: process.env });
 
 describe('coreservice CLI', () => {
   it('installs, lists, upgrades, refuses a downgrade without the flag, uninstalls; --json everywhere', async () => {

@@ -1,6 +1,6 @@
 // Shared by the CoreService tests: the plugins-dir snapshot that fail-closed tests compare, and a
 // sweep that stops every plugin process a test started under a scratch dir.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -113,3 +113,41 @@ export async function stopAllUnder(root: string): Promise<void> {
     }),
   );
 }
+
+/** The compiled `coreservice` command's launcher. */
+export const CORESERVICE_BIN = join(import.meta.dirname, '..', 'bin', 'coreservice.js');
+
+/** This process's environment without anything that would choose a plugins dir, a config or settings. */
+export function cleanCoreserviceEnv(more: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) {
+    if (
+      /^MAGELLON_(PLUGINS_DIR|CORESERVICE_CONFIG|LOG_LEVEL|ADMIN_TOKEN|HUB_URL|PLUGIN_.*)$/.test(name) ||
+      name === 'XDG_DATA_HOME'
+    )
+      delete env[name];
+  }
+  return { ...env, ...more };
+}
+
+/**
+ * Runs the compiled CLI with exactly `args` in `cwd` (default: this process's) with `env` (default:
+ * the clean environment), without blocking this process: a hub it talks to may run in this process.
+ */
+export const runCoreservice = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [CORESERVICE_BIN, ...args], {
+      timeout: 60_000,
+      cwd: opts.cwd,
+      env: opts.env ?? cleanCoreserviceEnv(),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });

@@ -16,9 +16,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO } from '../../functions/test/harness';
 import { freePort } from '../src/runtime/process';
-import { asRoot, scratchDir, stopAllUnder } from './helpers';
+import { asRoot, runCoreservice, scratchDir, stopAllUnder } from './helpers';
 
-const BIN = join(REPO, 'coreservice', 'bin', 'coreservice.js');
 const TOKEN = 'npm-start-test-token-0123456789abcdefXYZ';
 const scratch = scratchDir('coreservice-npm-start-');
 let pluginsDir: string | undefined;
@@ -38,19 +37,7 @@ function cleanEnv(more: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...more };
 }
 
-const cli = (cwd: string, ...args: string[]) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(), timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+const cli = (cwd: string, ...args: string[]) => runCoreservice(args, { cwd, env: cleanEnv() });
 
 describe('npm start and coreservice, both with no flags', () => {
   it('agree on the plugins dir and on what is installed', async () => {
