@@ -154,6 +154,8 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
     const report = await doctor(opts.pluginsDir, { isolation: run.isolation });
     for (const r of report.removed)
       log({ level: 'warn', msg: 'repaired after a crash', path: r.path, why: r.why });
+    for (const r of report.unreadable)
+      log({ level: 'warn', msg: 'unreadable record (left as it is)', path: r.path, why: r.why });
     const busy = new Set(report.busy);
     for (const receipt of listInstalled(opts.pluginsDir)) {
       if (busy.has(receipt.plugin_id)) continue;
