@@ -22,6 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { InstallError } from './errors';
 import { checkPluginId, isPluginId } from './plugin-id';
 
 // ----------------------------------------------------------------------------- where plugins live
@@ -149,11 +150,17 @@ export function pluginHomeNames(pluginsDir: string): string[] {
 // ----------------------------------------------------------------------------- a plugin's home
 
 const RECEIPT = 'receipt.json';
+const DATA = 'data';
+const SNAPSHOTS = 'snapshots';
+const RUN = 'run';
+const VENVS = 'venvs';
 const STATE = 'state.json';
 const IDENTITY = 'identity.json';
 const HEARTBEAT_KEY = 'heartbeat.key';
 /** CoreService's own files in a home: root's alone under uid isolation (0600). */
 const HOME_RECORDS = [RECEIPT, STATE, IDENTITY, HEARTBEAT_KEY] as const;
+/** The names in a home that are CoreService's own, which no version may take. */
+const HOME_NAMES = new Set<string>([...HOME_RECORDS, DATA, SNAPSHOTS, RUN, VENVS]);
 
 /** `<home>/receipt.json`: what is installed (written last; its presence means installed). */
 export const receiptFile = (home: string) => join(home, RECEIPT);
@@ -166,13 +173,29 @@ export const heartbeatKeyFile = (home: string) => join(home, HEARTBEAT_KEY);
 /** Every file CoreService keeps for itself in a home. */
 export const homeRecordFiles = (home: string) => HOME_RECORDS.map((n) => join(home, n));
 
-/** A version name as CoreService lays versions out (SemVer 2.0.0, pre-release and build allowed). */
+/**
+ * A name doctor and the backends take for a version's (SemVer 2.0.0, pre-release and build
+ * allowed): what they find under these names and no receipt names is left over.
+ */
 const VERSION_NAME = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/;
 export const isVersionName = (name: string) => VERSION_NAME.test(name);
 
-/** `<home>/<version>`: the verified files of a version. */
+/**
+ * Whether a version may name its dir: one path step (never `..`, never hidden), and none of the
+ * home's own names. An uploaded archive's version need not be SemVer (`hub lint` says it should),
+ * so this is wider than {@link isVersionName}.
+ */
+export const isVersionDirName = (version: string) =>
+  /^[0-9A-Za-z][0-9A-Za-z._+-]{0,127}$/.test(version) && !HOME_NAMES.has(version) && !parseTempName(version);
+
+/** `<home>/<version>`: the verified files of a version. A version that cannot name a dir is `bad-archive`. */
 export function versionDir(home: string, version: string): string {
-  if (!isVersionName(version)) throw new Error(`not a version name: ${JSON.stringify(version)}`);
+  if (!isVersionDirName(version)) {
+    throw new InstallError(
+      'bad-archive',
+      `the version ${JSON.stringify(version.slice(0, 130))} cannot name a folder (letters, digits, ".", "_", "+", "-"; such as 1.2.0)`,
+    );
+  }
   return join(home, version);
 }
 
@@ -180,10 +203,10 @@ export function versionDir(home: string, version: string): string {
 export const versionDirNames = (home: string) => versionNamesIn(home);
 
 /** `<home>/data`: the plugin's data dir (its HOME when isolated). */
-export const dataDir = (home: string) => join(home, 'data');
+export const dataDir = (home: string) => join(home, DATA);
 
 /** `<home>/snapshots`, and one snapshot in it. */
-export const snapshotsDir = (home: string) => join(home, 'snapshots');
+export const snapshotsDir = (home: string) => join(home, SNAPSHOTS);
 export const snapshotPath = (home: string, name: string) => join(snapshotsDir(home), name);
 /** A snapshot's name: a UTC timestamp (`20250101T000000Z`), then the version it was taken of. */
 export function snapshotName(at: Date, fromVersion: string): string {
@@ -197,7 +220,6 @@ export const isSnapshotName = (name: string) => /^\d{8}T\d{6}Z-/.test(name);
 
 // The process backend's run records (the uv backend runs through it).
 
-const RUN = 'run';
 /** `<home>/run`: every version's run records. */
 export const runRoot = (home: string) => join(home, RUN);
 /** `<home>/run/<version>`: one version's run records. */
@@ -246,7 +268,7 @@ export function runRecordFiles(home: string, version: string): { replica: number
 // The uv backend's venvs.
 
 /** `<home>/venvs`: every version's venv. */
-export const venvsRoot = (home: string) => join(home, 'venvs');
+export const venvsRoot = (home: string) => join(home, VENVS);
 /** `<home>/venvs/<version>`. */
 export const venvDir = (home: string, version: string) => join(venvsRoot(home), version);
 /** The interpreter of a venv. */

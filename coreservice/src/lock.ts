@@ -1,9 +1,10 @@
 // One operation at a time per plugin: its lock dir (layout.ts: `<plugins_dir>/.<id>.lock`), made
 // atomically by proper-lockfile and refreshed while held. The holder writes who it is (pid, the
-// process's start time, and the lock dir's inode) into its holder record (`.<id>.holder`), so a lock whose holder is dead
-// (kill -9) is stale at once instead of after LOCK_STALE_MS: doctor repairs right away, and the
-// next operation takes it over. The record counts only for the lock dir it names (a successor's
-// new lock is not aged by its predecessor's record), and a lock without one goes stale by age.
+// process's start time, and the lock dir's inode) into its holder record (`.<id>.holder`), so a
+// lock whose holder is dead (kill -9) is stale at once instead of after LOCK_STALE_MS: doctor
+// repairs right away, and the next operation takes it over. The record counts only for the lock
+// dir it names (a successor's new lock is not aged by its predecessor's record), and a lock
+// without one goes stale by age.
 import { rmSync, statSync, utimesSync } from 'node:fs';
 import lockfile from 'proper-lockfile';
 import { InstallError } from './errors';

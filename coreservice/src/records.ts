@@ -7,7 +7,7 @@
 import { INSTALL_METHODS } from '@magellon/hub-core';
 import { PLUGIN_UID_MAX, PLUGIN_UID_MIN } from '@magellon/hub-core/node';
 import { z } from 'zod';
-import { isVersionName } from './layout';
+import { isVersionDirName } from './layout';
 import { isPluginId } from './plugin-id';
 import { readSmallFile, writeFileDurably } from './runtime/files';
 import { ISOLATION_SETTINGS } from './runtime/isolation';
@@ -15,7 +15,7 @@ import { ISOLATION_SETTINGS } from './runtime/isolation';
 const MAX_RECORD_BYTES = 1024 * 1024;
 
 const pluginId = z.string().refine(isPluginId, 'a plugin id');
-const version = z.string().refine(isVersionName, 'a version such as 1.2.0');
+const version = z.string().refine(isVersionDirName, 'a version such as 1.2.0');
 
 /** What CoreService records about an installed plugin, written last (its presence means "installed"). */
 export const receiptSchema = z.object({

@@ -13,6 +13,7 @@ import {
   installFromFile,
   installFromHub,
   listInstalled,
+  listUnreadable,
   MAX_UPLOAD_BYTES,
   type RunOptions,
   readReceipt,
@@ -231,7 +232,12 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     await next();
   });
 
-  app.get('/admin/plugins', (c) => c.json({ plugins: listInstalled(cfg.pluginsDir) }));
+  // Plugins whose receipt cannot be read are named beside the others (each route on one is 500
+  // unreadable-record, naming the file).
+  app.get('/admin/plugins', (c) => {
+    const unreadable = listUnreadable(cfg.pluginsDir);
+    return c.json({ plugins: listInstalled(cfg.pluginsDir), ...(unreadable.length ? { unreadable } : {}) });
+  });
 
   app.post('/admin/plugins/install-from-hub', async (c) => {
     const body = await readJsonBody(c);
