@@ -393,7 +393,7 @@ async function activate(a: {
   return receipt;
 }
 
-/** Stops a version that is no longer the installed one and removes its files, venv and run state. */
+/** Stops a version that is no longer the installed one; its backend removes what it made, then its files go. */
 export async function retireVersion(pluginsDir: string, id: string, old: Receipt): Promise<void> {
   const home = pluginHome(pluginsDir, id);
   try {

@@ -150,13 +150,13 @@ export function pluginHomeNames(pluginsDir: string): string[] {
 // ----------------------------------------------------------------------------- a plugin's home
 
 const RECEIPT = 'receipt.json';
+const STATE = 'state.json';
+const IDENTITY = 'identity.json';
+const HEARTBEAT_KEY = 'heartbeat.key';
 const DATA = 'data';
 const SNAPSHOTS = 'snapshots';
 const RUN = 'run';
 const VENVS = 'venvs';
-const STATE = 'state.json';
-const IDENTITY = 'identity.json';
-const HEARTBEAT_KEY = 'heartbeat.key';
 /** CoreService's own files in a home: root's alone under uid isolation (0600). */
 const HOME_RECORDS = [RECEIPT, STATE, IDENTITY, HEARTBEAT_KEY] as const;
 /** The names in a home that are CoreService's own, which no version may take. */
@@ -186,7 +186,7 @@ export const isVersionName = (name: string) => VERSION_NAME.test(name);
  * so this is wider than {@link isVersionName}.
  */
 export const isVersionDirName = (version: string) =>
-  /^[0-9A-Za-z][0-9A-Za-z._+-]{0,127}$/.test(version) && !HOME_NAMES.has(version) && !parseTempName(version);
+  /^[0-9A-Za-z][0-9A-Za-z._+-]{0,127}$/.test(version) && !HOME_NAMES.has(version);
 
 /** `<home>/<version>`: the verified files of a version. A version that cannot name a dir is `bad-archive`. */
 export function versionDir(home: string, version: string): string {
