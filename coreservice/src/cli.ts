@@ -106,9 +106,13 @@ class Output {
    * Success. `text` is composed here: the values from input in it are escaped already (safe), so
    * its line breaks are the command's own; any other control character is escaped again.
    */
-  done(value: unknown, text: string, opts: { namesDir?: boolean } = {}): number {
+  done(
+    value: unknown,
+    text: string,
+    opts: { namesDir?: boolean; extra?: Record<string, unknown> } = {},
+  ): number {
     if (this.json) {
-      console.log(JSON.stringify({ ok: true, ...this.whereJson(), result: value }, null, 2));
+      console.log(JSON.stringify({ ok: true, ...this.whereJson(), result: value, ...opts.extra }, null, 2));
       return EXIT.ok;
     }
     const where = this.whereLine();
@@ -326,20 +330,30 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'list': {
         if (args.length > 0) throw new UsageError('coreservice list takes no argument');
-        const r = (await load.install()).listInstalled(pluginsDir);
-        if (r.length === 0) return out.done(r, `no plugins installed ${inDir}`, { namesDir: true });
-        return out.done(r, r.map((x) => `${x.plugin_id} ${x.version} (${safe(x.registry)})`).join('\n'));
+        const { listInstalled, listUnreadable } = await load.install();
+        const r = listInstalled(pluginsDir);
+        const bad = unreadableReport(listUnreadable(pluginsDir));
+        if (r.length === 0 && bad.lines.length === 0)
+          return out.done(r, `no plugins installed ${inDir}`, { namesDir: true });
+        const lines = r.map((x) => `${x.plugin_id} ${x.version} (${safe(x.registry)})`);
+        return out.done(r, [...lines, ...bad.lines].join('\n'), { extra: bad.extra });
       }
       case 'status': {
         if (args.length > 1) throw new UsageError('coreservice status takes at most one plugin id');
-        const ids =
-          args.length === 1
-            ? [args[0]!]
-            : (await load.install()).listInstalled(pluginsDir).map((r) => r.plugin_id);
+        const { listInstalled, listUnreadable } = await load.install();
+        const ids = args.length === 1 ? [args[0]!] : listInstalled(pluginsDir).map((r) => r.plugin_id);
+        // One plugin asked for by id: a receipt that cannot be read is its error. All of them: the
+        // ones whose receipt cannot be read are named after the others.
+        const bad = unreadableReport(args.length === 1 ? [] : listUnreadable(pluginsDir));
         const { pluginStatus } = await load.lifecycle();
         const all = await Promise.all(ids.map((id) => pluginStatus(pluginsDir, id, { run })));
-        if (all.length === 0) return out.done(all, `no plugins installed ${inDir}`, { namesDir: true });
-        return out.done(args.length === 1 ? all[0] : all, all.map(describeStatus).join('\n'));
+        if (all.length === 0 && bad.lines.length === 0)
+          return out.done(all, `no plugins installed ${inDir}`, { namesDir: true });
+        return out.done(
+          args.length === 1 ? all[0] : all,
+          [...all.map(describeStatus), ...bad.lines].join('\n'),
+          { extra: bad.extra },
+        );
       }
       case 'start':
       case 'stop':
@@ -398,6 +412,8 @@ export async function main(argv: string[]): Promise<number> {
         const r = await (await load.doctor()).doctor(pluginsDir, { isolation: run.isolation });
         const lines = r.removed.map((x) => `  removed ${safe(x.path)}: ${safe(x.why)}`);
         if (r.busy.length > 0) lines.push(`  left alone (an operation is in progress): ${r.busy.join(', ')}`);
+        for (const x of r.unreadable)
+          lines.push(`  ⚠ unreadable record ${safe(x.path)}: ${safe(x.why)} (left as it is)`);
         if (r.isolation.level === 'none')
           console.error(`⚠ plugins are not isolated: ${safe(r.isolation.why)}`);
         return out.done(
@@ -502,6 +518,18 @@ function progressReporter(): (e: InstallEvent) => void {
   };
 }
 
+/** Plugins whose receipt cannot be read: lines for text, and `unreadable` beside the result in JSON. */
+function unreadableReport(list: { plugin_id: string; problem: string }[]): {
+  lines: string[];
+  extra?: Record<string, unknown>;
+} {
+  if (list.length === 0) return { lines: [] };
+  return {
+    lines: list.map((u) => `⚠ ${safe(u.plugin_id)}: ${safe(u.problem)}`),
+    extra: { unreadable: list },
+  };
+}
+
 const FROM: Record<string, string> = { default: 'default', file: 'config file', env: 'environment' };
 
 /** A plugin's status as text; every value from input escaped. */
@@ -512,6 +540,8 @@ function describeStatus(s: PluginStatus): string {
     (r) =>
       `  replica ${r.replica}: ${r.state}${r.healthy ? ', healthy' : ''}${r.port ? ` on ${safe(r.host ?? '')}:${r.port}` : ''}${r.pid ? `, pid ${r.pid}` : ''}${r.restarts ? `, ${r.restarts} restart(s)` : ''}`,
   );
+  // What CoreService could not read about it: named, never guessed at.
+  for (const p of s.problems) lines.push(`  ⚠ ${safe(p)}`);
   // What the plugin was given when it started (its run record), not what this shell would give it.
   if (s.settings_from) {
     const when = s.settings_from.started_at ? ` at ${safe(s.settings_from.started_at)}` : '';

@@ -1,33 +1,46 @@
 // After a crash (kill -9, power loss): finish or roll back what was left half-done. A plugin is
-// installed exactly as its receipt says, so everything else of an interrupted operation goes.
+// installed exactly as its receipt says, so everything else of an interrupted operation goes. What
+// is where comes from layout.ts; what a backend made for a version, the backend itself finds
+// (`leftovers`) and removes (`remove`). A record that cannot be read is never guessed at: it is
+// reported, and left for an operator.
 import { readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readReceipt } from './install';
-import { holderFile, isPluginLocked, LOCK_STALE_MS } from './lock';
-import { isPluginId } from './plugin-id';
+import { receiptRecord } from './install';
+import {
+  identityFile,
+  isHomeRecordTemp,
+  lockPaths,
+  parseHolderName,
+  parseLockName,
+  parseStagingName,
+  pluginHome,
+  pluginHomeNames,
+  shownPath,
+  stagingDir,
+  uploadsDir,
+  versionDir,
+  versionDirNames,
+} from './layout';
+import { isPluginLocked, LOCK_STALE_MS } from './lock';
+import { identitySchema, type Receipt, readRecord } from './records';
+import type { ReplicaInfo } from './runtime/backend';
+import { allBackends, backendFor } from './runtime/backends';
 import { freeStaleClaims, killAllOf, readIdentity } from './runtime/identity';
 import { type Isolation, type IsolationSetting, resolveIsolation } from './runtime/isolation';
-import { retire, stopRecorded } from './runtime/runner';
+import { loadRuntime, readRunState, retire } from './runtime/runner';
 
 /** How long an upload's file must have been left unwritten before doctor removes it. */
 export const UPLOAD_QUIET_MS = 10 * 60_000;
 
-const VERSION_NAME = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/;
-
-/** Version names a plugin dir has anything of: files, a venv, run state. */
-function versionsIn(dir: string): Set<string> {
-  const found = new Set<string>();
-  for (const sub of ['', 'run', 'venvs']) {
-    try {
-      for (const e of readdirSync(join(dir, sub))) if (VERSION_NAME.test(e)) found.add(e);
-    } catch {}
-  }
-  return found;
-}
-
 export interface DoctorReport {
   /** What was removed, as paths relative to the plugins dir, with why. */
   removed: { path: string; why: string }[];
+  /**
+   * Records that cannot be read (garbled, tampered with, not the plugin's), as paths relative to
+   * the plugins dir, with why. Nothing is done about them: a plugin whose receipt is unreadable is
+   * left exactly as it is.
+   */
+  unreadable: { path: string; why: string }[];
   /** Plugins skipped because a live operation holds their lock. */
   busy: string[];
   /** How plugins are isolated here (`none`: they can read CoreService's files and secrets). */
@@ -36,8 +49,9 @@ export interface DoctorReport {
 
 /**
  * Rolls back what interrupted operations left: staging dirs, version dirs no receipt names (an
- * upgrade killed before its receipt switched), plugin dirs without a receipt (a first install
- * killed before it), and stale lock dirs. A plugin whose lock a live operation holds is left alone.
+ * upgrade killed before its receipt switched) and whatever a backend holds of them, plugin dirs
+ * without a receipt (a first install killed before it), and stale lock dirs. A plugin whose lock a
+ * live operation holds is left alone; one whose receipt cannot be read is reported and left alone.
  */
 export async function doctor(
   pluginsDir: string,
@@ -49,54 +63,54 @@ export async function doctor(
   } catch (err) {
     isolation = { level: 'none', why: (err as Error).message };
   }
-  const report: DoctorReport = { removed: [], busy: [], isolation };
+  const report: DoctorReport = { removed: [], unreadable: [], busy: [], isolation };
   let names: string[];
   try {
     names = readdirSync(pluginsDir);
   } catch {
     return report;
   }
+  const shown = (path: string) => shownPath(pluginsDir, path);
   const busy = new Set<string>();
-  const idOf = (name: string) =>
-    /^(.+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-      .exec(name)?.[1]
-      ?.replace(/-uninstall$/, '');
   for (const name of names) {
-    const lock = /^\.(.+)\.lock$/.exec(name);
-    if (!lock || !isPluginId(lock[1]!)) continue;
-    if (await isPluginLocked(pluginsDir, lock[1]!)) busy.add(lock[1]!);
+    const id = parseLockName(name);
+    if (id === undefined) continue;
+    if (await isPluginLocked(pluginsDir, id)) busy.add(id);
     else {
-      rmSync(join(pluginsDir, name), { recursive: true, force: true });
-      rmSync(holderFile(pluginsDir, lock[1]!), { force: true });
-      report.removed.push({ path: name, why: 'a lock left by a process that is gone' });
+      const lock = lockPaths(pluginsDir, id);
+      rmSync(lock.dir, { recursive: true, force: true });
+      rmSync(lock.holder, { force: true });
+      report.removed.push({ path: shown(lock.dir), why: 'a lock left by a process that is gone' });
     }
   }
   // Holder records whose lock is gone (its holder was killed between the two removals).
   for (const name of names) {
-    const m = /^\.(.+)\.holder$/.exec(name);
-    if (!m || !isPluginId(m[1]!) || names.includes(`.${m[1]}.lock`)) continue;
-    rmSync(join(pluginsDir, name), { force: true });
+    const id = parseHolderName(name);
+    if (id === undefined || names.some((n) => parseLockName(n) === id)) continue;
+    rmSync(lockPaths(pluginsDir, id).holder, { force: true });
   }
-  const staging = join(pluginsDir, '.staging');
+  const staging = stagingDir(pluginsDir);
   let staged: string[] = [];
   try {
     staged = readdirSync(staging);
   } catch {}
   for (const name of staged) {
-    const id = idOf(name);
+    const owner = parseStagingName(name);
     const abs = join(staging, name);
-    // An upload has no plugin id until verified: judge it by age instead.
-    const live = id && id !== 'upload' ? busy.has(id) : Date.now() - statSync(abs).mtimeMs < LOCK_STALE_MS;
+    // An upload has no plugin id until verified (and a name CoreService did not make, no owner):
+    // judge it by age instead.
+    const live =
+      owner && !owner.upload ? busy.has(owner.id) : Date.now() - statSync(abs).mtimeMs < LOCK_STALE_MS;
     if (live) continue;
     rmSync(abs, { recursive: true, force: true });
-    report.removed.push({ path: `.staging/${name}`, why: 'staging left by an interrupted operation' });
+    report.removed.push({ path: shown(abs), why: 'staging left by an interrupted operation' });
   }
   try {
     rmdirSync(staging);
   } catch {}
   // Bodies of uploads to the admin service that it did not get to install (it was killed meanwhile).
   // An upload still arriving keeps its file fresh; ten quiet minutes mean nobody is writing it.
-  const uploads = join(pluginsDir, '.uploads');
+  const uploads = uploadsDir(pluginsDir);
   let uploaded: string[] = [];
   try {
     uploaded = readdirSync(uploads);
@@ -109,44 +123,87 @@ export async function doctor(
       continue;
     }
     rmSync(abs, { recursive: true, force: true });
-    report.removed.push({ path: `.uploads/${name}`, why: 'an upload left by an interrupted service' });
+    report.removed.push({ path: shown(abs), why: 'an upload left by an interrupted service' });
   }
   try {
     rmdirSync(uploads);
   } catch {}
-  for (const id of names) {
-    if (!isPluginId(id)) continue;
+  for (const id of pluginHomeNames(pluginsDir)) {
     if (busy.has(id)) {
       report.busy.push(id);
       continue;
     }
-    const receipt = readReceipt(pluginsDir, id);
-    const dir = join(pluginsDir, id);
-    if (!receipt) {
-      for (const v of versionsIn(dir)) await stopRecorded(dir, v);
-      killAllOf(readIdentity(dir));
-      rmSync(dir, { recursive: true, force: true });
+    const home = pluginHome(pluginsDir, id);
+    const receipt = receiptRecord(pluginsDir, id);
+    if (!receipt.ok && !receipt.absent) {
+      // Not an interrupted operation (a receipt is written whole or not at all): someone's doing.
+      report.unreadable.push({ path: shown(receipt.path), why: receipt.why });
+      continue;
+    }
+    if (!receipt.ok) {
+      // Whatever any backend holds of any version is stopped and removed, then the rest.
+      for (const backend of allBackends()) {
+        for (const v of await backend.leftovers(home).catch(() => [])) {
+          await backend.remove({ pluginId: id, home, version: v }).catch(() => {});
+        }
+      }
+      killAllOf(readIdentity(home));
+      rmSync(home, { recursive: true, force: true });
       report.removed.push({ path: id, why: 'files of an install that never finished (no receipt)' });
       continue;
     }
-    // Versions the receipt does not name: an upgrade killed before its switch, or after it but
-    // before the old version was retired. Their processes are stopped, then all of them removed.
-    for (const v of versionsIn(dir)) {
-      if (v === receipt.version) continue;
-      await retire({ home: dir, version: v });
-      rmSync(join(dir, v), { recursive: true, force: true });
-      report.removed.push({ path: `${id}/${v}`, why: `not the installed version (${receipt.version})` });
+    await removeOtherVersions(id, home, receipt.value, report);
+    for (const entry of readdirSync(home)) {
+      if (!isHomeRecordTemp(entry)) continue;
+      rmSync(join(home, entry), { force: true });
+      report.removed.push({ path: shown(join(home, entry)), why: 'a temp file of an interrupted write' });
     }
-    for (const entry of readdirSync(dir)) {
-      if (!/^(receipt\.json|state\.json|identity\.json|heartbeat\.key)\.tmp-\d+(-\d+)?$/.test(entry))
-        continue;
-      rmSync(join(dir, entry), { force: true });
-      report.removed.push({ path: `${id}/${entry}`, why: 'a temp file of an interrupted write' });
-    }
+    await checkRecords(pluginsDir, id, home, receipt.value, report);
   }
   // uids claimed (host-wide) by plugins that are gone: an install killed before its plugin dir stayed.
   for (const uid of await freeStaleClaims(pluginsDir)) {
     report.removed.push({ path: `uid ${uid}`, why: 'a uid claimed by a plugin that is not installed' });
   }
   return report;
+}
+
+/**
+ * Versions the receipt does not name: an upgrade killed before its switch, or after it but before
+ * the old version was retired. Their processes are stopped, then everything of them removed: what
+ * the backends hold of them (each says which versions it holds), and their files.
+ */
+async function removeOtherVersions(id: string, home: string, receipt: Receipt, report: DoctorReport) {
+  const others = new Set(versionDirNames(home).filter((v) => v !== receipt.version));
+  for (const backend of allBackends()) {
+    for (const v of await backend.leftovers(home, receipt.version).catch(() => [])) others.add(v);
+  }
+  for (const v of [...others].sort()) {
+    await retire({ pluginId: id, home, version: v });
+    rmSync(versionDir(home, v), { recursive: true, force: true });
+    report.removed.push({ path: `${id}/${v}`, why: `not the installed version (${receipt.version})` });
+  }
+}
+
+/** Names the installed plugin's records that cannot be read: its run state, identity, run records, manifest. */
+async function checkRecords(
+  pluginsDir: string,
+  id: string,
+  home: string,
+  receipt: Receipt,
+  report: DoctorReport,
+): Promise<void> {
+  const note = (path: string, why: string) =>
+    report.unreadable.push({ path: shownPath(pluginsDir, path), why });
+  for (const read of [readRunState(home), readRecord(identityFile(home), identitySchema)]) {
+    if (!read.ok && !read.absent) note(read.path, read.why);
+  }
+  let replicas: ReplicaInfo[];
+  try {
+    const rt = loadRuntime(pluginsDir, id, receipt.version, receipt.method ?? 'subprocess');
+    replicas = await backendFor(rt.entry.method).status(rt);
+  } catch (err) {
+    note(versionDir(home, receipt.version), (err as Error).message);
+    return;
+  }
+  for (const r of replicas) if (r.unreadable) note(r.unreadable.path, r.unreadable.why);
 }

@@ -15,7 +15,8 @@ export type InstallErrorCode =
   | 'untrusted' // 403: the registry's trust mode does not admit this plugin
   | 'unsupported' // 409: an action this plugin's backend cannot do (pause on a process)
   | 'name-conflict' // 409: another installed plugin's settings variables would have the same name
-  | 'backend-failed'; // 500: the backend could not prepare, start or stop the plugin
+  | 'backend-failed' // 500: the backend could not prepare, start or stop the plugin
+  | 'unreadable-record'; // 500: a record CoreService keeps (a receipt) is garbled or not its plugin's
 
 const STATUS: Record<InstallErrorCode, number> = {
   'not-found': 404,
@@ -34,6 +35,7 @@ const STATUS: Record<InstallErrorCode, number> = {
   unsupported: 409,
   'name-conflict': 409,
   'backend-failed': 500,
+  'unreadable-record': 500,
 };
 
 export class InstallError extends Error {

@@ -2,38 +2,56 @@
 // unzip into staging with file_checksums checked → manifest names what was asked → atomic move into
 // <plugins_dir>/<id>/<version>/ → receipt written last. A failure at any step leaves the plugins
 // dir as it was.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   constants,
   fstatSync,
   mkdirSync,
   openSync,
-  readdirSync,
   readSync,
   renameSync,
   rmdirSync,
   rmSync,
   writeSync,
 } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
-import { type ArchiveManifest, type InstallMethod, sdkSatisfies } from '@magellon/hub-core';
+import { basename } from 'node:path';
+import { type ArchiveManifest, sdkSatisfies } from '@magellon/hub-core';
 import { type Prefetched, StreamingExtractor, verifyArchive } from '@magellon/hub-core/node';
 import type { Registry } from './config';
 import { crashPoint } from './crash';
 import { downloadArchive } from './download';
 import { InstallError } from './errors';
 import type { ResolvedVersion } from './hub-client';
+import {
+  dataDir,
+  newStagingPath,
+  newUploadStagingPath,
+  pluginHome,
+  pluginHomeNames,
+  receiptFile,
+  stagingDir,
+  stagingFiles,
+  uninstallStagingPath,
+  versionDir as versionDirOf,
+} from './layout';
 import { withPluginLock } from './lock';
-import { checkPluginId, isPluginId } from './plugin-id';
+import { checkPluginId } from './plugin-id';
+import {
+  type Receipt,
+  type RecordRead,
+  readRecord,
+  receiptSchema,
+  recordValue,
+  unreadable,
+  writeRecord,
+} from './records';
 import { resolveInRegistries } from './registries';
-import { readJson, writeJson } from './runtime/files';
+import { backendFor, backendUnavailable } from './runtime/backends';
 import { chooseInstall, type HostFacts, probeHost } from './runtime/host';
 import { killAllOf, readIdentity, releaseIdentity } from './runtime/identity';
 import { assertReachable, runsUnderOwnUid } from './runtime/isolation';
 import {
-  backendFor,
-  backendUnavailable,
   defaultReplicas,
   launch,
   loadRuntime,
@@ -45,19 +63,7 @@ import {
 import { envName, envNameTwin } from './runtime/settings';
 import { keepSnapshot, snapshotData } from './snapshots';
 
-/** What CoreService records about an installed plugin, written last (its presence means "installed"). */
-export interface Receipt {
-  plugin_id: string;
-  version: string;
-  archive_id: string;
-  sha256: string;
-  size_bytes: number;
-  /** The hub it came from, or "upload". */
-  registry: string;
-  /** The install method (backend) it runs with. */
-  method?: InstallMethod;
-  installed_at: string;
-}
+export type { Receipt };
 
 export type InstallEvent =
   | { stage: 'resolve'; hub: string }
@@ -107,35 +113,48 @@ export interface DownloadLimits {
   minRateWindowMs?: number;
 }
 
-const STAGING = '.staging';
-const RECEIPT = 'receipt.json';
-
 /** Where a plugin's receipt is. */
-export const receiptPath = (pluginsDir: string, id: string) => join(pluginsDir, id, RECEIPT);
+export const receiptPath = (pluginsDir: string, id: string) => receiptFile(pluginHome(pluginsDir, id));
 
-/** The receipt of an installed plugin, or undefined. */
-export function readReceipt(pluginsDir: string, id: string): Receipt | undefined {
-  checkPluginId(id);
-  try {
-    const receipt = readJson<Receipt>(receiptPath(pluginsDir, id));
-    return receipt && typeof receipt.version === 'string' ? receipt : undefined;
-  } catch {
-    return undefined;
+/**
+ * A plugin's receipt as read: absent (not installed), the receipt, or unreadable (garbled, or not
+ * this plugin's): a record that does not parse is never taken for one that does.
+ */
+export function receiptRecord(pluginsDir: string, id: string): RecordRead<Receipt> {
+  const path = receiptPath(pluginsDir, id);
+  const read = readRecord(path, receiptSchema);
+  if (read.ok && read.value.plugin_id !== id) {
+    return { ok: false, absent: false, path, why: `it names the plugin ${read.value.plugin_id}, not ${id}` };
   }
+  return read;
 }
 
-/** Every installed plugin's receipt, by id. */
+/**
+ * The receipt of an installed plugin, or undefined when it is not installed. A receipt that cannot
+ * be read is `unreadable-record`, naming the file and why: the plugin is neither installed as far
+ * as anyone can tell, nor absent, and nothing is done to it until an operator looks.
+ */
+export function readReceipt(pluginsDir: string, id: string): Receipt | undefined {
+  checkPluginId(id);
+  const read = receiptRecord(pluginsDir, id);
+  if (read.ok || read.absent) return recordValue(read);
+  throw new InstallError(
+    'unreadable-record',
+    `${id}: ${unreadable(read.path, read.why)}; restore it, or remove it and run coreservice doctor to remove the rest of ${id}`,
+  );
+}
+
+/** Every installed plugin's receipt, by id (one that cannot be read is left out: see listUnreadable). */
 export function listInstalled(pluginsDir: string): Receipt[] {
-  let names: string[];
-  try {
-    names = readdirSync(pluginsDir);
-  } catch {
-    return [];
-  }
-  return names
-    .filter(isPluginId)
-    .sort()
-    .flatMap((n) => readReceipt(pluginsDir, n) ?? []);
+  return pluginHomeNames(pluginsDir).flatMap((n) => recordValue(receiptRecord(pluginsDir, n)) ?? []);
+}
+
+/** The plugins whose receipt cannot be read, each with what is wrong (`unreadable record <path>: …`). */
+export function listUnreadable(pluginsDir: string): { plugin_id: string; problem: string }[] {
+  return pluginHomeNames(pluginsDir).flatMap((n) => {
+    const read = receiptRecord(pluginsDir, n);
+    return read.ok || read.absent ? [] : [{ plugin_id: n, problem: unreadable(read.path, read.why) }];
+  });
 }
 
 /** Installs a plugin from the hub, holding its lock; returns its receipt. */
@@ -179,10 +198,10 @@ export async function installVersionLocked(
 
   const staging = newStaging(opts.pluginsDir, opts.pluginId);
   try {
-    const archive = join(staging, 'archive.mpn');
+    const { archive, streamed } = stagingFiles(staging);
     // Entries are inflated, hashed and written while the archive downloads; the strict check after
     // the download uses them only where they match what it finds (see StreamingExtractor).
-    const streaming = new StreamingExtractor(join(staging, 'streamed'));
+    const streaming = new StreamingExtractor(streamed);
     await downloadArchive(resolved.archiveUrl, archive, {
       onBytes: (chunk) => streaming.push(chunk),
       onRestart: () => streaming.discard(),
@@ -254,17 +273,17 @@ function checkSdk(id: string, version: string, requires: string, sdk: string | u
   }
 }
 
-/** A new, empty staging dir for one operation: `<plugins_dir>/.staging/<name>-<uuid>`. */
-function newStaging(pluginsDir: string, name: string): string {
-  mkdirSync(join(pluginsDir, STAGING), { recursive: true, mode: 0o700 });
-  const staging = join(pluginsDir, STAGING, `${name}-${randomUUID()}`);
+/** A new, empty staging dir for one operation on plugin `id` (or an upload's, whose plugin is not known yet). */
+function newStaging(pluginsDir: string, id: string | { upload: true }): string {
+  mkdirSync(stagingDir(pluginsDir), { recursive: true, mode: 0o700 });
+  const staging = typeof id === 'string' ? newStagingPath(pluginsDir, id) : newUploadStagingPath(pluginsDir);
   mkdirSync(staging);
   return staging;
 }
 
 /** The domain library's strict checks, extracting into `<staging>/files`; a refusal is `bad-archive`. */
 async function verifyStaged(archive: string, staging: string, label: string, prefetched?: Prefetched) {
-  const files = join(staging, 'files');
+  const { files } = stagingFiles(staging);
   const verified = await verifyArchive(archive, { extractTo: files, label, prefetched });
   if (!verified.ok || !verified.manifest) {
     const errors = verified.findings.filter((f) => f.severity === 'error');
@@ -303,8 +322,8 @@ async function activate(a: {
   });
   const receipt: Receipt = { ...a.receipt, method: entry.method };
   // Absolute: backends run plugins with the version dir as their working dir.
-  const home = resolve(pluginsDir, id);
-  const versionDir = join(home, receipt.version);
+  const home = pluginHome(pluginsDir, id);
+  const versionDir = versionDirOf(home, receipt.version);
   const rt = { pluginId: id, version: receipt.version, home, dir: versionDir, manifest, entry };
   const backend = backendFor(entry.method);
   refuseEnvNameTwin(pluginsDir, id);
@@ -320,9 +339,9 @@ async function activate(a: {
     }
     // A version dir without a receipt is what a crash left: set it aside into staging to be removed.
     try {
-      renameSync(versionDir, join(staging, 'leftover'));
+      renameSync(versionDir, stagingFiles(staging).leftover);
     } catch {}
-    await retire({ home, version: receipt.version });
+    await retire({ pluginId: id, home, version: receipt.version });
     renameSync(a.files, versionDir);
     moved = true;
     opts.onEvent?.({ stage: 'prepare', method: entry.method });
@@ -330,10 +349,11 @@ async function activate(a: {
       opts.onEvent?.({ stage: 'prepare', method: entry.method, message }),
     );
     crashPoint('prepare');
-    if (createdHome) mkdirSync(join(home, 'data'), { recursive: true });
+    if (createdHome) mkdirSync(dataDir(home), { recursive: true });
     // --no-start (a first install only): installed and prepared, not started until asked.
     const noStart = opts.noStart === true && !a.replacing;
-    const state = readRunState(home) ?? {
+    // An unreadable run state is replaced by this switch (status named it meanwhile).
+    const state = recordValue(readRunState(home)) ?? {
       desired: noStart ? ('stopped' as const) : ('running' as const),
       replicas: defaultReplicas(rt),
     };
@@ -342,7 +362,7 @@ async function activate(a: {
       Math.max(state.replicas, bounds?.min ?? 1, 1),
       bounds?.max ?? Number.MAX_SAFE_INTEGER,
     );
-    const snapshot = a.replacing ? snapshotData(home, join(staging, 'snapshot')) : undefined;
+    const snapshot = a.replacing ? snapshotData(home, stagingFiles(staging).snapshot) : undefined;
     if (!noStart) opts.onEvent?.({ stage: 'start', replicas });
     started = true;
     if (!noStart) await launch(rt, { ...opts.run, replicas });
@@ -350,7 +370,7 @@ async function activate(a: {
     crashPoint('health');
     opts.onEvent?.({ stage: 'activate', path: versionDir });
     writeRunState(home, { ...state, replicas });
-    writeJson(receiptPath(pluginsDir, id), receipt, { durable: true });
+    writeRecord(receiptFile(home), receiptSchema, receipt);
     crashPoint('switch');
     // The switch is done: from here on the new version is the installed one.
     if (snapshot && a.replacing)
@@ -373,15 +393,15 @@ async function activate(a: {
   return receipt;
 }
 
-/** Stops a version that is no longer the installed one and removes its files, venv and run state. */
+/** Stops a version that is no longer the installed one; its backend removes what it made, then its files go. */
 export async function retireVersion(pluginsDir: string, id: string, old: Receipt): Promise<void> {
-  const home = join(pluginsDir, id);
+  const home = pluginHome(pluginsDir, id);
   try {
     await retire(loadRuntime(pluginsDir, id, old.version, old.method ?? 'subprocess'), old.method);
   } catch {
-    await retire({ home, version: old.version });
+    await retire({ pluginId: id, home, version: old.version });
   }
-  rmSync(join(home, old.version), { recursive: true, force: true });
+  rmSync(versionDirOf(home, old.version), { recursive: true, force: true });
 }
 
 /** The largest .mpn an upload may be (the hub's own archive limit is lower). */
@@ -409,9 +429,9 @@ export async function installFromFile(opts: {
 }): Promise<Receipt> {
   preflight(opts.pluginsDir, opts.run);
   const label = opts.label ?? basename(opts.file);
-  const staging = newStaging(opts.pluginsDir, 'upload');
+  const staging = newStaging(opts.pluginsDir, { upload: true });
   try {
-    const archive = join(staging, 'archive.mpn');
+    const { archive } = stagingFiles(staging);
     const { sha256, size } = copyBounded(opts.file, archive, opts.maxBytes ?? MAX_UPLOAD_BYTES, label);
     opts.onEvent?.({ stage: 'verify' });
     const { files, manifest } = await verifyStaged(archive, staging, label);
@@ -506,7 +526,7 @@ function copyBounded(from: string, to: string, max: number, label: string): { sh
 /** Removes the staging dir once nothing is in it, so a finished operation leaves no trace. */
 function tidyStaging(pluginsDir: string): void {
   try {
-    rmdirSync(join(pluginsDir, STAGING));
+    rmdirSync(stagingDir(pluginsDir));
   } catch {
     // another operation is using it, or it is already gone
   }
@@ -521,13 +541,14 @@ export async function uninstall(pluginsDir: string, id: string): Promise<Receipt
 async function uninstallLocked(pluginsDir: string, id: string): Promise<Receipt> {
   const receipt = readReceipt(pluginsDir, id);
   if (!receipt) throw new InstallError('not-found', `${id} is not installed`);
-  const identity = readIdentity(join(pluginsDir, id));
+  const home = pluginHome(pluginsDir, id);
+  const identity = readIdentity(home);
   await retireVersion(pluginsDir, id, receipt);
   // Whatever the plugin left running under its own uid (a daemon in a session of its own) goes too.
   killAllOf(identity);
-  const aside = join(pluginsDir, STAGING, `${id}-uninstall-${randomUUID()}`);
-  mkdirSync(join(pluginsDir, STAGING), { recursive: true, mode: 0o700 });
-  renameSync(join(pluginsDir, id), aside);
+  const aside = uninstallStagingPath(pluginsDir, id);
+  mkdirSync(stagingDir(pluginsDir), { recursive: true, mode: 0o700 });
+  renameSync(home, aside);
   rmSync(aside, { recursive: true, force: true });
   releaseIdentity(pluginsDir, id, identity);
   tidyStaging(pluginsDir);

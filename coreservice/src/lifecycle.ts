@@ -1,19 +1,18 @@
 // The lifecycle of an installed plugin's active version: start, stop, restart, pause, unpause,
 // scale, status and logs, each holding the plugin's lock like installs do. The desired state is
 // written first, so the supervisor and a CoreService restart honour what the operator asked.
-import { join } from 'node:path';
 import { InstallError } from './errors';
 import { type Receipt, type RunOptions, readReceipt } from './install';
 import { withPluginLock } from './lock';
+import { type RunState, recordValue, unreadable } from './records';
 import type { PluginRuntime, ReplicaInfo } from './runtime/backend';
+import { backendFor } from './runtime/backends';
 import { readIdentity } from './runtime/identity';
 import { type IsolationLevel, resolveIsolation } from './runtime/isolation';
 import {
-  backendFor,
   defaultReplicas,
   launch,
   loadRuntime,
-  type RunState,
   readRunState,
   replicaStatus,
   stopWholePlugin,
@@ -28,8 +27,9 @@ function installed(pluginsDir: string, id: string): { receipt: Receipt; rt: Plug
   return { receipt, rt: loadRuntime(pluginsDir, id, receipt.version, receipt.method ?? 'subprocess') };
 }
 
+/** The run state; when absent or unreadable, the default (running, the manifest's replicas). */
 const stateOf = (rt: PluginRuntime): RunState =>
-  readRunState(rt.home) ?? { desired: 'running', replicas: defaultReplicas(rt) };
+  recordValue(readRunState(rt.home)) ?? { desired: 'running', replicas: defaultReplicas(rt) };
 
 export interface PluginStatus {
   plugin_id: string;
@@ -50,6 +50,11 @@ export interface PluginStatus {
   settings_from: { replica: number; started_at?: string } | null;
   snapshots: string[];
   receipt: Receipt;
+  /**
+   * What CoreService could not read about it, each naming the file and why (`unreadable record
+   * <path>: …`): its run state, a replica's run record. Empty when all is well.
+   */
+  problems: string[];
   /**
    * How the plugin is kept from CoreService and other plugins: what its replicas run with (or,
    * stopped, what they would get), its own uid when it has one, and why (none: what is exposed).
@@ -90,8 +95,13 @@ export async function pluginStatus(
   opts: { run?: RunOptions; heartbeats?: Map<string, number> } = {},
 ): Promise<PluginStatus> {
   const { receipt, rt } = installed(pluginsDir, id);
-  const state = stateOf(rt);
+  const stateRead = readRunState(rt.home);
+  const state = recordValue(stateRead) ?? { desired: 'running' as const, replicas: defaultReplicas(rt) };
   const all = await replicaStatus(rt);
+  const problems = [
+    ...(stateRead.ok || stateRead.absent ? [] : [unreadable(stateRead.path, stateRead.why)]),
+    ...all.flatMap((r) => (r.unreadable ? [unreadable(r.unreadable.path, r.unreadable.why)] : [])),
+  ];
   // What the plugin got: a live replica's record first, else the one that was started last.
   const recorded =
     all.find((r) => r.given && (r.state === 'running' || r.state === 'starting')) ??
@@ -124,8 +134,9 @@ export async function pluginStatus(
     settings: recorded?.given?.settings ?? [],
     environment: recorded?.given?.environment ?? {},
     settings_from: recorded ? { replica: recorded.replica, started_at: recorded.started_at } : null,
-    snapshots: listSnapshots(join(pluginsDir, id)),
+    snapshots: listSnapshots(rt.home),
     receipt,
+    problems,
     isolation: isolationOf(rt, replicas, opts.run),
   };
 }

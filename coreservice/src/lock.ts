@@ -1,37 +1,22 @@
-// One operation at a time per plugin: `<plugins_dir>/.<id>.lock`, a directory made atomically by
-// proper-lockfile and refreshed while held. The holder writes who it is (pid, the process's start
-// time, and the lock dir's inode) into `<plugins_dir>/.<id>.holder`, so a lock whose holder is dead
-// (kill -9) is stale at once instead of after LOCK_STALE_MS: doctor repairs right away, and the
-// next operation takes it over. The record counts only for the lock dir it names (a successor's
-// new lock is not aged by its predecessor's record), and a lock without one goes stale by age.
+// One operation at a time per plugin: its lock dir (layout.ts: `<plugins_dir>/.<id>.lock`), made
+// atomically by proper-lockfile and refreshed while held. The holder writes who it is (pid, the
+// process's start time, and the lock dir's inode) into its holder record (`.<id>.holder`), so a
+// lock whose holder is dead (kill -9) is stale at once instead of after LOCK_STALE_MS: doctor
+// repairs right away, and the next operation takes it over. The record counts only for the lock
+// dir it names (a successor's new lock is not aged by its predecessor's record), and a lock
+// without one goes stale by age.
 import { rmSync, statSync, utimesSync } from 'node:fs';
-import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { InstallError } from './errors';
-import { checkPluginId } from './plugin-id';
-import { readJson, writeJson } from './runtime/files';
+import { lockPaths } from './layout';
+import { holderSchema, readRecord, recordValue, writeRecord } from './records';
 import { isAlive, processStart } from './runtime/proc';
 
 /** A lock not refreshed for this long belongs to a process that died (kill -9, power loss). */
 export const LOCK_STALE_MS = 10_000;
 
-interface Holder {
-  pid: number;
-  pid_start?: string;
-  /** The inode of the lock dir it holds. */
-  lock_ino: number;
-  since: string;
-}
-
 /** The lock's paths; the id is checked first, so no path is ever built from something else. */
-function paths(pluginsDir: string, id: string) {
-  checkPluginId(id);
-  return {
-    target: join(pluginsDir, `.${id}`),
-    dir: join(pluginsDir, `.${id}.lock`),
-    holder: join(pluginsDir, `.${id}.holder`),
-  };
-}
+const paths = lockPaths;
 
 /** The holder record file of a lock (doctor removes it with a stale lock). */
 export const holderFile = (pluginsDir: string, id: string) => paths(pluginsDir, id).holder;
@@ -48,8 +33,8 @@ const lockOptions = (dir: string) => ({
  * stale now (its own takeover then decides between two racing successors).
  */
 function expireIfHolderDead(p: ReturnType<typeof paths>): void {
-  const holder = readJson<Holder>(p.holder);
-  if (!holder || !Number.isInteger(holder.pid)) return;
+  const holder = recordValue(readRecord(p.holder, holderSchema));
+  if (!holder) return;
   if (isAlive(holder.pid, holder.pid_start)) return;
   try {
     if (statSync(p.dir).ino === holder.lock_ino) utimesSync(p.dir, 0, 0);
@@ -80,12 +65,13 @@ export async function withPluginLock<T>(pluginsDir: string, id: string, fn: () =
     throw err;
   }
   try {
-    writeJson(p.holder, {
+    const pidStart = processStart(process.pid);
+    writeRecord(p.holder, holderSchema, {
       pid: process.pid,
-      pid_start: processStart(process.pid),
+      ...(pidStart !== undefined ? { pid_start: pidStart } : {}),
       lock_ino: statSync(p.dir).ino,
       since: new Date().toISOString(),
-    } satisfies Holder);
+    });
     return await fn();
   } finally {
     rmSync(p.holder, { force: true });

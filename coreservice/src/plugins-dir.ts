@@ -29,9 +29,20 @@ import {
   statSync,
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { escapeControl } from '@magellon/hub-core/text';
 import { InstallError } from './errors';
+import {
+  checkoutTmpPluginsDir,
+  localPluginsDir,
+  MAGELLON_DIR,
+  magellonDirIn,
+  POINTER_FILE,
+  pointerFile,
+  ROOT_PLUGINS_DIR,
+  userPluginsDir,
+  xdgPluginsDir,
+} from './layout';
 import { writeFileDurably } from './runtime/files';
 
 export type PluginsDirSource =
@@ -66,14 +77,9 @@ export interface PluginsDirInputs {
   uid?: number;
 }
 
-/** The folder that marks a Magellon checkout or working dir, and the pointer file in it. */
-export const MAGELLON_DIR = '.magellon';
-export const POINTER_FILE = 'plugins-dir';
+export { MAGELLON_DIR, POINTER_FILE, ROOT_PLUGINS_DIR };
 /** The most a pointer file may hold: one path. */
 export const MAX_POINTER_BYTES = 4096;
-
-/** The default for root, and the root of the per-user default under a data home. */
-export const ROOT_PLUGINS_DIR = '/var/lib/magellon/plugins';
 
 const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 
@@ -101,7 +107,7 @@ export function resolvePluginsDir(inputs: PluginsDirInputs = {}): PluginsDirChoi
   if (found) {
     const at = dirname(found);
     checkOwner(lstatSync(found), uid, `the ${MAGELLON_DIR}/ folder in ${at}`);
-    const pointer = readPointer(join(found, POINTER_FILE), uid);
+    const pointer = readPointer(pointerFile(found), uid);
     if (pointer !== undefined) {
       return {
         path: pointer,
@@ -109,17 +115,17 @@ export function resolvePluginsDir(inputs: PluginsDirInputs = {}): PluginsDirChoi
         from: `${MAGELLON_DIR}/${POINTER_FILE} in ${at}`,
       };
     }
-    const local = join(found, 'plugins');
+    const local = localPluginsDir(found);
     if (isDir(local)) return { path: local, source: 'magellon', from: `${MAGELLON_DIR}/ in ${at}` };
   }
   const xdg = env.XDG_DATA_HOME;
   if (xdg && isAbsolute(xdg)) {
-    return { path: join(xdg, 'magellon', 'plugins'), source: 'xdg', from: '$XDG_DATA_HOME' };
+    return { path: xdgPluginsDir(xdg), source: 'xdg', from: '$XDG_DATA_HOME' };
   }
   if (uid === 0) return { path: ROOT_PLUGINS_DIR, source: 'root-default', from: 'the default for root' };
   const home = env.HOME && isAbsolute(env.HOME) ? env.HOME : homedir();
   return {
-    path: join(home, '.local', 'share', 'magellon', 'plugins'),
+    path: userPluginsDir(home),
     source: 'user-default',
     from: 'the per-user default',
   };
@@ -133,7 +139,7 @@ export function describePluginsDir(choice: PluginsDirChoice): string {
 /** The nearest `.magellon` folder at or above `cwd`, or undefined. */
 export function nearestMagellonDir(cwd: string): string | undefined {
   for (let at = resolve(cwd); ; at = dirname(at)) {
-    const candidate = join(at, MAGELLON_DIR);
+    const candidate = magellonDirIn(at);
     try {
       if (lstatSync(candidate).isDirectory()) return candidate;
     } catch {}
@@ -233,9 +239,9 @@ export function prepareCheckoutPluginsDir(
   root: string,
   opts: { uid?: number; tmp?: string } = {},
 ): { moved?: string } {
-  const magellon = join(resolve(root), MAGELLON_DIR);
-  const local = join(magellon, 'plugins');
-  const pointer = join(magellon, POINTER_FILE);
+  const magellon = magellonDirIn(resolve(root));
+  const local = localPluginsDir(magellon);
+  const pointer = pointerFile(magellon);
   const closed = (opts.uid ?? process.getuid?.()) === 0 ? closedAncestor(local) : undefined;
   mkdirSync(magellon, { recursive: true, mode: 0o755 });
   if (!closed) {
@@ -243,9 +249,9 @@ export function prepareCheckoutPluginsDir(
     mkdirSync(local, { recursive: true, mode: 0o755 });
     return {};
   }
-  const dir = join(
+  const dir = checkoutTmpPluginsDir(
     opts.tmp ?? tmpdir(),
-    `magellon-plugins-${createHash('sha256').update(local).digest('hex').slice(0, 12)}`,
+    createHash('sha256').update(local).digest('hex').slice(0, 12),
   );
   writeFileDurably(pointer, `${dir}\n`);
   chmodSync(pointer, 0o644);

@@ -1,12 +1,13 @@
-// Pre-upgrade snapshots of a plugin's data dir (`<home>/data`), as MINT keeps them: copied into the
-// operation's staging before the new version starts, moved to `<home>/snapshots/<old version>-<time>`
-// only once the upgrade is done, and kept N deep. An upgrade that fails or is killed leaves none.
+// Pre-upgrade snapshots of a plugin's data dir, as MINT keeps them: copied into the operation's
+// staging before the new version starts, moved to the home's snapshots (layout.ts:
+// `<home>/snapshots/<time>-<old version>`) only once the upgrade is done, and kept N deep. An
+// upgrade that fails or is killed leaves none.
 import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dataDir, isSnapshotName, snapshotName, snapshotPath, snapshotsDir } from './layout';
 
-/** Copies `<home>/data` to `dest` (links copied as links, never followed); undefined when there is no data dir. */
+/** Copies the home's data dir to `dest` (links copied as links, never followed); undefined when there is no data dir. */
 export function snapshotData(home: string, dest: string): string | undefined {
-  const data = join(home, 'data');
+  const data = dataDir(home);
   if (!existsSync(data) || !statSync(data).isDirectory()) return undefined;
   cpSync(data, dest, {
     recursive: true,
@@ -17,19 +18,14 @@ export function snapshotData(home: string, dest: string): string | undefined {
   return dest;
 }
 
-/** Moves a finished snapshot into `<home>/snapshots/` and removes the oldest beyond `keep`. */
+/** Moves a finished snapshot into the home's snapshots and removes the oldest beyond `keep`. */
 export function keepSnapshot(home: string, snapshot: string, fromVersion: string, keep: number): string {
-  const dir = join(home, 'snapshots');
-  mkdirSync(dir, { recursive: true });
-  const stamp = new Date()
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  const name = `${stamp}-${fromVersion}`;
-  renameSync(snapshot, join(dir, name));
+  mkdirSync(snapshotsDir(home), { recursive: true });
+  const name = snapshotName(new Date(), fromVersion);
+  renameSync(snapshot, snapshotPath(home, name));
   const all = listSnapshots(home);
   for (const old of all.slice(0, Math.max(0, all.length - Math.max(1, keep)))) {
-    rmSync(join(dir, old), { recursive: true, force: true });
+    rmSync(snapshotPath(home, old), { recursive: true, force: true });
   }
   return name;
 }
@@ -37,9 +33,7 @@ export function keepSnapshot(home: string, snapshot: string, fromVersion: string
 /** Snapshot names, oldest first (they start with a UTC timestamp). */
 export function listSnapshots(home: string): string[] {
   try {
-    return readdirSync(join(home, 'snapshots'))
-      .filter((n) => /^\d{8}T\d{6}Z-/.test(n))
-      .sort();
+    return readdirSync(snapshotsDir(home)).filter(isSnapshotName).sort();
   } catch {
     return [];
   }

@@ -1,10 +1,10 @@
-// The contract every install backend keeps, run against each of them on real example plugins:
-// prepare, start, health, status, environment, logs, stop, remove. Then the supervisor's restart
-// policies, with real processes killed by real signals.
+// The backend contract (backend-contract.ts) run against each backend with the capabilities it
+// declares; then what only the process and uv backends do: the uv backend's dependencies from the
+// archive's wheels (never an index), the supervisor's restart policies with real processes killed
+// by real signals, and run records a plugin or a crash can garble.
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
-  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -16,18 +16,18 @@ import {
 } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
-import { readManifest } from '@magellon/hub-core/node';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { REPO } from '../../functions/test/harness';
-import type { Backend, PluginRuntime } from '../src/runtime/backend';
-import { probeHealth, waitHealthy } from '../src/runtime/health';
-import { findPython, type HostFacts, probeHost } from '../src/runtime/host';
-import { isAlive } from '../src/runtime/proc';
+import { afterAll, describe, expect, it } from 'vitest';
+import { receiptFile, replicaFile, runDir, stateFile } from '../src/layout';
+import { receiptSchema, replicaRecordSchema, runStateSchema, writeRecord } from '../src/records';
+import type { PluginRuntime } from '../src/runtime/backend';
+import { waitHealthy } from '../src/runtime/health';
+import { findPython } from '../src/runtime/host';
 import { ProcessBackend } from '../src/runtime/process';
 import { pluginEnv } from '../src/runtime/settings';
 import { Supervisor, type SupervisorEvent, shouldRestart } from '../src/runtime/supervisor';
 import { UvBackend, venvDir } from '../src/runtime/uv';
-import { expectFailure, scratchDir, stopAllUnder } from './helpers';
+import { describeBackendContract, installedExample } from './backend-contract';
+import { alive, expectFailure, scratchDir, stopAllUnder } from './helpers';
 
 const scratch = scratchDir('coreservice-backends-');
 afterAll(async () => {
@@ -35,36 +35,9 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-let n = 0;
-/** An example plugin laid out as CoreService installs it: `<home>/<version>/` holding its files. */
-function installed(
-  id: string,
-  method: 'subprocess' | 'uv',
-  edit: (dir: string) => void = () => {},
-): PluginRuntime {
-  const home = join(scratch, `${n++}`, id);
-  const dir = join(home, '1.0.0');
-  mkdirSync(home, { recursive: true });
-  cpSync(join(REPO, 'examples', 'plugins', id), dir, { recursive: true, dereference: true });
-  const m = join(dir, 'manifest.yaml');
-  writeFileSync(m, readFileSync(m, 'utf8').replace(/^version:.*$/m, 'version: 1.0.0'));
-  edit(dir);
-  const parsed = readManifest(readFileSync(m, 'utf8'), 'manifest.yaml');
-  if (!parsed.ok) throw new Error(parsed.findings[0]?.message);
-  const entry = parsed.manifest.install.find((e) => e.method === method)!;
-  return { pluginId: id, version: '1.0.0', home, dir, manifest: parsed.manifest, entry };
-}
-
-const environ = (pid: number) =>
-  Object.fromEntries(
-    readFileSync(`/proc/${pid}/environ`, 'utf8')
-      .split('\0')
-      .filter(Boolean)
-      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-  );
-
-/** Alive and not a zombie (a stopped child stays a zombie until Node reaps it). */
-const alive = (pid: number) => isAlive(pid, undefined);
+/** An example plugin laid out as CoreService installs it (see installedExample). */
+const installed = (id: string, method: 'subprocess' | 'uv', edit?: (dir: string) => void): PluginRuntime =>
+  installedExample(scratch, id, method, edit);
 
 /**
  * A `uv` on PATH that speaks uv's command line and records each call: `uv venv [--no-config]
@@ -113,93 +86,46 @@ exit 2
   };
 }
 
-const suites: { name: string; backend: Backend; id: string; method: 'subprocess' | 'uv'; uv?: boolean }[] = [
-  { name: 'process', backend: new ProcessBackend(), id: 'ctf', method: 'subprocess' },
-  { name: 'uv (python3 -m venv + pip, no uv binary)', backend: new UvBackend(), id: 'fft', method: 'uv' },
-  { name: 'uv (a uv binary on PATH)', backend: new UvBackend(), id: 'fft', method: 'uv', uv: true },
-];
+describeBackendContract(() => new ProcessBackend(), {
+  name: 'process',
+  plugin: 'ctf',
+  method: 'subprocess',
+  needsPython: true,
+  preparesVenv: false,
+  pause: false,
+  scale: true,
+});
 
-describe.each(suites)('backend contract: $name', ({ backend, id, method, uv }) => {
-  const path = process.env.PATH;
-  afterEach(() => {
-    process.env.PATH = path;
-  });
+describeBackendContract(() => new UvBackend(), {
+  name: 'uv (python3 -m venv + pip, no uv binary)',
+  plugin: 'fft',
+  method: 'uv',
+  needsPython: true,
+  preparesVenv: true,
+  pause: false,
+  scale: true,
+  prepareSays: /python3 -m venv/,
+});
 
-  it('says whether it can run here', async () => {
-    const host = await probeHost();
-    expect(backend.unavailable(host)).toBeUndefined();
-    const bare: HostFacts = { ...host, python: undefined, hasBinary: () => false };
-    expect(backend.unavailable(bare)).toMatch(/python3/);
-  });
-
-  it('prepare → start → healthy → status, env, logs → stop → remove', async () => {
-    const fake = uv ? fakeUv() : undefined;
-    if (fake) process.env.PATH = `${fake.bin}:${path}`;
-    const rt = installed(id, method);
-    const lines: string[] = [];
-    await backend.prepare(rt, (l) => lines.push(l));
-    if (method === 'uv') {
-      expect(existsSync(join(venvDir(rt), 'bin', 'python'))).toBe(true);
-      expect(lines.join('\n')).toMatch(uv ? /with uv/ : /python3 -m venv/);
-    }
-    if (fake) {
-      const python = (await findPython())!.executable;
-      expect(fake.calls()).toEqual([`venv --no-config --python ${python} -- ${venvDir(rt)}`]);
-    }
-
-    const env = pluginEnv(rt, {
-      settings: {
-        file: { [id]: { greeting: 'hello', api_token: 'sekret' } },
-        env: {
-          [`MAGELLON_PLUGIN_${id.toUpperCase()}_LOG_LEVEL`]: 'debug',
-          MAGELLON_ADMIN_TOKEN: 'never-passed',
-        },
+describeBackendContract(() => new UvBackend(), {
+  name: 'uv (a uv binary on PATH)',
+  plugin: 'fft',
+  method: 'uv',
+  needsPython: true,
+  preparesVenv: true,
+  pause: false,
+  scale: true,
+  prepareSays: /with uv/,
+  fixture: () => {
+    const fake = fakeUv();
+    return {
+      pathPrepend: fake.bin,
+      afterPrepare: async (rt) => {
+        const python = (await findPython())!.executable;
+        expect(fake.calls()).toEqual([`venv --no-config --python ${python} -- ${venvDir(rt)}`]);
       },
-    });
-    process.env.MAGELLON_ADMIN_TOKEN = 'never-passed-either';
-    try {
-      await backend.start(rt, { replicas: 1, env });
-    } finally {
-      delete process.env.MAGELLON_ADMIN_TOKEN;
-    }
-    const [r] = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
-    expect(r).toMatchObject({ replica: 0, state: 'running', host: '127.0.0.1', restarts: 0 });
-    expect(await probeHealth(r!.host!, r!.port!, rt)).toBe(true);
-    const seen = environ(r!.pid!);
-    const prefix = `MAGELLON_PLUGIN_${id.toUpperCase()}_`;
-    expect(seen[`${prefix}GREETING`]).toBe('hello');
-    expect(seen[`${prefix}LOG_LEVEL`]).toBe('debug');
-    expect(seen[`${prefix}DATA_DIR`]).toBe(join(rt.home, 'data'));
-    expect(seen.MAGELLON_REPLICA_ID).toBe(`${id}-0`);
-    expect(Object.keys(seen).filter((k) => k.includes('ADMIN_TOKEN'))).toEqual([]);
-    if (method === 'uv') expect(readFileSync(`/proc/${r!.pid}/cmdline`, 'utf8')).toContain(venvDir(rt));
-
-    expect((await backend.logs(rt, 50)).length).toBeGreaterThan(0);
-    expect(await backend.logs(rt, 1)).toHaveLength(1);
-
-    await backend.stop(rt);
-    expect(alive(r!.pid!)).toBe(false);
-    expect((await backend.status(rt)).map((x) => x.state)).toEqual(['stopped']);
-    await backend.remove(rt);
-    expect(existsSync(join(rt.home, 'run', '1.0.0'))).toBe(false);
-    expect(existsSync(venvDir(rt))).toBe(false);
-  }, 60_000);
-
-  it('a plugin that dies at start fails the health check at once, with its last log lines', async () => {
-    const rt = installed(id, method, (d) =>
-      writeFileSync(
-        join(d, 'main.py'),
-        'import sys\nprint("boom: missing model", file=sys.stderr)\nsys.exit(4)\n',
-      ),
-    );
-    await backend.prepare(rt, () => {});
-    await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
-    const t0 = Date.now();
-    const err = await expectFailure(waitHealthy(backend, rt, { timeoutMs: 20_000 }), 'unhealthy');
-    expect(Date.now() - t0).toBeLessThan(10_000);
-    expect(err.details.join('\n')).toContain('boom: missing model');
-    await backend.remove(rt);
-  }, 30_000);
+    };
+  },
 });
 
 describe("the uv backend with a dependency in the archive's wheels/", () => {
@@ -273,7 +199,7 @@ describe('dependencies are data, never options', () => {
 
   it('an option, a URL or a path as a dependency is refused before pip runs: nothing fetched, nothing written', async () => {
     const index = await countingIndex();
-    const target = join(scratch, `pip-target-${n}`);
+    const target = join(scratchDir('pip-', scratch), 'target');
     try {
       for (const dep of [
         `--target=${target}`,
@@ -349,11 +275,17 @@ describe('the supervisor honours the restart policy', () => {
     });
     // Lay it out as an installed plugin so the supervisor finds it.
     const pluginsDir = join(rt.home, '..');
-    writeFileSync(
-      join(rt.home, 'receipt.json'),
-      JSON.stringify({ plugin_id: 'ctf', version: '1.0.0', method: 'subprocess' }),
-    );
-    writeFileSync(join(rt.home, 'state.json'), JSON.stringify({ desired: 'running', replicas: 1 }));
+    writeRecord(receiptFile(rt.home), receiptSchema, {
+      plugin_id: 'ctf',
+      version: '1.0.0',
+      archive_id: '',
+      sha256: '0'.repeat(64),
+      size_bytes: 0,
+      registry: 'upload',
+      method: 'subprocess',
+      installed_at: new Date().toISOString(),
+    });
+    writeRecord(stateFile(rt.home), runStateSchema, { desired: 'running', replicas: 1 });
     const backend = new ProcessBackend();
     await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
     const [r] = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
@@ -425,16 +357,13 @@ describe('pids are never confused', () => {
     const victim = execFileSync('sh', ['-c', 'sleep 30 >/dev/null 2>&1 & echo $!'], {
       encoding: 'utf8',
     }).trim();
-    mkdirSync(join(rt.home, 'run', '1.0.0'), { recursive: true });
-    writeFileSync(
-      join(rt.home, 'run', '1.0.0', 'replica-0.json'),
-      JSON.stringify({
-        pid: Number(victim),
-        pid_start: '1',
-        started_at: new Date().toISOString(),
-        restarts: 0,
-      }),
-    );
+    mkdirSync(runDir(rt.home, rt.version), { recursive: true });
+    writeRecord(replicaFile(rt.home, rt.version, 0, 'json'), replicaRecordSchema, {
+      pid: Number(victim),
+      pid_start: '1',
+      started_at: new Date().toISOString(),
+      restarts: 0,
+    });
     const backend = new ProcessBackend();
     expect((await backend.status(rt))[0]?.state).toBe('exited');
     await backend.stop(rt, { graceMs: 100 });
@@ -449,7 +378,7 @@ describe('files a plugin can tamper with', () => {
     const backend = new ProcessBackend();
     await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
     await waitHealthy(backend, rt, { timeoutMs: 15_000 });
-    const run = join(rt.home, 'run', '1.0.0');
+    const run = runDir(rt.home, rt.version);
     // The log becomes a FIFO: reading the logs must not block on it.
     rmSync(join(run, 'replica-0.log'));
     execFileSync('mkfifo', [join(run, 'replica-0.log')]);
@@ -470,5 +399,44 @@ describe('files a plugin can tamper with', () => {
     execFileSync('mkfifo', [join(rt.dir, 'manifest.yaml')]);
     const { loadRuntime } = await import('../src/runtime/runner');
     expect(() => loadRuntime(join(rt.home, '..'), 'ctf', '1.0.0', 'subprocess')).toThrow(/FIFO/);
+  }, 60_000);
+});
+
+describe('a run record that cannot be read', () => {
+  it('is an unknown replica in status, named with why, and never acted on; remove still takes it away', async () => {
+    const rt = installed('ctf', 'subprocess');
+    const backend = new ProcessBackend();
+    await backend.start(rt, { replicas: 2, env: pluginEnv(rt) });
+    const [, second] = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
+    await backend.stop(rt);
+    const record = replicaFile(rt.home, rt.version, 0, 'json');
+    for (const [garbled, why] of [
+      ['{"pid": 12', /not JSON/],
+      [JSON.stringify({ pid: 'one', started_at: 'x', restarts: 0 }), /^pid: /],
+      ['[]', /\(top level\)/],
+    ] as const) {
+      writeFileSync(record, garbled);
+      const [first, other] = await backend.status(rt);
+      expect(first).toMatchObject({ replica: 0, state: 'unknown', unreadable: { path: record } });
+      expect(first!.unreadable!.why).toMatch(why);
+      expect(first!.pid).toBeUndefined();
+      // The readable one is as it was.
+      expect(other).toMatchObject({ replica: 1, state: 'stopped', pid: second!.pid });
+    }
+    // A torn settings record costs only the settings, never the replica.
+    writeRecord(replicaFile(rt.home, rt.version, 0, 'json'), replicaRecordSchema, {
+      pid: second!.pid!,
+      started_at: new Date().toISOString(),
+      restarts: 0,
+    });
+    const json = JSON.parse(readFileSync(record, 'utf8'));
+    writeFileSync(record, JSON.stringify({ ...json, given: { settings: 'torn' } }));
+    expect((await backend.status(rt))[0]).toMatchObject({ replica: 0, state: 'exited' });
+    expect((await backend.status(rt))[0]?.given).toBeUndefined();
+    writeFileSync(record, 'garbled');
+    await backend.stop(rt);
+    expect(await backend.logs(rt, 100)).not.toEqual([]);
+    await backend.remove(rt);
+    expect(existsSync(runDir(rt.home, rt.version))).toBe(false);
   }, 60_000);
 });

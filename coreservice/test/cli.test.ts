@@ -145,6 +145,65 @@ describe('running plugins from the CLI', () => {
     expect(readdirSync(uploads)).toEqual(['fresh.mpn']);
   });
 
+  it('a garbled receipt or run record is named by status and doctor, and nothing is done to it', async () => {
+    const dir = mkdtempSync(join(scratch, 'p-'));
+    expect((await run(dir, 'install', 'fft@1.0.0')).code).toBe(0);
+    const receipt = join(dir, 'fft', 'receipt.json');
+    const good = readFileSync(receipt, 'utf8');
+    const before = readdirSync(join(dir, 'fft')).sort();
+
+    // The receipt: status of the plugin is a clear error naming the file, never a crash.
+    writeFileSync(receipt, '{"plugin_id": "fft", "version": ');
+    const one = await run(dir, 'status', 'fft', '--json');
+    expect(one.code).toBe(1);
+    const err = JSON.parse(one.stdout).error;
+    expect(err).toMatchObject({ code: 'unreadable-record', status: 500 });
+    expect(err.message).toContain(`unreadable record ${receipt}: it is not JSON`);
+    const text = await run(dir, 'status', 'fft');
+    expect(text.stderr).toContain(`✖ fft: unreadable record ${receipt}`);
+    // All plugins: the others' status, and this one named.
+    const all = await run(dir, 'status', '--json');
+    expect(all.code).toBe(0);
+    expect(JSON.parse(all.stdout)).toMatchObject({
+      result: [],
+      unreadable: [{ plugin_id: 'fft', problem: expect.stringContaining(`unreadable record ${receipt}`) }],
+    });
+    expect((await run(dir, 'status')).stdout).toContain(`⚠ fft: unreadable record ${receipt}`);
+    // A receipt of another plugin is as unreadable as a torn one.
+    writeFileSync(receipt, good.replace('"plugin_id": "fft"', '"plugin_id": "ctf"'));
+    expect(JSON.parse((await run(dir, 'status', 'fft', '--json')).stdout).error.message).toContain(
+      'it names the plugin ctf, not fft',
+    );
+    // doctor names it and leaves the plugin exactly as it is (it removes a plugin with no receipt).
+    const doc = await run(dir, 'doctor', '--json');
+    expect(doc.code).toBe(0);
+    expect(JSON.parse(doc.stdout).result).toMatchObject({
+      removed: [],
+      unreadable: [{ path: 'fft/receipt.json', why: 'it names the plugin ctf, not fft' }],
+    });
+    expect((await run(dir, 'doctor')).stdout).toContain('⚠ unreadable record fft/receipt.json');
+    expect(readdirSync(join(dir, 'fft')).sort()).toEqual(before);
+    writeFileSync(receipt, good);
+
+    // A run record: the replica is unknown, and status and doctor say which file and why.
+    const record = join(dir, 'fft', 'run', '1.0.0', 'replica-0.json');
+    const kept = readFileSync(record, 'utf8');
+    writeFileSync(record, JSON.stringify({ ...JSON.parse(kept), pid: -3 }));
+    const status = JSON.parse((await run(dir, 'status', 'fft', '--json')).stdout).result;
+    expect(status.replicas).toMatchObject([{ replica: 0, state: 'unknown' }]);
+    expect(status.problems).toEqual([expect.stringMatching(/^unreadable record .*replica-0\.json: pid: /)]);
+    expect((await run(dir, 'status', 'fft')).stdout).toMatch(/replica 0: unknown\n {2}⚠ unreadable record /);
+    const doc2 = JSON.parse((await run(dir, 'doctor', '--json')).stdout).result;
+    expect(doc2.removed).toEqual([]);
+    expect(doc2.unreadable).toMatchObject([{ path: 'fft/run/1.0.0/replica-0.json' }]);
+    writeFileSync(record, kept);
+    expect(JSON.parse((await run(dir, 'status', 'fft', '--json')).stdout).result).toMatchObject({
+      state: 'running',
+      problems: [],
+    });
+    expect((await run(dir, 'uninstall', 'fft')).code).toBe(0);
+  }, 60_000);
+
   it('a relative --plugins-dir works from any working dir', async () => {
     const cwd = scratchDir('cwd-', scratch);
     const code = await new Promise<number | null>((resolve) => {

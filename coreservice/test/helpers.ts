@@ -4,13 +4,15 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { buildRepoCatalog } from '../../functions/test/harness';
 import { startNode, type TestServer } from '../../functions/test/servers';
 import { InstallError } from '../src/errors';
+import { parseRunRecordPath } from '../src/layout';
+import type { VersionRef } from '../src/runtime/backend';
+import { removeEverywhere } from '../src/runtime/backends';
 import { isAlive } from '../src/runtime/proc';
-import { stopRecorded } from '../src/runtime/runner';
 
 /** Whether the tests run as root: CoreService then gives every plugin a uid of its own. */
 export const asRoot = process.getuid?.() === 0;
@@ -95,23 +97,23 @@ export async function expectFailure(p: Promise<unknown>, code: InstallError['cod
   return err as InstallError;
 }
 
-/** Stops every plugin process recorded anywhere under `root` (`…/<id>/run/<version>/replica-*.json`). */
+/**
+ * Stops every plugin process recorded anywhere under `root` (any run record layout.ts recognises),
+ * through the backends' own `remove`: what they recorded is stopped, their run records go.
+ */
 export async function stopAllUnder(root: string): Promise<void> {
   if (!existsSync(root)) return;
-  const homes = new Set<string>();
+  const versions = new Map<string, VersionRef>();
   for (const name of readdirSync(root, { recursive: true, encoding: 'utf8' })) {
-    const parts = name.split(sep);
-    const i = parts.lastIndexOf('run');
-    if (i > 0 && parts.length === i + 3 && /^replica-\d+\.json$/.test(parts[i + 2]!)) {
-      homes.add(`${join(root, ...parts.slice(0, i))}\0${parts[i + 1]}`);
-    }
+    const rec = parseRunRecordPath(join(root, name));
+    if (!rec) continue;
+    versions.set(`${rec.home}\0${rec.version}`, {
+      pluginId: basename(rec.home),
+      home: rec.home,
+      version: rec.version,
+    });
   }
-  await Promise.all(
-    [...homes].map((h) => {
-      const [home, version] = h.split('\0') as [string, string];
-      return stopRecorded(home, version);
-    }),
-  );
+  await Promise.all([...versions.values()].map((v) => removeEverywhere(v)));
 }
 
 /** The compiled `coreservice` command's launcher. */

@@ -1,6 +1,6 @@
 // The admin HTTP service end to end: a real hub server and the service on 127.0.0.1, driven over
 // HTTP the way Magellon's web app drives it.
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -148,6 +148,36 @@ describe('installing, running and upgrading over HTTP', () => {
     expect(logsRes.body.lines.length).toBeLessThanOrEqual(3);
     expect((await call('GET', '/admin/plugins/fft/logs?tail=abc')).status).toBe(400);
     expect((await call('GET', '/admin/plugins/nope/status')).status).toBe(404);
+  });
+
+  it('a garbled receipt: every route on the plugin is 500 unreadable-record naming the file; the list names it', async () => {
+    const receipt = join(pluginsDir, 'fft', 'receipt.json');
+    const good = readFileSync(receipt, 'utf8');
+    writeFileSync(receipt, good.slice(0, 40));
+    try {
+      for (const [m, p] of [
+        ['GET', '/admin/plugins/fft/status'],
+        ['POST', '/admin/plugins/fft/stop'],
+        ['DELETE', '/admin/plugins/fft'],
+      ] as const) {
+        const r = await call(m, p);
+        expect(r.status, `${m} ${p}`).toBe(500);
+        expect(r.body.error.code).toBe('unreadable-record');
+        expect(r.body.error.message).toContain(`unreadable record ${receipt}: it is not JSON`);
+      }
+      const list = await call('GET', '/admin/plugins');
+      expect(list.body.plugins.map((p: { plugin_id: string }) => p.plugin_id)).not.toContain('fft');
+      expect(list.body.unreadable).toEqual([
+        { plugin_id: 'fft', problem: expect.stringContaining(`unreadable record ${receipt}`) },
+      ]);
+    } finally {
+      writeFileSync(receipt, good);
+    }
+    expect((await call('GET', '/admin/plugins/fft/status')).body).toMatchObject({
+      state: 'running',
+      problems: [],
+    });
+    expect((await call('GET', '/admin/plugins')).body.unreadable).toBeUndefined();
   });
 
   it('no install method fits: 422 listing why each entry was rejected', async () => {

@@ -1,8 +1,13 @@
 // The one interface every install backend implements (process, uv; docker, systemd and slurm come
 // with the lifecycle work). A backend runs one installed version of a plugin: it prepares what the
 // version needs (a venv, an image), starts and stops its replicas, reports their state and logs, and
-// removes what prepare made. CoreService decides when; the backend only does.
+// removes what prepare and start made. It owns those files: nothing else in CoreService knows where
+// a backend keeps them (doctor asks `leftovers`, retiring a version asks `remove`). CoreService
+// decides when; the backend only does. Backends are found by method in backends.ts, and each
+// passes the one contract suite (test/backend-contract.ts).
 import type { ArchiveManifest, InstallMethod, InstallSpec } from '@magellon/hub-core';
+import type { z } from 'zod';
+import type { recordedStartSchema } from '../records';
 import type { HostFacts } from './host';
 import type { IsolationLevel, SandboxSpec } from './isolation';
 import type { EffectiveSetting } from './settings';
@@ -30,13 +35,14 @@ export interface StartOptions {
   settings?: EffectiveSetting[];
 }
 
-/** What a replica was given when it was started, as its run record keeps it (secrets masked). */
-export interface RecordedStart {
-  settings: EffectiveSetting[];
-  environment: Record<string, string>;
-}
+/** Which version of which plugin: all a backend needs to find (and remove) what it made for it. */
+export type VersionRef = Pick<PluginRuntime, 'pluginId' | 'home' | 'version'>;
 
-export type ReplicaState = 'starting' | 'running' | 'exited' | 'stopped';
+/** What a replica was given when it was started, as its run record keeps it (secrets masked). */
+export type RecordedStart = z.infer<typeof recordedStartSchema>;
+
+/** `unknown`: its record cannot be read (`unreadable` says which and why), so nothing is done to it. */
+export type ReplicaState = 'starting' | 'running' | 'exited' | 'stopped' | 'unknown';
 
 /** One replica of a running version. */
 export interface ReplicaInfo {
@@ -56,6 +62,8 @@ export interface ReplicaInfo {
   isolation?: IsolationLevel;
   /** The settings and environment it was started with (secrets masked), when its record has them. */
   given?: RecordedStart;
+  /** With state `unknown`: the record that cannot be read, and why. */
+  unreadable?: { path: string; why: string };
 }
 
 export interface Backend {
@@ -81,8 +89,17 @@ export interface Backend {
   status(rt: PluginRuntime): Promise<ReplicaInfo[]>;
   /** The last `tail` lines of the version's logs, oldest first. */
   logs(rt: PluginRuntime, tail: number): Promise<string[]>;
-  /** Removes what prepare and start made (after stop). */
-  remove(rt: PluginRuntime): Promise<void>;
+  /**
+   * Removes everything prepare and start made for the version (its venv, image, run records and
+   * logs), stopping first whatever of it still runs. Needs no manifest (a crash may have left a
+   * version without one), and is idempotent: removing what is not there does nothing.
+   */
+  remove(ref: VersionRef): Promise<void>;
+  /**
+   * The versions under `home` this backend holds anything of, other than `installed` (for doctor:
+   * what an interrupted operation left, which `remove` then takes away).
+   */
+  leftovers(home: string, installed?: string): Promise<string[]>;
   /** Pause and unpause exist only where the backend can freeze a plugin (containers). */
   pause?(rt: PluginRuntime): Promise<void>;
   unpause?(rt: PluginRuntime): Promise<void>;

@@ -1,11 +1,13 @@
 // CoreService's own small files (receipts, run state, manifests it re-reads, its config): read only
 // through the domain library's checked FileTree — a regular file, its real path inside its dir,
 // the read bounded — because a running plugin can write where CoreService keeps them. Written
-// whole through a temp file and a rename, so a reader or a crash never sees half of one.
+// whole through one durable writer, so a reader or a crash never sees half of one. JSON records
+// go through records.ts, which checks them against their schemas both ways.
 import {
   closeSync,
   constants,
   fsyncSync,
+  linkSync,
   lstatSync,
   openSync,
   realpathSync,
@@ -15,8 +17,7 @@ import {
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { FileTree } from '@magellon/hub-core/node';
-
-const MAX_STATE_BYTES = 1024 * 1024;
+import { tempPath } from '../layout';
 
 /**
  * Reads a small file safely: its text, or why it could not be read (ENOENT, "is a FIFO…", too
@@ -45,17 +46,6 @@ export function readSmallFile(
   };
 }
 
-/** A JSON state file, or undefined when it is absent, not a regular file, too large or torn. */
-export function readJson<T>(path: string): T | undefined {
-  const read = readSmallFile(path, MAX_STATE_BYTES);
-  if (!read.ok) return undefined;
-  try {
-    return JSON.parse(read.text) as T;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Opens a file CoreService writes into a dir a plugin can also write (its replica logs): whatever
  * stands at the name that is not a regular file (a planted FIFO, a link) is removed first, and the
@@ -77,13 +67,15 @@ export function openOwnFile(path: string, mode: 'truncate' | 'append'): number {
 let seq = 0;
 
 /**
- * The one way CoreService writes its own files: an exclusive temp file beside the target (never
- * through a link), mode 0600, fsynced, renamed over the target, and the folder fsynced, so that a
- * reader or a crash sees the old file or the new one, never half of one.
+ * The one way CoreService writes its own files (receipts, run state, run records, identities, lock
+ * holders, uid claims, the admin token, heartbeat keys): an exclusive temp file beside the target
+ * (O_EXCL, never through a link), mode 0600, fsynced, renamed over the target, and the folder
+ * fsynced, so that a reader or a crash sees the old file or the new one, never half of one.
+ * `exclusive`: the target must not exist yet (it is linked into place instead of renamed: EEXIST
+ * when another writer got there first).
  */
-export function writeFileDurably(path: string, text: string, opts: { durable?: boolean } = {}): void {
-  const durable = opts.durable ?? true;
-  const tmp = `${path}.tmp-${process.pid}-${seq++}`;
+export function writeFileDurably(path: string, text: string, opts: { exclusive?: boolean } = {}): void {
+  const tmp = tempPath(path, process.pid, seq++);
   const fd = openSync(
     tmp,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
@@ -92,27 +84,28 @@ export function writeFileDurably(path: string, text: string, opts: { durable?: b
   try {
     const bytes = Buffer.from(text, 'utf8');
     for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
-    if (durable) fsyncSync(fd);
+    fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
     rmSync(tmp, { force: true });
     throw err;
   }
   closeSync(fd);
-  renameSync(tmp, path);
-  if (durable) {
+  if (opts.exclusive) {
     try {
-      const dir = openSync(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY);
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
-    } catch {}
+      linkSync(tmp, path);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  } else {
+    renameSync(tmp, path);
   }
-}
-
-/** A JSON state file, written whole (see {@link writeFileDurably}). */
-export function writeJson(path: string, value: unknown, opts: { durable?: boolean } = {}): void {
-  writeFileDurably(path, `${JSON.stringify(value, null, 2)}\n`, { durable: opts.durable ?? false });
+  try {
+    const dir = openSync(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch {}
 }

@@ -1,46 +1,34 @@
 // A plugin's own uid and gid under `uid` isolation, like systemd's DynamicUser: allocated from
-// 61184–65519 on first use, recorded in `<home>/identity.json`, and claimed host-wide in a registry
+// 61184–65519 on first use, recorded in the plugin's identity record (layout.ts), and claimed host-wide in a registry
 // (`/var/lib/magellon/uids/<uid>`, MAGELLON_UID_REGISTRY overrides) that names the plugins dir and
 // plugin holding it. The registry is one per host, not per plugins dir: two CoreServices (or test
 // runs) must never give one uid to two plugins, since a uid reads its files and `kill -1` as it
 // reaches every process it owns. Allocation holds the registry's lock; a claim whose plugin no
 // longer records that uid is stale and is taken back then.
 import { spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { PLUGIN_UID_MAX, PLUGIN_UID_MIN, pluginUidRegistry } from '@magellon/hub-core/node';
 import lockfile from 'proper-lockfile';
 import { InstallError } from '../errors';
+import { identityFile, parseUidClaimName, pluginHome, uidClaimFile } from '../layout';
 import { isPluginId } from '../plugin-id';
-import { readJson, writeJson } from './files';
+import {
+  identitySchema,
+  type PluginIdentity,
+  readRecord,
+  recordValue,
+  type UidClaim,
+  uidClaimSchema,
+  writeRecord,
+} from '../records';
 import { isRoot } from './isolation';
 
-/** A plugin's own user and group (`uid` isolation). */
-export interface PluginIdentity {
-  uid: number;
-  gid: number;
-}
-
+export type { PluginIdentity };
 export { PLUGIN_UID_MAX, PLUGIN_UID_MIN };
 
 const registry = pluginUidRegistry;
-const identityFile = (home: string) => join(home, 'identity.json');
-
-interface Claim {
-  plugins_dir: string;
-  plugin_id: string;
-}
+const claimFile = (uid: number) => uidClaimFile(registry(), uid);
 
 /** Where a plugins dir really is: claims name it by its real path. */
 function realDir(pluginsDir: string): string {
@@ -51,26 +39,22 @@ function realDir(pluginsDir: string): string {
   }
 }
 
-function readClaim(uid: number): Claim | undefined {
-  const c = readJson<Claim>(join(registry(), String(uid)));
-  return c && typeof c.plugins_dir === 'string' && typeof c.plugin_id === 'string' ? c : undefined;
+function readClaim(uid: number): UidClaim | undefined {
+  return recordValue(readRecord(claimFile(uid), uidClaimSchema));
 }
 
-const holds = (c: Claim | undefined, dir: string, id: string) =>
+const holds = (c: UidClaim | undefined, dir: string, id: string) =>
   c !== undefined && c.plugins_dir === dir && c.plugin_id === id;
 
-/** The identity recorded for a plugin, or undefined. */
+/** The identity recorded for a plugin, or undefined (absent, or unreadable: doctor names that). */
 export function readIdentity(home: string): PluginIdentity | undefined {
-  const rec = readJson<PluginIdentity>(identityFile(home));
-  if (!rec || !Number.isInteger(rec.uid) || !Number.isInteger(rec.gid)) return undefined;
-  if (rec.uid < PLUGIN_UID_MIN || rec.uid > PLUGIN_UID_MAX) return undefined;
-  return { uid: rec.uid, gid: rec.gid };
+  return recordValue(readRecord(identityFile(home), identitySchema));
 }
 
 /** Whether a claim's plugin no longer records that uid (its plugins dir or home is gone, or it moved on). */
-function isStale(uid: number, c: Claim | undefined): boolean {
+function isStale(uid: number, c: UidClaim | undefined): boolean {
   if (!c || !isPluginId(c.plugin_id)) return true;
-  return readIdentity(join(c.plugins_dir, c.plugin_id))?.uid !== uid;
+  return readIdentity(pluginHome(c.plugins_dir, c.plugin_id))?.uid !== uid;
 }
 
 function passwdIds(): Set<number> {
@@ -116,17 +100,8 @@ async function withRegistry<T>(fn: () => T): Promise<T> {
 }
 
 /** Writes a claim file new (it must not exist). */
-function writeClaim(uid: number, claim: Claim): void {
-  const fd = openSync(
-    join(registry(), String(uid)),
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
-  );
-  try {
-    writeSync(fd, `${JSON.stringify(claim)}\n`);
-  } finally {
-    closeSync(fd);
-  }
+function writeClaim(uid: number, claim: UidClaim): void {
+  writeRecord(claimFile(uid), uidClaimSchema, claim, { exclusive: true });
 }
 
 /** The plugin's own uid/gid: the recorded one while its claim holds, else a newly allocated one. */
@@ -143,10 +118,10 @@ export async function ensureIdentity(pluginsDir: string, id: string, home: strin
       const uid = PLUGIN_UID_MIN + ((start + i) % span);
       if (used.has(uid)) continue;
       const c = readClaim(uid);
-      if (c || existsSync(join(registry(), String(uid)))) {
+      if (c || existsSync(claimFile(uid))) {
         if (holds(c, dir, id)) return record(uid);
         if (!isStale(uid, c)) continue;
-        rmSync(join(registry(), String(uid)), { force: true });
+        rmSync(claimFile(uid), { force: true });
       }
       writeClaim(uid, { plugins_dir: dir, plugin_id: id });
       return record(uid);
@@ -159,7 +134,7 @@ export async function ensureIdentity(pluginsDir: string, id: string, home: strin
 
   function record(uid: number): PluginIdentity {
     const identity = { uid, gid: uid };
-    writeJson(identityFile(home), identity, { durable: true });
+    writeRecord(identityFile(home), identitySchema, identity);
     return identity;
   }
 }
@@ -168,7 +143,7 @@ export async function ensureIdentity(pluginsDir: string, id: string, home: strin
 export function releaseIdentity(pluginsDir: string, id: string, identity: PluginIdentity | undefined): void {
   if (!identity) return;
   if (holds(readClaim(identity.uid), realDir(pluginsDir), id)) {
-    rmSync(join(registry(), String(identity.uid)), { force: true });
+    rmSync(claimFile(identity.uid), { force: true });
   }
 }
 
@@ -184,14 +159,16 @@ export async function freeStaleClaims(pluginsDir: string): Promise<number[]> {
   } catch {
     return [];
   }
-  const ours = names.filter((n) => /^\d+$/.test(n) && readClaim(Number(n))?.plugins_dir === dir);
+  const ours = names.flatMap((n) => {
+    const uid = parseUidClaimName(n);
+    return uid !== undefined && readClaim(uid)?.plugins_dir === dir ? [uid] : [];
+  });
   if (ours.length === 0) return [];
   return withRegistry(() =>
-    ours.flatMap((name) => {
-      const uid = Number(name);
+    ours.flatMap((uid) => {
       const c = readClaim(uid);
       if (c?.plugins_dir !== dir || !isStale(uid, c)) return [];
-      rmSync(join(registry(), name), { force: true });
+      rmSync(claimFile(uid), { force: true });
       return [uid];
     }),
   );

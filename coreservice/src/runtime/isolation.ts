@@ -26,9 +26,10 @@ import {
   realpathSync,
   statSync,
 } from 'node:fs';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import { onPath } from '@magellon/hub-core/node';
 import { InstallError } from '../errors';
+import { dataDir, homeRecordFiles, runRoot, snapshotsDir, stagingDir, uploadsDir } from '../layout';
 import type { PluginIdentity } from './identity';
 
 export const ISOLATION_SETTINGS = ['auto', 'uid', 'namespace', 'none'] as const;
@@ -152,14 +153,13 @@ export function resolveIsolation(setting: IsolationSetting = 'auto'): Isolation 
 export function applyHomeModes(pluginsDir: string, home: string, identity: PluginIdentity): void {
   chmodIfDir(pluginsDir, 0o711);
   assertReachable(pluginsDir);
-  for (const own of ['.staging', '.uploads']) chmodIfDir(join(pluginsDir, own), 0o700);
+  for (const own of [stagingDir(pluginsDir), uploadsDir(pluginsDir)]) chmodIfDir(own, 0o700);
   chownDir(home, 0, identity.gid);
   chmodIfDir(home, 0o750);
-  for (const own of ['run', 'snapshots']) chmodIfDir(join(home, own), 0o700);
+  for (const own of [runRoot(home), snapshotsDir(home)]) chmodIfDir(own, 0o700);
   // Written 0600 by CoreService; receipts from before isolation were 0644.
-  for (const own of ['receipt.json', 'state.json', 'identity.json', 'heartbeat.key'])
-    chmodFile(join(home, own), 0o600);
-  const data = join(home, 'data');
+  for (const own of homeRecordFiles(home)) chmodFile(own, 0o600);
+  const data = dataDir(home);
   mkdirSync(data, { recursive: true });
   chmodIfDir(data, 0o700);
   giveTree(data, identity);

@@ -1,42 +1,54 @@
 // The process backend (install method `subprocess`): each replica is `python3 main.py --port N` in
 // the version's dir, in its own session so that it outlives a CoreService restart and can be
-// stopped as a group. What a replica is lives in `<home>/run/<version>/replica-<n>.json` (pid and
-// its start time, so a reused pid is never signalled); its stdout (the READY line) and stderr (its
-// log) go to files beside it, so nothing is lost when CoreService is not there to read a pipe.
+// stopped as a group. What a replica is lives in its run record (layout.ts: `run/<version>/
+// replica-<n>.json`: pid and its start time, so a reused pid is never signalled); its stdout (the
+// READY line) and stderr (its log) go to files beside it, so nothing is lost when CoreService is
+// not there to read a pipe. Other backends that run processes (uv) hold one of these and give it
+// their interpreter.
 import { spawn } from 'node:child_process';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmdirSync,
+  rmSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import type { InstallMethod } from '@magellon/hub-core';
 import { InstallError } from '../errors';
-import type { Backend, PluginRuntime, RecordedStart, ReplicaInfo, StartOptions } from './backend';
-import { openOwnFile, readJson, writeJson } from './files';
+import {
+  MAIN_SCRIPT,
+  type ReplicaFileKind,
+  replicaFile,
+  runDir,
+  runRecordFiles,
+  runRoot,
+  runVersionNames,
+} from '../layout';
+import {
+  type RecordRead,
+  type ReplicaRecord,
+  readRecord,
+  replicaRecordSchema,
+  writeRecord,
+} from '../records';
+import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
+import { openOwnFile } from './files';
 import { findPython, type HostFacts } from './host';
-import { type IsolationLevel, sandboxed } from './isolation';
+import { sandboxed } from './isolation';
 import { isAlive, processStart, sleep, stopProcess } from './proc';
 import { shownEnvironment, shownSettings } from './settings';
-
-interface ReplicaRecord {
-  pid: number;
-  pid_start?: string;
-  started_at: string;
-  restarts: number;
-  /** The port it was told to use (when the plugin does not announce itself). */
-  port?: number;
-  /** The isolation it runs with. */
-  isolation?: IsolationLevel;
-  stopped?: boolean;
-  exit_code?: number | null;
-  exited_at?: string;
-  /** What it was started with (secrets masked): what `status` shows, not what the caller's shell holds. */
-  given?: RecordedStart;
-}
 
 export const READY_PREFIX = 'MAGELLON_PLUGIN_READY ';
 const MAX_READY_BYTES = 64 * 1024;
 const MAX_LOG_TAIL_BYTES = 512 * 1024;
 
-export const runDir = (rt: Pick<PluginRuntime, 'home' | 'version'>) => join(rt.home, 'run', rt.version);
-const replicaFile = (rt: PluginRuntime, n: number, ext: string) => join(runDir(rt), `replica-${n}.${ext}`);
+const fileOf = (rt: VersionRef, n: number, kind: ReplicaFileKind) =>
+  replicaFile(rt.home, rt.version, n, kind);
 
 /** Reads at most `max` bytes from the end (or the start) of a regular file; '' when there is none. */
 export function readBounded(path: string, max: number, fromEnd: boolean): string {
@@ -84,24 +96,6 @@ export function readAnnounce(path: string, rt: PluginRuntime): { host: string; p
   return undefined;
 }
 
-/** Whether a record's `given` has the shape status expects (a record is a file; it may be torn or tampered with). */
-function wellFormed(given: unknown): given is RecordedStart {
-  const g = given as RecordedStart | undefined;
-  const isString = (v: unknown) => typeof v === 'string';
-  return (
-    typeof g === 'object' &&
-    g !== null &&
-    Array.isArray(g.settings) &&
-    g.settings.every(
-      (s) => typeof s === 'object' && s !== null && isString(s.key) && isString(s.value) && isString(s.from),
-    ) &&
-    typeof g.environment === 'object' &&
-    g.environment !== null &&
-    !Array.isArray(g.environment) &&
-    Object.values(g.environment).every(isString)
-  );
-}
-
 /** A port free on 127.0.0.1 right now (for plugins that do not announce the one they took). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -117,32 +111,44 @@ export function freePort(): Promise<number> {
 /** Replicas this process started and has not yet seen exit, by pid. */
 const children = new Map<number, ReturnType<typeof spawn>>();
 
+export interface ProcessBackendOptions {
+  /** The interpreter that runs main.py (default: the python3 every replica may run). */
+  interpreter?: (rt: PluginRuntime) => string | Promise<string>;
+}
+
+/** A run record as read: its replica number, and the record or why it cannot be read. */
+type RunRecord = { n: number; path: string; read: RecordRead<ReplicaRecord> };
+
 export class ProcessBackend implements Backend {
-  readonly method: 'subprocess' | 'uv' = 'subprocess';
+  readonly method: InstallMethod = 'subprocess';
+
+  constructor(private readonly opts: ProcessBackendOptions = {}) {}
 
   unavailable(host: HostFacts): string | undefined {
     return host.python ? undefined : 'python3 is not installed (the process backend runs main.py with it)';
   }
 
   /** The interpreter that runs main.py. */
-  protected async interpreter(_rt: PluginRuntime): Promise<string> {
+  private async interpreter(rt: PluginRuntime): Promise<string> {
+    if (this.opts.interpreter) return this.opts.interpreter(rt);
     return (await findPython())?.executable ?? 'python3';
   }
 
   async prepare(rt: PluginRuntime, _log: (line: string) => void): Promise<void> {
-    if (!readdirSync(rt.dir).includes('main.py')) {
-      throw new InstallError('backend-failed', `${rt.pluginId} ${rt.version} has no main.py to run`);
+    if (!readdirSync(rt.dir).includes(MAIN_SCRIPT)) {
+      throw new InstallError('backend-failed', `${rt.pluginId} ${rt.version} has no ${MAIN_SCRIPT} to run`);
     }
   }
 
   async start(rt: PluginRuntime, opts: StartOptions): Promise<void> {
-    mkdirSync(runDir(rt), { recursive: true });
-    // Records of replicas beyond the new count (after a scale down) go; their logs stay.
-    for (const { n, rec } of this.replicas(rt)) {
+    mkdirSync(runDir(rt.home, rt.version), { recursive: true });
+    // Records of replicas beyond the new count (after a scale down) go; their logs stay. An
+    // unreadable one names no process to stop: only its files go.
+    for (const { n, read } of this.records(rt)) {
       if (n < opts.replicas) continue;
-      await stopProcess(rec.pid, rec.pid_start, 3_000);
-      rmSync(replicaFile(rt, n, 'json'), { force: true });
-      rmSync(replicaFile(rt, n, 'out'), { force: true });
+      if (read.ok) await stopProcess(read.value.pid, read.value.pid_start, 3_000);
+      rmSync(fileOf(rt, n, 'json'), { force: true });
+      rmSync(fileOf(rt, n, 'out'), { force: true });
     }
     for (let n = 0; n < opts.replicas; n++) await this.launch(rt, n, opts, 0);
   }
@@ -155,12 +161,12 @@ export class ProcessBackend implements Backend {
     const announce = rt.manifest.health_check.expected_announce;
     const interpreter = await this.interpreter(rt);
     const port = announce ? undefined : await freePort();
-    const out = openOwnFile(replicaFile(rt, n, 'out'), 'truncate');
-    const log = openOwnFile(replicaFile(rt, n, 'log'), 'append');
+    const out = openOwnFile(fileOf(rt, n, 'out'), 'truncate');
+    const log = openOwnFile(fileOf(rt, n, 'log'), 'append');
     const cmd = sandboxed(
       rt.sandbox,
       interpreter,
-      ['main.py', '--port', String(port ?? 0), '--host', '127.0.0.1'],
+      [MAIN_SCRIPT, '--port', String(port ?? 0), '--host', '127.0.0.1'],
       rt.dir,
     );
     const env = { ...opts.env, MAGELLON_REPLICA_ID: `${rt.pluginId}-${n}`, PYTHONUNBUFFERED: '1' };
@@ -182,9 +188,10 @@ export class ProcessBackend implements Backend {
       const why = await new Promise<string>((r) => child.once('error', (e) => r(e.message)));
       throw new InstallError('backend-failed', `could not start ${rt.pluginId} ${rt.version}: ${why}`);
     }
+    const pidStart = processStart(pid);
     const record: ReplicaRecord = {
       pid,
-      pid_start: processStart(pid),
+      ...(pidStart !== undefined ? { pid_start: pidStart } : {}),
       started_at: new Date().toISOString(),
       restarts,
       ...(port ? { port } : {}),
@@ -194,39 +201,51 @@ export class ProcessBackend implements Backend {
         environment: shownEnvironment(env, rt.pluginId),
       },
     };
-    writeJson(replicaFile(rt, n, 'json'), record);
+    const file = fileOf(rt, n, 'json');
+    writeRecord(file, replicaRecordSchema, record);
     children.set(pid, child);
     child.on('exit', (code) => {
       children.delete(pid);
       // Record how it ended, unless the record now describes another start.
-      const now = readJson<ReplicaRecord>(replicaFile(rt, n, 'json'));
-      if (now?.pid !== pid) return;
-      writeJson(replicaFile(rt, n, 'json'), { ...now, exit_code: code, exited_at: new Date().toISOString() });
+      const now = readRecord(file, replicaRecordSchema);
+      if (!now.ok || now.value.pid !== pid) return;
+      try {
+        writeRecord(file, replicaRecordSchema, {
+          ...now.value,
+          exit_code: code,
+          exited_at: new Date().toISOString(),
+        });
+      } catch {
+        // Its version was removed meanwhile: there is nothing left to record it in.
+      }
     });
     child.unref();
   }
 
-  private replicas(rt: PluginRuntime): { n: number; rec: ReplicaRecord }[] {
-    let names: string[];
-    try {
-      names = readdirSync(runDir(rt));
-    } catch {
-      return [];
-    }
-    return names
-      .flatMap((name) => {
-        const m = /^replica-(\d+)\.json$/.exec(name);
-        const rec = m ? readJson<ReplicaRecord>(join(runDir(rt), name)) : undefined;
-        return m && rec ? [{ n: Number(m[1]), rec }] : [];
-      })
+  /** The version's run records, readable or not, by replica number. */
+  private records(rt: VersionRef): RunRecord[] {
+    return runRecordFiles(rt.home, rt.version)
+      .map(({ replica, path }) => ({ n: replica, path, read: readRecord(path, replicaRecordSchema) }))
       .sort((a, b) => a.n - b.n);
   }
 
+  /** The replicas whose records can be read. */
+  private readable(rt: VersionRef): { n: number; rec: ReplicaRecord }[] {
+    return this.records(rt).flatMap(({ n, read }) => (read.ok ? [{ n, rec: read.value }] : []));
+  }
+
   async stop(rt: PluginRuntime, opts: { graceMs?: number } = {}): Promise<void> {
+    await this.stopRecorded(rt, opts.graceMs ?? 5_000);
+  }
+
+  /** Stops every replica its records name (pid and start time must match), marking each stopped. */
+  private async stopRecorded(rt: VersionRef, graceMs: number): Promise<void> {
     await Promise.all(
-      this.replicas(rt).map(async ({ n, rec }) => {
-        writeJson(replicaFile(rt, n, 'json'), { ...rec, stopped: true });
-        await stopProcess(rec.pid, rec.pid_start, opts.graceMs ?? 5_000);
+      this.readable(rt).map(async ({ n, rec }) => {
+        try {
+          writeRecord(fileOf(rt, n, 'json'), replicaRecordSchema, { ...rec, stopped: true });
+        } catch {}
+        await stopProcess(rec.pid, rec.pid_start, graceMs);
         // Our own child: wait for Node to report its exit, so status agrees that it is gone.
         for (let i = 0; i < 200 && children.has(rec.pid); i++) await sleep(10);
       }),
@@ -234,13 +253,17 @@ export class ProcessBackend implements Backend {
   }
 
   async status(rt: PluginRuntime): Promise<ReplicaInfo[]> {
-    return this.replicas(rt).map(({ n, rec }) => {
+    return this.records(rt).map(({ n, path, read }): ReplicaInfo => {
+      if (!read.ok) {
+        // Absent: removed between the listing and the read; it is gone.
+        const why = read.absent ? 'it was removed while being read' : read.why;
+        return { replica: n, state: 'unknown', restarts: 0, unreadable: { path, why } };
+      }
+      const rec = read.value;
       // A child of this process that died but whose exit Node has not reported yet counts as alive
       // for a moment more: its exit status is about to be recorded, and the restart policy needs it.
       const alive = isAlive(rec.pid, rec.pid_start) || children.has(rec.pid);
-      const addr = rec.port
-        ? { host: '127.0.0.1', port: rec.port }
-        : readAnnounce(replicaFile(rt, n, 'out'), rt);
+      const addr = rec.port ? { host: '127.0.0.1', port: rec.port } : readAnnounce(fileOf(rt, n, 'out'), rt);
       return {
         replica: n,
         state: alive ? (addr ? 'running' : 'starting') : rec.stopped ? 'stopped' : 'exited',
@@ -252,23 +275,33 @@ export class ProcessBackend implements Backend {
           : { exit_code: rec.exit_code ?? null, ...(rec.exited_at ? { exited_at: rec.exited_at } : {}) }),
         restarts: rec.restarts,
         ...(rec.isolation ? { isolation: rec.isolation } : {}),
-        ...(wellFormed(rec.given) ? { given: rec.given } : {}),
+        ...(rec.given ? { given: rec.given } : {}),
       };
     });
   }
 
   async logs(rt: PluginRuntime, tail: number): Promise<string[]> {
-    const all = this.replicas(rt);
+    const all = this.records(rt);
     const lines: string[] = [];
     for (const { n } of all) {
-      const text = readBounded(replicaFile(rt, n, 'log'), MAX_LOG_TAIL_BYTES, true);
+      const text = readBounded(fileOf(rt, n, 'log'), MAX_LOG_TAIL_BYTES, true);
       const mine = text.split('\n').filter((l) => l.length > 0);
       lines.push(...(all.length > 1 ? mine.map((l) => `[${n}] ${l}`) : mine));
     }
     return lines.slice(-Math.max(0, tail));
   }
 
-  async remove(rt: PluginRuntime): Promise<void> {
-    rmSync(runDir(rt), { recursive: true, force: true });
+  async remove(ref: VersionRef): Promise<void> {
+    await this.stopRecorded(ref, 2_000);
+    rmSync(runDir(ref.home, ref.version), { recursive: true, force: true });
+    try {
+      rmdirSync(runRoot(ref.home));
+    } catch {
+      // other versions' records are still there, or it is already gone
+    }
+  }
+
+  async leftovers(home: string, installed?: string): Promise<string[]> {
+    return runVersionNames(home).filter((v) => v !== installed);
   }
 }

@@ -1,53 +1,28 @@
-// Runs installed versions through their backend: which backend serves a method, the per-plugin run
-// state (desired running or stopped, replicas), starting with a health check, stopping, status and
-// logs. The install pipeline uses launch() for a version that is not active yet; the lifecycle
+// Runs installed versions through their backend (backends.ts says which serves a method): the
+// per-plugin run state (desired running or stopped, replicas), starting with a health check,
+// stopping, retiring, status and logs. The install pipeline uses launch() for a version that is not active yet; the lifecycle
 // routes use the rest for the active one.
-import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
 import { MAX_MANIFEST_BYTES, readManifest } from '@magellon/hub-core/node';
 import { InstallError } from '../errors';
-import type { Backend, PluginRuntime, ReplicaInfo } from './backend';
-import { readJson, readSmallFile, writeJson } from './files';
+import { dataDir, homeParts, manifestFile, pluginHome, shownPath, stateFile, versionDir } from '../layout';
+import { type RecordRead, type RunState, readRecord, runStateSchema, writeRecord } from '../records';
+import type { Backend, PluginRuntime, ReplicaInfo, VersionRef } from './backend';
+import { backendFor, knownBackend, removeEverywhere } from './backends';
+import { readSmallFile } from './files';
 import { probeHealth, waitHealthy } from './health';
-import type { HostFacts } from './host';
 import { ensureIdentity, killAllOf, readIdentity } from './identity';
 import { applyHomeModes, type IsolationSetting, resolveIsolation, runsUnderOwnUid } from './isolation';
-import { ProcessBackend, runDir } from './process';
 import { effectiveSettings, pluginStart, type Settings } from './settings';
-import { UvBackend, venvDir } from './uv';
 
-const BACKENDS = new Map<string, Backend>([
-  ['subprocess', new ProcessBackend()],
-  ['uv', new UvBackend()],
-]);
-
-/** Why `method` cannot run here (no such backend in this CoreService, or the host lacks what it needs). */
-export function backendUnavailable(method: InstallMethod, host: HostFacts): string | undefined {
-  const b = BACKENDS.get(method);
-  return b ? b.unavailable(host) : `the ${method} backend is not part of this CoreService yet`;
-}
-
-export function backendFor(method: InstallMethod): Backend {
-  const b = BACKENDS.get(method);
-  if (!b) throw new InstallError('unsupported', `the ${method} backend is not part of this CoreService yet`);
-  return b;
-}
-
-/** The per-plugin run state: what the operator wants, which the supervisor and a restart honour. */
-export interface RunState {
-  desired: 'running' | 'stopped';
-  replicas: number;
-}
-
-const statePath = (home: string) => join(home, 'state.json');
-
-export function readRunState(home: string): RunState | undefined {
-  return readJson<RunState>(statePath(home));
+/** The per-plugin run state: absent, readable, or unreadable (a finding, never a cast). */
+export function readRunState(home: string): RecordRead<RunState> {
+  return readRecord(stateFile(home), runStateSchema);
 }
 
 export function writeRunState(home: string, state: RunState): void {
-  writeJson(statePath(home), state, { durable: true });
+  writeRecord(stateFile(home), runStateSchema, state);
 }
 
 /** The runtime view of an installed version: its manifest (re-read from its files) and install entry. */
@@ -57,9 +32,9 @@ export function loadRuntime(
   version: string,
   method: InstallMethod,
 ): PluginRuntime {
-  const home = resolve(pluginsDir, id);
-  const dir = join(home, version);
-  const file = join(dir, 'manifest.yaml');
+  const home = pluginHome(pluginsDir, id);
+  const dir = versionDir(home, version);
+  const file = manifestFile(dir);
   const read = readSmallFile(file, MAX_MANIFEST_BYTES);
   if (!read.ok) {
     throw new InstallError(
@@ -68,7 +43,7 @@ export function loadRuntime(
     );
   }
   const text = read.text;
-  const parsed = readManifest(text, `${id}/${version}/manifest.yaml`);
+  const parsed = readManifest(text, shownPath(pluginsDir, file));
   if (!parsed.ok)
     throw new InstallError(
       'bad-archive',
@@ -103,13 +78,13 @@ export interface LaunchOptions extends SandboxOptions {
  */
 export async function withSandbox(rt: PluginRuntime, run: SandboxOptions = {}): Promise<PluginRuntime> {
   const { level } = resolveIsolation(run.isolation);
-  const pluginsDir = dirname(rt.home);
+  const { pluginsDir } = homeParts(rt.home);
   const needsIdentity = runsUnderOwnUid(run.isolation);
   const identity = needsIdentity ? await ensureIdentity(pluginsDir, rt.pluginId, rt.home) : undefined;
   if (identity) applyHomeModes(pluginsDir, rt.home, identity);
-  const dataDir =
+  const data =
     effectiveSettings(rt.pluginId, rt.home, run.settings).find((s) => s.key === 'data_dir')?.value ??
-    join(rt.home, 'data');
+    dataDir(rt.home);
   return {
     ...rt,
     sandbox: {
@@ -117,7 +92,7 @@ export async function withSandbox(rt: PluginRuntime, run: SandboxOptions = {}): 
       ...(identity ? { identity } : {}),
       pluginsDir,
       readOnly: [rt.dir, ...(backendFor(rt.entry.method).readablePaths?.(rt) ?? [])],
-      writable: [dataDir],
+      writable: [data],
       masked: run.configFile ? [resolve(run.configFile)] : [],
     },
   };
@@ -153,45 +128,19 @@ export async function stopWholePlugin(rt: PluginRuntime, opts: { graceMs?: numbe
   killAllOf(readIdentity(rt.home));
 }
 
-/** Stops a version and removes everything it made besides its files (venv, run state). */
-export async function retire(
-  rt: Pick<PluginRuntime, 'home' | 'version'> & Partial<PluginRuntime>,
-  method?: InstallMethod,
-): Promise<void> {
-  const backend = method ? BACKENDS.get(method) : undefined;
-  if (backend && rt.manifest && rt.entry) {
-    await backend.stop(rt as PluginRuntime).catch(() => {});
-    await backend.remove(rt as PluginRuntime).catch(() => {});
-  } else {
-    await stopRecorded(rt.home, rt.version);
-  }
-  rmSync(runDir(rt), { recursive: true, force: true });
-  rmSync(venvDir(rt), { recursive: true, force: true });
-  for (const sub of ['run', 'venvs']) {
-    try {
-      rmdirSync(join(rt.home, sub));
-    } catch {}
-  }
-}
-
 /**
- * Stops whatever processes a version's run dir records, without its manifest (doctor, after a crash
- * left a version half-made). Only processes whose pid and start time match are signalled.
+ * Stops a version and has its backend remove everything it made besides its files (a venv, run
+ * records). Without its manifest or method (a crash left the version half-made), every backend
+ * removes whatever it holds of that version, stopping what it recorded as running.
  */
-export async function stopRecorded(home: string, version: string): Promise<number> {
-  const dir = join(home, 'run', version);
-  if (!existsSync(dir)) return 0;
-  const { stopProcess } = await import('./proc');
-  let stopped = 0;
-  for (const name of readdirSync(dir)) {
-    if (!/^replica-\d+\.json$/.test(name)) continue;
-    const rec = readJson<{ pid?: number; pid_start?: string }>(join(dir, name));
-    if (rec?.pid) {
-      await stopProcess(rec.pid, rec.pid_start, 2_000);
-      stopped++;
-    }
+export async function retire(rt: VersionRef & Partial<PluginRuntime>, method?: InstallMethod): Promise<void> {
+  const backend: Backend | undefined = method ? knownBackend(method) : undefined;
+  if (!backend) {
+    await removeEverywhere(rt);
+    return;
   }
-  return stopped;
+  if (rt.manifest && rt.entry) await backend.stop(rt as PluginRuntime).catch(() => {});
+  await backend.remove(rt).catch(() => {});
 }
 
 /** The state of a version's replicas, each probed for health when it has an address. */

@@ -10,9 +10,9 @@
 // (installed, being installed, or named in the config file) with the longest name it starts with,
 // and to nobody when two known plugins share that name.
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { SLUG_PATTERN } from '@magellon/hub-core';
+import type { z } from 'zod';
+import { dataDir, heartbeatKeyFile, homeParts, pluginHomeNames } from '../layout';
+import type { effectiveSettingSchema } from '../records';
 import type { PluginRuntime } from './backend';
 import { readSmallFile, writeFileDurably } from './files';
 
@@ -37,19 +37,12 @@ export const MASKED = '***';
 /** Variables a plugin process inherits from CoreService: the basics a program needs, nothing else. */
 const INHERITED = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME'];
 
-export interface EffectiveSetting {
-  key: string;
-  value: string;
-  from: 'default' | 'file' | 'env';
-}
+export type EffectiveSetting = z.infer<typeof effectiveSettingSchema>;
 
 /** Plugin ids CoreService knows besides `pluginId`: the plugin dirs beside its home and the config file's. */
 function knownIds(pluginId: string, home: string, settings: Settings): Set<string> {
   const ids = new Set([pluginId, ...Object.keys(settings.file ?? {})]);
-  try {
-    for (const name of readdirSync(dirname(home)))
-      if (SLUG_PATTERN.test(name) && !name.startsWith('.')) ids.add(name);
-  } catch {}
+  for (const name of pluginHomeNames(homeParts(home).pluginsDir)) ids.add(name);
   return ids;
 }
 
@@ -91,7 +84,7 @@ export function effectiveSettings(
     const k = key.toLowerCase();
     out.set(k, { key: k, value: String(value), from });
   };
-  put('data_dir', join(home, 'data'), 'default');
+  put('data_dir', dataDir(home), 'default');
   put('log_level', 'info', 'default');
   const fromFile = settings.file ?? {};
   if (Object.hasOwn(fromFile, pluginId))
@@ -130,11 +123,11 @@ export function shownEnvironment(env: Record<string, string>, pluginId?: string)
 }
 
 /**
- * The plugin's heartbeat secret, made on first use and kept in `<home>/heartbeat.key` (root's
+ * The plugin's heartbeat secret, made on first use and kept in its home (layout.ts; root's
  * alone under isolation): only that plugin is told it, so nothing else can report for it.
  */
 export function heartbeatKey(home: string, create = true): string | undefined {
-  const file = join(home, 'heartbeat.key');
+  const file = heartbeatKeyFile(home);
   const kept = readSmallFile(file, 256);
   if (kept.ok && /^[A-Za-z0-9_-]{43}$/.test(kept.text.trim())) return kept.text.trim();
   if (!create) return undefined;
@@ -167,10 +160,10 @@ export function pluginStart(
   const given = effectiveSettings(rt.pluginId, rt.home, settings);
   for (const s of given) env[prefix + envName(s.key)] = s.value;
   env.MAGELLON_PLUGIN_HOST = '127.0.0.1';
-  env.MAGELLON_PLUGIN_DATA_DIR = env[`${prefix}DATA_DIR`] ?? join(rt.home, 'data');
+  env.MAGELLON_PLUGIN_DATA_DIR = env[`${prefix}DATA_DIR`] ?? dataDir(rt.home);
   if (isolated) {
     // Its own user: a home it may write, and not CoreService's name.
-    env.HOME = join(rt.home, 'data');
+    env.HOME = dataDir(rt.home);
     delete env.USER;
     delete env.LOGNAME;
     delete env.TMPDIR;

@@ -6,8 +6,10 @@
 import type { RunOptions } from '../install';
 import { listInstalled } from '../install';
 import { isPluginLocked, withPluginLock } from '../lock';
+import { recordValue } from '../records';
 import type { ReplicaInfo } from './backend';
-import { backendFor, loadRuntime, readRunState, withSandbox } from './runner';
+import { backendFor } from './backends';
+import { loadRuntime, readRunState, withSandbox } from './runner';
 import { pluginStart } from './settings';
 
 export type SupervisorEvent =
@@ -66,7 +68,8 @@ export class Supervisor {
         try {
           if (await isPluginLocked(this.pluginsDir, id)) continue; // an operation owns it right now
           const rt = loadRuntime(this.pluginsDir, id, receipt.version, receipt.method ?? 'subprocess');
-          const state = readRunState(rt.home);
+          // Absent or unreadable: nobody asked for it to run (status names an unreadable one).
+          const state = recordValue(readRunState(rt.home));
           if (state?.desired !== 'running') continue;
           const backend = backendFor(rt.entry.method);
           const replicas = await backend.status(rt);

@@ -1,8 +1,9 @@
-// The uv backend: a venv per plugin version under `<home>/venvs/<version>`, the pyproject's
+// The uv backend: a venv per plugin version (layout.ts: `<home>/venvs/<version>`), the pyproject's
 // dependencies installed into it from the archive's own `wheels/` (never from an index: a lab may be
-// air-gapped, and the hub vouches only for the archive), then run like the process backend with the
-// venv's interpreter. With a `uv` binary on PATH it is used (`uv venv`, `uv pip install`); without
-// one, `python3 -m venv` and pip do the same.
+// air-gapped, and the hub vouches only for the archive), then run by a process backend it holds,
+// given the venv's interpreter. It owns only the venv; the replicas' run records are its process
+// backend's. With a `uv` binary on PATH it is used (`uv venv`, `uv pip install`); without one,
+// `python3 -m venv` and pip do the same.
 //
 // The pyproject is the plugin author's: its dependency strings are parsed by the domain library as
 // PEP 508 requirements and refused if they are anything else (an option, a URL, a path). pip and uv
@@ -10,11 +11,20 @@
 // wheels only (no sdist's build script runs), no config file of the host's or the plugin's, run
 // outside the plugin's files.
 import { type ExecFileException, execFile } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
-import { join, resolve, sep } from 'node:path';
-import { installRequirements } from '@magellon/hub-core';
+import { existsSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, sep } from 'node:path';
+import { type InstallMethod, installRequirements } from '@magellon/hub-core';
 import { InstallError } from '../errors';
-import type { PluginRuntime } from './backend';
+import {
+  DEFAULT_PYPROJECT,
+  fileInVersion,
+  venvDir as venvDirOf,
+  venvPython,
+  venvsRoot,
+  venvVersionNames,
+  wheelsDir,
+} from '../layout';
+import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
 import { readSmallFile } from './files';
 import { findPython, type HostFacts, onPath } from './host';
 import { outputLines, withoutColour } from './output';
@@ -23,7 +33,8 @@ import { ProcessBackend } from './process';
 const PREPARE_TIMEOUT_MS = 10 * 60_000;
 const MAX_PYPROJECT_BYTES = 256 * 1024;
 
-export const venvDir = (rt: Pick<PluginRuntime, 'home' | 'version'>) => join(rt.home, 'venvs', rt.version);
+/** The venv of a version. */
+export const venvDir = (rt: Pick<VersionRef, 'home' | 'version'>) => venvDirOf(rt.home, rt.version);
 
 function exec(cmd: string, args: string[], cwd: string): Promise<string> {
   return new Promise((res, rej) => {
@@ -84,7 +95,7 @@ function howItEnded(err: ExecFileException): string {
 /** The pyproject's dependencies as the domain library accepts them: PEP 508 requirements, nothing else. */
 function dependencies(rt: PluginRuntime, pyproject: string): string[] {
   const read = readSmallFile(pyproject, MAX_PYPROJECT_BYTES);
-  const label = `${rt.pluginId} ${rt.version}: ${rt.entry.pyproject ?? 'pyproject.toml'}`;
+  const label = `${rt.pluginId} ${rt.version}: ${rt.entry.pyproject ?? DEFAULT_PYPROJECT}`;
   if (!read.ok) throw new InstallError('bad-archive', `${label} cannot be read (${read.why})`);
   const deps = installRequirements(read.text);
   if (!deps.ok) {
@@ -97,10 +108,12 @@ function dependencies(rt: PluginRuntime, pyproject: string): string[] {
   return deps.requirements;
 }
 
-export class UvBackend extends ProcessBackend {
-  override readonly method = 'uv' as const;
+export class UvBackend implements Backend {
+  readonly method: InstallMethod = 'uv';
+  /** Runs the replicas with the venv's interpreter; the run records are its. */
+  private readonly runner = new ProcessBackend({ interpreter: (rt) => venvPython(venvDir(rt)) });
 
-  override unavailable(host: HostFacts): string | undefined {
+  unavailable(host: HostFacts): string | undefined {
     return host.python || host.hasBinary('uv') ? undefined : 'neither uv nor python3 is installed';
   }
 
@@ -108,14 +121,10 @@ export class UvBackend extends ProcessBackend {
     return [venvDir(rt)];
   }
 
-  protected override async interpreter(rt: PluginRuntime): Promise<string> {
-    return join(venvDir(rt), 'bin', 'python');
-  }
-
-  override async prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void> {
-    await super.prepare(rt, log);
-    const pyproject = resolve(rt.dir, rt.entry.pyproject ?? 'pyproject.toml');
-    if (!pyproject.startsWith(rt.dir + sep) || !existsSync(pyproject)) {
+  async prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void> {
+    await this.runner.prepare(rt, log);
+    const pyproject = fileInVersion(rt.dir, rt.entry.pyproject ?? DEFAULT_PYPROJECT);
+    if (!pyproject || !existsSync(pyproject)) {
       throw new InstallError(
         'backend-failed',
         `${rt.pluginId} ${rt.version}: the uv entry's pyproject "${rt.entry.pyproject}" is not in the archive`,
@@ -130,27 +139,27 @@ export class UvBackend extends ProcessBackend {
       log(`creating a venv with ${useUv ? 'uv' : 'python3 -m venv'}`);
       // Run from the venvs folder (CoreService's), never from the plugin's files: uv reads a
       // pyproject.toml or uv.toml it finds where it runs.
-      const cwd = resolve(venv, '..');
+      const cwd = dirname(venv);
       if (useUv) await exec('uv', ['venv', '--no-config', '--python', python, '--', venv], rt.home);
       else await exec(python, ['-m', 'venv', '--without-pip', '--', venv], rt.home);
       if (deps.length === 0) return;
-      const wheels = join(rt.dir, 'wheels');
+      const wheels = wheelsDir(rt.dir);
       const links = existsSync(wheels) ? ['--find-links', wheels] : [];
       log(
         `installing ${deps.length} dependenc${deps.length === 1 ? 'y' : 'ies'} from the archive's wheels (no index)`,
       );
-      const venvPython = await this.interpreter(rt);
+      const interpreter = venvPython(venv);
       const fixed = ['--no-index', ...links, '--only-binary', ':all:'];
       if (useUv) {
         await exec(
           'uv',
-          ['pip', 'install', '--no-config', '--python', venvPython, ...fixed, '--', ...deps],
+          ['pip', 'install', '--no-config', '--python', interpreter, ...fixed, '--', ...deps],
           cwd,
         );
       } else {
-        await exec(venvPython, ['-m', 'ensurepip', '--default-pip'], cwd);
+        await exec(interpreter, ['-m', 'ensurepip', '--default-pip'], cwd);
         await exec(
-          venvPython,
+          interpreter,
           [
             '-m',
             'pip',
@@ -177,8 +186,39 @@ export class UvBackend extends ProcessBackend {
     }
   }
 
-  override async remove(rt: PluginRuntime): Promise<void> {
-    await super.remove(rt);
-    rmSync(venvDir(rt), { recursive: true, force: true });
+  start(rt: PluginRuntime, opts: StartOptions): Promise<void> {
+    return this.runner.start(rt, opts);
+  }
+
+  restartReplica(rt: PluginRuntime, replica: number, opts: StartOptions & { restarts: number }) {
+    return this.runner.restartReplica(rt, replica, opts);
+  }
+
+  stop(rt: PluginRuntime, opts?: { graceMs?: number }): Promise<void> {
+    return this.runner.stop(rt, opts);
+  }
+
+  status(rt: PluginRuntime): Promise<ReplicaInfo[]> {
+    return this.runner.status(rt);
+  }
+
+  logs(rt: PluginRuntime, tail: number): Promise<string[]> {
+    return this.runner.logs(rt, tail);
+  }
+
+  async remove(ref: VersionRef): Promise<void> {
+    await this.runner.remove(ref);
+    rmSync(venvDir(ref), { recursive: true, force: true });
+    try {
+      rmdirSync(venvsRoot(ref.home));
+    } catch {
+      // other versions' venvs are still there, or it is already gone
+    }
+  }
+
+  async leftovers(home: string, installed?: string): Promise<string[]> {
+    const run = await this.runner.leftovers(home, installed);
+    const venvs = venvVersionNames(home).filter((v) => v !== installed);
+    return [...new Set([...run, ...venvs])].sort();
   }
 }

@@ -2,7 +2,6 @@
 // `Authorization: Bearer <token>`, compared in constant time; the token is never logged. Errors
 // are JSON `{error: {code, message, details}}` with the status the library's error carries.
 import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { escapeControl } from '@magellon/hub-core/text';
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -14,11 +13,13 @@ import {
   installFromFile,
   installFromHub,
   listInstalled,
+  listUnreadable,
   MAX_UPLOAD_BYTES,
   type RunOptions,
   readReceipt,
   uninstall,
 } from '../install';
+import { newUploadPath, pluginHome, uploadsDir } from '../layout';
 import {
   pausePlugin,
   pluginLogs,
@@ -206,7 +207,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     const given =
       c.req.param('key') ?? /^Bearer (\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1] ?? '';
     // A plugin being installed beats before its receipt is written: its key is what counts.
-    const key = isPluginId(plugin) ? heartbeatKey(join(cfg.pluginsDir, plugin), false) : undefined;
+    const key = isPluginId(plugin) ? heartbeatKey(pluginHome(cfg.pluginsDir, plugin), false) : undefined;
     if (!key || !sameToken(given, key)) {
       return c.json(errorBody('unauthorized', 'a heartbeat needs the secret its plugin was given'), 401);
     }
@@ -231,7 +232,12 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     await next();
   });
 
-  app.get('/admin/plugins', (c) => c.json({ plugins: listInstalled(cfg.pluginsDir) }));
+  // Plugins whose receipt cannot be read are named beside the others (each route on one is 500
+  // unreadable-record, naming the file).
+  app.get('/admin/plugins', (c) => {
+    const unreadable = listUnreadable(cfg.pluginsDir);
+    return c.json({ plugins: listInstalled(cfg.pluginsDir), ...(unreadable.length ? { unreadable } : {}) });
+  });
 
   app.post('/admin/plugins/install-from-hub', async (c) => {
     const body = await readJsonBody(c);
@@ -261,9 +267,9 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     if (announced > max + 64 * 1024) {
       throw new InstallError('bad-archive', `the upload is ${announced} bytes; the limit is ${max}`);
     }
-    const dir = join(cfg.pluginsDir, '.uploads');
+    const dir = uploadsDir(cfg.pluginsDir);
     mkdirSync(dir, { recursive: true });
-    const file = join(dir, `upload-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.mpn`);
+    const file = newUploadPath(cfg.pluginsDir);
     try {
       const { size, fields, filename } = await receiveUpload(
         c.req.raw.body,

@@ -4,17 +4,19 @@
 // them running, and the next start adopts them.
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Registry } from '../config';
 import { type DoctorReport, doctor } from '../doctor';
 import { InstallError } from '../errors';
 import { type DownloadLimits, listInstalled, type Receipt, type RunOptions } from '../install';
+import { adminTokenFile } from '../layout';
 import { startPlugin } from '../lifecycle';
 import { LOCK_STALE_MS } from '../lock';
+import { recordValue } from '../records';
+import { backendFor } from '../runtime/backends';
 import { readSmallFile, writeFileDurably } from '../runtime/files';
 import { resolveIsolation } from '../runtime/isolation';
-import { backendFor, loadRuntime, readRunState } from '../runtime/runner';
+import { loadRuntime, readRunState } from '../runtime/runner';
 import { Supervisor } from '../runtime/supervisor';
 import { createServiceApp, LOOPBACK_HOSTS } from './app';
 import { EventBus } from './events';
@@ -78,7 +80,7 @@ function adminToken(pluginsDir: string, given?: string): { token: string; file?:
     if (weak) throw new InstallError('bad-request', weak);
     return { token: given };
   }
-  const file = join(pluginsDir, '.admin-token');
+  const file = adminTokenFile(pluginsDir);
   const kept = readSmallFile(file, 4096);
   if (kept.ok) {
     const token = kept.text.trim();
@@ -152,6 +154,8 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
     const report = await doctor(opts.pluginsDir, { isolation: run.isolation });
     for (const r of report.removed)
       log({ level: 'warn', msg: 'repaired after a crash', path: r.path, why: r.why });
+    for (const r of report.unreadable)
+      log({ level: 'warn', msg: 'unreadable record (left as it is)', path: r.path, why: r.why });
     const busy = new Set(report.busy);
     for (const receipt of listInstalled(opts.pluginsDir)) {
       if (busy.has(receipt.plugin_id)) continue;
@@ -177,7 +181,7 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
         receipt.version,
         receipt.method ?? 'subprocess',
       );
-      if (readRunState(rt.home)?.desired === 'stopped') return;
+      if (recordValue(readRunState(rt.home))?.desired === 'stopped') return;
       const replicas = await backendFor(rt.entry.method).status(rt);
       if (replicas.some((r) => r.state === 'running' || r.state === 'starting')) return;
       await startPlugin(opts.pluginsDir, receipt.plugin_id, run);

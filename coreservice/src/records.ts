@@ -1,0 +1,150 @@
+// The JSON records CoreService keeps (receipts, run state, replica run records, identities, lock
+// holders, uid claims): one zod schema each, the types inferred from them, read only through
+// `readRecord` (a bounded, no-follow read, then `safeParse`) and written only through
+// `writeRecord` (the one durable writer, files.ts). A running plugin, a crash or an operator can
+// leave anything at these names, so a record that does not parse is never cast into shape: the
+// reader says it is unreadable and why, and status and doctor name it.
+import { INSTALL_METHODS } from '@magellon/hub-core';
+import { PLUGIN_UID_MAX, PLUGIN_UID_MIN } from '@magellon/hub-core/node';
+import { z } from 'zod';
+import { isVersionDirName } from './layout';
+import { isPluginId } from './plugin-id';
+import { readSmallFile, writeFileDurably } from './runtime/files';
+import { ISOLATION_SETTINGS } from './runtime/isolation';
+
+const MAX_RECORD_BYTES = 1024 * 1024;
+
+const pluginId = z.string().refine(isPluginId, 'a plugin id');
+const version = z.string().refine(isVersionDirName, 'a version such as 1.2.0');
+
+/** What CoreService records about an installed plugin, written last (its presence means "installed"). */
+export const receiptSchema = z.object({
+  plugin_id: pluginId,
+  version,
+  archive_id: z.string(),
+  sha256: z.string(),
+  size_bytes: z.number().int().nonnegative(),
+  /** The hub it came from, or "upload". */
+  registry: z.string(),
+  /** The install method (backend) it runs with (receipts before backends: the process backend). */
+  method: z.enum(INSTALL_METHODS).optional(),
+  installed_at: z.string(),
+});
+export type Receipt = z.infer<typeof receiptSchema>;
+
+/** The per-plugin run state: what the operator wants, which the supervisor and a restart honour. */
+export const runStateSchema = z.object({
+  desired: z.enum(['running', 'stopped']),
+  replicas: z.number().int().nonnegative(),
+});
+export type RunState = z.infer<typeof runStateSchema>;
+
+/** One setting a plugin was given, and where it came from. */
+export const effectiveSettingSchema = z.object({
+  key: z.string(),
+  value: z.string(),
+  from: z.enum(['default', 'file', 'env']),
+});
+
+/** What a replica was given when it was started, as its run record keeps it (secrets masked). */
+export const recordedStartSchema = z.object({
+  settings: z.array(effectiveSettingSchema),
+  environment: z.record(z.string(), z.string()),
+});
+
+/** The process backend's record of one replica (`run/<version>/replica-<n>.json`). */
+export const replicaRecordSchema = z.object({
+  pid: z.number().int().positive(),
+  /** The process's start time, so a reused pid is never signalled. */
+  pid_start: z.string().optional(),
+  started_at: z.string(),
+  restarts: z.number().int().nonnegative(),
+  /** The port it was told to use (when the plugin does not announce itself). */
+  port: z.number().int().min(1).max(65535).optional(),
+  /** The isolation it runs with. */
+  isolation: z.enum(ISOLATION_SETTINGS).exclude(['auto']).optional(),
+  stopped: z.boolean().optional(),
+  exit_code: z.number().int().nullable().optional(),
+  exited_at: z.string().optional(),
+  /**
+   * What it was started with (secrets masked): what `status` shows. Only shown, never acted on, so
+   * a torn or tampered one is dropped and the rest of the record still counts.
+   */
+  given: recordedStartSchema.optional().catch(undefined),
+});
+export type ReplicaRecord = z.infer<typeof replicaRecordSchema>;
+
+/** A plugin's own user and group (`uid` isolation), in `<home>/identity.json`. */
+export const identitySchema = z.object({
+  uid: z.number().int().min(PLUGIN_UID_MIN).max(PLUGIN_UID_MAX),
+  gid: z.number().int().nonnegative(),
+});
+export type PluginIdentity = z.infer<typeof identitySchema>;
+
+/** Who holds a plugin's lock (`.<id>.holder`). */
+export const holderSchema = z.object({
+  pid: z.number().int().positive(),
+  pid_start: z.string().optional(),
+  /** The inode of the lock dir it holds. */
+  lock_ino: z.number().int().nonnegative(),
+  since: z.string(),
+});
+export type Holder = z.infer<typeof holderSchema>;
+
+/** A claim on a uid in the host's registry: which plugins dir and plugin hold it. */
+export const uidClaimSchema = z.object({
+  plugins_dir: z.string(),
+  plugin_id: z.string(),
+});
+export type UidClaim = z.infer<typeof uidClaimSchema>;
+
+/** A record as read: its value, absent, or unreadable (and why). */
+export type RecordRead<T> =
+  | { ok: true; value: T }
+  | { ok: false; absent: true }
+  | { ok: false; absent: false; path: string; why: string };
+
+/** How an unreadable record is named wherever it is reported. */
+export const unreadable = (path: string, why: string) => `unreadable record ${path}: ${why}`;
+
+/**
+ * Reads a record: a regular file (never through a link, never blocking on a FIFO), at most 1 MiB,
+ * JSON that the schema accepts. A missing file is `absent`; anything else is `unreadable`, with why.
+ */
+export function readRecord<T>(path: string, schema: z.ZodType<T>): RecordRead<T> {
+  const read = readSmallFile(path, MAX_RECORD_BYTES);
+  if (!read.ok) {
+    return read.why === 'ENOENT'
+      ? { ok: false, absent: true }
+      : { ok: false, absent: false, path, why: read.why };
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(read.text);
+  } catch (err) {
+    return { ok: false, absent: false, path, why: `it is not JSON (${(err as Error).message})` };
+  }
+  const parsed = schema.safeParse(data);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.length ? issue.path.join('.') : '(top level)';
+  return { ok: false, absent: false, path, why: `${where}: ${issue?.message ?? 'it does not match'}` };
+}
+
+/** The value of a record, or undefined when it is absent or unreadable. */
+export const recordValue = <T>(read: RecordRead<T>): T | undefined => (read.ok ? read.value : undefined);
+
+/**
+ * Writes a record whole through the one durable writer (see writeFileDurably). The value is
+ * checked against its schema first: CoreService never writes a record it could not read back.
+ * `exclusive`: only when no record is there yet (a uid claim).
+ */
+export function writeRecord<T>(
+  path: string,
+  schema: z.ZodType<T>,
+  value: T,
+  opts: { exclusive?: boolean } = {},
+): void {
+  const checked = schema.parse(value);
+  writeFileDurably(path, `${JSON.stringify(checked, null, 2)}\n`, opts);
+}

@@ -1,0 +1,232 @@
+// The contract every install backend keeps, as one suite each backend's test calls with what it
+// can do: prepare, start, health, status, environment, logs, stop, remove, leftovers; several
+// replicas; pause. Run on real example plugins with real processes. A backend declares its
+// capabilities and the suite consults them: it never asks which backend it is testing, so the
+// docker, systemd and slurm backends will call it exactly as process and uv do.
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { InstallMethod } from '@magellon/hub-core';
+import { readManifest } from '@magellon/hub-core/node';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { REPO } from '../../functions/test/harness';
+import { runDir, venvDir, venvPython } from '../src/layout';
+import type { Backend, PluginRuntime } from '../src/runtime/backend';
+import { probeHealth, waitHealthy } from '../src/runtime/health';
+import { type HostFacts, probeHost } from '../src/runtime/host';
+import { pluginEnv } from '../src/runtime/settings';
+import { alive, expectFailure, scratchDir, stopAllUnder } from './helpers';
+
+/** What a backend can do, as it declares it; the suite checks each claim either way. */
+export interface BackendCapabilities {
+  /** The suite's title. */
+  name: string;
+  /** The example plugin (examples/plugins/<id>) it runs, through the install entry of `method`. */
+  plugin: string;
+  method: InstallMethod;
+  /** It runs plugins with python3: on a host without one (nor uv), unavailable() says python3. */
+  needsPython: boolean;
+  /** prepare builds a venv (layout.ts's venv dir) whose interpreter runs the replicas. */
+  preparesVenv: boolean;
+  /** pause and unpause freeze and thaw a plugin (containers); otherwise it has neither. */
+  pause: boolean;
+  /** It runs several replicas of a version; otherwise asking for more than one is `unsupported`. */
+  scale: boolean;
+  /** What prepare's progress lines say, when it says anything. */
+  prepareSays?: RegExp;
+  /**
+   * A test fixture for prepare (a fake tool on PATH): `pathPrepend` is put first on PATH while the
+   * test runs, and `afterPrepare` checks what it saw.
+   */
+  fixture?: () => { pathPrepend?: string; afterPrepare?: (rt: PluginRuntime) => void | Promise<void> };
+}
+
+/**
+ * An example plugin laid out as CoreService installs it: `<scratch>/<n>/<id>/1.0.0/` holding its
+ * files (`edit` may change them first), as the runtime a backend gets.
+ */
+export function installedExample(
+  scratch: string,
+  id: string,
+  method: InstallMethod,
+  edit: (dir: string) => void = () => {},
+): PluginRuntime {
+  const home = join(scratchDir('home-', scratch), id);
+  const dir = join(home, '1.0.0');
+  mkdirSync(home, { recursive: true });
+  cpSync(join(REPO, 'examples', 'plugins', id), dir, { recursive: true, dereference: true });
+  const m = join(dir, 'manifest.yaml');
+  writeFileSync(m, readFileSync(m, 'utf8').replace(/^version:.*$/m, 'version: 1.0.0'));
+  edit(dir);
+  const parsed = readManifest(readFileSync(m, 'utf8'), 'manifest.yaml');
+  if (!parsed.ok) throw new Error(parsed.findings[0]?.message);
+  const entry = parsed.manifest.install.find((e) => e.method === method);
+  if (!entry) throw new Error(`examples/plugins/${id} has no ${method} install entry`);
+  return { pluginId: id, version: '1.0.0', home, dir, manifest: parsed.manifest, entry };
+}
+
+/** The environment a live process really has. */
+export const environ = (pid: number) =>
+  Object.fromEntries(
+    readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+
+/** The suite, for one backend: `makeBackend` gives a fresh one, `caps` says what it can do. */
+export function describeBackendContract(makeBackend: () => Backend, caps: BackendCapabilities): void {
+  describe(`backend contract: ${caps.name}`, () => {
+    const scratch = scratchDir('coreservice-contract-');
+    const backend = makeBackend();
+    const path = process.env.PATH;
+    const example = (edit?: (dir: string) => void) =>
+      installedExample(scratch, caps.plugin, caps.method, edit);
+    afterEach(() => {
+      process.env.PATH = path;
+    });
+    afterAll(async () => {
+      await stopAllUnder(scratch);
+      rmSync(scratch, { recursive: true, force: true });
+    });
+
+    it('serves the method it is registered for, and says whether it can run here', async () => {
+      expect(backend.method).toBe(caps.method);
+      const host = await probeHost();
+      expect(backend.unavailable(host)).toBeUndefined();
+      const bare: HostFacts = { ...host, python: undefined, hasBinary: () => false };
+      if (caps.needsPython) expect(backend.unavailable(bare)).toMatch(/python3/);
+      else expect(backend.unavailable(bare)).toBeUndefined();
+    });
+
+    it('prepare → start → healthy → status, env, logs → stop → remove', async () => {
+      const fixture = caps.fixture?.();
+      if (fixture?.pathPrepend) process.env.PATH = `${fixture.pathPrepend}:${path}`;
+      const rt = example();
+      const lines: string[] = [];
+      await backend.prepare(rt, (l) => lines.push(l));
+      const venv = venvDir(rt.home, rt.version);
+      expect(existsSync(venvPython(venv))).toBe(caps.preparesVenv);
+      if (caps.prepareSays) expect(lines.join('\n')).toMatch(caps.prepareSays);
+      await fixture?.afterPrepare?.(rt);
+
+      const id = caps.plugin;
+      const env = pluginEnv(rt, {
+        settings: {
+          file: { [id]: { greeting: 'hello', api_token: 'sekret' } },
+          env: {
+            [`MAGELLON_PLUGIN_${id.toUpperCase()}_LOG_LEVEL`]: 'debug',
+            MAGELLON_ADMIN_TOKEN: 'never-passed',
+          },
+        },
+      });
+      process.env.MAGELLON_ADMIN_TOKEN = 'never-passed-either';
+      try {
+        await backend.start(rt, { replicas: 1, env });
+      } finally {
+        delete process.env.MAGELLON_ADMIN_TOKEN;
+      }
+      const [r] = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
+      expect(r).toMatchObject({ replica: 0, state: 'running', host: '127.0.0.1', restarts: 0 });
+      expect(await probeHealth(r!.host!, r!.port!, rt)).toBe(true);
+      const seen = environ(r!.pid!);
+      const prefix = `MAGELLON_PLUGIN_${id.toUpperCase()}_`;
+      expect(seen[`${prefix}GREETING`]).toBe('hello');
+      expect(seen[`${prefix}LOG_LEVEL`]).toBe('debug');
+      expect(seen[`${prefix}DATA_DIR`]).toBe(join(rt.home, 'data'));
+      expect(seen.MAGELLON_REPLICA_ID).toBe(`${id}-0`);
+      expect(Object.keys(seen).filter((k) => k.includes('ADMIN_TOKEN'))).toEqual([]);
+      expect(readFileSync(`/proc/${r!.pid}/cmdline`, 'utf8').includes(venv)).toBe(caps.preparesVenv);
+
+      expect((await backend.logs(rt, 50)).length).toBeGreaterThan(0);
+      expect(await backend.logs(rt, 1)).toHaveLength(1);
+      // What it holds of the version is its own to report (doctor asks), unless it is the installed one.
+      expect(await backend.leftovers(rt.home)).toEqual(['1.0.0']);
+      expect(await backend.leftovers(rt.home, '1.0.0')).toEqual([]);
+
+      await backend.stop(rt);
+      expect(alive(r!.pid!)).toBe(false);
+      expect((await backend.status(rt)).map((x) => x.state)).toEqual(['stopped']);
+      await backend.remove(rt);
+      expect(await backend.status(rt)).toEqual([]);
+      expect(await backend.leftovers(rt.home)).toEqual([]);
+      expect(existsSync(runDir(rt.home, rt.version))).toBe(false);
+      expect(existsSync(venv)).toBe(false);
+      // The version's files are CoreService's, not the backend's.
+      expect(existsSync(join(rt.dir, 'manifest.yaml'))).toBe(true);
+    }, 60_000);
+
+    it('remove alone, with no manifest, stops what still runs and leaves nothing of the version', async () => {
+      const rt = example();
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const [r] = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
+      // What doctor and retire have after a crash: the plugin, its home and the version's name.
+      await backend.remove({ pluginId: rt.pluginId, home: rt.home, version: rt.version });
+      expect(alive(r!.pid!)).toBe(false);
+      expect(await backend.leftovers(rt.home)).toEqual([]);
+      await backend.remove({ pluginId: rt.pluginId, home: rt.home, version: rt.version });
+    }, 60_000);
+
+    it(caps.scale
+      ? 'runs several replicas, each told its own id, and scales down'
+      : 'refuses more than one replica', async () => {
+      const rt = example();
+      await backend.prepare(rt, () => {});
+      if (!caps.scale) {
+        await expectFailure(backend.start(rt, { replicas: 2, env: pluginEnv(rt) }), 'unsupported');
+        await backend.remove(rt);
+        return;
+      }
+      await backend.start(rt, { replicas: 2, env: pluginEnv(rt) });
+      const both = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
+      expect(both.map((r) => r.replica)).toEqual([0, 1]);
+      expect(new Set(both.map((r) => r.pid)).size).toBe(2);
+      expect(both.map((r) => environ(r.pid!).MAGELLON_REPLICA_ID)).toEqual([
+        `${caps.plugin}-0`,
+        `${caps.plugin}-1`,
+      ]);
+      const logs = await backend.logs(rt, 100);
+      expect(logs.length).toBeGreaterThan(0);
+      expect(logs.every((l) => /^\[[01]\] /.test(l))).toBe(true);
+      await backend.stop(rt);
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const one = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
+      expect(one.map((r) => r.replica)).toEqual([0]);
+      expect(both.map((r) => alive(r.pid!))).toEqual([false, false]);
+      await backend.remove(rt);
+    }, 60_000);
+
+    it(caps.pause ? 'pauses and unpauses a running plugin' : 'has no pause or unpause', async () => {
+      if (!caps.pause) {
+        expect(backend.pause).toBeUndefined();
+        expect(backend.unpause).toBeUndefined();
+        return;
+      }
+      const rt = example();
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const [r] = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
+      await backend.pause!(rt);
+      expect(await probeHealth(r!.host!, r!.port!, rt, 500)).toBe(false);
+      await backend.unpause!(rt);
+      expect(await probeHealth(r!.host!, r!.port!, rt)).toBe(true);
+      await backend.remove(rt);
+    }, 60_000);
+
+    it('a plugin that dies at start fails the health check at once, with its last log lines', async () => {
+      const rt = example((d) =>
+        writeFileSync(
+          join(d, 'main.py'),
+          'import sys\nprint("boom: missing model", file=sys.stderr)\nsys.exit(4)\n',
+        ),
+      );
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const t0 = Date.now();
+      const err = await expectFailure(waitHealthy(backend, rt, { timeoutMs: 20_000 }), 'unhealthy');
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(err.details.join('\n')).toContain('boom: missing model');
+      await backend.remove(rt);
+    }, 30_000);
+  });
+}
