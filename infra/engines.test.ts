@@ -218,8 +218,16 @@ describe('a private dockerd', () => {
       expect(ran.status).toBe(200);
       expect(JSON.stringify(await ran.json())).toContain('"padded_shape":[4]');
 
-      const inspect = await docker(['inspect', '-f', '{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}', id]);
-      expect(inspect.stdout.trim()).toBe('65534:65534 true');
+      // The plugin runs as nobody, with no_new_privs and the default seccomp filter, on a read-only root.
+      const status = await docker(['exec', id, 'grep', '-E', '^(Uid|NoNewPrivs|Seccomp):', '/proc/1/status']);
+      expect(
+        status.stdout
+          .replace(/[ \t]+/g, ' ')
+          .trim()
+          .split('\n'),
+      ).toEqual(['Uid: 65534 65534 65534 65534', 'NoNewPrivs: 1', 'Seccomp: 2']);
+      const write = await docker(['exec', id, 'touch', '/plugin/x']);
+      expect(write.stderr).toMatch(/Read-only file system/);
       const logs = await docker(['logs', id]);
       expect(logs.stdout + logs.stderr).toMatch(/"GET \/health" 200/);
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A small base image with a working python3 (Debian's 3.11 and its whole stdlib), made without any
-# image registry: the files of this host's python3.11-minimal, libpython3.11-minimal and
+# A small base image with a working python3 (Debian's 3.11, with the stdlib as
+# libpython3.11-stdlib ships it: all but ensurepip, lib2to3, tkinter and the tests), made without
+# any image registry: the files of this host's python3.11-minimal, libpython3.11-minimal and
 # libpython3.11-stdlib packages (with their compiled __pycache__), every shared library `ldd` names
 # for the interpreter and the stdlib's extension modules, and busybox-static for a shell and the
 # usual tools, staged in a folder and passed to `docker import`. `docker build FROM` it works
@@ -11,8 +12,10 @@
 # Idempotent: when the daemon already has the tag, nothing is done. Prints the tag on stdout and how
 # long it took on stderr. Installs what it needs when missing (root + apt). Exit codes: 0 ok,
 # 1 failed, 2 bad usage, 3 cannot install.
-# Measured here (2 shared cores): ~2-4 s, image ~70 MB; `debootstrap --variant=minbase
-# --include=python3` of the same thing took ~70 s (download + dpkg), so it is not used.
+# Measured here (2 busy shared cores): 6-8 s, a 49 MB image (most of it `ldd`, the import and the
+# check run). `debootstrap --variant=minbase --include=python3.11-minimal,libpython3.11-stdlib` took
+# 104 s for a 252 MB tree before any import (it downloads and configures every package), so it is
+# not used. Tied to Debian 12's python3.11: another release needs the package names changed.
 set -euo pipefail
 
 SOCK="${1:-}"
@@ -30,7 +33,11 @@ fi
 export DOCKER_CONFIG="${DOCKER_CONFIG:-$(dirname "$SOCK")/docker-cli}"
 docker_() { "$DOCKER_CLI" -H "unix://$SOCK" "$@"; }
 
-if [ -n "$DOCKER_CLI" ] && docker_ image inspect "$TAG" >/dev/null 2>&1; then
+if [ -z "$DOCKER_CLI" ] || [ ! -x "$DOCKER_CLI" ]; then
+  echo "base-image.sh: no docker client (infra/docker/dockerd.sh install brings Debian's)" >&2
+  exit 3
+fi
+if docker_ image inspect "$TAG" >/dev/null 2>&1; then
   echo "base-image.sh: $TAG already present" >&2
   echo "$TAG"
   exit 0
@@ -42,7 +49,6 @@ for p in "${PY_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed' || missing+=(busybox-static)
-[ -n "$DOCKER_CLI" ] || missing+=(docker.io)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "base-image.sh: cannot install ${missing[*]} (needs root and apt-get)" >&2
@@ -55,7 +61,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "base-image.sh: apt-get install failed; see $log" >&2
     exit 3
   fi
-  [ -n "$DOCKER_CLI" ] || DOCKER_CLI=/usr/bin/docker
 fi
 
 STAGE="$(mktemp -d "${TMPDIR:-/tmp}/hub-base-image.XXXXXX")"

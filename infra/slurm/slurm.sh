@@ -44,12 +44,17 @@ install_if_missing() {
   echo "slurm.sh: installing ${PACKAGES[*]}" >&2
   local log="${TMPDIR:-/tmp}/hub-slurm-apt.log"
   # The packages' postinst would start the system munge and slurm services; keep them from doing so.
+  local policy_rc_d=
   if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' RETURN
+    policy_rc_d=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$policy_rc_d" && chmod +x "$policy_rc_d"
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
-    --no-install-recommends "${PACKAGES[@]}"; } >"$log" 2>&1; then
+  local ok=1
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+    --no-install-recommends "${PACKAGES[@]}"; } >"$log" 2>&1 || ok=0
+  if [ -n "$policy_rc_d" ]; then rm -f "$policy_rc_d" && trap - EXIT; fi
+  if [ "$ok" = 0 ]; then
     echo "slurm.sh: apt-get install failed; see $log" >&2
     exit 3
   fi
