@@ -67,9 +67,17 @@ function processesUsing(dir: string): string[] {
   return found;
 }
 
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
 describe('the engines when they cannot run', () => {
   it('each says so in one loud line and resolves to undefined; under HUB_REQUIRE_ALL=1 it throws', async () => {
-    const saved = { ...process.env };
+    const saved = {
+      unavailable: process.env.HUB_ENGINES_UNAVAILABLE,
+      requireAll: process.env.HUB_REQUIRE_ALL,
+    };
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     try {
       process.env.HUB_ENGINES_UNAVAILABLE = 'docker,slurm';
@@ -85,7 +93,8 @@ describe('the engines when they cannot run', () => {
       await expect(startSlurm()).rejects.toThrow(/SKIPPED: slurm backend tests .*HUB_REQUIRE_ALL=1/);
     } finally {
       warn.mockRestore();
-      process.env = saved;
+      restoreEnv('HUB_ENGINES_UNAVAILABLE', saved.unavailable);
+      restoreEnv('HUB_REQUIRE_ALL', saved.requireAll);
     }
   });
 

@@ -271,7 +271,7 @@ case "${1:-}" in
         echo "$CONF"
         exit 0
       fi
-      alive "$ctld_launcher" && alive "$slurmd_launcher" || break
+      if ! alive "$ctld_launcher" || ! alive "$slurmd_launcher"; then break; fi
       sleep 0.1
     done
     echo "slurm.sh: node $node did not become idle within 30 s (sinfo: $(node_state)); last log lines:" >&2
