@@ -14,6 +14,7 @@ export default defineConfig({
       'bench/**/*.test.ts',
       'site/src/**/*.test.ts',
       'site/test/**/*.test.ts',
+      'infra/**/*.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
