@@ -42,6 +42,7 @@ import { findPython, type HostFacts } from './host';
 import { sandboxed } from './isolation';
 import { isAlive, processStart, sleep, stopProcess } from './proc';
 import { shownEnvironment, shownSettings } from './settings';
+import { replicaArgv } from './systemd-unit';
 
 export const READY_PREFIX = 'MAGELLON_PLUGIN_READY ';
 const MAX_READY_BYTES = 64 * 1024;
@@ -163,12 +164,8 @@ export class ProcessBackend implements Backend {
     const port = announce ? undefined : await freePort();
     const out = openOwnFile(fileOf(rt, n, 'out'), 'truncate');
     const log = openOwnFile(fileOf(rt, n, 'log'), 'append');
-    const cmd = sandboxed(
-      rt.sandbox,
-      interpreter,
-      [MAIN_SCRIPT, '--port', String(port ?? 0), '--host', '127.0.0.1'],
-      rt.dir,
-    );
+    const [program, ...args] = replicaArgv(interpreter, port ?? 0);
+    const cmd = sandboxed(rt.sandbox, program!, args, rt.dir);
     const env = { ...opts.env, MAGELLON_REPLICA_ID: `${rt.pluginId}-${n}`, PYTHONUNBUFFERED: '1' };
     let child: ReturnType<typeof spawn>;
     try {
