@@ -15,7 +15,7 @@
 //       receipt.json state.json identity.json heartbeat.key
 //       <version>/                       the verified files of a version (manifest.yaml, main.py, wheels/)
 //       venvs/<version>/                 the uv backend's venv
-//       run/<version>/replica-<n>.{json,out,log}   the process backend's run records
+//       run/<version>/replica-<n>.{json,out,log,env}   the process backend's run records
 //       data/                            the plugin's data dir
 //       snapshots/<time>-<old version>/  copies of data/ taken before upgrades
 //   <uid registry>/<uid>                 a host-wide uid claim (see runtime/identity.ts)
@@ -225,14 +225,17 @@ export const runRoot = (home: string) => join(home, RUN);
 /** `<home>/run/<version>`: one version's run records. */
 export const runDir = (home: string, version: string) => join(runRoot(home), version);
 
-export type ReplicaFileKind = 'json' | 'out' | 'log';
-/** `run/<version>/replica-<n>.json` (the record), `.out` (the READY line) or `.log` (stderr). */
+export type ReplicaFileKind = 'json' | 'out' | 'log' | 'env';
+/**
+ * `run/<version>/replica-<n>.json` (the record), `.out` (the READY line), `.log` (stderr) or `.env`
+ * (its environment, when systemd runs it: runtime/systemd.ts).
+ */
 export const replicaFile = (home: string, version: string, n: number, kind: ReplicaFileKind) =>
   join(runDir(home, version), `replica-${n}.${kind}`);
 
 /** The replica number and kind of a file in a run dir, or undefined. */
 export function parseReplicaFileName(name: string): { replica: number; kind: ReplicaFileKind } | undefined {
-  const m = /^replica-(\d+)\.(json|out|log)$/.exec(name);
+  const m = /^replica-(\d+)\.(json|out|log|env)$/.exec(name);
   return m ? { replica: Number(m[1]), kind: m[2] as ReplicaFileKind } : undefined;
 }
 

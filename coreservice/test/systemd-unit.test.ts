@@ -199,7 +199,7 @@ describe('systemd unit text', () => {
       ['NoNewPrivileges', 'yes'],
       ['PrivateTmp', 'yes'],
       ['ProtectSystem', 'strict'],
-      ['ReadWritePaths', '"/srv/data dir"'],
+      ['ReadWritePaths', '"-/srv/data dir"'],
       ['ProtectHome', 'read-only'],
       ['UMask', '0077'],
       ['LockPersonality', 'yes'],
@@ -223,7 +223,11 @@ describe('systemd unit text', () => {
       }),
     );
     expect(lines(user, 'ProtectSystem')).toEqual(['strict']);
-    expect(lines(user, 'ReadWritePaths')).toEqual(['"/srv/data dir"']);
+    expect(lines(user, 'ReadWritePaths')).toEqual(['"-/srv/data dir"']);
+    // A plugin kept under /tmp would vanish behind a private /tmp: no PrivateTmp= then.
+    expect(lines(renderUnit(baseInput('/tmp/x/p')), 'PrivateTmp')).toEqual([]);
+    expect(lines(renderUnit(baseInput('/var/tmp/p')), 'PrivateTmp')).toEqual([]);
+    expect(lines(renderUnit(baseInput('/tmpfoo/p')), 'PrivateTmp')).toEqual(['yes']);
     expect(lines(user, 'InaccessiblePaths')).toEqual(['"-/etc/c.yaml"']);
     expect(lines(user, 'TemporaryFileSystem')).toEqual([]);
   });

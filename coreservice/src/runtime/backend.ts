@@ -100,6 +100,8 @@ export interface Backend {
    * what an interrupted operation left, which `remove` then takes away).
    */
   leftovers(home: string, installed?: string): Promise<string[]>;
+  /** True when something else (systemd) restarts its replicas: CoreService's supervisor leaves them alone. */
+  readonly supervisesItself?: boolean;
   /** Pause and unpause exist only where the backend can freeze a plugin (containers). */
   pause?(rt: PluginRuntime): Promise<void>;
   unpause?(rt: PluginRuntime): Promise<void>;

@@ -6,14 +6,25 @@ import { InstallError } from '../errors';
 import type { Backend, VersionRef } from './backend';
 import type { HostFacts } from './host';
 import { ProcessBackend } from './process';
+import { type SystemdManager, SystemdSupervised } from './systemd';
 import { UvBackend } from './uv';
 
+/** The systemd manager that supervises process and uv replicas (`supervisor: systemd`), if any. */
+let systemd: SystemdManager | undefined;
+const supervised = (b: Backend): Backend => (systemd ? new SystemdSupervised(b, systemd) : b);
+
 const FACTORIES: Partial<Record<InstallMethod, () => Backend>> = {
-  subprocess: () => new ProcessBackend(),
-  uv: () => new UvBackend(),
+  subprocess: () => supervised(new ProcessBackend()),
+  uv: () => supervised(new UvBackend()),
 };
 
 const made = new Map<InstallMethod, Backend>();
+
+/** Runs process and uv replicas as units of `manager` (runtime/systemd.ts); undefined: CoreService supervises. */
+export function superviseWithSystemd(manager: SystemdManager | undefined): void {
+  systemd = manager;
+  made.clear();
+}
 
 /** The backend of `method`, or undefined when this CoreService has none. */
 export function knownBackend(method: InstallMethod): Backend | undefined {

@@ -235,11 +235,21 @@ export function renderUnit(u: UnitInput): string {
     service.push(`User=${u.identity.uid}`, `Group=${u.identity.gid}`);
   }
   const writable = u.sandbox?.writable ?? [];
+  // A private /tmp would hide a plugin whose files are kept under /tmp (a test's plugins dir).
+  const paths = [
+    u.argv[0] ?? '',
+    u.workingDirectory,
+    u.environmentFile,
+    ...writable,
+    ...(u.sandbox?.readOnly ?? []),
+  ];
+  const underTmp = paths.some((p) => /^\/(var\/)?tmp(\/|$)/.test(p));
   service.push(
     'NoNewPrivileges=yes',
-    'PrivateTmp=yes',
+    ...(underTmp ? [] : ['PrivateTmp=yes']),
     'ProtectSystem=strict',
-    ...(writable.length > 0 ? [`ReadWritePaths=${writable.map(listPath).join(' ')}`] : []),
+    // "-": a data dir that is not there yet does not fail the start.
+    ...(writable.length > 0 ? [`ReadWritePaths=${writable.map((p) => `"-${unitPath(p)}"`).join(' ')}`] : []),
     'ProtectHome=read-only',
     'UMask=0077',
     'LockPersonality=yes',

@@ -1,0 +1,92 @@
+// The process and uv backends with their replicas supervised by a real `systemd --user`
+// (runtime/systemd.ts, infra/systemd/user-manager.sh): the whole backend contract, then what only
+// systemd supervision does — systemd restarts a replica that exits by the manifest's policy and
+// gives up after restart_max_retries, and CoreService's supervisor leaves such replicas alone.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startUserManager } from '../../infra/systemd/manager';
+import { ProcessBackend } from '../src/runtime/process';
+import { pluginEnv } from '../src/runtime/settings';
+import { type SystemdManager, SystemdSupervised, systemctl } from '../src/runtime/systemd';
+import { UvBackend } from '../src/runtime/uv';
+import { describeBackendContract, installedExample } from './backend-contract';
+import { scratchDir, stopAllUnder } from './helpers';
+
+const mgr = await startUserManager();
+afterAll(async () => {
+  await mgr?.stop();
+}, 60_000);
+
+const manager = (): SystemdManager => ({
+  scope: 'user',
+  unitDir: mgr!.unitDir,
+  runAs: { uid: mgr!.uid, gid: mgr!.gid },
+  env: { XDG_RUNTIME_DIR: mgr!.runtimeDir, PATH: '/usr/bin:/bin', HOME: join(mgr!.stateDir, 'home') },
+});
+
+if (mgr) {
+  describeBackendContract(() => new SystemdSupervised(new ProcessBackend(), manager()), {
+    name: 'process under systemd --user',
+    plugin: 'ctf',
+    method: 'subprocess',
+    needsPython: true,
+    preparesVenv: false,
+    pause: false,
+    scale: true,
+  });
+
+  describeBackendContract(() => new SystemdSupervised(new UvBackend(), manager()), {
+    name: 'uv under systemd --user',
+    plugin: 'fft',
+    method: 'uv',
+    needsPython: true,
+    preparesVenv: true,
+    pause: false,
+    scale: true,
+  });
+
+  describe('systemd supervision', () => {
+    const scratch = scratchDir('coreservice-sdb-');
+    afterAll(async () => {
+      await stopAllUnder(scratch);
+      rmSync(scratch, { recursive: true, force: true });
+    });
+
+    it('systemd restarts a replica that exits 1 restart_max_retries times, then it is exited', async () => {
+      const backend = new SystemdSupervised(new ProcessBackend(), manager());
+      expect(backend.supervisesItself).toBe(true);
+      const rt = installedExample(scratch, 'ctf', 'subprocess', (d) => {
+        writeFileSync(join(d, 'main.py'), 'import sys\nprint("run", file=sys.stderr)\nsys.exit(1)\n');
+        const m = join(d, 'manifest.yaml');
+        writeFileSync(
+          m,
+          readFileSync(m, 'utf8').replace(
+            /^lifecycle:\n( {2}.*\n)+/m,
+            'lifecycle:\n  restart_policy: on-failure\n  restart_max_retries: 2\n',
+          ),
+        );
+      });
+      expect(rt.manifest.lifecycle).toEqual({ restart_policy: 'on-failure', restart_max_retries: 2 });
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      // Three runs (the first and two restarts at RestartSec=1s), then systemd gives up.
+      await expect.poll(async () => (await backend.logs(rt, 10)).length, { timeout: 20_000 }).toBe(3);
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(await backend.logs(rt, 10)).toEqual(['run', 'run', 'run']);
+      const [r] = await backend.status(rt);
+      expect(r).toMatchObject({ replica: 0, state: 'exited', exit_code: 1 });
+      expect(r!.restarts).toBeGreaterThanOrEqual(2);
+      // Started again by the operator: the start limit is reset, so it runs again.
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      await expect.poll(async () => (await backend.logs(rt, 10)).length, { timeout: 20_000 }).toBe(6);
+      await backend.remove(rt);
+      expect(await backend.status(rt)).toEqual([]);
+      // Its unit is gone from the manager too.
+      const listed = await systemctl(manager(), ['list-unit-files', '--no-legend', 'magellon-ctf-*']);
+      expect(listed.stdout.trim()).toBe('');
+    }, 60_000);
+  });
+} else {
+  it.skip('systemd --user is not available here (said above)', () => {});
+}
