@@ -19,6 +19,7 @@ const load = {
   lifecycle: () => import('./lifecycle'),
   pluginsDir: () => import('./plugins-dir'),
   serve: () => import('./service/serve'),
+  systemd: () => import('./runtime/systemd'),
   upgrade: () => import('./upgrade'),
 };
 
@@ -67,6 +68,9 @@ Options:
   --isolation <i>       how plugins are kept from CoreService and each other: auto (default: uid
                         as root, namespace with bubblewrap, else none), uid, namespace, none
                         ($MAGELLON_ISOLATION)
+  --supervisor <s>      who restarts process and uv replicas: coreservice (default) or systemd (each
+                        replica a unit of root's system manager or the user's systemd --user;
+                        refused when none answers) ($MAGELLON_SUPERVISOR, supervisor in the config)
   --log-level <l>       serve: error, warn, info (default) or debug; heartbeat requests are logged
                         only at debug ($MAGELLON_LOG_LEVEL, log_level in the config file)
   --allowed-host <h>    serve: a Host name to answer to besides the loopback names (repeatable)
@@ -210,6 +214,12 @@ export async function main(argv: string[]): Promise<number> {
     if (iso !== undefined && !['auto', 'uid', 'namespace', 'none'].includes(iso)) {
       throw new UsageError('--isolation takes auto, uid, namespace or none');
     }
+    const supervisor =
+      values.supervisor ?? (process.env.MAGELLON_SUPERVISOR || undefined) ?? file.supervisor ?? 'coreservice';
+    if (supervisor !== 'coreservice' && supervisor !== 'systemd') {
+      throw new UsageError('--supervisor takes coreservice or systemd');
+    }
+    if (supervisor === 'systemd') await (await load.systemd()).applySupervisor(supervisor);
     logLevel =
       values['log-level'] ?? (process.env.MAGELLON_LOG_LEVEL || undefined) ?? file.log_level ?? 'info';
     if (!LOG_LEVELS.includes(logLevel)) {
@@ -460,6 +470,7 @@ function parse(argv: string[]) {
       config: { type: 'string' },
       trust: { type: 'string' },
       isolation: { type: 'string' },
+      supervisor: { type: 'string' },
       'allowed-host': { type: 'string', multiple: true },
       'allowed-origin': { type: 'string', multiple: true },
       port: { type: 'string' },

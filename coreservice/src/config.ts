@@ -15,6 +15,7 @@
 //     fft:
 //       log_level: debug
 //   isolation: auto                            # uid (root), namespace (bubblewrap), none
+//   supervisor: coreservice                    # or systemd: process/uv replicas run as units
 //   admin:
 //     allowed_hosts: [coreservice.lab.internal] # Host names it answers to besides loopback
 //     allowed_origins: [https://magellon.lab.internal]
@@ -27,6 +28,7 @@ import { InstallError } from './errors';
 import { isPluginId } from './plugin-id';
 import { readSmallFile } from './runtime/files';
 import { ISOLATION_SETTINGS } from './runtime/isolation';
+import { SUPERVISORS } from './runtime/systemd';
 
 export const TRUST_MODES = ['all', 'verified-only', 'allow-list'] as const;
 export type TrustMode = (typeof TRUST_MODES)[number];
@@ -67,6 +69,7 @@ const configSchema = z
     isolation: z
       .enum(ISOLATION_SETTINGS, { message: 'isolation must be auto, uid, namespace or none' })
       .optional(),
+    supervisor: z.enum(SUPERVISORS, { message: 'supervisor must be coreservice or systemd' }).optional(),
     admin: z
       .object({
         allowed_hosts: z.array(z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name')).optional(),

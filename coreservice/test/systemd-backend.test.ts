@@ -6,9 +6,12 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startUserManager } from '../../infra/systemd/manager';
+import { readConfigFile } from '../src/config';
+import { InstallError } from '../src/errors';
+import { backendFor } from '../src/runtime/backends';
 import { ProcessBackend } from '../src/runtime/process';
 import { pluginEnv } from '../src/runtime/settings';
-import { type SystemdManager, SystemdSupervised, systemctl } from '../src/runtime/systemd';
+import { applySupervisor, type SystemdManager, SystemdSupervised, systemctl } from '../src/runtime/systemd';
 import { UvBackend } from '../src/runtime/uv';
 import { describeBackendContract, installedExample } from './backend-contract';
 import { scratchDir, stopAllUnder } from './helpers';
@@ -87,6 +90,52 @@ if (mgr) {
       expect(listed.stdout.trim()).toBe('');
     }, 60_000);
   });
+
+  it('supervisor: systemd makes the process and uv backends run units of the manager', async () => {
+    await applySupervisor('systemd', manager());
+    try {
+      for (const method of ['subprocess', 'uv'] as const) {
+        const b = backendFor(method);
+        expect(b).toBeInstanceOf(SystemdSupervised);
+        expect(b.supervisesItself).toBe(true);
+        expect(b.method).toBe(method);
+      }
+    } finally {
+      await applySupervisor('coreservice');
+    }
+    expect(backendFor('subprocess')).toBeInstanceOf(ProcessBackend);
+    expect(backendFor('subprocess').supervisesItself).toBeFalsy();
+  });
 } else {
   it.skip('systemd --user is not available here (said above)', () => {});
 }
+
+describe('the supervisor setting', () => {
+  const scratch = scratchDir('coreservice-sdcfg-');
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('is coreservice or systemd in the config file', () => {
+    const file = join(scratch, 'c.yaml');
+    writeFileSync(file, 'supervisor: systemd\n');
+    expect(readConfigFile(file).supervisor).toBe('systemd');
+    writeFileSync(file, 'supervisor: launchd\n');
+    expect(() => readConfigFile(file)).toThrow(/supervisor must be coreservice or systemd/);
+  });
+
+  it('is refused when no manager answers, and then nothing changes', async () => {
+    const nobody: SystemdManager = {
+      scope: 'user',
+      unitDir: join(scratch, 'units'),
+      env: { XDG_RUNTIME_DIR: join(scratch, 'no-manager'), PATH: '/usr/bin:/bin' },
+    };
+    const err = await applySupervisor('systemd', nobody).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InstallError);
+    expect((err as InstallError).code).toBe('incompatible');
+    expect((err as Error).message).toMatch(/no systemd user manager answers systemctl --user/);
+    expect(backendFor('subprocess')).toBeInstanceOf(ProcessBackend);
+    // Here PID 1 is not systemd: the manager CoreService as root would use does not answer either.
+    if (readFileSync('/proc/1/comm', 'utf8').trim() !== 'systemd' && process.getuid?.() === 0) {
+      await expect(applySupervisor('systemd')).rejects.toThrow(/no systemd system manager answers systemctl/);
+    }
+  });
+});

@@ -76,6 +76,28 @@ export async function managerUnavailable(m: SystemdManager): Promise<string | un
   return `no systemd ${m.scope} manager answers systemctl${m.scope === 'user' ? ' --user' : ''} (${why})`;
 }
 
+export const SUPERVISORS = ['coreservice', 'systemd'] as const;
+export type SupervisorSetting = (typeof SUPERVISORS)[number];
+
+/**
+ * Makes process and uv replicas run as units of `manager` (CoreService's own by default) when the
+ * setting is `systemd`; refuses (`incompatible`) when no manager answers. `coreservice`: CoreService
+ * supervises them (the default).
+ */
+export async function applySupervisor(
+  setting: SupervisorSetting,
+  manager: SystemdManager = ownManager(),
+): Promise<void> {
+  const { superviseWithSystemd } = await import('./backends');
+  if (setting !== 'systemd') {
+    superviseWithSystemd(undefined);
+    return;
+  }
+  const why = await managerUnavailable(manager);
+  if (why) throw new InstallError('incompatible', `supervisor "systemd" is not available: ${why}`);
+  superviseWithSystemd(manager);
+}
+
 const PROPS = [
   'ActiveState',
   'SubState',
