@@ -206,12 +206,12 @@ describe('systemd unit text', () => {
       ['RestrictSUIDSGID', 'yes'],
       ['TemporaryFileSystem', '"/srv":ro'],
       ['BindReadOnlyPaths', '"/srv/p"'],
-      ['BindPaths', '"/srv/data dir"'],
+      ['BindPaths', '"-/srv/data dir"'],
       ['InaccessiblePaths', '"-/etc/c.yaml"'],
     ]) {
       expect(lines(unit, k!), k).toEqual([v]);
     }
-    // Under a user manager: the same hardening, without the tmpfs over the plugins dir.
+    // Under a user manager: the same, in a user namespace of its own.
     const user = renderUnit(
       baseInput('/srv/p', {
         sandbox: {
@@ -229,7 +229,13 @@ describe('systemd unit text', () => {
     expect(lines(renderUnit(baseInput('/var/tmp/p')), 'PrivateTmp')).toEqual([]);
     expect(lines(renderUnit(baseInput('/tmpfoo/p')), 'PrivateTmp')).toEqual(['yes']);
     expect(lines(user, 'InaccessiblePaths')).toEqual(['"-/etc/c.yaml"']);
-    expect(lines(user, 'TemporaryFileSystem')).toEqual([]);
+    expect(lines(user, 'TemporaryFileSystem')).toEqual(['"/srv":ro']);
+    expect(lines(user, 'PrivateUsers')).toEqual(['yes']);
+    expect(lines(unit, 'PrivateUsers')).toEqual([]);
+    // Without a sandbox: the data dir it is given is its only writable path.
+    const bare = renderUnit(baseInput('/srv/p', { readWritePaths: ['/srv/data'] }));
+    expect(lines(bare, 'ReadWritePaths')).toEqual(['"-/srv/data"']);
+    expect(lines(bare, 'TemporaryFileSystem')).toEqual([]);
   });
 });
 
@@ -399,6 +405,7 @@ print(json.dumps({
   'write_dir': tries(lambda: write(${JSON.stringify(join(dir, 'probe-out'))})),
   'sees_host_tmp': os.path.exists('/tmp/hub-sdu-host-marker'),
   'mnt_ns': os.readlink('/proc/self/ns/mnt'),
+  'plugins_dir': sorted(os.listdir(${JSON.stringify(scratch)})),
   'reads_masked': tries(lambda: open(${JSON.stringify(join(dir, 'config.yaml'))}).read()),
 }))
 `,
@@ -432,20 +439,15 @@ print(json.dumps({
     expect(out.no_new_privs).toBe('1');
     expect(out.data_mode).toBe('0o600');
     expect(out.write_etc).toMatch(/Read-only file system|Permission denied/);
-    if (out.mnt_ns !== readlinkSync(`/proc/${mgr.pid}/ns/mnt`)) {
-      // ProtectSystem=strict: only the data dir is writable, not the version's own files.
-      expect(out.write_dir).toMatch(/Read-only file system/);
-      expect(out.reads_masked).toMatch(/Permission denied/);
-      expect(out.sees_host_tmp).toBe(false);
-    } else {
-      // systemd 252's user manager could not make the unit a mount namespace (PrivateUsers= fails
-      // with 226/NAMESPACE here) and ran it without one, as it does "in a container": the
-      // settings that need one were not applied (infra/README.md).
-      console.warn(
-        '\n*** NOTE: this systemd --user runs units without a mount namespace: ProtectSystem=, ProtectHome=, PrivateTmp=, ReadWritePaths= and InaccessiblePaths= are not in force here (NoNewPrivileges=, UMask= are) ***\n',
-      );
-      expect(out.write_dir).toBe('ok');
-    }
+    // PrivateUsers=yes: the unit has namespaces of its own, so the mount hardening is in force.
+    expect(out.mnt_ns).not.toBe(readlinkSync(`/proc/${mgr.pid}/ns/mnt`));
+    // ProtectSystem=strict and the plugins dir's tmpfs: only the data dir is writable, not the
+    // version's own files; the config file is gone; /tmp is the unit's own.
+    expect(out.write_dir).toMatch(/Read-only file system/);
+    expect(out.reads_masked).toMatch(/Permission denied/);
+    expect(out.sees_host_tmp).toBe(false);
+    // Beside its own version, nothing of the plugins dir is there.
+    expect(out.plugins_dir).toEqual(['argv', 'argv-data'].sort());
   });
 
   /** Polls a unit until it settles, then says how it ended. */

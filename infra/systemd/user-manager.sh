@@ -10,7 +10,12 @@
 #     fails with EACCES on `mkdir /sys/fs/cgroup/unified/init.scope` otherwise;
 #   - a private mount namespace in which /run/systemd/system exists (a tmpfs over /run/systemd):
 #     `systemd --user` refuses to start with "Trying to run as user instance, but the system has not
-#     been booted with systemd." without it, and the host's /run/systemd is left alone.
+#     been booted with systemd." without it, and the host's /run/systemd is left alone. In it also
+#     /run/systemd/unit-root (PID 1 makes it on a booted host; a unit with a mount namespace fails
+#     with 226/NAMESPACE on `mkdir /run/systemd/unit-root` = EACCES without it), and
+#     /run/user/<uid> as the runtime dir (a tmpfs over /run/user, the runtime dir bound on
+#     /run/user/<uid>): systemd 252 takes InaccessiblePaths='s stand-ins from
+#     /run/user/<uid>/systemd/inaccessible/, whatever XDG_RUNTIME_DIR says.
 #
 # No journald runs: units write their stdout/stderr to files (StandardOutput=append:…), and
 # `journalctl --user` has nothing to show. `systemctl --user` answers (it prints `offline` for
@@ -127,6 +132,7 @@ case "${1:-}" in
     UID_="$(id -u "$USER_NAME")" GID_="$(id -g "$USER_NAME")"
     if [ -n "$(manager_pid)" ] && answers; then echo "$RUNDIR"; exit 0; fi
     stop_manager 2>/dev/null || true
+    mkdir -p /run/user
     chmod 755 "$STATE"
     mkdir -p "$RUNDIR/systemd/user" "$STATE/home"
     chown -R "$UID_:$GID_" "$RUNDIR" "$STATE/home"
@@ -141,7 +147,8 @@ case "${1:-}" in
     started=$(date +%s%N)
     # Its own session (a test runner's signals to its group do not reach it) and mount namespace.
     setsid unshare --mount --propagation private sh -c "
-      ${moves} mount -t tmpfs -o mode=755 tmpfs /run/systemd && mkdir /run/systemd/system &&
+      ${moves} mount -t tmpfs -o mode=755 tmpfs /run/systemd && mkdir /run/systemd/system /run/systemd/unit-root &&
+      mount -t tmpfs -o mode=755 tmpfs /run/user && mkdir /run/user/$UID_ && mount --bind '$RUNDIR' /run/user/$UID_ &&
       echo \$\$ > '$PIDFILE' &&
       exec setpriv --reuid=$UID_ --regid=$GID_ --init-groups env -i PATH=/usr/bin:/bin HOME='$STATE/home' \
         XDG_RUNTIME_DIR='$RUNDIR' $SYSTEMD --user --log-target=console --log-level=info" \

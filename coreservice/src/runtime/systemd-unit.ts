@@ -77,6 +77,8 @@ export interface UnitInput {
   /** The plugin's own uid/gid (identity.ts): required under the system manager. */
   identity?: { uid: number; gid: number };
   sandbox?: UnitSandbox;
+  /** Without a sandbox: the paths it may write besides its private /tmp (its data dir). */
+  readWritePaths?: string[];
 }
 
 /** Why a string cannot go in a unit. */
@@ -234,7 +236,7 @@ export function renderUnit(u: UnitInput): string {
   if (u.manager === 'system' && u.identity) {
     service.push(`User=${u.identity.uid}`, `Group=${u.identity.gid}`);
   }
-  const writable = u.sandbox?.writable ?? [];
+  const writable = u.sandbox?.writable ?? u.readWritePaths ?? [];
   // A private /tmp would hide a plugin whose files are kept under /tmp (a test's plugins dir).
   const paths = [
     u.argv[0] ?? '',
@@ -245,6 +247,11 @@ export function renderUnit(u: UnitInput): string {
   ];
   const underTmp = paths.some((p) => /^\/(var\/)?tmp(\/|$)/.test(p));
   service.push(
+    // A user manager (systemd 252) applies none of the settings below that need a mount namespace
+    // unless the unit has a user namespace too: without this line they are silently dropped; with
+    // it, a namespace that cannot be made fails the start (226/NAMESPACE) instead of running the
+    // replica unprotected.
+    ...(u.manager === 'user' ? ['PrivateUsers=yes'] : []),
     'NoNewPrivileges=yes',
     ...(underTmp ? [] : ['PrivateTmp=yes']),
     'ProtectSystem=strict',
@@ -256,14 +263,14 @@ export function renderUnit(u: UnitInput): string {
     'RestrictSUIDSGID=yes',
   );
   const s = u.sandbox;
-  if (s && u.manager === 'system') {
+  if (s) {
     // As the namespace isolation does with bubblewrap: the plugins dir is an empty read-only tmpfs
-    // with only this replica's own version, venv and data dir mounted back. Not under a user
-    // manager: there, on the hosts this was tried on, TemporaryFileSystem= fails the start with
-    // status 226/NAMESPACE (infra/README.md), so its replicas rely on ProtectSystem=strict.
+    // with only this replica's own version, venv and data dir mounted back ("-": a data dir not
+    // made yet is skipped).
     service.push(`TemporaryFileSystem=${listPath(s.pluginsDir)}:ro`);
     if (s.readOnly.length > 0) service.push(`BindReadOnlyPaths=${s.readOnly.map(listPath).join(' ')}`);
-    if (s.writable.length > 0) service.push(`BindPaths=${s.writable.map(listPath).join(' ')}`);
+    if (s.writable.length > 0)
+      service.push(`BindPaths=${s.writable.map((p) => `"-${unitPath(p)}"`).join(' ')}`);
   }
   // The config file (every plugin's settings) is gone from the replica's view.
   if (s && s.masked.length > 0) {

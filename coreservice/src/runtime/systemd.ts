@@ -13,7 +13,7 @@ import { chownSync, closeSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
 import { InstallError } from '../errors';
-import { replicaFile, runDir, venvDir, venvPython } from '../layout';
+import { dataDir, replicaFile, runDir, venvDir, venvPython } from '../layout';
 import { type ReplicaRecord, readRecord, replicaRecordSchema, writeRecord } from '../records';
 import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
 import { openOwnFile, writeFileDurably } from './files';
@@ -258,7 +258,7 @@ export class SystemdSupervised implements Backend {
                 masked: s.masked,
               },
             }
-          : {}),
+          : { readWritePaths: [dataDir(rt.home)] }),
       });
     } catch (err) {
       if (err instanceof UnitRefusal) {
