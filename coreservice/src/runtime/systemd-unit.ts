@@ -13,7 +13,8 @@
 //     and other control characters are `\xNN`. A quoted `";"` is an argument, never the command
 //     separator (only a bare `;` is). NUL, CR and LF are refused: a unit line cannot hold them
 //     safely, and an argv never needs them. The executable must be an absolute path without quotes,
-//     backslashes or control characters (systemd refuses those itself).
+//     backslashes or control characters (systemd refuses those itself), nor `$` (systemd takes the
+//     path before it expands variables, so `$$` would stay `$$`).
 //   - Path settings (WorkingDirectory=, EnvironmentFile=, StandardOutput=append:…, ReadWritePaths=,
 //     …) are not unquoted by systemd except the space-separated lists: their `%` is `%%`, and
 //     a path with a control character, a quote, a backslash or a trailing space is refused.
