@@ -2,7 +2,17 @@
 // (runtime/systemd.ts, infra/systemd/user-manager.sh): the whole backend contract, then what only
 // systemd supervision does — systemd restarts a replica that exits by the manifest's policy and
 // gives up after restart_max_retries, and CoreService's supervisor leaves such replicas alone.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startUserManager } from '../../infra/systemd/manager';
@@ -14,7 +24,8 @@ import { pluginEnv } from '../src/runtime/settings';
 import { applySupervisor, type SystemdManager, SystemdSupervised, systemctl } from '../src/runtime/systemd';
 import { UvBackend } from '../src/runtime/uv';
 import { describeBackendContract, installedExample } from './backend-contract';
-import { scratchDir, stopAllUnder } from './helpers';
+import { packVariant } from './fixtures';
+import { CORESERVICE_BIN, scratchDir, stopAllUnder } from './helpers';
 
 const mgr = await startUserManager();
 afterAll(async () => {
@@ -90,6 +101,63 @@ if (mgr) {
       expect(listed.stdout.trim()).toBe('');
     }, 60_000);
   });
+
+  it("coreservice --supervisor systemd, run as the manager's user: install, status, stop, uninstall drive units", async () => {
+    // CoreService as an ordinary user with its own systemd --user: XDG_RUNTIME_DIR finds it.
+    const work = scratchDir('coreservice-sde2e-');
+    try {
+      const archive = join(work, 'fft-1.0.0.mpn');
+      writeFileSync(archive, await packVariant(work, 'fft', '1.0.0'));
+      chmodSync(archive, 0o644);
+      const dir = join(work, 'plugins');
+      mkdirSync(dir);
+      chownSync(dir, mgr!.uid, mgr!.gid);
+      const cli = (...args: string[]) =>
+        spawnSync(process.execPath, [CORESERVICE_BIN, '--plugins-dir', dir, '--json', ...args], {
+          uid: mgr!.uid,
+          gid: mgr!.gid,
+          cwd: work,
+          encoding: 'utf8',
+          timeout: 120_000,
+          env: {
+            PATH: '/usr/bin:/bin',
+            HOME: join(mgr!.stateDir, 'home'),
+            XDG_RUNTIME_DIR: mgr!.runtimeDir,
+            MAGELLON_SUPERVISOR: 'systemd',
+            MAGELLON_ADMIN_TOKEN: 'never-passed',
+          },
+        });
+      const installed = cli('install-file', archive);
+      expect(installed.stderr).not.toMatch(/✖/);
+      expect(installed.status).toBe(0);
+      const unit = 'magellon-fft-1.0.0-0.service';
+      const s = () => mgr!.show(unit, ['ActiveState', 'MainPID', 'FragmentPath']);
+      expect(s().ActiveState).toBe('active');
+      expect(s().FragmentPath).toBe(join(mgr!.unitDir, unit));
+      const pid = Number(s().MainPID);
+      // The unit's process is main.py's, as the manager's user, without CoreService's secrets.
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('main.py');
+      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\s+${mgr!.uid}\\s`, 'm'));
+      expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('ADMIN_TOKEN');
+      // Its unit hides the plugins dir but for its own version, venv and data dir (the replica's view
+      // of the filesystem is /proc/<pid>/root), in a user namespace of its own.
+      const text = readFileSync(join(mgr!.unitDir, unit), 'utf8');
+      expect(text).toMatch(/^PrivateUsers=yes$/m);
+      expect(text).toContain(`TemporaryFileSystem="${dir}":ro`);
+      expect(existsSync(join(dir, 'fft', 'receipt.json'))).toBe(true);
+      expect(readdirSync(`/proc/${pid}/root${dir}`)).toEqual(['fft']);
+      expect(readdirSync(`/proc/${pid}/root${dir}/fft`).sort()).toEqual(['1.0.0', 'data', 'venvs']);
+      const status = JSON.parse(cli('status', 'fft').stdout);
+      expect(status.ok).toBe(true);
+      expect(JSON.stringify(status)).toContain('"running"');
+      expect(cli('stop', 'fft').status).toBe(0);
+      expect(s().ActiveState).toBe('inactive');
+      expect(cli('uninstall', 'fft').status).toBe(0);
+      expect(existsSync(join(mgr!.unitDir, unit))).toBe(false);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 180_000);
 
   it('supervisor: systemd makes the process and uv backends run units of the manager', async () => {
     await applySupervisor('systemd', manager());
