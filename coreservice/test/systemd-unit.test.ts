@@ -158,6 +158,8 @@ describe('systemd unit text', () => {
   it('names a replica’s unit with what systemd allows in a unit name', () => {
     expect(unitName('fft', '1.0.0', 2)).toBe('magellon-fft-1.0.0-2.service');
     expect(unitName('my_plugin', '1.0.0+build.1', 0)).toBe('magellon-my_plugin-1.0.0\\x2bbuild.1-0.service');
+    expect(unitName('a-1', '2.0.0', 0)).toBe('magellon-a\\x2d1-2.0.0-0.service');
+    expect(unitName('a', '1-2.0.0', 0)).toBe('magellon-a-1\\x2d2.0.0-0.service');
   });
 
   it('keeps the environment out of the unit, in single-quoted lines of an environment file', () => {

@@ -174,14 +174,16 @@ export function startLimit(maxRetries: number): { burst?: number; interval: stri
 
 /**
  * A unit name for a replica: `magellon-<id>-<version>-<n>.service`, every character systemd does
- * not allow in a unit name written `\xNN` (as systemd-escape does).
+ * not allow in a unit name written `\xNN` (as systemd-escape does), and `-` too, so that the dashes
+ * between the parts are the only ones (plugin `a-1` version `2.0.0` and plugin `a` version
+ * `1-2.0.0` never share a name).
  */
 export function unitName(pluginId: string, version: string, replica: number): string {
   const nameEscape = (s: string) =>
     [...Buffer.from(s, 'utf8')]
       .map((b) => {
         const c = String.fromCharCode(b);
-        return /[A-Za-z0-9:_.-]/.test(c) ? c : `\\x${b.toString(16).padStart(2, '0')}`;
+        return /[A-Za-z0-9:_.]/.test(c) ? c : `\\x${b.toString(16).padStart(2, '0')}`;
       })
       .join('');
   return `magellon-${nameEscape(pluginId)}-${nameEscape(version)}-${replica}.service`;
