@@ -125,10 +125,14 @@ case "${1:-}" in
     set_paths "${2:-}"
     why="$(cannot_run)"
     if [ -n "$why" ]; then echo "user-manager.sh: $why" >&2; exit 3; fi
-    if ! id -u "$USER_NAME" >/dev/null 2>&1; then
-      useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$USER_NAME" ||
-        { echo "user-manager.sh: could not create user $USER_NAME" >&2; exit 3; }
-    fi
+    # Two test files may start managers at once: the one that loses the race (or finds /etc/passwd
+    # locked) tries again and finds the user made.
+    for ((i = 0; i < 50; i++)); do
+      id -u "$USER_NAME" >/dev/null 2>&1 && break
+      useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$USER_NAME" 2>/dev/null ||
+        sleep 0.2
+    done
+    id -u "$USER_NAME" >/dev/null 2>&1 || { echo "user-manager.sh: could not create user $USER_NAME" >&2; exit 3; }
     UID_="$(id -u "$USER_NAME")" GID_="$(id -g "$USER_NAME")"
     if [ -n "$(manager_pid)" ] && answers; then echo "$RUNDIR"; exit 0; fi
     stop_manager 2>/dev/null || true
