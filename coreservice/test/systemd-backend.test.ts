@@ -22,6 +22,7 @@ import { backendFor } from '../src/runtime/backends';
 import { ProcessBackend } from '../src/runtime/process';
 import { pluginEnv } from '../src/runtime/settings';
 import { applySupervisor, type SystemdManager, SystemdSupervised, systemctl } from '../src/runtime/systemd';
+import { unitName } from '../src/runtime/systemd-unit';
 import { UvBackend } from '../src/runtime/uv';
 import { describeBackendContract, installedExample } from './backend-contract';
 import { packVariant } from './fixtures';
@@ -97,7 +98,7 @@ if (mgr) {
       await backend.remove(rt);
       expect(await backend.status(rt)).toEqual([]);
       // Its unit is gone from the manager too.
-      const listed = await systemctl(manager(), ['list-unit-files', '--no-legend', 'magellon-ctf-*']);
+      const listed = await systemctl(manager(), ['list-unit-files', '--no-legend', 'magellon-*-ctf-*']);
       expect(listed.stdout.trim()).toBe('');
     }, 60_000);
   });
@@ -130,7 +131,7 @@ if (mgr) {
       const installed = cli('install-file', archive);
       expect(installed.stderr).not.toMatch(/✖/);
       expect(installed.status).toBe(0);
-      const unit = 'magellon-fft-1.0.0-0.service';
+      const unit = unitName(join(dir, 'fft'), 'fft', '1.0.0', 0);
       const s = () => mgr!.show(unit, ['ActiveState', 'MainPID', 'FragmentPath']);
       expect(s().ActiveState).toBe('active');
       expect(s().FragmentPath).toBe(join(mgr!.unitDir, unit));

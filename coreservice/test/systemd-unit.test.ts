@@ -4,6 +4,7 @@
 // systemd's own parser reading back the exact argv and environment, the restart policies with
 // processes that really exit, a stop that takes the whole cgroup, and the hardening in force.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
@@ -156,10 +157,17 @@ describe('systemd unit text', () => {
   });
 
   it('names a replica’s unit with what systemd allows in a unit name', () => {
-    expect(unitName('fft', '1.0.0', 2)).toBe('magellon-fft-1.0.0-2.service');
-    expect(unitName('my_plugin', '1.0.0+build.1', 0)).toBe('magellon-my_plugin-1.0.0\\x2bbuild.1-0.service');
-    expect(unitName('a-1', '2.0.0', 0)).toBe('magellon-a\\x2d1-2.0.0-0.service');
-    expect(unitName('a', '1-2.0.0', 0)).toBe('magellon-a-1\\x2d2.0.0-0.service');
+    const h = createHash('sha256').update('/srv/p/fft').digest('hex').slice(0, 8);
+    expect(unitName('/srv/p/fft', 'fft', '1.0.0', 2)).toBe(`magellon-${h}-fft-1.0.0-2.service`);
+    expect(unitName('/srv/p/fft', 'my_plugin', '1.0.0+build.1', 0)).toBe(
+      `magellon-${h}-my_plugin-1.0.0\\x2bbuild.1-0.service`,
+    );
+    expect(unitName('/srv/p/fft', 'a-1', '2.0.0', 0)).toBe(`magellon-${h}-a\\x2d1-2.0.0-0.service`);
+    expect(unitName('/srv/p/fft', 'a', '1-2.0.0', 0)).toBe(`magellon-${h}-a-1\\x2d2.0.0-0.service`);
+    // Another plugins dir's plugin of the same id and version has a unit of its own.
+    expect(unitName('/home/u/.local/share/magellon/plugins/fft', 'fft', '1.0.0', 2)).not.toBe(
+      unitName('/srv/p/fft', 'fft', '1.0.0', 2),
+    );
   });
 
   it('keeps the environment out of the unit, in single-quoted lines of an environment file', () => {
@@ -289,7 +297,7 @@ describe('systemd-analyze verify', () => {
             },
           }),
         });
-        const path = join(dir, `${manager}-${unitName(m.plugin_id, version, 0)}`);
+        const path = join(dir, `${manager}-${unitName(home, m.plugin_id, version, 0)}`);
         writeFileSync(path, unit);
         files.push(path);
       }

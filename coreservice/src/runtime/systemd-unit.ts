@@ -1,6 +1,6 @@
 // systemd units for the replicas of process and uv plugins: systemd (a user manager, or the system
 // manager when CoreService is root) supervises them instead of CoreService's own supervisor. This
-// file is pure: it renders one replica's `.service` unit, and the EnvironmentFile= its environment
+// file is pure: it renders one replica's `.service` unit (and names it), and the EnvironmentFile= its environment
 // goes in, from what the process backend would run. Nothing here starts anything.
 //
 // Every string in a unit that comes from a manifest, a setting or a path is data, and is written so
@@ -36,6 +36,7 @@
 // claimed host-wide, while DynamicUser= would pick a uid of its own at every start from the very
 // range identity.ts allocates from (61184–65519) — one that owns none of the plugin's files, and
 // may be another plugin's.
+import { createHash } from 'node:crypto';
 import { MAIN_SCRIPT } from '../layout';
 
 /** What a manifest's lifecycle says about restarts. */
@@ -173,20 +174,23 @@ export function startLimit(maxRetries: number): { burst?: number; interval: stri
 }
 
 /**
- * A unit name for a replica: `magellon-<id>-<version>-<n>.service`, every character systemd does
- * not allow in a unit name written `\xNN` (as systemd-escape does), and `-` too, so that the dashes
- * between the parts are the only ones (plugin `a-1` version `2.0.0` and plugin `a` version
- * `1-2.0.0` never share a name).
+ * A unit name for a replica: `magellon-<home>-<id>-<version>-<n>.service`, where `<home>` is the
+ * first 8 hex digits of the SHA-256 of the plugin's home (two plugins dirs under one manager — a
+ * checkout's and the user's — never share a unit), and every character systemd does not allow in a
+ * unit name is written `\xNN` (as systemd-escape does), `-` too, so that the dashes between the
+ * parts are the only ones (plugin `a-1` version `2.0.0` and plugin `a` version `1-2.0.0` never
+ * share a name).
  */
-export function unitName(pluginId: string, version: string, replica: number): string {
-  const nameEscape = (s: string) =>
-    [...Buffer.from(s, 'utf8')]
+export function unitName(home: string, pluginId: string, version: string, replica: number): string {
+  const nameEscape = (text: string) =>
+    [...Buffer.from(text, 'utf8')]
       .map((b) => {
         const c = String.fromCharCode(b);
         return /[A-Za-z0-9:_.]/.test(c) ? c : `\\x${b.toString(16).padStart(2, '0')}`;
       })
       .join('');
-  return `magellon-${nameEscape(pluginId)}-${nameEscape(version)}-${replica}.service`;
+  const where = createHash('sha256').update(home).digest('hex').slice(0, 8);
+  return `magellon-${where}-${nameEscape(pluginId)}-${nameEscape(version)}-${replica}.service`;
 }
 
 /** The command the process backend runs for a replica: `<interpreter> main.py --port N --host 127.0.0.1`. */

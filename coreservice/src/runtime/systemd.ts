@@ -167,7 +167,7 @@ export class SystemdSupervised implements Backend {
     try {
       names = readdirSync(this.manager.unitDir);
     } catch {}
-    const prefix = unitName(ref.pluginId, ref.version, 0).replace(/0\.service$/, '');
+    const prefix = unitName(ref.home, ref.pluginId, ref.version, 0).replace(/0\.service$/, '');
     return names.flatMap((name) => {
       const n = name.startsWith(prefix) ? /^(\d+)\.service$/.exec(name.slice(prefix.length))?.[1] : undefined;
       return n === undefined ? [] : [{ n: Number(n), name }];
@@ -228,7 +228,7 @@ export class SystemdSupervised implements Backend {
     const port = announce ? undefined : await freePort();
     const env = { ...opts.env, MAGELLON_REPLICA_ID: `${rt.pluginId}-${n}`, PYTHONUNBUFFERED: '1' };
     const file = (kind: 'json' | 'out' | 'log' | 'env') => replicaFile(rt.home, rt.version, n, kind);
-    const name = unitName(rt.pluginId, rt.version, n);
+    const name = unitName(rt.home, rt.pluginId, rt.version, n);
     let unit: string;
     let envText: string;
     try {
