@@ -69,6 +69,11 @@ export interface ReplicaInfo {
 export interface Backend {
   /** The install method this backend serves (`subprocess` is the process backend). */
   readonly method: InstallMethod;
+  /**
+   * Its engine restarts replicas itself as the manifest's restart policy says (docker's
+   * `--restart`): CoreService's supervisor then leaves its replicas alone.
+   */
+  readonly restartsItself?: boolean;
   /** Why this backend cannot run plugins on this host, or undefined when it can. */
   unavailable(host: HostFacts): string | undefined;
   /** Paths besides the version's files that a replica must be able to read (a venv). */

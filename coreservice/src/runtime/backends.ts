@@ -4,6 +4,7 @@
 import type { InstallMethod } from '@magellon/hub-core';
 import { InstallError } from '../errors';
 import type { Backend, VersionRef } from './backend';
+import { DockerBackend } from './docker';
 import type { HostFacts } from './host';
 import { ProcessBackend } from './process';
 import { UvBackend } from './uv';
@@ -11,6 +12,7 @@ import { UvBackend } from './uv';
 const FACTORIES: Partial<Record<InstallMethod, () => Backend>> = {
   subprocess: () => new ProcessBackend(),
   uv: () => new UvBackend(),
+  docker: () => new DockerBackend(),
 };
 
 const made = new Map<InstallMethod, Backend>();

@@ -72,6 +72,7 @@ export class Supervisor {
           const state = recordValue(readRunState(rt.home));
           if (state?.desired !== 'running') continue;
           const backend = backendFor(rt.entry.method);
+          if (backend.restartsItself) continue; // its engine applies the restart policy
           const replicas = await backend.status(rt);
           const { restart_policy, restart_max_retries } = rt.manifest.lifecycle;
           for (const r of replicas) {
