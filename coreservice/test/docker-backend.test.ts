@@ -9,13 +9,16 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, startDocker } from '../../infra/engines';
+import { installFromFile, uninstall } from '../src/install';
 import { containersDir, dataDir } from '../src/layout';
+import { pausePlugin, pluginStatus, scalePlugin } from '../src/lifecycle';
 import type { PluginRuntime } from '../src/runtime/backend';
 import { DockerBackend, imageTag, isImageRef, restartFlag } from '../src/runtime/docker';
 import { probeHealth, waitHealthy } from '../src/runtime/health';
 import { probeHost } from '../src/runtime/host';
 import { pluginEnv } from '../src/runtime/settings';
 import { describeBackendContract, installedExample } from './backend-contract';
+import { packVariant } from './fixtures';
 import { expectFailure, scratchDir } from './helpers';
 
 let engine: DockerEngine | undefined;
@@ -340,6 +343,68 @@ describe('the docker backend on a real dockerd', () => {
     expect(await backend.leftovers(rt.home)).toEqual([]);
     expect(docker('ps', '-aq', '--filter', `label=org.magellon.home=${rt.home}`).trim()).toBe('');
   }, 120_000);
+});
+
+describe('CoreService installs a plugin whose only install entry is docker', () => {
+  const scratch = scratchDir('coreservice-docker-install-');
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('installs it from its archive, health-checked; scales, pauses; uninstall leaves no container or image', async (ctx) => {
+    if (skipped) return ctx.skip();
+    const archive = join(scratch, 'fft-docker.mpn');
+    writeFileSync(
+      archive,
+      await packVariant(scratch, 'fft', '2.0.0', (d) => {
+        const m = join(d, 'manifest.yaml');
+        const text = readFileSync(m, 'utf8');
+        writeFileSync(
+          m,
+          text.replace(
+            / {2}- method: uv\n {4}pyproject: pyproject.toml\n {4}requires:\n {6}- python: ">=3.11"\n/,
+            '',
+          ),
+        );
+      }),
+    );
+    const pluginsDir = scratchDir('plugins-', scratch);
+    const stages: string[] = [];
+    const receipt = await installFromFile({
+      pluginsDir,
+      file: archive,
+      onEvent: (e) => stages.push(e.stage),
+    });
+    expect(receipt).toMatchObject({ plugin_id: 'fft', version: '2.0.0', method: 'docker' });
+    expect(stages).toContain('health');
+    const home = join(pluginsDir, 'fft');
+    const labelled = (what: 'ps' | 'image') =>
+      docker(
+        ...(what === 'ps' ? ['ps', '-aq'] : ['image', 'ls', '-q']),
+        '--filter',
+        `label=org.magellon.home=${home}`,
+      )
+        .trim()
+        .split('\n')
+        .filter(Boolean);
+    expect(labelled('ps')).toHaveLength(1);
+    expect(labelled('image')).toHaveLength(1);
+    const status = await pluginStatus(pluginsDir, 'fft');
+    expect(status.replicas.map((r) => [r.state, r.healthy])).toEqual([['running', true]]);
+
+    const two = await scalePlugin(pluginsDir, 'fft', 2);
+    expect(two.replicas.map((r) => [r.replica, r.state])).toEqual([
+      [0, 'running'],
+      [1, 'running'],
+    ]);
+    const paused = await pausePlugin(pluginsDir, 'fft', true);
+    expect(paused.replicas.map((r) => r.healthy)).toEqual([false, false]);
+    const thawed = await pausePlugin(pluginsDir, 'fft', false);
+    expect(thawed.replicas.map((r) => r.healthy)).toEqual([true, true]);
+
+    await uninstall(pluginsDir, 'fft');
+    expect(labelled('ps')).toEqual([]);
+    expect(labelled('image')).toEqual([]);
+    expect(existsSync(home)).toBe(false);
+  }, 180_000);
 });
 
 describe('the docker backend refuses what is not data', () => {
