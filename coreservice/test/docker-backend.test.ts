@@ -6,6 +6,7 @@
 // whole file is skipped after one loud line (under HUB_REQUIRE_ALL=1 it fails instead).
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, startDocker } from '../../infra/engines';
@@ -114,6 +115,7 @@ describe('the docker backend on a real dockerd', () => {
       Tmpfs: { '/tmp': '' },
       RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 5 },
       Memory: 256 * 1024 * 1024,
+      PidsLimit: 4096,
     });
     expect(c.Mounts).toEqual([
       expect.objectContaining({
@@ -277,6 +279,43 @@ describe('the docker backend on a real dockerd', () => {
     expect(inspect(name).Config.Env.some((e: string) => e.startsWith('PATH=/usr/local/sbin'))).toBe(true);
     expect(r!.given?.environment.MAGELLON_PLUGIN_FFT_API_TOKEN).toBe('***');
     await backend.remove(rt);
+  }, 120_000);
+
+  it('a replica reaches the heartbeat URL on the host’s 127.0.0.1 with its secret', async (ctx) => {
+    if (skipped) return ctx.skip();
+    const beats: { url: string; auth?: string; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c;
+      });
+      req.on('end', () => {
+        beats.push({ url: req.url ?? '', auth: req.headers.authorization, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const backend = new DockerBackend();
+    const rt = example();
+    try {
+      const env = pluginEnv(rt, {
+        heartbeatUrl: `http://127.0.0.1:${port}/internal/heartbeat`,
+        heartbeatSeconds: 1,
+      });
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env });
+      await expect.poll(() => beats.length, { timeout: 30_000 }).toBeGreaterThan(0);
+      expect(beats[0]!.url).toBe(`/internal/heartbeat/${env.MAGELLON_HEARTBEAT_TOKEN}`);
+      expect(JSON.parse(beats[0]!.body)).toMatchObject({
+        plugin_id: 'fft',
+        version: '1.0.0',
+        replica_id: 'fft-0',
+      });
+    } finally {
+      await backend.remove(rt);
+      server.close();
+    }
   }, 120_000);
 
   it('runs a manifest’s own image (no pull, never removed), and shows paused replicas as frozen', async (ctx) => {

@@ -64,6 +64,8 @@ export const LABEL = {
 /** The uid:gid a container runs as when the plugin has no uid of its own and CoreService is root. */
 export const NOBODY = '65534:65534';
 
+/** How many processes and threads one replica may have (a fork bomb stops there). */
+const PIDS_LIMIT = 4096;
 const BUILD_TIMEOUT_MS = 30 * 60_000;
 const CALL_TIMEOUT_MS = 120_000;
 const MAX_DOCKERFILE_BYTES = 1024 * 1024;
@@ -511,6 +513,8 @@ export class DockerBackend implements Backend {
       '--read-only',
       '--tmpfs',
       '/tmp',
+      '--pids-limit',
+      String(PIDS_LIMIT),
       `--restart=${restartFlag(lifecycle)}`,
       '--log-driver',
       'json-file',
