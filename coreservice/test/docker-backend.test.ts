@@ -5,14 +5,15 @@
 // contexts that try to leave the version, and remove by label. When no engine can run here the
 // whole file is skipped after one loud line (under HUB_REQUIRE_ALL=1 it fails instead).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, startDocker } from '../../infra/engines';
 import { installFromFile, uninstall } from '../src/install';
-import { containersDir, dataDir } from '../src/layout';
+import { containerImageFile, containersDir, dataDir } from '../src/layout';
 import { pausePlugin, pluginStatus, scalePlugin } from '../src/lifecycle';
+import { containerImageSchema, writeRecord } from '../src/records';
 import type { PluginRuntime } from '../src/runtime/backend';
 import { DockerBackend, imageTag, isImageRef, restartFlag } from '../src/runtime/docker';
 import { probeHealth, waitHealthy } from '../src/runtime/health';
@@ -489,6 +490,23 @@ describe('the docker backend refuses what is not data', () => {
         'bad-archive',
       );
     }
+  });
+
+  it('refuses a value a container env-file cannot carry, before anything is recorded or run', async () => {
+    const backend = new DockerBackend({ cli: join(scratchDir('nocli-', scratch), 'docker-never-run') });
+    const rt = installedExample(scratch, 'fft', 'docker');
+    const at = new Date().toISOString();
+    mkdirSync(containersDir(rt.home, rt.version), { recursive: true });
+    writeRecord(containerImageFile(rt.home, rt.version), containerImageSchema, {
+      image: 'x',
+      built: true,
+      prepared_at: at,
+    });
+    const env = { ...pluginEnv(rt), MAGELLON_PLUGIN_FFT_NOTE: 'line one\nINJECTED=1' };
+    const err = await expectFailure(backend.start(rt, { replicas: 1, env }), 'backend-failed');
+    expect(err.message).toMatch(/MAGELLON_PLUGIN_FFT_NOTE holds a line break/);
+    expect(err.message).not.toContain('INJECTED');
+    expect(readdirSync(containersDir(rt.home, rt.version))).toEqual(['image.json']);
   });
 
   it('says why it cannot run: no docker CLI, or no daemon answering', async () => {

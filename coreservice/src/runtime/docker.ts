@@ -470,6 +470,12 @@ export class DockerBackend implements Backend {
     for (const [k, v] of Object.entries(opts.env)) if (!HOST_ONLY_ENV.has(k)) env[k] = v;
     Object.assign(env, { HOME: data, MAGELLON_REPLICA_ID: `${rt.pluginId}-${n}`, PYTHONUNBUFFERED: '1' });
 
+    // Everything that can be refused is refused before anything is written or run.
+    const envText = envFileText(env);
+    const mounts = writable.flatMap((p) => ['--mount', `type=bind,source=${mountable(p)},target=${p}`]);
+    if (!isImageRef(image))
+      throw new InstallError('backend-failed', `${label}: its image record names no image reference`);
+
     await this.docker(['rm', '-f', '-v', name]);
     const record: ContainerRecord = {
       name,
@@ -488,7 +494,7 @@ export class DockerBackend implements Backend {
     mkdirSync(containersDir(rt.home, rt.version), { recursive: true, mode: 0o700 });
     writeRecord(file, containerRecordSchema, record);
     const envFile = containerFile(rt.home, rt.version, n, 'env');
-    writeFileDurably(envFile, envFileText(env));
+    writeFileDurably(envFile, envText);
     const { resources, lifecycle } = rt.manifest;
     const args = [
       'run',
@@ -524,7 +530,7 @@ export class DockerBackend implements Backend {
       'max-file=3',
       '--env-file',
       envFile,
-      ...writable.flatMap((p) => ['--mount', `type=bind,source=${mountable(p)},target=${p}`]),
+      ...mounts,
       ...(resources?.memory_mb ? ['--memory', `${resources.memory_mb}m`] : []),
       ...(resources?.cpu_cores ? ['--cpus', String(resources.cpu_cores)] : []),
       '--',
