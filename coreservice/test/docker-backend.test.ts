@@ -436,9 +436,15 @@ describe('CoreService installs a plugin whose only install entry is docker', () 
       [1, 'running'],
     ]);
     const paused = await pausePlugin(pluginsDir, 'fft', true);
-    expect(paused.replicas.map((r) => r.healthy)).toEqual([false, false]);
+    expect(paused.replicas.map((r) => [r.state, r.paused, r.healthy])).toEqual([
+      ['running', true, false],
+      ['running', true, false],
+    ]);
     const thawed = await pausePlugin(pluginsDir, 'fft', false);
-    expect(thawed.replicas.map((r) => r.healthy)).toEqual([true, true]);
+    expect(thawed.replicas.map((r) => [r.paused ?? false, r.healthy])).toEqual([
+      [false, true],
+      [false, true],
+    ]);
 
     await uninstall(pluginsDir, 'fft');
     expect(labelled('ps')).toEqual([]);

@@ -630,6 +630,7 @@ export class DockerBackend implements Backend {
           return {
             ...common,
             state: addr ? 'running' : 'starting',
+            ...(s.Status === 'paused' ? { paused: true } : {}),
             ...(s.Pid > 0 ? { pid: s.Pid } : {}),
             ...(addr ?? {}),
             started_at: started,
