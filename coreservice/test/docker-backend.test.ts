@@ -10,6 +10,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, startDocker } from '../../infra/engines';
+import { doctor } from '../src/doctor';
 import { installFromFile, uninstall } from '../src/install';
 import { containerImageFile, containersDir, dataDir } from '../src/layout';
 import { pausePlugin, pluginStatus, scalePlugin } from '../src/lifecycle';
@@ -368,6 +369,20 @@ describe('the docker backend on a real dockerd', () => {
     );
     expect(err.message).toMatch(/lab\/absent:9 is not on this Docker daemon/);
     await backend.remove(absent);
+  }, 120_000);
+
+  it('doctor removes the containers and image of an install a crash left without a receipt', async (ctx) => {
+    if (skipped) return ctx.skip();
+    const backend = new DockerBackend();
+    const rt = example();
+    await backend.prepare(rt, () => {});
+    await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+    await running(rt);
+    const report = await doctor(join(rt.home, '..'));
+    expect(report.removed.map((r) => r.path)).toContain('fft');
+    expect(docker('ps', '-aq', '--filter', `label=org.magellon.home=${rt.home}`).trim()).toBe('');
+    expect(docker('image', 'ls', '-q', '--filter', `label=org.magellon.home=${rt.home}`).trim()).toBe('');
+    expect(existsSync(rt.home)).toBe(false);
   }, 120_000);
 
   it('finds what it made by label when its records are gone, and removes it', async (ctx) => {
