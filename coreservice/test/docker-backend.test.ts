@@ -192,6 +192,14 @@ describe('the docker backend on a real dockerd', () => {
       ).trim();
       expect(inspect(name).HostConfig.RestartPolicy, lifecycle.restart_policy).toEqual(policy);
     }
+    // restartReplica makes the replica anew, counting the restart.
+    const before = docker('ps', '-aq', '--no-trunc', '--filter', `label=org.magellon.home=${rt.home}`).trim();
+    await backend.restartReplica(rt, 0, { replicas: 1, env: pluginEnv(rt), restarts: 1 });
+    const [again] = await running(rt);
+    expect(again).toMatchObject({ replica: 0, state: 'running', restarts: 1 });
+    expect(
+      docker('ps', '-aq', '--no-trunc', '--filter', `label=org.magellon.home=${rt.home}`).trim(),
+    ).not.toBe(before);
     // Stopped: the policy is off (an `always` container would come back with the daemon), the
     // container stays, exited, with its logs.
     await backend.stop(rt, { graceMs: 5_000 });
