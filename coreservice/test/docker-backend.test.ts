@@ -20,6 +20,7 @@ import { DockerBackend, imageTag, isImageRef, restartFlag } from '../src/runtime
 import { probeHealth, waitHealthy } from '../src/runtime/health';
 import { probeHost } from '../src/runtime/host';
 import { pluginEnv } from '../src/runtime/settings';
+import { backoffMs, Supervisor, type SupervisorEvent } from '../src/runtime/supervisor';
 import { describeBackendContract, installedExample } from './backend-contract';
 import { packVariant } from './fixtures';
 import { expectFailure, scratchDir } from './helpers';
@@ -412,7 +413,7 @@ describe('CoreService installs a plugin whose only install entry is docker', () 
   const scratch = scratchDir('coreservice-docker-install-');
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-  it('installs it from its archive, health-checked; scales, pauses; uninstall leaves no container or image', async (ctx) => {
+  it('installs it from its archive, health-checked; scales, pauses; the supervisor leaves it to docker; uninstall leaves no container or image', async (ctx) => {
     if (skipped) return ctx.skip();
     const archive = join(scratch, 'fft-docker.mpn');
     writeFileSync(
@@ -467,6 +468,28 @@ describe('CoreService installs a plugin whose only install entry is docker', () 
     expect(thawed.replicas.map((r) => [r.paused ?? false, r.healthy])).toEqual([
       [false, true],
       [false, true],
+    ]);
+
+    // A replica that ends where docker will not restart it is left to docker: the supervisor, which
+    // restarts process replicas under on-failure, does nothing to it.
+    const first = docker(
+      'ps',
+      '-q',
+      '--filter',
+      `label=org.magellon.home=${home}`,
+      '--filter',
+      'label=org.magellon.replica=0',
+    ).trim();
+    docker('update', '--restart=no', first);
+    docker('kill', first);
+    // Past the supervisor's first backoff (0.5 s), so it would act on a process replica now.
+    await new Promise((r) => setTimeout(r, backoffMs(0) + 100));
+    const events: SupervisorEvent[] = [];
+    await new Supervisor(pluginsDir, {}, { onEvent: (e) => events.push(e) }).tick();
+    expect(events).toEqual([]);
+    expect((await pluginStatus(pluginsDir, 'fft')).replicas.map((r) => [r.replica, r.state])).toEqual([
+      [0, 'exited'],
+      [1, 'running'],
     ]);
 
     await uninstall(pluginsDir, 'fft');
