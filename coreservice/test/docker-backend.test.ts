@@ -25,6 +25,8 @@ import { describeBackendContract, installedExample } from './backend-contract';
 import { packVariant } from './fixtures';
 import { expectFailure, scratchDir } from './helpers';
 
+/** Every test's files: removed once the file is done, whichever of its tests ran. */
+const root = scratchDir('coreservice-docker-');
 let engine: DockerEngine | undefined;
 let skipped: string | undefined = 'the docker engine has not been started';
 const saved = new Map<string, string | undefined>();
@@ -54,6 +56,7 @@ afterAll(async () => {
     else process.env[k] = v;
   }
   await engine?.stop();
+  rmSync(root, { recursive: true, force: true });
 }, 120_000);
 
 describeBackendContract(() => new DockerBackend(), {
@@ -77,8 +80,7 @@ const docker = (...args: string[]) =>
 const inspect = (name: string) => JSON.parse(docker('inspect', '--type', 'container', name))[0];
 
 describe('the docker backend on a real dockerd', () => {
-  const scratch = scratchDir('coreservice-docker-');
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const scratch = scratchDir('real-', root);
   const example = (edit?: (dir: string) => void) => installedExample(scratch, 'fft', 'docker', edit);
   const running = (rt: PluginRuntime) => waitHealthy(new DockerBackend(), rt, { timeoutMs: 30_000 });
 
@@ -410,8 +412,7 @@ describe('the docker backend on a real dockerd', () => {
 });
 
 describe('CoreService installs a plugin whose only install entry is docker', () => {
-  const scratch = scratchDir('coreservice-docker-install-');
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const scratch = scratchDir('install-', root);
 
   it('installs it from its archive, health-checked; scales, pauses; the supervisor leaves it to docker; uninstall leaves no container or image', async (ctx) => {
     if (skipped) return ctx.skip();
@@ -500,8 +501,7 @@ describe('CoreService installs a plugin whose only install entry is docker', () 
 });
 
 describe('the docker backend refuses what is not data', () => {
-  const scratch = scratchDir('coreservice-docker-refusals-');
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const scratch = scratchDir('refusals-', root);
 
   it('takes only image references, never an option or anything docker would read otherwise', () => {
     for (const ok of ['fft', 'lab/fft:1.0', 'registry.lab:5000/a/b_c:v1', `x@sha256:${'a'.repeat(64)}`])
