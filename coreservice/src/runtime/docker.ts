@@ -274,8 +274,8 @@ export class DockerBackend implements Backend {
         finish({ code: -1, stdout, stderr: `${stderr}\ndocker ${args[0]} did not finish in time` });
       }, o.timeoutMs ?? CALL_TIMEOUT_MS);
       let partial = '';
-      const take = (chunk: Buffer, into: 'out' | 'err') => {
-        const text = chunk.toString('utf8');
+      // Decoded per stream, so a character split across two reads stays whole.
+      const take = (text: string, into: 'out' | 'err') => {
         if (into === 'out') {
           if (stdout.length < MAX_OUTPUT_BYTES) stdout += text;
           if (o.until?.(stdout)) {
@@ -289,8 +289,8 @@ export class DockerBackend implements Backend {
           for (const l of lines) if (l.trim()) o.onLine(l);
         }
       };
-      child.stdout.on('data', (c: Buffer) => take(c, 'out'));
-      child.stderr.on('data', (c: Buffer) => take(c, 'err'));
+      child.stdout.setEncoding('utf8').on('data', (c: string) => take(c, 'out'));
+      child.stderr.setEncoding('utf8').on('data', (c: string) => take(c, 'err'));
       child.once('error', (e) => finish({ code: -1, stdout, stderr: `${stderr}${e.message}` }));
       child.once('close', (code) => {
         if (o.onLine && partial.trim()) o.onLine(partial);
