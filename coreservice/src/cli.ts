@@ -549,7 +549,7 @@ function describeStatus(s: PluginStatus): string {
   const head = `${s.plugin_id} ${s.version} (${s.method}): ${s.state}${s.desired === 'stopped' ? ' (stopped by the operator)' : ''}; isolation ${iso.level}${iso.uid !== undefined ? ` (uid ${iso.uid})` : ''}${iso.level === 'none' ? ` ⚠ ${safe(iso.why)}` : ''}`;
   const lines = s.replicas.map(
     (r) =>
-      `  replica ${r.replica}: ${r.state}${r.healthy ? ', healthy' : ''}${r.port ? ` on ${safe(r.host ?? '')}:${r.port}` : ''}${r.pid ? `, pid ${r.pid}` : ''}${r.restarts ? `, ${r.restarts} restart(s)` : ''}`,
+      `  replica ${r.replica}: ${r.state}${r.paused ? ', paused' : ''}${r.healthy ? ', healthy' : ''}${r.port ? ` on ${safe(r.host ?? '')}:${r.port}` : ''}${r.pid ? `, pid ${r.pid}` : ''}${r.restarts ? `, ${r.restarts} restart(s)` : ''}`,
   );
   // What CoreService could not read about it: named, never guessed at.
   for (const p of s.problems) lines.push(`  ⚠ ${safe(p)}`);

@@ -16,6 +16,7 @@
 //       <version>/                       the verified files of a version (manifest.yaml, main.py, wheels/)
 //       venvs/<version>/                 the uv backend's venv
 //       run/<version>/replica-<n>.{json,out,log,env}   the process backend's run records
+//       containers/<version>/image.json replica-<n>.{json,env}   the docker backend's records
 //       data/                            the plugin's data dir
 //       snapshots/<time>-<old version>/  copies of data/ taken before upgrades
 //   <uid registry>/<uid>                 a host-wide uid claim (see runtime/identity.ts)
@@ -157,10 +158,11 @@ const DATA = 'data';
 const SNAPSHOTS = 'snapshots';
 const RUN = 'run';
 const VENVS = 'venvs';
+const CONTAINERS = 'containers';
 /** CoreService's own files in a home: root's alone under uid isolation (0600). */
 const HOME_RECORDS = [RECEIPT, STATE, IDENTITY, HEARTBEAT_KEY] as const;
 /** The names in a home that are CoreService's own, which no version may take. */
-const HOME_NAMES = new Set<string>([...HOME_RECORDS, DATA, SNAPSHOTS, RUN, VENVS]);
+const HOME_NAMES = new Set<string>([...HOME_RECORDS, DATA, SNAPSHOTS, RUN, VENVS, CONTAINERS]);
 
 /** `<home>/receipt.json`: what is installed (written last; its presence means installed). */
 export const receiptFile = (home: string) => join(home, RECEIPT);
@@ -278,6 +280,36 @@ export const venvDir = (home: string, version: string) => join(venvsRoot(home), 
 export const venvPython = (venv: string) => join(venv, 'bin', 'python');
 /** The versions that have a venv. */
 export const venvVersionNames = (home: string) => versionNamesIn(venvsRoot(home));
+
+// The docker backend's records: what it built and the containers it runs (written before docker
+// makes anything, so whatever docker holds of a version has a record naming it).
+
+/** `<home>/containers`: every version's container records. */
+export const containersRoot = (home: string) => join(home, CONTAINERS);
+/** `<home>/containers/<version>`: one version's records (0700). */
+export const containersDir = (home: string, version: string) => join(containersRoot(home), version);
+/** `containers/<version>/image.json`: the image prepare built or found. */
+export const containerImageFile = (home: string, version: string) =>
+  join(containersDir(home, version), 'image.json');
+export type ContainerFileKind = 'json' | 'env';
+/** `containers/<version>/replica-<n>.json` (the record) or `.env` (its env-file while `docker run` reads it). */
+export const containerFile = (home: string, version: string, n: number, kind: ContainerFileKind) =>
+  join(containersDir(home, version), `replica-${n}.${kind}`);
+/** The versions that have container records. */
+export const containerVersionNames = (home: string) => versionNamesIn(containersRoot(home));
+/** The replica record files of a version, with their replica numbers (unsorted). */
+export function containerRecordFiles(home: string, version: string): { replica: number; path: string }[] {
+  let names: string[];
+  try {
+    names = readdirSync(containersDir(home, version));
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => {
+    const m = /^replica-(\d+)\.json$/.exec(name);
+    return m ? [{ replica: Number(m[1]), path: join(containersDir(home, version), name) }] : [];
+  });
+}
 
 // ----------------------------------------------------------------------------- a version's files
 

@@ -74,6 +74,35 @@ export const replicaRecordSchema = z.object({
 });
 export type ReplicaRecord = z.infer<typeof replicaRecordSchema>;
 
+/** The docker backend's record of the image a version runs (`containers/<version>/image.json`). */
+export const containerImageSchema = z.object({
+  /** The image reference containers are created from. */
+  image: z.string(),
+  /** prepare built it (so remove deletes it), or it was the manifest's own image (never deleted). */
+  built: z.boolean(),
+  image_id: z.string().optional(),
+  prepared_at: z.string(),
+});
+export type ContainerImage = z.infer<typeof containerImageSchema>;
+
+/** The docker backend's record of one replica (`containers/<version>/replica-<n>.json`). */
+export const containerRecordSchema = z.object({
+  /** The container's name (written before `docker run`), and its id once it was created. */
+  name: z.string(),
+  container_id: z.string().optional(),
+  image: z.string(),
+  /** The uid:gid it runs as. */
+  user: z.string(),
+  started_at: z.string(),
+  /** Restarts by recreating it (restartReplica); Docker's own restarts are its RestartCount. */
+  restarts: z.number().int().nonnegative(),
+  port: z.number().int().min(1).max(65535).optional(),
+  isolation: z.enum(ISOLATION_SETTINGS).exclude(['auto']).optional(),
+  stopped: z.boolean().optional(),
+  given: recordedStartSchema.optional().catch(undefined),
+});
+export type ContainerRecord = z.infer<typeof containerRecordSchema>;
+
 /** A plugin's own user and group (`uid` isolation), in `<home>/identity.json`. */
 export const identitySchema = z.object({
   uid: z.number().int().min(PLUGIN_UID_MIN).max(PLUGIN_UID_MAX),

@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } fr
 import { join } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
 import { readManifest } from '@magellon/hub-core/node';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it as vitestIt } from 'vitest';
 import { REPO } from '../../functions/test/harness';
 import { runDir, venvDir, venvPython } from '../src/layout';
 import type { Backend, PluginRuntime } from '../src/runtime/backend';
@@ -31,6 +31,13 @@ export interface BackendCapabilities {
   pause: boolean;
   /** It runs several replicas of a version; otherwise asking for more than one is `unsupported`. */
   scale: boolean;
+  /**
+   * Its engine restarts a replica that ends as the manifest's restart policy says (docker's
+   * `--restart`), so the supervisor leaves it alone; otherwise an ended replica stays ended.
+   */
+  restartsItself?: boolean;
+  /** Why the engine it needs is not here (its test file said so loudly): every test is skipped. */
+  skip?: () => string | undefined;
   /** What prepare's progress lines say, when it says anything. */
   prepareSays?: RegExp;
   /**
@@ -88,6 +95,9 @@ export function describeBackendContract(makeBackend: () => Backend, caps: Backen
       await stopAllUnder(scratch);
       rmSync(scratch, { recursive: true, force: true });
     });
+    /** A test of the suite, skipped when the backend's engine is not here. */
+    const it = (name: string, fn: () => Promise<void>, timeout?: number) =>
+      vitestIt(name, async (ctx) => (caps.skip?.() ? ctx.skip() : fn()), timeout);
 
     it('serves the method it is registered for, and says whether it can run here', async () => {
       expect(backend.method).toBe(caps.method);
@@ -210,6 +220,43 @@ export function describeBackendContract(makeBackend: () => Backend, caps: Backen
       expect(await probeHealth(r!.host!, r!.port!, rt, 500)).toBe(false);
       await backend.unpause!(rt);
       expect(await probeHealth(r!.host!, r!.port!, rt)).toBe(true);
+      await backend.remove(rt);
+    }, 60_000);
+
+    it(caps.restartsItself
+      ? 'restarts a replica that fails, up to restart_max_retries, by itself'
+      : 'leaves a replica that fails ended (the supervisor restarts it)', async () => {
+      const rt = example((d) => {
+        writeFileSync(
+          join(d, 'main.py'),
+          'import sys\nprint("failing on purpose", file=sys.stderr)\nsys.exit(1)\n',
+        );
+        const m = join(d, 'manifest.yaml');
+        const text = readFileSync(m, 'utf8').replace(/^(\s*restart_(policy|max_retries):.*\n)+/m, '');
+        writeFileSync(
+          m,
+          text.replace(
+            /^lifecycle:.*\n/m,
+            'lifecycle:\n  restart_policy: on-failure\n  restart_max_retries: 2\n',
+          ),
+        );
+      });
+      expect(rt.manifest.lifecycle).toEqual({ restart_policy: 'on-failure', restart_max_retries: 2 });
+      expect(backend.restartsItself ?? false).toBe(caps.restartsItself ?? false);
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const want = caps.restartsItself ? 2 : 0;
+      // It ends for good after `want` restarts, each a new run that fails again and says so.
+      const runs = async () => (await backend.logs(rt, 100)).filter((l) => l.includes('failing on purpose'));
+      await expect
+        .poll(
+          async () => [
+            ...(await backend.status(rt)).map((r) => [r.state, r.restarts]),
+            (await runs()).length,
+          ],
+          { timeout: 30_000, interval: 200 },
+        )
+        .toEqual([['exited', want], want + 1]);
       await backend.remove(rt);
     }, 60_000);
 

@@ -49,6 +49,7 @@ if (mgr) {
     preparesVenv: false,
     pause: false,
     scale: true,
+    restartsItself: true,
   });
 
   describeBackendContract(() => new SystemdSupervised(new UvBackend(), manager()), {
@@ -59,6 +60,7 @@ if (mgr) {
     preparesVenv: true,
     pause: false,
     scale: true,
+    restartsItself: true,
   });
 
   describe('systemd supervision', () => {
@@ -70,7 +72,7 @@ if (mgr) {
 
     it('systemd restarts a replica that exits 1 restart_max_retries times, then it is exited', async () => {
       const backend = new SystemdSupervised(new ProcessBackend(), manager());
-      expect(backend.supervisesItself).toBe(true);
+      expect(backend.restartsItself).toBe(true);
       const rt = installedExample(scratch, 'ctf', 'subprocess', (d) => {
         writeFileSync(join(d, 'main.py'), 'import sys\nprint("run", file=sys.stderr)\nsys.exit(1)\n');
         const m = join(d, 'manifest.yaml');
@@ -166,14 +168,14 @@ if (mgr) {
       for (const method of ['subprocess', 'uv'] as const) {
         const b = backendFor(method);
         expect(b).toBeInstanceOf(SystemdSupervised);
-        expect(b.supervisesItself).toBe(true);
+        expect(b.restartsItself).toBe(true);
         expect(b.method).toBe(method);
       }
     } finally {
       await applySupervisor('coreservice');
     }
     expect(backendFor('subprocess')).toBeInstanceOf(ProcessBackend);
-    expect(backendFor('subprocess').supervisesItself).toBeFalsy();
+    expect(backendFor('subprocess').restartsItself).toBeFalsy();
   });
 } else {
   it.skip('systemd --user is not available here (said above)', () => {});

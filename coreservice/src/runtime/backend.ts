@@ -56,6 +56,8 @@ export interface ReplicaInfo {
   /** Its exit status when it ended (null: killed by a signal or not known). */
   exit_code?: number | null;
   exited_at?: string;
+  /** Frozen by pause (still `running`, but it answers nothing until unpaused). */
+  paused?: boolean;
   /** How many times the supervisor restarted it. */
   restarts: number;
   /** The isolation it was started with. */
@@ -69,6 +71,11 @@ export interface ReplicaInfo {
 export interface Backend {
   /** The install method this backend serves (`subprocess` is the process backend). */
   readonly method: InstallMethod;
+  /**
+   * Its engine restarts replicas itself as the manifest's restart policy says (docker's
+   * `--restart`, systemd's `Restart=`): CoreService's supervisor then leaves its replicas alone.
+   */
+  readonly restartsItself?: boolean;
   /** Why this backend cannot run plugins on this host, or undefined when it can. */
   unavailable(host: HostFacts): string | undefined;
   /** Paths besides the version's files that a replica must be able to read (a venv). */
@@ -100,8 +107,6 @@ export interface Backend {
    * what an interrupted operation left, which `remove` then takes away).
    */
   leftovers(home: string, installed?: string): Promise<string[]>;
-  /** True when something else (systemd) restarts its replicas: CoreService's supervisor leaves them alone. */
-  readonly supervisesItself?: boolean;
   /** Pause and unpause exist only where the backend can freeze a plugin (containers). */
   pause?(rt: PluginRuntime): Promise<void>;
   unpause?(rt: PluginRuntime): Promise<void>;

@@ -4,6 +4,7 @@
 import type { InstallMethod } from '@magellon/hub-core';
 import { InstallError } from '../errors';
 import type { Backend, VersionRef } from './backend';
+import { DockerBackend } from './docker';
 import type { HostFacts } from './host';
 import { ProcessBackend } from './process';
 import { type SystemdManager, SystemdSupervised } from './systemd';
@@ -16,6 +17,7 @@ const supervised = (b: Backend): Backend => (systemd ? new SystemdSupervised(b, 
 const FACTORIES: Partial<Record<InstallMethod, () => Backend>> = {
   subprocess: () => supervised(new ProcessBackend()),
   uv: () => supervised(new UvBackend()),
+  docker: () => new DockerBackend(),
 };
 
 const made = new Map<InstallMethod, Backend>();

@@ -2,7 +2,7 @@
 // tried in order; the first whose predicates all hold and whose backend runs here is chosen. When
 // none fits, the error lists why each entry was rejected (HTTP 422).
 import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { type InstallSpec, sdkSatisfies } from '@magellon/hub-core';
@@ -80,10 +80,17 @@ async function pythonVersion(): Promise<string | undefined> {
   return (await findPython())?.version;
 }
 
+/** The docker CLI CoreService uses: MAGELLON_DOCKER_CLI (a path, or a name on PATH), else `docker`. */
+export const dockerCli = () => process.env.MAGELLON_DOCKER_CLI || 'docker';
+
+/** Whether a program named by path or by name on PATH is there. */
+export const haveProgram = (cmd: string) => (cmd.includes('/') ? existsSync(cmd) : onPath(cmd));
+
 async function dockerDaemon(): Promise<boolean> {
-  if (!onPath('docker')) return false;
+  const cli = dockerCli();
+  if (!haveProgram(cli)) return false;
   try {
-    await run('docker', ['version', '--format', '{{.Server.Version}}'], { timeout: 5_000 });
+    await run(cli, ['version', '--format', '{{.Server.Version}}'], { timeout: 5_000 });
     return true;
   } catch {
     return false;

@@ -80,7 +80,14 @@ export function readBounded(path: string, max: number, fromEnd: boolean): string
 
 /** The address a replica announced on stdout, if its READY line names this plugin and version. */
 export function readAnnounce(path: string, rt: PluginRuntime): { host: string; port: number } | undefined {
-  const out = readBounded(path, MAX_READY_BYTES, false);
+  return parseAnnounce(readBounded(path, MAX_READY_BYTES, false), rt);
+}
+
+/** The address the first READY line in `out` announces, if it names this plugin and version. */
+export function parseAnnounce(
+  out: string,
+  rt: Pick<PluginRuntime, 'pluginId' | 'version'>,
+): { host: string; port: number } | undefined {
   for (const line of out.split('\n')) {
     if (!line.startsWith(READY_PREFIX)) continue;
     try {

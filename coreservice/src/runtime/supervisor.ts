@@ -72,7 +72,7 @@ export class Supervisor {
           const state = recordValue(readRunState(rt.home));
           if (state?.desired !== 'running') continue;
           const backend = backendFor(rt.entry.method);
-          if (backend.supervisesItself) continue; // systemd restarts them (runtime/systemd.ts)
+          if (backend.restartsItself) continue; // its engine (docker, systemd) applies the restart policy
           const replicas = await backend.status(rt);
           const { restart_policy, restart_max_retries } = rt.manifest.lifecycle;
           for (const r of replicas) {

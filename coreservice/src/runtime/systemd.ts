@@ -2,7 +2,7 @@
 // (config `supervisor: systemd`): the process or uv backend still prepares the version (checks
 // main.py, makes the venv) and owns its run dir; each replica is a unit (systemd-unit.ts) written to
 // the manager's runtime unit dir and driven with `systemctl [--user]`. systemd restarts replicas
-// by the manifest's policy, so the supervisor leaves them alone (`supervisesItself`). The replica's
+// by the manifest's policy, so the supervisor leaves them alone (`restartsItself`). The replica's
 // stdout and stderr still go to `replica-<n>.out` / `.log` in the run dir (no journal needed), and
 // its environment to `replica-<n>.env` (0600, readable only by the manager's user).
 //
@@ -132,7 +132,7 @@ async function show(m: SystemdManager, units: string[]): Promise<Record<string, 
 export class SystemdSupervised implements Backend {
   readonly method: InstallMethod;
   /** systemd restarts its replicas: CoreService's supervisor must not. */
-  readonly supervisesItself = true;
+  readonly restartsItself = true;
 
   constructor(
     private readonly inner: Backend,

@@ -1,0 +1,839 @@
+// The docker backend (install method `docker`): the version's image, built from its own Dockerfile
+// with no network (or the manifest's `image`, which must already be there or be pulled), and one
+// container per replica. Everything goes through the docker CLI (`MAGELLON_DOCKER_CLI`, else
+// `docker` on PATH; DOCKER_HOST and DOCKER_CONFIG from CoreService's environment) run with argument
+// arrays: a string from the manifest or the plugin is data, never shell and never an option (image
+// references are checked against a strict pattern and given after `--`).
+//
+// A replica is `docker run -d --network=host` (it must reach CoreService's heartbeat URL on
+// 127.0.0.1 and serve /health on loopback) as a non-root user (the plugin's own uid when it has
+// one, else CoreService's own uid when it is not root, else 65534), with `--cap-drop ALL`,
+// `no-new-privileges`, a read-only root, a private /tmp, and only its data dir bound in, writable, at
+// the same path as on the host. It runs the runtime contract's `python3 main.py --port … --host
+// 127.0.0.1` in the image's WORKDIR (an image's own CMD would bind 0.0.0.0:8000 on the host's
+// network). Its environment reaches docker through an env-file (0600, removed once the container is
+// made), never the command line. Docker's own `--restart=<policy>[:N]` applies the manifest's
+// restart policy, so CoreService's supervisor leaves these replicas alone (`restartsItself`).
+//
+// What it made is named in records under `<home>/containers/<version>/` (layout.ts), each written
+// before docker makes the thing, and labelled `org.magellon.{plugin,version,replica,home}` in docker:
+// `remove` and `leftovers` find a version's containers and images by those labels as well.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, realpathSync, rmdirSync, rmSync } from 'node:fs';
+import { resolve, sep } from 'node:path';
+import type { InstallMethod } from '@magellon/hub-core';
+import { InstallError } from '../errors';
+import {
+  type ContainerFileKind,
+  containerFile,
+  containerImageFile,
+  containerRecordFiles,
+  containersDir,
+  containersRoot,
+  containerVersionNames,
+  dataDir,
+  fileInVersion,
+} from '../layout';
+import {
+  type ContainerImage,
+  type ContainerRecord,
+  containerImageSchema,
+  containerRecordSchema,
+  type RecordRead,
+  readRecord,
+  writeRecord,
+} from '../records';
+import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
+import { readSmallFile, writeFileDurably } from './files';
+import { dockerCli, type HostFacts, haveProgram } from './host';
+import { isRoot } from './isolation';
+import { outputLines } from './output';
+import { freePort, parseAnnounce } from './process';
+import { shownEnvironment, shownSettings } from './settings';
+
+/** The labels every container and built image carries. */
+export const LABEL = {
+  plugin: 'org.magellon.plugin',
+  version: 'org.magellon.version',
+  replica: 'org.magellon.replica',
+  home: 'org.magellon.home',
+  archive: 'org.magellon.archive_id',
+} as const;
+
+/** The uid:gid a container runs as when the plugin has no uid of its own and CoreService is root. */
+export const NOBODY = '65534:65534';
+
+/** How many processes and threads one replica may have (a fork bomb stops there). */
+const PIDS_LIMIT = 4096;
+const BUILD_TIMEOUT_MS = 30 * 60_000;
+const CALL_TIMEOUT_MS = 120_000;
+const MAX_DOCKERFILE_BYTES = 1024 * 1024;
+const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * An image reference CoreService will pass to docker: `[host[:port]/]path[:tag][@sha256:…]`, as
+ * docker's own grammar has it, never starting with `-`, at most 255 characters.
+ */
+const IMAGE_REF = new RegExp(
+  '^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?' +
+    '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*' +
+    '(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$',
+);
+export const isImageRef = (ref: string) => ref.length <= 255 && IMAGE_REF.test(ref);
+
+/** Variables of CoreService's environment the docker CLI may see (nothing else of it). */
+const CLIENT_ENV = [
+  'PATH',
+  'HOME',
+  'DOCKER_HOST',
+  'DOCKER_CONFIG',
+  'DOCKER_CONTEXT',
+  'DOCKER_CERT_PATH',
+  'DOCKER_TLS_VERIFY',
+  'DOCKER_API_VERSION',
+];
+
+/** Variables of a plugin's environment that describe the host, not the container (its image sets them). */
+const HOST_ONLY_ENV = new Set(['PATH', 'TMPDIR', 'USER', 'LOGNAME', 'HOME']);
+
+export interface DockerBackendOptions {
+  /** The docker CLI (default: MAGELLON_DOCKER_CLI, else `docker` on PATH). */
+  cli?: string;
+  /** Variables for the CLI over CoreService's own DOCKER_* ones (DOCKER_HOST, DOCKER_CONFIG). */
+  env?: Record<string, string>;
+  /**
+   * The image a Dockerfile that declares `ARG BASE_IMAGE` is built FROM (default:
+   * MAGELLON_DOCKER_BASE_IMAGE; unset: the Dockerfile's own default, which the daemon may pull).
+   */
+  baseImage?: string;
+  /**
+   * A manifest `image` that is not on the daemon yet: `missing` pulls it (the default; the daemon
+   * reaches a registry), `never` refuses (air-gapped hosts: load it first). MAGELLON_DOCKER_PULL.
+   */
+  pull?: 'missing' | 'never';
+}
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** What `docker inspect` says of a container (the fields this backend reads). */
+interface Inspected {
+  Id: string;
+  Name: string;
+  RestartCount: number;
+  State: {
+    Status: string;
+    Pid: number;
+    ExitCode: number;
+    StartedAt: string;
+    FinishedAt: string;
+  };
+}
+
+/** A time docker reports, or undefined for its zero time (`0001-01-01T00:00:00Z`). */
+const dockerTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : undefined);
+
+/** Twelve hex digits naming a version of a plugin home: two plugins dirs on one daemon never share a name. */
+const homeHash = (ref: VersionRef) =>
+  createHash('sha256').update(`${ref.home}\0${ref.version}`).digest('hex').slice(0, 12);
+
+/** `magellon-<id>-<version>-r<n>-<hash>`: the container of one replica. */
+export function containerName(ref: VersionRef, n: number): string {
+  const part = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 60);
+  return `magellon-${part(ref.pluginId)}-${part(ref.version)}-r${n}-${homeHash(ref)}`;
+}
+
+/** `magellon-plugin/<id>:<version>-<hash>`: the image prepare builds for a version. */
+export function imageTag(ref: VersionRef): string {
+  const repo =
+    ref.pluginId
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 60) || 'plugin';
+  const tag = ref.version.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100);
+  return `magellon-plugin/${repo}:${tag}-${homeHash(ref)}`;
+}
+
+/** docker's `--restart` for the manifest's lifecycle. */
+export function restartFlag(lifecycle: PluginRuntime['manifest']['lifecycle']): string {
+  const { restart_policy: policy, restart_max_retries: max } = lifecycle;
+  return policy === 'on-failure' && max > 0 ? `on-failure:${max}` : policy;
+}
+
+/** A path bound into a container: absolute, and nothing `--mount`'s CSV would read as a separator. */
+function mountable(path: string): string {
+  if (!path.startsWith('/') || /[,"\n\r\0]/.test(path)) {
+    throw new InstallError(
+      'backend-failed',
+      `the docker backend cannot bind ${JSON.stringify(path)} into a container (an absolute path without commas or quotes is needed)`,
+    );
+  }
+  return path;
+}
+
+/** The env-file docker reads: KEY=VALUE lines, refused when a value would not survive that format. */
+function envFileText(env: Record<string, string>): string {
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+      throw new InstallError(
+        'backend-failed',
+        `the variable name ${JSON.stringify(k)} cannot be given to a container`,
+      );
+    }
+    if (/[\n\r\0]/.test(v)) {
+      throw new InstallError(
+        'backend-failed',
+        `the value of ${k} holds a line break, which a container's env-file cannot carry`,
+      );
+    }
+    lines.push(`${k}=${v}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The last lines docker printed, and the one that says why (`Error …`, `docker: …`). */
+function failure(what: string, r: Ran): InstallError {
+  const lines = outputLines(`${r.stdout}\n${r.stderr}`);
+  const why =
+    [...lines].reverse().find((l) => /^(Error|docker:|error)/i.test(l.trim())) ?? lines.at(-1) ?? '';
+  return new InstallError(
+    'backend-failed',
+    `${what} failed (exit status ${r.code})${why ? `: ${why}` : ''}`,
+    lines,
+  );
+}
+
+/** Whether docker's error says no daemon answers (as opposed to an error of the daemon's). */
+const daemonDown = (r: Ran) =>
+  r.code !== 0 &&
+  /Cannot connect to the Docker daemon|error during connect|connect: no such file|ENOENT/i.test(r.stderr);
+
+/** A version's records as read: its replica number, the record or why it cannot be read. */
+type ReplicaRecordRead = { n: number; path: string; read: RecordRead<ContainerRecord> };
+
+export class DockerBackend implements Backend {
+  readonly method: InstallMethod = 'docker';
+  readonly restartsItself = true;
+  /** Addresses read from READY lines, by container id and start time (a restart announces again). */
+  private readonly announced = new Map<string, { host: string; port: number }>();
+
+  constructor(private readonly opts: DockerBackendOptions = {}) {}
+
+  private cli(): string {
+    return this.opts.cli ?? dockerCli();
+  }
+
+  private baseImage(): string | undefined {
+    return this.opts.baseImage ?? (process.env.MAGELLON_DOCKER_BASE_IMAGE || undefined);
+  }
+
+  private pullPolicy(): 'missing' | 'never' {
+    return this.opts.pull ?? (process.env.MAGELLON_DOCKER_PULL === 'never' ? 'never' : 'missing');
+  }
+
+  unavailable(host: HostFacts): string | undefined {
+    const cli = this.cli();
+    if (!haveProgram(cli)) return `the docker CLI (${cli}) is not installed`;
+    if (!host.dockerDaemon) {
+      const where = this.opts.env?.DOCKER_HOST ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+      return `no Docker daemon answers at ${where}`;
+    }
+    return undefined;
+  }
+
+  /** Runs the docker CLI with `args` (never through a shell); resolves with how it ended, never rejects. */
+  private docker(
+    args: string[],
+    o: { timeoutMs?: number; onLine?: (line: string) => void; until?: (stdout: string) => boolean } = {},
+  ): Promise<Ran> {
+    const env: Record<string, string> = { DOCKER_BUILDKIT: '0', NO_COLOR: '1' };
+    for (const k of CLIENT_ENV) {
+      const v = process.env[k];
+      if (v !== undefined) env[k] = v;
+    }
+    Object.assign(env, this.opts.env ?? {});
+    return new Promise((done) => {
+      let stdout = '';
+      let stderr = '';
+      let settled = false;
+      const finish = (r: Ran) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        done(r);
+      };
+      const child = spawn(this.cli(), args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        finish({ code: -1, stdout, stderr: `${stderr}\ndocker ${args[0]} did not finish in time` });
+      }, o.timeoutMs ?? CALL_TIMEOUT_MS);
+      let partial = '';
+      // Decoded per stream, so a character split across two reads stays whole.
+      const take = (text: string, into: 'out' | 'err') => {
+        if (into === 'out') {
+          if (stdout.length < MAX_OUTPUT_BYTES) stdout += text;
+          if (o.until?.(stdout)) {
+            child.kill('SIGTERM');
+            finish({ code: 0, stdout, stderr });
+          }
+        } else if (stderr.length < MAX_OUTPUT_BYTES) stderr += text;
+        if (o.onLine) {
+          const lines = (partial + text).split(/\r?\n/);
+          partial = lines.pop() ?? '';
+          for (const l of lines) if (l.trim()) o.onLine(l);
+        }
+      };
+      child.stdout.setEncoding('utf8').on('data', (c: string) => take(c, 'out'));
+      child.stderr.setEncoding('utf8').on('data', (c: string) => take(c, 'err'));
+      child.once('error', (e) => finish({ code: -1, stdout, stderr: `${stderr}${e.message}` }));
+      child.once('close', (code) => {
+        if (o.onLine && partial.trim()) o.onLine(partial);
+        finish({ code: code ?? -1, stdout, stderr });
+      });
+    });
+  }
+
+  // --------------------------------------------------------------------------- prepare
+
+  async prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void> {
+    if (rt.entry.dockerfile) await this.build(rt, log);
+    else if (rt.entry.image) await this.find(rt, rt.entry.image, log);
+    else
+      throw new InstallError(
+        'bad-archive',
+        `${rt.pluginId} ${rt.version}: its docker entry names no image or Dockerfile`,
+      );
+  }
+
+  /** A path the entry names inside the version dir (links resolved), or `bad-archive`. */
+  private inVersion(rt: PluginRuntime, rel: string, what: string): string {
+    const label = `${rt.pluginId} ${rt.version}: the docker entry's ${what} ${JSON.stringify(rel)}`;
+    const abs = rel === '.' || rel === './' ? rt.dir : fileInVersion(rt.dir, rel);
+    if (!abs || !existsSync(abs)) throw new InstallError('bad-archive', `${label} is not in the archive`);
+    const real = realpathSync(abs);
+    const root = realpathSync(rt.dir);
+    if (real !== root && !real.startsWith(root + sep))
+      throw new InstallError('bad-archive', `${label} leads outside it`);
+    return real;
+  }
+
+  private async build(rt: PluginRuntime, log: (line: string) => void): Promise<void> {
+    const dockerfile = this.inVersion(rt, rt.entry.dockerfile!, 'dockerfile');
+    const context = this.inVersion(rt, rt.entry.build_context ?? '.', 'build_context');
+    if (!lstatSync(dockerfile).isFile() || !lstatSync(context).isDirectory()) {
+      throw new InstallError(
+        'bad-archive',
+        `${rt.pluginId} ${rt.version}: the docker entry's dockerfile or build_context is not a file and a folder`,
+      );
+    }
+    const text = readSmallFile(dockerfile, MAX_DOCKERFILE_BYTES);
+    if (!text.ok)
+      throw new InstallError(
+        'bad-archive',
+        `${rt.pluginId} ${rt.version}: its Dockerfile cannot be read (${text.why})`,
+      );
+    const tag = imageTag(rt);
+    const args = [
+      'build',
+      '--network=none',
+      '--force-rm',
+      '-f',
+      dockerfile,
+      '-t',
+      tag,
+      '--label',
+      `${LABEL.plugin}=${rt.pluginId}`,
+      '--label',
+      `${LABEL.version}=${rt.version}`,
+      '--label',
+      `${LABEL.home}=${rt.home}`,
+      '--label',
+      `${LABEL.archive}=${rt.manifest.archive_id}`,
+    ];
+    const base = this.baseImage();
+    if (base && /^\s*ARG\s+BASE_IMAGE\b/im.test(text.text)) {
+      if (!isImageRef(base))
+        throw new InstallError(
+          'backend-failed',
+          `the base image ${JSON.stringify(base)} is not an image reference`,
+        );
+      args.push('--build-arg', `BASE_IMAGE=${base}`);
+    }
+    // The record first: whatever docker makes of this version is named somewhere CoreService looks.
+    this.writeImage(rt, { image: tag, built: true, prepared_at: new Date().toISOString() });
+    log(
+      `building ${tag} from ${rt.entry.dockerfile} (docker build --network=none${base ? `, FROM ${base}` : ''})`,
+    );
+    const r = await this.docker([...args, '--', context], { timeoutMs: BUILD_TIMEOUT_MS, onLine: log });
+    if (r.code !== 0) throw failure(`docker build of ${rt.pluginId} ${rt.version}`, r);
+    const id = await this.docker(['image', 'inspect', '--format', '{{.Id}}', '--', tag]);
+    this.writeImage(rt, {
+      image: tag,
+      built: true,
+      ...(id.code === 0 ? { image_id: id.stdout.trim() } : {}),
+      prepared_at: new Date().toISOString(),
+    });
+  }
+
+  private async find(rt: PluginRuntime, ref: string, log: (line: string) => void): Promise<void> {
+    if (!isImageRef(ref)) {
+      throw new InstallError(
+        'bad-archive',
+        `${rt.pluginId} ${rt.version}: the docker entry's image ${JSON.stringify(ref.slice(0, 300))} is not an image reference`,
+      );
+    }
+    let id = await this.docker(['image', 'inspect', '--format', '{{.Id}}', '--', ref]);
+    if (id.code !== 0 && !daemonDown(id)) {
+      if (this.pullPolicy() === 'never') {
+        throw new InstallError(
+          'backend-failed',
+          `the image ${ref} is not on this Docker daemon, and pulling is off (MAGELLON_DOCKER_PULL=never): docker load it first`,
+        );
+      }
+      log(`pulling ${ref}`);
+      const pulled = await this.docker(['pull', '--', ref], { timeoutMs: BUILD_TIMEOUT_MS, onLine: log });
+      if (pulled.code !== 0) throw failure(`docker pull ${ref}`, pulled);
+      id = await this.docker(['image', 'inspect', '--format', '{{.Id}}', '--', ref]);
+    }
+    if (id.code !== 0) throw failure(`docker image inspect ${ref}`, id);
+    log(`using the image ${ref} (${id.stdout.trim().slice(0, 19)})`);
+    this.writeImage(rt, {
+      image: ref,
+      built: false,
+      image_id: id.stdout.trim(),
+      prepared_at: new Date().toISOString(),
+    });
+  }
+
+  private writeImage(rt: VersionRef, value: ContainerImage): void {
+    mkdirSync(containersDir(rt.home, rt.version), { recursive: true, mode: 0o700 });
+    writeRecord(containerImageFile(rt.home, rt.version), containerImageSchema, value);
+  }
+
+  // --------------------------------------------------------------------------- start
+
+  async start(rt: PluginRuntime, opts: StartOptions): Promise<void> {
+    const image = readRecord(containerImageFile(rt.home, rt.version), containerImageSchema);
+    if (!image.ok) {
+      throw new InstallError(
+        'backend-failed',
+        `${rt.pluginId} ${rt.version} has no prepared image (prepare it first)`,
+      );
+    }
+    // Replicas beyond the new count (after a scale down) go, containers and records.
+    const beyond = this.records(rt).filter(({ n }) => n >= opts.replicas);
+    if (beyond.length > 0) {
+      await this.docker(['rm', '-f', '-v', ...beyond.map(({ n }) => containerName(rt, n))]);
+      for (const { n } of beyond) this.dropRecord(rt, n);
+    }
+    await Promise.all(
+      Array.from({ length: opts.replicas }, (_, n) => this.launch(rt, n, image.value.image, opts, 0)),
+    );
+  }
+
+  async restartReplica(rt: PluginRuntime, n: number, opts: StartOptions & { restarts: number }) {
+    const image = readRecord(containerImageFile(rt.home, rt.version), containerImageSchema);
+    if (!image.ok)
+      throw new InstallError('backend-failed', `${rt.pluginId} ${rt.version} has no prepared image`);
+    await this.launch(rt, n, image.value.image, opts, opts.restarts);
+  }
+
+  /** The uid:gid a container runs as: the plugin's own, else CoreService's (not root), else nobody. */
+  private user(rt: PluginRuntime): string {
+    const id = rt.sandbox?.identity;
+    if (id) return `${id.uid}:${id.gid}`;
+    if (!isRoot() && process.getuid && process.getgid) return `${process.getuid()}:${process.getgid()}`;
+    return NOBODY;
+  }
+
+  private async launch(
+    rt: PluginRuntime,
+    n: number,
+    image: string,
+    opts: StartOptions,
+    restarts: number,
+  ): Promise<void> {
+    const name = containerName(rt, n);
+    const label = `${rt.pluginId} ${rt.version}`;
+    const user = this.user(rt);
+    const data = opts.env.MAGELLON_PLUGIN_DATA_DIR ?? dataDir(rt.home);
+    const writable = rt.sandbox?.writable ?? [data];
+    if (writable.includes(dataDir(rt.home))) mkdirSync(dataDir(rt.home), { recursive: true, mode: 0o700 });
+    const port = rt.manifest.health_check.expected_announce ? 0 : await freePort();
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.env)) if (!HOST_ONLY_ENV.has(k)) env[k] = v;
+    Object.assign(env, { HOME: data, MAGELLON_REPLICA_ID: `${rt.pluginId}-${n}`, PYTHONUNBUFFERED: '1' });
+
+    // Everything that can be refused is refused before anything is written or run.
+    const envText = envFileText(env);
+    const mounts = writable.flatMap((p) => ['--mount', `type=bind,source=${mountable(p)},target=${p}`]);
+    if (!isImageRef(image))
+      throw new InstallError('backend-failed', `${label}: its image record names no image reference`);
+
+    await this.docker(['rm', '-f', '-v', name]);
+    const record: ContainerRecord = {
+      name,
+      image,
+      user,
+      started_at: new Date().toISOString(),
+      restarts,
+      ...(port ? { port } : {}),
+      isolation: rt.sandbox?.level ?? 'none',
+      given: {
+        settings: shownSettings(opts.settings ?? []),
+        environment: shownEnvironment(env, rt.pluginId),
+      },
+    };
+    const file = containerFile(rt.home, rt.version, n, 'json');
+    mkdirSync(containersDir(rt.home, rt.version), { recursive: true, mode: 0o700 });
+    writeRecord(file, containerRecordSchema, record);
+    const envFile = containerFile(rt.home, rt.version, n, 'env');
+    writeFileDurably(envFile, envText);
+    const { resources, lifecycle } = rt.manifest;
+    const args = [
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--label',
+      `${LABEL.plugin}=${rt.pluginId}`,
+      '--label',
+      `${LABEL.version}=${rt.version}`,
+      '--label',
+      `${LABEL.replica}=${n}`,
+      '--label',
+      `${LABEL.home}=${rt.home}`,
+      '--network=host',
+      '--user',
+      user,
+      '--cap-drop',
+      'ALL',
+      '--security-opt',
+      'no-new-privileges',
+      '--read-only',
+      '--tmpfs',
+      '/tmp',
+      '--pids-limit',
+      String(PIDS_LIMIT),
+      `--restart=${restartFlag(lifecycle)}`,
+      '--log-driver',
+      'json-file',
+      '--log-opt',
+      'max-size=10m',
+      '--log-opt',
+      'max-file=3',
+      '--env-file',
+      envFile,
+      ...mounts,
+      ...(resources?.memory_mb ? ['--memory', `${resources.memory_mb}m`] : []),
+      ...(resources?.cpu_cores ? ['--cpus', String(resources.cpu_cores)] : []),
+      '--',
+      image,
+      'python3',
+      'main.py',
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+    ];
+    let r: Ran;
+    try {
+      r = await this.docker(args);
+    } finally {
+      rmSync(envFile, { force: true });
+    }
+    const id = r.stdout.trim().split('\n').at(-1) ?? '';
+    if (r.code !== 0 || !/^[0-9a-f]{64}$/.test(id)) {
+      // A container that was made but could not start stays "created": it goes with its record.
+      await this.docker(['rm', '-f', '-v', name]);
+      this.dropRecord(rt, n);
+      throw failure(`starting ${label} (docker run)`, r);
+    }
+    writeRecord(file, containerRecordSchema, { ...record, container_id: id });
+  }
+
+  private dropRecord(rt: VersionRef, n: number): void {
+    for (const kind of ['json', 'env'] as ContainerFileKind[]) {
+      rmSync(containerFile(rt.home, rt.version, n, kind), { force: true });
+    }
+  }
+
+  /** The version's replica records, readable or not, by replica number. */
+  private records(rt: VersionRef): ReplicaRecordRead[] {
+    return containerRecordFiles(rt.home, rt.version)
+      .map(({ replica, path }) => ({ n: replica, path, read: readRecord(path, containerRecordSchema) }))
+      .sort((a, b) => a.n - b.n);
+  }
+
+  /** The containers of the given names that exist, by name. */
+  private async inspect(names: string[]): Promise<{ down?: string; found: Map<string, Inspected> }> {
+    const found = new Map<string, Inspected>();
+    if (names.length === 0) return { found };
+    const r = await this.docker(['inspect', '--type', 'container', '--', ...names]);
+    if (daemonDown(r)) return { down: outputLines(r.stderr, 1)[0] ?? 'docker does not answer', found };
+    try {
+      for (const c of JSON.parse(r.stdout || '[]') as Inspected[]) found.set(c.Name.replace(/^\//, ''), c);
+    } catch {
+      // nothing parseable: none of them exists
+    }
+    return { found };
+  }
+
+  // --------------------------------------------------------------------------- status, logs
+
+  async status(rt: PluginRuntime): Promise<ReplicaInfo[]> {
+    const records = this.records(rt);
+    const { down, found } = await this.inspect(
+      records.flatMap(({ read }) => (read.ok ? [read.value.name] : [])),
+    );
+    return Promise.all(
+      records.map(async ({ n, path, read }): Promise<ReplicaInfo> => {
+        if (!read.ok) {
+          const why = read.absent ? 'it was removed while being read' : read.why;
+          return { replica: n, state: 'unknown', restarts: 0, unreadable: { path, why } };
+        }
+        const rec = read.value;
+        const common = {
+          replica: n,
+          ...(rec.isolation ? { isolation: rec.isolation } : {}),
+          ...(rec.given ? { given: rec.given } : {}),
+        };
+        if (down) {
+          return {
+            ...common,
+            state: 'unknown',
+            restarts: rec.restarts,
+            unreadable: { path, why: `docker: ${down}` },
+          };
+        }
+        const c = found.get(rec.name);
+        if (!c) {
+          return {
+            ...common,
+            state: rec.stopped ? 'stopped' : 'exited',
+            exit_code: null,
+            started_at: rec.started_at,
+            restarts: rec.restarts,
+          };
+        }
+        const s = c.State;
+        const restarts = rec.restarts + (c.RestartCount ?? 0);
+        const started = dockerTime(s.StartedAt) ?? rec.started_at;
+        if (s.Status === 'running' || s.Status === 'paused') {
+          const addr = rec.port ? { host: '127.0.0.1', port: rec.port } : await this.announce(rt, c);
+          return {
+            ...common,
+            state: addr ? 'running' : 'starting',
+            ...(s.Status === 'paused' ? { paused: true } : {}),
+            ...(s.Pid > 0 ? { pid: s.Pid } : {}),
+            ...(addr ?? {}),
+            started_at: started,
+            restarts,
+          };
+        }
+        if (s.Status === 'created')
+          return { ...common, state: 'starting', started_at: rec.started_at, restarts };
+        // exited, dead, removing, or restarting (it ended; docker will start it again)
+        const ended = dockerTime(s.FinishedAt);
+        return {
+          ...common,
+          state: rec.stopped ? 'stopped' : 'exited',
+          started_at: started,
+          exit_code: s.ExitCode,
+          ...(ended ? { exited_at: ended } : {}),
+          restarts,
+        };
+      }),
+    );
+  }
+
+  /**
+   * The address this run of a container announced: the READY line among what it printed on
+   * stdout since its previous run ended (a container restarted by docker keeps one log).
+   */
+  private async announce(
+    rt: PluginRuntime,
+    c: Inspected,
+  ): Promise<{ host: string; port: number } | undefined> {
+    const key = `${c.Id}@${c.State.StartedAt}`;
+    const known = this.announced.get(key);
+    if (known) return known;
+    const since = c.RestartCount > 0 ? dockerTime(c.State.FinishedAt) : undefined;
+    const r = await this.docker(['logs', ...(since ? ['--since', since] : []), c.Id], {
+      until: (out) => parseAnnounce(out, rt) !== undefined,
+      timeoutMs: 10_000,
+    });
+    const addr = parseAnnounce(r.stdout, rt);
+    if (addr) this.announced.set(key, addr);
+    return addr;
+  }
+
+  async logs(rt: PluginRuntime, tail: number): Promise<string[]> {
+    const n = Math.max(0, tail);
+    if (n === 0) return [];
+    const readable = this.records(rt).flatMap(({ n, read }) => (read.ok ? [{ n, rec: read.value }] : []));
+    const several = readable.length > 1;
+    const stamped: [string, string][] = [];
+    await Promise.all(
+      readable.map(async ({ n: replica, rec }) => {
+        const r = await this.docker(['logs', '--timestamps', '--tail', String(n), rec.name]);
+        if (r.code !== 0) return;
+        // Both streams, each line stamped by docker: merged in the order docker received them.
+        for (const line of `${r.stdout}\n${r.stderr}`.split('\n')) {
+          const m = /^(\d{4}-\d\d-\d\dT[\d:.]+Z) ?(.*)$/.exec(line);
+          if (!m?.[2]?.trim()) continue;
+          stamped.push([m[1]!, several ? `[${replica}] ${m[2]}` : m[2]]);
+        }
+      }),
+    );
+    stamped.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return stamped.slice(-n).map(([, line]) => line);
+  }
+
+  // --------------------------------------------------------------------------- stop, pause
+
+  async stop(rt: PluginRuntime, opts: { graceMs?: number } = {}): Promise<void> {
+    await this.stopRecorded(rt, opts.graceMs ?? 5_000);
+  }
+
+  /**
+   * Stops every recorded container: its restart policy is turned off first (an `always` container
+   * would otherwise come back when the daemon restarts), then `docker stop`. The container is kept
+   * (exited) so its logs say how it ended, until the next start or remove.
+   */
+  private async stopRecorded(rt: VersionRef, graceMs: number): Promise<void> {
+    const names: string[] = [];
+    for (const { n, read } of this.records(rt)) {
+      if (!read.ok) continue;
+      names.push(read.value.name);
+      try {
+        writeRecord(containerFile(rt.home, rt.version, n, 'json'), containerRecordSchema, {
+          ...read.value,
+          stopped: true,
+        });
+      } catch {}
+    }
+    if (names.length === 0) return;
+    const { found } = await this.inspect(names);
+    const present = names.filter((x) => found.has(x));
+    if (present.length === 0) return;
+    await this.docker(['update', '--restart=no', ...present]);
+    const secs = Math.max(0, Math.ceil(graceMs / 1000));
+    const r = await this.docker(['stop', '-t', String(secs), ...present], { timeoutMs: graceMs + 60_000 });
+    if (r.code !== 0 && !/No such container/i.test(r.stderr))
+      throw failure(`docker stop of ${rt.pluginId} ${rt.version}`, r);
+  }
+
+  pause(rt: PluginRuntime): Promise<void> {
+    return this.freeze(rt, 'pause');
+  }
+
+  unpause(rt: PluginRuntime): Promise<void> {
+    return this.freeze(rt, 'unpause');
+  }
+
+  private async freeze(rt: PluginRuntime, verb: 'pause' | 'unpause'): Promise<void> {
+    const names = this.records(rt).flatMap(({ read }) => (read.ok ? [read.value.name] : []));
+    const { found } = await this.inspect(names);
+    const want = verb === 'pause' ? 'running' : 'paused';
+    const targets = names.filter((x) => found.get(x)?.State.Status === want);
+    if (targets.length === 0) return;
+    const r = await this.docker([verb, ...targets]);
+    if (r.code !== 0) throw failure(`docker ${verb} of ${rt.pluginId} ${rt.version}`, r);
+  }
+
+  // --------------------------------------------------------------------------- remove, leftovers
+
+  /** `--filter` arguments for a home's objects (of one version). */
+  private static filters(home: string, version?: string): string[] {
+    return [
+      '--filter',
+      `label=${LABEL.home}=${home}`,
+      ...(version ? ['--filter', `label=${LABEL.version}=${version}`] : []),
+    ];
+  }
+
+  async remove(ref: VersionRef): Promise<void> {
+    const dir = containersDir(ref.home, ref.version);
+    const recorded = existsSync(dir);
+    if (!recorded && !haveProgram(this.cli())) return;
+    const ps = await this.docker([
+      'ps',
+      '-aq',
+      '--no-trunc',
+      ...DockerBackend.filters(ref.home, ref.version),
+    ]);
+    if (ps.code !== 0) {
+      // No daemon: with nothing recorded there is nothing of ours; with records, they stay for later.
+      if (!recorded) return;
+      throw failure(`listing the containers of ${ref.pluginId} ${ref.version}`, ps);
+    }
+    // Every container of ours carries the labels (they are given at `docker run`, with the name).
+    const containers = [...new Set(ps.stdout.split('\n').filter(Boolean))];
+    if (containers.length > 0) {
+      const rm = await this.docker(['rm', '-f', '-v', ...containers]);
+      if (rm.code !== 0 && !/No such container|already in progress/i.test(rm.stderr)) {
+        throw failure(`docker rm of ${ref.pluginId} ${ref.version}`, rm);
+      }
+    }
+    // Only what this backend built (labelled with this home and version), by its own tag (or by id
+    // when a rebuild left it untagged): a manifest's own image, or a tag someone else gave the
+    // image, stays.
+    const images = await this.docker([
+      'image',
+      'ls',
+      '--no-trunc',
+      ...DockerBackend.filters(ref.home, ref.version),
+      '--format',
+      '{{.ID}} {{.Repository}}:{{.Tag}}',
+    ]);
+    const refs = new Set<string>();
+    for (const line of images.stdout.split('\n')) {
+      const [id, name] = line.trim().split(' ');
+      if (!id || !name) continue;
+      if (name === '<none>:<none>') refs.add(id);
+      else if (name.startsWith('magellon-plugin/')) refs.add(name);
+    }
+    if (refs.size > 0) {
+      const rmi = await this.docker(['image', 'rm', ...refs]);
+      if (rmi.code !== 0 && !/No such image/i.test(rmi.stderr)) {
+        throw failure(`docker image rm of ${ref.pluginId} ${ref.version}`, rmi);
+      }
+    }
+    this.announced.clear();
+    rmSync(dir, { recursive: true, force: true });
+    try {
+      rmdirSync(containersRoot(ref.home));
+    } catch {
+      // other versions' records are still there, or it is already gone
+    }
+  }
+
+  async leftovers(home: string, installed?: string): Promise<string[]> {
+    const versions = new Set(containerVersionNames(home));
+    if (haveProgram(this.cli())) {
+      const filter = DockerBackend.filters(resolve(home));
+      const ps = await this.docker(['ps', '-a', ...filter, '--format', `{{.Label "${LABEL.version}"}}`]);
+      if (ps.code === 0) for (const v of ps.stdout.split('\n')) if (v.trim()) versions.add(v.trim());
+      const images = await this.docker(['image', 'ls', '-q', ...filter]);
+      const ids = [...new Set(images.stdout.split('\n').filter(Boolean))];
+      if (images.code === 0 && ids.length > 0) {
+        const labels = await this.docker([
+          'image',
+          'inspect',
+          '--format',
+          `{{index .Config.Labels "${LABEL.version}"}}`,
+          ...ids,
+        ]);
+        for (const v of labels.stdout.split('\n')) if (v.trim()) versions.add(v.trim());
+      }
+    }
+    return [...versions].filter((v) => v !== installed).sort();
+  }
+}
