@@ -16,6 +16,7 @@
 //       <version>/                       the verified files of a version (manifest.yaml, main.py, wheels/)
 //       venvs/<version>/                 the uv backend's venv
 //       run/<version>/replica-<n>.{json,out,log}   the process backend's run records
+//       slurm/<version>/replica-<n>.{json,log,spec.json} batch.sh launch.py   the slurm backend's jobs
 //       data/                            the plugin's data dir
 //       snapshots/<time>-<old version>/  copies of data/ taken before upgrades
 //   <uid registry>/<uid>                 a host-wide uid claim (see runtime/identity.ts)
@@ -157,10 +158,11 @@ const DATA = 'data';
 const SNAPSHOTS = 'snapshots';
 const RUN = 'run';
 const VENVS = 'venvs';
+const SLURM = 'slurm';
 /** CoreService's own files in a home: root's alone under uid isolation (0600). */
 const HOME_RECORDS = [RECEIPT, STATE, IDENTITY, HEARTBEAT_KEY] as const;
 /** The names in a home that are CoreService's own, which no version may take. */
-const HOME_NAMES = new Set<string>([...HOME_RECORDS, DATA, SNAPSHOTS, RUN, VENVS]);
+const HOME_NAMES = new Set<string>([...HOME_RECORDS, DATA, SNAPSHOTS, RUN, VENVS, SLURM]);
 
 /** `<home>/receipt.json`: what is installed (written last; its presence means installed). */
 export const receiptFile = (home: string) => join(home, RECEIPT);
@@ -275,6 +277,35 @@ export const venvDir = (home: string, version: string) => join(venvsRoot(home), 
 export const venvPython = (venv: string) => join(venv, 'bin', 'python');
 /** The versions that have a venv. */
 export const venvVersionNames = (home: string) => versionNamesIn(venvsRoot(home));
+
+// The slurm backend's jobs: root's alone (0700), whatever the isolation (a replica never opens them).
+
+/** `<home>/slurm`: every version's job records. */
+export const slurmRoot = (home: string) => join(home, SLURM);
+/** `<home>/slurm/<version>`: one version's job records, batch script and launcher. */
+export const slurmDir = (home: string, version: string) => join(slurmRoot(home), version);
+export type SlurmFileKind = 'json' | 'log' | 'spec.json';
+/** `slurm/<version>/replica-<n>.json` (the job record), `.log` (the job's output) or `.spec.json` (its argv and env). */
+export const slurmReplicaFile = (home: string, version: string, n: number, kind: SlurmFileKind) =>
+  join(slurmDir(home, version), `replica-${n}.${kind}`);
+/** `slurm/<version>/batch.sh` and `launch.py`: the batch script every job runs, and its launcher. */
+export const slurmBatchScript = (home: string, version: string) => join(slurmDir(home, version), 'batch.sh');
+export const slurmLauncher = (home: string, version: string) => join(slurmDir(home, version), 'launch.py');
+/** The versions that have job records. */
+export const slurmVersionNames = (home: string) => versionNamesIn(slurmRoot(home));
+/** The job record files of a version, with their replica numbers (unsorted). */
+export function slurmRecordFiles(home: string, version: string): { replica: number; path: string }[] {
+  let names: string[];
+  try {
+    names = readdirSync(slurmDir(home, version));
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => {
+    const m = /^replica-(\d+)\.json$/.exec(name);
+    return m ? [{ replica: Number(m[1]), path: join(slurmDir(home, version), name) }] : [];
+  });
+}
 
 // ----------------------------------------------------------------------------- a version's files
 

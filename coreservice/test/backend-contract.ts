@@ -31,6 +31,11 @@ export interface BackendCapabilities {
   pause: boolean;
   /** It runs several replicas of a version; otherwise asking for more than one is `unsupported`. */
   scale: boolean;
+  /**
+   * Changes the example's files before its manifest is read, for a method the example ships no
+   * install entry of (it adds one).
+   */
+  editExample?: (dir: string) => void;
   /** What prepare's progress lines say, when it says anything. */
   prepareSays?: RegExp;
   /**
@@ -80,7 +85,10 @@ export function describeBackendContract(makeBackend: () => Backend, caps: Backen
     const backend = makeBackend();
     const path = process.env.PATH;
     const example = (edit?: (dir: string) => void) =>
-      installedExample(scratch, caps.plugin, caps.method, edit);
+      installedExample(scratch, caps.plugin, caps.method, (d) => {
+        caps.editExample?.(d);
+        edit?.(d);
+      });
     afterEach(() => {
       process.env.PATH = path;
     });

@@ -56,6 +56,8 @@ export interface ReplicaInfo {
   /** Its exit status when it ended (null: killed by a signal or not known). */
   exit_code?: number | null;
   exited_at?: string;
+  /** The node it runs on (batch jobs). */
+  node?: string;
   /** How many times the supervisor restarted it. */
   restarts: number;
   /** The isolation it was started with. */

@@ -6,11 +6,13 @@ import { InstallError } from '../errors';
 import type { Backend, VersionRef } from './backend';
 import type { HostFacts } from './host';
 import { ProcessBackend } from './process';
+import { SlurmBackend } from './slurm';
 import { UvBackend } from './uv';
 
 const FACTORIES: Partial<Record<InstallMethod, () => Backend>> = {
   subprocess: () => new ProcessBackend(),
   uv: () => new UvBackend(),
+  slurm: () => new SlurmBackend(),
 };
 
 const made = new Map<InstallMethod, Backend>();

@@ -1,0 +1,245 @@
+// The slurm backend against a real one-node cluster (infra/engines.ts: slurmctld, slurmd and munged
+// of the test's own): the backend contract with the capabilities it declares, then what only it
+// does: the batch script holds no string of the plugin's, the job runs under the plugin's uid,
+// secrets never reach `scontrol show job` or `ps`, a cancelled job leaves no process behind.
+// Without a cluster (not root, no slurm-wlm) the file says so in one loud line and skips.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SlurmCluster, startSlurm } from '../../infra/engines';
+import { slurmBatchScript, slurmDir, slurmReplicaFile } from '../src/layout';
+import { readRecord, slurmJobRecordSchema } from '../src/records';
+import type { PluginRuntime } from '../src/runtime/backend';
+import { probeHealth, waitHealthy } from '../src/runtime/health';
+import { probeHost } from '../src/runtime/host';
+import { withSandbox } from '../src/runtime/runner';
+import { pluginEnv } from '../src/runtime/settings';
+import { batchScript, parseShowJob, SlurmBackend, shQuote } from '../src/runtime/slurm';
+import { describeBackendContract, environ, installedExample } from './backend-contract';
+import { alive, asRoot, expectFailure, scratchDir } from './helpers';
+
+/** What a command printed, or '' when it failed (grep and pgrep fail when they find nothing). */
+const output = (cmd: string, args: string[]): string => {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+};
+
+/** Adds a slurm install entry (the fft example's uv environment) to an example's manifest. */
+const withSlurmEntry = (dir: string) => {
+  const m = join(dir, 'manifest.yaml');
+  writeFileSync(
+    m,
+    readFileSync(m, 'utf8').replace(
+      /^install:\n/m,
+      'install:\n  - method: slurm\n    pyproject: pyproject.toml\n',
+    ),
+  );
+};
+
+describe('shQuote and the batch script (no cluster needed)', () => {
+  it('quotes every word so that sh reads it back unchanged and runs nothing in it', () => {
+    const scratch = scratchDir('coreservice-shq-');
+    const pwn = join(scratch, 'pwned');
+    const words = [
+      'plain',
+      "it's",
+      `$(touch ${pwn})`,
+      `\`touch ${pwn}\``,
+      'a\nnew line',
+      '"double" \\ back',
+      `'; touch ${pwn}; '`,
+      '',
+    ];
+    for (const w of words) {
+      const out = execFileSync('sh', ['-c', `printf %s ${shQuote(w)}`], { encoding: 'utf8' });
+      expect(out).toBe(w);
+    }
+    expect(existsSync(pwn)).toBe(false);
+    expect(() => shQuote('a\0b')).toThrow(/NUL/);
+    const script = batchScript(`/x/'$(touch ${pwn})'`, '/y/launch.py');
+    expect(script).toContain(`exec '/x/'\\''$(touch ${pwn})'\\''' -I -S '/y/launch.py' "$1"`);
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('reads how a job ended from scontrol show job', () => {
+    expect(parseShowJob('JobId=7 JobState=FAILED Reason=x ExitCode=4:0 NodeList=vm')).toEqual({
+      state: 'FAILED',
+      exit: 4,
+      node: 'vm',
+    });
+    expect(parseShowJob('JobState=CANCELLED ExitCode=0:15 NodeList=(null)')).toEqual({
+      state: 'CANCELLED',
+      exit: null,
+    });
+  });
+});
+
+const cluster: SlurmCluster | undefined = await startSlurm();
+
+if (!cluster) {
+  describe.skip('slurm backend (no cluster here: see the SKIPPED line above)', () => {
+    it('skipped', () => {});
+  });
+} else {
+  const saved = process.env.SLURM_CONF;
+  beforeAll(() => {
+    process.env.SLURM_CONF = cluster.conf;
+  });
+  afterAll(async () => {
+    await cluster.stop();
+    if (saved === undefined) delete process.env.SLURM_CONF;
+    else process.env.SLURM_CONF = saved;
+  }, 60_000);
+  // The contract's first test asks unavailable() before any beforeAll of this file could run it.
+  process.env.SLURM_CONF = cluster.conf;
+
+  describeBackendContract(() => new SlurmBackend(), {
+    name: 'slurm (real slurmctld/slurmd)',
+    plugin: 'fft',
+    method: 'slurm',
+    needsPython: true,
+    preparesVenv: true,
+    pause: asRoot,
+    scale: true,
+    editExample: withSlurmEntry,
+    prepareSays: /batch script/,
+  });
+
+  describe('the slurm backend on a real cluster', () => {
+    const scratch = scratchDir('coreservice-slurm-');
+    const backend = new SlurmBackend();
+    const slurmEnv = () => ({ ...process.env, SLURM_CONF: cluster.conf });
+    afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+    const example = (edit?: (d: string) => void): PluginRuntime =>
+      installedExample(scratch, 'fft', 'slurm', (d) => {
+        withSlurmEntry(d);
+        edit?.(d);
+      });
+
+    it('says why it cannot run when no controller answers', async () => {
+      const host = await probeHost();
+      process.env.SLURM_CONF = join(scratch, 'nowhere.conf');
+      try {
+        expect(backend.unavailable(host)).toMatch(/no Slurm controller answers/);
+      } finally {
+        process.env.SLURM_CONF = cluster.conf;
+      }
+      expect(backend.unavailable({ ...host, hasBinary: (b) => b !== 'sbatch' })).toMatch(/sbatch/);
+    });
+
+    it('writes the batch script 0600 in a 0700 dir, with no manifest string in it; hostile strings run nothing', async () => {
+      const pwn = join(scratch, 'pwned');
+      const hostile = `$(touch ${pwn})'"\n\`touch ${pwn}\``;
+      const rt = example((d) => {
+        const m = join(d, 'manifest.yaml');
+        writeFileSync(
+          m,
+          readFileSync(m, 'utf8').replace(/^name:.*$/m, `name: ${JSON.stringify(`fft ${hostile}`)}`),
+        );
+      });
+      await backend.prepare(rt, () => {});
+      const script = readFileSync(slurmBatchScript(rt.home, rt.version), 'utf8');
+      expect(script).not.toContain('touch');
+      expect(script).not.toContain(rt.manifest.name);
+      expect(statSync(slurmBatchScript(rt.home, rt.version)).mode & 0o777).toBe(0o600);
+      expect(statSync(slurmDir(rt.home, rt.version)).mode & 0o777).toBe(0o700);
+      const env = pluginEnv(rt, { settings: { file: { fft: { greeting: hostile } } } });
+      await backend.start(rt, { replicas: 1, env });
+      const [r] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
+      expect(environ(r!.pid!).MAGELLON_PLUGIN_FFT_GREETING).toBe(hostile);
+      expect(existsSync(pwn)).toBe(false);
+      await backend.remove(rt);
+    }, 60_000);
+
+    it('keeps secrets out of scontrol show job, the job environment Slurm stores, and ps', async () => {
+      const rt = example();
+      await backend.prepare(rt, () => {});
+      const secret = `s3cret-${process.pid}-${Date.now()}`;
+      const env = pluginEnv(rt, { settings: { file: { fft: { api_token: secret } } } });
+      await backend.start(rt, { replicas: 1, env });
+      const [r] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
+      const rec = readRecord(slurmReplicaFile(rt.home, rt.version, 0, 'json'), slurmJobRecordSchema);
+      expect(rec.ok).toBe(true);
+      const jobId = rec.ok ? rec.value.job_id : '';
+      const shown = execFileSync('scontrol', ['show', 'job', '-dd', jobId], {
+        env: slurmEnv(),
+        encoding: 'utf8',
+      });
+      expect(shown).toContain(`magellon-fft-1.0.0-r0`);
+      expect(shown).not.toContain(secret);
+      // The environment slurmctld keeps for the job (what `scontrol show job` could not show).
+      expect(output('grep', ['-rl', secret, cluster.stateDir])).toBe('');
+      const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+      expect(ps).not.toContain(secret);
+      // The plugin has it, and its spec file (which held it) is gone.
+      expect(environ(r!.pid!).MAGELLON_PLUGIN_FFT_API_TOKEN).toBe(secret);
+      expect(existsSync(slurmReplicaFile(rt.home, rt.version, 0, 'spec.json'))).toBe(false);
+      // The record shows it masked.
+      expect(JSON.stringify(rec)).not.toContain(secret);
+      await backend.remove(rt);
+    }, 60_000);
+
+    it('a cancelled job leaves no process; its replica reports stopped, and /health answered on 127.0.0.1', async () => {
+      const rt = example();
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const [r] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
+      expect(r!.host).toBe('127.0.0.1');
+      expect(r!.node).toBeTruthy();
+      expect(await probeHealth('127.0.0.1', r!.port!, rt)).toBe(true);
+      await backend.stop(rt, { graceMs: 3_000 });
+      expect(alive(r!.pid!)).toBe(false);
+      expect(output('pgrep', ['-f', rt.dir])).toBe('');
+      const [s] = await backend.status(rt);
+      expect(s).toMatchObject({ state: 'stopped' });
+      await backend.remove(rt);
+    }, 60_000);
+
+    it('a job that exits is reported exited with its code, for the supervisor to restart by policy', async () => {
+      const rt = example((d) => writeFileSync(join(d, 'main.py'), 'import sys\nsys.exit(3)\n'));
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      let s = (await backend.status(rt))[0];
+      for (let i = 0; i < 100 && s?.state !== 'exited'; i++) {
+        await new Promise((res) => setTimeout(res, 200));
+        s = (await backend.status(rt))[0];
+      }
+      expect(s).toMatchObject({ state: 'exited', exit_code: 3, restarts: 0 });
+      await backend.restartReplica(rt, 0, { replicas: 1, env: pluginEnv(rt), restarts: 1 });
+      expect((await backend.status(rt))[0]?.restarts).toBe(1);
+      await backend.remove(rt);
+    }, 60_000);
+
+    it('refuses more replicas than resources.replicas.max', async () => {
+      const rt = example();
+      await backend.prepare(rt, () => {});
+      await expectFailure(backend.start(rt, { replicas: 5, env: pluginEnv(rt) }), 'unsupported');
+      await backend.remove(rt);
+    });
+
+    it.runIf(asRoot)(
+      'runs the job under the plugin’s own uid (uid isolation, as root)',
+      async () => {
+        {
+          const rt = await withSandbox(example(), { isolation: 'uid' });
+          const uid = rt.sandbox!.identity!.uid;
+          await backend.prepare(rt, () => {});
+          await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+          const [r] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
+          const status = readFileSync(`/proc/${r!.pid}/status`, 'utf8');
+          expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
+          expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+          expect(status).toMatch(/^Groups:\s*$/m);
+          // The job's output and records stay root's: the replica only has the descriptor.
+          expect(statSync(slurmReplicaFile(rt.home, rt.version, 0, 'log')).uid).toBe(0);
+          await backend.remove(rt);
+        }
+      },
+      60_000,
+    );
+  });
+}
