@@ -155,6 +155,20 @@ if (!cluster) {
       await backend.remove(rt);
     }, 60_000);
 
+    it('runs from a plugins dir whose path holds quotes, $(…), spaces and %: nothing runs, the paths stay as they are', async () => {
+      const pwn = `pwned-${process.pid}`;
+      const weird = scratchDir(`it's $(touch ${pwn}) \`touch ${pwn}\` %j x`, scratch);
+      const rt = installedExample(weird, 'fft', 'slurm', withSlurmEntry);
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const [r] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
+      expect(readFileSync(`/proc/${r!.pid}/cmdline`, 'utf8')).toContain(rt.home);
+      expect(existsSync(slurmReplicaFile(rt.home, rt.version, 0, 'log'))).toBe(true);
+      // Where a command substitution would have run: the job's dir, the submitter's, and below.
+      expect(output('find', [scratch, process.cwd(), '-maxdepth', '6', '-name', pwn])).toBe('');
+      await backend.remove(rt);
+    }, 60_000);
+
     it('keeps secrets out of scontrol show job, the job environment Slurm stores, and ps', async () => {
       const rt = example();
       await backend.prepare(rt, () => {});
@@ -172,6 +186,7 @@ if (!cluster) {
       expect(shown).toContain(`magellon-fft-1.0.0-r0`);
       expect(shown).not.toContain(secret);
       // The environment slurmctld keeps for the job (what `scontrol show job` could not show).
+      expect(output('grep', ['-rl', 'PATH=', join(cluster.stateDir, 'ctld')])).not.toBe('');
       expect(output('grep', ['-rl', secret, cluster.stateDir])).toBe('');
       const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
       expect(ps).not.toContain(secret);
@@ -211,6 +226,29 @@ if (!cluster) {
       expect(s).toMatchObject({ state: 'exited', exit_code: 3, restarts: 0 });
       await backend.restartReplica(rt, 0, { replicas: 1, env: pluginEnv(rt), restarts: 1 });
       expect((await backend.status(rt))[0]?.restarts).toBe(1);
+      await backend.remove(rt);
+    }, 60_000);
+
+    it("passes the operator's SBATCH_PARTITION, and says clearly why Slurm refused a job", async () => {
+      const rt = example();
+      await backend.prepare(rt, () => {});
+      process.env.SBATCH_PARTITION = 'no-such-partition';
+      try {
+        const err = await expectFailure(
+          backend.start(rt, { replicas: 1, env: pluginEnv(rt) }),
+          'backend-failed',
+        );
+        expect(err.message).toMatch(/Slurm refused replica 0 of fft 1\.0\.0: .*[Pp]artition/);
+      } finally {
+        delete process.env.SBATCH_PARTITION;
+      }
+      process.env.SBATCH_PARTITION = 'hub';
+      try {
+        await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+        expect((await waitHealthy(backend, rt, { timeoutMs: 20_000 }))[0]?.state).toBe('running');
+      } finally {
+        delete process.env.SBATCH_PARTITION;
+      }
       await backend.remove(rt);
     }, 60_000);
 

@@ -111,10 +111,24 @@ export function batchScript(python: string, launcher: string): string {
   ].join('\n');
 }
 
-/** The environment every Slurm command runs with: how to find the cluster, nothing else. */
+/**
+ * sbatch's own input variables the operator may set in CoreService's environment to say where jobs
+ * go on their cluster (a partition, an account, a QOS, a time limit): the lab's choice, never the
+ * plugin's, so the manifest has no field for them.
+ */
+export const OPERATOR_SBATCH_VARS = [
+  'SBATCH_PARTITION',
+  'SBATCH_ACCOUNT',
+  'SBATCH_QOS',
+  'SBATCH_TIMELIMIT',
+  'SBATCH_RESERVATION',
+  'SBATCH_CONSTRAINT',
+] as const;
+
+/** The environment every Slurm command runs with: how to find the cluster and where jobs go, nothing else. */
 function clientEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-  for (const k of ['SLURM_CONF', 'MUNGE_SOCKET']) if (process.env[k]) env[k] = process.env[k];
+  for (const k of ['SLURM_CONF', ...OPERATOR_SBATCH_VARS]) if (process.env[k]) env[k] = process.env[k];
   return env;
 }
 
