@@ -8,14 +8,15 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SlurmCluster, startSlurm } from '../../infra/engines';
-import { slurmBatchScript, slurmDir, slurmReplicaFile } from '../src/layout';
-import { readRecord, slurmJobRecordSchema } from '../src/records';
+import { receiptFile, slurmBatchScript, slurmDir, slurmReplicaFile, stateFile } from '../src/layout';
+import { readRecord, receiptSchema, runStateSchema, slurmJobRecordSchema, writeRecord } from '../src/records';
 import type { PluginRuntime } from '../src/runtime/backend';
 import { probeHealth, waitHealthy } from '../src/runtime/health';
 import { probeHost } from '../src/runtime/host';
 import { withSandbox } from '../src/runtime/runner';
 import { pluginEnv } from '../src/runtime/settings';
 import { batchScript, parseShowJob, SlurmBackend, shQuote } from '../src/runtime/slurm';
+import { Supervisor, type SupervisorEvent } from '../src/runtime/supervisor';
 import { describeBackendContract, environ, installedExample } from './backend-contract';
 import { alive, asRoot, expectFailure, scratchDir } from './helpers';
 
@@ -258,6 +259,62 @@ if (!cluster) {
       await expectFailure(backend.start(rt, { replicas: 5, env: pluginEnv(rt) }), 'unsupported');
       await backend.remove(rt);
     });
+
+    it('the supervisor applies the manifest policy to jobs: a killed job is resubmitted (on-failure), a clean exit stays down', async () => {
+      const rt = example((d) => {
+        const m = join(d, 'manifest.yaml');
+        writeFileSync(
+          m,
+          readFileSync(m, 'utf8').replace(
+            /lifecycle:[\s\S]*?restart_max_retries: \d+/,
+            'lifecycle:\n  restart_policy: on-failure\n  restart_max_retries: 5',
+          ),
+        );
+      });
+      writeRecord(receiptFile(rt.home), receiptSchema, {
+        plugin_id: 'fft',
+        version: '1.0.0',
+        archive_id: '',
+        sha256: '0'.repeat(64),
+        size_bytes: 0,
+        registry: 'upload',
+        method: 'slurm',
+        installed_at: new Date().toISOString(),
+      });
+      writeRecord(stateFile(rt.home), runStateSchema, { desired: 'running', replicas: 1 });
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const [r] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
+      const jobOf = () => {
+        const rec = readRecord(slurmReplicaFile(rt.home, rt.version, 0, 'json'), slurmJobRecordSchema);
+        return rec.ok ? rec.value.job_id : '';
+      };
+      const first = jobOf();
+      const events: SupervisorEvent[] = [];
+      const sup = new Supervisor(join(rt.home, '..'), {}, { onEvent: (e) => events.push(e) });
+      const tickUntil = async (done: () => Promise<boolean>, ms: number) => {
+        for (const deadline = Date.now() + ms; Date.now() < deadline; ) {
+          await sup.tick();
+          if (await done()) return true;
+          await new Promise((res) => setTimeout(res, 200));
+        }
+        return false;
+      };
+      process.kill(r!.pid!, 'SIGKILL');
+      expect(await tickUntil(async () => jobOf() !== first, 20_000)).toBe(true);
+      const [again] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
+      expect(again).toMatchObject({ restarts: 1, state: 'running' });
+      expect(events).toMatchObject([
+        { type: 'restart', plugin_id: 'fft', replica: 0, restarts: 1, exit_code: null },
+      ]);
+      // SIGTERM: the plugin exits 0, which on-failure leaves down.
+      process.kill(again!.pid!, 'SIGTERM');
+      await tickUntil(async () => (await backend.status(rt))[0]?.state === 'exited', 20_000);
+      await tickUntil(async () => false, 1_500);
+      expect((await backend.status(rt))[0]).toMatchObject({ state: 'exited', exit_code: 0 });
+      expect(events).toHaveLength(1);
+      await backend.remove(rt);
+    }, 90_000);
 
     it.runIf(asRoot)(
       'runs the job under the plugin’s own uid (uid isolation, as root)',
