@@ -4,7 +4,7 @@
 // secrets never reach `scontrol show job` or `ps`, a cancelled job leaves no process behind.
 // Without a cluster (not root, no slurm-wlm) the file says so in one loud line and skips.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SlurmCluster, startSlurm } from '../../infra/engines';
@@ -13,6 +13,7 @@ import { readRecord, receiptSchema, runStateSchema, slurmJobRecordSchema, writeR
 import type { PluginRuntime } from '../src/runtime/backend';
 import { probeHealth, waitHealthy } from '../src/runtime/health';
 import { probeHost } from '../src/runtime/host';
+import { bubblewrapUnavailable } from '../src/runtime/isolation';
 import { withSandbox } from '../src/runtime/runner';
 import { pluginEnv } from '../src/runtime/settings';
 import { batchScript, parseShowJob, SlurmBackend, shQuote } from '../src/runtime/slurm';
@@ -27,6 +28,18 @@ const output = (cmd: string, args: string[]): string => {
   } catch {
     return '';
   }
+};
+
+/** Every process below `pid` (through /proc/<pid>/task/<tid>/children). */
+const descendants = (pid: number): number[] => {
+  let kids: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (text) kids = kids.concat(text.split(/\s+/).map(Number));
+    }
+  } catch {}
+  return kids.flatMap((k) => [k, ...descendants(k)]);
 };
 
 /** Adds a slurm install entry (the fft example's uv environment) to an example's manifest. */
@@ -319,20 +332,42 @@ if (!cluster) {
     it.runIf(asRoot)(
       'runs the job under the plugin’s own uid (uid isolation, as root)',
       async () => {
-        {
-          const rt = await withSandbox(example(), { isolation: 'uid' });
-          const uid = rt.sandbox!.identity!.uid;
-          await backend.prepare(rt, () => {});
-          await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
-          const [r] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
-          const status = readFileSync(`/proc/${r!.pid}/status`, 'utf8');
-          expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
-          expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
-          expect(status).toMatch(/^Groups:\s*$/m);
-          // The job's output and records stay root's: the replica only has the descriptor.
-          expect(statSync(slurmReplicaFile(rt.home, rt.version, 0, 'log')).uid).toBe(0);
-          await backend.remove(rt);
-        }
+        const rt = await withSandbox(example(), { isolation: 'uid' });
+        const uid = rt.sandbox!.identity!.uid;
+        await backend.prepare(rt, () => {});
+        await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+        const [r] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
+        const status = readFileSync(`/proc/${r!.pid}/status`, 'utf8');
+        expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
+        expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+        expect(status).toMatch(/^Groups:\s*$/m);
+        // The job's output and records stay root's: the replica only has the descriptor.
+        expect(statSync(slurmReplicaFile(rt.home, rt.version, 0, 'log')).uid).toBe(0);
+        expect(statSync(slurmReplicaFile(rt.home, rt.version, 0, 'json')).mode & 0o777).toBe(0o600);
+        await backend.remove(rt);
+      },
+      60_000,
+    );
+
+    it.runIf(asRoot && !bubblewrapUnavailable())(
+      'runs the job in bubblewrap namespaces under the plugin’s uid (namespace isolation, as root)',
+      async () => {
+        const rt = await withSandbox(example(), { isolation: 'namespace' });
+        const uid = rt.sandbox!.identity!.uid;
+        await backend.prepare(rt, () => {});
+        await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+        const [r] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
+        expect(await probeHealth('127.0.0.1', r!.port!, rt)).toBe(true);
+        // The job's batch task is bwrap, under the plugin's uid; main.py runs inside its PID namespace.
+        expect(readFileSync(`/proc/${r!.pid}/cmdline`, 'utf8').split('\0')[0]).toMatch(/bwrap$/);
+        expect(readFileSync(`/proc/${r!.pid}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\s+${uid}\\s`, 'm'));
+        const inside = descendants(r!.pid!);
+        expect(inside.length).toBeGreaterThan(0);
+        expect(
+          inside.some((p) => /^NSpid:\s+\d+\s+\d+/m.test(readFileSync(`/proc/${p}/status`, 'utf8'))),
+        ).toBe(true);
+        await backend.remove(rt);
+        expect(alive(r!.pid!)).toBe(false);
       },
       60_000,
     );
