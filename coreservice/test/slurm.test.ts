@@ -8,13 +8,21 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SlurmCluster, startSlurm } from '../../infra/engines';
+import { doctor } from '../src/doctor';
 import { receiptFile, slurmBatchScript, slurmDir, slurmReplicaFile, stateFile } from '../src/layout';
 import { readRecord, receiptSchema, runStateSchema, slurmJobRecordSchema, writeRecord } from '../src/records';
 import type { PluginRuntime } from '../src/runtime/backend';
 import { probeHealth, waitHealthy } from '../src/runtime/health';
 import { probeHost } from '../src/runtime/host';
 import { bubblewrapUnavailable } from '../src/runtime/isolation';
-import { withSandbox } from '../src/runtime/runner';
+import {
+  launch,
+  loadRuntime,
+  replicaStatus,
+  retire,
+  stopWholePlugin,
+  withSandbox,
+} from '../src/runtime/runner';
 import { pluginEnv } from '../src/runtime/settings';
 import { batchScript, parseShowJob, SlurmBackend, shQuote } from '../src/runtime/slurm';
 import { Supervisor, type SupervisorEvent } from '../src/runtime/supervisor';
@@ -328,6 +336,34 @@ if (!cluster) {
       expect(events).toHaveLength(1);
       await backend.remove(rt);
     }, 90_000);
+
+    it("CoreService's launch() runs a slurm plugin like any other: sandboxed, healthy, stopped whole", async () => {
+      const plain = example();
+      const rt = loadRuntime(join(plain.home, '..'), 'fft', '1.0.0', 'slurm');
+      await backend.prepare(rt, () => {});
+      const replicas = await launch(rt, { replicas: 1, healthTimeoutMs: 20_000 });
+      expect(replicas[0]?.state).toBe('running');
+      if (asRoot) expect(replicas[0]?.isolation).toBe('uid');
+      const boxed = await withSandbox(rt);
+      expect((await replicaStatus(boxed)).map((r) => r.healthy)).toEqual([true]);
+      await stopWholePlugin(boxed);
+      expect(alive(replicas[0]!.pid!)).toBe(false);
+      await retire(rt, 'slurm');
+      expect(existsSync(slurmDir(rt.home, rt.version))).toBe(false);
+    }, 60_000);
+
+    it('doctor cancels the jobs of an install that never finished (no receipt) and removes it', async () => {
+      const rt = example();
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const [r] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
+      const report = await doctor(join(rt.home, '..'));
+      expect(report.removed.map((x) => x.path)).toContain('fft');
+      expect(alive(r!.pid!)).toBe(false);
+      const jobs = execFileSync('squeue', ['-h', '-o', '%j|%k'], { env: slurmEnv(), encoding: 'utf8' });
+      expect(jobs).not.toContain(rt.home);
+      expect(existsSync(rt.home)).toBe(false);
+    }, 60_000);
 
     it.runIf(asRoot)(
       'runs the job under the plugin’s own uid (uid isolation, as root)',

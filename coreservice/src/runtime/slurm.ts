@@ -20,7 +20,7 @@
 // before main.py (plus no_new_privs, as the process backend). The job's output file is opened by
 // slurmstepd before that, so the replica writes it only through the descriptor it inherits.
 import { type ExecFileException, execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
 import { InstallError } from '../errors';
@@ -412,15 +412,22 @@ export class SlurmBackend implements Backend {
     return out;
   }
 
-  /** The pid of the job's batch task on this host (`scontrol listpids`), when it runs here. */
-  private async pidOf(jobId: string): Promise<number | undefined> {
+  /** The processes of a job on this host (`scontrol listpids`): the batch task's first, when it runs here. */
+  private async jobPids(jobId: string): Promise<number[]> {
     const r = await slurm('scontrol', ['listpids', jobId]);
-    if (r.code !== 0) return undefined;
-    for (const line of r.stdout.split('\n')) {
-      const [pid, job, step, local] = line.trim().split(/\s+/);
-      if (job === jobId && step === 'batch' && local === '0') return Number(pid);
-    }
-    return undefined;
+    if (r.code !== 0) return [];
+    const rows = r.stdout
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .filter(([pid, job]) => job === jobId && /^\d+$/.test(pid ?? ''));
+    const first = rows.filter(([, , step, local]) => step === 'batch' && local === '0');
+    return [...first, ...rows.filter((r) => !first.includes(r))].map(([pid]) => Number(pid));
+  }
+
+  /** The pid of the job's batch task on this host (the replica's main process), when it runs here. */
+  private async pidOf(jobId: string): Promise<number | undefined> {
+    const [first] = await this.jobPids(jobId);
+    return first;
   }
 
   private static active(q: Queued | undefined): boolean {
@@ -569,17 +576,34 @@ export class SlurmBackend implements Backend {
     await this.suspendOrResume(rt, 'resume');
   }
 
-  /** `scontrol suspend|resume`: Slurm stops (SIGSTOP) or continues every process of the job. */
+  /**
+   * `scontrol suspend|resume`: Slurm stops (SIGSTOP) or continues every process of the job. slurmd
+   * does it after scontrol returns, so this waits (bounded) until Slurm reports the new state and
+   * the job's processes on this host are stopped, or running again.
+   */
   private async suspendOrResume(rt: PluginRuntime, how: 'suspend' | 'resume'): Promise<void> {
-    for (const { rec } of this.readable(rt)) {
-      const r = await slurm('scontrol', [how, rec.job_id]);
+    const ids = this.readable(rt).map(({ rec }) => rec.job_id);
+    for (const id of ids) {
+      const r = await slurm('scontrol', [how, id]);
       if (r.code !== 0 && !/already|not suspended|Job is pending/i.test(r.stderr)) {
         throw new InstallError(
           'backend-failed',
-          `could not ${how} ${rt.pluginId} (job ${rec.job_id}): ${lastLine(r.stderr)} (scontrol ${how} needs root or a Slurm operator)`,
+          `could not ${how} ${rt.pluginId} (job ${id}): ${lastLine(r.stderr)} (scontrol ${how} needs root or a Slurm operator)`,
         );
       }
     }
+    const want = how === 'suspend';
+    const settled = async () => {
+      const q = await this.queue(ids);
+      for (const id of ids) {
+        const state = q.get(id)?.state;
+        if (!state || ENDED.has(state) || WAITING.has(state)) continue;
+        if ((state === 'SUSPENDED') !== want) return false;
+        for (const pid of await this.jobPids(id)) if (stopped(pid) !== want) return false;
+      }
+      return true;
+    };
+    for (let i = 0; i < 100 && !(await settled()); i++) await sleep(50);
   }
 
   /** Jobs of the version Slurm still runs, found by name and home (a crash may have lost a record). */
@@ -614,5 +638,15 @@ export class SlurmBackend implements Backend {
   async leftovers(home: string, installed?: string): Promise<string[]> {
     const all = [...slurmVersionNames(home), ...venvVersionNames(home)].filter((v) => v !== installed);
     return [...new Set(all)].sort();
+  }
+}
+
+/** Whether a process is stopped by a signal (state T); a process that is gone counts as stopped. */
+function stopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'T';
+  } catch {
+    return true;
   }
 }
