@@ -527,7 +527,12 @@ export class SlurmBackend implements Backend {
             ...(job!.node && job!.node !== '(null)' ? { node: job!.node } : {}),
           };
         }
-        if (rec.exit_code === undefined) rec = await this.recordEnd(rt, n, rec);
+        if (rec.exit_code === undefined) {
+          const ended = await this.recordEnd(rt, n, rec);
+          // squeue and scontrol disagreed for a moment (it was just starting): ask again next time.
+          if (!ended) return { ...base, state: 'starting' };
+          rec = ended;
+        }
         return {
           ...base,
           state: rec.stopped ? 'stopped' : 'exited',
@@ -539,11 +544,20 @@ export class SlurmBackend implements Backend {
     );
   }
 
-  /** Asks `scontrol show job` how a job ended (no accounting: slurmctld keeps it MinJobAge) and records it. */
-  private async recordEnd(rt: VersionRef, n: number, rec: SlurmJobRecord): Promise<SlurmJobRecord> {
+  /**
+   * Asks `scontrol show job` how a job ended (no accounting: slurmctld keeps it MinJobAge) and
+   * records it. COMPLETING counts as ended: the batch script's exit status is final by then (only
+   * Slurm's cleanup is left), so a clean exit is never taken for an unknown one and restarted.
+   * Undefined when Slurm says it has not ended.
+   */
+  private async recordEnd(
+    rt: VersionRef,
+    n: number,
+    rec: SlurmJobRecord,
+  ): Promise<SlurmJobRecord | undefined> {
     const r = await slurm('scontrol', ['show', 'job', '-o', rec.job_id]);
     const shown = r.code === 0 ? parseShowJob(r.stdout) : {};
-    if (shown.state && !ENDED.has(shown.state)) return rec; // COMPLETING: not yet
+    if (shown.state && !ENDED.has(shown.state) && shown.state !== 'COMPLETING') return undefined;
     const ended: SlurmJobRecord = {
       ...rec,
       exit_code: shown.exit ?? null,
