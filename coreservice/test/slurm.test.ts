@@ -274,6 +274,19 @@ if (!cluster) {
       await backend.remove(rt);
     }, 60_000);
 
+    it('a garbled job record is an unknown replica in status, named with why, never acted on; remove takes it away', async () => {
+      const rt = example();
+      await backend.prepare(rt, () => {});
+      writeFileSync(slurmReplicaFile(rt.home, rt.version, 0, 'json'), '{"job_id": "1; scancel -u root"}');
+      const [s] = await backend.status(rt);
+      expect(s).toMatchObject({ replica: 0, state: 'unknown' });
+      expect(s?.unreadable?.why).toMatch(/job_id|submitted_at/);
+      await backend.stop(rt);
+      await backend.remove(rt);
+      expect(existsSync(slurmDir(rt.home, rt.version))).toBe(false);
+      expect(await backend.leftovers(rt.home)).toEqual([]);
+    });
+
     it('refuses more replicas than resources.replicas.max', async () => {
       const rt = example();
       await backend.prepare(rt, () => {});
