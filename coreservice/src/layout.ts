@@ -16,7 +16,7 @@
 //       <version>/                       the verified files of a version (manifest.yaml, main.py, wheels/)
 //       venvs/<version>/                 the uv backend's venv
 //       run/<version>/replica-<n>.{json,out,log}   the process backend's run records
-//       slurm/<version>/replica-<n>.{json,log,spec.json} batch.sh launch.py   the slurm backend's jobs
+//       slurm/<version>/replica-<n>.{json,log,prev.log,spec.json} batch.sh launch.py   the slurm backend's jobs
 //       data/                            the plugin's data dir
 //       snapshots/<time>-<old version>/  copies of data/ taken before upgrades
 //   <uid registry>/<uid>                 a host-wide uid claim (see runtime/identity.ts)
@@ -284,8 +284,11 @@ export const venvVersionNames = (home: string) => versionNamesIn(venvsRoot(home)
 export const slurmRoot = (home: string) => join(home, SLURM);
 /** `<home>/slurm/<version>`: one version's job records, batch script and launcher. */
 export const slurmDir = (home: string, version: string) => join(slurmRoot(home), version);
-export type SlurmFileKind = 'json' | 'log' | 'spec.json';
-/** `slurm/<version>/replica-<n>.json` (the job record), `.log` (the job's output) or `.spec.json` (its argv and env). */
+export type SlurmFileKind = 'json' | 'log' | 'prev.log' | 'spec.json';
+/**
+ * `slurm/<version>/replica-<n>.json` (the job record), `.log` (the job's output), `.prev.log` (the
+ * previous job's, kept across a restart) or `.spec.json` (its argv and env).
+ */
 export const slurmReplicaFile = (home: string, version: string, n: number, kind: SlurmFileKind) =>
   join(slurmDir(home, version), `replica-${n}.${kind}`);
 /** `slurm/<version>/batch.sh` and `launch.py`: the batch script every job runs, and its launcher. */

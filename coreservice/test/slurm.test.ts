@@ -237,7 +237,12 @@ if (!cluster) {
     }, 60_000);
 
     it('a job that exits is reported exited with its code, for the supervisor to restart by policy', async () => {
-      const rt = example((d) => writeFileSync(join(d, 'main.py'), 'import sys\nsys.exit(3)\n'));
+      const rt = example((d) =>
+        writeFileSync(
+          join(d, 'main.py'),
+          'import os, sys\nprint("run " + os.environ["MAGELLON_REPLICA_ID"] + " failing", file=sys.stderr)\nsys.exit(3)\n',
+        ),
+      );
       await backend.prepare(rt, () => {});
       await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
       let s = (await backend.status(rt))[0];
@@ -248,6 +253,11 @@ if (!cluster) {
       expect(s).toMatchObject({ state: 'exited', exit_code: 3, restarts: 0 });
       await backend.restartReplica(rt, 0, { replicas: 1, env: pluginEnv(rt), restarts: 1 });
       expect((await backend.status(rt))[0]?.restarts).toBe(1);
+      for (let i = 0; i < 100 && (await backend.status(rt))[0]?.state !== 'exited'; i++) {
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      // Both runs' output: the first one's is kept across the restart.
+      expect((await backend.logs(rt, 10)).filter((l) => l === 'run fft-0 failing')).toHaveLength(2);
       await backend.remove(rt);
     }, 60_000);
 

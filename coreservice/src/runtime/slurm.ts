@@ -20,7 +20,7 @@
 // before main.py (plus no_new_privs, as the process backend). The job's output file is opened by
 // slurmstepd before that, so the replica writes it only through the descriptor it inherits.
 import { type ExecFileException, execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
 import { InstallError } from '../errors';
@@ -289,7 +289,7 @@ export class SlurmBackend implements Backend {
       3_000,
     );
     for (const { n } of this.records(rt).filter(({ n }) => n >= opts.replicas)) {
-      for (const kind of ['json', 'log', 'spec.json'] as const) {
+      for (const kind of ['json', 'log', 'prev.log', 'spec.json'] as const) {
         rmSync(slurmReplicaFile(rt.home, rt.version, n, kind), { force: true });
       }
     }
@@ -305,6 +305,14 @@ export class SlurmBackend implements Backend {
     const file = slurmReplicaFile(rt.home, rt.version, n, 'json');
     const old = readRecord(file, slurmJobRecordSchema);
     if (old.ok) await this.cancel([old.value.job_id], 3_000);
+    // Slurm truncates the output file (the READY line must be this job's): the previous job's output
+    // (a crash's traceback) is kept beside it, one run back.
+    const log = slurmReplicaFile(rt.home, rt.version, n, 'log');
+    try {
+      if (lstatSync(log).isFile() && lstatSync(log).size > 0) {
+        renameSync(log, slurmReplicaFile(rt.home, rt.version, n, 'prev.log'));
+      }
+    } catch {}
 
     const announce = rt.manifest.health_check.expected_announce;
     const port = announce ? undefined : await freePort();
@@ -342,7 +350,7 @@ export class SlurmBackend implements Backend {
     const args = [
       '--parsable',
       `--job-name=magellon-${rt.pluginId}-${rt.version}-r${n}`,
-      `--output=${slurmPath(slurmReplicaFile(rt.home, rt.version, n, 'log'))}`,
+      `--output=${slurmPath(log)}`,
       '--open-mode=truncate',
       `--chdir=${slurmPath(rt.dir)}`,
       // sbatch's own environment is PATH and SLURM_CONF (clientEnv): that is all the job inherits.
@@ -575,8 +583,11 @@ export class SlurmBackend implements Backend {
     const all = this.records(rt);
     const lines: string[] = [];
     for (const { n } of all) {
-      const text = readBounded(slurmReplicaFile(rt.home, rt.version, n, 'log'), MAX_LOG_TAIL_BYTES, true);
-      const mine = text.split('\n').filter((l) => l.length > 0);
+      const mine = (['prev.log', 'log'] as const).flatMap((kind) =>
+        readBounded(slurmReplicaFile(rt.home, rt.version, n, kind), MAX_LOG_TAIL_BYTES, true)
+          .split('\n')
+          .filter((l) => l.length > 0),
+      );
       lines.push(...(all.length > 1 ? mine.map((l) => `[${n}] ${l}`) : mine));
     }
     return lines.slice(-Math.max(0, tail));
