@@ -238,7 +238,10 @@ export function parseReplicaFileName(name: string): { replica: number; kind: Rep
   return m ? { replica: Number(m[1]), kind: m[2] as ReplicaFileKind } : undefined;
 }
 
-/** The home, version and replica of a run record's path (`<home>/run/<version>/replica-<n>.json`), or undefined. */
+/**
+ * The home, version and replica of a run record's path (`<home>/run/<version>/replica-<n>.json`, or
+ * the slurm backend's `<home>/slurm/<version>/replica-<n>.json`), or undefined.
+ */
 export function parseRunRecordPath(
   path: string,
 ): { home: string; version: string; replica: number } | undefined {
@@ -246,7 +249,8 @@ export function parseRunRecordPath(
   const dir = dirname(path);
   const version = basename(dir);
   const run = dirname(dir);
-  if (file?.kind !== 'json' || !isVersionName(version) || basename(run) !== RUN) return undefined;
+  if (file?.kind !== 'json' || !isVersionName(version) || ![RUN, SLURM].includes(basename(run)))
+    return undefined;
   return { home: dirname(run), version, replica: file.replica };
 }
 

@@ -27,7 +27,7 @@ import { pluginEnv } from '../src/runtime/settings';
 import { batchScript, parseShowJob, SlurmBackend, shQuote } from '../src/runtime/slurm';
 import { Supervisor, type SupervisorEvent } from '../src/runtime/supervisor';
 import { describeBackendContract, environ, installedExample } from './backend-contract';
-import { alive, asRoot, expectFailure, scratchDir } from './helpers';
+import { alive, asRoot, expectFailure, scratchDir, stopAllUnder } from './helpers';
 
 /** What a command printed, or '' when it failed (grep and pgrep fail when they find nothing). */
 const output = (cmd: string, args: string[]): string => {
@@ -296,6 +296,16 @@ if (!cluster) {
       expect(existsSync(slurmDir(rt.home, rt.version))).toBe(false);
       expect(await backend.leftovers(rt.home)).toEqual([]);
     });
+
+    it("the tests' sweep (stopAllUnder) finds slurm job records and cancels their jobs", async () => {
+      const rt = example();
+      await backend.prepare(rt, () => {});
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const [r] = await waitHealthy(backend, rt, { timeoutMs: 20_000 });
+      await stopAllUnder(join(rt.home, '..'));
+      expect(alive(r!.pid!)).toBe(false);
+      expect(existsSync(slurmDir(rt.home, rt.version))).toBe(false);
+    }, 60_000);
 
     it('refuses more replicas than resources.replicas.max', async () => {
       const rt = example();
