@@ -253,9 +253,14 @@ export class SlurmBackend implements Backend {
   async prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void> {
     if (this.usesVenv(rt)) await this.uv.prepare(rt, log);
     else await this.plain.prepare(rt, log);
-    const dir = slurmDir(rt.home, rt.version);
+    await this.writeScripts(rt);
+    log('wrote the batch script (each replica is one Slurm job)');
+  }
+
+  /** The version's batch script and launcher, in its 0700 slurm dir (idempotent: always the same text). */
+  private async writeScripts(rt: VersionRef): Promise<void> {
     mkdirSync(slurmRoot(rt.home), { recursive: true, mode: 0o700 });
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(slurmDir(rt.home, rt.version), { recursive: true, mode: 0o700 });
     const python = (await findPython())?.executable ?? 'python3';
     writeFileDurably(slurmLauncher(rt.home, rt.version), LAUNCHER);
     // 0600 is enough: sbatch reads the script and sends its text; slurmd writes its own copy.
@@ -263,7 +268,6 @@ export class SlurmBackend implements Backend {
       slurmBatchScript(rt.home, rt.version),
       batchScript(python, slurmLauncher(rt.home, rt.version)),
     );
-    log('wrote the batch script (each replica is one Slurm job)');
   }
 
   private interpreter(rt: PluginRuntime): Promise<string> | string {
@@ -279,8 +283,12 @@ export class SlurmBackend implements Backend {
         `${rt.pluginId} ${rt.version} allows at most ${max} replicas (resources.replicas.max)`,
       );
     }
-    if (!existsSync(slurmBatchScript(rt.home, rt.version))) {
-      throw new InstallError('backend-failed', `${rt.pluginId} ${rt.version} is not prepared for slurm`);
+    // Written again when a start finds them gone (the venv, if any, is prepare's alone).
+    if (
+      !existsSync(slurmBatchScript(rt.home, rt.version)) ||
+      !existsSync(slurmLauncher(rt.home, rt.version))
+    ) {
+      await this.writeScripts(rt);
     }
     // Jobs of replicas beyond the new count (after a scale down) are cancelled, their files go.
     const beyond = this.readable(rt).filter(({ n }) => n >= opts.replicas);
