@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SlurmCluster, startSlurm } from '../../infra/engines';
 import { doctor } from '../src/doctor';
+import { installFromFile, uninstall } from '../src/install';
 import { receiptFile, slurmBatchScript, slurmDir, slurmReplicaFile, stateFile } from '../src/layout';
 import { readRecord, receiptSchema, runStateSchema, slurmJobRecordSchema, writeRecord } from '../src/records';
 import type { PluginRuntime } from '../src/runtime/backend';
@@ -27,12 +28,13 @@ import { pluginEnv } from '../src/runtime/settings';
 import { batchScript, parseShowJob, SlurmBackend, shQuote } from '../src/runtime/slurm';
 import { Supervisor, type SupervisorEvent } from '../src/runtime/supervisor';
 import { describeBackendContract, environ, installedExample } from './backend-contract';
+import { packVariant } from './fixtures';
 import { alive, asRoot, expectFailure, scratchDir, stopAllUnder } from './helpers';
 
 /** What a command printed, or '' when it failed (grep and pgrep fail when they find nothing). */
 const output = (cmd: string, args: string[]): string => {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
+    return execFileSync(cmd, args, { encoding: 'utf8', env: process.env }).trim();
   } catch {
     return '';
   }
@@ -306,6 +308,30 @@ if (!cluster) {
       expect(alive(r!.pid!)).toBe(false);
       expect(existsSync(slurmDir(rt.home, rt.version))).toBe(false);
     }, 60_000);
+
+    it('installFromFile picks the slurm entry, starts it healthy as a job, and uninstall cancels it', async () => {
+      const work = scratchDir('pack-', scratch);
+      const bytes = await packVariant(work, 'fft', '1.0.0', withSlurmEntry);
+      const file = join(work, 'fft-slurm.mpn');
+      writeFileSync(file, bytes);
+      const pluginsDir = scratchDir('plugins-', scratch);
+      const receipt = await installFromFile({
+        pluginsDir,
+        file,
+        method: 'slurm',
+        run: { healthTimeoutMs: 30_000 },
+      });
+      expect(receipt).toMatchObject({ plugin_id: 'fft', version: '1.0.0', method: 'slurm' });
+      const home = join(pluginsDir, 'fft');
+      const rec = readRecord(slurmReplicaFile(home, '1.0.0', 0, 'json'), slurmJobRecordSchema);
+      expect(rec.ok).toBe(true);
+      const jobId = rec.ok ? rec.value.job_id : '';
+      const state = () => output('squeue', ['-h', '-t', 'all', '-j', jobId, '-o', '%T']);
+      expect(state()).toBe('RUNNING');
+      await uninstall(pluginsDir, 'fft');
+      expect(['CANCELLED', 'COMPLETED', 'FAILED', '']).toContain(state());
+      expect(existsSync(home)).toBe(false);
+    }, 120_000);
 
     it('refuses more replicas than resources.replicas.max', async () => {
       const rt = example();
