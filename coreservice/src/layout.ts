@@ -17,6 +17,7 @@
 //       venvs/<version>/                 the uv backend's venv
 //       run/<version>/replica-<n>.{json,out,log,env}   the process backend's run records
 //       containers/<version>/image.json replica-<n>.{json,env}   the docker backend's records
+//       slurm/<version>/replica-<n>.{json,log,prev.log,spec.json} batch.sh launch.py   the slurm backend's jobs
 //       data/                            the plugin's data dir
 //       snapshots/<time>-<old version>/  copies of data/ taken before upgrades
 //   <uid registry>/<uid>                 a host-wide uid claim (see runtime/identity.ts)
@@ -159,10 +160,11 @@ const SNAPSHOTS = 'snapshots';
 const RUN = 'run';
 const VENVS = 'venvs';
 const CONTAINERS = 'containers';
+const SLURM = 'slurm';
 /** CoreService's own files in a home: root's alone under uid isolation (0600). */
 const HOME_RECORDS = [RECEIPT, STATE, IDENTITY, HEARTBEAT_KEY] as const;
 /** The names in a home that are CoreService's own, which no version may take. */
-const HOME_NAMES = new Set<string>([...HOME_RECORDS, DATA, SNAPSHOTS, RUN, VENVS, CONTAINERS]);
+const HOME_NAMES = new Set<string>([...HOME_RECORDS, DATA, SNAPSHOTS, RUN, VENVS, CONTAINERS, SLURM]);
 
 /** `<home>/receipt.json`: what is installed (written last; its presence means installed). */
 export const receiptFile = (home: string) => join(home, RECEIPT);
@@ -241,7 +243,10 @@ export function parseReplicaFileName(name: string): { replica: number; kind: Rep
   return m ? { replica: Number(m[1]), kind: m[2] as ReplicaFileKind } : undefined;
 }
 
-/** The home, version and replica of a run record's path (`<home>/run/<version>/replica-<n>.json`), or undefined. */
+/**
+ * The home, version and replica of a run record's path (`<home>/run/<version>/replica-<n>.json`, or
+ * the slurm backend's `<home>/slurm/<version>/replica-<n>.json`), or undefined.
+ */
 export function parseRunRecordPath(
   path: string,
 ): { home: string; version: string; replica: number } | undefined {
@@ -249,7 +254,8 @@ export function parseRunRecordPath(
   const dir = dirname(path);
   const version = basename(dir);
   const run = dirname(dir);
-  if (file?.kind !== 'json' || !isVersionName(version) || basename(run) !== RUN) return undefined;
+  if (file?.kind !== 'json' || !isVersionName(version) || ![RUN, SLURM].includes(basename(run)))
+    return undefined;
   return { home: dirname(run), version, replica: file.replica };
 }
 
@@ -298,16 +304,41 @@ export const containerFile = (home: string, version: string, n: number, kind: Co
 /** The versions that have container records. */
 export const containerVersionNames = (home: string) => versionNamesIn(containersRoot(home));
 /** The replica record files of a version, with their replica numbers (unsorted). */
-export function containerRecordFiles(home: string, version: string): { replica: number; path: string }[] {
+export const containerRecordFiles = (home: string, version: string) =>
+  replicaRecordsIn(containersDir(home, version));
+
+// The slurm backend's jobs: root's alone (0700), whatever the isolation (a replica never opens them).
+
+/** `<home>/slurm`: every version's job records. */
+export const slurmRoot = (home: string) => join(home, SLURM);
+/** `<home>/slurm/<version>`: one version's job records, batch script and launcher. */
+export const slurmDir = (home: string, version: string) => join(slurmRoot(home), version);
+export type SlurmFileKind = 'json' | 'log' | 'prev.log' | 'spec.json';
+/**
+ * `slurm/<version>/replica-<n>.json` (the job record), `.log` (the job's output), `.prev.log` (the
+ * previous job's, kept across a restart) or `.spec.json` (its argv and env).
+ */
+export const slurmReplicaFile = (home: string, version: string, n: number, kind: SlurmFileKind) =>
+  join(slurmDir(home, version), `replica-${n}.${kind}`);
+/** `slurm/<version>/batch.sh` and `launch.py`: the batch script every job runs, and its launcher. */
+export const slurmBatchScript = (home: string, version: string) => join(slurmDir(home, version), 'batch.sh');
+export const slurmLauncher = (home: string, version: string) => join(slurmDir(home, version), 'launch.py');
+/** The versions that have job records. */
+export const slurmVersionNames = (home: string) => versionNamesIn(slurmRoot(home));
+/** The job record files of a version, with their replica numbers (unsorted). */
+export const slurmRecordFiles = (home: string, version: string) => replicaRecordsIn(slurmDir(home, version));
+
+/** The `replica-<n>.json` record files in a backend's version dir, with their replica numbers (unsorted). */
+function replicaRecordsIn(dir: string): { replica: number; path: string }[] {
   let names: string[];
   try {
-    names = readdirSync(containersDir(home, version));
+    names = readdirSync(dir);
   } catch {
     return [];
   }
   return names.flatMap((name) => {
     const m = /^replica-(\d+)\.json$/.exec(name);
-    return m ? [{ replica: Number(m[1]), path: join(containersDir(home, version), name) }] : [];
+    return m ? [{ replica: Number(m[1]), path: join(dir, name) }] : [];
   });
 }
 

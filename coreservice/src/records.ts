@@ -103,6 +103,25 @@ export const containerRecordSchema = z.object({
 });
 export type ContainerRecord = z.infer<typeof containerRecordSchema>;
 
+/** The slurm backend's record of one replica, a batch job (`slurm/<version>/replica-<n>.json`). */
+export const slurmJobRecordSchema = z.object({
+  job_id: z.string().regex(/^\d+$/, 'a Slurm job id'),
+  submitted_at: z.string(),
+  restarts: z.number().int().nonnegative(),
+  /** The port it was told to use (when the plugin does not announce itself). */
+  port: z.number().int().min(1).max(65535).optional(),
+  isolation: z.enum(ISOLATION_SETTINGS).exclude(['auto']).optional(),
+  stopped: z.boolean().optional(),
+  /** How it ended, once Slurm said so (null: by a signal). */
+  exit_code: z.number().int().nullable().optional(),
+  exited_at: z.string().optional(),
+  /** Slurm's state and node when it ended. */
+  job_state: z.string().optional(),
+  node: z.string().optional(),
+  given: recordedStartSchema.optional().catch(undefined),
+});
+export type SlurmJobRecord = z.infer<typeof slurmJobRecordSchema>;
+
 /** A plugin's own user and group (`uid` isolation), in `<home>/identity.json`. */
 export const identitySchema = z.object({
   uid: z.number().int().min(PLUGIN_UID_MIN).max(PLUGIN_UID_MAX),

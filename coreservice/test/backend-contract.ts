@@ -33,11 +33,17 @@ export interface BackendCapabilities {
   scale: boolean;
   /**
    * Its engine restarts a replica that ends as the manifest's restart policy says (docker's
-   * `--restart`), so the supervisor leaves it alone; otherwise an ended replica stays ended.
+   * `--restart`, systemd's `Restart=`), so the supervisor leaves it alone; otherwise an ended
+   * replica stays ended.
    */
   restartsItself?: boolean;
   /** Why the engine it needs is not here (its test file said so loudly): every test is skipped. */
   skip?: () => string | undefined;
+  /**
+   * Changes the example's files before its manifest is read, for a method the example ships no
+   * install entry of (it adds one).
+   */
+  editExample?: (dir: string) => void;
   /** What prepare's progress lines say, when it says anything. */
   prepareSays?: RegExp;
   /**
@@ -87,7 +93,10 @@ export function describeBackendContract(makeBackend: () => Backend, caps: Backen
     const backend = makeBackend();
     const path = process.env.PATH;
     const example = (edit?: (dir: string) => void) =>
-      installedExample(scratch, caps.plugin, caps.method, edit);
+      installedExample(scratch, caps.plugin, caps.method, (d) => {
+        caps.editExample?.(d);
+        edit?.(d);
+      });
     afterEach(() => {
       process.env.PATH = path;
     });

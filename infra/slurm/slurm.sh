@@ -171,7 +171,9 @@ print(*(s.getsockname()[1] for s in socks))
 }
 
 write_config() {
-  local node="$1" cpus="$2" ctld_port="$3" slurmd_port="$4"
+  local node="$1" cpus="$2" ctld_port="$3" slurmd_port="$4" mem
+  # Half the host's memory (MiB), so that jobs may ask for memory (--mem) as a lab's would.
+  mem="$(awk '/^MemTotal:/ { print int($2 / 2048) }' /proc/meminfo)"
   local cluster
   cluster="hub$(printf '%s' "$STATE" | sha256sum | cut -c1-8)"
   rm -rf "$STATE/ctld" "$STATE/spool"
@@ -211,7 +213,7 @@ ReturnToService=2
 MinJobAge=300
 SlurmctldDebug=info
 SlurmdDebug=info
-NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=${mem:-1} State=UNKNOWN
 PartitionName=hub Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 }

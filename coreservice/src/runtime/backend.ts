@@ -58,6 +58,8 @@ export interface ReplicaInfo {
   exited_at?: string;
   /** Frozen by pause (still `running`, but it answers nothing until unpaused). */
   paused?: boolean;
+  /** The node it runs on (batch jobs). */
+  node?: string;
   /** How many times the supervisor restarted it. */
   restarts: number;
   /** The isolation it was started with. */

@@ -7,6 +7,7 @@ import type { Backend, VersionRef } from './backend';
 import { DockerBackend } from './docker';
 import type { HostFacts } from './host';
 import { ProcessBackend } from './process';
+import { SlurmBackend } from './slurm';
 import { type SystemdManager, SystemdSupervised } from './systemd';
 import { UvBackend } from './uv';
 
@@ -18,6 +19,7 @@ const FACTORIES: Partial<Record<InstallMethod, () => Backend>> = {
   subprocess: () => supervised(new ProcessBackend()),
   uv: () => supervised(new UvBackend()),
   docker: () => new DockerBackend(),
+  slurm: () => new SlurmBackend(),
 };
 
 const made = new Map<InstallMethod, Backend>();
