@@ -180,6 +180,23 @@ export function readRecord<T>(path: string, schema: z.ZodType<T>): RecordRead<T>
 }
 
 /** The value of a record, or undefined when it is absent or unreadable. */
+/** One `replica-<n>.json` a backend keeps, read (or not) through its schema. */
+export type ReplicaRecordRead<T> = { n: number; path: string; read: RecordRead<T> };
+
+/** A version's replica records (the files a layout function listed), read through `schema`, by replica number. */
+export function readReplicaRecords<T>(
+  files: { replica: number; path: string }[],
+  schema: z.ZodType<T>,
+): ReplicaRecordRead<T>[] {
+  return files
+    .map(({ replica, path }) => ({ n: replica, path, read: readRecord(path, schema) }))
+    .sort((a, b) => a.n - b.n);
+}
+
+/** The records of `readReplicaRecords` that could be read. */
+export const readableRecords = <T>(reads: ReplicaRecordRead<T>[]): { n: number; rec: T }[] =>
+  reads.flatMap(({ n, read }) => (read.ok ? [{ n, rec: read.value }] : []));
+
 export const recordValue = <T>(read: RecordRead<T>): T | undefined => (read.ok ? read.value : undefined);
 
 /**

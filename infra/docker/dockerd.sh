@@ -22,6 +22,8 @@
 # /usr/bin/docker (another one may come first on PATH; both speak API 1.41 to it).
 # Exit codes: 0 ok, 1 failed, 2 bad usage, 3 cannot run here (not root, cannot install).
 set -euo pipefail
+# shellcheck source=../lib/apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/apt.sh"
 
 PACKAGES=(docker.io busybox-static python3.11-minimal libpython3.11-stdlib)
 DOCKER_CLI="${HUB_DOCKER_CLI:-/usr/bin/docker}"
@@ -43,27 +45,7 @@ missing_tools() {
 
 install_if_missing() {
   [ -z "$(missing_tools)" ] && return 0
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "dockerd.sh: cannot install docker.io (needs root and apt-get); missing: $(missing_tools)" >&2
-    exit 3
-  fi
-  echo "dockerd.sh: installing ${PACKAGES[*]}" >&2
-  local log="${TMPDIR:-/tmp}/hub-docker-apt.log"
-  # docker.io's postinst would start the system dockerd; keep it (and any other service) from doing so.
-  local policy_rc_d=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    policy_rc_d=/usr/sbin/policy-rc.d
-    printf '#!/bin/sh\nexit 101\n' >"$policy_rc_d" && chmod +x "$policy_rc_d"
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  local ok=1
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
-    --no-install-recommends "${PACKAGES[@]}"; } >"$log" 2>&1 || ok=0
-  if [ -n "$policy_rc_d" ]; then rm -f "$policy_rc_d" && trap - EXIT; fi
-  if [ "$ok" = 0 ]; then
-    echo "dockerd.sh: apt-get install failed; see $log" >&2
-    exit 3
-  fi
+  apt_install dockerd "${PACKAGES[@]}"
 }
 
 cannot_run() { # prints why a private dockerd cannot run here, or nothing

@@ -19,6 +19,8 @@
 # processes tracked by proctrack/linuxproc (no cgroups are needed).
 # Exit codes: 0 ok, 1 failed, 2 bad usage, 3 cannot run here (not root, cannot install).
 set -euo pipefail
+# shellcheck source=../lib/apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/apt.sh"
 
 PACKAGES=(slurm-wlm munge)
 
@@ -37,27 +39,7 @@ missing_tools() {
 
 install_if_missing() {
   [ -z "$(missing_tools)" ] && return 0
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "slurm.sh: cannot install ${PACKAGES[*]} (needs root and apt-get); missing: $(missing_tools)" >&2
-    exit 3
-  fi
-  echo "slurm.sh: installing ${PACKAGES[*]}" >&2
-  local log="${TMPDIR:-/tmp}/hub-slurm-apt.log"
-  # The packages' postinst would start the system munge and slurm services; keep them from doing so.
-  local policy_rc_d=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    policy_rc_d=/usr/sbin/policy-rc.d
-    printf '#!/bin/sh\nexit 101\n' >"$policy_rc_d" && chmod +x "$policy_rc_d"
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  local ok=1
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
-    --no-install-recommends "${PACKAGES[@]}"; } >"$log" 2>&1 || ok=0
-  if [ -n "$policy_rc_d" ]; then rm -f "$policy_rc_d" && trap - EXIT; fi
-  if [ "$ok" = 0 ]; then
-    echo "slurm.sh: apt-get install failed; see $log" >&2
-    exit 3
-  fi
+  apt_install slurm "${PACKAGES[@]}"
 }
 
 cannot_run() { # prints why the cluster cannot run here, or nothing

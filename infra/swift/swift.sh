@@ -10,6 +10,8 @@
 # State lives in $HUB_SWIFT_DIR (default ${TMPDIR:-/tmp}/hub-swift); the proxy listens on
 # $HUB_SWIFT_PORT (default 18080; 8080 is the hub's). Exit codes: 0 ok, 1 failed, 3 cannot install.
 set -euo pipefail
+# shellcheck source=../lib/apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/apt.sh"
 
 DIR="${HUB_SWIFT_DIR:-${TMPDIR:-/tmp}/hub-swift}"
 PORT="${HUB_SWIFT_PORT:-18080}"
@@ -28,18 +30,7 @@ install_if_missing() {
   command -v memcached >/dev/null 2>&1 || missing+=(memcached)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "swift.sh: cannot install ${missing[*]} (needs root and apt-get)" >&2
-    exit 3
-  fi
-  echo "swift.sh: installing ${PACKAGES[*]}" >&2
-  # Debian's packages start their own services on install; keep them from doing so.
-  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  trap 'rm -f /usr/sbin/policy-rc.d' RETURN
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" curl; } >"${TMPDIR:-/tmp}/hub-swift-apt.log" 2>&1; then
-    echo "swift.sh: apt-get install failed; see ${TMPDIR:-/tmp}/hub-swift-apt.log" >&2
-    exit 3
-  fi
+  apt_install swift "${PACKAGES[@]}" curl
 }
 
 write_config() {

@@ -40,8 +40,9 @@ import {
   type ContainerRecord,
   containerImageSchema,
   containerRecordSchema,
-  type RecordRead,
+  type ReplicaRecordRead,
   readRecord,
+  readReplicaRecords,
   writeRecord,
 } from '../records';
 import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
@@ -50,7 +51,7 @@ import { dockerCli, type HostFacts, haveProgram } from './host';
 import { isRoot } from './isolation';
 import { outputLines } from './output';
 import { freePort, parseAnnounce } from './process';
-import { shownEnvironment, shownSettings } from './settings';
+import { recordedStart } from './settings';
 
 /** The labels every container and built image carries. */
 export const LABEL = {
@@ -215,7 +216,6 @@ const daemonDown = (r: Ran) =>
   /Cannot connect to the Docker daemon|error during connect|connect: no such file|ENOENT/i.test(r.stderr);
 
 /** A version's records as read: its replica number, the record or why it cannot be read. */
-type ReplicaRecordRead = { n: number; path: string; read: RecordRead<ContainerRecord> };
 
 export class DockerBackend implements Backend {
   readonly method: InstallMethod = 'docker';
@@ -485,10 +485,7 @@ export class DockerBackend implements Backend {
       restarts,
       ...(port ? { port } : {}),
       isolation: rt.sandbox?.level ?? 'none',
-      given: {
-        settings: shownSettings(opts.settings ?? []),
-        environment: shownEnvironment(env, rt.pluginId),
-      },
+      given: recordedStart(opts.settings, env, rt.pluginId),
     };
     const file = containerFile(rt.home, rt.version, n, 'json');
     mkdirSync(containersDir(rt.home, rt.version), { recursive: true, mode: 0o700 });
@@ -565,10 +562,8 @@ export class DockerBackend implements Backend {
   }
 
   /** The version's replica records, readable or not, by replica number. */
-  private records(rt: VersionRef): ReplicaRecordRead[] {
-    return containerRecordFiles(rt.home, rt.version)
-      .map(({ replica, path }) => ({ n: replica, path, read: readRecord(path, containerRecordSchema) }))
-      .sort((a, b) => a.n - b.n);
+  private records(rt: VersionRef): ReplicaRecordRead<ContainerRecord>[] {
+    return readReplicaRecords(containerRecordFiles(rt.home, rt.version), containerRecordSchema);
   }
 
   /** The containers of the given names that exist, by name. */

@@ -30,9 +30,11 @@ import {
   runVersionNames,
 } from '../layout';
 import {
-  type RecordRead,
   type ReplicaRecord,
+  type ReplicaRecordRead,
+  readableRecords,
   readRecord,
+  readReplicaRecords,
   replicaRecordSchema,
   writeRecord,
 } from '../records';
@@ -41,7 +43,7 @@ import { openOwnFile } from './files';
 import { findPython, type HostFacts } from './host';
 import { sandboxed } from './isolation';
 import { isAlive, processStart, sleep, stopProcess } from './proc';
-import { shownEnvironment, shownSettings } from './settings';
+import { recordedStart } from './settings';
 import { replicaArgv } from './systemd-unit';
 
 export const READY_PREFIX = 'MAGELLON_PLUGIN_READY ';
@@ -125,7 +127,6 @@ export interface ProcessBackendOptions {
 }
 
 /** A run record as read: its replica number, and the record or why it cannot be read. */
-type RunRecord = { n: number; path: string; read: RecordRead<ReplicaRecord> };
 
 export class ProcessBackend implements Backend {
   readonly method: InstallMethod = 'subprocess';
@@ -200,10 +201,7 @@ export class ProcessBackend implements Backend {
       restarts,
       ...(port ? { port } : {}),
       isolation: rt.sandbox?.level ?? 'none',
-      given: {
-        settings: shownSettings(opts.settings ?? []),
-        environment: shownEnvironment(env, rt.pluginId),
-      },
+      given: recordedStart(opts.settings, env, rt.pluginId),
     };
     const file = fileOf(rt, n, 'json');
     writeRecord(file, replicaRecordSchema, record);
@@ -227,15 +225,13 @@ export class ProcessBackend implements Backend {
   }
 
   /** The version's run records, readable or not, by replica number. */
-  private records(rt: VersionRef): RunRecord[] {
-    return runRecordFiles(rt.home, rt.version)
-      .map(({ replica, path }) => ({ n: replica, path, read: readRecord(path, replicaRecordSchema) }))
-      .sort((a, b) => a.n - b.n);
+  private records(rt: VersionRef): ReplicaRecordRead<ReplicaRecord>[] {
+    return readReplicaRecords(runRecordFiles(rt.home, rt.version), replicaRecordSchema);
   }
 
   /** The replicas whose records can be read. */
   private readable(rt: VersionRef): { n: number; rec: ReplicaRecord }[] {
-    return this.records(rt).flatMap(({ n, read }) => (read.ok ? [{ n, rec: read.value }] : []));
+    return readableRecords(this.records(rt));
   }
 
   async stop(rt: PluginRuntime, opts: { graceMs?: number } = {}): Promise<void> {

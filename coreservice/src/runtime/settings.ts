@@ -104,6 +104,16 @@ export function shownSettings(list: EffectiveSetting[]): EffectiveSetting[] {
   return list.map((s) => (isSecretKey(s.key) ? { ...s, value: MASKED } : s));
 }
 
+/** What a replica's run record keeps of what it was started with: settings and environment, secrets masked. */
+export const recordedStart = (
+  settings: EffectiveSetting[] | undefined,
+  env: Record<string, string>,
+  pluginId: string,
+) => ({
+  settings: shownSettings(settings ?? []),
+  environment: shownEnvironment(env, pluginId),
+});
+
 /**
  * A plugin's environment for display (and for the run record): every variable whose name looks
  * secret masked (MAGELLON_HEARTBEAT_TOKEN among them), and the secret that ends

@@ -39,8 +39,10 @@ import {
   venvVersionNames,
 } from '../layout';
 import {
-  type RecordRead,
+  type ReplicaRecordRead,
+  readableRecords,
   readRecord,
+  readReplicaRecords,
   type SlurmJobRecord,
   slurmJobRecordSchema,
   writeRecord,
@@ -51,7 +53,7 @@ import { findPython, type HostFacts } from './host';
 import { sandboxed } from './isolation';
 import { isAlive, sleep } from './proc';
 import { freePort, ProcessBackend, readAnnounce, readBounded } from './process';
-import { shownEnvironment, shownSettings } from './settings';
+import { recordedStart } from './settings';
 import { UvBackend } from './uv';
 
 const MAX_LOG_TAIL_BYTES = 512 * 1024;
@@ -217,8 +219,6 @@ function controllerDown(): string | undefined {
   pinged = { conf, at: Date.now(), why };
   return why;
 }
-
-type JobRecordRead = { n: number; path: string; read: RecordRead<SlurmJobRecord> };
 
 export interface SlurmBackendOptions {
   /** Extra sbatch options CoreService's operator chose (a partition, an account); never the plugin's. */
@@ -390,23 +390,18 @@ export class SlurmBackend implements Backend {
       restarts,
       ...(port ? { port } : {}),
       isolation: rt.sandbox?.level ?? 'none',
-      given: {
-        settings: shownSettings(opts.settings ?? []),
-        environment: shownEnvironment(env, rt.pluginId),
-      },
+      given: recordedStart(opts.settings, env, rt.pluginId),
     };
     writeRecord(file, slurmJobRecordSchema, record);
   }
 
   /** The version's job records, readable or not, by replica number. */
-  private records(rt: VersionRef): JobRecordRead[] {
-    return slurmRecordFiles(rt.home, rt.version)
-      .map(({ replica, path }) => ({ n: replica, path, read: readRecord(path, slurmJobRecordSchema) }))
-      .sort((a, b) => a.n - b.n);
+  private records(rt: VersionRef): ReplicaRecordRead<SlurmJobRecord>[] {
+    return readReplicaRecords(slurmRecordFiles(rt.home, rt.version), slurmJobRecordSchema);
   }
 
   private readable(rt: VersionRef): { n: number; rec: SlurmJobRecord }[] {
-    return this.records(rt).flatMap(({ n, read }) => (read.ok ? [{ n, rec: read.value }] : []));
+    return readableRecords(this.records(rt));
   }
 
   /** squeue's view of these jobs (ended ones included while slurmctld still keeps them). */
