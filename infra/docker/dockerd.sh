@@ -22,6 +22,9 @@
 # /usr/bin/docker (another one may come first on PATH; both speak API 1.41 to it).
 # Exit codes: 0 ok, 1 failed, 2 bad usage, 3 cannot run here (not root, cannot install).
 set -euo pipefail
+SCRIPT=dockerd.sh
+# shellcheck source=../lib/proc.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/proc.sh"
 # shellcheck source=../lib/apt.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/apt.sh"
 
@@ -71,18 +74,6 @@ set_paths() {
   export DOCKER_CONFIG="$STATE/docker-cli"
 }
 
-alive() { # a process that exited is not alive, even while it waits (a zombie) for PID 1 to reap it
-  local stat
-  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
-  read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
-  stat="${stat##*) }"
-  [ "${stat:0:1}" != Z ]
-}
-cmdline_has() { # pid, text: whether the process's command line holds text (bash builtins only: forks are slow here)
-  local args=()
-  mapfile -d '' args <"/proc/$1/cmdline" 2>/dev/null || return 1
-  [[ " ${args[*]} " == *"$2"* ]]
-}
 our_pid() { # pidfile, text: the PID in pidfile if that process is alive and its command line holds text
   local pid
   pid="$(cat "$1" 2>/dev/null || true)"
@@ -91,16 +82,6 @@ our_pid() { # pidfile, text: the PID in pidfile if that process is alive and its
 answers() { "$DOCKER_CLI" -H "unix://$SOCK" info --format '{{.ServerVersion}}' >/dev/null 2>&1; }
 
 FORCED=0
-stop_pid() { # pid, seconds: SIGTERM, wait, then SIGKILL
-  local pid="$1" i
-  alive "$pid" || return 0
-  kill "$pid" 2>/dev/null || true
-  for ((i = 0; i < $2 * 10; i++)); do alive "$pid" || return 0; sleep 0.1; done
-  echo "dockerd.sh: PID $pid did not exit in $2 s; killing it" >&2
-  FORCED=1
-  kill -9 "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do alive "$pid" || return 0; sleep 0.1; done
-}
 
 stop_engine() {
   local pid cpid p

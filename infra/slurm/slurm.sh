@@ -19,6 +19,9 @@
 # processes tracked by proctrack/linuxproc (no cgroups are needed).
 # Exit codes: 0 ok, 1 failed, 2 bad usage, 3 cannot run here (not root, cannot install).
 set -euo pipefail
+SCRIPT=slurm.sh
+# shellcheck source=../lib/proc.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/proc.sh"
 # shellcheck source=../lib/apt.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/apt.sh"
 
@@ -64,18 +67,6 @@ set_paths() {
   export SLURM_CONF="$CONF"
 }
 
-alive() { # a process that exited is not alive, even while it waits (a zombie) for PID 1 to reap it
-  local stat
-  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
-  read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
-  stat="${stat##*) }"
-  [ "${stat:0:1}" != Z ]
-}
-cmdline_has() { # pid, text (bash builtins only: forks are slow here)
-  local args=()
-  mapfile -d '' args <"/proc/$1/cmdline" 2>/dev/null || return 1
-  [[ " ${args[*]} " == *"$2"* ]]
-}
 environ_has() { # pid, NAME=value
   local vars=()
   mapfile -d '' vars <"/proc/$1/environ" 2>/dev/null || return 1
@@ -97,15 +88,6 @@ slurm_pid() { # name
 }
 node_state() { sinfo -h -N -o '%t' 2>/dev/null | head -n 1; }
 
-stop_pid() { # pid, seconds: SIGTERM, wait, then SIGKILL
-  local pid="$1" i
-  alive "$pid" || return 0
-  kill "$pid" 2>/dev/null || true
-  for ((i = 0; i < $2 * 10; i++)); do alive "$pid" || return 0; sleep 0.1; done
-  echo "slurm.sh: PID $pid did not exit in $2 s; killing it" >&2
-  kill -9 "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do alive "$pid" || return 0; sleep 0.1; done
-}
 
 stepd_pids() { # slurmstepd processes started by our slurmd (they inherit its SLURM_CONF)
   local p

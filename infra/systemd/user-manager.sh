@@ -35,6 +35,9 @@
 #   setpriv --reuid=U --regid=G --init-groups env XDG_RUNTIME_DIR=<state>/run systemctl --user …
 # Exit codes: 0 ok, 1 failed, 2 bad usage, 3 cannot run here.
 set -euo pipefail
+SCRIPT=user-manager.sh
+# shellcheck source=../lib/proc.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/proc.sh"
 
 USER_NAME="${HUB_SYSTEMD_USER:-hub-systemd}"
 SYSTEMD=/lib/systemd/systemd
@@ -59,18 +62,6 @@ hierarchies() { # the cgroup mounts systemd tracks processes in
   return 0
 }
 
-alive() { # a zombie has exited
-  local stat
-  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
-  read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
-  stat="${stat##*) }"
-  [ "${stat:0:1}" != Z ]
-}
-cmdline_has() {
-  local args=()
-  mapfile -d '' args <"/proc/$1/cmdline" 2>/dev/null || return 1
-  [[ " ${args[*]} " == *"$2"* ]]
-}
 
 set_paths() {
   [ -n "${1:-}" ] || usage
