@@ -76,6 +76,14 @@ describeBackendContract(() => new DockerBackend(), {
 const docker = (...args: string[]) =>
   execFileSync(engine!.docker, args, { env: { ...process.env, ...engine!.env }, encoding: 'utf8' });
 
+/** The names of the containers (running or not) of a plugins dir's plugin home. */
+const containerNameOf = (home: string) =>
+  docker('ps', '-a', '--filter', `label=org.magellon.home=${home}`, '--format', '{{.Names}}').trim();
+
+/** The full ids of the containers (running or not) of a plugin home; '' when there are none. */
+const containerIdsOf = (home: string) =>
+  docker('ps', '-aq', '--no-trunc', '--filter', `label=org.magellon.home=${home}`).trim();
+
 /** `docker inspect` of one container. */
 const inspect = (name: string) => JSON.parse(docker('inspect', '--type', 'container', name))[0];
 
@@ -146,7 +154,7 @@ describe('the docker backend on a real dockerd', () => {
     expect(write('/tmp/x').trim()).toBe('ok');
     expect(write(join(dataDir(rt.home), 'x')).trim()).toBe('ok');
     await backend.remove(rt);
-    expect(docker('ps', '-aq', '--filter', `label=org.magellon.home=${rt.home}`).trim()).toBe('');
+    expect(containerIdsOf(rt.home)).toBe('');
     expect(docker('image', 'ls', '-q', '--filter', `label=org.magellon.home=${rt.home}`).trim()).toBe('');
   }, 120_000);
 
@@ -185,35 +193,19 @@ describe('the docker backend on a real dockerd', () => {
       await backend.start(one, { replicas: 1, env: pluginEnv(rt) });
       const [r] = await backend.status(one);
       expect(r!.state === 'starting' || r!.state === 'running').toBe(true);
-      const name = docker(
-        'ps',
-        '-a',
-        '--filter',
-        `label=org.magellon.home=${rt.home}`,
-        '--format',
-        '{{.Names}}',
-      ).trim();
+      const name = containerNameOf(rt.home);
       expect(inspect(name).HostConfig.RestartPolicy, lifecycle.restart_policy).toEqual(policy);
     }
     // restartReplica makes the replica anew, counting the restart.
-    const before = docker('ps', '-aq', '--no-trunc', '--filter', `label=org.magellon.home=${rt.home}`).trim();
+    const before = containerIdsOf(rt.home);
     await backend.restartReplica(rt, 0, { replicas: 1, env: pluginEnv(rt), restarts: 1 });
     const [again] = await running(rt);
     expect(again).toMatchObject({ replica: 0, state: 'running', restarts: 1 });
-    expect(
-      docker('ps', '-aq', '--no-trunc', '--filter', `label=org.magellon.home=${rt.home}`).trim(),
-    ).not.toBe(before);
+    expect(containerIdsOf(rt.home)).not.toBe(before);
     // Stopped: the policy is off (an `always` container would come back with the daemon), the
     // container stays, exited, with its logs.
     await backend.stop(rt, { graceMs: 5_000 });
-    const name = docker(
-      'ps',
-      '-a',
-      '--filter',
-      `label=org.magellon.home=${rt.home}`,
-      '--format',
-      '{{.Names}}',
-    ).trim();
+    const name = containerNameOf(rt.home);
     expect(inspect(name).HostConfig.RestartPolicy.Name).toBe('no');
     expect((await backend.status(rt)).map((r) => r.state)).toEqual(['stopped']);
     expect((await backend.logs(rt, 200)).join('\n')).toMatch(/SIGTERM/);
@@ -237,14 +229,7 @@ describe('the docker backend on a real dockerd', () => {
         interval: 200,
       })
       .toEqual([['exited', 3, 0]]);
-    const name = docker(
-      'ps',
-      '-a',
-      '--filter',
-      `label=org.magellon.home=${rt.home}`,
-      '--format',
-      '{{.Names}}',
-    ).trim();
+    const name = containerNameOf(rt.home);
     expect(inspect(name)).toMatchObject({ RestartCount: 0, State: { Status: 'exited', ExitCode: 3 } });
     await backend.remove(rt);
   }, 60_000);
@@ -280,14 +265,7 @@ describe('the docker backend on a real dockerd', () => {
     expect(record).not.toContain(env.MAGELLON_HEARTBEAT_TOKEN!);
     // Whoever may talk to the daemon (root, the docker group) sees the container's environment.
     const [r] = await backend.status(rt);
-    const name = docker(
-      'ps',
-      '-a',
-      '--filter',
-      `label=org.magellon.home=${rt.home}`,
-      '--format',
-      '{{.Names}}',
-    ).trim();
+    const name = containerNameOf(rt.home);
     expect(inspect(name).Config.Env).toContain('MAGELLON_PLUGIN_FFT_API_TOKEN=sekret-value');
     expect(inspect(name).Config.Env.some((e: string) => e.startsWith('PATH=/usr/local/sbin'))).toBe(true);
     expect(r!.given?.environment.MAGELLON_PLUGIN_FFT_API_TOKEN).toBe('***');
@@ -391,7 +369,7 @@ describe('the docker backend on a real dockerd', () => {
     await running(rt);
     const report = await doctor(join(rt.home, '..'));
     expect(report.removed.map((r) => r.path)).toContain('fft');
-    expect(docker('ps', '-aq', '--filter', `label=org.magellon.home=${rt.home}`).trim()).toBe('');
+    expect(containerIdsOf(rt.home)).toBe('');
     expect(docker('image', 'ls', '-q', '--filter', `label=org.magellon.home=${rt.home}`).trim()).toBe('');
     expect(existsSync(rt.home)).toBe(false);
   }, 120_000);
@@ -407,7 +385,7 @@ describe('the docker backend on a real dockerd', () => {
     expect(await backend.leftovers(rt.home, '1.0.0')).toEqual([]);
     await backend.remove({ pluginId: rt.pluginId, home: rt.home, version: rt.version });
     expect(await backend.leftovers(rt.home)).toEqual([]);
-    expect(docker('ps', '-aq', '--filter', `label=org.magellon.home=${rt.home}`).trim()).toBe('');
+    expect(containerIdsOf(rt.home)).toBe('');
   }, 120_000);
 });
 
