@@ -52,25 +52,30 @@ export const recordedStartSchema = z.object({
   environment: z.record(z.string(), z.string()),
 });
 
-/** The process backend's record of one replica (`run/<version>/replica-<n>.json`). */
-export const replicaRecordSchema = z.object({
-  pid: z.number().int().positive(),
-  /** The process's start time, so a reused pid is never signalled. */
-  pid_start: z.string().optional(),
-  started_at: z.string(),
+/** What every backend's replica record holds besides how it names the replica (pid, container, job). */
+const replicaFields = {
   restarts: z.number().int().nonnegative(),
   /** The port it was told to use (when the plugin does not announce itself). */
   port: z.number().int().min(1).max(65535).optional(),
   /** The isolation it runs with. */
   isolation: z.enum(ISOLATION_SETTINGS).exclude(['auto']).optional(),
   stopped: z.boolean().optional(),
-  exit_code: z.number().int().nullable().optional(),
-  exited_at: z.string().optional(),
   /**
    * What it was started with (secrets masked): what `status` shows. Only shown, never acted on, so
    * a torn or tampered one is dropped and the rest of the record still counts.
    */
   given: recordedStartSchema.optional().catch(undefined),
+};
+
+/** The process backend's record of one replica (`run/<version>/replica-<n>.json`). */
+export const replicaRecordSchema = z.object({
+  pid: z.number().int().positive(),
+  /** The process's start time, so a reused pid is never signalled. */
+  pid_start: z.string().optional(),
+  started_at: z.string(),
+  exit_code: z.number().int().nullable().optional(),
+  exited_at: z.string().optional(),
+  ...replicaFields,
 });
 export type ReplicaRecord = z.infer<typeof replicaRecordSchema>;
 
@@ -94,12 +99,8 @@ export const containerRecordSchema = z.object({
   /** The uid:gid it runs as. */
   user: z.string(),
   started_at: z.string(),
-  /** Restarts by recreating it (restartReplica); Docker's own restarts are its RestartCount. */
-  restarts: z.number().int().nonnegative(),
-  port: z.number().int().min(1).max(65535).optional(),
-  isolation: z.enum(ISOLATION_SETTINGS).exclude(['auto']).optional(),
-  stopped: z.boolean().optional(),
-  given: recordedStartSchema.optional().catch(undefined),
+  // restarts: by recreating it (restartReplica); Docker's own restarts are its RestartCount.
+  ...replicaFields,
 });
 export type ContainerRecord = z.infer<typeof containerRecordSchema>;
 
@@ -107,18 +108,13 @@ export type ContainerRecord = z.infer<typeof containerRecordSchema>;
 export const slurmJobRecordSchema = z.object({
   job_id: z.string().regex(/^\d+$/, 'a Slurm job id'),
   submitted_at: z.string(),
-  restarts: z.number().int().nonnegative(),
-  /** The port it was told to use (when the plugin does not announce itself). */
-  port: z.number().int().min(1).max(65535).optional(),
-  isolation: z.enum(ISOLATION_SETTINGS).exclude(['auto']).optional(),
-  stopped: z.boolean().optional(),
   /** How it ended, once Slurm said so (null: by a signal). */
   exit_code: z.number().int().nullable().optional(),
   exited_at: z.string().optional(),
   /** Slurm's state and node when it ended. */
   job_state: z.string().optional(),
   node: z.string().optional(),
-  given: recordedStartSchema.optional().catch(undefined),
+  ...replicaFields,
 });
 export type SlurmJobRecord = z.infer<typeof slurmJobRecordSchema>;
 
