@@ -8,6 +8,12 @@
 // CoreService's time is the whole install: resolve, stream + hash, the strict archive check and
 // extraction with every file_checksums entry verified, the venv, starting the plugin and its health
 // check, the receipt. The reference does only download, hash and unzip.
+//
+// Then the docker figure, on a private dockerd (infra/engines.ts; skipped with one loud line where
+// none can run): `coreservice install --method docker` of the same archive (the same steps, with
+// `docker build` of its Dockerfile instead of the venv, and a container instead of a process),
+// against `docker load` of the very image that install built (saved with `docker save` beforehand,
+// untimed): what shipping the plugin as a ready image would cost. BENCH_INSTALL_DOCKER=0 skips it.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
@@ -25,6 +31,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../coreservice/src/runtime/process';
+import { type DockerEngine, startDocker } from '../infra/engines';
 import { packPlugin } from '../packages/core/src/node';
 import { load } from './load';
 
@@ -47,6 +54,7 @@ const work = mkdtempSync(join(tmpdir(), 'bench-install-'));
 chmodSync(work, 0o755);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 let hub: ReturnType<typeof spawn> | undefined;
+let engine: DockerEngine | undefined;
 try {
   // The plugin: the ctf example with MIB of incompressible data beside its code.
   const src = join(work, 'src', ID);
@@ -56,7 +64,9 @@ try {
     m,
     readFileSync(m, 'utf8')
       .replace(/^plugin_id:.*$/m, `plugin_id: ${ID}`)
-      .replace(/^version:.*$/m, 'version: 1.0.0'),
+      .replace(/^version:.*$/m, 'version: 1.0.0')
+      // A docker entry after uv (the plain rounds pick uv): the docker rounds ask for it.
+      .replace(/^health_check:/m, '  - method: docker\n    dockerfile: Dockerfile\n\nhealth_check:'),
   );
   mkdirSync(join(src, 'data'));
   const fd = openSync(join(src, 'data', 'blob.bin'), 'w');
@@ -92,9 +102,12 @@ try {
     await new Promise((r) => setTimeout(r, 100));
   }
 
-  const timed = (cmd: string, args: string[]) => {
+  const timed = (cmd: string, args: string[], env: Record<string, string | undefined> = {}) => {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, MAGELLON_HUB_URL: '' } });
+    const r = spawnSync(cmd, args, {
+      encoding: 'utf8',
+      env: { ...process.env, MAGELLON_HUB_URL: '', ...env },
+    });
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
     return { s, stderr: r.stderr };
@@ -154,7 +167,76 @@ try {
     `without starting the plugin (install --no-start: the same steps plus the venv): ${median(oursNoStart).toFixed(2)} s → ratio ${(median(oursNoStart) / median(ref)).toFixed(2)}×`,
   );
   console.log(`coreservice peak RSS: ${(peakKiB / 1024).toFixed(0)} MiB (goal < 150 MB)`);
+
+  if (process.env.BENCH_INSTALL_DOCKER !== '0') {
+    engine = await startDocker();
+    if (engine) await dockerRounds(engine, url, timed);
+  }
 } finally {
   hub?.kill('SIGTERM');
+  await engine?.stop();
   rmSync(work, { recursive: true, force: true });
+}
+
+/**
+ * `coreservice install --method docker` (fetch, verify, unpack, docker build, run, health) against
+ * `docker load` of the image that install built, alternated; the image is saved untimed.
+ */
+async function dockerRounds(
+  engine: DockerEngine,
+  url: string,
+  timed: (cmd: string, args: string[], env: Record<string, string>) => { s: number; stderr: string },
+): Promise<void> {
+  const env = {
+    ...engine.env,
+    MAGELLON_DOCKER_CLI: engine.docker,
+    MAGELLON_DOCKER_BASE_IMAGE: engine.baseImage,
+  };
+  const docker = (...args: string[]) => {
+    const r = spawnSync(engine.docker, args, { env: { ...process.env, ...env }, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`docker ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const withEnv = (cmd: string, args: string[]) => timed(cmd, args, env);
+  const ours: number[] = [];
+  const ref: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const dir = join(work, `plugins-docker-${round}`);
+    const a = withEnv(process.execPath, [
+      CS,
+      '--hub',
+      url,
+      '--plugins-dir',
+      dir,
+      'install',
+      ID,
+      '--method',
+      'docker',
+    ]);
+    ours.push(a.s);
+    const image = docker(
+      'image',
+      'ls',
+      '-q',
+      '--no-trunc',
+      '--filter',
+      `label=org.magellon.home=${join(dir, ID)}`,
+    );
+    if (!image || image.includes('\n'))
+      throw new Error(`expected one image built for ${ID}, found: ${image || 'none'}`);
+    const tar = join(work, `image-${round}.tar`);
+    docker('save', '-o', tar, image);
+    withEnv(process.execPath, [CS, '--plugins-dir', dir, 'uninstall', ID]);
+    rmSync(dir, { recursive: true, force: true });
+    const b = withEnv(engine.docker, ['load', '-q', '-i', tar]);
+    ref.push(b.s);
+    docker('image', 'rm', '-f', image);
+    rmSync(tar, { force: true });
+    console.log(
+      `docker round ${round + 1}: coreservice install --method docker ${a.s.toFixed(2)} s · docker load ${b.s.toFixed(2)} s · ${load()}`,
+    );
+  }
+  console.log(
+    `\ndocker install, median of ${ROUNDS}: coreservice ${median(ours).toFixed(2)} s (fetch, verify, docker build, run, health), docker load of the same image ${median(ref).toFixed(2)} s → ratio ${(median(ours) / median(ref)).toFixed(2)}× · ${load()}`,
+  );
 }
