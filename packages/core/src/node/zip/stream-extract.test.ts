@@ -1,11 +1,14 @@
 // Extraction overlapped with the download must change nothing but the time: every hostile archive
 // is refused with the same code, every good one extracts to the same bytes and digests, whether the
 // entries were streamed beforehand (in chunks of any size) or read from the file.
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import yazl from 'yazl';
 import { baseCases } from './hostile-basic-cases';
 import { layoutCases } from './hostile-layout-cases';
 import { nameCases } from './hostile-name-cases';
@@ -139,6 +142,44 @@ describe('streamed extraction is the same as reading the file', () => {
         expect(await outcome(file, path.join(sub, 'out'), prefetched)).toEqual(plain);
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it('entries with data descriptors whose bytes hold the descriptor signature: any chunking, all used (property)', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    // The signature, and whole fake descriptors, all through the data: every chunk boundary may
+    // split one, and none of them may end an entry early or make it unusable.
+    const sig = Buffer.from([0x50, 0x4b, 0x07, 0x08]);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 300; i++)
+      parts.push(randomBytes(i % 23), sig, randomBytes(i % 5), sig, Buffer.alloc(12, i));
+    const data = Buffer.concat(parts);
+    const zip = new yazl.ZipFile();
+    for (const [name, compress] of [
+      ['stored.bin', false],
+      ['deflated.bin', true],
+    ] as const)
+      zip.addReadStream(Readable.from([data]), name, { compress, mode: 0o100644 });
+    zip.end();
+    const chunks: Buffer[] = [];
+    for await (const c of zip.outputStream) chunks.push(c as Buffer);
+    const bytes = Buffer.concat(chunks);
+    expect(bytes.readUInt16LE(6) & 0x8).toBe(0x8);
+    const file = path.join(dir, 'a.mpn');
+    await writeFile(file, bytes);
+    const plain = await outcome(file, path.join(dir, 'plain'));
+    expect(plain.ok).toBe(true);
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 5000 }), async (chunk) => {
+        const sub = path.join(dir, `run-${n++}`);
+        await mkdir(sub);
+        const { prefetched } = await streamed(bytes, sub, chunk);
+        expect(prefetched.entries.size).toBe(2);
+        expect(await outcome(file, path.join(sub, 'out'), prefetched)).toEqual(plain);
+      }),
+      { numRuns: 60 },
     );
   });
 

@@ -249,8 +249,18 @@ export class StreamingExtractor {
    */
   private async scanForDescriptor(data: Buffer): Promise<Buffer> {
     const cur = this.current!;
-    let buf = cur.carry.length > 0 ? Buffer.concat([cur.carry, data]) : data;
-    cur.carry = Buffer.alloc(0);
+    let buf = data;
+    if (cur.carry.length > 0) {
+      const carry = cur.carry;
+      cur.carry = Buffer.alloc(0);
+      // Joining the held-back bytes to each chunk would copy the whole entry once more: when no
+      // signature begins in them (the usual case), they are plain data and go on their own.
+      const joint = Buffer.concat([carry, data.subarray(0, DESCRIPTOR_BYTES)]);
+      const first = joint.indexOf(DESCRIPTOR_SIG_BYTES);
+      if (data.length >= DESCRIPTOR_BYTES && (first === -1 || first >= carry.length))
+        await this.commit(carry);
+      else buf = Buffer.concat([carry, data]);
+    }
     for (let idx = buf.indexOf(DESCRIPTOR_SIG_BYTES); idx !== -1; idx = buf.indexOf(DESCRIPTOR_SIG_BYTES)) {
       if (idx + DESCRIPTOR_BYTES > buf.length) {
         await this.commit(buf.subarray(0, idx));
