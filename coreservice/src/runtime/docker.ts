@@ -759,7 +759,9 @@ export class DockerBackend implements Backend {
     const deliver = (replica: number, line: string) => {
       if (!signal.aborted) onLine({ replica, line: boundLine(line) });
     };
-    for (const s of first.slice(-Math.max(0, opts.tail))) deliver(s.replica, s.line);
+    for (const s of first.slice(first.length - Math.min(first.length, Math.max(0, opts.tail))))
+      deliver(s.replica, s.line);
+    opts.caughtUp?.();
     const attached = new Map<string, Promise<void>>();
     const attach = async (replica: number, name: string) => {
       const at = seen.get(name) ?? { key: stampKey(began), since: began, lines: new Set<string>() };

@@ -18,6 +18,8 @@ export interface LogLine {
 export interface FollowOptions {
   tail: number;
   signal: AbortSignal;
+  /** Called once, when the first `tail` lines were delivered (what follows is new). */
+  caughtUp?: () => void;
 }
 
 /** The longest line delivered whole (in UTF-8 bytes); a longer one is cut and says so. */
@@ -284,6 +286,7 @@ export async function followFiles(
       for (const line of [...earlier, ...t.openAtEnd()]) first.push({ replica: f.replica, line });
     }
     for (const l of first.slice(first.length - Math.max(0, Math.min(opts.tail, first.length)))) deliver(l);
+    opts.caughtUp?.();
     while (!signal.aborted) {
       for (const f of safeList(list)) {
         if (!tailers.has(f.path)) tailers.set(f.path, new Tailer(f.replica, f.path, deliver, began));
