@@ -416,7 +416,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
    * A plugin's live log as server-sent events: `log` per line (`id` is the line's id, so a client
    * reconnecting with Last-Event-ID resumes after it), `gap` when lines it asked to resume from are
    * no longer kept, `end` when the plugin goes or its log cannot be read. A client too slow to
-   * keep up (more than the kept lines waiting for it) is disconnected, and resumes.
+   * keep up (twice the kept lines waiting for it) is disconnected, and resumes.
    */
   const followLogs = (c: Context, id: string, opts: { tail: number; after?: number }) => {
     const queue: { event: string; data: string; id?: string }[] = [];
@@ -425,7 +425,8 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     let overflow = false;
     const push = (e: { event: string; data: string; id?: string }) => {
       queue.push(e);
-      if (queue.length > RING_LINES) overflow = true;
+      // A backlog is at most the kept lines: twice as many waiting is a client that does not read.
+      if (queue.length > 2 * RING_LINES) overflow = true;
       wake?.();
     };
     const leave = logStreams.subscribe(id, opts, {

@@ -99,7 +99,8 @@ export class LogStreams {
     const listener: Listener = { sink, opts, live: false };
     s.listeners.add(listener);
     if (!s.ctl) this.startFollower(s);
-    if (s.caughtUp) this.sendBacklog(s, listener);
+    // (A follower that reads files catches up as it starts: the listener may have its backlog already.)
+    if (s.caughtUp && !listener.live) this.sendBacklog(s, listener);
     const stream = s;
     return () => {
       if (!stream.listeners.delete(listener) || stream.listeners.size > 0) return;
@@ -177,7 +178,7 @@ export class LogStreams {
             caughtUp: () => {
               if (moved || s.caughtUp) return;
               s.caughtUp = true;
-              for (const l of s.listeners) this.sendBacklog(s, l);
+              for (const l of s.listeners) if (!l.live) this.sendBacklog(s, l);
             },
           },
           (l) => this.add(s, l.replica, l.line),
