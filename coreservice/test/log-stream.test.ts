@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RING_LINES } from '../src/service/log-streams';
+import { LogStreams, RING_LINES, type StreamedLine } from '../src/service/log-streams';
 import { type RunningService, serveCoreService } from '../src/service/serve';
 import { packVariant } from './fixtures';
 import { CORESERVICE_BIN, cleanCoreserviceEnv, scratchDir, stopAllUnder } from './helpers';
@@ -307,6 +307,34 @@ describe('coreservice logs -f', () => {
     });
     await new Promise((r) => child.once('close', r));
     expect(out).toMatch(/coreservice logs <id> \[--tail N\] \[-f\|--follow\]/);
+  });
+});
+
+describe('the shared follower', () => {
+  it('one follower serves every listener, and stops a while after the last one left', async () => {
+    const hub = new LogStreams(pluginsDir, { lingerMs: 300 });
+    const a: StreamedLine[] = [];
+    const b: StreamedLine[] = [];
+    const sink = (into: StreamedLine[]) => ({
+      line: (l: StreamedLine) => into.push(l),
+      gap: () => {},
+      end: () => {},
+    });
+    const leaveA = hub.subscribe(ID, { tail: 3 }, sink(a));
+    const leaveB = hub.subscribe(ID, { tail: 3 }, sink(b));
+    expect(hub.following(ID)).toBe(true);
+    await expect.poll(() => b.length).toBeGreaterThan(10);
+    // Both see the same numbered lines: B's first ones are A's too.
+    const common = b.slice(0, 5).map((l) => l.id);
+    expect(a.filter((l) => common.includes(l.id)).map((l) => l.line)).toEqual(
+      b.slice(0, 5).map((l) => l.line),
+    );
+    leaveA();
+    expect(hub.following(ID)).toBe(true);
+    leaveB();
+    expect(hub.following(ID)).toBe(true);
+    await expect.poll(() => hub.following(ID)).toBe(false);
+    await hub.close();
   });
 });
 
