@@ -288,7 +288,7 @@ export function describeBackendContract(makeBackend: () => Backend, caps: Backen
       await backend.remove(rt);
     }, 60_000);
 
-    it('follows its logs: the last lines, then each new one in order, until aborted', async () => {
+    it('follows its logs: the last lines, then each new one in order, across a restart, until aborted', async () => {
       // Three lines at start, three more once the test leaves a file in its data dir.
       const rt = example((d) =>
         writeFileSync(
@@ -325,6 +325,14 @@ export function describeBackendContract(makeBackend: () => Backend, caps: Backen
       await expect
         .poll(lines, { timeout: 15_000, interval: 100 })
         .toEqual([2, 3, 4, 5, 6].map((i) => `follow line ${i}`));
+      expect(new Set(got.map((l) => l.replica))).toEqual(new Set([0]));
+      // Stopped and started again (a new process, record, job or container): the follow keeps up.
+      await backend.stop(rt, { graceMs: 1_000 });
+      rmSync(join(rt.home, 'data', 'more'));
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      await expect
+        .poll(lines, { timeout: 30_000, interval: 100 })
+        .toEqual([2, 3, 4, 5, 6, 1, 2, 3].map((i) => `follow line ${i}`));
       expect(new Set(got.map((l) => l.replica))).toEqual(new Set([0]));
       stop.abort();
       await following;
