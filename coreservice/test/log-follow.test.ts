@@ -100,6 +100,25 @@ describe('followFiles', () => {
     expect(f.lines()).toEqual(['real line', 'next']);
   });
 
+  it('a link put at the log path while it is followed is not read through; a regular file there again is', async () => {
+    const dir = newDir();
+    const log = join(dir, 'replica-0.log');
+    const secret = join(dir, 'secret.txt');
+    writeFileSync(secret, 'secret 1\n');
+    writeFileSync(log, 'mine\n');
+    const f = follow(one(log), 5);
+    await expect.poll(f.lines).toEqual(['mine']);
+    rmSync(log);
+    symlinkSync(secret, log);
+    appendFileSync(secret, 'secret 2\n');
+    // Once the follower has seen the link (and read nothing through it), a real log again.
+    await new Promise((r) => setTimeout(r, 600));
+    rmSync(log);
+    writeFileSync(log, 'mine again\n');
+    await expect.poll(f.lines).toEqual(['mine', 'mine again']);
+    await f.stop();
+  });
+
   it('follows a replica that appears later from its start, each line saying its replica', async () => {
     const dir = newDir();
     const files: FollowedFile[] = [{ replica: 0, path: join(dir, 'replica-0.log') }];

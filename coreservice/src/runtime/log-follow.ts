@@ -6,7 +6,7 @@
 // still being written waits until it ends; a file that shrinks (truncated) or is replaced (another
 // file at the name: a restart's new log, slurm's resubmit) is read again from its start, after what
 // the old one still held. The text stays the plugin's: whoever shows a line escapes it.
-import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
 
 /** One line of a plugin's log, and the replica that wrote it. */
 export interface LogLine {
@@ -150,7 +150,8 @@ class Tailer {
 
   private statPath(): { dev: number; ino: number } | undefined {
     try {
-      const st = statSync(this.path, { throwIfNoEntry: false });
+      // The name itself, never where a link there leads: a link planted at it is another file.
+      const st = lstatSync(this.path, { throwIfNoEntry: false });
       return st ? { dev: st.dev, ino: st.ino } : undefined;
     } catch {
       return undefined;
