@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRepoCatalog } from '../../functions/test/harness';
 import { LogStreams, RING_LINES, type StreamedLine } from '../src/service/log-streams';
 import { type RunningService, serveCoreService } from '../src/service/serve';
-import { packVariant } from './fixtures';
+import { upgradeFromHub } from '../src/upgrade';
+import { ControlledHub, packVariant } from './fixtures';
 import { CORESERVICE_BIN, cleanCoreserviceEnv, scratchDir, stopAllUnder } from './helpers';
 
 const TOKEN = 'test-admin-token-0123456789abcdef';
@@ -21,7 +23,7 @@ const pluginsDir = join(scratch, 'plugins');
 let svc: RunningService;
 
 /** ctf as a process-backend plugin (no ctffind4 needed) whose main.py also ticks on stderr. */
-const ticking = (dir: string) => {
+const ticking = (dir: string, say = 'tick') => {
   const m = join(dir, 'manifest.yaml');
   writeFileSync(
     m,
@@ -34,7 +36,7 @@ const ticking = (dir: string) => {
     '    burst = os.path.join(os.environ["MAGELLON_PLUGIN_CTF_DATA_DIR"], "burst")',
     '    done = False',
     '    for i in itertools.count(1):',
-    '        print(f"tick {i}", file=sys.stderr, flush=True)',
+    `        print(f"${say} {i}", file=sys.stderr, flush=True)`,
     '        if not done and os.path.exists(burst):',
     '            done = True',
     `            for j in range(${BURST}): print(f"burst {j}", file=sys.stderr)`,
@@ -336,6 +338,48 @@ describe('the shared follower', () => {
     await expect.poll(() => hub.following(ID)).toBe(false);
     await hub.close();
   });
+});
+
+describe('upgrade', () => {
+  let build: Awaited<ReturnType<typeof buildRepoCatalog>> | undefined;
+  let controlled: ControlledHub | undefined;
+  beforeAll(async () => {
+    build = await buildRepoCatalog();
+    controlled = await new ControlledHub(build.dir, ID, '1.1.0').start();
+    controlled.set(await packVariant(scratch, ID, '1.1.0', (d) => ticking(d, 'v2 tick')));
+  }, 180_000);
+  afterAll(() => {
+    controlled?.close();
+    build?.cleanup();
+  });
+
+  it('moves the follower to the new version; the ids go on', async () => {
+    const s = connect({ token: TOKEN });
+    const got: PluginLog[] = [];
+    s.on('plugin_log', (m: PluginLog) => got.push(m));
+    expect(await outcome(s)).toBe('connected');
+    expect((await join_(s, { plugin_id: ID, tail: 0 })).ok).toBe(true);
+    await expect.poll(() => got.length).toBeGreaterThan(3);
+    const r = await upgradeFromHub({
+      pluginsDir,
+      hubs: [controlled!.url],
+      pluginId: ID,
+      to: '1.1.0',
+      method: 'subprocess',
+      run: { heartbeatSeconds: 60, heartbeatUrl: `${svc.url}/internal/heartbeat` },
+    });
+    expect(r.to.version).toBe('1.1.0');
+    await expect
+      .poll(() => got.filter((m) => /^v2 tick \d+$/.test(m.line)).length, { timeout: 30_000 })
+      .toBeGreaterThan(5);
+    s.close();
+    const ids = got.map((m) => m.id!);
+    expect(ids.every((id, i) => i === 0 || id === ids[i - 1]! + 1)).toBe(true);
+    // The new version's lines follow the old one's: after the first v2 line, no v1 tick.
+    const firstV2 = got.findIndex((m) => m.line.startsWith('v2 tick'));
+    expect(got.slice(firstV2).some((m) => /^tick \d+$/.test(m.line))).toBe(false);
+    expect(lastRun(ticksOf(got.slice(firstV2).map((m) => m.line.replace(/^v2 /, ''))))).not.toEqual([]);
+  }, 120_000);
 });
 
 describe('uninstall', () => {
