@@ -47,7 +47,9 @@ Usage:
   coreservice status [<id>]                state, replicas, health, and the settings each plugin
                                            was started with (secrets masked)
   coreservice start|stop|restart <id>
-  coreservice logs <id> [--tail N]
+  coreservice logs <id> [--tail N] [-f|--follow]
+                                           its last N log lines (default 100); with -f, then
+                                           every new line as it is written, until Ctrl-C
   coreservice doctor                       roll back what a crash left (staging, stale locks, …)
   coreservice serve [--port N] [--host H] [--log-level L]
                                            the admin HTTP service (default 127.0.0.1:8090); it
@@ -376,6 +378,30 @@ export async function main(argv: string[]): Promise<number> {
       case 'logs': {
         const tail = Number(values.tail ?? '100');
         if (!Number.isInteger(tail) || tail < 0) throw new UsageError('--tail takes a whole number');
+        if (values.follow) {
+          if (json) throw new UsageError('logs --follow prints lines as they come; --json is one document');
+          const id = one();
+          console.error(out.whereLine());
+          // Until Ctrl-C (or SIGTERM): then the follow ends what it started, and this exits 0. The
+          // handlers stay until then (`on`, not `once`): with none left, signal-exit (the lock
+          // library's) would end the process by the signal itself.
+          const stop = new AbortController();
+          const end = () => stop.abort();
+          process.on('SIGINT', end);
+          process.on('SIGTERM', end);
+          try {
+            await (await load.lifecycle()).followPluginLogs(
+              pluginsDir,
+              id,
+              { tail, signal: stop.signal },
+              (l, several) => console.log(safe(several ? `[${l.replica}] ${l.line}` : l.line)),
+            );
+          } finally {
+            process.off('SIGINT', end);
+            process.off('SIGTERM', end);
+          }
+          return EXIT.ok;
+        }
         const lines = await (await load.lifecycle()).pluginLogs(pluginsDir, one(), tail);
         if (json) return out.done({ lines }, '');
         // stdout is the plugin's log, to be piped: where it came from goes to stderr.
@@ -476,6 +502,7 @@ function parse(argv: string[]) {
       port: { type: 'string' },
       host: { type: 'string' },
       tail: { type: 'string' },
+      follow: { type: 'boolean', short: 'f' },
       'force-downgrade': { type: 'boolean' },
       'log-level': { type: 'string' },
       'no-start': { type: 'boolean' },

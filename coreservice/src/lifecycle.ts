@@ -9,6 +9,7 @@ import type { PluginRuntime, ReplicaInfo } from './runtime/backend';
 import { backendFor } from './runtime/backends';
 import { readIdentity } from './runtime/identity';
 import { type IsolationLevel, resolveIsolation } from './runtime/isolation';
+import type { FollowOptions, LogLine } from './runtime/log-follow';
 import {
   defaultReplicas,
   launch,
@@ -232,4 +233,24 @@ export function scalePlugin(
 export async function pluginLogs(pluginsDir: string, id: string, tail: number): Promise<string[]> {
   const { rt } = installed(pluginsDir, id);
   return backendFor(rt.entry.method).logs(rt, tail);
+}
+
+/**
+ * The installed version's logs as they are written (its backend's `follow`), until `opts.signal`
+ * aborts. `several`: the version has (or had, since) more than one replica, so a line shown
+ * should say its replica (`[n] `), as `pluginLogs` does.
+ */
+export async function followPluginLogs(
+  pluginsDir: string,
+  id: string,
+  opts: FollowOptions,
+  onLine: (l: LogLine, several: boolean) => void,
+): Promise<void> {
+  const { rt } = installed(pluginsDir, id);
+  const backend = backendFor(rt.entry.method);
+  let several = (await backend.status(rt)).length > 1;
+  await backend.follow(rt, opts, (l) => {
+    if (l.replica !== 0) several = true;
+    onLine(l, several);
+  });
 }

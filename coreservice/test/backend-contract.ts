@@ -3,7 +3,7 @@
 // replicas; pause. Run on real example plugins with real processes. A backend declares its
 // capabilities and the suite consults them: it never asks which backend it is testing, so the
 // docker, systemd and slurm backends will call it exactly as process and uv do.
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
 import { readManifest } from '@magellon/hub-core/node';
@@ -75,6 +75,25 @@ export function installedExample(
   const entry = parsed.manifest.install.find((e) => e.method === method);
   if (!entry) throw new Error(`examples/plugins/${id} has no ${method} install entry`);
   return { pluginId: id, version: '1.0.0', home, dir, manifest: parsed.manifest, entry };
+}
+
+/** Children of this process that follow logs (`docker logs --follow`, `tail -f`): a follow leaves none. */
+export function followers(): number[] {
+  return readdirSync('/proc').flatMap((p) => {
+    if (!/^\d+$/.test(p)) return [];
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      return ppid === process.pid &&
+        argv.includes('logs') &&
+        (argv.includes('--follow') || argv.includes('-f'))
+        ? [Number(p)]
+        : [];
+    } catch {
+      return [];
+    }
+  });
 }
 
 /** The environment a live process really has. */
@@ -268,6 +287,61 @@ export function describeBackendContract(makeBackend: () => Backend, caps: Backen
         .toEqual([['exited', want], want + 1]);
       await backend.remove(rt);
     }, 60_000);
+
+    it('follows its logs: the last lines, then each new one in order, across a restart, until aborted', async () => {
+      // Three lines at start, three more once the test leaves a file in its data dir.
+      const rt = example((d) =>
+        writeFileSync(
+          join(d, 'main.py'),
+          [
+            'import os, sys, time',
+            'data = next(v for k, v in os.environ.items() if k.endswith("_DATA_DIR"))',
+            'def say(i): print(f"follow line {i}", file=sys.stderr, flush=True)',
+            'for i in (1, 2, 3): say(i)',
+            'while not os.path.exists(os.path.join(data, "more")): time.sleep(0.1)',
+            'for i in (4, 5, 6): say(i)',
+            'time.sleep(600)',
+            '',
+          ].join('\n'),
+        ),
+      );
+      await backend.prepare(rt, () => {});
+      mkdirSync(join(rt.home, 'data'), { recursive: true, mode: 0o755 });
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      await expect
+        .poll(async () => (await backend.logs(rt, 10)).filter((l) => l.includes('follow line')).length, {
+          timeout: 30_000,
+          interval: 200,
+        })
+        .toBe(3);
+      const got: { replica: number; line: string }[] = [];
+      const stop = new AbortController();
+      const following = backend.follow(rt, { tail: 2, signal: stop.signal }, (l) => got.push(l));
+      const lines = () => got.map((l) => l.line).filter((l) => l.includes('follow line'));
+      await expect
+        .poll(lines, { timeout: 15_000, interval: 100 })
+        .toEqual(['follow line 2', 'follow line 3']);
+      writeFileSync(join(rt.home, 'data', 'more'), '');
+      await expect
+        .poll(lines, { timeout: 15_000, interval: 100 })
+        .toEqual([2, 3, 4, 5, 6].map((i) => `follow line ${i}`));
+      expect(new Set(got.map((l) => l.replica))).toEqual(new Set([0]));
+      // Stopped and started again (a new process, record, job or container): the follow keeps up.
+      await backend.stop(rt, { graceMs: 1_000 });
+      rmSync(join(rt.home, 'data', 'more'));
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      await expect
+        .poll(lines, { timeout: 30_000, interval: 100 })
+        .toEqual([2, 3, 4, 5, 6, 1, 2, 3].map((i) => `follow line ${i}`));
+      expect(new Set(got.map((l) => l.replica))).toEqual(new Set([0]));
+      stop.abort();
+      await following;
+      // Nothing it started is left (a `docker logs --follow` child, say), and nothing more arrives.
+      expect(followers()).toEqual([]);
+      const after = got.length;
+      await backend.remove(rt);
+      expect(got.length).toBe(after);
+    }, 90_000);
 
     it('a plugin that dies at start fails the health check at once, with its last log lines', async () => {
       const rt = example((d) =>

@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import type { recordedStartSchema } from '../records';
 import type { HostFacts } from './host';
 import type { IsolationLevel, SandboxSpec } from './isolation';
+import type { FollowOptions, LogLine } from './log-follow';
 import type { EffectiveSetting } from './settings';
 
 /** One installed version of a plugin, as a backend sees it. */
@@ -98,6 +99,14 @@ export interface Backend {
   status(rt: PluginRuntime): Promise<ReplicaInfo[]>;
   /** The last `tail` lines of the version's logs, oldest first. */
   logs(rt: PluginRuntime, tail: number): Promise<string[]>;
+  /**
+   * The live tail: first the last `opts.tail` lines (as `logs` answers them, oldest first, without
+   * the `[n] ` prefix: each line says its replica), then every new line as it is written, keeping
+   * up with replicas that appear later and logs that are truncated or replaced, until
+   * `opts.signal` aborts; then it resolves, having ended whatever it started. A line is valid text,
+   * at most 16 KiB (cut with a marker), and not escaped: whoever shows it escapes it.
+   */
+  follow(rt: PluginRuntime, opts: FollowOptions, onLine: (l: LogLine) => void): Promise<void>;
   /**
    * Removes everything prepare and start made for the version (its venv, image, run records and
    * logs), stopping first whatever of it still runs. Needs no manifest (a crash may have left a

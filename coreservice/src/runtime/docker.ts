@@ -49,6 +49,7 @@ import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } fr
 import { readSmallFile, writeFileDurably } from './files';
 import { dockerCli, type HostFacts, haveProgram } from './host';
 import { isRoot } from './isolation';
+import { boundLine, type FollowOptions, type LogLine, pause } from './log-follow';
 import { outputLines } from './output';
 import { freePort, parseAnnounce } from './process';
 import { recordedStart } from './settings';
@@ -113,6 +114,31 @@ export interface DockerBackendOptions {
    * reaches a registry), `never` refuses (air-gapped hosts: load it first). MAGELLON_DOCKER_PULL.
    */
   pull?: 'missing' | 'never';
+}
+
+/** A line docker stamped: when (as it printed it, and as a key that sorts), which replica, which container. */
+interface Stamped {
+  key: string;
+  ts: string;
+  replica: number;
+  name: string;
+  line: string;
+}
+
+/**
+ * A docker timestamp as a key that sorts as time does: docker trims the fraction's trailing zeros
+ * (RFC 3339 nano), so it is padded back to nine digits.
+ */
+const stampKey = (ts: string): string => {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(ts);
+  return m ? `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}Z` : ts;
+};
+
+/** One line of `docker logs --timestamps`, or undefined for a blank or unstamped one. */
+function parseStamped(raw: string, replica: number, name: string): Stamped | undefined {
+  const m = /^(\d{4}-\d\d-\d\dT[\d:.]+Z) ?(.*)$/.exec(raw);
+  if (!m?.[2]?.trim()) return undefined;
+  return { key: stampKey(m[1]!), ts: m[1]!, replica, name, line: m[2] };
 }
 
 interface Ran {
@@ -250,7 +276,13 @@ export class DockerBackend implements Backend {
   /** Runs the docker CLI with `args` (never through a shell); resolves with how it ended, never rejects. */
   private docker(
     args: string[],
-    o: { timeoutMs?: number; onLine?: (line: string) => void; until?: (stdout: string) => boolean } = {},
+    o: {
+      timeoutMs?: number;
+      onLine?: (line: string, stream: 'out' | 'err') => void;
+      until?: (stdout: string) => boolean;
+      /** Ends the call (SIGTERM) when it aborts; with one, there is no timeout and no output is kept. */
+      signal?: AbortSignal;
+    } = {},
   ): Promise<Ran> {
     const env: Record<string, string> = { DOCKER_BUILDKIT: '0', NO_COLOR: '1' };
     for (const k of CLIENT_ENV) {
@@ -262,21 +294,30 @@ export class DockerBackend implements Backend {
       let stdout = '';
       let stderr = '';
       let settled = false;
+      const stopOnAbort = () => child.kill('SIGTERM');
       const finish = (r: Ran) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        o.signal?.removeEventListener('abort', stopOnAbort);
         done(r);
       };
       const child = spawn(this.cli(), args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        finish({ code: -1, stdout, stderr: `${stderr}\ndocker ${args[0]} did not finish in time` });
-      }, o.timeoutMs ?? CALL_TIMEOUT_MS);
-      let partial = '';
+      const timer = o.signal
+        ? undefined
+        : setTimeout(() => {
+            child.kill('SIGKILL');
+            finish({ code: -1, stdout, stderr: `${stderr}\ndocker ${args[0]} did not finish in time` });
+          }, o.timeoutMs ?? CALL_TIMEOUT_MS);
+      if (o.signal?.aborted) stopOnAbort();
+      else o.signal?.addEventListener('abort', stopOnAbort);
+      const keep = !o.signal;
+      const partial = { out: '', err: '' };
       // Decoded per stream, so a character split across two reads stays whole.
       const take = (text: string, into: 'out' | 'err') => {
-        if (into === 'out') {
+        if (!keep) {
+          // a follow: its lines go to onLine only
+        } else if (into === 'out') {
           if (stdout.length < MAX_OUTPUT_BYTES) stdout += text;
           if (o.until?.(stdout)) {
             child.kill('SIGTERM');
@@ -284,16 +325,17 @@ export class DockerBackend implements Backend {
           }
         } else if (stderr.length < MAX_OUTPUT_BYTES) stderr += text;
         if (o.onLine) {
-          const lines = (partial + text).split(/\r?\n/);
-          partial = lines.pop() ?? '';
-          for (const l of lines) if (l.trim()) o.onLine(l);
+          const lines = (partial[into] + text).split(/\r?\n/);
+          partial[into] = lines.pop() ?? '';
+          for (const l of lines) if (l.trim()) o.onLine(l, into);
         }
       };
       child.stdout.setEncoding('utf8').on('data', (c: string) => take(c, 'out'));
       child.stderr.setEncoding('utf8').on('data', (c: string) => take(c, 'err'));
       child.once('error', (e) => finish({ code: -1, stdout, stderr: `${stderr}${e.message}` }));
       child.once('close', (code) => {
-        if (o.onLine && partial.trim()) o.onLine(partial);
+        for (const into of ['out', 'err'] as const)
+          if (o.onLine && partial[into].trim()) o.onLine(partial[into], into);
         finish({ code: code ?? -1, stdout, stderr });
       });
     });
@@ -670,25 +712,86 @@ export class DockerBackend implements Backend {
   }
 
   async logs(rt: PluginRuntime, tail: number): Promise<string[]> {
+    const stamped = await this.stampedTail(rt, tail);
+    const several = this.records(rt).filter(({ read }) => read.ok).length > 1;
+    return stamped
+      .slice(-Math.max(0, tail))
+      .map(({ replica, line }) => (several ? `[${replica}] ${line}` : line));
+  }
+
+  /**
+   * The last `tail` lines of each recorded container (both streams), stamped by docker, merged in
+   * the order docker received them.
+   */
+  private async stampedTail(rt: PluginRuntime, tail: number): Promise<Stamped[]> {
     const n = Math.max(0, tail);
     if (n === 0) return [];
     const readable = this.records(rt).flatMap(({ n, read }) => (read.ok ? [{ n, rec: read.value }] : []));
-    const several = readable.length > 1;
-    const stamped: [string, string][] = [];
+    const stamped: Stamped[] = [];
     await Promise.all(
       readable.map(async ({ n: replica, rec }) => {
-        const r = await this.docker(['logs', '--timestamps', '--tail', String(n), rec.name]);
+        const r = await this.docker(['logs', '--timestamps', '--tail', String(n), '--', rec.name]);
         if (r.code !== 0) return;
-        // Both streams, each line stamped by docker: merged in the order docker received them.
         for (const line of `${r.stdout}\n${r.stderr}`.split('\n')) {
-          const m = /^(\d{4}-\d\d-\d\dT[\d:.]+Z) ?(.*)$/.exec(line);
-          if (!m?.[2]?.trim()) continue;
-          stamped.push([m[1]!, several ? `[${replica}] ${m[2]}` : m[2]]);
+          const s = parseStamped(line, replica, rec.name);
+          if (s) stamped.push(s);
         }
       }),
     );
-    stamped.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    return stamped.slice(-n).map(([, line]) => line);
+    return stamped.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * `docker logs --follow --timestamps --since <last seen>` per recorded container, attached again
+   * whenever docker ends it (the container stopped, restarted or was made anew), lines already seen
+   * dropped; containers recorded later (scale up) are followed from when the follow began.
+   */
+  async follow(rt: PluginRuntime, opts: FollowOptions, onLine: (l: LogLine) => void): Promise<void> {
+    const { signal } = opts;
+    const began = new Date().toISOString();
+    const first = await this.stampedTail(rt, opts.tail);
+    const seen = new Map<string, { key: string; since: string; lines: Set<string> }>();
+    for (const s of first) {
+      const at = seen.get(s.name);
+      if (!at || s.key > at.key) seen.set(s.name, { key: s.key, since: s.ts, lines: new Set([s.line]) });
+      else if (s.key === at.key) at.lines.add(s.line);
+    }
+    const deliver = (replica: number, line: string) => {
+      if (!signal.aborted) onLine({ replica, line: boundLine(line) });
+    };
+    for (const s of first.slice(first.length - Math.min(first.length, Math.max(0, opts.tail))))
+      deliver(s.replica, s.line);
+    opts.caughtUp?.();
+    const attached = new Map<string, Promise<void>>();
+    const attach = async (replica: number, name: string) => {
+      const at = seen.get(name) ?? { key: stampKey(began), since: began, lines: new Set<string>() };
+      seen.set(name, at);
+      while (!signal.aborted) {
+        await this.docker(['logs', '--follow', '--timestamps', '--since', at.since, '--', name], {
+          signal,
+          onLine: (raw) => {
+            const s = parseStamped(raw, replica, name);
+            if (!s || s.key < at.key || (s.key === at.key && at.lines.has(s.line))) return;
+            if (s.key > at.key) {
+              at.key = s.key;
+              at.since = s.ts;
+              at.lines = new Set();
+            }
+            at.lines.add(s.line);
+            deliver(replica, s.line);
+          },
+        });
+        await pause(1_000, signal);
+      }
+    };
+    while (!signal.aborted) {
+      for (const { n, read } of this.records(rt)) {
+        if (read.ok && !attached.has(read.value.name))
+          attached.set(read.value.name, attach(n, read.value.name));
+      }
+      await pause(1_000, signal);
+    }
+    await Promise.all(attached.values());
   }
 
   // --------------------------------------------------------------------------- stop, pause

@@ -42,6 +42,7 @@ import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } fr
 import { openOwnFile } from './files';
 import { findPython, type HostFacts } from './host';
 import { sandboxed } from './isolation';
+import { type FollowOptions, followFiles, type LogLine } from './log-follow';
 import { isAlive, processStart, sleep, stopProcess } from './proc';
 import { recordedStart } from './settings';
 import { replicaArgv } from './systemd-unit';
@@ -289,6 +290,11 @@ export class ProcessBackend implements Backend {
       lines.push(...(all.length > 1 ? mine.map((l) => `[${n}] ${l}`) : mine));
     }
     return lines.slice(-Math.max(0, tail));
+  }
+
+  follow(rt: PluginRuntime, opts: FollowOptions, onLine: (l: LogLine) => void): Promise<void> {
+    const files = () => this.records(rt).map(({ n }) => ({ replica: n, path: fileOf(rt, n, 'log') }));
+    return followFiles(files, opts, onLine);
   }
 
   async remove(ref: VersionRef): Promise<void> {

@@ -51,6 +51,7 @@ import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } fr
 import { writeFileDurably } from './files';
 import { findPython, type HostFacts } from './host';
 import { sandboxed } from './isolation';
+import { type FollowOptions, followFiles, type LogLine } from './log-follow';
 import { isAlive, sleep } from './proc';
 import { freePort, ProcessBackend, readAnnounce, readBounded } from './process';
 import { recordedStart } from './settings';
@@ -594,6 +595,17 @@ export class SlurmBackend implements Backend {
       lines.push(...(all.length > 1 ? mine.map((l) => `[${n}] ${l}`) : mine));
     }
     return lines.slice(-Math.max(0, tail));
+  }
+
+  /** The job's output as it is written; a resubmit's new output file is followed from its start. */
+  follow(rt: PluginRuntime, opts: FollowOptions, onLine: (l: LogLine) => void): Promise<void> {
+    const files = () =>
+      this.records(rt).map(({ n }) => ({
+        replica: n,
+        path: slurmReplicaFile(rt.home, rt.version, n, 'log'),
+        before: [slurmReplicaFile(rt.home, rt.version, n, 'prev.log')],
+      }));
+    return followFiles(files, opts, onLine);
   }
 
   async pause(rt: PluginRuntime): Promise<void> {

@@ -18,6 +18,7 @@ import { type ReplicaRecord, readRecord, replicaRecordSchema, writeRecord } from
 import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
 import { openOwnFile, writeFileDurably } from './files';
 import { findPython, type HostFacts } from './host';
+import { type FollowOptions, followFiles, type LogLine } from './log-follow';
 import { isAlive, processStart } from './proc';
 import { freePort, readAnnounce, readBounded } from './process';
 import { shownEnvironment, shownSettings } from './settings';
@@ -366,6 +367,14 @@ export class SystemdSupervised implements Backend {
       lines.push(...(units.length > 1 ? mine.map((l) => `[${n}] ${l}`) : mine));
     }
     return lines.slice(-Math.max(0, tail));
+  }
+
+  follow(rt: PluginRuntime, opts: FollowOptions, onLine: (l: LogLine) => void): Promise<void> {
+    const files = () =>
+      this.unitsOf(rt)
+        .sort((a, b) => a.n - b.n)
+        .map(({ n }) => ({ replica: n, path: replicaFile(rt.home, rt.version, n, 'log') }));
+    return followFiles(files, opts, onLine);
   }
 
   async remove(ref: VersionRef): Promise<void> {

@@ -27,6 +27,7 @@ import {
 import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
 import { readSmallFile } from './files';
 import { findPython, type HostFacts, onPath } from './host';
+import type { FollowOptions, LogLine } from './log-follow';
 import { outputLines, withoutColour } from './output';
 import { ProcessBackend } from './process';
 
@@ -204,6 +205,10 @@ export class UvBackend implements Backend {
 
   logs(rt: PluginRuntime, tail: number): Promise<string[]> {
     return this.runner.logs(rt, tail);
+  }
+
+  follow(rt: PluginRuntime, opts: FollowOptions, onLine: (l: LogLine) => void): Promise<void> {
+    return this.runner.follow(rt, opts, onLine);
   }
 
   async remove(ref: VersionRef): Promise<void> {

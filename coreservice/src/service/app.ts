@@ -34,6 +34,7 @@ import { configuredRegistry } from '../registries';
 import { heartbeatKey } from '../runtime/settings';
 import { listUpgrades, upgradeFromHub } from '../upgrade';
 import type { EventBus } from './events';
+import { LogStreams, RING_LINES, type StreamedLine } from './log-streams';
 import { sameToken } from './token';
 import { receiveUpload } from './upload';
 
@@ -59,6 +60,8 @@ export interface ServiceConfig {
   allowedOrigins?: readonly string[];
   /** Download limits for installs and upgrades. */
   timeouts?: DownloadLimits;
+  /** The live plugin logs (serve.ts shares them with its socket.io server); default: the app's own. */
+  logStreams?: LogStreams;
 }
 
 /** The names a service bound to loopback answers to. */
@@ -121,12 +124,52 @@ export function uploadLabel(name: string | undefined): string {
 /** An origin as browsers send it: scheme://host[:port], lower case. */
 const originKey = (o: string) => o.trim().toLowerCase().replace(/\/+$/, '');
 
-export function createServiceApp(cfg: ServiceConfig): Hono {
-  const app = new Hono();
+/**
+ * The check every request to the service passes first (HTTP routes and the socket.io handshake):
+ * only the names it serves in `Host`, and no browser page of another origin. Answers why a request
+ * is refused, or undefined.
+ */
+export function requestGuard(
+  cfg: Pick<ServiceConfig, 'allowedHosts' | 'allowedOrigins'>,
+): (host: string | undefined, origin: string | undefined) => string | undefined {
   const hosts = new Set(
     (cfg.allowedHosts ?? LOOPBACK_HOSTS).map((h) => h.toLowerCase().replace(/^\[|\]$/g, '')),
   );
   const origins = new Set((cfg.allowedOrigins ?? []).map(originKey));
+  return (host, origin) => {
+    const name = hostName(host);
+    if (!name || !hosts.has(name))
+      return `this CoreService does not answer to the host ${JSON.stringify(escapeControl((host ?? '').slice(0, 200)))}; it serves ${[...hosts].join(', ')} (allowed_hosts in its config)`;
+    if (origin !== undefined && !origins.has(originKey(origin)))
+      return `requests from the web origin ${JSON.stringify(escapeControl(origin.slice(0, 200)))} are refused (allowed_origins in its config)`;
+    return undefined;
+  };
+}
+
+/** A `tail` as the logs routes take it: a whole number from 0 to 10000 (default 100). */
+export function tailParam(raw: unknown): number {
+  const tail = raw === undefined ? 100 : Number(raw);
+  if (!Number.isInteger(tail) || tail < 0 || tail > 10_000)
+    throw new InstallError('bad-request', 'tail must be a whole number from 0 to 10000');
+  return tail;
+}
+
+/** A last seen line id (SSE `Last-Event-ID`, socket.io `last_id`): undefined when absent. */
+export function lastIdParam(raw: unknown): number | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const id = Number(raw);
+  if (!Number.isSafeInteger(id) || id < 0)
+    throw new InstallError(
+      'bad-request',
+      'the last event id must be a whole number (a line id this stream sent)',
+    );
+  return id;
+}
+
+export function createServiceApp(cfg: ServiceConfig): Hono {
+  const app = new Hono();
+  const guard = requestGuard(cfg);
+  const logStreams = cfg.logStreams ?? new LogStreams(cfg.pluginsDir, { log: cfg.log });
 
   /**
    * The plugin id of an /admin/plugins/<id> route, checked before any path is built from it:
@@ -171,26 +214,8 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   // Before anything else: only the names it was told it serves, and no browser page of another
   // origin (a page the admin happens to open must not be able to drive it).
   app.use('*', async (c, next) => {
-    const name = hostName(c.req.header('host'));
-    if (!name || !hosts.has(name)) {
-      return c.json(
-        errorBody(
-          'forbidden',
-          `this CoreService does not answer to the host ${JSON.stringify(escapeControl((c.req.header('host') ?? '').slice(0, 200)))}; it serves ${[...hosts].join(', ')} (allowed_hosts in its config)`,
-        ),
-        403,
-      );
-    }
-    const origin = c.req.header('origin');
-    if (origin !== undefined && !origins.has(originKey(origin))) {
-      return c.json(
-        errorBody(
-          'forbidden',
-          `requests from the web origin ${JSON.stringify(escapeControl(origin.slice(0, 200)))} are refused (allowed_origins in its config)`,
-        ),
-        403,
-      );
-    }
+    const refused = guard(c.req.header('host'), c.req.header('origin'));
+    if (refused) return c.json(errorBody('forbidden', refused), 403);
     await next();
   });
 
@@ -306,6 +331,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
 
   app.delete('/admin/plugins/:id', async (c) => {
     const receipt = await uninstall(cfg.pluginsDir, installedId(c));
+    logStreams.stopPlugin(receipt.plugin_id);
     cfg.events.emit({ type: 'uninstalled', plugin_id: receipt.plugin_id, version: receipt.version });
     return c.json({ uninstalled: receipt });
   });
@@ -374,15 +400,76 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
 
   app.get('/admin/plugins/:id/logs', async (c) => {
     const id = installedId(c);
-    const raw = c.req.query('tail') ?? '100';
-    const tail = Number(raw);
-    if (!Number.isInteger(tail) || tail < 0 || tail > 10_000)
-      throw new InstallError('bad-request', 'tail must be a whole number from 0 to 10000');
+    const tail = tailParam(c.req.query('tail'));
+    const follow = c.req.query('follow');
+    if (follow === '1' || follow === 'true') {
+      const after = lastIdParam(c.req.header('last-event-id') ?? c.req.query('last_event_id'));
+      return followLogs(c, id, { tail, after });
+    }
     return c.json({
       plugin_id: id,
       lines: await pluginLogs(cfg.pluginsDir, id, tail),
     });
   });
+
+  /**
+   * A plugin's live log as server-sent events: `log` per line (`id` is the line's id, so a client
+   * reconnecting with Last-Event-ID resumes after it), `gap` when lines it asked to resume from are
+   * no longer kept, `end` when the plugin goes or its log cannot be read. A client too slow to
+   * keep up (twice the kept lines waiting for it) is disconnected, and resumes.
+   */
+  const followLogs = (c: Context, id: string, opts: { tail: number; after?: number }) => {
+    const queue: { event: string; data: string; id?: string }[] = [];
+    let wake: (() => void) | undefined;
+    let over = false;
+    let overflow = false;
+    const push = (e: { event: string; data: string; id?: string }) => {
+      queue.push(e);
+      // A backlog is at most the kept lines: twice as many waiting is a client that does not read.
+      if (queue.length > 2 * RING_LINES) overflow = true;
+      wake?.();
+    };
+    const leave = logStreams.subscribe(id, opts, {
+      line: (l: StreamedLine) => push({ event: 'log', data: JSON.stringify(l), id: String(l.id) }),
+      gap: (missed) =>
+        push({
+          event: 'gap',
+          data: JSON.stringify({
+            plugin_id: id,
+            missed,
+            message: `${missed} lines are no longer kept; the stream goes on after them`,
+          }),
+        }),
+      end: (why, failed) => {
+        push({ event: 'end', data: JSON.stringify({ plugin_id: id, error: failed, message: why }) });
+        over = true;
+      },
+    });
+    return streamSSE(c, async (stream) => {
+      stream.onAbort(() => {
+        leave();
+        wake?.();
+      });
+      try {
+        while (!stream.aborted && !overflow) {
+          const e = queue.shift();
+          if (e) {
+            await stream.writeSSE(e);
+            continue;
+          }
+          if (over) break;
+          await new Promise<void>((r) => {
+            wake = r;
+            setTimeout(r, 15_000).unref();
+          });
+          wake = undefined;
+          if (queue.length === 0 && !over && !stream.aborted) await stream.write(': keep-alive\n\n');
+        }
+      } finally {
+        leave();
+      }
+    });
+  };
 
   // The live stream: install progress, lifecycle and supervisor events, as server-sent events.
   app.get('/admin/events', (c) => {

@@ -3,6 +3,7 @@
 // supervises them while it runs. Plugins run in their own sessions: stopping CoreService leaves
 // them running, and the next start adopts them.
 import { mkdirSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Registry } from '../config';
@@ -18,8 +19,10 @@ import { readSmallFile, writeFileDurably } from '../runtime/files';
 import { resolveIsolation } from '../runtime/isolation';
 import { loadRuntime, readRunState } from '../runtime/runner';
 import { Supervisor } from '../runtime/supervisor';
-import { createServiceApp, LOOPBACK_HOSTS } from './app';
+import { createServiceApp, LOOPBACK_HOSTS, requestGuard } from './app';
 import { EventBus } from './events';
+import { attachLogSocket } from './log-socket';
+import { LogStreams } from './log-streams';
 import { newToken, weakTokenReason } from './token';
 
 /** How much the service logs: each level includes those before it. */
@@ -67,6 +70,8 @@ export interface RunningService {
   repaired: DoctorReport;
   events: EventBus;
   supervisor: Supervisor;
+  /** The live plugin logs (SSE and socket.io listeners share one follower per plugin). */
+  logStreams: LogStreams;
   close(): Promise<void>;
 }
 
@@ -122,6 +127,8 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
   const run: RunOptions = { ...opts.run };
   // True until what a crash left is repaired and every plugin that should run was started.
   let repairing = true;
+  const logStreams = new LogStreams(opts.pluginsDir, { log });
+  const allowedHosts = servedHosts(opts.host ?? '127.0.0.1', opts.allowedHosts);
   const app = createServiceApp({
     pluginsDir: opts.pluginsDir,
     hubs: opts.hubs,
@@ -132,11 +139,20 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
     heartbeats,
     log,
     health: () => ({ repairing }),
-    allowedHosts: servedHosts(opts.host ?? '127.0.0.1', opts.allowedHosts),
+    allowedHosts,
     allowedOrigins: opts.allowedOrigins,
     timeouts: opts.timeouts,
+    logStreams,
   });
   const server = createAdaptorServer({ fetch: app.fetch });
+  // Socket.IO (plugin logs, as Magellon's client reads them) on the same server, at /socket.io/.
+  const io = attachLogSocket(server as HttpServer, {
+    token,
+    guard: requestGuard({ allowedHosts, allowedOrigins: opts.allowedOrigins }),
+    allowedOrigins: opts.allowedOrigins,
+    logStreams,
+    log,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 8090, opts.host ?? '127.0.0.1', () => resolve());
@@ -210,12 +226,15 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
     repaired,
     events,
     supervisor,
+    logStreams,
     close: async () => {
       closed = true;
       clearTimeout(retry);
       supervisor.stop();
+      await logStreams.close();
       await new Promise<void>((r) => {
-        server.close(() => r());
+        // Disconnects every socket, then closes the HTTP server.
+        io.close(() => r());
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
     },
