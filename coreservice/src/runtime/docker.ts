@@ -400,7 +400,10 @@ export class DockerBackend implements Backend {
       `building ${tag} from ${rt.entry.dockerfile} (docker build --network=none${base ? `, FROM ${base}` : ''})`,
     );
     const r = await this.docker([...args, '--', context], { timeoutMs: BUILD_TIMEOUT_MS, onLine: log });
-    if (r.code !== 0) throw failure(`docker build of ${rt.pluginId} ${rt.version}`, r);
+    if (r.code !== 0) {
+      await this.dropFailedBuild(r.stdout);
+      throw failure(`docker build of ${rt.pluginId} ${rt.version}`, r);
+    }
     const id = await this.docker(['image', 'inspect', '--format', '{{.Id}}', '--', tag]);
     this.writeImage(rt, {
       image: tag,
@@ -408,6 +411,20 @@ export class DockerBackend implements Backend {
       ...(id.code === 0 ? { image_id: id.stdout.trim() } : {}),
       prepared_at: new Date().toISOString(),
     });
+  }
+
+  /**
+   * The images a failed build left: each step the builder finished is an image (` ---> <id>` in
+   * its output), untagged and without the labels (the builder adds those last), so neither
+   * `remove` nor `leftovers` would ever find them. Removing the last one removes its untagged
+   * parents too; one that carries a tag (the FROM image, when no step finished) or that another
+   * image builds on stays (docker refuses), as it is not this build's alone.
+   */
+  private async dropFailedBuild(output: string): Promise<void> {
+    const last = [...output.matchAll(/^ ---> ([0-9a-f]{12,64})\s*$/gm)].at(-1)?.[1];
+    if (!last) return;
+    const tags = await this.docker(['image', 'inspect', '--format', '{{len .RepoTags}}', '--', last]);
+    if (tags.code === 0 && tags.stdout.trim() === '0') await this.docker(['image', 'rm', '--', last]);
   }
 
   private async find(rt: PluginRuntime, ref: string, log: (line: string) => void): Promise<void> {
