@@ -5,7 +5,7 @@
 // version's containers and images (resp. jobs) — the installed one. An engine that cannot run here
 // is skipped after one loud line (under HUB_REQUIRE_ALL=1 it fails instead).
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNode, type TestServer } from '../../functions/test/servers';
@@ -38,6 +38,10 @@ interface Engine {
    * `image 1.0.0`, `job 1.0.0`), asked of the engine itself (not of CoreService's records).
    */
   held(home: string): string[];
+  /** Everything the engine holds, whoever made it, labelled or not (image layers, every job). */
+  all(): string[];
+  /** Makes a plugin's prepare fail on this engine (a build step, a dependency that is nowhere). */
+  breakPrepare(dir: string): void;
   stop(): Promise<void>;
 }
 
@@ -74,6 +78,12 @@ async function dockerEngine(): Promise<Engine | undefined> {
         ),
       ].sort();
     },
+    all: () => [...docker('ps', '-aq', '--no-trunc'), ...docker('image', 'ls', '-aq', '--no-trunc')].sort(),
+    breakPrepare: (dir) =>
+      writeFileSync(
+        join(dir, 'Dockerfile'),
+        `${readFileSync(join(dir, 'Dockerfile'), 'utf8')}\nRUN echo "cannot build: no GPU" && exit 3\n`,
+      ),
     stop: engine.stop,
   };
 }
@@ -93,6 +103,14 @@ async function slurmEngine(): Promise<Engine | undefined> {
         .filter(([, comment]) => comment === home)
         .map(([name]) => `job ${name!.replace(`magellon-${basename(home)}-`, '').replace(/-r\d+$/, '')}`)
         .sort(),
+    all: () => run('squeue', ['-h', '-o', '%i'], cluster.env).sort(),
+    breakPrepare: (dir) => {
+      const p = join(dir, 'pyproject.toml');
+      writeFileSync(
+        p,
+        readFileSync(p, 'utf8').replace('dependencies = []', 'dependencies = ["magellon-nowhere==1.0"]'),
+      );
+    },
     stop: cluster.stop,
   };
 }
@@ -133,6 +151,14 @@ for (const [name, startEngine] of [
           mutate: (d) => {
             only(d);
             writeFileSync(join(d, 'main.py'), 'import time\nwhile True:\n    time.sleep(1)\n');
+          },
+        },
+        {
+          // Its prepare fails: a build step, or a dependency the archive does not carry.
+          version: '1.3.0',
+          mutate: (d) => {
+            only(d);
+            engine!.breakPrepare(d);
           },
         },
       ]);
@@ -257,10 +283,10 @@ for (const [name, startEngine] of [
       expect(await probeHealth(back.host, back.port, { pluginId: id, version: '1.0.0' })).toBe(false);
     }, 300_000);
 
-    it('an upgrade whose new version never gets healthy: the old one serves on, nothing of the new one is left, the receipt says 1.0.0', async (ctx) => {
+    it('an upgrade whose new version never gets healthy, or fails to prepare: the old one serves on, nothing of the new one is left in the engine or the dir, the receipt says 1.0.0', async (ctx) => {
       if (!engine) return ctx.skip();
       const { dir, home, old } = await installed();
-      const before = snapshot(dir);
+      const before = { files: snapshot(dir), engine: engine.all() };
       await expectFailure(
         upgradeFromHub({
           pluginsDir: dir,
@@ -273,26 +299,48 @@ for (const [name, startEngine] of [
       );
       expect(await serving(dir)).toEqual(old);
       expect(engine.held(home)).toEqual(only('1.0.0'));
-      expect(snapshot(dir)).toEqual(before);
+      expect({ files: snapshot(dir), engine: engine.all() }).toEqual(before);
       expect(pathsOf(home, '1.2.0')).toEqual([]);
+      expect(readReceipt(dir, id)?.version).toBe('1.0.0');
+
+      // One whose prepare fails: nothing of it stays in the engine either (no layer of a half
+      // build), and the dir is as it was.
+      const err = await expectFailure(
+        upgradeFromHub({ pluginsDir: dir, hubs: [hub()], pluginId: id, to: '1.3.0' }),
+        'backend-failed',
+      );
+      expect(err.message).toMatch(
+        name === 'docker' ? /docker build of fft-docker 1\.3\.0 failed/ : /magellon-nowhere/,
+      );
+      expect(await serving(dir)).toEqual(old);
+      expect({ files: snapshot(dir), engine: engine.all() }).toEqual(before);
       expect(readReceipt(dir, id)?.version).toBe('1.0.0');
       await uninstall(dir, id);
       expect(engine.held(home)).toEqual([]);
     }, 300_000);
 
-    it('kill -9 of CoreService once the new version runs but before the switch: doctor, and serve at start, leave only the old version', async (ctx) => {
-      if (!engine) return ctx.skip();
-      const env = cleanCoreserviceEnv({ ...engine.env, MAGELLON_CORESERVICE_CRASH_AT: 'health' });
-      for (const repair of ['doctor', 'serve'] as const) {
+    // Where `coreservice upgrade` kills itself (crash.ts), and what repairs the dir afterwards.
+    const crashes = [
+      ['prepare', 'doctor'],
+      ['health', 'doctor'],
+      ['health', 'serve'],
+      ['switch', 'doctor'],
+    ] as const;
+    for (const [stage, repair] of crashes) {
+      const switched = stage === 'switch';
+      it(`kill -9 of CoreService at ${stage}${stage === 'health' ? ' (the new version runs beside the old, the receipt not switched)' : ''}, then ${repair}: only the ${switched ? 'new' : 'old'} version is left`, async (ctx) => {
+        if (!engine) return ctx.skip();
         const { dir, home, old } = await installed();
         const killed = await runCoreservice(
           ['--hub', hub(), '--plugins-dir', dir, 'upgrade', id, '--to', '1.1.0'],
-          { env },
+          { env: cleanCoreserviceEnv({ ...engine.env, MAGELLON_CORESERVICE_CRASH_AT: stage }) },
         );
         expect(killed.signal, killed.stderr).toBe('SIGKILL');
-        // The moment: the new version is running in the engine beside the old one, not switched to.
-        expect(engine.held(home)).toEqual([...only('1.0.0'), ...only('1.1.0')].sort());
-        expect(readReceipt(dir, id)?.version).toBe('1.0.0');
+        expect(readReceipt(dir, id)?.version).toBe(switched ? '1.1.0' : '1.0.0');
+        // Killed at health or later: both versions are running in the engine at once.
+        if (stage !== 'prepare')
+          expect(engine.held(home)).toEqual([...only('1.0.0'), ...only('1.1.0')].sort());
+        const running = switched ? await serving(dir) : old;
 
         if (repair === 'doctor') {
           const r = await runCoreservice(['--plugins-dir', dir, 'doctor', '--json'], {
@@ -300,24 +348,24 @@ for (const [name, startEngine] of [
           });
           expect(r.code, r.stderr).toBe(0);
           const report = JSON.parse(r.stdout).result as { removed: { path: string }[] };
-          expect(report.removed.map((x) => x.path)).toContain(`${id}/1.1.0`);
+          expect(report.removed.map((x) => x.path)).toContain(`${id}/${switched ? '1.0.0' : '1.1.0'}`);
         } else {
           const svc = await startServe(dir, hub(), engine.env);
           try {
-            const status = await repairedStatus(svc.url, id);
-            expect(status).toMatchObject({ state: 'running', version: '1.0.0' });
+            expect(await repairedStatus(svc.url, id)).toMatchObject({ state: 'running', version: '1.0.0' });
           } finally {
             await svc.stop();
           }
         }
-        expect(engine.held(home), repair).toEqual(only('1.0.0'));
-        expect(await serving(dir), `${repair}: the old replica ran on, never restarted`).toEqual(old);
-        expect(pathsOf(home, '1.1.0'), repair).toEqual([]);
-        expect(existsSync(join(dir, '.staging')), repair).toBe(false);
-        expect(readReceipt(dir, id)?.version).toBe('1.0.0');
+        const kept = switched ? '1.1.0' : '1.0.0';
+        expect(engine.held(home)).toEqual(only(kept));
+        expect(await serving(dir), 'the installed version ran on, never restarted').toEqual(running);
+        expect(running.version).toBe(kept);
+        expect(pathsOf(home, switched ? '1.0.0' : '1.1.0')).toEqual([]);
+        expect(existsSync(join(dir, '.staging'))).toBe(false);
         await uninstall(dir, id);
         expect(engine.held(home)).toEqual([]);
-      }
-    }, 300_000);
+      }, 300_000);
+    }
   });
 }
