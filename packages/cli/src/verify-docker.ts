@@ -10,6 +10,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { onPath } from '@magellon/hub-core/node';
 
 /** The label the holder carries: the scratch dir of the run it belongs to. */
 export const VERIFY_LABEL = 'org.magellon.verify';
@@ -79,6 +80,7 @@ export async function holdDockerNetwork(scratch: string): Promise<DockerHold | {
     return {
       why: 'it needs root (the contained CoreService joins the holder’s network namespace with nsenter)',
     };
+  if (!onPath('nsenter')) return { why: 'nsenter (util-linux) is not installed' };
   const socket = daemonSocket();
   if (typeof socket !== 'string') return socket;
   // Given after `--`: docker reads it as an image, whatever it holds.
