@@ -4,13 +4,15 @@
 // reach the host's 127.0.0.1 reaches nothing, and nothing of either (container, image, holder, a
 // process it left behind) outlives verify. Without an engine here the file is skipped after one
 // loud line (under HUB_REQUIRE_ALL=1 it fails instead).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installOnly } from '../../../coreservice/test/fixtures';
 import { type DockerEngine, startDocker } from '../../../infra/engines';
+import { skipLoudly } from '../../../scripts/require-tool';
 import { HUB_BIN, PrRepo } from '../../core/test/pr-repo';
 
 let engine: DockerEngine | undefined;
@@ -202,4 +204,57 @@ subprocess.Popen([sys.executable, __file__, "--keep-trying"], start_new_session=
       server.close();
     }
   }, 300_000);
+
+  it.runIf(process.getuid?.() === 0)(
+    'run by a user who is not root: a finding says a docker plugin cannot run contained, and no plugin code ran',
+    async (ctx) => {
+      const r = new PrRepo('verify-docker');
+      repos.push(r);
+      await r.addVersion('fft', '1.3.0', { pack: dockerOnly });
+      r.commit('fft 1.3.0, docker only');
+      execFileSync('chmod', ['-R', 'a+rX', r.dir]);
+      // As nobody, with a daemon that would answer root: verify must not reach for it.
+      const res = spawnSync(
+        'setpriv',
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          '--',
+          process.execPath,
+          HUB_BIN,
+          'verify',
+          r.dir,
+          '--base',
+          'main',
+        ],
+        {
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            ...(engine?.env ?? {}),
+            ...(engine
+              ? { MAGELLON_DOCKER_CLI: engine.docker, MAGELLON_DOCKER_BASE_IMAGE: engine.baseImage }
+              : {}),
+            HOME: tmpdir(),
+            // The PR's repo is root's: git reads it for another user only when told it is safe.
+            GIT_CONFIG_COUNT: '1',
+            GIT_CONFIG_KEY_0: 'safe.directory',
+            GIT_CONFIG_VALUE_0: '*',
+          },
+        },
+      );
+      if (/cannot be contained here/.test(res.stdout + res.stderr)) {
+        skipLoudly('hub verify as a user who is not root', 'bubblewrap cannot make a user namespace here');
+        return ctx.skip();
+      }
+      expect(res.status).toBe(1);
+      expect(res.stdout + res.stderr).toMatch(
+        /verify\.install-failed: .*docker is the only install method of this plugin that fits here, and it cannot run contained: it needs root/,
+      );
+      expect(res.stderr).toContain('0 installed');
+      if (engine) expect(leftOnEngine()).toEqual({ containers: [], images: [] });
+    },
+    300_000,
+  );
 });
