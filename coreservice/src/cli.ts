@@ -222,6 +222,9 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError('--supervisor takes coreservice or systemd');
     }
     if (supervisor === 'systemd') await (await load.systemd()).applySupervisor(supervisor);
+    // The docker backend reads its network from the environment, which wins over the file.
+    if (file.docker?.network && !process.env.MAGELLON_DOCKER_NETWORK)
+      process.env.MAGELLON_DOCKER_NETWORK = file.docker.network;
     logLevel =
       values['log-level'] ?? (process.env.MAGELLON_LOG_LEVEL || undefined) ?? file.log_level ?? 'info';
     if (!LOG_LEVELS.includes(logLevel)) {

@@ -19,6 +19,8 @@
 //   admin:
 //     allowed_hosts: [coreservice.lab.internal] # Host names it answers to besides loopback
 //     allowed_origins: [https://magellon.lab.internal]
+//   docker:
+//     network: host                            # where docker replicas run: host, none, container:<name>
 //   download:
 //     min_bytes_per_second: 1024               # a hub slower than this over the window is given up on
 //     min_rate_window_seconds: 30
@@ -26,6 +28,7 @@ import { parseYaml } from '@magellon/hub-core/node';
 import { z } from 'zod';
 import { InstallError } from './errors';
 import { isPluginId } from './plugin-id';
+import { dockerNetworkProblem } from './runtime/docker';
 import { readSmallFile } from './runtime/files';
 import { ISOLATION_SETTINGS } from './runtime/isolation';
 import { SUPERVISORS } from './runtime/systemd';
@@ -75,6 +78,18 @@ const configSchema = z
         allowed_hosts: z.array(z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name')).optional(),
         allowed_origins: z
           .array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'an origin such as https://magellon.lab.internal'))
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    docker: z
+      .object({
+        network: z
+          .string()
+          .refine(
+            (v) => dockerNetworkProblem(v) === undefined,
+            'network must be host, none or container:<name>',
+          )
           .optional(),
       })
       .strict()

@@ -5,16 +5,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CrashStage } from '../src/crash';
 import { installFromHub, readReceipt } from '../src/install';
 import { pluginStatus } from '../src/lifecycle';
 import { ControlledHub, packVariant } from './fixtures';
-import { alive, processesOf, repoHubForTests, snapshot } from './helpers';
+import { alive, processesOf, repairedStatus, repoHubForTests, snapshot, startServe } from './helpers';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'coreservice.js');
-const TOKEN = 'crash-test-token-0123456789';
 const { scratch, hub } = repoHubForTests('crash');
 let good: Buffer;
 const hubs: ControlledHub[] = [];
@@ -45,51 +43,6 @@ function upgradeUntilKilled(
   });
 }
 
-/** Starts the real service on the dir; resolves with its URL and a stop function. */
-function startService(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [BIN, '--hub', hub.url, '--plugins-dir', dir, 'serve', '--port', '0'],
-      {
-        stdio: ['ignore', 'pipe', 'ignore'],
-        env: { ...process.env, MAGELLON_ADMIN_TOKEN: TOKEN },
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        resolve({
-          url: m[1]!,
-          stop: () =>
-            new Promise<void>((r) => {
-              child.once('exit', () => r());
-              child.kill('SIGTERM');
-            }),
-        });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`coreservice serve exited with ${code}: ${out}`)));
-  });
-}
-
-/** Waits until the service says its crash repair is done, then returns the plugin's status. */
-async function repaired(url: string): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + 40_000;
-  for (;;) {
-    const health = (await (await request(`${url}/health`)).body.json()) as { repairing: boolean };
-    const res = await request(`${url}/admin/plugins/fft/status`, {
-      headers: { authorization: `Bearer ${TOKEN}` },
-    });
-    const body = (await res.body.json()) as Record<string, unknown>;
-    if (!health.repairing) return body;
-    if (Date.now() > deadline) throw new Error(`not repaired in time: ${JSON.stringify(body)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 describe('kill -9 of CoreService during an upgrade, then a restart', () => {
   const stages: CrashStage[] = ['download', 'verify', 'prepare', 'health', 'switch'];
   it(`at each stage (${stages.join(', ')})`, async () => {
@@ -106,9 +59,9 @@ describe('kill -9 of CoreService during an upgrade, then a restart', () => {
         expect(await upgradeUntilKilled(dir, stage, controlled), stage).toBe('SIGKILL');
         expect(existsSync(join(dir, '.staging')), stage).toBe(true);
 
-        const svc = await startService(dir);
+        const svc = await startServe(dir, hub.url);
         try {
-          const status = await repaired(svc.url);
+          const status = await repairedStatus(svc.url, 'fft');
           expect(status.state, stage).toBe('running');
           expect(existsSync(join(dir, '.staging')), stage).toBe(false);
           expect(existsSync(join(dir, '.fft.lock')), stage).toBe(false);

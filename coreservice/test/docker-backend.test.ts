@@ -16,7 +16,13 @@ import { containerImageFile, containersDir, dataDir } from '../src/layout';
 import { pausePlugin, pluginStatus, scalePlugin } from '../src/lifecycle';
 import { containerImageSchema, writeRecord } from '../src/records';
 import type { PluginRuntime } from '../src/runtime/backend';
-import { DockerBackend, imageTag, isImageRef, restartFlag } from '../src/runtime/docker';
+import {
+  DockerBackend,
+  dockerNetworkProblem,
+  imageTag,
+  isImageRef,
+  restartFlag,
+} from '../src/runtime/docker';
 import { probeHealth, waitHealthy } from '../src/runtime/health';
 import { probeHost } from '../src/runtime/host';
 import { pluginEnv } from '../src/runtime/settings';
@@ -536,6 +542,37 @@ describe('the docker backend refuses what is not data', () => {
     const err = await expectFailure(backend.start(rt, { replicas: 1, env }), 'backend-failed');
     expect(err.message).toMatch(/MAGELLON_PLUGIN_FFT_NOTE holds a line break/);
     expect(err.message).not.toContain('INJECTED');
+    expect(readdirSync(containersDir(rt.home, rt.version))).toEqual(['image.json']);
+  });
+
+  it('puts replicas only on host, none or container:<name>; anything else is refused before docker runs, naming the setting', async () => {
+    for (const ok of ['host', 'none', 'container:hub-verify-net.1', 'container:a_b-c'])
+      expect(dockerNetworkProblem(ok), ok).toBeUndefined();
+    for (const bad of [
+      'bridge',
+      '--privileged',
+      'container:',
+      'container:-x',
+      'container:a b',
+      'container:a,b',
+      'host --privileged',
+      'container:x\n',
+      `container:${'x'.repeat(200)}`,
+    ])
+      expect(dockerNetworkProblem(bad), bad).toMatch(/is not host, none or container:<name>/);
+    const cli = join(scratchDir('nocli-', scratch), 'docker-never-run');
+    const backend = new DockerBackend({ cli, network: 'container:x --privileged' });
+    expect(backend.unavailable(await probeHost())).toMatch(
+      /"container:x --privileged" is not host, none or container:<name>.*MAGELLON_DOCKER_NETWORK/,
+    );
+    const rt = installedExample(scratch, 'fft', 'docker');
+    mkdirSync(containersDir(rt.home, rt.version), { recursive: true });
+    writeRecord(containerImageFile(rt.home, rt.version), containerImageSchema, {
+      image: 'x',
+      built: true,
+      prepared_at: new Date().toISOString(),
+    });
+    await expectFailure(backend.start(rt, { replicas: 1, env: pluginEnv(rt) }), 'backend-failed');
     expect(readdirSync(containersDir(rt.home, rt.version))).toEqual(['image.json']);
   });
 

@@ -201,28 +201,54 @@ export class ControlledHub {
  * (community tier), for tests that need more plugins than the catalog has. Returns the build dir.
  */
 export async function buildCatalogWithCopy(work: string, from: string, newId: string): Promise<string> {
+  return buildCatalogWithPlugin(work, from, newId, [{ version: '1.0.0' }]);
+}
+
+/**
+ * A build of the repo catalog plus the plugin `newId` (community tier) in the given versions, each
+ * `<from>`'s sources packed again under that id after `mutate` edited them (an install section of
+ * one method, a main.py that never gets ready…). Returns the build dir.
+ */
+export async function buildCatalogWithPlugin(
+  work: string,
+  from: string,
+  newId: string,
+  versions: { version: string; mutate?: (dir: string) => void }[],
+): Promise<string> {
   const { loadCatalog, writeHubBuild } = await import('@magellon/hub-core/node');
   const catalog = join(mkdtempSync(join(work, 'catalog-')), 'catalog');
   cpSync(join(REPO, 'catalog'), catalog, { recursive: true });
-  const version = '1.0.0';
-  const { bytes, archiveId } = await packVariantWithId(work, from, version, (d) => {
-    const m = join(d, 'manifest.yaml');
-    writeFileSync(m, readFileSync(m, 'utf8').replace(/^plugin_id:.*$/m, `plugin_id: ${newId}`));
-  });
-  const file = `${newId}-${version}.mpn`;
-  writeFileSync(join(catalog, 'assets', 'plugins', file), bytes);
-  const entry = readFileSync(join(catalog, 'plugins', from, `${version}.yaml`), 'utf8')
-    .replace(/^plugin_id:.*$/m, `plugin_id: ${newId}`)
-    .replace(/^tier:.*$/m, 'tier: community')
-    .replace(/url: .*$/m, `url: /assets/plugins/${file}`)
-    .replace(/sha256: .*$/m, `sha256: ${sha256(bytes)}`)
-    .replace(/size_bytes: .*$/m, `size_bytes: ${bytes.length}`)
-    .replace(/^archive_id:.*$/m, `archive_id: ${archiveId}`);
   mkdirSync(join(catalog, 'plugins', newId));
-  writeFileSync(join(catalog, 'plugins', newId, `${version}.yaml`), entry);
+  for (const { version, mutate } of versions) {
+    const { bytes, archiveId } = await packVariantWithId(work, from, version, (d) => {
+      const m = join(d, 'manifest.yaml');
+      writeFileSync(m, readFileSync(m, 'utf8').replace(/^plugin_id:.*$/m, `plugin_id: ${newId}`));
+      mutate?.(d);
+    });
+    const file = `${newId}-${version}.mpn`;
+    writeFileSync(join(catalog, 'assets', 'plugins', file), bytes);
+    const entry = readFileSync(join(catalog, 'plugins', from, '1.0.0.yaml'), 'utf8')
+      .replace(/^plugin_id:.*$/m, `plugin_id: ${newId}`)
+      .replace(/^version:.*$/m, `version: ${version}`)
+      .replace(/^tier:.*$/m, 'tier: community')
+      .replace(/url: .*$/m, `url: /assets/plugins/${file}`)
+      .replace(/sha256: .*$/m, `sha256: ${sha256(bytes)}`)
+      .replace(/size_bytes: .*$/m, `size_bytes: ${bytes.length}`)
+      .replace(/^archive_id:.*$/m, `archive_id: ${archiveId}`);
+    writeFileSync(join(catalog, 'plugins', newId, `${version}.yaml`), entry);
+  }
   const loaded = await loadCatalog(catalog);
   const out = join(work, `build-${newId}`);
   const built = await writeHubBuild(loaded.root, loaded.entries, out, { removeOld: 'wait' });
   if (!built.ok) throw new Error(`the test catalog did not build: ${built.findings[0]?.message}`);
   return out;
+}
+
+/** Makes `entries` (YAML list items, two-space indented) the whole install section of the plugin in `dir`. */
+export function installOnly(dir: string, entries: string): void {
+  const m = join(dir, 'manifest.yaml');
+  const text = readFileSync(m, 'utf8');
+  const next = text.replace(/^install:\n(?:(?: .*)?\n)*/m, `install:\n${entries}`);
+  if (next === text) throw new Error(`${m} has no install section`);
+  writeFileSync(m, next);
 }

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, sep } from 'node:path';
+import { request } from 'undici';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { buildRepoCatalog } from '../../functions/test/harness';
 import { startNode, type TestServer } from '../../functions/test/servers';
@@ -70,7 +71,8 @@ export const alive = (pid: number) => isAlive(pid, undefined);
 
 /**
  * Every path under dir with its sha256 ('dir' for directories): the state a failed operation must
- * not change. A running plugin's log (`run/<v>/replica-<n>.log`) grows as it serves, so for logs
+ * not change. A running plugin's log (`run/<v>/replica-<n>.log`, a slurm job's `slurm/<v>/replica-<n>.log`)
+ * grows as it serves, so for logs
  * only their presence counts.
  */
 export function snapshot(dir: string): Record<string, string> {
@@ -81,7 +83,8 @@ export function snapshot(dir: string): Record<string, string> {
     const st = statSync(abs);
     const rel = relative(dir, abs);
     if (st.isDirectory()) out[rel] = 'dir';
-    else if (/(^|\/)run\/[^/]+\/replica-\d+\.log$/.test(rel.split(sep).join('/'))) out[rel] = 'log';
+    else if (/(^|\/)(run|slurm)\/[^/]+\/replica-\d+(\.prev)?\.log$/.test(rel.split(sep).join('/')))
+      out[rel] = 'log';
     else out[rel] = createHash('sha256').update(readFileSync(abs)).digest('hex');
   }
   return out;
@@ -137,19 +140,76 @@ export function cleanCoreserviceEnv(more: Record<string, string> = {}): NodeJS.P
  * the clean environment), without blocking this process: a hub it talks to may run in this process.
  */
 export const runCoreservice = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [CORESERVICE_BIN, ...args], {
-      timeout: 60_000,
-      cwd: opts.cwd,
-      env: opts.env ?? cleanCoreserviceEnv(),
-    });
-    let stdout = '';
-    let stderr = '';
+  new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) => {
+      const child = spawn(process.execPath, [CORESERVICE_BIN, ...args], {
+        timeout: 60_000,
+        cwd: opts.cwd,
+        env: opts.env ?? cleanCoreserviceEnv(),
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d;
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d;
+      });
+      child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    },
+  );
+
+/** The admin token the tests' `coreservice serve` runs with. */
+export const SERVE_TOKEN = 'serve-test-token-0123456789';
+
+/**
+ * Starts the real `coreservice serve` on the dir (any port, loopback, `SERVE_TOKEN`) with this
+ * process's environment over `env`; resolves with its URL and a stop function (by its PID).
+ */
+export function startServe(
+  dir: string,
+  hubUrl: string,
+  env: Record<string, string> = {},
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [CORESERVICE_BIN, '--hub', hubUrl, '--plugins-dir', dir, 'serve', '--port', '0'],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: { ...process.env, ...env, MAGELLON_ADMIN_TOKEN: SERVE_TOKEN },
+      },
+    );
+    let out = '';
     child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        resolve({
+          url: m[1]!,
+          stop: () =>
+            new Promise<void>((r) => {
+              child.once('exit', () => r());
+              child.kill('SIGTERM');
+            }),
+        });
+      }
     });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.once('exit', (code) => reject(new Error(`coreservice serve exited with ${code}: ${out}`)));
   });
+}
+
+/** Waits until a service from startServe says its crash repair is done, then returns the plugin's status. */
+export async function repairedStatus(url: string, id: string): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 40_000;
+  for (;;) {
+    const health = (await (await request(`${url}/health`)).body.json()) as { repairing: boolean };
+    const res = await request(`${url}/admin/plugins/${id}/status`, {
+      headers: { authorization: `Bearer ${SERVE_TOKEN}` },
+    });
+    const body = (await res.body.json()) as Record<string, unknown>;
+    if (!health.repairing) return body;
+    if (Date.now() > deadline) throw new Error(`not repaired in time: ${JSON.stringify(body)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

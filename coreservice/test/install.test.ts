@@ -354,6 +354,8 @@ describe('the config file', () => {
       ['registries:\n  - url: ftp://x\n', /registries\.0\.url: a registry url must be an http\(s\) URL/],
       ['registries:\n  - url: http://x\n    trust: allow-list\n', /needs allow/],
       ['plugin_dir: /x\n', /plugin_dir|unrecognized/i],
+      ['docker:\n  network: bridge\n', /docker\.network: network must be host, none or container:<name>/],
+      ['docker:\n  network: "container:x --privileged"\n', /docker\.network: network must be host/],
     ];
     for (const [text, want] of cases) {
       writeFileSync(join(d, 'bad.yaml'), text);
@@ -362,5 +364,9 @@ describe('the config file', () => {
     execFileSync('mkfifo', [join(d, 'fifo.yaml')]);
     expect(() => readConfigFile(join(d, 'fifo.yaml'))).toThrow(/not a regular file/);
     expect(() => readConfigFile(join(d, 'missing.yaml'))).toThrow(/ENOENT/);
+    writeFileSync(join(d, 'docker.yaml'), 'docker:\n  network: container:hub-verify-net-1\n');
+    expect(readConfigFile(join(d, 'docker.yaml'))).toEqual({
+      docker: { network: 'container:hub-verify-net-1' },
+    });
   });
 });

@@ -6,7 +6,8 @@
 // references are checked against a strict pattern and given after `--`).
 //
 // A replica is `docker run -d --network=host` (it must reach CoreService's heartbeat URL on
-// 127.0.0.1 and serve /health on loopback) as a non-root user (the plugin's own uid when it has
+// 127.0.0.1 and serve /health on loopback; `MAGELLON_DOCKER_NETWORK` / config `docker.network` may
+// say `none` or `container:<name>` instead, as `hub verify` does to share an isolated loopback) as a non-root user (the plugin's own uid when it has
 // one, else CoreService's own uid when it is not root, else 65534), with `--cap-drop ALL`,
 // `no-new-privileges`, a read-only root, a private /tmp, and only its data dir bound in, writable, at
 // the same path as on the host. It runs the runtime contract's `python3 main.py --port … --host
@@ -84,6 +85,20 @@ const IMAGE_REF = new RegExp(
 );
 export const isImageRef = (ref: string) => ref.length <= 255 && IMAGE_REF.test(ref);
 
+/** A container name as `--network=container:<name>` may take it (docker's own name grammar). */
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+/**
+ * Why `value` is not a network this backend puts its replicas on (`host`, `none` or
+ * `container:<name>`), or undefined when it is. Nothing else ever reaches docker's command line.
+ */
+export function dockerNetworkProblem(value: string): string | undefined {
+  if (value === 'host' || value === 'none') return undefined;
+  if (value.startsWith('container:') && CONTAINER_NAME.test(value.slice('container:'.length)))
+    return undefined;
+  return `the docker network ${JSON.stringify(value.slice(0, 200))} is not host, none or container:<name> (a container name: letters, digits, _ . -)`;
+}
+
 /** Variables of CoreService's environment the docker CLI may see (nothing else of it). */
 const CLIENT_ENV = [
   'PATH',
@@ -114,6 +129,11 @@ export interface DockerBackendOptions {
    * reaches a registry), `never` refuses (air-gapped hosts: load it first). MAGELLON_DOCKER_PULL.
    */
   pull?: 'missing' | 'never';
+  /**
+   * The network replicas join: `host` (the default), `none`, or `container:<name>` (another
+   * container's network namespace). MAGELLON_DOCKER_NETWORK, or config `docker.network`.
+   */
+  network?: string;
 }
 
 /** A line docker stamped: when (as it printed it, and as a key that sorts), which replica, which container. */
@@ -263,7 +283,16 @@ export class DockerBackend implements Backend {
     return this.opts.pull ?? (process.env.MAGELLON_DOCKER_PULL === 'never' ? 'never' : 'missing');
   }
 
+  /** The replicas' network as configured (`host` when unset), and whether it is one this backend takes. */
+  private network(): { value: string; problem?: string } {
+    const value = this.opts.network ?? (process.env.MAGELLON_DOCKER_NETWORK || 'host');
+    const problem = dockerNetworkProblem(value);
+    return { value, ...(problem ? { problem: `${problem} (MAGELLON_DOCKER_NETWORK, docker.network)` } : {}) };
+  }
+
   unavailable(host: HostFacts): string | undefined {
+    const network = this.network().problem;
+    if (network) return network;
     const cli = this.cli();
     if (!haveProgram(cli)) return `the docker CLI (${cli}) is not installed`;
     if (!host.dockerDaemon) {
@@ -413,7 +442,10 @@ export class DockerBackend implements Backend {
       `building ${tag} from ${rt.entry.dockerfile} (docker build --network=none${base ? `, FROM ${base}` : ''})`,
     );
     const r = await this.docker([...args, '--', context], { timeoutMs: BUILD_TIMEOUT_MS, onLine: log });
-    if (r.code !== 0) throw failure(`docker build of ${rt.pluginId} ${rt.version}`, r);
+    if (r.code !== 0) {
+      await this.dropFailedBuild(r.stdout);
+      throw failure(`docker build of ${rt.pluginId} ${rt.version}`, r);
+    }
     const id = await this.docker(['image', 'inspect', '--format', '{{.Id}}', '--', tag]);
     this.writeImage(rt, {
       image: tag,
@@ -421,6 +453,20 @@ export class DockerBackend implements Backend {
       ...(id.code === 0 ? { image_id: id.stdout.trim() } : {}),
       prepared_at: new Date().toISOString(),
     });
+  }
+
+  /**
+   * The images a failed build left: each step the builder finished is an image (` ---> <id>` in
+   * its output), untagged and without the labels (the builder adds those last), so neither
+   * `remove` nor `leftovers` would ever find them. Removing the last one removes its untagged
+   * parents too; one that carries a tag (the FROM image, when no step finished) or that another
+   * image builds on stays (docker refuses), as it is not this build's alone.
+   */
+  private async dropFailedBuild(output: string): Promise<void> {
+    const last = [...output.matchAll(/^ ---> ([0-9a-f]{12,64})\s*$/gm)].at(-1)?.[1];
+    if (!last) return;
+    const tags = await this.docker(['image', 'inspect', '--format', '{{len .RepoTags}}', '--', last]);
+    if (tags.code === 0 && tags.stdout.trim() === '0') await this.docker(['image', 'rm', '--', last]);
   }
 
   private async find(rt: PluginRuntime, ref: string, log: (line: string) => void): Promise<void> {
@@ -514,6 +560,8 @@ export class DockerBackend implements Backend {
 
     // Everything that can be refused is refused before anything is written or run.
     const envText = envFileText(env);
+    const network = this.network();
+    if (network.problem) throw new InstallError('backend-failed', `${label}: ${network.problem}`);
     const mounts = writable.flatMap((p) => ['--mount', `type=bind,source=${mountable(p)},target=${p}`]);
     if (!isImageRef(image))
       throw new InstallError('backend-failed', `${label}: its image record names no image reference`);
@@ -548,7 +596,7 @@ export class DockerBackend implements Backend {
       `${LABEL.replica}=${n}`,
       '--label',
       `${LABEL.home}=${rt.home}`,
-      '--network=host',
+      `--network=${network.value}`,
       '--user',
       user,
       '--cap-drop',

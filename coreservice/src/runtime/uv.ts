@@ -11,8 +11,9 @@
 // wheels only (no sdist's build script runs), no config file of the host's or the plugin's, run
 // outside the plugin's files.
 import { type ExecFileException, execFile } from 'node:child_process';
-import { existsSync, rmdirSync, rmSync } from 'node:fs';
-import { dirname, sep } from 'node:path';
+import { existsSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, sep } from 'node:path';
 import { type InstallMethod, installRequirements } from '@magellon/hub-core';
 import { InstallError } from '../errors';
 import {
@@ -37,7 +38,7 @@ const MAX_PYPROJECT_BYTES = 256 * 1024;
 /** The venv of a version. */
 export const venvDir = (rt: Pick<VersionRef, 'home' | 'version'>) => venvDirOf(rt.home, rt.version);
 
-function exec(cmd: string, args: string[], cwd: string): Promise<string> {
+function exec(cmd: string, args: string[], cwd: string, home: string): Promise<string> {
   return new Promise((res, rej) => {
     execFile(
       cmd,
@@ -49,7 +50,9 @@ function exec(cmd: string, args: string[], cwd: string): Promise<string> {
         // Nothing of CoreService's environment, and no pip or uv configuration from the host.
         env: {
           PATH: process.env.PATH ?? '',
-          HOME: cwd,
+          // A HOME of its own, removed afterwards: what pip or uv keep there (caches, settings)
+          // never lands in the plugin's folders.
+          HOME: home,
           NO_COLOR: '1',
           PIP_NO_INPUT: '1',
           PIP_CONFIG_FILE: '/dev/null',
@@ -134,6 +137,7 @@ export class UvBackend implements Backend {
     const deps = dependencies(rt, pyproject);
     const venv = venvDir(rt);
     rmSync(venv, { recursive: true, force: true });
+    const home = mkdtempSync(join(tmpdir(), 'coreservice-venv-home-'));
     try {
       const python = (await findPython())?.executable ?? 'python3';
       const useUv = onPath('uv');
@@ -141,8 +145,8 @@ export class UvBackend implements Backend {
       // Run from the venvs folder (CoreService's), never from the plugin's files: uv reads a
       // pyproject.toml or uv.toml it finds where it runs.
       const cwd = dirname(venv);
-      if (useUv) await exec('uv', ['venv', '--no-config', '--python', python, '--', venv], rt.home);
-      else await exec(python, ['-m', 'venv', '--without-pip', '--', venv], rt.home);
+      if (useUv) await exec('uv', ['venv', '--no-config', '--python', python, '--', venv], rt.home, home);
+      else await exec(python, ['-m', 'venv', '--without-pip', '--', venv], rt.home, home);
       if (deps.length === 0) return;
       const wheels = wheelsDir(rt.dir);
       const links = existsSync(wheels) ? ['--find-links', wheels] : [];
@@ -156,9 +160,10 @@ export class UvBackend implements Backend {
           'uv',
           ['pip', 'install', '--no-config', '--python', interpreter, ...fixed, '--', ...deps],
           cwd,
+          home,
         );
       } else {
-        await exec(interpreter, ['-m', 'ensurepip', '--default-pip'], cwd);
+        await exec(interpreter, ['-m', 'ensurepip', '--default-pip'], cwd, home);
         await exec(
           interpreter,
           [
@@ -174,6 +179,7 @@ export class UvBackend implements Backend {
             ...deps,
           ],
           cwd,
+          home,
         );
       }
     } catch (err) {
@@ -184,6 +190,8 @@ export class UvBackend implements Backend {
         `could not prepare the venv of ${rt.pluginId} ${rt.version}: ${(err as Error).message}`,
         (err as { lines?: string[] }).lines ?? [],
       );
+    } finally {
+      rmSync(home, { recursive: true, force: true });
     }
   }
 

@@ -7,6 +7,11 @@
 // util-linux `unshare` (root only); without either the smoke install is not run. As root, the
 // host's registry of plugin uids stays writable inside: the plugin gets a uid no plugin of this
 // host has, so it cannot read another's files even though the host's files are visible.
+//
+// A docker plugin's container is made by dockerd, outside these namespaces: for it the command is
+// run (as root) inside the network namespace of a holder container instead of a new one of its own
+// (`nsenter --net=…` in front, verify-docker.ts), with the daemon's socket bound in, so the
+// plugin's container and the contained CoreService share that namespace's loopback and nothing else.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,8 +20,22 @@ import { onPath, pluginUidRegistry } from '@magellon/hub-core/node';
 
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
-/** A prefix for a contained command: `scratch` stays writable, `programs` (what it runs) readable. */
-type Prefix = (scratch: string, programs: string[]) => string[];
+/** Where the contained command's network is: a namespace of its own (default), or an existing one. */
+export interface ContainOptions {
+  /** `/proc/<pid>/ns/net` of a process whose network namespace the command joins (root only). */
+  netns?: string;
+  /** Unix sockets the command may connect to (bound in read-only: connecting still works). */
+  sockets?: string[];
+}
+
+/**
+ * A prefix for a contained command: `scratch` stays writable, `programs` (what it runs) readable;
+ * `opts` for a command that joins another network namespace.
+ */
+type Prefix = (scratch: string, programs: string[], opts?: ContainOptions) => string[];
+
+/** `nsenter` into a network namespace, in front of a command that then makes no network namespace. */
+const joinNet = (netns: string | undefined) => (netns ? ['nsenter', `--net=${netns}`, '--'] : []);
 
 let probed: { prefix: Prefix } | string | undefined;
 
@@ -52,11 +71,10 @@ const works = (cmd: string, args: string[]) =>
 export function container(): { prefix: Prefix } | string {
   if (probed !== undefined) return probed;
   const userns = isRoot() ? [] : ['--unshare-user'];
-  const bwrapBase = [
+  const bwrapNoNet = [
     '--die-with-parent',
     ...userns,
     '--unshare-pid',
-    '--unshare-net',
     '--unshare-ipc',
     '--unshare-uts',
     '--ro-bind',
@@ -69,16 +87,19 @@ export function container(): { prefix: Prefix } | string {
     '--tmpfs',
     '/tmp',
   ];
+  const bwrapBase = [...bwrapNoNet, '--unshare-net'];
   // The registry and its lock (`<registry>.lock`) live in one folder, bound as a whole.
   const shared = isRoot() ? [dirname(pluginUidRegistry())] : [];
   for (const dir of shared) mkdirSync(dir, { recursive: true, mode: 0o755 });
   const binds = shared.flatMap((dir) => ['--bind', dir, dir]);
   if (onPath('bwrap') && works('bwrap', [...bwrapBase, ...binds, '--', 'true'])) {
     probed = {
-      prefix: (scratch, programs) => [
+      prefix: (scratch, programs, opts = {}) => [
+        ...joinNet(opts.netns),
         'bwrap',
-        ...bwrapBase,
+        ...(opts.netns ? bwrapNoNet : bwrapBase),
         ...binds,
+        ...(opts.sockets ?? []).flatMap((sock) => ['--ro-bind', sock, sock]),
         ...underTmp(programs).flatMap((dir) => ['--ro-bind', dir, dir]),
         '--bind',
         scratch,
@@ -95,7 +116,17 @@ export function container(): { prefix: Prefix } | string {
   ) {
     // The scratch dir stays writable; the rest is the host's as it is (no read-only bind here).
     probed = {
-      prefix: () => ['unshare', '--pid', '--net', '--ipc', '--fork', '--kill-child', '--mount-proc', '--'],
+      prefix: (_scratch, _programs, opts = {}) => [
+        ...joinNet(opts.netns),
+        'unshare',
+        '--pid',
+        ...(opts.netns ? [] : ['--net']),
+        '--ipc',
+        '--fork',
+        '--kill-child',
+        '--mount-proc',
+        '--',
+      ],
     };
   } else {
     probed = isRoot()

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { inertJson } from '@magellon/hub-core';
 import { renderVerifyMarkdown, type VerifyResult, verifyPullRequest } from '@magellon/hub-core/node';
 import { Agent, interceptors, request } from 'undici';
-import { container } from '../contain';
+import { type ContainOptions, container } from '../contain';
 import {
   countBySeverity,
   endProgress,
@@ -29,6 +29,7 @@ import {
   safe,
 } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
+import { holdDockerNetwork } from '../verify-docker';
 import type { Command } from './command';
 import { findingFormat } from './validate';
 
@@ -186,7 +187,10 @@ function defaultCoreservice(): string {
  * Each run is contained (see contain.ts): PID and network namespaces of its own, the host's files
  * read-only but for a scratch dir, so nothing the plugin starts outlives the run and nothing it
  * writes lands anywhere but the scratch dir, which goes too. The report is written after this,
- * where the plugin never could. Resolves to undefined when it was healthy, or to what failed.
+ * where the plugin never could. The docker daemon is out of reach of that first run; when
+ * CoreService then says that only its docker entry could fit this host, the install runs again with
+ * docker, in a network holder's namespace (verify-docker.ts), and everything docker made for it is
+ * removed afterwards. Resolves to undefined when it was healthy, or to what failed.
  */
 async function smokeInstall(coreservice: string, archive: string): Promise<string | undefined> {
   const box = container();
@@ -197,50 +201,92 @@ async function smokeInstall(coreservice: string, archive: string): Promise<strin
   const pluginsDir = join(scratch, 'plugins');
   const inside = join(scratch, 'archive.mpn');
   copyFileSync(archive, inside);
-  const run = (args: string[]) =>
-    runContained([
-      ...box.prefix(scratch, [process.execPath, coreservice]),
-      process.execPath,
-      coreservice,
-      ...args,
-      '--plugins-dir',
-      pluginsDir,
-      '--json',
-    ]);
+  const runner = (env: Record<string, string>, opts?: ContainOptions) => (args: string[]) =>
+    runContained(
+      [
+        ...box.prefix(scratch, [process.execPath, coreservice], opts),
+        process.execPath,
+        coreservice,
+        ...args,
+        '--plugins-dir',
+        pluginsDir,
+        '--json',
+      ],
+      env,
+    );
   try {
-    const r = await run(['install-file', inside]);
-    if (r.code === 0) {
-      let id: string;
-      try {
-        id = (JSON.parse(r.stdout) as { result: { plugin_id: string } }).result.plugin_id;
-      } catch {
-        return `coreservice said it installed, but its --json answer could not be read: ${r.stdout.slice(0, 200)}`;
-      }
-      const gone = await run(['uninstall', id]);
-      if (gone.code !== 0)
-        return `it installed, but coreservice could not uninstall it: ${gone.stdout.trim() || gone.stderr.trim()}`;
-      return undefined;
-    }
+    // No daemon answers at this socket: CoreService picks a method that runs without docker.
+    const first = await installThenUninstall(
+      runner({ DOCKER_HOST: `unix://${join(scratch, 'no-docker.sock')}`, MAGELLON_DOCKER_NETWORK: 'none' }),
+      inside,
+    );
+    const onlyDocker =
+      first.error?.code === 'incompatible' &&
+      (first.error.details ?? []).some((d) => /^install\[\d+\] docker: /.test(d));
+    if (!onlyDocker) return first.failure;
+    const hold = await holdDockerNetwork(scratch);
+    if ('why' in hold)
+      return `docker is the only install method of this plugin that fits here, and it cannot run contained: ${hold.why}`;
     try {
-      const err = JSON.parse(r.stdout).error as { code?: string; message?: string };
-      return `${err.code ?? 'failed'}: ${err.message ?? r.stderr.trim()}`;
-    } catch {
-      return r.timedOut
-        ? `no answer within ${INSTALL_TIMEOUT_MS / 60_000} minutes`
-        : r.stderr.trim().slice(-2000) || `exit ${r.code}`;
+      return (
+        await installThenUninstall(runner(hold.env, { netns: hold.netns, sockets: [hold.socket] }), inside, [
+          '--method',
+          'docker',
+        ])
+      ).failure;
+    } finally {
+      await hold.cleanup();
     }
   } finally {
     rmSync(scratch, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 
+type Contained = (args: string[]) => ReturnType<typeof runContained>;
+
+/** `coreservice install-file`, then `uninstall`: what failed (undefined: nothing), and the install's error. */
+async function installThenUninstall(
+  run: Contained,
+  file: string,
+  more: string[] = [],
+): Promise<{ failure?: string; error?: { code?: string; message?: string; details?: string[] } }> {
+  const r = await run(['install-file', file, ...more]);
+  if (r.code === 0) {
+    let id: string;
+    try {
+      id = (JSON.parse(r.stdout) as { result: { plugin_id: string } }).result.plugin_id;
+    } catch {
+      return {
+        failure: `coreservice said it installed, but its --json answer could not be read: ${r.stdout.slice(0, 200)}`,
+      };
+    }
+    const gone = await run(['uninstall', id]);
+    if (gone.code !== 0)
+      return {
+        failure: `it installed, but coreservice could not uninstall it: ${gone.stdout.trim() || gone.stderr.trim()}`,
+      };
+    return {};
+  }
+  try {
+    const error = JSON.parse(r.stdout).error as { code?: string; message?: string; details?: string[] };
+    return { failure: `${error.code ?? 'failed'}: ${error.message ?? r.stderr.trim()}`, error };
+  } catch {
+    return {
+      failure: r.timedOut
+        ? `no answer within ${INSTALL_TIMEOUT_MS / 60_000} minutes`
+        : r.stderr.trim().slice(-2000) || `exit ${r.code}`,
+    };
+  }
+}
+
 /** Runs a contained command to its end, output bounded; killed (with its namespace) after the timeout. */
 function runContained(
   argv: string[],
+  env: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((done) => {
     const [file, ...args] = argv as [string, ...string[]];
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
