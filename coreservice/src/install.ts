@@ -319,6 +319,7 @@ async function activate(a: {
   const entry = chooseInstall(manifest.install, host, (m) => backendUnavailable(m, host), {
     method: opts.method,
     label,
+    prefer: a.replacing?.method,
   });
   const receipt: Receipt = { ...a.receipt, method: entry.method };
   // Absolute: backends run plugins with the version dir as their working dir.

@@ -51,6 +51,12 @@ const run = (cmd: string, args: string[], env: Record<string, string>) =>
     .map((l) => l.trim())
     .filter(Boolean);
 
+/**
+ * Every version offers uv before the engine's method, and is installed with the engine's method
+ * asked for: an upgrade must keep the method the installed version runs with, not take the first.
+ */
+const UV_FIRST = '  - method: uv\n    pyproject: pyproject.toml\n';
+
 async function dockerEngine(): Promise<Engine | undefined> {
   const engine = await startDocker();
   if (!engine) return undefined;
@@ -62,7 +68,7 @@ async function dockerEngine(): Promise<Engine | undefined> {
   const docker = (...args: string[]) => run(engine.docker, args, env);
   return {
     name: 'docker',
-    install: '  - method: docker\n    dockerfile: Dockerfile\n    build_context: .\n',
+    install: `${UV_FIRST}  - method: docker\n    dockerfile: Dockerfile\n    build_context: .\n`,
     env,
     held: (home) => {
       const label = ['--filter', `label=org.magellon.home=${home}`];
@@ -93,7 +99,7 @@ async function slurmEngine(): Promise<Engine | undefined> {
   if (!cluster) return undefined;
   return {
     name: 'slurm',
-    install: '  - method: slurm\n    pyproject: pyproject.toml\n',
+    install: `${UV_FIRST}  - method: slurm\n    pyproject: pyproject.toml\n`,
     env: cluster.env,
     // Jobs pending, running, suspended or completing (squeue's default), named
     // magellon-<id>-<version>-r<n>, with the plugin home as their comment.
@@ -193,6 +199,7 @@ for (const [name, startEngine] of [
         hubs: [hub()],
         pluginId: id,
         version: '1.0.0',
+        method: name,
       });
       expect(receipt.method).toBe(name);
       const home = join(dir, id);

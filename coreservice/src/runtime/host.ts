@@ -179,8 +179,12 @@ export function chooseInstall(
   entries: readonly InstallSpec[],
   host: HostFacts,
   backendUnavailable: (method: InstallSpec['method']) => string | undefined,
-  opts: { method?: string; label: string },
+  opts: { method?: string; label: string; prefer?: string },
 ): InstallSpec {
+  // An upgrade keeps the method the installed version runs with (an operator who chose docker
+  // keeps docker) while the new version offers it and it fits; otherwise the usual order decides.
+  const kept = !opts.method && opts.prefer ? entries.find((e) => e.method === opts.prefer) : undefined;
+  if (kept && [...entryRejections(kept, host)].length === 0 && !backendUnavailable(kept.method)) return kept;
   const rejected: string[] = [];
   const candidates = opts.method ? entries.filter((e) => e.method === opts.method) : entries;
   if (opts.method && candidates.length === 0) {
