@@ -353,7 +353,13 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   for (const [action, fn] of Object.entries(lifecycle)) {
     app.post(`/admin/plugins/:id/${action}`, async (c) => {
       const status = await fn(installedId(c));
-      cfg.events.emit({ type: 'status', plugin_id: status.plugin_id, state: status.state, action });
+      cfg.events.emit({
+        type: 'status',
+        plugin_id: status.plugin_id,
+        state: status.state,
+        health: status.health,
+        action,
+      });
       return c.json(status);
     });
   }
@@ -364,7 +370,13 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     if (typeof body.desired !== 'number')
       throw new InstallError('bad-request', 'desired must be a number of replicas');
     const status = await scalePlugin(cfg.pluginsDir, id, body.desired, cfg.run);
-    cfg.events.emit({ type: 'status', plugin_id: status.plugin_id, state: status.state, action: 'scale' });
+    cfg.events.emit({
+      type: 'status',
+      plugin_id: status.plugin_id,
+      state: status.state,
+      health: status.health,
+      action: 'scale',
+    });
     return c.json(status);
   });
 
