@@ -66,11 +66,12 @@ async function call(method: string, path: string, body?: unknown) {
 const status = async (): Promise<PluginStatus> => (await call('GET', '/admin/plugins/ctf/status')).body;
 
 /**
- * Uploads the ctf example with this restart policy, run by the process backend. Its main.py also
- * watches for a file `fail` in its data dir and exits 1 as soon as it is there (a plugin that fails
- * on its own, as opposed to one killed by a signal).
+ * Uploads the ctf example with this restart policy (and up to `maxReplicas`), run by the process
+ * backend. Its main.py also watches for a file `fail` in its data dir and exits 1 as soon as it is
+ * there (a plugin that fails on its own, as opposed to one killed by a signal), and a replica whose
+ * id a file `refuse-<replica id>` names exits 3 at start.
  */
-async function install(policy: string, retries: number): Promise<PluginStatus> {
+async function install(policy: string, retries: number, maxReplicas = 1): Promise<PluginStatus> {
   const bytes = await packVariant(scratch, 'ctf', '1.0.0', (d) => {
     const m = join(d, 'manifest.yaml');
     writeFileSync(
@@ -80,6 +81,15 @@ async function install(policy: string, retries: number): Promise<PluginStatus> {
         `lifecycle:\n  restart_policy: "${policy}"\n  restart_max_retries: ${retries}`,
       ),
     );
+    if (maxReplicas > 1) {
+      writeFileSync(
+        m,
+        readFileSync(m, 'utf8').replace(
+          /typical_duration_seconds: \d+\n/,
+          `$&  replicas: { desired: 1, min: 1, max: ${maxReplicas} }\n`,
+        ),
+      );
+    }
     // The process entry, without the ctffind4 binary it asks for.
     writeFileSync(m, readFileSync(m, 'utf8').replace(/ {4}requires:\n {6}- binary: ctffind4\n/, ''));
     renameSync(join(d, 'main.py'), join(d, 'plugin_main.py'));
@@ -87,7 +97,11 @@ async function install(policy: string, retries: number): Promise<PluginStatus> {
       join(d, 'main.py'),
       [
         'import os, runpy, sys, threading, time',
-        'flag = os.path.join(os.environ["MAGELLON_PLUGIN_DATA_DIR"], "fail")',
+        'data = os.environ["MAGELLON_PLUGIN_DATA_DIR"]',
+        'if os.path.exists(os.path.join(data, "refuse-" + os.environ["MAGELLON_REPLICA_ID"])):',
+        '    print("refusing to start", file=sys.stderr)',
+        '    sys.exit(3)',
+        'flag = os.path.join(data, "fail")',
         'def watch():',
         '    while not os.path.exists(flag):',
         '        time.sleep(0.05)',
@@ -161,6 +175,27 @@ describe('status: health, heartbeats and scale, as Magellon reads them', () => {
       status: 'stopped',
       scale: { desired: 1, live: 0 },
     });
+  }, 60_000);
+});
+
+describe('scaling a process plugin over HTTP', () => {
+  it('a scale up whose new replica fails its health check goes back: replica 0 serves on, the run state as it was', async () => {
+    const before = await install('on-failure', 3, 2);
+    const pid = before.replicas[0]!.pid!;
+    expect(before).toMatchObject({ supports_scale: true, scale: { desired: 1, min: 1, max: 2, live: 1 } });
+    writeFileSync(join(dataDir(join(pluginsDir, 'ctf')), 'refuse-ctf-1'), '');
+    const r = await call('POST', '/admin/plugins/ctf/scale', { desired: 2 });
+    expect(r.status).toBe(502);
+    expect(r.body.error).toMatchObject({ code: 'unhealthy' });
+    expect(r.body.error.details.join('\n')).toContain('refusing to start');
+    const after = await status();
+    expect(after).toMatchObject({ health: 'healthy', scale: { desired: 1, live: 1 } });
+    expect(after.replicas.map((x) => [x.replica, x.pid, x.state])).toEqual([[0, pid, 'running']]);
+    // The replica it could not add works once it can start: 2, replica 0 still the same.
+    rmSync(join(dataDir(join(pluginsDir, 'ctf')), 'refuse-ctf-1'));
+    const two = await call('POST', '/admin/plugins/ctf/scale', { desired: 2 });
+    expect(two.body).toMatchObject({ health: 'healthy', scale: { desired: 2, live: 2 } });
+    expect(two.body.replicas[0].pid).toBe(pid);
   }, 60_000);
 });
 
