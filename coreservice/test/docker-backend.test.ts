@@ -197,6 +197,8 @@ describe('the docker backend on a real dockerd', () => {
       expect(r!.state === 'starting' || r!.state === 'running').toBe(true);
       const name = containerNameOf(rt.home);
       expect(inspect(name).HostConfig.RestartPolicy, lifecycle.restart_policy).toEqual(policy);
+      // Stopped, the next start makes it anew (a start leaves a running container as it is).
+      await backend.stop(one, { graceMs: 1_000 });
     }
     // restartReplica makes the replica anew, counting the restart.
     const before = containerIdsOf(rt.home);
