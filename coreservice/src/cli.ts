@@ -378,7 +378,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'pause':
       case 'unpause': {
-        const r = await (await load.lifecycle()).pausePlugin(pluginsDir, one(), command === 'pause');
+        const r = await (await load.lifecycle()).pausePlugin(pluginsDir, one(), command === 'pause', run);
         return out.done(r, describeStatus(r));
       }
       case 'scale': {

@@ -164,7 +164,7 @@ export async function pluginStatus(
   const interval = heartbeatSeconds(opts.run ?? {});
   const method = rt.entry.method;
   const replicas = all.map(({ given: _given, healthy: answers, ...r }): ReplicaStatus => {
-    const beat = heartbeatOf(opts.heartbeats?.get(replicaId(id, r.replica)), interval);
+    const beat = heartbeatOf(opts.heartbeats?.get(replicaId(id, r.replica)), interval, r.started_at);
     return { ...r, backend: method, healthy: replicaHealthy(r, beat.heartbeat, answers), ...beat };
   });
   const healthy = replicas.filter((r) => r.healthy).length;
@@ -210,6 +210,9 @@ export async function pluginStatus(
   };
 }
 
+/** How replicas are run, and the heartbeats the service has seen (for the status an action answers). */
+export type LifecycleOptions = RunOptions & { heartbeats?: Map<string, number> };
+
 /**
  * One lifecycle action on the installed version, holding the plugin's lock; answers the status
  * after it. The desired state the action implies is written first.
@@ -217,12 +220,12 @@ export async function pluginStatus(
 function act(
   pluginsDir: string,
   id: string,
-  run: RunOptions,
+  run: LifecycleOptions,
   action: (rt: PluginRuntime) => Promise<void>,
 ): Promise<PluginStatus> {
   return withPluginLock(pluginsDir, id, async () => {
     await action(installed(pluginsDir, id).rt);
-    return pluginStatus(pluginsDir, id, { run });
+    return pluginStatus(pluginsDir, id, { run, heartbeats: run.heartbeats });
   });
 }
 
@@ -234,7 +237,11 @@ function want(rt: PluginRuntime, change: Partial<RunState>): RunState {
 }
 
 /** Starts the active version (a no-op when every replica is already up) and waits until it is healthy. */
-export function startPlugin(pluginsDir: string, id: string, run: RunOptions = {}): Promise<PluginStatus> {
+export function startPlugin(
+  pluginsDir: string,
+  id: string,
+  run: LifecycleOptions = {},
+): Promise<PluginStatus> {
   return act(pluginsDir, id, run, (rt) => ensureRunning(rt, want(rt, { desired: 'running' }), run));
 }
 
@@ -256,14 +263,22 @@ async function ensureRunning(rt: PluginRuntime, state: RunState, run: RunOptions
   await launch(rt, { ...run, replicas: state.replicas, fallBackTo: Math.min(up, state.replicas) });
 }
 
-export function stopPlugin(pluginsDir: string, id: string, run: RunOptions = {}): Promise<PluginStatus> {
+export function stopPlugin(
+  pluginsDir: string,
+  id: string,
+  run: LifecycleOptions = {},
+): Promise<PluginStatus> {
   return act(pluginsDir, id, run, async (rt) => {
     want(rt, { desired: 'stopped' });
     await stopWholePlugin(rt);
   });
 }
 
-export function restartPlugin(pluginsDir: string, id: string, run: RunOptions = {}): Promise<PluginStatus> {
+export function restartPlugin(
+  pluginsDir: string,
+  id: string,
+  run: LifecycleOptions = {},
+): Promise<PluginStatus> {
   return act(pluginsDir, id, run, async (rt) => {
     const state = want(rt, { desired: 'running' });
     await stopWholePlugin(rt);
@@ -272,8 +287,13 @@ export function restartPlugin(pluginsDir: string, id: string, run: RunOptions = 
 }
 
 /** Pause or unpause: only a backend that can freeze a plugin (containers) does; otherwise 409. */
-export function pausePlugin(pluginsDir: string, id: string, pause: boolean): Promise<PluginStatus> {
-  return act(pluginsDir, id, {}, async (rt) => {
+export function pausePlugin(
+  pluginsDir: string,
+  id: string,
+  pause: boolean,
+  run: LifecycleOptions = {},
+): Promise<PluginStatus> {
+  return act(pluginsDir, id, run, async (rt) => {
     const backend = backendFor(rt.entry.method);
     const fn = pause ? backend.pause : backend.unpause;
     if (!fn) {
@@ -291,7 +311,7 @@ export function scalePlugin(
   pluginsDir: string,
   id: string,
   desired: number,
-  run: RunOptions = {},
+  run: LifecycleOptions = {},
 ): Promise<PluginStatus> {
   return act(pluginsDir, id, run, async (rt) => {
     const bounds = replicaBounds(rt);

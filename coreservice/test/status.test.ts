@@ -196,6 +196,15 @@ describe('scaling a process plugin over HTTP', () => {
     const two = await call('POST', '/admin/plugins/ctf/scale', { desired: 2 });
     expect(two.body).toMatchObject({ health: 'healthy', scale: { desired: 2, live: 2 } });
     expect(two.body.replicas[0].pid).toBe(pid);
+    // An action answers the document GET …/status gives, heartbeats included.
+    expect(two.body.replicas[0].heartbeat).toBe('fresh');
+    // The replica the scale added is told where to beat, as the first one was.
+    await expect
+      .poll(async () => (await status()).replicas.map((r) => r.heartbeat), {
+        timeout: HEARTBEAT_SECONDS * 1000 + SLACK_MS,
+        interval: 100,
+      })
+      .toEqual(['fresh', 'fresh']);
   }, 60_000);
 });
 

@@ -77,14 +77,17 @@ export type PluginHealth = 'healthy' | 'degraded' | 'down';
 
 /**
  * A replica's heartbeat as status shows it: stale once older than twice the interval plugins are
- * given, with its age in seconds (one decimal) when there is one.
+ * given, with its age in seconds (one decimal) when there is one. A beat from before the replica's
+ * current run began (`startedAt`: a previous run of the same replica id) counts as none.
  */
 export function heartbeatOf(
   lastMs: number | undefined,
   intervalSeconds: number,
+  startedAt?: string,
   now = Date.now(),
 ): { heartbeat: Heartbeat; heartbeat_age_seconds?: number } {
-  if (lastMs === undefined) return { heartbeat: 'none' };
+  const since = startedAt === undefined ? Number.NaN : Date.parse(startedAt);
+  if (lastMs === undefined || lastMs < since) return { heartbeat: 'none' };
   const age = Math.max(0, now - lastMs);
   return {
     heartbeat: age > 2 * intervalSeconds * 1000 ? 'stale' : 'fresh',

@@ -79,7 +79,7 @@ export class Supervisor {
     const healthy = replicas.filter((r) =>
       replicaHealthy(
         r,
-        heartbeatOf(this.opts.heartbeats?.get(replicaId(id, r.replica)), interval).heartbeat,
+        heartbeatOf(this.opts.heartbeats?.get(replicaId(id, r.replica)), interval, r.started_at).heartbeat,
         true,
       ),
     ).length;
