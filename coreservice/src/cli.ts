@@ -47,6 +47,9 @@ Usage:
   coreservice status [<id>]                state, replicas, health, and the settings each plugin
                                            was started with (secrets masked)
   coreservice start|stop|restart <id>
+  coreservice pause <id>                   freeze every replica (containers and Slurm jobs only)
+  coreservice unpause <id>                 thaw a paused plugin
+  coreservice scale <id> <n>               run n replicas (within the manifest's resources.replicas)
   coreservice logs <id> [--tail N] [-f|--follow]
                                            its last N log lines (default 100); with -f, then
                                            every new line as it is written, until Ctrl-C
@@ -378,6 +381,19 @@ export async function main(argv: string[]): Promise<number> {
         const r = await fn(pluginsDir, one(), run);
         return out.done(r, describeStatus(r));
       }
+      case 'pause':
+      case 'unpause': {
+        const r = await (await load.lifecycle()).pausePlugin(pluginsDir, one(), command === 'pause', run);
+        return out.done(r, describeStatus(r));
+      }
+      case 'scale': {
+        if (args.length !== 2)
+          throw new UsageError('coreservice scale takes a plugin id and a number of replicas');
+        const [id, n] = args as [string, string];
+        if (!/^\d{1,6}$/.test(n)) throw new UsageError(`"${safe(n)}" is not a number of replicas`);
+        const r = await (await load.lifecycle()).scalePlugin(pluginsDir, id, Number(n), run);
+        return out.done(r, describeStatus(r));
+      }
       case 'logs': {
         const tail = Number(values.tail ?? '100');
         if (!Number.isInteger(tail) || tail < 0) throw new UsageError('--tail takes a whole number');
@@ -576,11 +592,14 @@ const FROM: Record<string, string> = { default: 'default', file: 'config file', 
 /** A plugin's status as text; every value from input escaped. */
 function describeStatus(s: PluginStatus): string {
   const iso = s.isolation;
-  const head = `${s.plugin_id} ${s.version} (${s.method}): ${s.state}${s.desired === 'stopped' ? ' (stopped by the operator)' : ''}; isolation ${iso.level}${iso.uid !== undefined ? ` (uid ${iso.uid})` : ''}${iso.level === 'none' ? ` ⚠ ${safe(iso.why)}` : ''}`;
-  const lines = s.replicas.map(
-    (r) =>
-      `  replica ${r.replica}: ${r.state}${r.paused ? ', paused' : ''}${r.healthy ? ', healthy' : ''}${r.port ? ` on ${safe(r.host ?? '')}:${r.port}` : ''}${r.pid ? `, pid ${r.pid}` : ''}${r.restarts ? `, ${r.restarts} restart(s)` : ''}`,
-  );
+  const head = `${s.plugin_id} ${s.version} (${s.method}): ${s.state}, ${s.health}${s.desired === 'stopped' ? ' (stopped by the operator)' : ''}; scale ${s.scale.live}/${s.scale.desired} (${s.scale.min}..${s.scale.max}); isolation ${iso.level}${iso.uid !== undefined ? ` (uid ${iso.uid})` : ''}${iso.level === 'none' ? ` ⚠ ${safe(iso.why)}` : ''}`;
+  const lines = s.replicas.map((r) => {
+    const beat =
+      r.heartbeat === 'none'
+        ? 'no heartbeat'
+        : `heartbeat ${r.heartbeat_age_seconds ?? '?'} s ago${r.heartbeat === 'stale' ? ' (stale)' : ''}`;
+    return `  replica ${r.replica}${r.ref ? ` [${safe(r.ref)}]` : ''}: ${r.state}${r.paused ? ', paused' : ''}, ${r.healthy ? 'healthy' : 'unhealthy'}, ${beat}${r.port ? `, on ${safe(r.host ?? '')}:${r.port}` : ''}${r.pid ? `, pid ${r.pid}` : ''}${r.restarts ? `, ${r.restarts} restart(s)` : ''}`;
+  });
   // What CoreService could not read about it: named, never guessed at.
   for (const p of s.problems) lines.push(`  ⚠ ${safe(p)}`);
   // What the plugin was given when it started (its run record), not what this shell would give it.

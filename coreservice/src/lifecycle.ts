@@ -7,6 +7,13 @@ import { withPluginLock } from './lock';
 import { type RunState, recordValue, unreadable } from './records';
 import type { PluginRuntime, ReplicaInfo } from './runtime/backend';
 import { backendFor } from './runtime/backends';
+import {
+  type Heartbeat,
+  heartbeatOf,
+  type PluginHealth,
+  pluginHealth,
+  replicaHealthy,
+} from './runtime/health';
 import { readIdentity } from './runtime/identity';
 import { type IsolationLevel, resolveIsolation } from './runtime/isolation';
 import type { FollowOptions, LogLine } from './runtime/log-follow';
@@ -15,11 +22,12 @@ import {
   launch,
   loadRuntime,
   readRunState,
+  replicaBounds,
   replicaStatus,
   stopWholePlugin,
   writeRunState,
 } from './runtime/runner';
-import type { EffectiveSetting } from './runtime/settings';
+import { type EffectiveSetting, heartbeatSeconds, replicaId } from './runtime/settings';
 import { listSnapshots } from './snapshots';
 
 function installed(pluginsDir: string, id: string): { receipt: Receipt; rt: PluginRuntime } {
@@ -32,6 +40,17 @@ function installed(pluginsDir: string, id: string): { receipt: Receipt; rt: Plug
 const stateOf = (rt: PluginRuntime): RunState =>
   recordValue(readRunState(rt.home)) ?? { desired: 'running', replicas: defaultReplicas(rt) };
 
+/** One replica in a plugin's status. */
+export type ReplicaStatus = Omit<ReplicaInfo, 'given'> & {
+  /** The backend (install method) that runs it. */
+  backend: string;
+  /** Running, not paused, answering /health, and its heartbeat not stale. */
+  healthy: boolean;
+  /** fresh, stale (older than twice the interval plugins are given), none (none seen since this CoreService started). */
+  heartbeat: Heartbeat;
+  heartbeat_age_seconds?: number;
+};
+
 export interface PluginStatus {
   plugin_id: string;
   version: string;
@@ -39,7 +58,26 @@ export interface PluginStatus {
   desired: RunState['desired'];
   /** running: every replica healthy · degraded: some · starting · stopped · failed: none healthy while wanted. */
   state: 'running' | 'degraded' | 'starting' | 'stopped' | 'failed';
-  replicas: (Omit<ReplicaInfo, 'given'> & { healthy: boolean; heartbeat_age_seconds?: number })[];
+  /** healthy: every wanted replica running and healthy · degraded: some healthy · down: none (stopped too). */
+  health: PluginHealth;
+  /** health is healthy (Magellon shows it as a chip). */
+  healthy: boolean;
+  /** Replicas wanted (the run state), allowed (the manifest's resources.replicas) and running. */
+  scale: { desired: number; min: number; max: number; live: number };
+  /** Always true (Magellon's field: the route answers only for installed plugins). */
+  installed: true;
+  /** Some replica runs (or is starting; paused ones too). */
+  running: boolean;
+  /**
+   * Magellon's summary: running, paused, stopped (none, or all ended), unknown (starting, or its
+   * record unreadable), partial (replicas in different ones of these).
+   */
+  status: 'running' | 'stopped' | 'paused' | 'partial' | 'unknown';
+  /** Its backend can pause and unpause it (containers, Slurm jobs). */
+  supports_pause: boolean;
+  /** Its manifest allows more than one replica. */
+  supports_scale: boolean;
+  replicas: ReplicaStatus[];
   /**
    * The settings the running plugin was given when it was started (from its replica's run record,
    * not from the caller's config or environment), secrets masked; empty when none is recorded.
@@ -89,6 +127,23 @@ function isolationOf(
   };
 }
 
+/** Magellon's one-word status of a plugin from its replicas' states. */
+function summary(replicas: Pick<ReplicaInfo, 'state' | 'paused'>[]): PluginStatus['status'] {
+  const kinds = new Set(
+    replicas.map((r) =>
+      r.state === 'running'
+        ? r.paused
+          ? 'paused'
+          : 'running'
+        : r.state === 'stopped' || r.state === 'exited'
+          ? 'stopped'
+          : 'unknown',
+    ),
+  );
+  if (kinds.size === 0) return 'stopped';
+  return kinds.size === 1 ? [...kinds][0]! : 'partial';
+}
+
 /** What an installed plugin is doing; `heartbeats` maps replica ids to the last heartbeat time (ms). */
 export async function pluginStatus(
   pluginsDir: string,
@@ -107,11 +162,11 @@ export async function pluginStatus(
   const recorded =
     all.find((r) => r.given && (r.state === 'running' || r.state === 'starting')) ??
     all.filter((r) => r.given).sort((a, b) => (b.started_at ?? '').localeCompare(a.started_at ?? ''))[0];
-  const replicas = all.map(({ given: _given, ...r }) => {
-    const beat = opts.heartbeats?.get(`${id}-${r.replica}`);
-    return beat === undefined
-      ? r
-      : { ...r, heartbeat_age_seconds: Math.round((Date.now() - beat) / 100) / 10 };
+  const interval = heartbeatSeconds(opts.run ?? {});
+  const method = rt.entry.method;
+  const replicas = all.map(({ given: _given, healthy: answers, ...r }): ReplicaStatus => {
+    const beat = heartbeatOf(opts.heartbeats?.get(replicaId(id, r.replica)), interval, r.started_at);
+    return { ...r, backend: method, healthy: replicaHealthy(r, beat.heartbeat, answers), ...beat };
   });
   const healthy = replicas.filter((r) => r.healthy).length;
   const alive = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
@@ -125,12 +180,26 @@ export async function pluginStatus(
           : state.desired === 'stopped'
             ? 'stopped'
             : 'failed';
+  const health = pluginHealth(healthy, replicas.length, state.desired === 'running' ? state.replicas : 0);
+  const bounds = replicaBounds(rt);
   return {
     plugin_id: id,
     version: receipt.version,
     method: rt.entry.method,
     desired: state.desired,
     state: overall,
+    health,
+    healthy: health === 'healthy',
+    scale: {
+      desired: state.replicas,
+      ...bounds,
+      live: replicas.filter((r) => r.state === 'running').length,
+    },
+    installed: true,
+    running: alive > 0,
+    status: summary(replicas),
+    supports_pause: backendFor(method).pause !== undefined,
+    supports_scale: bounds.max > 1,
     replicas,
     settings: recorded?.given?.settings ?? [],
     environment: recorded?.given?.environment ?? {},
@@ -142,6 +211,9 @@ export async function pluginStatus(
   };
 }
 
+/** How replicas are run, and the heartbeats the service has seen (for the status an action answers). */
+export type LifecycleOptions = RunOptions & { heartbeats?: Map<string, number> };
+
 /**
  * One lifecycle action on the installed version, holding the plugin's lock; answers the status
  * after it. The desired state the action implies is written first.
@@ -149,12 +221,12 @@ export async function pluginStatus(
 function act(
   pluginsDir: string,
   id: string,
-  run: RunOptions,
+  run: LifecycleOptions,
   action: (rt: PluginRuntime) => Promise<void>,
 ): Promise<PluginStatus> {
   return withPluginLock(pluginsDir, id, async () => {
     await action(installed(pluginsDir, id).rt);
-    return pluginStatus(pluginsDir, id, { run });
+    return pluginStatus(pluginsDir, id, { run, heartbeats: run.heartbeats });
   });
 }
 
@@ -166,28 +238,48 @@ function want(rt: PluginRuntime, change: Partial<RunState>): RunState {
 }
 
 /** Starts the active version (a no-op when every replica is already up) and waits until it is healthy. */
-export function startPlugin(pluginsDir: string, id: string, run: RunOptions = {}): Promise<PluginStatus> {
+export function startPlugin(
+  pluginsDir: string,
+  id: string,
+  run: LifecycleOptions = {},
+): Promise<PluginStatus> {
   return act(pluginsDir, id, run, (rt) => ensureRunning(rt, want(rt, { desired: 'running' }), run));
 }
 
-/** Brings a version up to its desired replicas: replicas that are gone are started again. */
+/**
+ * Brings a version up to its desired replicas: replicas that are gone are started again, those
+ * beyond the count are stopped, and those that run are kept (a scale up or down leaves them be).
+ */
 async function ensureRunning(rt: PluginRuntime, state: RunState, run: RunOptions): Promise<void> {
   const backend = backendFor(rt.entry.method);
   const replicas = await backend.status(rt);
   const up = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
   if (up === state.replicas && replicas.length === state.replicas) return;
-  await stopWholePlugin(rt, { graceMs: 3_000 });
-  await launch(rt, { ...run, replicas: state.replicas });
+  if (up === 0) {
+    await stopWholePlugin(rt, { graceMs: 3_000 });
+    await launch(rt, { ...run, replicas: state.replicas });
+    return;
+  }
+  // A failed scale up goes back to the replicas it had; what ran before keeps running.
+  await launch(rt, { ...run, replicas: state.replicas, fallBackTo: Math.min(up, state.replicas) });
 }
 
-export function stopPlugin(pluginsDir: string, id: string, run: RunOptions = {}): Promise<PluginStatus> {
+export function stopPlugin(
+  pluginsDir: string,
+  id: string,
+  run: LifecycleOptions = {},
+): Promise<PluginStatus> {
   return act(pluginsDir, id, run, async (rt) => {
     want(rt, { desired: 'stopped' });
     await stopWholePlugin(rt);
   });
 }
 
-export function restartPlugin(pluginsDir: string, id: string, run: RunOptions = {}): Promise<PluginStatus> {
+export function restartPlugin(
+  pluginsDir: string,
+  id: string,
+  run: LifecycleOptions = {},
+): Promise<PluginStatus> {
   return act(pluginsDir, id, run, async (rt) => {
     const state = want(rt, { desired: 'running' });
     await stopWholePlugin(rt);
@@ -196,8 +288,13 @@ export function restartPlugin(pluginsDir: string, id: string, run: RunOptions = 
 }
 
 /** Pause or unpause: only a backend that can freeze a plugin (containers) does; otherwise 409. */
-export function pausePlugin(pluginsDir: string, id: string, pause: boolean): Promise<PluginStatus> {
-  return act(pluginsDir, id, {}, async (rt) => {
+export function pausePlugin(
+  pluginsDir: string,
+  id: string,
+  pause: boolean,
+  run: LifecycleOptions = {},
+): Promise<PluginStatus> {
+  return act(pluginsDir, id, run, async (rt) => {
     const backend = backendFor(rt.entry.method);
     const fn = pause ? backend.pause : backend.unpause;
     if (!fn) {
@@ -215,18 +312,26 @@ export function scalePlugin(
   pluginsDir: string,
   id: string,
   desired: number,
-  run: RunOptions = {},
+  run: LifecycleOptions = {},
 ): Promise<PluginStatus> {
   return act(pluginsDir, id, run, async (rt) => {
-    const bounds = rt.manifest.resources?.replicas ?? { min: 1, max: 1, desired: 1 };
-    if (!Number.isInteger(desired) || desired < Math.max(1, bounds.min) || desired > bounds.max) {
+    const bounds = replicaBounds(rt);
+    if (!Number.isInteger(desired) || desired < bounds.min || desired > bounds.max) {
       throw new InstallError(
         'bad-request',
-        `${id} runs between ${Math.max(1, bounds.min)} and ${bounds.max} replicas (its manifest's resources.replicas); ${String(desired)} is outside`,
+        `${id} runs between ${bounds.min} and ${bounds.max} replicas (its manifest's resources.replicas); ${String(desired)} is outside`,
       );
     }
+    const before = stateOf(rt);
     const state = want(rt, { replicas: desired });
-    if (state.desired === 'running') await ensureRunning(rt, state, run);
+    if (state.desired !== 'running') return;
+    try {
+      await ensureRunning(rt, state, run);
+    } catch (err) {
+      // It did not take: the run state says what runs again.
+      writeRunState(rt.home, before);
+      throw err;
+    }
   });
 }
 

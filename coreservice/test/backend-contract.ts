@@ -206,7 +206,7 @@ export function describeBackendContract(makeBackend: () => Backend, caps: Backen
     }, 60_000);
 
     it(caps.scale
-      ? 'runs several replicas, each told its own id, and scales down'
+      ? 'runs several replicas, each told its own id; scaling keeps replica 0 and stops only the highest'
       : 'refuses more than one replica', async () => {
       const rt = example();
       await backend.prepare(rt, () => {});
@@ -215,10 +215,20 @@ export function describeBackendContract(makeBackend: () => Backend, caps: Backen
         await backend.remove(rt);
         return;
       }
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const [first] = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
+      expect(first!.ref).toEqual(expect.any(String));
+      // Up: replica 0 is the same process under the same engine name; replica 1 is new.
       await backend.start(rt, { replicas: 2, env: pluginEnv(rt) });
       const both = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
       expect(both.map((r) => r.replica)).toEqual([0, 1]);
+      expect([both[0]!.pid, both[0]!.ref, both[0]!.started_at]).toEqual([
+        first!.pid,
+        first!.ref,
+        first!.started_at,
+      ]);
       expect(new Set(both.map((r) => r.pid)).size).toBe(2);
+      expect(new Set(both.map((r) => r.ref)).size).toBe(2);
       expect(both.map((r) => environ(r.pid!).MAGELLON_REPLICA_ID)).toEqual([
         `${caps.plugin}-0`,
         `${caps.plugin}-1`,
@@ -226,11 +236,18 @@ export function describeBackendContract(makeBackend: () => Backend, caps: Backen
       const logs = await backend.logs(rt, 100);
       expect(logs.length).toBeGreaterThan(0);
       expect(logs.every((l) => /^\[[01]\] /.test(l))).toBe(true);
-      await backend.stop(rt);
+      // Down: only replica 1 goes; replica 0 serves on, untouched.
       await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
       const one = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
-      expect(one.map((r) => r.replica)).toEqual([0]);
-      expect(both.map((r) => alive(r.pid!))).toEqual([false, false]);
+      expect(one.map((r) => [r.replica, r.pid, r.ref])).toEqual([[0, first!.pid, first!.ref]]);
+      expect(alive(both[1]!.pid!)).toBe(false);
+      expect(await probeHealth(first!.host!, first!.port!, rt)).toBe(true);
+      // Stopped, a start makes replica 0 anew.
+      await backend.stop(rt);
+      await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
+      const again = await waitHealthy(backend, rt, { timeoutMs: 15_000 });
+      expect(again.map((r) => r.replica)).toEqual([0]);
+      expect(alive(first!.pid!)).toBe(false);
       await backend.remove(rt);
     }, 60_000);
 

@@ -107,9 +107,33 @@ describe('running plugins from the CLI', () => {
     const status = JSON.parse((await run(dir, 'status', 'ctf', '--json')).stdout).result;
     expect(status).toMatchObject({ plugin_id: 'ctf', state: 'running', method: 'uv' });
     expect(status.replicas[0].healthy).toBe(true);
+    expect(status).toMatchObject({
+      health: 'healthy',
+      healthy: true,
+      scale: { desired: 1, min: 1, max: 1, live: 1 },
+    });
+    const pid = status.replicas[0].pid;
     const text = await run(dir, 'status');
-    expect(text.stdout).toMatch(/ctf 1\.0\.0 \(uv\): running/);
-    expect(text.stdout).toMatch(/replica 0: running, healthy on 127\.0\.0\.1:\d+/);
+    expect(text.stdout).toMatch(/ctf 1\.0\.0 \(uv\): running, healthy; scale 1\/1 \(1\.\.1\)/);
+    // No service, so no heartbeat seen: health is the probe's.
+    expect(text.stdout).toContain(
+      `replica 0 [${pid}]: running, healthy, no heartbeat, on 127.0.0.1:${status.replicas[0].port}, pid ${pid}`,
+    );
+    // Scale outside the manifest's range: the bad-request failure, naming the range; nothing changes.
+    const tooMany = await run(dir, 'scale', 'ctf', '2');
+    expect(tooMany.code).toBe(1);
+    expect(tooMany.stderr).toMatch(/ctf runs between 1 and 1 replicas .*resources\.replicas.*; 2 is outside/);
+    expect((await run(dir, 'scale', 'ctf', 'two')).code).toBe(2);
+    const one = JSON.parse((await run(dir, 'scale', 'ctf', '1', '--json')).stdout).result;
+    expect(one.replicas.map((r: { pid: number }) => r.pid)).toEqual([pid]);
+    // Pause needs a backend that can freeze a plugin: the reason, and a failure exit.
+    const pause = await run(dir, 'pause', 'ctf');
+    expect(pause.code).toBe(1);
+    expect(pause.stderr).toMatch(/ctf runs on the uv backend, which cannot pause a plugin/);
+    expect((await run(dir, 'unpause', 'ctf')).stderr).toMatch(/cannot unpause/);
+    const help = (await run(dir, '--help')).stdout;
+    for (const cmd of ['pause <id>', 'unpause <id>', 'scale <id> <n>'])
+      expect(help).toContain(`coreservice ${cmd}`);
     const logs = await run(dir, 'logs', 'ctf', '--tail', '2');
     expect(logs.code).toBe(0);
     expect(logs.stdout.trim().split('\n')).toHaveLength(2);
@@ -192,7 +216,9 @@ describe('running plugins from the CLI', () => {
     const status = JSON.parse((await run(dir, 'status', 'fft', '--json')).stdout).result;
     expect(status.replicas).toMatchObject([{ replica: 0, state: 'unknown' }]);
     expect(status.problems).toEqual([expect.stringMatching(/^unreadable record .*replica-0\.json: pid: /)]);
-    expect((await run(dir, 'status', 'fft')).stdout).toMatch(/replica 0: unknown\n {2}⚠ unreadable record /);
+    expect((await run(dir, 'status', 'fft')).stdout).toMatch(
+      /replica 0: unknown, unhealthy, no heartbeat\n {2}⚠ unreadable record /,
+    );
     const doc2 = JSON.parse((await run(dir, 'doctor', '--json')).stdout).result;
     expect(doc2.removed).toEqual([]);
     expect(doc2.unreadable).toMatchObject([{ path: 'fft/run/1.0.0/replica-0.json' }]);

@@ -8,12 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, startDocker } from '../../infra/engines';
 import { doctor } from '../src/doctor';
 import { installFromFile, uninstall } from '../src/install';
 import { containerImageFile, containersDir, dataDir } from '../src/layout';
-import { pausePlugin, pluginStatus, scalePlugin } from '../src/lifecycle';
+import { type PluginStatus, pausePlugin, pluginStatus, scalePlugin } from '../src/lifecycle';
 import { containerImageSchema, writeRecord } from '../src/records';
 import type { PluginRuntime } from '../src/runtime/backend';
 import {
@@ -27,9 +28,10 @@ import { probeHealth, waitHealthy } from '../src/runtime/health';
 import { probeHost } from '../src/runtime/host';
 import { pluginEnv } from '../src/runtime/settings';
 import { backoffMs, Supervisor, type SupervisorEvent } from '../src/runtime/supervisor';
+import { type RunningService, serveCoreService } from '../src/service/serve';
 import { describeBackendContract, installedExample } from './backend-contract';
 import { packVariant } from './fixtures';
-import { expectFailure, scratchDir } from './helpers';
+import { cleanCoreserviceEnv, expectFailure, runCoreservice, scratchDir, stopAllUnder } from './helpers';
 
 /** Every test's files: removed once the file is done, whichever of its tests ran. */
 const root = scratchDir('coreservice-docker-');
@@ -201,6 +203,8 @@ describe('the docker backend on a real dockerd', () => {
       expect(r!.state === 'starting' || r!.state === 'running').toBe(true);
       const name = containerNameOf(rt.home);
       expect(inspect(name).HostConfig.RestartPolicy, lifecycle.restart_policy).toEqual(policy);
+      // Stopped, the next start makes it anew (a start leaves a running container as it is).
+      await backend.stop(one, { graceMs: 1_000 });
     }
     // restartReplica makes the replica anew, counting the restart.
     const before = containerIdsOf(rt.home);
@@ -395,26 +399,24 @@ describe('the docker backend on a real dockerd', () => {
   }, 120_000);
 });
 
+/** The fft example with docker as its only install entry (as 2.0.0), `edit` applied to its manifest text. */
+const dockerOnlyFft = (scratch: string, edit: (manifest: string) => string = (m) => m) =>
+  packVariant(scratch, 'fft', '2.0.0', (d) => {
+    const m = join(d, 'manifest.yaml');
+    const text = readFileSync(m, 'utf8').replace(
+      / {2}- method: uv\n {4}pyproject: pyproject.toml\n {4}requires:\n {6}- python: ">=3.11"\n/,
+      '',
+    );
+    writeFileSync(m, edit(text));
+  });
+
 describe('CoreService installs a plugin whose only install entry is docker', () => {
   const scratch = scratchDir('install-', root);
 
   it('installs it from its archive, health-checked; scales, pauses; the supervisor leaves it to docker; uninstall leaves no container or image', async (ctx) => {
     if (skipped) return ctx.skip();
     const archive = join(scratch, 'fft-docker.mpn');
-    writeFileSync(
-      archive,
-      await packVariant(scratch, 'fft', '2.0.0', (d) => {
-        const m = join(d, 'manifest.yaml');
-        const text = readFileSync(m, 'utf8');
-        writeFileSync(
-          m,
-          text.replace(
-            / {2}- method: uv\n {4}pyproject: pyproject.toml\n {4}requires:\n {6}- python: ">=3.11"\n/,
-            '',
-          ),
-        );
-      }),
-    );
+    writeFileSync(archive, await dockerOnlyFft(scratch));
     const pluginsDir = scratchDir('plugins-', scratch);
     const stages: string[] = [];
     const receipt = await installFromFile({
@@ -471,7 +473,8 @@ describe('CoreService installs a plugin whose only install entry is docker', () 
     await new Promise((r) => setTimeout(r, backoffMs(0) + 100));
     const events: SupervisorEvent[] = [];
     await new Supervisor(pluginsDir, {}, { onEvent: (e) => events.push(e) }).tick();
-    expect(events).toEqual([]);
+    // It only says what it sees: one of two replicas up.
+    expect(events).toMatchObject([{ type: 'status', plugin_id: 'fft', health: 'degraded' }]);
     expect((await pluginStatus(pluginsDir, 'fft')).replicas.map((r) => [r.replica, r.state])).toEqual([
       [0, 'exited'],
       [1, 'running'],
@@ -585,4 +588,134 @@ describe('the docker backend refuses what is not data', () => {
       new DockerBackend({ cli: '/bin/sh', env: { DOCKER_HOST: 'unix:///nowhere.sock' } }).unavailable(host),
     ).toBe('no Docker daemon answers at unix:///nowhere.sock');
   });
+});
+
+describe('a docker plugin through a real coreservice serve (HTTP, heartbeats, the CLI)', () => {
+  const scratch = scratchDir('serve-', root);
+  const TOKEN = 'test-admin-token-0123456789abcdef';
+  const pluginsDir = join(scratch, 'plugins');
+  let svc: RunningService | undefined;
+  const serve = async () => {
+    svc = await serveCoreService({
+      pluginsDir,
+      hubs: [],
+      port: 0,
+      token: TOKEN,
+      run: { heartbeatSeconds: 1 },
+      log: () => {},
+    });
+  };
+  afterAll(async () => {
+    await svc?.close();
+    if (!skipped) await stopAllUnder(scratch);
+  }, 120_000);
+
+  async function call(method: string, path: string, body?: unknown) {
+    const res = await request(`${svc!.url}${path}`, {
+      method: method as 'GET',
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        ...(body === undefined
+          ? {}
+          : { 'content-type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json' }),
+      },
+      body: body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
+  }
+  const status = async (): Promise<PluginStatus> => (await call('GET', '/admin/plugins/fft/status')).body;
+  /** Each replica as [replica, state, healthy, heartbeat]. */
+  const seen = async () => (await status()).replicas.map((r) => [r.replica, r.state, r.healthy, r.heartbeat]);
+  const cli = (...args: string[]) =>
+    runCoreservice(['--plugins-dir', pluginsDir, ...args], { env: cleanCoreserviceEnv() });
+
+  it('scales 1 → 3 → 1 over HTTP keeping replica 0; a killed container comes back by docker’s policy; pause from the CLI; stopped stays stopped', async (ctx) => {
+    if (skipped) return ctx.skip();
+    await serve();
+    const bytes = await dockerOnlyFft(scratch, (m) =>
+      m.replace(/restart_policy: on-failure/, 'restart_policy: unless-stopped'),
+    );
+    const installed = await call('POST', '/admin/plugins/install', bytes);
+    expect(installed.status, JSON.stringify(installed.body)).toBe(201);
+    await expect.poll(seen, { timeout: 30_000, interval: 200 }).toEqual([[0, 'running', true, 'fresh']]);
+    const first = (await status()).replicas[0]!;
+    expect(first).toMatchObject({ backend: 'docker', ref: containerNameOf(join(pluginsDir, 'fft')) });
+    expect(await status()).toMatchObject({
+      health: 'healthy',
+      supports_pause: true,
+      supports_scale: true,
+      scale: { desired: 1, min: 1, max: 4, live: 1 },
+    });
+
+    // Out of range: 400 naming the range, nothing changed.
+    for (const desired of [0, 5]) {
+      const r = await call('POST', '/admin/plugins/fft/scale', { desired });
+      expect(r.status).toBe(400);
+      expect(r.body.error.message).toMatch(new RegExp(`between 1 and 4 replicas.*; ${desired} is outside`));
+    }
+    expect((await status()).scale.desired).toBe(1);
+
+    const three = await call('POST', '/admin/plugins/fft/scale', { desired: 3 });
+    expect(three.status).toBe(200);
+    expect(three.body.scale).toMatchObject({ desired: 3, live: 3 });
+    await expect
+      .poll(seen, { timeout: 30_000, interval: 200 })
+      .toEqual([0, 1, 2].map((n) => [n, 'running', true, 'fresh']));
+    const up = (await status()).replicas;
+    // Replica 0 is the same container, never restarted.
+    expect([up[0]!.ref, up[0]!.pid, up[0]!.started_at]).toEqual([first.ref, first.pid, first.started_at]);
+    expect(new Set(up.map((r) => r.ref)).size).toBe(3);
+    expect((await status()).health).toBe('healthy');
+
+    const one = await call('POST', '/admin/plugins/fft/scale', { desired: 1 });
+    expect(one.status).toBe(200);
+    expect(
+      one.body.replicas.map((r: { replica: number; ref: string; pid: number }) => [r.replica, r.ref, r.pid]),
+    ).toEqual([[0, first.ref, first.pid]]);
+    expect(containerNameOf(join(pluginsDir, 'fft'))).toBe(first.ref);
+
+    // kill -9 of the container's main process from the host: docker's policy brings it back.
+    const pid = inspect(first.ref!).State.Pid as number;
+    expect(pid).toBe(first.pid);
+    process.kill(pid, 'SIGKILL');
+    await expect
+      .poll(
+        async () =>
+          (await status()).replicas.map((r) => [r.ref, r.state, r.healthy, r.restarts, r.pid === pid]),
+        {
+          timeout: 30_000,
+          interval: 200,
+        },
+      )
+      .toEqual([[first.ref, 'running', true, 1, false]]);
+    expect(inspect(first.ref!).RestartCount).toBe(1);
+
+    // Pause and unpause from the CLI; status --json says paused.
+    expect((await cli('pause', 'fft')).code).toBe(0);
+    const paused = JSON.parse((await cli('status', 'fft', '--json')).stdout).result as PluginStatus;
+    expect(paused).toMatchObject({ status: 'paused', health: 'down', healthy: false, running: true });
+    expect(paused.replicas).toMatchObject([{ paused: true, healthy: false }]);
+    expect((await cli('unpause', 'fft')).code).toBe(0);
+    await expect
+      .poll(async () => [(await status()).status, (await status()).health], {
+        timeout: 30_000,
+        interval: 200,
+      })
+      .toEqual(['running', 'healthy']);
+
+    // unless-stopped, stopped by the operator: docker does not bring it back, nor a CoreService restart.
+    const stopped = await call('POST', '/admin/plugins/fft/stop');
+    expect(stopped.body).toMatchObject({ desired: 'stopped', status: 'stopped', health: 'down' });
+    const id = inspect(first.ref!).Id;
+    expect(inspect(first.ref!)).toMatchObject({
+      State: { Status: 'exited' },
+      HostConfig: { RestartPolicy: { Name: 'no' } },
+    });
+    await svc!.close();
+    await serve();
+    expect(await status()).toMatchObject({ desired: 'stopped', status: 'stopped', running: false });
+    expect(inspect(first.ref!)).toMatchObject({ Id: id, State: { Status: 'exited' } });
+    expect((await call('DELETE', '/admin/plugins/fft')).status).toBe(200);
+  }, 300_000);
 });

@@ -27,7 +27,7 @@ beforeAll(async () => {
     hubs: [hub.url],
     port: 0,
     token: TOKEN,
-    run: { heartbeatSeconds: 0.3 },
+    run: { heartbeatSeconds: 0.5 },
     log: (e) => logs.push(e),
   });
 }, 180_000);

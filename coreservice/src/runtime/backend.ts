@@ -49,6 +49,11 @@ export type ReplicaState = 'starting' | 'running' | 'exited' | 'stopped' | 'unkn
 export interface ReplicaInfo {
   replica: number;
   state: ReplicaState;
+  /**
+   * What its engine calls it, for an operator to find it there: the container's name (docker), the
+   * job id (slurm), the unit (systemd), the pid (process, uv).
+   */
+  ref?: string;
   pid?: number;
   /** Where it serves /health, once it announced itself (or was told). */
   host?: string;
@@ -85,7 +90,11 @@ export interface Backend {
   readablePaths?(rt: PluginRuntime): string[];
   /** Builds what the version needs to run (idempotent); `log` receives progress lines. */
   prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void>;
-  /** Launches the replicas; it does not wait for them to be healthy (see health.ts). */
+  /**
+   * Brings the version to `replicas` replicas: those numbered beyond it are stopped and forgotten,
+   * those that run (or are starting, or paused) are left as they are, and the others are launched.
+   * It does not wait for them to be healthy (see health.ts).
+   */
   start(rt: PluginRuntime, opts: StartOptions): Promise<void>;
   /** Starts one replica again (the supervisor's restart); `restarts` is its new count. */
   restartReplica(

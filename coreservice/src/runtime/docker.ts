@@ -182,6 +182,9 @@ interface Inspected {
 }
 
 /** A time docker reports, or undefined for its zero time (`0001-01-01T00:00:00Z`). */
+/** Container states whose container a start leaves alone. */
+const LIVE_STATUSES = new Set(['running', 'paused', 'restarting']);
+
 const dockerTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : undefined);
 
 /** Twelve hex digits naming a version of a plugin home: two plugins dirs on one daemon never share a name. */
@@ -520,8 +523,21 @@ export class DockerBackend implements Backend {
       await this.docker(['rm', '-f', '-v', ...beyond.map(({ n }) => containerName(rt, n))]);
       for (const { n } of beyond) this.dropRecord(rt, n);
     }
+    // Containers that run (or are paused, or being restarted by docker) are left alone: a scale up
+    // keeps them. The others are made anew.
+    const kept = this.records(rt).flatMap(({ n, read }) =>
+      read.ok && n < opts.replicas ? [{ n, read }] : [],
+    );
+    const { found } = await this.inspect(kept.map(({ read }) => read.value.name));
+    const live = new Set(
+      kept.flatMap(({ n, read }) =>
+        LIVE_STATUSES.has(found.get(read.value.name)?.State.Status ?? '') ? [n] : [],
+      ),
+    );
     await Promise.all(
-      Array.from({ length: opts.replicas }, (_, n) => this.launch(rt, n, image.value.image, opts, 0)),
+      Array.from({ length: opts.replicas }, (_, n) =>
+        live.has(n) ? undefined : this.launch(rt, n, image.value.image, opts, 0),
+      ),
     );
   }
 
@@ -686,6 +702,7 @@ export class DockerBackend implements Backend {
         const rec = read.value;
         const common = {
           replica: n,
+          ref: rec.name,
           ...(rec.isolation ? { isolation: rec.isolation } : {}),
           ...(rec.given ? { given: rec.given } : {}),
         };

@@ -68,3 +68,45 @@ export async function waitHealthy(
     await sleep(opts.pollMs ?? (polls < 40 ? 25 : 200));
   }
 }
+
+/** How recent a replica's last heartbeat is: `none` when this CoreService has seen none. */
+export type Heartbeat = 'fresh' | 'stale' | 'none';
+
+/** A plugin's health: every wanted replica healthy, some of them, or none (stopped included). */
+export type PluginHealth = 'healthy' | 'degraded' | 'down';
+
+/**
+ * A replica's heartbeat as status shows it: stale once older than twice the interval plugins are
+ * given, with its age in seconds (one decimal) when there is one. A beat from before the replica's
+ * current run began (`startedAt`: a previous run of the same replica id) counts as none.
+ */
+export function heartbeatOf(
+  lastMs: number | undefined,
+  intervalSeconds: number,
+  startedAt?: string,
+  now = Date.now(),
+): { heartbeat: Heartbeat; heartbeat_age_seconds?: number } {
+  const since = startedAt === undefined ? Number.NaN : Date.parse(startedAt);
+  if (lastMs === undefined || lastMs < since) return { heartbeat: 'none' };
+  const age = Math.max(0, now - lastMs);
+  return {
+    heartbeat: age > 2 * intervalSeconds * 1000 ? 'stale' : 'fresh',
+    heartbeat_age_seconds: Math.round(age / 100) / 10,
+  };
+}
+
+/**
+ * Whether a replica counts as healthy: running, not paused, its heartbeat not stale, and answering
+ * /health (`answers`; the supervisor, which does not probe, passes true).
+ */
+export const replicaHealthy = (
+  r: Pick<ReplicaInfo, 'state' | 'paused'>,
+  heartbeat: Heartbeat,
+  answers: boolean,
+): boolean => r.state === 'running' && r.paused !== true && heartbeat !== 'stale' && answers;
+
+/** The plugin's health from its replicas' (`healthy` of `total`) and how many are wanted. */
+export function pluginHealth(healthy: number, total: number, wanted: number): PluginHealth {
+  if (healthy === 0) return 'down';
+  return healthy >= wanted && healthy === total ? 'healthy' : 'degraded';
+}

@@ -160,7 +160,18 @@ export class ProcessBackend implements Backend {
       rmSync(fileOf(rt, n, 'json'), { force: true });
       rmSync(fileOf(rt, n, 'out'), { force: true });
     }
-    for (let n = 0; n < opts.replicas; n++) await this.launch(rt, n, opts, 0);
+    // Replicas that still run are left alone (a scale up keeps them); the others are launched.
+    const running = new Set(this.readable(rt).flatMap(({ n, rec }) => (this.isLive(rec) ? [n] : [])));
+    for (let n = 0; n < opts.replicas; n++) if (!running.has(n)) await this.launch(rt, n, opts, 0);
+  }
+
+  /**
+   * Its process is alive. A child of this process that died but whose exit Node has not reported yet
+   * counts as alive for a moment more: its exit status is about to be recorded, and the restart
+   * policy needs it.
+   */
+  private isLive(rec: ReplicaRecord): boolean {
+    return isAlive(rec.pid, rec.pid_start) || children.has(rec.pid);
   }
 
   async restartReplica(rt: PluginRuntime, n: number, opts: StartOptions & { restarts: number }) {
@@ -261,13 +272,12 @@ export class ProcessBackend implements Backend {
         return { replica: n, state: 'unknown', restarts: 0, unreadable: { path, why } };
       }
       const rec = read.value;
-      // A child of this process that died but whose exit Node has not reported yet counts as alive
-      // for a moment more: its exit status is about to be recorded, and the restart policy needs it.
-      const alive = isAlive(rec.pid, rec.pid_start) || children.has(rec.pid);
+      const alive = this.isLive(rec);
       const addr = rec.port ? { host: '127.0.0.1', port: rec.port } : readAnnounce(fileOf(rt, n, 'out'), rt);
       return {
         replica: n,
         state: alive ? (addr ? 'running' : 'starting') : rec.stopped ? 'stopped' : 'exited',
+        ref: String(rec.pid),
         pid: rec.pid,
         ...(alive && addr ? addr : {}),
         started_at: rec.started_at,

@@ -103,8 +103,21 @@ export function defaultReplicas(rt: PluginRuntime): number {
   return Math.max(1, rt.manifest.resources?.replicas?.desired ?? 1);
 }
 
-/** Starts a version and waits until it is healthy; on failure it is stopped again and the error rethrown. */
-export async function launch(rt: PluginRuntime, opts: LaunchOptions): Promise<ReplicaInfo[]> {
+/** How many replicas the manifest allows (resources.replicas; one when it says nothing). */
+export function replicaBounds(rt: PluginRuntime): { min: number; max: number } {
+  const r = rt.manifest.resources?.replicas;
+  return { min: Math.max(1, r?.min ?? 1), max: Math.max(1, r?.max ?? 1) };
+}
+
+/**
+ * Starts a version (the replicas it lacks: those that run are kept) and waits until it is healthy.
+ * On failure it is stopped again, or, given `fallBackTo` (a scale up of a running plugin), brought
+ * back to that many replicas; the error is rethrown.
+ */
+export async function launch(
+  rt: PluginRuntime,
+  opts: LaunchOptions & { fallBackTo?: number },
+): Promise<ReplicaInfo[]> {
   const backend = backendFor(rt.entry.method);
   const boxed = await withSandbox(rt, opts);
   const { env, settings } = pluginStart(boxed, opts);
@@ -112,7 +125,9 @@ export async function launch(rt: PluginRuntime, opts: LaunchOptions): Promise<Re
     await backend.start(boxed, { replicas: opts.replicas, env, settings });
     return await waitHealthy(backend, boxed, { timeoutMs: opts.healthTimeoutMs });
   } catch (err) {
-    await backend.stop(boxed, { graceMs: 2_000 }).catch(() => {});
+    if (opts.fallBackTo)
+      await backend.start(boxed, { replicas: opts.fallBackTo, env, settings }).catch(() => {});
+    else await backend.stop(boxed, { graceMs: 2_000 }).catch(() => {});
     throw err;
   }
 }
@@ -143,7 +158,7 @@ export async function retire(rt: VersionRef & Partial<PluginRuntime>, method?: I
   await backend.remove(rt).catch(() => {});
 }
 
-/** The state of a version's replicas, each probed for health when it has an address. */
+/** The state of a version's replicas, each probed for health when it has an address (and is not paused). */
 export async function replicaStatus(rt: PluginRuntime): Promise<(ReplicaInfo & { healthy: boolean })[]> {
   const replicas = await backendFor(rt.entry.method).status(rt);
   return Promise.all(
@@ -151,6 +166,7 @@ export async function replicaStatus(rt: PluginRuntime): Promise<(ReplicaInfo & {
       ...r,
       healthy:
         r.state === 'running' &&
+        !r.paused &&
         r.host !== undefined &&
         r.port !== undefined &&
         (await probeHealth(r.host, r.port, rt, 500)),

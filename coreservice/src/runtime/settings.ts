@@ -146,6 +146,18 @@ export function heartbeatKey(home: string, create = true): string | undefined {
   return key;
 }
 
+/** How often plugins beat when CoreService does not say (the runtime contract's default). */
+export const DEFAULT_HEARTBEAT_SECONDS = 5;
+
+/** The heartbeat interval plugins are given (MAGELLON_HEARTBEAT_SECONDS), in seconds. */
+export const heartbeatSeconds = (run: { heartbeatSeconds?: number }): number =>
+  run.heartbeatSeconds !== undefined && run.heartbeatSeconds > 0
+    ? run.heartbeatSeconds
+    : DEFAULT_HEARTBEAT_SECONDS;
+
+/** A replica's id (MAGELLON_REPLICA_ID): what its heartbeats name it by. */
+export const replicaId = (pluginId: string, replica: number) => `${pluginId}-${replica}`;
+
 /** The environment a plugin process starts with. */
 export function pluginEnv(
   rt: Pick<PluginRuntime, 'pluginId' | 'home' | 'sandbox'>,

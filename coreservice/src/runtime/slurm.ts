@@ -302,7 +302,16 @@ export class SlurmBackend implements Backend {
         rmSync(slurmReplicaFile(rt.home, rt.version, n, kind), { force: true });
       }
     }
-    for (let n = 0; n < opts.replicas; n++) await this.submit(rt, n, opts, 0);
+    // Jobs still queued or running are left alone (a scale up keeps them); the others are submitted.
+    const kept = this.readable(rt).filter(({ n, rec }) => n < opts.replicas && rec.exit_code === undefined);
+    const q = await this.queue(kept.map(({ rec }) => rec.job_id));
+    const live = new Set(
+      kept.flatMap(({ n, rec }) => {
+        const job = q.get(rec.job_id);
+        return SlurmBackend.active(job) && job!.state !== 'COMPLETING' ? [n] : [];
+      }),
+    );
+    for (let n = 0; n < opts.replicas; n++) if (!live.has(n)) await this.submit(rt, n, opts, 0);
   }
 
   async restartReplica(rt: PluginRuntime, n: number, opts: StartOptions & { restarts: number }) {
@@ -517,6 +526,7 @@ export class SlurmBackend implements Backend {
         const job = q.get(rec.job_id);
         const base = {
           replica: n,
+          ref: rec.job_id,
           started_at: rec.submitted_at,
           restarts: rec.restarts,
           ...(rec.isolation ? { isolation: rec.isolation } : {}),

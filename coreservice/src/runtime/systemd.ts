@@ -129,6 +129,12 @@ async function show(m: SystemdManager, units: string[]): Promise<Record<string, 
     );
 }
 
+/** A unit whose process runs, or is being started or stopped (not one waiting to be restarted). */
+const activeUnit = (s: Record<string, string>) =>
+  s.ActiveState === 'active' ||
+  s.ActiveState === 'deactivating' ||
+  (s.ActiveState === 'activating' && s.SubState !== 'auto-restart');
+
 /** Process or uv backend, its replicas run as systemd units. */
 export class SystemdSupervised implements Backend {
   readonly method: InstallMethod;
@@ -191,9 +197,16 @@ export class SystemdSupervised implements Backend {
       for (const kind of ['json', 'out', 'env'] as const)
         rmSync(replicaFile(rt.home, rt.version, n, kind), { force: true });
     }
+    // Units that are active are left alone (a scale up keeps them); the others are written and started.
+    const kept = this.unitsOf(rt).filter((u) => u.n < opts.replicas);
+    const shown = await show(
+      this.manager,
+      kept.map((u) => u.name),
+    );
+    const live = new Set(kept.flatMap((u, i) => (activeUnit(shown[i] ?? {}) ? [u.n] : [])));
     const made: Made[] = [];
-    for (let n = 0; n < opts.replicas; n++) made.push(await this.writeUnit(rt, n, opts));
-    await this.launch(rt, made);
+    for (let n = 0; n < opts.replicas; n++) if (!live.has(n)) made.push(await this.writeUnit(rt, n, opts));
+    if (made.length > 0) await this.launch(rt, made);
   }
 
   async restartReplica(rt: PluginRuntime, n: number, opts: StartOptions & { restarts: number }) {
@@ -334,11 +347,7 @@ export class SystemdSupervised implements Backend {
       }
       const rec = read.value;
       const pid = Number(s.MainPID ?? 0);
-      const running =
-        s.ActiveState === 'active' ||
-        s.ActiveState === 'deactivating' ||
-        (s.ActiveState === 'activating' && s.SubState !== 'auto-restart');
-      const alive = running && pid > 0 && isAlive(pid, undefined);
+      const alive = activeUnit(s) && pid > 0 && isAlive(pid, undefined);
       const addr = rec.port
         ? { host: '127.0.0.1', port: rec.port }
         : readAnnounce(replicaFile(rt.home, rt.version, n, 'out'), rt);
@@ -347,6 +356,7 @@ export class SystemdSupervised implements Backend {
       return {
         replica: n,
         state: alive ? (addr ? 'running' : 'starting') : rec.stopped ? 'stopped' : 'exited',
+        ref: units[i]!.name,
         ...(pid > 0 ? { pid } : rec.pid > 0 ? { pid: rec.pid } : {}),
         ...(alive && addr ? addr : {}),
         started_at: rec.started_at,

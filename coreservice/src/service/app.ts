@@ -369,17 +369,26 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     return c.json(r);
   });
 
+  // What an action answers is the status document GET …/status gives, heartbeats included. Made
+  // per call: serve completes cfg.run (the heartbeat URL) once it knows its address.
+  const run = () => ({ ...cfg.run, heartbeats: cfg.heartbeats });
   const lifecycle = {
-    start: (id: string) => startPlugin(cfg.pluginsDir, id, cfg.run),
-    stop: (id: string) => stopPlugin(cfg.pluginsDir, id, cfg.run),
-    restart: (id: string) => restartPlugin(cfg.pluginsDir, id, cfg.run),
-    pause: (id: string) => pausePlugin(cfg.pluginsDir, id, true),
-    unpause: (id: string) => pausePlugin(cfg.pluginsDir, id, false),
+    start: (id: string) => startPlugin(cfg.pluginsDir, id, run()),
+    stop: (id: string) => stopPlugin(cfg.pluginsDir, id, run()),
+    restart: (id: string) => restartPlugin(cfg.pluginsDir, id, run()),
+    pause: (id: string) => pausePlugin(cfg.pluginsDir, id, true, run()),
+    unpause: (id: string) => pausePlugin(cfg.pluginsDir, id, false, run()),
   };
   for (const [action, fn] of Object.entries(lifecycle)) {
     app.post(`/admin/plugins/:id/${action}`, async (c) => {
       const status = await fn(installedId(c));
-      cfg.events.emit({ type: 'status', plugin_id: status.plugin_id, state: status.state, action });
+      cfg.events.emit({
+        type: 'status',
+        plugin_id: status.plugin_id,
+        state: status.state,
+        health: status.health,
+        action,
+      });
       return c.json(status);
     });
   }
@@ -389,8 +398,14 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     const body = await readJsonBody(c);
     if (typeof body.desired !== 'number')
       throw new InstallError('bad-request', 'desired must be a number of replicas');
-    const status = await scalePlugin(cfg.pluginsDir, id, body.desired, cfg.run);
-    cfg.events.emit({ type: 'status', plugin_id: status.plugin_id, state: status.state, action: 'scale' });
+    const status = await scalePlugin(cfg.pluginsDir, id, body.desired, run());
+    cfg.events.emit({
+      type: 'status',
+      plugin_id: status.plugin_id,
+      state: status.state,
+      health: status.health,
+      action: 'scale',
+    });
     return c.json(status);
   });
 

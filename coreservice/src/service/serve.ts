@@ -214,9 +214,11 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
   const repaired = await repairAndResume();
   const supervisor = new Supervisor(opts.pluginsDir, run, {
     intervalMs: opts.supervisorIntervalMs,
+    heartbeats,
     onEvent: (e) => {
       events.emit(e);
-      log({ level: 'warn', msg: `supervisor: ${e.type}`, ...e });
+      const fine = e.type === 'status' && e.health === 'healthy';
+      log({ level: fine ? 'info' : 'warn', msg: `supervisor: ${e.type}`, ...e });
     },
   });
   supervisor.start();
