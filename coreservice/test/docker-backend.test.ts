@@ -8,7 +8,6 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, startDocker } from '../../infra/engines';
 import { doctor } from '../src/doctor';
@@ -31,7 +30,14 @@ import { backoffMs, Supervisor, type SupervisorEvent } from '../src/runtime/supe
 import { type RunningService, serveCoreService } from '../src/service/serve';
 import { describeBackendContract, installedExample } from './backend-contract';
 import { packVariant } from './fixtures';
-import { cleanCoreserviceEnv, expectFailure, runCoreservice, scratchDir, stopAllUnder } from './helpers';
+import {
+  adminCall,
+  cleanCoreserviceEnv,
+  expectFailure,
+  runCoreservice,
+  scratchDir,
+  stopAllUnder,
+} from './helpers';
 
 /** Every test's files: removed once the file is done, whichever of its tests ran. */
 const root = scratchDir('coreservice-docker-');
@@ -610,20 +616,8 @@ describe('a docker plugin through a real coreservice serve (HTTP, heartbeats, th
     if (!skipped) await stopAllUnder(scratch);
   }, 120_000);
 
-  async function call(method: string, path: string, body?: unknown) {
-    const res = await request(`${svc!.url}${path}`, {
-      method: method as 'GET',
-      headers: {
-        authorization: `Bearer ${TOKEN}`,
-        ...(body === undefined
-          ? {}
-          : { 'content-type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json' }),
-      },
-      body: body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body),
-    });
-    const text = await res.body.text();
-    return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
-  }
+  const call = (method: string, path: string, body?: unknown) =>
+    adminCall(svc!.url, TOKEN, method, path, body);
   const status = async (): Promise<PluginStatus> => (await call('GET', '/admin/plugins/fft/status')).body;
   /** Each replica as [replica, state, healthy, heartbeat]. */
   const seen = async () => (await status()).replicas.map((r) => [r.replica, r.state, r.healthy, r.heartbeat]);

@@ -199,6 +199,34 @@ export function startServe(
   });
 }
 
+/**
+ * One admin call: JSON (or an .mpn's bytes, or a raw string) in, the status and the parsed JSON
+ * answer out. `token` null sends no Authorization header.
+ */
+export async function adminCall(
+  url: string,
+  token: string | null,
+  method: string,
+  path: string,
+  body?: unknown,
+) {
+  const res = await request(`${url}${path}`, {
+    method: method as 'GET',
+    headers: {
+      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+      ...(body === undefined
+        ? {}
+        : { 'content-type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json' }),
+    },
+    body:
+      body === undefined || Buffer.isBuffer(body) || typeof body === 'string' ? body : JSON.stringify(body),
+    headersTimeout: 180_000,
+    bodyTimeout: 180_000,
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
+}
+
 /** Waits until a service from startServe says its crash repair is done, then returns the plugin's status. */
 export async function repairedStatus(url: string, id: string): Promise<Record<string, unknown>> {
   const deadline = Date.now() + 40_000;

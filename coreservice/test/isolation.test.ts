@@ -10,12 +10,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skipLoudly } from '../../scripts/require-tool';
 import { PLUGIN_UID_MAX, PLUGIN_UID_MIN } from '../src/runtime/identity';
 import { packVariant } from './fixtures';
-import { repoHubForTests, scratchDir, stopAllUnder } from './helpers';
+import { adminCall, repoHubForTests, scratchDir, stopAllUnder } from './helpers';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'coreservice.js');
 const PROBE = join(import.meta.dirname, 'fixtures', 'probe_attacks.py');
@@ -48,26 +47,6 @@ async function probeArchive(work: string): Promise<Buffer> {
     const main = join(dir, 'main.py');
     writeFileSync(main, `import probe_attacks\nprobe_attacks.run()\n${readFileSync(main, 'utf8')}`);
   });
-}
-
-/** One admin call: JSON (or an .mpn's bytes) in, the status and the parsed JSON answer out. */
-async function adminCall(url: string, token: string, method: string, path: string, body?: unknown) {
-  const res = await request(`${url}${path}`, {
-    method: method as 'GET',
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(Buffer.isBuffer(body)
-        ? { 'content-type': 'application/octet-stream' }
-        : body !== undefined
-          ? { 'content-type': 'application/json' }
-          : {}),
-    },
-    body: Buffer.isBuffer(body) ? body : body === undefined ? undefined : JSON.stringify(body),
-    headersTimeout: 180_000,
-    bodyTimeout: 180_000,
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
 }
 
 interface Served {

@@ -8,7 +8,7 @@ import { startNode, type TestServer } from '../../functions/test/servers';
 import { probeHealth } from '../src/runtime/health';
 import { type RunningService, serveCoreService } from '../src/service/serve';
 import { buildCatalogWithCopy } from './fixtures';
-import { scratchDir, stopAllUnder } from './helpers';
+import { adminCall, scratchDir, stopAllUnder } from './helpers';
 
 const TOKEN = 'test-admin-token-0123456789abcdef';
 const scratch = scratchDir('coreservice-service-');
@@ -38,18 +38,8 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-async function call(method: string, path: string, body?: unknown, token: string | null = TOKEN) {
-  const res = await request(`${svc.url}${path}`, {
-    method: method as 'GET',
-    headers: {
-      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
-}
+const call = (method: string, path: string, body?: unknown, token: string | null = TOKEN) =>
+  adminCall(svc.url, token, method, path, body);
 
 describe('the admin token', () => {
   it('no token or a wrong one is 401 on every admin route; /health needs none', async () => {

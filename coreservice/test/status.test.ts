@@ -5,7 +5,6 @@
 // service.
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dataDir } from '../src/layout';
 import type { PluginStatus } from '../src/lifecycle';
@@ -13,7 +12,7 @@ import { backoffMs } from '../src/runtime/supervisor';
 import type { ServiceEvent } from '../src/service/events';
 import { type RunningService, serveCoreService } from '../src/service/serve';
 import { packVariant } from './fixtures';
-import { alive, scratchDir, stopAllUnder } from './helpers';
+import { adminCall, alive, scratchDir, stopAllUnder } from './helpers';
 
 const TOKEN = 'test-admin-token-0123456789abcdef';
 const HEARTBEAT_SECONDS = 1;
@@ -48,20 +47,7 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-async function call(method: string, path: string, body?: unknown) {
-  const res = await request(`${svc.url}${path}`, {
-    method: method as 'GET',
-    headers: {
-      authorization: `Bearer ${TOKEN}`,
-      ...(body === undefined
-        ? {}
-        : { 'content-type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json' }),
-    },
-    body: body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
-}
+const call = (method: string, path: string, body?: unknown) => adminCall(svc.url, TOKEN, method, path, body);
 
 const status = async (): Promise<PluginStatus> => (await call('GET', '/admin/plugins/ctf/status')).body;
 
