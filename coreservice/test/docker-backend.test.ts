@@ -172,6 +172,23 @@ describe('the docker backend on a real dockerd', () => {
     expect(docker('image', 'ls', '-q', '--filter', `label=org.magellon.home=${rt.home}`).trim()).toBe('');
   }, 120_000);
 
+  it('asks docker for the GPUs the manifest names; a daemon without a GPU runtime refuses, said, and nothing is left', async (ctx) => {
+    if (skipped) return ctx.skip();
+    const backend = new DockerBackend();
+    const base = example();
+    const rt: PluginRuntime = {
+      ...base,
+      manifest: { ...base.manifest, resources: { ...base.manifest.resources, gpu_count: 1 } },
+    };
+    await backend.prepare(rt, () => {});
+    const err = await expectFailure(backend.start(rt, { replicas: 1, env: pluginEnv(rt) }), 'backend-failed');
+    // Docker's own answer to --gpus on a host without the NVIDIA runtime: the flag reached it.
+    expect(err.message + (err.details ?? []).join('\n')).toMatch(/starting fft 1\.0\.0 \(docker run\)/);
+    expect(err.message + (err.details ?? []).join('\n')).toMatch(/capabilities: \[\[gpu\]\]/);
+    expect(containerIdsOf(rt.home)).toBe('');
+    await backend.remove(rt);
+  }, 120_000);
+
   it('gives docker the manifest’s restart policy', async (ctx) => {
     if (skipped) return ctx.skip();
     const backend = new DockerBackend();

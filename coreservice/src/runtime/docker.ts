@@ -636,6 +636,9 @@ export class DockerBackend implements Backend {
       ...mounts,
       ...(resources?.memory_mb ? ['--memory', `${resources.memory_mb}m`] : []),
       ...(resources?.cpu_cores ? ['--cpus', String(resources.cpu_cores)] : []),
+      // GPU tools (MotionCor2 and the like) ship as containers: the count the manifest asks for,
+      // through the daemon's GPU runtime (the NVIDIA container toolkit); without one docker refuses.
+      ...(resources?.gpu_count ? ['--gpus', String(resources.gpu_count)] : []),
       '--',
       image,
       'python3',
