@@ -8,6 +8,8 @@
 //       trust: all
 //     - url: https://hub.magellon.org
 //       trust: verified-only                   # or allow-list, with allow: [fft, ctf]
+//     - url: https://hub.lab.internal          # a private registry behind a bearer token:
+//       token_env: MAGELLON_LAB_HUB_TOKEN      # or token: …; sent to this origin only
 //   sdk_version: 2.3.0
 //   plugins_dir: /var/lib/magellon/plugins     # relative: to this file's folder
 //   log_level: info                            # coreservice serve: error, warn, info, debug
@@ -42,6 +44,13 @@ export interface Registry {
   trust: TrustMode;
   /** With trust allow-list: the plugin ids accepted from this registry. */
   allow?: string[];
+  /**
+   * A bearer token for a private registry (or `token_env`: the variable that holds it). It is sent
+   * to the registry's own origin only (its documents, and archives it serves itself), never to
+   * another host and never across a redirect; it is never logged nor written anywhere.
+   */
+  token?: string;
+  token_env?: string;
 }
 
 const registrySchema = z
@@ -49,10 +58,21 @@ const registrySchema = z
     url: z.string().regex(/^https?:\/\/\S+$/, 'a registry url must be an http(s) URL'),
     trust: z.enum(TRUST_MODES, { message: 'trust must be all, verified-only or allow-list' }).default('all'),
     allow: z.array(z.string()).optional(),
+    token: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,4096}$/, 'a token is printable ASCII, without spaces')
+      .optional(),
+    token_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'token_env names an environment variable')
+      .optional(),
   })
   .strict()
   .refine((r) => r.trust !== 'allow-list' || (r.allow && r.allow.length > 0), {
     message: 'a registry with trust allow-list needs allow: [plugin ids]',
+  })
+  .refine((r) => r.token === undefined || r.token_env === undefined, {
+    message: 'a registry takes token or token_env, not both',
   });
 
 const configSchema = z
@@ -137,6 +157,23 @@ export const asRegistry = (r: string | Registry): Registry =>
 /** Turns `--hub` URLs (or MAGELLON_HUB_URL entries) into registries with one trust mode. */
 export function registriesFrom(urls: readonly string[], trust: TrustMode = 'all'): Registry[] {
   return urls.map((url) => ({ url, trust }));
+}
+
+/**
+ * The Authorization header for a registry's own requests, or undefined when it has no token. A
+ * token_env that names an unset variable is an error that names the variable (never its value).
+ */
+export function registryAuthorization(reg: Registry): string | undefined {
+  if (reg.token !== undefined) return `Bearer ${reg.token}`;
+  if (reg.token_env === undefined) return undefined;
+  const token = process.env[reg.token_env];
+  if (!token || !/^[\x21-\x7e]{1,4096}$/.test(token)) {
+    throw new InstallError(
+      'bad-request',
+      `the registry ${reg.url} takes its token from ${reg.token_env}, which is ${token ? 'not a printable token' : 'not set'}`,
+    );
+  }
+  return `Bearer ${token}`;
 }
 
 /** Why a registry's trust mode refuses a plugin version, or undefined when it accepts it. */

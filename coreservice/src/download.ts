@@ -30,6 +30,8 @@ export interface DownloadOptions {
    */
   onBytes?: (chunk: Buffer) => Promise<void> | void;
   onRestart?: () => void;
+  /** Sent as the Authorization header (a private registry's archive on its own origin). */
+  authorization?: string;
   /** Told before each retry, with why and where it resumes. */
   onRetry?: (info: { attempt: number; reason: string; resumeAt: number }) => void;
 }
@@ -137,6 +139,8 @@ export async function downloadArchive(url: string, dest: string, opts: DownloadO
 
   async function once(): Promise<void> {
     const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+    // Redirects are never followed (a 3xx fails the download), so the token reaches no other host.
+    if (opts.authorization) headers.authorization = opts.authorization;
     const resuming = received > 0 && resumable;
     if (resuming) {
       headers.range = `bytes=${received}-`;

@@ -25,6 +25,19 @@ export interface ResolvedVersion {
   /** Set when the version is yanked (it was asked for by exact number). */
   yanked?: { reason: string; at: string };
   warnings: string[];
+  /**
+   * The registry's Authorization header, set only when the archive is on the registry's own origin
+   * (an archive on a CDN or any other host never gets it). Never written to a receipt.
+   */
+  authorization?: string;
+}
+
+/** What to do about a 401/403: give the registry a token, or check the one it has. */
+function authHint(status: number, hadToken: boolean): string {
+  if (status !== 401 && status !== 403) return '';
+  return hadToken
+    ? ' (the token configured for it was refused)'
+    : ' (a private registry: give it token_env or token in the config file)';
 }
 
 export interface HubClientOptions {
@@ -32,6 +45,8 @@ export interface HubClientOptions {
   timeoutMs?: number;
   /** Retries after a 5xx or a reset (default 2). */
   retries?: number;
+  /** The registry's Authorization header (registryAuthorization), for its own origin only. */
+  authorization?: string;
 }
 
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
@@ -64,7 +79,11 @@ async function fetchOnce(
   try {
     res = await request(url, {
       method: 'GET',
-      headers: { accept: 'application/json', 'accept-encoding': 'identity' },
+      headers: {
+        accept: 'application/json',
+        'accept-encoding': 'identity',
+        ...(opts.authorization ? { authorization: opts.authorization } : {}),
+      },
       headersTimeout: timeout,
       bodyTimeout: timeout,
       maxRedirections: 0,
@@ -83,7 +102,7 @@ async function fetchOnce(
     await res.body.dump();
     throw new InstallError(
       'hub-unreachable',
-      `the hub at ${hub} answered ${res.statusCode} for ${url.pathname}`,
+      `the hub at ${hub} answered ${res.statusCode} for ${url.pathname}${authHint(res.statusCode, opts.authorization !== undefined)}`,
     ).retryIf(res.statusCode >= 500);
   }
   const chunks: Buffer[] = [];

@@ -203,6 +203,7 @@ export async function installVersionLocked(
     // the download uses them only where they match what it finds (see StreamingExtractor).
     const streaming = new StreamingExtractor(streamed);
     await downloadArchive(resolved.archiveUrl, archive, {
+      authorization: resolved.authorization,
       onBytes: (chunk) => streaming.push(chunk),
       onRestart: () => streaming.discard(),
       sha256: resolved.sha256,

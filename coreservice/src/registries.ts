@@ -5,7 +5,7 @@
 // mode refuses the version is passed over too (the refusal is what the caller hears when nothing
 // else has it).
 import type { PluginDocument } from '@magellon/hub-core';
-import { asRegistry, type Registry, trustRefusal } from './config';
+import { asRegistry, type Registry, registryAuthorization, trustRefusal } from './config';
 import { InstallError } from './errors';
 import { fetchPluginDocument, type ResolvedVersion, resolveVersion } from './hub-client';
 
@@ -27,7 +27,7 @@ async function eachDocument<T>(
     events.onEvent?.({ stage: 'resolve', hub: reg.url });
     let doc: PluginDocument | undefined;
     try {
-      doc = await fetchPluginDocument(reg.url, pluginId);
+      doc = await fetchPluginDocument(reg.url, pluginId, { authorization: registryAuthorization(reg) });
     } catch (err) {
       if (!(err instanceof InstallError) || err.code !== 'hub-unreachable') throw err;
       unreachable.push(err.message);
@@ -84,7 +84,10 @@ export async function resolveInRegistries(
       refused.push(why);
       return undefined;
     }
-    return resolved;
+    // The registry's token goes with the archive only when the registry serves it itself.
+    const authorization = registryAuthorization(reg);
+    const sameOrigin = new URL(resolved.archiveUrl).origin === new URL(reg.url).origin;
+    return authorization && sameOrigin ? { ...resolved, authorization } : resolved;
   });
   if (found) return found;
   if (refused.length > 0) {
