@@ -61,6 +61,12 @@ export const stagingDir = (pluginsDir: string) => join(pluginsDir, STAGING);
 export const uploadsDir = (pluginsDir: string) => join(pluginsDir, UPLOADS);
 /** `<plugins_dir>/.admin-token`: the token the service made, when none is given. */
 export const adminTokenFile = (pluginsDir: string) => join(pluginsDir, ADMIN_TOKEN);
+/**
+ * `<plugins_dir>/.categories/<slug>.json`: the backend the operator pinned as a category's default,
+ * one file per category (two pins never rewrite each other's file). `slug` must be a category slug.
+ */
+export const categoryDefaultFile = (pluginsDir: string, slug: string) =>
+  join(pluginsDir, '.categories', `${slug}.json`);
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const STAGING_NAME = new RegExp(`^(.+)-${UUID}$`);

@@ -32,6 +32,9 @@ export const receiptSchema = z.object({
 });
 export type Receipt = z.infer<typeof receiptSchema>;
 
+/** A category's pinned default backend: the plugin a dispatcher gets when it names no backend. */
+export const categoryDefaultSchema = z.object({ plugin_id: z.string(), pinned_at: z.string() }).strict();
+
 /** The per-plugin run state: what the operator wants, which the supervisor and a restart honour. */
 export const runStateSchema = z.object({
   desired: z.enum(['running', 'stopped']),

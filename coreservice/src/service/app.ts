@@ -5,6 +5,7 @@ import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { escapeControl } from '@magellon/hub-core/text';
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { getCategory, listCategories, pinCategoryDefault } from '../categories';
 import type { Registry } from '../config';
 import { InstallError } from '../errors';
 import {
@@ -407,6 +408,26 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
       action: 'scale',
     });
     return c.json(status);
+  });
+
+  // Categories and their backends (Magellon's backend picker), and the default each one pins.
+  app.get('/admin/categories', (c) => c.json({ categories: listCategories(cfg.pluginsDir) }));
+  app.get('/admin/categories/:slug', (c) => c.json(getCategory(cfg.pluginsDir, c.req.param('slug'))));
+  app.put('/admin/categories/:slug/default', async (c) => {
+    const pluginId = optString(await readJsonBody(c), 'plugin_id');
+    if (!pluginId) throw new InstallError('bad-request', 'plugin_id is required (DELETE unpins the default)');
+    const category = pinCategoryDefault(cfg.pluginsDir, c.req.param('slug'), pluginId);
+    cfg.events.emit({ type: 'category-default', category: category.slug, plugin_id: pluginId });
+    return c.json(category);
+  });
+  app.delete('/admin/categories/:slug/default', (c) => {
+    const category = pinCategoryDefault(cfg.pluginsDir, c.req.param('slug'), null);
+    cfg.events.emit({
+      type: 'category-default',
+      category: category.slug,
+      plugin_id: category.default?.plugin_id ?? null,
+    });
+    return c.json(category);
   });
 
   app.get('/admin/plugins/:id/status', async (c) =>
