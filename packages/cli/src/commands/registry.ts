@@ -22,6 +22,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./lint')).lintCommand,
   },
   {
+    name: 'test',
+    summary: "lint, run the plugin's own tests, then install and start it in a throw-away CoreService",
+    group: 'Authoring',
+    load: async () => (await import('./test')).testCommand,
+  },
+  {
     name: 'pack',
     summary: 'pack a plugin dir into <plugin_id>-<version>.mpn (reproducibly)',
     group: 'Authoring',

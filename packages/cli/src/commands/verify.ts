@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -12,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { inertJson } from '@magellon/hub-core';
 import { renderVerifyMarkdown, type VerifyResult, verifyPullRequest } from '@magellon/hub-core/node';
 import { Agent, interceptors, request } from 'undici';
 import { type ContainOptions, container } from '../contain';
+import { type CommandRun, defaultCoreservice, INSTALL_TIMEOUT_MS, runCommand } from '../coreservice-run';
 import {
   countBySeverity,
   endProgress,
@@ -33,8 +32,6 @@ import { holdDockerNetwork } from '../verify-docker';
 import type { Command } from './command';
 import { findingFormat } from './validate';
 
-/** How long one smoke install (unpack, venv, start, health) may take before it counts as failed. */
-const INSTALL_TIMEOUT_MS = 10 * 60_000;
 /** How long an https archive download may take in all. */
 const DOWNLOAD_TIMEOUT_MS = 5 * 60_000;
 
@@ -173,14 +170,6 @@ function summary(result: VerifyResult, errors: number, warnings: number): string
   return errors > 0 ? red(`✖ ${text}`) : green(`✔ ${text}`);
 }
 
-/** This repo's coreservice (hub and coreservice are built side by side by packages/cli/build.mjs). */
-function defaultCoreservice(): string {
-  return (
-    process.env.HUB_CORESERVICE ??
-    fileURLToPath(new URL('../../../coreservice/bin/coreservice.js', import.meta.url))
-  );
-}
-
 /**
  * Installs the archive into a throw-away plugins dir with the real coreservice (which unpacks it
  * safely, prepares its backend, starts it and waits for its health check), then uninstalls it.
@@ -202,7 +191,7 @@ async function smokeInstall(coreservice: string, archive: string): Promise<strin
   const inside = join(scratch, 'archive.mpn');
   copyFileSync(archive, inside);
   const runner = (env: Record<string, string>, opts?: ContainOptions) => (args: string[]) =>
-    runContained(
+    runCommand(
       [
         ...box.prefix(scratch, [process.execPath, coreservice], opts),
         process.execPath,
@@ -242,7 +231,7 @@ async function smokeInstall(coreservice: string, archive: string): Promise<strin
   }
 }
 
-type Contained = (args: string[]) => ReturnType<typeof runContained>;
+type Contained = (args: string[]) => Promise<CommandRun>;
 
 /** `coreservice install-file`, then `uninstall`: what failed (undefined: nothing), and the install's error. */
 async function installThenUninstall(
@@ -277,34 +266,6 @@ async function installThenUninstall(
         : r.stderr.trim().slice(-2000) || `exit ${r.code}`,
     };
   }
-}
-
-/** Runs a contained command to its end, output bounded; killed (with its namespace) after the timeout. */
-function runContained(
-  argv: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string; timedOut: boolean }> {
-  return new Promise((done) => {
-    const [file, ...args] = argv as [string, ...string[]];
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, INSTALL_TIMEOUT_MS);
-    child.stdout.on('data', (c) => {
-      if (stdout.length < 1 << 20) stdout += c;
-    });
-    child.stderr.on('data', (c) => {
-      if (stderr.length < 1 << 20) stderr += c;
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code: code ?? 1, stdout, stderr, timedOut });
-    });
-  });
 }
 
 /** Streams an https archive to `dest`, refusing more than `maxBytes` and giving up after a timeout. */
