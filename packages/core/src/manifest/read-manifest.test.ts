@@ -113,6 +113,12 @@ describe('reading archive manifests like the SDK', () => {
     expect(problems(REAL.replace('category: fft', 'category: FFT'))).toEqual([
       { line: 16, code: 'manifest.invalid-slug', message: expect.stringContaining('lowercase') },
     ]);
+    // The category names CoreService's per-category files and the site's pages: a slug, never a path.
+    for (const bad of ['"../evil"', '".."', '"a/b"', '"particle picking"']) {
+      expect(problems(REAL.replace('category: fft', `category: ${bad}`))).toEqual([
+        { line: 16, code: 'manifest.invalid-slug', message: expect.stringContaining('category') },
+      ]);
+    }
     expect(problems(REAL.replace('    dockerfile: Dockerfile\n', ''))).toEqual([
       {
         line: 33,

@@ -228,9 +228,9 @@ export const archiveManifestSchema = z.preprocess(
       .transform((v) => v ?? ''),
     created: timestamp.optional(),
     updated: timestamp.optional(),
-    category: z
-      .string()
-      .refine((c) => c === c.toLowerCase(), "category must be lowercase (e.g. 'fft', not 'FFT')"),
+    // A slug, as the catalog entry's: it names CoreService's per-category files and the site's
+    // category pages, so "../x" or "FFT" never reaches a path or a URL.
+    category: slug('category'),
     backend_id: nullableString,
     requires: z
       .array(z.string())
