@@ -427,6 +427,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   for (const [action, fn] of Object.entries(lifecycle)) {
     app.post(`/admin/plugins/:id/${action}`, async (c) => {
       const status = await fn(installedId(c));
+      proxy.forget(status.plugin_id);
       cfg.events.emit({
         type: 'status',
         plugin_id: status.plugin_id,
@@ -444,6 +445,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     if (typeof body.desired !== 'number')
       throw new InstallError('bad-request', 'desired must be a number of replicas');
     const status = await scalePlugin(cfg.pluginsDir, id, body.desired, run());
+    proxy.forget(id);
     cfg.events.emit({
       type: 'status',
       plugin_id: status.plugin_id,
