@@ -143,7 +143,8 @@ describe('GET /admin/plugins', () => {
   it('?update=0 asks no registry; a bad value is 400', async () => {
     const { status, body } = await adminCall(svc!.url, SERVE_TOKEN, 'GET', '/admin/plugins?update=0');
     expect(status).toBe(200);
-    for (const p of body.plugins) expect(p.update).toEqual({ available: null, unknown: 'not asked (update=0)' });
+    for (const p of body.plugins)
+      expect(p.update).toEqual({ available: null, unknown: 'not asked (update=0)' });
     expect((await adminCall(svc!.url, SERVE_TOKEN, 'GET', '/admin/plugins?update=maybe')).status).toBe(400);
     expect((await adminCall(svc!.url, null, 'GET', '/admin/plugins')).status).toBe(401);
   });

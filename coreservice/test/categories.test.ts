@@ -109,7 +109,9 @@ describe('categories and their default backends', () => {
     expect(ambiguous.status).toBe(409);
     expect(ambiguous.body.error).toMatchObject({
       code: 'ambiguous-backend',
-      message: expect.stringContaining('fft has several backends (fft, magellon-sample-plugin) and no pinned default'),
+      message: expect.stringContaining(
+        'fft has several backends (fft, magellon-sample-plugin) and no pinned default',
+      ),
     });
     expect((await dispatch('fft', 'magellon-sample-plugin')).body).toMatchObject({
       plugin_id: 'magellon-sample-plugin',
@@ -123,7 +125,10 @@ describe('categories and their default backends', () => {
       chosen_by: 'default',
     });
     // A named backend wins over the pinned default.
-    expect((await dispatch('fft', 'fft')).body).toMatchObject({ plugin_id: 'fft', chosen_by: 'target_backend' });
+    expect((await dispatch('fft', 'fft')).body).toMatchObject({
+      plugin_id: 'fft',
+      chosen_by: 'target_backend',
+    });
 
     const unknown = await dispatch('fft', 'gctf');
     expect(unknown.status).toBe(404);
