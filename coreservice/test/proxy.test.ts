@@ -12,7 +12,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientTokenFile } from '../src/layout';
 import { packVariant } from './fixtures';
-import { adminCall, SERVE_TOKEN, scratchDir, startServe, stopAllUnder } from './helpers';
+import { adminCall, runCoreservice, SERVE_TOKEN, scratchDir, startServe, stopAllUnder } from './helpers';
 
 const scratch = scratchDir('coreservice-proxy-');
 const pluginsDir = join(scratch, 'plugins');
@@ -232,6 +232,19 @@ describe('/plugins/<id>/…: each plugin its own namespace', () => {
     expect(
       (await adminCall(svc!.url, tokens['proxy-a']!, 'POST', '/admin/plugins/proxy-b/client-token')).status,
     ).toBe(401);
+  });
+
+  it('`coreservice client-token <id>` makes one too (the serve accepts it at once); an unknown plugin is refused', async () => {
+    const made = await runCoreservice(['--plugins-dir', pluginsDir, '--json', 'client-token', 'proxy-b']);
+    expect(made.code, made.stderr).toBe(0);
+    const token = JSON.parse(made.stdout).result.token as string;
+    expect((await ns('/plugins/proxy-b/hello', tokens['proxy-b']!)).status).toBe(401);
+    expect((await ns('/plugins/proxy-b/hello', token)).status).toBe(200);
+    expect((await ns('/plugins/proxy-a/hello', token)).status).toBe(401);
+    tokens['proxy-b'] = token;
+    const unknown = await runCoreservice(['--plugins-dir', pluginsDir, 'client-token', 'nope']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no plugin "nope" is installed/);
   });
 
   it('takes the healthy replicas in turn', async () => {
