@@ -18,14 +18,15 @@ import { listUpgrades, updateOffer } from './upgrade';
 /** The chip when the registries were asked: the version offered (null: none) and the newer ones passed over. */
 const updateOfferSchema = z
   .object({
-    available: z.string().nullable(),
-    /** The registry the versions come from (the first that knows the plugin). */
-    hub: z.string(),
+    available: z.string().nullable().describe('The newest newer version the platform can take (null: none)'),
+    hub: z.string().describe('The registry the versions come from (the first that knows the plugin)'),
     skipped: z.array(
       z
         .object({
           version: z.string(),
-          reason: z.enum(['yanked', 'requires_sdk', 'trust', 'prerelease']),
+          reason: z
+            .enum(['yanked', 'requires_sdk', 'trust', 'prerelease'])
+            .describe('Why this newer version is not the one offered'),
           detail: z.string(),
         })
         .strict(),
@@ -34,7 +35,9 @@ const updateOfferSchema = z
   .strict();
 
 /** The chip when they were not (update=0, no registry reached in time, none knows the plugin). */
-const updateUnknownSchema = z.object({ available: z.null(), unknown: z.string() }).strict();
+const updateUnknownSchema = z
+  .object({ available: z.null(), unknown: z.string().describe('Why no registry could be asked') })
+  .strict();
 
 export const listedPluginSchema = receiptSchema
   .extend({
@@ -42,14 +45,13 @@ export const listedPluginSchema = receiptSchema
     name: z.string().nullable(),
     category: z.string().nullable(),
     backend_id: z.string().nullable(),
-    install_method: z.string(),
-    /** `<plugins_dir>/<id>/<version>`: the installed version's files. */
-    install_dir: z.string(),
+    install_method: z.string().describe('The backend that runs it'),
+    install_dir: z.string().describe("<plugins_dir>/<id>/<version>: the installed version's files"),
     /** From the status document (null when it could not be made; `problems` says why). */
     state: z.enum(['running', 'degraded', 'starting', 'stopped', 'failed']).nullable(),
     status: z.enum(['running', 'stopped', 'paused', 'partial', 'unknown']).nullable(),
     health: z.enum(['healthy', 'degraded', 'down']).nullable(),
-    healthy: z.boolean(),
+    healthy: z.boolean().describe('The status document says health is healthy'),
     scale: z
       .object({
         desired: z.number().int(),
@@ -63,9 +65,10 @@ export const listedPluginSchema = receiptSchema
     replicas: z
       .object({ current: z.number().int(), min: z.number().int(), max: z.number().int() })
       .strict()
-      .nullable(),
+      .nullable()
+      .describe('Replicas running, and the manifest bounds (the "N / max" chip)'),
     problems: z.array(z.string()),
-    update: z.union([updateOfferSchema, updateUnknownSchema]),
+    update: z.union([updateOfferSchema, updateUnknownSchema]).describe('The "Update available" chip'),
   })
   .strict();
 
