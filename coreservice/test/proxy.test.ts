@@ -21,15 +21,17 @@ const tokens: Record<string, string> = {};
 
 /** main.py of the test plugin: the example runtime, plus /hello, /echo, /events and /release. */
 const MAIN = `#!/usr/bin/env python3
-import os, sys, threading
+import os, sys, threading, time
 from pathlib import Path
 
 import magellon_runtime
 from plugin.plugin import FftPlugin
 
 released = threading.Event()
+closed = []
 magellon_runtime.ROUTES.update({
     "/hello": ("GET",), "/echo": ("POST",), "/events": ("GET",), "/release": ("POST",),
+    "/forever": ("GET",), "/closed": ("GET",),
 })
 _route = magellon_runtime.Handler._route
 
@@ -60,6 +62,23 @@ def _route_more(self, path):
         for i in (2, 3):
             self.wfile.write(f"event: tick\\ndata: {i}\\n\\n".encode())
             self.wfile.flush()
+        self._status = 200
+        raise magellon_runtime._Answered()
+    if path == "/closed":
+        return 200, {"closed": len(closed)}
+    if path == "/forever":
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        n = 0
+        try:
+            while True:
+                n += 1
+                self.wfile.write(f"data: {n}\\n\\n".encode())
+                self.wfile.flush()
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            closed.append(n)
         self._status = 200
         raise magellon_runtime._Answered()
     return _route(self, path)
@@ -195,6 +214,21 @@ describe('/plugins/<id>/…: each plugin its own namespace', () => {
     expect((await ns('/plugins/proxy-a/release', tokens['proxy-a']!, { method: 'POST' })).status).toBe(200);
     for (let r = await it.next(); !r.done; r = await it.next()) got += String(r.value);
     expect(got.match(/data: \d/g)).toEqual(['data: 1', 'data: 2', 'data: 3']);
+  });
+
+  it('a client that goes away closes the plugin’s stream too', async () => {
+    const stop = new AbortController();
+    const res = await request(`${svc!.url}/plugins/proxy-a/forever`, {
+      headers: { authorization: `Bearer ${tokens['proxy-a']}` },
+      signal: stop.signal,
+    });
+    const it = res.body[Symbol.asyncIterator]();
+    expect(String((await it.next()).value)).toMatch(/^data: 1\n\n/);
+    stop.abort();
+    // The plugin notices when its next write fails: the proxy let go of its connection.
+    await expect
+      .poll(async () => (await ns('/plugins/proxy-a/closed', tokens['proxy-a']!)).json().closed)
+      .toBe(1);
   });
 
   it('a path that tries to leave the namespace reaches no other plugin and no admin route', async () => {
