@@ -2,7 +2,7 @@
 // against a registry on 127.0.0.1 that offers newer versions of both: the response validates
 // against the committed JSON Schema (itself generated from the zod schema the code uses), the
 // "Update available" chip offers the newest version the platform can take and names the newer
-// ones it passed over and why (yanked, requires_sdk, pre-release), ?update=0 asks no registry,
+// ones it passed over and why (yanked, requires_sdk, pre-release, trust), ?update=0 asks no registry,
 // and a registry that never answers leaves the listing answering, its chip saying so.
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -137,6 +137,25 @@ describe('GET /admin/plugins', () => {
       verdict: 'upgrade',
       compatible: true,
       yanked: false,
+    });
+  });
+
+  it('a registry whose trust mode refuses the plugin offers nothing, each newer version skipped for trust', async () => {
+    const listing = await listPlugins({
+      pluginsDir,
+      hubs: [{ url: registryUrl, trust: 'allow-list', allow: ['ctf'] }],
+      sdkVersion: '2.1.0',
+      update: true,
+    });
+    const fft = listing.plugins.find((p) => p.plugin_id === 'fft')!;
+    expect(fft.update).toEqual({
+      available: null,
+      hub: registryUrl,
+      skipped: ['2.0.0', '1.2.0-rc.1', '1.1.0'].map((version) => ({
+        version,
+        reason: 'trust',
+        detail: `fft is not on the allow-list of ${registryUrl}`,
+      })),
     });
   });
 
