@@ -39,34 +39,35 @@ export function backendIdOf(manifest: { backend_id?: string | null; name: string
 
 const isCategorySlug = (s: string) => s.length <= 100 && SLUG_PATTERN.test(s);
 
-interface Installed {
+export interface Installed {
   receipt: Receipt;
   category: string;
   backend: Omit<CategoryBackend, 'is_default'>;
 }
 
+/** An installed plugin's category and backend identity; undefined when its manifest no longer reads. */
+export function backendOf(pluginsDir: string, receipt: Receipt): Installed | undefined {
+  try {
+    const rt = loadRuntime(pluginsDir, receipt.plugin_id, receipt.version, receipt.method ?? 'subprocess');
+    return {
+      receipt,
+      category: rt.manifest.category,
+      backend: {
+        plugin_id: receipt.plugin_id,
+        backend_id: backendIdOf(rt.manifest),
+        name: rt.manifest.name,
+        version: receipt.version,
+        install_method: rt.entry.method,
+      },
+    };
+  } catch {
+    return undefined; // a version whose manifest no longer reads: status and doctor name it
+  }
+}
+
 /** Every installed plugin whose manifest reads, with its category and backend identity. */
 function installedBackends(pluginsDir: string): Installed[] {
-  return listInstalled(pluginsDir).flatMap((receipt) => {
-    try {
-      const rt = loadRuntime(pluginsDir, receipt.plugin_id, receipt.version, receipt.method ?? 'subprocess');
-      return [
-        {
-          receipt,
-          category: rt.manifest.category,
-          backend: {
-            plugin_id: receipt.plugin_id,
-            backend_id: backendIdOf(rt.manifest),
-            name: rt.manifest.name,
-            version: receipt.version,
-            install_method: rt.entry.method,
-          },
-        },
-      ];
-    } catch {
-      return []; // a version whose manifest no longer reads: status and doctor name it
-    }
-  });
+  return listInstalled(pluginsDir).flatMap((receipt) => backendOf(pluginsDir, receipt) ?? []);
 }
 
 /** The pinned default of a category, when its file reads. */
@@ -139,4 +140,49 @@ export function pinCategoryDefault(pluginsDir: string, slug: string, pluginId: s
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeRecord(file, categoryDefaultSchema, { plugin_id: pluginId, pinned_at: new Date().toISOString() });
   return getCategory(pluginsDir, slug);
+}
+
+/** The plugin a dispatch of the category goes to, and why that one. */
+export interface DispatchChoice {
+  category: string;
+  plugin_id: string;
+  backend_id: string;
+  /** target_backend: the dispatcher named it · default: the operator pinned it · only: the one backend. */
+  chosen_by: 'target_backend' | 'default' | 'only';
+}
+
+/**
+ * The dispatch rule: a `targetBackend` names one backend of the category (its backend_id; 404 when
+ * none of the installed ones has it); without one, the pinned default; without a pin, the
+ * category's only backend; several and none pinned is 409 (the dispatcher must name one, or the
+ * operator pin one: the first installed is what the UI preselects, never where work is routed).
+ */
+export function chooseBackend(pluginsDir: string, slug: string, targetBackend?: string): DispatchChoice {
+  const category = getCategory(pluginsDir, slug);
+  const pick = (b: CategoryBackend, chosen_by: DispatchChoice['chosen_by']): DispatchChoice => ({
+    category: category.slug,
+    plugin_id: b.plugin_id,
+    backend_id: b.backend_id,
+    chosen_by,
+  });
+  const served = category.backends.map((b) => b.backend_id).join(', ');
+  if (targetBackend !== undefined) {
+    // Two plugins may call themselves the same backend: the default one, else the first installed.
+    const named = category.backends.filter((b) => b.backend_id === targetBackend);
+    const chosen = named.find((b) => b.is_default) ?? named[0];
+    if (!chosen) {
+      throw new InstallError(
+        'not-found',
+        `no installed backend ${JSON.stringify(escapeControl(targetBackend.slice(0, 100)))} serves ${slug}; its backends are ${served}`,
+      );
+    }
+    return pick(chosen, 'target_backend');
+  }
+  const def = category.backends.find((b) => b.is_default);
+  if (category.default?.source === 'pinned' && def) return pick(def, 'default');
+  if (category.backends.length === 1) return pick(category.backends[0]!, 'only');
+  throw new InstallError(
+    'ambiguous-backend',
+    `${slug} has several backends (${served}) and no pinned default; name one with target_backend, or pin a default (PUT /admin/categories/${slug}/default)`,
+  );
 }

@@ -19,6 +19,7 @@ const load = {
   lifecycle: () => import('./lifecycle'),
   pluginsDir: () => import('./plugins-dir'),
   serve: () => import('./service/serve'),
+  clientToken: () => import('./service/client-token'),
   systemd: () => import('./runtime/systemd'),
   upgrade: () => import('./upgrade'),
 };
@@ -53,6 +54,8 @@ Usage:
   coreservice logs <id> [--tail N] [-f|--follow]
                                            its last N log lines (default 100); with -f, then
                                            every new line as it is written, until Ctrl-C
+  coreservice client-token <id>            make (or replace) the token that opens the plugin's
+                                           namespace /plugins/<id>/ of serve; printed this once
   coreservice doctor                       roll back what a crash left (staging, stale locks, …)
   coreservice serve [--port N] [--host H] [--log-level L]
                                            the admin HTTP service (default 127.0.0.1:8090); it
@@ -345,6 +348,20 @@ export async function main(argv: string[]): Promise<number> {
       case 'uninstall': {
         const r = await (await load.install()).uninstall(pluginsDir, one());
         return out.done(r, `uninstalled ${r.plugin_id} ${r.version}`);
+      }
+      case 'client-token': {
+        const id = one();
+        const { isPluginId } = await import('./plugin-id');
+        if (!isPluginId(id) || !(await load.install()).readReceipt(pluginsDir, id))
+          throw new InstallError(
+            'not-found',
+            `no plugin ${JSON.stringify(safe(id.slice(0, 100)))} is installed ${inDir}`,
+          );
+        const made = (await load.clientToken()).rotateClientToken(pluginsDir, id);
+        return out.done(
+          { plugin_id: id, ...made },
+          `${made.token}\n(the client token of ${id}: it opens /plugins/${id}/ and nothing else; it replaced any earlier one and is not shown again)`,
+        );
       }
       case 'list': {
         if (args.length > 0) throw new UsageError('coreservice list takes no argument');

@@ -16,7 +16,9 @@ export type InstallErrorCode =
   | 'unsupported' // 409: an action this plugin's backend cannot do (pause on a process)
   | 'name-conflict' // 409: another installed plugin's settings variables would have the same name
   | 'backend-failed' // 500: the backend could not prepare, start or stop the plugin
-  | 'unreadable-record'; // 500: a record CoreService keeps (a receipt) is garbled or not its plugin's
+  | 'unreadable-record' // 500: a record CoreService keeps (a receipt) is garbled or not its plugin's
+  | 'ambiguous-backend' // 409: a dispatch to a category of several backends, none pinned nor named
+  | 'plugin-unavailable'; // 502: the plugin's namespace was asked for and no replica of it is healthy
 
 const STATUS: Record<InstallErrorCode, number> = {
   'not-found': 404,
@@ -36,6 +38,8 @@ const STATUS: Record<InstallErrorCode, number> = {
   'name-conflict': 409,
   'backend-failed': 500,
   'unreadable-record': 500,
+  'ambiguous-backend': 409,
+  'plugin-unavailable': 502,
 };
 
 export class InstallError extends Error {

@@ -161,6 +161,7 @@ const RECEIPT = 'receipt.json';
 const STATE = 'state.json';
 const IDENTITY = 'identity.json';
 const HEARTBEAT_KEY = 'heartbeat.key';
+const CLIENT_TOKEN = 'client-token.json';
 const DATA = 'data';
 const SNAPSHOTS = 'snapshots';
 const RUN = 'run';
@@ -168,7 +169,7 @@ const VENVS = 'venvs';
 const CONTAINERS = 'containers';
 const SLURM = 'slurm';
 /** CoreService's own files in a home: root's alone under uid isolation (0600). */
-const HOME_RECORDS = [RECEIPT, STATE, IDENTITY, HEARTBEAT_KEY] as const;
+const HOME_RECORDS = [RECEIPT, STATE, IDENTITY, HEARTBEAT_KEY, CLIENT_TOKEN] as const;
 /** The names in a home that are CoreService's own, which no version may take. */
 const HOME_NAMES = new Set<string>([...HOME_RECORDS, DATA, SNAPSHOTS, RUN, VENVS, CONTAINERS, SLURM]);
 
@@ -180,6 +181,8 @@ export const stateFile = (home: string) => join(home, STATE);
 export const identityFile = (home: string) => join(home, IDENTITY);
 /** `<home>/heartbeat.key`: the plugin's heartbeat secret. */
 export const heartbeatKeyFile = (home: string) => join(home, HEARTBEAT_KEY);
+/** `<home>/client-token.json`: the hash of the token that opens the plugin's namespace (/plugins/<id>/…). */
+export const clientTokenFile = (home: string) => join(home, CLIENT_TOKEN);
 /** Every file CoreService keeps for itself in a home. */
 export const homeRecordFiles = (home: string) => HOME_RECORDS.map((n) => join(home, n));
 

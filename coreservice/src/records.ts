@@ -35,6 +35,11 @@ export type Receipt = z.infer<typeof receiptSchema>;
 /** A category's pinned default backend: the plugin a dispatcher gets when it names no backend. */
 export const categoryDefaultSchema = z.object({ plugin_id: z.string(), pinned_at: z.string() }).strict();
 
+/** A plugin's client token, as its sha256 only: the token itself is answered once and never kept. */
+export const clientTokenSchema = z
+  .object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), created_at: z.string() })
+  .strict();
+
 /** The per-plugin run state: what the operator wants, which the supervisor and a restart honour. */
 export const runStateSchema = z.object({
   desired: z.enum(['running', 'stopped']),

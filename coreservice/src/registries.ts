@@ -13,12 +13,44 @@ export interface WalkEvents {
   onEvent?: (e: { stage: 'resolve'; hub: string } | { stage: 'warning'; message: string }) => void;
 }
 
+/** How the documents are asked for: a bound on each request, and a cache (the admin listing's). */
+export interface LookupOptions {
+  /** Whole-request timeout per registry (default: the hub client's). */
+  timeoutMs?: number;
+  /** Retries after a 5xx or a reset (default: the hub client's). */
+  retries?: number;
+  cache?: DocumentCache;
+}
+
+/**
+ * Registry documents kept for a short while, per registry and plugin, so a page that lists every
+ * plugin does not ask every registry again on each load. What a registry answered is kept, a
+ * failure too (a dead registry is not asked again at once); concurrent askers share one request.
+ */
+export class DocumentCache {
+  private readonly entries = new Map<string, { at: number; doc: Promise<PluginDocument | undefined> }>();
+  constructor(private readonly ttlMs = 30_000) {}
+
+  get(reg: Registry, pluginId: string, ask: () => Promise<PluginDocument | undefined>) {
+    const key = `${reg.url}\0${pluginId}`;
+    const now = Date.now();
+    const hit = this.entries.get(key);
+    if (hit && now - hit.at < this.ttlMs) return hit.doc;
+    const doc = ask();
+    doc.catch(() => {}); // kept as it failed; each asker hears the failure
+    this.entries.set(key, { at: now, doc });
+    for (const [k, e] of this.entries) if (now - e.at >= this.ttlMs) this.entries.delete(k);
+    return doc;
+  }
+}
+
 /** Calls `visit` with each registry's document of the plugin, in order, until it returns a value. */
 async function eachDocument<T>(
   registries: readonly (string | Registry)[],
   pluginId: string,
   events: WalkEvents,
   visit: (doc: PluginDocument, reg: Registry) => T | undefined,
+  lookup: LookupOptions = {},
 ): Promise<{ found?: T; unreachable: string[] }> {
   if (registries.length === 0)
     throw new InstallError('hub-unreachable', 'no hub configured (--hub or MAGELLON_HUB_URL)');
@@ -27,7 +59,13 @@ async function eachDocument<T>(
     events.onEvent?.({ stage: 'resolve', hub: reg.url });
     let doc: PluginDocument | undefined;
     try {
-      doc = await fetchPluginDocument(reg.url, pluginId, { authorization: registryAuthorization(reg) });
+      const ask = () =>
+        fetchPluginDocument(reg.url, pluginId, {
+          authorization: registryAuthorization(reg),
+          timeoutMs: lookup.timeoutMs,
+          retries: lookup.retries,
+        });
+      doc = await (lookup.cache ? lookup.cache.get(reg, pluginId, ask) : ask());
     } catch (err) {
       if (!(err instanceof InstallError) || err.code !== 'hub-unreachable') throw err;
       unreachable.push(err.message);
@@ -105,11 +143,15 @@ export async function resolveInRegistries(
 export async function firstDocument(
   registries: readonly (string | Registry)[],
   pluginId: string,
+  lookup: LookupOptions = {},
 ): Promise<{ doc: PluginDocument; registry: Registry }> {
-  const { found, unreachable } = await eachDocument(registries, pluginId, {}, (doc, registry) => ({
-    doc,
-    registry,
-  }));
+  const { found, unreachable } = await eachDocument(
+    registries,
+    pluginId,
+    {},
+    (doc, registry) => ({ doc, registry }),
+    lookup,
+  );
   return found ?? nothingFound(registries, pluginId, unreachable);
 }
 

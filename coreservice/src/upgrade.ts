@@ -15,16 +15,22 @@ import {
   readReceipt,
 } from './install';
 import { withPluginLock } from './lock';
-import { firstDocument, resolveInRegistries } from './registries';
+import { firstDocument, type LookupOptions, resolveInRegistries } from './registries';
 
 export interface VersionChoice {
   version: string;
   verdict: 'upgrade' | 'same' | 'downgrade';
   yanked: boolean;
+  /** Why it was yanked, when it was. */
+  yank_reason?: string;
   /** A pre-release (`2.0.0-rc.1`): never the default target of an upgrade while a release exists. */
   prerelease: boolean;
   /** Whether the registry's trust mode admits it (an upgrade to it is refused otherwise). */
   trusted: boolean;
+  /** Why the registry's trust mode refuses it, when it does. */
+  trust_refusal?: string;
+  /** The SDK versions it runs with (its requires_sdk). */
+  requires_sdk: string;
   /** Whether its requires_sdk admits the platform's SDK version (when one is configured). */
   compatible?: boolean;
   published_at: string;
@@ -36,26 +42,80 @@ export async function listUpgrades(opts: {
   hubs: readonly (string | Registry)[];
   pluginId: string;
   sdkVersion?: string;
-}): Promise<{ installed: string; hub: string; latest: string | null; versions: VersionChoice[] }> {
+  /** Bounds and cache for the registry requests (the admin listing's). */
+  lookup?: LookupOptions;
+}): Promise<UpgradeChoices> {
   const receipt = readReceipt(opts.pluginsDir, opts.pluginId);
   if (!receipt) throw new InstallError('not-found', `${opts.pluginId} is not installed`);
-  const { doc, registry } = await firstDocument(opts.hubs, opts.pluginId);
+  const { doc, registry } = await firstDocument(opts.hubs, opts.pluginId, opts.lookup);
   return {
     installed: receipt.version,
     hub: registry.url,
     latest: doc.latest_version,
     versions: [...doc.versions]
-      .map((v) => ({
-        version: v.version,
-        verdict: upgradeVerdict(receipt.version, v.version),
-        yanked: Boolean(v.yanked),
-        prerelease: isPrerelease(v.version),
-        trusted: trustRefusal(registry, opts.pluginId, v.tier) === undefined,
-        ...(opts.sdkVersion ? { compatible: sdkSatisfies(opts.sdkVersion, v.requires_sdk) } : {}),
-        published_at: v.published_at,
-      }))
+      .map((v): VersionChoice => {
+        const refusal = trustRefusal(registry, opts.pluginId, v.tier);
+        return {
+          version: v.version,
+          verdict: upgradeVerdict(receipt.version, v.version),
+          yanked: Boolean(v.yanked),
+          ...(v.yanked ? { yank_reason: v.yanked.reason } : {}),
+          prerelease: isPrerelease(v.version),
+          trusted: refusal === undefined,
+          ...(refusal ? { trust_refusal: refusal } : {}),
+          requires_sdk: v.requires_sdk,
+          ...(opts.sdkVersion ? { compatible: sdkSatisfies(opts.sdkVersion, v.requires_sdk) } : {}),
+          published_at: v.published_at,
+        };
+      })
       .sort((a, b) => compareVersions(b.version, a.version)),
   };
+}
+
+export interface UpgradeChoices {
+  installed: string;
+  hub: string;
+  latest: string | null;
+  versions: VersionChoice[];
+}
+
+/** Why a newer version is not the one offered. */
+export type SkipReason = 'yanked' | 'requires_sdk' | 'trust' | 'prerelease';
+
+/** Magellon's "Update available" chip: the version to offer, and the newer ones passed over and why. */
+export interface UpdateOffer {
+  available: string | null;
+  hub: string;
+  skipped: { version: string; reason: SkipReason; detail: string }[];
+}
+
+/**
+ * The rule for what to offer: the newest version newer than the installed one that is not yanked,
+ * that the registry's trust mode admits, whose requires_sdk admits the platform's SDK (when one is
+ * configured) and that is no pre-release (unless a pre-release is installed). Every newer version
+ * passed over on the way is named with its reason.
+ */
+export function updateOffer(choices: UpgradeChoices, sdkVersion?: string): UpdateOffer {
+  const skipped: UpdateOffer['skipped'] = [];
+  const onPrerelease = isPrerelease(choices.installed);
+  for (const v of choices.versions) {
+    if (v.verdict !== 'upgrade') break; // newest first: the rest are not newer
+    const why: [SkipReason, string] | undefined = v.yanked
+      ? ['yanked', `yanked: ${v.yank_reason ?? 'no reason given'}`]
+      : !v.trusted
+        ? ['trust', v.trust_refusal ?? "the registry's trust mode refuses it"]
+        : v.compatible === false
+          ? [
+              'requires_sdk',
+              `requires_sdk ${v.requires_sdk} does not admit the platform's SDK ${sdkVersion ?? ''}`.trim(),
+            ]
+          : v.prerelease && !onPrerelease
+            ? ['prerelease', 'a pre-release; upgrade to it by naming it']
+            : undefined;
+    if (!why) return { available: v.version, hub: choices.hub, skipped };
+    skipped.push({ version: v.version, reason: why[0], detail: why[1] });
+  }
+  return { available: null, hub: choices.hub, skipped };
 }
 
 /** What an upgrade did: the old and new receipts; `up_to_date` when the latest was already installed. */

@@ -1,7 +1,8 @@
 // Categories and their backends over the admin API of a real `coreservice serve`: two plugins that
 // serve one category (fft and magellon-sample-plugin) and one that serves another (ctf), installed
 // from the repo's hub on 127.0.0.1; the default backend pinned, kept across a restart of the
-// service, refused where it makes no sense, unpinned, and moved on when the pinned plugin goes.
+// service, refused where it makes no sense, unpinned, and moved on when the pinned plugin goes; and
+// the dispatch rule (target_backend, the pinned default, the only backend, 409 when it is ambiguous).
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,6 +88,58 @@ describe('categories and their default backends', () => {
     const unpinned = await call('DELETE', '/admin/categories/fft/default');
     expect(unpinned.body.default).toMatchObject({ plugin_id: 'fft', source: 'first-installed' });
     expect(existsSync(file)).toBe(false);
+  });
+
+  it('dispatch: target_backend names a backend; else the pinned default; else the only one; several and none pinned is 409', async () => {
+    const dispatch = (slug: string, target?: string) =>
+      call(
+        'GET',
+        `/admin/categories/${slug}/dispatch${target === undefined ? '' : `?target_backend=${encodeURIComponent(target)}`}`,
+      );
+    // Not started here: the choice says so, it is still the choice.
+    expect((await dispatch('ctf')).body).toEqual({
+      category: 'ctf',
+      plugin_id: 'ctf',
+      backend_id: 'ctffind4',
+      chosen_by: 'only',
+      healthy: false,
+      state: 'stopped',
+    });
+    const ambiguous = await dispatch('fft');
+    expect(ambiguous.status).toBe(409);
+    expect(ambiguous.body.error).toMatchObject({
+      code: 'ambiguous-backend',
+      message: expect.stringContaining(
+        'fft has several backends (fft, magellon-sample-plugin) and no pinned default',
+      ),
+    });
+    expect((await dispatch('fft', 'magellon-sample-plugin')).body).toMatchObject({
+      plugin_id: 'magellon-sample-plugin',
+      backend_id: 'magellon-sample-plugin',
+      chosen_by: 'target_backend',
+    });
+
+    await call('PUT', '/admin/categories/fft/default', { plugin_id: 'magellon-sample-plugin' });
+    expect((await dispatch('fft')).body).toMatchObject({
+      plugin_id: 'magellon-sample-plugin',
+      chosen_by: 'default',
+    });
+    // A named backend wins over the pinned default.
+    expect((await dispatch('fft', 'fft')).body).toMatchObject({
+      plugin_id: 'fft',
+      chosen_by: 'target_backend',
+    });
+
+    const unknown = await dispatch('fft', 'gctf');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.message).toBe(
+      'no installed backend "gctf" serves fft; its backends are fft, magellon-sample-plugin',
+    );
+    // target_backend is a backend id of that category, not any plugin: ctffind4 serves ctf.
+    expect((await dispatch('fft', 'ctffind4')).status).toBe(404);
+    expect((await dispatch('motioncor')).status).toBe(404);
+    expect((await adminCall(svc!.url, null, 'GET', '/admin/categories/fft/dispatch')).status).toBe(401);
+    await call('DELETE', '/admin/categories/fft/default');
   });
 
   it('refuses a backend of another category (400, naming the ones it has), an unknown category (404), no plugin_id (400); writes nothing', async () => {

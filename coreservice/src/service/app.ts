@@ -5,7 +5,7 @@ import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { escapeControl } from '@magellon/hub-core/text';
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { getCategory, listCategories, pinCategoryDefault } from '../categories';
+import { chooseBackend, getCategory, listCategories, pinCategoryDefault } from '../categories';
 import type { Registry } from '../config';
 import { InstallError } from '../errors';
 import {
@@ -14,7 +14,6 @@ import {
   installFromFile,
   installFromHub,
   listInstalled,
-  listUnreadable,
   MAX_UPLOAD_BYTES,
   type RunOptions,
   readReceipt,
@@ -31,11 +30,14 @@ import {
   stopPlugin,
 } from '../lifecycle';
 import { isPluginId } from '../plugin-id';
+import { listPlugins, newUpdateCache } from '../plugin-list';
 import { configuredRegistry } from '../registries';
 import { heartbeatKey } from '../runtime/settings';
 import { listUpgrades, upgradeFromHub } from '../upgrade';
+import { isClientToken, revokeClientToken, rotateClientToken } from './client-token';
 import type { EventBus } from './events';
 import { LogStreams, RING_LINES, type StreamedLine } from './log-streams';
+import { PluginProxy } from './proxy';
 import { sameToken } from './token';
 import { receiveUpload } from './upload';
 
@@ -245,6 +247,33 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   app.post('/internal/heartbeat', heartbeat);
   app.post('/internal/heartbeat/:key', heartbeat);
 
+  // Each plugin's namespace (proxy.ts): the admin token or that plugin's own client token; any
+  // other (another plugin's included) is 401. An unknown plugin is 404 only to a valid token.
+  const proxy = new PluginProxy(cfg.pluginsDir, () => ({ ...cfg.run, heartbeats: cfg.heartbeats }));
+  const namespace = async (c: Context) => {
+    const id = c.req.param('id') ?? '';
+    const given = /^Bearer (.+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    const admitted =
+      given !== undefined &&
+      (sameToken(given, cfg.token) ||
+        (isPluginId(id) &&
+          readReceipt(cfg.pluginsDir, id) !== undefined &&
+          isClientToken(cfg.pluginsDir, id, given)));
+    if (!admitted) {
+      c.header('www-authenticate', 'Bearer realm="coreservice-plugin"');
+      return c.json(
+        errorBody(
+          'unauthorized',
+          "the admin token or this plugin's client token is required (Authorization: Bearer …)",
+        ),
+        401,
+      );
+    }
+    return proxy.forward(c, installedId(c));
+  };
+  app.all('/plugins/:id', namespace);
+  app.all('/plugins/:id/*', namespace);
+
   app.use('/admin/*', async (c, next) => {
     const auth = c.req.header('authorization') ?? '';
     const m = /^Bearer (.+)$/i.exec(auth);
@@ -258,11 +287,25 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     await next();
   });
 
-  // Plugins whose receipt cannot be read are named beside the others (each route on one is 500
-  // unreadable-record, naming the file).
-  app.get('/admin/plugins', (c) => {
-    const unreadable = listUnreadable(cfg.pluginsDir);
-    return c.json({ plugins: listInstalled(cfg.pluginsDir), ...(unreadable.length ? { unreadable } : {}) });
+  // Every installed plugin with its identity, live status and update chip (plugin-list.ts; the
+  // registries asked briefly and cached, skipped with ?update=0). Plugins whose receipt cannot be
+  // read are named beside the others (each route on one is 500 unreadable-record, naming the file).
+  const updateCache = newUpdateCache();
+  app.get('/admin/plugins', async (c) => {
+    const update = c.req.query('update');
+    if (update !== undefined && !['0', '1', 'false', 'true'].includes(update))
+      throw new InstallError('bad-request', 'update must be 0 or 1');
+    return c.json(
+      await listPlugins({
+        pluginsDir: cfg.pluginsDir,
+        hubs: cfg.hubs,
+        sdkVersion: cfg.sdkVersion,
+        run: cfg.run,
+        heartbeats: cfg.heartbeats,
+        update: update !== '0' && update !== 'false',
+        cache: updateCache,
+      }),
+    );
   });
 
   app.post('/admin/plugins/install-from-hub', async (c) => {
@@ -333,6 +376,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   app.delete('/admin/plugins/:id', async (c) => {
     const receipt = await uninstall(cfg.pluginsDir, installedId(c));
     logStreams.stopPlugin(receipt.plugin_id);
+    proxy.forget(receipt.plugin_id);
     cfg.events.emit({ type: 'uninstalled', plugin_id: receipt.plugin_id, version: receipt.version });
     return c.json({ uninstalled: receipt });
   });
@@ -383,6 +427,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   for (const [action, fn] of Object.entries(lifecycle)) {
     app.post(`/admin/plugins/:id/${action}`, async (c) => {
       const status = await fn(installedId(c));
+      proxy.forget(status.plugin_id);
       cfg.events.emit({
         type: 'status',
         plugin_id: status.plugin_id,
@@ -400,6 +445,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     if (typeof body.desired !== 'number')
       throw new InstallError('bad-request', 'desired must be a number of replicas');
     const status = await scalePlugin(cfg.pluginsDir, id, body.desired, run());
+    proxy.forget(id);
     cfg.events.emit({
       type: 'status',
       plugin_id: status.plugin_id,
@@ -420,6 +466,16 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     cfg.events.emit({ type: 'category-default', category: category.slug, plugin_id: pluginId });
     return c.json(category);
   });
+  // What a dispatcher asks: which plugin a task of the category goes to (categories.ts's rule).
+  app.get('/admin/categories/:slug/dispatch', async (c) => {
+    const target = c.req.query('target_backend');
+    const choice = chooseBackend(cfg.pluginsDir, c.req.param('slug'), target === '' ? undefined : target);
+    const status = await pluginStatus(cfg.pluginsDir, choice.plugin_id, {
+      run: cfg.run,
+      heartbeats: cfg.heartbeats,
+    });
+    return c.json({ ...choice, healthy: status.healthy, state: status.state });
+  });
   app.delete('/admin/categories/:slug/default', (c) => {
     const category = pinCategoryDefault(cfg.pluginsDir, c.req.param('slug'), null);
     cfg.events.emit({
@@ -428,6 +484,21 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
       plugin_id: category.default?.plugin_id ?? null,
     });
     return c.json(category);
+  });
+
+  // The token that opens one plugin's namespace (/plugins/<id>/…) and nothing else: made or
+  // replaced here, answered this once, kept only as its hash. DELETE revokes it.
+  app.post('/admin/plugins/:id/client-token', (c) => {
+    const id = installedId(c);
+    const made = rotateClientToken(cfg.pluginsDir, id);
+    cfg.events.emit({ type: 'client-token', plugin_id: id, action: 'rotated' });
+    return c.json({ plugin_id: id, token: made.token, created_at: made.created_at }, 201);
+  });
+  app.delete('/admin/plugins/:id/client-token', (c) => {
+    const id = installedId(c);
+    revokeClientToken(cfg.pluginsDir, id);
+    cfg.events.emit({ type: 'client-token', plugin_id: id, action: 'revoked' });
+    return c.body(null, 204);
   });
 
   app.get('/admin/plugins/:id/status', async (c) =>
