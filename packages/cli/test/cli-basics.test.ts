@@ -42,7 +42,9 @@ describe('hub command line', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('unknown command "frobnicate"');
-    expect(r.stderr).toContain('scaffold, lint, test, pack, publish, yank, validate, build, serve, verify, upload');
+    expect(r.stderr).toContain(
+      'scaffold, lint, test, pack, publish, yank, validate, build, serve, verify, upload',
+    );
   });
 
   it('without a compiled build, bin/hub.js says in one line how to build it', () => {
