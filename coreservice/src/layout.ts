@@ -79,7 +79,7 @@ export const newStagingPath = (pluginsDir: string, id: string) =>
 /** A new staging dir's path for an upload, whose plugin is not known until it is verified. */
 export const newUploadStagingPath = (pluginsDir: string) =>
   join(stagingDir(pluginsDir), `${UPLOAD_OWNER}-${randomUUID()}`);
-/** Where an uninstall sets a plugin's home aside before removing it. */
+/** Where an uninstall sets a plugin's home (or, keeping its data, the rest of it) aside before removing it. */
 export const uninstallStagingPath = (pluginsDir: string, id: string) =>
   join(stagingDir(pluginsDir), `${id}-uninstall-${randomUUID()}`);
 
@@ -226,7 +226,30 @@ export function snapshotName(at: Date, fromVersion: string): string {
     .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${fromVersion}`;
 }
-export const isSnapshotName = (name: string) => /^\d{8}T\d{6}Z-/.test(name);
+const SNAPSHOT_NAME = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-(.+)$/;
+/**
+ * Whether a name is a snapshot's: the timestamp, then a version that may name a dir (one path step,
+ * never `..`). A name from a request is checked here before any path is built from it.
+ */
+export const isSnapshotName = (name: string) => {
+  const version = SNAPSHOT_NAME.exec(name)?.[7];
+  return version !== undefined && isVersionDirName(version);
+};
+/** The time and version a snapshot's name says it was taken at and of, or undefined for no snapshot name. */
+export function parseSnapshotName(name: string): { taken_at: string; from_version: string } | undefined {
+  const m = SNAPSHOT_NAME.exec(name);
+  if (!m || !isSnapshotName(name)) return undefined;
+  return { taken_at: `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`, from_version: m[7]! };
+}
+
+/**
+ * What an uninstall keeps of a home unless purged (the plugin's data and its snapshots): a home
+ * without a receipt that holds only these is a kept home, not an install that never finished.
+ */
+export const KEPT_NAMES = [DATA, SNAPSHOTS] as const;
+export type KeptName = (typeof KEPT_NAMES)[number];
+export const isKeptName = (name: string): name is KeptName =>
+  (KEPT_NAMES as readonly string[]).includes(name);
 
 // The process backend's run records (the uv backend runs through it).
 
