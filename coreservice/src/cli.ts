@@ -355,11 +355,17 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'uninstall': {
         const r = await (await load.install()).uninstall(pluginsDir, one(), { purge: values.purge });
+        const dirs = (names: string[]) => names.map((k) => `${k}/`).join(' and ');
+        if (!r.uninstalled)
+          return out.done(
+            r,
+            `removed the ${dirs(r.purged_kept ?? [])} an earlier uninstall of ${safe(args[0]!)} kept`,
+          );
         const { plugin_id, version } = r.uninstalled;
         return out.done(
           r,
           r.kept.length > 0
-            ? `uninstalled ${plugin_id} ${version}; kept its ${r.kept.map((k) => `${k}/`).join(' and ')} for a later install (--purge removes them)`
+            ? `uninstalled ${plugin_id} ${version}; kept its ${dirs(r.kept)} for a later install (--purge removes them)`
             : `uninstalled ${plugin_id} ${version}; nothing of it is left`,
         );
       }

@@ -5,7 +5,7 @@
 // reported, and left for an operator.
 import { lstatSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { receiptRecord } from './install';
+import { keptNames, receiptRecord } from './install';
 import {
   identityFile,
   isHomeRecordTemp,
@@ -143,8 +143,8 @@ export async function doctor(
     }
     if (!receipt.ok) {
       // What an uninstall kept (only data/ and snapshots/) is the operator's, not a leftover.
+      if (keptNames(home)) continue;
       const entries = readdirSync(home);
-      if (entries.every(isKeptName)) continue;
       // Whatever any backend holds of any version is stopped and removed, then the rest; a data
       // dir or snapshots with something in them stay (a reinstall into a kept home was killed).
       for (const backend of allBackends()) {

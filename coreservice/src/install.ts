@@ -597,9 +597,12 @@ export function tidyStaging(pluginsDir: string): void {
 
 /** What an uninstall did: the receipt of what was installed, and what of its home it kept. */
 export interface UninstallResult {
-  uninstalled: Receipt;
+  /** What was installed; null when only the data an earlier uninstall kept was purged. */
+  uninstalled: Receipt | null;
   /** `data` and `snapshots` when they existed and `purge` was not asked for; empty after a purge. */
   kept: KeptName[];
+  /** With `purge` and nothing installed: what an earlier uninstall had kept, now removed. */
+  purged_kept?: KeptName[];
 }
 
 /**
@@ -619,24 +622,51 @@ export async function uninstall(
 
 async function uninstallLocked(pluginsDir: string, id: string, purge: boolean): Promise<UninstallResult> {
   const receipt = readReceipt(pluginsDir, id);
-  if (!receipt) throw new InstallError('not-found', `${id} is not installed`);
   const home = pluginHome(pluginsDir, id);
+  if (!receipt) {
+    const kept = keptNames(home);
+    if (!purge || kept === undefined)
+      throw new InstallError(
+        'not-found',
+        `${id} is not installed${kept ? ' (its kept data stays until --purge)' : ''}`,
+      );
+    removeHome(pluginsDir, id);
+    tidyStaging(pluginsDir);
+    return { uninstalled: null, kept: [], purged_kept: kept };
+  }
   const identity = readIdentity(home);
   await retireVersion(pluginsDir, id, receipt);
   // Whatever the plugin left running under its own uid (a daemon in a session of its own) goes too.
   killAllOf(identity);
   let kept: KeptName[] = [];
   if (purge) {
-    const aside = uninstallStagingPath(pluginsDir, id);
-    mkdirSync(stagingDir(pluginsDir), { recursive: true, mode: 0o700 });
-    renameSync(home, aside);
-    rmSync(aside, { recursive: true, force: true });
+    removeHome(pluginsDir, id);
   } else {
     kept = stripToKept(pluginsDir, home, identity);
   }
   releaseIdentity(pluginsDir, id, identity);
   tidyStaging(pluginsDir);
   return { uninstalled: receipt, kept };
+}
+
+/** Renames the plugin's home aside into staging (one atomic step), then removes it. */
+function removeHome(pluginsDir: string, id: string): void {
+  const aside = uninstallStagingPath(pluginsDir, id);
+  mkdirSync(stagingDir(pluginsDir), { recursive: true, mode: 0o700 });
+  renameSync(pluginHome(pluginsDir, id), aside);
+  rmSync(aside, { recursive: true, force: true });
+}
+
+/** What a home an uninstall kept holds (it has nothing else); undefined when there is no such home. */
+export function keptNames(home: string): KeptName[] | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(home);
+  } catch {
+    return undefined;
+  }
+  if (names.length === 0 || !names.every(isKeptName)) return undefined;
+  return (names as KeptName[]).sort();
 }
 
 /**

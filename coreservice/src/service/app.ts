@@ -13,6 +13,7 @@ import {
   type InstallEvent,
   installFromFile,
   installFromHub,
+  keptNames,
   listInstalled,
   listUnreadable,
   MAX_UPLOAD_BYTES,
@@ -363,10 +364,14 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   // Keeps data/ and snapshots/ in the plugin's home unless ?purge=1.
   app.delete('/admin/plugins/:id', async (c) => {
     const purge = flagQuery(c, 'purge');
-    const r = await uninstall(cfg.pluginsDir, installedId(c), { purge });
-    const { plugin_id, version } = r.uninstalled;
-    logStreams.stopPlugin(plugin_id);
-    cfg.events.emit({ type: 'uninstalled', plugin_id, version, kept: r.kept });
+    // With purge, an id that is not installed but whose data an earlier uninstall kept is found too.
+    const raw = c.req.param('id');
+    const id = purge && isPluginId(raw) && keptNames(pluginHome(cfg.pluginsDir, raw)) ? raw : installedId(c);
+    const r = await uninstall(cfg.pluginsDir, id, { purge });
+    if (r.uninstalled) {
+      logStreams.stopPlugin(id);
+      cfg.events.emit({ type: 'uninstalled', plugin_id: id, version: r.uninstalled.version, kept: r.kept });
+    }
     return c.json(r);
   });
 
