@@ -19,7 +19,8 @@
 //       containers/<version>/image.json replica-<n>.{json,env}   the docker backend's records
 //       slurm/<version>/replica-<n>.{json,log,prev.log,spec.json} batch.sh launch.py   the slurm backend's jobs
 //       data/                            the plugin's data dir
-//       snapshots/<time>-<old version>/  copies of data/ taken before upgrades
+//       snapshots/<time>-<old version>/  copies of data/ taken before upgrades and restores
+//     <id>/ with only data/ and snapshots/   what an uninstall kept (no receipt: not installed)
 //   <uid registry>/<uid>                 a host-wide uid claim (see runtime/identity.ts)
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
