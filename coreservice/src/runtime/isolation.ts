@@ -266,6 +266,7 @@ function giveTree(dir: string, identity: PluginIdentity): void {
  * files its own. A later install of the plugin gives the data dir to its new uid.
  */
 export function keepForRoot(home: string): void {
+  if (!isRoot()) return;
   chownDir(home, 0, 0);
   chmodIfDir(home, 0o700);
   const data = dataDir(home);
