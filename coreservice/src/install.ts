@@ -1,7 +1,9 @@
 // Install from the hub, fail closed: download (streamed, hashed) → verify sha256 and size → safe
 // unzip into staging with file_checksums checked → manifest names what was asked → atomic move into
 // <plugins_dir>/<id>/<version>/ → receipt written last. A failure at any step leaves the plugins
-// dir as it was.
+// dir as it was. An uploaded .mpn (install-file, an upgrade from a file) is copied bounded instead
+// of downloaded; the rest is the same pipeline. Uninstall keeps the data dir and snapshots in the
+// plugin's home unless purged.
 import { createHash } from 'node:crypto';
 import {
   closeSync,
