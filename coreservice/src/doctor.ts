@@ -5,11 +5,12 @@
 // reported, and left for an operator.
 import { lstatSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { keptNames, receiptRecord } from './install';
+import { receiptRecord } from './install';
 import {
   identityFile,
   isHomeRecordTemp,
   isKeptName,
+  keptNames,
   lockPaths,
   parseHolderName,
   parseLockName,

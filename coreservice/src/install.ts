@@ -30,6 +30,7 @@ import {
   dataDir,
   isKeptName,
   type KeptName,
+  keptNames,
   newStagingPath,
   newUploadStagingPath,
   pluginHome,
@@ -657,18 +658,6 @@ function removeHome(pluginsDir: string, id: string): void {
   mkdirSync(stagingDir(pluginsDir), { recursive: true, mode: 0o700 });
   renameSync(pluginHome(pluginsDir, id), aside);
   rmSync(aside, { recursive: true, force: true });
-}
-
-/** What a home an uninstall kept holds (it has nothing else); undefined when there is no such home. */
-export function keptNames(home: string): KeptName[] | undefined {
-  let names: string[];
-  try {
-    names = readdirSync(home);
-  } catch {
-    return undefined;
-  }
-  if (names.length === 0 || !names.every(isKeptName)) return undefined;
-  return (names as KeptName[]).sort();
 }
 
 /**

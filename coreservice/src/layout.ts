@@ -251,6 +251,17 @@ export const KEPT_NAMES = [DATA, SNAPSHOTS] as const;
 export type KeptName = (typeof KEPT_NAMES)[number];
 export const isKeptName = (name: string): name is KeptName =>
   (KEPT_NAMES as readonly string[]).includes(name);
+/** What a home an uninstall kept holds (it has nothing else); undefined when `home` is no such home. */
+export function keptNames(home: string): KeptName[] | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(home);
+  } catch {
+    return undefined;
+  }
+  if (names.length === 0 || !names.every(isKeptName)) return undefined;
+  return (names as KeptName[]).sort();
+}
 
 // The process backend's run records (the uv backend runs through it).
 

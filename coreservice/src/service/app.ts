@@ -13,7 +13,6 @@ import {
   type InstallEvent,
   installFromFile,
   installFromHub,
-  keptNames,
   listInstalled,
   listUnreadable,
   MAX_UPLOAD_BYTES,
@@ -21,7 +20,7 @@ import {
   readReceipt,
   uninstall,
 } from '../install';
-import { newUploadPath, pluginHome, uploadsDir } from '../layout';
+import { keptNames, newUploadPath, pluginHome, uploadsDir } from '../layout';
 import {
   pausePlugin,
   pluginLogs,
