@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { doctor } from '../src/doctor';
 import { installFromHub, listInstalled, readReceipt } from '../src/install';
@@ -138,8 +139,29 @@ describe('upgrade from an uploaded .mpn (HTTP)', () => {
       expect(snapshot(dir)).toEqual(before);
       expect(await serving(dir)).toEqual(first);
 
+      // The progress events the other operations emit, on the service's event stream.
+      const events = await request(`${svc.url}/admin/events?plugin_id=fft`, {
+        headers: { authorization: `Bearer ${SERVE_TOKEN}` },
+      });
+      const seen: string[] = [];
+      const reading = (async () => {
+        let buf = '';
+        for await (const chunk of events.body) {
+          buf += chunk.toString();
+          for (const m of buf.matchAll(/^data: (.*)$/gm)) {
+            const e = JSON.parse(m[1]!);
+            if (e.stage) seen.push(e.stage);
+            if (e.type === 'upgraded') seen.push(e.type);
+            if (e.type === 'upgraded') return;
+          }
+          buf = buf.slice(buf.lastIndexOf('\n') + 1);
+        }
+      })();
       const up = await call('POST', '/admin/plugins/fft/upgrade', bytes('fft-1.5.0'));
       expect(up.status, JSON.stringify(up.body)).toBe(200);
+      await reading;
+      events.body.destroy();
+      expect([...new Set(seen)]).toEqual(['verify', 'prepare', 'start', 'health', 'activate', 'upgraded']);
       expect(up.body).toMatchObject({
         from: { version: '1.0.0' },
         to: { version: '1.5.0', registry: 'upload' },
