@@ -225,7 +225,7 @@ describe('a lab admin: coreservice, installed, against a hub on loopback', () =>
     expect(json.plugins_dir).toMatchObject({ path: pluginsDir, source: 'xdg' });
     expect(json.result.map((p: { plugin_id: string }) => p.plugin_id)).toEqual(['fft']);
 
-    const uninstall = run('coreservice', ['uninstall', 'fft']);
+    const uninstall = run('coreservice', ['uninstall', 'fft', '--purge']);
     expect(uninstall.code, uninstall.out).toBe(0);
     expect(existsSync(join(pluginsDir, 'fft'))).toBe(false);
     expect(run('coreservice', ['status']).stdout).toContain(`no plugins installed in ${pluginsDir}`);

@@ -42,8 +42,15 @@ Usage:
   coreservice upgrade <id> [--to <v>] [--force-downgrade]
                                            the old version serves until the new one is healthy
                                            (already at the latest: says it is up to date)
+  coreservice upgrade <id> --file <x.mpn> [--force-downgrade]
+                                           the same, from an archive on this host (no registry:
+                                           air-gapped sites); it must be <id>'s
   coreservice upgrades <id>                versions against the installed one (pre-releases marked)
-  coreservice uninstall <id>               stop it and remove every trace
+  coreservice snapshots <id>               its data dir as it was before each upgrade or restore
+  coreservice restore <id> <snapshot>      put a snapshot back as its data dir (the current data
+                                           becomes a snapshot first; a running plugin restarts)
+  coreservice uninstall <id> [--purge]     stop it and remove it; its data/ and snapshots/ stay
+                                           for a later install unless --purge (then every trace)
   coreservice list
   coreservice status [<id>]                state, replicas, health, and the settings each plugin
                                            was started with (secrets masked)
@@ -313,18 +320,22 @@ export async function main(argv: string[]): Promise<number> {
         return out.done(r, `installed ${r.plugin_id} ${r.version} from an uploaded archive`);
       }
       case 'upgrade': {
-        const r = await (await load.upgrade()).upgradeFromHub({
+        if (values.file !== undefined && values.to !== undefined)
+          throw new UsageError('--to names a version of the hub; an archive (--file) is its own version');
+        const { upgradeFromFile, upgradeFromHub } = await load.upgrade();
+        const common = {
           pluginsDir,
-          hubs,
           pluginId: one(),
-          to: values.to,
           forceDowngrade: values['force-downgrade'],
           onEvent,
           sdkVersion,
           method,
           run,
-          timeouts,
-        });
+        };
+        const r =
+          values.file !== undefined
+            ? await upgradeFromFile({ ...common, file: values.file })
+            : await upgradeFromHub({ ...common, hubs, to: values.to, timeouts });
         return out.done(
           r,
           r.up_to_date
@@ -346,8 +357,39 @@ export async function main(argv: string[]): Promise<number> {
         return out.done(r, `installed ${r.installed}; ${safe(r.hub)} has:\n${lines.join('\n')}`);
       }
       case 'uninstall': {
-        const r = await (await load.install()).uninstall(pluginsDir, one());
-        return out.done(r, `uninstalled ${r.plugin_id} ${r.version}`);
+        const r = await (await load.install()).uninstall(pluginsDir, one(), { purge: values.purge });
+        const dirs = (names: string[]) => names.map((k) => `${k}/`).join(' and ');
+        if (!r.uninstalled)
+          return out.done(
+            r,
+            `removed the ${dirs(r.purged_kept ?? [])} an earlier uninstall of ${safe(args[0]!)} kept`,
+          );
+        const { plugin_id, version } = r.uninstalled;
+        return out.done(
+          r,
+          r.kept.length > 0
+            ? `uninstalled ${plugin_id} ${version}; kept its ${dirs(r.kept)} for a later install (--purge removes them)`
+            : `uninstalled ${plugin_id} ${version}; nothing of it is left`,
+        );
+      }
+      case 'snapshots': {
+        const list = (await load.lifecycle()).pluginSnapshots(pluginsDir, one());
+        if (list.length === 0) return out.done(list, `${safe(args[0]!)} has no snapshots`);
+        const lines = list.map(
+          (x) =>
+            `  ${safe(x.name)}  of ${safe(x.from_version)}, taken ${safe(x.taken_at)}, ${x.size_bytes} bytes`,
+        );
+        return out.done(list, `snapshots of ${safe(args[0]!)} (oldest first):\n${lines.join('\n')}`);
+      }
+      case 'restore': {
+        if (args.length !== 2)
+          throw new UsageError('coreservice restore takes a plugin id and a snapshot name');
+        const [id, name] = args as [string, string];
+        const r = await (await load.lifecycle()).restoreSnapshot(pluginsDir, id, name, run);
+        return out.done(
+          r,
+          `restored ${safe(id)}'s data from ${safe(r.restored)}${r.kept_as ? `; the data it replaced is snapshot ${safe(r.kept_as)}` : ''}\n${describeStatus(r.status)}`,
+        );
       }
       case 'client-token': {
         const id = one();
@@ -540,6 +582,8 @@ function parse(argv: string[]) {
       tail: { type: 'string' },
       follow: { type: 'boolean', short: 'f' },
       'force-downgrade': { type: 'boolean' },
+      file: { type: 'string' },
+      purge: { type: 'boolean' },
       'log-level': { type: 'string' },
       'no-start': { type: 'boolean' },
       json: { type: 'boolean' },

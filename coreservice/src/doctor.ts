@@ -3,12 +3,14 @@
 // is where comes from layout.ts; what a backend made for a version, the backend itself finds
 // (`leftovers`) and removes (`remove`). A record that cannot be read is never guessed at: it is
 // reported, and left for an operator.
-import { readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { receiptRecord } from './install';
 import {
   identityFile,
   isHomeRecordTemp,
+  isKeptName,
+  keptNames,
   lockPaths,
   parseHolderName,
   parseLockName,
@@ -26,7 +28,7 @@ import { identitySchema, type Receipt, readRecord } from './records';
 import type { ReplicaInfo } from './runtime/backend';
 import { allBackends, backendFor } from './runtime/backends';
 import { freeStaleClaims, killAllOf, readIdentity } from './runtime/identity';
-import { type Isolation, type IsolationSetting, resolveIsolation } from './runtime/isolation';
+import { type Isolation, type IsolationSetting, keepForRoot, resolveIsolation } from './runtime/isolation';
 import { loadRuntime, readRunState, retire } from './runtime/runner';
 
 /** How long an upload's file must have been left unwritten before doctor removes it. */
@@ -141,14 +143,25 @@ export async function doctor(
       continue;
     }
     if (!receipt.ok) {
-      // Whatever any backend holds of any version is stopped and removed, then the rest.
+      // What an uninstall kept (only data/ and snapshots/) is the operator's, not a leftover.
+      if (keptNames(home)) continue;
+      const entries = readdirSync(home);
+      // Whatever any backend holds of any version is stopped and removed, then the rest; a data
+      // dir or snapshots with something in them stay (a reinstall into a kept home was killed).
       for (const backend of allBackends()) {
         for (const v of await backend.leftovers(home).catch(() => [])) {
           await backend.remove({ pluginId: id, home, version: v }).catch(() => {});
         }
       }
-      killAllOf(readIdentity(home));
-      rmSync(home, { recursive: true, force: true });
+      const identity = readIdentity(home);
+      killAllOf(identity);
+      for (const entry of entries) {
+        const abs = join(home, entry);
+        if (isKeptName(entry) && !isEmptyDir(abs)) continue;
+        rmSync(abs, { recursive: true, force: true });
+      }
+      if (readdirSync(home).length === 0) rmSync(home, { recursive: true, force: true });
+      else if (identity) keepForRoot(home);
       report.removed.push({ path: id, why: 'files of an install that never finished (no receipt)' });
       continue;
     }
@@ -206,4 +219,13 @@ async function checkRecords(
     return;
   }
   for (const r of replicas) if (r.unreadable) note(r.unreadable.path, r.unreadable.why);
+}
+
+/** Whether `path` is a folder with nothing in it (not a link to one). */
+function isEmptyDir(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory() && readdirSync(path).length === 0;
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,9 @@
 // Install from the hub, fail closed: download (streamed, hashed) → verify sha256 and size → safe
 // unzip into staging with file_checksums checked → manifest names what was asked → atomic move into
 // <plugins_dir>/<id>/<version>/ → receipt written last. A failure at any step leaves the plugins
-// dir as it was.
+// dir as it was. An uploaded .mpn (install-file, an upgrade from a file) is copied bounded instead
+// of downloaded; the rest is the same pipeline. Uninstall keeps the data dir and snapshots in the
+// plugin's home unless purged.
 import { createHash } from 'node:crypto';
 import {
   closeSync,
@@ -9,13 +11,14 @@ import {
   fstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readSync,
   renameSync,
   rmdirSync,
   rmSync,
   writeSync,
 } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { type ArchiveManifest, sdkSatisfies } from '@magellon/hub-core';
 import { type Prefetched, StreamingExtractor, verifyArchive } from '@magellon/hub-core/node';
 import type { Registry } from './config';
@@ -25,6 +28,9 @@ import { InstallError } from './errors';
 import type { ResolvedVersion } from './hub-client';
 import {
   dataDir,
+  isKeptName,
+  type KeptName,
+  keptNames,
   newStagingPath,
   newUploadStagingPath,
   pluginHome,
@@ -49,8 +55,8 @@ import {
 import { resolveInRegistries } from './registries';
 import { backendFor, backendUnavailable } from './runtime/backends';
 import { chooseInstall, type HostFacts, probeHost } from './runtime/host';
-import { killAllOf, readIdentity, releaseIdentity } from './runtime/identity';
-import { assertReachable, runsUnderOwnUid } from './runtime/isolation';
+import { killAllOf, type PluginIdentity, readIdentity, releaseIdentity } from './runtime/identity';
+import { assertReachable, keepForRoot, runsUnderOwnUid } from './runtime/isolation';
 import {
   defaultReplicas,
   launch,
@@ -176,62 +182,117 @@ async function installLocked(opts: InstallOptions): Promise<Receipt> {
 }
 
 /**
- * The pipeline, for a caller that holds the plugin's lock: resolve, download, verify, activate.
- * In an upgrade, the plugin dir and the old version stay as they are; on failure
- * only what this attempt made is removed, so the old version remains the installed one.
+ * Where an operation's archive comes from: a registry (resolved, downloaded as it streams) or a
+ * file on this host (an uploaded .mpn, copied bounded). Everything after the bytes are staged is
+ * the same pipeline.
+ */
+export type ArchiveSource =
+  | { from: 'registry'; resolved: ResolvedVersion }
+  | {
+      from: 'file';
+      file: string;
+      /** How messages name the archive (never the path it was received into). */
+      label: string;
+      maxBytes: number;
+    };
+
+/** An archive staged and verified: its files in staging, its manifest, and what the receipt records of its origin. */
+interface Staged {
+  files: string;
+  manifest: ArchiveManifest;
+  origin: Pick<Receipt, 'sha256' | 'size_bytes' | 'registry'>;
+}
+
+/** The name messages use for a source's archive. */
+const sourceLabel = (source: ArchiveSource) =>
+  source.from === 'file' ? source.label : `${source.resolved.pluginId}-${source.resolved.version}.mpn`;
+
+/** Puts the source's bytes into `staging` and verifies them (the strict checks of the domain library). */
+async function stageArchive(
+  source: ArchiveSource,
+  staging: string,
+  opts: Pick<InstallOptions, 'onEvent' | 'timeouts'>,
+): Promise<Staged> {
+  const { archive, streamed } = stagingFiles(staging);
+  const label = sourceLabel(source);
+  if (source.from === 'file') {
+    const { sha256, size } = copyBounded(source.file, archive, source.maxBytes, label);
+    opts.onEvent?.({ stage: 'verify' });
+    const { files, manifest } = await verifyStaged(archive, staging, label);
+    crashPoint('verify');
+    return { files, manifest, origin: { sha256, size_bytes: size, registry: 'upload' } };
+  }
+  const { resolved } = source;
+  // Entries are inflated, hashed and written while the archive downloads; the strict check after
+  // the download uses them only where they match what it finds (see StreamingExtractor).
+  const streaming = new StreamingExtractor(streamed);
+  await downloadArchive(resolved.archiveUrl, archive, {
+    authorization: resolved.authorization,
+    onBytes: (chunk) => streaming.push(chunk),
+    onRestart: () => streaming.discard(),
+    sha256: resolved.sha256,
+    sizeBytes: resolved.sizeBytes,
+    idleTimeoutMs: opts.timeouts?.idleMs,
+    totalTimeoutMs: opts.timeouts?.totalMs,
+    minBytesPerSecond: opts.timeouts?.minBytesPerSecond,
+    minRateWindowMs: opts.timeouts?.minRateWindowMs,
+    onProgress: (bytes, total) => {
+      opts.onEvent?.({ stage: 'download', bytes, total });
+      if (bytes < total) crashPoint('download');
+    },
+  });
+  opts.onEvent?.({ stage: 'verify' });
+  const { files, manifest } = await verifyStaged(archive, staging, label, streaming.finish());
+  streaming.discard();
+  crashPoint('verify');
+  if (manifest.plugin_id !== resolved.pluginId || manifest.version !== resolved.version) {
+    throw new InstallError(
+      'wrong-plugin',
+      `the archive's manifest is ${manifest.plugin_id} ${manifest.version}, but ${resolved.pluginId} ${resolved.version} was asked for`,
+    );
+  }
+  return {
+    files,
+    manifest,
+    origin: { sha256: resolved.sha256, size_bytes: resolved.sizeBytes, registry: resolved.hub },
+  };
+}
+
+/**
+ * The pipeline, for a caller that holds the plugin's lock: stage the archive (downloaded from the
+ * registries, or the file `ctx.source` names), verify it, let the caller `admit` its manifest (an
+ * upgrade's version rule), activate. In an upgrade, the plugin dir and the old version stay as
+ * they are; on failure only what this attempt made is removed, so the old version remains the
+ * installed one.
  */
 export async function installVersionLocked(
   opts: InstallOptions,
-  ctx: { replacing?: Receipt; resolved?: ResolvedVersion } = {},
+  ctx: { replacing?: Receipt; source?: ArchiveSource; admit?: (manifest: ArchiveManifest) => void } = {},
 ): Promise<Receipt> {
   // What this host offers is asked once per process; start asking while the archive downloads.
   void probeHost();
-  const resolved =
-    ctx.resolved ??
-    (await resolveInRegistries({
+  const source: ArchiveSource = ctx.source ?? {
+    from: 'registry',
+    resolved: await resolveInRegistries({
       registries: opts.hubs,
       pluginId: opts.pluginId,
       version: opts.version,
       onEvent: opts.onEvent,
-    }));
-  for (const message of resolved.warnings) opts.onEvent?.({ stage: 'warning', message });
-
+    }),
+  };
+  if (source.from === 'registry')
+    for (const message of source.resolved.warnings) opts.onEvent?.({ stage: 'warning', message });
+  const label = sourceLabel(source);
   const staging = newStaging(opts.pluginsDir, opts.pluginId);
   try {
-    const { archive, streamed } = stagingFiles(staging);
-    // Entries are inflated, hashed and written while the archive downloads; the strict check after
-    // the download uses them only where they match what it finds (see StreamingExtractor).
-    const streaming = new StreamingExtractor(streamed);
-    await downloadArchive(resolved.archiveUrl, archive, {
-      authorization: resolved.authorization,
-      onBytes: (chunk) => streaming.push(chunk),
-      onRestart: () => streaming.discard(),
-      sha256: resolved.sha256,
-      sizeBytes: resolved.sizeBytes,
-      idleTimeoutMs: opts.timeouts?.idleMs,
-      totalTimeoutMs: opts.timeouts?.totalMs,
-      minBytesPerSecond: opts.timeouts?.minBytesPerSecond,
-      minRateWindowMs: opts.timeouts?.minRateWindowMs,
-      onProgress: (bytes, total) => {
-        opts.onEvent?.({ stage: 'download', bytes, total });
-        if (bytes < total) crashPoint('download');
-      },
-    });
-    opts.onEvent?.({ stage: 'verify' });
-    const { files, manifest } = await verifyStaged(
-      archive,
-      staging,
-      `${opts.pluginId}-${resolved.version}.mpn`,
-      streaming.finish(),
-    );
-    streaming.discard();
-    crashPoint('verify');
-    if (manifest.plugin_id !== opts.pluginId || manifest.version !== resolved.version) {
+    const { files, manifest, origin } = await stageArchive(source, staging, opts);
+    if (manifest.plugin_id !== opts.pluginId) {
       throw new InstallError(
         'wrong-plugin',
-        `the archive's manifest is ${manifest.plugin_id} ${manifest.version}, but ${opts.pluginId} ${resolved.version} was asked for`,
+        `${label} is ${manifest.plugin_id} ${manifest.version}, not ${opts.pluginId}`,
       );
     }
+    ctx.admit?.(manifest);
     checkSdk(manifest.plugin_id, manifest.version, manifest.requires_sdk, opts.sdkVersion);
     return await activate({
       pluginsDir: opts.pluginsDir,
@@ -242,16 +303,14 @@ export async function installVersionLocked(
         plugin_id: manifest.plugin_id,
         version: manifest.version,
         archive_id: manifest.archive_id ?? '',
-        sha256: resolved.sha256,
-        size_bytes: resolved.sizeBytes,
-        registry: resolved.hub,
+        ...origin,
         installed_at: new Date().toISOString(),
       },
       opts,
       replacing: ctx.replacing,
     });
   } catch (err) {
-    throw withoutPaths(err, [staging], `${opts.pluginId}-${resolved.version}.mpn`);
+    throw withoutPaths(err, source.from === 'file' ? [staging, source.file] : [staging], label);
   } finally {
     rmSync(staging, { recursive: true, force: true });
     tidyStaging(opts.pluginsDir);
@@ -275,7 +334,7 @@ function checkSdk(id: string, version: string, requires: string, sdk: string | u
 }
 
 /** A new, empty staging dir for one operation on plugin `id` (or an upload's, whose plugin is not known yet). */
-function newStaging(pluginsDir: string, id: string | { upload: true }): string {
+export function newStaging(pluginsDir: string, id: string | { upload: true }): string {
   mkdirSync(stagingDir(pluginsDir), { recursive: true, mode: 0o700 });
   const staging = typeof id === 'string' ? newStagingPath(pluginsDir, id) : newUploadStagingPath(pluginsDir);
   mkdirSync(staging);
@@ -351,7 +410,8 @@ async function activate(a: {
       opts.onEvent?.({ stage: 'prepare', method: entry.method, message }),
     );
     crashPoint('prepare');
-    if (createdHome) mkdirSync(dataDir(home), { recursive: true });
+    // A first install makes the data dir, or finds the one an uninstall kept (its owner is set at launch).
+    if (!a.replacing) mkdirSync(dataDir(home), { recursive: true });
     // --no-start (a first install only): installed and prepared, not started until asked.
     const noStart = opts.noStart === true && !a.replacing;
     // An unreadable run state is replaced by this switch (status named it meanwhile).
@@ -382,11 +442,13 @@ async function activate(a: {
     // Back to exactly the before-state: nothing of this attempt stays, the replaced version runs on.
     if (started || moved) await retire(rt, entry.method).catch(() => {});
     if (moved) rmSync(versionDir, { recursive: true, force: true });
-    if (createdHome) {
-      // A first install: nothing else of this plugin runs, so everything of its uid goes too.
+    if (!a.replacing) {
+      // A first install: nothing else of this plugin runs, so everything of its uid goes too; a
+      // home an uninstall kept goes back to holding only what it kept.
       const identity = readIdentity(home);
       killAllOf(identity);
-      rmSync(home, { recursive: true, force: true });
+      if (createdHome) rmSync(home, { recursive: true, force: true });
+      else stripToKept(pluginsDir, home, identity);
       releaseIdentity(pluginsDir, id, identity);
     }
     throw err;
@@ -431,12 +493,16 @@ export async function installFromFile(opts: {
 }): Promise<Receipt> {
   preflight(opts.pluginsDir, opts.run);
   const label = opts.label ?? basename(opts.file);
+  const source: ArchiveSource = {
+    from: 'file',
+    file: opts.file,
+    label,
+    maxBytes: opts.maxBytes ?? MAX_UPLOAD_BYTES,
+  };
+  // The plugin is known once the archive is verified: staged under an upload's name, then locked.
   const staging = newStaging(opts.pluginsDir, { upload: true });
   try {
-    const { archive } = stagingFiles(staging);
-    const { sha256, size } = copyBounded(opts.file, archive, opts.maxBytes ?? MAX_UPLOAD_BYTES, label);
-    opts.onEvent?.({ stage: 'verify' });
-    const { files, manifest } = await verifyStaged(archive, staging, label);
+    const { files, manifest, origin } = await stageArchive(source, staging, opts);
     checkPluginId(manifest.plugin_id);
     checkSdk(manifest.plugin_id, manifest.version, manifest.requires_sdk, opts.sdkVersion);
     return await withPluginLock(opts.pluginsDir, manifest.plugin_id, async () => {
@@ -456,9 +522,7 @@ export async function installFromFile(opts: {
           plugin_id: manifest.plugin_id,
           version: manifest.version,
           archive_id: manifest.archive_id ?? '',
-          sha256,
-          size_bytes: size,
-          registry: 'upload',
+          ...origin,
           installed_at: new Date().toISOString(),
         },
         opts,
@@ -526,7 +590,7 @@ function copyBounded(from: string, to: string, max: number, label: string): { sh
 }
 
 /** Removes the staging dir once nothing is in it, so a finished operation leaves no trace. */
-function tidyStaging(pluginsDir: string): void {
+export function tidyStaging(pluginsDir: string): void {
   try {
     rmdirSync(stagingDir(pluginsDir));
   } catch {
@@ -534,27 +598,88 @@ function tidyStaging(pluginsDir: string): void {
   }
 }
 
-/** Uninstalls, holding the plugin's lock: the whole plugin dir is renamed aside, then removed. */
-export async function uninstall(pluginsDir: string, id: string): Promise<Receipt> {
-  checkPluginId(id);
-  return withPluginLock(pluginsDir, id, async () => uninstallLocked(pluginsDir, id));
+/** What an uninstall did: the receipt of what was installed, and what of its home it kept. */
+export interface UninstallResult {
+  /** What was installed; null when only the data an earlier uninstall kept was purged. */
+  uninstalled: Receipt | null;
+  /** `data` and `snapshots` when they existed and `purge` was not asked for; empty after a purge. */
+  kept: KeptName[];
+  /** With `purge` and nothing installed: what an earlier uninstall had kept, now removed. */
+  purged_kept?: KeptName[];
 }
 
-async function uninstallLocked(pluginsDir: string, id: string): Promise<Receipt> {
+/**
+ * Uninstalls, holding the plugin's lock: every version is retired (its processes, venvs, run
+ * records, containers, units), whatever runs under its uid is killed and the uid given back. Its
+ * data dir and snapshots stay in its home for a later install unless `purge`; everything else of
+ * the home is renamed aside (the receipt first: from then on it is not installed), then removed.
+ */
+export async function uninstall(
+  pluginsDir: string,
+  id: string,
+  opts: { purge?: boolean } = {},
+): Promise<UninstallResult> {
+  checkPluginId(id);
+  return withPluginLock(pluginsDir, id, async () => uninstallLocked(pluginsDir, id, opts.purge === true));
+}
+
+async function uninstallLocked(pluginsDir: string, id: string, purge: boolean): Promise<UninstallResult> {
   const receipt = readReceipt(pluginsDir, id);
-  if (!receipt) throw new InstallError('not-found', `${id} is not installed`);
   const home = pluginHome(pluginsDir, id);
+  if (!receipt) {
+    const kept = keptNames(home);
+    if (!purge || kept === undefined)
+      throw new InstallError(
+        'not-found',
+        `${id} is not installed${kept ? ' (its kept data stays until --purge)' : ''}`,
+      );
+    removeHome(pluginsDir, id);
+    tidyStaging(pluginsDir);
+    return { uninstalled: null, kept: [], purged_kept: kept };
+  }
   const identity = readIdentity(home);
   await retireVersion(pluginsDir, id, receipt);
   // Whatever the plugin left running under its own uid (a daemon in a session of its own) goes too.
   killAllOf(identity);
-  const aside = uninstallStagingPath(pluginsDir, id);
-  mkdirSync(stagingDir(pluginsDir), { recursive: true, mode: 0o700 });
-  renameSync(home, aside);
-  rmSync(aside, { recursive: true, force: true });
+  let kept: KeptName[] = [];
+  if (purge) {
+    removeHome(pluginsDir, id);
+  } else {
+    kept = stripToKept(pluginsDir, home, identity);
+  }
   releaseIdentity(pluginsDir, id, identity);
   tidyStaging(pluginsDir);
-  return receipt;
+  return { uninstalled: receipt, kept };
+}
+
+/** Renames the plugin's home aside into staging (one atomic step), then removes it. */
+function removeHome(pluginsDir: string, id: string): void {
+  const aside = uninstallStagingPath(pluginsDir, id);
+  mkdirSync(stagingDir(pluginsDir), { recursive: true, mode: 0o700 });
+  renameSync(pluginHome(pluginsDir, id), aside);
+  rmSync(aside, { recursive: true, force: true });
+}
+
+/**
+ * Leaves a home holding only what an uninstall keeps (its data and snapshots), the receipt renamed
+ * aside first; root's alone when the plugin ran under its own uid (a uid given back may go to
+ * another plugin, which must not find these files its own). The home goes when nothing is kept.
+ * Returns what was kept.
+ */
+function stripToKept(pluginsDir: string, home: string, identity: PluginIdentity | undefined): KeptName[] {
+  const aside = uninstallStagingPath(pluginsDir, basename(home));
+  mkdirSync(stagingDir(pluginsDir), { recursive: true, mode: 0o700 });
+  mkdirSync(aside);
+  const names = readdirSync(home);
+  const first = basename(receiptFile(home));
+  for (const name of [...names.filter((n) => n === first), ...names.filter((n) => n !== first)]) {
+    if (!isKeptName(name)) renameSync(join(home, name), join(aside, name));
+  }
+  rmSync(aside, { recursive: true, force: true });
+  const kept = names.filter(isKeptName).sort();
+  if (kept.length === 0) rmdirSync(home);
+  else if (identity) keepForRoot(home);
+  return kept;
 }
 
 /**

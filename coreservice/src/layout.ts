@@ -19,7 +19,8 @@
 //       containers/<version>/image.json replica-<n>.{json,env}   the docker backend's records
 //       slurm/<version>/replica-<n>.{json,log,prev.log,spec.json} batch.sh launch.py   the slurm backend's jobs
 //       data/                            the plugin's data dir
-//       snapshots/<time>-<old version>/  copies of data/ taken before upgrades
+//       snapshots/<time>-<old version>/  copies of data/ taken before upgrades and restores
+//     <id>/ with only data/ and snapshots/   what an uninstall kept (no receipt: not installed)
 //   <uid registry>/<uid>                 a host-wide uid claim (see runtime/identity.ts)
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
@@ -79,7 +80,7 @@ export const newStagingPath = (pluginsDir: string, id: string) =>
 /** A new staging dir's path for an upload, whose plugin is not known until it is verified. */
 export const newUploadStagingPath = (pluginsDir: string) =>
   join(stagingDir(pluginsDir), `${UPLOAD_OWNER}-${randomUUID()}`);
-/** Where an uninstall sets a plugin's home aside before removing it. */
+/** Where an uninstall sets a plugin's home (or, keeping its data, the rest of it) aside before removing it. */
 export const uninstallStagingPath = (pluginsDir: string, id: string) =>
   join(stagingDir(pluginsDir), `${id}-uninstall-${randomUUID()}`);
 
@@ -229,7 +230,41 @@ export function snapshotName(at: Date, fromVersion: string): string {
     .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${fromVersion}`;
 }
-export const isSnapshotName = (name: string) => /^\d{8}T\d{6}Z-/.test(name);
+const SNAPSHOT_NAME = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-(.+)$/;
+/**
+ * Whether a name is a snapshot's: the timestamp, then a version that may name a dir (one path step,
+ * never `..`). A name from a request is checked here before any path is built from it.
+ */
+export const isSnapshotName = (name: string) => {
+  const version = SNAPSHOT_NAME.exec(name)?.[7];
+  return version !== undefined && isVersionDirName(version);
+};
+/** The time and version a snapshot's name says it was taken at and of, or undefined for no snapshot name. */
+export function parseSnapshotName(name: string): { taken_at: string; from_version: string } | undefined {
+  const m = SNAPSHOT_NAME.exec(name);
+  if (!m || !isSnapshotName(name)) return undefined;
+  return { taken_at: `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`, from_version: m[7]! };
+}
+
+/**
+ * What an uninstall keeps of a home unless purged (the plugin's data and its snapshots): a home
+ * without a receipt that holds only these is a kept home, not an install that never finished.
+ */
+export const KEPT_NAMES = [DATA, SNAPSHOTS] as const;
+export type KeptName = (typeof KEPT_NAMES)[number];
+export const isKeptName = (name: string): name is KeptName =>
+  (KEPT_NAMES as readonly string[]).includes(name);
+/** What a home an uninstall kept holds (it has nothing else); undefined when `home` is no such home. */
+export function keptNames(home: string): KeptName[] | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(home);
+  } catch {
+    return undefined;
+  }
+  if (names.length === 0 || !names.every(isKeptName)) return undefined;
+  return (names as KeptName[]).sort();
+}
 
 // The process backend's run records (the uv backend runs through it).
 

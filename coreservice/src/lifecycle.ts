@@ -1,8 +1,10 @@
 // The lifecycle of an installed plugin's active version: start, stop, restart, pause, unpause,
-// scale, status and logs, each holding the plugin's lock like installs do. The desired state is
+// scale, status, logs, and its data dir's snapshots (list, restore), each holding the plugin's lock like installs do. The desired state is
 // written first, so the supervisor and a CoreService restart honour what the operator asked.
+
+import { rmSync } from 'node:fs';
 import { InstallError } from './errors';
-import { type Receipt, type RunOptions, readReceipt } from './install';
+import { newStaging, type Receipt, type RunOptions, readReceipt, tidyStaging } from './install';
 import { withPluginLock } from './lock';
 import { type RunState, recordValue, unreadable } from './records';
 import type { PluginRuntime, ReplicaInfo } from './runtime/backend';
@@ -15,7 +17,7 @@ import {
   replicaHealthy,
 } from './runtime/health';
 import { readIdentity } from './runtime/identity';
-import { type IsolationLevel, resolveIsolation } from './runtime/isolation';
+import { applyHomeModes, type IsolationLevel, resolveIsolation, runsUnderOwnUid } from './runtime/isolation';
 import type { FollowOptions, LogLine } from './runtime/log-follow';
 import {
   defaultReplicas,
@@ -28,7 +30,7 @@ import {
   writeRunState,
 } from './runtime/runner';
 import { type EffectiveSetting, heartbeatSeconds, replicaId } from './runtime/settings';
-import { listSnapshots } from './snapshots';
+import { listSnapshots, type SnapshotInfo, snapshotDirOf, snapshotInfos, swapInSnapshot } from './snapshots';
 
 function installed(pluginsDir: string, id: string): { receipt: Receipt; rt: PluginRuntime } {
   const receipt = readReceipt(pluginsDir, id);
@@ -332,6 +334,57 @@ export function scalePlugin(
       writeRunState(rt.home, before);
       throw err;
     }
+  });
+}
+
+/** The plugin's snapshots of its data dir, oldest first. */
+export function pluginSnapshots(pluginsDir: string, id: string): SnapshotInfo[] {
+  return snapshotInfos(installed(pluginsDir, id).rt.home);
+}
+
+/** What a restore did: the snapshot put back, the name the replaced data was kept under, the status after. */
+export interface RestoreResult {
+  restored: string;
+  /** The snapshot the data dir as it was became (restore this one to undo); absent when there was none. */
+  kept_as?: string;
+  status: PluginStatus;
+}
+
+/**
+ * Puts snapshot `name` back as the plugin's data dir, holding its lock: the name is checked before
+ * anything is touched; a running plugin is stopped, the current data kept as a snapshot of its
+ * own, the snapshot's copy renamed into place, given to the plugin's uid when it has one, and the
+ * plugin started again (healthy) if it was running.
+ */
+export function restoreSnapshot(
+  pluginsDir: string,
+  id: string,
+  name: string,
+  run: LifecycleOptions = {},
+): Promise<RestoreResult> {
+  return withPluginLock(pluginsDir, id, async () => {
+    const { receipt, rt } = installed(pluginsDir, id);
+    snapshotDirOf(rt.home, name);
+    const running = (await backendFor(rt.entry.method).status(rt)).some(
+      (r) => r.state === 'running' || r.state === 'starting',
+    );
+    if (running) await stopWholePlugin(rt);
+    const staging = newStaging(pluginsDir, id);
+    let kept: string | undefined;
+    try {
+      kept = swapInSnapshot(rt.home, name, staging, receipt.version).kept;
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+      tidyStaging(pluginsDir);
+    }
+    const identity = runsUnderOwnUid(run.isolation) ? readIdentity(rt.home) : undefined;
+    if (identity) applyHomeModes(pluginsDir, rt.home, identity);
+    if (running) await launch(rt, { ...run, replicas: stateOf(rt).replicas });
+    return {
+      restored: name,
+      ...(kept ? { kept_as: kept } : {}),
+      status: await pluginStatus(pluginsDir, id, { run, heartbeats: run.heartbeats }),
+    };
   });
 }
 

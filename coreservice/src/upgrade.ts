@@ -1,20 +1,25 @@
-// Upgrade and downgrade: the new version is fetched, verified, prepared, started and health-checked
-// beside the old one, which keeps serving; the receipt switches to it in one durable rename; only
+// Upgrade and downgrade: the new version is fetched (from a registry, or read from an uploaded .mpn:
+// the only difference between the two), verified, prepared, started and health-checked beside the
+// old one, which keeps serving; the receipt switches to it in one durable rename; only
 // then is the old version stopped and removed. Until that rename the old version is the installed
 // and running one, whatever fails or is killed.
+import { basename } from 'node:path';
 import { compareVersions, isPrerelease, sdkSatisfies, upgradeVerdict } from '@magellon/hub-core';
 import type { Registry } from './config';
 import { trustRefusal } from './config';
 import { InstallError } from './errors';
 import {
+  type ArchiveSource,
   type DownloadLimits,
   type InstallEvent,
   installVersionLocked,
+  MAX_UPLOAD_BYTES,
   type Receipt,
   type RunOptions,
   readReceipt,
 } from './install';
 import { withPluginLock } from './lock';
+import { checkPluginId } from './plugin-id';
 import { firstDocument, type LookupOptions, resolveInRegistries } from './registries';
 
 export interface VersionChoice {
@@ -126,26 +131,31 @@ export interface UpgradeResult {
   up_to_date?: true;
 }
 
-/**
- * Moves an installed plugin to another version (the latest when `to` is not given). A version that
- * is not newer is refused unless `forceDowngrade`. Returns the old and new receipts; with no `to`
- * and the latest already installed, nothing is done and the result says it is up to date.
- */
-export async function upgradeFromHub(opts: {
+/** What every upgrade takes, wherever its archive comes from. */
+interface UpgradeOptions {
   pluginsDir: string;
-  hubs: readonly (string | Registry)[];
   pluginId: string;
-  to?: string;
   forceDowngrade?: boolean;
   onEvent?: (e: InstallEvent) => void;
-  timeouts?: DownloadLimits;
   sdkVersion?: string;
   method?: string;
   run?: RunOptions;
-}): Promise<UpgradeResult> {
-  return withPluginLock(opts.pluginsDir, opts.pluginId, async () => {
-    const from = readReceipt(opts.pluginsDir, opts.pluginId);
-    if (!from) throw new InstallError('not-found', `${opts.pluginId} is not installed; install it first`);
+}
+
+/**
+ * Moves an installed plugin to another version from the registries (the latest when `to` is not
+ * given). A version that is not newer is refused unless `forceDowngrade`. Returns the old and new
+ * receipts; with no `to` and the latest already installed, nothing is done and the result says it
+ * is up to date.
+ */
+export async function upgradeFromHub(
+  opts: UpgradeOptions & {
+    hubs: readonly (string | Registry)[];
+    to?: string;
+    timeouts?: DownloadLimits;
+  },
+): Promise<UpgradeResult> {
+  return upgradeWith(opts, async () => {
     // The same walk as an install: the target comes from the first registry that has it and
     // whose trust mode admits it; the latest when no version is asked for.
     const resolved = await resolveInRegistries({
@@ -154,20 +164,71 @@ export async function upgradeFromHub(opts: {
       version: opts.to,
       onEvent: opts.onEvent,
     });
-    const target = resolved.version;
-    const verdict = upgradeVerdict(from.version, target);
-    if (verdict === 'same' && opts.to === undefined) return { from, to: from, up_to_date: true };
-    if (verdict === 'same')
-      throw new InstallError('already-installed', `${opts.pluginId} ${target} is already installed`);
-    if (verdict === 'downgrade' && !opts.forceDowngrade) {
-      throw new InstallError(
-        'not-newer',
-        `${target} is not newer than the installed ${from.version}; pass force_downgrade (--force-downgrade) to go back`,
-      );
-    }
-    // The new version is verified, started and health-checked beside the old one, which keeps
-    // running; the receipt switches only then, and the old version is retired after the switch.
-    const to = await installVersionLocked({ ...opts, version: target }, { replacing: from, resolved });
+    return {
+      source: { from: 'registry', resolved },
+      version: resolved.version,
+      upToDateIfSame: opts.to === undefined,
+    };
+  });
+}
+
+/**
+ * Moves an installed plugin to the version in an .mpn on this host (an upload: air-gapped sites
+ * have no registry to ask). The archive must be this plugin's; the rest is as {@link upgradeFromHub}.
+ */
+export async function upgradeFromFile(
+  opts: UpgradeOptions & {
+    file: string;
+    /** How messages name the archive (default: the file's name). */
+    label?: string;
+    maxBytes?: number;
+  },
+): Promise<UpgradeResult> {
+  return upgradeWith(opts, async () => ({
+    source: {
+      from: 'file',
+      file: opts.file,
+      label: opts.label ?? basename(opts.file),
+      maxBytes: opts.maxBytes ?? MAX_UPLOAD_BYTES,
+    },
+  }));
+}
+
+/**
+ * The one upgrade pipeline, holding the plugin's lock: `pick` says where the archive comes from
+ * (and its version, when that is known before any byte is fetched); the version rule is checked
+ * as soon as the version is known, then the new version is verified, started and health-checked
+ * beside the old one, which keeps running; the receipt switches only then, and the old version is
+ * retired after the switch.
+ */
+async function upgradeWith(
+  opts: UpgradeOptions & { timeouts?: DownloadLimits },
+  pick: () => Promise<{ source: ArchiveSource; version?: string; upToDateIfSame?: boolean }>,
+): Promise<UpgradeResult> {
+  checkPluginId(opts.pluginId);
+  return withPluginLock(opts.pluginsDir, opts.pluginId, async () => {
+    const from = readReceipt(opts.pluginsDir, opts.pluginId);
+    if (!from) throw new InstallError('not-found', `${opts.pluginId} is not installed; install it first`);
+    const { source, version, upToDateIfSame } = await pick();
+    if (version !== undefined && upToDateIfSame && upgradeVerdict(from.version, version) === 'same')
+      return { from, to: from, up_to_date: true };
+    const admit = (target: string) => {
+      const verdict = upgradeVerdict(from.version, target);
+      if (verdict === 'same')
+        throw new InstallError('already-installed', `${opts.pluginId} ${target} is already installed`);
+      if (verdict === 'downgrade' && !opts.forceDowngrade) {
+        throw new InstallError(
+          'not-newer',
+          `${target} is not newer than the installed ${from.version}; pass force_downgrade (--force-downgrade) to go back`,
+        );
+      }
+    };
+    // Known before the download (a registry's answer): refused before a byte is fetched.
+    if (version !== undefined) admit(version);
+    const to = await installVersionLocked(
+      { ...opts, hubs: [], version },
+      { replacing: from, source, admit: (manifest) => admit(manifest.version) },
+    );
     return { from, to };
   });
 }

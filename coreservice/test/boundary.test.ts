@@ -246,6 +246,10 @@ describe('plugin ids in paths', () => {
     ];
     const routes = (id: string): [string, string, unknown?][] => [
       ['DELETE', `/admin/plugins/${id}`],
+      ['DELETE', `/admin/plugins/${id}?purge=1`],
+      ['POST', `/admin/plugins/${id}/upgrade`, 'not an archive'],
+      ['GET', `/admin/plugins/${id}/snapshots`],
+      ['POST', `/admin/plugins/${id}/snapshots/20250101T000000Z-1.0.0/restore`],
       ['GET', `/admin/plugins/${id}/status`],
       ['GET', `/admin/plugins/${id}/logs?tail=5`],
       ['GET', `/admin/plugins/${id}/upgrades`],

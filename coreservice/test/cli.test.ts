@@ -50,7 +50,14 @@ describe('coreservice CLI', () => {
     expect(refused.code).toBe(1);
     expect(JSON.parse(refused.stdout).error).toMatchObject({ code: 'not-newer', status: 400 });
     expect((await run(dir, 'upgrade', 'fft', '--to', '1.0.0', '--force-downgrade')).code).toBe(0);
-    expect((await run(dir, 'uninstall', 'fft')).code).toBe(0);
+    // Uninstall keeps the data and its snapshots (the upgrades took two); --purge removes them.
+    const kept = await run(dir, 'uninstall', 'fft');
+    expect(kept.code).toBe(0);
+    expect(kept.stdout).toContain('kept its data/ and snapshots/ for a later install');
+    expect(readdirSync(join(dir, 'fft')).sort()).toEqual(['data', 'snapshots']);
+    expect(JSON.parse((await run(dir, 'list', '--json')).stdout).result).toEqual([]);
+    expect((await run(dir, 'uninstall', 'fft')).code).toBe(1);
+    expect((await run(dir, 'uninstall', 'fft', '--purge')).code).toBe(0);
     expect(readdirSync(dir)).toEqual([]);
   });
 
@@ -142,7 +149,7 @@ describe('running plugins from the CLI', () => {
     const none = await run(dir, 'install', 'fft', '--method', 'slurm', '--json');
     expect(none.code).toBe(1);
     expect(JSON.parse(none.stdout).error).toMatchObject({ code: 'incompatible', status: 422 });
-    expect((await run(dir, 'uninstall', 'ctf')).code).toBe(0);
+    expect((await run(dir, 'uninstall', 'ctf', '--purge')).code).toBe(0);
     expect(readdirSync(dir)).toEqual([]);
   }, 60_000);
 

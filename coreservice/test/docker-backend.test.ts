@@ -503,9 +503,12 @@ describe('CoreService installs a plugin whose only install entry is docker', () 
       [1, 'running'],
     ]);
 
+    // Without --purge the data dir (bound into the containers) stays; nothing of docker does.
     await uninstall(pluginsDir, 'fft');
     expect(labelled('ps')).toEqual([]);
     expect(labelled('image')).toEqual([]);
+    expect(readdirSync(home)).toEqual(['data']);
+    await uninstall(pluginsDir, 'fft', { purge: true });
     expect(existsSync(home)).toBe(false);
   }, 180_000);
 });

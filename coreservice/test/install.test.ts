@@ -17,7 +17,7 @@ let n = 0;
 const freshPluginsDir = () => mkdtempSync(join(scratch, `plugins-${n++}-`));
 
 describe('installFromHub', () => {
-  it('installs a pinned version, lists it, and uninstall leaves no trace', async () => {
+  it('installs a pinned version, lists it, and uninstall --purge leaves no trace', async () => {
     const dir = freshPluginsDir();
     const stages: string[] = [];
     const receipt = await installFromHub({
@@ -45,7 +45,7 @@ describe('installFromHub', () => {
       installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'fft' }),
       'already-installed',
     );
-    await uninstall(dir, 'fft');
+    await uninstall(dir, 'fft', { purge: true });
     expect(readdirSync(dir)).toEqual([]);
   });
 

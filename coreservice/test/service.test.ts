@@ -221,8 +221,9 @@ describe('installing, running and upgrading over HTTP', () => {
     expect(broken.statusCode).toBe(400);
     await broken.body.dump();
 
-    const del = await call('DELETE', '/admin/plugins/topaz');
+    const del = await call('DELETE', '/admin/plugins/topaz?purge=1');
     expect(del.status).toBe(200);
+    expect(del.body).toMatchObject({ uninstalled: { plugin_id: 'topaz' }, kept: [] });
     expect(readdirSync(pluginsDir).filter((n) => !n.startsWith('.'))).toEqual(['fft']);
     expect((await call('DELETE', '/admin/plugins/topaz')).status).toBe(404);
   });

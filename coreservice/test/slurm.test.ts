@@ -328,7 +328,7 @@ if (!cluster) {
       const jobId = rec.ok ? rec.value.job_id : '';
       const state = () => output('squeue', ['-h', '-t', 'all', '-j', jobId, '-o', '%T']);
       expect(state()).toBe('RUNNING');
-      await uninstall(pluginsDir, 'fft');
+      await uninstall(pluginsDir, 'fft', { purge: true });
       expect(['CANCELLED', 'COMPLETED', 'FAILED', '']).toContain(state());
       expect(existsSync(home)).toBe(false);
     }, 120_000);

@@ -38,7 +38,7 @@ const serve = async () => {
 beforeAll(serve, 60_000);
 afterEach(async () => {
   // Each test installs ctf afresh with its own restart policy.
-  if (existsSync(join(pluginsDir, 'ctf'))) await call('DELETE', '/admin/plugins/ctf');
+  if (existsSync(join(pluginsDir, 'ctf'))) await call('DELETE', '/admin/plugins/ctf?purge=1');
   events.length = 0;
 });
 afterAll(async () => {

@@ -213,7 +213,7 @@ for (const [name, startEngine] of [
     const only = (version: string) =>
       name === 'docker' ? [`container ${version}`, `image ${version}`] : [`job ${version}`];
 
-    it('install 1.0.0 → upgrade (the old one answers until the new one is healthy, then only 1.1.0 is left) → downgrade refused, then forced → uninstall leaves nothing', async (ctx) => {
+    it('install 1.0.0 → upgrade (the old one answers until the new one is healthy, then only 1.1.0 is left) → downgrade refused, then forced → uninstall --purge leaves nothing', async (ctx) => {
       if (!engine) return ctx.skip();
       const { dir, home, old } = await installed();
       writeFileSync(join(home, 'data', 'results.txt'), 'run 1');
@@ -284,7 +284,7 @@ for (const [name, startEngine] of [
       expect(engine.held(home)).toEqual(only('1.0.0'));
       expect(pathsOf(home, '1.1.0')).toEqual([]);
 
-      await uninstall(dir, id);
+      await uninstall(dir, id, { purge: true });
       expect(engine.held(home)).toEqual([]);
       expect(readdirSync(dir)).toEqual([]);
       expect(await probeHealth(back.host, back.port, { pluginId: id, version: '1.0.0' })).toBe(false);

@@ -30,7 +30,7 @@ async function serving(dir: string, id: string) {
 }
 
 describe('upgrade and downgrade of a running plugin', () => {
-  it('install 1.0.0 → upgrade (new healthy, old gone) → downgrade refused, then forced → uninstall leaves no trace', async () => {
+  it('install 1.0.0 → upgrade (new healthy, old gone) → downgrade refused, then forced → uninstall --purge leaves no trace', async () => {
     const dir = fresh();
     await installFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'fft', version: '1.0.0' });
     const old = await serving(dir, 'fft');
@@ -104,7 +104,7 @@ describe('upgrade and downgrade of a running plugin', () => {
     await expectFailure(upgradeFromHub({ pluginsDir: dir, hubs: [hub.url], pluginId: 'topaz' }), 'not-found');
 
     const last = await serving(dir, 'fft');
-    await uninstall(dir, 'fft');
+    await uninstall(dir, 'fft', { purge: true });
     expect(readdirSync(dir)).toEqual([]);
     expect(processesOf(join(dir, 'fft'))).toEqual([]);
     expect(await probeHealth(last.host, last.port, { pluginId: 'fft', version: '1.0.0' })).toBe(false);
@@ -266,7 +266,7 @@ describe('a failed upgrade leaves the running old version and the dir exactly as
     expect(gets[1]!.range).toMatch(/^bytes=\d+-$/);
     expect(Number(/\d+/.exec(gets[1]!.range!)![0])).toBeGreaterThan(0);
     expect((await serving(other, 'fft')).version).toBe('1.5.0');
-    await uninstall(other, 'fft');
+    await uninstall(other, 'fft', { purge: true });
     expect(existsSync(join(other, 'fft'))).toBe(false);
   }, 30_000);
 });

@@ -254,29 +254,50 @@ function chownDir(path: string, uid: number, gid: number): void {
 
 /**
  * Makes the data dir and everything in it the plugin's (it holds root's files when it predates
- * isolation). The walk is coreutils' `chown -R -P`, which never follows a link, even one the
- * plugin swaps in while it runs.
+ * isolation, was restored from a snapshot, or was kept by an uninstall).
  */
 function giveTree(dir: string, identity: PluginIdentity): void {
-  const st = lstatSync(dir);
-  if (st.uid === identity.uid && st.gid === identity.gid) return;
-  if (readdirSync(dir).length === 0) {
-    chownDir(dir, identity.uid, identity.gid);
+  ownTree(dir, identity.uid, identity.gid);
+}
+
+/**
+ * What an uninstall keeps of a home that ran under its own uid (its data and snapshots) becomes
+ * root's alone: the uid is given back and may go to another plugin, which must not find these
+ * files its own. A later install of the plugin gives the data dir to its new uid.
+ */
+export function keepForRoot(home: string): void {
+  if (!isRoot()) return;
+  chownDir(home, 0, 0);
+  chmodIfDir(home, 0o700);
+  const data = dataDir(home);
+  try {
+    if (!lstatSync(data).isDirectory()) return;
+  } catch {
     return;
   }
-  const r = spawnSync(
-    'chown',
-    ['-R', '-P', '--no-dereference', `${identity.uid}:${identity.gid}`, '--', dir],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      encoding: 'utf8',
-      timeout: 120_000,
-    },
-  );
+  ownTree(data, 0, 0);
+}
+
+/**
+ * Gives a tree to uid:gid. The walk is coreutils' `chown -R -P`, which never follows a link, even
+ * one the plugin swaps in while it runs.
+ */
+function ownTree(dir: string, uid: number, gid: number): void {
+  const st = lstatSync(dir);
+  if (st.uid === uid && st.gid === gid) return;
+  if (readdirSync(dir).length === 0) {
+    chownDir(dir, uid, gid);
+    return;
+  }
+  const r = spawnSync('chown', ['-R', '-P', '--no-dereference', `${uid}:${gid}`, '--', dir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (r.status !== 0) {
     throw new InstallError(
       'backend-failed',
-      `could not give ${dir} to uid ${identity.uid}: ${(r.stderr || r.error?.message || '').trim()}`,
+      `could not give ${dir} to uid ${uid}: ${(r.stderr || r.error?.message || '').trim()}`,
     );
   }
 }

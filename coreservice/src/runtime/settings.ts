@@ -10,8 +10,9 @@
 // (installed, being installed, or named in the config file) with the longest name it starts with,
 // and to nobody when two known plugins share that name.
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import type { z } from 'zod';
-import { dataDir, heartbeatKeyFile, homeParts, pluginHomeNames } from '../layout';
+import { dataDir, heartbeatKeyFile, homeParts, keptNames, pluginHomeNames } from '../layout';
 import type { effectiveSettingSchema } from '../records';
 import type { PluginRuntime } from './backend';
 import { readSmallFile, writeFileDurably } from './files';
@@ -42,7 +43,9 @@ export type EffectiveSetting = z.infer<typeof effectiveSettingSchema>;
 /** Plugin ids CoreService knows besides `pluginId`: the plugin dirs beside its home and the config file's. */
 function knownIds(pluginId: string, home: string, settings: Settings): Set<string> {
   const ids = new Set([pluginId, ...Object.keys(settings.file ?? {})]);
-  for (const name of pluginHomeNames(homeParts(home).pluginsDir)) ids.add(name);
+  // A home an uninstall kept is no plugin: its name takes no variables from another.
+  const { pluginsDir } = homeParts(home);
+  for (const name of pluginHomeNames(pluginsDir)) if (!keptNames(join(pluginsDir, name))) ids.add(name);
   return ids;
 }
 

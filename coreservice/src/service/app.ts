@@ -19,12 +19,14 @@ import {
   readReceipt,
   uninstall,
 } from '../install';
-import { newUploadPath, pluginHome, uploadsDir } from '../layout';
+import { keptNames, newUploadPath, pluginHome, uploadsDir } from '../layout';
 import {
   pausePlugin,
   pluginLogs,
+  pluginSnapshots,
   pluginStatus,
   restartPlugin,
+  restoreSnapshot,
   scalePlugin,
   startPlugin,
   stopPlugin,
@@ -33,7 +35,7 @@ import { isPluginId } from '../plugin-id';
 import { listPlugins, newUpdateCache } from '../plugin-list';
 import { configuredRegistry } from '../registries';
 import { heartbeatKey } from '../runtime/settings';
-import { listUpgrades, upgradeFromHub } from '../upgrade';
+import { listUpgrades, upgradeFromFile, upgradeFromHub } from '../upgrade';
 import { isClientToken, revokeClientToken, rotateClientToken } from './client-token';
 import type { EventBus } from './events';
 import { LogStreams, RING_LINES, type StreamedLine } from './log-streams';
@@ -100,6 +102,14 @@ function optString(body: Record<string, unknown>, key: string): string | undefin
   if (v === undefined || v === null || v === '') return undefined;
   if (typeof v !== 'string') throw new InstallError('bad-request', `${key} must be a string`);
   return v;
+}
+
+/** A yes/no query parameter (`?purge=1`): 1 or true is yes; absent, 0 or false is no; anything else is 400. */
+function flagQuery(c: Context, key: string): boolean {
+  const v = c.req.query(key);
+  if (v === undefined || v === '' || v === '0' || v === 'false') return false;
+  if (v === '1' || v === 'true') return true;
+  throw new InstallError('bad-request', `${key} takes 1 or 0`);
 }
 
 /** The host name of a `Host` header (no port; IPv6 without brackets), lower case; undefined when malformed. */
@@ -329,8 +339,20 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     return c.json(receipt, 201);
   });
 
-  // An .mpn as the raw request body, streamed to disk with a size cap.
-  app.post('/admin/plugins/install', async (c) => {
+  /**
+   * Receives an .mpn (the raw request body, or a form's `file` part), streamed to disk with a size
+   * cap, and hands `use` the file it went to, the name errors call it, and the form's fields. The
+   * file is removed afterwards, whatever happened.
+   */
+  const withUpload = async <T>(
+    c: Context,
+    use: (upload: {
+      file: string;
+      label: string;
+      maxBytes: number;
+      fields: Record<string, string>;
+    }) => Promise<T>,
+  ): Promise<T> => {
     const max = cfg.maxUploadBytes ?? MAX_UPLOAD_BYTES;
     const announced = Number(c.req.header('content-length') ?? 0);
     if (announced > max + 64 * 1024) {
@@ -352,33 +374,48 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
           'the upload is empty; send the .mpn as the body or as the form part "file"',
         );
       }
-      const receipt = await installFromFile({
-        pluginsDir: cfg.pluginsDir,
-        file,
-        // Errors name what the client sent, never the file it was received into.
-        label: uploadLabel(filename ?? filenameOf(c.req.header('content-disposition'))),
-        sdkVersion: cfg.sdkVersion,
-        maxBytes: max,
-        method: c.req.query('install_method') || fields.install_method || undefined,
-        run: cfg.run,
-        onEvent: progress(undefined),
-      });
-      cfg.events.emit({ type: 'installed', plugin_id: receipt.plugin_id, version: receipt.version });
-      return c.json(receipt, 201);
+      // Errors name what the client sent, never the file it was received into.
+      const label = uploadLabel(filename ?? filenameOf(c.req.header('content-disposition')));
+      return await use({ file, label, maxBytes: max, fields });
     } finally {
       rmSync(file, { force: true });
       try {
         rmdirSync(dir);
       } catch {}
     }
-  });
+  };
 
+  // An .mpn as the raw request body (or a form), streamed to disk with a size cap.
+  app.post('/admin/plugins/install', (c) =>
+    withUpload(c, async ({ file, label, maxBytes, fields }) => {
+      const receipt = await installFromFile({
+        pluginsDir: cfg.pluginsDir,
+        file,
+        label,
+        sdkVersion: cfg.sdkVersion,
+        maxBytes,
+        method: c.req.query('install_method') || fields.install_method || undefined,
+        run: cfg.run,
+        onEvent: progress(undefined),
+      });
+      cfg.events.emit({ type: 'installed', plugin_id: receipt.plugin_id, version: receipt.version });
+      return c.json(receipt, 201);
+    }),
+  );
+
+  // Keeps data/ and snapshots/ in the plugin's home unless ?purge=1.
   app.delete('/admin/plugins/:id', async (c) => {
-    const receipt = await uninstall(cfg.pluginsDir, installedId(c));
-    logStreams.stopPlugin(receipt.plugin_id);
-    proxy.forget(receipt.plugin_id);
-    cfg.events.emit({ type: 'uninstalled', plugin_id: receipt.plugin_id, version: receipt.version });
-    return c.json({ uninstalled: receipt });
+    const purge = flagQuery(c, 'purge');
+    // With purge, an id that is not installed but whose data an earlier uninstall kept is found too.
+    const raw = c.req.param('id');
+    const id = purge && isPluginId(raw) && keptNames(pluginHome(cfg.pluginsDir, raw)) ? raw : installedId(c);
+    const r = await uninstall(cfg.pluginsDir, id, { purge });
+    if (r.uninstalled) {
+      logStreams.stopPlugin(id);
+      proxy.forget(id);
+      cfg.events.emit({ type: 'uninstalled', plugin_id: id, version: r.uninstalled.version, kept: r.kept });
+    }
+    return c.json(r);
   });
 
   app.get('/admin/plugins/:id/upgrades', async (c) =>
@@ -411,6 +448,43 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     });
     if (!r.up_to_date)
       cfg.events.emit({ type: 'upgraded', plugin_id: id, from: r.from.version, to: r.to.version });
+    return c.json(r);
+  });
+
+  // An upgrade from an .mpn sent as the body (air-gapped sites): the same pipeline and rollback as
+  // upgrade-from-hub; the archive must be this plugin's. ?force_downgrade=1 allows going back.
+  app.post('/admin/plugins/:id/upgrade', async (c) => {
+    const id = installedId(c);
+    const forceDowngrade = flagQuery(c, 'force_downgrade');
+    return withUpload(c, async ({ file, label, maxBytes, fields }) => {
+      const r = await upgradeFromFile({
+        pluginsDir: cfg.pluginsDir,
+        pluginId: id,
+        file,
+        label,
+        maxBytes,
+        forceDowngrade: forceDowngrade || ['1', 'true'].includes(fields.force_downgrade ?? ''),
+        sdkVersion: cfg.sdkVersion,
+        method: c.req.query('install_method') || fields.install_method || undefined,
+        run: cfg.run,
+        onEvent: progress(id),
+      });
+      cfg.events.emit({ type: 'upgraded', plugin_id: id, from: r.from.version, to: r.to.version });
+      return c.json(r);
+    });
+  });
+
+  app.get('/admin/plugins/:id/snapshots', (c) =>
+    c.json({ snapshots: pluginSnapshots(cfg.pluginsDir, installedId(c)) }),
+  );
+
+  app.post('/admin/plugins/:id/snapshots/:name/restore', async (c) => {
+    const id = installedId(c);
+    const r = await restoreSnapshot(cfg.pluginsDir, id, c.req.param('name'), {
+      ...cfg.run,
+      heartbeats: cfg.heartbeats,
+    });
+    cfg.events.emit({ type: 'restored', plugin_id: id, snapshot: r.restored, kept_as: r.kept_as ?? null });
     return c.json(r);
   });
 
