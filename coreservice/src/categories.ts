@@ -118,8 +118,8 @@ export function getCategory(pluginsDir: string, slug: string): Category {
  */
 export function pinCategoryDefault(pluginsDir: string, slug: string, pluginId: string | null): Category {
   const category = getCategory(pluginsDir, slug);
-  // A manifest's category is only checked to be lower case: one that is no slug (`../x`) never
-  // becomes a path.
+  // Archive manifests carry a slug (the manifest schema's rule); a receipt written before that rule
+  // may not, and such a category (`../x`) never becomes a path.
   if (!isCategorySlug(slug))
     throw new InstallError(
       'bad-request',
