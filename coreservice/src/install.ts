@@ -347,9 +347,10 @@ async function activate(a: {
     renameSync(a.files, versionDir);
     moved = true;
     opts.onEvent?.({ stage: 'prepare', method: entry.method });
-    await backend.prepare(rt, (message) =>
+    const prepared = await backend.prepare(rt, (message) =>
       opts.onEvent?.({ stage: 'prepare', method: entry.method, message }),
     );
+    Object.assign(receipt, prepared?.receipt);
     crashPoint('prepare');
     if (createdHome) mkdirSync(dataDir(home), { recursive: true });
     // --no-start (a first install only): installed and prepared, not started until asked.
