@@ -97,9 +97,6 @@ function readMarker(value: unknown): { marker?: Marker; problem?: string } {
   const read = parseRequirement(`x ; ${value}`);
   if (!read.ok || !read.requirement.marker)
     return { problem: `the marker ${quoted(value)} (${read.ok ? 'empty' : read.reason})` };
-  // A requirements file ends a line's requirement at the first word that starts with "-".
-  if (/(^|\s)-/.test(markerText(read.requirement.marker)))
-    return { problem: `the marker ${quoted(value)} (a word starting with "-")` };
   return { marker: read.requirement.marker };
 }
 
@@ -146,17 +143,17 @@ export function readUvLock(text: string, projectName?: string): UvLockRead {
       const t = table(d);
       const name = own(t, 'name');
       if (typeof name !== 'string' || !NAME.test(name)) {
-        problem(line, `${what} names ${quoted(String(name))}, which is not a package name`);
+        problem(line, `a dependency ${what} is ${quoted(String(name))}, which is not a package name`);
         return [];
       }
       const v = own(t, 'version');
       if (v !== undefined && (typeof v !== 'string' || !VERSION.test(v))) {
-        problem(line, `${what} ${quoted(name)} has a version that is not one`);
+        problem(line, `the dependency ${quoted(name)} ${what} has a version that is not one`);
         return [];
       }
       const m = readMarker(own(t, 'marker'));
       if (m.problem) {
-        problem(line, `${what} ${quoted(name)} has ${m.problem}`);
+        problem(line, `the dependency ${quoted(name)} ${what} has ${m.problem}`);
         return [];
       }
       const extra = own(t, 'extra');
@@ -226,7 +223,7 @@ export function readUvLock(text: string, projectName?: string): UvLockRead {
     for (const [extra, deps] of Object.entries(opt ?? {}))
       optional.set(
         normalizePackageName(extra),
-        readEdges(deps, line, `package ${quoted(rawName)}[${extra}]`),
+        readEdges(deps, line, `of ${quoted(`${rawName}[${extra}]`)}`),
       );
     const rd = own(table(own(t, 'metadata')), 'requires-dist');
     const requiresDist = Array.isArray(rd)
@@ -243,7 +240,7 @@ export function readUvLock(text: string, projectName?: string): UvLockRead {
       version: typeof ver === 'string' ? ver : '',
       line,
       root,
-      edges: readEdges(own(t, 'dependencies'), line, `a dependency of ${quoted(rawName)}`),
+      edges: readEdges(own(t, 'dependencies'), line, `of ${quoted(rawName)}`),
       optional,
       hashes,
       wheelHashes,
@@ -350,7 +347,8 @@ function orOf(items: Marker[]): Marker {
 /**
  * The requirements file an installer hands to `pip install --require-hashes --no-deps -r`: one
  * line per locked package, `name==version ; marker --hash=sha256:… …`. Every part was validated by
- * readUvLock (names, versions, hashes, canonical markers), so the file holds no option of its own.
+ * readUvLock (names, versions, hashes, canonical markers, whose strings the requirement parser
+ * refuses when a word starts with "-"), so the file holds no option of its own.
  */
 export function lockedRequirementsText(packages: readonly LockedPackage[]): string {
   return packages
