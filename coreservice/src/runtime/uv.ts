@@ -179,7 +179,7 @@ function installedFrom(report: string): PythonDependency[] {
   try {
     const doc = JSON.parse(read.text) as { install?: unknown };
     if (!Array.isArray(doc.install)) return [];
-    return doc.install.flatMap((item: unknown) => {
+    const installed: PythonDependency[] = doc.install.flatMap((item: unknown) => {
       const i = item as {
         metadata?: { name?: unknown; version?: unknown };
         download_info?: { archive_info?: { hashes?: { sha256?: unknown }; hash?: unknown } };
@@ -202,6 +202,7 @@ function installedFrom(report: string): PythonDependency[] {
         },
       ];
     });
+    return installed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   } catch {
     return [];
   }
