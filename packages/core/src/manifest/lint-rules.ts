@@ -8,6 +8,7 @@ import { keyTypoFindings } from './key-typos';
 import { joinRelative, normalizeRelative, type PluginFiles, parentDir } from './plugin-files';
 import { pyprojectDependencies } from './pyproject';
 import { type PlaceholderField, TEMPLATE_PLACEHOLDERS } from './template-placeholders';
+import { lockDisagreements, readUvLock, UV_LOCK_FILE } from './uv-lock';
 
 /** Everything a lint rule may look at. */
 export interface LintContext {
@@ -166,6 +167,48 @@ const uvPyprojectSafe: LintRule = async (ctx) => {
   }
 };
 
+/**
+ * A uv entry's uv.lock (beside its pyproject.toml), which CoreService installs exactly: refused
+ * sources, names, versions or hashes (lint.unsafe-lock), or a lock that disagrees with the
+ * pyproject (lint.stale-lock) are errors, since install refuses them; dependencies without a lock
+ * are a warning (lint.no-lock): each install then resolves them anew.
+ */
+const uvLockMatches: LintRule = async (ctx) => {
+  for (const path of uvPyprojects(ctx.manifest, (p) => ctx.files.has(p))) {
+    const pyproject = pyprojectDependencies((await ctx.files.read(path)).toString('utf8'), parentDir(path));
+    if (pyproject.refusals.length > 0) continue;
+    const lockPath = joinRelative(parentDir(path), UV_LOCK_FILE);
+    if (!lockPath || !ctx.files.has(lockPath)) {
+      if (pyproject.dependencies.length > 0)
+        ctx.findings.warning(
+          'lint.no-lock',
+          `${path} has dependencies but no ${UV_LOCK_FILE} beside it: every install resolves them anew from the index; run uv lock and ship the lock for installs that are reproducible and hash-checked`,
+          { file: `${ctx.files.label}/${path}`, line: pyproject.dependencies[0]!.line },
+        );
+      continue;
+    }
+    const file = `${ctx.files.label}/${lockPath}`;
+    const lock = readUvLock((await ctx.files.read(lockPath)).toString('utf8'), pyproject.projectName);
+    if (!lock.ok) {
+      for (const r of lock.refusals)
+        ctx.findings.error(
+          'lint.unsafe-lock',
+          `${lockPath} ${r.message}; CoreService refuses to install from it`,
+          {
+            file,
+            line: r.line,
+          },
+        );
+      continue;
+    }
+    for (const d of lockDisagreements(lock, pyproject.dependencies))
+      ctx.findings.error('lint.stale-lock', `${d.message}; CoreService refuses a lock that disagrees`, {
+        file: `${ctx.files.label}/${path}`,
+        line: d.line,
+      });
+  }
+};
+
 const manifestVersionKnown: LintRule = (ctx) => {
   if (!(KNOWN_MANIFEST_VERSIONS as readonly string[]).includes(ctx.manifest.manifest_version)) {
     ctx.findings.warning(
@@ -288,6 +331,7 @@ export const LINT_RULES: readonly LintRule[] = [
   bundledSdkWheelCurrent,
   schemaFilesPresent,
   uvPyprojectSafe,
+  uvLockMatches,
   manifestVersionKnown,
   predicatesKnown,
   tagsInfo,
