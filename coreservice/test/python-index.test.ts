@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readConfigFile } from '../src/config';
 import { receiptPath } from '../src/install';
 import { ControlledHub, packVariant } from './fixtures';
 import { cleanCoreserviceEnv, repoHubForTests, runCoreservice } from './helpers';
@@ -160,6 +161,36 @@ async function archive(name: string, bytes: Promise<Buffer> | Buffer): Promise<s
   return path;
 }
 
+/**
+ * Watches every process's command line while `during` runs, and the environment of each pip or uv
+ * process: what shows the password (there must be none; argv is world-readable in /proc).
+ */
+async function processesShowing(secret: string, during: () => Promise<unknown>): Promise<string[]> {
+  const seen = new Set<string>();
+  let pipSeen = false;
+  const look = () => {
+    for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`);
+        if (cmd.includes(secret)) seen.add(`argv of ${cmd.toString().replaceAll('\0', ' ')}`);
+        if (!/\bpip\b|\buv\b/.test(cmd.toString().replaceAll('\0', ' '))) continue;
+        pipSeen = true;
+        if (readFileSync(`/proc/${pid}/environ`).includes(secret)) seen.add(`environment of ${pid}`);
+      } catch {
+        // it ended meanwhile
+      }
+    }
+  };
+  const timer = setInterval(look, 25);
+  try {
+    await during();
+  } finally {
+    clearInterval(timer);
+  }
+  expect(pipSeen, 'pip was never seen running: the watch proved nothing').toBe(true);
+  return [...seen];
+}
+
 const receipt = (dir: string) => JSON.parse(readFileSync(receiptPath(dir, 'fft'), 'utf8'));
 const visible = (dir: string) => readdirSync(dir).filter((n) => !n.startsWith('.'));
 
@@ -191,8 +222,14 @@ describe('a plugin with a uv.lock, from a private index', () => {
         writeFileSync(join(d, 'uv.lock'), uvLock({ hubdep: ['1.0', hubdep1], hubbase: ['1.0', hubbase1] }));
       }),
     );
-    const r = await cli(['--plugins-dir', dir, 'install-file', mpn, '--json']);
-    expect(r.code, r.stderr).toBe(0);
+    let r: Awaited<ReturnType<typeof cli>> | undefined;
+    // Nobody on the host sees the password: not in any command line, not in pip's environment.
+    expect(
+      await processesShowing(PASSWORD, async () => {
+        r = await cli(['--plugins-dir', dir, 'install-file', mpn, '--json']);
+      }),
+    ).toEqual([]);
+    expect(r!.code, r!.stderr).toBe(0);
     // The index refuses anyone without the credentials; pip and uv sent them (from the .netrc).
     expect((await fetch(`${indexUrl}/hubdep/`)).status).toBe(401);
     expect(requests.length).toBeGreaterThan(0);
@@ -305,6 +342,60 @@ describe('without a lock', () => {
       { name: 'hubdep', version: '1.0', sha256: sha(hubdep1) },
     ]);
   }, 180_000);
+});
+
+describe('the python section of the config file', () => {
+  const read = (yaml: string) => {
+    const file = join(work, `config-${randomBytes(4).toString('hex')}.yaml`);
+    writeFileSync(file, yaml);
+    return () => readConfigFile(file);
+  };
+
+  it('reads indexes with credentials by variable, and offline', () => {
+    expect(
+      read(
+        `python:\n  indexes:\n    - url: ${'https://pypi.lab.internal/simple'}\n      username_env: U\n      password_env: P\n  offline: true\n`,
+      )(),
+    ).toEqual({
+      python: {
+        indexes: [{ url: 'https://pypi.lab.internal/simple', username_env: 'U', password_env: 'P' }],
+        offline: true,
+      },
+    });
+  });
+
+  it.each([
+    [
+      'credentials in the URL',
+      'url: https://ci:secret@pypi.lab.internal/simple',
+      /python.indexes.0.url: an index url is an http\(s\) URL without credentials/,
+    ],
+    [
+      'a password and a password_env',
+      'url: https://pypi.lab.internal/simple\n      password: a\n      password_env: P',
+      /password or password_env, not both/,
+    ],
+    [
+      'a password with a space',
+      'url: https://pypi.lab.internal/simple\n      password: "a b"',
+      /a password is printable ASCII without spaces/,
+    ],
+  ])('refuses %s, naming the key', (_what, index, why) => {
+    expect(read(`python:\n  indexes:\n    - ${index}\n`)).toThrow(why);
+  });
+
+  it('refuses an index URL with credentials from the environment, without repeating it', async () => {
+    const dir = newPluginsDir();
+    const mpn = await archive('env-url.mpn', fftWithDependency('9.4.0'));
+    const r = await cli(['--plugins-dir', dir, 'install-file', mpn, '--json'], {
+      MAGELLON_PYTHON_INDEX_URL: `http://ci:${PASSWORD}@127.0.0.1:9/simple`,
+    });
+    expect(JSON.parse(r.stdout).error).toMatchObject({
+      code: 'bad-request',
+      message: /MAGELLON_PYTHON_INDEX_URL is not an http\(s\) URL without credentials/,
+    });
+    expect(visible(dir)).toEqual([]);
+  }, 60_000);
 });
 
 describe('the index password', () => {
