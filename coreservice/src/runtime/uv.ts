@@ -232,13 +232,11 @@ export class UvBackend implements Backend {
     }
     const deps = dependencies(rt, pyproject);
     const locked = lockOf(rt, pyproject);
-    const source = pythonSource();
-    const secrets = secretsOf(source);
+    let secrets: string[] = [];
     const venv = venvDir(rt);
     rmSync(venv, { recursive: true, force: true });
     const home = mkdtempSync(join(tmpdir(), 'coreservice-venv-home-'));
     try {
-      writeNetrc(home, source);
       const python = (await findPython())?.executable ?? 'python3';
       const useUv = onPath('uv');
       log(`creating a venv with ${useUv ? 'uv' : 'python3 -m venv'}`);
@@ -247,13 +245,17 @@ export class UvBackend implements Backend {
       const cwd = dirname(venv);
       if (useUv) await exec('uv', ['venv', '--no-config', '--python', python, '--', venv], rt.home, home);
       else await exec(python, ['-m', 'venv', '--without-pip', '--', venv], rt.home, home);
+      // Nothing to install: nothing comes from any index.
+      if (deps.length === 0 && (locked?.packages.length ?? 0) === 0)
+        return { receipt: { locked: locked !== undefined, python_dependencies: [] } };
+      const source = pythonSource();
+      secrets = secretsOf(source);
+      writeNetrc(home, source);
       const index = source.offline ? undefined : source.indexes[0]!.url;
       const facts: PreparedFacts = {
         locked: locked !== undefined,
         ...(index ? { python_index: index } : {}),
       };
-      if (deps.length === 0 && (locked?.packages.length ?? 0) === 0)
-        return { receipt: { ...facts, python_dependencies: [] } };
       const wheels = wheelsDir(rt.dir);
       const links = existsSync(wheels) ? ['--find-links', wheels] : [];
       const count = locked ? locked.packages.length : deps.length;
