@@ -8,7 +8,7 @@ import { keyTypoFindings } from './key-typos';
 import { joinRelative, normalizeRelative, type PluginFiles, parentDir } from './plugin-files';
 import { pyprojectDependencies } from './pyproject';
 import { type PlaceholderField, TEMPLATE_PLACEHOLDERS } from './template-placeholders';
-import { lockDisagreements, readUvLock, UV_LOCK_FILE } from './uv-lock';
+import { UV_LOCK_FILE, uvLockProblems } from './uv-lock';
 
 /** Everything a lint rule may look at. */
 export interface LintContext {
@@ -178,34 +178,13 @@ const uvLockMatches: LintRule = async (ctx) => {
     const pyproject = pyprojectDependencies((await ctx.files.read(path)).toString('utf8'), parentDir(path));
     if (pyproject.refusals.length > 0) continue;
     const lockPath = joinRelative(parentDir(path), UV_LOCK_FILE);
-    if (!lockPath || !ctx.files.has(lockPath)) {
-      if (pyproject.dependencies.length > 0)
-        ctx.findings.warning(
-          'lint.no-lock',
-          `${path} has dependencies but no ${UV_LOCK_FILE} beside it: every install resolves them anew from the index; run uv lock and ship the lock for installs that are reproducible and hash-checked`,
-          { file: `${ctx.files.label}/${path}`, line: pyproject.dependencies[0]!.line },
-        );
-      continue;
+    const has = lockPath !== undefined && ctx.files.has(lockPath);
+    const text = has ? (await ctx.files.read(lockPath)).toString('utf8') : undefined;
+    for (const p of uvLockProblems(pyproject, text)) {
+      const where = { file: `${ctx.files.label}/${p.file === 'lock' ? lockPath : path}`, line: p.line };
+      if (p.code === 'lint.no-lock') ctx.findings.warning(p.code, `${path} has ${p.message}`, where);
+      else ctx.findings.error(p.code, p.message, where);
     }
-    const file = `${ctx.files.label}/${lockPath}`;
-    const lock = readUvLock((await ctx.files.read(lockPath)).toString('utf8'), pyproject.projectName);
-    if (!lock.ok) {
-      for (const r of lock.refusals)
-        ctx.findings.error(
-          'lint.unsafe-lock',
-          `${lockPath} ${r.message}; CoreService refuses to install from it`,
-          {
-            file,
-            line: r.line,
-          },
-        );
-      continue;
-    }
-    for (const d of lockDisagreements(lock, pyproject.dependencies))
-      ctx.findings.error('lint.stale-lock', `${d.message}; CoreService refuses a lock that disagrees`, {
-        file: `${ctx.files.label}/${path}`,
-        line: d.line,
-      });
   }
 };
 

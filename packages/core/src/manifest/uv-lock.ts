@@ -10,7 +10,7 @@
 import { satisfies, valid as validPep440 } from '@renovatebot/pep440';
 import { parse as parseToml } from 'smol-toml';
 import { escapeControl } from '../text/escape';
-import { type PyprojectDependency, pyprojectDependencies } from './pyproject';
+import { type PyprojectDependencies, type PyprojectDependency, pyprojectDependencies } from './pyproject';
 import { type Marker, markerText, normalizePackageName, parseRequirement } from './requirement';
 
 /** The name of the lock file uv writes beside pyproject.toml. */
@@ -388,6 +388,52 @@ export function lockDisagreements(
     }
   }
   return out;
+}
+
+/** What is wrong with a uv entry's lock, as lint and pack report it (`file`: which of the two files). */
+export interface LockProblem {
+  code: 'lint.no-lock' | 'lint.unsafe-lock' | 'lint.stale-lock';
+  file: 'pyproject' | 'lock';
+  line: number;
+  message: string;
+}
+
+/**
+ * The lock problems of a pyproject that reads cleanly and its uv.lock (`undefined`: none beside
+ * it): no lock for real dependencies (a warning), a lock install refuses, or one that disagrees
+ * with the pyproject (errors: CoreService refuses both).
+ */
+export function uvLockProblems(
+  pyproject: PyprojectDependencies,
+  lockText: string | undefined,
+): LockProblem[] {
+  if (lockText === undefined) {
+    const first = pyproject.dependencies[0];
+    return first
+      ? [
+          {
+            code: 'lint.no-lock',
+            file: 'pyproject',
+            line: first.line,
+            message: `dependencies but no ${UV_LOCK_FILE} beside pyproject.toml: every install resolves them anew from the index; run uv lock and ship the lock for installs that are reproducible and hash-checked`,
+          },
+        ]
+      : [];
+  }
+  const lock = readUvLock(lockText, pyproject.projectName);
+  if (!lock.ok)
+    return lock.refusals.map((r) => ({
+      code: 'lint.unsafe-lock',
+      file: 'lock',
+      line: r.line,
+      message: `${UV_LOCK_FILE}: ${r.message}; CoreService refuses to install from it`,
+    }));
+  return lockDisagreements(lock, pyproject.dependencies).map((d) => ({
+    code: 'lint.stale-lock',
+    file: 'pyproject',
+    line: d.line,
+    message: `${d.message}; CoreService refuses a lock that disagrees`,
+  }));
 }
 
 export type LockedInstall =

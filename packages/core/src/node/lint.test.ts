@@ -151,13 +151,25 @@ find-links = ["http://evil.example/wheels"]
     expect(await codes(dir)).toEqual([]);
     const packed = await packPlugin(dir, { out: join(dir, '..', 'locked.mpn') });
     expect(Object.keys(packed.manifest.file_checksums)).toContain('uv.lock');
-    const stale = await lintDir(pluginDir({ 'pyproject.toml': pyproject, 'uv.lock': lock('1.25.0') }));
+    const staleDir = pluginDir({ 'pyproject.toml': pyproject, 'uv.lock': lock('1.25.0') });
+    const stale = await lintDir(staleDir);
     expect(stale.findings.map((f) => [f.severity, f.code, f.file, f.line])).toEqual([
       ['error', 'lint.stale-lock', 'lint-me/pyproject.toml', 4],
     ]);
     expect(stale.findings[0]!.message).toMatch(
       /pins "numpy" to "1.25.0", which pyproject.toml's ">=1.26" does not admit/,
     );
+    // CoreService would refuse it, so pack refuses to write it.
+    const out = join(staleDir, '..', 'stale.mpn');
+    const refusal = await packPlugin(staleDir, { out }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect((refusal as PackError).code).toBe('pack.unsafe-archive');
+    expect((refusal as PackError).findings.map((f) => [f.code, f.file, f.line])).toEqual([
+      ['lint.stale-lock', 'lint-me/pyproject.toml', 4],
+    ]);
+    expect(existsSync(out)).toBe(false);
     const unsafe = await lintDir(
       pluginDir({
         'pyproject.toml': pyproject,
