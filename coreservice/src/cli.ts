@@ -18,6 +18,7 @@ const load = {
   install: () => import('./install'),
   lifecycle: () => import('./lifecycle'),
   pluginsDir: () => import('./plugins-dir'),
+  pythonIndex: () => import('./runtime/python-index'),
   serve: () => import('./service/serve'),
   clientToken: () => import('./service/client-token'),
   systemd: () => import('./runtime/systemd'),
@@ -235,6 +236,8 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError('--supervisor takes coreservice or systemd');
     }
     if (supervisor === 'systemd') await (await load.systemd()).applySupervisor(supervisor);
+    // Where uv entries' dependencies come from (the environment wins over the file; see python-index.ts).
+    (await load.pythonIndex()).configurePython(file.python);
     // The docker backend reads its network from the environment, which wins over the file.
     if (file.docker?.network && !process.env.MAGELLON_DOCKER_NETWORK)
       process.env.MAGELLON_DOCKER_NETWORK = file.docker.network;

@@ -23,6 +23,13 @@
 //     allowed_origins: [https://magellon.lab.internal]
 //   docker:
 //     network: host                            # where docker replicas run: host, none, container:<name>
+//   python:                                  # where uv entries' dependencies come from
+//     indexes:                               # PEP 503 simple indexes: the first --index-url, the rest extra
+//       - url: https://pypi.org/simple       # the default when none is configured
+//       - url: https://pypi.lab.internal/simple
+//         username: ci                       # or username_env
+//         password_env: LAB_PYPI_PASSWORD    # or password: …; never on a command line nor logged
+//     offline: false                         # true: the archive's wheels/ only (MAGELLON_PYTHON_OFFLINE=1)
 //   download:
 //     min_bytes_per_second: 1024               # a hub slower than this over the window is given up on
 //     min_rate_window_seconds: 30
@@ -33,6 +40,7 @@ import { isPluginId } from './plugin-id';
 import { dockerNetworkProblem } from './runtime/docker';
 import { readSmallFile } from './runtime/files';
 import { ISOLATION_SETTINGS } from './runtime/isolation';
+import { NETRC_TOKEN, PYTHON_INDEX_URL } from './runtime/python-index';
 import { SUPERVISORS } from './runtime/systemd';
 
 export const TRUST_MODES = ['all', 'verified-only', 'allow-list'] as const;
@@ -75,6 +83,30 @@ const registrySchema = z
     message: 'a registry takes token or token_env, not both',
   });
 
+const secretToken = (what: string) =>
+  z
+    .string()
+    .regex(/^[^\s"'\\#]{1,1024}$/, `${what} is printable ASCII without spaces, quotes or #`)
+    .refine((v) => NETRC_TOKEN.test(v), `${what} is printable ASCII`);
+const envName = (what: string) =>
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, `${what} names an environment variable`);
+
+const pythonIndexSchema = z
+  .object({
+    url: z.string().regex(PYTHON_INDEX_URL, 'an index url is an http(s) URL without credentials in it'),
+    username: secretToken('a username').optional(),
+    username_env: envName('username_env').optional(),
+    password: secretToken('a password').optional(),
+    password_env: envName('password_env').optional(),
+  })
+  .strict()
+  .refine((i) => i.username === undefined || i.username_env === undefined, {
+    message: 'an index takes username or username_env, not both',
+  })
+  .refine((i) => i.password === undefined || i.password_env === undefined, {
+    message: 'an index takes password or password_env, not both',
+  });
+
 const configSchema = z
   .object({
     registries: z.array(registrySchema).optional(),
@@ -111,6 +143,13 @@ const configSchema = z
             'network must be host, none or container:<name>',
           )
           .optional(),
+      })
+      .strict()
+      .optional(),
+    python: z
+      .object({
+        indexes: z.array(pythonIndexSchema).min(1, 'indexes lists at least one index').optional(),
+        offline: z.boolean().optional(),
       })
       .strict()
       .optional(),

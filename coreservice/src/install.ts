@@ -406,9 +406,10 @@ async function activate(a: {
     renameSync(a.files, versionDir);
     moved = true;
     opts.onEvent?.({ stage: 'prepare', method: entry.method });
-    await backend.prepare(rt, (message) =>
+    const prepared = await backend.prepare(rt, (message) =>
       opts.onEvent?.({ stage: 'prepare', method: entry.method, message }),
     );
+    Object.assign(receipt, prepared?.receipt);
     crashPoint('prepare');
     // A first install makes the data dir, or finds the one an uninstall kept (its owner is set at launch).
     if (!a.replacing) mkdirSync(dataDir(home), { recursive: true });

@@ -29,6 +29,25 @@ export const receiptSchema = z.object({
   /** The install method (backend) it runs with (receipts before backends: the process backend). */
   method: z.enum(INSTALL_METHODS).optional(),
   installed_at: z.string(),
+  /**
+   * A uv venv's Python packages as installed (name, version, sha256 of the file when the installer
+   * said), so the set can be reproduced; the primary index they came from (no credentials; absent
+   * offline); whether they were a uv.lock's exact set. Receipts before them have none.
+   */
+  python_dependencies: z
+    .array(
+      z.object({
+        name: z.string(),
+        version: z.string(),
+        sha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .optional(),
+      }),
+    )
+    .optional(),
+  python_index: z.string().optional(),
+  locked: z.boolean().optional(),
 });
 export type Receipt = z.infer<typeof receiptSchema>;
 

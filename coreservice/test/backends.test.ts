@@ -128,6 +128,10 @@ describeBackendContract(() => new UvBackend(), {
   },
 });
 
+// These tests install from the archive's wheels/ only: offline, so nothing here ever reaches an
+// index (python-index.test.ts tests installs from one).
+process.env.MAGELLON_PYTHON_OFFLINE = '1';
+
 describe("the uv backend with a dependency in the archive's wheels/", () => {
   it("installs it from the wheel, with no index, into the version's venv", async () => {
     const rt = installed('fft', 'uv', (d) => {

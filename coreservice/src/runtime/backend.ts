@@ -76,6 +76,27 @@ export interface ReplicaInfo {
   unreadable?: { path: string; why: string };
 }
 
+/** One Python package a venv was given: the receipt's `python_dependencies`. */
+export interface PythonDependency {
+  name: string;
+  version: string;
+  /** The sha256 (hex) of the file installed, when the installer reported it. */
+  sha256?: string;
+}
+
+/** What prepare found worth recording in the receipt (records.ts receiptSchema). */
+export interface PreparedFacts {
+  python_dependencies?: PythonDependency[];
+  /** The primary index they came from (no credentials); absent offline. */
+  python_index?: string;
+  /** Whether they were the exact set of a uv.lock. */
+  locked?: boolean;
+}
+
+export interface Prepared {
+  receipt?: PreparedFacts;
+}
+
 export interface Backend {
   /** The install method this backend serves (`subprocess` is the process backend). */
   readonly method: InstallMethod;
@@ -88,8 +109,11 @@ export interface Backend {
   unavailable(host: HostFacts): string | undefined;
   /** Paths besides the version's files that a replica must be able to read (a venv). */
   readablePaths?(rt: PluginRuntime): string[];
-  /** Builds what the version needs to run (idempotent); `log` receives progress lines. */
-  prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void>;
+  /**
+   * Builds what the version needs to run (idempotent); `log` receives progress lines. What it
+   * returns is recorded in the receipt (the uv backend: the Python packages it installed).
+   */
+  prepare(rt: PluginRuntime, log: (line: string) => void): Promise<Prepared | undefined>;
   /**
    * Brings the version to `replicas` replicas: those numbered beyond it are stopped and forgotten,
    * those that run (or are starting, or paused) are left as they are, and the others are launched.

@@ -46,7 +46,7 @@ import {
   readReplicaRecords,
   writeRecord,
 } from '../records';
-import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
+import type { Backend, PluginRuntime, Prepared, ReplicaInfo, StartOptions, VersionRef } from './backend';
 import { readSmallFile, writeFileDurably } from './files';
 import { dockerCli, type HostFacts, haveProgram } from './host';
 import { isRoot } from './isolation';
@@ -375,7 +375,7 @@ export class DockerBackend implements Backend {
 
   // --------------------------------------------------------------------------- prepare
 
-  async prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void> {
+  async prepare(rt: PluginRuntime, log: (line: string) => void): Promise<Prepared | undefined> {
     if (rt.entry.dockerfile) await this.build(rt, log);
     else if (rt.entry.image) await this.find(rt, rt.entry.image, log);
     else
@@ -383,6 +383,7 @@ export class DockerBackend implements Backend {
         'bad-archive',
         `${rt.pluginId} ${rt.version}: its docker entry names no image or Dockerfile`,
       );
+    return undefined;
   }
 
   /** A path the entry names inside the version dir (links resolved), or `bad-archive`. */

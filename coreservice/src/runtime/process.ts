@@ -38,7 +38,7 @@ import {
   replicaRecordSchema,
   writeRecord,
 } from '../records';
-import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
+import type { Backend, PluginRuntime, Prepared, ReplicaInfo, StartOptions, VersionRef } from './backend';
 import { openOwnFile } from './files';
 import { findPython, type HostFacts } from './host';
 import { sandboxed } from './isolation';
@@ -144,10 +144,11 @@ export class ProcessBackend implements Backend {
     return (await findPython())?.executable ?? 'python3';
   }
 
-  async prepare(rt: PluginRuntime, _log: (line: string) => void): Promise<void> {
+  async prepare(rt: PluginRuntime, _log: (line: string) => void): Promise<Prepared | undefined> {
     if (!readdirSync(rt.dir).includes(MAIN_SCRIPT)) {
       throw new InstallError('backend-failed', `${rt.pluginId} ${rt.version} has no ${MAIN_SCRIPT} to run`);
     }
+    return undefined;
   }
 
   async start(rt: PluginRuntime, opts: StartOptions): Promise<void> {

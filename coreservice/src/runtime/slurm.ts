@@ -47,7 +47,7 @@ import {
   slurmJobRecordSchema,
   writeRecord,
 } from '../records';
-import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
+import type { Backend, PluginRuntime, Prepared, ReplicaInfo, StartOptions, VersionRef } from './backend';
 import { writeFileDurably } from './files';
 import { findPython, type HostFacts } from './host';
 import { sandboxed } from './isolation';
@@ -251,11 +251,11 @@ export class SlurmBackend implements Backend {
     return this.usesVenv(rt) ? this.uv.readablePaths(rt) : [];
   }
 
-  async prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void> {
-    if (this.usesVenv(rt)) await this.uv.prepare(rt, log);
-    else await this.plain.prepare(rt, log);
+  async prepare(rt: PluginRuntime, log: (line: string) => void): Promise<Prepared | undefined> {
+    const prepared = this.usesVenv(rt) ? await this.uv.prepare(rt, log) : await this.plain.prepare(rt, log);
     await this.writeScripts(rt);
     log('wrote the batch script (each replica is one Slurm job)');
+    return prepared;
   }
 
   /** The version's batch script and launcher, in its 0700 slurm dir (idempotent: always the same text). */

@@ -15,7 +15,7 @@ import type { InstallMethod } from '@magellon/hub-core';
 import { InstallError } from '../errors';
 import { dataDir, replicaFile, runDir, venvDir, venvPython } from '../layout';
 import { type ReplicaRecord, readRecord, replicaRecordSchema, writeRecord } from '../records';
-import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
+import type { Backend, PluginRuntime, Prepared, ReplicaInfo, StartOptions, VersionRef } from './backend';
 import { openOwnFile, writeFileDurably } from './files';
 import { findPython, type HostFacts } from './host';
 import { type FollowOptions, followFiles, type LogLine } from './log-follow';
@@ -156,7 +156,7 @@ export class SystemdSupervised implements Backend {
     return this.inner.readablePaths?.(rt) ?? [];
   }
 
-  prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void> {
+  prepare(rt: PluginRuntime, log: (line: string) => void): Promise<Prepared | undefined> {
     return this.inner.prepare(rt, log);
   }
 

@@ -1,20 +1,36 @@
 // The uv backend: a venv per plugin version (layout.ts: `<home>/venvs/<version>`), the pyproject's
-// dependencies installed into it from the archive's own `wheels/` (never from an index: a lab may be
-// air-gapped, and the hub vouches only for the archive), then run by a process backend it holds,
-// given the venv's interpreter. It owns only the venv; the replicas' run records are its process
-// backend's. With a `uv` binary on PATH it is used (`uv venv`, `uv pip install`); without one,
-// `python3 -m venv` and pip do the same.
+// dependencies installed into it, then run by a process backend it holds, given the venv's
+// interpreter. It owns only the venv; the replicas' run records are its process backend's. With a
+// `uv` binary on PATH it is used (`uv venv`, `uv pip install`); without one, `python3 -m venv` and
+// pip do the same.
+//
+// Where the packages come from is python-index.ts's: the configured indexes (PyPI by default), or
+// offline the archive's own `wheels/` only (`--no-index`); wheels/ is also a find-links source
+// online. With a `uv.lock` beside the pyproject, exactly its packages are installed: the lock is
+// read and checked against the pyproject by the domain library (uv-lock.ts), which writes the
+// requirements file handed to `--require-hashes --no-deps`, so a download whose sha256 is not the
+// lock's fails closed (`checksum-mismatch`). Without a lock the dependencies are resolved, and pip's
+// `--report` says what was installed, with hashes, for the receipt.
 //
 // The pyproject is the plugin author's: its dependency strings are parsed by the domain library as
 // PEP 508 requirements and refused if they are anything else (an option, a URL, a path). pip and uv
-// get them only after `--`, with the options CoreService chose: no index, the archive's wheels only,
-// wheels only (no sdist's build script runs), no config file of the host's or the plugin's, run
-// outside the plugin's files.
+// get them only after `--` (or in the requirements file CoreService wrote), with the options
+// CoreService chose: wheels only (no sdist's build script runs), no config file of the host's or the
+// plugin's, run outside the plugin's files. An index's credentials are in a 0600 .netrc of the
+// installer's throw-away HOME, never on its command line, and scrubbed from whatever it printed.
 import { type ExecFileException, execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
-import { type InstallMethod, installRequirements } from '@magellon/hub-core';
+import {
+  type InstallMethod,
+  installRequirements,
+  type LockedInstall,
+  lockedInstall,
+  MAX_UV_LOCK_BYTES,
+  normalizePackageName,
+  UV_LOCK_FILE,
+} from '@magellon/hub-core';
 import { InstallError } from '../errors';
 import {
   DEFAULT_PYPROJECT,
@@ -25,14 +41,25 @@ import {
   venvVersionNames,
   wheelsDir,
 } from '../layout';
-import type { Backend, PluginRuntime, ReplicaInfo, StartOptions, VersionRef } from './backend';
+import type {
+  Backend,
+  PluginRuntime,
+  Prepared,
+  PreparedFacts,
+  PythonDependency,
+  ReplicaInfo,
+  StartOptions,
+  VersionRef,
+} from './backend';
 import { readSmallFile } from './files';
 import { findPython, type HostFacts, onPath } from './host';
 import type { FollowOptions, LogLine } from './log-follow';
 import { outputLines, withoutColour } from './output';
 import { ProcessBackend } from './process';
+import { pythonSource, scrub, secretsOf, writeNetrc } from './python-index';
 
 const PREPARE_TIMEOUT_MS = 10 * 60_000;
+const MAX_REPORT_BYTES = 16 * 1024 * 1024;
 const MAX_PYPROJECT_BYTES = 256 * 1024;
 
 /** The venv of a version. */
@@ -112,6 +139,75 @@ function dependencies(rt: PluginRuntime, pyproject: string): string[] {
   return deps.requirements;
 }
 
+/** The uv.lock beside the pyproject, read and checked against it; undefined when there is none. */
+function lockOf(rt: PluginRuntime, pyproject: string): Extract<LockedInstall, { ok: true }> | undefined {
+  const path = join(dirname(pyproject), UV_LOCK_FILE);
+  if (!existsSync(path)) return undefined;
+  const label = `${rt.pluginId} ${rt.version}`;
+  const lock = readSmallFile(path, MAX_UV_LOCK_BYTES);
+  if (!lock.ok)
+    throw new InstallError('bad-archive', `${label}: ${UV_LOCK_FILE} cannot be read (${lock.why})`);
+  const project = readSmallFile(pyproject, MAX_PYPROJECT_BYTES);
+  if (!project.ok)
+    throw new InstallError('bad-archive', `${label}: the pyproject cannot be read (${project.why})`);
+  const read = lockedInstall(project.text, lock.text);
+  if (!read.ok) throw new InstallError('bad-archive', `${label}: ${read.reason}`, read.details);
+  return read;
+}
+
+/**
+ * The package pip or uv refused because its download's hash is not the lock's, as `name==version`
+ * (pip: "THESE PACKAGES DO NOT MATCH THE HASHES …" then "    name==1.0 from …"; uv: "Hash mismatch
+ * for `name==1.0`"), or undefined when the failure is another.
+ */
+function hashMismatch(lines: readonly string[]): string | undefined {
+  const plain = lines.map(withoutColour);
+  const uv = plain.map((l) => /hash mismatch for `([^`\s]{1,200})`/i.exec(l)?.[1]).find(Boolean);
+  if (uv) return uv;
+  const at = plain.findIndex((l) => /DO NOT MATCH THE HASHES/.test(l));
+  if (at < 0) return undefined;
+  const named = plain
+    .slice(at + 1)
+    .map((l) => /^\s+([A-Za-z0-9._-]{1,200}==[A-Za-z0-9.!+_-]{1,100})\s+from\b/.exec(l)?.[1]);
+  return named.find(Boolean) ?? 'package';
+}
+
+/** What pip's `--report` says it installed: name, version, the sha256 of the file (bounded read). */
+function installedFrom(report: string): PythonDependency[] {
+  const read = readSmallFile(report, MAX_REPORT_BYTES);
+  if (!read.ok) return [];
+  try {
+    const doc = JSON.parse(read.text) as { install?: unknown };
+    if (!Array.isArray(doc.install)) return [];
+    const installed: PythonDependency[] = doc.install.flatMap((item: unknown) => {
+      const i = item as {
+        metadata?: { name?: unknown; version?: unknown };
+        download_info?: { archive_info?: { hashes?: { sha256?: unknown }; hash?: unknown } };
+      };
+      const name = i.metadata?.name;
+      const version = i.metadata?.version;
+      if (typeof name !== 'string' || typeof version !== 'string') return [];
+      const info = i.download_info?.archive_info;
+      const sha =
+        typeof info?.hashes?.sha256 === 'string'
+          ? info.hashes.sha256
+          : typeof info?.hash === 'string' && info.hash.startsWith('sha256=')
+            ? info.hash.slice(7)
+            : undefined;
+      return [
+        {
+          name: normalizePackageName(name).slice(0, 200),
+          version: version.slice(0, 100),
+          ...(sha && /^[0-9a-f]{64}$/.test(sha) ? { sha256: sha } : {}),
+        },
+      ];
+    });
+    return installed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  } catch {
+    return [];
+  }
+}
+
 export class UvBackend implements Backend {
   readonly method: InstallMethod = 'uv';
   /** Runs the replicas with the venv's interpreter; the run records are its. */
@@ -125,7 +221,7 @@ export class UvBackend implements Backend {
     return [venvDir(rt)];
   }
 
-  async prepare(rt: PluginRuntime, log: (line: string) => void): Promise<void> {
+  async prepare(rt: PluginRuntime, log: (line: string) => void): Promise<Prepared> {
     await this.runner.prepare(rt, log);
     const pyproject = fileInVersion(rt.dir, rt.entry.pyproject ?? DEFAULT_PYPROJECT);
     if (!pyproject || !existsSync(pyproject)) {
@@ -135,6 +231,8 @@ export class UvBackend implements Backend {
       );
     }
     const deps = dependencies(rt, pyproject);
+    const locked = lockOf(rt, pyproject);
+    let secrets: string[] = [];
     const venv = venvDir(rt);
     rmSync(venv, { recursive: true, force: true });
     const home = mkdtempSync(join(tmpdir(), 'coreservice-venv-home-'));
@@ -147,48 +245,91 @@ export class UvBackend implements Backend {
       const cwd = dirname(venv);
       if (useUv) await exec('uv', ['venv', '--no-config', '--python', python, '--', venv], rt.home, home);
       else await exec(python, ['-m', 'venv', '--without-pip', '--', venv], rt.home, home);
-      if (deps.length === 0) return;
+      // Nothing to install: nothing comes from any index.
+      if (deps.length === 0 && (locked?.packages.length ?? 0) === 0)
+        return { receipt: { locked: locked !== undefined, python_dependencies: [] } };
+      const source = pythonSource();
+      secrets = secretsOf(source);
+      writeNetrc(home, source);
+      const index = source.offline ? undefined : source.indexes[0]!.url;
+      const facts: PreparedFacts = {
+        locked: locked !== undefined,
+        ...(index ? { python_index: index } : {}),
+      };
       const wheels = wheelsDir(rt.dir);
       const links = existsSync(wheels) ? ['--find-links', wheels] : [];
+      const count = locked ? locked.packages.length : deps.length;
       log(
-        `installing ${deps.length} dependenc${deps.length === 1 ? 'y' : 'ies'} from the archive's wheels (no index)`,
+        `installing ${count} ${locked ? 'locked ' : ''}dependenc${count === 1 ? 'y' : 'ies'} ${source.offline ? "from the archive's wheels (offline)" : `from ${index}`}`,
       );
       const interpreter = venvPython(venv);
-      const fixed = ['--no-index', ...links, '--only-binary', ':all:'];
+      const from = source.offline
+        ? ['--no-index', ...links]
+        : [
+            '--index-url',
+            source.indexes[0]!.url,
+            ...source.indexes.slice(1).flatMap((i) => ['--extra-index-url', i.url]),
+            ...links,
+          ];
+      // A lock: exactly its packages, each file checked against its hash, nothing resolved.
+      const requirementsFile = join(home, 'requirements.txt');
+      if (locked) writeFileSync(requirementsFile, locked.requirementsText, { mode: 0o600, flag: 'wx' });
+      const what = locked ? ['--require-hashes', '--no-deps', '-r', requirementsFile] : ['--', ...deps];
+      const fixed = [...from, '--only-binary', ':all:'];
       if (useUv) {
         await exec(
           'uv',
-          ['pip', 'install', '--no-config', '--python', interpreter, ...fixed, '--', ...deps],
+          ['pip', 'install', '--no-config', '--python', interpreter, ...fixed, ...what],
           cwd,
           home,
         );
-      } else {
-        await exec(interpreter, ['-m', 'ensurepip', '--default-pip'], cwd, home);
-        await exec(
-          interpreter,
-          [
-            '-m',
-            'pip',
-            '--isolated',
-            'install',
-            '--disable-pip-version-check',
-            '--no-cache-dir',
-            '--no-input',
-            ...fixed,
-            '--',
-            ...deps,
-          ],
-          cwd,
-          home,
-        );
+        return {
+          receipt: {
+            ...facts,
+            ...(locked
+              ? { python_dependencies: locked.packages.map((p) => ({ name: p.name, version: p.version })) }
+              : {}),
+          },
+        };
       }
+      await exec(interpreter, ['-m', 'ensurepip', '--default-pip'], cwd, home);
+      const report = join(home, 'report.json');
+      await exec(
+        interpreter,
+        [
+          '-m',
+          'pip',
+          '--isolated',
+          'install',
+          '--disable-pip-version-check',
+          '--no-cache-dir',
+          '--no-input',
+          '--report',
+          report,
+          ...fixed,
+          ...what,
+        ],
+        cwd,
+        home,
+      );
+      return { receipt: { ...facts, python_dependencies: installedFrom(report) } };
     } catch (err) {
       rmSync(venv, { recursive: true, force: true });
       if (err instanceof InstallError) throw err;
+      const lines = ((err as { lines?: string[] }).lines ?? []).map((l) => scrub(l, secrets));
+      const message = scrub((err as Error).message, secrets);
+      const mismatch = hashMismatch(lines);
+      if (mismatch) {
+        throw new InstallError(
+          'checksum-mismatch',
+          `${rt.pluginId} ${rt.version}: the downloaded ${mismatch} does not match the sha256 ${UV_LOCK_FILE} pins for it; nothing of it was installed`,
+          lines,
+        );
+      }
       throw new InstallError(
         'backend-failed',
-        `could not prepare the venv of ${rt.pluginId} ${rt.version}: ${(err as Error).message}`,
-        (err as { lines?: string[] }).lines ?? [],
+        `could not prepare the venv of ${rt.pluginId} ${rt.version}: ${message}`,
+        lines,
       );
     } finally {
       rmSync(home, { recursive: true, force: true });

@@ -159,6 +159,12 @@ export const FINDING_CODES = {
   'lint.invalid-pyproject': 'a pyproject.toml named by a uv install entry is not valid TOML',
   'lint.unsafe-dependency':
     'a uv entry’s pyproject.toml lists a dependency that is not a plain requirement from an index (an option such as --index-url, a URL or path, a control character, …), or its [tool.uv] names indexes, find-links, or URL or git sources',
+  'lint.no-lock':
+    'a uv entry’s pyproject.toml has dependencies but no uv.lock beside it: each install resolves them anew (warning)',
+  'lint.unsafe-lock':
+    'a uv entry’s uv.lock is not TOML, or names a package from a git, URL or path source, a bad name, version or hash, or a dependency it does not list; CoreService refuses to install from it',
+  'lint.stale-lock':
+    'a uv entry’s uv.lock disagrees with its pyproject.toml: a dependency missing from the lock, or a locked version its specifier does not admit; CoreService refuses it (run uv lock)',
   'lint.misspelled-key': 'an unknown manifest key is one or two edits from a known one (did you mean …?)',
   'lint.newer-manifest-version': 'manifest_version is newer than this hub knows',
   'lint.unknown-predicate': 'an install predicate this hub does not know',

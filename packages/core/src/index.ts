@@ -6,6 +6,7 @@ export * from './finding-codes-doc';
 export * from './findings';
 export * from './manifest/pyproject';
 export * from './manifest/requirement';
+export * from './manifest/uv-lock';
 export * from './schema';
 export * from './text';
 export * from './versions';

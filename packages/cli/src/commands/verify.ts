@@ -179,7 +179,9 @@ function summary(result: VerifyResult, errors: number, warnings: number): string
  * where the plugin never could. The docker daemon is out of reach of that first run; when
  * CoreService then says that only its docker entry could fit this host, the install runs again with
  * docker, in a network holder's namespace (verify-docker.ts), and everything docker made for it is
- * removed afterwards. Resolves to undefined when it was healthy, or to what failed.
+ * removed afterwards. Resolves to undefined when it was healthy, or to what failed. Its network
+ * namespace reaches no Python index, so a uv entry installs offline (MAGELLON_PYTHON_OFFLINE=1):
+ * from the archive's wheels/ only, never waiting on an index that cannot answer.
  */
 async function smokeInstall(coreservice: string, archive: string): Promise<string | undefined> {
   const box = container();
@@ -201,7 +203,7 @@ async function smokeInstall(coreservice: string, archive: string): Promise<strin
         pluginsDir,
         '--json',
       ],
-      env,
+      { MAGELLON_PYTHON_OFFLINE: '1', ...env },
     );
   try {
     // No daemon answers at this socket: CoreService picks a method that runs without docker.

@@ -8,6 +8,7 @@ import { keyTypoFindings } from './key-typos';
 import { joinRelative, normalizeRelative, type PluginFiles, parentDir } from './plugin-files';
 import { pyprojectDependencies } from './pyproject';
 import { type PlaceholderField, TEMPLATE_PLACEHOLDERS } from './template-placeholders';
+import { UV_LOCK_FILE, uvLockProblems } from './uv-lock';
 
 /** Everything a lint rule may look at. */
 export interface LintContext {
@@ -166,6 +167,27 @@ const uvPyprojectSafe: LintRule = async (ctx) => {
   }
 };
 
+/**
+ * A uv entry's uv.lock (beside its pyproject.toml), which CoreService installs exactly: refused
+ * sources, names, versions or hashes (lint.unsafe-lock), or a lock that disagrees with the
+ * pyproject (lint.stale-lock) are errors, since install refuses them; dependencies without a lock
+ * are a warning (lint.no-lock): each install then resolves them anew.
+ */
+const uvLockMatches: LintRule = async (ctx) => {
+  for (const path of uvPyprojects(ctx.manifest, (p) => ctx.files.has(p))) {
+    const pyproject = pyprojectDependencies((await ctx.files.read(path)).toString('utf8'), parentDir(path));
+    if (pyproject.refusals.length > 0) continue;
+    const lockPath = joinRelative(parentDir(path), UV_LOCK_FILE);
+    const has = lockPath !== undefined && ctx.files.has(lockPath);
+    const text = has ? (await ctx.files.read(lockPath)).toString('utf8') : undefined;
+    for (const p of uvLockProblems(pyproject, text)) {
+      const where = { file: `${ctx.files.label}/${p.file === 'lock' ? lockPath : path}`, line: p.line };
+      if (p.code === 'lint.no-lock') ctx.findings.warning(p.code, `${path} has ${p.message}`, where);
+      else ctx.findings.error(p.code, p.message, where);
+    }
+  }
+};
+
 const manifestVersionKnown: LintRule = (ctx) => {
   if (!(KNOWN_MANIFEST_VERSIONS as readonly string[]).includes(ctx.manifest.manifest_version)) {
     ctx.findings.warning(
@@ -288,6 +310,7 @@ export const LINT_RULES: readonly LintRule[] = [
   bundledSdkWheelCurrent,
   schemaFilesPresent,
   uvPyprojectSafe,
+  uvLockMatches,
   manifestVersionKnown,
   predicatesKnown,
   tagsInfo,

@@ -74,7 +74,12 @@ requires = ["setuptools @ https://x.example/s.whl"]
 [dependency-groups]
 dev = ["--index-url=x"]
 `;
-    expect(pyprojectDependencies(text)).toEqual({ dependencies: [], refusals: [], externalSources: [] });
+    expect(pyprojectDependencies(text)).toEqual({
+      dependencies: [],
+      refusals: [],
+      externalSources: [],
+      projectName: 'plugin',
+    });
   });
 
   it('refuses [tool.uv] and [tool.uv.pip] settings that name other package locations', () => {

@@ -37,6 +37,8 @@ export interface PyprojectDependencies {
    * sources, but they will not exist after extraction (a warning for the author).
    */
   externalSources: string[];
+  /** `[project].name`, when it is a string. */
+  projectName?: string;
 }
 
 /** [tool.uv] and [tool.uv.pip] keys that point uv at other package locations. */
@@ -95,6 +97,8 @@ export function pyprojectDependencies(text: string, dir = ''): PyprojectDependen
     return out;
   }
   const where = new TomlPlaces(text);
+  const name = own(table(own(doc, 'project')), 'name');
+  if (typeof name === 'string') out.projectName = name;
   readDependencies(own(table(own(doc, 'project')), 'dependencies'), where, out);
   readUvSettings(table(own(table(own(doc, 'tool')), 'uv')), where, dir, out);
   return out;

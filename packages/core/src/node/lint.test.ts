@@ -117,7 +117,8 @@ inside = { path = "vendor/lib" }
   it('real dependencies lint clean; ones that would steer pip or uv are errors at their lines', async () => {
     const real =
       '[project]\nname = "x"\ndependencies = ["fastapi>=0.110", "numpy", \'pydantic[email]>=2; python_version>="3.11"\']\n';
-    expect(await codes(pluginDir({ 'pyproject.toml': real }))).toEqual([]);
+    // Without a uv.lock each install resolves them anew: a warning.
+    expect(await codes(pluginDir({ 'pyproject.toml': real }))).toEqual(['warning lint.no-lock']);
     const hostile = `[project]
 name = "x"
 dependencies = [
@@ -138,6 +139,47 @@ find-links = ["http://evil.example/wheels"]
       ['error', 'lint.unsafe-dependency', 'lint-me/pyproject.toml', 11],
     ]);
     expect(result.ok).toBe(false);
+  });
+
+  it('a uv.lock that matches the pyproject lints clean and is packed and checksummed; a stale or unsafe one is an error', async () => {
+    const pyproject = '[project]\nname = "lint-me"\ndependencies = [\n  "numpy>=1.26",\n]\n';
+    const pkg = (name: string, version: string, source: string) =>
+      `[[package]]\nname = "${name}"\nversion = "${version}"\nsource = ${source}\nwheels = [{ url = "https://files.example/${name}.whl", hash = "sha256:${'a'.repeat(64)}" }]\n`;
+    const lock = (numpy: string, source = '{ registry = "https://pypi.org/simple" }') =>
+      `version = 1\n\n[[package]]\nname = "lint-me"\nversion = "1.0.0"\nsource = { virtual = "." }\ndependencies = [{ name = "numpy" }]\n\n${pkg('numpy', numpy, source)}`;
+    const dir = pluginDir({ 'pyproject.toml': pyproject, 'uv.lock': lock('1.26.4') });
+    expect(await codes(dir)).toEqual([]);
+    const packed = await packPlugin(dir, { out: join(dir, '..', 'locked.mpn') });
+    expect(Object.keys(packed.manifest.file_checksums)).toContain('uv.lock');
+    const staleDir = pluginDir({ 'pyproject.toml': pyproject, 'uv.lock': lock('1.25.0') });
+    const stale = await lintDir(staleDir);
+    expect(stale.findings.map((f) => [f.severity, f.code, f.file, f.line])).toEqual([
+      ['error', 'lint.stale-lock', 'lint-me/pyproject.toml', 4],
+    ]);
+    expect(stale.findings[0]!.message).toMatch(
+      /pins "numpy" to "1.25.0", which pyproject.toml's ">=1.26" does not admit/,
+    );
+    // CoreService would refuse it, so pack refuses to write it.
+    const out = join(staleDir, '..', 'stale.mpn');
+    const refusal = await packPlugin(staleDir, { out }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect((refusal as PackError).code).toBe('pack.unsafe-archive');
+    expect((refusal as PackError).findings.map((f) => [f.code, f.file, f.line])).toEqual([
+      ['lint.stale-lock', 'lint-me/pyproject.toml', 4],
+    ]);
+    expect(existsSync(out)).toBe(false);
+    const unsafe = await lintDir(
+      pluginDir({
+        'pyproject.toml': pyproject,
+        'uv.lock': lock('1.26.4', '{ url = "https://evil.example/numpy.whl" }'),
+      }),
+    );
+    expect(unsafe.findings.map((f) => [f.severity, f.code, f.file, f.line])).toEqual([
+      ['error', 'lint.unsafe-lock', 'lint-me/uv.lock', 9],
+    ]);
+    expect(unsafe.findings[0]!.message).toMatch(/"numpy" comes from a "url" source/);
   });
 
   it('files named like Object.prototype members pack, and the archive passes its own checks', async () => {

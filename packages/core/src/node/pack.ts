@@ -20,9 +20,10 @@ import { archiveFileName } from '../catalog/model';
 import type { FindingCode } from '../finding-codes';
 import type { Finding } from '../findings';
 import { uvPyprojects } from '../manifest/lint-rules';
-import { parentDir } from '../manifest/plugin-files';
+import { joinRelative, parentDir } from '../manifest/plugin-files';
 import { pyprojectDependencies } from '../manifest/pyproject';
 import { readManifest } from '../manifest/read-manifest';
+import { UV_LOCK_FILE, uvLockProblems } from '../manifest/uv-lock';
 import type { ArchiveManifest } from '../schema/archive-manifest';
 import { verifyArchive } from './archive/verify-archive';
 import { DirPluginFiles, listPluginDir, readSourceManifest } from './plugin-dir';
@@ -148,10 +149,24 @@ function refuseUnsafeDependencies(dir: string, manifest: ArchiveManifest, files:
         message: r.kind === 'toml' ? `${path} is ${r.message}` : r.message,
       });
     }
+    if (read.refusals.length > 0) continue;
+    // A uv.lock install would refuse (unsafe, or not this pyproject's): refused here too.
+    const lockPath = joinRelative(parentDir(path), UV_LOCK_FILE);
+    if (!lockPath || !plugin.has(lockPath)) continue;
+    for (const p of uvLockProblems(read, plugin.readSync(lockPath).toString('utf8'))) {
+      if (p.code === 'lint.no-lock') continue;
+      findings.push({
+        file: `${basename(dir)}/${p.file === 'lock' ? lockPath : path}`,
+        line: p.line,
+        severity: 'error',
+        code: p.code,
+        message: p.message,
+      });
+    }
   }
   if (findings.length > 0) {
     throw new PackError(
-      'the plugin’s pyproject.toml would make the archive unsafe to install; fix the lines named above (nothing was written)',
+      'the plugin’s pyproject.toml or uv.lock would make the archive unsafe to install; fix the lines named above (nothing was written)',
       'pack.unsafe-archive',
       findings,
       findings[0]!.file,

@@ -96,6 +96,28 @@ export const lintFixtures: FixtureTable<'lint'> = {
     'lint-me/pyproject.toml',
     5,
   ),
+  'lint.no-lock': filesCase(
+    { 'pyproject.toml': '[project]\nname = "lint-me"\ndependencies = [\n  "numpy>=1.26",\n]\n' },
+    'lint-me/pyproject.toml',
+    4,
+  ),
+  'lint.unsafe-lock': filesCase(
+    {
+      'pyproject.toml': '[project]\nname = "lint-me"\ndependencies = ["evil"]\n',
+      'uv.lock':
+        'version = 1\n\n[[package]]\nname = "lint-me"\nversion = "1.0.0"\nsource = { virtual = "." }\ndependencies = [{ name = "evil" }]\n\n[[package]]\nname = "evil"\nversion = "1.0"\nsource = { git = "https://evil.example/evil.git" }\n',
+    },
+    'lint-me/uv.lock',
+    9,
+  ),
+  'lint.stale-lock': filesCase(
+    {
+      'pyproject.toml': '[project]\nname = "lint-me"\ndependencies = [\n  "numpy>=2",\n  "rich",\n]\n',
+      'uv.lock': `version = 1\n\n[[package]]\nname = "lint-me"\nversion = "1.0.0"\nsource = { virtual = "." }\ndependencies = [{ name = "numpy" }]\n\n[[package]]\nname = "numpy"\nversion = "1.26.4"\nsource = { registry = "https://pypi.org/simple" }\nwheels = [{ url = "https://files.example/numpy.whl", hash = "sha256:${'a'.repeat(64)}" }]\n`,
+    },
+    'lint-me/pyproject.toml',
+    4,
+  ),
   'lint.misspelled-key': manifestCase(
     (t) => `${t}helth_check_timeout: 3\nrequires_skd: x\n`,
     'requires_skd:',
