@@ -17,11 +17,15 @@ const load = {
   doctor: () => import('./doctor'),
   install: () => import('./install'),
   lifecycle: () => import('./lifecycle'),
+  liveness: () => import('./runtime/liveness'),
   pluginsDir: () => import('./plugins-dir'),
   serve: () => import('./service/serve'),
   systemd: () => import('./runtime/systemd'),
   upgrade: () => import('./upgrade'),
 };
+
+/** The commands that start replicas, and so listen on the broker (when there is one) while they run. */
+const LISTENING_COMMANDS = new Set(['install', 'install-file', 'upgrade', 'start', 'restart', 'scale']);
 
 /** The trust modes --trust takes (the config file may also say allow-list). */
 const FLAG_TRUST = ['all', 'verified-only'];
@@ -210,6 +214,7 @@ export async function main(argv: string[]): Promise<number> {
   const trust = values.trust ?? 'all';
   let pluginsDir: string;
   let logLevel: string;
+  let brokerUrl: string | undefined;
   try {
     if (configPath) file = (await load.config()).readConfigFile(configPath);
     if (!FLAG_TRUST.includes(trust)) {
@@ -235,6 +240,7 @@ export async function main(argv: string[]): Promise<number> {
         `${values['log-level'] !== undefined ? '--log-level' : process.env.MAGELLON_LOG_LEVEL ? '$MAGELLON_LOG_LEVEL' : 'log_level'} takes error, warn, info or debug`,
       );
     }
+    brokerUrl = (await import('./runtime/settings')).resolveBrokerUrl(file.broker);
     out.where = (await load.pluginsDir()).resolvePluginsDir({
       flag: values['plugins-dir'],
       config: { pluginsDir: file.plugins_dir, file: configPath },
@@ -262,6 +268,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     isolation: isolation as RunOptions['isolation'],
     ...(configPath ? { configFile: configPath } : {}),
+    ...(brokerUrl ? { brokerUrl } : {}),
   };
   const timeouts = {
     minBytesPerSecond: file.download?.min_bytes_per_second,
@@ -278,6 +285,11 @@ export async function main(argv: string[]): Promise<number> {
   };
   const inDir = `in ${safe(pluginsDir)} (from ${safe(out.where.from)})`;
   try {
+    // Commands that start replicas wait for their announce on the broker: they listen while they run.
+    if (brokerUrl && LISTENING_COMMANDS.has(command)) {
+      run.liveness = new (await load.liveness()).Liveness(brokerUrl).start();
+      await run.liveness.waitConnected(10_000);
+    }
     switch (command) {
       case 'install': {
         const [pluginId, version] = one().split('@') as [string, string | undefined];
@@ -481,6 +493,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     return out.report(err);
+  } finally {
+    await run.liveness?.close();
   }
 }
 

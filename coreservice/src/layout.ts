@@ -161,6 +161,7 @@ const RECEIPT = 'receipt.json';
 const STATE = 'state.json';
 const IDENTITY = 'identity.json';
 const HEARTBEAT_KEY = 'heartbeat.key';
+const BROKER_SETTINGS = 'broker-settings.yml';
 const DATA = 'data';
 const SNAPSHOTS = 'snapshots';
 const RUN = 'run';
@@ -170,7 +171,16 @@ const SLURM = 'slurm';
 /** CoreService's own files in a home: root's alone under uid isolation (0600). */
 const HOME_RECORDS = [RECEIPT, STATE, IDENTITY, HEARTBEAT_KEY] as const;
 /** The names in a home that are CoreService's own, which no version may take. */
-const HOME_NAMES = new Set<string>([...HOME_RECORDS, DATA, SNAPSHOTS, RUN, VENVS, CONTAINERS, SLURM]);
+const HOME_NAMES = new Set<string>([
+  ...HOME_RECORDS,
+  BROKER_SETTINGS,
+  DATA,
+  SNAPSHOTS,
+  RUN,
+  VENVS,
+  CONTAINERS,
+  SLURM,
+]);
 
 /** `<home>/receipt.json`: what is installed (written last; its presence means installed). */
 export const receiptFile = (home: string) => join(home, RECEIPT);
@@ -180,6 +190,11 @@ export const stateFile = (home: string) => join(home, STATE);
 export const identityFile = (home: string) => join(home, IDENTITY);
 /** `<home>/heartbeat.key`: the plugin's heartbeat secret. */
 export const heartbeatKeyFile = (home: string) => join(home, HEARTBEAT_KEY);
+/**
+ * `<home>/broker-settings.yml`: the broker in the Magellon SDK's settings form (MAGELLON_SETTINGS_FILE),
+ * readable by the plugin (its group under uid isolation) and nobody else.
+ */
+export const brokerSettingsFile = (home: string) => join(home, BROKER_SETTINGS);
 /** Every file CoreService keeps for itself in a home. */
 export const homeRecordFiles = (home: string) => HOME_RECORDS.map((n) => join(home, n));
 

@@ -9,13 +9,14 @@ import type { PluginRuntime, ReplicaInfo } from './runtime/backend';
 import { backendFor } from './runtime/backends';
 import {
   type Heartbeat,
-  heartbeatOf,
   type PluginHealth,
   pluginHealth,
   replicaHealthy,
+  replicaHeartbeats,
 } from './runtime/health';
 import { readIdentity } from './runtime/identity';
 import { type IsolationLevel, resolveIsolation } from './runtime/isolation';
+import { type LivenessStatus, livenessStatus } from './runtime/liveness';
 import type { FollowOptions, LogLine } from './runtime/log-follow';
 import {
   defaultReplicas,
@@ -27,7 +28,7 @@ import {
   stopWholePlugin,
   writeRunState,
 } from './runtime/runner';
-import { type EffectiveSetting, heartbeatSeconds, replicaId } from './runtime/settings';
+import { type EffectiveSetting, heartbeatSeconds } from './runtime/settings';
 import { listSnapshots } from './snapshots';
 
 function installed(pluginsDir: string, id: string): { receipt: Receipt; rt: PluginRuntime } {
@@ -99,6 +100,12 @@ export interface PluginStatus {
    * stopped, what they would get), its own uid when it has one, and why (none: what is exposed).
    */
   isolation: { level: IsolationLevel; uid?: number; why: string };
+  /**
+   * How its liveness is known: from the broker (which announce matched it, and how), or, when no
+   * broker is configured and its manifest expects an announce, from its READY line and /health.
+   * Absent for a plugin that announces nothing and no broker.
+   */
+  liveness?: LivenessStatus;
 }
 
 /** The isolation a plugin's replicas run with; a mismatch with what this CoreService gives is said. */
@@ -164,10 +171,20 @@ export async function pluginStatus(
     all.filter((r) => r.given).sort((a, b) => (b.started_at ?? '').localeCompare(a.started_at ?? ''))[0];
   const interval = heartbeatSeconds(opts.run ?? {});
   const method = rt.entry.method;
+  const liveness = opts.run?.liveness;
+  const beatOf = replicaHeartbeats(
+    rt,
+    all.map((r) => r.replica),
+    { liveness, heartbeats: opts.heartbeats, intervalSeconds: interval },
+  );
+  // A plugin that announces on the broker need not answer /health (Magellon SDK plugins do not).
+  const byBroker = liveness !== undefined && rt.manifest.health_check.expected_announce;
   const replicas = all.map(({ given: _given, healthy: answers, ...r }): ReplicaStatus => {
-    const beat = heartbeatOf(opts.heartbeats?.get(replicaId(id, r.replica)), interval, r.started_at);
-    return { ...r, backend: method, healthy: replicaHealthy(r, beat.heartbeat, answers), ...beat };
+    const beat = beatOf(r.replica, r.started_at);
+    const ok = answers || (byBroker && beat.heartbeat === 'fresh');
+    return { ...r, backend: method, healthy: replicaHealthy(r, beat.heartbeat, ok), ...beat };
   });
+  const heard = livenessStatus(rt, liveness, opts.run?.brokerUrl);
   const healthy = replicas.filter((r) => r.healthy).length;
   const alive = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
   const overall: PluginStatus['state'] =
@@ -208,6 +225,7 @@ export async function pluginStatus(
     receipt,
     problems,
     isolation: isolationOf(rt, replicas, opts.run),
+    ...(heard ? { liveness: heard } : {}),
   };
 }
 
