@@ -13,10 +13,11 @@ import {
   pluginHealth,
   replicaHealthy,
   replicaHeartbeats,
+  withBrokerState,
 } from './runtime/health';
 import { readIdentity } from './runtime/identity';
 import { type IsolationLevel, resolveIsolation } from './runtime/isolation';
-import { type LivenessStatus, livenessStatus } from './runtime/liveness';
+import { earliestStart, type LivenessStatus, livenessStatus } from './runtime/liveness';
 import type { FollowOptions, LogLine } from './runtime/log-follow';
 import {
   defaultReplicas,
@@ -172,19 +173,23 @@ export async function pluginStatus(
   const interval = heartbeatSeconds(opts.run ?? {});
   const method = rt.entry.method;
   const liveness = opts.run?.liveness;
-  const beatOf = replicaHeartbeats(
-    rt,
-    all.map((r) => r.replica),
-    { liveness, heartbeats: opts.heartbeats, intervalSeconds: interval },
-  );
+  const beatOf = replicaHeartbeats(rt, all, {
+    liveness,
+    heartbeats: opts.heartbeats,
+    intervalSeconds: interval,
+  });
   // A plugin that announces on the broker need not answer /health (Magellon SDK plugins do not).
   const byBroker = liveness !== undefined && rt.manifest.health_check.expected_announce;
-  const replicas = all.map(({ given: _given, healthy: answers, ...r }): ReplicaStatus => {
-    const beat = beatOf(r.replica, r.started_at);
+  const replicas = all.map(({ given: _given, healthy: answers, ...seen }): ReplicaStatus => {
+    const beat = beatOf(seen.replica, seen.started_at);
+    const r = withBrokerState(seen, beat.heartbeat, byBroker);
     const ok = answers || (byBroker && beat.heartbeat === 'fresh');
     return { ...r, backend: method, healthy: replicaHealthy(r, beat.heartbeat, ok), ...beat };
   });
-  const heard = livenessStatus(rt, liveness, opts.run?.brokerUrl);
+  const heard = livenessStatus(rt, liveness, {
+    brokerUrl: opts.run?.brokerUrl,
+    sinceMs: earliestStart(all.filter((r) => r.state === 'running' || r.state === 'starting')),
+  });
   const healthy = replicas.filter((r) => r.healthy).length;
   const alive = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
   const overall: PluginStatus['state'] =

@@ -65,7 +65,8 @@ export async function waitHealthy(
     }
     if (broker) {
       const heard = new Set(broker.matching(installedIdentity(rt), began).map((h) => h.entry.instance_id));
-      const running = replicas.filter((r) => r.state === 'running').length;
+      // Without a READY line a backend knows no address, so a live replica stays `starting`.
+      const running = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
       healthy.clear();
       for (const r of replicas.slice(0, Math.min(heard.size, running))) healthy.add(r.replica);
     }
@@ -118,7 +119,7 @@ export function heartbeatOf(
  */
 export function replicaHeartbeats(
   rt: Pick<PluginRuntime, 'pluginId' | 'manifest'>,
-  replicas: number[],
+  replicas: Pick<ReplicaInfo, 'replica' | 'started_at'>[],
   opts: { liveness?: Liveness; heartbeats?: Map<string, number>; intervalSeconds: number },
 ): (replica: number, startedAt?: string) => ReturnType<typeof heartbeatOf> {
   const beats = lastBeats(rt, replicas, opts);
@@ -127,6 +128,18 @@ export function replicaHeartbeats(
     const interval = beat?.sdk ? Math.max(opts.intervalSeconds, SDK_HEARTBEAT_SECONDS) : opts.intervalSeconds;
     return heartbeatOf(beat?.ms, interval, startedAt);
   };
+}
+
+/**
+ * A replica as status sees it: one a backend calls `starting` (it printed no READY line, so no
+ * address is known) runs once the broker has heard from it, when its plugin announces there.
+ */
+export function withBrokerState<R extends Pick<ReplicaInfo, 'state'>>(
+  r: R,
+  heartbeat: Heartbeat,
+  byBroker: boolean,
+): R {
+  return byBroker && r.state === 'starting' && heartbeat !== 'none' ? { ...r, state: 'running' } : r;
 }
 
 /**

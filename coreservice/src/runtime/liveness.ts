@@ -288,17 +288,20 @@ export interface LastBeat {
  */
 export function lastBeats(
   rt: { pluginId: string; manifest: { category: string; backend_id?: string | null; name: string } },
-  replicas: number[],
+  replicas: { replica: number; started_at?: string }[],
   opts: { liveness?: Liveness; heartbeats?: Map<string, number> },
 ): Map<number, LastBeat> {
   const out = new Map<number, LastBeat>();
   const put = (replica: number, ms: number | undefined, sdk: boolean) => {
     if (ms !== undefined && ms > (out.get(replica)?.ms ?? -1)) out.set(replica, { ms, sdk });
   };
-  for (const n of replicas) put(n, opts.heartbeats?.get(replicaId(rt.pluginId, n)), false);
+  for (const { replica: n } of replicas) put(n, opts.heartbeats?.get(replicaId(rt.pluginId, n)), false);
   if (!opts.liveness) return out;
-  const hits = opts.liveness.matching(installedIdentity(rt)).sort((a, b) => b.last_seen_ms - a.last_seen_ms);
-  const left = [...replicas].sort((a, b) => a - b);
+  // Instances of earlier runs (stopped replicas, a previous install) take no replica's place.
+  const hits = opts.liveness
+    .matching(installedIdentity(rt), earliestStart(replicas))
+    .sort((a, b) => b.last_seen_ms - a.last_seen_ms);
+  const left = replicas.map((r) => r.replica).sort((a, b) => a - b);
   const others: LivenessHit[] = [];
   for (const hit of hits) {
     const n = left.find((r) => replicaId(rt.pluginId, r) === hit.entry.instance_id);
@@ -310,6 +313,12 @@ export function lastBeats(
   }
   for (const [i, hit] of others.entries()) if (i < left.length) put(left[i]!, hit.last_seen_ms, true);
   return out;
+}
+
+/** When the earliest of these replicas started (ms), or 0 when none says. */
+export function earliestStart(replicas: { started_at?: string }[]): number {
+  const starts = replicas.map((r) => Date.parse(r.started_at ?? '')).filter((t) => Number.isFinite(t));
+  return starts.length > 0 ? Math.min(...starts) : 0;
 }
 
 /** How a plugin's liveness is known, as status shows it. */
@@ -325,7 +334,7 @@ export type LivenessStatus =
       announced_as?: string;
       category?: string;
       backend_id?: string;
-      /** Its instances heard from. */
+      /** Its instances heard from since its replicas started. */
       instances: number;
       /** Seconds since the last announce (absent: none heard since this CoreService listens). */
       announce_age_seconds?: number;
@@ -346,9 +355,9 @@ export function livenessStatus(
     };
   },
   liveness: Liveness | undefined,
-  brokerUrl?: string,
-  now = Date.now(),
+  opts: { brokerUrl?: string; sinceMs?: number; now?: number } = {},
 ): LivenessStatus | undefined {
+  const { brokerUrl, sinceMs = 0, now = Date.now() } = opts;
   if (!liveness && brokerUrl) {
     return {
       source: 'broker',
@@ -366,7 +375,9 @@ export function livenessStatus(
         }
       : undefined;
   }
-  const hits = liveness.matching(installedIdentity(rt)).sort((a, b) => b.last_seen_ms - a.last_seen_ms);
+  const hits = liveness
+    .matching(installedIdentity(rt), sinceMs)
+    .sort((a, b) => b.last_seen_ms - a.last_seen_ms);
   const last = hits[0];
   const announced = Math.max(0, ...hits.map((h) => h.entry.last_announce_ms ?? 0));
   return {

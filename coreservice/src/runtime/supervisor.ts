@@ -11,7 +11,13 @@ import { isPluginLocked, withPluginLock } from '../lock';
 import { recordValue } from '../records';
 import type { PluginRuntime, ReplicaInfo } from './backend';
 import { backendFor } from './backends';
-import { type PluginHealth, pluginHealth, replicaHealthy, replicaHeartbeats } from './health';
+import {
+  type PluginHealth,
+  pluginHealth,
+  replicaHealthy,
+  replicaHeartbeats,
+  withBrokerState,
+} from './health';
 import { loadRuntime, readRunState, withSandbox } from './runner';
 import { heartbeatSeconds, pluginStart } from './settings';
 
@@ -80,18 +86,16 @@ export class Supervisor {
     wanted: number,
   ): void {
     const { plugin_id: id, version } = receipt;
-    const beatOf = replicaHeartbeats(
-      rt,
-      replicas.map((r) => r.replica),
-      {
-        liveness: this.run.liveness,
-        heartbeats: this.opts.heartbeats,
-        intervalSeconds: heartbeatSeconds(this.run),
-      },
-    );
-    const healthy = replicas.filter((r) =>
-      replicaHealthy(r, beatOf(r.replica, r.started_at).heartbeat, true),
-    ).length;
+    const beatOf = replicaHeartbeats(rt, replicas, {
+      liveness: this.run.liveness,
+      heartbeats: this.opts.heartbeats,
+      intervalSeconds: heartbeatSeconds(this.run),
+    });
+    const byBroker = this.run.liveness !== undefined && rt.manifest.health_check.expected_announce;
+    const healthy = replicas.filter((r) => {
+      const beat = beatOf(r.replica, r.started_at).heartbeat;
+      return replicaHealthy(withBrokerState(r, beat, byBroker), beat, true);
+    }).length;
     const health = pluginHealth(healthy, replicas.length, wanted);
     const key = healthKey(receipt);
     const previous = this.health.get(key);
