@@ -59,6 +59,8 @@ export interface RabbitBroker {
   stateDir: string;
   /** The Erlang VM's PID and its private epmd's. */
   pids: number[];
+  /** Stops the broker and starts it again at the same URL (clients see it go away and come back). */
+  restart(): Promise<void>;
   /** Stops the broker and its epmd by their PIDs, waits for them, removes the state dir. */
   stop(): Promise<void>;
 }
@@ -229,15 +231,27 @@ export async function startRabbit(): Promise<RabbitBroker | undefined> {
     skipLoudly(what, `a private RabbitMQ broker could not be started: ${reason(started)}`);
     return undefined;
   }
-  const pids = [readPid(join(stateDir, 'rabbit.pid')), readPid(join(stateDir, 'epmd.pid'))];
-  return {
+  const pidsNow = () =>
+    [readPid(join(stateDir, 'rabbit.pid')), readPid(join(stateDir, 'epmd.pid'))].filter(
+      (p): p is number => p !== undefined,
+    );
+  const broker: RabbitBroker = {
     url,
     stateDir,
-    pids: pids.filter((p): p is number => p !== undefined),
+    pids: pidsNow(),
+    restart: async () => {
+      const stopped = await runScript(RABBITMQ_SH, ['stop', stateDir]);
+      if (stopped.code !== 0) throw new Error(`rabbitmq.sh stop failed: ${reason(stopped)}`);
+      const again = await runScript(RABBITMQ_SH, ['start', stateDir]);
+      if (again.code !== 0 || again.stdout.trim().split('\n').at(-1) !== url)
+        throw new Error(`rabbitmq.sh start (again) failed: ${reason(again)}`);
+      broker.pids = pidsNow();
+    },
     stop: once(async () => {
       const r = await runScript(RABBITMQ_SH, ['stop', stateDir]);
       if (r.code !== 0) throw new Error(`rabbitmq.sh stop failed: ${reason(r)}`);
       removeStateDir(stateDir);
     }),
   };
+  return broker;
 }

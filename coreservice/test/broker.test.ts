@@ -316,4 +316,25 @@ describe('liveness over the broker (a private RabbitMQ)', () => {
     expect(logs.some((l) => String(l.url ?? '').includes('hub:***@'))).toBe(true);
     for (const text of shown) expect(text).not.toContain(password);
   }, 120_000);
+
+  it('when the broker goes away, CoreService reconnects and hears plugins again', async (ctx) => {
+    if (!svc) return ctx.skip();
+    const dropped = () => logs.filter((l) => String(l.msg).startsWith('broker: not connected')).length;
+    const before = dropped();
+    await broker!.restart();
+    await expect.poll(dropped, { timeout: SLACK_MS }).toBeGreaterThan(before);
+    // Back within the backoff (at most 15 s between tries): a plugin that announces now is healthy.
+    await expect
+      .poll(
+        () => logs.filter((l) => l.msg === 'broker: listening for plugin announces and heartbeats').length,
+        {
+          timeout: 30_000,
+          interval: 250,
+        },
+      )
+      .toBe(2);
+    const r = await install('ctf', 'ctf', { name: 'ctf', category: 'ctf', instance: 'replica' });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect((await status('ctf')).liveness).toMatchObject({ connected: true, matched_by: 'plugin_id' });
+  }, 180_000);
 });

@@ -7,7 +7,8 @@
 #
 #   infra/rabbitmq/rabbitmq.sh install            install rabbitmq-server if missing (root + apt)
 #   infra/rabbitmq/rabbitmq.sh start <state-dir>  install if needed, start the broker, wait until it
-#                                                 answers AMQP (<= 60 s), print its amqp:// URL
+#                                                 answers AMQP (<= 60 s), print its amqp:// URL (the
+#                                                 same port and password as before in the same dir)
 #   infra/rabbitmq/rabbitmq.sh stop <state-dir>   stop it and its epmd by their PIDs and wait
 #   infra/rabbitmq/rabbitmq.sh check              exit 0 if a private broker can be started here,
 #                                                 else say why (exit 3); installs nothing
@@ -133,11 +134,16 @@ case "${1:-}" in
     why="$(cannot_run)"
     if [ -n "$why" ]; then echo "rabbitmq.sh: $why" >&2; exit 3; fi
     stop_broker 2>/dev/null || true
-    PORT="$(free_port)"
+    # Started again in the same state dir: the same port and password, so clients can reconnect.
+    PORT="$(cat "$STATE/port" 2>/dev/null || true)"
+    PASSWORD="$(sed -n 's#^amqp://hub:\([0-9a-f]*\)@.*#\1#p' "$STATE/url" 2>/dev/null || true)"
+    if [ -z "$PORT" ] || [ -z "$PASSWORD" ] || (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+      PORT="$(free_port)"
+      PASSWORD="$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    fi
     DIST_PORT="$(free_port)"
     EPMD_PORT="$(free_port)"
     NODE="hub-rmq-$$-$RANDOM@localhost"
-    PASSWORD="$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     mkdir -p "$STATE/mnesia" "$STATE/log"
     printf '%s\n' "$PORT" >"$STATE/port"
     printf 'amqp://hub:%s@127.0.0.1:%s/\n' "$PASSWORD" "$PORT" >"$STATE/url"
