@@ -4,7 +4,7 @@
 // SDK's settings file (MAGELLON_SETTINGS_FILE, rabbitmq_settings), declaring the exchange the SDK
 // way, publishing the SDK's Announce and Heartbeat bodies with its ce-* headers. It prints no READY
 // line and serves no /health: the broker is its only way to be found healthy.
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import type { PluginStatus } from '../src/lifecycle';
 import { readIdentity } from '../src/runtime/identity';
 import { type RunningService, serveCoreService } from '../src/service/serve';
 import { packVariant } from './fixtures';
-import { adminCall, scratchDir, stopAllUnder } from './helpers';
+import { adminCall, cleanCoreserviceEnv, runCoreservice, scratchDir, stopAllUnder } from './helpers';
 
 const TOKEN = 'test-admin-token-broker-0123456789';
 const HEARTBEAT_SECONDS = 1;
@@ -336,5 +336,49 @@ describe('liveness over the broker (a private RabbitMQ)', () => {
     const r = await install('ctf', 'ctf', { name: 'ctf', category: 'ctf', instance: 'replica' });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     expect((await status('ctf')).liveness).toMatchObject({ connected: true, matched_by: 'plugin_id' });
+  }, 180_000);
+
+  it('the CLI listens while it installs: an announcing plugin installs, a silent one is rolled back', async (ctx) => {
+    if (!svc) return ctx.skip();
+    const dir = join(scratch, 'cli-plugins');
+    const env = cleanCoreserviceEnv({ MAGELLON_BROKER_URL: broker!.url });
+    const archive = async (silent: boolean) => {
+      const bytes = await packVariant(scratch, 'ctf', '1.0.0', (d) => {
+        const m = join(d, 'manifest.yaml');
+        writeFileSync(
+          m,
+          readFileSync(m, 'utf8')
+            .replace(/ {4}requires:\n {6}- binary: ctffind4\n/, '')
+            .replace(/timeout_seconds: \d+/, 'timeout_seconds: 5'),
+        );
+        writeFileSync(join(d, 'main.py'), PLUGIN);
+        writeFileSync(
+          join(d, 'announce.json'),
+          JSON.stringify({ name: 'CTF Plugin', category: 'CTF', instance: 'uuid', silent }),
+        );
+      });
+      const file = join(scratch, `cli-${silent}.mpn`);
+      writeFileSync(file, bytes);
+      return file;
+    };
+    const silent = await runCoreservice(
+      ['install-file', await archive(true), '--plugins-dir', dir, '--method', 'subprocess'],
+      { env },
+    );
+    expect(silent.code).not.toBe(0);
+    expect(silent.stderr + silent.stdout).toMatch(
+      /did not announce itself on the broker amqp:\/\/hub:\*\*\*@/,
+    );
+    expect(existsSync(join(dir, 'ctf', 'receipt.json'))).toBe(false);
+    const ok = await runCoreservice(
+      ['install-file', await archive(false), '--plugins-dir', dir, '--method', 'subprocess'],
+      { env },
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    const st = await runCoreservice(['status', 'ctf', '--plugins-dir', dir, '--json'], { env });
+    expect(JSON.parse(st.stdout).result.liveness).toMatchObject({ source: 'broker', connected: false });
+    for (const text of [silent.stdout, silent.stderr, ok.stdout, ok.stderr, st.stdout, st.stderr])
+      expect(text).not.toContain(password);
+    expect((await runCoreservice(['uninstall', 'ctf', '--plugins-dir', dir], { env })).code).toBe(0);
   }, 180_000);
 });
