@@ -8,13 +8,25 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync 
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startNode } from '../../functions/test/servers';
 import { type RabbitBroker, startRabbit } from '../../infra/engines';
+import { installFromHub, readReceipt, uninstall } from '../src/install';
 import { brokerSettingsFile, dataDir } from '../src/layout';
 import type { PluginStatus } from '../src/lifecycle';
+import { pluginStatus } from '../src/lifecycle';
 import { readIdentity } from '../src/runtime/identity';
+import { Liveness } from '../src/runtime/liveness';
 import { type RunningService, serveCoreService } from '../src/service/serve';
-import { packVariant } from './fixtures';
-import { adminCall, cleanCoreserviceEnv, runCoreservice, scratchDir, stopAllUnder } from './helpers';
+import { upgradeFromHub } from '../src/upgrade';
+import { buildCatalogWithPlugin, packVariant } from './fixtures';
+import {
+  adminCall,
+  cleanCoreserviceEnv,
+  expectFailure,
+  runCoreservice,
+  scratchDir,
+  stopAllUnder,
+} from './helpers';
 
 const TOKEN = 'test-admin-token-broker-0123456789';
 const HEARTBEAT_SECONDS = 1;
@@ -380,5 +392,61 @@ describe('liveness over the broker (a private RabbitMQ)', () => {
     for (const text of [silent.stdout, silent.stderr, ok.stdout, ok.stderr, st.stdout, st.stderr])
       expect(text).not.toContain(password);
     expect((await runCoreservice(['uninstall', 'ctf', '--plugins-dir', dir], { env })).code).toBe(0);
+  }, 180_000);
+
+  it('an upgrade whose new version never announces is rolled back, though the old one beats on', async (ctx) => {
+    if (!svc) return ctx.skip();
+    const id = 'ctf-bus';
+    const variant = (silent: boolean) => (d: string) => {
+      const m = join(d, 'manifest.yaml');
+      writeFileSync(
+        m,
+        readFileSync(m, 'utf8')
+          .replace(/ {4}requires:\n {6}- binary: ctffind4\n/, '')
+          .replace(/timeout_seconds: \d+/, 'timeout_seconds: 4'),
+      );
+      writeFileSync(join(d, 'main.py'), PLUGIN);
+      writeFileSync(
+        join(d, 'announce.json'),
+        JSON.stringify({ name: id, category: 'ctf', instance: 'replica', silent }),
+      );
+    };
+    const build = await buildCatalogWithPlugin(scratch, 'ctf', id, [
+      { version: '1.0.0', mutate: variant(false) },
+      { version: '1.1.0', mutate: variant(true) },
+    ]);
+    const hub = await startNode(build);
+    const dir = join(scratch, 'upgrade-plugins');
+    const liveness = new Liveness(broker!.url).start();
+    try {
+      expect(await liveness.waitConnected(10_000)).toBe(true);
+      const run = { brokerUrl: broker!.url, liveness, heartbeatSeconds: HEARTBEAT_SECONDS };
+      await installFromHub({
+        pluginsDir: dir,
+        hubs: [hub.url],
+        pluginId: id,
+        version: '1.0.0',
+        method: 'subprocess',
+        run,
+      });
+      const err = await expectFailure(
+        upgradeFromHub({
+          pluginsDir: dir,
+          hubs: [hub.url],
+          pluginId: id,
+          to: '1.1.0',
+          method: 'subprocess',
+          run,
+        }),
+        'unhealthy',
+      );
+      expect(err.message).toMatch(/ctf-bus 1\.1\.0 did not announce itself on the broker/);
+      expect(readReceipt(dir, id)?.version).toBe('1.0.0');
+      expect((await pluginStatus(dir, id, { run })).health).toBe('healthy');
+      await uninstall(dir, id);
+    } finally {
+      await liveness.close();
+      await hub.close();
+    }
   }, 180_000);
 });

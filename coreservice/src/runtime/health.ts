@@ -3,7 +3,8 @@
 // version, within health_check.timeout_seconds. A replica that exits meanwhile fails it at once.
 // With a broker (liveness.ts) and health_check.expected_announce, the announce is the broker's
 // instead: as many instances as there are replicas must announce or beat, matching the installed
-// plugin by Magellon's rule (matchesInstalled), after the wait began; no READY line nor /health is
+// plugin by Magellon's rule (matchesInstalled), after the wait began (an instance heard before then,
+// such as the old version's during an upgrade, must announce again); no READY line nor /health is
 // asked for then (Magellon SDK plugins print none).
 import { request } from 'undici';
 import { InstallError } from '../errors';
@@ -64,7 +65,14 @@ export async function waitHealthy(
       }
     }
     if (broker) {
-      const heard = new Set(broker.matching(installedIdentity(rt), began).map((h) => h.entry.instance_id));
+      // An instance known from before (the old version, still serving through an upgrade, beats under
+      // the same replica ids) counts only once it announces again.
+      const heard = new Set(
+        broker
+          .matching(installedIdentity(rt), began)
+          .filter((h) => h.entry.first_seen_ms >= began || (h.entry.last_announce_ms ?? 0) >= began)
+          .map((h) => h.entry.instance_id),
+      );
       // Without a READY line a backend knows no address, so a live replica stays `starting`.
       const running = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
       healthy.clear();
