@@ -5,7 +5,8 @@
 # touches a system broker (/var/lib/rabbitmq, /etc/rabbitmq, the default ports 5672/25672/4369).
 # A postinst that started a system broker anyway is stopped by PID after the install.
 #
-#   infra/rabbitmq/rabbitmq.sh install            install rabbitmq-server if missing (root + apt)
+#   infra/rabbitmq/rabbitmq.sh install            install rabbitmq-server (and python3-pika, for the
+#                                                 tests' plugins) if missing (root + apt)
 #   infra/rabbitmq/rabbitmq.sh start <state-dir>  install if needed, start the broker, wait until it
 #                                                 answers AMQP (<= 60 s), print its amqp:// URL (the
 #                                                 same port and password as before in the same dir)
@@ -37,6 +38,8 @@ missing_tools() {
   [ -x "$SERVER" ] || missing+=(rabbitmq-server)
   command -v epmd >/dev/null 2>&1 || missing+=(epmd)
   command -v setpriv >/dev/null 2>&1 || missing+=(setpriv)
+  # The tests' plugins announce on the broker as the Magellon SDK does, with pika.
+  /usr/bin/python3 -c 'import pika' >/dev/null 2>&1 || missing+=(python3-pika)
   echo "${missing[*]}"
 }
 
@@ -62,7 +65,7 @@ stop_system_broker() {
 
 install_if_missing() {
   [ -z "$(missing_tools)" ] && return 0
-  apt_install rabbitmq "rabbitmq-server" "util-linux"
+  apt_install rabbitmq rabbitmq-server util-linux python3-pika
   stop_system_broker
 }
 
