@@ -93,6 +93,10 @@ Options:
 The admin service needs a token on every /admin route: $MAGELLON_ADMIN_TOKEN, or one it makes
 and keeps in <plugins-dir>/.admin-token (mode 0600).
 
+With a RabbitMQ broker ($MAGELLON_BROKER_URL, or broker: {url | url_env} in the config file),
+plugins that expect an announce are healthy once they announce on it as Magellon's SDK does; serve
+and the commands that start plugins listen, and plugins are given the broker.
+
 Any failure leaves the plugins dir as it was. Exit codes: 0 done, 1 failed (previous state
 intact), 2 bad usage, 3 another operation on that plugin is in progress.`;
 
