@@ -1,6 +1,7 @@
 // Proves the engines the docker and slurm backends are tested against, for real: a private dockerd
 // runs the base image and the repo's fft plugin (built FROM that image, no network), a private Slurm
-// cluster runs and cancels batch jobs; both are stopped by PID and leave nothing running.
+// cluster runs and cancels batch jobs, a private RabbitMQ broker routes a message on a topic
+// exchange; each is stopped by PID and leaves nothing running.
 import { execFile, spawnSync } from 'node:child_process';
 import {
   cpSync,
@@ -14,8 +15,17 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type DockerEngine, processAlive, type SlurmCluster, startDocker, startSlurm } from './engines';
+import {
+  type DockerEngine,
+  processAlive,
+  type RabbitBroker,
+  type SlurmCluster,
+  startDocker,
+  startRabbit,
+  startSlurm,
+} from './engines';
 
 const REPO = join(import.meta.dirname, '..');
 const START_TIMEOUT = 600_000; // a fresh machine installs docker.io / slurm-wlm first
@@ -80,17 +90,20 @@ describe('the engines when they cannot run', () => {
     };
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     try {
-      process.env.HUB_ENGINES_UNAVAILABLE = 'docker,slurm';
+      process.env.HUB_ENGINES_UNAVAILABLE = 'docker,slurm,rabbitmq';
       delete process.env.HUB_REQUIRE_ALL;
       expect(await startDocker()).toBeUndefined();
       expect(await startSlurm()).toBeUndefined();
+      expect(await startRabbit()).toBeUndefined();
       expect(warn.mock.calls.map((c) => String(c[0]).trim())).toEqual([
         '*** SKIPPED: docker backend tests (HUB_ENGINES_UNAVAILABLE makes the docker engine unavailable) ***',
         '*** SKIPPED: slurm backend tests (HUB_ENGINES_UNAVAILABLE makes the slurm engine unavailable) ***',
+        '*** SKIPPED: broker liveness tests (HUB_ENGINES_UNAVAILABLE makes the rabbitmq broker unavailable) ***',
       ]);
       process.env.HUB_REQUIRE_ALL = '1';
       await expect(startDocker()).rejects.toThrow(/SKIPPED: docker backend tests .*HUB_REQUIRE_ALL=1/);
       await expect(startSlurm()).rejects.toThrow(/SKIPPED: slurm backend tests .*HUB_REQUIRE_ALL=1/);
+      await expect(startRabbit()).rejects.toThrow(/SKIPPED: broker liveness tests .*HUB_REQUIRE_ALL=1/);
     } finally {
       warn.mockRestore();
       restoreEnv('HUB_ENGINES_UNAVAILABLE', saved.unavailable);
@@ -105,6 +118,7 @@ describe('the engines when they cannot run', () => {
       for (const [script, why] of [
         ['docker/dockerd.sh', /dockerd needs root here/],
         ['slurm/slurm.sh', /slurmd needs root here/],
+        ['rabbitmq/rabbitmq.sh', /the private broker needs root here/],
       ] as const) {
         const r = spawnSync(
           'setpriv',
@@ -366,5 +380,61 @@ describe('a private Slurm cluster', () => {
     for (const pid of cluster.pids) expect(processAlive(pid), `PID ${pid}`).toBe(false);
     expect(processesUsing(cluster.stateDir)).toEqual([]);
     expect(existsSync(cluster.stateDir)).toBe(false);
+  }, 120_000);
+});
+
+describe('a private RabbitMQ broker', () => {
+  let broker: RabbitBroker | undefined;
+
+  beforeAll(async () => {
+    const t = Date.now();
+    broker = await startRabbit();
+    if (broker) console.log(`rabbitmq broker ready in ${Date.now() - t} ms`);
+  }, START_TIMEOUT);
+  afterAll(() => broker?.stop(), 120_000);
+
+  it('listens on 127.0.0.1 only, with a user and password of its own', (ctx) => {
+    if (!broker) return ctx.skip();
+    const url = new URL(broker.url);
+    expect(url.hostname).toBe('127.0.0.1');
+    expect(url.username).toBe('hub');
+    expect(url.password).toMatch(/^[0-9a-f]{36}$/);
+    const hex = Number(url.port).toString(16).toUpperCase().padStart(4, '0');
+    const listening = readFileSync('/proc/net/tcp', 'utf8') + readFileSync('/proc/net/tcp6', 'utf8');
+    const lines = listening.split('\n').filter((l) => l.includes(`:${hex} `) && / 0A /.test(l));
+    expect(lines.map((l) => l.trim().split(/\s+/)[1])).toEqual([`0100007F:${hex}`]);
+  });
+
+  it('answers AMQP: a message published on a topic exchange reaches a bound queue', async (ctx) => {
+    if (!broker) return ctx.skip();
+    const conn = await amqp.connect(broker.url);
+    try {
+      const ch = await conn.createChannel();
+      await ch.assertExchange('hub.engines.test', 'topic', { durable: false, autoDelete: true });
+      const q = await ch.assertQueue('', { exclusive: true, autoDelete: true });
+      await ch.bindQueue(q.queue, 'hub.engines.test', 'a.#');
+      ch.publish('hub.engines.test', 'a.b.c', Buffer.from('hello'));
+      const got = await until(
+        'the message',
+        10,
+        async () => (await ch.get(q.queue, { noAck: true })) || undefined,
+      );
+      expect(got.fields.routingKey).toBe('a.b.c');
+      expect(got.content.toString()).toBe('hello');
+    } finally {
+      await conn.close();
+    }
+    await expect(amqp.connect(broker.url.replace(/:[0-9a-f]+@/, ':wrong@'))).rejects.toThrow(
+      /ACCESS_REFUSED|403/,
+    );
+  });
+
+  it('stops by PID and leaves nothing running', async (ctx) => {
+    if (!broker) return ctx.skip();
+    expect(broker.pids.length).toBe(2);
+    await broker.stop();
+    for (const pid of broker.pids) expect(processAlive(pid), `PID ${pid}`).toBe(false);
+    expect(processesUsing(broker.stateDir)).toEqual([]);
+    expect(existsSync(broker.stateDir)).toBe(false);
   }, 120_000);
 });

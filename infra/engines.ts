@@ -1,9 +1,10 @@
 // The real engines the docker and slurm run backends are tested against: a private dockerd
-// (infra/docker/dockerd.sh) with a registry-free python3 base image (infra/docker/base-image.sh), and
-// a private one-node Slurm cluster (infra/slurm/slurm.sh). Each start installs what it needs (root +
+// (infra/docker/dockerd.sh) with a registry-free python3 base image (infra/docker/base-image.sh),
+// a private one-node Slurm cluster (infra/slurm/slurm.sh), and the RabbitMQ broker plugin liveness
+// is tested against (infra/rabbitmq/rabbitmq.sh). Each start installs what it needs (root +
 // apt) and starts the engine in a state dir of its own; when the engine cannot run here, it says so
 // in one loud line (`SKIPPED: docker backend tests (why)`) and resolves to undefined, and under
-// HUB_REQUIRE_ALL=1 (CI) it throws instead. HUB_ENGINES_UNAVAILABLE=docker,slurm (or `all`) makes an
+// HUB_REQUIRE_ALL=1 (CI) it throws instead. HUB_ENGINES_UNAVAILABLE=docker,slurm,rabbitmq (or `all`) makes an
 // engine unavailable on purpose, to exercise that path.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +16,7 @@ const INFRA = import.meta.dirname;
 const DOCKERD_SH = join(INFRA, 'docker', 'dockerd.sh');
 const BASE_IMAGE_SH = join(INFRA, 'docker', 'base-image.sh');
 const SLURM_SH = join(INFRA, 'slurm', 'slurm.sh');
+const RABBITMQ_SH = join(INFRA, 'rabbitmq', 'rabbitmq.sh');
 /** Installing packages can take minutes on a fresh machine; starting takes seconds. */
 const SCRIPT_TIMEOUT_MS = 600_000;
 /** The base image's tag in every private engine. */
@@ -50,6 +52,19 @@ export interface SlurmCluster {
   stop(): Promise<void>;
 }
 
+export interface RabbitBroker {
+  /** amqp://hub:<random password>@127.0.0.1:<port>/ (the broker listens on 127.0.0.1 only). */
+  url: string;
+  /** Where the broker keeps everything (logs: broker.log). */
+  stateDir: string;
+  /** The Erlang VM's PID and its private epmd's. */
+  pids: number[];
+  /** Stops the broker and starts it again at the same URL (clients see it go away and come back). */
+  restart(): Promise<void>;
+  /** Stops the broker and its epmd by their PIDs, waits for them, removes the state dir. */
+  stop(): Promise<void>;
+}
+
 interface ScriptResult {
   code: number;
   stdout: string;
@@ -78,7 +93,7 @@ function reason(r: ScriptResult): string {
 }
 
 /** Whether HUB_ENGINES_UNAVAILABLE names this engine (a test's way to see the skip path). */
-function forcedUnavailable(engine: 'docker' | 'slurm'): boolean {
+function forcedUnavailable(engine: 'docker' | 'slurm' | 'rabbitmq'): boolean {
   const names = (process.env.HUB_ENGINES_UNAVAILABLE ?? '').split(',').map((s) => s.trim());
   return names.includes(engine) || names.includes('all');
 }
@@ -198,4 +213,45 @@ export async function startSlurm(): Promise<SlurmCluster | undefined> {
       removeStateDir(stateDir);
     }),
   };
+}
+
+/** Starts a private RabbitMQ broker, or says loudly why not (see the file's header). */
+export async function startRabbit(): Promise<RabbitBroker | undefined> {
+  const what = 'broker liveness tests';
+  if (forcedUnavailable('rabbitmq')) {
+    skipLoudly(what, 'HUB_ENGINES_UNAVAILABLE makes the rabbitmq broker unavailable');
+    return undefined;
+  }
+  const stateDir = mkdtempSync(join(tmpdir(), 'hub-rmq-'));
+  const started = await runScript(RABBITMQ_SH, ['start', stateDir]);
+  const url = started.stdout.trim().split('\n').at(-1) ?? '';
+  if (started.code !== 0 || !url.startsWith('amqp://')) {
+    await runScript(RABBITMQ_SH, ['stop', stateDir]);
+    removeStateDir(stateDir);
+    skipLoudly(what, `a private RabbitMQ broker could not be started: ${reason(started)}`);
+    return undefined;
+  }
+  const pidsNow = () =>
+    [readPid(join(stateDir, 'rabbit.pid')), readPid(join(stateDir, 'epmd.pid'))].filter(
+      (p): p is number => p !== undefined,
+    );
+  const broker: RabbitBroker = {
+    url,
+    stateDir,
+    pids: pidsNow(),
+    restart: async () => {
+      const stopped = await runScript(RABBITMQ_SH, ['stop', stateDir]);
+      if (stopped.code !== 0) throw new Error(`rabbitmq.sh stop failed: ${reason(stopped)}`);
+      const again = await runScript(RABBITMQ_SH, ['start', stateDir]);
+      if (again.code !== 0 || again.stdout.trim().split('\n').at(-1) !== url)
+        throw new Error(`rabbitmq.sh start (again) failed: ${reason(again)}`);
+      broker.pids = pidsNow();
+    },
+    stop: once(async () => {
+      const r = await runScript(RABBITMQ_SH, ['stop', stateDir]);
+      if (r.code !== 0) throw new Error(`rabbitmq.sh stop failed: ${reason(r)}`);
+      removeStateDir(stateDir);
+    }),
+  };
+  return broker;
 }

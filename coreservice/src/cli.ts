@@ -17,6 +17,7 @@ const load = {
   doctor: () => import('./doctor'),
   install: () => import('./install'),
   lifecycle: () => import('./lifecycle'),
+  liveness: () => import('./runtime/liveness'),
   pluginsDir: () => import('./plugins-dir'),
   pythonIndex: () => import('./runtime/python-index'),
   serve: () => import('./service/serve'),
@@ -24,6 +25,9 @@ const load = {
   systemd: () => import('./runtime/systemd'),
   upgrade: () => import('./upgrade'),
 };
+
+/** The commands that start replicas, and so listen on the broker (when there is one) while they run. */
+const LISTENING_COMMANDS = new Set(['install', 'install-file', 'upgrade', 'start', 'restart', 'scale']);
 
 /** The trust modes --trust takes (the config file may also say allow-list). */
 const FLAG_TRUST = ['all', 'verified-only'];
@@ -99,6 +103,10 @@ Options:
 
 The admin service needs a token on every /admin route: $MAGELLON_ADMIN_TOKEN, or one it makes
 and keeps in <plugins-dir>/.admin-token (mode 0600).
+
+With a RabbitMQ broker ($MAGELLON_BROKER_URL, or broker: {url | url_env} in the config file),
+plugins that expect an announce are healthy once they announce on it as Magellon's SDK does; serve
+and the commands that start plugins listen, and plugins are given the broker.
 
 Any failure leaves the plugins dir as it was. Exit codes: 0 done, 1 failed (previous state
 intact), 2 bad usage, 3 another operation on that plugin is in progress.`;
@@ -221,6 +229,7 @@ export async function main(argv: string[]): Promise<number> {
   const trust = values.trust ?? 'all';
   let pluginsDir: string;
   let logLevel: string;
+  let brokerUrl: string | undefined;
   try {
     if (configPath) file = (await load.config()).readConfigFile(configPath);
     if (!FLAG_TRUST.includes(trust)) {
@@ -248,6 +257,7 @@ export async function main(argv: string[]): Promise<number> {
         `${values['log-level'] !== undefined ? '--log-level' : process.env.MAGELLON_LOG_LEVEL ? '$MAGELLON_LOG_LEVEL' : 'log_level'} takes error, warn, info or debug`,
       );
     }
+    brokerUrl = (await import('./runtime/settings')).resolveBrokerUrl(file.broker);
     out.where = (await load.pluginsDir()).resolvePluginsDir({
       flag: values['plugins-dir'],
       config: { pluginsDir: file.plugins_dir, file: configPath },
@@ -275,6 +285,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     isolation: isolation as RunOptions['isolation'],
     ...(configPath ? { configFile: configPath } : {}),
+    ...(brokerUrl ? { brokerUrl } : {}),
   };
   const timeouts = {
     minBytesPerSecond: file.download?.min_bytes_per_second,
@@ -291,6 +302,11 @@ export async function main(argv: string[]): Promise<number> {
   };
   const inDir = `in ${safe(pluginsDir)} (from ${safe(out.where.from)})`;
   try {
+    // Commands that start replicas wait for their announce on the broker: they listen while they run.
+    if (brokerUrl && LISTENING_COMMANDS.has(command)) {
+      run.liveness = new (await load.liveness()).Liveness(brokerUrl).start();
+      await run.liveness.waitConnected(10_000);
+    }
     switch (command) {
       case 'install': {
         const [pluginId, version] = one().split('@') as [string, string | undefined];
@@ -543,6 +559,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     return out.report(err);
+  } finally {
+    await run.liveness?.close();
   }
 }
 

@@ -33,6 +33,9 @@
 //   download:
 //     min_bytes_per_second: 1024               # a hub slower than this over the window is given up on
 //     min_rate_window_seconds: 30
+//   broker:
+//     url_env: MAGELLON_LAB_BROKER_URL         # or url: amqp://user:password@rabbitmq:5672/ (plugin
+//                                              # liveness; MAGELLON_BROKER_URL wins over both)
 import { parseYaml } from '@magellon/hub-core/node';
 import { z } from 'zod';
 import { InstallError } from './errors';
@@ -152,6 +155,19 @@ const configSchema = z
         offline: z.boolean().optional(),
       })
       .strict()
+      .optional(),
+    broker: z
+      .object({
+        url: z.string().min(1).max(2048).optional(),
+        url_env: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'url_env names an environment variable')
+          .optional(),
+      })
+      .strict()
+      .refine((b) => b.url === undefined || b.url_env === undefined, {
+        message: 'broker takes url or url_env, not both',
+      })
       .optional(),
     download: z
       .object({

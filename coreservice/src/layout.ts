@@ -163,6 +163,7 @@ const STATE = 'state.json';
 const IDENTITY = 'identity.json';
 const HEARTBEAT_KEY = 'heartbeat.key';
 const CLIENT_TOKEN = 'client-token.json';
+const BROKER_SETTINGS = 'broker-settings.yml';
 const DATA = 'data';
 const SNAPSHOTS = 'snapshots';
 const RUN = 'run';
@@ -172,7 +173,16 @@ const SLURM = 'slurm';
 /** CoreService's own files in a home: root's alone under uid isolation (0600). */
 const HOME_RECORDS = [RECEIPT, STATE, IDENTITY, HEARTBEAT_KEY, CLIENT_TOKEN] as const;
 /** The names in a home that are CoreService's own, which no version may take. */
-const HOME_NAMES = new Set<string>([...HOME_RECORDS, DATA, SNAPSHOTS, RUN, VENVS, CONTAINERS, SLURM]);
+const HOME_NAMES = new Set<string>([
+  ...HOME_RECORDS,
+  BROKER_SETTINGS,
+  DATA,
+  SNAPSHOTS,
+  RUN,
+  VENVS,
+  CONTAINERS,
+  SLURM,
+]);
 
 /** `<home>/receipt.json`: what is installed (written last; its presence means installed). */
 export const receiptFile = (home: string) => join(home, RECEIPT);
@@ -184,6 +194,11 @@ export const identityFile = (home: string) => join(home, IDENTITY);
 export const heartbeatKeyFile = (home: string) => join(home, HEARTBEAT_KEY);
 /** `<home>/client-token.json`: the hash of the token that opens the plugin's namespace (/plugins/<id>/…). */
 export const clientTokenFile = (home: string) => join(home, CLIENT_TOKEN);
+/**
+ * `<home>/broker-settings.yml`: the broker in the Magellon SDK's settings form (MAGELLON_SETTINGS_FILE),
+ * readable by the plugin (its group under uid isolation) and nobody else.
+ */
+export const brokerSettingsFile = (home: string) => join(home, BROKER_SETTINGS);
 /** Every file CoreService keeps for itself in a home. */
 export const homeRecordFiles = (home: string) => HOME_RECORDS.map((n) => join(home, n));
 

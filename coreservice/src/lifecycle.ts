@@ -11,13 +11,15 @@ import type { PluginRuntime, ReplicaInfo } from './runtime/backend';
 import { backendFor } from './runtime/backends';
 import {
   type Heartbeat,
-  heartbeatOf,
   type PluginHealth,
   pluginHealth,
   replicaHealthy,
+  replicaHeartbeats,
+  withBrokerState,
 } from './runtime/health';
 import { readIdentity } from './runtime/identity';
 import { applyHomeModes, type IsolationLevel, resolveIsolation, runsUnderOwnUid } from './runtime/isolation';
+import { earliestStart, type LivenessStatus, livenessStatus } from './runtime/liveness';
 import type { FollowOptions, LogLine } from './runtime/log-follow';
 import {
   defaultReplicas,
@@ -101,6 +103,12 @@ export interface PluginStatus {
    * stopped, what they would get), its own uid when it has one, and why (none: what is exposed).
    */
   isolation: { level: IsolationLevel; uid?: number; why: string };
+  /**
+   * How its liveness is known: from the broker (which announce matched it, and how), or, when no
+   * broker is configured and its manifest expects an announce, from its READY line and /health.
+   * Absent for a plugin that announces nothing and no broker.
+   */
+  liveness?: LivenessStatus;
 }
 
 /** The isolation a plugin's replicas run with; a mismatch with what this CoreService gives is said. */
@@ -166,9 +174,23 @@ export async function pluginStatus(
     all.filter((r) => r.given).sort((a, b) => (b.started_at ?? '').localeCompare(a.started_at ?? ''))[0];
   const interval = heartbeatSeconds(opts.run ?? {});
   const method = rt.entry.method;
-  const replicas = all.map(({ given: _given, healthy: answers, ...r }): ReplicaStatus => {
-    const beat = heartbeatOf(opts.heartbeats?.get(replicaId(id, r.replica)), interval, r.started_at);
-    return { ...r, backend: method, healthy: replicaHealthy(r, beat.heartbeat, answers), ...beat };
+  const liveness = opts.run?.liveness;
+  const beatOf = replicaHeartbeats(rt, all, {
+    liveness,
+    heartbeats: opts.heartbeats,
+    intervalSeconds: interval,
+  });
+  // A plugin that announces on the broker need not answer /health (Magellon SDK plugins do not).
+  const byBroker = liveness !== undefined && rt.manifest.health_check.expected_announce;
+  const replicas = all.map(({ given: _given, healthy: answers, ...seen }): ReplicaStatus => {
+    const beat = beatOf(seen.replica, seen.started_at);
+    const r = withBrokerState(seen, beat.heartbeat, byBroker);
+    const ok = answers || (byBroker && beat.heartbeat === 'fresh');
+    return { ...r, backend: method, healthy: replicaHealthy(r, beat.heartbeat, ok), ...beat };
+  });
+  const heard = livenessStatus(rt, liveness, {
+    brokerUrl: opts.run?.brokerUrl,
+    sinceMs: earliestStart(all.filter((r) => r.state === 'running' || r.state === 'starting')),
   });
   const healthy = replicas.filter((r) => r.healthy).length;
   const alive = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
@@ -210,6 +232,7 @@ export async function pluginStatus(
     receipt,
     problems,
     isolation: isolationOf(rt, replicas, opts.run),
+    ...(heard ? { liveness: heard } : {}),
   };
 }
 

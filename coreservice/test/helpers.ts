@@ -127,7 +127,7 @@ export function cleanCoreserviceEnv(more: Record<string, string> = {}): NodeJS.P
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
     if (
-      /^MAGELLON_(PLUGINS_DIR|CORESERVICE_CONFIG|LOG_LEVEL|ADMIN_TOKEN|HUB_URL|PLUGIN_.*|PYTHON_.*)$/.test(
+      /^MAGELLON_(PLUGINS_DIR|CORESERVICE_CONFIG|LOG_LEVEL|ADMIN_TOKEN|HUB_URL|BROKER_URL|PLUGIN_.*|PYTHON_.*)$/.test(
         name,
       ) ||
       name === 'XDG_DATA_HOME'

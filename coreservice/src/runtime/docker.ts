@@ -26,6 +26,7 @@ import { resolve, sep } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
 import { InstallError } from '../errors';
 import {
+  brokerSettingsFile,
   type ContainerFileKind,
   containerFile,
   containerImageFile,
@@ -580,6 +581,10 @@ export class DockerBackend implements Backend {
     const network = this.network();
     if (network.problem) throw new InstallError('backend-failed', `${label}: ${network.problem}`);
     const mounts = writable.flatMap((p) => ['--mount', `type=bind,source=${mountable(p)},target=${p}`]);
+    // The broker settings file (MAGELLON_SETTINGS_FILE) is CoreService's, written for this plugin: read-only.
+    const brokerFile = env.MAGELLON_SETTINGS_FILE;
+    if (brokerFile !== undefined && brokerFile === brokerSettingsFile(rt.home))
+      mounts.push('--mount', `type=bind,source=${mountable(brokerFile)},target=${brokerFile},readonly`);
     if (!isImageRef(image))
       throw new InstallError('backend-failed', `${label}: its image record names no image reference`);
 

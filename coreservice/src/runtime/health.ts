@@ -1,9 +1,15 @@
 // The health check of the runtime contract: every replica must announce itself (the READY line,
 // when the manifest expects one) and answer GET /health with {"status": "ok"} naming its plugin and
 // version, within health_check.timeout_seconds. A replica that exits meanwhile fails it at once.
+// With a broker (liveness.ts) and health_check.expected_announce, the announce is the broker's
+// instead: as many instances as there are replicas must announce or beat, matching the installed
+// plugin by Magellon's rule (matchesInstalled), after the wait began (an instance heard before then,
+// such as the old version's during an upgrade, must announce again); no READY line nor /health is
+// asked for then (Magellon SDK plugins print none).
 import { request } from 'undici';
 import { InstallError } from '../errors';
 import type { Backend, PluginRuntime, ReplicaInfo } from './backend';
+import { installedIdentity, type Liveness, lastBeats, SDK_HEARTBEAT_SECONDS } from './liveness';
 import { sleep } from './proc';
 
 /** One GET /health; true when it answers 200 with status ok for this plugin and version. */
@@ -34,10 +40,12 @@ export async function probeHealth(
 export async function waitHealthy(
   backend: Backend,
   rt: PluginRuntime,
-  opts: { timeoutMs?: number; pollMs?: number } = {},
+  opts: { timeoutMs?: number; pollMs?: number; liveness?: Liveness } = {},
 ): Promise<ReplicaInfo[]> {
   const timeoutMs = opts.timeoutMs ?? Math.max(1, rt.manifest.health_check.timeout_seconds) * 1000;
-  const deadline = Date.now() + timeoutMs;
+  const began = Date.now();
+  const deadline = began + timeoutMs;
+  const broker = rt.manifest.health_check.expected_announce ? opts.liveness : undefined;
   const healthy = new Set<number>();
   let polls = 0;
   const label = `${rt.pluginId} ${rt.version}`;
@@ -51,15 +59,32 @@ export async function waitHealthy(
           await backend.logs(rt, 20),
         );
       }
+      if (broker) continue;
       if (!healthy.has(r.replica) && r.host && r.port && (await probeHealth(r.host, r.port, rt))) {
         healthy.add(r.replica);
       }
+    }
+    if (broker) {
+      // An instance known from before (the old version, still serving through an upgrade, beats under
+      // the same replica ids) counts only once it announces again.
+      const heard = new Set(
+        broker
+          .matching(installedIdentity(rt), began)
+          .filter((h) => h.entry.first_seen_ms >= began || (h.entry.last_announce_ms ?? 0) >= began)
+          .map((h) => h.entry.instance_id),
+      );
+      // Without a READY line a backend knows no address, so a live replica stays `starting`.
+      const running = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
+      healthy.clear();
+      for (const r of replicas.slice(0, Math.min(heard.size, running))) healthy.add(r.replica);
     }
     if (replicas.length > 0 && healthy.size === replicas.length) return replicas;
     if (Date.now() >= deadline) {
       throw new InstallError(
         'unhealthy',
-        `${label} did not pass its health check within ${Math.round(timeoutMs / 1000)} s (${healthy.size} of ${replicas.length} replicas healthy)`,
+        broker
+          ? `${label} did not announce itself on the broker ${broker.shownUrl} within ${Math.round(timeoutMs / 1000)} s (${healthy.size} of ${replicas.length} replicas heard${broker.connected ? '' : '; CoreService is not connected to the broker'})`
+          : `${label} did not pass its health check within ${Math.round(timeoutMs / 1000)} s (${healthy.size} of ${replicas.length} replicas healthy)`,
         await backend.logs(rt, 20),
       );
     }
@@ -93,6 +118,36 @@ export function heartbeatOf(
     heartbeat: age > 2 * intervalSeconds * 1000 ? 'stale' : 'fresh',
     heartbeat_age_seconds: Math.round(age / 100) / 10,
   };
+}
+
+/**
+ * The heartbeat of each of a plugin's replicas (see heartbeatOf), from its HTTP heartbeats and what
+ * the broker heard (liveness.ts lastBeats). A beat from an SDK instance is judged by the SDK's own
+ * interval (15 s) when that is longer than the one plugins are given.
+ */
+export function replicaHeartbeats(
+  rt: Pick<PluginRuntime, 'pluginId' | 'manifest'>,
+  replicas: Pick<ReplicaInfo, 'replica' | 'started_at'>[],
+  opts: { liveness?: Liveness; heartbeats?: Map<string, number>; intervalSeconds: number },
+): (replica: number, startedAt?: string) => ReturnType<typeof heartbeatOf> {
+  const beats = lastBeats(rt, replicas, opts);
+  return (replica, startedAt) => {
+    const beat = beats.get(replica);
+    const interval = beat?.sdk ? Math.max(opts.intervalSeconds, SDK_HEARTBEAT_SECONDS) : opts.intervalSeconds;
+    return heartbeatOf(beat?.ms, interval, startedAt);
+  };
+}
+
+/**
+ * A replica as status sees it: one a backend calls `starting` (it printed no READY line, so no
+ * address is known) runs once the broker has heard from it, when its plugin announces there.
+ */
+export function withBrokerState<R extends Pick<ReplicaInfo, 'state'>>(
+  r: R,
+  heartbeat: Heartbeat,
+  byBroker: boolean,
+): R {
+  return byBroker && r.state === 'starting' && heartbeat !== 'none' ? { ...r, state: 'running' } : r;
 }
 
 /**

@@ -6,7 +6,16 @@ import { resolve } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
 import { MAX_MANIFEST_BYTES, readManifest } from '@magellon/hub-core/node';
 import { InstallError } from '../errors';
-import { dataDir, homeParts, manifestFile, pluginHome, shownPath, stateFile, versionDir } from '../layout';
+import {
+  brokerSettingsFile,
+  dataDir,
+  homeParts,
+  manifestFile,
+  pluginHome,
+  shownPath,
+  stateFile,
+  versionDir,
+} from '../layout';
 import { type RecordRead, type RunState, readRecord, runStateSchema, writeRecord } from '../records';
 import type { Backend, PluginRuntime, ReplicaInfo, VersionRef } from './backend';
 import { backendFor, knownBackend, removeEverywhere } from './backends';
@@ -14,6 +23,7 @@ import { readSmallFile } from './files';
 import { probeHealth, waitHealthy } from './health';
 import { ensureIdentity, killAllOf, readIdentity } from './identity';
 import { applyHomeModes, type IsolationSetting, resolveIsolation, runsUnderOwnUid } from './isolation';
+import type { Liveness } from './liveness';
 import { effectiveSettings, pluginStart, type Settings } from './settings';
 
 /** The per-plugin run state: absent, readable, or unreadable (a finding, never a cast). */
@@ -63,6 +73,10 @@ export interface SandboxOptions {
   isolation?: IsolationSetting;
   /** CoreService's config file: masked inside a namespace sandbox (it holds every plugin's settings). */
   configFile?: string;
+  /** The broker plugins announce on (given to them as MAGELLON_BROKER_URL and a settings file). */
+  brokerUrl?: string;
+  /** What CoreService hears on that broker: health checks and status read it (liveness.ts). */
+  liveness?: Liveness;
 }
 
 export interface LaunchOptions extends SandboxOptions {
@@ -91,7 +105,11 @@ export async function withSandbox(rt: PluginRuntime, run: SandboxOptions = {}): 
       level,
       ...(identity ? { identity } : {}),
       pluginsDir,
-      readOnly: [rt.dir, ...(backendFor(rt.entry.method).readablePaths?.(rt) ?? [])],
+      readOnly: [
+        rt.dir,
+        ...(backendFor(rt.entry.method).readablePaths?.(rt) ?? []),
+        ...(run.brokerUrl ? [brokerSettingsFile(rt.home)] : []),
+      ],
       writable: [data],
       masked: run.configFile ? [resolve(run.configFile)] : [],
     },
@@ -123,7 +141,7 @@ export async function launch(
   const { env, settings } = pluginStart(boxed, opts);
   try {
     await backend.start(boxed, { replicas: opts.replicas, env, settings });
-    return await waitHealthy(backend, boxed, { timeoutMs: opts.healthTimeoutMs });
+    return await waitHealthy(backend, boxed, { timeoutMs: opts.healthTimeoutMs, liveness: opts.liveness });
   } catch (err) {
     if (opts.fallBackTo)
       await backend.start(boxed, { replicas: opts.fallBackTo, env, settings }).catch(() => {});

@@ -10,9 +10,18 @@
 // (installed, being installed, or named in the config file) with the longest name it starts with,
 // and to nobody when two known plugins share that name.
 import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import { dataDir, heartbeatKeyFile, homeParts, keptNames, pluginHomeNames } from '../layout';
+import { InstallError } from '../errors';
+import {
+  brokerSettingsFile,
+  dataDir,
+  heartbeatKeyFile,
+  homeParts,
+  keptNames,
+  pluginHomeNames,
+} from '../layout';
 import type { effectiveSettingSchema } from '../records';
 import type { PluginRuntime } from './backend';
 import { readSmallFile, writeFileDurably } from './files';
@@ -130,6 +139,7 @@ export function shownEnvironment(env: Record<string, string>, pluginId?: string)
     const key = prefix && name.startsWith(prefix) ? name.slice(prefix.length) : name;
     if (isSecretKey(key)) out[name] = MASKED;
     else if (name === 'MAGELLON_HEARTBEAT_URL') out[name] = value.replace(/\/[^/]*$/, `/${MASKED}`);
+    else if (name === BROKER_URL_ENV) out[name] = shownBrokerUrl(value);
     else out[name] = value;
   }
   return out;
@@ -164,15 +174,24 @@ export const replicaId = (pluginId: string, replica: number) => `${pluginId}-${r
 /** The environment a plugin process starts with. */
 export function pluginEnv(
   rt: Pick<PluginRuntime, 'pluginId' | 'home' | 'sandbox'>,
-  run: { settings?: Settings; heartbeatUrl?: string; heartbeatSeconds?: number } = {},
+  run: PluginStartOptions = {},
 ): Record<string, string> {
   return pluginStart(rt, run).env;
+}
+
+/** What pluginStart needs of how replicas are run. */
+export interface PluginStartOptions {
+  settings?: Settings;
+  heartbeatUrl?: string;
+  heartbeatSeconds?: number;
+  /** The broker the plugin announces on (MAGELLON_BROKER_URL and its SDK settings file). */
+  brokerUrl?: string;
 }
 
 /** The environment a plugin process starts with, and the settings in it (for its run record). */
 export function pluginStart(
   rt: Pick<PluginRuntime, 'pluginId' | 'home' | 'sandbox'>,
-  run: { settings?: Settings; heartbeatUrl?: string; heartbeatSeconds?: number } = {},
+  run: PluginStartOptions = {},
 ): { env: Record<string, string>; settings: EffectiveSetting[] } {
   const { settings, heartbeatUrl } = run;
   const isolated = rt.sandbox !== undefined && rt.sandbox.level !== 'none';
@@ -200,5 +219,115 @@ export function pluginStart(
     env.MAGELLON_HEARTBEAT_TOKEN = key;
     if (run.heartbeatSeconds) env.MAGELLON_HEARTBEAT_SECONDS = String(run.heartbeatSeconds);
   }
+  if (run.brokerUrl) {
+    // As Magellon's installer hands it over, and in the SDK's own settings form.
+    env[BROKER_URL_ENV] = run.brokerUrl;
+    env.MAGELLON_SETTINGS_FILE = writeBrokerSettings(rt, run.brokerUrl);
+  }
   return { env, settings: given };
+}
+
+// ----------------------------------------------------------------------------- the broker
+
+/** The variable that names the broker (CoreService's, and what a plugin is given). */
+export const BROKER_URL_ENV = 'MAGELLON_BROKER_URL';
+
+/** Why a broker URL cannot be used, or undefined when it can (amqp:// or amqps://, a host). */
+export function brokerUrlProblem(url: string): string | undefined {
+  if (url.length > 2048 || !/^[\x21-\x7e]+$/.test(url)) return 'a broker URL is one printable line';
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'a broker URL looks like amqp://user:password@host:5672/';
+  }
+  if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:')
+    return 'a broker URL starts with amqp:// or amqps://';
+  if (u.hostname === '') return 'a broker URL names a host';
+  return undefined;
+}
+
+/** A broker URL as it may be shown: the password replaced by `***` (the user name is kept). */
+export function shownBrokerUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = MASKED;
+    return u.toString();
+  } catch {
+    return '(a broker URL that cannot be parsed)';
+  }
+}
+
+/** Text with the broker URL's password (raw and URL-encoded) replaced by `***`. */
+export function scrubBrokerSecret(text: string, url: string): string {
+  let password = '';
+  try {
+    password = new URL(url).password;
+  } catch {
+    return text.replaceAll(url, MASKED);
+  }
+  if (password === '') return text;
+  let out = text.replaceAll(url, shownBrokerUrl(url));
+  for (const p of new Set([password, decodeURIComponent(password)])) out = out.replaceAll(p, MASKED);
+  return out;
+}
+
+/**
+ * The broker CoreService uses: MAGELLON_BROKER_URL, else the config file's `broker.url`, else the
+ * variable its `broker.url_env` names; undefined when none is set. A bad URL is an error that never
+ * shows the URL's password.
+ */
+export function resolveBrokerUrl(
+  file: { url?: string; url_env?: string } | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const from = env[BROKER_URL_ENV]
+    ? { url: env[BROKER_URL_ENV], where: `$${BROKER_URL_ENV}` }
+    : file?.url !== undefined
+      ? { url: file.url, where: 'broker.url' }
+      : file?.url_env !== undefined
+        ? { url: env[file.url_env], where: `$${file.url_env} (broker.url_env)` }
+        : undefined;
+  if (from === undefined) return undefined;
+  if (!from.url) throw new InstallError('bad-request', `${from.where} is not set`);
+  const problem = brokerUrlProblem(from.url);
+  if (problem) throw new InstallError('bad-request', `${from.where}: ${problem}`);
+  return from.url;
+}
+
+/**
+ * The broker in the Magellon SDK's settings form, a YAML file with its `rabbitmq_settings` block
+ * (HOST_NAME, PORT, USER_NAME, PASSWORD, VIRTUAL_HOST, SSL_ENABLED), which MAGELLON_SETTINGS_FILE
+ * names. Written afresh at every start into the plugin's home: 0600, and under uid isolation
+ * root's with the plugin's own group, 0640, so the plugin can read it and no other plugin can.
+ */
+export function brokerSettingsYaml(url: string): string {
+  const u = new URL(url);
+  const vhost = decodeURIComponent(u.pathname.replace(/^\//, '')) || '/';
+  const tls = u.protocol === 'amqps:';
+  const port = u.port ? Number(u.port) : tls ? 5671 : 5672;
+  // JSON strings are YAML scalars: whatever a password holds, it stays one value.
+  const q = (v: string) => JSON.stringify(v);
+  return [
+    '# Written by CoreService at every start of this plugin: the broker it announces on.',
+    'rabbitmq_settings:',
+    `  HOST_NAME: ${q(u.hostname.replace(/^\[|\]$/g, ''))}`,
+    `  PORT: ${port}`,
+    `  USER_NAME: ${q(decodeURIComponent(u.username) || 'guest')}`,
+    `  PASSWORD: ${q(decodeURIComponent(u.password) || 'guest')}`,
+    `  VIRTUAL_HOST: ${q(vhost)}`,
+    `  SSL_ENABLED: ${tls}`,
+    '',
+  ].join('\n');
+}
+
+function writeBrokerSettings(rt: Pick<PluginRuntime, 'home' | 'sandbox'>, url: string): string {
+  const file = brokerSettingsFile(rt.home);
+  writeFileDurably(file, brokerSettingsYaml(url));
+  const identity = rt.sandbox?.identity;
+  if (identity) {
+    chownSync(file, 0, identity.gid);
+    chmodSync(file, 0o640);
+  }
+  return file;
 }

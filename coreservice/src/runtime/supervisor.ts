@@ -9,11 +9,17 @@ import type { Receipt, RunOptions } from '../install';
 import { listInstalled } from '../install';
 import { isPluginLocked, withPluginLock } from '../lock';
 import { recordValue } from '../records';
-import type { ReplicaInfo } from './backend';
+import type { PluginRuntime, ReplicaInfo } from './backend';
 import { backendFor } from './backends';
-import { heartbeatOf, type PluginHealth, pluginHealth, replicaHealthy } from './health';
+import {
+  type PluginHealth,
+  pluginHealth,
+  replicaHealthy,
+  replicaHeartbeats,
+  withBrokerState,
+} from './health';
 import { loadRuntime, readRunState, withSandbox } from './runner';
-import { heartbeatSeconds, pluginStart, replicaId } from './settings';
+import { heartbeatSeconds, pluginStart } from './settings';
 
 export type SupervisorEvent =
   | {
@@ -73,16 +79,23 @@ export class Supervisor {
    * A plugin's health from its backend's state and its heartbeats (no /health probe: status does
    * that when asked); a change from what the previous pass saw is a `status` event.
    */
-  private noteHealth(receipt: Receipt, replicas: ReplicaInfo[], wanted: number): void {
+  private noteHealth(
+    receipt: Receipt,
+    rt: Pick<PluginRuntime, 'pluginId' | 'manifest'>,
+    replicas: ReplicaInfo[],
+    wanted: number,
+  ): void {
     const { plugin_id: id, version } = receipt;
-    const interval = heartbeatSeconds(this.run);
-    const healthy = replicas.filter((r) =>
-      replicaHealthy(
-        r,
-        heartbeatOf(this.opts.heartbeats?.get(replicaId(id, r.replica)), interval, r.started_at).heartbeat,
-        true,
-      ),
-    ).length;
+    const beatOf = replicaHeartbeats(rt, replicas, {
+      liveness: this.run.liveness,
+      heartbeats: this.opts.heartbeats,
+      intervalSeconds: heartbeatSeconds(this.run),
+    });
+    const byBroker = this.run.liveness !== undefined && rt.manifest.health_check.expected_announce;
+    const healthy = replicas.filter((r) => {
+      const beat = beatOf(r.replica, r.started_at).heartbeat;
+      return replicaHealthy(withBrokerState(r, beat, byBroker), beat, true);
+    }).length;
     const health = pluginHealth(healthy, replicas.length, wanted);
     const key = healthKey(receipt);
     const previous = this.health.get(key);
@@ -124,11 +137,11 @@ export class Supervisor {
           const rt = loadRuntime(this.pluginsDir, id, receipt.version, receipt.method ?? 'subprocess');
           // Absent or unreadable: nobody asked for it to run (status names an unreadable one).
           const state = recordValue(readRunState(rt.home));
-          if (state?.desired === 'stopped') this.noteHealth(receipt, [], 0);
+          if (state?.desired === 'stopped') this.noteHealth(receipt, rt, [], 0);
           if (state?.desired !== 'running') continue;
           const backend = backendFor(rt.entry.method);
           const replicas = await backend.status(rt);
-          this.noteHealth(receipt, replicas, state.replicas);
+          this.noteHealth(receipt, rt, replicas, state.replicas);
           if (backend.restartsItself) continue; // its engine (docker, systemd) applies the restart policy
           const { restart_policy, restart_max_retries } = rt.manifest.lifecycle;
           for (const r of replicas) {

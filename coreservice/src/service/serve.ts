@@ -17,6 +17,7 @@ import { recordValue } from '../records';
 import { backendFor } from '../runtime/backends';
 import { readSmallFile, writeFileDurably } from '../runtime/files';
 import { resolveIsolation } from '../runtime/isolation';
+import { Liveness } from '../runtime/liveness';
 import { loadRuntime, readRunState } from '../runtime/runner';
 import { Supervisor } from '../runtime/supervisor';
 import { createServiceApp, LOOPBACK_HOSTS, requestGuard } from './app';
@@ -125,6 +126,13 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
   const events = new EventBus();
   const heartbeats = new Map<string, number>();
   const run: RunOptions = { ...opts.run };
+  // Plugin liveness over the broker: listened to for as long as the service runs.
+  const liveness = run.brokerUrl && !run.liveness ? new Liveness(run.brokerUrl, { log }).start() : undefined;
+  if (liveness) {
+    run.liveness = liveness;
+    log({ level: 'info', msg: 'broker', url: liveness.shownUrl });
+    await liveness.waitConnected(10_000);
+  }
   // True until what a crash left is repaired and every plugin that should run was started.
   let repairing = true;
   const logStreams = new LogStreams(opts.pluginsDir, { log });
@@ -233,6 +241,7 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
       closed = true;
       clearTimeout(retry);
       supervisor.stop();
+      await liveness?.close();
       await logStreams.close();
       await new Promise<void>((r) => {
         // Disconnects every socket, then closes the HTTP server.

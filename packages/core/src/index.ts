@@ -1,4 +1,5 @@
 /** Runtime-free part of the domain library: safe to bundle for Cloudflare Workers and the browser. */
+export * from './broker';
 export * from './catalog';
 export * from './documents';
 export * from './finding-codes';
