@@ -4,12 +4,15 @@
 // SDK's settings file (MAGELLON_SETTINGS_FILE, rabbitmq_settings), declaring the exchange the SDK
 // way, publishing the SDK's Announce and Heartbeat bodies with its ce-* headers. It prints no READY
 // line and serves no /health: the broker is its only way to be found healthy.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { packPlugin } from '@magellon/hub-core/node';
 import amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startNode } from '../../functions/test/servers';
 import { type RabbitBroker, startRabbit } from '../../infra/engines';
+import { withPikaWheel } from '../../infra/python/pika-wheel';
 import { installFromHub, readReceipt, uninstall } from '../src/install';
 import { brokerSettingsFile, dataDir } from '../src/layout';
 import type { PluginStatus } from '../src/lifecycle';
@@ -29,6 +32,7 @@ import {
 } from './helpers';
 
 const TOKEN = 'test-admin-token-broker-0123456789';
+const HUB_BIN = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'bin', 'hub.js');
 const HEARTBEAT_SECONDS = 1;
 const SLACK_MS = 8_000;
 const scratch = scratchDir('coreservice-broker-');
@@ -52,7 +56,7 @@ beforeAll(async () => {
   });
 }, 600_000);
 afterEach(async () => {
-  if (svc) for (const id of installedIds()) await call('DELETE', `/admin/plugins/${id}`);
+  if (svc) for (const id of installedIds()) await call('DELETE', `/admin/plugins/${id}?purge=1`);
 });
 afterAll(async () => {
   await svc?.close();
@@ -80,7 +84,7 @@ interface Announcing {
 }
 
 /** The SDK's discovery, mimicked byte for byte with pika; `stop-beats` in the data dir ends the heartbeats. */
-const PLUGIN = String.raw`import datetime, json, os, sys, time, uuid
+const PLUGIN = `import datetime, json, os, sys, time, uuid
 import pika, yaml
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -230,10 +234,58 @@ describe('liveness over the broker (a private RabbitMQ)', () => {
     expect(r.status).toBe(502);
     expect(r.body.error.code).toBe('unhealthy');
     expect(r.body.error.message).toMatch(
-      /did not announce itself on the broker amqp:\/\/hub:\*\*\*@127\.0\.0\.1:\d+\/ within 4 s/,
+      /did not announce itself on the broker amqp:\/\/hub:\*\*\*@127\.0\.0\.1:\d+\/ nor pass its READY and \/health check within 4 s/,
     );
     expect(installedIds()).toEqual([]);
     expect((await call('GET', '/admin/plugins/ctf/status')).status).toBe(404);
+  }, 120_000);
+
+  it('the hub’s own starters (READY line and /health, no announce) still install with a broker configured', async (ctx) => {
+    if (!svc) return ctx.skip();
+    // Their published archives say expected_announce: true and print a READY line: the runtime
+    // contract proves them healthy when the broker hears nothing from them.
+    const r = await call('POST', '/admin/plugins/install', await packVariant(scratch, 'fft', '1.0.0'));
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const s = await status('fft');
+    expect(s.health).toBe('healthy');
+    expect(s.liveness).toMatchObject({ source: 'broker', connected: true });
+    expect(s.liveness && 'matched_by' in s.liveness ? s.liveness.matched_by : undefined).toBeUndefined();
+  }, 120_000);
+
+  it('a plugin made by hub scaffold announces and beats on the broker as the SDK does', async (ctx) => {
+    if (!svc) return ctx.skip();
+    const work = mkdtempSync(join(scratch, 'scaffold-'));
+    const made = spawnSync(
+      process.execPath,
+      [HUB_BIN, 'scaffold', 'beam-tilt', '--category', 'ctf', '--dir', work],
+      { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } },
+    );
+    expect(made.status, made.stderr).toBe(0);
+    // Its venv sees no host package: pika comes from its own wheels/, offline (no index is reachable here).
+    withPikaWheel(join(work, 'beam-tilt'));
+    const packed = await packPlugin(join(work, 'beam-tilt'), { out: join(work, 'beam-tilt.mpn') });
+    process.env.MAGELLON_PYTHON_OFFLINE = '1';
+    const r = await call('POST', '/admin/plugins/install', readFileSync(packed.file)).finally(() => {
+      delete process.env.MAGELLON_PYTHON_OFFLINE;
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    await expect
+      .poll(
+        async () => {
+          const l = (await status('beam-tilt')).liveness;
+          return l && 'matched_by' in l ? l.matched_by : undefined;
+        },
+        { timeout: SLACK_MS, interval: 200 },
+      )
+      .toBe('plugin_id');
+    const s = await status('beam-tilt');
+    expect(s.liveness).toMatchObject({ announced_as: 'beam-tilt', category: 'ctf', instances: 1 });
+    expect(s.replicas[0]).toMatchObject({ heartbeat: 'fresh', healthy: true });
+    const log = (await call('GET', '/admin/plugins/beam-tilt/logs?tail=50')).body.lines as string[];
+    expect(log.join('\n')).toMatch(
+      /magellon_broker: announced beam-tilt as beam-tilt-0 on amqp:\/\/hub:\*\*\*@/,
+    );
+    expect(log.join('\n')).not.toContain(password);
   }, 120_000);
 
   it('a plugin whose heartbeats stop is marked down; two replicas show two heartbeat ages', async (ctx) => {

@@ -1,11 +1,13 @@
 // The health check of the runtime contract: every replica must announce itself (the READY line,
 // when the manifest expects one) and answer GET /health with {"status": "ok"} naming its plugin and
 // version, within health_check.timeout_seconds. A replica that exits meanwhile fails it at once.
-// With a broker (liveness.ts) and health_check.expected_announce, the announce is the broker's
-// instead: as many instances as there are replicas must announce or beat, matching the installed
-// plugin by Magellon's rule (matchesInstalled), after the wait began (an instance heard before then,
-// such as the old version's during an upgrade, must announce again); no READY line nor /health is
-// asked for then (Magellon SDK plugins print none).
+// With a broker (liveness.ts) and health_check.expected_announce, the broker's announce is a second
+// way to prove it: a replica is healthy once it passes the runtime contract above (the hub's own
+// plugins, whose published archives print a READY line and announce nothing on the broker) or once
+// the broker hears it: as many instances as there are replicas must announce or beat, matching the
+// installed plugin by Magellon's rule (matchesInstalled), after the wait began (an instance heard
+// before then, such as the old version's during an upgrade, must announce again). Magellon SDK
+// plugins print no READY line and may serve no /health: for them the broker is the only proof.
 import { request } from 'undici';
 import { InstallError } from '../errors';
 import type { Backend, PluginRuntime, ReplicaInfo } from './backend';
@@ -46,6 +48,8 @@ export async function waitHealthy(
   const began = Date.now();
   const deadline = began + timeoutMs;
   const broker = rt.manifest.health_check.expected_announce ? opts.liveness : undefined;
+  /** Replicas that passed the runtime contract (READY line and /health): that proof stays. */
+  const answered = new Set<number>();
   const healthy = new Set<number>();
   let polls = 0;
   const label = `${rt.pluginId} ${rt.version}`;
@@ -59,11 +63,12 @@ export async function waitHealthy(
           await backend.logs(rt, 20),
         );
       }
-      if (broker) continue;
-      if (!healthy.has(r.replica) && r.host && r.port && (await probeHealth(r.host, r.port, rt))) {
-        healthy.add(r.replica);
+      if (!answered.has(r.replica) && r.host && r.port && (await probeHealth(r.host, r.port, rt))) {
+        answered.add(r.replica);
       }
     }
+    healthy.clear();
+    for (const n of answered) healthy.add(n);
     if (broker) {
       // An instance known from before (the old version, still serving through an upgrade, beats under
       // the same replica ids) counts only once it announces again.
@@ -73,17 +78,28 @@ export async function waitHealthy(
           .filter((h) => h.entry.first_seen_ms >= began || (h.entry.last_announce_ms ?? 0) >= began)
           .map((h) => h.entry.instance_id),
       );
-      // Without a READY line a backend knows no address, so a live replica stays `starting`.
-      const running = replicas.filter((r) => r.state === 'running' || r.state === 'starting').length;
-      healthy.clear();
-      for (const r of replicas.slice(0, Math.min(heard.size, running))) healthy.add(r.replica);
+      // An instance that names its replica (the hub's runtime: MAGELLON_REPLICA_ID) proves that one;
+      // an SDK instance (a fresh uuid) proves one of the replicas not proven yet. Without a READY
+      // line a backend knows no address, so a live replica stays `starting`.
+      let anonymous = 0;
+      for (const instance of heard) {
+        const n = replicaOfInstance(rt.pluginId, instance);
+        if (n !== undefined && replicas.some((r) => r.replica === n)) healthy.add(n);
+        else anonymous++;
+      }
+      for (const r of replicas) {
+        if (anonymous === 0) break;
+        if (healthy.has(r.replica) || (r.state !== 'running' && r.state !== 'starting')) continue;
+        healthy.add(r.replica);
+        anonymous--;
+      }
     }
     if (replicas.length > 0 && healthy.size === replicas.length) return replicas;
     if (Date.now() >= deadline) {
       throw new InstallError(
         'unhealthy',
         broker
-          ? `${label} did not announce itself on the broker ${broker.shownUrl} within ${Math.round(timeoutMs / 1000)} s (${healthy.size} of ${replicas.length} replicas heard${broker.connected ? '' : '; CoreService is not connected to the broker'})`
+          ? `${label} did not announce itself on the broker ${broker.shownUrl} nor pass its READY and /health check within ${Math.round(timeoutMs / 1000)} s (${healthy.size} of ${replicas.length} replicas heard or healthy${broker.connected ? '' : '; CoreService is not connected to the broker'})`
           : `${label} did not pass its health check within ${Math.round(timeoutMs / 1000)} s (${healthy.size} of ${replicas.length} replicas healthy)`,
         await backend.logs(rt, 20),
       );
@@ -92,6 +108,13 @@ export async function waitHealthy(
     polls++;
     await sleep(opts.pollMs ?? (polls < 40 ? 25 : 200));
   }
+}
+
+/** The replica an instance id names (`<plugin_id>-<n>`, MAGELLON_REPLICA_ID), if it names one. */
+function replicaOfInstance(pluginId: string, instance: string): number | undefined {
+  if (!instance.startsWith(`${pluginId}-`)) return undefined;
+  const rest = instance.slice(pluginId.length + 1);
+  return /^\d{1,4}$/.test(rest) ? Number(rest) : undefined;
 }
 
 /** How recent a replica's last heartbeat is: `none` when this CoreService has seen none. */

@@ -9,9 +9,11 @@
 // another's (ctf and ctf-gpu: MAGELLON_PLUGIN_CTF_GPU_TOKEN). A variable belongs to the known plugin
 // (installed, being installed, or named in the config file) with the longest name it starts with,
 // and to nobody when two known plugins share that name.
+
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
+import { brokerUrlProblem, MASKED_SECRET, scrubBrokerSecret, shownBrokerUrl } from '@magellon/hub-core';
 import type { z } from 'zod';
 import { InstallError } from '../errors';
 import {
@@ -42,7 +44,7 @@ const SECRET_KEY = /secret|token|passw(or)?d|credential|private|key/i;
 export const isSecretKey = (key: string) => SECRET_KEY.test(key);
 
 /** What a secret value is shown as. */
-export const MASKED = '***';
+export const MASKED = MASKED_SECRET;
 
 /** Variables a plugin process inherits from CoreService: the basics a program needs, nothing else. */
 const INHERITED = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME'];
@@ -232,45 +234,9 @@ export function pluginStart(
 /** The variable that names the broker (CoreService's, and what a plugin is given). */
 export const BROKER_URL_ENV = 'MAGELLON_BROKER_URL';
 
-/** Why a broker URL cannot be used, or undefined when it can (amqp:// or amqps://, a host). */
-export function brokerUrlProblem(url: string): string | undefined {
-  if (url.length > 2048 || !/^[\x21-\x7e]+$/.test(url)) return 'a broker URL is one printable line';
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return 'a broker URL looks like amqp://user:password@host:5672/';
-  }
-  if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:')
-    return 'a broker URL starts with amqp:// or amqps://';
-  if (u.hostname === '') return 'a broker URL names a host';
-  return undefined;
-}
-
-/** A broker URL as it may be shown: the password replaced by `***` (the user name is kept). */
-export function shownBrokerUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = MASKED;
-    return u.toString();
-  } catch {
-    return '(a broker URL that cannot be parsed)';
-  }
-}
-
-/** Text with the broker URL's password (raw and URL-encoded) replaced by `***`. */
-export function scrubBrokerSecret(text: string, url: string): string {
-  let password = '';
-  try {
-    password = new URL(url).password;
-  } catch {
-    return text.replaceAll(url, MASKED);
-  }
-  if (password === '') return text;
-  let out = text.replaceAll(url, shownBrokerUrl(url));
-  for (const p of new Set([password, decodeURIComponent(password)])) out = out.replaceAll(p, MASKED);
-  return out;
-}
+// The URL's rules (what is a broker URL, how it is shown, how its password is scrubbed) are the
+// domain library's (shared with hub test), re-exported here for CoreService's modules.
+export { brokerUrlProblem, scrubBrokerSecret, shownBrokerUrl };
 
 /**
  * The broker CoreService uses: MAGELLON_BROKER_URL, else the config file's `broker.url`, else the

@@ -3,6 +3,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RabbitBroker, startRabbit } from '../../../infra/engines';
+import { withPikaWheel } from '../../../infra/python/pika-wheel';
 import { runHubAsync } from './run-hub';
 
 // `hub test` runs the real plugin: lint, its own tests, then a real coreservice install and start.
@@ -97,9 +99,72 @@ describe('hub test', () => {
   it('refuses a broker URL that is not amqp, and a plugin dir that is not a folder (exit 2)', async () => {
     const a = await hubTest([good.dir, '--broker-url', 'http://127.0.0.1:5672'], good.tmp);
     expect(a.code).toBe(2);
-    expect(a.stderr).toContain('--broker-url takes an amqp://');
+    expect(a.stderr).toContain('--broker-url: a broker URL starts with amqp:// or amqps://');
     const b = await hubTest([join(good.dir, 'manifest.yaml')], good.tmp);
     expect(b.code).toBe(2);
     expect(b.stderr).toContain('is not one');
+  });
+});
+
+describe('hub test --broker-url (a private RabbitMQ)', () => {
+  let broker: RabbitBroker | undefined;
+  beforeAll(async () => {
+    broker = await startRabbit();
+  }, 600_000);
+  afterAll(async () => {
+    await broker?.stop();
+  }, 120_000);
+
+  /** A scaffold with pika in its wheels/ (its venv sees no host package), installed offline. */
+  function announcing(name: string): { dir: string; tmp: string } {
+    const made = scaffold(name);
+    withPikaWheel(made.dir);
+    return made;
+  }
+
+  it('hears the scaffold’s announce on the broker, matched by its plugin id', async (ctx) => {
+    if (!broker) return ctx.skip();
+    const { dir, tmp } = announcing('on-the-bus');
+    const r = await runHubAsync(['test', dir, '--no-tests', '--broker-url', broker.url], {
+      TMPDIR: tmp,
+      MAGELLON_PYTHON_OFFLINE: '1',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /broker: announce magellon\.plugins\.announce\.ctf\.on-the-bus from instance on-the-bus-0, matched by plugin_id/,
+    );
+    expect(r.stderr).toMatch(/✔ start: installed with uv, healthy, announced on the broker/);
+    expect(r.stderr).not.toContain(new URL(broker.url).password);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('fails a plugin that answers /health but never announces, naming the broker without its password', async (ctx) => {
+    if (!broker) return ctx.skip();
+    const { dir, tmp } = scaffold('quiet-one');
+    const manifest = join(dir, 'manifest.yaml');
+    writeFileSync(
+      manifest,
+      readFileSync(manifest, 'utf8').replace(/timeout_seconds: \d+/, 'timeout_seconds: 5'),
+    );
+    const r = await runHubAsync(['test', dir, '--no-tests', '--broker-url', broker.url], { TMPDIR: tmp });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /✖ start: it started, but never announced itself on the broker amqp:\/\/hub:\*\*\*@127\.0\.0\.1/,
+    );
+    expect(r.stderr).toContain('broker: no announce of quiet-one heard');
+    expect(r.stderr).not.toContain(new URL(broker.url).password);
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(processesUnder(tmp)).toEqual([]);
+  });
+
+  it('says when the broker cannot be reached, before starting anything', async (ctx) => {
+    if (!broker) return ctx.skip();
+    const r = await runHubAsync(
+      ['test', scaffold('unreachable').dir, '--no-tests', '--broker-url', 'amqp://u:sekrit@127.0.0.1:1/'],
+      {},
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/✖ start: cannot listen on the broker amqp:\/\/u:\*\*\*@127\.0\.0\.1:1\//);
+    expect(r.stderr).not.toContain('sekrit');
   });
 });

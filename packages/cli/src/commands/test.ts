@@ -8,8 +8,10 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type ArchiveManifest, brokerUrlProblem, shownBrokerUrl } from '@magellon/hub-core';
 import { lintPlugin, PackError, packPlugin } from '@magellon/hub-core/node';
 import { request } from 'undici';
+import { type BrokerWatch, watchBroker } from '../broker-watch';
 import { defaultCoreservice, runCommand } from '../coreservice-run';
 import { countBySeverity, dim, green, plural, printFindings, red, safe, safeLines, yellow } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
@@ -68,8 +70,8 @@ Exit codes: 0 every step passed, 1 a step failed (it is named), 2 bad usage.`,
     if (!Number.isInteger(timeoutS) || timeoutS < 1 || timeoutS > 24 * 3600)
       throw new UsageError('--timeout takes whole seconds, from 1 to 86400');
     const broker = values['broker-url'] as string | undefined;
-    if (broker !== undefined && !/^amqps?:\/\/[^\s]+$/.test(broker))
-      throw new UsageError('--broker-url takes an amqp:// or amqps:// URL');
+    const brokerProblem = broker === undefined ? undefined : brokerUrlProblem(broker);
+    if (brokerProblem) throw new UsageError(`--broker-url: ${brokerProblem}`);
     const coreservice = values.coreservice ? resolve(values.coreservice) : defaultCoreservice();
     if (!values['no-start'] && !existsSync(coreservice))
       throw new UsageError(
@@ -108,7 +110,7 @@ Exit codes: 0 every step passed, 1 a step failed (it is named), 2 bad usage.`,
       console.error(dim('- start: skipped (--no-start)'));
       return EXIT.ok;
     }
-    const started = await startAndProbe(dir, coreservice, broker);
+    const started = await startAndProbe(dir, coreservice, broker, lint.manifest);
     for (const line of started.lines) console.error(`  ${line}`);
     if (!started.ok) {
       console.error(red(`✖ start: ${started.summary}`));
@@ -226,6 +228,7 @@ async function startAndProbe(
   dir: string,
   coreservice: string,
   broker: string | undefined,
+  manifest: ArchiveManifest | undefined,
 ): Promise<StepResult> {
   const scratch = mkdtempSync(join(tmpdir(), 'hub-test-'));
   // Passable for other users: CoreService run as root starts the plugin under a uid of its own.
@@ -236,7 +239,24 @@ async function startAndProbe(
   const cs = (argv: string[]) =>
     runCommand([process.execPath, coreservice, ...argv, '--plugins-dir', pluginsDir, '--json'], env);
   let installedId: string | undefined;
+  let watch: BrokerWatch | undefined;
   try {
+    // Listening before the plugin starts, so its announce (sent once, at start) cannot be missed.
+    if (broker && manifest) {
+      const w = await watchBroker(broker, {
+        plugin_id: manifest.plugin_id,
+        category: manifest.category,
+        ...(manifest.backend_id ? { backend_id: manifest.backend_id } : {}),
+        ...(manifest.name ? { name: manifest.name } : {}),
+      });
+      if ('why' in w)
+        return {
+          ok: false,
+          summary: `cannot listen on the broker ${shownBrokerUrl(broker)}: ${safe(w.why)}`,
+          lines,
+        };
+      watch = w;
+    }
     let archive: string;
     try {
       archive = (await packPlugin(dir, { out: join(scratch, 'plugin.mpn') })).file;
@@ -272,7 +292,20 @@ async function startAndProbe(
       }
     }
     const healthyNow = probes.length > 0 && probes.every((p) => p.startsWith('200 '));
-    const via = broker ? ', announced on the broker' : '';
+    let via = '';
+    if (watch && manifest) {
+      // CoreService's check passes on /health as well: whether it announced is asked here, within
+      // what is left of its health_check.timeout_seconds (at least a few seconds).
+      const heard = await watch.announced(Math.max(5, manifest.health_check.timeout_seconds) * 1000);
+      for (const line of watch.describe()) lines.push(line);
+      if (!heard)
+        return {
+          ok: false,
+          summary: `it started, but never announced itself on the broker ${shownBrokerUrl(broker!)} (Magellon finds plugins by their announce: see magellon_broker.py in hub scaffold's template)`,
+          lines,
+        };
+      via = ', announced on the broker';
+    }
     if (probes.length === 0) {
       // No address to ask (a plugin that only announces itself): CoreService's own check passed.
       return {
@@ -289,6 +322,7 @@ async function startAndProbe(
       lines,
     };
   } finally {
+    await watch?.close();
     if (installedId) {
       const gone = await cs(['uninstall', installedId, '--purge']);
       if (gone.code !== 0) await cs(['uninstall', installedId]);

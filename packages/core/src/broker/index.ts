@@ -1,1 +1,2 @@
+export * from './broker-url';
 export * from './liveness-wire';

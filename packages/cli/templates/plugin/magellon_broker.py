@@ -1,0 +1,1 @@
+../../../../examples/runtime/magellon_broker.py
