@@ -5,14 +5,23 @@
 // contexts that try to leave the version, and remove by label. When no engine can run here the
 // whole file is skipped after one loud line (under HUB_REQUIRE_ALL=1 it fails instead).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, startDocker } from '../../infra/engines';
 import { doctor } from '../src/doctor';
 import { installFromFile, uninstall } from '../src/install';
-import { containerImageFile, containersDir, dataDir } from '../src/layout';
+import { brokerSettingsFile, containerImageFile, containersDir, dataDir } from '../src/layout';
 import { type PluginStatus, pausePlugin, pluginStatus, scalePlugin } from '../src/lifecycle';
 import { containerImageSchema, writeRecord } from '../src/records';
 import type { PluginRuntime } from '../src/runtime/backend';
@@ -170,6 +179,52 @@ describe('the docker backend on a real dockerd', () => {
     await backend.remove(rt);
     expect(containerIdsOf(rt.home)).toBe('');
     expect(docker('image', 'ls', '-q', '--filter', `label=org.magellon.home=${rt.home}`).trim()).toBe('');
+  }, 120_000);
+
+  it('hands a replica the broker: its URL in the environment, the SDK settings file readable by it alone, read-only', async (ctx) => {
+    if (skipped) return ctx.skip();
+    const backend = new DockerBackend();
+    const base = example();
+    const rt: PluginRuntime = {
+      ...base,
+      sandbox: {
+        level: 'uid',
+        identity: { uid: 61998, gid: 61998 },
+        pluginsDir: join(base.home, '..'),
+        readOnly: [base.dir],
+        writable: [dataDir(base.home)],
+        masked: [],
+      },
+    };
+    mkdirSync(dataDir(rt.home), { recursive: true });
+    chmodSync(dataDir(rt.home), 0o777);
+    const env = pluginEnv(rt, { brokerUrl: 'amqp://hub:pw-in-docker@127.0.0.1:5672/' });
+    await backend.prepare(rt, () => {});
+    try {
+      await backend.start(rt, { replicas: 1, env });
+      await running(rt);
+      const c = inspect(containerNameOf(rt.home));
+      expect(c.Config.Env).toContain('MAGELLON_BROKER_URL=amqp://hub:pw-in-docker@127.0.0.1:5672/');
+      expect(c.Config.Env).toContain(`MAGELLON_SETTINGS_FILE=${brokerSettingsFile(rt.home)}`);
+      const sh = (script: string) =>
+        execFileSync(engine!.docker, ['exec', c.Id, 'sh', '-c', script], {
+          env: { ...process.env, ...engine!.env },
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      // As the plugin's own uid, inside its container: readable, and not writable.
+      const text = sh(`cat ${brokerSettingsFile(rt.home)}`);
+      expect(text).toContain('rabbitmq_settings:');
+      expect(text).toContain('  PASSWORD: "pw-in-docker"');
+      expect(() => sh(`echo x >> ${brokerSettingsFile(rt.home)}`)).toThrow(
+        /Read-only file system|Permission denied/,
+      );
+      // On the host: root's, the plugin's group, 0640 — no other plugin's uid reads it.
+      const st = statSync(brokerSettingsFile(rt.home));
+      expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, 61998, 0o640]);
+    } finally {
+      await backend.remove(rt);
+    }
   }, 120_000);
 
   it('asks docker for the GPUs the manifest names; a daemon without a GPU runtime refuses, said, and nothing is left', async (ctx) => {

@@ -47,11 +47,6 @@ export const CATALOG_REFUSALS: readonly CatalogRefusal[] = [
     field: { name: 'author', yaml: '"Lab \\u202eevil"' },
   },
   {
-    what: 'a category that is lowercase but not a slug',
-    code: 'entry.invalid-slug',
-    field: { name: 'category', yaml: '"ctf tools"' },
-  },
-  {
     what: 'a backend_id that is not a slug',
     code: 'entry.invalid-slug',
     field: { name: 'backend_id', yaml: 'Not A Slug' },
