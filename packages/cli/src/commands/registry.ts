@@ -75,4 +75,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     group: 'Catalog',
     load: async () => (await import('./upload')).uploadCommand,
   },
+  {
+    name: 'mirror',
+    summary:
+      "copy a running hub's documents and archives into a dir hub serve serves (incremental, verified)",
+    group: 'Catalog',
+    load: async () => (await import('./mirror')).mirrorCommand,
+  },
 ];

@@ -8,6 +8,7 @@ export * from '../yaml';
 export * from './archive/verify-archive';
 export * from './bundle';
 export * from './check-archives';
+export * from './download';
 export * from './entry-for-archive';
 export * from './find-catalog-root';
 export { FileTree, isInside, refusalFinding, type TreeRead, type TreeRefusal } from './fs/tree-file';
