@@ -373,9 +373,6 @@ export async function mirrorHub(opts: MirrorOptions): Promise<MirrorSummary> {
     'v1/openapi.json',
     serializeDocument(parse('v1/openapi.json', await getDocument('v1/openapi.json'))),
   );
-  for (const p of (indexRaw as { plugins: { versions?: unknown }[] }).plugins)
-    rewriteVersions('v1/index.json', p.versions, base, wanted, summary.refused);
-  documents.set('v1/index.json', serializeDocument(indexRaw));
   documents.set('v1/categories.json', serializeDocument(categoriesRaw));
   for (const plugin of index.plugins) {
     const id = plugin.plugin_id;
@@ -389,6 +386,10 @@ export async function mirrorHub(opts: MirrorOptions): Promise<MirrorSummary> {
     rewriteVersions(route.path, (raw as { versions: unknown }).versions, base, wanted, summary.refused);
     documents.set(route.path, serializeDocument(raw));
   }
+  // After the plugin documents, so a refusal names the document CoreService reads.
+  for (const p of (indexRaw as { plugins: { versions?: unknown }[] }).plugins)
+    rewriteVersions('v1/index.json', p.versions, base, wanted, summary.refused);
+  documents.set('v1/index.json', serializeDocument(indexRaw));
   for (const c of categories.categories) {
     const route = resolveRoute(`/v1/categories/${c.category}.json`);
     if (route.kind !== 'document')
