@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pluginDocumentSchema } from '@magellon/hub-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
