@@ -4,8 +4,10 @@
 // upgrade, scale and uninstall functions every other command uses (each holding the plugin's
 // lock), and reports the drift it found and what it did. A lockfile may choose among the
 // registries this CoreService is configured with, never add one; an archive whose sha256 is not the
-// lockfile's is refused before a byte is fetched. The lockfile is JSON (lockfileSchema, records.ts).
+// lockfile's is refused before a byte is fetched. The lockfile is JSON (lockfileSchema, records.ts);
+// sync reads it as YAML, of which JSON is a part, so errors name file:line:column.
 import { compareVersions } from '@magellon/hub-core';
+import { parseYaml } from '@magellon/hub-core/node';
 import { escapeControl as safe } from '@magellon/hub-core/text';
 import type { Registry } from './config';
 import { asRegistry } from './config';
@@ -104,34 +106,21 @@ export function writeLock(path: string, lock: Lockfile): void {
   writeFileDurably(path, lockText(lock));
 }
 
-/** Line and column (1-based) of a character offset. */
-function lineColumn(text: string, offset: number): { line: number; column: number } {
-  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
-  const line = before.split('\n').length;
-  return { line, column: offset - before.lastIndexOf('\n') };
-}
-
 /**
- * Reads a lockfile (a regular file, the path the operator named, at most 4 MiB). Errors
- * (`bad-request`) name the file and where: `file:line:column` for JSON that does not parse, `file:
- * plugins.1.sha256` for a field the schema refuses.
+ * Reads a lockfile (a regular file, the path the operator named, at most 4 MiB). It is read as
+ * YAML 1.2's core schema, of which JSON is a part: an exported lockfile, or the same document
+ * written as YAML. Errors (`bad-request`) name the file and where: `file:line:column` for text
+ * that does not parse, `file: plugins.1.sha256` for a field the schema refuses.
  */
 export function readLock(path: string): Lockfile {
   const read = readSmallFile(path, MAX_LOCKFILE_BYTES, { followLink: true });
   if (!read.ok) throw new InstallError('bad-request', `cannot read the lockfile ${path}: ${read.why}`);
-  let data: unknown;
-  try {
-    data = JSON.parse(read.text);
-  } catch (err) {
-    const message = (err as Error).message;
-    const at = /position (\d+)/.exec(message);
-    const { line, column } = at ? lineColumn(read.text, Number(at[1])) : { line: 1, column: 1 };
-    throw new InstallError(
-      'bad-request',
-      `${path}:${line}:${column}: the lockfile is not JSON (${message.replace(/ in JSON at position.*$/, '')})`,
-    );
+  const doc = parseYaml(read.text, path, { flavour: 'core', maxBytes: MAX_LOCKFILE_BYTES });
+  if (!doc.ok) {
+    const f = doc.finding;
+    throw new InstallError('bad-request', `${f.file}:${f.line ?? 1}:${f.column ?? 1}: ${f.message}`);
   }
-  const parsed = lockfileSchema.safeParse(data);
+  const parsed = lockfileSchema.safeParse(doc.value.data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new InstallError(
