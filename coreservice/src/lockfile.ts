@@ -206,8 +206,17 @@ export async function syncLock(opts: SyncOptions): Promise<SyncReport> {
   for (const id of pluginHomeNames(pluginsDir)) {
     if (named.has(id)) continue;
     const read = receiptRecord(pluginsDir, id);
-    if (read.ok === false && read.absent) continue; // a home an uninstall kept: nothing installed
-    push(await syncExtra(opts, id, read.ok ? read.value : undefined));
+    if (read.ok) push(await syncExtra(opts, id, read.value));
+    else if (!read.absent)
+      // Neither installed as far as anyone can tell, nor absent: named, never pruned.
+      push({
+        plugin_id: id,
+        drift: 'unreadable',
+        action: 'report',
+        outcome: 'failed',
+        message: `${id}: ${unreadable(read.path, read.why)}; restore it, or run coreservice doctor`,
+      });
+    // absent: a home an uninstall kept holds nothing installed
   }
   return {
     dry_run: opts.dryRun === true,
@@ -355,9 +364,9 @@ async function syncReplicas(
 }
 
 /** An installed plugin the lockfile does not name: reported, or uninstalled (its data kept) with prune. */
-async function syncExtra(opts: SyncOptions, id: string, r: Receipt | undefined): Promise<SyncItem> {
-  const base = { plugin_id: id, ...(r ? { installed: r.version } : {}), drift: 'not-in-lock' as const };
-  const what = r ? `${id} ${r.version}` : id;
+async function syncExtra(opts: SyncOptions, id: string, r: Receipt): Promise<SyncItem> {
+  const base = { plugin_id: id, installed: r.version, drift: 'not-in-lock' as const };
+  const what = `${id} ${r.version}`;
   if (!opts.prune)
     return {
       ...base,

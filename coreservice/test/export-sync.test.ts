@@ -9,7 +9,15 @@ import { installFromHub, listInstalled, type Receipt, readReceipt, uninstall } f
 import { exportLock, lockText, readLock, type SyncReport, syncLock } from '../src/lockfile';
 import type { Lockfile } from '../src/records';
 import { upgradeFromHub } from '../src/upgrade';
-import { expectFailure, repoHubForTests, runCoreservice, snapshot } from './helpers';
+import {
+  adminCall,
+  expectFailure,
+  repoHubForTests,
+  runCoreservice,
+  SERVE_TOKEN,
+  snapshot,
+  startServe,
+} from './helpers';
 
 const { scratch, hub } = repoHubForTests('export-sync');
 
@@ -51,6 +59,17 @@ describe('coreservice export and sync', () => {
     expect(readFileSync(file, 'utf8')).toBe(lockText(a.lock));
     const printed = await runCoreservice(['export', '--plugins-dir', a.dir]);
     expect(printed.stdout).toBe(lockText(a.lock));
+    // And the admin service answers it at GET /admin/export (behind its token, like every /admin route).
+    const svc = await startServe(a.dir, hub.url);
+    try {
+      expect(await adminCall(svc.url, SERVE_TOKEN, 'GET', '/admin/export')).toEqual({
+        status: 200,
+        body: a.lock,
+      });
+      expect((await adminCall(svc.url, null, 'GET', '/admin/export')).status).toBe(401);
+    } finally {
+      await svc.stop();
+    }
 
     // --dry-run: the plan, nothing changed, exit 1 (the dir does not match yet).
     const b = fresh();
