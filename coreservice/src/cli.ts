@@ -17,6 +17,7 @@ const load = {
   doctor: () => import('./doctor'),
   install: () => import('./install'),
   lifecycle: () => import('./lifecycle'),
+  lockfile: () => import('./lockfile'),
   liveness: () => import('./runtime/liveness'),
   pluginsDir: () => import('./plugins-dir'),
   pythonIndex: () => import('./runtime/python-index'),
@@ -27,7 +28,15 @@ const load = {
 };
 
 /** The commands that start replicas, and so listen on the broker (when there is one) while they run. */
-const LISTENING_COMMANDS = new Set(['install', 'install-file', 'upgrade', 'start', 'restart', 'scale']);
+const LISTENING_COMMANDS = new Set([
+  'install',
+  'install-file',
+  'upgrade',
+  'start',
+  'restart',
+  'scale',
+  'sync',
+]);
 
 /** The trust modes --trust takes (the config file may also say allow-list). */
 const FLAG_TRUST = ['all', 'verified-only'];
@@ -68,6 +77,15 @@ Usage:
                                            every new line as it is written, until Ctrl-C
   coreservice client-token <id>            make (or replace) the token that opens the plugin's
                                            namespace /plugins/<id>/ of serve; printed this once
+  coreservice export [--out <file>]        a lockfile (JSON) of what is installed: each plugin's
+                                           version, archive sha256, registry, method, replicas and
+                                           locked Python dependencies (default: to stdout)
+  coreservice sync <lockfile> [--dry-run] [--prune]
+                                           make this plugins dir hold exactly the lockfile's set
+                                           (installs, upgrades and downgrades to the pinned archives
+                                           from configured registries only; --prune uninstalls
+                                           plugins it does not name); reports the drift, exit 1
+                                           unless the dir now matches (--dry-run: the plan only)
   coreservice doctor                       roll back what a crash left (staging, stale locks, …)
   coreservice serve [--port N] [--host H] [--log-level L]
                                            the admin HTTP service (default 127.0.0.1:8090); it
@@ -137,16 +155,17 @@ class Output {
   done(
     value: unknown,
     text: string,
-    opts: { namesDir?: boolean; extra?: Record<string, unknown> } = {},
+    opts: { namesDir?: boolean; extra?: Record<string, unknown>; failed?: boolean } = {},
   ): number {
+    const ok = opts.failed !== true;
     if (this.json) {
-      console.log(JSON.stringify({ ok: true, ...this.whereJson(), result: value, ...opts.extra }, null, 2));
-      return EXIT.ok;
+      console.log(JSON.stringify({ ok, ...this.whereJson(), result: value, ...opts.extra }, null, 2));
+      return ok ? EXIT.ok : EXIT.failed;
     }
     const where = this.whereLine();
     if (where && !opts.namesDir) console.log(where);
-    console.log(`✔ ${escapeControlKeepLines(text)}`);
-    return EXIT.ok;
+    console.log(`${ok ? '✔' : '✖'} ${escapeControlKeepLines(text)}`);
+    return ok ? EXIT.ok : EXIT.failed;
   }
 
   /** A failure: the message and details, every line escaped; the exit code. */
@@ -540,6 +559,46 @@ export async function main(argv: string[]): Promise<number> {
         await svc.close();
         return EXIT.ok;
       }
+      case 'export': {
+        if (args.length > 0) throw new UsageError('coreservice export takes no argument (--out <file>)');
+        const { exportLock, lockText, writeLock } = await load.lockfile();
+        const lock = exportLock(pluginsDir, { sdkVersion });
+        if (values.out === undefined) {
+          // The lockfile itself is the output: stdout holds nothing else.
+          const where = out.whereLine();
+          if (where && !json) console.error(where);
+          process.stdout.write(lockText(lock));
+          return EXIT.ok;
+        }
+        writeLock(values.out, lock);
+        return out.done(
+          { out: values.out, plugins: lock.plugins.length },
+          `wrote the lockfile ${safe(values.out)}: ${lock.plugins.length} plugin(s)`,
+        );
+      }
+      case 'sync': {
+        const { readLock, syncLock, syncLines } = await load.lockfile();
+        const lock = readLock(one());
+        const r = await syncLock({
+          pluginsDir,
+          hubs,
+          lock,
+          dryRun: values['dry-run'],
+          prune: values.prune,
+          sdkVersion,
+          run,
+          timeouts,
+          onEvent,
+        });
+        const head = r.dry_run
+          ? r.matches
+            ? 'the plugins dir matches the lockfile; nothing to do'
+            : 'the plugins dir differs from the lockfile; sync would (dry run, nothing changed):'
+          : r.matches
+            ? 'the plugins dir matches the lockfile'
+            : 'the plugins dir does not match the lockfile:';
+        return out.done(r, [head, ...syncLines(r)].join('\n'), { failed: !r.matches });
+      }
       case 'doctor': {
         if (args.length > 0) throw new UsageError('coreservice doctor takes no argument');
         const r = await (await load.doctor()).doctor(pluginsDir, { isolation: run.isolation });
@@ -605,6 +664,9 @@ function parse(argv: string[]) {
       'force-downgrade': { type: 'boolean' },
       file: { type: 'string' },
       purge: { type: 'boolean' },
+      out: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      prune: { type: 'boolean' },
       'log-level': { type: 'string' },
       'no-start': { type: 'boolean' },
       json: { type: 'boolean' },

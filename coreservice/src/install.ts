@@ -99,6 +99,12 @@ export interface InstallOptions {
    */
   noStart?: boolean;
   run?: RunOptions;
+  /**
+   * The archive this must be (a lockfile's pin): a registry whose document names another sha256 or
+   * size is refused before a byte is fetched (`checksum-mismatch`); the download is then checked
+   * against the same sha256 as always.
+   */
+  pin?: { sha256: string; sizeBytes: number };
 }
 
 /** How installed versions are run and checked. */
@@ -280,8 +286,10 @@ export async function installVersionLocked(
       onEvent: opts.onEvent,
     }),
   };
-  if (source.from === 'registry')
+  if (source.from === 'registry') {
+    checkPin(source.resolved, opts.pin);
     for (const message of source.resolved.warnings) opts.onEvent?.({ stage: 'warning', message });
+  }
   const label = sourceLabel(source);
   const staging = newStaging(opts.pluginsDir, opts.pluginId);
   try {
@@ -315,6 +323,16 @@ export async function installVersionLocked(
     rmSync(staging, { recursive: true, force: true });
     tidyStaging(opts.pluginsDir);
   }
+}
+
+/** Refuses (fail closed, before any download) a version whose archive is not the one pinned. */
+function checkPin(resolved: ResolvedVersion, pin: InstallOptions['pin']): void {
+  if (!pin) return;
+  if (resolved.sha256 === pin.sha256 && resolved.sizeBytes === pin.sizeBytes) return;
+  throw new InstallError(
+    'checksum-mismatch',
+    `${resolved.pluginId} ${resolved.version}: ${resolved.hub} serves an archive with sha256 ${resolved.sha256} (${resolved.sizeBytes} bytes), but the lockfile pins ${pin.sha256} (${pin.sizeBytes} bytes); refused, nothing was downloaded`,
+  );
 }
 
 /** Makes the plugins dir, and refuses at once one that plugins under their own uid could not reach. */

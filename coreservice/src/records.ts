@@ -51,6 +51,73 @@ export const receiptSchema = z.object({
 });
 export type Receipt = z.infer<typeof receiptSchema>;
 
+/** The lockfile format `coreservice export` writes and `coreservice sync` reads (see lockfile.ts). */
+export const LOCKFILE_VERSION = 1;
+
+/** Whether a string is an http(s) URL that carries no credentials (no user, password, query or fragment). */
+export function isCredentialFreeUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (
+      (u.protocol === 'http:' || u.protocol === 'https:') &&
+      !u.username &&
+      !u.password &&
+      !u.search &&
+      !u.hash
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** One installed plugin, as a lockfile pins it: the exact archive, where it came from and how it runs. */
+export const lockEntrySchema = z
+  .object({
+    plugin_id: pluginId,
+    version,
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 (64 lowercase hex digits)'),
+    size_bytes: z.number().int().nonnegative(),
+    archive_id: z.string(),
+    /** The registry it was installed from (a URL without credentials), or "upload". */
+    registry: z
+      .string()
+      .refine(
+        (r) => r === 'upload' || isCredentialFreeUrl(r),
+        'a registry is "upload" or an http(s) URL without credentials',
+      ),
+    method: z.enum(INSTALL_METHODS),
+    /** The replicas the operator wants running. */
+    replicas: z.number().int().nonnegative(),
+    python_dependencies: receiptSchema.shape.python_dependencies,
+    python_index: z.string().optional(),
+    locked: z.boolean().optional(),
+  })
+  .strict();
+export type LockEntry = z.infer<typeof lockEntrySchema>;
+
+/** A lockfile: what a plugins dir holds, to reproduce it elsewhere. No times, no paths, no secrets. */
+export const lockfileSchema = z
+  .object({
+    lockfile_version: z.literal(LOCKFILE_VERSION),
+    /** The platform SDK version the exporting CoreService was configured with, when it was. */
+    sdk_version: z.string().optional(),
+    plugins: z.array(lockEntrySchema),
+  })
+  .strict()
+  .superRefine((lock, ctx) => {
+    const seen = new Set<string>();
+    lock.plugins.forEach((p, i) => {
+      if (seen.has(p.plugin_id))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['plugins', i, 'plugin_id'],
+          message: `${p.plugin_id} is listed twice`,
+        });
+      seen.add(p.plugin_id);
+    });
+  });
+export type Lockfile = z.infer<typeof lockfileSchema>;
+
 /** A category's pinned default backend: the plugin a dispatcher gets when it names no backend. */
 export const categoryDefaultSchema = z.object({ plugin_id: z.string(), pinned_at: z.string() }).strict();
 

@@ -170,13 +170,18 @@ function urlKey(url: string): string | undefined {
  * The configured registry a request's `hub_url` names. A request may choose among the registries
  * the operator configured, never add one: anything else is refused (403 untrusted).
  */
-export function configuredRegistry(registries: readonly (string | Registry)[], hubUrl: string): Registry {
+export function configuredRegistry(
+  registries: readonly (string | Registry)[],
+  hubUrl: string,
+  /** How the message names what gave the URL. */
+  what = 'hub_url',
+): Registry {
   const key = urlKey(hubUrl);
   const reg = key ? registries.map(asRegistry).find((r) => urlKey(r.url) === key) : undefined;
   if (!reg) {
     throw new InstallError(
       'untrusted',
-      `hub_url ${JSON.stringify(hubUrl.slice(0, 200))} is not one of the registries this CoreService is configured with (${registries.map((r) => asRegistry(r).url).join(', ')})`,
+      `${what} ${JSON.stringify(hubUrl.slice(0, 200))} is not one of the registries this CoreService is configured with (${registries.map((r) => asRegistry(r).url).join(', ')})`,
     );
   }
   return reg;

@@ -153,6 +153,8 @@ export async function upgradeFromHub(
     hubs: readonly (string | Registry)[];
     to?: string;
     timeouts?: DownloadLimits;
+    /** The archive the version must be (a lockfile's pin; see InstallOptions.pin). */
+    pin?: { sha256: string; sizeBytes: number };
   },
 ): Promise<UpgradeResult> {
   return upgradeWith(opts, async () => {
@@ -202,7 +204,7 @@ export async function upgradeFromFile(
  * retired after the switch.
  */
 async function upgradeWith(
-  opts: UpgradeOptions & { timeouts?: DownloadLimits },
+  opts: UpgradeOptions & { timeouts?: DownloadLimits; pin?: { sha256: string; sizeBytes: number } },
   pick: () => Promise<{ source: ArchiveSource; version?: string; upToDateIfSame?: boolean }>,
 ): Promise<UpgradeResult> {
   checkPluginId(opts.pluginId);

@@ -31,6 +31,7 @@ import {
   startPlugin,
   stopPlugin,
 } from '../lifecycle';
+import { exportLock } from '../lockfile';
 import { isPluginId } from '../plugin-id';
 import { listPlugins, newUpdateCache } from '../plugin-list';
 import { configuredRegistry } from '../registries';
@@ -531,6 +532,8 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   });
 
   // Categories and their backends (Magellon's backend picker), and the default each one pins.
+  // The lockfile of what is installed (coreservice export): JSON, no secrets.
+  app.get('/admin/export', (c) => c.json(exportLock(cfg.pluginsDir, { sdkVersion: cfg.sdkVersion })));
   app.get('/admin/categories', (c) => c.json({ categories: listCategories(cfg.pluginsDir) }));
   app.get('/admin/categories/:slug', (c) => c.json(getCategory(cfg.pluginsDir, c.req.param('slug'))));
   app.put('/admin/categories/:slug/default', async (c) => {
