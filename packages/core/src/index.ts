@@ -11,3 +11,4 @@ export * from './manifest/uv-lock';
 export * from './schema';
 export * from './text';
 export * from './versions';
+export * from './tuf-layout';
