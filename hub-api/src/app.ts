@@ -17,7 +17,6 @@ import {
   COMMON_HEADERS,
   DOCUMENT_CACHE,
   documentReply,
-  TUF_MOVING_CACHE,
   echo,
   errorReply,
   JSON_TYPE,
@@ -25,6 +24,7 @@ import {
   noneMatch,
   parseRange,
   type Reply,
+  TUF_MOVING_CACHE,
   toResponse,
 } from './http';
 import type { HubSource } from './source';
@@ -389,7 +389,11 @@ async function listingReply(
  * they are cached for good; `timestamp.json` and `root.json` are the moving entry points, cached
  * briefly so a client sees a new timestamp within a minute.
  */
-async function tufReply(route: { key: string; file: string }, method: string, source: HubSource): Promise<Reply> {
+async function tufReply(
+  route: { key: string; file: string },
+  method: string,
+  source: HubSource,
+): Promise<Reply> {
   const store = source.metadata ?? source.archives;
   const got = await store.get(route.key);
   if (!got) return errorReply(404, 'not_found', `no TUF metadata ${JSON.stringify(route.file)} in this hub`);

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
-import { BUNDLE_MANIFEST, type BundleManifest, TUF_METADATA_DIR, TUF_METADATA_FILE } from '@magellon/hub-core';
+import { join } from 'node:path';
+import {
+  BUNDLE_MANIFEST,
+  type BundleManifest,
+  TUF_METADATA_DIR,
+  TUF_METADATA_FILE,
+} from '@magellon/hub-core';
 import { FileTree } from '@magellon/hub-core/node';
 import { type ObjectStore, type PutResult, StoreError } from '../storage/store';
 import { loadBundleDir, MAX_DOCUMENT_BYTES } from './bundle-dir';
@@ -104,7 +109,8 @@ export async function uploadBuild(
   for (const f of tufFiles) {
     const key = `${TUF_METADATA_DIR}/${f}`;
     const read = tree.read(join(tufDir, f), MAX_DOCUMENT_BYTES);
-    if (!read.ok) throw new UploadError(`upload stopped at ${key}: it ${read.refusal.message}`, key, undefined);
+    if (!read.ok)
+      throw new UploadError(`upload stopped at ${key}: it ${read.refusal.message}`, key, undefined);
     await put(key, Buffer.from(read.bytes), JSON_TYPE, false);
   }
   const manifestRead = tree.read(join(tree.real, BUNDLE_MANIFEST), MAX_DOCUMENT_BYTES);
