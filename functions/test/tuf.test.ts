@@ -12,8 +12,9 @@ import {
 } from '@magellon/hub-core/node';
 import { Updater } from 'tuf-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipLoudly } from '../../scripts/require-tool';
 import { REPO, rawRequest } from './harness';
-import { startNode, type TestServer } from './servers';
+import { startNode, startWorker, type TestServer } from './servers';
 
 let scratch: string;
 let keys: string;
@@ -31,7 +32,10 @@ async function build(): Promise<void> {
 }
 
 /** A client whose only trust is the build's first root (or the metadata dir of an earlier client). */
-function client(metadataDir?: string): { updater: Updater; metadataDir: string; targetDir: string } {
+function client(
+  metadataDir?: string,
+  url = node!.url,
+): { updater: Updater; metadataDir: string; targetDir: string } {
   const base = join(scratch, `client-${++clients}`);
   const targetDir = join(base, 'targets');
   mkdirSync(targetDir, { recursive: true });
@@ -42,9 +46,9 @@ function client(metadataDir?: string): { updater: Updater; metadataDir: string; 
   }
   const updater = new Updater({
     metadataDir,
-    metadataBaseUrl: `${node!.url}/tuf/metadata`,
+    metadataBaseUrl: `${url}/tuf/metadata`,
     targetDir,
-    targetBaseUrl: `${node!.url}/`,
+    targetBaseUrl: `${url}/`,
     // Targets are served under their own paths (the API's), not hash-prefixed copies.
     config: { prefixTargetsWithHash: false, fetchRetries: 0 },
   });
@@ -165,4 +169,35 @@ describe('a tuf-js client against the Node server', () => {
     const doc = await download(again.updater, again.targetDir, 'v1/plugins/fft.json');
     expect(doc.equals(readFileSync(join(dist, 'v1/plugins/fft.json')))).toBe(true);
   });
+});
+
+describe('the Worker in workerd', () => {
+  it('serves the same metadata, and a client holding root v1 verifies through it', async () => {
+    let worker: TestServer;
+    try {
+      worker = await startWorker(dist);
+    } catch (err) {
+      skipLoudly('TUF on the Worker', `workerd could not start: ${(err as Error).message.split('\n')[0]}`);
+      return;
+    }
+    try {
+      for (const file of ['1.root.json', 'root.json', 'timestamp.json']) {
+        const [a, b] = await Promise.all([
+          rawRequest(node!.url, 'GET', `/tuf/metadata/${file}`),
+          rawRequest(worker.url, 'GET', `/tuf/metadata/${file}`),
+        ]);
+        expect(b.status).toBe(200);
+        expect(b.body.equals(a.body)).toBe(true);
+        expect(b.headers['cache-control']).toBe(a.headers['cache-control']);
+      }
+      const { updater, targetDir } = client(undefined, worker.url);
+      await updater.refresh();
+      const archive = await download(updater, targetDir, 'assets/plugins/ctf-1.0.0.mpn');
+      expect(archive.equals(readFileSync(join(dist, 'assets/plugins/ctf-1.0.0.mpn')))).toBe(true);
+      const doc = await download(updater, targetDir, 'v1/plugins/ctf.json');
+      expect(doc.equals(readFileSync(join(dist, 'v1/plugins/ctf.json')))).toBe(true);
+    } finally {
+      await worker.close();
+    }
+  }, 180_000);
 });
