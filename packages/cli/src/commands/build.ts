@@ -1,11 +1,6 @@
 import { join } from 'node:path';
 import { type Finding, TUF_METADATA_DIR } from '@magellon/hub-core';
-import {
-  BuildError,
-  loadCatalog,
-  outputDirProblem,
-  writeHubBuild,
-} from '@magellon/hub-core/node';
+import { BuildError, loadCatalog, outputDirProblem, writeHubBuild } from '@magellon/hub-core/node';
 import { resolveCatalogDir } from '../catalog-dir';
 import { countBySeverity, green, plural, printFindings, red, safe } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';

@@ -44,7 +44,6 @@ export const TUF_DEFAULT_EXPIRY_SECONDS: Record<TufRole, number> = {
   timestamp: 86400,
 };
 
-
 const MAX_METADATA_BYTES = 64 * 1024 * 1024;
 const MAX_KEY_BYTES = 64 * 1024;
 

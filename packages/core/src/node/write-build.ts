@@ -21,11 +21,11 @@ import { buildOpenApiDocument } from '../documents/openapi';
 import { type Finding, hasErrors } from '../findings';
 import { BUNDLE_MANIFEST, type BundleManifest } from '../schema/api';
 import { DOCUMENT_SCHEMA_VERSION } from '../schema/documents';
+import { TUF_METADATA_DIR } from '../tuf-layout';
 import { bundleFiles, documentEtag, type PrepareOptions, prepareBundle } from './bundle';
 import { checkCatalogArchives, locateArchive } from './check-archives';
 import { isInside } from './fs/tree-file';
 import { errnoOf, ioFinding } from './io-error';
-import { TUF_METADATA_DIR } from '../tuf-layout';
 import { TufError, tufTargets, type WriteTufOptions, writeTufRepository } from './tuf';
 
 /** A file every hub build holds, so `hub build` only ever replaces a dir it made itself. */
