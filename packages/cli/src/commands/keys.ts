@@ -36,6 +36,7 @@ Options:
   --role root            what rotate rotates (only root for now)
   --root-keys <N>        number of root keys (generate: 1; rotate: as before)
   --root-threshold <M>   root signatures a client needs (default 1; rotate: as before)
+  --root-expiry <days>   how long the new root is valid (default 365)
   --key <file>           the private key file sign uses
   -h, --help             show this help
 
@@ -47,6 +48,7 @@ Exit codes: 0 done, 1 refused (existing keys, missing keys, bad metadata), 2 bad
       'root-keys': { type: 'string' },
       'root-threshold': { type: 'string' },
       key: { type: 'string' },
+      'root-expiry': { type: 'string' },
     });
     if (values.help) {
       console.log(this.help);
@@ -56,12 +58,17 @@ Exit codes: 0 done, 1 refused (existing keys, missing keys, bad metadata), 2 bad
     const dir = values.dir as string | undefined;
     const rootKeys = count(values['root-keys'], '--root-keys');
     const rootThreshold = count(values['root-threshold'], '--root-threshold');
+    const expiry = values['root-expiry'] as string | undefined;
+    if (expiry !== undefined && !/^[1-9][0-9]{0,4}$/.test(expiry)) {
+      throw new UsageError('hub keys: --root-expiry takes a whole number of days');
+    }
+    const rootExpirySeconds = expiry === undefined ? undefined : Number(expiry) * 86400;
     try {
       switch (action) {
         case 'generate': {
           if (!dir || rest.length > 0)
             throw new UsageError('hub keys generate takes --dir <keys-dir> and no operands');
-          const made = generateTufKeys(dir, { rootKeys, rootThreshold });
+          const made = generateTufKeys(dir, { rootKeys, rootThreshold, rootExpirySeconds });
           console.log(green(`✔ made TUF keys in ${safe(dir)}/ and ${safe(made.root)}`));
           for (const [role, ids] of Object.entries(made.keyIds))
             console.log(`  ${role.padEnd(9)} ${ids.join(' ')}`);
@@ -72,7 +79,7 @@ Exit codes: 0 done, 1 refused (existing keys, missing keys, bad metadata), 2 bad
             throw new UsageError('hub keys rotate takes --dir <keys-dir> and no operands');
           if (values.role !== 'root')
             throw new UsageError('hub keys rotate: --role root is the role it rotates');
-          const r = rotateRootKeys(dir, { rootKeys, rootThreshold });
+          const r = rotateRootKeys(dir, { rootKeys, rootThreshold, rootExpirySeconds });
           console.log(green(`✔ root version ${r.version} written to ${safe(r.root)}`));
           console.log(`  new root keys: ${r.keyIds.join(' ')}`);
           console.log('  the old root key files stay in the dir: move them offline or delete them');
