@@ -171,6 +171,25 @@ describe('a tuf-js client against the Node server', () => {
   });
 });
 
+describe('a root the old keys did not sign', () => {
+  it('is refused by a client holding v1, which keeps trusting v1', async () => {
+    const file = join(dist, 'tuf/metadata/2.root.json');
+    const original = readFileSync(file);
+    const root = JSON.parse(original.toString('utf8'));
+    const oldIds: string[] = JSON.parse(readFileSync(join(keys, 'root', '1.root.json'), 'utf8')).signed.roles
+      .root.keyids;
+    root.signatures = root.signatures.filter((sig: { keyid: string }) => !oldIds.includes(sig.keyid));
+    writeFileSync(file, JSON.stringify(root));
+    try {
+      const { updater, metadataDir } = client();
+      await expect(updater.refresh()).rejects.toThrow(/root was signed by 0\/1 keys/);
+      expect(version(join(metadataDir, 'root.json'))).toBe(1);
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+});
+
 describe('the Worker in workerd', () => {
   it('serves the same metadata, and a client holding root v1 verifies through it', async () => {
     let worker: TestServer;
