@@ -70,15 +70,15 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./verify')).verifyCommand,
   },
   {
-    name: 'keys',
-    summary: "make, rotate and use the keys that sign the hub's TUF metadata",
-    group: 'Catalog',
-    load: async () => (await import('./keys')).keysCommand,
-  },
-  {
     name: 'upload',
     summary: 'push a build to an S3 or R2 bucket (skipping what is there, never changing an archive)',
     group: 'Catalog',
     load: async () => (await import('./upload')).uploadCommand,
+  },
+  {
+    name: 'keys',
+    summary: "make, rotate and use the keys that sign the hub's TUF metadata",
+    group: 'Catalog',
+    load: async () => (await import('./keys')).keysCommand,
   },
 ];
