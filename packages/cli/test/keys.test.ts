@@ -155,6 +155,32 @@ describe('hub build --tuf-keys', () => {
     expect(second.code, second.stderr).toBe(0);
     const ts = signed(join(meta, 'timestamp.json')).signed;
     expect(ts.version).toBe(2);
+    // An explicit --previous without metadata is refused, not silently restarted at 1.
+    const typo = runHub([
+      'build',
+      'catalog',
+      '--out',
+      out,
+      '--tuf-keys',
+      online,
+      '--previous',
+      join(scratch, 'nope'),
+    ]);
+    expect(typo.code).toBe(1);
+    expect(typo.stdout + typo.stderr).toContain('the previous build has no');
+    expect(signed(join(meta, 'timestamp.json')).signed.version).toBe(2);
+    const third = runHub([
+      'build',
+      'catalog',
+      '--out',
+      join(scratch, 'dist2'),
+      '--tuf-keys',
+      online,
+      '--previous',
+      out,
+    ]);
+    expect(third.code, third.stderr).toBe(0);
+    expect(signed(join(scratch, 'dist2', 'tuf', 'metadata', 'timestamp.json')).signed.version).toBe(3);
     const days = (Date.parse(ts.expires) - Date.now()) / 86400_000;
     expect(days).toBeGreaterThan(1.9);
     expect(days).toBeLessThan(2.1);

@@ -22,9 +22,12 @@ Builds, from a catalog with no schema or rule errors:
   <out>/v1/openapi.json         the API's OpenAPI 3.1 description
   <out>/assets/plugins/*.mpn    the archives with hub-relative URLs
   <out>/hub-bundle.json         every document's ETag and sizes, every archive's sha256
+  <out>/tuf/metadata/           with --tuf-keys: signed TUF root, targets (every archive
+                                and v1/plugins/<id>.json), snapshot and timestamp
 Each document also gets <name>.gz and <name>.br beside it (served as they are by
 hub serve, the Worker, or nginx's gzip_static).
-Output is deterministic: the same catalog gives the same bytes. The new tree is
+Output is deterministic: the same catalog gives the same bytes (TUF metadata aside:
+it carries expiry times and a new version each build). The new tree is
 swapped in only when complete, so a failed build leaves the previous one as it was.
 Every local archive is copied and the copy checked first (size, sha256, safe unzip,
 manifest ↔ entry); any problem refuses the whole build with findings, and the
@@ -37,8 +40,9 @@ Options:
                   only a dir hub build made is replaced
   --tuf-keys <dir>  also sign: write TUF metadata into <out>/tuf/metadata/ with the
                   keys dir hub keys generate made (env HUB_TUF_KEYS); see docs/tuf.md
-  --previous <dir>  the build whose TUF versions this one continues (default: the
-                  output being replaced; without either, versions start at 1)
+  --previous <dir>  the build whose TUF versions this one continues (it must hold
+                  tuf/metadata/timestamp.json; default: the output being replaced;
+                  without either, versions start at 1)
   --tuf-expiry <role>=<days>  lifetime of timestamp (default 1), snapshot (7) or
                   targets (7); repeatable
   -h, --help      show this help

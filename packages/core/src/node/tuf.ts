@@ -407,18 +407,21 @@ export interface WriteTufOptions {
   keysDir: string;
   /** A previous build's `tuf/metadata` dir: the new versions continue from its timestamp's. */
   previousMetadataDir?: string;
+  /** Refuse when `previousMetadataDir` holds no timestamp.json (it was named explicitly: a typo must not restart at 1). */
+  requirePrevious?: boolean;
   /** Lifetimes in seconds per role (root's is set when the root is made). */
   expirySeconds?: Partial<Record<Exclude<TufRole, 'root'>, number>>;
   now?: Date;
 }
 
 /** The version the previous build's metadata reached (its timestamp's), or 0. */
-function previousVersion(dir: string | undefined): number {
+function previousVersion(dir: string | undefined, required: boolean): number {
   if (!dir) return 0;
   const path = join(dir, 'timestamp.json');
   try {
     lstatSync(path);
   } catch {
+    if (required) throw new TufError(`the previous build has no ${path}`, 'tuf.bad-metadata');
     return 0;
   }
   const j = readJson(path, MAX_METADATA_BYTES, 'previous timestamp');
@@ -448,7 +451,7 @@ export function writeTufRepository(
       'tuf.bad-metadata',
     );
   }
-  const version = previousVersion(opts.previousMetadataDir) + 1;
+  const version = previousVersion(opts.previousMetadataDir, opts.requirePrevious ?? false) + 1;
   const expiry = { ...TUF_DEFAULT_EXPIRY_SECONDS, ...opts.expirySeconds };
   const signWith = (role: Exclude<TufRole, 'root'>, meta: Metadata<Targets | Snapshot | Timestamp>) => {
     const r = root.signed.roles[role]!;

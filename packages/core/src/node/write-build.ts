@@ -87,7 +87,7 @@ export interface WriteBuildOptions {
    * Also write signed TUF metadata into `<out>/tuf/metadata/` (see tuf.ts). Its versions continue
    * from `previousMetadataDir` when given, else from the output being replaced, else start at 1.
    */
-  tuf?: Omit<WriteTufOptions, 'previousMetadataDir'> & { previousMetadataDir?: string };
+  tuf?: Omit<WriteTufOptions, 'requirePrevious'>;
 }
 
 /** Renders every /v1 document in memory (no I/O). */
@@ -309,6 +309,7 @@ export async function writeRenderedBuild(
       writeTufRepository(staging, tufTargets(build.documents, build.archiveInfo), {
         ...opts.tuf,
         previousMetadataDir: opts.tuf.previousMetadataDir ?? join(out, TUF_METADATA_DIR),
+        requirePrevious: opts.tuf.previousMetadataDir !== undefined,
       });
     } catch (err) {
       discardStaging(staging);
