@@ -33,7 +33,8 @@ export interface ServingHub {
 export async function serveInProcess(opts: Omit<ServeOptions, 'workers'>): Promise<RunningServer> {
   const { manifest, documents } = loadBundleDir(opts.dir);
   const archives = opts.archiveBucket ? createS3Store(opts.archiveBucket) : createFsStore(opts.dir);
-  const source = createMemorySource(manifest, documents, archives);
+  // TUF metadata (tuf/metadata/) is always read from the build dir, even when archives are in S3.
+  const source = { ...createMemorySource(manifest, documents, archives), metadata: createFsStore(opts.dir) };
   return listenHub(source, opts);
 }
 

@@ -121,6 +121,7 @@ describe('JSON documents', () => {
         '/v1/plugins',
         '/v1/categories/{category}',
         '/assets/plugins/{file}',
+        '/tuf/metadata/{file}',
       ]),
     );
     const params = doc.paths['/v1/plugins'].get.parameters.map((p: { name: string }) => p.name);

@@ -8,6 +8,8 @@ import {
   listingQuerySchema,
   listPlugins,
   serializeDocument,
+  TUF_METADATA_DIR,
+  TUF_METADATA_FILE,
 } from '@magellon/hub-core';
 import { Hono } from 'hono';
 import {
@@ -22,6 +24,7 @@ import {
   noneMatch,
   parseRange,
   type Reply,
+  TUF_MOVING_CACHE,
   toResponse,
 } from './http';
 import type { HubSource } from './source';
@@ -31,6 +34,7 @@ export type Route =
   | { kind: 'document'; path: string }
   | { kind: 'listing' }
   | { kind: 'archive'; key: string; file: string }
+  | { kind: 'tuf'; key: string; file: string }
   | { kind: 'health' }
   | { kind: 'none'; message: string };
 
@@ -81,6 +85,13 @@ export function resolveRoute(pathname: string): Route {
     return ARCHIVE_FILE.test(file)
       ? { kind: 'archive', key: `assets/plugins/${file}`, file }
       : { kind: 'none', message: `no archive ${JSON.stringify(echo(file))}` };
+  }
+  const tuf = /^\/tuf\/metadata\/([^/]+)$/.exec(pathname);
+  if (tuf) {
+    const file = tuf[1]!;
+    return TUF_METADATA_FILE.test(file)
+      ? { kind: 'tuf', key: `${TUF_METADATA_DIR}/${file}`, file }
+      : { kind: 'none', message: `no TUF metadata ${JSON.stringify(echo(file))}` };
   }
   return { kind: 'none', message: `nothing at ${JSON.stringify(echo(pathname))}; see /v1/openapi.json` };
 }
@@ -189,6 +200,8 @@ export function createHubHandler(source: HubSource, opts: HubAppOptions = {}): H
         return listingReply(url, method, header, source, listings);
       case 'archive':
         return archiveReply(to, method, header, await source.manifest(), source, opts);
+      case 'tuf':
+        return tufReply(to, method, source);
     }
   };
   return {
@@ -368,6 +381,34 @@ async function listingReply(
     ],
     body: method === 'HEAD' ? undefined : page.body,
   };
+}
+
+/**
+ * A TUF metadata file (`hub build --tuf-keys` wrote it under tuf/metadata/), from the metadata
+ * store. Versioned files (`N.root.json`, `N.snapshot.json`, `N.targets.json`) never change, so
+ * they are cached for good; `timestamp.json` and `root.json` are the moving entry points, cached
+ * briefly so a client sees a new timestamp within a minute.
+ */
+async function tufReply(
+  route: { key: string; file: string },
+  method: string,
+  source: HubSource,
+): Promise<Reply> {
+  const store = source.metadata ?? source.archives;
+  const got = await store.get(route.key);
+  if (!got) return errorReply(404, 'not_found', `no TUF metadata ${JSON.stringify(route.file)} in this hub`);
+  const versioned = /^[0-9]/.test(route.file);
+  const headers: Array<[string, string]> = [
+    ['content-type', JSON_TYPE],
+    ['content-length', String(got.size)],
+    ['cache-control', versioned ? ARCHIVE_CACHE : TUF_MOVING_CACHE],
+    ...COMMON_HEADERS,
+  ];
+  if (method === 'HEAD') {
+    void got.body.cancel();
+    return { status: 200, headers };
+  }
+  return { status: 200, headers, body: got.body };
 }
 
 async function archiveReply(

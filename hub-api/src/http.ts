@@ -8,6 +8,8 @@ export const JSON_TYPE = 'application/json; charset=utf-8';
 export const DOCUMENT_CACHE = 'public, max-age=300, stale-while-revalidate=86400';
 export const ARCHIVE_CACHE = 'public, max-age=31536000, immutable';
 export const ERROR_CACHE = 'no-store';
+/** TUF's moving entry points (timestamp.json, root.json): a minute, so freshness is near. */
+export const TUF_MOVING_CACHE = 'public, max-age=60';
 /** Longest request target (path + query) the API reads; longer ones are a 400, never parsed. */
 export const MAX_URL_CHARS = 2048;
 

@@ -23,6 +23,8 @@ export interface HubSource {
   index(): Promise<IndexDocument>;
   /** Archives by key (`assets/plugins/<file>.mpn`). */
   archives: ObjectStore;
+  /** TUF metadata by key (`tuf/metadata/<file>`); the archives store when not given. */
+  metadata?: ObjectStore;
 }
 
 /** A document's three encodings, in memory. */

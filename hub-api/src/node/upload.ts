@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUNDLE_MANIFEST, type BundleManifest } from '@magellon/hub-core';
+import {
+  BUNDLE_MANIFEST,
+  type BundleManifest,
+  TUF_METADATA_DIR,
+  TUF_METADATA_FILE,
+} from '@magellon/hub-core';
 import { FileTree } from '@magellon/hub-core/node';
 import { type ObjectStore, type PutResult, StoreError } from '../storage/store';
 import { loadBundleDir, MAX_DOCUMENT_BYTES } from './bundle-dir';
@@ -53,7 +59,16 @@ export async function uploadBuild(
   const tree = new FileTree(dir);
   const stats: UploadStats = { created: 0, replaced: 0, unchanged: 0, bytesSent: 0 };
   const archiveKeys = Object.keys(manifest.archives);
-  const total = archiveKeys.length + documents.size * 3 + 1;
+  // TUF metadata: versioned files first, then root.json, timestamp.json last (a reader following
+  // the new timestamp finds everything it names).
+  const tufDir = join(tree.real, TUF_METADATA_DIR);
+  let tufFiles: string[] = [];
+  try {
+    tufFiles = readdirSync(tufDir).filter((f) => TUF_METADATA_FILE.test(f));
+  } catch {}
+  const rank = (f: string) => (f === 'timestamp.json' ? 2 : f === 'root.json' ? 1 : 0);
+  tufFiles.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1));
+  const total = archiveKeys.length + documents.size * 3 + tufFiles.length + 1;
   let done = 0;
   const put = async (key: string, bytes: Uint8Array, contentType: string, immutable: boolean) => {
     let result: PutResult;
@@ -90,6 +105,13 @@ export async function uploadBuild(
     await put(path, d.identity, JSON_TYPE, false);
     await put(`${path}.gz`, d.gzipBytes, 'application/gzip', false);
     await put(`${path}.br`, d.brBytes, 'application/x-brotli', false);
+  }
+  for (const f of tufFiles) {
+    const key = `${TUF_METADATA_DIR}/${f}`;
+    const read = tree.read(join(tufDir, f), MAX_DOCUMENT_BYTES);
+    if (!read.ok)
+      throw new UploadError(`upload stopped at ${key}: it ${read.refusal.message}`, key, undefined);
+    await put(key, Buffer.from(read.bytes), JSON_TYPE, false);
   }
   const manifestRead = tree.read(join(tree.real, BUNDLE_MANIFEST), MAX_DOCUMENT_BYTES);
   if (!manifestRead.ok)

@@ -43,7 +43,7 @@ describe('hub command line', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('unknown command "frobnicate"');
     expect(r.stderr).toContain(
-      'scaffold, lint, test, pack, publish, yank, validate, build, serve, verify, upload, mirror',
+      'scaffold, lint, test, pack, publish, yank, validate, build, serve, verify, upload, mirror, keys',
     );
   });
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Finding } from '@magellon/hub-core';
+import { type Finding, TUF_METADATA_DIR } from '@magellon/hub-core';
 import { BuildError, loadCatalog, outputDirProblem, writeHubBuild } from '@magellon/hub-core/node';
 import { resolveCatalogDir } from '../catalog-dir';
 import { countBySeverity, green, plural, printFindings, red, safe } from '../output';
@@ -9,7 +9,7 @@ import { findingFormat } from './validate';
 
 export const buildCommand: Command = {
   name: 'build',
-  help: `Usage: hub build [catalog-dir] [--out dist]
+  help: `Usage: hub build [catalog-dir] [--out dist] [--tuf-keys <dir>]
 
 The catalog-dir holds plugins/ (or is a hub repo holding catalog/); by default the
 nearest catalog at or above the current dir.
@@ -22,9 +22,12 @@ Builds, from a catalog with no schema or rule errors:
   <out>/v1/openapi.json         the API's OpenAPI 3.1 description
   <out>/assets/plugins/*.mpn    the archives with hub-relative URLs
   <out>/hub-bundle.json         every document's ETag and sizes, every archive's sha256
+  <out>/tuf/metadata/           with --tuf-keys: signed TUF root, targets (every archive
+                                and v1/plugins/<id>.json), snapshot and timestamp
 Each document also gets <name>.gz and <name>.br beside it (served as they are by
 hub serve, the Worker, or nginx's gzip_static).
-Output is deterministic: the same catalog gives the same bytes. The new tree is
+Output is deterministic: the same catalog gives the same bytes (TUF metadata aside:
+it carries expiry times and a new version each build). The new tree is
 swapped in only when complete, so a failed build leaves the previous one as it was.
 Every local archive is copied and the copy checked first (size, sha256, safe unzip,
 manifest ↔ entry); any problem refuses the whole build with findings, and the
@@ -35,6 +38,13 @@ Options:
   --out <dir>     output dir (default dist, in the current dir or, when the catalog
                   was found above it, beside that catalog); never inside the catalog;
                   only a dir hub build made is replaced
+  --tuf-keys <dir>  also sign: write TUF metadata into <out>/tuf/metadata/ with the
+                  keys dir hub keys generate made (env HUB_TUF_KEYS); see docs/tuf.md
+  --previous <dir>  the build whose TUF versions this one continues (it must hold
+                  tuf/metadata/timestamp.json; default: the output being replaced;
+                  without either, versions start at 1)
+  --tuf-expiry <role>=<days>  lifetime of timestamp (default 1), snapshot (7) or
+                  targets (7); repeatable
   -h, --help      show this help
 
 Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
@@ -42,6 +52,9 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
     const { values, positionals } = parseCommandArgs('build', args, {
       out: { type: 'string' },
       format: { type: 'string' },
+      'tuf-keys': { type: 'string' },
+      previous: { type: 'string' },
+      'tuf-expiry': { type: 'string', multiple: true },
     });
     if (values.help) {
       console.log(this.help);
@@ -49,6 +62,19 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
     }
     if (positionals.length > 1) throw new UsageError('hub build takes at most one catalog dir');
     const format = findingFormat(values.format as string | undefined);
+    const tufKeys = (values['tuf-keys'] as string | undefined) ?? (process.env.HUB_TUF_KEYS || undefined);
+    const previousDir = values.previous as string | undefined;
+    if (previousDir && !tufKeys) throw new UsageError('hub build: --previous needs --tuf-keys');
+    const expirySeconds: Record<string, number> = {};
+    for (const item of (values['tuf-expiry'] as string[] | undefined) ?? []) {
+      const m = /^(timestamp|snapshot|targets)=([0-9]+(?:\.[0-9]+)?)$/.exec(item);
+      if (!m || Number(m[2]) <= 0) {
+        throw new UsageError(
+          `hub build: --tuf-expiry takes <timestamp|snapshot|targets>=<days>, got ${safe(item)}`,
+        );
+      }
+      expirySeconds[m[1]!] = Math.round(Number(m[2]) * 86400);
+    }
     // With --format json, stdout carries only the JSON list of findings (empty when built).
     const say = (line: string) => (format === 'json' ? console.error(line) : console.log(line));
     const fail = (findings: readonly Finding[], why: string) => {
@@ -66,7 +92,15 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
     const { errors } = countBySeverity(catalog.findings);
     if (errors > 0) return fail(catalog.findings, `${plural(errors, 'error')} in the catalog (see above)`);
     try {
-      const result = await writeHubBuild(catalog.root, catalog.entries, out);
+      const result = await writeHubBuild(catalog.root, catalog.entries, out, {
+        tuf: tufKeys
+          ? {
+              keysDir: tufKeys,
+              previousMetadataDir: previousDir ? join(previousDir, TUF_METADATA_DIR) : undefined,
+              expirySeconds,
+            }
+          : undefined,
+      });
       if (!result.ok) {
         const n = countBySeverity(result.findings).errors;
         return fail(
@@ -89,6 +123,8 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
       say(
         `  ${shown}/v1/index.json · ${shown}/v1/plugins/<id>.json · ${shown}/v1/categories.json · ${shown}/assets/plugins/`,
       );
+      if (tufKeys)
+        say(`  ${shown}/${TUF_METADATA_DIR}/ (signed TUF metadata: root, targets, snapshot, timestamp)`);
       return EXIT.ok;
     } catch (err) {
       if (err instanceof BuildError) {

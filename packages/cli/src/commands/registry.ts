@@ -82,4 +82,10 @@ export const COMMANDS: readonly CommandEntry[] = [
     group: 'Catalog',
     load: async () => (await import('./mirror')).mirrorCommand,
   },
+  {
+    name: 'keys',
+    summary: "make, rotate and use the keys that sign the hub's TUF metadata",
+    group: 'Catalog',
+    load: async () => (await import('./keys')).keysCommand,
+  },
 ];

@@ -118,6 +118,17 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
+      '/tuf/metadata/{file}': {
+        get: {
+          summary:
+            'Signed TUF metadata of a build made with --tuf-keys: N.root.json, root.json, timestamp.json, N.snapshot.json, N.targets.json. Versioned files are cached as immutable, root.json and timestamp.json for 60 s.',
+          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            200: { description: 'the metadata (TUF 1.0 JSON)', content: { [JSON_TYPE]: {} } },
+            404: errorResponse('no such metadata file (or the build is not signed)'),
+          },
+        },
+      },
       '/v1/openapi.json': {
         get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
       },

@@ -21,10 +21,12 @@ import { buildOpenApiDocument } from '../documents/openapi';
 import { type Finding, hasErrors } from '../findings';
 import { BUNDLE_MANIFEST, type BundleManifest } from '../schema/api';
 import { DOCUMENT_SCHEMA_VERSION } from '../schema/documents';
+import { TUF_METADATA_DIR } from '../tuf-layout';
 import { bundleFiles, documentEtag, type PrepareOptions, prepareBundle } from './bundle';
 import { checkCatalogArchives, locateArchive } from './check-archives';
 import { isInside } from './fs/tree-file';
 import { errnoOf, ioFinding } from './io-error';
+import { TufError, tufTargets, type WriteTufOptions, writeTufRepository } from './tuf';
 
 /** A file every hub build holds, so `hub build` only ever replaces a dir it made itself. */
 export const BUILD_MARKER = '.hub-build';
@@ -81,6 +83,11 @@ export interface WriteBuildOptions {
    */
   removeOld?: 'background' | 'wait';
   onProgress?: (done: number, total: number, entry: LoadedEntry) => void;
+  /**
+   * Also write signed TUF metadata into `<out>/tuf/metadata/` (see tuf.ts). Its versions continue
+   * from `previousMetadataDir` when given, else from the output being replaced, else start at 1.
+   */
+  tuf?: Omit<WriteTufOptions, 'requirePrevious'>;
 }
 
 /** Renders every /v1 document in memory (no I/O). */
@@ -233,7 +240,8 @@ export async function writeRenderedBuild(
     archives: build.archives.length,
   };
   const previous = previousBuild(out);
-  if (previous.holds?.(build)) {
+  // With TUF the metadata is signed afresh every build (a new timestamp), so nothing is skipped.
+  if (!opts.tuf && previous.holds?.(build)) {
     // The output is this very build already: check the archives as always, write nothing.
     const findings = await checkCatalogArchives(build.catalogRoot, build.entries, {
       displayFrom: opts.displayFrom,
@@ -295,6 +303,23 @@ export async function writeRenderedBuild(
   if (hasErrors(findings)) {
     discardStaging(staging);
     return { ok: false, findings };
+  }
+  if (opts.tuf) {
+    try {
+      writeTufRepository(staging, tufTargets(build.documents, build.archiveInfo), {
+        ...opts.tuf,
+        previousMetadataDir: opts.tuf.previousMetadataDir ?? join(out, TUF_METADATA_DIR),
+        requirePrevious: opts.tuf.previousMetadataDir !== undefined,
+      });
+    } catch (err) {
+      discardStaging(staging);
+      if (err instanceof TufError)
+        throw new BuildError(`no TUF metadata: ${err.message}`, 'build.write-failed');
+      throw new BuildError(
+        `could not write ${outArg}: ${ioFinding(err, staging).message}`,
+        'build.write-failed',
+      );
+    }
   }
   const old = join(dirname(out), `.${basename(out)}.old-${process.pid}-${Date.now()}`);
   try {

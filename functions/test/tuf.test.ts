@@ -1,0 +1,222 @@
+// The hub's signed TUF metadata as a real client sees it: the repo catalog built with keys, served
+// by the Node server on 127.0.0.1, read by tuf-js's Updater holding the build's 1.root.json.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  generateTufKeys,
+  loadCatalog,
+  rotateRootKeys,
+  TufError,
+  writeHubBuild,
+} from '@magellon/hub-core/node';
+import { Updater } from 'tuf-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipLoudly } from '../../scripts/require-tool';
+import { REPO, rawRequest } from './harness';
+import { startNode, startWorker, type TestServer } from './servers';
+
+let scratch: string;
+let keys: string;
+let dist: string;
+let node: TestServer | undefined;
+let clients = 0;
+
+async function build(): Promise<void> {
+  const catalog = await loadCatalog(join(REPO, 'catalog'));
+  const built = await writeHubBuild(catalog.root, catalog.entries, dist, {
+    removeOld: 'wait',
+    tuf: { keysDir: keys },
+  });
+  if (!built.ok) throw new Error(`the repo catalog did not build: ${built.findings[0]?.message}`);
+}
+
+/** A client whose only trust is the build's first root (or the metadata dir of an earlier client). */
+function client(
+  metadataDir?: string,
+  url = node!.url,
+): { updater: Updater; metadataDir: string; targetDir: string } {
+  const base = join(scratch, `client-${++clients}`);
+  const targetDir = join(base, 'targets');
+  mkdirSync(targetDir, { recursive: true });
+  if (!metadataDir) {
+    metadataDir = join(base, 'metadata');
+    mkdirSync(metadataDir);
+    copyFileSync(join(keys, 'root', '1.root.json'), join(metadataDir, 'root.json'));
+  }
+  const updater = new Updater({
+    metadataDir,
+    metadataBaseUrl: `${url}/tuf/metadata`,
+    targetDir,
+    targetBaseUrl: `${url}/`,
+    // Targets are served under their own paths (the API's), not hash-prefixed copies.
+    config: { prefixTargetsWithHash: false, fetchRetries: 0 },
+  });
+  return { updater, metadataDir, targetDir };
+}
+
+async function download(updater: Updater, targetDir: string, path: string): Promise<Buffer> {
+  const info = await updater.getTargetInfo(path);
+  if (!info) throw new Error(`no target ${path}`);
+  const file = await updater.downloadTarget(info, join(targetDir, path.replaceAll('/', '_')));
+  return readFileSync(file);
+}
+
+const version = (file: string) => JSON.parse(readFileSync(file, 'utf8')).signed.version as number;
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'hub-tuf-test-'));
+  keys = join(scratch, 'keys');
+  dist = join(scratch, 'dist');
+  generateTufKeys(keys);
+  await build();
+  node = await startNode(dist);
+}, 120_000);
+afterAll(async () => {
+  await node?.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('hub keys', () => {
+  it('keeps private keys 0600 in a 0700 dir and never overwrites them', () => {
+    expect(statSync(keys).mode & 0o777).toBe(0o700);
+    const files = readFileSync(join(keys, 'root', '1.root.json'), 'utf8');
+    const root = JSON.parse(files).signed;
+    for (const id of Object.keys(root.keys)) {
+      const role = Object.entries(root.roles as Record<string, { keyids: string[] }>).find(([, r]) =>
+        r.keyids.includes(id),
+      )![0];
+      expect(statSync(join(keys, `${role}-${id.slice(0, 16)}.key.json`)).mode & 0o777).toBe(0o600);
+    }
+    expect(() => generateTufKeys(keys)).toThrow(TufError);
+  });
+});
+
+describe('a tuf-js client against the Node server', () => {
+  it('refreshes and downloads a verified plugin document and archive', async () => {
+    const { updater, targetDir } = client();
+    await updater.refresh();
+    const doc = await download(updater, targetDir, 'v1/plugins/ctf.json');
+    expect(doc.equals(readFileSync(join(dist, 'v1/plugins/ctf.json')))).toBe(true);
+    const archive = await download(updater, targetDir, 'assets/plugins/ctf-1.0.0.mpn');
+    expect(archive.equals(readFileSync(join(dist, 'assets/plugins/ctf-1.0.0.mpn')))).toBe(true);
+    expect(await updater.getTargetInfo('v1/index.json')).toBeUndefined();
+  });
+
+  it('serves timestamp.json briefly cached and versioned metadata as immutable', async () => {
+    const ts = await rawRequest(node!.url, 'GET', '/tuf/metadata/timestamp.json');
+    expect(ts.status).toBe(200);
+    expect(ts.headers['cache-control']).toBe('public, max-age=60');
+    const root = await rawRequest(node!.url, 'GET', '/tuf/metadata/1.root.json');
+    expect(root.body.equals(readFileSync(join(keys, 'root', '1.root.json')))).toBe(true);
+    expect(root.headers['cache-control']).toContain('immutable');
+    expect((await rawRequest(node!.url, 'GET', '/tuf/metadata/2.root.json')).status).toBe(404);
+    expect((await rawRequest(node!.url, 'GET', '/tuf/metadata/..%2Fhub-bundle.json')).status).toBe(404);
+  });
+
+  it('refuses targets metadata changed on the server (its signature no longer verifies)', async () => {
+    // tuf-js wraps the UnsignedMetadataError in a RuntimeError that names it in its message.
+    const file = join(dist, 'tuf/metadata/1.targets.json');
+    const original = readFileSync(file);
+    const forged = JSON.parse(original.toString('utf8'));
+    forged.signed.targets['v1/plugins/ctf.json'].length += 1;
+    writeFileSync(file, JSON.stringify(forged));
+    try {
+      const { updater } = client();
+      await expect(updater.refresh()).rejects.toThrow(
+        /Unable to load targets.*targets was signed by 0\/1 keys/,
+      );
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+
+  it('refuses an archive whose bytes differ from its signed hash (LengthOrHashMismatchError)', async () => {
+    const file = join(dist, 'assets/plugins/ctf-1.0.0.mpn');
+    const original = readFileSync(file);
+    const changed = Buffer.from(original);
+    changed[changed.length - 1] = (changed[changed.length - 1]! + 1) % 256;
+    writeFileSync(file, changed);
+    try {
+      const { updater, targetDir } = client();
+      await updater.refresh();
+      const refused = await download(updater, targetDir, 'assets/plugins/ctf-1.0.0.mpn').catch(
+        (e: Error) => e,
+      );
+      expect(refused).toBeInstanceOf(Error);
+      expect(refused.constructor.name).toBe('LengthOrHashMismatchError');
+      expect((refused as Error).message).toMatch(/^Expected hash [0-9a-f]{64} but got [0-9a-f]{64}$/);
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+
+  it('follows a root rotation (v2 signed by old and new keys) from a client holding v1', async () => {
+    const first = client();
+    await first.updater.refresh();
+    expect(version(join(first.metadataDir, 'timestamp.json'))).toBe(1);
+    const rotated = rotateRootKeys(keys);
+    expect(rotated.version).toBe(2);
+    await build();
+    await node!.close();
+    node = await startNode(dist);
+    // The versions continue from the build replaced: a client never sees them go back.
+    expect(version(join(dist, 'tuf/metadata/timestamp.json'))).toBe(2);
+    const again = client(first.metadataDir);
+    await again.updater.refresh();
+    expect(version(join(first.metadataDir, 'root.json'))).toBe(2);
+    expect(version(join(first.metadataDir, 'timestamp.json'))).toBe(2);
+    const doc = await download(again.updater, again.targetDir, 'v1/plugins/fft.json');
+    expect(doc.equals(readFileSync(join(dist, 'v1/plugins/fft.json')))).toBe(true);
+  });
+});
+
+describe('a root the old keys did not sign', () => {
+  it('is refused by a client holding v1, which keeps trusting v1', async () => {
+    const file = join(dist, 'tuf/metadata/2.root.json');
+    const original = readFileSync(file);
+    const root = JSON.parse(original.toString('utf8'));
+    const oldIds: string[] = JSON.parse(readFileSync(join(keys, 'root', '1.root.json'), 'utf8')).signed.roles
+      .root.keyids;
+    root.signatures = root.signatures.filter((sig: { keyid: string }) => !oldIds.includes(sig.keyid));
+    writeFileSync(file, JSON.stringify(root));
+    try {
+      const { updater, metadataDir } = client();
+      await expect(updater.refresh()).rejects.toThrow(/root was signed by 0\/1 keys/);
+      expect(version(join(metadataDir, 'root.json'))).toBe(1);
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+});
+
+describe('the Worker in workerd', () => {
+  it('serves the same metadata, and a client holding root v1 verifies through it', async () => {
+    let worker: TestServer;
+    try {
+      worker = await startWorker(dist);
+    } catch (err) {
+      skipLoudly('TUF on the Worker', `workerd could not start: ${(err as Error).message.split('\n')[0]}`);
+      return;
+    }
+    try {
+      for (const file of ['1.root.json', 'root.json', 'timestamp.json']) {
+        const [a, b] = await Promise.all([
+          rawRequest(node!.url, 'GET', `/tuf/metadata/${file}`),
+          rawRequest(worker.url, 'GET', `/tuf/metadata/${file}`),
+        ]);
+        expect(b.status).toBe(200);
+        expect(b.body.equals(a.body)).toBe(true);
+        expect(b.headers['cache-control']).toBe(a.headers['cache-control']);
+      }
+      const { updater, targetDir } = client(undefined, worker.url);
+      await updater.refresh();
+      const archive = await download(updater, targetDir, 'assets/plugins/ctf-1.0.0.mpn');
+      expect(archive.equals(readFileSync(join(dist, 'assets/plugins/ctf-1.0.0.mpn')))).toBe(true);
+      const doc = await download(updater, targetDir, 'v1/plugins/ctf.json');
+      expect(doc.equals(readFileSync(join(dist, 'v1/plugins/ctf.json')))).toBe(true);
+    } finally {
+      await worker.close();
+    }
+  }, 180_000);
+});

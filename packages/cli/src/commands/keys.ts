@@ -1,0 +1,111 @@
+// `hub keys generate | rotate | sign`: the keys behind the hub's signed TUF metadata. The rules
+// (key files, root versions, thresholds) are in hub-core's tuf.ts; this only parses options.
+import { generateTufKeys, rotateRootKeys, signMetadataFile, TufError } from '@magellon/hub-core/node';
+import { green, red, safe } from '../output';
+import { EXIT, parseCommandArgs, UsageError } from '../usage';
+import type { Command } from './command';
+
+const count = (v: unknown, flag: string): number | undefined => {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^[0-9]{1,2}$/.test(v))
+    throw new UsageError(`hub keys: ${flag} takes a number`);
+  return Number(v);
+};
+
+export const keysCommand: Command = {
+  name: 'keys',
+  help: `Usage: hub keys generate --dir <keys-dir> [--root-keys N] [--root-threshold M]
+       hub keys rotate --dir <keys-dir> --role root [--root-keys N] [--root-threshold M]
+       hub keys sign <metadata.json> --key <key-file>
+
+The keys that sign the hub's TUF metadata (hub build --tuf-keys; see docs/tuf.md).
+
+  generate  makes <keys-dir> (mode 0700) with one ed25519 key per role (root,
+            targets, snapshot, timestamp; N root keys, threshold M, default 1 of 1),
+            each private key 0600 as <role>-<keyid>.key.json, and root/1.root.json
+            signed by the root keys. Refuses a dir that already holds keys.
+            Keep the root keys offline: hub build needs only the other three.
+  rotate    writes root/<n+1>.root.json with new root keys, signed by the current
+            root keys (their threshold, which must be in the dir) and the new ones,
+            so clients holding root n follow it. Rebuild to publish it.
+  sign      adds a signature with one key to a metadata file, in place (offline
+            signing, e.g. a root that needs more than one root key).
+
+Options:
+  --dir <dir>            the keys dir
+  --role root            what rotate rotates (only root for now)
+  --root-keys <N>        number of root keys (generate: 1; rotate: as before)
+  --root-threshold <M>   root signatures a client needs (default 1; rotate: as before)
+  --root-expiry <days>   how long the new root is valid (default 365)
+  --key <file>           the private key file sign uses
+  -h, --help             show this help
+
+Exit codes: 0 done, 1 refused (existing keys, missing keys, bad metadata), 2 bad usage.`,
+  async run(args) {
+    const { values, positionals } = parseCommandArgs('keys', args, {
+      dir: { type: 'string' },
+      role: { type: 'string' },
+      'root-keys': { type: 'string' },
+      'root-threshold': { type: 'string' },
+      key: { type: 'string' },
+      'root-expiry': { type: 'string' },
+    });
+    if (values.help) {
+      console.log(this.help);
+      return EXIT.ok;
+    }
+    const [action, ...rest] = positionals;
+    const dir = values.dir as string | undefined;
+    const rootKeys = count(values['root-keys'], '--root-keys');
+    const rootThreshold = count(values['root-threshold'], '--root-threshold');
+    const expiry = values['root-expiry'] as string | undefined;
+    if (expiry !== undefined && !/^[1-9][0-9]{0,4}$/.test(expiry)) {
+      throw new UsageError('hub keys: --root-expiry takes a whole number of days');
+    }
+    const rootExpirySeconds = expiry === undefined ? undefined : Number(expiry) * 86400;
+    try {
+      switch (action) {
+        case 'generate': {
+          if (!dir || rest.length > 0)
+            throw new UsageError('hub keys generate takes --dir <keys-dir> and no operands');
+          const made = generateTufKeys(dir, { rootKeys, rootThreshold, rootExpirySeconds });
+          console.log(green(`✔ made TUF keys in ${safe(dir)}/ and ${safe(made.root)}`));
+          for (const [role, ids] of Object.entries(made.keyIds))
+            console.log(`  ${role.padEnd(9)} ${ids.join(' ')}`);
+          return EXIT.ok;
+        }
+        case 'rotate': {
+          if (!dir || rest.length > 0)
+            throw new UsageError('hub keys rotate takes --dir <keys-dir> and no operands');
+          if (values.role !== 'root')
+            throw new UsageError('hub keys rotate: --role root is the role it rotates');
+          const r = rotateRootKeys(dir, { rootKeys, rootThreshold, rootExpirySeconds });
+          console.log(green(`✔ root version ${r.version} written to ${safe(r.root)}`));
+          console.log(`  new root keys: ${r.keyIds.join(' ')}`);
+          console.log('  the old root key files stay in the dir: move them offline or delete them');
+          return EXIT.ok;
+        }
+        case 'sign': {
+          const key = values.key as string | undefined;
+          if (rest.length !== 1 || !key)
+            throw new UsageError('hub keys sign takes one metadata file and --key <file>');
+          const s = signMetadataFile(rest[0]!, key);
+          console.log(green(`✔ signed ${safe(rest[0]!)} (${s.role}) with key ${s.keyId}`));
+          return EXIT.ok;
+        }
+        default:
+          throw new UsageError(
+            action === undefined
+              ? 'hub keys needs an action: generate, rotate or sign'
+              : `hub keys: unknown action ${safe(action)} (generate, rotate or sign)`,
+          );
+      }
+    } catch (err) {
+      if (err instanceof TufError) {
+        console.error(red(`✖ ${err.code}: ${safe(err.message)}`));
+        return EXIT.failed;
+      }
+      throw err;
+    }
+  },
+};

@@ -1,0 +1,203 @@
+// `hub keys` and `hub build --tuf-keys` as a user runs them: the real bin, a temp keys dir, the
+// repo catalog. What a TUF client makes of the result is in functions/test/tuf.test.ts.
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runHub } from './run-hub';
+
+let scratch: string;
+let keys: string;
+const signed = (file: string) =>
+  JSON.parse(readFileSync(file, 'utf8')) as {
+    signed: {
+      version: number;
+      expires: string;
+      roles: Record<string, { keyids: string[]; threshold: number }>;
+    };
+    signatures: Array<{ keyid: string }>;
+  };
+const snapshotOf = (dir: string) =>
+  Object.fromEntries(
+    readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => [f, existsSync(join(dir, f))]),
+  );
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'hub-keys-test-'));
+  keys = join(scratch, 'keys');
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('hub keys', () => {
+  it('generates one key per role (2 root keys, threshold 2) and a signed 1.root.json', () => {
+    const r = runHub(['keys', 'generate', '--dir', keys, '--root-keys', '2', '--root-threshold', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/root\s+[0-9a-f]{64} [0-9a-f]{64}\n/);
+    expect(r.stdout).toMatch(/timestamp\s+[0-9a-f]{64}\n/);
+    const root = signed(join(keys, 'root', '1.root.json'));
+    expect(root.signed.roles.root).toEqual({ keyids: expect.any(Array), threshold: 2 });
+    expect(root.signatures.map((s) => s.keyid).sort()).toEqual([...root.signed.roles.root!.keyids].sort());
+    expect(readdirSync(keys).filter((f) => f.endsWith('.key.json'))).toHaveLength(5);
+  });
+
+  it('refuses to generate over existing keys, leaving them as they were', () => {
+    const before = snapshotOf(keys);
+    const root = readFileSync(join(keys, 'root', '1.root.json'));
+    const r = runHub(['keys', 'generate', '--dir', keys]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('tuf.keys-exist');
+    expect(snapshotOf(keys)).toEqual(before);
+    expect(readFileSync(join(keys, 'root', '1.root.json')).equals(root)).toBe(true);
+  });
+
+  it('refuses a keys dir others can read', () => {
+    const open = join(scratch, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o755);
+    const r = runHub(['keys', 'generate', '--dir', open]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('chmod 700');
+    expect(readdirSync(open)).toEqual([]);
+  });
+
+  it('rotates the root: version 2 signed by the old threshold and every new key', () => {
+    expect(runHub(['keys', 'rotate', '--dir', keys]).code).toBe(2);
+    const old = signed(join(keys, 'root', '1.root.json')).signed.roles.root!.keyids;
+    const r = runHub([
+      'keys',
+      'rotate',
+      '--dir',
+      keys,
+      '--role',
+      'root',
+      '--root-keys',
+      '1',
+      '--root-threshold',
+      '1',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const next = signed(join(keys, 'root', '2.root.json'));
+    expect(next.signed.version).toBe(2);
+    const fresh = next.signed.roles.root!.keyids;
+    expect(fresh).toHaveLength(1);
+    expect(fresh.some((id) => old.includes(id))).toBe(false);
+    expect(next.signatures.map((s) => s.keyid).sort()).toEqual([...old, ...fresh].sort());
+  });
+
+  it('refuses to rotate without the threshold of current root keys', () => {
+    const current = signed(join(keys, 'root', '2.root.json')).signed.roles.root!.keyids[0]!;
+    const file = join(keys, `root-${current.slice(0, 16)}.key.json`);
+    renameSync(file, join(scratch, 'offline.key.json'));
+    try {
+      const r = runHub(['keys', 'rotate', '--dir', keys, '--role', 'root']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('tuf.below-threshold');
+      expect(existsSync(join(keys, 'root', '3.root.json'))).toBe(false);
+    } finally {
+      renameSync(join(scratch, 'offline.key.json'), file);
+    }
+  });
+
+  it('signs a metadata file in place with one more key', () => {
+    const file = join(scratch, 'copy.root.json');
+    const before = readFileSync(join(keys, 'root', '2.root.json'));
+    writeFileSync(file, before);
+    const key = readdirSync(keys).find((f) => f.startsWith('targets-'))!;
+    const r = runHub(['keys', 'sign', file, '--key', join(keys, key)]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(signed(file).signatures).toHaveLength(
+      signed(join(keys, 'root', '2.root.json')).signatures.length + 1,
+    );
+    expect(runHub(['keys', 'sign', file, '--key', join(scratch, 'nope.json')]).code).toBe(1);
+  });
+});
+
+describe('hub build --tuf-keys', () => {
+  it('signs a build with the online keys alone (root keys offline), versions increasing build to build', () => {
+    const online = join(scratch, 'online');
+    mkdirSync(online, { mode: 0o700 });
+    mkdirSync(join(online, 'root'));
+    for (const f of readdirSync(join(keys, 'root')))
+      copyFileSync(join(keys, 'root', f), join(online, 'root', f));
+    for (const f of readdirSync(keys).filter((n) => /^(targets|snapshot|timestamp)-/.test(n)))
+      copyFileSync(join(keys, f), join(online, f));
+    const out = join(scratch, 'dist');
+    const first = runHub(['build', 'catalog', '--out', out, '--tuf-keys', online]);
+    expect(first.code, first.stderr).toBe(0);
+    const meta = join(out, 'tuf', 'metadata');
+    expect(readdirSync(meta).sort()).toEqual([
+      '1.root.json',
+      '1.snapshot.json',
+      '1.targets.json',
+      '2.root.json',
+      'root.json',
+      'timestamp.json',
+    ]);
+    const targets = JSON.parse(readFileSync(join(meta, '1.targets.json'), 'utf8')).signed.targets;
+    expect(targets['v1/plugins/ctf.json'].length).toBe(readFileSync(join(out, 'v1/plugins/ctf.json')).length);
+    expect(Object.keys(targets).some((p) => p.startsWith('assets/plugins/'))).toBe(true);
+    expect(Object.keys(targets).some((p) => p === 'v1/index.json')).toBe(false);
+    const second = runHub(['build', 'catalog', '--out', out, '--tuf-expiry', 'timestamp=2'], undefined, {
+      HUB_TUF_KEYS: online,
+    });
+    expect(second.code, second.stderr).toBe(0);
+    const ts = signed(join(meta, 'timestamp.json')).signed;
+    expect(ts.version).toBe(2);
+    // An explicit --previous without metadata is refused, not silently restarted at 1.
+    const typo = runHub([
+      'build',
+      'catalog',
+      '--out',
+      out,
+      '--tuf-keys',
+      online,
+      '--previous',
+      join(scratch, 'nope'),
+    ]);
+    expect(typo.code).toBe(1);
+    expect(typo.stdout + typo.stderr).toContain('the previous build has no');
+    expect(signed(join(meta, 'timestamp.json')).signed.version).toBe(2);
+    const third = runHub([
+      'build',
+      'catalog',
+      '--out',
+      join(scratch, 'dist2'),
+      '--tuf-keys',
+      online,
+      '--previous',
+      out,
+    ]);
+    expect(third.code, third.stderr).toBe(0);
+    expect(signed(join(scratch, 'dist2', 'tuf', 'metadata', 'timestamp.json')).signed.version).toBe(3);
+    const days = (Date.parse(ts.expires) - Date.now()) / 86400_000;
+    expect(days).toBeGreaterThan(1.9);
+    expect(days).toBeLessThan(2.1);
+  });
+
+  it('refuses a keys dir without the online keys, leaving the previous build as it was', () => {
+    const partial = join(scratch, 'partial');
+    mkdirSync(partial, { mode: 0o700 });
+    cpSync(join(keys, 'root'), join(partial, 'root'), { recursive: true });
+    const out = join(scratch, 'dist');
+    const before = readFileSync(join(out, 'tuf', 'metadata', 'timestamp.json'));
+    const r = runHub(['build', 'catalog', '--out', out, '--tuf-keys', partial]);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain('lacks the targets key');
+    expect(readFileSync(join(out, 'tuf', 'metadata', 'timestamp.json')).equals(before)).toBe(true);
+    expect(
+      runHub(['build', 'catalog', '--out', out, '--tuf-keys', partial, '--tuf-expiry', 'root=3']).code,
+    ).toBe(2);
+  });
+});

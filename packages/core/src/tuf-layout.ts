@@ -1,0 +1,8 @@
+// Where a hub's signed TUF metadata lives, runtime-free so the API (Node and Worker) serves
+// exactly the files `hub build --tuf-keys` writes (see node/tuf.ts for how they are made).
+
+/** The metadata dir in a build, and its path under the API's root URL: `/tuf/metadata/<file>`. */
+export const TUF_METADATA_DIR = 'tuf/metadata';
+
+/** A metadata file the hub serves: `N.root.json`, `N.snapshot.json`, `N.targets.json`, `root.json`, `timestamp.json`. */
+export const TUF_METADATA_FILE = /^(?:[1-9][0-9]{0,9}\.(?:root|snapshot|targets)|root|timestamp)\.json$/;
