@@ -114,24 +114,27 @@ describe('the docker backend on a real dockerd', () => {
   const scratch = scratchDir('real-', root);
   const example = (edit?: (dir: string) => void) => installedExample(scratch, 'fft', 'docker', edit);
   const running = (rt: PluginRuntime) => waitHealthy(new DockerBackend(), rt, { timeoutMs: 30_000 });
-
-  it('runs a replica as the plugin’s uid, without capabilities or new privileges, on a read-only root, labelled', async (ctx) => {
-    if (skipped) return ctx.skip();
-    const backend = new DockerBackend();
-    const base = example();
-    const rt: PluginRuntime = {
+  /** The example as uid isolation runs it: its own uid and gid, its data dir writable by it. */
+  const underOwnUid = (base: PluginRuntime, uid: number): PluginRuntime => {
+    mkdirSync(dataDir(base.home), { recursive: true });
+    chmodSync(dataDir(base.home), 0o777);
+    return {
       ...base,
       sandbox: {
         level: 'uid',
-        identity: { uid: 61999, gid: 61999 },
+        identity: { uid, gid: uid },
         pluginsDir: join(base.home, '..'),
         readOnly: [base.dir],
         writable: [dataDir(base.home)],
         masked: [],
       },
     };
-    mkdirSync(dataDir(rt.home), { recursive: true });
-    chmodSync(dataDir(rt.home), 0o777);
+  };
+
+  it('runs a replica as the plugin’s uid, without capabilities or new privileges, on a read-only root, labelled', async (ctx) => {
+    if (skipped) return ctx.skip();
+    const backend = new DockerBackend();
+    const rt = underOwnUid(example(), 61999);
     await backend.prepare(rt, () => {});
     await backend.start(rt, { replicas: 1, env: pluginEnv(rt) });
     const [r] = await running(rt);
@@ -184,20 +187,7 @@ describe('the docker backend on a real dockerd', () => {
   it('hands a replica the broker: its URL in the environment, the SDK settings file readable by it alone, read-only', async (ctx) => {
     if (skipped) return ctx.skip();
     const backend = new DockerBackend();
-    const base = example();
-    const rt: PluginRuntime = {
-      ...base,
-      sandbox: {
-        level: 'uid',
-        identity: { uid: 61998, gid: 61998 },
-        pluginsDir: join(base.home, '..'),
-        readOnly: [base.dir],
-        writable: [dataDir(base.home)],
-        masked: [],
-      },
-    };
-    mkdirSync(dataDir(rt.home), { recursive: true });
-    chmodSync(dataDir(rt.home), 0o777);
+    const rt = underOwnUid(example(), 61998);
     const env = pluginEnv(rt, { brokerUrl: 'amqp://hub:pw-in-docker@127.0.0.1:5672/' });
     await backend.prepare(rt, () => {});
     try {
