@@ -12,6 +12,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
   writeFileSync,
@@ -28,7 +29,13 @@ import {
   pluginDocumentReadSchema,
   serializeDocument,
 } from '@magellon/hub-core';
-import { bundleFiles, DownloadError, downloadArchive, prepareBundle } from '@magellon/hub-core/node';
+import {
+  bundleFiles,
+  DownloadError,
+  downloadArchive,
+  isInside,
+  prepareBundle,
+} from '@magellon/hub-core/node';
 import { request } from 'undici';
 
 /** Where a mirror records its origin and each document's origin ETag (for If-None-Match). */
@@ -192,11 +199,19 @@ async function fetchDocument(
   };
 }
 
-/** A regular file of at most `max` bytes under `dir`, or undefined. */
+/**
+ * Whether `rel` under `dir` really is there: no symbolic link on the way (a folder of the previous
+ * mirror replaced by a link) takes it outside the mirror.
+ */
+function staysInside(dir: string, rel: string): boolean {
+  return isInside(realpathSync(dir), realpathSync(join(dir, rel)));
+}
+
+/** A regular file of at most `max` bytes under `dir` (its real path inside it), or undefined. */
 function readRegular(dir: string, rel: string, max: number): Buffer | undefined {
   try {
     const st = lstatSync(join(dir, rel));
-    if (!st.isFile() || st.size > max) return undefined;
+    if (!st.isFile() || st.size > max || !staysInside(dir, rel)) return undefined;
     return readFileSync(join(dir, rel));
   } catch {
     return undefined;
@@ -226,7 +241,7 @@ function previousMirror(out: string) {
       if (!had || had.sha256 !== sha256 || had.size !== size) return undefined;
       try {
         const st = lstatSync(join(out, key));
-        return st.isFile() && st.size === size ? join(out, key) : undefined;
+        return st.isFile() && st.size === size && staysInside(out, key) ? join(out, key) : undefined;
       } catch {
         return undefined;
       }
