@@ -48,6 +48,8 @@ export const FINDING_CODES = {
   'owners.invalid-value':
     'an owners.yaml value is invalid (a GitHub login, a login listed twice, an empty list)',
   'owners.control-character': 'an owners.yaml value holds a control or bidirectional character',
+  'owners.bad-signing-key':
+    'a signing key’s keyid is not the TUF key id of its public key (sha256 of the canonical JSON of the key)',
 
   // Where files are
   'path.plugin-id-mismatch': 'plugin_id disagrees with the entry’s folder plugins/<plugin_id>/',
@@ -69,6 +71,10 @@ export const FINDING_CODES = {
     'two files under assets/ have names that collide after Unicode case folding and normalization (a macOS or Windows checkout keeps one)',
   'catalog.no-maintainers': 'there is no maintainers.yaml, so nobody may set tier "verified"',
   'catalog.no-owners': 'a plugin has entries but no owners.yaml, so only maintainers may change it (warning)',
+  'catalog.unsigned-version':
+    'a version of an author-signed plugin (owners.yaml has signing) is missing from its signed-targets.json or listed with another size or sha256, or another plugin’s archive name falls under its signed paths',
+  'catalog.bad-author-signature':
+    'an author-signed plugin’s signed-targets.json is not TUF targets metadata signed by the threshold of the keys owners.yaml lists, or it has expired',
 
   // A pull request against the catalog (`hub verify`): what may change once published, and who may say "verified"
   'verify.version-deleted': 'a published version’s entry is deleted (yank it instead)',
@@ -85,6 +91,10 @@ export const FINDING_CODES = {
   'verify.new-plugin-owner':
     'a pull request adds a new plugin without a plugins/<plugin_id>/owners.yaml that names its author',
   'verify.owners-changed': 'a plugin’s owners.yaml adds or removes owners: a reviewer must look (warning)',
+  'verify.unsigned-version':
+    'a pull request adds a version of an author-signed plugin without a newer signed-targets.json listing its archive (size and sha256)',
+  'verify.bad-author-signature':
+    'a pull request’s signed-targets.json does not verify with the author keys of the BASE owners.yaml (say, the hub signed it)',
   'verify.outside-catalog':
     'a catalog pull request changes files outside the catalog (workflows, scripts, the hub’s code): a maintainer must review it',
   'verify.download-failed': 'an https archive could not be downloaded (status, timeout, size cap)',

@@ -4,5 +4,9 @@
 /** The metadata dir in a build, and its path under the API's root URL: `/tuf/metadata/<file>`. */
 export const TUF_METADATA_DIR = 'tuf/metadata';
 
-/** A metadata file the hub serves: `N.root.json`, `N.snapshot.json`, `N.targets.json`, `root.json`, `timestamp.json`. */
-export const TUF_METADATA_FILE = /^(?:[1-9][0-9]{0,9}\.(?:root|snapshot|targets)|root|timestamp)\.json$/;
+/**
+ * A metadata file the hub serves: `N.root.json`, `N.snapshot.json`, `N.targets.json`, the delegated
+ * roles `N.hub.json` and `N.plugin-<plugin_id>.json` (a catalog slug), `root.json`, `timestamp.json`.
+ */
+export const TUF_METADATA_FILE =
+  /^(?:[1-9][0-9]{0,9}\.(?:root|snapshot|targets|hub|plugin-[a-z0-9._-]{1,100})|root|timestamp)\.json$/;

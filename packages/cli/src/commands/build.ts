@@ -22,8 +22,11 @@ Builds, from a catalog with no schema or rule errors:
   <out>/v1/openapi.json         the API's OpenAPI 3.1 description
   <out>/assets/plugins/*.mpn    the archives with hub-relative URLs
   <out>/hub-bundle.json         every document's ETag and sizes, every archive's sha256
-  <out>/tuf/metadata/           with --tuf-keys: signed TUF root, targets (every archive
-                                and v1/plugins/<id>.json), snapshot and timestamp
+  <out>/tuf/metadata/           with --tuf-keys: signed TUF root; targets (offline key:
+                                only delegations, re-signed when they change); one
+                                plugin-<id> role per author-signed plugin (its
+                                signed-targets.json); hub (every other archive and
+                                v1/plugins/<id>.json); snapshot and timestamp
 Each document also gets <name>.gz and <name>.br beside it (served as they are by
 hub serve, the Worker, or nginx's gzip_static).
 Output is deterministic: the same catalog gives the same bytes (TUF metadata aside:
@@ -41,10 +44,11 @@ Options:
   --tuf-keys <dir>  also sign: write TUF metadata into <out>/tuf/metadata/ with the
                   keys dir hub keys generate made (env HUB_TUF_KEYS); see docs/tuf.md
   --previous <dir>  the build whose TUF versions this one continues (it must hold
-                  tuf/metadata/timestamp.json; default: the output being replaced;
-                  without either, versions start at 1)
-  --tuf-expiry <role>=<days>  lifetime of timestamp (default 1), snapshot (7) or
-                  targets (7); repeatable
+                  tuf/metadata/timestamp.json, and the <v>.snapshot.json and
+                  <t>.targets.json it names to reuse the targets; default: the
+                  output being replaced; without either, versions start at 1)
+  --tuf-expiry <role>=<days>  lifetime of timestamp (default 1), snapshot (7),
+                  hub (7) or targets (365); repeatable
   -h, --help      show this help
 
 Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
@@ -67,10 +71,10 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
     if (previousDir && !tufKeys) throw new UsageError('hub build: --previous needs --tuf-keys');
     const expirySeconds: Record<string, number> = {};
     for (const item of (values['tuf-expiry'] as string[] | undefined) ?? []) {
-      const m = /^(timestamp|snapshot|targets)=([0-9]+(?:\.[0-9]+)?)$/.exec(item);
+      const m = /^(timestamp|snapshot|targets|hub)=([0-9]+(?:\.[0-9]+)?)$/.exec(item);
       if (!m || Number(m[2]) <= 0) {
         throw new UsageError(
-          `hub build: --tuf-expiry takes <timestamp|snapshot|targets>=<days>, got ${safe(item)}`,
+          `hub build: --tuf-expiry takes <timestamp|snapshot|targets|hub>=<days>, got ${safe(item)}`,
         );
       }
       expirySeconds[m[1]!] = Math.round(Number(m[2]) * 86400);
@@ -96,6 +100,7 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
         tuf: tufKeys
           ? {
               keysDir: tufKeys,
+              authors: catalog.authorRoles ?? [],
               previousMetadataDir: previousDir ? join(previousDir, TUF_METADATA_DIR) : undefined,
               expirySeconds,
             }
@@ -124,7 +129,9 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
         `  ${shown}/v1/index.json · ${shown}/v1/plugins/<id>.json · ${shown}/v1/categories.json · ${shown}/assets/plugins/`,
       );
       if (tufKeys)
-        say(`  ${shown}/${TUF_METADATA_DIR}/ (signed TUF metadata: root, targets, snapshot, timestamp)`);
+        say(
+          `  ${shown}/${TUF_METADATA_DIR}/ (signed TUF metadata: root, targets, hub, ${plural(catalog.authorRoles?.length ?? 0, 'author role')}, snapshot, timestamp)`,
+        );
       return EXIT.ok;
     } catch (err) {
       if (err instanceof BuildError) {

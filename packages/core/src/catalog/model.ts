@@ -40,6 +40,39 @@ export function isMaintainer(maintainers: Maintainers, login: string | undefined
  * them, and hand the plugin on. Logins compare case-insensitively, so one listed twice in any case
  * is refused.
  */
+const hex64 = (what: string) => z.string().regex(/^[0-9a-f]{64}$/, `${what} must be 64 lowercase hex digits`);
+
+/**
+ * owners.yaml's optional `signing`: the ed25519 keys (TUF key ids and public halves, hex) of which
+ * `threshold` must sign the plugin's `signed-targets.json` (author signing, docs/tuf.md). That each
+ * key id is the TUF key id of its public half is checked where hashing is at hand (node/author-signing.ts).
+ */
+export const signingSchema = z
+  .strictObject({
+    threshold: z.int('threshold must be a whole number').min(1, 'threshold must be at least 1'),
+    keys: z
+      .array(z.strictObject({ keyid: hex64('keyid'), public: hex64('public') }))
+      .min(1, 'list at least one key')
+      .max(16, 'list at most 16 keys'),
+  })
+  .superRefine((s, ctx) => {
+    if (s.threshold > s.keys.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['threshold'],
+        message: `threshold ${s.threshold} is more than the ${s.keys.length} key(s) listed`,
+      });
+    }
+    const seen = new Set<string>();
+    for (const [i, k] of s.keys.entries()) {
+      if (seen.has(k.keyid))
+        ctx.addIssue({ code: 'custom', path: ['keys', i, 'keyid'], message: `key ${k.keyid} is listed twice` });
+      seen.add(k.keyid);
+    }
+  });
+
+export type Signing = z.infer<typeof signingSchema>;
+
 export const ownersSchema = z.strictObject({
   owners: z
     .array(
@@ -63,12 +96,16 @@ export const ownersSchema = z.strictObject({
         seen.add(l);
       }
     }),
+  signing: signingSchema.optional(),
 });
 
 export type Owners = z.infer<typeof ownersSchema>;
 
 /** The file name of a plugin's owners list, beside its `<version>.yaml` entries. */
 export const OWNERS_FILE = 'owners.yaml';
+
+/** The file name of a plugin's author-signed TUF targets metadata, beside its owners.yaml (docs/tuf.md). */
+export const SIGNED_TARGETS_FILE = 'signed-targets.json';
 
 /** Whether a GitHub login owns a plugin; unknown authors (undefined) and missing lists never do. */
 export function isOwner(owners: Owners | undefined, login: string | undefined): boolean {

@@ -8,6 +8,7 @@ import {
   OWNERS_FILE,
   type Owners,
   ownersSchema,
+  SIGNED_TARGETS_FILE,
 } from '../catalog/model';
 import { CATALOG_RULES } from '../catalog/rules';
 import { type Finding, FindingList, sortFindings } from '../findings';
@@ -16,10 +17,12 @@ import { YamlLocator } from '../yaml/locate';
 import { parseYaml } from '../yaml/parse-yaml';
 import { type SchemaPrefix, schemaFindings } from '../yaml/schema-findings';
 import { refusalFinding } from './fs/tree-file';
+import { badSigningKeyIds, checkAuthorSigning } from './author-signing';
 import { ioFinding } from './io-error';
 import { checkEntryBytes, decodeYamlText, MAX_ENTRY_BYTES } from './read-entry';
 import type { CatalogSource, SourceDirent, SourceKind } from './source/catalog-source';
 import { FsCatalogSource } from './source/fs-source';
+import type { AuthorRole } from './tuf';
 
 /** maintainers.yaml is refused unread above this many bytes. */
 export const MAX_MAINTAINERS_BYTES = 256 * 1024;
@@ -41,6 +44,11 @@ export interface LoadedCatalog {
   findings: Finding[];
   /** Finds a field's line in an entry file (re-reading it from the source). */
   locate?: Locate;
+  /**
+   * The author-signed plugins whose signed-targets.json verified and lists every version (see
+   * author-signing.ts); `hub build --tuf-keys` delegates their archives to them.
+   */
+  authorRoles?: AuthorRole[];
 }
 
 export interface LoadCatalogOptions {
@@ -130,10 +138,20 @@ export function loadCatalogFrom(source: CatalogSource): LoadedCatalog {
     }
   }
   for (const rule of CATALOG_RULES) rule({ entries, findings, locate });
+  const authorRoles = checkAuthorSigning(source, owners, entries, findings, locate);
 
   const maintainers = readMaintainers(source, shown('maintainers.yaml'), findings);
   checkAssetNames(source, findings);
-  return { root: '', source, entries, maintainers, owners, findings: sortFindings(findings.items), locate };
+  return {
+    root: '',
+    source,
+    entries,
+    maintainers,
+    owners,
+    findings: sortFindings(findings.items),
+    locate,
+    authorRoles,
+  };
 }
 
 /**
@@ -168,7 +186,9 @@ function loadPluginDir(
     const rel = `${dirRel}/${e.name}`;
     const file = source.show(rel);
     const isYaml = e.name.endsWith('.yaml');
-    if (e.name === OWNERS_FILE) {
+    if (e.name === SIGNED_TARGETS_FILE && e.kind !== 'dir') {
+      // Read (bounded, a regular file inside the catalog) by the author-signing rule.
+    } else if (e.name === OWNERS_FILE) {
       hasOwners = true;
       const list = readOwners(source, rel, findings, e.kind);
       if (list) owners.set(dir, list);
@@ -299,7 +319,20 @@ export function readOwners(
     if (!missing) findings.items.push(refusalFinding(read.refusal, file, 'yaml.too-large'));
     return undefined;
   }
-  return parseListFile(read.bytes, file, ownersSchema, 'owners', MAX_OWNERS_BYTES, findings);
+  const owners = parseListFile(read.bytes, file, ownersSchema, 'owners', MAX_OWNERS_BYTES, findings);
+  const bad = owners?.signing ? badSigningKeyIds(owners.signing) : [];
+  if (owners && bad.length > 0) {
+    const locator = new YamlLocator(read.bytes.toString('utf8'));
+    for (const i of bad) {
+      findings.error(
+        'owners.bad-signing-key',
+        `signing key ${i + 1}: keyid is not the TUF key id of its public key (sha256 of the canonical JSON of {keytype: ed25519, scheme: ed25519, keyval: {public}}); copy the block hub keys generate --author printed`,
+        { file, ...locator.locate(['signing', 'keys', i, 'keyid'], true) },
+      );
+    }
+    return undefined;
+  }
+  return owners;
 }
 
 /** maintainers.yaml and owners.yaml alike: UTF-8, plain YAML (no aliases, no duplicate keys), then the schema. */

@@ -29,6 +29,7 @@ import {
   Targets,
   Timestamp,
 } from '@tufjs/models';
+import { archiveFileName, type Signing } from '../catalog/model';
 import { TUF_METADATA_DIR } from '../tuf-layout';
 
 /** The TUF specification version the metadata claims. */
@@ -36,13 +37,34 @@ export const TUF_SPEC_VERSION = '1.0.31';
 export const TUF_ROLES = ['root', 'targets', 'snapshot', 'timestamp'] as const;
 export type TufRole = (typeof TUF_ROLES)[number];
 
-/** Default lifetimes: timestamp short (a frozen hub is noticed within a day), root long (offline keys). */
-export const TUF_DEFAULT_EXPIRY_SECONDS: Record<TufRole, number> = {
+/** The online delegated role that lists every target no author signs (docs/tuf.md). */
+export const HUB_ROLE = 'hub';
+/** What a key file was made for: a top-level role, the online `hub` role, or a plugin author. */
+export type TufKeyRole = TufRole | typeof HUB_ROLE | 'author';
+/** The roles a build signs, whose lifetimes `--tuf-expiry` sets. */
+export type TufSignedRole = Exclude<TufRole, 'root'> | typeof HUB_ROLE;
+
+/**
+ * Default lifetimes: timestamp short (a frozen hub is noticed within a day); root and top-level
+ * targets long (offline keys: targets only lists the delegations, which rarely change); the online
+ * `hub` role a week, like snapshot.
+ */
+export const TUF_DEFAULT_EXPIRY_SECONDS: Record<TufRole | typeof HUB_ROLE, number> = {
   root: 365 * 86400,
-  targets: 7 * 86400,
+  targets: 365 * 86400,
   snapshot: 7 * 86400,
   timestamp: 86400,
+  hub: 7 * 86400,
 };
+
+/** A build signs top-level targets again when the previous one expires within this many seconds. */
+export const TUF_TARGETS_RENEW_SECONDS = 30 * 86400;
+
+/** An author's signed-targets.json lifetime by default (re-signed by the author, offline). */
+export const AUTHOR_TARGETS_EXPIRY_SECONDS = 365 * 86400;
+
+/** An author's signed-targets.json is refused unread above this size (one target is ~250 bytes). */
+export const MAX_SIGNED_TARGETS_BYTES = 1024 * 1024;
 
 const MAX_METADATA_BYTES = 64 * 1024 * 1024;
 const MAX_KEY_BYTES = 64 * 1024;
@@ -69,7 +91,7 @@ export interface TufKeyFile {
   scheme: 'ed25519';
   keyid: string;
   /** The role this key was made for (informative; the root metadata decides what it signs). */
-  role: TufRole;
+  role: TufKeyRole;
   keyval: { public: string; private: string };
 }
 
@@ -108,12 +130,12 @@ function readJson(path: string, max: number, what: string): Record<string, unkno
 }
 
 /** The TUF key id: sha256 of the canonical JSON of the public key (as the spec defines it). */
-function keyIdOf(publicHex: string): string {
+export function keyIdOf(publicHex: string): string {
   const pub = { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: publicHex } };
   return createHash('sha256').update(canonicalize(pub)).digest('hex');
 }
 
-function newKey(role: TufRole): TufKeyFile {
+function newKey(role: TufKeyRole): TufKeyFile {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const spki = publicKey.export({ format: 'der', type: 'spki' });
   const publicHex = Buffer.from(spki.subarray(spki.length - 32)).toString('hex');
@@ -235,7 +257,7 @@ export interface GenerateKeysOptions {
 }
 
 export interface GeneratedKeys {
-  keyIds: Record<TufRole, string[]>;
+  keyIds: Record<TufRole | typeof HUB_ROLE, string[]>;
   root: string;
 }
 
@@ -247,15 +269,8 @@ function checkRootCounts(n: number, threshold: number): void {
   }
 }
 
-/**
- * Makes a keys dir (0700): one ed25519 key per top-level role (N for root), each private key 0600
- * as `<role>-<keyid16>.key.json`, and `root/1.root.json` signed by the root keys. Refuses a dir
- * that already holds keys or roots.
- */
-export function generateTufKeys(dir: string, opts: GenerateKeysOptions = {}): GeneratedKeys {
-  const n = opts.rootKeys ?? 1;
-  const threshold = opts.rootThreshold ?? 1;
-  checkRootCounts(n, threshold);
+/** Makes `dir` (0700) when missing; refuses one that is not a dir or that others can read. */
+function keysDirFor(dir: string): string[] {
   let existing: string[] = [];
   try {
     if (!lstatSync(dir).isDirectory()) throw new TufError(`${dir} is not a directory`, 'tuf.bad-keys-dir');
@@ -264,20 +279,34 @@ export function generateTufKeys(dir: string, opts: GenerateKeysOptions = {}): Ge
     if (err instanceof TufError) throw err;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
-  if (existing.some((name) => name.endsWith('.key.json') || name === 'root')) {
-    throw new TufError(`refusing to overwrite the keys in ${dir}; choose an empty dir`, 'tuf.keys-exist');
-  }
   if ((statSync(dir).mode & 0o077) !== 0) {
     throw new TufError(
       `${dir} is readable by others; keys go in a 0700 dir (chmod 700 ${dir})`,
       'tuf.bad-keys-dir',
     );
   }
-  const made: Record<TufRole, TufKeyFile[]> = {
+  return existing;
+}
+
+/**
+ * Makes a keys dir (0700): one ed25519 key per top-level role (N for root) and one for the online
+ * `hub` role, each private key 0600 as `<role>-<keyid16>.key.json`, and `root/1.root.json` signed
+ * by the root keys. Refuses a dir that already holds keys or roots.
+ */
+export function generateTufKeys(dir: string, opts: GenerateKeysOptions = {}): GeneratedKeys {
+  const n = opts.rootKeys ?? 1;
+  const threshold = opts.rootThreshold ?? 1;
+  checkRootCounts(n, threshold);
+  const existing = keysDirFor(dir);
+  if (existing.some((name) => name.endsWith('.key.json') || name === 'root')) {
+    throw new TufError(`refusing to overwrite the keys in ${dir}; choose an empty dir`, 'tuf.keys-exist');
+  }
+  const made: Record<TufRole | typeof HUB_ROLE, TufKeyFile[]> = {
     root: Array.from({ length: n }, () => newKey('root')),
     targets: [newKey('targets')],
     snapshot: [newKey('snapshot')],
     timestamp: [newKey('timestamp')],
+    hub: [newKey(HUB_ROLE)],
   };
   const now = opts.now ?? new Date();
   const root = new Root({
@@ -290,17 +319,40 @@ export function generateTufKeys(dir: string, opts: GenerateKeysOptions = {}): Ge
   root.roles.root = Object.assign(root.roles.root!, { threshold });
   const meta = new Metadata(root);
   for (const k of made.root) meta.sign(signerFor(k), true);
-  for (const role of TUF_ROLES) for (const k of made[role]) writeKeyFile(dir, k);
+  for (const role of [...TUF_ROLES, HUB_ROLE] as const) for (const k of made[role]) writeKeyFile(dir, k);
   mkdirSync(join(dir, 'root'), { mode: 0o700 });
   const rootPath = join(dir, 'root', '1.root.json');
   writeFileSync(rootPath, serialize(meta), { flag: 'wx' });
   return {
-    keyIds: Object.fromEntries(TUF_ROLES.map((r) => [r, made[r].map((k) => k.keyid)])) as Record<
-      TufRole,
-      string[]
-    >,
+    keyIds: Object.fromEntries(
+      [...TUF_ROLES, HUB_ROLE].map((r) => [r, made[r as TufRole].map((k) => k.keyid)]),
+    ) as GeneratedKeys['keyIds'],
     root: rootPath,
   };
+}
+
+/**
+ * Makes one key in `dir` (made 0700 when missing): the online `hub` role's key in a keys dir that
+ * lacks one (a dir made before the role existed), or a plugin author's key. Returns the key and
+ * its file name.
+ */
+export function generateRoleKey(dir: string, role: typeof HUB_ROLE | 'author'): { key: TufKeyFile; file: string } {
+  const existing = keysDirFor(dir);
+  if (role === HUB_ROLE && existing.some((name) => /^hub-[0-9a-f]{16}\.key\.json$/.test(name))) {
+    throw new TufError(`${dir} already holds a hub key`, 'tuf.keys-exist');
+  }
+  const key = newKey(role);
+  return { key: { ...key, keyval: { public: key.keyval.public, private: '' } }, file: join(dir, writeKeyFile(dir, key)) };
+}
+
+/** The `signing:` block for owners.yaml that names one author key (threshold 1). */
+export function signingYaml(publicKeys: ReadonlyArray<{ keyid: string; public: string }>, threshold = 1): string {
+  return [
+    'signing:',
+    `  threshold: ${threshold}`,
+    '  keys:',
+    ...publicKeys.flatMap((k) => [`    - keyid: ${k.keyid}`, `      public: ${k.public}`]),
+  ].join('\n');
 }
 
 export interface RotateOptions {
@@ -403,45 +455,300 @@ export function tufTargets(
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
+/** The delegated role of an author-signed plugin: `plugin-<id>`. */
+export const pluginRoleName = (pluginId: string): string => `plugin-${pluginId}`;
+
+/**
+ * The paths an author's role is trusted for: the plugin's archives, `<id>-<x.y.z…>.mpn`. tuf-js
+ * matches each path part with minimatch (extglob on): the digits-dot-digits right after `<id>-`
+ * keep another plugin (`ctf-2d` beside `ctf`) out, as ids hold no such run (see
+ * `claimedByOtherRole`). Python clients (fnmatch) do not know `+(…)` and fail closed.
+ */
+export const pluginRolePaths = (pluginId: string): string[] => [
+  `assets/plugins/${pluginId}-+([0-9]).+([0-9]).+([0-9])*.mpn`,
+];
+
+/** The `hub` role's paths: every `assets/plugins/<file>` and `v1/plugins/<id>.json`. */
+export const HUB_ROLE_PATHS = ['*/*', '*/*/*'];
+
+/** One delegated role as TUF JSON, and the public keys (by key id) it names. */
+interface RoleSpec {
+  role: { name: string; keyids: string[]; threshold: number; terminating: boolean; paths: string[] };
+  keys: Record<string, { keytype: 'ed25519'; scheme: 'ed25519'; keyval: { public: string } }>;
+}
+type Delegations = NonNullable<Targets['delegations']>;
+
+const ed25519 = (publicHex: string) => ({
+  keytype: 'ed25519' as const,
+  scheme: 'ed25519' as const,
+  keyval: { public: publicHex },
+});
+
+/** The delegations (in this order) as @tufjs/models holds them (its classes for them are not exported). */
+function delegationsOf(specs: readonly RoleSpec[]): Delegations {
+  const t = Targets.fromJSON({
+    _type: 'targets',
+    spec_version: TUF_SPEC_VERSION,
+    version: 1,
+    expires: '2000-01-01T00:00:00Z',
+    targets: {},
+    delegations: {
+      keys: Object.assign({}, ...specs.map((s) => s.keys)),
+      roles: specs.map((s) => s.role),
+    },
+  } as never);
+  return t.delegations!;
+}
+
+/** The delegated role of a plugin whose owners.yaml has `signing`: terminating, its archives' paths. */
+export function pluginDelegation(pluginId: string, signing: Signing): RoleSpec {
+  return {
+    role: {
+      name: pluginRoleName(pluginId),
+      keyids: signing.keys.map((k) => k.keyid),
+      threshold: signing.threshold,
+      terminating: true,
+      paths: pluginRolePaths(pluginId),
+    },
+    keys: Object.fromEntries(signing.keys.map((k) => [k.keyid, ed25519(k.public)])),
+  };
+}
+
+/** Whether a delegated role's paths (as a client matches them) cover a target path. */
+export function roleCoversPath(spec: RoleSpec, path: string): boolean {
+  return delegationsOf([spec]).roles![spec.role.name]!.isDelegatedPath(path);
+}
+
+function parseTargets(bytes: Uint8Array, what: string): Metadata<Targets> {
+  let j: unknown;
+  try {
+    j = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new TufError(`${what} is not JSON`, 'tuf.bad-metadata');
+  }
+  if ((j as { signed?: { _type?: unknown } } | null)?.signed?._type !== 'targets') {
+    throw new TufError(`${what} is not TUF targets metadata (signed._type is not "targets")`, 'tuf.bad-metadata');
+  }
+  try {
+    return Metadata.fromJSON(MetadataKind.Targets, j as never);
+  } catch (err) {
+    throw new TufError(`${what} is not TUF targets metadata: ${(err as Error).message}`, 'tuf.bad-metadata');
+  }
+}
+
+/**
+ * An author's signed-targets.json checked as a client would: TUF targets metadata, signed by
+ * `signing.threshold` of the listed keys, not expired at `now`. Throws TufError (`tuf.bad-metadata`
+ * or `tuf.below-threshold`) naming what is wrong.
+ */
+export function verifyPluginRole(
+  pluginId: string,
+  signing: Signing,
+  bytes: Uint8Array,
+  now: Date = new Date(),
+): Metadata<Targets> {
+  const name = pluginRoleName(pluginId);
+  if (bytes.length > MAX_SIGNED_TARGETS_BYTES) {
+    throw new TufError(`${name} is larger than ${MAX_SIGNED_TARGETS_BYTES} bytes`, 'tuf.bad-metadata');
+  }
+  const meta = parseTargets(bytes, name);
+  const delegator = new Metadata(
+    new Targets({
+      version: 1,
+      specVersion: TUF_SPEC_VERSION,
+      expires: '2000-01-01T00:00:00Z',
+      delegations: delegationsOf([pluginDelegation(pluginId, signing)]),
+    }),
+  );
+  try {
+    delegator.verifyDelegate(name, meta);
+  } catch (err) {
+    throw new TufError(`${(err as Error).message} (the keys in owners.yaml's signing)`, 'tuf.below-threshold');
+  }
+  if (meta.signed.isExpired(now)) {
+    throw new TufError(`${name} expired on ${meta.signed.expires}; the author must sign it again`, 'tuf.bad-metadata');
+  }
+  return meta;
+}
+
+export interface SignPluginOptions {
+  /** Lifetime in seconds (default one year). */
+  expirySeconds?: number;
+  now?: Date;
+}
+
+/**
+ * An author's signed-targets.json with `targets` added (replacing those of the same path): version
+ * 1 when there is none yet, else the previous version + 1; signed with `key` alone (more keys add
+ * theirs with `hub keys sign`). Returns the file's text.
+ */
+export function signPluginTargets(
+  pluginId: string,
+  previous: Uint8Array | undefined,
+  targets: readonly TufTarget[],
+  key: TufKeyFile,
+  opts: SignPluginOptions = {},
+): string {
+  const before = previous ? parseTargets(previous, pluginRoleName(pluginId)).signed : undefined;
+  const signed = new Targets({
+    version: (before?.version ?? 0) + 1,
+    specVersion: TUF_SPEC_VERSION,
+    expires: expiresIn(opts.now ?? new Date(), opts.expirySeconds ?? AUTHOR_TARGETS_EXPIRY_SECONDS),
+  });
+  const byPath = new Map<string, TargetFile>(Object.entries(before?.targets ?? {}));
+  for (const t of targets) {
+    byPath.set(t.path, new TargetFile({ path: t.path, length: t.length, hashes: { sha256: t.sha256 } }));
+  }
+  for (const path of [...byPath.keys()].sort()) signed.addTarget(byPath.get(path)!);
+  const meta = new Metadata(signed);
+  meta.sign(signerFor(key), true);
+  return serialize(meta);
+}
+
+/** The target an archive is, for an author's signed-targets.json (its path as the API serves it). */
+export function archiveTarget(pluginId: string, version: string, bytes: Uint8Array): TufTarget {
+  return {
+    path: `assets/plugins/${archiveFileName(pluginId, version)}`,
+    length: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  };
+}
+
+/** A plugin whose archives its author signs: owners.yaml's `signing` and signed-targets.json's bytes. */
+export interface AuthorRole {
+  pluginId: string;
+  signing: Signing;
+  bytes: Uint8Array;
+}
+
 export interface WriteTufOptions {
   keysDir: string;
+  /** Plugins whose archives their authors sign (their own delegated roles); none by default. */
+  authors?: readonly AuthorRole[];
   /** A previous build's `tuf/metadata` dir: the new versions continue from its timestamp's. */
   previousMetadataDir?: string;
   /** Refuse when `previousMetadataDir` holds no timestamp.json (it was named explicitly: a typo must not restart at 1). */
   requirePrevious?: boolean;
   /** Lifetimes in seconds per role (root's is set when the root is made). */
-  expirySeconds?: Partial<Record<Exclude<TufRole, 'root'>, number>>;
+  expirySeconds?: Partial<Record<TufSignedRole, number>>;
   now?: Date;
 }
 
-/** The version the previous build's metadata reached (its timestamp's), or 0. */
-function previousVersion(dir: string | undefined, required: boolean): number {
-  if (!dir) return 0;
+interface PreviousBuild {
+  /** Its timestamp's version (0 without one). */
+  version: number;
+  /** Its top-level targets, when timestamp → snapshot → targets could be followed. */
+  targets?: { version: number; bytes: Buffer; meta: Metadata<Targets> };
+  /** Why targets could not be followed (for the message when signing is then needed). */
+  missing?: string;
+}
+
+const metaVersion = (j: Record<string, unknown>, path: string): number => {
+  const v = (j.signed as { version?: unknown } | undefined)?.version;
+  if (!Number.isInteger(v) || (v as number) < 1)
+    throw new TufError(`${path} has no valid version`, 'tuf.bad-metadata');
+  return v as number;
+};
+
+/**
+ * The previous build: its timestamp's version, and, following timestamp → `<v>.snapshot.json` →
+ * `<t>.targets.json`, its top-level targets (to reuse unchanged: the targets key stays offline).
+ */
+function readPrevious(dir: string | undefined, required: boolean): PreviousBuild {
+  if (!dir) return { version: 0, missing: 'there is no previous build' };
   const path = join(dir, 'timestamp.json');
   try {
     lstatSync(path);
   } catch {
     if (required) throw new TufError(`the previous build has no ${path}`, 'tuf.bad-metadata');
-    return 0;
+    return { version: 0, missing: `the previous build has no ${path}` };
   }
-  const j = readJson(path, MAX_METADATA_BYTES, 'previous timestamp');
-  const v = (j.signed as { version?: unknown } | undefined)?.version;
-  if (!Number.isInteger(v) || (v as number) < 1)
-    throw new TufError(`${path} has no valid version`, 'tuf.bad-metadata');
-  return v as number;
+  const ts = readJson(path, MAX_METADATA_BYTES, 'previous timestamp');
+  const version = metaVersion(ts, path);
+  const snapVersion = (ts.signed as { meta?: Record<string, { version?: unknown }> }).meta?.['snapshot.json']
+    ?.version;
+  const snapPath = join(dir, `${snapVersion}.snapshot.json`);
+  if (!Number.isInteger(snapVersion)) return { version, missing: `${path} names no snapshot version` };
+  try {
+    lstatSync(snapPath);
+  } catch {
+    return { version, missing: `the previous build has no ${snapPath}` };
+  }
+  const snap = readJson(snapPath, MAX_METADATA_BYTES, 'previous snapshot');
+  const tv = (snap.signed as { meta?: Record<string, { version?: unknown }> }).meta?.['targets.json']?.version;
+  if (!Number.isInteger(tv)) return { version, missing: `${snapPath} names no targets version` };
+  const targetsPath = join(dir, `${tv}.targets.json`);
+  try {
+    lstatSync(targetsPath);
+  } catch {
+    return { version, missing: `the previous build has no ${targetsPath}` };
+  }
+  const bytes = readBounded(targetsPath, MAX_METADATA_BYTES, 'previous targets');
+  return { version, targets: { version: tv as number, bytes, meta: parseTargets(bytes, targetsPath) } };
+}
+
+/** Why the previous top-level targets cannot be reused ("" when it can). */
+function whyResign(
+  previous: PreviousBuild,
+  wanted: Delegations,
+  root: Metadata<Root>,
+  now: Date,
+): string {
+  const prev = previous.targets;
+  if (!prev) return previous.missing ?? 'there is no previous targets metadata';
+  try {
+    root.verifyDelegate('targets', prev.meta);
+  } catch {
+    return `the previous targets (version ${prev.version}) is not signed by the targets key(s) the current root names`;
+  }
+  if (Date.parse(prev.meta.signed.expires) - now.getTime() < TUF_TARGETS_RENEW_SECONDS * 1000) {
+    return `the previous targets (version ${prev.version}) expires on ${prev.meta.signed.expires}, within 30 days`;
+  }
+  if (Object.keys(prev.meta.signed.targets).length > 0) {
+    return `the previous targets (version ${prev.version}) lists targets itself (a build from before the delegations)`;
+  }
+  const before = prev.meta.signed.delegations;
+  if (!before?.roles) return `the previous targets (version ${prev.version}) has no delegations`;
+  const was = Object.keys(before.roles);
+  const now_ = Object.keys(wanted.roles!);
+  const added = now_.filter((r) => !was.includes(r));
+  const removed = was.filter((r) => !now_.includes(r));
+  const keyJson = (d: Delegations, r: string) => {
+    const role = d.roles![r]!;
+    return canonicalize({
+      role: role.toJSON(),
+      keys: role.keyIDs.map((id) => d.keys[id]?.toJSON() ?? null),
+    } as never);
+  };
+  const changed = now_.filter((r) => was.includes(r) && keyJson(before, r) !== keyJson(wanted, r));
+  const parts = [
+    added.length ? `adds ${added.join(', ')}` : '',
+    removed.length ? `removes ${removed.join(', ')}` : '',
+    changed.length ? `changes ${changed.join(', ')} (keys, threshold or paths)` : '',
+  ].filter(Boolean);
+  if (parts.length > 0) return `the delegations change: this build ${parts.join('; ')}`;
+  if (canonicalize(before.toJSON() as never) !== canonicalize(wanted.toJSON() as never)) {
+    return 'the delegations change (their order or keys)';
+  }
+  return '';
 }
 
 /**
  * Writes the TUF repository into `<outDir>/tuf/metadata/`: every root version from the keys dir
- * (`N.root.json`, and `root.json` = the newest), `N.targets.json`, `N.snapshot.json` and
- * `timestamp.json`, signed with the online keys from the keys dir. All three versions are the
- * previous build's timestamp version + 1 (1 without one), so they only ever increase.
+ * (`N.root.json`, and `root.json` = the newest); top-level `<t>.targets.json`, which lists no target
+ * but delegates to one role per author-signed plugin (`plugin-<id>`, terminating, its archives'
+ * paths, the author keys from owners.yaml) and then to the online `hub` role (everything else);
+ * `<p>.plugin-<id>.json` (the author's signed-targets.json, verbatim); `<v>.hub.json`,
+ * `<v>.snapshot.json` and `timestamp.json` signed with the online keys. v is the previous build's
+ * timestamp version + 1 (1 without one), so it only ever increases. Top-level targets is signed
+ * only when its delegations change or it nears expiry — else the previous one is copied as it is,
+ * so the targets key can stay offline; signing without it is refused (`tuf.no-key`).
  */
 export function writeTufRepository(
   outDir: string,
   targets: readonly TufTarget[],
   opts: WriteTufOptions,
-): { version: number } {
+): { version: number; targetsVersion: number; resigned: boolean } {
   const keys = loadKeys(opts.keysDir);
   const { version: rootVersion, root } = latestRoot(opts.keysDir);
   const now = opts.now ?? new Date();
@@ -451,7 +758,8 @@ export function writeTufRepository(
       'tuf.bad-metadata',
     );
   }
-  const version = previousVersion(opts.previousMetadataDir, opts.requirePrevious ?? false) + 1;
+  const previous = readPrevious(opts.previousMetadataDir, opts.requirePrevious ?? false);
+  const version = previous.version + 1;
   const expiry = { ...TUF_DEFAULT_EXPIRY_SECONDS, ...opts.expirySeconds };
   const signWith = (role: Exclude<TufRole, 'root'>, meta: Metadata<Targets | Snapshot | Timestamp>) => {
     const r = root.signed.roles[role]!;
@@ -465,24 +773,89 @@ export function writeTufRepository(
     for (const k of signers.slice(0, r.threshold)) meta.sign(signerFor(k), true);
     return serialize(meta);
   };
-  const targetsSigned = new Targets({
-    version,
-    specVersion: TUF_SPEC_VERSION,
-    expires: expiresIn(now, expiry.targets),
-  });
-  for (const t of targets) {
-    targetsSigned.addTarget(new TargetFile({ path: t.path, length: t.length, hashes: { sha256: t.sha256 } }));
+
+  // The author roles, checked again as a client will (the catalog load checked them first).
+  const authors = [...(opts.authors ?? [])].sort((a, b) => (a.pluginId < b.pluginId ? -1 : 1));
+  const specs: RoleSpec[] = [];
+  const authorFiles: Array<{ name: string; version: number; bytes: Uint8Array }> = [];
+  for (const a of authors) {
+    const meta = verifyPluginRole(a.pluginId, a.signing, a.bytes, now);
+    const d = pluginDelegation(a.pluginId, a.signing);
+    specs.push(d);
+    authorFiles.push({ name: d.role.name, version: meta.signed.version, bytes: a.bytes });
   }
-  const targetsText = signWith('targets', new Metadata(targetsSigned));
+  const hubKeys = [...keys.values()]
+    .filter((k) => k.role === HUB_ROLE)
+    .sort((a, b) => (a.keyid < b.keyid ? -1 : 1));
+  if (hubKeys.length === 0) {
+    throw new TufError(
+      `${opts.keysDir} holds no hub key (hub-<keyid>.key.json); add one with hub keys generate --role hub --dir ${opts.keysDir}`,
+      'tuf.no-key',
+    );
+  }
+  specs.push({
+    role: {
+      name: HUB_ROLE,
+      keyids: hubKeys.map((k) => k.keyid),
+      threshold: 1,
+      terminating: false,
+      paths: HUB_ROLE_PATHS,
+    },
+    keys: Object.fromEntries(hubKeys.map((k) => [k.keyid, ed25519(k.keyval.public)])),
+  });
+  const delegations = delegationsOf(specs);
+
+  // The hub role: every target no author role is trusted for.
+  const authorRoles = Object.values(delegations.roles!).filter((r) => r.name !== HUB_ROLE);
+  const hubSigned = new Targets({ version, specVersion: TUF_SPEC_VERSION, expires: expiresIn(now, expiry.hub) });
+  for (const t of targets) {
+    const claims = authorRoles.filter((r) => r.isDelegatedPath(t.path));
+    if (claims.length > 1) {
+      throw new TufError(
+        `${t.path} matches the paths of ${claims.map((r) => r.name).join(' and ')}; rename one of the plugins`,
+        'tuf.bad-metadata',
+      );
+    }
+    if (claims.length === 1) continue; // its author's role lists it (the catalog load checked that)
+    hubSigned.addTarget(new TargetFile({ path: t.path, length: t.length, hashes: { sha256: t.sha256 } }));
+  }
+  const hubMeta = new Metadata(hubSigned);
+  for (const k of hubKeys.slice(0, 1)) hubMeta.sign(signerFor(k), true);
+  const hubText = serialize(hubMeta);
+
+  // Top-level targets: reused as it was unless its delegations change (or it nears expiry).
+  const why = whyResign(previous, delegations, root, now);
+  let targetsVersion: number;
+  let targetsBytes: Uint8Array;
+  if (why === '') {
+    targetsVersion = previous.targets!.version;
+    targetsBytes = previous.targets!.bytes;
+  } else {
+    const r = root.signed.roles.targets!;
+    const have = r.keyIDs.filter((id) => keys.has(id)).length;
+    if (have < r.threshold) {
+      throw new TufError(
+        `the top-level targets must be signed again — ${why} — and ${opts.keysDir} lacks the targets key (need ${r.threshold}, found ${have}). Sign offline: run this build where the targets key is (a keys dir holding targets-<keyid>.key.json, with --previous naming the published metadata), publish that build, and later builds reuse its targets`,
+        'tuf.no-key',
+      );
+    }
+    targetsVersion = version;
+    const signed = new Targets({
+      version,
+      specVersion: TUF_SPEC_VERSION,
+      expires: expiresIn(now, expiry.targets),
+      delegations,
+    });
+    targetsBytes = Buffer.from(signWith('targets', new Metadata(signed)));
+  }
+
+  const meta: Record<string, MetaFile> = { 'targets.json': new MetaFile({ version: targetsVersion }) };
+  meta[`${HUB_ROLE}.json`] = new MetaFile({ version });
+  for (const f of authorFiles) meta[`${f.name}.json`] = new MetaFile({ version: f.version });
   const snapshotText = signWith(
     'snapshot',
     new Metadata(
-      new Snapshot({
-        version,
-        specVersion: TUF_SPEC_VERSION,
-        expires: expiresIn(now, expiry.snapshot),
-        meta: { 'targets.json': new MetaFile({ version }) },
-      }),
+      new Snapshot({ version, specVersion: TUF_SPEC_VERSION, expires: expiresIn(now, expiry.snapshot), meta }),
     ),
   );
   const snapshotBytes = Buffer.from(snapshotText);
@@ -512,8 +885,10 @@ export function writeTufRepository(
     writeFileSync(join(dir, `${v}.root.json`), bytes);
     if (v === rootVersion) writeFileSync(join(dir, 'root.json'), bytes);
   }
-  writeFileSync(join(dir, `${version}.targets.json`), targetsText);
+  writeFileSync(join(dir, `${targetsVersion}.targets.json`), targetsBytes);
+  writeFileSync(join(dir, `${version}.${HUB_ROLE}.json`), hubText);
+  for (const f of authorFiles) writeFileSync(join(dir, `${f.version}.${f.name}.json`), f.bytes);
   writeFileSync(join(dir, `${version}.snapshot.json`), snapshotBytes);
   writeFileSync(join(dir, 'timestamp.json'), timestampText);
-  return { version };
+  return { version, targetsVersion, resigned: why !== '' };
 }

@@ -87,7 +87,10 @@ export interface WriteBuildOptions {
    * Also write signed TUF metadata into `<out>/tuf/metadata/` (see tuf.ts). Its versions continue
    * from `previousMetadataDir` when given, else from the output being replaced, else start at 1.
    */
-  tuf?: Omit<WriteTufOptions, 'requirePrevious'>;
+  tuf?: Omit<WriteTufOptions, 'requirePrevious' | 'authors'> & {
+    /** The catalog's author-signed plugins (LoadedCatalog.authorRoles): required, so none is forgotten. */
+    authors: NonNullable<WriteTufOptions['authors']>;
+  };
 }
 
 /** Renders every /v1 document in memory (no I/O). */
@@ -314,7 +317,7 @@ export async function writeRenderedBuild(
     } catch (err) {
       discardStaging(staging);
       if (err instanceof TufError)
-        throw new BuildError(`no TUF metadata: ${err.message}`, 'build.write-failed');
+        throw new BuildError(`no TUF metadata: ${err.code}: ${err.message}`, 'build.write-failed');
       throw new BuildError(
         `could not write ${outArg}: ${ioFinding(err, staging).message}`,
         'build.write-failed',
