@@ -1,7 +1,15 @@
 // `hub keys generate | rotate | sign`: the keys behind the hub's signed TUF metadata. The rules
 // (key files, root versions, thresholds) are in hub-core's tuf.ts; this only parses options.
-import { generateTufKeys, rotateRootKeys, signMetadataFile, TufError } from '@magellon/hub-core/node';
-import { green, red, safe } from '../output';
+import {
+  generateRoleKey,
+  generateTufKeys,
+  rotateRootKeys,
+  signingYaml,
+  signMetadataFile,
+  signPluginVersions,
+  TufError,
+} from '@magellon/hub-core/node';
+import { green, printFindings, red, safe, yellow } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
 
@@ -15,29 +23,42 @@ const count = (v: unknown, flag: string): number | undefined => {
 export const keysCommand: Command = {
   name: 'keys',
   help: `Usage: hub keys generate --dir <keys-dir> [--root-keys N] [--root-threshold M]
+       hub keys generate --dir <keys-dir> --role hub
+       hub keys generate --dir <dir> --author
        hub keys rotate --dir <keys-dir> --role root [--root-keys N] [--root-threshold M]
        hub keys sign <metadata.json> --key <key-file>
+       hub keys sign-plugin <catalog-dir> <plugin-id> --key <author-key-file>
 
 The keys that sign the hub's TUF metadata (hub build --tuf-keys; see docs/tuf.md).
 
   generate  makes <keys-dir> (mode 0700) with one ed25519 key per role (root,
             targets, snapshot, timestamp; N root keys, threshold M, default 1 of 1),
             each private key 0600 as <role>-<keyid>.key.json, and root/1.root.json
-            signed by the root keys. Refuses a dir that already holds keys.
-            Keep the root keys offline: hub build needs only the other three.
+            signed by the root keys, and the online hub role's key. Refuses a
+            dir that already holds keys. Keep the root and targets keys offline:
+            hub build needs only snapshot, timestamp and hub (and targets when
+            the delegations change).
+            --role hub adds the hub key to a keys dir made without one.
+            --author makes one plugin author key (author-<keyid>.key.json, 0600)
+            and prints the signing: block to paste into the plugin's owners.yaml.
   rotate    writes root/<n+1>.root.json with new root keys, signed by the current
             root keys (their threshold, which must be in the dir) and the new ones,
             so clients holding root n follow it. Rebuild to publish it.
   sign      adds a signature with one key to a metadata file, in place (offline
-            signing, e.g. a root that needs more than one root key).
+            signing, e.g. a root, or an author role, that needs more than one key).
+  sign-plugin  (re)signs every version of a plugin in <catalog-dir> with an author
+            key: plugins/<id>/signed-targets.json lists each archive (checked
+            first) with its length and sha256; its version goes up by one.
 
 Options:
   --dir <dir>            the keys dir
-  --role root            what rotate rotates (only root for now)
+  --role root|hub        what rotate rotates (only root), or generate adds (hub)
+  --author               generate one plugin author key
   --root-keys <N>        number of root keys (generate: 1; rotate: as before)
   --root-threshold <M>   root signatures a client needs (default 1; rotate: as before)
   --root-expiry <days>   how long the new root is valid (default 365)
-  --key <file>           the private key file sign uses
+  --key <file>           the private key file sign and sign-plugin use
+  --expiry <days>        how long sign-plugin's signature is valid (default 365)
   -h, --help             show this help
 
 Exit codes: 0 done, 1 refused (existing keys, missing keys, bad metadata), 2 bad usage.`,
@@ -49,6 +70,8 @@ Exit codes: 0 done, 1 refused (existing keys, missing keys, bad metadata), 2 bad
       'root-threshold': { type: 'string' },
       key: { type: 'string' },
       'root-expiry': { type: 'string' },
+      author: { type: 'boolean' },
+      expiry: { type: 'string' },
     });
     if (values.help) {
       console.log(this.help);
@@ -68,6 +91,21 @@ Exit codes: 0 done, 1 refused (existing keys, missing keys, bad metadata), 2 bad
         case 'generate': {
           if (!dir || rest.length > 0)
             throw new UsageError('hub keys generate takes --dir <keys-dir> and no operands');
+          if (values.author || values.role !== undefined) {
+            if (values.author && values.role !== undefined)
+              throw new UsageError('hub keys generate: --author and --role are exclusive');
+            if (!values.author && values.role !== 'hub')
+              throw new UsageError('hub keys generate: --role hub is the one role it adds');
+            const { key, file } = generateRoleKey(dir, values.author ? 'author' : 'hub');
+            console.log(
+              green(`✔ made ${values.author ? 'an author' : 'the hub'} key ${safe(file)} (${key.keyid})`),
+            );
+            if (values.author) {
+              console.log("  add this block to your plugin's owners.yaml (keep the key file private):");
+              console.log(signingYaml([{ keyid: key.keyid, public: key.keyval.public }]));
+            }
+            return EXIT.ok;
+          }
           const made = generateTufKeys(dir, { rootKeys, rootThreshold, rootExpirySeconds });
           console.log(green(`✔ made TUF keys in ${safe(dir)}/ and ${safe(made.root)}`));
           for (const [role, ids] of Object.entries(made.keyIds))
@@ -93,11 +131,39 @@ Exit codes: 0 done, 1 refused (existing keys, missing keys, bad metadata), 2 bad
           console.log(green(`✔ signed ${safe(rest[0]!)} (${s.role}) with key ${s.keyId}`));
           return EXIT.ok;
         }
+        case 'sign-plugin': {
+          const key = values.key as string | undefined;
+          if (rest.length !== 2 || !key)
+            throw new UsageError('hub keys sign-plugin takes <catalog-dir> <plugin-id> and --key <file>');
+          const days = values.expiry as string | undefined;
+          if (days !== undefined && !/^[1-9][0-9]{0,4}$/.test(days))
+            throw new UsageError('hub keys sign-plugin: --expiry takes a whole number of days');
+          const r = await signPluginVersions(rest[0]!, rest[1]!, key, {
+            expirySeconds: days === undefined ? undefined : Number(days) * 86400,
+          });
+          if (!r.ok) {
+            printFindings(r.findings, 'text');
+            console.error(red('✖ not signed: the archives fail their checks (see above)'));
+            return EXIT.failed;
+          }
+          console.log(
+            green(
+              `✔ signed ${r.signed.targets.length} archive(s) of ${safe(rest[1]!)} into ${safe(r.signed.file)} (version ${r.signed.version})`,
+            ),
+          );
+          if (r.signed.remote.length > 0)
+            console.log(
+              yellow(
+                `! versions at https URLs signed as their entries say, not downloaded: ${r.signed.remote.map(safe).join(', ')}`,
+              ),
+            );
+          return EXIT.ok;
+        }
         default:
           throw new UsageError(
             action === undefined
-              ? 'hub keys needs an action: generate, rotate or sign'
-              : `hub keys: unknown action ${safe(action)} (generate, rotate or sign)`,
+              ? 'hub keys needs an action: generate, rotate, sign or sign-plugin'
+              : `hub keys: unknown action ${safe(action)} (generate, rotate, sign or sign-plugin)`,
           );
       }
     } catch (err) {

@@ -15,6 +15,7 @@ import {
   type Owners,
   ownersSchema,
   renderOwnersYaml,
+  SIGNED_TARGETS_FILE,
 } from '@magellon/hub-core';
 import {
   checkEntryBytes,
@@ -27,9 +28,14 @@ import {
   MemoryCatalogSource,
   PackError,
   packPlugin,
+  readKeyFile,
   readMaintainers,
   readOwners,
   renderEntryYaml,
+  signingYaml,
+  signPluginTargets,
+  TufError,
+  type TufKeyFile,
 } from '@magellon/hub-core/node';
 import {
   baseCommit,
@@ -159,6 +165,7 @@ async function pluginOwnership(
   id: string,
   owners: string[] | undefined,
   author: string | undefined,
+  signer?: TufKeyFile,
 ): Promise<{ file?: FileChange; owners?: string[]; note?: string }> {
   const ownersPath = `${repo.catalog}/plugins/${id}/${OWNERS_FILE}`;
   if (await hasPath(repo.dir, base, `${repo.catalog}/plugins/${id}`)) {
@@ -188,7 +195,15 @@ async function pluginOwnership(
   }
   const authorListed = !author || logins.some((l) => l.toLowerCase() === author.toLowerCase());
   return {
-    file: { path: ownersPath, bytes: Buffer.from(renderOwnersYaml(logins)), mustBeNew: true },
+    file: {
+      path: ownersPath,
+      // With --sign, the new plugin is author-signed from its first version on.
+      bytes: Buffer.from(
+        renderOwnersYaml(logins) +
+          (signer ? `${signingYaml([{ keyid: signer.keyid, public: signer.keyval.public }])}\n` : ''),
+      ),
+      mustBeNew: true,
+    },
     owners: logins,
     ...(authorListed
       ? {}
@@ -264,6 +279,10 @@ What is published:
                          credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
   --archive-base-url <u> the public https URL the bucket is served at (required with --bucket)
   --follow-links         pack the targets of links that leave the plugin dir (as hub pack)
+  --sign <key-file>      author signing (docs/tuf.md): add the archive to the plugin's
+                         signed-targets.json (made at version 1, else version + 1),
+                         signed with this author key (hub keys generate --author), in the
+                         same commit; a new plugin's owners.yaml then names the key
 
 ${GIT_HELP}
 
@@ -280,6 +299,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
       region: { type: 'string' },
       'archive-base-url': { type: 'string' },
       'follow-links': { type: 'boolean' },
+      sign: { type: 'string' },
     });
     if (values.help) {
       console.log(this.help);
@@ -375,16 +395,44 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         );
       }
       // 5. Ownership: a new plugin's pull request names its owners; an existing plugin's stay as they are.
+      let signer: TufKeyFile | undefined;
+      if (values.sign) {
+        try {
+          signer = readKeyFile(values.sign);
+        } catch (err) {
+          if (err instanceof TufError) throw new ProposeError(`--sign: ${err.message}`);
+          throw err;
+        }
+      }
       const ownership = await pluginOwnership(
         repo,
         base,
         m.plugin_id,
         values.owner as string[] | undefined,
         author,
+        signer,
       );
       if (ownership.note && !json) console.error(yellow(`! ${safe(ownership.note)}`));
       const files: FileChange[] = [{ path: entryPath, bytes: Buffer.from(yaml), mustBeNew: true }];
       if (ownership.file) files.push(ownership.file);
+      if (signer) {
+        // Author signing: this version's archive added to the plugin's own signed targets.
+        const signedPath = `${repo.catalog}/plugins/${m.plugin_id}/${SIGNED_TARGETS_FILE}`;
+        const before = await showFile(repo.dir, base, signedPath);
+        let text: string;
+        try {
+          text = signPluginTargets(
+            m.plugin_id,
+            before ?? undefined,
+            [{ path: `assets/plugins/${fileName}`, length: digest.size, sha256: digest.sha256 }],
+            signer,
+          );
+        } catch (err) {
+          if (err instanceof TufError) throw new ProposeError(`--sign: ${signedPath}: ${err.message}`);
+          throw err;
+        }
+        files.push({ path: signedPath, bytes: Buffer.from(text) });
+      }
       if (!values.bucket) {
         files.push({ path: `${repo.catalog}/assets/plugins/${fileName}`, file: archive, mustBeNew: true });
       }

@@ -66,7 +66,11 @@ export const signingSchema = z
     const seen = new Set<string>();
     for (const [i, k] of s.keys.entries()) {
       if (seen.has(k.keyid))
-        ctx.addIssue({ code: 'custom', path: ['keys', i, 'keyid'], message: `key ${k.keyid} is listed twice` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['keys', i, 'keyid'],
+          message: `key ${k.keyid} is listed twice`,
+        });
       seen.add(k.keyid);
     }
   });

@@ -121,7 +121,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       '/tuf/metadata/{file}': {
         get: {
           summary:
-            'Signed TUF metadata of a build made with --tuf-keys: N.root.json, root.json, timestamp.json, N.snapshot.json, N.targets.json. Versioned files are cached as immutable, root.json and timestamp.json for 60 s.',
+            'Signed TUF metadata of a build made with --tuf-keys: N.root.json, root.json, timestamp.json, N.snapshot.json, N.targets.json, N.hub.json, N.plugin-<plugin_id>.json. Versioned files are cached as immutable, root.json and timestamp.json for 60 s.',
           parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
           responses: {
             200: { description: 'the metadata (TUF 1.0 JSON)', content: { [JSON_TYPE]: {} } },

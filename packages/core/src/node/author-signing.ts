@@ -4,7 +4,14 @@
 // every version the catalog has with the entry's exact size and sha256 — lives here; the catalog
 // load applies it (so hub validate, hub build and hub verify refuse alike) and hands the verified
 // bytes to the TUF build, which serves them as `<v>.plugin-<id>.json`.
-import { archiveFileName, type LoadedEntry, type Locate, type Owners, SIGNED_TARGETS_FILE, type Signing } from '../catalog/model';
+import {
+  archiveFileName,
+  type LoadedEntry,
+  type Locate,
+  type Owners,
+  SIGNED_TARGETS_FILE,
+  type Signing,
+} from '../catalog/model';
 import type { FindingList } from '../findings';
 import { refusalFinding } from './fs/tree-file';
 import type { CatalogSource } from './source/catalog-source';
@@ -35,13 +42,19 @@ export function badSigningKeyIds(signing: Signing): number[] {
 export function readSignedTargets(
   source: CatalogSource,
   pluginId: string,
-): { ok: true; bytes: Buffer } | { ok: false; missing: boolean; finding?: ReturnType<typeof refusalFinding> } {
+):
+  | { ok: true; bytes: Buffer }
+  | { ok: false; missing: boolean; finding?: ReturnType<typeof refusalFinding> } {
   const rel = signedTargetsPath(pluginId);
   const read = source.read(rel, MAX_SIGNED_TARGETS_BYTES);
   if (read.ok) return { ok: true, bytes: read.bytes };
   const missing =
     read.refusal.kind === 'io' && (read.refusal.error as NodeJS.ErrnoException).code === 'ENOENT';
-  return { ok: false, missing, finding: missing ? undefined : refusalFinding(read.refusal, source.show(rel), 'yaml.too-large') };
+  return {
+    ok: false,
+    missing,
+    finding: missing ? undefined : refusalFinding(read.refusal, source.show(rel), 'yaml.too-large'),
+  };
 }
 
 /** A version whose archive an author's targets metadata does not list as the entry says ("" when it does). */
@@ -110,7 +123,13 @@ export function checkAuthorSigning(
     }
     let ok = true;
     for (const e of mine) {
-      const why = unsignedReason(targets, id, e.entry.version, e.entry.archive.size_bytes, e.entry.archive.sha256);
+      const why = unsignedReason(
+        targets,
+        id,
+        e.entry.version,
+        e.entry.archive.size_bytes,
+        e.entry.archive.sha256,
+      );
       if (!why) continue;
       ok = false;
       findings.error(

@@ -336,17 +336,26 @@ export function generateTufKeys(dir: string, opts: GenerateKeysOptions = {}): Ge
  * lacks one (a dir made before the role existed), or a plugin author's key. Returns the key and
  * its file name.
  */
-export function generateRoleKey(dir: string, role: typeof HUB_ROLE | 'author'): { key: TufKeyFile; file: string } {
+export function generateRoleKey(
+  dir: string,
+  role: typeof HUB_ROLE | 'author',
+): { key: TufKeyFile; file: string } {
   const existing = keysDirFor(dir);
   if (role === HUB_ROLE && existing.some((name) => /^hub-[0-9a-f]{16}\.key\.json$/.test(name))) {
     throw new TufError(`${dir} already holds a hub key`, 'tuf.keys-exist');
   }
   const key = newKey(role);
-  return { key: { ...key, keyval: { public: key.keyval.public, private: '' } }, file: join(dir, writeKeyFile(dir, key)) };
+  return {
+    key: { ...key, keyval: { public: key.keyval.public, private: '' } },
+    file: join(dir, writeKeyFile(dir, key)),
+  };
 }
 
 /** The `signing:` block for owners.yaml that names one author key (threshold 1). */
-export function signingYaml(publicKeys: ReadonlyArray<{ keyid: string; public: string }>, threshold = 1): string {
+export function signingYaml(
+  publicKeys: ReadonlyArray<{ keyid: string; public: string }>,
+  threshold = 1,
+): string {
   return [
     'signing:',
     `  threshold: ${threshold}`,
@@ -527,7 +536,10 @@ function parseTargets(bytes: Uint8Array, what: string): Metadata<Targets> {
     throw new TufError(`${what} is not JSON`, 'tuf.bad-metadata');
   }
   if ((j as { signed?: { _type?: unknown } } | null)?.signed?._type !== 'targets') {
-    throw new TufError(`${what} is not TUF targets metadata (signed._type is not "targets")`, 'tuf.bad-metadata');
+    throw new TufError(
+      `${what} is not TUF targets metadata (signed._type is not "targets")`,
+      'tuf.bad-metadata',
+    );
   }
   try {
     return Metadata.fromJSON(MetadataKind.Targets, j as never);
@@ -563,10 +575,16 @@ export function verifyPluginRole(
   try {
     delegator.verifyDelegate(name, meta);
   } catch (err) {
-    throw new TufError(`${(err as Error).message} (the keys in owners.yaml's signing)`, 'tuf.below-threshold');
+    throw new TufError(
+      `${(err as Error).message} (the keys in owners.yaml's signing)`,
+      'tuf.below-threshold',
+    );
   }
   if (meta.signed.isExpired(now)) {
-    throw new TufError(`${name} expired on ${meta.signed.expires}; the author must sign it again`, 'tuf.bad-metadata');
+    throw new TufError(
+      `${name} expired on ${meta.signed.expires}; the author must sign it again`,
+      'tuf.bad-metadata',
+    );
   }
   return meta;
 }
@@ -589,6 +607,12 @@ export function signPluginTargets(
   key: TufKeyFile,
   opts: SignPluginOptions = {},
 ): string {
+  if (previous && previous.length > MAX_SIGNED_TARGETS_BYTES) {
+    throw new TufError(
+      `${pluginRoleName(pluginId)} is larger than ${MAX_SIGNED_TARGETS_BYTES} bytes`,
+      'tuf.bad-metadata',
+    );
+  }
   const before = previous ? parseTargets(previous, pluginRoleName(pluginId)).signed : undefined;
   const signed = new Targets({
     version: (before?.version ?? 0) + 1,
@@ -675,7 +699,8 @@ function readPrevious(dir: string | undefined, required: boolean): PreviousBuild
     return { version, missing: `the previous build has no ${snapPath}` };
   }
   const snap = readJson(snapPath, MAX_METADATA_BYTES, 'previous snapshot');
-  const tv = (snap.signed as { meta?: Record<string, { version?: unknown }> }).meta?.['targets.json']?.version;
+  const tv = (snap.signed as { meta?: Record<string, { version?: unknown }> }).meta?.['targets.json']
+    ?.version;
   if (!Number.isInteger(tv)) return { version, missing: `${snapPath} names no targets version` };
   const targetsPath = join(dir, `${tv}.targets.json`);
   try {
@@ -688,12 +713,7 @@ function readPrevious(dir: string | undefined, required: boolean): PreviousBuild
 }
 
 /** Why the previous top-level targets cannot be reused ("" when it can). */
-function whyResign(
-  previous: PreviousBuild,
-  wanted: Delegations,
-  root: Metadata<Root>,
-  now: Date,
-): string {
+function whyResign(previous: PreviousBuild, wanted: Delegations, root: Metadata<Root>, now: Date): string {
   const prev = previous.targets;
   if (!prev) return previous.missing ?? 'there is no previous targets metadata';
   try {
@@ -807,7 +827,11 @@ export function writeTufRepository(
 
   // The hub role: every target no author role is trusted for.
   const authorRoles = Object.values(delegations.roles!).filter((r) => r.name !== HUB_ROLE);
-  const hubSigned = new Targets({ version, specVersion: TUF_SPEC_VERSION, expires: expiresIn(now, expiry.hub) });
+  const hubSigned = new Targets({
+    version,
+    specVersion: TUF_SPEC_VERSION,
+    expires: expiresIn(now, expiry.hub),
+  });
   for (const t of targets) {
     const claims = authorRoles.filter((r) => r.isDelegatedPath(t.path));
     if (claims.length > 1) {
@@ -855,7 +879,12 @@ export function writeTufRepository(
   const snapshotText = signWith(
     'snapshot',
     new Metadata(
-      new Snapshot({ version, specVersion: TUF_SPEC_VERSION, expires: expiresIn(now, expiry.snapshot), meta }),
+      new Snapshot({
+        version,
+        specVersion: TUF_SPEC_VERSION,
+        expires: expiresIn(now, expiry.snapshot),
+        meta,
+      }),
     ),
   );
   const snapshotBytes = Buffer.from(snapshotText);
