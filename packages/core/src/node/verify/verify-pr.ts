@@ -14,6 +14,7 @@ import { loadCatalogFrom, MAX_MAINTAINERS_BYTES, readMaintainers } from '../load
 import { checkEntryBytes, MAX_ENTRY_BYTES } from '../read-entry';
 import { GitCatalogSource, git, resolveCommit } from '../source/git-source';
 import { DEFAULT_ZIP_LIMITS } from '../zip';
+import { checkAuthorSigned, signedTargetsTouched } from './author-signed';
 import { checkOwnership, listChange, loginLine, ownersFilesTouched } from './ownership';
 
 export interface VerifyOptions {
@@ -128,8 +129,9 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
 
   progress('reading what is published');
   const ownersFiles = ownersFilesTouched(changed);
+  const signedFiles = signedTargetsTouched(changed);
   const wantedInBase = (rel: string) =>
-    rel === 'maintainers.yaml' || changed.has(rel) || ownersFiles.has(rel);
+    rel === 'maintainers.yaml' || changed.has(rel) || ownersFiles.has(rel) || signedFiles.has(rel);
   const base = await GitCatalogSource.open(repo, baseCommit, prefix, { wanted: wantedInBase });
   const baseMaintainers = readMaintainers(base, base.show('maintainers.yaml'), new FindingList());
   const authorIsMaintainer = !!baseMaintainers && isMaintainer(baseMaintainers, opts.author);
@@ -215,6 +217,7 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
     },
     findings,
   );
+  checkAuthorSigned({ base, head, newVersions, changed, locate }, findings);
 
   let archivesChecked = 0;
   let installed = 0;

@@ -1,0 +1,114 @@
+// Author signing in a pull request (docs/tuf.md, "Author signing"): for a plugin whose owners.yaml
+// on the BASE branch has `signing`, a new version must come with a signed-targets.json that the
+// BASE keys verify, newer than the base's, listing the new archive as its entry does. So a pull
+// request only the hub could have made — the file re-signed with a hub key, or left out — fails,
+// and so does one that swaps the keys and signs with the new ones in the same breath.
+import { type LoadedEntry, type Locate, OWNERS_FILE, SIGNED_TARGETS_FILE } from '../../catalog/model';
+import { FindingList } from '../../findings';
+import { readSignedTargets, signedTargetsPath, unsignedReason } from '../author-signing';
+import { readOwners } from '../load-catalog';
+import type { CatalogSource } from '../source/catalog-source';
+import { TufError, verifyPluginRole } from '../tuf';
+
+export interface AuthorSignedCheck {
+  base: CatalogSource;
+  head: CatalogSource;
+  /** The entries the pull request adds. */
+  newVersions: readonly LoadedEntry[];
+  /** Catalog-relative paths the pull request touches → git status letter. */
+  changed: ReadonlyMap<string, string>;
+  locate: Locate;
+  now?: Date;
+}
+
+/** Catalog-relative signed-targets.json paths of the plugins a pull request touches (to read from the base). */
+export function signedTargetsTouched(changed: ReadonlyMap<string, string>): Set<string> {
+  const ids = [...changed.keys()].flatMap((rel) => /^plugins\/([^/]+)\//.exec(rel)?.[1] ?? []);
+  return new Set(ids.map(signedTargetsPath));
+}
+
+/**
+ * `verify.unsigned-version` on each new version of a base-signed plugin that its head
+ * signed-targets.json does not list (or that has none, or one not newer than the base's), and
+ * `verify.bad-author-signature` when that file does not verify with the base keys. A
+ * signed-targets.json changed without a new version must verify with the base keys too, unless the
+ * same pull request changes owners.yaml's `signing` (a key change, which the ownership rule governs).
+ */
+export function checkAuthorSigned(c: AuthorSignedCheck, findings: FindingList): void {
+  const ids = new Set(c.newVersions.map((e) => e.entry.plugin_id));
+  for (const rel of c.changed.keys()) {
+    const m = /^plugins\/([^/]+)\/signed-targets\.json$/.exec(rel);
+    if (m) ids.add(m[1]!);
+  }
+  for (const id of [...ids].sort()) {
+    const signing = readOwners(c.base, `plugins/${id}/${OWNERS_FILE}`, new FindingList())?.signing;
+    if (!signing) continue;
+    const added = c.newVersions.filter((e) => e.entry.plugin_id === id);
+    const headSigning = readOwners(c.head, `plugins/${id}/${OWNERS_FILE}`, new FindingList())?.signing;
+    if (added.length === 0 && JSON.stringify(headSigning) !== JSON.stringify(signing)) continue;
+    const file = c.head.show(signedTargetsPath(id));
+    const unsigned = (e: LoadedEntry, why: string) =>
+      findings.error(
+        'verify.unsigned-version',
+        `plugin ${id} is author-signed (owners.yaml on the base branch has signing), but ${e.entry.version} is not signed: ${why}; publish it with hub publish --sign <author key>`,
+        { file: e.file, ...c.locate(e.file, ['version']) },
+      );
+    const read = readSignedTargets(c.head, id);
+    if (!read.ok) {
+      for (const e of added) unsigned(e, `the pull request carries no readable ${SIGNED_TARGETS_FILE}`);
+      if (added.length === 0) {
+        findings.error(
+          'verify.bad-author-signature',
+          `${SIGNED_TARGETS_FILE} of author-signed plugin ${id} is deleted or unreadable; only its author replaces it`,
+          { file },
+        );
+      }
+      continue;
+    }
+    let meta: ReturnType<typeof verifyPluginRole>;
+    try {
+      meta = verifyPluginRole(id, signing, read.bytes, c.now);
+    } catch (err) {
+      if (!(err instanceof TufError)) throw err;
+      findings.error(
+        'verify.bad-author-signature',
+        `${SIGNED_TARGETS_FILE} does not verify with the author keys in plugin ${id}'s owners.yaml on the base branch: ${err.message}`,
+        { file },
+      );
+      continue;
+    }
+    const before = readSignedTargets(c.base, id);
+    let baseVersion = 0;
+    if (before.ok) {
+      try {
+        baseVersion = JSON.parse(before.bytes.toString('utf8')).signed.version;
+      } catch {}
+    }
+    if (Number.isInteger(baseVersion) && meta.signed.version <= baseVersion) {
+      for (const e of added) {
+        unsigned(
+          e,
+          `${SIGNED_TARGETS_FILE} is version ${meta.signed.version}, not newer than the base's ${baseVersion}`,
+        );
+      }
+      if (added.length === 0) {
+        findings.error(
+          'verify.bad-author-signature',
+          `${SIGNED_TARGETS_FILE} is version ${meta.signed.version}, not newer than the base's ${baseVersion} (a replay)`,
+          { file },
+        );
+      }
+      continue;
+    }
+    for (const e of added) {
+      const why = unsignedReason(
+        meta.signed.targets,
+        id,
+        e.entry.version,
+        e.entry.archive.size_bytes,
+        e.entry.archive.sha256,
+      );
+      if (why) unsigned(e, why);
+    }
+  }
+}
