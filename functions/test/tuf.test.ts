@@ -1,12 +1,29 @@
 // The hub's signed TUF metadata as a real client sees it: the repo catalog built with keys, served
 // by the Node server on 127.0.0.1, read by tuf-js's Updater holding the build's 1.root.json.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+
+import { createHash } from 'node:crypto';
+import {
+  appendFileSync,
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  generateRoleKey,
   generateTufKeys,
   loadCatalog,
   rotateRootKeys,
+  signingYaml,
+  signMetadataFile,
+  signPluginVersions,
   TufError,
   writeHubBuild,
 } from '@magellon/hub-core/node';
@@ -19,17 +36,29 @@ import { startNode, startWorker, type TestServer } from './servers';
 let scratch: string;
 let keys: string;
 let dist: string;
+/** A copy of the repo catalog in which plugin ctf is author-signed (owners.yaml signing + signed-targets.json). */
+let catalogDir: string;
+let authorKey: string;
 let node: TestServer | undefined;
 let clients = 0;
 
 async function build(): Promise<void> {
-  const catalog = await loadCatalog(join(REPO, 'catalog'));
+  const catalog = await loadCatalog(catalogDir);
+  if (catalog.findings.some((f) => f.severity === 'error'))
+    throw new Error(`the catalog copy has errors: ${catalog.findings[0]?.message}`);
   const built = await writeHubBuild(catalog.root, catalog.entries, dist, {
     removeOld: 'wait',
-    tuf: { keysDir: keys },
+    tuf: { keysDir: keys, authors: catalog.authorRoles ?? [] },
   });
   if (!built.ok) throw new Error(`the repo catalog did not build: ${built.findings[0]?.message}`);
 }
+
+const metadataFile = (dir: string, role: string) => {
+  const name = readdirSync(join(dir, 'tuf/metadata')).find((f) => f.endsWith(`.${role}.json`));
+  if (!name) throw new Error(`no ${role} metadata`);
+  return join(dir, 'tuf/metadata', name);
+};
+const keyFile = (role: string) => join(keys, readdirSync(keys).find((f) => f.startsWith(`${role}-`))!);
 
 /** A client whose only trust is the build's first root (or the metadata dir of an earlier client). */
 function client(
@@ -69,6 +98,16 @@ beforeAll(async () => {
   keys = join(scratch, 'keys');
   dist = join(scratch, 'dist');
   generateTufKeys(keys);
+  catalogDir = join(scratch, 'catalog');
+  cpSync(join(REPO, 'catalog'), catalogDir, { recursive: true });
+  const made = generateRoleKey(join(scratch, 'author'), 'author');
+  authorKey = made.file;
+  appendFileSync(
+    join(catalogDir, 'plugins/ctf/owners.yaml'),
+    `${signingYaml([{ keyid: made.key.keyid, public: made.key.keyval.public }])}\n`,
+  );
+  const signed = await signPluginVersions(catalogDir, 'ctf', authorKey);
+  if (!signed.ok) throw new Error(`ctf could not be signed: ${signed.findings[0]?.message}`);
   await build();
   node = await startNode(dist);
 }, 120_000);
@@ -119,12 +158,29 @@ describe('a tuf-js client against the Node server', () => {
     const file = join(dist, 'tuf/metadata/1.targets.json');
     const original = readFileSync(file);
     const forged = JSON.parse(original.toString('utf8'));
-    forged.signed.targets['v1/plugins/ctf.json'].length += 1;
+    forged.signed.delegations.roles.at(-1).paths.push('*');
     writeFileSync(file, JSON.stringify(forged));
     try {
       const { updater } = client();
       await expect(updater.refresh()).rejects.toThrow(
         /Unable to load targets.*targets was signed by 0\/1 keys/,
+      );
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+
+  it('refuses a hub role changed on the server when it asks for a target', async () => {
+    const file = metadataFile(dist, 'hub');
+    const original = readFileSync(file);
+    const forged = JSON.parse(original.toString('utf8'));
+    forged.signed.targets['v1/plugins/ctf.json'].length += 1;
+    writeFileSync(file, JSON.stringify(forged));
+    try {
+      const { updater } = client();
+      await updater.refresh();
+      await expect(updater.getTargetInfo('v1/plugins/ctf.json')).rejects.toThrow(
+        /hub was signed by 0\/1 keys/,
       );
     } finally {
       writeFileSync(file, original);
@@ -219,4 +275,121 @@ describe('the Worker in workerd', () => {
       await worker.close();
     }
   }, 180_000);
+});
+
+/** Edits a metadata file's signed part, bumps its version, writes it as `<v>.<role>.json` and signs it. */
+function forge(
+  metaDir: string,
+  from: string,
+  role: string,
+  key: string,
+  // biome-ignore lint/suspicious/noExplicitAny: the test edits raw TUF JSON of several roles
+  change: (signed: Record<string, any>) => void,
+): { file: string; version: number } {
+  const j = JSON.parse(readFileSync(join(metaDir, from), 'utf8'));
+  j.signed.version += 1;
+  change(j.signed);
+  const file = join(metaDir, role === 'timestamp' ? 'timestamp.json' : `${j.signed.version}.${role}.json`);
+  writeFileSync(file, JSON.stringify(j));
+  signMetadataFile(file, key);
+  return { file, version: j.signed.version };
+}
+
+describe('author signing: plugin ctf signed by its author, through its own delegated role', () => {
+  it('resolves ctf archives through plugin-ctf, other archives and documents through hub', async () => {
+    const meta = join(dist, 'tuf/metadata');
+    const top = JSON.parse(
+      readFileSync(join(meta, `${version(join(meta, 'timestamp.json'))}.snapshot.json`), 'utf8'),
+    ).signed.meta;
+    expect(Object.keys(top).sort()).toEqual(['hub.json', 'plugin-ctf.json', 'targets.json']);
+    const targets = JSON.parse(
+      readFileSync(join(meta, `${top['targets.json'].version}.targets.json`), 'utf8'),
+    ).signed;
+    expect(targets.targets).toEqual({});
+    expect(
+      targets.delegations.roles.map((r: { name: string; terminating: boolean }) => [r.name, r.terminating]),
+    ).toEqual([
+      ['plugin-ctf', true],
+      ['hub', false],
+    ]);
+    const hub = JSON.parse(readFileSync(metadataFile(dist, 'hub'), 'utf8')).signed.targets;
+    expect(Object.keys(hub)).not.toContain('assets/plugins/ctf-1.0.0.mpn');
+    expect(Object.keys(hub)).toContain('assets/plugins/fft-1.0.0.mpn');
+    // The author's file is served as it is in the catalog.
+    expect(
+      readFileSync(metadataFile(dist, 'plugin-ctf')).equals(
+        readFileSync(join(catalogDir, 'plugins/ctf/signed-targets.json')),
+      ),
+    ).toBe(true);
+
+    const { updater, targetDir } = client();
+    await updater.refresh();
+    for (const path of [
+      'assets/plugins/ctf-1.1.0.mpn',
+      'assets/plugins/fft-1.0.0.mpn',
+      'v1/plugins/ctf.json',
+    ]) {
+      const got = await download(updater, targetDir, path);
+      expect(got.equals(readFileSync(join(dist, path))), path).toBe(true);
+    }
+  });
+
+  it('a hub compromise (every online key, no author key) cannot add a ctf version; it could add an fft one', async () => {
+    const forged = join(scratch, 'forged');
+    cpSync(dist, forged, { recursive: true });
+    const metaDir = join(forged, 'tuf/metadata');
+    const bogus = Buffer.from('not the author’s plugin');
+    const sha256 = createHash('sha256').update(bogus).digest('hex');
+    for (const f of ['ctf-9.9.9.mpn', 'fft-9.9.9.mpn'])
+      writeFileSync(join(forged, 'assets/plugins', f), bogus);
+    const ts = JSON.parse(readFileSync(join(metaDir, 'timestamp.json'), 'utf8')).signed;
+    const snapName = `${ts.meta['snapshot.json'].version}.snapshot.json`;
+    const hubVersion = JSON.parse(readFileSync(join(metaDir, snapName), 'utf8')).signed.meta['hub.json']
+      .version;
+    const hub = forge(metaDir, `${hubVersion}.hub.json`, 'hub', keyFile('hub'), (s) => {
+      for (const f of ['ctf-9.9.9.mpn', 'fft-9.9.9.mpn'])
+        s.targets[`assets/plugins/${f}`] = { length: bogus.length, hashes: { sha256 } };
+    });
+    const snap = forge(metaDir, snapName, 'snapshot', keyFile('snapshot'), (s) => {
+      s.meta['hub.json'].version = hub.version;
+    });
+    const snapBytes = readFileSync(snap.file);
+    forge(metaDir, 'timestamp.json', 'timestamp', keyFile('timestamp'), (s) => {
+      s.meta['snapshot.json'] = {
+        version: snap.version,
+        length: snapBytes.length,
+        hashes: { sha256: createHash('sha256').update(snapBytes).digest('hex') },
+      };
+    });
+    const server = await startNode(forged);
+    try {
+      const { updater } = client(undefined, server.url);
+      await updater.refresh();
+      // The hub role may list it, but plugin-ctf is terminating for ctf's archives and does not.
+      expect(await updater.getTargetInfo('assets/plugins/ctf-9.9.9.mpn')).toBeUndefined();
+      expect((await updater.getTargetInfo('assets/plugins/fft-9.9.9.mpn'))?.length).toBe(bogus.length);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses signed-targets.json re-signed with the hub key (below the author threshold)', async () => {
+    const file = metadataFile(dist, 'plugin-ctf');
+    const original = readFileSync(file);
+    const j = JSON.parse(original.toString('utf8'));
+    j.signatures = [];
+    writeFileSync(file, JSON.stringify(j));
+    signMetadataFile(file, keyFile('hub'));
+    try {
+      const { updater } = client();
+      await updater.refresh();
+      await expect(updater.getTargetInfo('assets/plugins/ctf-1.0.0.mpn')).rejects.toThrow(
+        /plugin-ctf was signed by 0\/1 keys/,
+      );
+      // fft does not depend on the author's role.
+      expect(await updater.getTargetInfo('assets/plugins/fft-1.0.0.mpn')).toBeDefined();
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
 });

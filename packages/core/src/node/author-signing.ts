@@ -47,7 +47,8 @@ export function readSignedTargets(
   | { ok: false; missing: boolean; finding?: ReturnType<typeof refusalFinding> } {
   const rel = signedTargetsPath(pluginId);
   const read = source.read(rel, MAX_SIGNED_TARGETS_BYTES);
-  if (read.ok) return { ok: true, bytes: read.bytes };
+  // A copy: a source may lend a scratch buffer that its next read overwrites.
+  if (read.ok) return { ok: true, bytes: Buffer.from(read.bytes) };
   const missing =
     read.refusal.kind === 'io' && (read.refusal.error as NodeJS.ErrnoException).code === 'ENOENT';
   return {
