@@ -16,7 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runHub } from './run-hub';
+import { REPO_ROOT, runHub } from './run-hub';
 
 let scratch: string;
 let keys: string;
@@ -46,10 +46,27 @@ describe('hub keys', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/root\s+[0-9a-f]{64} [0-9a-f]{64}\n/);
     expect(r.stdout).toMatch(/timestamp\s+[0-9a-f]{64}\n/);
+    expect(r.stdout).toMatch(/hub\s+[0-9a-f]{64}\n/);
     const root = signed(join(keys, 'root', '1.root.json'));
     expect(root.signed.roles.root).toEqual({ keyids: expect.any(Array), threshold: 2 });
     expect(root.signatures.map((s) => s.keyid).sort()).toEqual([...root.signed.roles.root!.keyids].sort());
-    expect(readdirSync(keys).filter((f) => f.endsWith('.key.json'))).toHaveLength(5);
+    expect(readdirSync(keys).filter((f) => f.endsWith('.key.json'))).toHaveLength(6);
+    // The hub role's key is not in the root: top-level targets delegates to it.
+    const all = Object.values(root.signed.roles).flatMap((r) => r.keyids);
+    const hubKey = readdirSync(keys).find((f) => f.startsWith('hub-'))!;
+    expect(all.some((id) => hubKey.startsWith(`hub-${id.slice(0, 16)}`))).toBe(false);
+  });
+
+  it('adds a hub key to a keys dir made without one, and only one', () => {
+    const old = join(scratch, 'old-keys');
+    mkdirSync(old, { mode: 0o700 });
+    const r = runHub(['keys', 'generate', '--dir', old, '--role', 'hub']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(old).filter((f) => /^hub-[0-9a-f]{16}\.key\.json$/.test(f))).toHaveLength(1);
+    const again = runHub(['keys', 'generate', '--dir', old, '--role', 'hub']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('already holds a hub key');
+    expect(runHub(['keys', 'generate', '--dir', old, '--role', 'targets']).code).toBe(2);
   });
 
   it('refuses to generate over existing keys, leaving them as they were', () => {
@@ -131,13 +148,14 @@ describe('hub build --tuf-keys', () => {
     mkdirSync(join(online, 'root'));
     for (const f of readdirSync(join(keys, 'root')))
       copyFileSync(join(keys, 'root', f), join(online, 'root', f));
-    for (const f of readdirSync(keys).filter((n) => /^(targets|snapshot|timestamp)-/.test(n)))
+    for (const f of readdirSync(keys).filter((n) => /^(targets|snapshot|timestamp|hub)-/.test(n)))
       copyFileSync(join(keys, f), join(online, f));
     const out = join(scratch, 'dist');
     const first = runHub(['build', 'catalog', '--out', out, '--tuf-keys', online]);
     expect(first.code, first.stderr).toBe(0);
     const meta = join(out, 'tuf', 'metadata');
     expect(readdirSync(meta).sort()).toEqual([
+      '1.hub.json',
       '1.root.json',
       '1.snapshot.json',
       '1.targets.json',
@@ -145,16 +163,31 @@ describe('hub build --tuf-keys', () => {
       'root.json',
       'timestamp.json',
     ]);
-    const targets = JSON.parse(readFileSync(join(meta, '1.targets.json'), 'utf8')).signed.targets;
+    // Top-level targets only delegates (to hub: the repo catalog has no author-signed plugin).
+    const top = JSON.parse(readFileSync(join(meta, '1.targets.json'), 'utf8')).signed;
+    expect(top.targets).toEqual({});
+    expect(top.delegations.roles.map((r: { name: string }) => r.name)).toEqual(['hub']);
+    expect((Date.parse(top.expires) - Date.now()) / 86400_000).toBeGreaterThan(364);
+    const targets = JSON.parse(readFileSync(join(meta, '1.hub.json'), 'utf8')).signed.targets;
     expect(targets['v1/plugins/ctf.json'].length).toBe(readFileSync(join(out, 'v1/plugins/ctf.json')).length);
     expect(Object.keys(targets).some((p) => p.startsWith('assets/plugins/'))).toBe(true);
     expect(Object.keys(targets).some((p) => p === 'v1/index.json')).toBe(false);
+    // The targets key goes offline: the next builds reuse 1.targets.json as it is.
+    const targetsKey = readdirSync(online).find((f) => f.startsWith('targets-'))!;
+    renameSync(join(online, targetsKey), join(scratch, targetsKey));
+    const firstTargets = readFileSync(join(meta, '1.targets.json'));
     const second = runHub(['build', 'catalog', '--out', out, '--tuf-expiry', 'timestamp=2'], undefined, {
       HUB_TUF_KEYS: online,
     });
     expect(second.code, second.stderr).toBe(0);
     const ts = signed(join(meta, 'timestamp.json')).signed;
     expect(ts.version).toBe(2);
+    expect(readdirSync(meta).filter((f) => f.endsWith('.targets.json'))).toEqual(['1.targets.json']);
+    expect(readFileSync(join(meta, '1.targets.json')).equals(firstTargets)).toBe(true);
+    expect(JSON.parse(readFileSync(join(meta, '2.snapshot.json'), 'utf8')).signed.meta).toEqual({
+      'targets.json': { version: 1 },
+      'hub.json': { version: 2 },
+    });
     // An explicit --previous without metadata is refused, not silently restarted at 1.
     const typo = runHub([
       'build',
@@ -181,6 +214,9 @@ describe('hub build --tuf-keys', () => {
     ]);
     expect(third.code, third.stderr).toBe(0);
     expect(signed(join(scratch, 'dist2', 'tuf', 'metadata', 'timestamp.json')).signed.version).toBe(3);
+    expect(
+      readFileSync(join(scratch, 'dist2', 'tuf', 'metadata', '1.targets.json')).equals(firstTargets),
+    ).toBe(true);
     const days = (Date.parse(ts.expires) - Date.now()) / 86400_000;
     expect(days).toBeGreaterThan(1.9);
     expect(days).toBeLessThan(2.1);
@@ -194,10 +230,65 @@ describe('hub build --tuf-keys', () => {
     const before = readFileSync(join(out, 'tuf', 'metadata', 'timestamp.json'));
     const r = runHub(['build', 'catalog', '--out', out, '--tuf-keys', partial]);
     expect(r.code).toBe(1);
-    expect(r.stdout + r.stderr).toContain('lacks the targets key');
+    expect(r.stdout + r.stderr).toContain('tuf.no-key');
     expect(readFileSync(join(out, 'tuf', 'metadata', 'timestamp.json')).equals(before)).toBe(true);
     expect(
       runHub(['build', 'catalog', '--out', out, '--tuf-keys', partial, '--tuf-expiry', 'root=3']).code,
     ).toBe(2);
+  });
+});
+
+describe('author signing with hub keys generate --author, sign-plugin and hub build', () => {
+  it('refuses an unsigned version, then signs the delegation only where the targets key is', () => {
+    const online = join(scratch, 'online');
+    const out = join(scratch, 'dist');
+    const catalog = join(scratch, 'author-catalog');
+    cpSync(join(REPO_ROOT, 'catalog'), catalog, { recursive: true });
+    const authorDir = join(scratch, 'author');
+    const made = runHub(['keys', 'generate', '--dir', authorDir, '--author']);
+    expect(made.code, made.stderr).toBe(0);
+    const block = /^signing:\n(?: {2}.*\n?)+/m.exec(made.stdout)?.[0];
+    expect(block).toMatch(/threshold: 1\n {2}keys:\n {4}- keyid: [0-9a-f]{64}\n {6}public: [0-9a-f]{64}/);
+    const authorKey = join(authorDir, readdirSync(authorDir).find((f) => f.startsWith('author-'))!);
+    writeFileSync(
+      join(catalog, 'plugins/fft/owners.yaml'),
+      `${readFileSync(join(catalog, 'plugins/fft/owners.yaml'), 'utf8')}${block!.trimEnd()}\n`,
+    );
+    const before = readFileSync(join(out, 'tuf', 'metadata', 'timestamp.json'));
+    const unsigned = runHub(['build', catalog, '--out', out, '--tuf-keys', online]);
+    expect(unsigned.code).toBe(1);
+    expect(unsigned.stdout + unsigned.stderr).toContain('catalog.unsigned-version');
+
+    const sign = runHub(['keys', 'sign-plugin', catalog, 'fft', '--key', authorKey]);
+    expect(sign.code, sign.stderr).toBe(0);
+    const role = JSON.parse(readFileSync(join(catalog, 'plugins/fft/signed-targets.json'), 'utf8'));
+    expect(role.signed.version).toBe(1);
+    expect(Object.keys(role.signed.targets).sort()).toEqual([
+      'assets/plugins/fft-1.0.0.mpn',
+      'assets/plugins/fft-1.1.0.mpn',
+      'assets/plugins/fft-1.2.0-rc.1.mpn',
+    ]);
+    // A new delegation needs the (offline) targets key: refused, the previous build untouched.
+    const noKey = runHub(['build', catalog, '--out', out, '--tuf-keys', online]);
+    expect(noKey.code).toBe(1);
+    expect(noKey.stdout + noKey.stderr).toContain('tuf.no-key');
+    expect(noKey.stdout + noKey.stderr).toContain('adds plugin-fft');
+    expect(readFileSync(join(out, 'tuf', 'metadata', 'timestamp.json')).equals(before)).toBe(true);
+    // Where the targets key is, the build signs the new top-level targets.
+    const full = runHub(['build', catalog, '--out', out, '--tuf-keys', keys]);
+    expect(full.code, full.stdout + full.stderr).toBe(0);
+    const meta = join(out, 'tuf', 'metadata');
+    const v = signed(join(meta, 'timestamp.json')).signed.version;
+    const top = JSON.parse(readFileSync(join(meta, `${v}.targets.json`), 'utf8')).signed;
+    expect(top.delegations.roles.map((r: { name: string }) => r.name)).toEqual(['plugin-fft', 'hub']);
+    expect(
+      readFileSync(join(meta, '1.plugin-fft.json')).equals(
+        readFileSync(join(catalog, 'plugins/fft/signed-targets.json')),
+      ),
+    ).toBe(true);
+    // And the online keys alone carry on from there.
+    const again = runHub(['build', catalog, '--out', out, '--tuf-keys', online]);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(signed(join(meta, 'timestamp.json')).signed.version).toBe(v + 1);
   });
 });
