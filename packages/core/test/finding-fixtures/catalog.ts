@@ -3,6 +3,8 @@ import { cpSync, mkdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync
 import { join } from 'node:path';
 import { checkCatalogArchives } from '../../src/node/check-archives';
 import { loadCatalog } from '../../src/node/load-catalog';
+import { readKeyFile, signPluginTargets } from '../../src/node/tuf';
+import { authorKey, makeAuthorSigned } from '../author-signed';
 import { edit, type Fixture, type FixtureTable, lineOf, starterCopy, tempDir } from './fixture';
 
 /** Loads a catalog and checks its archives, the way `hub validate` does; findings name catalog-relative paths. */
@@ -142,6 +144,10 @@ export const ownersFixtures: FixtureTable<'owners'> = {
     'owners:\n  - github: sstagg\n    name: "Scott\u202eggatS"\n',
     'name:',
   ),
+  'owners.bad-signing-key': ownersCase(
+    `owners:\n  - github: sstagg\nsigning:\n  threshold: 1\n  keys:\n    - keyid: ${'a'.repeat(64)}\n      public: ${'b'.repeat(64)}\n`,
+    'keyid:',
+  ),
 };
 
 export const pathFixtures: FixtureTable<'path'> = {
@@ -219,6 +225,31 @@ export const catalogFixtures: Omit<
     const dir = starterCopy();
     unlinkSync(join(dir, 'maintainers.yaml'));
     return { findings: await validate(dir), expected: { file: 'maintainers.yaml' } };
+  },
+  'catalog.unsigned-version': async () => {
+    // fft is author-signed, but its signed-targets.json leaves out 1.0.0.
+    const dir = starterCopy();
+    const key = await makeAuthorSigned(dir, 'fft', { sign: false });
+    const text = signPluginTargets(
+      'fft',
+      undefined,
+      [{ path: 'assets/plugins/fft-1.1.0.mpn', length: 1, sha256: 'c'.repeat(64) }],
+      readKeyFile(key.file),
+    );
+    writeFileSync(join(dir, 'plugins/fft/signed-targets.json'), text);
+    return {
+      findings: await validate(dir),
+      expected: { file: FFT, line: lineOf(join(dir, FFT), 'sha256:') },
+    };
+  },
+  'catalog.bad-author-signature': async () => {
+    // Signed with a key owners.yaml does not list (as a hub that signed in the author's place).
+    const dir = starterCopy();
+    await makeAuthorSigned(dir, 'fft', { sign: false });
+    const other = authorKey();
+    const text = signPluginTargets('fft', undefined, [], readKeyFile(other.file));
+    writeFileSync(join(dir, 'plugins/fft/signed-targets.json'), text);
+    return { findings: await validate(dir), expected: { file: 'plugins/fft/signed-targets.json' } };
   },
   'catalog.no-owners': async () => {
     const dir = starterCopy();

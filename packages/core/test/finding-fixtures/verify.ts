@@ -1,6 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { archiveTarget, readKeyFile, signPluginTargets } from '../../src/node/tuf';
 import { verifyPullRequest } from '../../src/node/verify/verify-pr';
+import { authorKey, makeAuthorSigned } from '../author-signed';
 import { PrRepo } from '../pr-repo';
 import type { Fixture, FixtureTable } from './fixture';
 
@@ -25,6 +27,16 @@ function prFixture(
   };
 }
 
+/** Makes fft author-signed on main (the base), as its author would have; the PR branch follows. */
+async function signFftOnMain(r: PrRepo): Promise<void> {
+  r.git('checkout', '-q', 'main');
+  await makeAuthorSigned(r.path('catalog'), 'fft');
+  r.commit('fft is author-signed');
+  r.git('checkout', '-q', 'pr');
+  r.git('merge', '-q', '--ff-only', 'main');
+}
+
+const FFT_SIGNED = 'catalog/plugins/fft/signed-targets.json';
 const TOPAZ = 'catalog/plugins/topaz/0.2.0.yaml';
 const TOPAZ_OWNERS = 'catalog/plugins/topaz/owners.yaml';
 const MAINTAINERS = 'catalog/maintainers.yaml';
@@ -82,6 +94,34 @@ export const verifyFixtures: FixtureTable<'verify'> = {
   'verify.owners-changed': prFixture(
     (r) => r.edit(TOPAZ_OWNERS, (t) => `${t}  - github: newcomer\n`),
     (r) => ({ file: TOPAZ_OWNERS, line: r.lineOf(TOPAZ_OWNERS, 'newcomer') }),
+    'sstagg',
+  ),
+  'verify.unsigned-version': prFixture(
+    async (r) => {
+      await signFftOnMain(r);
+      await r.addVersion('fft', '1.3.0');
+    },
+    (r) => ({
+      file: 'catalog/plugins/fft/1.3.0.yaml',
+      line: r.lineOf('catalog/plugins/fft/1.3.0.yaml', 'version:'),
+    }),
+    'sstagg',
+  ),
+  'verify.bad-author-signature': prFixture(
+    async (r) => {
+      await signFftOnMain(r);
+      const { archive } = await r.addVersion('fft', '1.3.0');
+      // Signed by a key the base's owners.yaml does not list (what a compromised hub could do).
+      const bytes = readFileSync(r.path(archive));
+      const text = signPluginTargets(
+        'fft',
+        readFileSync(r.path(FFT_SIGNED)),
+        [archiveTarget('fft', '1.3.0', bytes)],
+        readKeyFile(authorKey().file),
+      );
+      r.write(FFT_SIGNED, text);
+    },
+    () => ({ file: FFT_SIGNED }),
     'sstagg',
   ),
   'verify.outside-catalog': prFixture(

@@ -1,11 +1,16 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import { MAX_SIGNED_TARGETS_BYTES } from '../tuf';
 import type { SourceKind } from './catalog-source';
 import { MemoryCatalogSource } from './memory-source';
 
-/** Files preloaded from git objects: YAML up to this size (larger ones are refused by size, unread). */
+/**
+ * Files preloaded from git objects: YAML up to this size, and authors' signed-targets.json up to
+ * theirs (larger ones are refused by size, unread).
+ */
 const PRELOAD_MAX_BYTES = 256 * 1024;
+const SIGNED_TARGETS_PATH = /^plugins\/[^/]+\/signed-targets\.json$/;
 
 export class GitError extends Error {
   constructor(
@@ -123,7 +128,10 @@ export class GitCatalogSource extends MemoryCatalogSource {
       }
       const bytes = Number(size);
       source.objects.set(rel, { mode, oid, size: bytes });
-      const wanted = rel.endsWith('.yaml') && bytes <= PRELOAD_MAX_BYTES && (opts.wanted?.(rel) ?? true);
+      const preloadable =
+        (rel.endsWith('.yaml') && bytes <= PRELOAD_MAX_BYTES) ||
+        (SIGNED_TARGETS_PATH.test(rel) && bytes <= MAX_SIGNED_TARGETS_BYTES);
+      const wanted = preloadable && (opts.wanted?.(rel) ?? true);
       if (wanted) preload.push(rel);
       else source.unread.set(rel, bytes);
     }
