@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { authorKey, makeAuthorSigned } from '../../../test/author-signed';
 import { PrRepo } from '../../../test/pr-repo';
+import { archiveTarget, readKeyFile, signPluginTargets } from '../tuf';
 import { renderVerifyMarkdown } from './report';
 import { type VerifyOptions, verifyPullRequest } from './verify-pr';
 
@@ -286,4 +289,82 @@ describe('hub verify (library): a pull request against a real git repo', () => {
       expect(installed, 'a broken archive is never installed').toBe(0);
     });
   }
+});
+
+describe('hub verify: author-signed plugins (owners.yaml signing on the base)', () => {
+  const FFT_SIGNED = 'catalog/plugins/fft/signed-targets.json';
+  /** fft author-signed on main (the base); returns the author's key file. */
+  async function signedFft(r: PrRepo): Promise<string> {
+    r.git('checkout', '-q', 'main');
+    const key = await makeAuthorSigned(r.path('catalog'), 'fft');
+    r.commit('fft is author-signed');
+    r.git('checkout', '-q', 'pr');
+    r.git('merge', '-q', '--ff-only', 'main');
+    return key.file;
+  }
+  /** What hub publish --sign adds: the new archive's target, signed with `key`. */
+  function signVersion(
+    r: PrRepo,
+    archive: string,
+    key: string,
+    previous: Uint8Array = readFileSync(r.path(FFT_SIGNED)),
+  ) {
+    const target = archiveTarget('fft', '1.3.0', readFileSync(r.path(archive)));
+    r.write(FFT_SIGNED, signPluginTargets('fft', previous, [target], readKeyFile(key)));
+  }
+
+  it('accepts a new version signed by the author, refuses it unsigned or signed by another key', async () => {
+    const r = repo();
+    const key = await signedFft(r);
+    const { archive } = await r.addVersion('fft', '1.3.0');
+    r.commit('fft 1.3.0, unsigned');
+    expect(codes((await verify(r, { author: OWNER })).findings).sort()).toEqual([
+      'catalog.unsigned-version',
+      'verify.unsigned-version',
+    ]);
+    signVersion(r, archive, authorKey().file);
+    r.commit('fft 1.3.0, signed by a key owners.yaml does not list');
+    expect(codes((await verify(r, { author: OWNER })).findings)).toContain('verify.bad-author-signature');
+    signVersion(r, archive, key, Buffer.from(r.git('show', `main:${FFT_SIGNED}`)));
+    r.commit('fft 1.3.0, signed by its author');
+    const ok = await verify(r, { author: OWNER });
+    expect(codes(ok.findings)).toEqual([]);
+    expect(ok.archivesChecked).toBe(1);
+  });
+
+  it('refuses an old signed-targets.json replayed, and a new key swapped in with the version', async () => {
+    const r = repo();
+    await signedFft(r);
+    const { archive } = await r.addVersion('fft', '1.3.0');
+    // The author's own file, but only as old as the base's: it does not list the new archive.
+    r.commit('fft 1.3.0 without a new signature');
+    const replay = await verify(r, { author: OWNER });
+    expect(replay.findings.find((f) => f.code === 'verify.unsigned-version')?.message).toContain(
+      'not newer than the base',
+    );
+    // A PR that replaces owners.yaml's key and signs with the new one: the base keys still decide.
+    const mallory = authorKey();
+    r.edit('catalog/plugins/fft/owners.yaml', (t) =>
+      t
+        .replace(/keyid: [0-9a-f]{64}/, `keyid: ${mallory.keyid}`)
+        .replace(/public: [0-9a-f]{64}/, `public: ${mallory.public}`),
+    );
+    signVersion(r, archive, mallory.file);
+    r.commit('swap the key');
+    const swapped = await verify(r, { author: OWNER });
+    expect(codes(swapped.findings)).toContain('verify.bad-author-signature');
+  });
+
+  it('a signing key change is an owners.yaml change: refused from a non-owner', async () => {
+    const r = repo();
+    await signedFft(r);
+    const other = authorKey();
+    r.edit('catalog/plugins/fft/owners.yaml', (t) =>
+      t
+        .replace(/keyid: [0-9a-f]{64}/, `keyid: ${other.keyid}`)
+        .replace(/public: [0-9a-f]{64}/, `public: ${other.public}`),
+    );
+    r.commit('new author key');
+    expect(codes((await verify(r, { author: 'mallory' })).findings)).toContain('verify.not-owner');
+  });
 });
