@@ -9,6 +9,7 @@ import { type Finding, renderOwnersYaml } from '@magellon/hub-core';
 import { entryForArchive, packPlugin, renderEntryYaml } from '@magellon/hub-core/node';
 import { load } from 'js-yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { makeAuthorSigned } from '../../core/test/author-signed';
 import { CATALOG_REFUSALS, setField } from '../../core/test/catalog-refusals';
 import { STARTER_CATALOG } from '../../core/test/pr-repo';
 import { FakeGitHub } from './fake-github';
@@ -280,6 +281,44 @@ describe('hub publish', () => {
     expect(github.requests.filter((q) => q.method === 'POST')).toEqual([]);
     expect(git(clone, 'branch', '--list', 'publish/*')).toBe('');
     expect(git(bare, 'branch', '--list', 'publish/*')).toBe('');
+  });
+
+  it('--sign: an author-signed plugin gets its signed-targets.json in the same commit; hub verify passes it', async () => {
+    // fft becomes author-signed on main, as its author registered it (hub keys sign-plugin).
+    const key = await makeAuthorSigned(join(clone, 'catalog'), 'fft');
+    git(clone, 'add', '-A');
+    git(clone, 'commit', '-q', '-m', 'fft is author-signed');
+    git(clone, 'push', '-q', 'origin', 'HEAD:main');
+    const unsigned = await hub(['publish', pluginAt('fft', '1.3.0'), ...repoArgs()], { GITHUB_TOKEN: TOKEN });
+    expect(unsigned.code, unsigned.stdout + unsigned.stderr).toBe(0);
+    const refused = await verifyBranch('publish/fft-1.3.0', ['--no-install']);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout + refused.stderr).toContain('verify.unsigned-version');
+
+    const r = await hub(
+      [
+        'publish',
+        pluginAt('fft', '1.3.0'),
+        ...repoArgs(),
+        '--sign',
+        key.file,
+        '--branch',
+        'signed/fft-1.3.0',
+      ],
+      { GITHUB_TOKEN: TOKEN },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const changed = git(bare, 'diff', '--name-status', 'main', 'signed/fft-1.3.0').split('\n');
+    expect(changed).toEqual([
+      'A\tcatalog/assets/plugins/fft-1.3.0.mpn',
+      'A\tcatalog/plugins/fft/1.3.0.yaml',
+      'M\tcatalog/plugins/fft/signed-targets.json',
+    ]);
+    const role = JSON.parse(git(bare, 'show', 'signed/fft-1.3.0:catalog/plugins/fft/signed-targets.json'));
+    expect(role.signed.version).toBe(2);
+    expect(role.signatures.map((s: { keyid: string }) => s.keyid)).toEqual([key.keyid]);
+    const v = await verifyBranch('signed/fft-1.3.0', ['--no-install']);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
   });
 
   it('without a token it stops after the local branch and says what to run next', async () => {
