@@ -385,7 +385,8 @@ async function listingReply(
 
 /**
  * A TUF metadata file (`hub build --tuf-keys` wrote it under tuf/metadata/), from the metadata
- * store. Versioned files (`N.root.json`, `N.snapshot.json`, `N.targets.json`) never change, so
+ * store. Versioned files (`N.root.json`, `N.snapshot.json`, `N.targets.json`, `N.hub.json`,
+ * `N.plugin-<id>.json`) never change, so
  * they are cached for good; `timestamp.json` and `root.json` are the moving entry points, cached
  * briefly so a client sees a new timestamp within a minute.
  */
