@@ -15,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { serveInProcess } from '../../functions/node/serve';
 import { REPO } from '../../functions/test/harness';
 import type { Registry } from '../src/config';
-import { installFromHub } from '../src/install';
+import { installFromHub, readReceipt } from '../src/install';
+import { exportLock, syncLock } from '../src/lockfile';
+import type { Receipt } from '../src/records';
 import { listUpgrades, upgradeFromHub } from '../src/upgrade';
 import { expectFailure, runCoreservice, scratchDir, snapshot, stopAllUnder } from './helpers';
 
@@ -335,6 +337,44 @@ describe('key rotation', () => {
       expect(err.message).toMatch(/root was signed by 0\/1 keys/);
     } finally {
       await bad.close();
+    }
+  });
+});
+
+describe('lockfiles against signed targets', () => {
+  it('sync reproduces a lab from a verified registry (same receipts and files); a mix-and-match registry fails each plugin by name', async () => {
+    const a = pluginsDir();
+    const hubs = [signedRegistry(hubB.url)];
+    await installFromHub({ pluginsDir: a, hubs, pluginId: 'fft', version: '1.0.0' });
+    await installFromHub({ pluginsDir: a, hubs, pluginId: 'ctf' });
+    const lock = exportLock(a);
+    const b = pluginsDir();
+    const report = await syncLock({ pluginsDir: b, hubs, lock });
+    expect(report.matches).toBe(true);
+    const portable = ({ installed_at: _, ...rest }: Receipt) => rest;
+    for (const id of ['fft', 'ctf']) {
+      expect(portable(readReceipt(b, id)!)).toEqual(portable(readReceipt(a, id)!));
+      const version = readReceipt(b, id)!.version;
+      expect(snapshot(join(b, id, version))).toEqual(snapshot(join(a, id, version)));
+    }
+    // The same lockfile against a registry serving fft's document from another revision.
+    const evil = copyOf(buildB, 'mixed-sync');
+    const doc = 'v1/plugins/fft.json';
+    for (const suffix of ['', '.gz', '.br']) cpSync(join(buildA, doc + suffix), join(evil, doc + suffix));
+    const manifest = json(join(evil, 'hub-bundle.json'));
+    manifest.documents[doc] = json(join(buildA, 'hub-bundle.json')).documents[doc];
+    writeFileSync(join(evil, 'hub-bundle.json'), JSON.stringify(manifest));
+    const server = await serve(evil);
+    try {
+      const c = pluginsDir();
+      const evilLock = { ...lock, plugins: lock.plugins.map((p) => ({ ...p, registry: server.url })) };
+      const bad = await syncLock({ pluginsDir: c, hubs: [signedRegistry(server.url)], lock: evilLock });
+      expect(bad.matches).toBe(false);
+      const fft = bad.plugins.find((p) => p.plugin_id === 'fft')!;
+      expect([fft.outcome, fft.error?.code]).toEqual(['failed', 'metadata-mismatch']);
+      expect(readReceipt(c, 'fft')).toBeUndefined();
+    } finally {
+      await server.close();
     }
   });
 });
