@@ -1,14 +1,16 @@
-// TUF benchmark: what signed metadata costs a hub of 5,000 plugins × 5 versions (the generated
-// catalog, each version with a real small archive under assets/, so every archive is a target).
+// TUF benchmark: what signed metadata costs a hub built from the generated catalog (200 plugins × 5
+// versions by default, each version with a real small archive under assets/, so every archive is a
+// target), and how that cost grows with the number of targets.
 //   npm run bench:tuf    (BENCH_PLUGINS / BENCH_VERSIONS / BENCH_ROUNDS / BENCH_TUF_INSTALLS change it)
 // 1. Metadata size: every file `hub build --tuf-keys` writes under tuf/metadata/ (whatever roles the
 //    build has), raw (as the API serves it: uncompressed) and as gzip / brotli would make it; and the
 //    metadata bytes a client downloads on a cold first install and on a warm one.
 // 2. Build cost: `hub build` into a fresh output dir with and without --tuf-keys, whole processes,
 //    median of interleaved rounds, on the catalog as `npm run bench` builds it (archives at https
-//    URLs: the hub above spends most of a build checking and copying its 25,000 archives, minutes
-//    here, which would drown the signing); and the signing step alone (writeTufRepository) for the
-//    hub above's targets, in this process.
+//    URLs: a hub with archives spends most of a build checking and copying them, which would drown
+//    the signing; its targets are then one document per plugin); and the signing step alone
+//    (writeTufRepository) for the hub above's targets, in this process. Then signing and a
+//    client's reading of targets.json for 500, 1,000, 2,000 synthetic targets (BENCH_TUF_SCALE).
 // 3. Verification per install against `hub serve` of the signed build on 127.0.0.1: a tuf-js Updater
 //    (cold: only the pinned root; warm: the metadata dir of an earlier install, timestamp unchanged)
 //    doing refresh + getTargetInfo + downloadTarget of a random plugin's archive, against the
@@ -30,6 +32,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
+import { Metadata, MetadataKind } from '@tufjs/models';
 import { Updater } from 'tuf-js';
 import { ZipFile } from 'yazl';
 import { freePort } from '../coreservice/src/runtime/process';
@@ -41,10 +44,16 @@ import { TUF_METADATA_DIR } from '../packages/core/src/tuf-layout';
 import { type ArchiveRef, entryFacts, generateCatalog } from './generate-catalog';
 import { load } from './load';
 
-const PLUGINS = Number(process.env.BENCH_PLUGINS ?? 5000);
+// 200 plugins by default, not the 5,000 of the other benchmarks: @tufjs/models turns targets into
+// and out of JSON with an object spread per target (quadratic: 4,000 targets took 23 s to sign
+// here, 8,000 took 190 s), so a 5,000 × 5 hub (30,000 targets) neither builds nor verifies in a
+// run; the scaling line below measures that growth and extrapolates to 30,000.
+const PLUGINS = Number(process.env.BENCH_PLUGINS ?? 200);
 const VERSIONS = Number(process.env.BENCH_VERSIONS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const INSTALLS = Number(process.env.BENCH_TUF_INSTALLS ?? 15);
+const INSTALLS = Number(process.env.BENCH_TUF_INSTALLS ?? 9);
+/** Target counts of the scaling line (each doubling). */
+const SCALE = (process.env.BENCH_TUF_SCALE ?? '500,1000,2000').split(',').map(Number);
 const REPO = join(import.meta.dirname, '..');
 const HUB = join(REPO, 'packages', 'cli', 'bin', 'hub.js');
 /** The archive every generated one is made from (only its identity fields change). */
@@ -200,12 +209,11 @@ try {
 
   // 2. Build cost. Whole processes on the catalog as `npm run bench` builds it (archives at https
   // URLs, only checked by hub verify, so a build's time is its own), fresh output dir each time
-  // (a signed build always writes afresh); its targets are the 5,000 plugin documents.
+  // (a signed build always writes afresh); its targets are the plugin documents.
   const cdn = join(work, 'catalog-cdn');
   generateCatalog(cdn, PLUGINS, VERSIONS);
   const plain = join(work, 'dist-plain');
   const cdnSigned = join(work, 'dist-cdn-tuf');
-  hubBuild(cdn, plain); // warms the page cache
   const builds = { plain: [] as number[], signed: [] as number[], sign: [] as number[] };
   for (let r = 0; r < ROUNDS; r++) {
     builds.plain.push(hubBuild(cdn, plain));
@@ -227,6 +235,36 @@ try {
   console.log(
     `\nhub build of ${entries} entries (archives on a CDN), median of ${ROUNDS}: ${(bPlain / 1000).toFixed(2)} s, with --tuf-keys (${cdnTargets} targets) ${(bSigned / 1000).toFixed(2)} s → ${(bSigned / bPlain).toFixed(2)}× (+${((bSigned - bPlain) / 1000).toFixed(2)} s) · ${load()}` +
       `\nsigning the ${targets.length} targets of the hub with archives: ${(bSign / 1000).toFixed(2)} s, ${(bSign / bPlain).toFixed(2)}× that plain build · ${load()}`,
+  );
+
+  // How signing (hub build) and reading (every client, cold or warm) grow with the target count.
+  console.log('\nscaling with the number of targets (synthetic archive targets, in this process):');
+  const scale: Array<{ n: number; sign: number; read: number }> = [];
+  for (const n of SCALE) {
+    const synthetic = Array.from({ length: n }, (_, i) => ({
+      path: `assets/plugins/scale-${i}-1.0.0.mpn`,
+      length: 10_000 + i,
+      sha256: sha256(Buffer.from(String(i))),
+    }));
+    const out = join(work, `scale-${n}`);
+    let t0 = performance.now();
+    const { version } = writeTufRepository(out, synthetic, { keysDir: keys });
+    const sign = performance.now() - t0;
+    const json = JSON.parse(readFileSync(join(out, TUF_METADATA_DIR, `${version}.targets.json`), 'utf8'));
+    t0 = performance.now();
+    Metadata.fromJSON(MetadataKind.Targets, json);
+    const read = performance.now() - t0;
+    rmSync(out, { recursive: true, force: true });
+    const prev = scale.at(-1);
+    scale.push({ n, sign, read });
+    console.log(
+      `  ${String(n).padStart(6)} targets: sign ${(sign / 1000).toFixed(2)} s · client reads targets.json ${(read / 1000).toFixed(2)} s${prev ? ` (×${(sign / prev.sign).toFixed(1)} and ×${(read / prev.read).toFixed(1)} for ×${(n / prev.n).toFixed(0)} targets)` : ''} · ${load()}`,
+    );
+  }
+  const last = scale.at(-1)!;
+  const full = 30_000;
+  console.log(
+    `  quadratic extrapolation to a 5,000 × 5 hub (${full} targets): sign ~${((last.sign * (full / last.n) ** 2) / 60_000).toFixed(0)} min, each client read ~${((last.read * (full / last.n) ** 2) / 60_000).toFixed(0)} min`,
   );
 
   // 3. Verification per install, against hub serve of the signed build.
