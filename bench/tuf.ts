@@ -230,7 +230,8 @@ try {
   }
   const [bPlain, bSigned, bSign] = [median(builds.plain), median(builds.signed), median(builds.sign)];
   const cdnTargets = Object.keys(
-    JSON.parse(readFileSync(join(cdnSigned, TUF_METADATA_DIR, '1.targets.json'), 'utf8')).signed.targets,
+    // The targets are in the online `hub` role; top-level targets.json only delegates.
+    JSON.parse(readFileSync(join(cdnSigned, TUF_METADATA_DIR, '1.hub.json'), 'utf8')).signed.targets,
   ).length;
   console.log(
     `\nhub build of ${entries} entries (archives on a CDN), median of ${ROUNDS}: ${(bPlain / 1000).toFixed(2)} s, with --tuf-keys (${cdnTargets} targets) ${(bSigned / 1000).toFixed(2)} s → ${(bSigned / bPlain).toFixed(2)}× (+${((bSigned - bPlain) / 1000).toFixed(2)} s) · ${load()}` +
@@ -250,7 +251,7 @@ try {
     let t0 = performance.now();
     const { version } = writeTufRepository(out, synthetic, { keysDir: keys });
     const sign = performance.now() - t0;
-    const json = JSON.parse(readFileSync(join(out, TUF_METADATA_DIR, `${version}.targets.json`), 'utf8'));
+    const json = JSON.parse(readFileSync(join(out, TUF_METADATA_DIR, `${version}.hub.json`), 'utf8'));
     t0 = performance.now();
     Metadata.fromJSON(MetadataKind.Targets, json);
     const read = performance.now() - t0;
@@ -258,7 +259,7 @@ try {
     const prev = scale.at(-1);
     scale.push({ n, sign, read });
     console.log(
-      `  ${String(n).padStart(6)} targets: sign ${(sign / 1000).toFixed(2)} s · client reads targets.json ${(read / 1000).toFixed(2)} s${prev ? ` (×${(sign / prev.sign).toFixed(1)} and ×${(read / prev.read).toFixed(1)} for ×${(n / prev.n).toFixed(0)} targets)` : ''} · ${load()}`,
+      `  ${String(n).padStart(6)} targets: sign ${(sign / 1000).toFixed(2)} s · client reads hub.json ${(read / 1000).toFixed(2)} s${prev ? ` (×${(sign / prev.sign).toFixed(1)} and ×${(read / prev.read).toFixed(1)} for ×${(n / prev.n).toFixed(0)} targets)` : ''} · ${load()}`,
     );
   }
   const last = scale.at(-1)!;

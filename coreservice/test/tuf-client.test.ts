@@ -54,6 +54,7 @@ async function build(
     removeOld: 'wait',
     tuf: {
       keysDir: opts.keysDir ?? keys,
+      authors: catalog.authorRoles ?? [],
       ...(opts.previous ? { previousMetadataDir: join(opts.previous, 'tuf/metadata') } : {}),
       ...(opts.now ? { now: opts.now } : {}),
     },
@@ -145,8 +146,9 @@ describe('a registry with a pinned root', () => {
 
 describe('attacks, each refused by name with nothing installed', () => {
   it('tampered targets: a target hash changed after signing (metadata-unsigned)', async () => {
+    // Build B's targets are in its online `hub` role (top-level targets only delegates).
     const evil = copyOf(buildB, 'tampered');
-    const file = join(evil, 'tuf/metadata/2.targets.json');
+    const file = join(evil, 'tuf/metadata/2.hub.json');
     const targets = json(file);
     targets.signed.targets['v1/plugins/fft.json'].hashes.sha256 = '0'.repeat(64);
     writeFileSync(file, JSON.stringify(targets));
@@ -166,7 +168,8 @@ describe('attacks, each refused by name with nothing installed', () => {
       .readdirSync(other)
       .find((n) => n.startsWith('targets-'))!;
     const evil = copyOf(buildB, 'wrong-key');
-    const file = join(evil, 'tuf/metadata/2.targets.json');
+    // Top-level targets is build A's, reused unchanged by build B (its delegations did not change).
+    const file = join(evil, 'tuf/metadata/1.targets.json');
     const targets = json(file);
     targets.signatures = [];
     writeFileSync(file, JSON.stringify(targets));
