@@ -90,7 +90,8 @@ export const FINDING_CODES = {
     'a pull request adds, yanks, deprecates or changes a version of a plugin, or changes its owners.yaml, and its author is not an owner (no owner or maintainer approved)',
   'verify.new-plugin-owner':
     'a pull request adds a new plugin without a plugins/<plugin_id>/owners.yaml that names its author',
-  'verify.owners-changed': 'a plugin’s owners.yaml adds or removes owners: a reviewer must look (warning)',
+  'verify.owners-changed':
+    'a plugin’s owners.yaml adds or removes owners, or changes its author signing keys: a reviewer must look (warning)',
   'verify.unsigned-version':
     'a pull request adds a version of an author-signed plugin without a newer signed-targets.json listing its archive (size and sha256)',
   'verify.bad-author-signature':

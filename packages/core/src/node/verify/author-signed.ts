@@ -35,6 +35,24 @@ export function signedTargetsTouched(changed: ReadonlyMap<string, string>): Set<
  * same pull request changes owners.yaml's `signing` (a key change, which the ownership rule governs).
  */
 export function checkAuthorSigned(c: AuthorSignedCheck, findings: FindingList): void {
+  // A change of the author keys is a change of who may publish: a reviewer must see it.
+  for (const rel of c.changed.keys()) {
+    const m = /^plugins\/([^/]+)\/owners\.yaml$/.exec(rel);
+    if (!m) continue;
+    const was = readOwners(c.base, rel, new FindingList())?.signing;
+    const now = readOwners(c.head, rel, new FindingList())?.signing;
+    if (JSON.stringify(was) === JSON.stringify(now)) continue;
+    const what = !was
+      ? 'makes plugin author-signed'
+      : !now
+        ? 'drops author signing from plugin'
+        : 'changes the author signing keys of plugin';
+    findings.warning(
+      'verify.owners-changed',
+      `${c.head.show(rel)} ${what} ${m[1]}: a reviewer must confirm the key change with its owners`,
+      { file: c.head.show(rel) },
+    );
+  }
   const ids = new Set(c.newVersions.map((e) => e.entry.plugin_id));
   for (const rel of c.changed.keys()) {
     const m = /^plugins\/([^/]+)\/signed-targets\.json$/.exec(rel);

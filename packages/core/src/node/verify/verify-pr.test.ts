@@ -355,7 +355,7 @@ describe('hub verify: author-signed plugins (owners.yaml signing on the base)', 
     expect(codes(swapped.findings)).toContain('verify.bad-author-signature');
   });
 
-  it('a signing key change is an owners.yaml change: refused from a non-owner', async () => {
+  it('a signing key change is an owners.yaml change: refused from a non-owner, flagged from an owner', async () => {
     const r = repo();
     await signedFft(r);
     const other = authorKey();
@@ -364,7 +364,18 @@ describe('hub verify: author-signed plugins (owners.yaml signing on the base)', 
         .replace(/keyid: [0-9a-f]{64}/, `keyid: ${other.keyid}`)
         .replace(/public: [0-9a-f]{64}/, `public: ${other.public}`),
     );
+    // A rotation re-signs the role with the new key in the same pull request (hub keys sign-plugin).
+    r.write(
+      FFT_SIGNED,
+      signPluginTargets('fft', readFileSync(r.path(FFT_SIGNED)), [], readKeyFile(other.file)),
+    );
     r.commit('new author key');
     expect(codes((await verify(r, { author: 'mallory' })).findings)).toContain('verify.not-owner');
+    // From an owner it passes, flagged for the reviewer.
+    const owner = await verify(r, { author: OWNER });
+    expect(codes(owner.findings)).toEqual([]);
+    expect(owner.findings.find((f) => f.code === 'verify.owners-changed')?.message).toContain(
+      'changes the author signing keys of plugin fft',
+    );
   });
 });
