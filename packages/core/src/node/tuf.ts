@@ -730,9 +730,9 @@ function whyResign(previous: PreviousBuild, wanted: Delegations, root: Metadata<
   const before = prev.meta.signed.delegations;
   if (!before?.roles) return `the previous targets (version ${prev.version}) has no delegations`;
   const was = Object.keys(before.roles);
-  const now_ = Object.keys(wanted.roles!);
-  const added = now_.filter((r) => !was.includes(r));
-  const removed = was.filter((r) => !now_.includes(r));
+  const wantedRoles = Object.keys(wanted.roles!);
+  const added = wantedRoles.filter((r) => !was.includes(r));
+  const removed = was.filter((r) => !wantedRoles.includes(r));
   const keyJson = (d: Delegations, r: string) => {
     const role = d.roles![r]!;
     return canonicalize({
@@ -740,7 +740,7 @@ function whyResign(previous: PreviousBuild, wanted: Delegations, root: Metadata<
       keys: role.keyIDs.map((id) => d.keys[id]?.toJSON() ?? null),
     } as never);
   };
-  const changed = now_.filter((r) => was.includes(r) && keyJson(before, r) !== keyJson(wanted, r));
+  const changed = wantedRoles.filter((r) => was.includes(r) && keyJson(before, r) !== keyJson(wanted, r));
   const parts = [
     added.length ? `adds ${added.join(', ')}` : '',
     removed.length ? `removes ${removed.join(', ')}` : '',
