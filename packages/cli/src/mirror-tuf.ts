@@ -247,7 +247,11 @@ export async function verifyOrigin(base: URL, stateDir: string, idleMs: number):
     const resolved: [string, Buffer][] = [];
     for (const [file, meta] of roles) {
       const role = file.replace(/\.json$/, '');
-      if (!file.endsWith('.json') || !ROLE_NAME.test(role) || role === 'root' || role === 'timestamp')
+      if (
+        !file.endsWith('.json') ||
+        !ROLE_NAME.test(role) ||
+        ['root', 'timestamp', 'snapshot'].includes(role)
+      )
         throw new TufMirrorError(
           `the snapshot names a role file ${JSON.stringify(file)} that is no plain role name`,
           'mirror.bad-document',

@@ -277,6 +277,23 @@ describe('hub mirror of a signed hub (TUF)', () => {
     const second = await signedMirror(newer.url, to);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain('signed metadata version 2 verified');
+    // The previous set stays one more round: a reader holding the old timestamp still finds it.
+    expect(readdirSync(join(to, 'tuf/metadata')).sort()).toEqual(
+      [
+        '1.root.json',
+        '1.snapshot.json',
+        '1.targets.json',
+        '2.snapshot.json',
+        '2.targets.json',
+        'root.json',
+        'timestamp.json',
+      ].sort(),
+    );
+    expect(
+      readFileSync(join(to, 'tuf/metadata/timestamp.json')).equals(
+        readFileSync(join(v2, 'tuf/metadata/timestamp.json')),
+      ),
+    ).toBe(true);
     const before = snapshot(to);
     // Without --root: the mirror's own state is what it trusts now.
     const back = await runHubAsync(['mirror', '--from', old.url, '--to', to]);
@@ -287,6 +304,12 @@ describe('hub mirror of a signed hub (TUF)', () => {
     expect(back.stderr).toContain('is unchanged');
     expect(snapshot(to)).toEqual(before);
     expect(readdirSync(scratch).filter((n) => n.includes('mirroring'))).toEqual([]);
+    // Nor may an origin drop its signatures once the mirror holds a signed hub.
+    const unsigned = await staticHost(origin.dir);
+    const plain = await runHubAsync(['mirror', '--from', unsigned.url, '--to', to]);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(/serves no signed metadata .* this mirror holds a signed hub/);
+    expect(snapshot(to)).toEqual(before);
   }, 180_000);
 
   it('refuses targets whose bytes differ from what the hub signed, even when the documents agree with them', async () => {
@@ -294,8 +317,12 @@ describe('hub mirror of a signed hub (TUF)', () => {
     cpSync(v1, root, { recursive: true });
     const host = await staticHost(root);
     const to = join(scratch, 'signed-tampered-mirror');
-    const good = await signedMirror(host.url, to);
+    // No --root on a first run: the origin's 1.root.json is trusted, loudly.
+    const good = await runHubAsync(['mirror', '--from', host.url, '--to', to]);
     expect(good.code, good.stderr).toBe(0);
+    expect(good.stderr).toMatch(
+      /trusting .*\/tuf\/metadata\/1\.root\.json on first use: no --root was given/,
+    );
     const before = snapshot(to);
 
     // Other archive bytes, and documents that give their sha256: only the signed targets tell.
