@@ -205,11 +205,11 @@ describe('hub mirror of a signed hub (TUF)', () => {
   let rootFile: string;
 
   /** Builds the repo catalog signed with `keys` into `out` (a later build into it is the next version). */
-  const signedBuild = async (out: string) => {
+  const signedBuild = async (out: string, now?: Date) => {
     const catalog = await loadCatalog(join(REPO, 'catalog'));
     const built = await writeHubBuild(catalog.root, catalog.entries, out, {
       removeOld: 'wait',
-      tuf: { keysDir: keys },
+      tuf: { keysDir: keys, now },
     });
     if (!built.ok) throw new Error(`the repo catalog did not build: ${built.findings[0]?.message}`);
   };
@@ -353,6 +353,17 @@ describe('hub mirror of a signed hub (TUF)', () => {
     );
     expect(snapshot(to)).toEqual(before);
   }, 180_000);
+
+  it('refuses a hub whose signed metadata has expired (freeze), and writes nothing', async () => {
+    const stale = join(scratch, 'signed-stale');
+    await signedBuild(stale, new Date(Date.now() - 30 * 24 * 3600 * 1000));
+    const host = await staticHost(stale);
+    const to = join(scratch, 'signed-frozen');
+    const r = await signedMirror(host.url, to);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/freeze refused: .*signed metadata has expired/);
+    expect(existsSync(to)).toBe(false);
+  }, 120_000);
 
   it('refuses a hub signed by other keys than --root names, and writes nothing', async () => {
     const otherKeys = join(scratch, 'other-keys');
