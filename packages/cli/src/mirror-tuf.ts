@@ -22,6 +22,9 @@ export const MIRROR_TUF_STATE = '.hub-mirror/tuf';
 /** The largest metadata file a mirror accepts (a 10,000-plugin targets.json is a few MB). */
 export const MAX_MIRROR_METADATA_BYTES = 32 * 1024 * 1024;
 
+/** The largest root metadata file a mirror accepts (roots hold keys only; tuf-js allows 512 kB). */
+const MAX_ROOT_BYTES = 1024 * 1024;
+
 /** The most root versions a mirror walks (tuf-js's own bound on rotations). */
 const MAX_ROOT_VERSIONS = 256;
 
@@ -196,7 +199,7 @@ export async function verifyOrigin(base: URL, stateDir: string, idleMs: number):
     const trustedRoot = state('root.json');
     const roots: Buffer[] = [];
     for (let v = 1; v <= MAX_ROOT_VERSIONS; v++) {
-      const bytes = await fetchBounded(`${metadataBase}${v}.root.json`, MAX_MIRROR_METADATA_BYTES, idleMs);
+      const bytes = await fetchBounded(`${metadataBase}${v}.root.json`, MAX_ROOT_BYTES, idleMs);
       if (!bytes) break;
       roots.push(bytes);
     }
@@ -315,7 +318,7 @@ export function seedRoot(stateDir: string, root: Buffer): void {
 export async function originFirstRoot(base: URL, idleMs: number): Promise<Buffer> {
   const bytes = await fetchBounded(
     new URL('tuf/metadata/1.root.json', base).toString(),
-    MAX_MIRROR_METADATA_BYTES,
+    MAX_ROOT_BYTES,
     idleMs,
   );
   if (!bytes) throw new TufMirrorError(`${base}tuf/metadata/1.root.json is missing`, 'mirror.fetch-failed');
