@@ -211,7 +211,7 @@ describe('a lab admin: coreservice, installed, against a hub on loopback', () =>
   it('installs fft from the hub, shows it running in status, and uninstalls it', async () => {
     const hub = await serveCatalogCopy();
     const pluginsDir = join(ROOT, 'home', 'data', 'magellon', 'plugins');
-    const install = run('coreservice', ['install', 'fft', '--hub', hub]);
+    const install = run('coreservice', ['install', 'fft', '--unsigned', '--hub', hub]);
     expect(install.code, install.out).toBe(0);
     expect(install.stdout).toMatch(/installed fft \d+\.\d+\.\d+/);
     // The one default plugins dir: the per-user data dir, named in the output.

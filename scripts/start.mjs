@@ -53,6 +53,10 @@ const csArgs = [
   process.env.CORESERVICE_PORT ?? '8090',
   '--hub',
   process.env.MAGELLON_HUB_URL ?? hubUrl,
+  // The hub this command serves builds catalog/ unsigned (no TUF keys on a newcomer's machine), so
+  // CoreService is told so explicitly; a hub named by $MAGELLON_HUB_URL gets no such pass (give it
+  // $MAGELLON_HUB_ROOT, or $MAGELLON_HUB_UNSIGNED=1).
+  ...(process.env.MAGELLON_HUB_URL ? [] : ['--unsigned']),
 ];
 console.log(`$ hub ${hubArgs.join(' ')}`);
 let hubEnded;

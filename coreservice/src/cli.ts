@@ -103,6 +103,12 @@ Options:
   --sdk-version <v>     refuse plugins whose requires_sdk does not admit it ($MAGELLON_SDK_VERSION)
   --method <m>          install with this method only (uv, subprocess, …); default: the first that fits
   --trust <mode>        what --hub registries may install: all (default) or verified-only
+  --hub-root <file>     the --hub registries' pinned TUF root (a root.json you trust): every
+                        document and archive is verified against the hub's signed metadata before
+                        it is used ($MAGELLON_HUB_ROOT; root: per registry in the config file)
+  --unsigned            accept --hub registries that serve no signed metadata
+                        ($MAGELLON_HUB_UNSIGNED=1; unsigned: true in the config file). Without a
+                        root or this, installs from them are refused (unsigned-registry)
   --isolation <i>       how plugins are kept from CoreService and each other: auto (default: uid
                         as root, namespace with bubblewrap, else none), uid, namespace, none
                         ($MAGELLON_ISOLATION)
@@ -289,8 +295,15 @@ export async function main(argv: string[]): Promise<number> {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  // --hub and $MAGELLON_HUB_URL registries: verified with --hub-root ($MAGELLON_HUB_ROOT), or
+  // accepted unsigned with --unsigned ($MAGELLON_HUB_UNSIGNED=1); neither: refused when used.
+  const signing = {
+    root: values['hub-root'] ?? (process.env.MAGELLON_HUB_ROOT || undefined),
+    unsigned: values.unsigned === true || process.env.MAGELLON_HUB_UNSIGNED === '1',
+  };
+  const configModule = await load.config();
   const registriesFrom = (urls: readonly string[]): Registry[] =>
-    urls.map((url) => ({ url, trust: trust as TrustMode }));
+    configModule.registriesFrom(urls, trust as TrustMode, signing);
   const hubs: Registry[] = values.hub?.length
     ? registriesFrom(values.hub)
     : envHubs.length
@@ -647,6 +660,8 @@ function parse(argv: string[]) {
     strict: true,
     options: {
       hub: { type: 'string', multiple: true },
+      'hub-root': { type: 'string' },
+      unsigned: { type: 'boolean' },
       'plugins-dir': { type: 'string' },
       'sdk-version': { type: 'string' },
       to: { type: 'string' },

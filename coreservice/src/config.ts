@@ -5,11 +5,14 @@
 //
 //   registries:
 //     - url: http://mirror.lab.internal:8080   # asked first
+//       root: magellon-hub.root.json           # verified with the hub's pinned TUF root, as the hub is
 //       trust: all
 //     - url: https://hub.magellon.org
+//       root: magellon-hub.root.json           # the pinned root (relative: to this file's folder)
 //       trust: verified-only                   # or allow-list, with allow: [fft, ctf]
 //     - url: https://hub.lab.internal          # a private registry behind a bearer token:
 //       token_env: MAGELLON_LAB_HUB_TOKEN      # or token: …; sent to this origin only
+//       unsigned: true                         # it serves no signed metadata: accepted only when said so
 //   sdk_version: 2.3.0
 //   plugins_dir: /var/lib/magellon/plugins     # relative: to this file's folder
 //   log_level: info                            # coreservice serve: error, warn, info, debug
@@ -36,6 +39,8 @@
 //   broker:
 //     url_env: MAGELLON_LAB_BROKER_URL         # or url: amqp://user:password@rabbitmq:5672/ (plugin
 //                                              # liveness; MAGELLON_BROKER_URL wins over both)
+
+import { dirname, resolve } from 'node:path';
 import { parseYaml } from '@magellon/hub-core/node';
 import { z } from 'zod';
 import { InstallError } from './errors';
@@ -62,6 +67,17 @@ export interface Registry {
    */
   token?: string;
   token_env?: string;
+  /**
+   * The registry's pinned TUF root (a path to a root.json the operator trusts): every document and
+   * archive from it is verified against its signed metadata first (trust.ts). A mirror names the
+   * root of the hub it mirrors.
+   */
+  root?: string;
+  /**
+   * Without a root, the registry is used only when this says so: its documents and archives are
+   * then checked against each other (sha256) but nothing proves who made them nor how fresh they are.
+   */
+  unsigned?: boolean;
 }
 
 const registrySchema = z
@@ -77,8 +93,17 @@ const registrySchema = z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'token_env names an environment variable')
       .optional(),
+    root: z.string().min(1, 'root names a root.json file').max(4096).optional(),
+    unsigned: z.boolean().optional(),
   })
   .strict()
+  .refine((r) => r.root !== undefined || r.unsigned === true, {
+    message:
+      'a registry needs its pinned TUF root (root: <root.json>), or unsigned: true to accept it without signed metadata',
+  })
+  .refine((r) => r.root === undefined || r.unsigned !== true, {
+    message: 'a registry takes root or unsigned: true, not both',
+  })
   .refine((r) => r.trust !== 'allow-list' || (r.allow && r.allow.length > 0), {
     message: 'a registry with trust allow-list needs allow: [plugin ids]',
   })
@@ -202,16 +227,37 @@ export function readConfigFile(path: string): ConfigFile {
       `${path}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`,
     );
   }
+  // A pinned root is a path relative to this file's folder.
+  for (const reg of result.data.registries ?? []) {
+    if (reg.root !== undefined) reg.root = resolve(dirname(resolve(path)), reg.root);
+  }
   return result.data;
 }
 
-/** A registry given as a plain URL trusts everything it serves. */
+/**
+ * A registry given as a plain URL (the programmatic API's shorthand) trusts everything it serves,
+ * unsigned: the caller chose it. The config file and the CLI never make one without a root or an
+ * explicit `unsigned`.
+ */
 export const asRegistry = (r: string | Registry): Registry =>
-  typeof r === 'string' ? { url: r, trust: 'all' } : r;
+  typeof r === 'string' ? { url: r, trust: 'all', unsigned: true } : r;
 
-/** Turns `--hub` URLs (or MAGELLON_HUB_URL entries) into registries with one trust mode. */
-export function registriesFrom(urls: readonly string[], trust: TrustMode = 'all'): Registry[] {
-  return urls.map((url) => ({ url, trust }));
+/**
+ * Turns `--hub` URLs (or MAGELLON_HUB_URL entries) into registries with one trust mode, each
+ * verified with the pinned `root` when given, else unsigned only when `unsigned` says so (else a
+ * use of it is refused with unsigned-registry).
+ */
+export function registriesFrom(
+  urls: readonly string[],
+  trust: TrustMode = 'all',
+  signing: { root?: string; unsigned?: boolean } = {},
+): Registry[] {
+  return urls.map((url) => ({
+    url,
+    trust,
+    ...(signing.root !== undefined ? { root: resolve(signing.root) } : {}),
+    ...(signing.root === undefined && signing.unsigned ? { unsigned: true } : {}),
+  }));
 }
 
 /**

@@ -18,7 +18,14 @@ export type InstallErrorCode =
   | 'backend-failed' // 500: the backend could not prepare, start or stop the plugin
   | 'unreadable-record' // 500: a record CoreService keeps (a receipt) is garbled or not its plugin's
   | 'ambiguous-backend' // 409: a dispatch to a category of several backends, none pinned nor named
-  | 'plugin-unavailable'; // 502: the plugin's namespace was asked for and no replica of it is healthy
+  | 'plugin-unavailable' // 502: the plugin's namespace was asked for and no replica of it is healthy
+  // The registry's signed metadata (TUF) refused what it served; nothing is installed:
+  | 'unsigned-registry' // 403: a registry with no pinned root, not explicitly accepted unsigned
+  | 'metadata-expired' // 502: its timestamp, snapshot, targets or root has expired (a frozen hub or mirror)
+  | 'metadata-rollback' // 502: its metadata is older than what this CoreService already saw from it
+  | 'metadata-unsigned' // 502: signatures below threshold, by a key the root does not name, or not over these bytes
+  | 'metadata-mismatch' // 502: documents from different revisions, or one that disagrees with the signed targets
+  | 'target-unsigned'; // 502: the document or archive is in no signed targets (or not signed by the plugin's authors)
 
 const STATUS: Record<InstallErrorCode, number> = {
   'not-found': 404,
@@ -40,7 +47,23 @@ const STATUS: Record<InstallErrorCode, number> = {
   'unreadable-record': 500,
   'ambiguous-backend': 409,
   'plugin-unavailable': 502,
+  'unsigned-registry': 403,
+  'metadata-expired': 502,
+  'metadata-rollback': 502,
+  'metadata-unsigned': 502,
+  'metadata-mismatch': 502,
+  'target-unsigned': 502,
 };
+
+/** The refusals of a registry's signed metadata (trust.ts): each is named, and nothing is installed. */
+export const METADATA_REFUSALS: ReadonlySet<InstallErrorCode> = new Set<InstallErrorCode>([
+  'unsigned-registry',
+  'metadata-expired',
+  'metadata-rollback',
+  'metadata-unsigned',
+  'metadata-mismatch',
+  'target-unsigned',
+]);
 
 export class InstallError extends Error {
   readonly status: number;

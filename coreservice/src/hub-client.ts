@@ -47,6 +47,8 @@ export interface HubClientOptions {
   retries?: number;
   /** The registry's Authorization header (registryAuthorization), for its own origin only. */
   authorization?: string;
+  /** Checks the document's bytes before they are parsed (its signed target's length and sha256); throws to refuse. */
+  check?: (bytes: Buffer) => void;
 }
 
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
@@ -126,9 +128,11 @@ async function fetchOnce(
       RETRYABLE_CODES.has(code),
     );
   }
+  const bytes = Buffer.concat(chunks);
+  opts.check?.(bytes);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    parsed = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new InstallError('hub-unreachable', `${url.pathname} from ${hub} is not JSON`);
   }

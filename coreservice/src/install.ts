@@ -281,6 +281,7 @@ export async function installVersionLocked(
     from: 'registry',
     resolved: await resolveInRegistries({
       registries: opts.hubs,
+      pluginsDir: opts.pluginsDir,
       pluginId: opts.pluginId,
       version: opts.version,
       onEvent: opts.onEvent,

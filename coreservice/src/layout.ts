@@ -11,6 +11,7 @@
 //     .uploads/upload-<pid>-<ms>-<rand>.mpn
 //     .<id>.lock/  .<id>.holder          the plugin's lock and who holds it
 //     .admin-token
+//     .tuf/<root sha256 16 hex>/        a registry's trusted TUF metadata (the pinned root, then the last seen)
 //     <id>/                              the plugin's home
 //       receipt.json state.json identity.json heartbeat.key
 //       <version>/                       the verified files of a version (manifest.yaml, main.py, wheels/)
@@ -62,6 +63,13 @@ export const stagingDir = (pluginsDir: string) => join(pluginsDir, STAGING);
 export const uploadsDir = (pluginsDir: string) => join(pluginsDir, UPLOADS);
 /** `<plugins_dir>/.admin-token`: the token the service made, when none is given. */
 export const adminTokenFile = (pluginsDir: string) => join(pluginsDir, ADMIN_TOKEN);
+/**
+ * `<plugins_dir>/.tuf/<key>/`: the TUF metadata a registry's client trusts (the pinned root, then the
+ * newest root, timestamp, snapshot and targets it verified), keyed by the pinned root's sha256, so a
+ * mirror pinned to the hub's root shares what was seen from the hub: neither can go back past it.
+ */
+export const tufStateDir = (pluginsDir: string, rootSha256: string) =>
+  join(pluginsDir, '.tuf', rootSha256.slice(0, 16));
 /**
  * `<plugins_dir>/.categories/<slug>.json`: the backend the operator pinned as a category's default,
  * one file per category (two pins never rewrite each other's file). `slug` must be a category slug.

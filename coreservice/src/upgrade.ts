@@ -52,7 +52,10 @@ export async function listUpgrades(opts: {
 }): Promise<UpgradeChoices> {
   const receipt = readReceipt(opts.pluginsDir, opts.pluginId);
   if (!receipt) throw new InstallError('not-found', `${opts.pluginId} is not installed`);
-  const { doc, registry } = await firstDocument(opts.hubs, opts.pluginId, opts.lookup);
+  const { doc, registry } = await firstDocument(opts.hubs, opts.pluginId, {
+    ...opts.lookup,
+    pluginsDir: opts.pluginsDir,
+  });
   return {
     installed: receipt.version,
     hub: registry.url,
@@ -162,6 +165,7 @@ export async function upgradeFromHub(
     // whose trust mode admits it; the latest when no version is asked for.
     const resolved = await resolveInRegistries({
       registries: opts.hubs,
+      pluginsDir: opts.pluginsDir,
       pluginId: opts.pluginId,
       version: opts.to,
       onEvent: opts.onEvent,

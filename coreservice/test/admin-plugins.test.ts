@@ -143,7 +143,7 @@ describe('GET /admin/plugins', () => {
   it('a registry whose trust mode refuses the plugin offers nothing, each newer version skipped for trust', async () => {
     const listing = await listPlugins({
       pluginsDir,
-      hubs: [{ url: registryUrl, trust: 'allow-list', allow: ['ctf'] }],
+      hubs: [{ url: registryUrl, trust: 'allow-list', allow: ['ctf'], unsigned: true }],
       sdkVersion: '2.1.0',
       update: true,
     });

@@ -36,7 +36,7 @@ const runIn = (opts: { cwd?: string; env?: NodeJS.ProcessEnv }, ...args: string[
 
 /** Runs the CLI against the test hub on `dir`, without blocking this process (the hub runs in it). */
 const run = (dir: string, ...args: string[]) =>
-  runCoreservice(['--hub', hub.url, '--plugins-dir', dir, ...args], { env: process.env });
+  runCoreservice(['--unsigned', '--hub', hub.url, '--plugins-dir', dir, ...args], { env: process.env });
 
 describe('coreservice CLI', () => {
   it('installs, lists, upgrades, refuses a downgrade without the flag, uninstalls; --json everywhere', async () => {
@@ -82,7 +82,7 @@ describe('coreservice CLI', () => {
           new Promise<number | null>((resolve) => {
             const child = spawn(
               process.execPath,
-              [BIN, '--hub', hub.url, '--plugins-dir', dir, 'install', 'topaz'],
+              [BIN, '--unsigned', '--hub', hub.url, '--plugins-dir', dir, 'install', 'topaz'],
               { stdio: 'ignore' },
             );
             child.once('exit', resolve);
@@ -242,7 +242,7 @@ describe('running plugins from the CLI', () => {
     const code = await new Promise<number | null>((resolve) => {
       const c = spawn(
         process.execPath,
-        [BIN, '--hub', hub.url, '--plugins-dir', 'rel/plugins', 'install', 'fft@1.0.0'],
+        [BIN, '--unsigned', '--hub', hub.url, '--plugins-dir', 'rel/plugins', 'install', 'fft@1.0.0'],
         { cwd, stdio: 'ignore' },
       );
       c.once('exit', resolve);
@@ -254,7 +254,10 @@ describe('running plugins from the CLI', () => {
   it('--config: registries with trust modes; --trust verified-only on --hub', async () => {
     const dir = mkdtempSync(join(scratch, 'p-'));
     const cfg = join(dir, '..', `cfg-${Date.now()}.yaml`);
-    writeFileSync(cfg, `registries:\n  - url: ${hub.url}\n    trust: allow-list\n    allow: [fft]\n`);
+    writeFileSync(
+      cfg,
+      `registries:\n  - url: ${hub.url}\n    trust: allow-list\n    allow: [fft]\n    unsigned: true\n`,
+    );
     const child = (args: string[]) =>
       new Promise<{ code: number | null; stdout: string }>((resolve) => {
         const c = spawn(process.execPath, [BIN, '--plugins-dir', dir, '--config', cfg, ...args], {
@@ -284,7 +287,7 @@ describe('running plugins from the CLI', () => {
     delete env.MAGELLON_ADMIN_TOKEN;
     const child = spawn(
       process.execPath,
-      [BIN, '--hub', hub.url, '--plugins-dir', dir, 'serve', '--port', '0'],
+      [BIN, '--unsigned', '--hub', hub.url, '--plugins-dir', dir, 'serve', '--port', '0'],
       { env },
     );
     let out = '';
@@ -510,6 +513,7 @@ ${end}
     });
     const inst = await runIn(
       { env: started },
+      '--unsigned',
       '--hub',
       hub.url,
       '--plugins-dir',
@@ -558,7 +562,7 @@ ${end}
       const env = cleanEnv({ MAGELLON_ADMIN_TOKEN: 'test-admin-token-0123456789abcdefXYZ' });
       const child = spawn(
         process.execPath,
-        [BIN, '--hub', hub.url, '--plugins-dir', dir, 'serve', '--port', '0', ...level],
+        [BIN, '--unsigned', '--hub', hub.url, '--plugins-dir', dir, 'serve', '--port', '0', ...level],
         { env },
       );
       let out = '';

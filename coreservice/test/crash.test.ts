@@ -33,7 +33,7 @@ function upgradeUntilKilled(
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      [BIN, '--hub', controlled.url, '--plugins-dir', dir, 'upgrade', 'fft', '--to', '1.5.0'],
+      [BIN, '--unsigned', '--hub', controlled.url, '--plugins-dir', dir, 'upgrade', 'fft', '--to', '1.5.0'],
       {
         stdio: 'ignore',
         env: { ...process.env, MAGELLON_CORESERVICE_CRASH_AT: stage },

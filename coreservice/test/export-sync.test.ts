@@ -74,7 +74,16 @@ describe('coreservice export and sync', () => {
     // --dry-run: the plan, nothing changed, exit 1 (the dir does not match yet).
     const b = fresh();
     const before = snapshot(b);
-    const dry = await runCoreservice(['sync', file, '--dry-run', '--plugins-dir', b, '--hub', hub.url]);
+    const dry = await runCoreservice([
+      'sync',
+      file,
+      '--dry-run',
+      '--plugins-dir',
+      b,
+      '--unsigned',
+      '--hub',
+      hub.url,
+    ]);
     expect(dry.code).toBe(1);
     expect(dry.stdout).toContain('would install fft 1.0.0');
     expect(dry.stdout).toContain('would install ctf 1.0.0');
@@ -103,7 +112,16 @@ describe('coreservice export and sync', () => {
     await upgradeFromHub({ pluginsDir: b, hubs: [hub.url], pluginId: 'fft', to: '1.1.0' });
     await uninstall(b, 'ctf', { purge: true });
     await installFromHub({ pluginsDir: b, hubs: [hub.url], pluginId: 'topaz' });
-    const drift = await runCoreservice(['sync', file, '--json', '--plugins-dir', b, '--hub', hub.url]);
+    const drift = await runCoreservice([
+      'sync',
+      file,
+      '--json',
+      '--plugins-dir',
+      b,
+      '--unsigned',
+      '--hub',
+      hub.url,
+    ]);
     expect(drift.code).toBe(1);
     const report = JSON.parse(drift.stdout) as { ok: boolean; result: SyncReport };
     expect(report.ok).toBe(false);
@@ -189,7 +207,16 @@ describe('coreservice export and sync', () => {
     await installFromHub({ pluginsDir: e, hubs: [hub.url], pluginId: 'fft', version: '1.0.0' });
     const before = snapshot(e);
     const broken = writeLockFile('broken.lock.json', '{\n  "lockfile_version": 1,\n  "plugins": [ , ]\n}\n');
-    const run = await runCoreservice(['sync', broken, '--prune', '--plugins-dir', e, '--hub', hub.url]);
+    const run = await runCoreservice([
+      'sync',
+      broken,
+      '--prune',
+      '--plugins-dir',
+      e,
+      '--unsigned',
+      '--hub',
+      hub.url,
+    ]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`${broken}:3:`);
     expect(snapshot(e)).toEqual(before);

@@ -127,7 +127,7 @@ export function cleanCoreserviceEnv(more: Record<string, string> = {}): NodeJS.P
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
     if (
-      /^MAGELLON_(PLUGINS_DIR|CORESERVICE_CONFIG|LOG_LEVEL|ADMIN_TOKEN|HUB_URL|BROKER_URL|PLUGIN_.*|PYTHON_.*)$/.test(
+      /^MAGELLON_(PLUGINS_DIR|CORESERVICE_CONFIG|LOG_LEVEL|ADMIN_TOKEN|HUB_URL|HUB_ROOT|HUB_UNSIGNED|BROKER_URL|PLUGIN_.*|PYTHON_.*)$/.test(
         name,
       ) ||
       name === 'XDG_DATA_HOME'
@@ -176,7 +176,7 @@ export function startServe(
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [CORESERVICE_BIN, '--hub', hubUrl, '--plugins-dir', dir, 'serve', '--port', '0'],
+      [CORESERVICE_BIN, '--unsigned', '--hub', hubUrl, '--plugins-dir', dir, 'serve', '--port', '0'],
       {
         stdio: ['ignore', 'pipe', 'ignore'],
         env: { ...process.env, ...env, MAGELLON_ADMIN_TOKEN: SERVE_TOKEN },

@@ -297,7 +297,7 @@ describe('installFromFile (an uploaded .mpn)', () => {
 describe('registries: trust modes, priority and unreachable mirrors', () => {
   it('verified-only refuses a community plugin (403 untrusted) and accepts a verified one', async () => {
     const dir = freshPluginsDir();
-    const strict = [{ url: hub.url, trust: 'verified-only' as const }];
+    const strict = [{ url: hub.url, trust: 'verified-only' as const, unsigned: true }];
     const err = await expectFailure(
       installFromHub({ pluginsDir: dir, hubs: strict, pluginId: 'topaz' }),
       'untrusted',
@@ -311,8 +311,8 @@ describe('registries: trust modes, priority and unreachable mirrors', () => {
   it('an allow-list mirror passes on what it does not allow; the next registry serves it', async () => {
     const dir = freshPluginsDir();
     const hubs = [
-      { url: hub.url, trust: 'allow-list' as const, allow: ['fft'] },
-      { url: `${hub.url}/`, trust: 'all' as const },
+      { url: hub.url, trust: 'allow-list' as const, allow: ['fft'], unsigned: true },
+      { url: `${hub.url}/`, trust: 'all' as const, unsigned: true },
     ];
     expect((await installFromHub({ pluginsDir: dir, hubs, pluginId: 'fft' })).registry).toBe(hub.url);
     expect((await installFromHub({ pluginsDir: dir, hubs, pluginId: 'topaz' })).registry).toBe(`${hub.url}/`);
@@ -339,12 +339,12 @@ describe('the config file', () => {
     const good = join(d, 'good.yaml');
     writeFileSync(
       good,
-      'registries:\n  - url: http://mirror:8080\n    trust: allow-list\n    allow: [fft]\n  - url: https://hub.magellon.org\nsdk_version: 2.3.0\nplugins:\n  fft:\n    log_level: debug\n',
+      'registries:\n  - url: http://mirror:8080\n    trust: allow-list\n    allow: [fft]\n    unsigned: true\n  - url: https://hub.magellon.org\n    unsigned: true\nsdk_version: 2.3.0\nplugins:\n  fft:\n    log_level: debug\n',
     );
     expect(readConfigFile(good)).toEqual({
       registries: [
-        { url: 'http://mirror:8080', trust: 'allow-list', allow: ['fft'] },
-        { url: 'https://hub.magellon.org', trust: 'all' },
+        { url: 'http://mirror:8080', trust: 'allow-list', allow: ['fft'], unsigned: true },
+        { url: 'https://hub.magellon.org', trust: 'all', unsigned: true },
       ],
       sdk_version: '2.3.0',
       plugins: { fft: { log_level: 'debug' } },
@@ -352,7 +352,11 @@ describe('the config file', () => {
     const cases: [string, RegExp][] = [
       ['registries: [\n  {url: x', /bad\.yaml:\d+:\d+/],
       ['registries:\n  - url: ftp://x\n', /registries\.0\.url: a registry url must be an http\(s\) URL/],
-      ['registries:\n  - url: http://x\n    trust: allow-list\n', /needs allow/],
+      ['registries:\n  - url: http://x\n    trust: allow-list\n    unsigned: true\n', /needs allow/],
+      [
+        'registries:\n  - url: http://x\n',
+        /registries\.0: a registry needs its pinned TUF root \(root: <root\.json>\), or unsigned: true/,
+      ],
       ['plugin_dir: /x\n', /plugin_dir|unrecognized/i],
       ['docker:\n  network: bridge\n', /docker\.network: network must be host, none or container:<name>/],
       ['docker:\n  network: "container:x --privileged"\n', /docker\.network: network must be host/],

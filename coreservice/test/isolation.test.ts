@@ -65,7 +65,7 @@ async function serve(
 ): Promise<Served> {
   const child = spawn(
     process.execPath,
-    [BIN, '--hub', hub.url, '--plugins-dir', pluginsDir, 'serve', '--port', '0'],
+    [BIN, '--unsigned', '--hub', hub.url, '--plugins-dir', pluginsDir, 'serve', '--port', '0'],
     {
       env: { ...process.env, ...env, MAGELLON_ADMIN_TOKEN: token },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -279,6 +279,7 @@ describe('a plugin with a uv.lock, from a private index', () => {
       const r = await cli([
         '--plugins-dir',
         installed,
+        '--unsigned',
         '--hub',
         controlled.url,
         'upgrade',

@@ -71,7 +71,12 @@ afterAll(async () => {
 
 let n = 0;
 const fresh = () => join(scratch, `plugins-${n++}`);
-const registry = (extra: Partial<Registry> = {}): Registry => ({ url: urlOf(gate), trust: 'all', ...extra });
+const registry = (extra: Partial<Registry> = {}): Registry => ({
+  url: urlOf(gate),
+  trust: 'all',
+  unsigned: true,
+  ...extra,
+});
 
 describe('a private registry behind a bearer token', () => {
   it('installs with the token, sent to the registry for its document and its own archive; nothing records it', async () => {
@@ -147,7 +152,10 @@ describe('a private registry behind a bearer token', () => {
     archives = 'own';
     const dir = fresh();
     const config = join(scratch, 'coreservice.yaml');
-    writeFileSync(config, `registries:\n  - url: ${urlOf(gate)}\n    token_env: LAB_HUB_TOKEN\n`);
+    writeFileSync(
+      config,
+      `registries:\n  - url: ${urlOf(gate)}\n    token_env: LAB_HUB_TOKEN\n    unsigned: true\n`,
+    );
     const base = ['--config', config, '--plugins-dir', dir];
     const unset = await runCoreservice([...base, 'install', 'fft', '--json']);
     expect(unset.code).not.toBe(0);
@@ -158,7 +166,10 @@ describe('a private registry behind a bearer token', () => {
     expect(ok.stdout + ok.stderr).not.toContain(TOKEN);
     expect(JSON.parse(ok.stdout).result).toMatchObject({ plugin_id: 'fft' });
 
-    writeFileSync(config, `registries:\n  - url: ${urlOf(gate)}\n    token: a\n    token_env: B\n`);
+    writeFileSync(
+      config,
+      `registries:\n  - url: ${urlOf(gate)}\n    token: a\n    token_env: B\n    unsigned: true\n`,
+    );
     const both = await runCoreservice([...base, 'list']);
     expect(both.stdout + both.stderr).toMatch(/registries\.0: a registry takes token or token_env, not both/);
   }, 120_000);

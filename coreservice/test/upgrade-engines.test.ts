@@ -339,7 +339,7 @@ for (const [name, startEngine] of [
         if (!engine) return ctx.skip();
         const { dir, home, old } = await installed();
         const killed = await runCoreservice(
-          ['--hub', hub(), '--plugins-dir', dir, 'upgrade', id, '--to', '1.1.0'],
+          ['--unsigned', '--hub', hub(), '--plugins-dir', dir, 'upgrade', id, '--to', '1.1.0'],
           { env: cleanCoreserviceEnv({ ...engine.env, MAGELLON_CORESERVICE_CRASH_AT: stage }) },
         );
         expect(killed.signal, killed.stderr).toBe('SIGKILL');

@@ -120,7 +120,9 @@ describe('hub mirror', () => {
     servers.push(served);
     const dir = mkdtempSync(join(scratch, 'plugins-'));
     const run = (...args: string[]) =>
-      runCoreservice(['--hub', served.url, '--plugins-dir', dir, ...args], { env: process.env });
+      runCoreservice(['--unsigned', '--hub', served.url, '--plugins-dir', dir, ...args], {
+        env: process.env,
+      });
     const installed = await run('install', 'fft@1.0.0', '--json');
     expect(installed.code, installed.stdout + installed.stderr).toBe(0);
     const up = await run('upgrade', 'fft', '--json');
