@@ -11,6 +11,7 @@ import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFil
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { TUF_METADATA_FILE } from '@magellon/hub-core';
+import { tufRefusalKind } from '@magellon/hub-core/node';
 import { Metadata, MetadataKind, type Root } from '@tufjs/models';
 import { BaseFetcher, Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
@@ -130,19 +131,25 @@ export function copyTufState(from: string, to: string): void {
   }
 }
 
-/** Turns a tuf-js failure into a refusal that names what happened. */
+/** Turns a tuf-js failure into a refusal that names what happened (the kinds CoreService names too). */
 function refusal(err: unknown, origin: string): TufMirrorError {
   if (err instanceof TufMirrorError) return err;
   const msg = (err as Error)?.message ?? String(err);
-  if (/is less than current version|Missing file .* in new snapshot/.test(msg))
+  const kind = tufRefusalKind(err);
+  if (kind === 'rollback' || /Missing file .* in new snapshot/.test(msg))
     return new TufMirrorError(
       `rollback refused: ${origin} serves older signed metadata than this mirror already holds (${msg})`,
       'mirror.rollback',
     );
-  if (/expired/i.test(msg))
+  if (kind === 'expired')
     return new TufMirrorError(
       `freeze refused: ${origin}'s signed metadata has expired (${msg}); the hub must re-sign it`,
       'mirror.expired',
+    );
+  if (kind === 'mismatch')
+    return new TufMirrorError(
+      `${origin}'s signed metadata does not match the lengths and hashes it signed: files from different revisions (${msg})`,
+      'mirror.untrusted',
     );
   return new TufMirrorError(
     `${origin}'s signed metadata does not verify against the trusted root (${msg})`,
