@@ -231,7 +231,7 @@ describe('hub mirror of a signed hub (TUF)', () => {
   const signedMirror = (from: string, to: string, ...more: string[]) =>
     runHubAsync(['mirror', '--from', from, '--to', to, '--root', rootFile, ...more]);
 
-  it('mirrors the metadata; a tuf-js client pinning 1.root.json verifies and downloads from the mirror alone', async () => {
+  it('mirrors the metadata; a tuf-js client and CoreService pinning 1.root.json verify and install from the mirror alone', async () => {
     const hub = await startNode(v1);
     servers.push(hub);
     const to = join(scratch, 'signed-mirror');
@@ -268,7 +268,18 @@ describe('hub mirror of a signed hub (TUF)', () => {
       const file = await updater.downloadTarget(info!, join(client, 'targets', path.replaceAll('/', '_')));
       expect(readFileSync(file).equals(readFileSync(join(v1, path)))).toBe(true);
     }
-  }, 180_000);
+
+    // CoreService pinning the same root installs from the mirror, served by the hub's server.
+    const served = await startNode(to);
+    servers.push(served);
+    const dir = mkdtempSync(join(scratch, 'signed-plugins-'));
+    const installed = await runCoreservice(
+      ['--hub', served.url, '--hub-root', rootFile, '--plugins-dir', dir, 'install', 'fft@1.1.0', '--json'],
+      { env: process.env },
+    );
+    expect(installed.code, installed.stdout + installed.stderr).toBe(0);
+    await stopAllUnder(scratch);
+  }, 240_000);
 
   it('refuses an origin that went back to older metadata (rollback), naming it; the mirror is unchanged', async () => {
     const old = await staticHost(v1);
