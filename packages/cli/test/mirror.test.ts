@@ -231,7 +231,7 @@ describe('hub mirror of a signed hub (TUF)', () => {
   const signedMirror = (from: string, to: string, ...more: string[]) =>
     runHubAsync(['mirror', '--from', from, '--to', to, '--root', rootFile, ...more]);
 
-  it('mirrors the metadata; a tuf-js client and CoreService pinning 1.root.json verify and install from the mirror alone', async () => {
+  it('mirrors the metadata; a tuf-js client and CoreService pinning 1.root.json verify, install and upgrade from the mirror alone', async () => {
     const hub = await startNode(v1);
     servers.push(hub);
     const to = join(scratch, 'signed-mirror');
@@ -273,11 +273,19 @@ describe('hub mirror of a signed hub (TUF)', () => {
     const served = await startNode(to);
     servers.push(served);
     const dir = mkdtempSync(join(scratch, 'signed-plugins-'));
-    const installed = await runCoreservice(
-      ['--hub', served.url, '--hub-root', rootFile, '--plugins-dir', dir, 'install', 'fft@1.1.0', '--json'],
-      { env: process.env },
-    );
+    const cs = (...args: string[]) =>
+      runCoreservice(['--hub', served.url, '--hub-root', rootFile, '--plugins-dir', dir, ...args, '--json'], {
+        env: process.env,
+      });
+    const installed = await cs('install', 'fft@1.0.0');
     expect(installed.code, installed.stdout + installed.stderr).toBe(0);
+    // And upgrades from it, the origin still stopped: the mirror alone, verified with the same root.
+    const upgraded = await cs('upgrade', 'fft');
+    expect(upgraded.code, upgraded.stdout + upgraded.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'fft', 'receipt.json'), 'utf8'))).toMatchObject({
+      version: '1.1.0',
+      registry: served.url,
+    });
     await stopAllUnder(scratch);
   }, 240_000);
 
