@@ -14,16 +14,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { tufRefusalKind } from '@magellon/hub-core/node';
 import { escapeControl } from '@magellon/hub-core/text';
 import type { TargetFile } from '@tufjs/models';
 import lockfile from 'proper-lockfile';
 import { BaseFetcher, Updater } from 'tuf-js';
-import {
-  BadVersionError,
-  DownloadHTTPError,
-  DownloadLengthMismatchError,
-  ExpiredMetadataError,
-} from 'tuf-js/dist/error';
+import { DownloadHTTPError } from 'tuf-js/dist/error';
 import { request } from 'undici';
 import { type Registry, registryAuthorization } from './config';
 import { InstallError } from './errors';
@@ -91,34 +87,6 @@ const where = (reg: Registry) => `the signed metadata of ${reg.url}`;
 
 type Refusal = 'metadata-expired' | 'metadata-rollback' | 'metadata-unsigned' | 'metadata-mismatch';
 
-/**
- * Which refusal a tuf-js error is. tuf-js wraps what goes wrong while loading snapshot and targets
- * in a RuntimeError whose message carries the inner error's (its classes set no name), so the
- * inner messages of @tufjs/models and tuf-js's trusted store are recognised too.
- */
-function refusalKind(err: unknown): Refusal | undefined {
-  if (err instanceof ExpiredMetadataError) return 'metadata-expired';
-  if (err instanceof BadVersionError) return 'metadata-rollback';
-  if (err instanceof DownloadLengthMismatchError) return 'metadata-mismatch';
-  const name = (err as Error)?.constructor?.name ?? '';
-  if (name === 'UnsignedMetadataError') return 'metadata-unsigned';
-  if (name === 'LengthOrHashMismatchError') return 'metadata-mismatch';
-  const message = String((err as Error)?.message ?? err);
-  if (/\bis expired\b/.test(message)) return 'metadata-expired';
-  if (/less than current version|does not match snapshot version|doesn't match timestamp/.test(message))
-    return 'metadata-rollback';
-  if (/was signed by \d+\/\d+ keys/.test(message)) return 'metadata-unsigned';
-  if (/Expected (length|hash) |Max length reached/.test(message)) return 'metadata-mismatch';
-  if (
-    name === 'RepositoryError' ||
-    name === 'ValueError' ||
-    name === 'RuntimeError' ||
-    err instanceof SyntaxError
-  )
-    return 'metadata-unsigned';
-  return undefined;
-}
-
 const REFUSAL_TEXT: Record<Refusal, string> = {
   'metadata-expired': 'has expired: a frozen hub or a stale mirror',
   'metadata-rollback': 'is older than what this CoreService already verified: a rollback',
@@ -137,8 +105,9 @@ function refusal(reg: Registry, err: unknown): Error {
       `${reg.url} serves no signed metadata its pinned root can check (${detail}); pin the right root, or accept it unsigned`,
     );
   }
-  const kind = refusalKind(err);
-  if (!kind) return err as Error;
+  const found = tufRefusalKind(err);
+  if (!found) return err as Error;
+  const kind: Refusal = `metadata-${found}`;
   return new InstallError(kind, `${where(reg)} ${REFUSAL_TEXT[kind]} (${detail}); refusing it`);
 }
 

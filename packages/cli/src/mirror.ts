@@ -3,13 +3,18 @@
 // so `hub serve --build <dir>`, the Node server or any static host serves the mirror unchanged.
 // Incremental: documents are asked for with If-None-Match, archives already mirrored with the same
 // sha256 are kept. Each archive is streamed through the domain library's download (size cap and
-// sha256 in one pass). The new mirror is assembled in a staging dir beside the target and swapped
-// in only when every archive verified, so a mirror is never half-updated.
+// sha256 in one pass). A signed hub's TUF metadata is verified from a pinned root (mirror-tuf.ts),
+// copied, and every mirrored target checked against it. The new mirror is assembled in a staging
+// dir and published only when everything verified: a new mirror by one rename; an existing one
+// file by file, each by rename, targets first and timestamp.json last, so a reader sees the old
+// consistent set or the new one. `--to s3://` publishes the same files into a bucket, same order.
+import { createHash } from 'node:crypto';
 import {
   existsSync,
   linkSync,
   lstatSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   realpathSync,
@@ -17,8 +22,9 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { resolveRoute } from '@magellon/hub-api';
+import { type ObjectStore, type PutResult, resolveRoute } from '@magellon/hub-api';
 import { MAX_UPLOAD_ARCHIVE_BYTES } from '@magellon/hub-api/node';
 import {
   BUNDLE_MANIFEST,
@@ -28,6 +34,7 @@ import {
   indexDocumentReadSchema,
   pluginDocumentReadSchema,
   serializeDocument,
+  TUF_METADATA_DIR,
 } from '@magellon/hub-core';
 import {
   bundleFiles,
@@ -37,6 +44,17 @@ import {
   prepareBundle,
 } from '@magellon/hub-core/node';
 import { request } from 'undici';
+import {
+  copyTufState,
+  MAX_MIRROR_METADATA_BYTES,
+  MIRROR_TUF_STATE,
+  originFirstRoot,
+  originIsSigned,
+  seedRoot,
+  type TufMirror,
+  TufMirrorError,
+  verifyOrigin,
+} from './mirror-tuf';
 
 /** Where a mirror records its origin and each document's origin ETag (for If-None-Match). */
 export const MIRROR_STATE = '.hub-mirror.json';
@@ -45,6 +63,7 @@ export const MIRROR_STATE = '.hub-mirror.json';
 export const MAX_MIRROR_DOCUMENT_BYTES = 64 * 1024 * 1024;
 
 const SHA256 = /^[0-9a-f]{64}$/;
+const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 export class MirrorError extends Error {
   constructor(
@@ -53,7 +72,10 @@ export class MirrorError extends Error {
       | 'mirror.bad-target'
       | 'mirror.fetch-failed'
       | 'mirror.bad-document'
-      | 'mirror.write-failed',
+      | 'mirror.write-failed'
+      | 'mirror.rollback'
+      | 'mirror.expired'
+      | 'mirror.untrusted',
   ) {
     super(message);
     this.name = 'MirrorError';
@@ -63,8 +85,14 @@ export class MirrorError extends Error {
 export interface MirrorOptions {
   /** The hub's base URL (http or https). */
   from: string;
-  /** The mirror dir. */
+  /** The mirror dir (or, with `store`, how to name the bucket in messages). */
   to: string;
+  /** Mirror into this object store (`--to s3://…`) instead of a dir. */
+  store?: ObjectStore;
+  /** The root metadata the operator trusts (`--root`); without it a first run trusts the origin's 1.root.json. */
+  root?: Buffer;
+  /** Loud lines for the operator (trust on first use). */
+  onWarning?: (line: string) => void;
   /** No answer (or no byte) for this long fails the request. */
   idleTimeoutMs?: number;
   onProgress?: (line: string) => void;
@@ -84,11 +112,17 @@ export interface MirrorSummary {
   refused: Refusal[];
   /** Whether the mirror dir was replaced (false when anything was refused: it stays as it was). */
   updated: boolean;
+  /** For a signed hub: the timestamp version mirrored, and whether the root was trusted on first use. */
+  signed?: { version: number; firstUse: boolean };
+  /** For a bucket: objects sent and objects already there. */
+  objects?: { sent: number; unchanged: number };
 }
 
 interface State {
   from: string;
   documents: Record<string, { origin_etag: string }>;
+  /** The tuf/metadata/ files of this mirror's current set (the next run keeps them one more round). */
+  tuf_files?: string[];
 }
 
 /** An archive the mirror will hold: its key under the mirror, where to get it, what it must be. */
@@ -218,10 +252,17 @@ function readRegular(dir: string, rel: string, max: number): Buffer | undefined 
   }
 }
 
-/** What the existing mirror holds: its state, its manifest, and an archive's file if it matches. */
-function previousMirror(out: string) {
-  const stateBytes = readRegular(out, MIRROR_STATE, 16 * 1024 * 1024);
-  const manifestBytes = readRegular(out, BUNDLE_MANIFEST, 256 * 1024 * 1024);
+/**
+ * What the existing mirror holds: its state, its manifest, and an archive's file if it matches.
+ * For a bucket, `dir` holds the state and manifest read from it, and `remoteHas` says whether the
+ * bucket already holds an archive with that sha256 and size (then it is kept there).
+ */
+function previousMirror(
+  dir: string,
+  remoteHas?: (key: string, sha256: string, size: number) => Promise<boolean>,
+) {
+  const stateBytes = readRegular(dir, MIRROR_STATE, 16 * 1024 * 1024);
+  const manifestBytes = readRegular(dir, BUNDLE_MANIFEST, 256 * 1024 * 1024);
   let state: State | undefined;
   let manifest: BundleManifest | undefined;
   try {
@@ -235,20 +276,24 @@ function previousMirror(out: string) {
   }
   return {
     state,
-    /** The mirror's file for `key` when the manifest records exactly this sha256 and size for it. */
-    archive(key: string, sha256: string, size: number): string | undefined {
+    /**
+     * The mirror's file for `key` when the manifest records exactly this sha256 and size for it;
+     * 'remote' when the bucket holds it.
+     */
+    async archive(key: string, sha256: string, size: number): Promise<string | undefined> {
       const had = manifest && Object.hasOwn(manifest.archives, key) ? manifest.archives[key] : undefined;
       if (!had || had.sha256 !== sha256 || had.size !== size) return undefined;
+      if (remoteHas) return (await remoteHas(key, sha256, size)) ? 'remote' : undefined;
       try {
-        const st = lstatSync(join(out, key));
-        return st.isFile() && st.size === size && staysInside(out, key) ? join(out, key) : undefined;
+        const st = lstatSync(join(dir, key));
+        return st.isFile() && st.size === size && staysInside(dir, key) ? join(dir, key) : undefined;
       } catch {
         return undefined;
       }
     },
     document(path: string): Buffer | undefined {
       if (!manifest || !Object.hasOwn(manifest.documents, path)) return undefined;
-      return readRegular(out, path, MAX_MIRROR_DOCUMENT_BYTES);
+      return readRegular(dir, path, MAX_MIRROR_DOCUMENT_BYTES);
     },
   };
 }
@@ -321,19 +366,88 @@ function rewriteVersions(
   }
 }
 
+/** A bucket key for a mirror file: the dot of the mirror's own state files dropped (keys start with a letter or digit). */
+export const storeKey = (rel: string): string => (rel.startsWith('.') ? rel.slice(1) : rel);
+
+/** A bounded read of an object's body. */
+async function readObject(store: ObjectStore, key: string, max: number): Promise<Buffer | undefined> {
+  const got = await store.get(key);
+  if (!got) return undefined;
+  if (got.size > max)
+    throw new MirrorError(`${store.description}: ${key} is over ${max} bytes`, 'mirror.bad-target');
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = got.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > max) {
+      await reader.cancel();
+      throw new MirrorError(`${store.description}: ${key} is over ${max} bytes`, 'mirror.bad-target');
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The previous bucket mirror's state, manifest and TUF state, copied into `dir`. */
+async function pullState(store: ObjectStore, dir: string): Promise<void> {
+  mkdirSync(join(dir, MIRROR_TUF_STATE), { recursive: true });
+  for (const rel of [MIRROR_STATE, BUNDLE_MANIFEST]) {
+    const bytes = await readObject(store, storeKey(rel), 256 * 1024 * 1024);
+    if (bytes) writeFileSync(join(dir, rel), bytes);
+  }
+  const prefix = `${storeKey(MIRROR_TUF_STATE)}/`;
+  for (const o of await store.list(prefix)) {
+    const name = o.key.slice(prefix.length);
+    if (!/^[a-z][a-z0-9-]{0,127}\.json$/.test(name)) continue;
+    const bytes = await readObject(store, o.key, MAX_MIRROR_METADATA_BYTES);
+    if (bytes) writeFileSync(join(dir, MIRROR_TUF_STATE, name), bytes);
+  }
+}
+
+/** Every file under `dir` (relative, `/`-separated), links included, folders not. */
+function listFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .map((n) => n.split('\\').join('/'))
+      .filter((n) => {
+        const st = lstatSync(join(dir, n));
+        return !st.isDirectory();
+      });
+  } catch {
+    return [];
+  }
+}
+
+const CONTENT_TYPE = (rel: string): string =>
+  rel.endsWith('.mpn')
+    ? 'application/zip'
+    : rel.endsWith('.gz')
+      ? 'application/gzip'
+      : rel.endsWith('.br')
+        ? 'application/x-brotli'
+        : 'application/json; charset=utf-8';
+
 /**
- * Mirrors the hub at `opts.from` into `opts.to`. Throws MirrorError when the hub or the target
- * cannot be used; refusals (archives that fail their checks or cannot be placed) are returned in
- * the summary, and then the mirror dir is left exactly as it was.
+ * Mirrors the hub at `opts.from` into `opts.to` (or `opts.store`). Throws MirrorError when the hub
+ * or the target cannot be used, or the hub's signed metadata is refused (rollback, freeze, not
+ * signed by the trusted root); refusals of single archives or documents are returned in the
+ * summary. Either way the mirror is left exactly as it was.
  */
 export async function mirrorHub(opts: MirrorOptions): Promise<MirrorSummary> {
   const base = hubBase(opts.from);
-  const out = resolve(opts.to);
   const idle = opts.idleTimeoutMs ?? 30_000;
   const say = opts.onProgress ?? (() => {});
-  checkTarget(out, opts.to);
-  const previous = previousMirror(out);
-  const sameOrigin = previous.state?.from === base.toString();
+  const remote = opts.store;
+  const out = remote ? undefined : resolve(opts.to);
+  if (out) checkTarget(out, opts.to);
+  const work = remote ? mkdtempSync(join(tmpdir(), 'hub-mirror-')) : undefined;
+  const prevDir = work ? join(work, 'previous') : (out as string);
+  const staging = work
+    ? join(work, 'staging')
+    : join(dirname(out as string), `.${basename(out as string)}.mirroring-${process.pid}`);
   const summary: MirrorSummary = {
     documents: { fetched: 0, kept: 0 },
     archives: { fetched: 0, kept: 0, bytes: 0 },
@@ -341,96 +455,179 @@ export async function mirrorHub(opts: MirrorOptions): Promise<MirrorSummary> {
     updated: false,
   };
   const state: State = { from: base.toString(), documents: {} };
-
-  /** One document's bytes: fetched, or the mirror's own copy when the hub answers 304. */
-  const getDocument = async (path: string): Promise<Buffer> => {
-    say(`fetching ${path}`);
-    const known = sameOrigin ? previous.state?.documents?.[path]?.origin_etag : undefined;
-    const had = known ? previous.document(path) : undefined;
-    const got = await fetchDocument(new URL(path, base), had ? known : undefined, idle);
-    if (!got) {
-      summary.documents.kept++;
-      state.documents[path] = { origin_etag: known as string };
-      return had as Buffer;
-    }
-    summary.documents.fetched++;
-    if (got.etag) state.documents[path] = { origin_etag: got.etag };
-    return got.bytes;
+  const cleanup = () => {
+    rmSync(work ?? staging, { recursive: true, force: true });
   };
-  const parse = (path: string, bytes: Buffer): unknown => {
-    try {
-      return JSON.parse(bytes.toString('utf8'));
-    } catch (err) {
-      throw new MirrorError(
-        `${path} from the hub is not JSON (${(err as Error).message})`,
-        'mirror.bad-document',
-      );
-    }
-  };
-  const check = <T>(
-    path: string,
-    schema: { safeParse(v: unknown): { success: boolean; data?: T } },
-    v: unknown,
-  ): T => {
-    const r = schema.safeParse(v);
-    if (!r.success)
-      throw new MirrorError(`${path} from the hub is not a /v1 document of its kind`, 'mirror.bad-document');
-    return r.data as T;
-  };
-
-  const wanted = new Map<string, WantedArchive>();
-  const documents = new Map<string, string>();
-  const indexRaw = parse('v1/index.json', await getDocument('v1/index.json'));
-  const index = check('v1/index.json', indexDocumentReadSchema, indexRaw);
-  const categoriesRaw = parse('v1/categories.json', await getDocument('v1/categories.json'));
-  const categories = check('v1/categories.json', categoriesDocumentReadSchema, categoriesRaw);
-  documents.set(
-    'v1/openapi.json',
-    serializeDocument(parse('v1/openapi.json', await getDocument('v1/openapi.json'))),
-  );
-  documents.set('v1/categories.json', serializeDocument(categoriesRaw));
-  for (const plugin of index.plugins) {
-    const id = plugin.plugin_id;
-    const route = resolveRoute(`/v1/plugins/${id}.json`);
-    if (route.kind !== 'document')
-      throw new MirrorError(`v1/index.json names a plugin id that is no slug`, 'mirror.bad-document');
-    const raw = parse(route.path, await getDocument(route.path));
-    const doc = check(route.path, pluginDocumentReadSchema, raw);
-    if (doc.plugin_id !== id)
-      throw new MirrorError(`${route.path} from the hub describes another plugin`, 'mirror.bad-document');
-    rewriteVersions(route.path, (raw as { versions: unknown }).versions, base, wanted, summary.refused);
-    documents.set(route.path, serializeDocument(raw));
-  }
-  // After the plugin documents, so a refusal names the document CoreService reads.
-  for (const p of (indexRaw as { plugins: { versions?: unknown }[] }).plugins)
-    rewriteVersions('v1/index.json', p.versions, base, wanted, summary.refused);
-  documents.set('v1/index.json', serializeDocument(indexRaw));
-  for (const c of categories.categories) {
-    const route = resolveRoute(`/v1/categories/${c.category}.json`);
-    if (route.kind !== 'document')
-      throw new MirrorError(`v1/categories.json names a category that is no slug`, 'mirror.bad-document');
-    documents.set(route.path, serializeDocument(parse(route.path, await getDocument(route.path))));
-  }
-
-  // Everything is assembled beside the target and swapped in at the end.
-  const staging = join(dirname(out), `.${basename(out)}.mirroring-${process.pid}`);
-  const old = join(dirname(out), `.${basename(out)}.old-${process.pid}`);
-  rmSync(staging, { recursive: true, force: true });
   try {
-    mkdirSync(dirname(out), { recursive: true });
+    if (remote) {
+      try {
+        await pullState(remote, prevDir);
+      } catch (err) {
+        if (err instanceof MirrorError) throw err;
+        throw new MirrorError(
+          `could not read ${remote.description}: ${(err as Error).message}`,
+          'mirror.write-failed',
+        );
+      }
+    }
+    const previous = previousMirror(
+      prevDir,
+      remote
+        ? async (key, sha256, size) => {
+            const o = await remote.head(key);
+            return o?.sha256 === sha256 && o.size === size;
+          }
+        : undefined,
+    );
+    const sameOrigin = previous.state?.from === base.toString();
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(dirname(staging), { recursive: true });
     for (const d of ['', 'v1', 'v1/plugins', 'v1/categories', 'assets', 'assets/plugins'])
       mkdirSync(join(staging, d));
+
+    // A signed hub: verify its metadata before anything else is fetched.
+    let tuf: TufMirror | undefined;
+    const prevTuf = join(prevDir, MIRROR_TUF_STATE);
+    const hadTuf = existsSync(join(prevTuf, 'root.json'));
+    const tufError = (err: unknown): never => {
+      if (err instanceof TufMirrorError) throw new MirrorError(err.message, err.code);
+      throw err;
+    };
+    if (!(await originIsSigned(base, idle).catch(tufError))) {
+      if (hadTuf || opts.root)
+        throw new MirrorError(
+          `${base} serves no signed metadata (tuf/metadata/timestamp.json), but ${hadTuf ? 'this mirror holds a signed hub' : '--root was given'}; refusing an unsigned copy`,
+          'mirror.untrusted',
+        );
+    } else {
+      const stateDir = join(staging, MIRROR_TUF_STATE);
+      copyTufState(prevTuf, stateDir);
+      let firstUse = false;
+      if (opts.root) seedRoot(stateDir, opts.root);
+      else if (!hadTuf) {
+        firstUse = true;
+        opts.onWarning?.(
+          `trusting ${base}tuf/metadata/1.root.json on first use: no --root was given. Pass --root <file> with the hub's 1.root.json from a source you trust; later runs verify against what this run trusted.`,
+        );
+        seedRoot(stateDir, await originFirstRoot(base, idle).catch(tufError));
+      }
+      say('verifying the signed metadata');
+      tuf = await verifyOrigin(base, stateDir, idle).catch(tufError);
+      summary.signed = { version: tuf.version, firstUse };
+    }
+
+    /** One document's bytes: fetched, or the mirror's own copy when the hub answers 304. */
+    const getDocument = async (path: string): Promise<Buffer> => {
+      say(`fetching ${path}`);
+      const known = sameOrigin ? previous.state?.documents?.[path]?.origin_etag : undefined;
+      const had = known ? previous.document(path) : undefined;
+      const got = await fetchDocument(new URL(path, base), had ? known : undefined, idle);
+      if (!got) {
+        summary.documents.kept++;
+        state.documents[path] = { origin_etag: known as string };
+        return had as Buffer;
+      }
+      summary.documents.fetched++;
+      if (got.etag) state.documents[path] = { origin_etag: got.etag };
+      return got.bytes;
+    };
+    const parse = (path: string, bytes: Buffer): unknown => {
+      try {
+        return JSON.parse(bytes.toString('utf8'));
+      } catch (err) {
+        throw new MirrorError(
+          `${path} from the hub is not JSON (${(err as Error).message})`,
+          'mirror.bad-document',
+        );
+      }
+    };
+    const check = <T>(
+      path: string,
+      schema: { safeParse(v: unknown): { success: boolean; data?: T } },
+      v: unknown,
+    ): T => {
+      const r = schema.safeParse(v);
+      if (!r.success)
+        throw new MirrorError(
+          `${path} from the hub is not a /v1 document of its kind`,
+          'mirror.bad-document',
+        );
+      return r.data as T;
+    };
+
+    const wanted = new Map<string, WantedArchive>();
+    const documents = new Map<string, string>();
+    const indexRaw = parse('v1/index.json', await getDocument('v1/index.json'));
+    const index = check('v1/index.json', indexDocumentReadSchema, indexRaw);
+    const categoriesRaw = parse('v1/categories.json', await getDocument('v1/categories.json'));
+    const categories = check('v1/categories.json', categoriesDocumentReadSchema, categoriesRaw);
+    documents.set(
+      'v1/openapi.json',
+      serializeDocument(parse('v1/openapi.json', await getDocument('v1/openapi.json'))),
+    );
+    documents.set('v1/categories.json', serializeDocument(categoriesRaw));
+    const pluginDocs: string[] = [];
+    for (const plugin of index.plugins) {
+      const id = plugin.plugin_id;
+      const route = resolveRoute(`/v1/plugins/${id}.json`);
+      if (route.kind !== 'document')
+        throw new MirrorError(`v1/index.json names a plugin id that is no slug`, 'mirror.bad-document');
+      const raw = parse(route.path, await getDocument(route.path));
+      const doc = check(route.path, pluginDocumentReadSchema, raw);
+      if (doc.plugin_id !== id)
+        throw new MirrorError(`${route.path} from the hub describes another plugin`, 'mirror.bad-document');
+      rewriteVersions(route.path, (raw as { versions: unknown }).versions, base, wanted, summary.refused);
+      documents.set(route.path, serializeDocument(raw));
+      pluginDocs.push(route.path);
+    }
+    // After the plugin documents, so a refusal names the document CoreService reads.
+    for (const p of (indexRaw as { plugins: { versions?: unknown }[] }).plugins)
+      rewriteVersions('v1/index.json', p.versions, base, wanted, summary.refused);
+    documents.set('v1/index.json', serializeDocument(indexRaw));
+    for (const c of categories.categories) {
+      const route = resolveRoute(`/v1/categories/${c.category}.json`);
+      if (route.kind !== 'document')
+        throw new MirrorError(`v1/categories.json names a category that is no slug`, 'mirror.bad-document');
+      documents.set(route.path, serializeDocument(parse(route.path, await getDocument(route.path))));
+    }
+
+    // A signed hub: every target the mirror writes must be the one the hub signed.
+    const signedMismatch = (path: string, length: number, sha256: string) => async () => {
+      const info = await (tuf as TufMirror).target(path).catch(tufError);
+      if (!info) return 'it is not a target the hub signed';
+      if (info.length !== length || info.sha256 !== sha256)
+        return `it does not match the hub's signed target (signed: ${info.length} bytes, sha256 ${info.sha256}; got: ${length} bytes, sha256 ${sha256})`;
+      return undefined;
+    };
+    if (tuf) {
+      for (const path of pluginDocs) {
+        const bytes = Buffer.from(documents.get(path) as string, 'utf8');
+        const why = await signedMismatch(path, bytes.length, sha256Hex(bytes))();
+        if (why) summary.refused.push({ document: path, url: path, reason: why });
+      }
+    }
+
     const archives: BundleManifest['archives'] = {};
+    const fetchedArchives: string[] = [];
     let done = 0;
     for (const a of wanted.values()) {
       done++;
+      if (tuf) {
+        const why = await signedMismatch(a.key, a.size, a.sha256)();
+        if (why) {
+          summary.refused.push({ document: a.document, url: a.url, reason: why });
+          continue;
+        }
+      }
       const dest = join(staging, a.key);
-      const kept = previous.archive(a.key, a.sha256, a.size);
+      const kept = await previous.archive(a.key, a.sha256, a.size);
       if (kept) {
-        try {
-          linkSync(kept, dest);
-        } catch {
-          writeFileSync(dest, readFileSync(kept));
+        if (kept !== 'remote') {
+          try {
+            linkSync(kept, dest);
+          } catch {
+            writeFileSync(dest, readFileSync(kept));
+          }
         }
         summary.archives.kept++;
         archives[a.key] = { sha256: a.sha256, size: a.size };
@@ -452,36 +649,110 @@ export async function mirrorHub(opts: MirrorOptions): Promise<MirrorSummary> {
       summary.archives.fetched++;
       summary.archives.bytes += a.size;
       archives[a.key] = { sha256: a.sha256, size: a.size };
+      fetchedArchives.push(a.key);
     }
-    if (summary.refused.length > 0) {
-      rmSync(staging, { recursive: true, force: true });
-      return summary;
-    }
+    if (summary.refused.length > 0) return summary;
+
+    // Staging holds the whole new mirror; `plan` is the order it is published in.
     const bundle = await prepareBundle(documents, archives, index.generated_at);
     const files = bundleFiles(bundle);
+    const plan: string[] = [...fetchedArchives];
     for (const [path, bytes] of files) {
-      if (path !== BUNDLE_MANIFEST) writeFileSync(join(staging, path), bytes);
+      if (path === BUNDLE_MANIFEST) continue;
+      writeFileSync(join(staging, path), bytes);
+      plan.push(path);
+    }
+    writeFileSync(join(staging, BUNDLE_MANIFEST), files.get(BUNDLE_MANIFEST) as Buffer);
+    plan.push(BUNDLE_MANIFEST);
+    if (tuf) {
+      const meta = await tuf.files().catch(tufError);
+      mkdirSync(join(staging, TUF_METADATA_DIR), { recursive: true });
+      state.tuf_files = meta.map(([name]) => name);
+      // Versioned files first, then root.json, timestamp.json last (the order files() gives).
+      for (const [name, bytes] of meta) {
+        writeFileSync(join(staging, TUF_METADATA_DIR, name), bytes);
+        plan.push(`${TUF_METADATA_DIR}/${name}`);
+      }
+      for (const name of readdirSync(join(staging, MIRROR_TUF_STATE)).sort())
+        plan.push(`${MIRROR_TUF_STATE}/${name}`);
     }
     writeFileSync(join(staging, MIRROR_STATE), `${JSON.stringify(state, null, 2)}\n`);
-    // The manifest last: a server only reads what it lists.
-    writeFileSync(join(staging, BUNDLE_MANIFEST), files.get(BUNDLE_MANIFEST) as Buffer);
-    rmSync(old, { recursive: true, force: true });
-    if (existsSync(out)) renameSync(out, old);
-    try {
-      renameSync(staging, out);
-    } catch (err) {
-      if (!existsSync(out) && existsSync(old)) renameSync(old, out);
-      throw err;
+    plan.push(MIRROR_STATE);
+
+    if (remote) {
+      summary.objects = await publishToStore(staging, remote, plan, fetchedArchives, say);
+    } else if (!existsSync(out as string)) {
+      renameSync(staging, out as string);
+    } else {
+      publishInPlace(staging, out as string, plan, previous.state?.tuf_files ?? []);
     }
-    rmSync(old, { recursive: true, force: true });
     summary.updated = true;
     return summary;
   } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
     if (err instanceof MirrorError) throw err;
     throw new MirrorError(
       `could not write the mirror ${opts.to}: ${(err as Error).message}`,
       'mirror.write-failed',
     );
+  } finally {
+    cleanup();
   }
+}
+
+/**
+ * Moves the staged mirror over the existing one, file by file in `plan` order, each by rename (one
+ * file system: staging is beside the mirror): new archives, documents, hub-bundle.json, versioned
+ * TUF metadata, root.json, timestamp.json, then the mirror's own state. Then removes what the new
+ * mirror no longer holds, except the previous set's TUF metadata (a client that read the old
+ * timestamp a moment ago still finds the files it names).
+ */
+function publishInPlace(staging: string, out: string, plan: string[], previousTuf: string[]): void {
+  for (const rel of plan) {
+    mkdirSync(dirname(join(out, rel)), { recursive: true });
+    renameSync(join(staging, rel), join(out, rel));
+  }
+  const keep = new Set([...listFiles(staging), ...plan]);
+  for (const name of previousTuf) keep.add(`${TUF_METADATA_DIR}/${name}`);
+  for (const area of ['v1', 'assets/plugins', TUF_METADATA_DIR, MIRROR_TUF_STATE]) {
+    for (const rel of listFiles(join(out, area))) {
+      const path = `${area}/${rel}`;
+      if (!keep.has(path)) rmSync(join(out, path), { force: true });
+    }
+  }
+}
+
+/**
+ * Puts the staged mirror into a bucket in `plan` order (the same order as on disk); an object whose
+ * sha256 and size the bucket already holds is not sent again. Archives are immutable there.
+ */
+async function publishToStore(
+  staging: string,
+  store: ObjectStore,
+  plan: string[],
+  archives: string[],
+  say: (line: string) => void,
+): Promise<{ sent: number; unchanged: number }> {
+  const counts = { sent: 0, unchanged: 0 };
+  const immutable = new Set(archives);
+  let done = 0;
+  for (const rel of plan) {
+    const bytes = readFileSync(join(staging, rel));
+    let result: PutResult;
+    try {
+      result = await store.put(storeKey(rel), bytes, {
+        sha256: sha256Hex(bytes),
+        contentType: CONTENT_TYPE(rel),
+        immutable: immutable.has(rel),
+      });
+    } catch (err) {
+      throw new MirrorError(
+        `${store.description}: putting ${storeKey(rel)} failed (${(err as Error).message}); what was sent before it stays, run hub mirror again`,
+        'mirror.write-failed',
+      );
+    }
+    if (result === 'unchanged') counts.unchanged++;
+    else counts.sent++;
+    say(`uploading ${++done}/${plan.length} ${storeKey(rel)} (${result})`);
+  }
+  return counts;
 }

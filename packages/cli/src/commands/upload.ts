@@ -8,6 +8,34 @@ import type { Command } from './command';
 
 const MB = 1024 * 1024;
 
+/**
+ * The S3 store `--bucket`/`--endpoint`/`--region`/`--prefix` name (also `hub mirror --to s3://`),
+ * credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the SDK's usual files).
+ */
+export function s3StoreFromFlags(flags: {
+  bucket: string;
+  endpoint?: string;
+  region?: string;
+  prefix?: string;
+}): ObjectStore {
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(flags.bucket)) {
+    throw new UsageError(
+      `--bucket "${safe(flags.bucket)}" is not a bucket name (3-63 lowercase letters, digits, . and -)`,
+    );
+  }
+  if (flags.endpoint && !/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(flags.endpoint)) {
+    throw new UsageError(`--endpoint "${safe(flags.endpoint)}" must be an http(s) URL`);
+  }
+  return createS3Store({
+    bucket: flags.bucket,
+    endpoint: flags.endpoint,
+    region: flags.region ?? process.env.AWS_REGION ?? 'auto',
+    accessKeyId: process.env.AWS_ACCESS_KEY_ID,
+    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
+    prefix: flags.prefix,
+  });
+}
+
 export const uploadCommand: Command = {
   name: 'upload',
   help: `Usage: hub upload [build-dir] --bucket <name> [--endpoint <url>] [--region <r>] [--prefix <p>]
@@ -53,30 +81,20 @@ Exit codes: 0 uploaded (or nothing to do), 1 the store refused or failed, 2 bad 
     const toDir = values['to-dir'] as string | undefined;
     if (!bucket === !toDir)
       throw new UsageError('give --bucket <name> (S3, R2) or --to-dir <dir>, one of them');
-    if (bucket && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-      throw new UsageError(
-        `--bucket "${safe(bucket)}" is not a bucket name (3-63 lowercase letters, digits, . and -)`,
-      );
-    }
-    const endpoint = values.endpoint as string | undefined;
-    if (endpoint && !/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(endpoint)) {
-      throw new UsageError(`--endpoint "${safe(endpoint)}" must be an http(s) URL`);
-    }
+    const s3 = bucket
+      ? s3StoreFromFlags({
+          bucket,
+          endpoint: values.endpoint as string | undefined,
+          region: values.region as string | undefined,
+          prefix: values.prefix as string | undefined,
+        })
+      : undefined;
     if (!existsSync(join(dir, 'hub-bundle.json'))) {
       console.error(red(`✖ ${safe(dir)} is not a hub build (no hub-bundle.json); run hub build first`));
       return EXIT.failed;
     }
     if (toDir) mkdirSync(toDir, { recursive: true });
-    const store: ObjectStore = toDir
-      ? createFsStore(toDir)
-      : createS3Store({
-          bucket: bucket as string,
-          endpoint,
-          region: (values.region as string | undefined) ?? process.env.AWS_REGION ?? 'auto',
-          accessKeyId: process.env.AWS_ACCESS_KEY_ID,
-          secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
-          prefix: values.prefix as string | undefined,
-        });
+    const store: ObjectStore = toDir ? createFsStore(toDir) : (s3 as ObjectStore);
     const started = performance.now();
     try {
       const stats = await uploadBuild(dir, store, (p) =>

@@ -921,3 +921,22 @@ export function writeTufRepository(
   writeFileSync(join(dir, 'timestamp.json'), timestampText);
   return { version, targetsVersion, resigned: why !== '' };
 }
+
+/**
+ * A root metadata file an operator trusts (`hub mirror --root`): a regular file of at most
+ * MAX_METADATA_BYTES that parses as root metadata signed by its own threshold. Its bytes, as
+ * read, for a TUF client's state dir.
+ */
+export function readTrustedRoot(path: string): Buffer {
+  const bytes = readBounded(path, MAX_METADATA_BYTES, 'root metadata');
+  try {
+    const root = Metadata.fromJSON(MetadataKind.Root, JSON.parse(bytes.toString('utf8')) as never);
+    root.verifyDelegate(MetadataKind.Root, root);
+  } catch (err) {
+    throw new TufError(
+      `${path} is not root metadata signed by its own keys (${(err as Error).message})`,
+      'tuf.bad-metadata',
+    );
+  }
+  return bytes;
+}

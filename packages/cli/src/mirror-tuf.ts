@@ -1,0 +1,333 @@
+// `hub mirror` and a signed hub: checks the origin's TUF metadata with tuf-js's Updater (the same
+// client workflow CoreService and any TUF client run) from a pinned root, refuses an origin that
+// went backwards (rollback) or is stale (freeze), answers what each mirrored target must be
+// (length + sha256), and collects the metadata files the mirror serves. Generic over roles: every
+// role the snapshot lists is copied by its version; only root, timestamp and snapshot are named.
+// The Updater's state (the last metadata it trusted) lives inside the mirror, in STATE_DIR, so the
+// next run compares against it; it is prepared in the staging dir and kept only when the run
+// succeeds, so a refused run leaves the mirror's state as it was.
+import { createHash } from 'node:crypto';
+import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { TUF_METADATA_FILE } from '@magellon/hub-core';
+import { tufRefusalKind } from '@magellon/hub-core/node';
+import { Metadata, MetadataKind, type Root } from '@tufjs/models';
+import { BaseFetcher, Updater } from 'tuf-js';
+import { DownloadHTTPError } from 'tuf-js/dist/error.js';
+import { request } from 'undici';
+
+/** Where a mirror keeps the TUF metadata it trusted last (not served by the hub's routes). */
+export const MIRROR_TUF_STATE = '.hub-mirror/tuf';
+
+/** The largest metadata file a mirror accepts (a 10,000-plugin targets.json is a few MB). */
+export const MAX_MIRROR_METADATA_BYTES = 32 * 1024 * 1024;
+
+/** The largest root metadata file a mirror accepts (roots hold keys only; tuf-js allows 512 kB). */
+const MAX_ROOT_BYTES = 1024 * 1024;
+
+/** The most root versions a mirror walks (tuf-js's own bound on rotations). */
+const MAX_ROOT_VERSIONS = 256;
+
+/** A role name as it may appear in snapshot.meta (`targets`, `hub`, `plugin-<id>`): a plain slug. */
+const ROLE_NAME = /^[a-z][a-z0-9-]{0,127}$/;
+
+/** A file of the Updater's state dir: what tuf-js persists (`<role>.json`, role names as above). */
+const STATE_FILE = /^[a-z][a-z0-9-]{0,127}\.json$/;
+
+export type TufRefusalCode = 'mirror.rollback' | 'mirror.expired' | 'mirror.untrusted';
+
+/** Why the origin's metadata cannot be mirrored; the caller turns it into a MirrorError. */
+export class TufMirrorError extends Error {
+  constructor(
+    message: string,
+    readonly code: TufRefusalCode | 'mirror.fetch-failed' | 'mirror.bad-document',
+  ) {
+    super(message);
+    this.name = 'TufMirrorError';
+  }
+}
+
+export interface SignedTarget {
+  length: number;
+  sha256: string;
+}
+
+export interface TufMirror {
+  /** The signed length and sha256 of a target path (`assets/plugins/x.mpn`, `v1/plugins/id.json`). */
+  target(path: string): Promise<SignedTarget | undefined>;
+  /**
+   * The metadata files to write under tuf/metadata/, in write order (versioned files, root.json,
+   * timestamp.json last). Called after every target was asked for, so the delegated roles the
+   * Updater walked are the ones it verified.
+   */
+  files(): Promise<[string, Buffer][]>;
+  /** The timestamp version the mirror now holds. */
+  version: number;
+}
+
+/** A bounded GET: the bytes, or undefined for a 404 (or 403, as TUF's root walk treats it). */
+async function fetchBounded(url: string, max: number, idleMs: number): Promise<Buffer | undefined> {
+  let res: Awaited<ReturnType<typeof request>>;
+  try {
+    res = await request(url, {
+      method: 'GET',
+      headers: { 'accept-encoding': 'identity' },
+      headersTimeout: idleMs,
+      bodyTimeout: idleMs,
+    });
+  } catch (err) {
+    throw new TufMirrorError(
+      `could not fetch ${url}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      'mirror.fetch-failed',
+    );
+  }
+  if (res.statusCode === 404 || res.statusCode === 403) {
+    await res.body.dump();
+    return undefined;
+  }
+  if (res.statusCode !== 200) {
+    await res.body.dump();
+    throw new TufMirrorError(`${url} answered ${res.statusCode}`, 'mirror.fetch-failed');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      res.body.destroy();
+      throw new TufMirrorError(`${url} is over the limit of ${max} bytes`, 'mirror.bad-document');
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** tuf-js's fetcher over undici: no redirects, idle timeout, no retries; the Updater bounds sizes. */
+class MirrorFetcher extends BaseFetcher {
+  constructor(private readonly idleMs: number) {
+    super();
+  }
+  async fetch(url: string): Promise<NodeJS.ReadableStream> {
+    const bytes = await fetchBounded(url, MAX_MIRROR_METADATA_BYTES, this.idleMs);
+    if (!bytes) throw new DownloadHTTPError(`${url} answered 404`, 404);
+    return Readable.from([bytes]);
+  }
+}
+
+/** The regular `.json` files of the Updater's state dir (bounded), to carry into the next run. */
+export function copyTufState(from: string, to: string): void {
+  mkdirSync(to, { recursive: true });
+  let names: string[];
+  try {
+    names = readdirSync(from);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!STATE_FILE.test(name)) continue;
+    const st = lstatSync(join(from, name));
+    if (st.isFile() && st.size <= MAX_MIRROR_METADATA_BYTES) copyFileSync(join(from, name), join(to, name));
+  }
+}
+
+/** Turns a tuf-js failure into a refusal that names what happened (the kinds CoreService names too). */
+function refusal(err: unknown, origin: string): TufMirrorError {
+  if (err instanceof TufMirrorError) return err;
+  const msg = (err as Error)?.message ?? String(err);
+  const kind = tufRefusalKind(err);
+  if (kind === 'rollback' || /Missing file .* in new snapshot/.test(msg))
+    return new TufMirrorError(
+      `rollback refused: ${origin} serves older signed metadata than this mirror already holds (${msg})`,
+      'mirror.rollback',
+    );
+  if (kind === 'expired')
+    return new TufMirrorError(
+      `freeze refused: ${origin}'s signed metadata has expired (${msg}); the hub must re-sign it`,
+      'mirror.expired',
+    );
+  if (kind === 'mismatch')
+    return new TufMirrorError(
+      `${origin}'s signed metadata does not match the lengths and hashes it signed: files from different revisions (${msg})`,
+      'mirror.untrusted',
+    );
+  return new TufMirrorError(
+    `${origin}'s signed metadata does not verify against the trusted root (${msg})`,
+    'mirror.untrusted',
+  );
+}
+
+function parseSigned(name: string, bytes: Buffer): { signed: Record<string, unknown> } {
+  try {
+    const v = JSON.parse(bytes.toString('utf8')) as { signed?: unknown };
+    if (v && typeof v.signed === 'object' && v.signed !== null)
+      return v as { signed: Record<string, unknown> };
+  } catch {}
+  throw new TufMirrorError(`tuf/metadata/${name} from the hub is not TUF metadata`, 'mirror.bad-document');
+}
+
+/** Whether the origin serves signed metadata (its timestamp.json answers 200). */
+export async function originIsSigned(base: URL, idleMs: number): Promise<boolean> {
+  const ts = await fetchBounded(new URL('tuf/metadata/timestamp.json', base).toString(), 1024 * 1024, idleMs);
+  return ts !== undefined;
+}
+
+/**
+ * Verifies the origin's metadata with the Updater whose state dir is `stateDir` (already holding
+ * the previous run's state, or the trusted root to start from as root.json), and collects what
+ * the mirror writes under tuf/metadata/.
+ */
+export async function verifyOrigin(base: URL, stateDir: string, idleMs: number): Promise<TufMirror> {
+  const metadataBase = new URL('tuf/metadata/', base).toString();
+  const origin = base.toString();
+  const updater = new Updater({
+    metadataDir: stateDir,
+    metadataBaseUrl: metadataBase.replace(/\/$/, ''),
+    targetBaseUrl: origin,
+    fetcher: new MirrorFetcher(idleMs),
+    config: {
+      prefixTargetsWithHash: false,
+      snapshotMaxLength: MAX_MIRROR_METADATA_BYTES,
+      targetsMaxLength: MAX_MIRROR_METADATA_BYTES,
+    },
+  });
+  try {
+    await updater.refresh();
+  } catch (err) {
+    throw refusal(err, origin);
+  }
+  const state = (name: string) => readFileSync(join(stateDir, name));
+  const tsSigned = parseSigned('timestamp.json', state('timestamp.json')).signed as { version: number };
+  const files = async (): Promise<[string, Buffer][]> => {
+    const files: [string, Buffer][] = [];
+
+    // Every root version 1 … n, each verified against the one before it (the chain a client pinning
+    // 1.root.json walks), ending in exactly the root the Updater trusts now.
+    const trustedRoot = state('root.json');
+    const roots: Buffer[] = [];
+    for (let v = 1; v <= MAX_ROOT_VERSIONS; v++) {
+      const bytes = await fetchBounded(`${metadataBase}${v}.root.json`, MAX_ROOT_BYTES, idleMs);
+      if (!bytes) break;
+      roots.push(bytes);
+    }
+    const n = roots.length;
+    if (n === 0 || !roots[n - 1]?.equals(trustedRoot))
+      throw new TufMirrorError(
+        `${origin}tuf/metadata/${n}.root.json is not the root the mirror verified; the origin changed while mirroring, run again`,
+        'mirror.untrusted',
+      );
+    let prev: Metadata<Root> | undefined;
+    for (const [i, bytes] of roots.entries()) {
+      const name = `${i + 1}.root.json`;
+      let root: Metadata<Root>;
+      try {
+        root = Metadata.fromJSON(MetadataKind.Root, parseSigned(name, bytes) as never) as Metadata<Root>;
+        if (root.signed.version !== i + 1) throw new Error(`it says version ${root.signed.version}`);
+        prev?.verifyDelegate(MetadataKind.Root, root);
+        root.verifyDelegate(MetadataKind.Root, root);
+      } catch (err) {
+        throw refusal(
+          new Error(`${name} does not follow from the root before it: ${(err as Error).message}`),
+          origin,
+        );
+      }
+      prev = root;
+      files.push([name, bytes]);
+    }
+
+    // The snapshot the timestamp names, and every role it lists, by version. Each is what the
+    // Updater verified (its state dir), or — for a delegated role no mirrored target led it to —
+    // fetched and checked against the snapshot's version (and length and hashes when it gives them).
+    const timestamp = state('timestamp.json');
+    const snapshot = state('snapshot.json');
+    const snapSigned = parseSigned('snapshot.json', snapshot).signed as {
+      version: number;
+      meta: Record<string, { version: number; length?: number; hashes?: Record<string, string> }>;
+    };
+    files.push([`${snapSigned.version}.snapshot.json`, snapshot]);
+    const roles = Object.entries(snapSigned.meta ?? {});
+    const checkName = (name: string) => {
+      if (!TUF_METADATA_FILE.test(name))
+        throw new TufMirrorError(
+          `the snapshot names ${name}, a metadata file the hub does not serve; refusing to write it`,
+          'mirror.bad-document',
+        );
+    };
+    checkName(`${snapSigned.version}.snapshot.json`);
+    const resolved: [string, Buffer][] = [];
+    for (const [file, meta] of roles) {
+      const role = file.replace(/\.json$/, '');
+      if (
+        !file.endsWith('.json') ||
+        !ROLE_NAME.test(role) ||
+        ['root', 'timestamp', 'snapshot'].includes(role)
+      )
+        throw new TufMirrorError(
+          `the snapshot names a role file ${JSON.stringify(file)} that is no plain role name`,
+          'mirror.bad-document',
+        );
+      const version = Number(meta?.version);
+      if (!Number.isInteger(version) || version < 1 || version > 9_999_999_999)
+        throw new TufMirrorError(`the snapshot gives ${file} no valid version`, 'mirror.bad-document');
+      const name = `${version}.${role}.json`;
+      checkName(name);
+      let bytes: Buffer | undefined;
+      try {
+        const local = state(file);
+        if ((parseSigned(file, local).signed as { version?: number }).version === version) bytes = local;
+      } catch {}
+      if (!bytes) {
+        bytes = await fetchBounded(`${metadataBase}${name}`, MAX_MIRROR_METADATA_BYTES, idleMs);
+        if (!bytes)
+          throw new TufMirrorError(
+            `${origin}tuf/metadata/${name} is missing (the snapshot names it)`,
+            'mirror.fetch-failed',
+          );
+        if ((parseSigned(name, bytes).signed as { version?: number }).version !== version)
+          throw refusal(new Error(`${name} does not carry the version the snapshot gives it`), origin);
+        if (meta.length !== undefined && meta.length !== bytes.length)
+          throw refusal(new Error(`${name} does not have the length the snapshot gives it`), origin);
+        for (const [alg, want] of Object.entries(meta.hashes ?? {}))
+          if (alg === 'sha256' && createHash('sha256').update(bytes).digest('hex') !== want)
+            throw refusal(new Error(`${name} does not have the sha256 the snapshot gives it`), origin);
+      }
+      resolved.push([name, bytes]);
+    }
+    files.push(...resolved);
+    files.push(['root.json', trustedRoot]);
+    files.push(['timestamp.json', timestamp]);
+    return files;
+  };
+
+  return {
+    files,
+    version: tsSigned.version,
+    async target(path) {
+      let info: Awaited<ReturnType<Updater['getTargetInfo']>>;
+      try {
+        info = await updater.getTargetInfo(path);
+      } catch (err) {
+        throw refusal(err, origin);
+      }
+      const sha256 = info?.hashes.sha256;
+      return info && sha256 ? { length: info.length, sha256 } : undefined;
+    },
+  };
+}
+
+/** Writes the root a run starts from into a fresh state dir (the operator's --root, or the origin's 1.root.json). */
+export function seedRoot(stateDir: string, root: Buffer): void {
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(join(stateDir, 'root.json'), root);
+}
+
+/** The origin's 1.root.json, for a first run without --root (trust on first use). */
+export async function originFirstRoot(base: URL, idleMs: number): Promise<Buffer> {
+  const bytes = await fetchBounded(
+    new URL('tuf/metadata/1.root.json', base).toString(),
+    MAX_ROOT_BYTES,
+    idleMs,
+  );
+  if (!bytes) throw new TufMirrorError(`${base}tuf/metadata/1.root.json is missing`, 'mirror.fetch-failed');
+  return bytes;
+}
