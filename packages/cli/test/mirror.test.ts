@@ -211,7 +211,7 @@ describe('hub mirror of a signed hub (TUF)', () => {
     const catalog = await loadCatalog(join(REPO, 'catalog'));
     const built = await writeHubBuild(catalog.root, catalog.entries, out, {
       removeOld: 'wait',
-      tuf: { keysDir: keys, now },
+      tuf: { keysDir: keys, now, authors: catalog.authorRoles ?? [] },
     });
     if (!built.ok) throw new Error(`the repo catalog did not build: ${built.findings[0]?.message}`);
   };
@@ -240,7 +240,14 @@ describe('hub mirror of a signed hub (TUF)', () => {
     expect(r.stdout).toContain('signed metadata version 1 verified');
     expect(r.stderr).not.toContain('on first use');
     expect(readdirSync(join(to, 'tuf/metadata')).sort()).toEqual(
-      ['1.root.json', '1.snapshot.json', '1.targets.json', 'root.json', 'timestamp.json'].sort(),
+      [
+        '1.hub.json',
+        '1.root.json',
+        '1.snapshot.json',
+        '1.targets.json',
+        'root.json',
+        'timestamp.json',
+      ].sort(),
     );
     for (const f of readdirSync(join(to, 'tuf/metadata')))
       expect(
@@ -300,12 +307,14 @@ describe('hub mirror of a signed hub (TUF)', () => {
     expect(second.stdout).toContain('signed metadata version 2 verified');
     // The previous set stays one more round: a reader holding the old timestamp still finds it.
     expect(readdirSync(join(to, 'tuf/metadata')).sort()).toEqual(
+      // Top-level targets is reused (its delegations did not change); hub and snapshot are new.
       [
+        '1.hub.json',
         '1.root.json',
         '1.snapshot.json',
         '1.targets.json',
+        '2.hub.json',
         '2.snapshot.json',
-        '2.targets.json',
         'root.json',
         'timestamp.json',
       ].sort(),
