@@ -2,18 +2,23 @@
 // upgrade: real builds of the repo catalog signed with real keys, served by the hub's own Node
 // server on 127.0.0.1, and one test per attack. Each attack fails closed with a named error and
 // leaves the plugins dir as it was (nothing installed, or the installed version untouched).
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import {
+  generateRoleKey,
   generateTufKeys,
   loadCatalog,
   rotateRootKeys,
+  signingYaml,
   signMetadataFile,
+  signPluginVersions,
   writeHubBuild,
 } from '@magellon/hub-core/node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { serveInProcess } from '../../functions/node/serve';
-import { REPO } from '../../functions/test/harness';
+import { hubBinTargets, REPO } from '../../functions/test/harness';
 import type { Registry } from '../src/config';
 import { installFromHub, readReceipt } from '../src/install';
 import { exportLock, syncLock } from '../src/lockfile';
@@ -148,7 +153,7 @@ describe('attacks, each refused by name with nothing installed', () => {
   it('tampered targets: a target hash changed after signing (metadata-unsigned)', async () => {
     // Build B's targets are in its online `hub` role (top-level targets only delegates).
     const evil = copyOf(buildB, 'tampered');
-    const file = join(evil, 'tuf/metadata/2.hub.json');
+    const file = hubBinTargets(join(evil, 'tuf/metadata')).get('v1/plugins/fft.json')!.file;
     const targets = json(file);
     targets.signed.targets['v1/plugins/fft.json'].hashes.sha256 = '0'.repeat(64);
     writeFileSync(file, JSON.stringify(targets));
@@ -340,6 +345,130 @@ describe('key rotation', () => {
       expect(err.message).toMatch(/root was signed by 0\/1 keys/);
     } finally {
       await bad.close();
+    }
+  });
+});
+
+/**
+ * What someone holding every online key of the hub (hub, snapshot, timestamp — not the offline
+ * targets key, not an author's key) can serve: a new version of `pluginId` in its document (the
+ * identity bytes and their .gz/.br, the bundle entry) and in the hub role's own targets, signed with
+ * the hub key. The archive's bytes are a copy of `copyOf`'s (it never gets that far if refused).
+ */
+function forgeVersion(dir: string, pluginId: string, copyOfVersion: string, forged: string, hubKey: string) {
+  const archive = `assets/plugins/${pluginId}-${forged}.mpn`;
+  const bytes = readFileSync(join(dir, `assets/plugins/${pluginId}-${copyOfVersion}.mpn`));
+  writeFileSync(join(dir, archive), bytes);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const docPath = `v1/plugins/${pluginId}.json`;
+  const doc = json(join(dir, docPath));
+  const base = doc.versions.find((v: { version: string }) => v.version === copyOfVersion);
+  const url = `/${archive}`;
+  doc.versions.unshift({
+    ...base,
+    version: forged,
+    url,
+    sha256,
+    size_bytes: bytes.length,
+    ...(base.archive ? { archive: { ...base.archive, url, sha256, size_bytes: bytes.length } } : {}),
+  });
+  doc.latest_version = forged;
+  const docBytes = Buffer.from(JSON.stringify(doc));
+  writeFileSync(join(dir, docPath), docBytes);
+  writeFileSync(join(dir, `${docPath}.gz`), gzipSync(docBytes));
+  writeFileSync(join(dir, `${docPath}.br`), brotliCompressSync(docBytes));
+  const manifest = json(join(dir, 'hub-bundle.json'));
+  manifest.documents[docPath] = {
+    etag: `"forged-${sha256.slice(0, 8)}"`,
+    size: docBytes.length,
+    gzip: gzipSync(docBytes).length,
+    br: brotliCompressSync(docBytes).length,
+  };
+  manifest.archives[archive] = { sha256, size: bytes.length };
+  writeFileSync(join(dir, 'hub-bundle.json'), JSON.stringify(manifest));
+  // The hub role (its version unchanged: the snapshot pins only that) now lists both itself.
+  const meta = join(dir, 'tuf/metadata');
+  const hubFile = join(meta, readdirSync(meta).find((f) => /^[0-9]+\.hub\.json$/.test(f))!);
+  const hub = json(hubFile);
+  hub.signatures = [];
+  hub.signed.targets[docPath] = {
+    length: docBytes.length,
+    hashes: { sha256: createHash('sha256').update(docBytes).digest('hex') },
+  };
+  hub.signed.targets[archive] = { length: bytes.length, hashes: { sha256 } };
+  writeFileSync(hubFile, JSON.stringify(hub));
+  signMetadataFile(hubFile, hubKey);
+}
+
+describe('an author-signed plugin', () => {
+  it('installs through its authors’ role; a version the hub key alone signed is refused (target-unsigned), though the same forgery of an unsigned plugin gets through', async () => {
+    // ctf is author-signed in a copy of the repo catalog: owners.yaml signing + signed-targets.json.
+    const catalogDir = join(scratch, 'author-catalog');
+    cpSync(join(REPO, 'catalog'), catalogDir, { recursive: true });
+    const author = generateRoleKey(join(scratch, 'author-key'), 'author');
+    appendFileSync(
+      join(catalogDir, 'plugins/ctf/owners.yaml'),
+      `${signingYaml([{ keyid: author.key.keyid, public: author.key.keyval.public }])}\n`,
+    );
+    const signedCtf = await signPluginVersions(catalogDir, 'ctf', author.file);
+    expect(signedCtf.ok).toBe(true);
+    const catalog = await loadCatalog(catalogDir);
+    const out = join(scratch, 'author-build');
+    const built = await writeHubBuild(catalog.root, catalog.entries, out, {
+      removeOld: 'wait',
+      tuf: { keysDir: keys, authors: catalog.authorRoles ?? [] },
+    });
+    expect(built.ok).toBe(true);
+    const good = await serve(out);
+    try {
+      const dir = pluginsDir();
+      const r = await installFromHub({
+        pluginsDir: dir,
+        hubs: [signedRegistry(good.url)],
+        pluginId: 'ctf',
+        noStart: true,
+      });
+      expect(r.version).toBe('1.0.0');
+    } finally {
+      await good.close();
+    }
+
+    const hubKey = join(keys, readdirSync(keys).find((f) => f.startsWith('hub-'))!);
+    const evil = copyOf(out, 'author-forged');
+    forgeVersion(evil, 'ctf', '1.0.0', '9.9.9', hubKey);
+    forgeVersion(evil, 'fft', '1.1.0', '9.9.9', hubKey);
+    const server = await serve(evil);
+    try {
+      const dir = pluginsDir();
+      const before = snapshot(dir);
+      const err = await expectFailure(
+        installFromHub({
+          pluginsDir: dir,
+          hubs: [signedRegistry(server.url)],
+          pluginId: 'ctf',
+          noStart: true,
+        }),
+        'target-unsigned',
+      );
+      expect(err.message).toMatch(
+        /ctf 9\.9\.9: its archive \(assets\/plugins\/ctf-9\.9\.9\.mpn\) is in none of the signed targets/,
+      );
+      const keep = (x: Record<string, string>) =>
+        Object.fromEntries(Object.entries(x).filter(([k]) => !k.startsWith('.tuf')));
+      expect(keep(snapshot(dir))).toEqual(keep(before));
+      // The control: fft is not author-signed, so the hub key's forgery passes the signatures and
+      // is caught only later, by the archive's own manifest (it is a copy of 1.1.0).
+      await expectFailure(
+        installFromHub({
+          pluginsDir: dir,
+          hubs: [signedRegistry(server.url)],
+          pluginId: 'fft',
+          noStart: true,
+        }),
+        'wrong-plugin',
+      );
+    } finally {
+      await server.close();
     }
   });
 });

@@ -97,3 +97,29 @@ export function bundleWorker(outdir: string): string {
   if (!script) throw new Error(`wrangler wrote no script into ${outdir}`);
   return join(outdir, script);
 }
+
+/**
+ * The targets the `hub` role's hash bins list in a build's `tuf/metadata` dir (the newest version
+ * of each bin), each with the bin file that lists it: where a test finds, or tampers with, a target.
+ */
+export function hubBinTargets(
+  metaDir: string,
+): Map<string, { file: string; target: Record<string, unknown> }> {
+  const newest = new Map<string, { version: number; file: string }>();
+  for (const name of readdirSync(metaDir)) {
+    const m = /^([0-9]+)\.(hub-bin-[0-9a-f]+)\.json$/.exec(name);
+    if (!m) continue;
+    const had = newest.get(m[2]!);
+    if (!had || Number(m[1]) > had.version)
+      newest.set(m[2]!, { version: Number(m[1]), file: join(metaDir, name) });
+  }
+  const out = new Map<string, { file: string; target: Record<string, unknown> }>();
+  for (const { file } of newest.values()) {
+    const targets = JSON.parse(readFileSync(file, 'utf8')).signed.targets as Record<
+      string,
+      Record<string, unknown>
+    >;
+    for (const [path, target] of Object.entries(targets)) out.set(path, { file, target });
+  }
+  return out;
+}

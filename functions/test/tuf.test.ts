@@ -30,7 +30,7 @@ import {
 import { Updater } from 'tuf-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipLoudly } from '../../scripts/require-tool';
-import { REPO, rawRequest } from './harness';
+import { hubBinTargets, REPO, rawRequest } from './harness';
 import { startNode, startWorker, type TestServer } from './servers';
 
 let scratch: string;
@@ -170,8 +170,9 @@ describe('a tuf-js client against the Node server', () => {
     }
   });
 
-  it('refuses a hub role changed on the server when it asks for a target', async () => {
-    const file = metadataFile(dist, 'hub');
+  it('refuses a hub bin changed on the server when it asks for a target', async () => {
+    // The hub role lists its targets in hash bins; ctf.json's bin is changed after signing.
+    const file = hubBinTargets(join(dist, 'tuf/metadata')).get('v1/plugins/ctf.json')!.file;
     const original = readFileSync(file);
     const forged = JSON.parse(original.toString('utf8'));
     forged.signed.targets['v1/plugins/ctf.json'].length += 1;
@@ -180,7 +181,7 @@ describe('a tuf-js client against the Node server', () => {
       const { updater } = client();
       await updater.refresh();
       await expect(updater.getTargetInfo('v1/plugins/ctf.json')).rejects.toThrow(
-        /hub was signed by 0\/1 keys/,
+        /hub-bin-[0-9a-f]+ was signed by 0\/1 keys/,
       );
     } finally {
       writeFileSync(file, original);
@@ -301,7 +302,16 @@ describe('author signing: plugin ctf signed by its author, through its own deleg
     const top = JSON.parse(
       readFileSync(join(meta, `${version(join(meta, 'timestamp.json'))}.snapshot.json`), 'utf8'),
     ).signed.meta;
-    expect(Object.keys(top).sort()).toEqual(['hub.json', 'plugin-ctf.json', 'targets.json']);
+    expect(
+      Object.keys(top)
+        .filter((k) => !k.startsWith('hub-bin-'))
+        .sort(),
+    ).toEqual(['hub.json', 'plugin-ctf.json', 'targets.json']);
+    // The hub role delegates to its hash bins (succinct roles) and lists no target itself.
+    const hubRole = JSON.parse(readFileSync(metadataFile(dist, 'hub'), 'utf8')).signed;
+    expect(hubRole.targets).toEqual({});
+    const bits = hubRole.delegations.succinct_roles.bit_length;
+    expect(Object.keys(top).filter((k) => k.startsWith('hub-bin-'))).toHaveLength(2 ** bits);
     const targets = JSON.parse(
       readFileSync(join(meta, `${top['targets.json'].version}.targets.json`), 'utf8'),
     ).signed;
@@ -312,9 +322,9 @@ describe('author signing: plugin ctf signed by its author, through its own deleg
       ['plugin-ctf', true],
       ['hub', false],
     ]);
-    const hub = JSON.parse(readFileSync(metadataFile(dist, 'hub'), 'utf8')).signed.targets;
-    expect(Object.keys(hub)).not.toContain('assets/plugins/ctf-1.0.0.mpn');
-    expect(Object.keys(hub)).toContain('assets/plugins/fft-1.0.0.mpn');
+    const hub = [...hubBinTargets(join(dist, 'tuf/metadata')).keys()];
+    expect(hub).not.toContain('assets/plugins/ctf-1.0.0.mpn');
+    expect(hub).toContain('assets/plugins/fft-1.0.0.mpn');
     // The author's file is served as it is in the catalog.
     expect(
       readFileSync(metadataFile(dist, 'plugin-ctf')).equals(

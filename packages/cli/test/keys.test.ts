@@ -16,6 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hubBinTargets } from '../../../functions/test/harness';
 import { REPO_ROOT, runHub } from './run-hub';
 
 let scratch: string;
@@ -154,7 +155,10 @@ describe('hub build --tuf-keys', () => {
     const first = runHub(['build', 'catalog', '--out', out, '--tuf-keys', online]);
     expect(first.code, first.stderr).toBe(0);
     const meta = join(out, 'tuf', 'metadata');
+    // The repo catalog's few targets fit in two hash bins of the hub role.
     expect(readdirSync(meta).sort()).toEqual([
+      '1.hub-bin-0.json',
+      '1.hub-bin-1.json',
       '1.hub.json',
       '1.root.json',
       '1.snapshot.json',
@@ -168,8 +172,12 @@ describe('hub build --tuf-keys', () => {
     expect(top.targets).toEqual({});
     expect(top.delegations.roles.map((r: { name: string }) => r.name)).toEqual(['hub']);
     expect((Date.parse(top.expires) - Date.now()) / 86400_000).toBeGreaterThan(364);
-    const targets = JSON.parse(readFileSync(join(meta, '1.hub.json'), 'utf8')).signed.targets;
-    expect(targets['v1/plugins/ctf.json'].length).toBe(readFileSync(join(out, 'v1/plugins/ctf.json')).length);
+    const targets = Object.fromEntries(
+      [...hubBinTargets(meta)].map(([path, { target }]) => [path, target as { length: number }]),
+    );
+    expect(targets['v1/plugins/ctf.json']!.length).toBe(
+      readFileSync(join(out, 'v1/plugins/ctf.json')).length,
+    );
     expect(Object.keys(targets).some((p) => p.startsWith('assets/plugins/'))).toBe(true);
     expect(Object.keys(targets).some((p) => p === 'v1/index.json')).toBe(false);
     // The targets key goes offline: the next builds reuse 1.targets.json as it is.
@@ -187,6 +195,8 @@ describe('hub build --tuf-keys', () => {
     expect(JSON.parse(readFileSync(join(meta, '2.snapshot.json'), 'utf8')).signed.meta).toEqual({
       'targets.json': { version: 1 },
       'hub.json': { version: 2 },
+      'hub-bin-0.json': { version: 2 },
+      'hub-bin-1.json': { version: 2 },
     });
     // An explicit --previous without metadata is refused, not silently restarted at 1.
     const typo = runHub([

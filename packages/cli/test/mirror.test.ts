@@ -241,6 +241,8 @@ describe('hub mirror of a signed hub (TUF)', () => {
     expect(r.stderr).not.toContain('on first use');
     expect(readdirSync(join(to, 'tuf/metadata')).sort()).toEqual(
       [
+        '1.hub-bin-0.json',
+        '1.hub-bin-1.json',
         '1.hub.json',
         '1.root.json',
         '1.snapshot.json',
@@ -307,12 +309,16 @@ describe('hub mirror of a signed hub (TUF)', () => {
     expect(second.stdout).toContain('signed metadata version 2 verified');
     // The previous set stays one more round: a reader holding the old timestamp still finds it.
     expect(readdirSync(join(to, 'tuf/metadata')).sort()).toEqual(
-      // Top-level targets is reused (its delegations did not change); hub and snapshot are new.
+      // Top-level targets is reused (its delegations did not change); hub, its bins and snapshot are new.
       [
+        '1.hub-bin-0.json',
+        '1.hub-bin-1.json',
         '1.hub.json',
         '1.root.json',
         '1.snapshot.json',
         '1.targets.json',
+        '2.hub-bin-0.json',
+        '2.hub-bin-1.json',
         '2.hub.json',
         '2.snapshot.json',
         'root.json',

@@ -6,7 +6,8 @@ export const TUF_METADATA_DIR = 'tuf/metadata';
 
 /**
  * A metadata file the hub serves: `N.root.json`, `N.snapshot.json`, `N.targets.json`, the delegated
- * roles `N.hub.json` and `N.plugin-<plugin_id>.json` (a catalog slug), `root.json`, `timestamp.json`.
+ * roles `N.hub.json`, its hash bins `N.hub-bin-<hex>.json` and `N.plugin-<plugin_id>.json` (a catalog
+ * slug), `root.json`, `timestamp.json`.
  */
 export const TUF_METADATA_FILE =
-  /^(?:[1-9][0-9]{0,9}\.(?:root|snapshot|targets|hub|plugin-[a-z0-9._-]{1,100})|root|timestamp)\.json$/;
+  /^(?:[1-9][0-9]{0,9}\.(?:root|snapshot|targets|hub|hub-bin-[0-9a-f]{1,4}|plugin-[a-z0-9._-]{1,100})|root|timestamp)\.json$/;

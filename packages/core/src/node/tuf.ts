@@ -480,6 +480,19 @@ export const pluginRolePaths = (pluginId: string): string[] => [
 /** The `hub` role's paths: every `assets/plugins/<file>` and `v1/plugins/<id>.json`. */
 export const HUB_ROLE_PATHS = ['*/*', '*/*/*'];
 
+/**
+ * The `hub` role lists no target itself: it delegates to 2^bits hash bins (`hub-bin-<hex>`, TUF's
+ * succinct roles), each listing the targets whose path's sha256 starts with its number. A client
+ * reads only the bin its target falls in, and no file lists more than ~128 targets on average —
+ * which matters beyond bytes: @tufjs/models builds a targets object with one spread per target, so
+ * reading or writing n targets in one file costs n².
+ */
+export const HUB_BIN_PREFIX = 'hub-bin';
+const TARGETS_PER_BIN = 128;
+/** The bins' bit length for n targets: ~128 per bin, at least 2 bins, at most 2^16. */
+export const hubBinBits = (n: number): number =>
+  Math.min(16, Math.max(1, Math.ceil(Math.log2(Math.max(1, n) / TARGETS_PER_BIN))));
+
 /** One delegated role as TUF JSON, and the public keys (by key id) it names. */
 interface RoleSpec {
   role: { name: string; keyids: string[]; threshold: number; terminating: boolean; paths: string[] };
@@ -825,13 +838,10 @@ export function writeTufRepository(
   });
   const delegations = delegationsOf(specs);
 
-  // The hub role: every target no author role is trusted for.
+  // The hub role: every target no author role is trusted for, spread over hash bins it delegates
+  // to (succinct roles, signed by the same online key), so no one file lists many targets.
   const authorRoles = Object.values(delegations.roles!).filter((r) => r.name !== HUB_ROLE);
-  const hubSigned = new Targets({
-    version,
-    specVersion: TUF_SPEC_VERSION,
-    expires: expiresIn(now, expiry.hub),
-  });
+  const hubTargets: TufTarget[] = [];
   for (const t of targets) {
     const claims = authorRoles.filter((r) => r.isDelegatedPath(t.path));
     if (claims.length > 1) {
@@ -841,11 +851,45 @@ export function writeTufRepository(
       );
     }
     if (claims.length === 1) continue; // its author's role lists it (the catalog load checked that)
-    hubSigned.addTarget(new TargetFile({ path: t.path, length: t.length, hashes: { sha256: t.sha256 } }));
+    hubTargets.push(t);
   }
-  const hubMeta = new Metadata(hubSigned);
-  for (const k of hubKeys.slice(0, 1)) hubMeta.sign(signerFor(k), true);
-  const hubText = serialize(hubMeta);
+  const hubKey = hubKeys[0]!;
+  const hubSigned = Targets.fromJSON({
+    _type: 'targets',
+    spec_version: TUF_SPEC_VERSION,
+    version,
+    expires: expiresIn(now, expiry.hub),
+    targets: {},
+    delegations: {
+      keys: { [hubKey.keyid]: ed25519(hubKey.keyval.public) },
+      succinct_roles: {
+        keyids: [hubKey.keyid],
+        threshold: 1,
+        bit_length: hubBinBits(hubTargets.length),
+        name_prefix: HUB_BIN_PREFIX,
+      },
+    },
+  } as never);
+  const succinct = hubSigned.delegations!.succinctRoles!;
+  const bins = new Map<string, Targets>();
+  for (const name of succinct.getRoles()) {
+    bins.set(
+      name,
+      new Targets({ version, specVersion: TUF_SPEC_VERSION, expires: expiresIn(now, expiry.hub) }),
+    );
+  }
+  for (const t of hubTargets) {
+    bins
+      .get(succinct.getRoleForTarget(t.path))!
+      .addTarget(new TargetFile({ path: t.path, length: t.length, hashes: { sha256: t.sha256 } }));
+  }
+  const signHub = (signed: Targets) => {
+    const m = new Metadata(signed);
+    m.sign(signerFor(hubKey), true);
+    return serialize(m);
+  };
+  const hubText = signHub(hubSigned);
+  const binFiles = [...bins].map(([name, signed]) => ({ name, text: signHub(signed) }));
 
   // Top-level targets: reused as it was unless its delegations change (or it nears expiry).
   const why = whyResign(previous, delegations, root, now);
@@ -875,6 +919,7 @@ export function writeTufRepository(
 
   const meta: Record<string, MetaFile> = { 'targets.json': new MetaFile({ version: targetsVersion }) };
   meta[`${HUB_ROLE}.json`] = new MetaFile({ version });
+  for (const b of binFiles) meta[`${b.name}.json`] = new MetaFile({ version });
   for (const f of authorFiles) meta[`${f.name}.json`] = new MetaFile({ version: f.version });
   const snapshotText = signWith(
     'snapshot',
@@ -916,6 +961,7 @@ export function writeTufRepository(
   }
   writeFileSync(join(dir, `${targetsVersion}.targets.json`), targetsBytes);
   writeFileSync(join(dir, `${version}.${HUB_ROLE}.json`), hubText);
+  for (const b of binFiles) writeFileSync(join(dir, `${version}.${b.name}.json`), b.text);
   for (const f of authorFiles) writeFileSync(join(dir, `${f.version}.${f.name}.json`), f.bytes);
   writeFileSync(join(dir, `${version}.snapshot.json`), snapshotBytes);
   writeFileSync(join(dir, 'timestamp.json'), timestampText);
