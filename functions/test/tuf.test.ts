@@ -20,6 +20,7 @@ import {
   generateRoleKey,
   generateTufKeys,
   loadCatalog,
+  rotateRoleKey,
   rotateRootKeys,
   signingYaml,
   signMetadataFile,
@@ -398,6 +399,98 @@ describe('author signing: plugin ctf signed by its author, through its own deleg
       );
       // fft does not depend on the author's role.
       expect(await updater.getTargetInfo('assets/plugins/fft-1.0.0.mpn')).toBeDefined();
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+});
+
+describe('rotating an online key (hub keys rotate --role)', () => {
+  async function restart(): Promise<void> {
+    await node!.close();
+    node = await startNode(dist);
+  }
+
+  it('timestamp: a client holding root v1 follows the new root and verifies; the old key is refused', async () => {
+    const earlier = client();
+    await earlier.updater.refresh();
+    const rootBefore = version(join(earlier.metadataDir, 'root.json'));
+    const rotated = rotateRoleKey(keys, 'timestamp');
+    expect(rotated.root!.version).toBe(rootBefore + 1);
+    expect(rotated.retired).toHaveLength(1);
+    await build();
+    await restart();
+    const newRoot = JSON.parse(readFileSync(rotated.root!.path, 'utf8')).signed;
+    expect(newRoot.roles.timestamp.keyids).toEqual([rotated.keyId]);
+    // The client that trusted the previous root, and a new one pinned to 1.root.json, both follow.
+    const again = client(earlier.metadataDir);
+    await again.updater.refresh();
+    expect(version(join(earlier.metadataDir, 'root.json'))).toBe(rotated.root!.version);
+    const fresh = client();
+    await fresh.updater.refresh();
+    const doc = await download(fresh.updater, fresh.targetDir, 'v1/plugins/fft.json');
+    expect(doc.equals(readFileSync(join(dist, 'v1/plugins/fft.json')))).toBe(true);
+
+    // Whoever kept the old (compromised) timestamp key signs a newer timestamp: refused.
+    const forged = join(scratch, 'forged-timestamp');
+    cpSync(dist, forged, { recursive: true });
+    const file = join(forged, 'tuf/metadata/timestamp.json');
+    const j = JSON.parse(readFileSync(file, 'utf8'));
+    j.signed.version += 1;
+    j.signatures = [];
+    writeFileSync(file, JSON.stringify(j));
+    signMetadataFile(file, rotated.retired[0]!);
+    const server = await startNode(forged);
+    try {
+      const held = client(earlier.metadataDir, server.url);
+      await expect(held.updater.refresh()).rejects.toThrow(/timestamp was signed by 0\/1 keys/);
+      const pinned = client(undefined, server.url);
+      await expect(pinned.updater.refresh()).rejects.toThrow(/timestamp was signed by 0\/1 keys/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('hub: the next build needs the targets key; with it, a client verifies through the new hub key', async () => {
+    const rotated = rotateRoleKey(keys, 'hub');
+    expect(rotated.root).toBeUndefined();
+    const targetsKey = keyFile('targets');
+    const aside = join(scratch, 'targets-offline.key.json');
+    const before = readFileSync(join(dist, 'tuf/metadata/timestamp.json'));
+    cpSync(targetsKey, aside);
+    rmSync(targetsKey);
+    try {
+      await expect(build()).rejects.toThrow(/tuf\.no-key.*the delegations change: this build changes hub/);
+      expect(readFileSync(join(dist, 'tuf/metadata/timestamp.json')).equals(before)).toBe(true);
+    } finally {
+      cpSync(aside, targetsKey);
+    }
+    await build();
+    await restart();
+    const meta = join(dist, 'tuf/metadata');
+    const v = version(join(meta, 'timestamp.json'));
+    const top = JSON.parse(readFileSync(join(meta, `${v}.targets.json`), 'utf8')).signed;
+    expect(top.delegations.roles.find((r: { name: string }) => r.name === 'hub').keyids).toEqual([
+      rotated.keyId,
+    ]);
+    const { updater, targetDir } = client();
+    await updater.refresh();
+    const doc = await download(updater, targetDir, 'v1/plugins/fft.json');
+    expect(doc.equals(readFileSync(join(dist, 'v1/plugins/fft.json')))).toBe(true);
+
+    // A hub role signed by the old hub key (after the rotation) is refused.
+    const file = join(meta, `${v}.hub.json`);
+    const original = readFileSync(file);
+    const j = JSON.parse(original.toString('utf8'));
+    j.signatures = [];
+    writeFileSync(file, JSON.stringify(j));
+    signMetadataFile(file, rotated.retired[0]!);
+    try {
+      const other = client();
+      await other.updater.refresh();
+      await expect(other.updater.getTargetInfo('v1/plugins/fft.json')).rejects.toThrow(
+        /hub was signed by 0\/1 keys/,
+      );
     } finally {
       writeFileSync(file, original);
     }

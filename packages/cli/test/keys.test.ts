@@ -302,3 +302,109 @@ describe('author signing with hub keys generate --author, sign-plugin and hub bu
     expect(signed(join(meta, 'timestamp.json')).signed.version).toBe(v + 1);
   });
 });
+
+describe('hub keys rotate --role snapshot|timestamp|targets|hub', () => {
+  let dir: string;
+  let out: string;
+  const keyFiles = () => readdirSync(dir).filter((f) => f.endsWith('.key.json'));
+  const keyOf = (role: string) => keyFiles().find((f) => f.startsWith(`${role}-`))!;
+  const latest = () => signed(join(dir, 'root', `${readdirSync(join(dir, 'root')).length}.root.json`));
+  beforeAll(() => {
+    dir = join(scratch, 'rotate-keys');
+    out = join(scratch, 'rotate-dist');
+    expect(runHub(['keys', 'generate', '--dir', dir]).code).toBe(0);
+    const first = runHub(['build', 'catalog', '--out', out, '--tuf-keys', dir]);
+    expect(first.code, first.stderr).toBe(0);
+  });
+
+  it('refuses to rotate without the current root keys in the dir, writing nothing', () => {
+    const rootKey = keyOf('root');
+    renameSync(join(dir, rootKey), join(scratch, rootKey));
+    try {
+      const before = snapshotOf(dir);
+      const r = runHub(['keys', 'rotate', '--dir', dir, '--role', 'timestamp']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('tuf.below-threshold');
+      expect(r.stderr).toContain('rotation needs 1 of the current root keys');
+      expect(snapshotOf(dir)).toEqual(before);
+    } finally {
+      renameSync(join(scratch, rootKey), join(dir, rootKey));
+    }
+    expect(runHub(['keys', 'rotate', '--dir', dir, '--role', 'nope']).code).toBe(2);
+    expect(runHub(['keys', 'rotate', '--dir', dir, '--role', 'hub', '--root-keys', '2']).code).toBe(2);
+  });
+
+  it('rotates timestamp: root v2 names the new key, the old file is retired, the build signs with the new one', () => {
+    const oldFile = keyOf('timestamp');
+    const oldId = signed(join(dir, 'root', '1.root.json')).signed.roles.timestamp!.keyids[0]!;
+    const r = runHub(['keys', 'rotate', '--dir', dir, '--role', 'timestamp']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('root version 2 written');
+    expect(r.stdout).toMatch(/Next:\n {2}- publish root version 2/);
+    const root = latest();
+    expect(root.signed.version).toBe(2);
+    const newId = root.signed.roles.timestamp!.keyids[0]!;
+    expect(root.signed.roles.timestamp!.keyids).toEqual([newId]);
+    expect(newId).not.toBe(oldId);
+    expect(Object.keys((root.signed as unknown as { keys: object }).keys)).not.toContain(oldId);
+    expect(root.signatures.map((s) => s.keyid)).toEqual(
+      signed(join(dir, 'root', '1.root.json')).signed.roles.root!.keyids,
+    );
+    expect(keyOf('timestamp')).toBe(`timestamp-${newId.slice(0, 16)}.key.json`);
+    expect(existsSync(join(dir, 'retired', oldFile))).toBe(true);
+    const built = runHub(['build', 'catalog', '--out', out, '--tuf-keys', dir]);
+    expect(built.code, built.stderr).toBe(0);
+    const meta = join(out, 'tuf', 'metadata');
+    expect(signed(join(meta, 'timestamp.json')).signatures.map((s) => s.keyid)).toEqual([newId]);
+    expect(readFileSync(join(meta, 'root.json')).equals(readFileSync(join(dir, 'root', '2.root.json')))).toBe(
+      true,
+    );
+    // Other roles' keys stay: the targets of the first build are reused.
+    expect(readdirSync(meta).filter((f) => f.endsWith('.targets.json'))).toEqual(['1.targets.json']);
+  });
+
+  it('rotates hub: the next build needs the targets key (the hub delegation changes), then names the new key', () => {
+    const oldFile = keyOf('hub');
+    const r = runHub(['keys', 'rotate', '--dir', dir, '--role', 'hub']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('where the targets key is');
+    expect(existsSync(join(dir, 'root', '3.root.json'))).toBe(false);
+    expect(existsSync(join(dir, 'retired', oldFile))).toBe(true);
+    const newFile = keyOf('hub');
+    expect(newFile).not.toBe(oldFile);
+    const meta = join(out, 'tuf', 'metadata');
+    const before = readFileSync(join(meta, 'timestamp.json'));
+    const targetsKey = keyOf('targets');
+    renameSync(join(dir, targetsKey), join(scratch, targetsKey));
+    try {
+      const noKey = runHub(['build', 'catalog', '--out', out, '--tuf-keys', dir]);
+      expect(noKey.code).toBe(1);
+      expect(noKey.stdout + noKey.stderr).toContain('tuf.no-key');
+      expect(noKey.stdout + noKey.stderr).toContain('changes hub');
+      expect(readFileSync(join(meta, 'timestamp.json')).equals(before)).toBe(true);
+    } finally {
+      renameSync(join(scratch, targetsKey), join(dir, targetsKey));
+    }
+    const full = runHub(['build', 'catalog', '--out', out, '--tuf-keys', dir]);
+    expect(full.code, full.stdout + full.stderr).toBe(0);
+    const v = signed(join(meta, 'timestamp.json')).signed.version;
+    const top = JSON.parse(readFileSync(join(meta, `${v}.targets.json`), 'utf8')).signed;
+    const hubKeyId: string = top.delegations.roles.at(-1).keyids[0];
+    expect(newFile).toBe(`hub-${hubKeyId.slice(0, 16)}.key.json`);
+    expect(signed(join(meta, `${v}.hub.json`)).signatures.map((s) => s.keyid)).toEqual([hubKeyId]);
+  });
+
+  it('rotates targets: root v3 names the new targets key, and the next build signs top-level targets with it', () => {
+    const r = runHub(['keys', 'rotate', '--dir', dir, '--role', 'targets']);
+    expect(r.code, r.stderr).toBe(0);
+    const root = latest();
+    expect(root.signed.version).toBe(3);
+    const newId = root.signed.roles.targets!.keyids[0]!;
+    expect(keyOf('targets')).toBe(`targets-${newId.slice(0, 16)}.key.json`);
+    const built = runHub(['build', 'catalog', '--out', out, '--tuf-keys', dir]);
+    expect(built.code, built.stdout + built.stderr).toBe(0);
+    const meta = join(out, 'tuf', 'metadata');
+    const v = signed(join(meta, 'timestamp.json')).signed.version;
+    expect(signed(join(meta, `${v}.targets.json`)).signatures.map((s) => s.keyid)).toEqual([newId]);
+  });
+});

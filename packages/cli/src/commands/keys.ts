@@ -3,11 +3,14 @@
 import {
   generateRoleKey,
   generateTufKeys,
+  rotateRoleKey,
   rotateRootKeys,
   signingYaml,
   signMetadataFile,
   signPluginVersions,
+  TUF_ONLINE_ROTATABLE,
   TufError,
+  type TufRotatableRole,
 } from '@magellon/hub-core/node';
 import { green, printFindings, red, safe, yellow } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
@@ -26,6 +29,7 @@ export const keysCommand: Command = {
        hub keys generate --dir <keys-dir> --role hub
        hub keys generate --dir <dir> --author
        hub keys rotate --dir <keys-dir> --role root [--root-keys N] [--root-threshold M]
+       hub keys rotate --dir <keys-dir> --role snapshot|timestamp|targets|hub
        hub keys sign <metadata.json> --key <key-file>
        hub keys sign-plugin <catalog-dir> <plugin-id> --key <author-key-file>
 
@@ -41,9 +45,16 @@ The keys that sign the hub's TUF metadata (hub build --tuf-keys; see docs/tuf.md
             --role hub adds the hub key to a keys dir made without one.
             --author makes one plugin author key (author-<keyid>.key.json, 0600)
             and prints the signing: block to paste into the plugin's owners.yaml.
-  rotate    writes root/<n+1>.root.json with new root keys, signed by the current
-            root keys (their threshold, which must be in the dir) and the new ones,
-            so clients holding root n follow it. Rebuild to publish it.
+  rotate    --role root: writes root/<n+1>.root.json with new root keys, signed
+            by the current root keys (their threshold, which must be in the dir)
+            and the new ones, so clients holding root n follow it.
+            --role snapshot|timestamp|targets: a new key for that role, named in
+            root/<n+1>.root.json instead of the old one (signed by the current
+            root keys, which must be in the dir).
+            --role hub: a new hub key; the next build signs top-level targets
+            again, which needs the targets key.
+            The replaced key files move to <keys-dir>/retired/ (never deleted);
+            it prints which keys the next build needs. Rebuild to publish.
   sign      adds a signature with one key to a metadata file, in place (offline
             signing, e.g. a root, or an author role, that needs more than one key).
   sign-plugin  (re)signs every version of a plugin in <catalog-dir> with an author
@@ -52,7 +63,8 @@ The keys that sign the hub's TUF metadata (hub build --tuf-keys; see docs/tuf.md
 
 Options:
   --dir <dir>            the keys dir
-  --role root|hub        what rotate rotates (only root), or generate adds (hub)
+  --role <role>          what rotate rotates (root, snapshot, timestamp,
+                         targets, hub), or generate adds (hub)
   --author               generate one plugin author key
   --root-keys <N>        number of root keys (generate: 1; rotate: as before)
   --root-threshold <M>   root signatures a client needs (default 1; rotate: as before)
@@ -115,8 +127,32 @@ Exit codes: 0 done, 1 refused (existing keys, missing keys, bad metadata), 2 bad
         case 'rotate': {
           if (!dir || rest.length > 0)
             throw new UsageError('hub keys rotate takes --dir <keys-dir> and no operands');
-          if (values.role !== 'root')
-            throw new UsageError('hub keys rotate: --role root is the role it rotates');
+          const role = values.role as string | undefined;
+          if (role !== 'root') {
+            if (!(TUF_ONLINE_ROTATABLE as readonly (string | undefined)[]).includes(role))
+              throw new UsageError('hub keys rotate: --role takes root, snapshot, timestamp, targets or hub');
+            if (rootKeys !== undefined || rootThreshold !== undefined)
+              throw new UsageError('hub keys rotate: --root-keys and --root-threshold go with --role root');
+            if (role === 'hub' && rootExpirySeconds !== undefined)
+              throw new UsageError('hub keys rotate --role hub writes no root: --root-expiry does not apply');
+            const r = rotateRoleKey(dir, role as TufRotatableRole, { rootExpirySeconds });
+            console.log(green(`✔ new ${r.role} key ${safe(r.file)} (${r.keyId})`));
+            if (r.root)
+              console.log(
+                `  root version ${r.root.version} written to ${safe(r.root.path)}, naming it instead of ${r.oldKeyIds.join(' ')}`,
+              );
+            else
+              console.log(
+                `  replaces ${r.oldKeyIds.join(' ') || 'no hub key'} in the hub delegation of the next top-level targets`,
+              );
+            for (const f of r.retired)
+              console.log(`  retired ${safe(f)} (no build reads it; keep or destroy it offline)`);
+            if (r.retired.length < r.oldKeyIds.length)
+              console.log(yellow('! an old key file was not in the dir: retire it wherever it is kept'));
+            console.log('Next:');
+            for (const step of r.next) console.log(`  - ${safe(step)}`);
+            return EXIT.ok;
+          }
           const r = rotateRootKeys(dir, { rootKeys, rootThreshold, rootExpirySeconds });
           console.log(green(`✔ root version ${r.version} written to ${safe(r.root)}`));
           console.log(`  new root keys: ${r.keyIds.join(' ')}`);

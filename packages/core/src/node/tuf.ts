@@ -12,6 +12,8 @@ import {
   openSync,
   readdirSync,
   readSync,
+  renameSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -184,15 +186,30 @@ export function readKeyFile(path: string): TufKeyFile {
   return j as TufKeyFile;
 }
 
+/** Every private key file in the keys dir (not `retired/`): its name and key. */
+function keyFilesIn(dir: string): Array<{ name: string; key: TufKeyFile }> {
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.key.json'))
+    .map((name) => ({ name, key: readKeyFile(join(dir, name)) }));
+}
+
 /** Every private key in the keys dir, by key id (a dir without some keys, e.g. an offline root, is fine). */
 function loadKeys(dir: string): Map<string, TufKeyFile> {
-  const keys = new Map<string, TufKeyFile>();
-  for (const name of readdirSync(dir)) {
-    if (!name.endsWith('.key.json')) continue;
-    const k = readKeyFile(join(dir, name));
-    keys.set(k.keyid, k);
-  }
-  return keys;
+  return new Map(keyFilesIn(dir).map(({ key }) => [key.keyid, key]));
+}
+
+/** Where a rotation moves the key files it replaces (never deleted; a build no longer reads them). */
+export const RETIRED_KEYS_DIR = 'retired';
+
+/** Moves key files out of the keys dir into `retired/` (0700); returns their new paths. */
+function retireKeyFiles(dir: string, names: readonly string[]): string[] {
+  if (names.length === 0) return [];
+  const to = join(dir, RETIRED_KEYS_DIR);
+  mkdirSync(to, { recursive: true, mode: 0o700 });
+  return names.map((name) => {
+    renameSync(join(dir, name), join(to, name));
+    return join(to, name);
+  });
 }
 
 const signerFor = (k: TufKeyFile) => (data: Buffer) =>
@@ -371,6 +388,19 @@ export interface RotateOptions {
   now?: Date;
 }
 
+/** The current root keys found in the keys dir, at least their threshold (else `tuf.below-threshold`). */
+function currentRootSigners(dir: string, root: Metadata<Root>, keys: Map<string, TufKeyFile>): TufKeyFile[] {
+  const role = root.signed.roles.root!;
+  const found = role.keyIDs.map((id) => keys.get(id)).filter((k): k is TufKeyFile => k !== undefined);
+  if (found.length < role.threshold) {
+    throw new TufError(
+      `rotation needs ${role.threshold} of the current root keys in ${dir}; found ${found.length}`,
+      'tuf.below-threshold',
+    );
+  }
+  return found;
+}
+
 /**
  * Rotates the root keys: writes `root/<N+1>.root.json` with new root keys, signed by a threshold of
  * the old root keys (which must be in the dir) and by every new one, as a client following the
@@ -383,13 +413,7 @@ export function rotateRootKeys(
   const { version, root: old } = latestRoot(dir);
   const keys = loadKeys(dir);
   const oldRole = old.signed.roles.root!;
-  const oldSigners = oldRole.keyIDs.map((id) => keys.get(id)).filter((k): k is TufKeyFile => k !== undefined);
-  if (oldSigners.length < oldRole.threshold) {
-    throw new TufError(
-      `rotation needs ${oldRole.threshold} of the current root keys in ${dir}; found ${oldSigners.length}`,
-      'tuf.below-threshold',
-    );
-  }
+  const oldSigners = currentRootSigners(dir, old, keys);
   const n = opts.rootKeys ?? oldRole.keyIDs.length;
   const threshold = opts.rootThreshold ?? Math.min(oldRole.threshold, n);
   checkRootCounts(n, threshold);
@@ -415,6 +439,112 @@ export function rotateRootKeys(
   const path = join(dir, 'root', `${version + 1}.root.json`);
   writeFileSync(path, serialize(meta), { flag: 'wx' });
   return { version: version + 1, keyIds: fresh.map((k) => k.keyid), root: path };
+}
+
+/** The roles `hub keys rotate --role` gives a new key, besides root. */
+export const TUF_ONLINE_ROTATABLE = ['snapshot', 'timestamp', 'targets', HUB_ROLE] as const;
+export type TufRotatableRole = (typeof TUF_ONLINE_ROTATABLE)[number];
+
+export interface RoleRotation {
+  role: TufRotatableRole;
+  /** The new key's id and file. */
+  keyId: string;
+  file: string;
+  /** The key ids it replaces. */
+  oldKeyIds: string[];
+  /** Where the replaced key files went (`retired/`); empty when they were not in the dir. */
+  retired: string[];
+  /** The new root (snapshot, timestamp, targets), absent for hub (top-level targets names it). */
+  root?: { version: number; path: string };
+  /** What the operator does next, one step a line. */
+  next: string[];
+}
+
+/**
+ * Gives one role a new key. snapshot, timestamp, targets: writes `root/<N+1>.root.json` naming the
+ * new key instead of the old one(s), signed by the threshold of the current root keys (which must
+ * be in the dir, else `tuf.below-threshold` and nothing written). hub: top-level targets names its
+ * key, so no root is written; the next build sees the `hub` delegation change and must sign
+ * top-level targets again (the targets key). Either way the replaced key files are moved into
+ * `retired/` (not deleted), so the next build signs with the new key only.
+ */
+export function rotateRoleKey(dir: string, role: TufRotatableRole, opts: RotateOptions = {}): RoleRotation {
+  const { version, root: current } = latestRoot(dir);
+  const files = keyFilesIn(dir);
+  const keys = new Map(files.map(({ key }) => [key.keyid, key]));
+  if (role === HUB_ROLE) {
+    const old = files.filter(({ key }) => key.role === HUB_ROLE);
+    const fresh = newKey(HUB_ROLE);
+    const name = writeKeyFile(dir, fresh);
+    const retired = retireKeyFiles(
+      dir,
+      old.map((f) => f.name),
+    );
+    return {
+      role,
+      keyId: fresh.keyid,
+      file: join(dir, name),
+      oldKeyIds: old.map((f) => f.key.keyid),
+      retired,
+      next: [
+        'the next hub build signs top-level targets again (its hub delegation names the new key): run it where the targets key is (a keys dir holding targets-<keyid>.key.json and the new hub key, with --previous naming the published metadata) and publish it',
+        `replace the hub key wherever builds run (CI's secrets) with ${name}; later builds need only snapshot, timestamp and hub again`,
+      ],
+    };
+  }
+  const signers = currentRootSigners(dir, current, keys);
+  const rootRole = current.signed.roles.root!;
+  const fresh = newKey(role);
+  const next = Root.fromJSON({ ...(current.signed.toJSON() as Record<string, unknown>) } as never);
+  const oldKeyIds = [...next.roles[role]!.keyIDs];
+  next.roles[role]!.keyIDs.length = 0;
+  const usedElsewhere = new Set(
+    TUF_ROLES.filter((r) => r !== role).flatMap((r) => next.roles[r]?.keyIDs ?? []),
+  );
+  for (const id of oldKeyIds) if (!usedElsewhere.has(id)) delete (next.keys as Record<string, Key>)[id];
+  next.addKey(publicKeyOf(fresh), role);
+  Object.assign(next.roles[role]!, { threshold: 1 });
+  Object.assign(next, {
+    version: version + 1,
+    expires: expiresIn(opts.now ?? new Date(), opts.rootExpirySeconds ?? TUF_DEFAULT_EXPIRY_SECONDS.root),
+  });
+  const meta = new Metadata(next);
+  for (const k of signers.slice(0, rootRole.threshold)) meta.sign(signerFor(k), true);
+  const name = writeKeyFile(dir, fresh);
+  const path = join(dir, 'root', `${version + 1}.root.json`);
+  try {
+    writeFileSync(path, serialize(meta), { flag: 'wx' });
+  } catch (err) {
+    rmSync(join(dir, name), { force: true });
+    throw new TufError(`cannot write ${path}: ${(err as Error).message}`, 'tuf.bad-keys-dir');
+  }
+  const retired = retireKeyFiles(
+    dir,
+    files
+      .filter(({ key }) => oldKeyIds.includes(key.keyid) && !usedElsewhere.has(key.keyid))
+      .map((f) => f.name),
+  );
+  const needed =
+    role === 'targets'
+      ? [
+          `the next hub build signs top-level targets again with the new targets key (its root names no other): run it where ${name} is, with --previous naming the published metadata, publish it, then take the targets key offline`,
+        ]
+      : [
+          `replace the ${role} key wherever builds run (CI's secrets) with ${name}; the next build needs the root metadata and the snapshot, timestamp and hub keys as before`,
+        ];
+  return {
+    role,
+    keyId: fresh.keyid,
+    file: join(dir, name),
+    oldKeyIds,
+    retired,
+    root: { version: version + 1, path },
+    next: [
+      `publish root version ${version + 1}: the next hub build --tuf-keys ${dir} copies it into tuf/metadata/ (clients follow the root chain to it)`,
+      ...needed,
+      'move the root keys offline again',
+    ],
+  };
 }
 
 /** Adds one signature (offline signing) to a metadata file, in place; returns its role and key id. */
