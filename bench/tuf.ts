@@ -190,11 +190,23 @@ try {
   console.log(
     `\nmetadata under ${TUF_METADATA_DIR}/ (served uncompressed; gzip -9 and brotli 11 shown for reference):`,
   );
+  const binSizes: number[] = [];
   for (const name of names) {
     const bytes = readFileSync(join(metaDir, name));
     total += bytes.length;
+    // The hub role's hash bins are summed up below, not listed one by one.
+    if (/\.hub-bin-[0-9a-f]+\.json$/.test(name)) {
+      binSizes.push(bytes.length);
+      continue;
+    }
     console.log(
       `  ${name.padEnd(24)} ${kib(bytes.length).padStart(12)}  gzip ${kib(gz(bytes)).padStart(11)}  br ${kib(br(bytes)).padStart(11)}`,
+    );
+  }
+  if (binSizes.length > 0) {
+    const sorted = [...binSizes].sort((a, b) => a - b);
+    console.log(
+      `  ${`${binSizes.length} hub-bin files`.padEnd(24)} ${kib(binSizes.reduce((a, b) => a + b, 0)).padStart(12)}  each ${kib(sorted[0]!)}–${kib(sorted.at(-1)!)} (median ${kib(median(sorted))}); a client fetches only the bins its targets fall in`,
     );
   }
   const targets: TufTarget[] = [];
