@@ -249,7 +249,7 @@ describe('a root the old keys did not sign', () => {
 });
 
 describe('the Worker in workerd', () => {
-  it('serves the same metadata, and a client holding root v1 verifies through it', async () => {
+  it('serves every metadata file byte for byte as Node does, and clients through each end up verifying the same', async () => {
     let worker: TestServer;
     try {
       worker = await startWorker(dist);
@@ -258,21 +258,38 @@ describe('the Worker in workerd', () => {
       return;
     }
     try {
-      for (const file of ['1.root.json', 'root.json', 'timestamp.json']) {
+      // Every file of the build's metadata (roots, targets, hub, its bins, snapshot, timestamp).
+      const files = readdirSync(join(dist, 'tuf/metadata'));
+      expect(files.some((f) => /\.hub-bin-[0-9a-f]+\.json$/.test(f))).toBe(true);
+      for (const file of files) {
         const [a, b] = await Promise.all([
           rawRequest(node!.url, 'GET', `/tuf/metadata/${file}`),
           rawRequest(worker.url, 'GET', `/tuf/metadata/${file}`),
         ]);
-        expect(b.status).toBe(200);
-        expect(b.body.equals(a.body)).toBe(true);
-        expect(b.headers['cache-control']).toBe(a.headers['cache-control']);
+        expect([file, b.status]).toEqual([file, 200]);
+        expect(b.body.equals(a.body), file).toBe(true);
+        expect(b.headers['cache-control'], file).toBe(a.headers['cache-control']);
       }
-      const { updater, targetDir } = client(undefined, worker.url);
-      await updater.refresh();
-      const archive = await download(updater, targetDir, 'assets/plugins/ctf-1.0.0.mpn');
-      expect(archive.equals(readFileSync(join(dist, 'assets/plugins/ctf-1.0.0.mpn')))).toBe(true);
-      const doc = await download(updater, targetDir, 'v1/plugins/ctf.json');
-      expect(doc.equals(readFileSync(join(dist, 'v1/plugins/ctf.json')))).toBe(true);
+      // A client holding root v1 through the Worker and one through Node: the same documents and
+      // archives verify, and each keeps exactly the same trusted metadata afterwards.
+      const viaWorker = client(undefined, worker.url);
+      const viaNode = client(undefined, node!.url);
+      for (const c of [viaWorker, viaNode]) await c.updater.refresh();
+      for (const path of [
+        'assets/plugins/ctf-1.0.0.mpn',
+        'v1/plugins/ctf.json',
+        'assets/plugins/fft-1.1.0.mpn',
+      ]) {
+        const [w, n] = [
+          await download(viaWorker.updater, viaWorker.targetDir, path),
+          await download(viaNode.updater, viaNode.targetDir, path),
+        ];
+        expect(w.equals(readFileSync(join(dist, path))), path).toBe(true);
+        expect(n.equals(w), path).toBe(true);
+      }
+      const trusted = (dir: string) =>
+        Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f)).toString('base64')]));
+      expect(trusted(viaWorker.metadataDir)).toEqual(trusted(viaNode.metadataDir));
     } finally {
       await worker.close();
     }
