@@ -13,14 +13,12 @@
 // this process and across processes (a lock beside it).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import type { Readable } from 'node:stream';
-import { tufRefusalKind } from '@magellon/hub-core/node';
+import { TufHttpFetcher, tufRefusalKind } from '@magellon/hub-core/node';
 import { escapeControl } from '@magellon/hub-core/text';
 import type { TargetFile } from '@tufjs/models';
 import lockfile from 'proper-lockfile';
-import { BaseFetcher, Updater } from 'tuf-js';
+import { Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error';
-import { request } from 'undici';
 import { type Registry, registryAuthorization } from './config';
 import { InstallError } from './errors';
 import { tufStateDir } from './layout';
@@ -37,44 +35,16 @@ const METADATA_LIMITS = {
 };
 const FETCH_TIMEOUT_MS = 15_000;
 
-/**
- * Fetches metadata with undici: no redirects followed, bounded in time, the registry's token sent
- * to its own origin only. An HTTP status other than 200 is tuf-js's DownloadHTTPError (a 404 for
- * `<n+1>.root.json` is how a client learns it holds the newest root).
- */
-class RegistryFetcher extends BaseFetcher {
-  constructor(
-    private readonly reg: Registry,
-    private readonly authorization: string | undefined,
-  ) {
-    super();
-  }
-
-  async fetch(url: string): Promise<NodeJS.ReadableStream> {
-    const sameOrigin = new URL(url).origin === new URL(this.reg.url).origin;
-    let res: Awaited<ReturnType<typeof request>>;
-    try {
-      res = await request(url, {
-        method: 'GET',
-        headers: {
-          accept: 'application/json',
-          'accept-encoding': 'identity',
-          ...(this.authorization && sameOrigin ? { authorization: this.authorization } : {}),
-        },
-        headersTimeout: FETCH_TIMEOUT_MS,
-        bodyTimeout: FETCH_TIMEOUT_MS,
-        maxRedirections: 0,
-      } as Parameters<typeof request>[1]);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new InstallError('hub-unreachable', `the hub at ${this.reg.url} could not be reached (${code})`);
-    }
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      throw new DownloadHTTPError(`${new URL(url).pathname} answered ${res.statusCode}`, res.statusCode);
-    }
-    return res.body as unknown as Readable;
-  }
+/** Metadata fetches for a registry: its token to its own origin only, no redirect followed. */
+function registryFetcher(reg: Registry): TufHttpFetcher {
+  const token = registryAuthorization(reg);
+  const origin = new URL(reg.url).origin;
+  return new TufHttpFetcher({
+    timeoutMs: FETCH_TIMEOUT_MS,
+    authorization: (url) => (url.origin === origin ? token : undefined),
+    unreachable: (_url, code) =>
+      new InstallError('hub-unreachable', `the hub at ${reg.url} could not be reached (${code})`),
+  });
 }
 
 /** What verifying one registry gives its caller: its signed targets, looked up by path. */
@@ -179,7 +149,7 @@ export async function withVerifiedRegistry<T>(
       updater = new Updater({
         metadataDir: pinned.dir,
         metadataBaseUrl: new URL('tuf/metadata', reg.url.endsWith('/') ? reg.url : `${reg.url}/`).href,
-        fetcher: new RegistryFetcher(reg, registryAuthorization(reg)),
+        fetcher: registryFetcher(reg),
         config: { ...METADATA_LIMITS, prefixTargetsWithHash: false },
       });
     } catch (err) {

@@ -9,12 +9,10 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { TUF_METADATA_FILE } from '@magellon/hub-core';
-import { tufRefusalKind } from '@magellon/hub-core/node';
+import { TufHttpFetcher, tufRefusalKind } from '@magellon/hub-core/node';
 import { Metadata, MetadataKind, type Root } from '@tufjs/models';
-import { BaseFetcher, Updater } from 'tuf-js';
-import { DownloadHTTPError } from 'tuf-js/dist/error.js';
+import { Updater } from 'tuf-js';
 import { request } from 'undici';
 
 /** Where a mirror keeps the TUF metadata it trusted last (not served by the hub's routes). */
@@ -103,18 +101,6 @@ async function fetchBounded(url: string, max: number, idleMs: number): Promise<B
   return Buffer.concat(chunks);
 }
 
-/** tuf-js's fetcher over undici: no redirects, idle timeout, no retries; the Updater bounds sizes. */
-class MirrorFetcher extends BaseFetcher {
-  constructor(private readonly idleMs: number) {
-    super();
-  }
-  async fetch(url: string): Promise<NodeJS.ReadableStream> {
-    const bytes = await fetchBounded(url, MAX_MIRROR_METADATA_BYTES, this.idleMs);
-    if (!bytes) throw new DownloadHTTPError(`${url} answered 404`, 404);
-    return Readable.from([bytes]);
-  }
-}
-
 /** The regular `.json` files of the Updater's state dir (bounded), to carry into the next run. */
 export function copyTufState(from: string, to: string): void {
   mkdirSync(to, { recursive: true });
@@ -184,7 +170,11 @@ export async function verifyOrigin(base: URL, stateDir: string, idleMs: number):
     metadataDir: stateDir,
     metadataBaseUrl: metadataBase.replace(/\/$/, ''),
     targetBaseUrl: origin,
-    fetcher: new MirrorFetcher(idleMs),
+    fetcher: new TufHttpFetcher({
+      timeoutMs: idleMs,
+      unreachable: (url, code) =>
+        new TufMirrorError(`could not fetch ${url}: ${code}`, 'mirror.fetch-failed'),
+    }),
     config: {
       prefixTargetsWithHash: false,
       snapshotMaxLength: MAX_MIRROR_METADATA_BYTES,

@@ -28,6 +28,7 @@ export * from './source/fs-source';
 export * from './source/git-source';
 export * from './source/memory-source';
 export * from './tuf';
+export * from './tuf-fetcher';
 export * from './tuf-refusal';
 export * from './uuid7';
 export * from './verify/report';
