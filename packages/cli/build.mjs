@@ -51,6 +51,8 @@ async function bundle(cwd, entryPoints, outdir, define) {
     legalComments: 'none',
     minifySyntax: true,
     define,
+    // tuf-js's default fetcher is never used (see src/no-make-fetch-happen.cjs).
+    alias: { 'make-fetch-happen': join(here, 'src', 'no-make-fetch-happen.cjs') },
     // CommonJS dependencies call require() for node built-ins; ESM has no require.
     banner: {
       js: "import { createRequire as __hubCreateRequire } from 'node:module'; const require = __hubCreateRequire(import.meta.url);",
