@@ -34,7 +34,7 @@ beforeAll(async () => {
   pluginsDir = join(scratch, 'plugins');
   svc = await serveCoreService({
     pluginsDir,
-    hubs: registriesFrom([controlled.url], 'verified-only'),
+    hubs: registriesFrom([controlled.url], 'verified-only', { unsigned: true }),
     port: 0,
     token: TOKEN,
     run: {
@@ -204,7 +204,7 @@ describe('trust on every path that installs', () => {
     await expectFailure(
       upgradeFromHub({
         pluginsDir,
-        hubs: registriesFrom([controlled.url], 'verified-only'),
+        hubs: registriesFrom([controlled.url], 'verified-only', { unsigned: true }),
         pluginId: 'fft',
         to: '1.3.0',
       }),
