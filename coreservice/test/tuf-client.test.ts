@@ -96,6 +96,27 @@ async function refused(hubs: Registry[], code: Parameters<typeof expectFailure>[
   return err;
 }
 
+/** A copy of build B serving fft's document (its bytes, .gz, .br and bundle entry) as build A had it. */
+function mixedDocument(name: string): string {
+  const evil = copyOf(buildB, name);
+  const doc = 'v1/plugins/fft.json';
+  for (const suffix of ['', '.gz', '.br']) cpSync(join(buildA, doc + suffix), join(evil, doc + suffix));
+  const manifest = json(join(evil, 'hub-bundle.json'));
+  manifest.documents[doc] = json(join(buildA, 'hub-bundle.json')).documents[doc];
+  writeFileSync(join(evil, 'hub-bundle.json'), JSON.stringify(manifest));
+  return evil;
+}
+
+/** Serves `dir` (a tampered build) on 127.0.0.1 and expects an install from it to be refused with `code`. */
+async function refusedFrom(dir: string, code: Parameters<typeof expectFailure>[1], root = pinned) {
+  const server = await serve(dir);
+  try {
+    return await refused([signedRegistry(server.url, root)], code);
+  } finally {
+    await server.close();
+  }
+}
+
 let hubB: Server;
 
 beforeAll(async () => {
@@ -140,12 +161,7 @@ describe('a registry with a pinned root', () => {
   it('a registry that serves no signed metadata is refused when a root is pinned', async () => {
     const bare = copyOf(buildB, 'bare');
     rmSync(join(bare, 'tuf'), { recursive: true });
-    const server = await serve(bare);
-    try {
-      await refused([signedRegistry(server.url)], 'metadata-unsigned');
-    } finally {
-      await server.close();
-    }
+    await refusedFrom(bare, 'metadata-unsigned');
   });
 });
 
@@ -157,13 +173,8 @@ describe('attacks, each refused by name with nothing installed', () => {
     const targets = json(file);
     targets.signed.targets['v1/plugins/fft.json'].hashes.sha256 = '0'.repeat(64);
     writeFileSync(file, JSON.stringify(targets));
-    const server = await serve(evil);
-    try {
-      const err = await refused([signedRegistry(server.url)], 'metadata-unsigned');
-      expect(err.message).toMatch(/not signed by the threshold/);
-    } finally {
-      await server.close();
-    }
+    const err = await refusedFrom(evil, 'metadata-unsigned');
+    expect(err.message).toMatch(/not signed by the threshold/);
   });
 
   it('wrong key: targets re-signed by a key the root does not name (metadata-unsigned)', async () => {
@@ -180,12 +191,7 @@ describe('attacks, each refused by name with nothing installed', () => {
     writeFileSync(file, JSON.stringify(targets));
     signMetadataFile(file, join(other, otherTargetsKey));
     expect(json(file).signatures).toHaveLength(1);
-    const server = await serve(evil);
-    try {
-      await refused([signedRegistry(server.url)], 'metadata-unsigned');
-    } finally {
-      await server.close();
-    }
+    await refusedFrom(evil, 'metadata-unsigned');
   });
 
   it('below threshold: a root rotation signed by 1 of the 2 root keys it needs (metadata-unsigned)', async () => {
@@ -203,13 +209,8 @@ describe('attacks, each refused by name with nothing installed', () => {
     const dropped = oldIds[0]!;
     root2.signatures = root2.signatures.filter((s: { keyid: string }) => s.keyid !== dropped);
     writeFileSync(file, JSON.stringify(root2));
-    const server = await serve(out);
-    try {
-      const err = await refused([signedRegistry(server.url, root1)], 'metadata-unsigned');
-      expect(err.message).toMatch(/root was signed by 1\/2 keys/);
-    } finally {
-      await server.close();
-    }
+    const err = await refusedFrom(out, 'metadata-unsigned', root1);
+    expect(err.message).toMatch(/root was signed by 1\/2 keys/);
   });
 
   it('expired timestamp, by a clock two days on (metadata-expired)', async () => {
@@ -281,20 +282,10 @@ describe('attacks, each refused by name with nothing installed', () => {
   });
 
   it('mix-and-match: a plugin document from another revision than the signed targets (metadata-mismatch)', async () => {
-    // The server serves build B, but fft's document (and its bundle entry) as build A had them.
-    const evil = copyOf(buildB, 'mixed');
-    const doc = 'v1/plugins/fft.json';
-    for (const suffix of ['', '.gz', '.br']) cpSync(join(buildA, doc + suffix), join(evil, doc + suffix));
-    const manifest = json(join(evil, 'hub-bundle.json'));
-    manifest.documents[doc] = json(join(buildA, 'hub-bundle.json')).documents[doc];
-    writeFileSync(join(evil, 'hub-bundle.json'), JSON.stringify(manifest));
-    const server = await serve(evil);
-    try {
-      const err = await refused([signedRegistry(server.url)], 'metadata-mismatch');
-      expect(err.message).toMatch(/document of fft.*not the one its signed targets name/);
-    } finally {
-      await server.close();
-    }
+    // The server serves build B, but fft's document as build A had it.
+    const evil = mixedDocument('mixed');
+    const err = await refusedFrom(evil, 'metadata-mismatch');
+    expect(err.message).toMatch(/document of fft.*not the one its signed targets name/);
   });
 
   it('mix-and-match: a snapshot from another revision than the timestamp names (metadata-mismatch)', async () => {
@@ -304,12 +295,7 @@ describe('attacks, each refused by name with nothing installed', () => {
       join(evil, 'tuf/metadata/2.snapshot.json'),
       readFileSync(join(buildA, 'tuf/metadata/1.snapshot.json')),
     );
-    const server = await serve(evil);
-    try {
-      await refused([signedRegistry(server.url)], 'metadata-mismatch');
-    } finally {
-      await server.close();
-    }
+    await refusedFrom(evil, 'metadata-mismatch');
   });
 });
 
@@ -490,12 +476,7 @@ describe('lockfiles against signed targets', () => {
       expect(snapshot(join(b, id, version))).toEqual(snapshot(join(a, id, version)));
     }
     // The same lockfile against a registry serving fft's document from another revision.
-    const evil = copyOf(buildB, 'mixed-sync');
-    const doc = 'v1/plugins/fft.json';
-    for (const suffix of ['', '.gz', '.br']) cpSync(join(buildA, doc + suffix), join(evil, doc + suffix));
-    const manifest = json(join(evil, 'hub-bundle.json'));
-    manifest.documents[doc] = json(join(buildA, 'hub-bundle.json')).documents[doc];
-    writeFileSync(join(evil, 'hub-bundle.json'), JSON.stringify(manifest));
+    const evil = mixedDocument('mixed-sync');
     const server = await serve(evil);
     try {
       const c = pluginsDir();
