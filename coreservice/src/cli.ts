@@ -1,7 +1,12 @@
 // The `coreservice` command (compiled to coreservice/dist/main.js by packages/cli/build.mjs):
 // the installer for scripts and operators, over the same library the admin service uses.
 import { parseArgs } from 'node:util';
-import { escapeControlKeepLines, inertJson, escapeControl as safe } from '@magellon/hub-core/text';
+import {
+  escapeControlKeepLines,
+  inertJson,
+  escapeControl as safe,
+  UsageError,
+} from '@magellon/hub-core/text';
 import type { ConfigFile, Registry, TrustMode } from './config';
 import { InstallError } from './errors';
 import type { InstallEvent, RunOptions } from './install';
@@ -134,8 +139,6 @@ and the commands that start plugins listen, and plugins are given the broker.
 
 Any failure leaves the plugins dir as it was. Exit codes: 0 done, 1 failed (previous state
 intact), 2 bad usage, 3 another operation on that plugin is in progress.`;
-
-class UsageError extends Error {}
 
 /**
  * What a command prints: with --json one document (`plugins_dir` beside the result), otherwise

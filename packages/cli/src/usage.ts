@@ -1,7 +1,8 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
-/** A usage problem: the command line itself is wrong (exit code 2). */
-export class UsageError extends Error {}
+import { UsageError } from '@magellon/hub-core/text';
+
+export { UsageError };
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 

@@ -7,8 +7,8 @@ import { type Finding, FindingList, hasErrors, sortFindings } from '../findings'
 import { YamlLocator } from '../yaml/locate';
 import { type VerifiedArchive, verifyArchive } from './archive/verify-archive';
 import { FileTree, refusalFinding } from './fs/tree-file';
-import { FileTooLargeError, hashFd } from './hash-file';
-import { ioFinding } from './io-error';
+import { hashFd } from './hash-file';
+import { ioFinding, TooLargeError } from './io-error';
 import { DEFAULT_ZIP_LIMITS } from './zip';
 
 /** Hub-relative archive URLs must point under this folder of the catalog. */
@@ -170,7 +170,7 @@ export async function checkOpenedArchive(
     if (copyPath) copy = await open(copyPath, 'wx', 0o644);
     digest = await hashFd(opened.fd, { maxBytes: DEFAULT_ZIP_LIMITS.maxArchiveBytes, copyTo: copy });
   } catch (err) {
-    if (err instanceof FileTooLargeError) {
+    if (err instanceof TooLargeError) {
       findings.error('zip.too-large', `archive ${entry.archive.url} ${err.message}`, at(['archive', 'url']));
       return undefined;
     }

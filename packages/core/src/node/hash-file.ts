@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readSync, writeSync } from 'node:fs';
+import { TooLargeError } from './io-error';
 
 export interface FileDigest {
   sha256: string;
@@ -23,7 +24,7 @@ export async function hashFd(
     const n = readSync(fd, chunk, 0, chunk.length, size);
     if (n === 0) break;
     size += n;
-    if (size > opts.maxBytes) throw new FileTooLargeError(size, opts.maxBytes);
+    if (size > opts.maxBytes) throw new TooLargeError(size, opts.maxBytes, true);
     const bytes = chunk.subarray(0, n);
     hash.update(bytes);
     if (opts.copyTo) {
@@ -31,14 +32,4 @@ export async function hashFd(
     }
   }
   return { sha256: hash.digest('hex'), size };
-}
-
-/** A file grew past the byte limit while it was read. */
-export class FileTooLargeError extends Error {
-  constructor(
-    readonly size: number,
-    readonly limit: number,
-  ) {
-    super(`is over the limit of ${limit} bytes`);
-  }
 }

@@ -1,6 +1,29 @@
 import type { FindingCode } from '../finding-codes';
 import type { Finding } from '../findings';
 
+/**
+ * Something (a file, a git blob, a download) is larger than the byte limit it is read under: the
+ * one "too large" type of the library, thrown before it is read (or as soon as a read passes the
+ * limit), never after. Its message reads after the thing's name: `x.mpn is 9 bytes; the limit is 8`.
+ */
+export class TooLargeError extends Error {
+  readonly code = 'too-large';
+  constructor(
+    /** The size, or (when the read stopped at the limit) the bytes read so far. */
+    readonly size: number,
+    readonly limit: number,
+    /** True when the read stopped early: the thing is at least `size` bytes. */
+    readonly atLeast = false,
+  ) {
+    super(tooLargeMessage(size, limit, atLeast));
+  }
+}
+
+/** The words for a size over its limit: `is 9 bytes; the limit is 8` (`is over 8 bytes, the limit` when the read stopped early). */
+export function tooLargeMessage(size: number, limit: number, atLeast = false): string {
+  return atLeast ? `is over the limit of ${limit} bytes` : `is ${size} bytes; the limit is ${limit}`;
+}
+
 /** What an errno means for the user, and what they can do about it. */
 const ERRNO: Record<string, { code: FindingCode; what: string; hint: string }> = {
   ENOENT: { code: 'io.not-found', what: 'does not exist', hint: 'check the path' },

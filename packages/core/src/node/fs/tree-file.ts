@@ -11,7 +11,7 @@ import {
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import type { FindingCode } from '../../finding-codes';
 import type { Finding } from '../../findings';
-import { ioFinding } from '../io-error';
+import { ioFinding, tooLargeMessage } from '../io-error';
 
 /** Why a path inside a tree was not read; callers turn it into the finding that fits their file. */
 export type TreeRefusal =
@@ -197,7 +197,7 @@ export function tooLargeRefusal(size: number, limit: number): { ok: false; refus
       kind: 'too-large',
       size,
       limit,
-      message: `is ${size} bytes; the limit is ${limit}, so it was not parsed`,
+      message: `${tooLargeMessage(size, limit)}, so it was not parsed`,
     },
   };
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import { TooLargeError } from '../io-error';
 import { MAX_SIGNED_TARGETS_BYTES } from '../tuf';
 import type { SourceKind } from './catalog-source';
 import { MemoryCatalogSource } from './memory-source';
@@ -169,7 +170,7 @@ export class GitCatalogSource extends MemoryCatalogSource {
         code: 'ENOENT',
       });
     if (entry.size > maxBytes) {
-      throw Object.assign(new Error(`is ${entry.size} bytes; the limit is ${maxBytes}`), { code: 'ETOOBIG' });
+      throw new TooLargeError(entry.size, maxBytes);
     }
     const child = spawn('git', ['-C', this.repo, 'cat-file', 'blob', entry.oid], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,7 +8,7 @@ import { type Finding, FindingList, sortFindings } from '../../findings';
 import type { VerifiedArchive } from '../archive/verify-archive';
 import { checkOpenedArchive, locateArchive } from '../check-archives';
 import { refusalFinding } from '../fs/tree-file';
-import { ioFinding } from '../io-error';
+import { ioFinding, TooLargeError } from '../io-error';
 import { lintVerifiedArchive } from '../lint';
 import { loadCatalogFrom, MAX_MAINTAINERS_BYTES, readMaintainers } from '../load-catalog';
 import { checkEntryBytes, MAX_ENTRY_BYTES } from '../read-entry';
@@ -232,10 +232,7 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
         archive = await fetchArchive(entry, head, join(work, `${i}.mpn`), opts, locate, findings);
       } catch (err) {
         // Too large to take, or git could not read it: a finding on this entry; the others go on.
-        const code =
-          (err as NodeJS.ErrnoException).code === 'ETOOBIG'
-            ? 'zip.too-large'
-            : ioFinding(err, entry.file).code;
+        const code = err instanceof TooLargeError ? 'zip.too-large' : ioFinding(err, entry.file).code;
         findings.error(
           code,
           `archive ${entry.entry.archive.url} could not be taken from the pull request: ${(err as Error).message}`,
