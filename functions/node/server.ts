@@ -8,8 +8,6 @@ import {
   chooseEncoding,
   createHubHandler,
   documentReply,
-  type Encoding,
-  encodedEtag,
   errorReply,
   type HubAppOptions,
   type HubSource,
@@ -18,7 +16,7 @@ import {
   type Reply,
   resolveRoute,
 } from '@magellon/hub-api';
-import type { BundleDocument } from '@magellon/hub-core';
+import { type BundleDocument, type Encoding, encodingEtags } from '@magellon/hub-core';
 import { isSiteTarget, siteFiles } from './site-files';
 
 export interface ListenOptions extends HubAppOptions {
@@ -71,7 +69,7 @@ export function hubRequestListener(source: HubSource, opts: HubAppOptions & { si
   const variantsOf = (path: string, etag: string) => {
     let v = variants.get(path + etag);
     if (!v) {
-      v = [etag, encodedEtag(etag, 'gzip'), encodedEtag(etag, 'br')];
+      v = encodingEtags(etag);
       variants.set(path + etag, v);
     }
     return v;

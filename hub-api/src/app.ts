@@ -1,12 +1,21 @@
 // The /v1 hub API as one Hono app. Runtime-free: the Node server and the Cloudflare Worker both
 // serve exactly this app, over a HubSource (see source.ts).
 import {
+  archiveEtag,
+  archiveKey,
   type BundleManifest,
+  bytesEtag,
+  CATEGORIES_DOCUMENT,
+  categoryDocumentPath,
   DOCUMENT_SCHEMA_VERSION,
+  documentSubject,
+  INDEX_DOCUMENT,
   type ListingPageDocument,
   type ListingQuery,
   listingQuerySchema,
   listPlugins,
+  OPENAPI_DOCUMENT,
+  pluginDocumentPath,
   serializeDocument,
   TUF_METADATA_DIR,
   TUF_METADATA_FILE,
@@ -51,13 +60,13 @@ export function resolveRoute(pathname: string): Route {
   switch (pathname) {
     case '/healthz':
       return { kind: 'health' };
-    case '/v1/index.json':
-    case '/v1/categories.json':
-    case '/v1/openapi.json':
+    case `/${INDEX_DOCUMENT}`:
+    case `/${CATEGORIES_DOCUMENT}`:
+    case `/${OPENAPI_DOCUMENT}`:
       return { kind: 'document', path: pathname.slice(1) };
     case '/v1/categories':
     case '/v1/categories/':
-      return { kind: 'document', path: 'v1/categories.json' };
+      return { kind: 'document', path: CATEGORIES_DOCUMENT };
     case '/v1/plugins':
     case '/v1/plugins/':
       return { kind: 'listing' };
@@ -66,14 +75,14 @@ export function resolveRoute(pathname: string): Route {
   if (plugin) {
     const id = plugin[1]!;
     return isSlug(id)
-      ? { kind: 'document', path: `v1/plugins/${id}.json` }
+      ? { kind: 'document', path: pluginDocumentPath(id) }
       : { kind: 'none', message: `no plugin ${JSON.stringify(echo(id))}: plugin ids are lowercase slugs` };
   }
   const category = /^\/v1\/categories\/([^/]+?)(\.json)?$/.exec(pathname);
   if (category) {
     const slug = category[1]!;
     return isSlug(slug)
-      ? { kind: 'document', path: `v1/categories/${slug}.json` }
+      ? { kind: 'document', path: categoryDocumentPath(slug) }
       : {
           kind: 'none',
           message: `no category ${JSON.stringify(echo(slug))}: categories are lowercase slugs`,
@@ -83,7 +92,7 @@ export function resolveRoute(pathname: string): Route {
   if (archive) {
     const file = archive[1]!;
     return ARCHIVE_FILE.test(file)
-      ? { kind: 'archive', key: `assets/plugins/${file}`, file }
+      ? { kind: 'archive', key: archiveKey(file), file }
       : { kind: 'none', message: `no archive ${JSON.stringify(echo(file))}` };
   }
   const tuf = /^\/tuf\/metadata\/([^/]+)$/.exec(pathname);
@@ -98,10 +107,8 @@ export function resolveRoute(pathname: string): Route {
 
 /** The document-not-found message for a path the manifest does not list. */
 function missingDocument(path: string): string {
-  const plugin = /^v1\/plugins\/(.+)\.json$/.exec(path);
-  if (plugin) return `no plugin ${JSON.stringify(plugin[1])} in this hub`;
-  const category = /^v1\/categories\/(.+)\.json$/.exec(path);
-  if (category) return `no category ${JSON.stringify(category[1])} in this hub`;
+  const subject = documentSubject(path);
+  if (subject) return `no ${subject.kind} ${JSON.stringify(subject.name)} in this hub`;
   return `no document ${path} in this hub`;
 }
 
@@ -308,13 +315,6 @@ function canonicalQuery(q: ListingQuery): URLSearchParams {
   return out;
 }
 
-async function strongEtag(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-  let bin = '';
-  for (const b of digest) bin += String.fromCharCode(b);
-  return `"${btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '').slice(0, 22)}"`;
-}
-
 const parsedQueries = new Map<string, ReturnType<typeof parseListingQuery>>();
 
 async function listingReply(
@@ -336,7 +336,7 @@ async function listingReply(
   const manifest = await source.manifest();
   const base = canonicalQuery(query);
   const key = `${base.toString()}&page=${query.page ?? 1}`;
-  const bundle = manifest.documents['v1/index.json']?.etag ?? '';
+  const bundle = manifest.documents[INDEX_DOCUMENT]?.etag ?? '';
   let page = cache.get(bundle, key);
   if (!page) {
     const listed = listPlugins(await source.index(), query);
@@ -359,7 +359,7 @@ async function listingReply(
     if (listed.page > 1) links.push(link(Math.min(listed.page - 1, listed.pages), 'prev'));
     if (listed.page < listed.pages) links.push(link(listed.page + 1, 'next'));
     links.push(link(listed.pages, 'last'));
-    page = { body, etag: await strongEtag(body), link: links.join(', ') };
+    page = { body, etag: await bytesEtag(body), link: links.join(', ') };
     cache.set(key, page);
   }
   const validators: Array<[string, string]> = [
@@ -422,7 +422,7 @@ async function archiveReply(
 ): Promise<Reply> {
   const info = manifest.archives[route.key];
   if (!info) return errorReply(404, 'not_found', `no archive ${JSON.stringify(route.file)} in this hub`);
-  const etag = `"${info.sha256}"`;
+  const etag = archiveEtag(info.sha256);
   const validators: Array<[string, string]> = [
     ['etag', etag],
     ['cache-control', ARCHIVE_CACHE],

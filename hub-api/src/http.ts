@@ -1,8 +1,12 @@
 // Pure HTTP rules of the hub API, shared by the Hono app and the Node server's fast path so both
 // answer with the same status, headers and bytes. Runtime-free.
-import type { ApiError, BundleDocument } from '@magellon/hub-core';
-
-export type Encoding = 'identity' | 'gzip' | 'br';
+import {
+  type ApiError,
+  type BundleDocument,
+  type Encoding,
+  encodedEtag,
+  encodingEtags,
+} from '@magellon/hub-core';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 export const DOCUMENT_CACHE = 'public, max-age=300, stale-while-revalidate=86400';
@@ -25,11 +29,6 @@ export interface Reply {
   status: number;
   headers: Array<[string, string]>;
   body?: Uint8Array | ReadableStream<Uint8Array>;
-}
-
-/** The ETag of one encoding of a document (each content-coding is its own representation). */
-export function encodedEtag(etag: string, encoding: Encoding): string {
-  return encoding === 'identity' ? etag : `${etag.slice(0, -1)}-${encoding}"`;
 }
 
 /**
@@ -130,8 +129,7 @@ export function documentReply(
     ['cache-control', DOCUMENT_CACHE],
     ['vary', 'Accept-Encoding'],
   ];
-  const all = [doc.etag, encodedEtag(doc.etag, 'gzip'), encodedEtag(doc.etag, 'br')];
-  if (noneMatch(ifNoneMatch, all)) {
+  if (noneMatch(ifNoneMatch, encodingEtags(doc.etag))) {
     return { reply: { status: 304, headers: [...validators, ...COMMON_HEADERS] }, encoding, withBody: false };
   }
   const size = encoding === 'identity' ? doc.size : encoding === 'gzip' ? doc.gzip : doc.br;

@@ -4,10 +4,12 @@ import {
   BUNDLE_MANIFEST,
   type BundleManifest,
   bundleManifestSchema,
+  type Encoding,
+  encodedPath,
+  INDEX_DOCUMENT,
   type IndexDocument,
   indexDocumentReadSchema,
 } from '@magellon/hub-core';
-import type { Encoding } from './http';
 import { type ObjectStore, StoreError } from './storage/store';
 
 export interface HubSource {
@@ -56,7 +58,7 @@ export function createMemorySource(
     document: async (path, encoding) => documentSync(path, encoding),
     index: async () => {
       if (!index) {
-        const bytes = documentSync('v1/index.json', 'identity');
+        const bytes = documentSync(INDEX_DOCUMENT, 'identity');
         index = indexDocumentReadSchema.parse(JSON.parse(new TextDecoder().decode(bytes))) as IndexDocument;
       }
       return index;
@@ -69,8 +71,6 @@ export interface StoreSourceOptions {
   manifestTtlMs?: number;
   now?: () => number;
 }
-
-const SUFFIX: Record<Encoding, string> = { identity: '', gzip: '.gz', br: '.br' };
 
 /**
  * A source that reads the bundle from a store (R2 in the Worker; S3 or fs work alike): the
@@ -98,12 +98,12 @@ export function createStoreSource(store: ObjectStore, opts: StoreSourceOptions =
     document: async (path, encoding) => {
       const m = await manifest();
       if (!m.documents[path]) return undefined;
-      return (await store.get(`${path}${SUFFIX[encoding]}`))?.body;
+      return (await store.get(encodedPath(path, encoding)))?.body;
     },
     index: async () => {
       await manifest();
       const entry = cached!;
-      entry.index ??= indexDocumentReadSchema.parse(await readJson('v1/index.json')) as IndexDocument;
+      entry.index ??= indexDocumentReadSchema.parse(await readJson(INDEX_DOCUMENT)) as IndexDocument;
       return entry.index;
     },
   };

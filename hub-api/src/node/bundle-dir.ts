@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { BUNDLE_MANIFEST, type BundleManifest, bundleManifestSchema } from '@magellon/hub-core';
+import { BUNDLE_MANIFEST, type BundleManifest, bundleManifestSchema, encodedPath } from '@magellon/hub-core';
 import { FileTree } from '@magellon/hub-core/node';
 import type { MemoryDocument } from '../source';
 
@@ -51,8 +51,8 @@ export function loadBundleDir(dir: string): {
   for (const [path, d] of Object.entries(manifest.documents)) {
     documents.set(path, {
       identity: read(path, d.size),
-      gzipBytes: read(`${path}.gz`, d.gzip),
-      brBytes: read(`${path}.br`, d.br),
+      gzipBytes: read(encodedPath(path, 'gzip'), d.gzip),
+      brBytes: read(encodedPath(path, 'br'), d.br),
     });
   }
   return { manifest, documents };

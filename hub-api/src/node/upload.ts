@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   BUNDLE_MANIFEST,
   type BundleManifest,
+  encodedPath,
   TUF_METADATA_DIR,
   TUF_METADATA_FILE,
 } from '@magellon/hub-core';
@@ -103,8 +104,8 @@ export async function uploadBuild(
   }
   for (const [path, d] of documents) {
     await put(path, d.identity, JSON_TYPE, false);
-    await put(`${path}.gz`, d.gzipBytes, 'application/gzip', false);
-    await put(`${path}.br`, d.brBytes, 'application/x-brotli', false);
+    await put(encodedPath(path, 'gzip'), d.gzipBytes, 'application/gzip', false);
+    await put(encodedPath(path, 'br'), d.brBytes, 'application/x-brotli', false);
   }
   for (const f of tufFiles) {
     const key = `${TUF_METADATA_DIR}/${f}`;

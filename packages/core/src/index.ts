@@ -5,6 +5,7 @@ export * from './documents';
 export * from './finding-codes';
 export * from './finding-codes-doc';
 export * from './findings';
+export * from './layout';
 export * from './manifest/pyproject';
 export * from './manifest/requirement';
 export * from './manifest/uv-lock';

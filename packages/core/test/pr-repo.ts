@@ -6,8 +6,8 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { packRelease } from '../../../scripts/starter-catalog';
-import { archiveFileName } from '../src/catalog/model';
 import type { Finding } from '../src/findings';
+import { archiveFileName } from '../src/layout';
 import { entryForArchive, type PackResult, renderEntryYaml } from '../src/node';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..', '..');

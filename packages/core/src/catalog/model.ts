@@ -105,12 +105,6 @@ export const ownersSchema = z.strictObject({
 
 export type Owners = z.infer<typeof ownersSchema>;
 
-/** The file name of a plugin's owners list, beside its `<version>.yaml` entries. */
-export const OWNERS_FILE = 'owners.yaml';
-
-/** The file name of a plugin's author-signed TUF targets metadata, beside its owners.yaml (docs/tuf.md). */
-export const SIGNED_TARGETS_FILE = 'signed-targets.json';
-
 /** Whether a GitHub login owns a plugin; unknown authors (undefined) and missing lists never do. */
 export function isOwner(owners: Owners | undefined, login: string | undefined): boolean {
   if (!owners || !login) return false;
@@ -131,16 +125,6 @@ export function renderOwnersYaml(logins: readonly string[], header = ''): string
     'owners:',
     ...logins.map((l) => `  - github: ${l}`),
   ].join('\n')}\n`;
-}
-
-/** The archive file name the hub uses for a version: `<plugin_id>-<version>.mpn`. */
-export function archiveFileName(pluginId: string, version: string): string {
-  return `${pluginId}-${version}.mpn`;
-}
-
-/** The hub-relative URL archives are served from. */
-export function hubArchiveUrl(pluginId: string, version: string): string {
-  return `/assets/plugins/${archiveFileName(pluginId, version)}`;
 }
 
 /**

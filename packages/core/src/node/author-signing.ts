@@ -4,15 +4,10 @@
 // every version the catalog has with the entry's exact size and sha256 — lives here; the catalog
 // load applies it (so hub validate, hub build and hub verify refuse alike) and hands the verified
 // bytes to the TUF build, which serves them as `<v>.plugin-<id>.json`.
-import {
-  archiveFileName,
-  type LoadedEntry,
-  type Locate,
-  type Owners,
-  SIGNED_TARGETS_FILE,
-  type Signing,
-} from '../catalog/model';
+
+import type { LoadedEntry, Locate, Owners, Signing } from '../catalog/model';
 import type { FindingList } from '../findings';
+import { archiveFileName, SIGNED_TARGETS_FILE } from '../layout';
 import { refusalFinding } from './fs/tree-file';
 import type { CatalogSource } from './source/catalog-source';
 import {

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
-import { BUNDLE_MANIFEST, type BundleDocument, type BundleManifest } from '../schema/api';
+import { BUNDLE_MANIFEST, bytesEtag, encodedPath } from '../layout';
+import type { BundleDocument, BundleManifest } from '../schema/api';
 import { DOCUMENT_SCHEMA_VERSION } from '../schema/documents';
 
 /** A served document's bytes in each encoding, made once at build time. */
@@ -30,19 +30,6 @@ export interface PrepareOptions {
   reuse?: (path: string, etag: string, size: number) => { gzip: number; br: number } | undefined;
 }
 
-/** The strong ETag of a document's identity bytes: a quoted, url-safe sha256 prefix (128 bits). */
-export function documentEtag(bytes: Uint8Array): string {
-  return `"${createHash('sha256').update(bytes).digest('base64url').slice(0, 22)}"`;
-}
-
-/**
- * The ETag of one encoding of a document. Each content-coding is its own representation, so each
- * gets its own strong validator (RFC 9110 §8.8.3); a client revalidating with any of them gets a 304.
- */
-export function encodedEtag(etag: string, encoding: 'identity' | 'gzip' | 'br'): string {
-  return encoding === 'identity' ? etag : `${etag.slice(0, -1)}-${encoding}"`;
-}
-
 /**
  * Compresses every document with gzip (level 6: level 9 took seven times as long on a 13 MB index
  * for 2% less) and brotli (quality 5: at 11 that index takes a minute, for 6% less), computes the
@@ -60,7 +47,7 @@ export async function prepareBundle(
   // Synchronously: through libuv's thread pool the same work took three to four times as long here.
   for (const [path, text] of documents) {
     const identity = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text);
-    const etag = documentEtag(identity);
+    const etag = await bytesEtag(identity);
     const previous = opts.reuse?.(path, etag, identity.length);
     if (previous) {
       reused.add(path);
@@ -113,8 +100,8 @@ export function bundleFiles(bundle: PreparedBundle): Map<string, Buffer> {
   for (const [path, d] of bundle.documents) {
     if (bundle.reused.has(path)) continue;
     files.set(path, d.identity);
-    files.set(`${path}.gz`, d.gzipBytes);
-    files.set(`${path}.br`, d.brBytes);
+    files.set(encodedPath(path, 'gzip'), d.gzipBytes);
+    files.set(encodedPath(path, 'br'), d.brBytes);
   }
   files.set(BUNDLE_MANIFEST, Buffer.from(`${JSON.stringify(bundle.manifest, null, 2)}\n`, 'utf8'));
   return files;

@@ -1,6 +1,6 @@
 import { dump } from 'js-yaml';
-import { hubArchiveUrl } from '../catalog/model';
 import type { Finding } from '../findings';
+import { hubArchiveUrl } from '../layout';
 import { type ArchiveManifest, PLACEHOLDER_ARCHIVE_ID } from '../schema/archive-manifest';
 import type { CatalogEntryInput, Tier } from '../schema/catalog-entry';
 import type { PathLocator } from '../yaml/locate';

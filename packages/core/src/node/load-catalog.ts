@@ -5,13 +5,12 @@ import {
   type Locate,
   type Maintainers,
   maintainersSchema,
-  OWNERS_FILE,
   type Owners,
   ownersSchema,
-  SIGNED_TARGETS_FILE,
 } from '../catalog/model';
 import { CATALOG_RULES } from '../catalog/rules';
 import { type Finding, FindingList, sortFindings } from '../findings';
+import { OWNERS_FILE, SIGNED_TARGETS_FILE } from '../layout';
 import { foldName } from '../text/fold';
 import { YamlLocator } from '../yaml/locate';
 import { parseYaml } from '../yaml/parse-yaml';

@@ -31,7 +31,8 @@ import {
   Targets,
   Timestamp,
 } from '@tufjs/models';
-import { archiveFileName, type Signing } from '../catalog/model';
+import type { Signing } from '../catalog/model';
+import { archiveFileName } from '../layout';
 import { TUF_METADATA_DIR } from '../tuf-layout';
 
 /** The TUF specification version the metadata claims. */

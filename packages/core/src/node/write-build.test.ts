@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateCatalog } from '../../../../bench/generate-catalog';
-import { BUNDLE_MANIFEST, bundleManifestSchema } from '../schema/api';
+import { BUNDLE_MANIFEST, bytesEtag } from '../layout';
+import { bundleManifestSchema } from '../schema/api';
 import { indexDocumentSchema, pluginDocumentSchema } from '../schema/documents';
-import { documentEtag } from './bundle';
 import { loadCatalog } from './load-catalog';
 import { BUILD_MARKER, BuildError, writeHubBuild } from './write-build';
 
@@ -90,7 +90,7 @@ describe('writeHubBuild', () => {
         statSync(join(out, `${path}.gz`)).size,
         statSync(join(out, `${path}.br`)).size,
       ]);
-      expect(doc.etag).toBe(documentEtag(identity));
+      expect(doc.etag).toBe(await bytesEtag(identity));
       etags.add(doc.etag);
     }
     expect(etags.size).toBe(paths.length);
@@ -158,7 +158,7 @@ describe('writeHubBuild', () => {
     const manifest = bundleManifestSchema.parse(JSON.parse(readFileSync(join(out, BUNDLE_MANIFEST), 'utf8')));
     for (const [path, d] of Object.entries(manifest.documents)) {
       const identity = readFileSync(join(out, path));
-      expect(documentEtag(identity), path).toBe(d.etag);
+      expect(await bytesEtag(identity), path).toBe(d.etag);
       expect(gunzipSync(readFileSync(join(out, `${path}.gz`))).equals(identity), path).toBe(true);
       expect(brotliDecompressSync(readFileSync(join(out, `${path}.br`))).equals(identity), path).toBe(true);
     }

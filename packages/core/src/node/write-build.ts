@@ -19,10 +19,23 @@ import type { LoadedEntry } from '../catalog/model';
 import { buildHubDocuments, serializeDocument } from '../documents/build-index';
 import { buildOpenApiDocument } from '../documents/openapi';
 import { type Finding, hasErrors } from '../findings';
-import { BUNDLE_MANIFEST, type BundleManifest } from '../schema/api';
+import {
+  BUILD_DIRS,
+  BUNDLE_MANIFEST,
+  bytesEtag,
+  CATEGORIES_DOCUMENT,
+  categoryDocumentPath,
+  ENCODINGS,
+  encodedPath,
+  INDEX_DOCUMENT,
+  isDocumentPath,
+  OPENAPI_DOCUMENT,
+  pluginDocumentPath,
+} from '../layout';
+import type { BundleManifest } from '../schema/api';
 import { DOCUMENT_SCHEMA_VERSION } from '../schema/documents';
 import { TUF_METADATA_DIR } from '../tuf-layout';
-import { bundleFiles, documentEtag, type PrepareOptions, prepareBundle } from './bundle';
+import { bundleFiles, type PrepareOptions, prepareBundle } from './bundle';
 import { checkCatalogArchives, locateArchive } from './check-archives';
 import { isInside } from './fs/tree-file';
 import { errnoOf, ioFinding } from './io-error';
@@ -98,13 +111,12 @@ export function renderHubBuild(catalogRoot: string, entries: readonly LoadedEntr
   const root = resolve(catalogRoot);
   const docs = buildHubDocuments(entries.map((e) => e.entry));
   const documents = new Map<string, string>([
-    ['v1/index.json', serializeDocument(docs.index)],
-    ['v1/categories.json', serializeDocument(docs.categories)],
-    ['v1/openapi.json', serializeDocument(buildOpenApiDocument(DOCUMENT_SCHEMA_VERSION))],
+    [INDEX_DOCUMENT, serializeDocument(docs.index)],
+    [CATEGORIES_DOCUMENT, serializeDocument(docs.categories)],
+    [OPENAPI_DOCUMENT, serializeDocument(buildOpenApiDocument(DOCUMENT_SCHEMA_VERSION))],
   ]);
-  for (const [id, doc] of docs.plugins) documents.set(`v1/plugins/${id}.json`, serializeDocument(doc));
-  for (const [slug, doc] of docs.category)
-    documents.set(`v1/categories/${slug}.json`, serializeDocument(doc));
+  for (const [id, doc] of docs.plugins) documents.set(pluginDocumentPath(id), serializeDocument(doc));
+  for (const [slug, doc] of docs.category) documents.set(categoryDocumentPath(slug), serializeDocument(doc));
   const archives: string[] = [];
   const archiveInfo: BundleManifest['archives'] = {};
   for (const { entry } of entries) {
@@ -244,7 +256,7 @@ export async function writeRenderedBuild(
   };
   const previous = previousBuild(out);
   // With TUF the metadata is signed afresh every build (a new timestamp), so nothing is skipped.
-  if (!opts.tuf && previous.holds?.(build)) {
+  if (!opts.tuf && (await previous.holds?.(build))) {
     // The output is this very build already: check the archives as always, write nothing.
     const findings = await checkCatalogArchives(build.catalogRoot, build.entries, {
       displayFrom: opts.displayFrom,
@@ -259,11 +271,7 @@ export async function writeRenderedBuild(
     rmSync(staging, { recursive: true, force: true });
     makeParents(dirname(out));
     mkdirSync(staging);
-    mkdirSync(join(staging, 'v1'));
-    mkdirSync(join(staging, 'v1', 'plugins'));
-    mkdirSync(join(staging, 'assets'));
-    mkdirSync(join(staging, 'assets', 'plugins'));
-    mkdirSync(join(staging, 'v1', 'categories'));
+    for (const dir of BUILD_DIRS) mkdirSync(join(staging, dir));
     writeFileSync(join(staging, BUILD_MARKER), 'made by hub build; safe to delete\n');
     const bundle = await prepareBundle(build.documents, build.archiveInfo, build.generated_at, {
       reuse: previous.reuse,
@@ -271,7 +279,7 @@ export async function writeRenderedBuild(
     for (const [path, bytes] of bundleFiles(bundle)) writeFileSync(join(staging, path), bytes);
     // Unchanged documents: the previous build's files, linked (or copied where links fail).
     for (const path of bundle.reused) {
-      for (const file of [path, `${path}.gz`, `${path}.br`]) {
+      for (const file of ENCODINGS.map((e) => encodedPath(path, e))) {
         try {
           linkSync(join(out, file), join(staging, file));
         } catch {
@@ -345,13 +353,13 @@ export async function writeRenderedBuild(
 function previousBuild(out: string): {
   reuse: PrepareOptions['reuse'];
   /** Whether the output holds exactly `build`: every document (same ETag) and archive, each file there. */
-  holds?: (build: RenderedBuild) => boolean;
+  holds?: (build: RenderedBuild) => Promise<boolean>;
 } {
   if (!existsSync(join(out, BUILD_MARKER))) return { reuse: undefined };
   let manifest: BundleManifest;
   try {
     // Its files are reused only from real dirs of its own (no linked dir leading elsewhere).
-    for (const dir of ['v1', 'v1/plugins', 'v1/categories', 'assets', 'assets/plugins']) {
+    for (const dir of BUILD_DIRS) {
       if (!lstatSync(join(out, dir)).isDirectory()) return { reuse: undefined };
     }
     const st = lstatSync(join(out, BUNDLE_MANIFEST));
@@ -379,7 +387,7 @@ function previousBuild(out: string): {
       return new Set<string>();
     }
   };
-  const holds = (build: RenderedBuild): boolean => {
+  const holds = async (build: RenderedBuild): Promise<boolean> => {
     const docs = Object.keys(manifest.documents);
     if (docs.length !== build.documents.size) return false;
     const archives = manifest.archives ?? {};
@@ -395,26 +403,27 @@ function previousBuild(out: string): {
       const d = Object.hasOwn(manifest.documents, path) ? manifest.documents[path] : undefined;
       if (!d) return false;
       const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
-      if (d.size !== bytes.length || d.etag !== documentEtag(bytes)) return false;
+      if (d.size !== bytes.length || d.etag !== (await bytesEtag(bytes))) return false;
+      if (!isDocumentPath(path)) return false;
       const dir = dirname(path);
-      if (!/^v1(\/(plugins|categories))?$/.test(dir)) return false;
       let here = listed.get(dir);
       if (!here) {
         here = names(dir);
         listed.set(dir, here);
       }
       const base = basename(path);
-      if (!here.has(base) || !here.has(`${base}.gz`) || !here.has(`${base}.br`)) return false;
+      if (!ENCODINGS.every((e) => here.has(encodedPath(base, e)))) return false;
     }
     return true;
   };
   return {
     holds,
     reuse: (path, etag, size) => {
-      if (!/^v1\/(?:(?:plugins|categories)\/)?[^/]+\.json$/.test(path)) return undefined;
+      if (!isDocumentPath(path)) return undefined;
       const d = Object.hasOwn(manifest.documents, path) ? manifest.documents[path] : undefined;
       if (!d || d.etag !== etag || d.size !== size) return undefined;
-      if (!sized(path, size) || !sized(`${path}.gz`, d.gzip) || !sized(`${path}.br`, d.br)) return undefined;
+      const sizes = { identity: size, gzip: d.gzip, br: d.br };
+      if (!ENCODINGS.every((e) => sized(encodedPath(path, e), sizes[e]))) return undefined;
       return { gzip: d.gzip, br: d.br };
     },
   };

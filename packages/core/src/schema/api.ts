@@ -112,6 +112,3 @@ export const bundleManifestSchema = z.strictObject({
 });
 export type BundleManifest = z.infer<typeof bundleManifestSchema>;
 export type BundleDocument = z.infer<typeof bundleDocumentSchema>;
-
-/** The path of the bundle manifest inside a build and a store. */
-export const BUNDLE_MANIFEST = 'hub-bundle.json';

@@ -3,8 +3,10 @@
 // BASE keys verify, newer than the base's, listing the new archive as its entry does. So a pull
 // request only the hub could have made — the file re-signed with a hub key, or left out — fails,
 // and so does one that swaps the keys and signs with the new ones in the same breath.
-import { type LoadedEntry, type Locate, OWNERS_FILE, SIGNED_TARGETS_FILE } from '../../catalog/model';
+
+import type { LoadedEntry, Locate } from '../../catalog/model';
 import { FindingList } from '../../findings';
+import { OWNERS_FILE, SIGNED_TARGETS_FILE } from '../../layout';
 import { readSignedTargets, signedTargetsPath, unsignedReason } from '../author-signing';
 import { readOwners } from '../load-catalog';
 import type { CatalogSource } from '../source/catalog-source';

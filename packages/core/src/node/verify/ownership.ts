@@ -1,8 +1,10 @@
 // Who may change a plugin: its owners (plugins/<id>/owners.yaml on the BASE branch), an owner's
 // approval, or a hub maintainer. A pull request cannot make its author an owner of a plugin that
 // exists; a new plugin's pull request makes its author the owner by adding owners.yaml.
-import { isOwner, loginsOf, OWNERS_FILE, type Owners } from '../../catalog/model';
+
+import { isOwner, loginsOf, type Owners } from '../../catalog/model';
 import { FindingList, type SourceLocation } from '../../findings';
+import { OWNERS_FILE } from '../../layout';
 import { YamlLocator } from '../../yaml/locate';
 import { MAX_OWNERS_BYTES, readOwners } from '../load-catalog';
 import { MAX_ENTRY_BYTES } from '../read-entry';
