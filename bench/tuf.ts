@@ -37,10 +37,10 @@ import { Updater } from 'tuf-js';
 import { ZipFile } from 'yazl';
 import { freePort } from '../coreservice/src/runtime/process';
 import { archiveFileName } from '../packages/core/src';
+import { TUF_METADATA_DIR } from '../packages/core/src/layout';
 import { generateTufKeys, type TufTarget, writeTufRepository } from '../packages/core/src/node';
 import { hashZip, readZipEntry } from '../packages/core/src/node/zip';
 import { useNativeCrc32ForYazl } from '../packages/core/src/node/zip/yazl-native-crc';
-import { TUF_METADATA_DIR } from '../packages/core/src/tuf-layout';
 import { type ArchiveRef, entryFacts, generateCatalog } from './generate-catalog';
 import { load } from './load';
 

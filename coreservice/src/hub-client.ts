@@ -4,6 +4,7 @@ import {
   archiveDownloadUrl,
   compareVersions,
   type PluginDocument,
+  pluginDocumentPath,
   pluginDocumentReadSchema,
 } from '@magellon/hub-core';
 import { request } from 'undici';
@@ -75,7 +76,7 @@ async function fetchOnce(
   pluginId: string,
   opts: HubClientOptions,
 ): Promise<PluginDocument | undefined> {
-  const url = new URL(`v1/plugins/${encodeURIComponent(pluginId)}.json`, hub.endsWith('/') ? hub : `${hub}/`);
+  const url = new URL(pluginDocumentPath(encodeURIComponent(pluginId)), hub.endsWith('/') ? hub : `${hub}/`);
   const timeout = opts.timeoutMs ?? 15_000;
   let res: Awaited<ReturnType<typeof request>>;
   try {

@@ -19,7 +19,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { type ArchiveManifest, sdkSatisfies } from '@magellon/hub-core';
+import { type ArchiveManifest, archiveFileName, sdkSatisfies } from '@magellon/hub-core';
 import { type Prefetched, StreamingExtractor, verifyArchive } from '@magellon/hub-core/node';
 import type { Registry } from './config';
 import { crashPoint } from './crash';
@@ -211,7 +211,7 @@ interface Staged {
 
 /** The name messages use for a source's archive. */
 const sourceLabel = (source: ArchiveSource) =>
-  source.from === 'file' ? source.label : `${source.resolved.pluginId}-${source.resolved.version}.mpn`;
+  source.from === 'file' ? source.label : archiveFileName(source.resolved.pluginId, source.resolved.version);
 
 /** Puts the source's bytes into `staging` and verifies them (the strict checks of the domain library). */
 async function stageArchive(

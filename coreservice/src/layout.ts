@@ -26,6 +26,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { ARCHIVE_MANIFEST, ARCHIVE_SUFFIX } from '@magellon/hub-core';
 import { InstallError } from './errors';
 import { checkPluginId, isPluginId } from './plugin-id';
 
@@ -118,7 +119,7 @@ export const stagingFiles = (staging: string) => ({
 export const newUploadPath = (pluginsDir: string) =>
   join(
     uploadsDir(pluginsDir),
-    `upload-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.mpn`,
+    `upload-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}${ARCHIVE_SUFFIX}`,
   );
 
 /** A plugin's lock: the path proper-lockfile locks, its lock dir, and the holder record. The id is checked first. */
@@ -412,7 +413,7 @@ function replicaRecordsIn(dir: string): { replica: number; path: string }[] {
 // ----------------------------------------------------------------------------- a version's files
 
 /** The files of an archive CoreService reads: its manifest, the script it runs, its wheels. */
-export const manifestFile = (dir: string) => join(dir, 'manifest.yaml');
+export const manifestFile = (dir: string) => join(dir, ARCHIVE_MANIFEST);
 export const MAIN_SCRIPT = 'main.py';
 export const DEFAULT_PYPROJECT = 'pyproject.toml';
 export const wheelsDir = (dir: string) => join(dir, 'wheels');

@@ -4,7 +4,7 @@
 // over with a warning, one that lacks the plugin or the version is passed over, and one whose trust
 // mode refuses the version is passed over too (the refusal is what the caller hears when nothing
 // else has it).
-import { hubArchiveUrl, type PluginDocument } from '@magellon/hub-core';
+import { type PluginDocument, pluginDocumentPath, versionArchiveKey } from '@magellon/hub-core';
 import { asRegistry, type Registry, registryAuthorization, trustRefusal } from './config';
 import { InstallError, METADATA_REFUSALS } from './errors';
 import { fetchPluginDocument, type ResolvedVersion, resolveVersion } from './hub-client';
@@ -47,8 +47,8 @@ export class DocumentCache {
   }
 }
 
-/** The target path a plugin document is signed under (docs/tuf.md). */
-const documentTarget = (pluginId: string) => `v1/plugins/${pluginId}.json`;
+/** The target path a plugin document is signed under (docs/tuf.md): its path in the build. */
+const documentTarget = pluginDocumentPath;
 
 /**
  * A registry's document of the plugin: for a verified registry, only one its signed targets list
@@ -149,7 +149,7 @@ function nothingFound(
  * which the download then checks the bytes against.
  */
 async function checkArchiveTarget(reg: Registry, resolved: ResolvedVersion, verified: VerifiedRegistry) {
-  const path = hubArchiveUrl(resolved.pluginId, resolved.version).slice(1);
+  const path = versionArchiveKey(resolved.pluginId, resolved.version);
   const target = await verified.target(path);
   if (!target) {
     throw new InstallError(

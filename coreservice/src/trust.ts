@@ -13,6 +13,7 @@
 // this process and across processes (a lock beside it).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { TUF_METADATA_DIR } from '@magellon/hub-core';
 import { TufHttpFetcher, tufRefusalKind } from '@magellon/hub-core/node';
 import { escapeControl } from '@magellon/hub-core/text';
 import type { TargetFile } from '@tufjs/models';
@@ -148,7 +149,7 @@ export async function withVerifiedRegistry<T>(
     try {
       updater = new Updater({
         metadataDir: pinned.dir,
-        metadataBaseUrl: new URL('tuf/metadata', reg.url.endsWith('/') ? reg.url : `${reg.url}/`).href,
+        metadataBaseUrl: new URL(TUF_METADATA_DIR, reg.url.endsWith('/') ? reg.url : `${reg.url}/`).href,
         fetcher: registryFetcher(reg),
         config: { ...METADATA_LIMITS, prefixTargetsWithHash: false },
       });

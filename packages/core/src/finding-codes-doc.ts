@@ -1,4 +1,5 @@
 import { FINDING_CODES, type FindingCode } from './finding-codes';
+import { MAINTAINERS_FILE, OWNERS_FILE } from './layout';
 
 /** What each code family covers, in the order the reference lists them. */
 export const FINDING_CODE_FAMILIES: ReadonlyArray<[prefix: string, title: string, intro: string]> = [
@@ -12,10 +13,10 @@ export const FINDING_CODE_FAMILIES: ReadonlyArray<[prefix: string, title: string
     'Catalog entries',
     'The fields of `catalog/plugins/<plugin_id>/<version>.yaml`. `hub lint` runs these same checks on the entry `hub publish` would write from a manifest and reports them at the manifest’s lines, so what the catalog refuses never lints clean.',
   ],
-  ['maintainers', 'maintainers.yaml', 'Who may set `tier: verified`.'],
+  ['maintainers', MAINTAINERS_FILE, 'Who may set `tier: verified`.'],
   [
     'owners',
-    'owners.yaml',
+    OWNERS_FILE,
     'Who owns a plugin: `plugins/<plugin_id>/owners.yaml` lists the GitHub logins that may publish, yank and deprecate its versions.',
   ],
   [

@@ -11,5 +11,4 @@ export * from './manifest/requirement';
 export * from './manifest/uv-lock';
 export * from './schema';
 export * from './text';
-export * from './tuf-layout';
 export * from './versions';

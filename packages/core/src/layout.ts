@@ -2,7 +2,8 @@
 // owners and archives; what a build writes and the API serves (documents, their encodings, the
 // bundle manifest); the names of an archive's root manifest; and the ETags the build records and the
 // servers send. `hub build`, the API (Node and Worker), CoreService's client, `publish`, `yank`,
-// `verify`, `pack` and the installer all build and parse these names here. Runtime-free: the ETag
+// `verify`, `pack` and the installer all build and parse these names here, and the API serves
+// exactly the TUF metadata files `hub build --tuf-keys` writes. Runtime-free: the ETag
 // of bytes uses WebCrypto, so the Worker and Node compute it with the same function.
 
 // ——— the catalog (a git repo's `catalog/` dir, or any dir holding `plugins/`) ———
@@ -64,8 +65,10 @@ export function catalogPathKind(rel: string): CatalogPathKind {
 
 /** Plugin archives end with this. */
 export const ARCHIVE_SUFFIX = '.mpn';
+/** The catalog's (and a build's) folder of files served as they are. */
+export const ASSETS_DIR = 'assets';
 /** Where archives live in a catalog, a build and a store, and the API's URL path for them. */
-export const ARCHIVES_DIR = 'assets/plugins';
+export const ARCHIVES_DIR = `${ASSETS_DIR}/plugins`;
 
 /** The archive file name the hub uses for a version: `<plugin_id>-<version>.mpn`. */
 export function archiveFileName(pluginId: string, version: string): string {
@@ -120,7 +123,7 @@ export const CATEGORY_DOCUMENTS_DIR = 'v1/categories';
 export const DOCUMENT_DIRS = ['v1', PLUGIN_DOCUMENTS_DIR, CATEGORY_DOCUMENTS_DIR] as const;
 
 /** Every dir a build (and a mirror) has, parents first: the documents' and the archives'. */
-export const BUILD_DIRS = [...DOCUMENT_DIRS, 'assets', ARCHIVES_DIR] as const;
+export const BUILD_DIRS = [...DOCUMENT_DIRS, ASSETS_DIR, ARCHIVES_DIR] as const;
 
 /** One plugin's document (every version): `v1/plugins/<plugin_id>.json`. */
 export function pluginDocumentPath(pluginId: string): string {
@@ -154,6 +157,27 @@ export const ENCODING_SUFFIX: Readonly<Record<Encoding, string>> = { identity: '
 /** The file (or store key) of a document in one encoding. */
 export function encodedPath(path: string, encoding: Encoding): string {
   return `${path}${ENCODING_SUFFIX[encoding]}`;
+}
+
+// ——— signed metadata (TUF; see node/tuf.ts for how it is made) ———
+
+/** The metadata dir in a build, and its path under the API's root URL: `/tuf/metadata/<file>`. */
+export const TUF_METADATA_DIR = 'tuf/metadata';
+
+/**
+ * A metadata file the hub serves: `N.root.json`, `N.snapshot.json`, `N.targets.json`, the delegated
+ * roles `N.hub.json`, its hash bins `N.hub-bin-<hex>.json` and `N.plugin-<plugin_id>.json` (a catalog
+ * slug), `root.json`, `timestamp.json`.
+ */
+export const TUF_METADATA_FILE =
+  /^(?:[1-9][0-9]{0,9}\.(?:root|snapshot|targets|hub|hub-bin-[0-9a-f]{1,4}|plugin-[a-z0-9._-]{1,100})|root|timestamp)\.json$/;
+
+/**
+ * A role's metadata file: `<version>.<role>.json` (what clients fetch by version, and snapshot lists
+ * as `<role>.json`), or `<role>.json` without a version (`timestamp.json`, the newest `root.json`).
+ */
+export function tufMetadataFile(role: string, version?: number): string {
+  return version === undefined ? `${role}.json` : `${version}.${role}.json`;
 }
 
 // ——— ETags ———

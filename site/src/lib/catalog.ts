@@ -8,6 +8,7 @@ import {
   formatFinding,
   type PluginDocument,
   type PluginVersion,
+  pluginUpdatedAt,
 } from '@magellon/hub-core';
 import { loadCatalog, locateArchive, verifyArchive } from '@magellon/hub-core/node';
 
@@ -31,7 +32,7 @@ export interface SitePlugin {
   doc: PluginDocument;
   /** The version clients get by default (latest_version), or the newest when all are yanked. */
   latest: PluginVersion;
-  /** Newest published_at or yanked.at of any version (the "recently updated" order). */
+  /** When the default version was published: the "recently updated" order (pluginUpdatedAt, as the API sorts). */
   updated: string;
   /** Position in the default order (verified first, then by name). */
   order: number;
@@ -76,11 +77,8 @@ async function load(): Promise<SiteData> {
   const plugins: SitePlugin[] = [];
   for (const [id, doc] of docs.plugins) {
     const latest = doc.versions.find((v) => v.version === doc.latest_version) ?? doc.versions[0]!;
-    let updated = '';
-    for (const v of doc.versions) {
-      for (const t of [v.published_at, v.yanked?.at])
-        if (t && Date.parse(t) > Date.parse(updated || '0')) updated = t;
-    }
+    // Every version yanked: no default version, so the newest one's publication stands in.
+    const updated = pluginUpdatedAt(doc) || latest.published_at;
     plugins.push({ id, doc, latest, updated, order: 0, manifest: await manifestOf(catalog.root, latest) });
   }
   plugins.sort(defaultOrder);

@@ -3,6 +3,9 @@
 import { type PluginVersion, xmlText as xml } from '@magellon/hub-core';
 import type { SitePlugin } from './catalog';
 
+/** When a release's feed entry last changed: its yank, else its publication. */
+const releaseUpdatedAt = (version: PluginVersion): string => version.yanked?.at ?? version.published_at;
+
 /** An Atom document: the newest `limit` releases. */
 export function atomFeed(opts: {
   id: string;
@@ -14,6 +17,11 @@ export function atomFeed(opts: {
   limit?: number;
 }): string {
   const items = opts.releases.slice(0, opts.limit ?? 50);
+  // A feed is as new as its newest entry (a yank updates its release's entry).
+  const updated = Math.max(
+    Date.parse(opts.updated),
+    ...items.map(({ version }) => Date.parse(releaseUpdatedAt(version))),
+  );
   const entries = items.map(({ plugin, version }) => {
     const url = `${opts.siteUrl}${plugin.id}/#v-${version.version}`;
     const status = version.yanked ? ` (yanked: ${version.yanked.reason})` : '';
@@ -21,7 +29,7 @@ export function atomFeed(opts: {
     <id>${xml(`${opts.siteUrl}${plugin.id}/${version.version}`)}</id>
     <title>${xml(`${plugin.doc.name} ${version.version}${version.yanked ? ' (yanked)' : ''}`)}</title>
     <link rel="alternate" type="text/html" href="${xml(url)}"/>
-    <updated>${new Date(version.yanked?.at ?? version.published_at).toISOString()}</updated>
+    <updated>${new Date(releaseUpdatedAt(version)).toISOString()}</updated>
     <published>${new Date(version.published_at).toISOString()}</published>
     <author><name>${xml(plugin.doc.author)}</name></author>
     <category term="${xml(plugin.doc.category)}"/>
@@ -34,7 +42,7 @@ export function atomFeed(opts: {
   <title>${xml(opts.title)}</title>
   <link rel="self" type="application/atom+xml" href="${xml(opts.selfUrl)}"/>
   <link rel="alternate" type="text/html" href="${xml(opts.siteUrl)}"/>
-  <updated>${new Date(opts.updated).toISOString()}</updated>
+  <updated>${new Date(updated).toISOString()}</updated>
 ${entries.join('\n')}
 </feed>
 `;

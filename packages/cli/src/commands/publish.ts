@@ -3,19 +3,24 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   archiveFileName,
+  archiveKey,
   type CatalogEntryInput,
+  entryFileName,
+  entryPath,
   escapeControl,
   FindingList,
   hubArchiveUrl,
   inertJson,
   isMaintainer,
   isOwner,
+  MAINTAINERS_FILE,
   type Maintainers,
-  OWNERS_FILE,
   type Owners,
+  ownersPath,
   ownersSchema,
+  pluginDir,
   renderOwnersYaml,
-  SIGNED_TARGETS_FILE,
+  signedTargetsPath,
 } from '@magellon/hub-core';
 import {
   checkEntryBytes,
@@ -136,18 +141,18 @@ export async function catalogRepo(values: GitValues): Promise<CatalogRepo> {
 
 /** maintainers.yaml as it is on the base commit. */
 export async function baseMaintainers(repo: CatalogRepo, commit: string): Promise<Maintainers | undefined> {
-  const bytes = await showFile(repo.dir, commit, `${repo.catalog}/maintainers.yaml`);
+  const bytes = await showFile(repo.dir, commit, `${repo.catalog}/${MAINTAINERS_FILE}`);
   if (!bytes) return undefined;
   return readMaintainers(
-    new MemoryCatalogSource({ 'maintainers.yaml': bytes }),
-    'maintainers.yaml',
+    new MemoryCatalogSource({ [MAINTAINERS_FILE]: bytes }),
+    MAINTAINERS_FILE,
     new FindingList(),
   );
 }
 
 /** A plugin's owners.yaml as it is on the base commit (undefined: none, or not a valid one). */
 async function baseOwners(repo: CatalogRepo, commit: string, id: string): Promise<Owners | undefined> {
-  const rel = `plugins/${id}/${OWNERS_FILE}`;
+  const rel = ownersPath(id);
   const bytes = await showFile(repo.dir, commit, `${repo.catalog}/${rel}`);
   if (!bytes) return undefined;
   return readOwners(new MemoryCatalogSource({ [rel]: bytes }), rel, new FindingList());
@@ -167,11 +172,11 @@ async function pluginOwnership(
   author: string | undefined,
   signer?: TufKeyFile,
 ): Promise<{ file?: FileChange; owners?: string[]; note?: string }> {
-  const ownersPath = `${repo.catalog}/plugins/${id}/${OWNERS_FILE}`;
-  if (await hasPath(repo.dir, base, `${repo.catalog}/plugins/${id}`)) {
+  const ownersFile = `${repo.catalog}/${ownersPath(id)}`;
+  if (await hasPath(repo.dir, base, `${repo.catalog}/${pluginDir(id)}`)) {
     if (owners?.length) {
       throw new UsageError(
-        `--owner is for a new plugin; ${id} is already in the catalog on ${repo.base}: change ${ownersPath} in its own pull request, approved by an owner`,
+        `--owner is for a new plugin; ${id} is already in the catalog on ${repo.base}: change ${ownersFile} in its own pull request, approved by an owner`,
       );
     }
     const current = await baseOwners(repo, base, id);
@@ -196,7 +201,7 @@ async function pluginOwnership(
   const authorListed = !author || logins.some((l) => l.toLowerCase() === author.toLowerCase());
   return {
     file: {
-      path: ownersPath,
+      path: ownersFile,
       // With --sign, the new plugin is author-signed from its first version on.
       bytes: Buffer.from(
         renderOwnersYaml(logins) +
@@ -362,25 +367,25 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
       const maintainer = !!maintainers && isMaintainer(maintainers, author);
       if (values.tier === 'verified' && !maintainer) {
         throw new UsageError(
-          `--tier verified is for maintainers listed in ${repo.catalog}/maintainers.yaml on ${repo.base}; ${author ? `@${author} is not one` : 'hub does not know who you are (pass --author or set GITHUB_TOKEN)'}`,
+          `--tier verified is for maintainers listed in ${repo.catalog}/${MAINTAINERS_FILE} on ${repo.base}; ${author ? `@${author} is not one` : 'hub does not know who you are (pass --author or set GITHUB_TOKEN)'}`,
         );
       }
       const tier = (values.tier ?? (maintainer ? 'verified' : 'community')) as 'verified' | 'community';
       // 4. Where the archive lives, and the entry that describes it.
       const fileName = archiveFileName(m.plugin_id, m.version);
       const url = values.bucket
-        ? `${values['archive-base-url']!.replace(/\/+$/, '')}/assets/plugins/${fileName}`
+        ? `${values['archive-base-url']!.replace(/\/+$/, '')}/${archiveKey(fileName)}`
         : hubArchiveUrl(m.plugin_id, m.version);
       const entry: CatalogEntryInput = entryForArchive(
         { manifest: m, sha256: digest.sha256, size_bytes: digest.size, archive_id: m.archive_id },
         { tier, published_at: publishedAt, url },
       );
       const yaml = renderEntryYaml(entry);
-      const entryPath = `${repo.catalog}/plugins/${m.plugin_id}/${m.version}.yaml`;
+      const entryFile = `${repo.catalog}/${entryPath(m.plugin_id, m.version)}`;
       const checked = checkEntryBytes(Buffer.from(yaml), {
-        file: entryPath,
+        file: entryFile,
         dir: m.plugin_id,
-        fileName: `${m.version}.yaml`,
+        fileName: entryFileName(m.version),
       });
       if (!checked.loaded) {
         printFindings(checked.findings, json ? 'json' : 'text');
@@ -389,9 +394,9 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         );
         return EXIT.failed;
       }
-      if (await showFile(repo.dir, base, entryPath)) {
+      if (await showFile(repo.dir, base, entryFile)) {
         throw new ProposeError(
-          `${entryPath} is already on ${repo.base}: ${m.plugin_id} ${m.version} is published (bump the version)`,
+          `${entryFile} is already on ${repo.base}: ${m.plugin_id} ${m.version} is published (bump the version)`,
         );
       }
       // 5. Ownership: a new plugin's pull request names its owners; an existing plugin's stay as they are.
@@ -413,18 +418,18 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         signer,
       );
       if (ownership.note && !json) console.error(yellow(`! ${safe(ownership.note)}`));
-      const files: FileChange[] = [{ path: entryPath, bytes: Buffer.from(yaml), mustBeNew: true }];
+      const files: FileChange[] = [{ path: entryFile, bytes: Buffer.from(yaml), mustBeNew: true }];
       if (ownership.file) files.push(ownership.file);
       if (signer) {
         // Author signing: this version's archive added to the plugin's own signed targets.
-        const signedPath = `${repo.catalog}/plugins/${m.plugin_id}/${SIGNED_TARGETS_FILE}`;
+        const signedPath = `${repo.catalog}/${signedTargetsPath(m.plugin_id)}`;
         const before = await showFile(repo.dir, base, signedPath);
         let text: string;
         try {
           text = signPluginTargets(
             m.plugin_id,
             before ?? undefined,
-            [{ path: `assets/plugins/${fileName}`, length: digest.size, sha256: digest.sha256 }],
+            [{ path: archiveKey(fileName), length: digest.size, sha256: digest.sha256 }],
             signer,
           );
         } catch (err) {
@@ -434,14 +439,14 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         files.push({ path: signedPath, bytes: Buffer.from(text) });
       }
       if (!values.bucket) {
-        files.push({ path: `${repo.catalog}/assets/plugins/${fileName}`, file: archive, mustBeNew: true });
+        files.push({ path: `${repo.catalog}/${archiveKey(fileName)}`, file: archive, mustBeNew: true });
       }
       const branch = values.branch ?? `publish/${m.plugin_id}-${m.version}`;
       const title = `Publish ${m.plugin_id} ${m.version}`;
       const body = [
         `Adds **${m.plugin_id} ${m.version}** (${tier}) to the catalog.`,
         '',
-        `- entry: \`${entryPath}\``,
+        `- entry: \`${entryFile}\``,
         `- archive: \`${url}\` (${digest.size} bytes)`,
         `- sha256: \`${digest.sha256}\``,
         `- archive_id: \`${m.archive_id}\``,
@@ -456,7 +461,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
       if (values['dry-run']) {
         const doc = {
           dryRun: true,
-          entryPath,
+          entryFile,
           yaml,
           archiveUrl: url,
           branch,
@@ -467,13 +472,13 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
           ...(ownership.file ? { ownersPath: ownership.file.path, owners: ownership.owners } : {}),
         };
         return reportProposal(json, doc, [
-          `# ${entryPath}`,
+          `# ${entryFile}`,
           safeLines(yaml).trimEnd(),
           '',
           ...(ownership.file
             ? [`# ${ownership.file.path}`, safeLines(ownership.file.bytes!.toString()).trimEnd(), '']
             : []),
-          `would ${values.bucket ? `upload the archive to s3://${safe(values.bucket)}/assets/plugins/${fileName}` : `add ${repo.catalog}/assets/plugins/${fileName}`}`,
+          `would ${values.bucket ? `upload the archive to s3://${safe(values.bucket)}/${archiveKey(fileName)}` : `add ${repo.catalog}/${archiveKey(fileName)}`}`,
           `would open a pull request from ${safe(branch)} into ${safe(repo.base)}${repo.github ? ` on ${repo.github.owner}/${repo.github.name}` : ''}:`,
           `  ${safe(title)}`,
           ...safeLines(body)
@@ -490,7 +495,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
           accessKeyId: process.env.AWS_ACCESS_KEY_ID,
           secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
         });
-        const key = `assets/plugins/${fileName}`;
+        const key = archiveKey(fileName);
         say(`uploading the archive to ${store.description}`);
         try {
           await store.put(key, readFileSync(archive), {
@@ -511,7 +516,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         remote: repo.remote,
         base: repo.base,
         branch,
-        message: `${title}\n\n${entryPath}\nsha256 ${digest.sha256}\n`,
+        message: `${title}\n\n${entryFile}\nsha256 ${digest.sha256}\n`,
         files,
         title,
         body,
@@ -520,7 +525,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
         baseCommit: base,
       });
       return reportProposed(json, result, {
-        entryPath,
+        entryFile,
         archiveUrl: url,
         tier,
         ...(ownership.owners ? { owners: ownership.owners } : {}),

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { slug } from '@magellon/hub-core';
+import { ARCHIVE_MANIFEST, archiveFileName, slug } from '@magellon/hub-core';
 import { readManifest, TEMPLATE_PLACEHOLDERS } from '@magellon/hub-core/node';
 import { green, red, safe, safeLines } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
@@ -171,9 +171,9 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
     const rel = relative(process.cwd(), dest);
     const shown = rel.startsWith('..') || isAbsolute(rel) ? dest : rel;
     console.log(green(`✔ created ${safe(shown)}/ (${files.length} files)`));
-    const manifest = readManifest(readFileSync(join(dest, 'manifest.yaml'), 'utf8'), 'manifest.yaml');
+    const manifest = readManifest(readFileSync(join(dest, ARCHIVE_MANIFEST), 'utf8'), ARCHIVE_MANIFEST);
     const version = manifest.ok ? manifest.manifest.version : undefined;
-    console.log(safeLines(nextSteps(shown, `${id}-${version ?? '<version>'}.mpn`)));
+    console.log(safeLines(nextSteps(shown, archiveFileName(id, version ?? '<version>'))));
     return EXIT.ok;
   },
 };

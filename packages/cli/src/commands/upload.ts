@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ObjectStore } from '@magellon/hub-api';
 import { createFsStore, createS3Store, UploadError, uploadBuild } from '@magellon/hub-api/node';
+import { BUNDLE_MANIFEST } from '@magellon/hub-core';
 import { endProgress, green, progress, red, safe } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
@@ -89,8 +90,8 @@ Exit codes: 0 uploaded (or nothing to do), 1 the store refused or failed, 2 bad 
           prefix: values.prefix as string | undefined,
         })
       : undefined;
-    if (!existsSync(join(dir, 'hub-bundle.json'))) {
-      console.error(red(`✖ ${safe(dir)} is not a hub build (no hub-bundle.json); run hub build first`));
+    if (!existsSync(join(dir, BUNDLE_MANIFEST))) {
+      console.error(red(`✖ ${safe(dir)} is not a hub build (no ${BUNDLE_MANIFEST}); run hub build first`));
       return EXIT.failed;
     }
     if (toDir) mkdirSync(toDir, { recursive: true });

@@ -1,3 +1,4 @@
+import { entryFileName, entryPath } from '@magellon/hub-core';
 import { checkEntryBytes, renderEntryYaml } from '@magellon/hub-core/node';
 import { baseCommit, ProposeError, proposeChange, showFile } from '../catalog-pr';
 import { printFindings, safe, safeLines } from '../output';
@@ -57,11 +58,11 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed, 2 bad usage.`,
     const repo = await catalogRepo(values);
     try {
       const base = await baseCommit(repo.dir, repo.remote, repo.base, say);
-      const path = `${repo.catalog}/plugins/${id}/${version}.yaml`;
+      const path = `${repo.catalog}/${entryPath(id, version)}`;
       const before = await showFile(repo.dir, base, path);
       if (!before)
         throw new ProposeError(`${path} is not on ${repo.base}: ${id} ${version} is not published`);
-      const current = checkEntryBytes(before, { file: path, dir: id, fileName: `${version}.yaml` });
+      const current = checkEntryBytes(before, { file: path, dir: id, fileName: entryFileName(version) });
       if (!current.loaded) {
         printFindings(current.findings, json ? 'json' : 'text');
         throw new ProposeError(`${path} on ${repo.base} is not a valid entry; fix it first`);
@@ -75,7 +76,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed, 2 bad usage.`,
       const checked = checkEntryBytes(Buffer.from(after), {
         file: path,
         dir: id,
-        fileName: `${version}.yaml`,
+        fileName: entryFileName(version),
       });
       if (!checked.loaded) {
         printFindings(checked.findings, json ? 'json' : 'text');

@@ -1,5 +1,6 @@
 import type { FindingCode } from '../finding-codes';
 import type { FindingList } from '../findings';
+import { entryFileName } from '../layout';
 import { compareVersions } from '../versions/semver';
 import { groupByPlugin, type LoadedEntry, type Locate } from './model';
 
@@ -36,10 +37,10 @@ const pathMatchesPluginId: EntryRule = ({ loaded, dir, findings, locate }) => {
 
 const pathMatchesVersion: EntryRule = ({ loaded, fileName, findings, locate }) => {
   const { entry, file } = loaded;
-  if (fileName !== `${entry.version}.yaml`) {
+  if (fileName !== entryFileName(entry.version)) {
     findings.error(
       'path.version-mismatch',
-      `version "${entry.version}" does not match the file name "${fileName}"; name the file ${entry.version}.yaml`,
+      `version "${entry.version}" does not match the file name "${fileName}"; name the file ${entryFileName(entry.version)}`,
       { file, ...locate(file, ['version']) },
     );
   }

@@ -38,8 +38,16 @@ export function matchesListing(p: IndexPlugin, query: ListingQuery): boolean {
   return true;
 }
 
-/** When the plugin's default version was published (its latest version's published_at). */
-function updatedAt(p: IndexPlugin): string {
+/**
+ * When a plugin was last updated, as "recently updated" means it everywhere (the API listing's
+ * `sort=updated`, the site's order and its plugin pages): when its default version (latest_version)
+ * was published. A yank or a deprecation does not make a plugin recent; a plugin with no default
+ * version (every version yanked) has none ('').
+ */
+export function pluginUpdatedAt(p: {
+  latest_version?: string | null;
+  versions: ReadonlyArray<{ version: string; published_at: string }>;
+}): string {
   return p.versions.find((v) => v.version === p.latest_version)?.published_at ?? '';
 }
 
@@ -48,7 +56,7 @@ const byId = (a: IndexPlugin, b: IndexPlugin) =>
 const KEYS: Record<(typeof LISTING_SORTS)[number], (p: IndexPlugin) => string> = {
   plugin_id: (p) => p.plugin_id,
   name: (p) => p.name.toLowerCase(),
-  updated: (p) => updatedAt(p),
+  updated: pluginUpdatedAt,
   category: (p) => p.category,
 };
 

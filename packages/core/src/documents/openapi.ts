@@ -1,5 +1,13 @@
 import { z } from 'zod';
 import {
+  ARCHIVES_DIR,
+  CATEGORY_DOCUMENTS_DIR,
+  INDEX_DOCUMENT,
+  OPENAPI_DOCUMENT,
+  PLUGIN_DOCUMENTS_DIR,
+  TUF_METADATA_DIR,
+} from '../layout';
+import {
   apiErrorSchema,
   categoryDocumentSchema,
   LISTING_SORTS,
@@ -34,21 +42,114 @@ const jsonResponse = (description: string, schema: string) => ({
 });
 const notModified = { description: 'the If-None-Match ETag still matches' };
 
-/**
- * The OpenAPI 3.1 description of the /v1 API, generated from the same zod schemas that check
- * what the hub writes and what the listing accepts. Same input, same bytes: no dates, no host.
- */
-export function buildOpenApiDocument(version: string): Record<string, unknown> {
+/** The listing's query parameters, from the schema that checks them. */
+function listingParameters() {
   const query = jsonSchema(listingQuerySchema, 'input') as {
     properties: Record<string, Record<string, unknown>>;
   };
-  const parameters = Object.entries(query.properties).map(([name, schema]) => ({
+  return Object.entries(query.properties).map(([name, schema]) => ({
     name,
     in: 'query',
     required: false,
     ...(typeof schema.description === 'string' ? { description: schema.description } : {}),
     schema: { ...schema, description: undefined },
   }));
+}
+
+const pathParameter = (name: string) => [{ name, in: 'path', required: true, schema: { type: 'string' } }];
+
+/** The prepared documents: the index, one plugin, the listing, the categories. */
+function documentPaths(): Record<string, unknown> {
+  return {
+    [`/${INDEX_DOCUMENT}`]: {
+      get: {
+        summary:
+          'Every plugin with its listed (not yanked) versions: the document the Magellon web app reads',
+        responses: { 200: jsonResponse('the index', 'IndexDocument'), 304: notModified },
+      },
+    },
+    [`/${PLUGIN_DOCUMENTS_DIR}/{plugin_id}.json`]: {
+      get: {
+        summary: 'One plugin with every version, yanked ones included: the document CoreService reads',
+        parameters: pathParameter('plugin_id'),
+        responses: {
+          200: jsonResponse('the plugin', 'PluginDocument'),
+          304: notModified,
+          404: errorResponse('no such plugin'),
+        },
+      },
+    },
+    [`/${PLUGIN_DOCUMENTS_DIR}`]: {
+      get: {
+        summary: `Filtered, sorted, paged listing (sort: ${LISTING_SORTS.join(', ')}; prefix - for descending). Link headers name the first, previous, next and last pages.`,
+        parameters: listingParameters(),
+        responses: {
+          200: jsonResponse('one page', 'ListingPage'),
+          304: notModified,
+          400: errorResponse('a parameter is unknown, repeated or out of range; the message names it'),
+        },
+      },
+    },
+    [`/${CATEGORY_DOCUMENTS_DIR}`]: {
+      get: {
+        summary: 'Every category with the backends that serve it',
+        responses: { 200: jsonResponse('the categories', 'CategoriesDocument'), 304: notModified },
+      },
+    },
+    [`/${CATEGORY_DOCUMENTS_DIR}/{category}`]: {
+      get: {
+        summary: 'One category with its backends side by side',
+        parameters: pathParameter('category'),
+        responses: {
+          200: jsonResponse('the category', 'CategoryDocument'),
+          304: notModified,
+          404: errorResponse('no such category'),
+        },
+      },
+    },
+  };
+}
+
+/** The files served as they are: archives, signed metadata, this document, liveness. */
+function filePaths(): Record<string, unknown> {
+  return {
+    [`/${ARCHIVES_DIR}/{file}`]: {
+      get: {
+        summary:
+          'A plugin archive (.mpn). ETag is its sha256; cached as immutable; single byte ranges are served (206, 416).',
+        parameters: pathParameter('file'),
+        responses: {
+          200: { description: 'the archive', content: { 'application/zip': {} } },
+          206: { description: 'the requested range' },
+          304: notModified,
+          404: errorResponse('no such archive'),
+          416: errorResponse('the range is outside the archive'),
+        },
+      },
+    },
+    [`/${TUF_METADATA_DIR}/{file}`]: {
+      get: {
+        summary:
+          'Signed TUF metadata of a build made with --tuf-keys: N.root.json, root.json, timestamp.json, N.snapshot.json, N.targets.json, N.hub.json, N.plugin-<plugin_id>.json. Versioned files are cached as immutable, root.json and timestamp.json for 60 s.',
+        parameters: pathParameter('file'),
+        responses: {
+          200: { description: 'the metadata (TUF 1.0 JSON)', content: { [JSON_TYPE]: {} } },
+          404: errorResponse('no such metadata file (or the build is not signed)'),
+        },
+      },
+    },
+    [`/${OPENAPI_DOCUMENT}`]: {
+      get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
+    },
+    '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'ok' } } } },
+  };
+}
+
+/**
+ * The OpenAPI 3.1 description of the /v1 API, generated from the same zod schemas that check
+ * what the hub writes and what the listing accepts. Same input, same bytes: no dates, no host.
+ */
+export function buildOpenApiDocument(version: string): Record<string, unknown> {
   return {
     openapi: '3.1.0',
     info: {
@@ -57,83 +158,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       description:
         'Read-only catalog of Magellon plugins. Every JSON document has a strong ETag (send If-None-Match for a 304) and comes gzip- or brotli-encoded on request. Errors are {"error": {"code", "message"}}.',
     },
-    paths: {
-      '/v1/index.json': {
-        get: {
-          summary:
-            'Every plugin with its listed (not yanked) versions: the document the Magellon web app reads',
-          responses: { 200: jsonResponse('the index', 'IndexDocument'), 304: notModified },
-        },
-      },
-      '/v1/plugins/{plugin_id}.json': {
-        get: {
-          summary: 'One plugin with every version, yanked ones included: the document CoreService reads',
-          parameters: [{ name: 'plugin_id', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: {
-            200: jsonResponse('the plugin', 'PluginDocument'),
-            304: notModified,
-            404: errorResponse('no such plugin'),
-          },
-        },
-      },
-      '/v1/plugins': {
-        get: {
-          summary: `Filtered, sorted, paged listing (sort: ${LISTING_SORTS.join(', ')}; prefix - for descending). Link headers name the first, previous, next and last pages.`,
-          parameters,
-          responses: {
-            200: jsonResponse('one page', 'ListingPage'),
-            304: notModified,
-            400: errorResponse('a parameter is unknown, repeated or out of range; the message names it'),
-          },
-        },
-      },
-      '/v1/categories': {
-        get: {
-          summary: 'Every category with the backends that serve it',
-          responses: { 200: jsonResponse('the categories', 'CategoriesDocument'), 304: notModified },
-        },
-      },
-      '/v1/categories/{category}': {
-        get: {
-          summary: 'One category with its backends side by side',
-          parameters: [{ name: 'category', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: {
-            200: jsonResponse('the category', 'CategoryDocument'),
-            304: notModified,
-            404: errorResponse('no such category'),
-          },
-        },
-      },
-      '/assets/plugins/{file}': {
-        get: {
-          summary:
-            'A plugin archive (.mpn). ETag is its sha256; cached as immutable; single byte ranges are served (206, 416).',
-          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: {
-            200: { description: 'the archive', content: { 'application/zip': {} } },
-            206: { description: 'the requested range' },
-            304: notModified,
-            404: errorResponse('no such archive'),
-            416: errorResponse('the range is outside the archive'),
-          },
-        },
-      },
-      '/tuf/metadata/{file}': {
-        get: {
-          summary:
-            'Signed TUF metadata of a build made with --tuf-keys: N.root.json, root.json, timestamp.json, N.snapshot.json, N.targets.json, N.hub.json, N.plugin-<plugin_id>.json. Versioned files are cached as immutable, root.json and timestamp.json for 60 s.',
-          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: {
-            200: { description: 'the metadata (TUF 1.0 JSON)', content: { [JSON_TYPE]: {} } },
-            404: errorResponse('no such metadata file (or the build is not signed)'),
-          },
-        },
-      },
-      '/v1/openapi.json': {
-        get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
-      },
-      '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'ok' } } } },
-    },
+    paths: { ...documentPaths(), ...filePaths() },
     components: {
       schemas: {
         IndexDocument: jsonSchema(indexDocumentSchema),

@@ -7,7 +7,7 @@
 
 import type { LoadedEntry, Locate, Owners, Signing } from '../catalog/model';
 import type { FindingList } from '../findings';
-import { archiveFileName, SIGNED_TARGETS_FILE } from '../layout';
+import { SIGNED_TARGETS_FILE, signedTargetsPath, versionArchiveKey } from '../layout';
 import { refusalFinding } from './fs/tree-file';
 import type { CatalogSource } from './source/catalog-source';
 import {
@@ -21,13 +21,7 @@ import {
   verifyPluginRole,
 } from './tuf';
 
-/** The catalog-relative path of a plugin's signed-targets.json. */
-export const signedTargetsPath = (pluginId: string): string => `plugins/${pluginId}/${SIGNED_TARGETS_FILE}`;
-
 /** The hub path (as TUF targets name it) of a version's archive: `assets/plugins/<id>-<version>.mpn`. */
-export const archiveTargetPath = (pluginId: string, version: string): string =>
-  `assets/plugins/${archiveFileName(pluginId, version)}`;
-
 /** Key ids in owners.yaml's `signing` that are not the TUF key id of their public half, by index. */
 export function badSigningKeyIds(signing: Signing): number[] {
   return signing.keys.flatMap((k, i) => (keyIdOf(k.public) === k.keyid ? [] : [i]));
@@ -61,7 +55,7 @@ export function unsignedReason(
   size: number,
   sha256: string,
 ): string {
-  const path = archiveTargetPath(pluginId, version);
+  const path = versionArchiveKey(pluginId, version);
   const t = targets[path];
   if (!t) return `${SIGNED_TARGETS_FILE} does not list ${path}`;
   if (t.length !== size || t.hashes.sha256 !== sha256) {
@@ -137,7 +131,7 @@ export function checkAuthorSigning(
     const spec = pluginDelegation(id, signing);
     for (const e of entries) {
       if (e.entry.plugin_id === id) continue;
-      const path = archiveTargetPath(e.entry.plugin_id, e.entry.version);
+      const path = versionArchiveKey(e.entry.plugin_id, e.entry.version);
       if (!roleCoversPath(spec, path)) continue;
       ok = false;
       findings.error(

@@ -4,6 +4,7 @@ import { join, relative, resolve } from 'node:path';
 import { compareEntryWithManifest } from '../catalog/archive-rules';
 import type { LoadedEntry } from '../catalog/model';
 import { type Finding, FindingList, hasErrors, sortFindings } from '../findings';
+import { ASSETS_DIR } from '../layout';
 import { YamlLocator } from '../yaml/locate';
 import { type VerifiedArchive, verifyArchive } from './archive/verify-archive';
 import { FileTree, refusalFinding } from './fs/tree-file';
@@ -12,7 +13,7 @@ import { ioFinding, TooLargeError } from './io-error';
 import { DEFAULT_ZIP_LIMITS } from './zip';
 
 /** Hub-relative archive URLs must point under this folder of the catalog. */
-export const ARCHIVE_URL_PREFIX = '/assets/';
+export const ARCHIVE_URL_PREFIX = `/${ASSETS_DIR}/`;
 
 /** Where an entry's archive lives, as far as the URL alone can tell. */
 export type ArchiveLocation =

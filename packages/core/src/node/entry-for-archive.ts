@@ -1,6 +1,6 @@
 import { dump } from 'js-yaml';
 import type { Finding } from '../findings';
-import { hubArchiveUrl } from '../layout';
+import { ARCHIVE_SUFFIX, archiveKey, entryFileName, hubArchiveUrl } from '../layout';
 import { type ArchiveManifest, PLACEHOLDER_ARCHIVE_ID } from '../schema/archive-manifest';
 import type { CatalogEntryInput, Tier } from '../schema/catalog-entry';
 import type { PathLocator } from '../yaml/locate';
@@ -64,7 +64,7 @@ const WOULD_BE_ARCHIVE = { sha256: '0'.repeat(64), size_bytes: 1, archive_id: PL
 const WOULD_BE_DETAILS: EntryDetails = {
   tier: 'community',
   published_at: '2000-01-01T00:00:00Z',
-  url: '/assets/plugins/would-be.mpn',
+  url: `/${archiveKey(`would-be${ARCHIVE_SUFFIX}`)}`,
 };
 
 /**
@@ -81,7 +81,7 @@ export function wouldBeEntryFindings(
   const { findings } = checkEntryBytes(Buffer.from(renderEntryYaml(entry)), {
     file: manifestFile,
     dir: manifest.plugin_id,
-    fileName: `${manifest.version}.yaml`,
+    fileName: entryFileName(manifest.version),
     locator,
   });
   // A problem with the entry file as a whole (too large to read) has no line of the manifest to name.

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { MANIFEST_NAMES } from '../layout';
 
 /** What a folder turned out to be when looking for a catalog. */
 export type CatalogSearch =
@@ -27,8 +28,7 @@ const isFile = (path: string) => stat(path)?.isFile() ?? false;
  */
 export function catalogAt(dir: string): Exclude<CatalogSearch, { found: 'nothing' }> | undefined {
   if (!stat(dir)?.isDirectory()) return undefined;
-  if (isFile(join(dir, 'manifest.yaml')) || isFile(join(dir, 'plugin.yaml')))
-    return { found: 'plugin-sources', dir };
+  if (MANIFEST_NAMES.some((name) => isFile(join(dir, name)))) return { found: 'plugin-sources', dir };
   if (isDir(join(dir, 'plugins'))) return { found: 'catalog', root: dir, at: dir };
   if (isDir(join(dir, 'catalog', 'plugins')))
     return { found: 'catalog', root: join(dir, 'catalog'), at: dir };

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { type Finding, FindingList, hasErrors, sortFindings } from '../findings';
+import { ARCHIVE_MANIFEST } from '../layout';
 import { LINT_RULES, type LintContext, PUBLISH_BLOCKING } from '../manifest/lint-rules';
 import type { PluginFiles } from '../manifest/plugin-files';
 import { MAX_MANIFEST_BYTES, readManifest } from '../manifest/read-manifest';
@@ -208,7 +209,7 @@ export async function lintVerifiedArchive(
   await runRules(
     verified.manifest,
     verified.manifestText,
-    `${label}!manifest.yaml`,
+    `${label}!${ARCHIVE_MANIFEST}`,
     files,
     findings,
     opts.sdkVersion ?? CURRENT_SDK_VERSION,

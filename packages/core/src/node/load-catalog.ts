@@ -10,7 +10,14 @@ import {
 } from '../catalog/model';
 import { CATALOG_RULES } from '../catalog/rules';
 import { type Finding, FindingList, sortFindings } from '../findings';
-import { OWNERS_FILE, SIGNED_TARGETS_FILE } from '../layout';
+import {
+  ASSETS_DIR,
+  ENTRY_SUFFIX,
+  MAINTAINERS_FILE,
+  OWNERS_FILE,
+  pluginDir,
+  SIGNED_TARGETS_FILE,
+} from '../layout';
 import { foldName } from '../text/fold';
 import { YamlLocator } from '../yaml/locate';
 import { parseYaml } from '../yaml/parse-yaml';
@@ -118,7 +125,7 @@ export function loadCatalogFrom(source: CatalogSource): LoadedCatalog {
   const owners = new Map<string, Owners>();
   for (const d of plugins.entries) {
     if (d.name.startsWith('.')) continue;
-    const dirRel = `plugins/${d.name}`;
+    const dirRel = pluginDir(d.name);
     const dirShown = shown(dirRel);
     if (d.kind === 'dir' || d.kind === 'link') {
       loadPluginDir(source, d, dirRel, dirShown, findings, entries, relOf, owners);
@@ -139,7 +146,7 @@ export function loadCatalogFrom(source: CatalogSource): LoadedCatalog {
   for (const rule of CATALOG_RULES) rule({ entries, findings, locate });
   const authorRoles = checkAuthorSigning(source, owners, entries, findings, locate);
 
-  const maintainers = readMaintainers(source, shown('maintainers.yaml'), findings);
+  const maintainers = readMaintainers(source, shown(MAINTAINERS_FILE), findings);
   checkAssetNames(source, findings);
   return {
     root: '',
@@ -184,7 +191,7 @@ function loadPluginDir(
     if (e.name.startsWith('.')) continue;
     const rel = `${dirRel}/${e.name}`;
     const file = source.show(rel);
-    const isYaml = e.name.endsWith('.yaml');
+    const isYaml = e.name.endsWith(ENTRY_SUFFIX);
     if (e.name === SIGNED_TARGETS_FILE && e.kind !== 'dir') {
       // Read (bounded, a regular file inside the catalog) by the author-signing rule.
     } else if (e.name === OWNERS_FILE) {
@@ -263,7 +270,7 @@ function checkAssetNames(source: CatalogSource, findings: FindingList): void {
       else groups.set(key, [child]);
     }
   };
-  walk('assets', 'dir', 0);
+  walk(ASSETS_DIR, 'dir', 0);
   for (const group of groups.values()) {
     if (group.length < 2) continue;
     for (const rel of group) {
@@ -283,7 +290,7 @@ export function readMaintainers(
   file: string,
   findings: FindingList,
 ): Maintainers | undefined {
-  const read = source.read('maintainers.yaml', MAX_MAINTAINERS_BYTES);
+  const read = source.read(MAINTAINERS_FILE, MAX_MAINTAINERS_BYTES);
   if (!read.ok) {
     const missing =
       read.refusal.kind === 'io' && (read.refusal.error as NodeJS.ErrnoException).code === 'ENOENT';

@@ -18,7 +18,7 @@ import { parseDocument } from 'yaml';
 import { ZipFile } from 'yazl';
 import type { FindingCode } from '../finding-codes';
 import type { Finding } from '../findings';
-import { archiveFileName } from '../layout';
+import { ARCHIVE_MANIFEST, ARCHIVE_SUFFIX, archiveFileName, MANIFEST_NAMES } from '../layout';
 import { uvPyprojects } from '../manifest/lint-rules';
 import { joinRelative, parentDir } from '../manifest/plugin-files';
 import { pyprojectDependencies } from '../manifest/pyproject';
@@ -176,7 +176,7 @@ function refuseUnsafeDependencies(dir: string, manifest: ArchiveManifest, files:
 
 /** File types that are compressed already: stored without trying. */
 const COMPRESSED_EXTENSIONS = new Set([
-  ...['.gz', '.tgz', '.bz2', '.xz', '.zst', '.lz4', '.zip', '.whl', '.mpn', '.7z', '.jar', '.npz'],
+  ...['.gz', '.tgz', '.bz2', '.xz', '.zst', '.lz4', '.zip', '.whl', ARCHIVE_SUFFIX, '.7z', '.jar', '.npz'],
   ...['.png', '.jpg', '.jpeg', '.gif', '.webp', '.avif', '.mp4', '.mkv', '.webm', '.mp3', '.ogg', '.pdf'],
 ]);
 const SAMPLE_BYTES = 16 * 1024;
@@ -456,7 +456,7 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
     if (!doc.has('checksum_algorithm')) doc.set('checksum_algorithm', 'sha256');
     doc.set('file_checksums', doc.createNode(sorted));
     const manifestText = doc.toString({ lineWidth: 0 });
-    const stamped = readManifest(manifestText, `${basename(out)}!manifest.yaml`);
+    const stamped = readManifest(manifestText, `${basename(out)}!${ARCHIVE_MANIFEST}`);
     if (!stamped.ok)
       // Pack wrote this manifest itself: failing here is a bug in pack, not a problem with the plugin.
       throw new Error(
@@ -464,8 +464,8 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
       );
     stampedManifest = stamped.manifest;
     const bytes = Buffer.from(manifestText, 'utf8');
-    const store = storeUncompressed('manifest.yaml', bytes.length, bytes);
-    for (const name of ['manifest.yaml', 'plugin.yaml'])
+    const store = storeUncompressed(ARCHIVE_MANIFEST, bytes.length, bytes);
+    for (const name of MANIFEST_NAMES)
       zip.addBuffer(bytes, name, { mtime, mode: 0o100644, compressionLevel: store ? 0 : 9 });
     zip.end();
   });

@@ -1,6 +1,7 @@
 import { readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Finding } from '../findings';
+import { ARCHIVE_MANIFEST, ARCHIVE_SUFFIX, MANIFEST_NAMES } from '../layout';
 import type { PluginFiles } from '../manifest/plugin-files';
 import { MAX_MANIFEST_BYTES } from '../manifest/read-manifest';
 import { FileTree, isInside, refusalFinding } from './fs/tree-file';
@@ -16,13 +17,12 @@ export const PACK_SKIP_DIRS: ReadonlySet<string> = new Set([
   '.pytest_cache',
 ]);
 /** Names a source dir may hold its manifest under; the first found wins. */
-export const MANIFEST_NAMES = ['manifest.yaml', 'plugin.yaml'] as const;
 
 /** Whether pack leaves this file or folder name out of an archive. */
 export function isPackSkipped(name: string, isDir: boolean): boolean {
   if (name.startsWith('.')) return true;
   if (isDir) return PACK_SKIP_DIRS.has(name);
-  return name.endsWith('.pyc') || name.endsWith('.mpn');
+  return name.endsWith('.pyc') || name.endsWith(ARCHIVE_SUFFIX);
 }
 
 export function findSourceManifest(dir: string): string | undefined {
@@ -194,7 +194,7 @@ export type SourceManifest = { ok: true; name: string; text: string } | { ok: fa
  */
 export function readSourceManifest(dir: string, opts: ListOptions = {}): SourceManifest {
   const name = findSourceManifest(dir);
-  const file = join(basename(dir), name ?? 'manifest.yaml');
+  const file = join(basename(dir), name ?? ARCHIVE_MANIFEST);
   if (!name) {
     return {
       ok: false,

@@ -5,7 +5,8 @@ import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Finding } from '../findings';
 import { hasErrors } from '../findings';
-import { archiveTargetPath, readSignedTargets, signedTargetsPath } from './author-signing';
+import { signedTargetsPath, versionArchiveKey } from '../layout';
+import { readSignedTargets } from './author-signing';
 import { checkCatalogArchives } from './check-archives';
 import { loadCatalog } from './load-catalog';
 import { readKeyFile, type SignPluginOptions, signPluginTargets, TufError, type TufTarget } from './tuf';
@@ -42,7 +43,7 @@ export async function signPluginVersions(
   const findings = await checkCatalogArchives(catalog.root, entries, { displayFrom: opts.displayFrom });
   if (hasErrors(findings)) return { ok: false, findings };
   const targets = entries.map((e) => ({
-    path: archiveTargetPath(pluginId, e.entry.version),
+    path: versionArchiveKey(pluginId, e.entry.version),
     length: e.entry.archive.size_bytes,
     sha256: e.entry.archive.sha256,
   }));

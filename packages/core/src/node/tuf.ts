@@ -32,8 +32,7 @@ import {
   Timestamp,
 } from '@tufjs/models';
 import type { Signing } from '../catalog/model';
-import { archiveFileName } from '../layout';
-import { TUF_METADATA_DIR } from '../tuf-layout';
+import { archiveFileName, archiveKey, TUF_METADATA_DIR, tufMetadataFile, versionArchiveKey } from '../layout';
 
 /** The TUF specification version the metadata claims. */
 export const TUF_SPEC_VERSION = '1.0.31';
@@ -262,7 +261,7 @@ export function latestRoot(keysDir: string): { version: number; root: Metadata<R
       'tuf.bad-keys-dir',
     );
   }
-  const path = join(keysDir, 'root', `${v}.root.json`);
+  const path = join(keysDir, 'root', tufMetadataFile('root', v));
   return { version: v, root: readRoot(path), path };
 }
 
@@ -339,7 +338,7 @@ export function generateTufKeys(dir: string, opts: GenerateKeysOptions = {}): Ge
   for (const k of made.root) meta.sign(signerFor(k), true);
   for (const role of [...TUF_ROLES, HUB_ROLE] as const) for (const k of made[role]) writeKeyFile(dir, k);
   mkdirSync(join(dir, 'root'), { mode: 0o700 });
-  const rootPath = join(dir, 'root', '1.root.json');
+  const rootPath = join(dir, 'root', tufMetadataFile('root', 1));
   writeFileSync(rootPath, serialize(meta), { flag: 'wx' });
   return {
     keyIds: Object.fromEntries(
@@ -437,7 +436,7 @@ export function rotateRootKeys(
   for (const k of oldSigners.slice(0, oldRole.threshold)) meta.sign(signerFor(k), true);
   for (const k of fresh) meta.sign(signerFor(k), true);
   for (const k of fresh) writeKeyFile(dir, k);
-  const path = join(dir, 'root', `${version + 1}.root.json`);
+  const path = join(dir, 'root', tufMetadataFile('root', version + 1));
   writeFileSync(path, serialize(meta), { flag: 'wx' });
   return { version: version + 1, keyIds: fresh.map((k) => k.keyid), root: path };
 }
@@ -512,7 +511,7 @@ export function rotateRoleKey(dir: string, role: TufRotatableRole, opts: RotateO
   const meta = new Metadata(next);
   for (const k of signers.slice(0, rootRole.threshold)) meta.sign(signerFor(k), true);
   const name = writeKeyFile(dir, fresh);
-  const path = join(dir, 'root', `${version + 1}.root.json`);
+  const path = join(dir, 'root', tufMetadataFile('root', version + 1));
   try {
     writeFileSync(path, serialize(meta), { flag: 'wx' });
   } catch (err) {
@@ -605,7 +604,7 @@ export const pluginRoleName = (pluginId: string): string => `plugin-${pluginId}`
  * `claimedByOtherRole`). Python clients (fnmatch) do not know `+(…)` and fail closed.
  */
 export const pluginRolePaths = (pluginId: string): string[] => [
-  `assets/plugins/${pluginId}-+([0-9]).+([0-9]).+([0-9])*.mpn`,
+  archiveKey(archiveFileName(pluginId, '+([0-9]).+([0-9]).+([0-9])*')),
 ];
 
 /** The `hub` role's paths: every `assets/plugins/<file>` and `v1/plugins/<id>.json`. */
@@ -776,7 +775,7 @@ export function signPluginTargets(
 /** The target an archive is, for an author's signed-targets.json (its path as the API serves it). */
 export function archiveTarget(pluginId: string, version: string, bytes: Uint8Array): TufTarget {
   return {
-    path: `assets/plugins/${archiveFileName(pluginId, version)}`,
+    path: versionArchiveKey(pluginId, version),
     length: bytes.length,
     sha256: createHash('sha256').update(bytes).digest('hex'),
   };
@@ -824,7 +823,7 @@ const metaVersion = (j: Record<string, unknown>, path: string): number => {
  */
 function readPrevious(dir: string | undefined, required: boolean): PreviousBuild {
   if (!dir) return { version: 0, missing: 'there is no previous build' };
-  const path = join(dir, 'timestamp.json');
+  const path = join(dir, tufMetadataFile('timestamp'));
   try {
     lstatSync(path);
   } catch {
@@ -835,8 +834,8 @@ function readPrevious(dir: string | undefined, required: boolean): PreviousBuild
   const version = metaVersion(ts, path);
   const snapVersion = (ts.signed as { meta?: Record<string, { version?: unknown }> }).meta?.['snapshot.json']
     ?.version;
-  const snapPath = join(dir, `${snapVersion}.snapshot.json`);
   if (!Number.isInteger(snapVersion)) return { version, missing: `${path} names no snapshot version` };
+  const snapPath = join(dir, tufMetadataFile('snapshot', snapVersion as number));
   try {
     lstatSync(snapPath);
   } catch {
@@ -846,7 +845,7 @@ function readPrevious(dir: string | undefined, required: boolean): PreviousBuild
   const tv = (snap.signed as { meta?: Record<string, { version?: unknown }> }).meta?.['targets.json']
     ?.version;
   if (!Number.isInteger(tv)) return { version, missing: `${snapPath} names no targets version` };
-  const targetsPath = join(dir, `${tv}.targets.json`);
+  const targetsPath = join(dir, tufMetadataFile('targets', tv as number));
   try {
     lstatSync(targetsPath);
   } catch {
@@ -1049,9 +1048,9 @@ export function writeTufRepository(
   }
 
   const meta: Record<string, MetaFile> = { 'targets.json': new MetaFile({ version: targetsVersion }) };
-  meta[`${HUB_ROLE}.json`] = new MetaFile({ version });
-  for (const b of binFiles) meta[`${b.name}.json`] = new MetaFile({ version });
-  for (const f of authorFiles) meta[`${f.name}.json`] = new MetaFile({ version: f.version });
+  meta[tufMetadataFile(HUB_ROLE)] = new MetaFile({ version });
+  for (const b of binFiles) meta[tufMetadataFile(b.name)] = new MetaFile({ version });
+  for (const f of authorFiles) meta[tufMetadataFile(f.name)] = new MetaFile({ version: f.version });
   const snapshotText = signWith(
     'snapshot',
     new Metadata(
@@ -1083,19 +1082,19 @@ export function writeTufRepository(
   mkdirSync(dir, { recursive: true });
   for (const v of rootVersions(join(opts.keysDir, 'root'))) {
     const bytes = readBounded(
-      join(opts.keysDir, 'root', `${v}.root.json`),
+      join(opts.keysDir, 'root', tufMetadataFile('root', v)),
       MAX_METADATA_BYTES,
       'root metadata',
     );
-    writeFileSync(join(dir, `${v}.root.json`), bytes);
-    if (v === rootVersion) writeFileSync(join(dir, 'root.json'), bytes);
+    writeFileSync(join(dir, tufMetadataFile('root', v)), bytes);
+    if (v === rootVersion) writeFileSync(join(dir, tufMetadataFile('root')), bytes);
   }
-  writeFileSync(join(dir, `${targetsVersion}.targets.json`), targetsBytes);
-  writeFileSync(join(dir, `${version}.${HUB_ROLE}.json`), hubText);
-  for (const b of binFiles) writeFileSync(join(dir, `${version}.${b.name}.json`), b.text);
-  for (const f of authorFiles) writeFileSync(join(dir, `${f.version}.${f.name}.json`), f.bytes);
-  writeFileSync(join(dir, `${version}.snapshot.json`), snapshotBytes);
-  writeFileSync(join(dir, 'timestamp.json'), timestampText);
+  writeFileSync(join(dir, tufMetadataFile('targets', targetsVersion)), targetsBytes);
+  writeFileSync(join(dir, tufMetadataFile(HUB_ROLE, version)), hubText);
+  for (const b of binFiles) writeFileSync(join(dir, tufMetadataFile(b.name, version)), b.text);
+  for (const f of authorFiles) writeFileSync(join(dir, tufMetadataFile(f.name, f.version)), f.bytes);
+  writeFileSync(join(dir, tufMetadataFile('snapshot', version)), snapshotBytes);
+  writeFileSync(join(dir, tufMetadataFile('timestamp')), timestampText);
   return { version, targetsVersion, resigned: why !== '' };
 }
 

@@ -31,10 +31,10 @@ import {
   isDocumentPath,
   OPENAPI_DOCUMENT,
   pluginDocumentPath,
+  TUF_METADATA_DIR,
 } from '../layout';
 import type { BundleManifest } from '../schema/api';
 import { DOCUMENT_SCHEMA_VERSION } from '../schema/documents';
-import { TUF_METADATA_DIR } from '../tuf-layout';
 import { bundleFiles, type PrepareOptions, prepareBundle } from './bundle';
 import { checkCatalogArchives, locateArchive } from './check-archives';
 import { isInside } from './fs/tree-file';

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { type Finding, FindingList, hasErrors } from '../../findings';
+import { ARCHIVE_MANIFEST, LEGACY_MANIFEST, MANIFEST_NAMES } from '../../layout';
 import { uvPyprojects } from '../../manifest/lint-rules';
 import { parentDir } from '../../manifest/plugin-files';
 import { MAX_PYPROJECT_BYTES, pyprojectDependencies } from '../../manifest/pyproject';
@@ -18,7 +19,7 @@ import {
 } from '../zip';
 
 /** Files every archive holds at its root that are not listed in file_checksums. */
-export const ARCHIVE_MANIFEST_FILES: ReadonlySet<string> = new Set(['manifest.yaml', 'plugin.yaml']);
+export const ARCHIVE_MANIFEST_FILES: ReadonlySet<string> = new Set(MANIFEST_NAMES);
 
 export interface VerifyArchiveOptions {
   /**
@@ -93,7 +94,7 @@ function keeper(opts: VerifyArchiveOptions): (entry: ZipEntryInfo) => boolean {
   let budget = opts.keep?.maxTotalBytes ?? 0;
   let tomlBudget = KEEP_TOML_BYTES;
   return (entry) => {
-    if (entry.name === 'manifest.yaml') return entry.size <= MAX_MANIFEST_BYTES;
+    if (entry.name === ARCHIVE_MANIFEST) return entry.size <= MAX_MANIFEST_BYTES;
     if (entry.name.endsWith('.toml') && entry.size <= MAX_PYPROJECT_BYTES && entry.size <= tomlBudget) {
       tomlBudget -= entry.size;
       return true;
@@ -165,7 +166,7 @@ function checkContents(pass: ReadArchiveResult, label: string): VerifiedArchive 
   const findings = new FindingList();
   const here = { file: label };
   const byName = new Map(digests.map((d) => [d.name, d]));
-  const manifestDigest = byName.get('manifest.yaml');
+  const manifestDigest = byName.get(ARCHIVE_MANIFEST);
   if (!manifestDigest) {
     findings.error(
       'archive.no-manifest',
@@ -174,7 +175,7 @@ function checkContents(pass: ReadArchiveResult, label: string): VerifiedArchive 
     );
     return { ok: false, digests, files, findings: findings.items };
   }
-  const aliasDigest = byName.get('plugin.yaml');
+  const aliasDigest = byName.get(LEGACY_MANIFEST);
   if (aliasDigest && aliasDigest.sha256 !== manifestDigest.sha256) {
     findings.error(
       'archive.plugin-yaml-differs',
@@ -182,23 +183,23 @@ function checkContents(pass: ReadArchiveResult, label: string): VerifiedArchive 
       here,
     );
   }
-  const bytes = files.get('manifest.yaml');
+  const bytes = files.get(ARCHIVE_MANIFEST);
   if (!bytes) {
     findings.error(
       'yaml.too-large',
       `manifest.yaml is ${manifestDigest.size} bytes; the limit is ${MAX_MANIFEST_BYTES}`,
-      { file: `${label}!manifest.yaml` },
+      { file: `${label}!${ARCHIVE_MANIFEST}` },
     );
     return { ok: false, digests, files, findings: findings.items };
   }
   const manifestText = bytes.toString('utf8');
-  const read = readManifest(manifestText, `${label}!manifest.yaml`);
+  const read = readManifest(manifestText, `${label}!${ARCHIVE_MANIFEST}`);
   if (!read.ok) {
     findings.items.push(...read.findings);
     return { ok: false, digests, files, manifestText, findings: findings.items };
   }
   const manifest = read.manifest;
-  const manifestFile = `${label}!manifest.yaml`;
+  const manifestFile = `${label}!${ARCHIVE_MANIFEST}`;
   let locator: YamlLocator | undefined;
   // Positions only for what is reported: where the user would fix it in manifest.yaml.
   const inManifest = (path: ReadonlyArray<PropertyKey> = [], keyOf = false) => {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import { catalogPathKind, ENTRY_SUFFIX } from '../../layout';
 import { TooLargeError } from '../io-error';
 import { MAX_SIGNED_TARGETS_BYTES } from '../tuf';
 import type { SourceKind } from './catalog-source';
@@ -11,7 +12,6 @@ import { MemoryCatalogSource } from './memory-source';
  * theirs (larger ones are refused by size, unread).
  */
 const PRELOAD_MAX_BYTES = 256 * 1024;
-const SIGNED_TARGETS_PATH = /^plugins\/[^/]+\/signed-targets\.json$/;
 
 export class GitError extends Error {
   constructor(
@@ -130,8 +130,8 @@ export class GitCatalogSource extends MemoryCatalogSource {
       const bytes = Number(size);
       source.objects.set(rel, { mode, oid, size: bytes });
       const preloadable =
-        (rel.endsWith('.yaml') && bytes <= PRELOAD_MAX_BYTES) ||
-        (SIGNED_TARGETS_PATH.test(rel) && bytes <= MAX_SIGNED_TARGETS_BYTES);
+        (rel.endsWith(ENTRY_SUFFIX) && bytes <= PRELOAD_MAX_BYTES) ||
+        (catalogPathKind(rel) === 'signed-targets' && bytes <= MAX_SIGNED_TARGETS_BYTES);
       const wanted = preloadable && (opts.wanted?.(rel) ?? true);
       if (wanted) preload.push(rel);
       else source.unread.set(rel, bytes);

@@ -6,8 +6,14 @@
 
 import type { LoadedEntry, Locate } from '../../catalog/model';
 import { FindingList } from '../../findings';
-import { OWNERS_FILE, SIGNED_TARGETS_FILE } from '../../layout';
-import { readSignedTargets, signedTargetsPath, unsignedReason } from '../author-signing';
+import {
+  catalogPathKind,
+  OWNERS_FILE,
+  ownersPath,
+  SIGNED_TARGETS_FILE,
+  signedTargetsPath,
+} from '../../layout';
+import { readSignedTargets, unsignedReason } from '../author-signing';
 import { readOwners } from '../load-catalog';
 import type { CatalogSource } from '../source/catalog-source';
 import { TufError, verifyPluginRole } from '../tuf';
@@ -57,14 +63,13 @@ export function checkAuthorSigned(c: AuthorSignedCheck, findings: FindingList): 
   }
   const ids = new Set(c.newVersions.map((e) => e.entry.plugin_id));
   for (const rel of c.changed.keys()) {
-    const m = /^plugins\/([^/]+)\/signed-targets\.json$/.exec(rel);
-    if (m) ids.add(m[1]!);
+    if (catalogPathKind(rel) === 'signed-targets') ids.add(rel.split('/')[1]!);
   }
   for (const id of [...ids].sort()) {
-    const signing = readOwners(c.base, `plugins/${id}/${OWNERS_FILE}`, new FindingList())?.signing;
+    const signing = readOwners(c.base, ownersPath(id), new FindingList())?.signing;
     if (!signing) continue;
     const added = c.newVersions.filter((e) => e.entry.plugin_id === id);
-    const headSigning = readOwners(c.head, `plugins/${id}/${OWNERS_FILE}`, new FindingList())?.signing;
+    const headSigning = readOwners(c.head, ownersPath(id), new FindingList())?.signing;
     if (added.length === 0 && JSON.stringify(headSigning) !== JSON.stringify(signing)) continue;
     const file = c.head.show(signedTargetsPath(id));
     const unsigned = (e: LoadedEntry, why: string) =>

@@ -4,7 +4,7 @@
 
 import { isOwner, loginsOf, type Owners } from '../../catalog/model';
 import { FindingList, type SourceLocation } from '../../findings';
-import { OWNERS_FILE } from '../../layout';
+import { OWNERS_FILE, ownersPath, pluginDir } from '../../layout';
 import { YamlLocator } from '../../yaml/locate';
 import { MAX_OWNERS_BYTES, readOwners } from '../load-catalog';
 import { MAX_ENTRY_BYTES } from '../read-entry';
@@ -45,7 +45,7 @@ function touchedPlugins(changed: ReadonlyMap<string, string>): Map<string, strin
 
 /** Catalog-relative owners.yaml paths of the plugins a pull request touches (to read them from the base). */
 export function ownersFilesTouched(changed: ReadonlyMap<string, string>): Set<string> {
-  return new Set([...touchedPlugins(changed).keys()].map((id) => `plugins/${id}/${OWNERS_FILE}`));
+  return new Set([...touchedPlugins(changed).keys()].map(ownersPath));
 }
 
 /**
@@ -57,8 +57,8 @@ export function ownersFilesTouched(changed: ReadonlyMap<string, string>): Set<st
 export function checkOwnership(c: OwnershipCheck, findings: FindingList): void {
   const who = c.author ? `@${c.author}` : 'an unknown author (hub verify was not given --author)';
   for (const [id, rels] of touchedPlugins(c.changed)) {
-    const ownersRel = `plugins/${id}/${OWNERS_FILE}`;
-    const folder = c.base.list(`plugins/${id}`);
+    const ownersRel = ownersPath(id);
+    const folder = c.base.list(pluginDir(id));
     const isNew = !folder.ok && folder.refusal.kind === 'io';
     if (isNew) {
       checkNewPlugin(c, id, rels, ownersRel, who, findings);

@@ -5,6 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { isMaintainer, type LoadedEntry, type Maintainers } from '../../catalog/model';
 import { MUTABLE_ENTRY_FIELDS } from '../../catalog/rules';
 import { type Finding, FindingList, sortFindings } from '../../findings';
+import { ARCHIVE_SUFFIX, ASSETS_DIR, catalogPathKind, MAINTAINERS_FILE } from '../../layout';
 import type { VerifiedArchive } from '../archive/verify-archive';
 import { checkOpenedArchive, locateArchive } from '../check-archives';
 import { refusalFinding } from '../fs/tree-file';
@@ -70,9 +71,6 @@ export interface VerifyResult {
   maintainerApproved: boolean;
 }
 
-const ENTRY_PATH = /^plugins\/[^/]+\/[^/]+\.yaml$/;
-const OWNERS_PATH = /^plugins\/[^/]+\/owners\.yaml$/;
-
 /** Files outside the catalog named one finding each, up to this many; the last one counts the rest. */
 const MAX_OUTSIDE_FINDINGS = 20;
 
@@ -131,9 +129,9 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
   const ownersFiles = ownersFilesTouched(changed);
   const signedFiles = signedTargetsTouched(changed);
   const wantedInBase = (rel: string) =>
-    rel === 'maintainers.yaml' || changed.has(rel) || ownersFiles.has(rel) || signedFiles.has(rel);
+    rel === MAINTAINERS_FILE || changed.has(rel) || ownersFiles.has(rel) || signedFiles.has(rel);
   const base = await GitCatalogSource.open(repo, baseCommit, prefix, { wanted: wantedInBase });
-  const baseMaintainers = readMaintainers(base, base.show('maintainers.yaml'), new FindingList());
+  const baseMaintainers = readMaintainers(base, base.show(MAINTAINERS_FILE), new FindingList());
   const authorIsMaintainer = !!baseMaintainers && isMaintainer(baseMaintainers, opts.author);
   const approver = (opts.approvedBy ?? []).find((l) => !!baseMaintainers && isMaintainer(baseMaintainers, l));
   const maintainerApproved = authorIsMaintainer || approver !== undefined;
@@ -147,9 +145,9 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
 
   for (const [rel, status] of [...changed].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const file = head.show(rel);
-    if (!ENTRY_PATH.test(rel) || OWNERS_PATH.test(rel)) {
+    if (catalogPathKind(rel) !== 'entry') {
       otherFiles.push(file);
-      if (rel.startsWith('assets/') && status !== 'A' && base.size(rel) !== undefined) {
+      if (rel.startsWith(`${ASSETS_DIR}/`) && status !== 'A' && base.size(rel) !== undefined) {
         findings.error(
           'verify.archive-replaced',
           `${file} is already published; an archive is never replaced or deleted — publish a new version with a new archive instead`,
@@ -201,7 +199,7 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
     }
   }
 
-  if (changed.has('maintainers.yaml')) {
+  if (changed.has(MAINTAINERS_FILE)) {
     checkMaintainersChange(head, baseMaintainers, loaded.maintainers, maintainerApproved, who, findings);
   }
   checkOwnership(
@@ -229,7 +227,14 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
       const at = { file: entry.file, ...locate(entry.file, ['archive', 'url']) };
       let archive: { path: string; label: string } | undefined;
       try {
-        archive = await fetchArchive(entry, head, join(work, `${i}.mpn`), opts, locate, findings);
+        archive = await fetchArchive(
+          entry,
+          head,
+          join(work, `${i}${ARCHIVE_SUFFIX}`),
+          opts,
+          locate,
+          findings,
+        );
       } catch (err) {
         // Too large to take, or git could not read it: a finding on this entry; the others go on.
         const code = err instanceof TooLargeError ? 'zip.too-large' : ioFinding(err, entry.file).code;
@@ -303,9 +308,9 @@ export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResu
     author: string,
     list: FindingList,
   ): void {
-    const file = source.show('maintainers.yaml');
+    const file = source.show(MAINTAINERS_FILE);
     const { added, removed, what } = listChange(before?.maintainers, after?.maintainers);
-    const read = source.read('maintainers.yaml', MAX_MAINTAINERS_BYTES);
+    const read = source.read(MAINTAINERS_FILE, MAX_MAINTAINERS_BYTES);
     const text = read.ok ? read.bytes.toString('utf8') : '';
     const where = { file, ...(added[0] ? loginLine(text, added[0]) : {}) };
     if (!approved) {
