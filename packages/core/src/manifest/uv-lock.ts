@@ -100,171 +100,196 @@ function readMarker(value: unknown): { marker?: Marker; problem?: string } {
   return { marker: read.requirement.marker };
 }
 
-/**
- * Reads a uv.lock for the project `projectName` (its pyproject's [project].name; undefined: the one
- * package whose source is the project folder itself). Refused, with every reason, when it is not
- * TOML, over MAX_UV_LOCK_BYTES, of an unknown format version, or any package is not from a
- * registry, has a bad name, version or hash, or a dependency it names is not in the lock.
- */
-export function readUvLock(text: string, projectName?: string): UvLockRead {
-  const refusals: LockRefusal[] = [];
-  const refuse = (line: number, message: string): UvLockRead => ({
-    ok: false,
-    refusals: [...refusals, { line, message }],
-    reason: `line ${line}: ${message}`,
+type Problem = (line: number, message: string) => void;
+
+/** A package's dependency list (`dependencies`, or one extra's): each edge checked, bad ones reported. */
+function readEdges(value: unknown, line: number, what: string, problem: Problem): RawPackage['edges'] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    problem(line, `${what} is not a list`);
+    return [];
+  }
+  return value.flatMap((d) => {
+    const t = table(d);
+    const name = own(t, 'name');
+    if (typeof name !== 'string' || !NAME.test(name)) {
+      problem(line, `a dependency ${what} is ${quoted(String(name))}, which is not a package name`);
+      return [];
+    }
+    const v = own(t, 'version');
+    if (v !== undefined && (typeof v !== 'string' || !VERSION.test(v))) {
+      problem(line, `the dependency ${quoted(name)} ${what} has a version that is not one`);
+      return [];
+    }
+    const m = readMarker(own(t, 'marker'));
+    if (m.problem) {
+      problem(line, `the dependency ${quoted(name)} ${what} has ${m.problem}`);
+      return [];
+    }
+    const extra = own(t, 'extra');
+    const extras = Array.isArray(extra)
+      ? extra.filter((e): e is string => typeof e === 'string' && NAME.test(e))
+      : [];
+    return [
+      {
+        name: normalizePackageName(name),
+        ...(typeof v === 'string' ? { version: v } : {}),
+        ...(m.marker ? { marker: m.marker } : {}),
+        extras: extras.map(normalizePackageName),
+      },
+    ];
   });
+}
+
+/** Whether a package is the lock's own folder (`source = { virtual = "." }` or editable "."), and nothing else. */
+function isProjectSource(source: Table | undefined): boolean {
+  return own(source, 'virtual') === '.' || own(source, 'editable') === '.'
+    ? Object.keys(source ?? {}).length === 1
+    : false;
+}
+
+/** A package's file hashes (wheels, then the sdist), and the wheels' hex digests; bad hashes reported. */
+function readHashes(t: Table | undefined, rawName: string, line: number, problem: Problem) {
+  const hashes: string[] = [];
+  const wheelHashes: string[] = [];
+  const files = [...(Array.isArray(own(t, 'wheels')) ? (own(t, 'wheels') as unknown[]) : [])];
+  const sdist = own(t, 'sdist');
+  for (const [i, f] of [...files, ...(sdist === undefined ? [] : [sdist])].entries()) {
+    const hash = own(table(f), 'hash');
+    if (typeof hash !== 'string' || !HASH.test(hash)) {
+      problem(
+        line,
+        `package ${quoted(rawName)} has a file whose hash ${quoted(String(hash))} is not sha256:<64 hex digits>`,
+      );
+      continue;
+    }
+    if (!hashes.includes(hash)) hashes.push(hash);
+    if (i < files.length && !wheelHashes.includes(hash.slice(7))) wheelHashes.push(hash.slice(7));
+  }
+  return { hashes, wheelHashes };
+}
+
+/** `[package.metadata] requires-dist`: what the project itself asks for (names and specifiers). */
+function readRequiresDist(t: Table | undefined): RawPackage['requiresDist'] {
+  const rd = own(table(own(t, 'metadata')), 'requires-dist');
+  if (!Array.isArray(rd)) return undefined;
+  return rd.flatMap((r) => {
+    const n = own(table(r), 'name');
+    const s = own(table(r), 'specifier');
+    return typeof n === 'string'
+      ? [{ name: normalizePackageName(n), specifier: typeof s === 'string' ? s : '' }]
+      : [];
+  });
+}
+
+/** One `[[package]]`: checked (name, PEP 440 version, index source, hashes, edges), or undefined when refused. */
+function readPackage(item: unknown, text: string, problem: Problem): RawPackage | undefined {
+  const t = table(item);
+  const rawName = own(t, 'name');
+  if (typeof rawName !== 'string' || !NAME.test(rawName)) {
+    problem(1, `a [[package]] has the name ${quoted(String(rawName))}, which is not a package name`);
+    return undefined;
+  }
+  const line = packageLine(text, rawName);
+  const ver = own(t, 'version');
+  const source = table(own(t, 'source'));
+  const root = isProjectSource(source);
+  if (!root) {
+    if (typeof ver !== 'string' || !VERSION.test(ver) || !validPep440(ver)) {
+      problem(
+        line,
+        `package ${quoted(rawName)} has the version ${quoted(String(ver))}, which is not a PEP 440 version`,
+      );
+      return undefined;
+    }
+    const kinds = Object.keys(source ?? {});
+    if (kinds.length !== 1 || typeof own(source, 'registry') !== 'string') {
+      problem(
+        line,
+        `package ${quoted(rawName)} ${kinds.length ? `comes from a ${quoted(kinds.join(', '))} source` : 'has no source'}; only packages from an index are installed (bundle a wheel in wheels/ or publish it to an index)`,
+      );
+      return undefined;
+    }
+  }
+  const optional = new Map<string, RawPackage['edges']>();
+  for (const [extra, deps] of Object.entries(table(own(t, 'optional-dependencies')) ?? {}))
+    optional.set(
+      normalizePackageName(extra),
+      readEdges(deps, line, `of ${quoted(`${rawName}[${extra}]`)}`, problem),
+    );
+  const requiresDist = readRequiresDist(t);
+  return {
+    name: normalizePackageName(rawName),
+    version: typeof ver === 'string' ? ver : '',
+    line,
+    root,
+    edges: readEdges(own(t, 'dependencies'), line, `of ${quoted(rawName)}`, problem),
+    optional,
+    ...readHashes(t, rawName, line, problem),
+    ...(requiresDist ? { requiresDist } : {}),
+  };
+}
+
+/** The lock's TOML, if it is small enough, parses, and is a lock version this hub reads. */
+function parseLock(text: string): { ok: true; list: unknown[] } | { ok: false; refusal: LockRefusal } {
   if (text.length > MAX_UV_LOCK_BYTES)
-    return refuse(1, `over ${MAX_UV_LOCK_BYTES} bytes, which the hub does not read`);
+    return {
+      ok: false,
+      refusal: { line: 1, message: `over ${MAX_UV_LOCK_BYTES} bytes, which the hub does not read` },
+    };
   let doc: Table;
   try {
     doc = parseToml(text) as Table;
   } catch (err) {
     const e = err as { line?: number; message?: string };
     const message = (String(e.message ?? err).split('\n')[0] ?? '').replace(/^Invalid TOML document: /, '');
-    return refuse(e.line ?? 1, `not valid TOML (${message})`);
+    return { ok: false, refusal: { line: e.line ?? 1, message: `not valid TOML (${message})` } };
   }
   const version = own(doc, 'version');
   if (!LOCK_VERSIONS.includes(version as number))
-    return refuse(
-      1,
-      `lock version ${quoted(String(version))} is not one this hub reads (${LOCK_VERSIONS.join(', ')})`,
-    );
+    return {
+      ok: false,
+      refusal: {
+        line: 1,
+        message: `lock version ${quoted(String(version))} is not one this hub reads (${LOCK_VERSIONS.join(', ')})`,
+      },
+    };
   const list = own(doc, 'package');
-  if (!Array.isArray(list)) return refuse(1, 'it lists no [[package]]');
-  const packages: RawPackage[] = [];
-  const problem = (line: number, message: string) => refusals.push({ line, message });
-  const readEdges = (value: unknown, line: number, what: string): RawPackage['edges'] => {
-    if (value === undefined) return [];
-    if (!Array.isArray(value)) {
-      problem(line, `${what} is not a list`);
-      return [];
-    }
-    return value.flatMap((d) => {
-      const t = table(d);
-      const name = own(t, 'name');
-      if (typeof name !== 'string' || !NAME.test(name)) {
-        problem(line, `a dependency ${what} is ${quoted(String(name))}, which is not a package name`);
-        return [];
-      }
-      const v = own(t, 'version');
-      if (v !== undefined && (typeof v !== 'string' || !VERSION.test(v))) {
-        problem(line, `the dependency ${quoted(name)} ${what} has a version that is not one`);
-        return [];
-      }
-      const m = readMarker(own(t, 'marker'));
-      if (m.problem) {
-        problem(line, `the dependency ${quoted(name)} ${what} has ${m.problem}`);
-        return [];
-      }
-      const extra = own(t, 'extra');
-      const extras = Array.isArray(extra)
-        ? extra.filter((e): e is string => typeof e === 'string' && NAME.test(e))
-        : [];
-      return [
-        {
-          name: normalizePackageName(name),
-          ...(typeof v === 'string' ? { version: v } : {}),
-          ...(m.marker ? { marker: m.marker } : {}),
-          extras: extras.map(normalizePackageName),
-        },
-      ];
-    });
-  };
-  for (const item of list) {
-    const t = table(item);
-    const rawName = own(t, 'name');
-    if (typeof rawName !== 'string' || !NAME.test(rawName)) {
-      problem(1, `a [[package]] has the name ${quoted(String(rawName))}, which is not a package name`);
-      continue;
-    }
-    const name = normalizePackageName(rawName);
-    const line = packageLine(text, rawName);
-    const ver = own(t, 'version');
-    const source = table(own(t, 'source'));
-    const root =
-      own(source, 'virtual') === '.' || own(source, 'editable') === '.'
-        ? Object.keys(source ?? {}).length === 1
-        : false;
-    if (!root) {
-      if (typeof ver !== 'string' || !VERSION.test(ver) || !validPep440(ver)) {
-        problem(
-          line,
-          `package ${quoted(rawName)} has the version ${quoted(String(ver))}, which is not a PEP 440 version`,
-        );
-        continue;
-      }
-      const kinds = Object.keys(source ?? {});
-      if (kinds.length !== 1 || typeof own(source, 'registry') !== 'string') {
-        problem(
-          line,
-          `package ${quoted(rawName)} ${kinds.length ? `comes from a ${quoted(kinds.join(', '))} source` : 'has no source'}; only packages from an index are installed (bundle a wheel in wheels/ or publish it to an index)`,
-        );
-        continue;
-      }
-    }
-    const hashes: string[] = [];
-    const wheelHashes: string[] = [];
-    const files = [...(Array.isArray(own(t, 'wheels')) ? (own(t, 'wheels') as unknown[]) : [])];
-    const sdist = own(t, 'sdist');
-    for (const [i, f] of [...files, ...(sdist === undefined ? [] : [sdist])].entries()) {
-      const hash = own(table(f), 'hash');
-      if (typeof hash !== 'string' || !HASH.test(hash)) {
-        problem(
-          line,
-          `package ${quoted(rawName)} has a file whose hash ${quoted(String(hash))} is not sha256:<64 hex digits>`,
-        );
-        continue;
-      }
-      if (!hashes.includes(hash)) hashes.push(hash);
-      if (i < files.length && !wheelHashes.includes(hash.slice(7))) wheelHashes.push(hash.slice(7));
-    }
-    const optional = new Map<string, RawPackage['edges']>();
-    const opt = table(own(t, 'optional-dependencies'));
-    for (const [extra, deps] of Object.entries(opt ?? {}))
-      optional.set(
-        normalizePackageName(extra),
-        readEdges(deps, line, `of ${quoted(`${rawName}[${extra}]`)}`),
-      );
-    const rd = own(table(own(t, 'metadata')), 'requires-dist');
-    const requiresDist = Array.isArray(rd)
-      ? rd.flatMap((r) => {
-          const n = own(table(r), 'name');
-          const s = own(table(r), 'specifier');
-          return typeof n === 'string'
-            ? [{ name: normalizePackageName(n), specifier: typeof s === 'string' ? s : '' }]
-            : [];
-        })
-      : undefined;
-    packages.push({
-      name,
-      version: typeof ver === 'string' ? ver : '',
-      line,
-      root,
-      edges: readEdges(own(t, 'dependencies'), line, `of ${quoted(rawName)}`),
-      optional,
-      hashes,
-      wheelHashes,
-      ...(requiresDist ? { requiresDist } : {}),
-    });
-  }
-  if (refusals.length > 0)
-    return { ok: false, refusals, reason: `line ${refusals[0]!.line}: ${refusals[0]!.message}` };
+  if (!Array.isArray(list)) return { ok: false, refusal: { line: 1, message: 'it lists no [[package]]' } };
+  return { ok: true, list };
+}
+
+/** The project's package: the one named `projectName`, else the one whose source is the folder itself. */
+function findRoot(packages: readonly RawPackage[], projectName?: string): RawPackage | LockRefusal {
   const wanted = projectName === undefined ? undefined : normalizePackageName(projectName);
   const roots = packages.filter((p) => (wanted === undefined ? p.root : p.name === wanted));
   if (roots.length !== 1) {
-    return refuse(
-      1,
-      wanted === undefined
-        ? 'it has no single project package (source = { virtual = "." })'
-        : `it has no package for the project ${quoted(wanted)} (is it the lock of this pyproject.toml?)`,
-    );
+    return {
+      line: 1,
+      message:
+        wanted === undefined
+          ? 'it has no single project package (source = { virtual = "." })'
+          : `it has no package for the project ${quoted(wanted)} (is it the lock of this pyproject.toml?)`,
+    };
   }
   const root = roots[0]!;
   if (!root.root)
-    return refuse(
-      root.line,
-      `the project ${quoted(root.name)} is not the lock's own folder (source = { virtual = "." })`,
-    );
+    return {
+      line: root.line,
+      message: `the project ${quoted(root.name)} is not the lock's own folder (source = { virtual = "." })`,
+    };
+  return root;
+}
+
+/**
+ * Walks the dependency graph from the project: each package reached, with its marker as a set of
+ * terms (an `or` of `and`s of the edge markers on the paths to it; `''` is "always"). Refused when an
+ * edge names a package the lock does not hold exactly once, or a package is reached in too many ways.
+ */
+function reachableTerms(
+  root: RawPackage,
+  packages: readonly RawPackage[],
+): Map<RawPackage, Map<string, Marker[]>> | LockRefusal {
   const byName = new Map<string, RawPackage[]>();
   for (const p of packages) byName.set(p.name, [...(byName.get(p.name) ?? []), p]);
   const target = (edge: RawPackage['edges'][number], from: RawPackage): RawPackage | string => {
@@ -272,7 +297,6 @@ export function readUvLock(text: string, projectName?: string): UvLockRead {
     if (all.length === 1) return all[0]!;
     return `package ${quoted(from.name)} depends on ${quoted(edge.name)}${edge.version ? ` ${edge.version}` : ''}, which the lock ${all.length ? 'has several versions of' : 'does not list'}`;
   };
-  // Each package's marker as a set of terms (an `or` of `and`s of edge markers); [] is "always".
   const terms = new Map<RawPackage, Map<string, Marker[]>>();
   // Each queued visit: a package, the markers on the path to it, and the extras asked of it there.
   const queue: [RawPackage, Marker[], string[]][] = [[root, [], []]];
@@ -283,7 +307,7 @@ export function readUvLock(text: string, projectName?: string): UvLockRead {
     const edges = [...p.edges, ...extras.flatMap((x) => p.optional.get(x) ?? [])];
     for (const e of edges) {
       const to = target(e, p);
-      if (typeof to === 'string') return refuse(p.line, to);
+      if (typeof to === 'string') return { line: p.line, message: to };
       if (to.root) continue;
       const next = e.marker ? [...path, e.marker] : path;
       const keyed = new Map(next.map((m) => [markerText(m), m]));
@@ -298,7 +322,7 @@ export function readUvLock(text: string, projectName?: string): UvLockRead {
       seen.add(visit);
       if (!implied) {
         if (known.size >= MAX_MARKER_TERMS)
-          return refuse(to.line, `package ${quoted(to.name)} is reached in too many ways`);
+          return { line: to.line, message: `package ${quoted(to.name)} is reached in too many ways` };
         known.set(
           term.join('\n'),
           term.map((k) => keyed.get(k)!),
@@ -308,6 +332,11 @@ export function readUvLock(text: string, projectName?: string): UvLockRead {
       queue.push([to, term.map((k) => keyed.get(k)!), e.extras]);
     }
   }
+  return terms;
+}
+
+/** The packages the project installs, by name, each with the marker under which it is needed. */
+function lockedPackages(terms: Map<RawPackage, Map<string, Marker[]>>, root: RawPackage): LockedPackage[] {
   const out: LockedPackage[] = [];
   for (const [p, t] of terms) {
     if (p === root) continue;
@@ -320,7 +349,32 @@ export function readUvLock(text: string, projectName?: string): UvLockRead {
       wheelHashes: p.wheelHashes,
     });
   }
-  out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+const refused = (refusals: LockRefusal[]): UvLockRead => ({
+  ok: false,
+  refusals,
+  reason: `line ${refusals[0]!.line}: ${refusals[0]!.message}`,
+});
+
+/**
+ * Reads a uv.lock for the project `projectName` (its pyproject's [project].name; undefined: the one
+ * package whose source is the project folder itself). Refused, with every reason, when it is not
+ * TOML, over MAX_UV_LOCK_BYTES, of an unknown format version, or any package is not from a
+ * registry, has a bad name, version or hash, or a dependency it names is not in the lock.
+ */
+export function readUvLock(text: string, projectName?: string): UvLockRead {
+  const parsed = parseLock(text);
+  if (!parsed.ok) return refused([parsed.refusal]);
+  const refusals: LockRefusal[] = [];
+  const problem: Problem = (line, message) => refusals.push({ line, message });
+  const packages = parsed.list.flatMap((item) => readPackage(item, text, problem) ?? []);
+  if (refusals.length > 0) return refused(refusals);
+  const root = findRoot(packages, projectName);
+  if (!('name' in root)) return refused([root]);
+  const terms = reachableTerms(root, packages);
+  if (!(terms instanceof Map)) return refused([terms]);
   const versions = new Map<string, string[]>();
   for (const p of packages) if (!p.root) versions.set(p.name, [...(versions.get(p.name) ?? []), p.version]);
   return {
@@ -329,7 +383,7 @@ export function readUvLock(text: string, projectName?: string): UvLockRead {
     rootDependencies: [...new Set(root.edges.map((e) => e.name))],
     ...(root.requiresDist ? { rootRequiresDist: root.requiresDist } : {}),
     versions,
-    packages: out,
+    packages: lockedPackages(terms, root),
   };
 }
 
