@@ -131,6 +131,34 @@ export async function proposeChange(o: ProposeOptions): Promise<ProposeResult> {
   } catch {
     throw new ProposeError(`"${o.branch}" is not a valid branch name`);
   }
+  const commit = await commitOnNewBranch(o, base);
+  step(`created branch ${o.branch} (${commit.slice(0, 12)}) on ${o.base} ${base.slice(0, 12)}`);
+
+  const gh = o.github;
+  const compare = gh
+    ? `https://github.com/${gh.owner}/${gh.name}/compare/${o.base}...${gh.headOwner ? `${gh.headOwner}:` : ''}${o.branch}`
+    : '';
+  if (!gh?.token) {
+    return {
+      branch: o.branch,
+      commit,
+      base,
+      pushed: false,
+      next: `git -C ${o.repo} push ${o.remote} ${o.branch}${compare ? `, then open ${compare}` : ', then open a pull request'} (or set GITHUB_TOKEN and hub pushes and opens it)`,
+    };
+  }
+  step(`pushing ${o.branch} to ${o.remote}`);
+  await pushBranch(o, gh.token);
+  step(`opening the pull request on ${gh.owner}/${gh.name}`);
+  const pr = await openPullRequest(o, gh, compare);
+  return { branch: o.branch, commit, base, pushed: true, pr };
+}
+
+/**
+ * The commit of `o.files` on top of `base`, built in a private index (the user's index and work
+ * tree are never touched), and the new branch `o.branch` pointing at it; its id.
+ */
+async function commitOnNewBranch(o: ProposeOptions, base: string): Promise<string> {
   const index = mkdtempSync(join(tmpdir(), 'hub-propose-'));
   let commit: string;
   try {
@@ -168,28 +196,16 @@ export async function proposeChange(o: ProposeOptions): Promise<ProposeResult> {
   } finally {
     rmSync(index, { recursive: true, force: true });
   }
-  step(`created branch ${o.branch} (${commit.slice(0, 12)}) on ${o.base} ${base.slice(0, 12)}`);
+  return commit;
+}
 
-  const gh = o.github;
-  const compare = gh
-    ? `https://github.com/${gh.owner}/${gh.name}/compare/${o.base}...${gh.headOwner ? `${gh.headOwner}:` : ''}${o.branch}`
-    : '';
-  if (!gh?.token) {
-    return {
-      branch: o.branch,
-      commit,
-      base,
-      pushed: false,
-      next: `git -C ${o.repo} push ${o.remote} ${o.branch}${compare ? `, then open ${compare}` : ', then open a pull request'} (or set GITHUB_TOKEN and hub pushes and opens it)`,
-    };
-  }
-
-  step(`pushing ${o.branch} to ${o.remote}`);
+/** Pushes the new branch to `o.remote`, the token sent as a header for an https remote (never in the URL). */
+async function pushBranch(o: ProposeOptions, token: string): Promise<void> {
   const remoteUrl = (await git(o.repo, ['remote', 'get-url', o.remote])).toString().trim();
   const auth = remoteUrl.startsWith('https://')
     ? [
         '-c',
-        `http.extraHeader=Authorization: Basic ${Buffer.from(`x-access-token:${gh.token}`).toString('base64')}`,
+        `http.extraHeader=Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`,
       ]
     : [];
   try {
@@ -205,8 +221,14 @@ export async function proposeChange(o: ProposeOptions): Promise<ProposeResult> {
       `the push to ${o.remote} failed: ${(err as GitError).stderr || (err as Error).message}`,
     );
   }
+}
 
-  step(`opening the pull request on ${gh.owner}/${gh.name}`);
+/** Opens the pull request from the pushed branch; a refusal says how to open it by hand (`compare`). */
+async function openPullRequest(
+  o: ProposeOptions,
+  gh: GitHubTarget,
+  compare: string,
+): Promise<{ number: number; url: string }> {
   const octokit = await octokitFor(gh);
   try {
     const { data } = await octokit.rest.pulls.create({
@@ -218,7 +240,7 @@ export async function proposeChange(o: ProposeOptions): Promise<ProposeResult> {
       head: gh.headOwner ? `${gh.headOwner}:${o.branch}` : o.branch,
       maintainer_can_modify: true,
     });
-    return { branch: o.branch, commit, base, pushed: true, pr: { number: data.number, url: data.html_url } };
+    return { number: data.number, url: data.html_url };
   } catch (err) {
     const e = err as { status?: number; message?: string };
     throw new ProposeError(

@@ -158,20 +158,62 @@ export async function originIsSigned(base: URL, idleMs: number): Promise<boolean
   return ts !== undefined;
 }
 
+/** Where one origin's metadata is read from: its tuf/metadata/ URL, its base (for messages), the timeout. */
+interface Origin {
+  metadataBase: string;
+  origin: string;
+  idleMs: number;
+}
+
+/** What snapshot.meta says of one role file. */
+type SnapshotMeta = { version: number; length?: number; hashes?: Record<string, string> };
+
+/** A reader of one file of the Updater's state dir. */
+type StateFile = (name: string) => Buffer;
+
 /**
  * Verifies the origin's metadata with the Updater whose state dir is `stateDir` (already holding
  * the previous run's state, or the trusted root to start from as root.json), and collects what
  * the mirror writes under tuf/metadata/.
  */
 export async function verifyOrigin(base: URL, stateDir: string, idleMs: number): Promise<TufMirror> {
-  const metadataBase = new URL('tuf/metadata/', base).toString();
-  const origin = base.toString();
-  const updater = new Updater({
+  const from: Origin = {
+    metadataBase: new URL('tuf/metadata/', base).toString(),
+    origin: base.toString(),
+    idleMs,
+  };
+  const updater = originUpdater(from, stateDir);
+  try {
+    await updater.refresh();
+  } catch (err) {
+    throw refusal(err, from.origin);
+  }
+  const state: StateFile = (name) => readFileSync(join(stateDir, name));
+  const tsSigned = parseSigned('timestamp.json', state('timestamp.json')).signed as { version: number };
+  return {
+    files: () => metadataFiles(from, state),
+    version: tsSigned.version,
+    async target(path) {
+      let info: Awaited<ReturnType<Updater['getTargetInfo']>>;
+      try {
+        info = await updater.getTargetInfo(path);
+      } catch (err) {
+        throw refusal(err, from.origin);
+      }
+      const sha256 = info?.hashes.sha256;
+      return info && sha256 ? { length: info.length, sha256 } : undefined;
+    },
+  };
+}
+
+/** The tuf-js Updater for the origin, its state (the last metadata it trusted) in `stateDir`. */
+function originUpdater(from: Origin, stateDir: string): Updater {
+  return new Updater({
     metadataDir: stateDir,
-    metadataBaseUrl: metadataBase.replace(/\/$/, ''),
-    targetBaseUrl: origin,
+    metadataBaseUrl: from.metadataBase.replace(/\/$/, ''),
+    targetBaseUrl: from.origin,
     fetcher: new TufHttpFetcher({
-      timeoutMs: idleMs,
+      timeoutMs: from.idleMs,
       unreachable: (url, code) =>
         new TufMirrorError(`could not fetch ${url}: ${code}`, 'mirror.fetch-failed'),
     }),
@@ -181,128 +223,123 @@ export async function verifyOrigin(base: URL, stateDir: string, idleMs: number):
       targetsMaxLength: MAX_MIRROR_METADATA_BYTES,
     },
   });
-  try {
-    await updater.refresh();
-  } catch (err) {
-    throw refusal(err, origin);
+}
+
+/** The metadata files the mirror writes, in write order: root chain, snapshot and roles, root.json, timestamp.json. */
+async function metadataFiles(from: Origin, state: StateFile): Promise<[string, Buffer][]> {
+  const trustedRoot = state('root.json');
+  const files = await rootChain(from, trustedRoot);
+  const timestamp = state('timestamp.json');
+  files.push(...(await snapshotFiles(from, state)));
+  files.push(['root.json', trustedRoot]);
+  files.push(['timestamp.json', timestamp]);
+  return files;
+}
+
+/**
+ * Every root version 1 … n, each verified against the one before it (the chain a client pinning
+ * 1.root.json walks), ending in exactly the root the Updater trusts now.
+ */
+async function rootChain(from: Origin, trustedRoot: Buffer): Promise<[string, Buffer][]> {
+  const { metadataBase, origin, idleMs } = from;
+  const files: [string, Buffer][] = [];
+  const roots: Buffer[] = [];
+  for (let v = 1; v <= MAX_ROOT_VERSIONS; v++) {
+    const bytes = await fetchBounded(`${metadataBase}${v}.root.json`, MAX_ROOT_BYTES, idleMs);
+    if (!bytes) break;
+    roots.push(bytes);
   }
-  const state = (name: string) => readFileSync(join(stateDir, name));
-  const tsSigned = parseSigned('timestamp.json', state('timestamp.json')).signed as { version: number };
-  const files = async (): Promise<[string, Buffer][]> => {
-    const files: [string, Buffer][] = [];
-
-    // Every root version 1 … n, each verified against the one before it (the chain a client pinning
-    // 1.root.json walks), ending in exactly the root the Updater trusts now.
-    const trustedRoot = state('root.json');
-    const roots: Buffer[] = [];
-    for (let v = 1; v <= MAX_ROOT_VERSIONS; v++) {
-      const bytes = await fetchBounded(`${metadataBase}${v}.root.json`, MAX_ROOT_BYTES, idleMs);
-      if (!bytes) break;
-      roots.push(bytes);
-    }
-    const n = roots.length;
-    if (n === 0 || !roots[n - 1]?.equals(trustedRoot))
-      throw new TufMirrorError(
-        `${origin}tuf/metadata/${n}.root.json is not the root the mirror verified; the origin changed while mirroring, run again`,
-        'mirror.untrusted',
+  const n = roots.length;
+  if (n === 0 || !roots[n - 1]?.equals(trustedRoot))
+    throw new TufMirrorError(
+      `${origin}tuf/metadata/${n}.root.json is not the root the mirror verified; the origin changed while mirroring, run again`,
+      'mirror.untrusted',
+    );
+  let prev: Metadata<Root> | undefined;
+  for (const [i, bytes] of roots.entries()) {
+    const name = `${i + 1}.root.json`;
+    let root: Metadata<Root>;
+    try {
+      root = Metadata.fromJSON(MetadataKind.Root, parseSigned(name, bytes) as never) as Metadata<Root>;
+      if (root.signed.version !== i + 1) throw new Error(`it says version ${root.signed.version}`);
+      prev?.verifyDelegate(MetadataKind.Root, root);
+      root.verifyDelegate(MetadataKind.Root, root);
+    } catch (err) {
+      throw refusal(
+        new Error(`${name} does not follow from the root before it: ${(err as Error).message}`),
+        origin,
       );
-    let prev: Metadata<Root> | undefined;
-    for (const [i, bytes] of roots.entries()) {
-      const name = `${i + 1}.root.json`;
-      let root: Metadata<Root>;
-      try {
-        root = Metadata.fromJSON(MetadataKind.Root, parseSigned(name, bytes) as never) as Metadata<Root>;
-        if (root.signed.version !== i + 1) throw new Error(`it says version ${root.signed.version}`);
-        prev?.verifyDelegate(MetadataKind.Root, root);
-        root.verifyDelegate(MetadataKind.Root, root);
-      } catch (err) {
-        throw refusal(
-          new Error(`${name} does not follow from the root before it: ${(err as Error).message}`),
-          origin,
-        );
-      }
-      prev = root;
-      files.push([name, bytes]);
     }
+    prev = root;
+    files.push([name, bytes]);
+  }
+  return files;
+}
 
-    // The snapshot the timestamp names, and every role it lists, by version. Each is what the
-    // Updater verified (its state dir), or — for a delegated role no mirrored target led it to —
-    // fetched and checked against the snapshot's version (and length and hashes when it gives them).
-    const timestamp = state('timestamp.json');
-    const snapshot = state('snapshot.json');
-    const snapSigned = parseSigned('snapshot.json', snapshot).signed as {
-      version: number;
-      meta: Record<string, { version: number; length?: number; hashes?: Record<string, string> }>;
-    };
-    files.push([`${snapSigned.version}.snapshot.json`, snapshot]);
-    const roles = Object.entries(snapSigned.meta ?? {});
-    const checkName = (name: string) => {
-      if (!TUF_METADATA_FILE.test(name))
-        throw new TufMirrorError(
-          `the snapshot names ${name}, a metadata file the hub does not serve; refusing to write it`,
-          'mirror.bad-document',
-        );
-    };
-    checkName(`${snapSigned.version}.snapshot.json`);
-    const resolved: [string, Buffer][] = [];
-    for (const [file, meta] of roles) {
-      const role = file.replace(/\.json$/, '');
-      if (
-        !file.endsWith('.json') ||
-        !ROLE_NAME.test(role) ||
-        ['root', 'timestamp', 'snapshot'].includes(role)
-      )
-        throw new TufMirrorError(
-          `the snapshot names a role file ${JSON.stringify(file)} that is no plain role name`,
-          'mirror.bad-document',
-        );
-      const version = Number(meta?.version);
-      if (!Number.isInteger(version) || version < 1 || version > 9_999_999_999)
-        throw new TufMirrorError(`the snapshot gives ${file} no valid version`, 'mirror.bad-document');
-      const name = `${version}.${role}.json`;
-      checkName(name);
-      let bytes: Buffer | undefined;
-      try {
-        const local = state(file);
-        if ((parseSigned(file, local).signed as { version?: number }).version === version) bytes = local;
-      } catch {}
-      if (!bytes) {
-        bytes = await fetchBounded(`${metadataBase}${name}`, MAX_MIRROR_METADATA_BYTES, idleMs);
-        if (!bytes)
-          throw new TufMirrorError(
-            `${origin}tuf/metadata/${name} is missing (the snapshot names it)`,
-            'mirror.fetch-failed',
-          );
-        if ((parseSigned(name, bytes).signed as { version?: number }).version !== version)
-          throw refusal(new Error(`${name} does not carry the version the snapshot gives it`), origin);
-        if (meta.length !== undefined && meta.length !== bytes.length)
-          throw refusal(new Error(`${name} does not have the length the snapshot gives it`), origin);
-        for (const [alg, want] of Object.entries(meta.hashes ?? {}))
-          if (alg === 'sha256' && createHash('sha256').update(bytes).digest('hex') !== want)
-            throw refusal(new Error(`${name} does not have the sha256 the snapshot gives it`), origin);
-      }
-      resolved.push([name, bytes]);
-    }
-    files.push(...resolved);
-    files.push(['root.json', trustedRoot]);
-    files.push(['timestamp.json', timestamp]);
-    return files;
-  };
+/** Refuses a versioned metadata file name the hub's routes do not serve. */
+function checkMetadataName(name: string): void {
+  if (!TUF_METADATA_FILE.test(name))
+    throw new TufMirrorError(
+      `the snapshot names ${name}, a metadata file the hub does not serve; refusing to write it`,
+      'mirror.bad-document',
+    );
+}
 
-  return {
-    files,
-    version: tsSigned.version,
-    async target(path) {
-      let info: Awaited<ReturnType<Updater['getTargetInfo']>>;
-      try {
-        info = await updater.getTargetInfo(path);
-      } catch (err) {
-        throw refusal(err, origin);
-      }
-      const sha256 = info?.hashes.sha256;
-      return info && sha256 ? { length: info.length, sha256 } : undefined;
-    },
+/**
+ * The snapshot the timestamp names, and every role it lists, by version. Each is what the
+ * Updater verified (its state dir), or — for a delegated role no mirrored target led it to —
+ * fetched and checked against the snapshot's version (and length and hashes when it gives them).
+ */
+async function snapshotFiles(from: Origin, state: StateFile): Promise<[string, Buffer][]> {
+  const snapshot = state('snapshot.json');
+  const snapSigned = parseSigned('snapshot.json', snapshot).signed as {
+    version: number;
+    meta: Record<string, SnapshotMeta>;
   };
+  const files: [string, Buffer][] = [[`${snapSigned.version}.snapshot.json`, snapshot]];
+  checkMetadataName(`${snapSigned.version}.snapshot.json`);
+  for (const [file, meta] of Object.entries(snapSigned.meta ?? {}))
+    files.push(await roleFile(from, state, file, meta));
+  return files;
+}
+
+/** One role file the snapshot lists, as `<version>.<role>.json`: the Updater's copy or the origin's, checked. */
+async function roleFile(
+  from: Origin,
+  state: StateFile,
+  file: string,
+  meta: SnapshotMeta,
+): Promise<[string, Buffer]> {
+  const role = file.replace(/\.json$/, '');
+  if (!file.endsWith('.json') || !ROLE_NAME.test(role) || ['root', 'timestamp', 'snapshot'].includes(role))
+    throw new TufMirrorError(
+      `the snapshot names a role file ${JSON.stringify(file)} that is no plain role name`,
+      'mirror.bad-document',
+    );
+  const version = Number(meta?.version);
+  if (!Number.isInteger(version) || version < 1 || version > 9_999_999_999)
+    throw new TufMirrorError(`the snapshot gives ${file} no valid version`, 'mirror.bad-document');
+  const name = `${version}.${role}.json`;
+  checkMetadataName(name);
+  try {
+    const local = state(file);
+    if ((parseSigned(file, local).signed as { version?: number }).version === version) return [name, local];
+  } catch {}
+  const { metadataBase, origin, idleMs } = from;
+  const bytes = await fetchBounded(`${metadataBase}${name}`, MAX_MIRROR_METADATA_BYTES, idleMs);
+  if (!bytes)
+    throw new TufMirrorError(
+      `${origin}tuf/metadata/${name} is missing (the snapshot names it)`,
+      'mirror.fetch-failed',
+    );
+  if ((parseSigned(name, bytes).signed as { version?: number }).version !== version)
+    throw refusal(new Error(`${name} does not carry the version the snapshot gives it`), origin);
+  if (meta.length !== undefined && meta.length !== bytes.length)
+    throw refusal(new Error(`${name} does not have the length the snapshot gives it`), origin);
+  for (const [alg, want] of Object.entries(meta.hashes ?? {}))
+    if (alg === 'sha256' && createHash('sha256').update(bytes).digest('hex') !== want)
+      throw refusal(new Error(`${name} does not have the sha256 the snapshot gives it`), origin);
+  return [name, bytes];
 }
 
 /** Writes the root a run starts from into a fresh state dir (the operator's --root, or the origin's 1.root.json). */

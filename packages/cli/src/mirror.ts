@@ -430,6 +430,42 @@ const CONTENT_TYPE = (rel: string): string =>
         ? 'application/x-brotli'
         : 'application/json; charset=utf-8';
 
+/** What the existing mirror holds (see previousMirror). */
+type PreviousMirror = ReturnType<typeof previousMirror>;
+
+/** One run's parts its steps share: the hub, the previous mirror, the staging dir, what is built. */
+interface MirrorRun {
+  opts: MirrorOptions;
+  base: URL;
+  idle: number;
+  say: (line: string) => void;
+  previous: PreviousMirror;
+  /** Whether the previous mirror was made from this hub (then its ETags are asked with). */
+  sameOrigin: boolean;
+  prevDir: string;
+  staging: string;
+  summary: MirrorSummary;
+  state: State;
+  /** For a signed hub: its verified metadata. */
+  tuf?: TufMirror;
+}
+
+/** The documents a run mirrors, rewritten, and the archives they name. */
+interface MirroredDocuments {
+  generatedAt: string;
+  /** Each document's path and its serialized, rewritten text. */
+  documents: Map<string, string>;
+  /** The plugin documents' paths, in index order. */
+  pluginDocs: string[];
+  wanted: Map<string, WantedArchive>;
+}
+
+/** The archives staged: the manifest's entries, and the keys downloaded this run. */
+interface StagedArchives {
+  archives: BundleManifest['archives'];
+  fetched: string[];
+}
+
 /**
  * Mirrors the hub at `opts.from` into `opts.to` (or `opts.store`). Throws MirrorError when the hub
  * or the target cannot be used, or the hub's signed metadata is refused (rollback, freeze, not
@@ -438,8 +474,6 @@ const CONTENT_TYPE = (rel: string): string =>
  */
 export async function mirrorHub(opts: MirrorOptions): Promise<MirrorSummary> {
   const base = hubBase(opts.from);
-  const idle = opts.idleTimeoutMs ?? 30_000;
-  const say = opts.onProgress ?? (() => {});
   const remote = opts.store;
   const out = remote ? undefined : resolve(opts.to);
   if (out) checkTarget(out, opts.to);
@@ -448,246 +482,23 @@ export async function mirrorHub(opts: MirrorOptions): Promise<MirrorSummary> {
   const staging = work
     ? join(work, 'staging')
     : join(dirname(out as string), `.${basename(out as string)}.mirroring-${process.pid}`);
-  const summary: MirrorSummary = {
-    documents: { fetched: 0, kept: 0 },
-    archives: { fetched: 0, kept: 0, bytes: 0 },
-    refused: [],
-    updated: false,
-  };
-  const state: State = { from: base.toString(), documents: {} };
-  const cleanup = () => {
-    rmSync(work ?? staging, { recursive: true, force: true });
-  };
   try {
+    const run = await startRun(opts, base, prevDir, staging);
+    run.tuf = await verifySignedOrigin(run);
+    const docs = await mirrorDocuments(run);
+    await checkSignedDocuments(run, docs);
+    const staged = await stageArchives(run, docs.wanted);
+    if (run.summary.refused.length > 0) return run.summary;
+    const plan = await stageBundle(run, docs, staged);
     if (remote) {
-      try {
-        await pullState(remote, prevDir);
-      } catch (err) {
-        if (err instanceof MirrorError) throw err;
-        throw new MirrorError(
-          `could not read ${remote.description}: ${(err as Error).message}`,
-          'mirror.write-failed',
-        );
-      }
-    }
-    const previous = previousMirror(
-      prevDir,
-      remote
-        ? async (key, sha256, size) => {
-            const o = await remote.head(key);
-            return o?.sha256 === sha256 && o.size === size;
-          }
-        : undefined,
-    );
-    const sameOrigin = previous.state?.from === base.toString();
-    rmSync(staging, { recursive: true, force: true });
-    mkdirSync(dirname(staging), { recursive: true });
-    for (const d of ['', 'v1', 'v1/plugins', 'v1/categories', 'assets', 'assets/plugins'])
-      mkdirSync(join(staging, d));
-
-    // A signed hub: verify its metadata before anything else is fetched.
-    let tuf: TufMirror | undefined;
-    const prevTuf = join(prevDir, MIRROR_TUF_STATE);
-    const hadTuf = existsSync(join(prevTuf, 'root.json'));
-    const tufError = (err: unknown): never => {
-      if (err instanceof TufMirrorError) throw new MirrorError(err.message, err.code);
-      throw err;
-    };
-    if (!(await originIsSigned(base, idle).catch(tufError))) {
-      if (hadTuf || opts.root)
-        throw new MirrorError(
-          `${base} serves no signed metadata (tuf/metadata/timestamp.json), but ${hadTuf ? 'this mirror holds a signed hub' : '--root was given'}; refusing an unsigned copy`,
-          'mirror.untrusted',
-        );
-    } else {
-      const stateDir = join(staging, MIRROR_TUF_STATE);
-      copyTufState(prevTuf, stateDir);
-      let firstUse = false;
-      if (opts.root) seedRoot(stateDir, opts.root);
-      else if (!hadTuf) {
-        firstUse = true;
-        opts.onWarning?.(
-          `trusting ${base}tuf/metadata/1.root.json on first use: no --root was given. Pass --root <file> with the hub's 1.root.json from a source you trust; later runs verify against what this run trusted.`,
-        );
-        seedRoot(stateDir, await originFirstRoot(base, idle).catch(tufError));
-      }
-      say('verifying the signed metadata');
-      tuf = await verifyOrigin(base, stateDir, idle).catch(tufError);
-      summary.signed = { version: tuf.version, firstUse };
-    }
-
-    /** One document's bytes: fetched, or the mirror's own copy when the hub answers 304. */
-    const getDocument = async (path: string): Promise<Buffer> => {
-      say(`fetching ${path}`);
-      const known = sameOrigin ? previous.state?.documents?.[path]?.origin_etag : undefined;
-      const had = known ? previous.document(path) : undefined;
-      const got = await fetchDocument(new URL(path, base), had ? known : undefined, idle);
-      if (!got) {
-        summary.documents.kept++;
-        state.documents[path] = { origin_etag: known as string };
-        return had as Buffer;
-      }
-      summary.documents.fetched++;
-      if (got.etag) state.documents[path] = { origin_etag: got.etag };
-      return got.bytes;
-    };
-    const parse = (path: string, bytes: Buffer): unknown => {
-      try {
-        return JSON.parse(bytes.toString('utf8'));
-      } catch (err) {
-        throw new MirrorError(
-          `${path} from the hub is not JSON (${(err as Error).message})`,
-          'mirror.bad-document',
-        );
-      }
-    };
-    const check = <T>(
-      path: string,
-      schema: { safeParse(v: unknown): { success: boolean; data?: T } },
-      v: unknown,
-    ): T => {
-      const r = schema.safeParse(v);
-      if (!r.success)
-        throw new MirrorError(
-          `${path} from the hub is not a /v1 document of its kind`,
-          'mirror.bad-document',
-        );
-      return r.data as T;
-    };
-
-    const wanted = new Map<string, WantedArchive>();
-    const documents = new Map<string, string>();
-    const indexRaw = parse('v1/index.json', await getDocument('v1/index.json'));
-    const index = check('v1/index.json', indexDocumentReadSchema, indexRaw);
-    const categoriesRaw = parse('v1/categories.json', await getDocument('v1/categories.json'));
-    const categories = check('v1/categories.json', categoriesDocumentReadSchema, categoriesRaw);
-    documents.set(
-      'v1/openapi.json',
-      serializeDocument(parse('v1/openapi.json', await getDocument('v1/openapi.json'))),
-    );
-    documents.set('v1/categories.json', serializeDocument(categoriesRaw));
-    const pluginDocs: string[] = [];
-    for (const plugin of index.plugins) {
-      const id = plugin.plugin_id;
-      const route = resolveRoute(`/v1/plugins/${id}.json`);
-      if (route.kind !== 'document')
-        throw new MirrorError(`v1/index.json names a plugin id that is no slug`, 'mirror.bad-document');
-      const raw = parse(route.path, await getDocument(route.path));
-      const doc = check(route.path, pluginDocumentReadSchema, raw);
-      if (doc.plugin_id !== id)
-        throw new MirrorError(`${route.path} from the hub describes another plugin`, 'mirror.bad-document');
-      rewriteVersions(route.path, (raw as { versions: unknown }).versions, base, wanted, summary.refused);
-      documents.set(route.path, serializeDocument(raw));
-      pluginDocs.push(route.path);
-    }
-    // After the plugin documents, so a refusal names the document CoreService reads.
-    for (const p of (indexRaw as { plugins: { versions?: unknown }[] }).plugins)
-      rewriteVersions('v1/index.json', p.versions, base, wanted, summary.refused);
-    documents.set('v1/index.json', serializeDocument(indexRaw));
-    for (const c of categories.categories) {
-      const route = resolveRoute(`/v1/categories/${c.category}.json`);
-      if (route.kind !== 'document')
-        throw new MirrorError(`v1/categories.json names a category that is no slug`, 'mirror.bad-document');
-      documents.set(route.path, serializeDocument(parse(route.path, await getDocument(route.path))));
-    }
-
-    // A signed hub: every target the mirror writes must be the one the hub signed.
-    const signedMismatch = (path: string, length: number, sha256: string) => async () => {
-      const info = await (tuf as TufMirror).target(path).catch(tufError);
-      if (!info) return 'it is not a target the hub signed';
-      if (info.length !== length || info.sha256 !== sha256)
-        return `it does not match the hub's signed target (signed: ${info.length} bytes, sha256 ${info.sha256}; got: ${length} bytes, sha256 ${sha256})`;
-      return undefined;
-    };
-    if (tuf) {
-      for (const path of pluginDocs) {
-        const bytes = Buffer.from(documents.get(path) as string, 'utf8');
-        const why = await signedMismatch(path, bytes.length, sha256Hex(bytes))();
-        if (why) summary.refused.push({ document: path, url: path, reason: why });
-      }
-    }
-
-    const archives: BundleManifest['archives'] = {};
-    const fetchedArchives: string[] = [];
-    let done = 0;
-    for (const a of wanted.values()) {
-      done++;
-      if (tuf) {
-        const why = await signedMismatch(a.key, a.size, a.sha256)();
-        if (why) {
-          summary.refused.push({ document: a.document, url: a.url, reason: why });
-          continue;
-        }
-      }
-      const dest = join(staging, a.key);
-      const kept = await previous.archive(a.key, a.sha256, a.size);
-      if (kept) {
-        if (kept !== 'remote') {
-          try {
-            linkSync(kept, dest);
-          } catch {
-            writeFileSync(dest, readFileSync(kept));
-          }
-        }
-        summary.archives.kept++;
-        archives[a.key] = { sha256: a.sha256, size: a.size };
-        continue;
-      }
-      try {
-        await downloadArchive(a.source, dest, {
-          sha256: a.sha256,
-          sizeBytes: a.size,
-          idleTimeoutMs: idle,
-          onProgress: (bytes, total) =>
-            say(`archive ${done}/${wanted.size} ${basename(a.key)} ${Math.round((bytes * 100) / total)}%`),
-        });
-      } catch (err) {
-        if (!(err instanceof DownloadError)) throw err;
-        summary.refused.push({ document: a.document, url: a.url, reason: err.message });
-        continue;
-      }
-      summary.archives.fetched++;
-      summary.archives.bytes += a.size;
-      archives[a.key] = { sha256: a.sha256, size: a.size };
-      fetchedArchives.push(a.key);
-    }
-    if (summary.refused.length > 0) return summary;
-
-    // Staging holds the whole new mirror; `plan` is the order it is published in.
-    const bundle = await prepareBundle(documents, archives, index.generated_at);
-    const files = bundleFiles(bundle);
-    const plan: string[] = [...fetchedArchives];
-    for (const [path, bytes] of files) {
-      if (path === BUNDLE_MANIFEST) continue;
-      writeFileSync(join(staging, path), bytes);
-      plan.push(path);
-    }
-    writeFileSync(join(staging, BUNDLE_MANIFEST), files.get(BUNDLE_MANIFEST) as Buffer);
-    plan.push(BUNDLE_MANIFEST);
-    if (tuf) {
-      const meta = await tuf.files().catch(tufError);
-      mkdirSync(join(staging, TUF_METADATA_DIR), { recursive: true });
-      state.tuf_files = meta.map(([name]) => name);
-      // Versioned files first, then root.json, timestamp.json last (the order files() gives).
-      for (const [name, bytes] of meta) {
-        writeFileSync(join(staging, TUF_METADATA_DIR, name), bytes);
-        plan.push(`${TUF_METADATA_DIR}/${name}`);
-      }
-      for (const name of readdirSync(join(staging, MIRROR_TUF_STATE)).sort())
-        plan.push(`${MIRROR_TUF_STATE}/${name}`);
-    }
-    writeFileSync(join(staging, MIRROR_STATE), `${JSON.stringify(state, null, 2)}\n`);
-    plan.push(MIRROR_STATE);
-
-    if (remote) {
-      summary.objects = await publishToStore(staging, remote, plan, fetchedArchives, say);
+      run.summary.objects = await publishToStore(staging, remote, plan, staged.fetched, run.say);
     } else if (!existsSync(out as string)) {
       renameSync(staging, out as string);
     } else {
-      publishInPlace(staging, out as string, plan, previous.state?.tuf_files ?? []);
+      publishInPlace(staging, out as string, plan, run.previous.state?.tuf_files ?? []);
     }
-    summary.updated = true;
-    return summary;
+    run.summary.updated = true;
+    return run.summary;
   } catch (err) {
     if (err instanceof MirrorError) throw err;
     throw new MirrorError(
@@ -695,8 +506,313 @@ export async function mirrorHub(opts: MirrorOptions): Promise<MirrorSummary> {
       'mirror.write-failed',
     );
   } finally {
-    cleanup();
+    rmSync(work ?? staging, { recursive: true, force: true });
   }
+}
+
+/** Reads the previous mirror (a bucket's state pulled into `prevDir` first) and makes an empty staging dir. */
+async function startRun(
+  opts: MirrorOptions,
+  base: URL,
+  prevDir: string,
+  staging: string,
+): Promise<MirrorRun> {
+  const remote = opts.store;
+  if (remote) {
+    try {
+      await pullState(remote, prevDir);
+    } catch (err) {
+      if (err instanceof MirrorError) throw err;
+      throw new MirrorError(
+        `could not read ${remote.description}: ${(err as Error).message}`,
+        'mirror.write-failed',
+      );
+    }
+  }
+  const previous = previousMirror(
+    prevDir,
+    remote
+      ? async (key, sha256, size) => {
+          const o = await remote.head(key);
+          return o?.sha256 === sha256 && o.size === size;
+        }
+      : undefined,
+  );
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(dirname(staging), { recursive: true });
+  for (const d of ['', 'v1', 'v1/plugins', 'v1/categories', 'assets', 'assets/plugins'])
+    mkdirSync(join(staging, d));
+  return {
+    opts,
+    base,
+    idle: opts.idleTimeoutMs ?? 30_000,
+    say: opts.onProgress ?? (() => {}),
+    previous,
+    sameOrigin: previous.state?.from === base.toString(),
+    prevDir,
+    staging,
+    summary: {
+      documents: { fetched: 0, kept: 0 },
+      archives: { fetched: 0, kept: 0, bytes: 0 },
+      refused: [],
+      updated: false,
+    },
+    state: { from: base.toString(), documents: {} },
+  };
+}
+
+/** A TufMirrorError as the MirrorError it stands for; anything else rethrown. */
+const tufError = (err: unknown): never => {
+  if (err instanceof TufMirrorError) throw new MirrorError(err.message, err.code);
+  throw err;
+};
+
+/**
+ * A signed hub: its metadata verified (from --root, the mirror's own state, or the origin's first
+ * root on first use) before anything else is fetched. Undefined for an unsigned hub, which is
+ * refused when the mirror held a signed one or --root was given.
+ */
+async function verifySignedOrigin(run: MirrorRun): Promise<TufMirror | undefined> {
+  const { base, idle, opts } = run;
+  const prevTuf = join(run.prevDir, MIRROR_TUF_STATE);
+  const hadTuf = existsSync(join(prevTuf, 'root.json'));
+  if (!(await originIsSigned(base, idle).catch(tufError))) {
+    if (hadTuf || opts.root)
+      throw new MirrorError(
+        `${base} serves no signed metadata (tuf/metadata/timestamp.json), but ${hadTuf ? 'this mirror holds a signed hub' : '--root was given'}; refusing an unsigned copy`,
+        'mirror.untrusted',
+      );
+    return undefined;
+  }
+  const stateDir = join(run.staging, MIRROR_TUF_STATE);
+  copyTufState(prevTuf, stateDir);
+  let firstUse = false;
+  if (opts.root) seedRoot(stateDir, opts.root);
+  else if (!hadTuf) {
+    firstUse = true;
+    opts.onWarning?.(
+      `trusting ${base}tuf/metadata/1.root.json on first use: no --root was given. Pass --root <file> with the hub's 1.root.json from a source you trust; later runs verify against what this run trusted.`,
+    );
+    seedRoot(stateDir, await originFirstRoot(base, idle).catch(tufError));
+  }
+  run.say('verifying the signed metadata');
+  const tuf = await verifyOrigin(base, stateDir, idle).catch(tufError);
+  run.summary.signed = { version: tuf.version, firstUse };
+  return tuf;
+}
+
+/** One document's bytes: fetched, or the mirror's own copy when the hub answers 304. */
+async function getDocument(run: MirrorRun, path: string): Promise<Buffer> {
+  run.say(`fetching ${path}`);
+  const known = run.sameOrigin ? run.previous.state?.documents?.[path]?.origin_etag : undefined;
+  const had = known ? run.previous.document(path) : undefined;
+  const got = await fetchDocument(new URL(path, run.base), had ? known : undefined, run.idle);
+  if (!got) {
+    run.summary.documents.kept++;
+    run.state.documents[path] = { origin_etag: known as string };
+    return had as Buffer;
+  }
+  run.summary.documents.fetched++;
+  if (got.etag) run.state.documents[path] = { origin_etag: got.etag };
+  return got.bytes;
+}
+
+/** A document's bytes as JSON, or a MirrorError naming it. */
+function parseDocument(path: string, bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new MirrorError(
+      `${path} from the hub is not JSON (${(err as Error).message})`,
+      'mirror.bad-document',
+    );
+  }
+}
+
+/** A parsed document checked against the schema of its kind, or a MirrorError naming it. */
+function checkDocument<T>(
+  path: string,
+  schema: { safeParse(v: unknown): { success: boolean; data?: T } },
+  v: unknown,
+): T {
+  const r = schema.safeParse(v);
+  if (!r.success)
+    throw new MirrorError(`${path} from the hub is not a /v1 document of its kind`, 'mirror.bad-document');
+  return r.data as T;
+}
+
+/**
+ * Fetches index.json, categories.json, openapi.json, every plugin document and every category
+ * document, checks them, and points their archive URLs at the mirror.
+ */
+async function mirrorDocuments(run: MirrorRun): Promise<MirroredDocuments> {
+  const wanted = new Map<string, WantedArchive>();
+  const documents = new Map<string, string>();
+  const indexRaw = parseDocument('v1/index.json', await getDocument(run, 'v1/index.json'));
+  const index = checkDocument('v1/index.json', indexDocumentReadSchema, indexRaw);
+  const categoriesRaw = parseDocument('v1/categories.json', await getDocument(run, 'v1/categories.json'));
+  const categories = checkDocument('v1/categories.json', categoriesDocumentReadSchema, categoriesRaw);
+  documents.set(
+    'v1/openapi.json',
+    serializeDocument(parseDocument('v1/openapi.json', await getDocument(run, 'v1/openapi.json'))),
+  );
+  documents.set('v1/categories.json', serializeDocument(categoriesRaw));
+  const pluginDocs: string[] = [];
+  for (const plugin of index.plugins)
+    pluginDocs.push(await mirrorPluginDocument(run, plugin.plugin_id, wanted, documents));
+  // After the plugin documents, so a refusal names the document CoreService reads.
+  for (const p of (indexRaw as { plugins: { versions?: unknown }[] }).plugins)
+    rewriteVersions('v1/index.json', p.versions, run.base, wanted, run.summary.refused);
+  documents.set('v1/index.json', serializeDocument(indexRaw));
+  for (const c of categories.categories) {
+    const route = resolveRoute(`/v1/categories/${c.category}.json`);
+    if (route.kind !== 'document')
+      throw new MirrorError(`v1/categories.json names a category that is no slug`, 'mirror.bad-document');
+    documents.set(
+      route.path,
+      serializeDocument(parseDocument(route.path, await getDocument(run, route.path))),
+    );
+  }
+  return { generatedAt: index.generated_at, documents, pluginDocs, wanted };
+}
+
+/** One plugin's document, checked and rewritten into `documents`, its archives added to `wanted`; its path. */
+async function mirrorPluginDocument(
+  run: MirrorRun,
+  id: string,
+  wanted: Map<string, WantedArchive>,
+  documents: Map<string, string>,
+): Promise<string> {
+  const route = resolveRoute(`/v1/plugins/${id}.json`);
+  if (route.kind !== 'document')
+    throw new MirrorError(`v1/index.json names a plugin id that is no slug`, 'mirror.bad-document');
+  const raw = parseDocument(route.path, await getDocument(run, route.path));
+  const doc = checkDocument(route.path, pluginDocumentReadSchema, raw);
+  if (doc.plugin_id !== id)
+    throw new MirrorError(`${route.path} from the hub describes another plugin`, 'mirror.bad-document');
+  rewriteVersions(route.path, (raw as { versions: unknown }).versions, run.base, wanted, run.summary.refused);
+  documents.set(route.path, serializeDocument(raw));
+  return route.path;
+}
+
+/** Why a target the mirror writes is not the one the hub signed, or undefined when it is. */
+async function signedMismatch(
+  tuf: TufMirror,
+  path: string,
+  length: number,
+  sha256: string,
+): Promise<string | undefined> {
+  const info = await tuf.target(path).catch(tufError);
+  if (!info) return 'it is not a target the hub signed';
+  if (info.length !== length || info.sha256 !== sha256)
+    return `it does not match the hub's signed target (signed: ${info.length} bytes, sha256 ${info.sha256}; got: ${length} bytes, sha256 ${sha256})`;
+  return undefined;
+}
+
+/** A signed hub: every plugin document the mirror writes must be the one the hub signed. */
+async function checkSignedDocuments(run: MirrorRun, docs: MirroredDocuments): Promise<void> {
+  if (!run.tuf) return;
+  for (const path of docs.pluginDocs) {
+    const bytes = Buffer.from(docs.documents.get(path) as string, 'utf8');
+    const why = await signedMismatch(run.tuf, path, bytes.length, sha256Hex(bytes));
+    if (why) run.summary.refused.push({ document: path, url: path, reason: why });
+  }
+}
+
+/** Puts every wanted archive into staging: the previous mirror's file when it matches, else downloaded. */
+async function stageArchives(run: MirrorRun, wanted: Map<string, WantedArchive>): Promise<StagedArchives> {
+  const staged: StagedArchives = { archives: {}, fetched: [] };
+  let done = 0;
+  for (const a of wanted.values()) {
+    done++;
+    const how = await stageArchive(run, a, `${done}/${wanted.size}`);
+    if (how === 'refused') continue;
+    staged.archives[a.key] = { sha256: a.sha256, size: a.size };
+    if (how === 'fetched') staged.fetched.push(a.key);
+  }
+  return staged;
+}
+
+/** One archive into staging (counted in the summary), or a refusal recorded; `step` is its place in the run. */
+async function stageArchive(
+  run: MirrorRun,
+  a: WantedArchive,
+  step: string,
+): Promise<'kept' | 'fetched' | 'refused'> {
+  const { summary } = run;
+  if (run.tuf) {
+    const why = await signedMismatch(run.tuf, a.key, a.size, a.sha256);
+    if (why) {
+      summary.refused.push({ document: a.document, url: a.url, reason: why });
+      return 'refused';
+    }
+  }
+  const dest = join(run.staging, a.key);
+  const kept = await run.previous.archive(a.key, a.sha256, a.size);
+  if (kept) {
+    if (kept !== 'remote') {
+      try {
+        linkSync(kept, dest);
+      } catch {
+        writeFileSync(dest, readFileSync(kept));
+      }
+    }
+    summary.archives.kept++;
+    return 'kept';
+  }
+  try {
+    await downloadArchive(a.source, dest, {
+      sha256: a.sha256,
+      sizeBytes: a.size,
+      idleTimeoutMs: run.idle,
+      onProgress: (bytes, total) =>
+        run.say(`archive ${step} ${basename(a.key)} ${Math.round((bytes * 100) / total)}%`),
+    });
+  } catch (err) {
+    if (!(err instanceof DownloadError)) throw err;
+    summary.refused.push({ document: a.document, url: a.url, reason: err.message });
+    return 'refused';
+  }
+  summary.archives.fetched++;
+  summary.archives.bytes += a.size;
+  return 'fetched';
+}
+
+/**
+ * Writes the rest of the new mirror into staging (documents with .gz/.br, hub-bundle.json, the
+ * signed metadata, the mirror's state) and returns the order it is published in.
+ */
+async function stageBundle(
+  run: MirrorRun,
+  docs: MirroredDocuments,
+  staged: StagedArchives,
+): Promise<string[]> {
+  const { staging, state, tuf } = run;
+  const bundle = await prepareBundle(docs.documents, staged.archives, docs.generatedAt);
+  const files = bundleFiles(bundle);
+  const plan: string[] = [...staged.fetched];
+  for (const [path, bytes] of files) {
+    if (path === BUNDLE_MANIFEST) continue;
+    writeFileSync(join(staging, path), bytes);
+    plan.push(path);
+  }
+  writeFileSync(join(staging, BUNDLE_MANIFEST), files.get(BUNDLE_MANIFEST) as Buffer);
+  plan.push(BUNDLE_MANIFEST);
+  if (tuf) {
+    const meta = await tuf.files().catch(tufError);
+    mkdirSync(join(staging, TUF_METADATA_DIR), { recursive: true });
+    state.tuf_files = meta.map(([name]) => name);
+    // Versioned files first, then root.json, timestamp.json last (the order files() gives).
+    for (const [name, bytes] of meta) {
+      writeFileSync(join(staging, TUF_METADATA_DIR, name), bytes);
+      plan.push(`${TUF_METADATA_DIR}/${name}`);
+    }
+    for (const name of readdirSync(join(staging, MIRROR_TUF_STATE)).sort())
+      plan.push(`${MIRROR_TUF_STATE}/${name}`);
+  }
+  writeFileSync(join(staging, MIRROR_STATE), `${JSON.stringify(state, null, 2)}\n`);
+  plan.push(MIRROR_STATE);
+  return plan;
 }
 
 /**

@@ -65,12 +65,12 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
       return EXIT.ok;
     }
     if (positionals.length > 1) throw new UsageError('hub build takes at most one catalog dir');
-    const format = findingFormat(values.format as string | undefined);
-    const tufKeys = (values['tuf-keys'] as string | undefined) ?? (process.env.HUB_TUF_KEYS || undefined);
-    const previousDir = values.previous as string | undefined;
+    const format = findingFormat(values.format);
+    const tufKeys = values['tuf-keys'] ?? (process.env.HUB_TUF_KEYS || undefined);
+    const previousDir = values.previous;
     if (previousDir && !tufKeys) throw new UsageError('hub build: --previous needs --tuf-keys');
     const expirySeconds: Record<string, number> = {};
-    for (const item of (values['tuf-expiry'] as string[] | undefined) ?? []) {
+    for (const item of values['tuf-expiry'] ?? []) {
       const m = /^(timestamp|snapshot|targets|hub)=([0-9]+(?:\.[0-9]+)?)$/.exec(item);
       if (!m || Number(m[2]) <= 0) {
         throw new UsageError(
@@ -88,7 +88,7 @@ Exit codes: 0 built, 1 catalog errors or write failure, 2 bad usage.`,
     };
     const where = resolveCatalogDir('build', positionals[0]);
     if ('problem' in where) return fail([where.problem], `${where.problem.code} (see above)`);
-    const out = (values.out as string | undefined) ?? join(where.base, 'dist');
+    const out = values.out ?? join(where.base, 'dist');
     const outProblem = outputDirProblem(out);
     if (outProblem) return fail([outProblem], `${outProblem.code} (see above)`);
     const started = performance.now();

@@ -90,111 +90,31 @@ Exit codes: 0 done, 1 refused (existing keys, missing keys, bad metadata), 2 bad
       return EXIT.ok;
     }
     const [action, ...rest] = positionals;
-    const dir = values.dir as string | undefined;
-    const rootKeys = count(values['root-keys'], '--root-keys');
-    const rootThreshold = count(values['root-threshold'], '--root-threshold');
-    const expiry = values['root-expiry'] as string | undefined;
+    const expiry = values['root-expiry'];
+    const a: KeysArgs = {
+      rest,
+      dir: values.dir,
+      role: values.role,
+      author: values.author,
+      key: values.key,
+      expiry: values.expiry,
+      rootKeys: count(values['root-keys'], '--root-keys'),
+      rootThreshold: count(values['root-threshold'], '--root-threshold'),
+    };
     if (expiry !== undefined && !/^[1-9][0-9]{0,4}$/.test(expiry)) {
       throw new UsageError('hub keys: --root-expiry takes a whole number of days');
     }
-    const rootExpirySeconds = expiry === undefined ? undefined : Number(expiry) * 86400;
+    a.rootExpirySeconds = expiry === undefined ? undefined : Number(expiry) * 86400;
     try {
       switch (action) {
-        case 'generate': {
-          if (!dir || rest.length > 0)
-            throw new UsageError('hub keys generate takes --dir <keys-dir> and no operands');
-          if (values.author || values.role !== undefined) {
-            if (values.author && values.role !== undefined)
-              throw new UsageError('hub keys generate: --author and --role are exclusive');
-            if (!values.author && values.role !== 'hub')
-              throw new UsageError('hub keys generate: --role hub is the one role it adds');
-            const { key, file } = generateRoleKey(dir, values.author ? 'author' : 'hub');
-            console.log(
-              green(`✔ made ${values.author ? 'an author' : 'the hub'} key ${safe(file)} (${key.keyid})`),
-            );
-            if (values.author) {
-              console.log("  add this block to your plugin's owners.yaml (keep the key file private):");
-              console.log(signingYaml([{ keyid: key.keyid, public: key.keyval.public }]));
-            }
-            return EXIT.ok;
-          }
-          const made = generateTufKeys(dir, { rootKeys, rootThreshold, rootExpirySeconds });
-          console.log(green(`✔ made TUF keys in ${safe(dir)}/ and ${safe(made.root)}`));
-          for (const [role, ids] of Object.entries(made.keyIds))
-            console.log(`  ${role.padEnd(9)} ${ids.join(' ')}`);
-          return EXIT.ok;
-        }
-        case 'rotate': {
-          if (!dir || rest.length > 0)
-            throw new UsageError('hub keys rotate takes --dir <keys-dir> and no operands');
-          const role = values.role as string | undefined;
-          if (role !== 'root') {
-            if (!(TUF_ONLINE_ROTATABLE as readonly (string | undefined)[]).includes(role))
-              throw new UsageError('hub keys rotate: --role takes root, snapshot, timestamp, targets or hub');
-            if (rootKeys !== undefined || rootThreshold !== undefined)
-              throw new UsageError('hub keys rotate: --root-keys and --root-threshold go with --role root');
-            if (role === 'hub' && rootExpirySeconds !== undefined)
-              throw new UsageError('hub keys rotate --role hub writes no root: --root-expiry does not apply');
-            const r = rotateRoleKey(dir, role as TufRotatableRole, { rootExpirySeconds });
-            console.log(green(`✔ new ${r.role} key ${safe(r.file)} (${r.keyId})`));
-            if (r.root)
-              console.log(
-                `  root version ${r.root.version} written to ${safe(r.root.path)}, naming it instead of ${r.oldKeyIds.join(' ')}`,
-              );
-            else
-              console.log(
-                `  replaces ${r.oldKeyIds.join(' ') || 'no hub key'} in the hub delegation of the next top-level targets`,
-              );
-            for (const f of r.retired)
-              console.log(`  retired ${safe(f)} (no build reads it; keep or destroy it offline)`);
-            if (r.retired.length < r.oldKeyIds.length)
-              console.log(yellow('! an old key file was not in the dir: retire it wherever it is kept'));
-            console.log('Next:');
-            for (const step of r.next) console.log(`  - ${safe(step)}`);
-            return EXIT.ok;
-          }
-          const r = rotateRootKeys(dir, { rootKeys, rootThreshold, rootExpirySeconds });
-          console.log(green(`✔ root version ${r.version} written to ${safe(r.root)}`));
-          console.log(`  new root keys: ${r.keyIds.join(' ')}`);
-          console.log('  the old root key files stay in the dir: move them offline or delete them');
-          return EXIT.ok;
-        }
-        case 'sign': {
-          const key = values.key as string | undefined;
-          if (rest.length !== 1 || !key)
-            throw new UsageError('hub keys sign takes one metadata file and --key <file>');
-          const s = signMetadataFile(rest[0]!, key);
-          console.log(green(`✔ signed ${safe(rest[0]!)} (${s.role}) with key ${s.keyId}`));
-          return EXIT.ok;
-        }
-        case 'sign-plugin': {
-          const key = values.key as string | undefined;
-          if (rest.length !== 2 || !key)
-            throw new UsageError('hub keys sign-plugin takes <catalog-dir> <plugin-id> and --key <file>');
-          const days = values.expiry as string | undefined;
-          if (days !== undefined && !/^[1-9][0-9]{0,4}$/.test(days))
-            throw new UsageError('hub keys sign-plugin: --expiry takes a whole number of days');
-          const r = await signPluginVersions(rest[0]!, rest[1]!, key, {
-            expirySeconds: days === undefined ? undefined : Number(days) * 86400,
-          });
-          if (!r.ok) {
-            printFindings(r.findings, 'text');
-            console.error(red('✖ not signed: the archives fail their checks (see above)'));
-            return EXIT.failed;
-          }
-          console.log(
-            green(
-              `✔ signed ${r.signed.targets.length} archive(s) of ${safe(rest[1]!)} into ${safe(r.signed.file)} (version ${r.signed.version})`,
-            ),
-          );
-          if (r.signed.remote.length > 0)
-            console.log(
-              yellow(
-                `! versions at https URLs signed as their entries say, not downloaded: ${r.signed.remote.map(safe).join(', ')}`,
-              ),
-            );
-          return EXIT.ok;
-        }
+        case 'generate':
+          return generateKeys(a);
+        case 'rotate':
+          return rotateKeys(a);
+        case 'sign':
+          return signFile(a);
+        case 'sign-plugin':
+          return await signPlugin(a);
         default:
           throw new UsageError(
             action === undefined
@@ -211,3 +131,121 @@ Exit codes: 0 done, 1 refused (existing keys, missing keys, bad metadata), 2 bad
     }
   },
 };
+
+/** What `hub keys` was given, the numbers checked: operands after the action, then the options. */
+interface KeysArgs {
+  rest: string[];
+  dir?: string;
+  role?: string;
+  author?: boolean;
+  key?: string;
+  /** sign-plugin's --expiry, as given. */
+  expiry?: string;
+  rootKeys?: number;
+  rootThreshold?: number;
+  rootExpirySeconds?: number;
+}
+
+/** `hub keys generate`: a new keys dir, or (--role hub / --author) one more key. */
+function generateKeys(a: KeysArgs): number {
+  const { dir, rootKeys, rootThreshold, rootExpirySeconds } = a;
+  if (!dir || a.rest.length > 0)
+    throw new UsageError('hub keys generate takes --dir <keys-dir> and no operands');
+  if (a.author || a.role !== undefined) {
+    if (a.author && a.role !== undefined)
+      throw new UsageError('hub keys generate: --author and --role are exclusive');
+    if (!a.author && a.role !== 'hub')
+      throw new UsageError('hub keys generate: --role hub is the one role it adds');
+    const { key, file } = generateRoleKey(dir, a.author ? 'author' : 'hub');
+    console.log(green(`✔ made ${a.author ? 'an author' : 'the hub'} key ${safe(file)} (${key.keyid})`));
+    if (a.author) {
+      console.log("  add this block to your plugin's owners.yaml (keep the key file private):");
+      console.log(signingYaml([{ keyid: key.keyid, public: key.keyval.public }]));
+    }
+    return EXIT.ok;
+  }
+  const made = generateTufKeys(dir, { rootKeys, rootThreshold, rootExpirySeconds });
+  console.log(green(`✔ made TUF keys in ${safe(dir)}/ and ${safe(made.root)}`));
+  for (const [role, ids] of Object.entries(made.keyIds)) console.log(`  ${role.padEnd(9)} ${ids.join(' ')}`);
+  return EXIT.ok;
+}
+
+/** `hub keys rotate`: new root keys (--role root), or a new key for one online role. */
+function rotateKeys(a: KeysArgs): number {
+  const { dir, role, rootKeys, rootThreshold, rootExpirySeconds } = a;
+  if (!dir || a.rest.length > 0)
+    throw new UsageError('hub keys rotate takes --dir <keys-dir> and no operands');
+  if (role !== 'root') return rotateOnlineKey(a, dir, role);
+  const r = rotateRootKeys(dir, { rootKeys, rootThreshold, rootExpirySeconds });
+  console.log(green(`✔ root version ${r.version} written to ${safe(r.root)}`));
+  console.log(`  new root keys: ${r.keyIds.join(' ')}`);
+  console.log('  the old root key files stay in the dir: move them offline or delete them');
+  return EXIT.ok;
+}
+
+/** `hub keys rotate --role snapshot|timestamp|targets|hub`: the new key, what it replaced, what to do next. */
+function rotateOnlineKey(a: KeysArgs, dir: string, role: string | undefined): number {
+  const { rootExpirySeconds } = a;
+  if (!(TUF_ONLINE_ROTATABLE as readonly (string | undefined)[]).includes(role))
+    throw new UsageError('hub keys rotate: --role takes root, snapshot, timestamp, targets or hub');
+  if (a.rootKeys !== undefined || a.rootThreshold !== undefined)
+    throw new UsageError('hub keys rotate: --root-keys and --root-threshold go with --role root');
+  if (role === 'hub' && rootExpirySeconds !== undefined)
+    throw new UsageError('hub keys rotate --role hub writes no root: --root-expiry does not apply');
+  const r = rotateRoleKey(dir, role as TufRotatableRole, { rootExpirySeconds });
+  console.log(green(`✔ new ${r.role} key ${safe(r.file)} (${r.keyId})`));
+  if (r.root)
+    console.log(
+      `  root version ${r.root.version} written to ${safe(r.root.path)}, naming it instead of ${r.oldKeyIds.join(' ')}`,
+    );
+  else
+    console.log(
+      `  replaces ${r.oldKeyIds.join(' ') || 'no hub key'} in the hub delegation of the next top-level targets`,
+    );
+  for (const f of r.retired)
+    console.log(`  retired ${safe(f)} (no build reads it; keep or destroy it offline)`);
+  if (r.retired.length < r.oldKeyIds.length)
+    console.log(yellow('! an old key file was not in the dir: retire it wherever it is kept'));
+  console.log('Next:');
+  for (const step of r.next) console.log(`  - ${safe(step)}`);
+  return EXIT.ok;
+}
+
+/** `hub keys sign`: one more signature on a metadata file, in place. */
+function signFile(a: KeysArgs): number {
+  const { key, rest } = a;
+  if (rest.length !== 1 || !key)
+    throw new UsageError('hub keys sign takes one metadata file and --key <file>');
+  const s = signMetadataFile(rest[0]!, key);
+  console.log(green(`✔ signed ${safe(rest[0]!)} (${s.role}) with key ${s.keyId}`));
+  return EXIT.ok;
+}
+
+/** `hub keys sign-plugin`: every version of a plugin signed with an author key. */
+async function signPlugin(a: KeysArgs): Promise<number> {
+  const { key, rest, expiry: days } = a;
+  if (rest.length !== 2 || !key)
+    throw new UsageError('hub keys sign-plugin takes <catalog-dir> <plugin-id> and --key <file>');
+  if (days !== undefined && !/^[1-9][0-9]{0,4}$/.test(days))
+    throw new UsageError('hub keys sign-plugin: --expiry takes a whole number of days');
+  const r = await signPluginVersions(rest[0]!, rest[1]!, key, {
+    expirySeconds: days === undefined ? undefined : Number(days) * 86400,
+  });
+  if (!r.ok) {
+    printFindings(r.findings, 'text');
+    console.error(red('✖ not signed: the archives fail their checks (see above)'));
+    return EXIT.failed;
+  }
+  console.log(
+    green(
+      `✔ signed ${r.signed.targets.length} archive(s) of ${safe(rest[1]!)} into ${safe(r.signed.file)} (version ${r.signed.version})`,
+    ),
+  );
+  if (r.signed.remote.length > 0)
+    console.log(
+      yellow(
+        `! versions at https URLs signed as their entries say, not downloaded: ${r.signed.remote.map(safe).join(', ')}`,
+      ),
+    );
+  return EXIT.ok;
+}

@@ -51,7 +51,7 @@ Exit codes: 0 clean (warnings allowed unless --strict), 1 problems found, 2 bad 
     }
     if (positionals.length !== 1)
       throw new UsageError('hub lint takes one plugin dir or .mpn file; see hub lint --help');
-    const format = findingFormat(values.format as string | undefined);
+    const format = findingFormat(values.format);
     const target = positionals[0]!;
     const st = statPath(target);
     if ('problem' in st) {
@@ -60,7 +60,7 @@ Exit codes: 0 clean (warnings allowed unless --strict), 1 problems found, 2 bad 
       return EXIT.failed;
     }
     const result = await lintPlugin(target, {
-      sdkVersion: values['sdk-version'] as string | undefined,
+      sdkVersion: values['sdk-version'],
       followLinks: Boolean(values['follow-links']),
     });
     const strict = Boolean(values.strict);

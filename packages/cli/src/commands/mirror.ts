@@ -71,8 +71,8 @@ Exit codes: 0 mirrored, 1 something refused or the hub failed (mirror unchanged)
     }
     if (positionals.length > 0)
       throw new UsageError('hub mirror takes no operands; give --from <url> --to <dir>');
-    const from = values.from as string | undefined;
-    const to = values.to as string | undefined;
+    const from = values.from;
+    const to = values.to;
     if (!from || !to) throw new UsageError('give --from <hub URL> and --to <dir>');
     if (!/^https?:\/\/[^\s]+$/.test(from))
       throw new UsageError(`--from "${safe(from)}" must be an http(s) URL`);
@@ -86,8 +86,8 @@ Exit codes: 0 mirrored, 1 something refused or the hub failed (mirror unchanged)
         );
       store = s3StoreFromFlags({
         bucket: s3[1] as string,
-        endpoint: values.endpoint as string | undefined,
-        region: values.region as string | undefined,
+        endpoint: values.endpoint,
+        region: values.region,
         prefix,
       });
     } else if (/^[a-z0-9]+:\/\//i.test(to)) {
@@ -96,7 +96,7 @@ Exit codes: 0 mirrored, 1 something refused or the hub failed (mirror unchanged)
       throw new UsageError('--endpoint and --region go with --to s3://<bucket>');
     }
     let root: Buffer | undefined;
-    const rootFile = values.root as string | undefined;
+    const rootFile = values.root;
     if (rootFile !== undefined) {
       try {
         root = readTrustedRoot(rootFile);
@@ -105,7 +105,7 @@ Exit codes: 0 mirrored, 1 something refused or the hub failed (mirror unchanged)
         throw err;
       }
     }
-    const timeout = values.timeout as string | undefined;
+    const timeout = values.timeout;
     if (timeout !== undefined && (!/^[0-9]{1,4}$/.test(timeout) || Number(timeout) < 1))
       throw new UsageError(
         `--timeout must be a whole number of seconds from 1 to 9999, got "${safe(timeout)}"`,

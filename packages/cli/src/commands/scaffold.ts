@@ -137,9 +137,9 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
     if (positionals.length !== 1)
       throw new UsageError('hub scaffold takes one plugin id; see hub scaffold --help');
     const id = positionals[0]!;
-    const category = values.category as string | undefined;
+    const category = values.category;
     if (!category) throw new UsageError('hub scaffold needs --category <category>, e.g. --category ctf');
-    const backend = (values['backend-id'] as string | undefined) ?? id;
+    const backend = values['backend-id'] ?? id;
     for (const [what, value] of [
       ['plugin id', id],
       ['--category', category],
@@ -148,7 +148,7 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
       const check = slug(what).safeParse(value);
       if (!check.success) throw new UsageError(`${what} "${value}": ${check.error.issues[0]?.message}`);
     }
-    const dest = resolve((values.dir as string | undefined) ?? '.', id);
+    const dest = resolve(values.dir ?? '.', id);
     if (existsSync(dest)) {
       console.error(
         red(`✖ ${relative(process.cwd(), dest) || dest} already exists; choose another id or --dir`),
@@ -157,14 +157,11 @@ Exit codes: 0 created, 1 the folder already exists, 2 bad usage.`,
     }
     const files = scaffoldPlugin(dest, {
       plugin_id: id,
-      name: checkFreeText('--name', (values.name as string | undefined) ?? title(id)),
+      name: checkFreeText('--name', values.name ?? title(id)),
       category,
       backend_id: backend,
       package_name: packageName(id),
-      author: checkFreeText(
-        '--author',
-        (values.author as string | undefined) || process.env.USER || TEMPLATE_PLACEHOLDERS.author,
-      ),
+      author: checkFreeText('--author', values.author || process.env.USER || TEMPLATE_PLACEHOLDERS.author),
       description: TEMPLATE_PLACEHOLDERS.description,
       year: String(new Date().getFullYear()),
     });

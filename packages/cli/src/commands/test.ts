@@ -12,7 +12,7 @@ import { type ArchiveManifest, brokerUrlProblem, shownBrokerUrl } from '@magello
 import { lintPlugin, PackError, packPlugin } from '@magellon/hub-core/node';
 import { request } from 'undici';
 import { type BrokerWatch, watchBroker } from '../broker-watch';
-import { defaultCoreservice, runCommand } from '../coreservice-run';
+import { type CommandRun, defaultCoreservice, runCommand } from '../coreservice-run';
 import { countBySeverity, dim, green, plural, printFindings, red, safe, safeLines, yellow } from '../output';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
@@ -69,7 +69,7 @@ Exit codes: 0 every step passed, 1 a step failed (it is named), 2 bad usage.`,
     const timeoutS = values.timeout === undefined ? DEFAULT_TEST_TIMEOUT_S : Number(values.timeout);
     if (!Number.isInteger(timeoutS) || timeoutS < 1 || timeoutS > 24 * 3600)
       throw new UsageError('--timeout takes whole seconds, from 1 to 86400');
-    const broker = values['broker-url'] as string | undefined;
+    const broker = values['broker-url'];
     const brokerProblem = broker === undefined ? undefined : brokerUrlProblem(broker);
     if (brokerProblem) throw new UsageError(`--broker-url: ${brokerProblem}`);
     const coreservice = values.coreservice ? resolve(values.coreservice) : defaultCoreservice();
@@ -97,7 +97,7 @@ Exit codes: 0 every step passed, 1 a step failed (it is named), 2 bad usage.`,
     // 2. the plugin's own tests
     if (values['no-tests']) console.error(dim('- tests: skipped (--no-tests)'));
     else {
-      const tests = await runPluginTests(dir, (values.python as string | undefined) ?? 'python3', timeoutS);
+      const tests = await runPluginTests(dir, values.python ?? 'python3', timeoutS);
       if (!tests.ok) {
         console.error(red(`✖ tests: ${tests.summary}`));
         return EXIT.failed;
@@ -243,12 +243,7 @@ async function startAndProbe(
   try {
     // Listening before the plugin starts, so its announce (sent once, at start) cannot be missed.
     if (broker && manifest) {
-      const w = await watchBroker(broker, {
-        plugin_id: manifest.plugin_id,
-        category: manifest.category,
-        ...(manifest.backend_id ? { backend_id: manifest.backend_id } : {}),
-        ...(manifest.name ? { name: manifest.name } : {}),
-      });
+      const w = await watchAnnounce(broker, manifest);
       if ('why' in w)
         return {
           ok: false,
@@ -268,59 +263,15 @@ async function startAndProbe(
     const install = await cs(['install-file', archive]);
     const doc = parseOutput(install.stdout);
     if (install.code !== 0 || !doc.result) {
-      const e = doc.error ?? {};
-      for (const d of Array.isArray(e.details) ? e.details : []) lines.push(safe(String(d)));
-      const why = install.timedOut
-        ? 'CoreService gave no answer within 10 minutes'
-        : e.message
-          ? `${safe(String(e.code ?? 'failed'))}: ${safe(String(e.message))}`
-          : safe(install.stderr.trim().split('\n').slice(-3).join(' ') || `exit status ${install.code}`);
+      const why = installFailure(install, doc.error ?? {}, lines);
       return { ok: false, summary: `CoreService could not install and start it: ${why}`, lines };
     }
     installedId = String(doc.result.plugin_id);
     const method = String(doc.result.install_method ?? doc.result.method ?? '?');
     const status = parseOutput((await cs(['status', installedId])).stdout).result ?? {};
-    const replicas = (Array.isArray(status.replicas) ? status.replicas : []) as Record<string, unknown>[];
-    const probes: string[] = [];
-    for (const r of replicas) {
-      if (typeof r.host !== 'string' || typeof r.port !== 'number') continue;
-      const base = `http://${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.port}`;
-      for (const path of ['/health', '/version']) {
-        const answer = await ask(`${base}${path}`);
-        lines.push(`replica ${r.replica ?? 0} GET ${path} → ${answer}`);
-        if (path === '/health') probes.push(answer);
-      }
-    }
-    const healthyNow = probes.length > 0 && probes.every((p) => p.startsWith('200 '));
-    let via = '';
-    if (watch && manifest) {
-      // CoreService's check passes on /health as well: whether it announced is asked here, within
-      // what is left of its health_check.timeout_seconds (at least a few seconds).
-      const heard = await watch.announced(Math.max(5, manifest.health_check.timeout_seconds) * 1000);
-      for (const line of watch.describe()) lines.push(line);
-      if (!heard)
-        return {
-          ok: false,
-          summary: `it started, but never announced itself on the broker ${shownBrokerUrl(broker!)} (Magellon finds plugins by their announce: see magellon_broker.py in hub scaffold's template)`,
-          lines,
-        };
-      via = ', announced on the broker';
-    }
-    if (probes.length === 0) {
-      // No address to ask (a plugin that only announces itself): CoreService's own check passed.
-      return {
-        ok: true,
-        summary: `installed with ${safe(method)} and healthy${via} (no HTTP address to ask)`,
-        lines,
-      };
-    }
-    if (!healthyNow)
-      return { ok: false, summary: 'it passed the health check, then /health stopped answering 200', lines };
-    return {
-      ok: true,
-      summary: `installed with ${safe(method)}, healthy${via}, ${plural(probes.length, 'replica')} answered /health`,
-      lines,
-    };
+    const probes = await probeReplicas(status, lines);
+    const announce = watch && manifest && broker ? { watch, manifest, broker } : undefined;
+    return await startVerdict(method, probes, announce, lines);
   } finally {
     await watch?.close();
     if (installedId) {
@@ -329,6 +280,82 @@ async function startAndProbe(
     }
     rmSync(scratch, { recursive: true, force: true, maxRetries: 3 });
   }
+}
+
+/** Listens on the broker for the plugin's announce (or why it cannot). */
+function watchAnnounce(broker: string, manifest: ArchiveManifest): ReturnType<typeof watchBroker> {
+  return watchBroker(broker, {
+    plugin_id: manifest.plugin_id,
+    category: manifest.category,
+    ...(manifest.backend_id ? { backend_id: manifest.backend_id } : {}),
+    ...(manifest.name ? { name: manifest.name } : {}),
+  });
+}
+
+/** Why CoreService's install failed, in words; its error's details go into `lines`. */
+function installFailure(install: CommandRun, e: Record<string, unknown>, lines: string[]): string {
+  for (const d of Array.isArray(e.details) ? e.details : []) lines.push(safe(String(d)));
+  return install.timedOut
+    ? 'CoreService gave no answer within 10 minutes'
+    : e.message
+      ? `${safe(String(e.code ?? 'failed'))}: ${safe(String(e.message))}`
+      : safe(install.stderr.trim().split('\n').slice(-3).join(' ') || `exit status ${install.code}`);
+}
+
+/** Asks every replica CoreService reports for /health and /version (answers into `lines`); the /health answers. */
+async function probeReplicas(status: Record<string, unknown>, lines: string[]): Promise<string[]> {
+  const replicas = (Array.isArray(status.replicas) ? status.replicas : []) as Record<string, unknown>[];
+  const probes: string[] = [];
+  for (const r of replicas) {
+    if (typeof r.host !== 'string' || typeof r.port !== 'number') continue;
+    const base = `http://${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.port}`;
+    for (const path of ['/health', '/version']) {
+      const answer = await ask(`${base}${path}`);
+      lines.push(`replica ${r.replica ?? 0} GET ${path} → ${answer}`);
+      if (path === '/health') probes.push(answer);
+    }
+  }
+  return probes;
+}
+
+/** The start step's result from the /health answers and, with a broker, whether the plugin announced. */
+async function startVerdict(
+  method: string,
+  probes: string[],
+  announce: { watch: BrokerWatch; manifest: ArchiveManifest; broker: string } | undefined,
+  lines: string[],
+): Promise<StepResult> {
+  const healthyNow = probes.length > 0 && probes.every((p) => p.startsWith('200 '));
+  let via = '';
+  if (announce) {
+    const { watch, manifest, broker } = announce;
+    // CoreService's check passes on /health as well: whether it announced is asked here, within
+    // what is left of its health_check.timeout_seconds (at least a few seconds).
+    const heard = await watch.announced(Math.max(5, manifest.health_check.timeout_seconds) * 1000);
+    for (const line of watch.describe()) lines.push(line);
+    if (!heard)
+      return {
+        ok: false,
+        summary: `it started, but never announced itself on the broker ${shownBrokerUrl(broker)} (Magellon finds plugins by their announce: see magellon_broker.py in hub scaffold's template)`,
+        lines,
+      };
+    via = ', announced on the broker';
+  }
+  if (probes.length === 0) {
+    // No address to ask (a plugin that only announces itself): CoreService's own check passed.
+    return {
+      ok: true,
+      summary: `installed with ${safe(method)} and healthy${via} (no HTTP address to ask)`,
+      lines,
+    };
+  }
+  if (!healthyNow)
+    return { ok: false, summary: 'it passed the health check, then /health stopped answering 200', lines };
+  return {
+    ok: true,
+    summary: `installed with ${safe(method)}, healthy${via}, ${plural(probes.length, 'replica')} answered /health`,
+    lines,
+  };
 }
 
 /** One GET: "<status> <body>" (the body escaped and cut to 200 characters), or why it failed. */

@@ -78,16 +78,16 @@ Exit codes: 0 uploaded (or nothing to do), 1 the store refused or failed, 2 bad 
     }
     if (positionals.length > 1) throw new UsageError('hub upload takes at most one build dir');
     const dir = positionals[0] ?? 'dist';
-    const bucket = values.bucket as string | undefined;
-    const toDir = values['to-dir'] as string | undefined;
+    const bucket = values.bucket;
+    const toDir = values['to-dir'];
     if (!bucket === !toDir)
       throw new UsageError('give --bucket <name> (S3, R2) or --to-dir <dir>, one of them');
     const s3 = bucket
       ? s3StoreFromFlags({
           bucket,
-          endpoint: values.endpoint as string | undefined,
-          region: values.region as string | undefined,
-          prefix: values.prefix as string | undefined,
+          endpoint: values.endpoint,
+          region: values.region,
+          prefix: values.prefix,
         })
       : undefined;
     if (!existsSync(join(dir, BUNDLE_MANIFEST))) {

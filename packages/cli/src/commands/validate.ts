@@ -53,7 +53,7 @@ Exit codes: 0 valid (warnings allowed), 1 errors found, 2 bad usage.`,
       return EXIT.ok;
     }
     if (positionals.length > 1) throw new UsageError('hub validate takes at most one catalog dir');
-    const format = findingFormat(values.format as string | undefined);
+    const format = findingFormat(values.format);
     const where = resolveCatalogDir('validate', positionals[0]);
     if ('problem' in where) {
       printFindings([where.problem], format);

@@ -111,7 +111,7 @@ could not run, 2 bad usage.`,
         '--install-only runs only the install smoke test, whose result is the exit status: it takes no --no-install, --report or --findings',
       );
     }
-    const format = findingFormat(values.format as string | undefined);
+    const format = findingFormat(values.format);
     const repo = resolve(positionals[0] ?? '.');
     const coreservice = values.coreservice ? resolve(values.coreservice) : defaultCoreservice();
     if (!values['no-install'] && !existsSync(coreservice)) {
@@ -125,7 +125,7 @@ could not run, 2 bad usage.`,
       head: values.head,
       catalogPath: values.catalog ?? 'catalog',
       author: values.author,
-      approvedBy: values['approved-by'] as string[] | undefined,
+      approvedBy: values['approved-by'],
       download: downloadArchive,
       install: values['no-install'] ? undefined : (archive) => smokeInstall(coreservice, archive),
       onProgress: (m) => progress(safe(m)),
