@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TUF_METADATA_FILE } from '@magellon/hub-core';
+import { TUF_METADATA_DIR, TUF_METADATA_FILE, tufMetadataFile } from '@magellon/hub-core';
 import { TufHttpFetcher, tufRefusalKind } from '@magellon/hub-core/node';
 import { Metadata, MetadataKind, type Root } from '@tufjs/models';
 import { Updater } from 'tuf-js';
@@ -149,12 +149,19 @@ function parseSigned(name: string, bytes: Buffer): { signed: Record<string, unkn
     if (v && typeof v.signed === 'object' && v.signed !== null)
       return v as { signed: Record<string, unknown> };
   } catch {}
-  throw new TufMirrorError(`tuf/metadata/${name} from the hub is not TUF metadata`, 'mirror.bad-document');
+  throw new TufMirrorError(
+    `${TUF_METADATA_DIR}/${name} from the hub is not TUF metadata`,
+    'mirror.bad-document',
+  );
 }
 
 /** Whether the origin serves signed metadata (its timestamp.json answers 200). */
 export async function originIsSigned(base: URL, idleMs: number): Promise<boolean> {
-  const ts = await fetchBounded(new URL('tuf/metadata/timestamp.json', base).toString(), 1024 * 1024, idleMs);
+  const ts = await fetchBounded(
+    new URL(`${TUF_METADATA_DIR}/${tufMetadataFile('timestamp')}`, base).toString(),
+    1024 * 1024,
+    idleMs,
+  );
   return ts !== undefined;
 }
 
@@ -245,19 +252,19 @@ async function rootChain(from: Origin, trustedRoot: Buffer): Promise<[string, Bu
   const files: [string, Buffer][] = [];
   const roots: Buffer[] = [];
   for (let v = 1; v <= MAX_ROOT_VERSIONS; v++) {
-    const bytes = await fetchBounded(`${metadataBase}${v}.root.json`, MAX_ROOT_BYTES, idleMs);
+    const bytes = await fetchBounded(`${metadataBase}${tufMetadataFile('root', v)}`, MAX_ROOT_BYTES, idleMs);
     if (!bytes) break;
     roots.push(bytes);
   }
   const n = roots.length;
   if (n === 0 || !roots[n - 1]?.equals(trustedRoot))
     throw new TufMirrorError(
-      `${origin}tuf/metadata/${n}.root.json is not the root the mirror verified; the origin changed while mirroring, run again`,
+      `${origin}${TUF_METADATA_DIR}/${tufMetadataFile('root', n)} is not the root the mirror verified; the origin changed while mirroring, run again`,
       'mirror.untrusted',
     );
   let prev: Metadata<Root> | undefined;
   for (const [i, bytes] of roots.entries()) {
-    const name = `${i + 1}.root.json`;
+    const name = tufMetadataFile('root', i + 1);
     let root: Metadata<Root>;
     try {
       root = Metadata.fromJSON(MetadataKind.Root, parseSigned(name, bytes) as never) as Metadata<Root>;
@@ -296,8 +303,9 @@ async function snapshotFiles(from: Origin, state: StateFile): Promise<[string, B
     version: number;
     meta: Record<string, SnapshotMeta>;
   };
-  const files: [string, Buffer][] = [[`${snapSigned.version}.snapshot.json`, snapshot]];
-  checkMetadataName(`${snapSigned.version}.snapshot.json`);
+  const snapshotFile = tufMetadataFile('snapshot', snapSigned.version);
+  const files: [string, Buffer][] = [[snapshotFile, snapshot]];
+  checkMetadataName(snapshotFile);
   for (const [file, meta] of Object.entries(snapSigned.meta ?? {}))
     files.push(await roleFile(from, state, file, meta));
   return files;
@@ -329,7 +337,7 @@ async function roleFile(
   const bytes = await fetchBounded(`${metadataBase}${name}`, MAX_MIRROR_METADATA_BYTES, idleMs);
   if (!bytes)
     throw new TufMirrorError(
-      `${origin}tuf/metadata/${name} is missing (the snapshot names it)`,
+      `${origin}${TUF_METADATA_DIR}/${name} is missing (the snapshot names it)`,
       'mirror.fetch-failed',
     );
   if ((parseSigned(name, bytes).signed as { version?: number }).version !== version)

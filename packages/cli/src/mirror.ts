@@ -27,11 +27,22 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { type ObjectStore, type PutResult, resolveRoute } from '@magellon/hub-api';
 import { MAX_UPLOAD_ARCHIVE_BYTES } from '@magellon/hub-api/node';
 import {
+  ARCHIVE_SUFFIX,
+  ARCHIVES_DIR,
+  archiveKey,
+  BUILD_DIRS,
   BUNDLE_MANIFEST,
   type BundleManifest,
   bundleManifestSchema,
+  CATEGORIES_DOCUMENT,
   categoriesDocumentReadSchema,
+  categoryDocumentPath,
+  DOCUMENT_DIRS,
+  ENCODING_SUFFIX,
+  INDEX_DOCUMENT,
   indexDocumentReadSchema,
+  OPENAPI_DOCUMENT,
+  pluginDocumentPath,
   pluginDocumentReadSchema,
   serializeDocument,
   TUF_METADATA_DIR,
@@ -179,8 +190,8 @@ export function archiveTarget(
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     return { ok: false, reason: `the archive URL's scheme ${url.protocol} is not http(s)` };
   const file = url.pathname.split('/').pop() ?? '';
-  const route = resolveRoute(`/assets/plugins/${file}`);
-  if (route.kind !== 'archive' || !file.endsWith('.mpn'))
+  const route = resolveRoute(`/${archiveKey(file)}`);
+  if (route.kind !== 'archive' || !file.endsWith(ARCHIVE_SUFFIX))
     return { ok: false, reason: 'the archive URL does not end in a plain <name>.mpn file name' };
   return { ok: true, key: route.key, source: url.toString(), file };
 }
@@ -422,11 +433,11 @@ function listFiles(dir: string): string[] {
 }
 
 const CONTENT_TYPE = (rel: string): string =>
-  rel.endsWith('.mpn')
+  rel.endsWith(ARCHIVE_SUFFIX)
     ? 'application/zip'
-    : rel.endsWith('.gz')
+    : rel.endsWith(ENCODING_SUFFIX.gzip)
       ? 'application/gzip'
-      : rel.endsWith('.br')
+      : rel.endsWith(ENCODING_SUFFIX.br)
         ? 'application/x-brotli'
         : 'application/json; charset=utf-8';
 
@@ -540,8 +551,7 @@ async function startRun(
   );
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(dirname(staging), { recursive: true });
-  for (const d of ['', 'v1', 'v1/plugins', 'v1/categories', 'assets', 'assets/plugins'])
-    mkdirSync(join(staging, d));
+  for (const d of ['', ...BUILD_DIRS]) mkdirSync(join(staging, d));
   return {
     opts,
     base,
@@ -648,26 +658,26 @@ function checkDocument<T>(
 async function mirrorDocuments(run: MirrorRun): Promise<MirroredDocuments> {
   const wanted = new Map<string, WantedArchive>();
   const documents = new Map<string, string>();
-  const indexRaw = parseDocument('v1/index.json', await getDocument(run, 'v1/index.json'));
-  const index = checkDocument('v1/index.json', indexDocumentReadSchema, indexRaw);
-  const categoriesRaw = parseDocument('v1/categories.json', await getDocument(run, 'v1/categories.json'));
-  const categories = checkDocument('v1/categories.json', categoriesDocumentReadSchema, categoriesRaw);
+  const indexRaw = parseDocument(INDEX_DOCUMENT, await getDocument(run, INDEX_DOCUMENT));
+  const index = checkDocument(INDEX_DOCUMENT, indexDocumentReadSchema, indexRaw);
+  const categoriesRaw = parseDocument(CATEGORIES_DOCUMENT, await getDocument(run, CATEGORIES_DOCUMENT));
+  const categories = checkDocument(CATEGORIES_DOCUMENT, categoriesDocumentReadSchema, categoriesRaw);
   documents.set(
-    'v1/openapi.json',
-    serializeDocument(parseDocument('v1/openapi.json', await getDocument(run, 'v1/openapi.json'))),
+    OPENAPI_DOCUMENT,
+    serializeDocument(parseDocument(OPENAPI_DOCUMENT, await getDocument(run, OPENAPI_DOCUMENT))),
   );
-  documents.set('v1/categories.json', serializeDocument(categoriesRaw));
+  documents.set(CATEGORIES_DOCUMENT, serializeDocument(categoriesRaw));
   const pluginDocs: string[] = [];
   for (const plugin of index.plugins)
     pluginDocs.push(await mirrorPluginDocument(run, plugin.plugin_id, wanted, documents));
   // After the plugin documents, so a refusal names the document CoreService reads.
   for (const p of (indexRaw as { plugins: { versions?: unknown }[] }).plugins)
-    rewriteVersions('v1/index.json', p.versions, run.base, wanted, run.summary.refused);
-  documents.set('v1/index.json', serializeDocument(indexRaw));
+    rewriteVersions(INDEX_DOCUMENT, p.versions, run.base, wanted, run.summary.refused);
+  documents.set(INDEX_DOCUMENT, serializeDocument(indexRaw));
   for (const c of categories.categories) {
-    const route = resolveRoute(`/v1/categories/${c.category}.json`);
+    const route = resolveRoute(`/${categoryDocumentPath(c.category)}`);
     if (route.kind !== 'document')
-      throw new MirrorError(`v1/categories.json names a category that is no slug`, 'mirror.bad-document');
+      throw new MirrorError(`${CATEGORIES_DOCUMENT} names a category that is no slug`, 'mirror.bad-document');
     documents.set(
       route.path,
       serializeDocument(parseDocument(route.path, await getDocument(run, route.path))),
@@ -683,9 +693,9 @@ async function mirrorPluginDocument(
   wanted: Map<string, WantedArchive>,
   documents: Map<string, string>,
 ): Promise<string> {
-  const route = resolveRoute(`/v1/plugins/${id}.json`);
+  const route = resolveRoute(`/${pluginDocumentPath(id)}`);
   if (route.kind !== 'document')
-    throw new MirrorError(`v1/index.json names a plugin id that is no slug`, 'mirror.bad-document');
+    throw new MirrorError(`${INDEX_DOCUMENT} names a plugin id that is no slug`, 'mirror.bad-document');
   const raw = parseDocument(route.path, await getDocument(run, route.path));
   const doc = checkDocument(route.path, pluginDocumentReadSchema, raw);
   if (doc.plugin_id !== id)
@@ -829,7 +839,7 @@ function publishInPlace(staging: string, out: string, plan: string[], previousTu
   }
   const keep = new Set([...listFiles(staging), ...plan]);
   for (const name of previousTuf) keep.add(`${TUF_METADATA_DIR}/${name}`);
-  for (const area of ['v1', 'assets/plugins', TUF_METADATA_DIR, MIRROR_TUF_STATE]) {
+  for (const area of [DOCUMENT_DIRS[0], ARCHIVES_DIR, TUF_METADATA_DIR, MIRROR_TUF_STATE]) {
     for (const rel of listFiles(join(out, area))) {
       const path = `${area}/${rel}`;
       if (!keep.has(path)) rmSync(join(out, path), { force: true });
