@@ -912,6 +912,45 @@ export function writeTufRepository(
   targets: readonly TufTarget[],
   opts: WriteTufOptions,
 ): { version: number; targetsVersion: number; resigned: boolean } {
+  const b = openTufBuild(opts);
+  const authors = authorRoleFiles(b, opts.authors ?? []);
+  const hub = hubDelegation(b);
+  const delegations = delegationsOf([...authors.specs, hub.spec]);
+  const hubFiles = hubRoleFiles(b, targets, delegations, hub.key);
+  const top = topLevelTargets(b, delegations);
+  const binFiles = hubFiles.bins;
+  const meta: Record<string, MetaFile> = { 'targets.json': new MetaFile({ version: top.version }) };
+  meta[tufMetadataFile(HUB_ROLE)] = new MetaFile({ version: b.version });
+  for (const f of binFiles) meta[tufMetadataFile(f.name)] = new MetaFile({ version: b.version });
+  for (const f of authors.files) meta[tufMetadataFile(f.name)] = new MetaFile({ version: f.version });
+  const { snapshotBytes, timestampText } = snapshotAndTimestamp(b, meta);
+  const dir = join(outDir, TUF_METADATA_DIR);
+  mkdirSync(dir, { recursive: true });
+  copyRootVersions(b, dir);
+  writeFileSync(join(dir, tufMetadataFile('targets', top.version)), top.bytes);
+  writeFileSync(join(dir, tufMetadataFile(HUB_ROLE, b.version)), hubFiles.hub);
+  for (const f of binFiles) writeFileSync(join(dir, tufMetadataFile(f.name, b.version)), f.text);
+  for (const f of authors.files) writeFileSync(join(dir, tufMetadataFile(f.name, f.version)), f.bytes);
+  writeFileSync(join(dir, tufMetadataFile('snapshot', b.version)), snapshotBytes);
+  writeFileSync(join(dir, tufMetadataFile('timestamp')), timestampText);
+  return { version: b.version, targetsVersion: top.version, resigned: top.resigned };
+}
+
+/** What one signed build works from: the keys, the newest root, the clock, and this build's version. */
+interface TufBuild {
+  keysDir: string;
+  keys: Map<string, TufKeyFile>;
+  root: Metadata<Root>;
+  rootVersion: number;
+  now: Date;
+  previous: ReturnType<typeof readPrevious>;
+  /** The previous build's timestamp version + 1. */
+  version: number;
+  expiry: typeof TUF_DEFAULT_EXPIRY_SECONDS;
+}
+
+/** Loads the keys and the newest root (refused when expired), and reads the previous build. */
+function openTufBuild(opts: WriteTufOptions): TufBuild {
   const keys = loadKeys(opts.keysDir);
   const { version: rootVersion, root } = latestRoot(opts.keysDir);
   const now = opts.now ?? new Date();
@@ -922,41 +961,57 @@ export function writeTufRepository(
     );
   }
   const previous = readPrevious(opts.previousMetadataDir, opts.requirePrevious ?? false);
-  const version = previous.version + 1;
-  const expiry = { ...TUF_DEFAULT_EXPIRY_SECONDS, ...opts.expirySeconds };
-  const signWith = (role: Exclude<TufRole, 'root'>, meta: Metadata<Targets | Snapshot | Timestamp>) => {
-    const r = root.signed.roles[role]!;
-    const signers = r.keyIDs.map((id) => keys.get(id)).filter((k): k is TufKeyFile => k !== undefined);
-    if (signers.length < r.threshold) {
-      throw new TufError(
-        `${opts.keysDir} lacks the ${role} key(s) the root names (need ${r.threshold})`,
-        'tuf.no-key',
-      );
-    }
-    for (const k of signers.slice(0, r.threshold)) meta.sign(signerFor(k), true);
-    return serialize(meta);
+  return {
+    keysDir: opts.keysDir,
+    keys,
+    root,
+    rootVersion,
+    now,
+    previous,
+    version: previous.version + 1,
+    expiry: { ...TUF_DEFAULT_EXPIRY_SECONDS, ...opts.expirySeconds },
   };
+}
 
-  // The author roles, checked again as a client will (the catalog load checked them first).
-  const authors = [...(opts.authors ?? [])].sort((a, b) => (a.pluginId < b.pluginId ? -1 : 1));
-  const specs: RoleSpec[] = [];
-  const authorFiles: Array<{ name: string; version: number; bytes: Uint8Array }> = [];
-  for (const a of authors) {
-    const meta = verifyPluginRole(a.pluginId, a.signing, a.bytes, now);
-    const d = pluginDelegation(a.pluginId, a.signing);
-    specs.push(d);
-    authorFiles.push({ name: d.role.name, version: meta.signed.version, bytes: a.bytes });
-  }
-  const hubKeys = [...keys.values()]
-    .filter((k) => k.role === HUB_ROLE)
-    .sort((a, b) => (a.keyid < b.keyid ? -1 : 1));
-  if (hubKeys.length === 0) {
+/** Signs a top-level role's metadata with the threshold of its keys the root names (refused without them). */
+function signAs(b: TufBuild, role: Exclude<TufRole, 'root'>, meta: Metadata<Targets | Snapshot | Timestamp>) {
+  const r = b.root.signed.roles[role]!;
+  const signers = r.keyIDs.map((id) => b.keys.get(id)).filter((k): k is TufKeyFile => k !== undefined);
+  if (signers.length < r.threshold) {
     throw new TufError(
-      `${opts.keysDir} holds no hub key (hub-<keyid>.key.json); add one with hub keys generate --role hub --dir ${opts.keysDir}`,
+      `${b.keysDir} lacks the ${role} key(s) the root names (need ${r.threshold})`,
       'tuf.no-key',
     );
   }
-  specs.push({
+  for (const k of signers.slice(0, r.threshold)) meta.sign(signerFor(k), true);
+  return serialize(meta);
+}
+
+/** The author roles, checked again as a client will (the catalog load checked them first): delegations and files. */
+function authorRoleFiles(b: TufBuild, authors: NonNullable<WriteTufOptions['authors']>) {
+  const specs: RoleSpec[] = [];
+  const files: Array<{ name: string; version: number; bytes: Uint8Array }> = [];
+  for (const a of [...authors].sort((x, y) => (x.pluginId < y.pluginId ? -1 : 1))) {
+    const meta = verifyPluginRole(a.pluginId, a.signing, a.bytes, b.now);
+    const d = pluginDelegation(a.pluginId, a.signing);
+    specs.push(d);
+    files.push({ name: d.role.name, version: meta.signed.version, bytes: a.bytes });
+  }
+  return { specs, files };
+}
+
+/** The online `hub` role's delegation (everything no author role holds), signed by the hub key(s). */
+function hubDelegation(b: TufBuild): { spec: RoleSpec; key: TufKeyFile } {
+  const hubKeys = [...b.keys.values()]
+    .filter((k) => k.role === HUB_ROLE)
+    .sort((x, y) => (x.keyid < y.keyid ? -1 : 1));
+  if (hubKeys.length === 0) {
+    throw new TufError(
+      `${b.keysDir} holds no hub key (hub-<keyid>.key.json); add one with hub keys generate --role hub --dir ${b.keysDir}`,
+      'tuf.no-key',
+    );
+  }
+  const spec: RoleSpec = {
     role: {
       name: HUB_ROLE,
       keyids: hubKeys.map((k) => k.keyid),
@@ -965,14 +1020,14 @@ export function writeTufRepository(
       paths: HUB_ROLE_PATHS,
     },
     keys: Object.fromEntries(hubKeys.map((k) => [k.keyid, ed25519(k.keyval.public)])),
-  });
-  const delegations = delegationsOf(specs);
+  };
+  return { spec, key: hubKeys[0]! };
+}
 
-  // The hub role: every target no author role is trusted for, spread over hash bins it delegates
-  // to (succinct roles, signed by the same online key), so no one file lists many targets.
+/** The targets no author role is trusted for (a target two author roles claim is refused). */
+function hubTargetsOf(targets: readonly TufTarget[], delegations: Delegations): TufTarget[] {
   const authorRoles = Object.values(delegations.roles!).filter((r) => r.name !== HUB_ROLE);
-  const hubTargets: TufTarget[] = [];
-  for (const t of targets) {
+  return targets.filter((t) => {
     const claims = authorRoles.filter((r) => r.isDelegatedPath(t.path));
     if (claims.length > 1) {
       throw new TufError(
@@ -980,15 +1035,27 @@ export function writeTufRepository(
         'tuf.bad-metadata',
       );
     }
-    if (claims.length === 1) continue; // its author's role lists it (the catalog load checked that)
-    hubTargets.push(t);
-  }
-  const hubKey = hubKeys[0]!;
+    return claims.length === 0; // else its author's role lists it (the catalog load checked that)
+  });
+}
+
+/**
+ * The hub role: every target no author role is trusted for, spread over hash bins it delegates to
+ * (succinct roles, signed by the same online key), so no one file lists many targets.
+ */
+function hubRoleFiles(
+  b: TufBuild,
+  targets: readonly TufTarget[],
+  delegations: Delegations,
+  hubKey: TufKeyFile,
+) {
+  const hubTargets = hubTargetsOf(targets, delegations);
+  const expires = expiresIn(b.now, b.expiry.hub);
   const hubSigned = Targets.fromJSON({
     _type: 'targets',
     spec_version: TUF_SPEC_VERSION,
-    version,
-    expires: expiresIn(now, expiry.hub),
+    version: b.version,
+    expires,
     targets: {},
     delegations: {
       keys: { [hubKey.keyid]: ed25519(hubKey.keyval.public) },
@@ -1002,100 +1069,80 @@ export function writeTufRepository(
   } as never);
   const succinct = hubSigned.delegations!.succinctRoles!;
   const bins = new Map<string, Targets>();
-  for (const name of succinct.getRoles()) {
-    bins.set(
-      name,
-      new Targets({ version, specVersion: TUF_SPEC_VERSION, expires: expiresIn(now, expiry.hub) }),
-    );
-  }
+  for (const name of succinct.getRoles())
+    bins.set(name, new Targets({ version: b.version, specVersion: TUF_SPEC_VERSION, expires }));
   for (const t of hubTargets) {
     bins
       .get(succinct.getRoleForTarget(t.path))!
       .addTarget(new TargetFile({ path: t.path, length: t.length, hashes: { sha256: t.sha256 } }));
   }
-  const signHub = (signed: Targets) => {
+  const sign = (signed: Targets) => {
     const m = new Metadata(signed);
     m.sign(signerFor(hubKey), true);
     return serialize(m);
   };
-  const hubText = signHub(hubSigned);
-  const binFiles = [...bins].map(([name, signed]) => ({ name, text: signHub(signed) }));
+  return { hub: sign(hubSigned), bins: [...bins].map(([name, signed]) => ({ name, text: sign(signed) })) };
+}
 
-  // Top-level targets: reused as it was unless its delegations change (or it nears expiry).
-  const why = whyResign(previous, delegations, root, now);
-  let targetsVersion: number;
-  let targetsBytes: Uint8Array;
-  if (why === '') {
-    targetsVersion = previous.targets!.version;
-    targetsBytes = previous.targets!.bytes;
-  } else {
-    const r = root.signed.roles.targets!;
-    const have = r.keyIDs.filter((id) => keys.has(id)).length;
-    if (have < r.threshold) {
-      throw new TufError(
-        `the top-level targets must be signed again — ${why} — and ${opts.keysDir} lacks the targets key (need ${r.threshold}, found ${have}). Sign offline: run this build where the targets key is (a keys dir holding targets-<keyid>.key.json, with --previous naming the published metadata), publish that build, and later builds reuse its targets`,
-        'tuf.no-key',
-      );
-    }
-    targetsVersion = version;
-    const signed = new Targets({
-      version,
-      specVersion: TUF_SPEC_VERSION,
-      expires: expiresIn(now, expiry.targets),
-      delegations,
-    });
-    targetsBytes = Buffer.from(signWith('targets', new Metadata(signed)));
+/** Top-level targets: reused as it was unless its delegations change (or it nears expiry); then signed. */
+function topLevelTargets(b: TufBuild, delegations: Delegations) {
+  const why = whyResign(b.previous, delegations, b.root, b.now);
+  if (why === '')
+    return { version: b.previous.targets!.version, bytes: b.previous.targets!.bytes, resigned: false };
+  const r = b.root.signed.roles.targets!;
+  const have = r.keyIDs.filter((id) => b.keys.has(id)).length;
+  if (have < r.threshold) {
+    throw new TufError(
+      `the top-level targets must be signed again — ${why} — and ${b.keysDir} lacks the targets key (need ${r.threshold}, found ${have}). Sign offline: run this build where the targets key is (a keys dir holding targets-<keyid>.key.json, with --previous naming the published metadata), publish that build, and later builds reuse its targets`,
+      'tuf.no-key',
+    );
   }
+  const signed = new Targets({
+    version: b.version,
+    specVersion: TUF_SPEC_VERSION,
+    expires: expiresIn(b.now, b.expiry.targets),
+    delegations,
+  });
+  return {
+    version: b.version,
+    bytes: Buffer.from(signAs(b, 'targets', new Metadata(signed))) as Uint8Array,
+    resigned: true,
+  };
+}
 
-  const meta: Record<string, MetaFile> = { 'targets.json': new MetaFile({ version: targetsVersion }) };
-  meta[tufMetadataFile(HUB_ROLE)] = new MetaFile({ version });
-  for (const b of binFiles) meta[tufMetadataFile(b.name)] = new MetaFile({ version });
-  for (const f of authorFiles) meta[tufMetadataFile(f.name)] = new MetaFile({ version: f.version });
-  const snapshotText = signWith(
-    'snapshot',
-    new Metadata(
-      new Snapshot({
-        version,
-        specVersion: TUF_SPEC_VERSION,
-        expires: expiresIn(now, expiry.snapshot),
-        meta,
-      }),
-    ),
-  );
-  const snapshotBytes = Buffer.from(snapshotText);
-  const timestampText = signWith(
-    'timestamp',
-    new Metadata(
-      new Timestamp({
-        version,
-        specVersion: TUF_SPEC_VERSION,
-        expires: expiresIn(now, expiry.timestamp),
-        snapshotMeta: new MetaFile({
-          version,
-          length: snapshotBytes.length,
-          hashes: { sha256: createHash('sha256').update(snapshotBytes).digest('hex') },
-        }),
-      }),
-    ),
-  );
-  const dir = join(outDir, TUF_METADATA_DIR);
-  mkdirSync(dir, { recursive: true });
-  for (const v of rootVersions(join(opts.keysDir, 'root'))) {
+/** The snapshot of every role file's version, and the timestamp naming the snapshot's bytes. */
+function snapshotAndTimestamp(b: TufBuild, meta: Record<string, MetaFile>) {
+  const snapshot = new Snapshot({
+    version: b.version,
+    specVersion: TUF_SPEC_VERSION,
+    expires: expiresIn(b.now, b.expiry.snapshot),
+    meta,
+  });
+  const snapshotBytes = Buffer.from(signAs(b, 'snapshot', new Metadata(snapshot)));
+  const timestamp = new Timestamp({
+    version: b.version,
+    specVersion: TUF_SPEC_VERSION,
+    expires: expiresIn(b.now, b.expiry.timestamp),
+    snapshotMeta: new MetaFile({
+      version: b.version,
+      length: snapshotBytes.length,
+      hashes: { sha256: createHash('sha256').update(snapshotBytes).digest('hex') },
+    }),
+  });
+  return { snapshotBytes, timestampText: signAs(b, 'timestamp', new Metadata(timestamp)) };
+}
+
+/** Every root version from the keys dir, and `root.json` = the newest. */
+function copyRootVersions(b: TufBuild, dir: string): void {
+  for (const v of rootVersions(join(b.keysDir, 'root'))) {
     const bytes = readBounded(
-      join(opts.keysDir, 'root', tufMetadataFile('root', v)),
+      join(b.keysDir, 'root', tufMetadataFile('root', v)),
       MAX_METADATA_BYTES,
       'root metadata',
     );
     writeFileSync(join(dir, tufMetadataFile('root', v)), bytes);
-    if (v === rootVersion) writeFileSync(join(dir, tufMetadataFile('root')), bytes);
+    if (v === b.rootVersion) writeFileSync(join(dir, tufMetadataFile('root')), bytes);
   }
-  writeFileSync(join(dir, tufMetadataFile('targets', targetsVersion)), targetsBytes);
-  writeFileSync(join(dir, tufMetadataFile(HUB_ROLE, version)), hubText);
-  for (const b of binFiles) writeFileSync(join(dir, tufMetadataFile(b.name, version)), b.text);
-  for (const f of authorFiles) writeFileSync(join(dir, tufMetadataFile(f.name, f.version)), f.bytes);
-  writeFileSync(join(dir, tufMetadataFile('snapshot', version)), snapshotBytes);
-  writeFileSync(join(dir, tufMetadataFile('timestamp')), timestampText);
-  return { version, targetsVersion, resigned: why !== '' };
 }
 
 /**
