@@ -266,83 +266,83 @@ export async function writeRenderedBuild(
     return { ok: true, findings, stats: { ...stats, unchanged: true } };
   }
   const staging = join(dirname(out), `.${basename(out)}.building-${process.pid}`);
-  try {
-    // A leftover of a build that crashed in this same process id.
-    rmSync(staging, { recursive: true, force: true });
-    makeParents(dirname(out));
-    mkdirSync(staging);
-    for (const dir of BUILD_DIRS) mkdirSync(join(staging, dir));
-    writeFileSync(join(staging, BUILD_MARKER), 'made by hub build; safe to delete\n');
-    const bundle = await prepareBundle(build.documents, build.archiveInfo, build.generated_at, {
-      reuse: previous.reuse,
-    });
-    for (const [path, bytes] of bundleFiles(bundle)) writeFileSync(join(staging, path), bytes);
-    // Unchanged documents: the previous build's files, linked (or copied where links fail).
-    for (const path of bundle.reused) {
-      for (const file of ENCODINGS.map((e) => encodedPath(path, e))) {
-        try {
-          linkSync(join(out, file), join(staging, file));
-        } catch {
-          copyFileSync(join(out, file), join(staging, file));
-        }
-      }
-    }
-    for (const rel of new Set(build.archives.map((a) => dirname(a)))) {
-      mkdirSync(join(staging, rel), { recursive: true });
-    }
-  } catch (err) {
+  const failed = (err: unknown, where = staging) => {
     discardStaging(staging);
-    throw new BuildError(
-      `could not write ${outArg}: ${ioFinding(err, staging).message}`,
+    if (err instanceof TufError)
+      return new BuildError(`no TUF metadata: ${err.code}: ${err.message}`, 'build.write-failed');
+    return new BuildError(
+      `could not write ${outArg}: ${ioFinding(err, where).message}`,
       'build.write-failed',
     );
-  }
+  };
   let findings: Finding[];
   try {
+    await writeStaging(build, staging, out, previous.reuse);
     findings = await checkCatalogArchives(build.catalogRoot, build.entries, {
       displayFrom: opts.displayFrom,
       copyInto: staging,
       onProgress: opts.onProgress,
     });
-  } catch (err) {
-    discardStaging(staging);
-    throw new BuildError(
-      `could not write ${outArg}: ${ioFinding(err, staging).message}`,
-      'build.write-failed',
-    );
-  }
-  if (hasErrors(findings)) {
-    discardStaging(staging);
-    return { ok: false, findings };
-  }
-  if (opts.tuf) {
-    try {
+    if (hasErrors(findings)) {
+      discardStaging(staging);
+      return { ok: false, findings };
+    }
+    if (opts.tuf) {
       writeTufRepository(staging, tufTargets(build.documents, build.archiveInfo), {
         ...opts.tuf,
         previousMetadataDir: opts.tuf.previousMetadataDir ?? join(out, TUF_METADATA_DIR),
         requirePrevious: opts.tuf.previousMetadataDir !== undefined,
       });
-    } catch (err) {
-      discardStaging(staging);
-      if (err instanceof TufError)
-        throw new BuildError(`no TUF metadata: ${err.code}: ${err.message}`, 'build.write-failed');
-      throw new BuildError(
-        `could not write ${outArg}: ${ioFinding(err, staging).message}`,
-        'build.write-failed',
-      );
     }
+  } catch (err) {
+    throw failed(err);
   }
+  const old = swapIn(staging, out, (err) => failed(err, out));
+  removeAside(old, opts.removeOld ?? 'background');
+  return { ok: true, findings, stats };
+}
+
+/** Moves the staging dir to `out`, the previous output aside (put back if the move fails); returns where it went. */
+function swapIn(staging: string, out: string, failed: (err: unknown) => Error): string {
   const old = join(dirname(out), `.${basename(out)}.old-${process.pid}-${Date.now()}`);
   try {
     if (existsSync(out)) renameSync(out, old);
     renameSync(staging, out);
   } catch (err) {
     if (!existsSync(out) && existsSync(old)) renameSync(old, out);
-    discardStaging(staging);
-    throw new BuildError(`could not write ${outArg}: ${ioFinding(err, out).message}`, 'build.write-failed');
+    throw failed(err);
   }
-  removeAside(old, opts.removeOld ?? 'background');
-  return { ok: true, findings, stats };
+  return old;
+}
+
+/** Writes the documents (prepared, or linked from the previous build when unchanged) into a fresh staging dir. */
+async function writeStaging(
+  build: RenderedBuild,
+  staging: string,
+  out: string,
+  reuse: PrepareOptions['reuse'],
+): Promise<void> {
+  // A leftover of a build that crashed in this same process id.
+  rmSync(staging, { recursive: true, force: true });
+  makeParents(dirname(out));
+  mkdirSync(staging);
+  for (const dir of BUILD_DIRS) mkdirSync(join(staging, dir));
+  writeFileSync(join(staging, BUILD_MARKER), 'made by hub build; safe to delete\n');
+  const bundle = await prepareBundle(build.documents, build.archiveInfo, build.generated_at, { reuse });
+  for (const [path, bytes] of bundleFiles(bundle)) writeFileSync(join(staging, path), bytes);
+  // Unchanged documents: the previous build's files, linked (or copied where links fail).
+  for (const path of bundle.reused) {
+    for (const file of ENCODINGS.map((e) => encodedPath(path, e))) {
+      try {
+        linkSync(join(out, file), join(staging, file));
+      } catch {
+        copyFileSync(join(out, file), join(staging, file));
+      }
+    }
+  }
+  for (const rel of new Set(build.archives.map((a) => dirname(a)))) {
+    mkdirSync(join(staging, rel), { recursive: true });
+  }
 }
 
 /**
