@@ -5,7 +5,7 @@
 // reported, and left for an operator.
 import { lstatSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { escapeControl } from '@magellon/hub-core/text';
+import { logCleanupFailure } from './errors';
 import { receiptRecord } from './install';
 import {
   identityFile,
@@ -217,14 +217,14 @@ async function removeUnfinishedInstall(id: string, home: string): Promise<void> 
   const entries = readdirSync(home);
   for (const backend of allBackends()) {
     const versions = await backend.leftovers(home).catch((err: unknown) => {
-      cleanupFailed(`could not list what the ${backend.method} backend holds of ${id}`, err);
+      logCleanupFailure(`could not list what the ${backend.method} backend holds of ${id}`, err);
       return [];
     });
     for (const v of versions) {
       await backend
         .remove({ pluginId: id, home, version: v })
         .catch((err: unknown) =>
-          cleanupFailed(`could not remove ${id} ${v} from the ${backend.method} backend`, err),
+          logCleanupFailure(`could not remove ${id} ${v} from the ${backend.method} backend`, err),
         );
     }
   }
@@ -239,13 +239,6 @@ async function removeUnfinishedInstall(id: string, home: string): Promise<void> 
   else if (identity) keepForRoot(home);
 }
 
-/** A cleanup step that failed: doctor goes on with the others, and says so on stderr (escaped). */
-function cleanupFailed(what: string, err: unknown): void {
-  console.error(
-    `coreservice doctor: ${escapeControl(`${what}: ${err instanceof Error ? err.message : String(err)}`)}`,
-  );
-}
-
 /**
  * Versions the receipt does not name: an upgrade killed before its switch, or after it but before
  * the old version was retired. Their processes are stopped, then everything of them removed: what
@@ -255,7 +248,7 @@ async function removeOtherVersions(id: string, home: string, receipt: Receipt, r
   const others = new Set(versionDirNames(home).filter((v) => v !== receipt.version));
   for (const backend of allBackends()) {
     const held = await backend.leftovers(home, receipt.version).catch((err: unknown) => {
-      cleanupFailed(`could not list what the ${backend.method} backend holds of ${id}`, err);
+      logCleanupFailure(`could not list what the ${backend.method} backend holds of ${id}`, err);
       return [];
     });
     for (const v of held) others.add(v);
