@@ -910,7 +910,9 @@ export class DockerBackend implements Backend {
           ...read.value,
           stopped: true,
         });
-      } catch {}
+      } catch {
+        // the stop goes on; a record it cannot mark says running, and status checks the container
+      }
     }
     if (names.length === 0) return;
     const { found } = await this.inspect(names);

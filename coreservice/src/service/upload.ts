@@ -39,6 +39,7 @@ export async function receiveUpload(
         write(chunk.value);
       }
     } finally {
+      // the body is being given up on: a stream that will not cancel is already ended
       await reader?.cancel().catch(() => {});
     }
     return { size, fields: {} };
