@@ -39,7 +39,7 @@ export async function receiveUpload(
         write(chunk.value);
       }
     } finally {
-      // the body is being given up on: a stream that will not cancel is already ended
+      // the body is let go of, read to its end or not: a stream that refuses to cancel has ended
       await reader?.cancel().catch(() => {});
     }
     return { size, fields: {} };
