@@ -226,8 +226,10 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   registerPublicRoutes(routes);
   registerPluginNamespace(routes);
   registerAdminAuth(routes);
+  registerPluginList(routes);
   registerInstallRoutes(routes);
   registerUpgradeRoutes(routes);
+  registerSnapshotRoutes(routes);
   registerLifecycleRoutes(routes);
   registerCategoryRoutes(routes);
   registerClientTokenRoutes(routes);
@@ -348,12 +350,12 @@ function registerAdminAuth({ app, cfg }: Routes): void {
   });
 }
 
-/** The plugin list, installs (from a registry or an upload) and uninstalls. */
-function registerInstallRoutes(r: Routes): void {
-  const { app, cfg, installedId, progress } = r;
-  // Every installed plugin with its identity, live status and update chip (plugin-list.ts; the
-  // registries asked briefly and cached, skipped with ?update=0). Plugins whose receipt cannot be
-  // read are named beside the others (each route on one is 500 unreadable-record, naming the file).
+/**
+ * Every installed plugin with its identity, live status and update chip (plugin-list.ts; the
+ * registries asked briefly and cached, skipped with ?update=0). Plugins whose receipt cannot be
+ * read are named beside the others (each route on one is 500 unreadable-record, naming the file).
+ */
+function registerPluginList({ app, cfg }: Routes): void {
   const updateCache = newUpdateCache();
   app.get('/admin/plugins', async (c) => {
     const update = c.req.query('update');
@@ -371,7 +373,11 @@ function registerInstallRoutes(r: Routes): void {
       }),
     );
   });
+}
 
+/** Installs (from a registry or an upload) and uninstalls. */
+function registerInstallRoutes(r: Routes): void {
+  const { app, cfg, installedId, progress } = r;
   app.post('/admin/plugins/install-from-hub', jsonLimit, async (c) => {
     const body = parseBody(installFromHubBody, await readJsonBody(c));
     const pluginId = body.plugin_id;
@@ -479,7 +485,7 @@ async function withUpload<T>(
   }
 }
 
-/** Upgrades (from a registry or an upload), and the data snapshots they and restores keep. */
+/** Upgrades, from a registry or an upload. */
 function registerUpgradeRoutes({ app, cfg, installedId, progress }: Routes): void {
   app.get('/admin/plugins/:id/upgrades', async (c) =>
     c.json(
@@ -533,7 +539,10 @@ function registerUpgradeRoutes({ app, cfg, installedId, progress }: Routes): voi
       return c.json(r);
     });
   });
+}
 
+/** The data snapshots upgrades and restores keep, and putting one back. */
+function registerSnapshotRoutes({ app, cfg, installedId }: Routes): void {
   app.get('/admin/plugins/:id/snapshots', (c) =>
     c.json({ snapshots: pluginSnapshots(cfg.pluginsDir, installedId(c)) }),
   );
