@@ -9,7 +9,7 @@ import {
 } from '@magellon/hub-core/text';
 import type { ConfigFile, Registry, TrustMode } from './config';
 import { InstallError } from './errors';
-import type { InstallEvent, RunOptions } from './install';
+import type { DownloadLimits, InstallEvent, RunOptions } from './install';
 import type { PluginStatus } from './lifecycle';
 import type { PluginsDirChoice } from './plugins-dir';
 import type { LogLevel } from './service/serve';
@@ -44,9 +44,9 @@ const LISTENING_COMMANDS = new Set([
 ]);
 
 /** The trust modes --trust takes (the config file may also say allow-list). */
-const FLAG_TRUST = ['all', 'verified-only'];
+const FLAG_TRUST = ['all', 'verified-only'] as const;
 /** The log levels of `serve` (service/serve.ts has the same list; this file loads it only to serve). */
-const LOG_LEVELS = ['error', 'warn', 'info', 'debug'];
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, busy: 3 } as const;
 
@@ -225,11 +225,49 @@ function usageMessage(err: Error & { code?: string }): string {
   return safe(err.message);
 }
 
+type Parsed = ReturnType<typeof parse>;
+type Values = Parsed['values'];
+
+/** `v` when it is one of `list` (narrowed to it). */
+function oneOf<T extends string>(list: readonly T[], v: string): v is T {
+  return (list as readonly string[]).includes(v);
+}
+
+/** What the config file, the environment and the flags settle before any command runs. */
+interface Settings {
+  file: ConfigFile;
+  configPath?: string;
+  trust: TrustMode;
+  pluginsDir: string;
+  logLevel: LogLevel;
+  brokerUrl?: string;
+  /** The plugins dir and where it came from (also named on the output). */
+  where: PluginsDirChoice;
+}
+
+/** What every command is given: the settings, the run options, the output and its arguments. */
+interface CommandContext extends Settings {
+  command: string;
+  args: string[];
+  values: Values;
+  out: Output;
+  json: boolean;
+  hubs: Registry[];
+  sdkVersion?: string;
+  run: RunOptions;
+  timeouts: DownloadLimits;
+  onEvent?: (e: InstallEvent) => void;
+  method?: string;
+  /** The command's one argument (a usage error when it has none, or more). */
+  one: () => string;
+  /** "in <plugins dir> (from <where>)", escaped. */
+  inDir: string;
+}
+
 /** Runs one invocation; returns the exit code. Never throws for bad input. */
 export async function main(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
+  let parsed: Parsed;
   const out = new Output(argv.includes('--json'));
-  const { json } = out;
   try {
     parsed = parse(argv);
   } catch (err) {
@@ -241,9 +279,10 @@ export async function main(argv: string[]): Promise<number> {
           : err,
     );
   }
-  const { command, args, values } = parsed;
+  const { command, values } = parsed;
   if (values.version) {
-    if (json) console.log(JSON.stringify({ ok: true, result: { version: CORESERVICE_VERSION } }, null, 2));
+    if (out.json)
+      console.log(JSON.stringify({ ok: true, result: { version: CORESERVICE_VERSION } }, null, 2));
     else console.log(CORESERVICE_VERSION);
     return EXIT.ok;
   }
@@ -251,49 +290,79 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return command || values.help ? EXIT.ok : EXIT.usage;
   }
-  // defaults < config file < environment < flags
-  let file: ConfigFile = {};
-  const configPath = values.config ?? process.env.MAGELLON_CORESERVICE_CONFIG;
-  const trust = values.trust ?? 'all';
-  let pluginsDir: string;
-  let logLevel: string;
-  let brokerUrl: string | undefined;
+  let settings: Settings;
   try {
-    if (configPath) file = (await load.config()).readConfigFile(configPath);
-    if (!FLAG_TRUST.includes(trust)) {
-      throw new UsageError('--trust takes all or verified-only (an allow-list belongs in the config file)');
-    }
-    const iso = values.isolation ?? process.env.MAGELLON_ISOLATION;
-    if (iso !== undefined && !['auto', 'uid', 'namespace', 'none'].includes(iso)) {
-      throw new UsageError('--isolation takes auto, uid, namespace or none');
-    }
-    const supervisor =
-      values.supervisor ?? (process.env.MAGELLON_SUPERVISOR || undefined) ?? file.supervisor ?? 'coreservice';
-    if (supervisor !== 'coreservice' && supervisor !== 'systemd') {
-      throw new UsageError('--supervisor takes coreservice or systemd');
-    }
-    if (supervisor === 'systemd') await (await load.systemd()).applySupervisor(supervisor);
-    // Where uv entries' dependencies come from (the environment wins over the file; see python-index.ts).
-    (await load.pythonIndex()).configurePython(file.python);
-    // The docker backend reads its network from the environment, which wins over the file.
-    if (file.docker?.network && !process.env.MAGELLON_DOCKER_NETWORK)
-      process.env.MAGELLON_DOCKER_NETWORK = file.docker.network;
-    logLevel =
-      values['log-level'] ?? (process.env.MAGELLON_LOG_LEVEL || undefined) ?? file.log_level ?? 'info';
-    if (!LOG_LEVELS.includes(logLevel)) {
-      throw new UsageError(
-        `${values['log-level'] !== undefined ? '--log-level' : process.env.MAGELLON_LOG_LEVEL ? '$MAGELLON_LOG_LEVEL' : 'log_level'} takes error, warn, info or debug`,
-      );
-    }
-    brokerUrl = (await import('./runtime/settings')).resolveBrokerUrl(file.broker);
-    out.where = (await load.pluginsDir()).resolvePluginsDir({
-      flag: values['plugins-dir'],
-      config: { pluginsDir: file.plugins_dir, file: configPath },
-    });
-    pluginsDir = out.where.path;
+    settings = await resolveSettings(values, out);
   } catch (err) {
     return out.report(err);
   }
+  const ctx = await commandContext({ ...parsed, command }, settings, out);
+  try {
+    // Commands that start replicas wait for their announce on the broker: they listen while they run.
+    if (settings.brokerUrl && LISTENING_COMMANDS.has(command)) {
+      ctx.run.liveness = new (await load.liveness()).Liveness(settings.brokerUrl).start();
+      await ctx.run.liveness.waitConnected(10_000);
+    }
+    const handler = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (!handler) throw new UsageError(`unknown command "${safe(command)}"`);
+    return await handler(ctx);
+  } catch (err) {
+    return out.report(err);
+  } finally {
+    await ctx.run.liveness?.close();
+  }
+}
+
+/**
+ * The settings every command needs, checked before it runs: defaults < config file < environment
+ * < flags. Applies the process-wide ones (supervisor, Python indexes, docker network) and names
+ * the plugins dir on `out`.
+ */
+async function resolveSettings(values: Values, out: Output): Promise<Settings> {
+  let file: ConfigFile = {};
+  const configPath = values.config ?? process.env.MAGELLON_CORESERVICE_CONFIG;
+  const trust = values.trust ?? 'all';
+  if (configPath) file = (await load.config()).readConfigFile(configPath);
+  if (!oneOf(FLAG_TRUST, trust)) {
+    throw new UsageError('--trust takes all or verified-only (an allow-list belongs in the config file)');
+  }
+  const iso = values.isolation ?? process.env.MAGELLON_ISOLATION;
+  if (iso !== undefined && !['auto', 'uid', 'namespace', 'none'].includes(iso)) {
+    throw new UsageError('--isolation takes auto, uid, namespace or none');
+  }
+  const supervisor =
+    values.supervisor ?? (process.env.MAGELLON_SUPERVISOR || undefined) ?? file.supervisor ?? 'coreservice';
+  if (supervisor !== 'coreservice' && supervisor !== 'systemd') {
+    throw new UsageError('--supervisor takes coreservice or systemd');
+  }
+  if (supervisor === 'systemd') await (await load.systemd()).applySupervisor(supervisor);
+  // Where uv entries' dependencies come from (the environment wins over the file; see python-index.ts).
+  (await load.pythonIndex()).configurePython(file.python);
+  // The docker backend reads its network from the environment, which wins over the file.
+  if (file.docker?.network && !process.env.MAGELLON_DOCKER_NETWORK)
+    process.env.MAGELLON_DOCKER_NETWORK = file.docker.network;
+  const logLevel =
+    values['log-level'] ?? (process.env.MAGELLON_LOG_LEVEL || undefined) ?? file.log_level ?? 'info';
+  if (!oneOf(LOG_LEVELS, logLevel)) {
+    throw new UsageError(
+      `${values['log-level'] !== undefined ? '--log-level' : process.env.MAGELLON_LOG_LEVEL ? '$MAGELLON_LOG_LEVEL' : 'log_level'} takes error, warn, info or debug`,
+    );
+  }
+  const brokerUrl = (await import('./runtime/settings')).resolveBrokerUrl(file.broker);
+  out.where = (await load.pluginsDir()).resolvePluginsDir({
+    flag: values['plugins-dir'],
+    config: { pluginsDir: file.plugins_dir, file: configPath },
+  });
+  return { file, configPath, trust, pluginsDir: out.where.path, logLevel, brokerUrl, where: out.where };
+}
+
+/** The registries, run options and download limits the settings make, and the command's arguments. */
+async function commandContext(
+  { command, args, values }: Parsed & { command: string },
+  settings: Settings,
+  out: Output,
+): Promise<CommandContext> {
+  const { file, configPath, brokerUrl, pluginsDir } = settings;
   const envHubs = (process.env.MAGELLON_HUB_URL ?? '')
     .split(',')
     .map((s) => s.trim())
@@ -306,13 +375,12 @@ export async function main(argv: string[]): Promise<number> {
   };
   const configModule = await load.config();
   const registriesFrom = (urls: readonly string[]): Registry[] =>
-    configModule.registriesFrom(urls, trust as TrustMode, signing);
+    configModule.registriesFrom(urls, settings.trust, signing);
   const hubs: Registry[] = values.hub?.length
     ? registriesFrom(values.hub)
     : envHubs.length
       ? registriesFrom(envHubs)
       : (file.registries ?? registriesFrom(['http://127.0.0.1:8080']));
-  const sdkVersion = values['sdk-version'] ?? process.env.MAGELLON_SDK_VERSION ?? file.sdk_version;
   const isolation = values.isolation ?? process.env.MAGELLON_ISOLATION ?? file.isolation ?? 'auto';
   const run: RunOptions = {
     settings: {
@@ -322,322 +390,370 @@ export async function main(argv: string[]): Promise<number> {
     ...(configPath ? { configFile: configPath } : {}),
     ...(brokerUrl ? { brokerUrl } : {}),
   };
-  const timeouts = {
-    minBytesPerSecond: file.download?.min_bytes_per_second,
-    minRateWindowMs:
-      file.download?.min_rate_window_seconds !== undefined
-        ? file.download.min_rate_window_seconds * 1000
-        : undefined,
+  return {
+    ...settings,
+    command,
+    args,
+    values,
+    out,
+    json: out.json,
+    hubs,
+    sdkVersion: values['sdk-version'] ?? process.env.MAGELLON_SDK_VERSION ?? file.sdk_version,
+    run,
+    timeouts: {
+      minBytesPerSecond: file.download?.min_bytes_per_second,
+      minRateWindowMs:
+        file.download?.min_rate_window_seconds !== undefined
+          ? file.download.min_rate_window_seconds * 1000
+          : undefined,
+    },
+    onEvent: out.json ? undefined : progressReporter(),
+    method: values.method,
+    one: () => {
+      const [only, ...more] = args;
+      if (only === undefined || more.length > 0)
+        throw new UsageError(`coreservice ${safe(command)} takes one argument`);
+      return only;
+    },
+    inDir: `in ${safe(pluginsDir)} (from ${safe(settings.where.from)})`,
   };
-  const onEvent = json ? undefined : progressReporter();
-  const method = values.method;
-  const one = () => {
-    if (args.length !== 1) throw new UsageError(`coreservice ${safe(command)} takes one argument`);
-    return args[0] as string;
-  };
-  const inDir = `in ${safe(pluginsDir)} (from ${safe(out.where.from)})`;
-  try {
-    // Commands that start replicas wait for their announce on the broker: they listen while they run.
-    if (brokerUrl && LISTENING_COMMANDS.has(command)) {
-      run.liveness = new (await load.liveness()).Liveness(brokerUrl).start();
-      await run.liveness.waitConnected(10_000);
-    }
-    switch (command) {
-      case 'install': {
-        const [pluginId, version] = one().split('@') as [string, string | undefined];
-        const r = await (await load.install()).installFromHub({
-          pluginsDir,
-          hubs,
-          pluginId,
-          version,
-          onEvent,
-          sdkVersion,
-          method,
-          run,
-          timeouts,
-          noStart: values['no-start'],
-        });
-        return out.done(
-          r,
-          `installed ${r.plugin_id} ${r.version} from ${safe(r.registry)}${values['no-start'] ? ' (not started: coreservice start to run it)' : ''}`,
-        );
-      }
-      case 'install-file': {
-        const r = await (await load.install()).installFromFile({
-          pluginsDir,
-          file: one(),
-          onEvent,
-          sdkVersion,
-          method,
-          run,
-        });
-        return out.done(r, `installed ${r.plugin_id} ${r.version} from an uploaded archive`);
-      }
-      case 'upgrade': {
-        if (values.file !== undefined && values.to !== undefined)
-          throw new UsageError('--to names a version of the hub; an archive (--file) is its own version');
-        const { upgradeFromFile, upgradeFromHub } = await load.upgrade();
-        const common = {
-          pluginsDir,
-          pluginId: one(),
-          forceDowngrade: values['force-downgrade'],
-          onEvent,
-          sdkVersion,
-          method,
-          run,
-        };
-        const r =
-          values.file !== undefined
-            ? await upgradeFromFile({ ...common, file: values.file })
-            : await upgradeFromHub({ ...common, hubs, to: values.to, timeouts });
-        return out.done(
-          r,
-          r.up_to_date
-            ? `${r.to.plugin_id} ${r.to.version} is up to date`
-            : `${r.to.plugin_id}: ${r.from.version} → ${r.to.version}`,
-        );
-      }
-      case 'upgrades': {
-        const r = await (await load.upgrade()).listUpgrades({
-          pluginsDir,
-          hubs,
-          pluginId: one(),
-          sdkVersion,
-        });
-        const lines = r.versions.map(
-          (v) =>
-            `  ${safe(v.version).padEnd(16)} ${v.verdict}${v.prerelease ? ' (pre-release)' : ''}${v.yanked ? ' (yanked)' : ''}${v.compatible === false ? ' (needs another SDK)' : ''}`,
-        );
-        return out.done(r, `installed ${r.installed}; ${safe(r.hub)} has:\n${lines.join('\n')}`);
-      }
-      case 'uninstall': {
-        const r = await (await load.install()).uninstall(pluginsDir, one(), { purge: values.purge });
-        const dirs = (names: string[]) => names.map((k) => `${k}/`).join(' and ');
-        if (!r.uninstalled)
-          return out.done(
-            r,
-            `removed the ${dirs(r.purged_kept ?? [])} an earlier uninstall of ${safe(args[0]!)} kept`,
-          );
-        const { plugin_id, version } = r.uninstalled;
-        return out.done(
-          r,
-          r.kept.length > 0
-            ? `uninstalled ${plugin_id} ${version}; kept its ${dirs(r.kept)} for a later install (--purge removes them)`
-            : `uninstalled ${plugin_id} ${version}; nothing of it is left`,
-        );
-      }
-      case 'snapshots': {
-        const list = (await load.lifecycle()).pluginSnapshots(pluginsDir, one());
-        if (list.length === 0) return out.done(list, `${safe(args[0]!)} has no snapshots`);
-        const lines = list.map(
-          (x) =>
-            `  ${safe(x.name)}  of ${safe(x.from_version)}, taken ${safe(x.taken_at)}, ${x.size_bytes} bytes`,
-        );
-        return out.done(list, `snapshots of ${safe(args[0]!)} (oldest first):\n${lines.join('\n')}`);
-      }
-      case 'restore': {
-        if (args.length !== 2)
-          throw new UsageError('coreservice restore takes a plugin id and a snapshot name');
-        const [id, name] = args as [string, string];
-        const r = await (await load.lifecycle()).restoreSnapshot(pluginsDir, id, name, run);
-        return out.done(
-          r,
-          `restored ${safe(id)}'s data from ${safe(r.restored)}${r.kept_as ? `; the data it replaced is snapshot ${safe(r.kept_as)}` : ''}\n${describeStatus(r.status)}`,
-        );
-      }
-      case 'client-token': {
-        const id = one();
-        const { isPluginId } = await import('./plugin-id');
-        if (!isPluginId(id) || !(await load.install()).readReceipt(pluginsDir, id))
-          throw new InstallError(
-            'not-found',
-            `no plugin ${JSON.stringify(safe(id.slice(0, 100)))} is installed ${inDir}`,
-          );
-        const made = (await load.clientToken()).rotateClientToken(pluginsDir, id);
-        return out.done(
-          { plugin_id: id, ...made },
-          `${made.token}\n(the client token of ${id}: it opens /plugins/${id}/ and nothing else; it replaced any earlier one and is not shown again)`,
-        );
-      }
-      case 'list': {
-        if (args.length > 0) throw new UsageError('coreservice list takes no argument');
-        const { listInstalled, listUnreadable } = await load.install();
-        const r = listInstalled(pluginsDir);
-        const bad = unreadableReport(listUnreadable(pluginsDir));
-        if (r.length === 0 && bad.lines.length === 0)
-          return out.done(r, `no plugins installed ${inDir}`, { namesDir: true });
-        const lines = r.map((x) => `${x.plugin_id} ${x.version} (${safe(x.registry)})`);
-        return out.done(r, [...lines, ...bad.lines].join('\n'), { extra: bad.extra });
-      }
-      case 'status': {
-        if (args.length > 1) throw new UsageError('coreservice status takes at most one plugin id');
-        const { listInstalled, listUnreadable } = await load.install();
-        const ids = args.length === 1 ? [args[0]!] : listInstalled(pluginsDir).map((r) => r.plugin_id);
-        // One plugin asked for by id: a receipt that cannot be read is its error. All of them: the
-        // ones whose receipt cannot be read are named after the others.
-        const bad = unreadableReport(args.length === 1 ? [] : listUnreadable(pluginsDir));
-        const { pluginStatus } = await load.lifecycle();
-        const all = await Promise.all(ids.map((id) => pluginStatus(pluginsDir, id, { run })));
-        if (all.length === 0 && bad.lines.length === 0)
-          return out.done(all, `no plugins installed ${inDir}`, { namesDir: true });
-        return out.done(
-          args.length === 1 ? all[0] : all,
-          [...all.map(describeStatus), ...bad.lines].join('\n'),
-          { extra: bad.extra },
-        );
-      }
-      case 'start':
-      case 'stop':
-      case 'restart': {
-        const { startPlugin, stopPlugin, restartPlugin } = await load.lifecycle();
-        const fn = { start: startPlugin, stop: stopPlugin, restart: restartPlugin }[command];
-        const r = await fn(pluginsDir, one(), run);
-        return out.done(r, describeStatus(r));
-      }
-      case 'pause':
-      case 'unpause': {
-        const r = await (await load.lifecycle()).pausePlugin(pluginsDir, one(), command === 'pause', run);
-        return out.done(r, describeStatus(r));
-      }
-      case 'scale': {
-        if (args.length !== 2)
-          throw new UsageError('coreservice scale takes a plugin id and a number of replicas');
-        const [id, n] = args as [string, string];
-        if (!/^\d{1,6}$/.test(n)) throw new UsageError(`"${safe(n)}" is not a number of replicas`);
-        const r = await (await load.lifecycle()).scalePlugin(pluginsDir, id, Number(n), run);
-        return out.done(r, describeStatus(r));
-      }
-      case 'logs': {
-        const tail = Number(values.tail ?? '100');
-        if (!Number.isInteger(tail) || tail < 0) throw new UsageError('--tail takes a whole number');
-        if (values.follow) {
-          if (json) throw new UsageError('logs --follow prints lines as they come; --json is one document');
-          const id = one();
-          console.error(out.whereLine());
-          // Until Ctrl-C (or SIGTERM): then the follow ends what it started, and this exits 0. The
-          // handlers stay until then (`on`, not `once`): with none left, signal-exit (the lock
-          // library's) would end the process by the signal itself.
-          const stop = new AbortController();
-          const end = () => stop.abort();
-          process.on('SIGINT', end);
-          process.on('SIGTERM', end);
-          try {
-            await (await load.lifecycle()).followPluginLogs(
-              pluginsDir,
-              id,
-              { tail, signal: stop.signal },
-              (l, several) => console.log(safe(several ? `[${l.replica}] ${l.line}` : l.line)),
-            );
-          } finally {
-            process.off('SIGINT', end);
-            process.off('SIGTERM', end);
-          }
-          return EXIT.ok;
-        }
-        const lines = await (await load.lifecycle()).pluginLogs(pluginsDir, one(), tail);
-        if (json) return out.done({ lines }, '');
-        // stdout is the plugin's log, to be piped: where it came from goes to stderr.
-        console.error(out.whereLine());
-        for (const l of lines) console.log(safe(l));
-        return EXIT.ok;
-      }
-      case 'serve': {
-        if (args.length > 0) throw new UsageError('coreservice serve takes no argument');
-        const port = Number(values.port ?? '8090');
-        if (!Number.isInteger(port) || port < 0 || port > 65535)
-          throw new UsageError('--port takes a port number');
-        const svc = await (await load.serve()).serveCoreService({
-          pluginsDir,
-          pluginsDirFrom: out.where.from,
-          hubs,
-          sdkVersion,
-          port,
-          host: values.host ?? '127.0.0.1',
-          token: process.env.MAGELLON_ADMIN_TOKEN || undefined,
-          run,
-          timeouts,
-          logLevel: logLevel as LogLevel,
-          allowedHosts: [...(file.admin?.allowed_hosts ?? []), ...(values['allowed-host'] ?? [])],
-          allowedOrigins: [...(file.admin?.allowed_origins ?? []), ...(values['allowed-origin'] ?? [])],
-          // JSON whose strings print inert (a plugin's or hub's text may be in an entry).
-          log: (entry) =>
-            process.stderr.write(`${inertJson({ time: new Date().toISOString(), ...entry })}\n`),
-        });
-        const where = svc.tokenFile
-          ? `the admin token is in ${safe(svc.tokenFile)}`
-          : 'the admin token is $MAGELLON_ADMIN_TOKEN';
-        console.log(`coreservice listening on ${safe(svc.url)} (${where}); plugins ${inDir}`);
-        await new Promise<void>((resolve) => {
-          const stop = () => resolve();
-          process.once('SIGTERM', stop);
-          process.once('SIGINT', stop);
-        });
-        await svc.close();
-        return EXIT.ok;
-      }
-      case 'export': {
-        if (args.length > 0) throw new UsageError('coreservice export takes no argument (--out <file>)');
-        const { exportLock, lockText, writeLock } = await load.lockfile();
-        const lock = exportLock(pluginsDir, { sdkVersion });
-        if (values.out === undefined) {
-          // The lockfile itself is the output: stdout holds nothing else.
-          const where = out.whereLine();
-          if (where && !json) console.error(where);
-          process.stdout.write(lockText(lock));
-          return EXIT.ok;
-        }
-        writeLock(values.out, lock);
-        return out.done(
-          { out: values.out, plugins: lock.plugins.length },
-          `wrote the lockfile ${safe(values.out)}: ${lock.plugins.length} plugin(s)`,
-        );
-      }
-      case 'sync': {
-        const { readLock, syncLock, syncLines } = await load.lockfile();
-        const lock = readLock(one());
-        const r = await syncLock({
-          pluginsDir,
-          hubs,
-          lock,
-          dryRun: values['dry-run'],
-          prune: values.prune,
-          sdkVersion,
-          run,
-          timeouts,
-          onEvent,
-        });
-        const head = r.dry_run
-          ? r.matches
-            ? 'the plugins dir matches the lockfile; nothing to do'
-            : 'the plugins dir differs from the lockfile; sync would (dry run, nothing changed):'
-          : r.matches
-            ? 'the plugins dir matches the lockfile'
-            : 'the plugins dir does not match the lockfile:';
-        return out.done(r, [head, ...syncLines(r)].join('\n'), { failed: !r.matches });
-      }
-      case 'doctor': {
-        if (args.length > 0) throw new UsageError('coreservice doctor takes no argument');
-        const r = await (await load.doctor()).doctor(pluginsDir, { isolation: run.isolation });
-        const lines = r.removed.map((x) => `  removed ${safe(x.path)}: ${safe(x.why)}`);
-        if (r.busy.length > 0) lines.push(`  left alone (an operation is in progress): ${r.busy.join(', ')}`);
-        for (const x of r.unreadable)
-          lines.push(`  ⚠ unreadable record ${safe(x.path)}: ${safe(x.why)} (left as it is)`);
-        if (r.isolation.level === 'none')
-          console.error(`⚠ plugins are not isolated: ${safe(r.isolation.why)}`);
-        return out.done(
-          r,
-          `${lines.length === 0 ? 'nothing to repair' : `repaired:\n${lines.join('\n')}`}\nisolation: ${r.isolation.level} (${safe(r.isolation.why)})`,
-        );
-      }
-      default:
-        throw new UsageError(`unknown command "${safe(command)}"`);
-    }
-  } catch (err) {
-    return out.report(err);
-  } finally {
-    await run.liveness?.close();
-  }
 }
+
+type Command = (ctx: CommandContext) => Promise<number>;
+
+async function installCommand(ctx: CommandContext): Promise<number> {
+  const [pluginId, version] = ctx.one().split('@') as [string, string | undefined];
+  const noStart = ctx.values['no-start'];
+  const r = await (await load.install()).installFromHub({
+    pluginsDir: ctx.pluginsDir,
+    hubs: ctx.hubs,
+    pluginId,
+    version,
+    onEvent: ctx.onEvent,
+    sdkVersion: ctx.sdkVersion,
+    method: ctx.method,
+    run: ctx.run,
+    timeouts: ctx.timeouts,
+    noStart,
+  });
+  return ctx.out.done(
+    r,
+    `installed ${r.plugin_id} ${r.version} from ${safe(r.registry)}${noStart ? ' (not started: coreservice start to run it)' : ''}`,
+  );
+}
+
+async function installFileCommand(ctx: CommandContext): Promise<number> {
+  const r = await (await load.install()).installFromFile({
+    pluginsDir: ctx.pluginsDir,
+    file: ctx.one(),
+    onEvent: ctx.onEvent,
+    sdkVersion: ctx.sdkVersion,
+    method: ctx.method,
+    run: ctx.run,
+  });
+  return ctx.out.done(r, `installed ${r.plugin_id} ${r.version} from an uploaded archive`);
+}
+
+async function upgradeCommand(ctx: CommandContext): Promise<number> {
+  const { values } = ctx;
+  if (values.file !== undefined && values.to !== undefined)
+    throw new UsageError('--to names a version of the hub; an archive (--file) is its own version');
+  const { upgradeFromFile, upgradeFromHub } = await load.upgrade();
+  const common = {
+    pluginsDir: ctx.pluginsDir,
+    pluginId: ctx.one(),
+    forceDowngrade: values['force-downgrade'],
+    onEvent: ctx.onEvent,
+    sdkVersion: ctx.sdkVersion,
+    method: ctx.method,
+    run: ctx.run,
+  };
+  const r =
+    values.file !== undefined
+      ? await upgradeFromFile({ ...common, file: values.file })
+      : await upgradeFromHub({ ...common, hubs: ctx.hubs, to: values.to, timeouts: ctx.timeouts });
+  return ctx.out.done(
+    r,
+    r.up_to_date
+      ? `${r.to.plugin_id} ${r.to.version} is up to date`
+      : `${r.to.plugin_id}: ${r.from.version} → ${r.to.version}`,
+  );
+}
+
+async function upgradesCommand(ctx: CommandContext): Promise<number> {
+  const r = await (await load.upgrade()).listUpgrades({
+    pluginsDir: ctx.pluginsDir,
+    hubs: ctx.hubs,
+    pluginId: ctx.one(),
+    sdkVersion: ctx.sdkVersion,
+  });
+  const lines = r.versions.map(
+    (v) =>
+      `  ${safe(v.version).padEnd(16)} ${v.verdict}${v.prerelease ? ' (pre-release)' : ''}${v.yanked ? ' (yanked)' : ''}${v.compatible === false ? ' (needs another SDK)' : ''}`,
+  );
+  return ctx.out.done(r, `installed ${r.installed}; ${safe(r.hub)} has:\n${lines.join('\n')}`);
+}
+
+async function uninstallCommand(ctx: CommandContext): Promise<number> {
+  const id = ctx.one();
+  const r = await (await load.install()).uninstall(ctx.pluginsDir, id, { purge: ctx.values.purge });
+  const dirs = (names: string[]) => names.map((k) => `${k}/`).join(' and ');
+  if (!r.uninstalled)
+    return ctx.out.done(
+      r,
+      `removed the ${dirs(r.purged_kept ?? [])} an earlier uninstall of ${safe(id)} kept`,
+    );
+  const { plugin_id, version } = r.uninstalled;
+  return ctx.out.done(
+    r,
+    r.kept.length > 0
+      ? `uninstalled ${plugin_id} ${version}; kept its ${dirs(r.kept)} for a later install (--purge removes them)`
+      : `uninstalled ${plugin_id} ${version}; nothing of it is left`,
+  );
+}
+
+async function snapshotsCommand(ctx: CommandContext): Promise<number> {
+  const id = ctx.one();
+  const list = (await load.lifecycle()).pluginSnapshots(ctx.pluginsDir, id);
+  if (list.length === 0) return ctx.out.done(list, `${safe(id)} has no snapshots`);
+  const lines = list.map(
+    (x) => `  ${safe(x.name)}  of ${safe(x.from_version)}, taken ${safe(x.taken_at)}, ${x.size_bytes} bytes`,
+  );
+  return ctx.out.done(list, `snapshots of ${safe(id)} (oldest first):\n${lines.join('\n')}`);
+}
+
+async function restoreCommand(ctx: CommandContext): Promise<number> {
+  const [id, name, ...more] = ctx.args;
+  if (id === undefined || name === undefined || more.length > 0)
+    throw new UsageError('coreservice restore takes a plugin id and a snapshot name');
+  const r = await (await load.lifecycle()).restoreSnapshot(ctx.pluginsDir, id, name, ctx.run);
+  return ctx.out.done(
+    r,
+    `restored ${safe(id)}'s data from ${safe(r.restored)}${r.kept_as ? `; the data it replaced is snapshot ${safe(r.kept_as)}` : ''}\n${describeStatus(r.status)}`,
+  );
+}
+
+async function clientTokenCommand(ctx: CommandContext): Promise<number> {
+  const id = ctx.one();
+  const { isPluginId } = await import('./plugin-id');
+  if (!isPluginId(id) || !(await load.install()).readReceipt(ctx.pluginsDir, id))
+    throw new InstallError(
+      'not-found',
+      `no plugin ${JSON.stringify(safe(id.slice(0, 100)))} is installed ${ctx.inDir}`,
+    );
+  const made = (await load.clientToken()).rotateClientToken(ctx.pluginsDir, id);
+  return ctx.out.done(
+    { plugin_id: id, ...made },
+    `${made.token}\n(the client token of ${id}: it opens /plugins/${id}/ and nothing else; it replaced any earlier one and is not shown again)`,
+  );
+}
+
+async function listCommand(ctx: CommandContext): Promise<number> {
+  if (ctx.args.length > 0) throw new UsageError('coreservice list takes no argument');
+  const { listInstalled, listUnreadable } = await load.install();
+  const r = listInstalled(ctx.pluginsDir);
+  const bad = unreadableReport(listUnreadable(ctx.pluginsDir));
+  if (r.length === 0 && bad.lines.length === 0)
+    return ctx.out.done(r, `no plugins installed ${ctx.inDir}`, { namesDir: true });
+  const lines = r.map((x) => `${x.plugin_id} ${x.version} (${safe(x.registry)})`);
+  return ctx.out.done(r, [...lines, ...bad.lines].join('\n'), { extra: bad.extra });
+}
+
+async function statusCommand(ctx: CommandContext): Promise<number> {
+  const { args, pluginsDir } = ctx;
+  if (args.length > 1) throw new UsageError('coreservice status takes at most one plugin id');
+  const { listInstalled, listUnreadable } = await load.install();
+  const ids = args[0] !== undefined ? [args[0]] : listInstalled(pluginsDir).map((r) => r.plugin_id);
+  // One plugin asked for by id: a receipt that cannot be read is its error. All of them: the
+  // ones whose receipt cannot be read are named after the others.
+  const bad = unreadableReport(args.length === 1 ? [] : listUnreadable(pluginsDir));
+  const { pluginStatus } = await load.lifecycle();
+  const all = await Promise.all(ids.map((id) => pluginStatus(pluginsDir, id, { run: ctx.run })));
+  if (all.length === 0 && bad.lines.length === 0)
+    return ctx.out.done(all, `no plugins installed ${ctx.inDir}`, { namesDir: true });
+  return ctx.out.done(
+    args.length === 1 ? all[0] : all,
+    [...all.map(describeStatus), ...bad.lines].join('\n'),
+    { extra: bad.extra },
+  );
+}
+
+/** start, stop, restart, pause and unpause. */
+async function lifecycleCommand(ctx: CommandContext): Promise<number> {
+  const { startPlugin, stopPlugin, restartPlugin, pausePlugin } = await load.lifecycle();
+  const actions: Record<string, (dir: string, id: string, run: RunOptions) => Promise<PluginStatus>> = {
+    start: startPlugin,
+    stop: stopPlugin,
+    restart: restartPlugin,
+    pause: (dir, id, run) => pausePlugin(dir, id, true, run),
+    unpause: (dir, id, run) => pausePlugin(dir, id, false, run),
+  };
+  const r = await actions[ctx.command]!(ctx.pluginsDir, ctx.one(), ctx.run);
+  return ctx.out.done(r, describeStatus(r));
+}
+
+async function scaleCommand(ctx: CommandContext): Promise<number> {
+  const [id, n, ...more] = ctx.args;
+  if (id === undefined || n === undefined || more.length > 0)
+    throw new UsageError('coreservice scale takes a plugin id and a number of replicas');
+  if (!/^\d{1,6}$/.test(n)) throw new UsageError(`"${safe(n)}" is not a number of replicas`);
+  const r = await (await load.lifecycle()).scalePlugin(ctx.pluginsDir, id, Number(n), ctx.run);
+  return ctx.out.done(r, describeStatus(r));
+}
+
+async function logsCommand(ctx: CommandContext): Promise<number> {
+  const { out, values } = ctx;
+  const tail = Number(values.tail ?? '100');
+  if (!Number.isInteger(tail) || tail < 0) throw new UsageError('--tail takes a whole number');
+  if (values.follow) return followLogs(ctx, tail);
+  const lines = await (await load.lifecycle()).pluginLogs(ctx.pluginsDir, ctx.one(), tail);
+  if (ctx.json) return out.done({ lines }, '');
+  // stdout is the plugin's log, to be piped: where it came from goes to stderr.
+  console.error(out.whereLine());
+  for (const l of lines) console.log(safe(l));
+  return EXIT.ok;
+}
+
+/** `logs --follow`: every new line as it is written, until Ctrl-C (or SIGTERM); then exit 0. */
+async function followLogs(ctx: CommandContext, tail: number): Promise<number> {
+  if (ctx.json) throw new UsageError('logs --follow prints lines as they come; --json is one document');
+  const id = ctx.one();
+  console.error(ctx.out.whereLine());
+  // The follow then ends what it started. The handlers stay until then (`on`, not `once`): with
+  // none left, signal-exit (the lock library's) would end the process by the signal itself.
+  const stop = new AbortController();
+  const end = () => stop.abort();
+  process.on('SIGINT', end);
+  process.on('SIGTERM', end);
+  try {
+    await (await load.lifecycle()).followPluginLogs(
+      ctx.pluginsDir,
+      id,
+      { tail, signal: stop.signal },
+      (l, several) => console.log(safe(several ? `[${l.replica}] ${l.line}` : l.line)),
+    );
+  } finally {
+    process.off('SIGINT', end);
+    process.off('SIGTERM', end);
+  }
+  return EXIT.ok;
+}
+
+async function serveCommand(ctx: CommandContext): Promise<number> {
+  const { values, file } = ctx;
+  if (ctx.args.length > 0) throw new UsageError('coreservice serve takes no argument');
+  const port = Number(values.port ?? '8090');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port takes a port number');
+  const svc = await (await load.serve()).serveCoreService({
+    pluginsDir: ctx.pluginsDir,
+    pluginsDirFrom: ctx.where.from,
+    hubs: ctx.hubs,
+    sdkVersion: ctx.sdkVersion,
+    port,
+    host: values.host ?? '127.0.0.1',
+    token: process.env.MAGELLON_ADMIN_TOKEN || undefined,
+    run: ctx.run,
+    timeouts: ctx.timeouts,
+    logLevel: ctx.logLevel,
+    allowedHosts: [...(file.admin?.allowed_hosts ?? []), ...(values['allowed-host'] ?? [])],
+    allowedOrigins: [...(file.admin?.allowed_origins ?? []), ...(values['allowed-origin'] ?? [])],
+    // JSON whose strings print inert (a plugin's or hub's text may be in an entry).
+    log: (entry) => process.stderr.write(`${inertJson({ time: new Date().toISOString(), ...entry })}\n`),
+  });
+  const where = svc.tokenFile
+    ? `the admin token is in ${safe(svc.tokenFile)}`
+    : 'the admin token is $MAGELLON_ADMIN_TOKEN';
+  console.log(`coreservice listening on ${safe(svc.url)} (${where}); plugins ${ctx.inDir}`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await svc.close();
+  return EXIT.ok;
+}
+
+async function exportCommand(ctx: CommandContext): Promise<number> {
+  const { out, values } = ctx;
+  if (ctx.args.length > 0) throw new UsageError('coreservice export takes no argument (--out <file>)');
+  const { exportLock, lockText, writeLock } = await load.lockfile();
+  const lock = exportLock(ctx.pluginsDir, { sdkVersion: ctx.sdkVersion });
+  if (values.out === undefined) {
+    // The lockfile itself is the output: stdout holds nothing else.
+    const where = out.whereLine();
+    if (where && !ctx.json) console.error(where);
+    process.stdout.write(lockText(lock));
+    return EXIT.ok;
+  }
+  writeLock(values.out, lock);
+  return out.done(
+    { out: values.out, plugins: lock.plugins.length },
+    `wrote the lockfile ${safe(values.out)}: ${lock.plugins.length} plugin(s)`,
+  );
+}
+
+async function syncCommand(ctx: CommandContext): Promise<number> {
+  const { readLock, syncLock, syncLines } = await load.lockfile();
+  const lock = readLock(ctx.one());
+  const r = await syncLock({
+    pluginsDir: ctx.pluginsDir,
+    hubs: ctx.hubs,
+    lock,
+    dryRun: ctx.values['dry-run'],
+    prune: ctx.values.prune,
+    sdkVersion: ctx.sdkVersion,
+    run: ctx.run,
+    timeouts: ctx.timeouts,
+    onEvent: ctx.onEvent,
+  });
+  const head = r.dry_run
+    ? r.matches
+      ? 'the plugins dir matches the lockfile; nothing to do'
+      : 'the plugins dir differs from the lockfile; sync would (dry run, nothing changed):'
+    : r.matches
+      ? 'the plugins dir matches the lockfile'
+      : 'the plugins dir does not match the lockfile:';
+  return ctx.out.done(r, [head, ...syncLines(r)].join('\n'), { failed: !r.matches });
+}
+
+async function doctorCommand(ctx: CommandContext): Promise<number> {
+  if (ctx.args.length > 0) throw new UsageError('coreservice doctor takes no argument');
+  const r = await (await load.doctor()).doctor(ctx.pluginsDir, { isolation: ctx.run.isolation });
+  const lines = r.removed.map((x) => `  removed ${safe(x.path)}: ${safe(x.why)}`);
+  if (r.busy.length > 0) lines.push(`  left alone (an operation is in progress): ${r.busy.join(', ')}`);
+  for (const x of r.unreadable)
+    lines.push(`  ⚠ unreadable record ${safe(x.path)}: ${safe(x.why)} (left as it is)`);
+  if (r.isolation.level === 'none') console.error(`⚠ plugins are not isolated: ${safe(r.isolation.why)}`);
+  return ctx.out.done(
+    r,
+    `${lines.length === 0 ? 'nothing to repair' : `repaired:\n${lines.join('\n')}`}\nisolation: ${r.isolation.level} (${safe(r.isolation.why)})`,
+  );
+}
+
+/** Each command's handler (the usage text of each is HELP's). */
+const COMMANDS: Record<string, Command> = {
+  install: installCommand,
+  'install-file': installFileCommand,
+  upgrade: upgradeCommand,
+  upgrades: upgradesCommand,
+  uninstall: uninstallCommand,
+  snapshots: snapshotsCommand,
+  restore: restoreCommand,
+  'client-token': clientTokenCommand,
+  list: listCommand,
+  status: statusCommand,
+  start: lifecycleCommand,
+  stop: lifecycleCommand,
+  restart: lifecycleCommand,
+  pause: lifecycleCommand,
+  unpause: lifecycleCommand,
+  scale: scaleCommand,
+  logs: logsCommand,
+  serve: serveCommand,
+  export: exportCommand,
+  sync: syncCommand,
+  doctor: doctorCommand,
+};
 
 /**
  * Where `npm start` keeps plugins in the checkout at `root` (scripts/start.mjs calls this from the

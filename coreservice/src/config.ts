@@ -54,37 +54,17 @@ import { SUPERVISORS } from './runtime/systemd';
 export const TRUST_MODES = ['all', 'verified-only', 'allow-list'] as const;
 export type TrustMode = (typeof TRUST_MODES)[number];
 
-/** A registry CoreService installs from, and what it accepts from it. */
-export interface Registry {
-  url: string;
-  trust: TrustMode;
-  /** With trust allow-list: the plugin ids accepted from this registry. */
-  allow?: string[];
-  /**
-   * A bearer token for a private registry (or `token_env`: the variable that holds it). It is sent
-   * to the registry's own origin only (its documents, and archives it serves itself), never to
-   * another host and never across a redirect; it is never logged nor written anywhere.
-   */
-  token?: string;
-  token_env?: string;
-  /**
-   * The registry's pinned TUF root (a path to a root.json the operator trusts): every document and
-   * archive from it is verified against its signed metadata first (trust.ts). A mirror names the
-   * root of the hub it mirrors.
-   */
-  root?: string;
-  /**
-   * Without a root, the registry is used only when this says so: its documents and archives are
-   * then checked against each other (sha256) but nothing proves who made them nor how fresh they are.
-   */
-  unsigned?: boolean;
-}
-
 const registrySchema = z
   .object({
     url: z.string().regex(/^https?:\/\/\S+$/, 'a registry url must be an http(s) URL'),
     trust: z.enum(TRUST_MODES, { message: 'trust must be all, verified-only or allow-list' }).default('all'),
+    /** With trust allow-list: the plugin ids accepted from this registry. */
     allow: z.array(z.string()).optional(),
+    /**
+     * A bearer token for a private registry (or `token_env`: the variable that holds it). It is sent
+     * to the registry's own origin only (its documents, and archives it serves itself), never to
+     * another host and never across a redirect; it is never logged nor written anywhere.
+     */
     token: z
       .string()
       .regex(/^[\x21-\x7e]{1,4096}$/, 'a token is printable ASCII, without spaces')
@@ -93,7 +73,16 @@ const registrySchema = z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'token_env names an environment variable')
       .optional(),
+    /**
+     * The registry's pinned TUF root (a path to a root.json the operator trusts): every document and
+     * archive from it is verified against its signed metadata first (trust.ts). A mirror names the
+     * root of the hub it mirrors.
+     */
     root: z.string().min(1, 'root names a root.json file').max(4096).optional(),
+    /**
+     * Without a root, the registry is used only when this says so: its documents and archives are
+     * then checked against each other (sha256) but nothing proves who made them nor how fresh they are.
+     */
     unsigned: z.boolean().optional(),
   })
   .strict()
@@ -110,6 +99,9 @@ const registrySchema = z
   .refine((r) => r.token === undefined || r.token_env === undefined, {
     message: 'a registry takes token or token_env, not both',
   });
+
+/** A registry CoreService installs from, and what it accepts from it (a config file's `registries` entry). */
+export type Registry = z.infer<typeof registrySchema>;
 
 const secretToken = (what: string) =>
   z

@@ -5,6 +5,7 @@
 // reported, and left for an operator.
 import { lstatSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { logCleanupFailure } from './errors';
 import { receiptRecord } from './install';
 import {
   identityFile,
@@ -70,9 +71,29 @@ export async function doctor(
   try {
     names = readdirSync(pluginsDir);
   } catch {
+    // no plugins dir yet: nothing to repair
     return report;
   }
-  const shown = (path: string) => shownPath(pluginsDir, path);
+  const busy = await removeStaleLocks(pluginsDir, names, report);
+  removeStaleStaging(pluginsDir, busy, report);
+  removeStaleUploads(pluginsDir, report);
+  for (const id of pluginHomeNames(pluginsDir)) {
+    if (busy.has(id)) report.busy.push(id);
+    else await repairHome(pluginsDir, id, report);
+  }
+  // uids claimed (host-wide) by plugins that are gone: an install killed before its plugin dir stayed.
+  for (const uid of await freeStaleClaims(pluginsDir)) {
+    report.removed.push({ path: `uid ${uid}`, why: 'a uid claimed by a plugin that is not installed' });
+  }
+  return report;
+}
+
+/** Removes the locks no live process holds (and holder records without a lock); answers the plugins a live one holds. */
+async function removeStaleLocks(
+  pluginsDir: string,
+  names: string[],
+  report: DoctorReport,
+): Promise<Set<string>> {
   const busy = new Set<string>();
   for (const name of names) {
     const id = parseLockName(name);
@@ -82,7 +103,10 @@ export async function doctor(
       const lock = lockPaths(pluginsDir, id);
       rmSync(lock.dir, { recursive: true, force: true });
       rmSync(lock.holder, { force: true });
-      report.removed.push({ path: shown(lock.dir), why: 'a lock left by a process that is gone' });
+      report.removed.push({
+        path: shownPath(pluginsDir, lock.dir),
+        why: 'a lock left by a process that is gone',
+      });
     }
   }
   // Holder records whose lock is gone (its holder was killed between the two removals).
@@ -91,12 +115,32 @@ export async function doctor(
     if (id === undefined || names.some((n) => parseLockName(n) === id)) continue;
     rmSync(lockPaths(pluginsDir, id).holder, { force: true });
   }
-  const staging = stagingDir(pluginsDir);
-  let staged: string[] = [];
+  return busy;
+}
+
+/** The entries of a folder of CoreService's, none when it is not there. */
+function entriesOf(dir: string): string[] {
   try {
-    staged = readdirSync(staging);
-  } catch {}
-  for (const name of staged) {
+    return readdirSync(dir);
+  } catch {
+    // not there: nothing in it
+    return [];
+  }
+}
+
+/** Removes a folder of CoreService's when it is empty. */
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // not empty (something in it is still in use), or not there
+  }
+}
+
+/** Staging dirs of operations that are over (their plugin's lock is free, or an upload's is old). */
+function removeStaleStaging(pluginsDir: string, busy: Set<string>, report: DoctorReport): void {
+  const staging = stagingDir(pluginsDir);
+  for (const name of entriesOf(staging)) {
     const owner = parseStagingName(name);
     const abs = join(staging, name);
     // An upload has no plugin id until verified (and a name CoreService did not make, no owner):
@@ -105,79 +149,94 @@ export async function doctor(
       owner && !owner.upload ? busy.has(owner.id) : Date.now() - statSync(abs).mtimeMs < LOCK_STALE_MS;
     if (live) continue;
     rmSync(abs, { recursive: true, force: true });
-    report.removed.push({ path: shown(abs), why: 'staging left by an interrupted operation' });
+    report.removed.push({
+      path: shownPath(pluginsDir, abs),
+      why: 'staging left by an interrupted operation',
+    });
   }
-  try {
-    rmdirSync(staging);
-  } catch {}
-  // Bodies of uploads to the admin service that it did not get to install (it was killed meanwhile).
-  // An upload still arriving keeps its file fresh; ten quiet minutes mean nobody is writing it.
+  removeIfEmpty(staging);
+}
+
+/**
+ * Bodies of uploads to the admin service that it did not get to install (it was killed meanwhile).
+ * An upload still arriving keeps its file fresh; ten quiet minutes mean nobody is writing it.
+ */
+function removeStaleUploads(pluginsDir: string, report: DoctorReport): void {
   const uploads = uploadsDir(pluginsDir);
-  let uploaded: string[] = [];
-  try {
-    uploaded = readdirSync(uploads);
-  } catch {}
-  for (const name of uploaded) {
+  for (const name of entriesOf(uploads)) {
     const abs = join(uploads, name);
     try {
       if (Date.now() - statSync(abs).mtimeMs < UPLOAD_QUIET_MS) continue;
     } catch {
+      // gone meanwhile (its upload finished)
       continue;
     }
     rmSync(abs, { recursive: true, force: true });
-    report.removed.push({ path: shown(abs), why: 'an upload left by an interrupted service' });
+    report.removed.push({
+      path: shownPath(pluginsDir, abs),
+      why: 'an upload left by an interrupted service',
+    });
   }
-  try {
-    rmdirSync(uploads);
-  } catch {}
-  for (const id of pluginHomeNames(pluginsDir)) {
-    if (busy.has(id)) {
-      report.busy.push(id);
-      continue;
-    }
-    const home = pluginHome(pluginsDir, id);
-    const receipt = receiptRecord(pluginsDir, id);
-    if (!receipt.ok && !receipt.absent) {
-      // Not an interrupted operation (a receipt is written whole or not at all): someone's doing.
-      report.unreadable.push({ path: shown(receipt.path), why: receipt.why });
-      continue;
-    }
-    if (!receipt.ok) {
-      // What an uninstall kept (only data/ and snapshots/) is the operator's, not a leftover.
-      if (keptNames(home)) continue;
-      const entries = readdirSync(home);
-      // Whatever any backend holds of any version is stopped and removed, then the rest; a data
-      // dir or snapshots with something in them stay (a reinstall into a kept home was killed).
-      for (const backend of allBackends()) {
-        for (const v of await backend.leftovers(home).catch(() => [])) {
-          await backend.remove({ pluginId: id, home, version: v }).catch(() => {});
-        }
-      }
-      const identity = readIdentity(home);
-      killAllOf(identity);
-      for (const entry of entries) {
-        const abs = join(home, entry);
-        if (isKeptName(entry) && !isEmptyDir(abs)) continue;
-        rmSync(abs, { recursive: true, force: true });
-      }
-      if (readdirSync(home).length === 0) rmSync(home, { recursive: true, force: true });
-      else if (identity) keepForRoot(home);
-      report.removed.push({ path: id, why: 'files of an install that never finished (no receipt)' });
-      continue;
-    }
-    await removeOtherVersions(id, home, receipt.value, report);
-    for (const entry of readdirSync(home)) {
-      if (!isHomeRecordTemp(entry)) continue;
-      rmSync(join(home, entry), { force: true });
-      report.removed.push({ path: shown(join(home, entry)), why: 'a temp file of an interrupted write' });
-    }
-    await checkRecords(pluginsDir, id, home, receipt.value, report);
+  removeIfEmpty(uploads);
+}
+
+/** One plugin's home (its lock free): an unfinished install goes; an installed plugin keeps only its version. */
+async function repairHome(pluginsDir: string, id: string, report: DoctorReport): Promise<void> {
+  const home = pluginHome(pluginsDir, id);
+  const receipt = receiptRecord(pluginsDir, id);
+  if (!receipt.ok && !receipt.absent) {
+    // Not an interrupted operation (a receipt is written whole or not at all): someone's doing.
+    report.unreadable.push({ path: shownPath(pluginsDir, receipt.path), why: receipt.why });
+    return;
   }
-  // uids claimed (host-wide) by plugins that are gone: an install killed before its plugin dir stayed.
-  for (const uid of await freeStaleClaims(pluginsDir)) {
-    report.removed.push({ path: `uid ${uid}`, why: 'a uid claimed by a plugin that is not installed' });
+  if (!receipt.ok) {
+    // What an uninstall kept (only data/ and snapshots/) is the operator's, not a leftover.
+    if (keptNames(home)) return;
+    await removeUnfinishedInstall(id, home);
+    report.removed.push({ path: id, why: 'files of an install that never finished (no receipt)' });
+    return;
   }
-  return report;
+  await removeOtherVersions(id, home, receipt.value, report);
+  for (const entry of readdirSync(home)) {
+    if (!isHomeRecordTemp(entry)) continue;
+    rmSync(join(home, entry), { force: true });
+    report.removed.push({
+      path: shownPath(pluginsDir, join(home, entry)),
+      why: 'a temp file of an interrupted write',
+    });
+  }
+  await checkRecords(pluginsDir, id, home, receipt.value, report);
+}
+
+/**
+ * A home without a receipt: whatever any backend holds of any version is stopped and removed, then
+ * the rest; a data dir or snapshots with something in them stay (a reinstall into a kept home was
+ * killed).
+ */
+async function removeUnfinishedInstall(id: string, home: string): Promise<void> {
+  const entries = readdirSync(home);
+  for (const backend of allBackends()) {
+    const versions = await backend.leftovers(home).catch((err: unknown) => {
+      logCleanupFailure(`could not list what the ${backend.method} backend holds of ${id}`, err);
+      return [];
+    });
+    for (const v of versions) {
+      await backend
+        .remove({ pluginId: id, home, version: v })
+        .catch((err: unknown) =>
+          logCleanupFailure(`could not remove ${id} ${v} from the ${backend.method} backend`, err),
+        );
+    }
+  }
+  const identity = readIdentity(home);
+  killAllOf(identity);
+  for (const entry of entries) {
+    const abs = join(home, entry);
+    if (isKeptName(entry) && !isEmptyDir(abs)) continue;
+    rmSync(abs, { recursive: true, force: true });
+  }
+  if (readdirSync(home).length === 0) rmSync(home, { recursive: true, force: true });
+  else if (identity) keepForRoot(home);
 }
 
 /**
@@ -188,7 +247,11 @@ export async function doctor(
 async function removeOtherVersions(id: string, home: string, receipt: Receipt, report: DoctorReport) {
   const others = new Set(versionDirNames(home).filter((v) => v !== receipt.version));
   for (const backend of allBackends()) {
-    for (const v of await backend.leftovers(home, receipt.version).catch(() => [])) others.add(v);
+    const held = await backend.leftovers(home, receipt.version).catch((err: unknown) => {
+      logCleanupFailure(`could not list what the ${backend.method} backend holds of ${id}`, err);
+      return [];
+    });
+    for (const v of held) others.add(v);
   }
   for (const v of [...others].sort()) {
     await retire({ pluginId: id, home, version: v });

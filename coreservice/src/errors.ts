@@ -1,3 +1,4 @@
+import { escapeControl } from '@magellon/hub-core/text';
 /** Why an operation failed, with the HTTP status the admin API answers and the CLI's exit code. */
 export type InstallErrorCode =
   | 'not-found' // 404: unknown plugin or version
@@ -83,4 +84,13 @@ export class InstallError extends Error {
     this.retryable = yes;
     return this;
   }
+}
+
+/**
+ * A rollback or cleanup step that failed: what the caller does next (rethrow its own error, go on
+ * with the other steps) does not change, but the failure is said on stderr, escaped, never lost.
+ */
+export function logCleanupFailure(what: string, err: unknown): void {
+  const why = err instanceof Error ? err.message : String(err);
+  console.error(`coreservice: ${escapeControl(`${what}: ${why}`)}`);
 }

@@ -89,8 +89,9 @@ async function fetchOnce(
       },
       headersTimeout: timeout,
       bodyTimeout: timeout,
-      maxRedirections: 0,
-    } as Parameters<typeof request>[1]);
+      // No redirect is followed: undici's request follows none unless given its redirect
+      // interceptor, so a 3xx is an answer like any other that is not 200 (refused below).
+    });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new InstallError('hub-unreachable', `the hub at ${hub} could not be reached (${code})`).retryIf(

@@ -24,7 +24,7 @@ import { type Prefetched, StreamingExtractor, verifyArchive } from '@magellon/hu
 import type { Registry } from './config';
 import { crashPoint } from './crash';
 import { downloadArchive } from './download';
-import { InstallError } from './errors';
+import { InstallError, logCleanupFailure } from './errors';
 import type { ResolvedVersion } from './hub-client';
 import {
   dataDir,
@@ -420,7 +420,9 @@ async function activate(a: {
     // A version dir without a receipt is what a crash left: set it aside into staging to be removed.
     try {
       renameSync(versionDir, stagingFiles(staging).leftover);
-    } catch {}
+    } catch {
+      // no such version dir: the usual case, nothing to set aside
+    }
     await retire({ pluginId: id, home, version: receipt.version });
     renameSync(a.files, versionDir);
     moved = true;
@@ -457,10 +459,14 @@ async function activate(a: {
     // The switch is done: from here on the new version is the installed one.
     if (snapshot && a.replacing)
       keepSnapshot(home, snapshot, a.replacing.version, opts.run?.snapshotsKeep ?? 3);
-    if (state.desired === 'stopped') await backend.stop(rt).catch(() => {});
+    if (state.desired === 'stopped')
+      await backend.stop(rt).catch((e: unknown) => logCleanupFailure(`stopping ${id} ${receipt.version}`, e));
   } catch (err) {
     // Back to exactly the before-state: nothing of this attempt stays, the replaced version runs on.
-    if (started || moved) await retire(rt, entry.method).catch(() => {});
+    if (started || moved)
+      await retire(rt, entry.method).catch((e: unknown) =>
+        logCleanupFailure(`rolling back ${id} ${receipt.version} (retiring it)`, e),
+      );
     if (moved) rmSync(versionDir, { recursive: true, force: true });
     if (!a.replacing) {
       // A first install: nothing else of this plugin runs, so everything of its uid goes too; a

@@ -31,7 +31,7 @@ import {
   stopWholePlugin,
   writeRunState,
 } from './runtime/runner';
-import { type EffectiveSetting, heartbeatSeconds, replicaId } from './runtime/settings';
+import { type EffectiveSetting, heartbeatSeconds } from './runtime/settings';
 import { listSnapshots, type SnapshotInfo, snapshotDirOf, snapshotInfos, swapInSnapshot } from './snapshots';
 
 function installed(pluginsDir: string, id: string): { receipt: Receipt; rt: PluginRuntime } {

@@ -7,7 +7,7 @@
 // without one goes stale by age.
 import { rmSync, statSync, utimesSync } from 'node:fs';
 import lockfile from 'proper-lockfile';
-import { InstallError } from './errors';
+import { InstallError, logCleanupFailure } from './errors';
 import { lockPaths } from './layout';
 import { holderSchema, readRecord, recordValue, writeRecord } from './records';
 import { isAlive, processStart } from './runtime/proc';
@@ -38,7 +38,9 @@ function expireIfHolderDead(p: ReturnType<typeof paths>): void {
   if (isAlive(holder.pid, holder.pid_start)) return;
   try {
     if (statSync(p.dir).ino === holder.lock_ino) utimesSync(p.dir, 0, 0);
-  } catch {}
+  } catch {
+    // a probe: the lock dir went meanwhile, so there is nothing to expire
+  }
 }
 
 /** Whether a live operation holds the plugin's lock (a stale lock, or one whose holder is dead, is not held). */
@@ -75,6 +77,7 @@ export async function withPluginLock<T>(pluginsDir: string, id: string, fn: () =
     return await fn();
   } finally {
     rmSync(p.holder, { force: true });
-    await release().catch(() => {});
+    // A lock left held goes stale (LOCK_STALE_MS) and doctor removes it; said, not swallowed.
+    await release().catch((e: unknown) => logCleanupFailure(`releasing the lock of ${id}`, e));
   }
 }

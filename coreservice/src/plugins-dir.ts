@@ -142,7 +142,9 @@ export function nearestMagellonDir(cwd: string): string | undefined {
     const candidate = magellonDirIn(at);
     try {
       if (lstatSync(candidate).isDirectory()) return candidate;
-    } catch {}
+    } catch {
+      // not there: look one folder up
+    }
     if (dirname(at) === at) return undefined;
   }
 }

@@ -96,7 +96,9 @@ export function snapshotDirOf(home: string, name: string): string {
   let isDir = false;
   try {
     isDir = lstatSync(path).isDirectory();
-  } catch {}
+  } catch {
+    // not there: refused just below
+  }
   if (!isDir) throw new InstallError('not-found', `there is no snapshot ${name}`);
   return path;
 }

@@ -21,7 +21,7 @@ import lockfile from 'proper-lockfile';
 import { Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error';
 import { type Registry, registryAuthorization } from './config';
-import { InstallError } from './errors';
+import { InstallError, logCleanupFailure } from './errors';
 import { tufStateDir } from './layout';
 import { readSmallFile } from './runtime/files';
 
@@ -111,9 +111,10 @@ async function serialised<T>(dir: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } finally {
-      await release().catch(() => {});
+      await release().catch((e: unknown) => logCleanupFailure(`releasing the lock of ${dir}`, e));
     }
   });
+  // Only the queue's order: the caller hears run's own failure.
   const settled = run.catch(() => {});
   queues.set(dir, settled);
   void settled.then(() => {

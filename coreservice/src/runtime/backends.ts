@@ -2,7 +2,7 @@
 // process. The docker, systemd and slurm backends join here; nothing else in CoreService names a
 // backend's class.
 import type { InstallMethod } from '@magellon/hub-core';
-import { InstallError } from '../errors';
+import { InstallError, logCleanupFailure } from '../errors';
 import type { Backend, VersionRef } from './backend';
 import { DockerBackend } from './docker';
 import type { HostFacts } from './host';
@@ -66,5 +66,10 @@ export function allBackends(): Backend[] {
  * version no receipt names (a crash left it), whose backend is not known.
  */
 export async function removeEverywhere(ref: VersionRef): Promise<void> {
-  for (const b of allBackends()) await b.remove(ref).catch(() => {});
+  for (const b of allBackends())
+    await b
+      .remove(ref)
+      .catch((e: unknown) =>
+        logCleanupFailure(`removing ${ref.pluginId} ${ref.version} from the ${b.method} backend`, e),
+      );
 }

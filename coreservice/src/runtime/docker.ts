@@ -248,6 +248,76 @@ function envFileText(env: Record<string, string>): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * The `docker run` of a replica: labelled as the plugin's, no capabilities nor new privileges, a
+ * read-only root with a /tmp, bounded pids and logs, the manifest's resources, the env file and
+ * mounts given; the image's main.py on the given port.
+ */
+function runArgs(
+  rt: PluginRuntime,
+  n: number,
+  c: {
+    name: string;
+    user: string;
+    network: string;
+    envFile: string;
+    mounts: string[];
+    image: string;
+    port: number;
+  },
+): string[] {
+  const { resources, lifecycle } = rt.manifest;
+  return [
+    'run',
+    '-d',
+    '--name',
+    c.name,
+    '--label',
+    `${LABEL.plugin}=${rt.pluginId}`,
+    '--label',
+    `${LABEL.version}=${rt.version}`,
+    '--label',
+    `${LABEL.replica}=${n}`,
+    '--label',
+    `${LABEL.home}=${rt.home}`,
+    `--network=${c.network}`,
+    '--user',
+    c.user,
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges',
+    '--read-only',
+    '--tmpfs',
+    '/tmp',
+    '--pids-limit',
+    String(PIDS_LIMIT),
+    `--restart=${restartFlag(lifecycle)}`,
+    '--log-driver',
+    'json-file',
+    '--log-opt',
+    'max-size=10m',
+    '--log-opt',
+    'max-file=3',
+    '--env-file',
+    c.envFile,
+    ...c.mounts,
+    ...(resources?.memory_mb ? ['--memory', `${resources.memory_mb}m`] : []),
+    ...(resources?.cpu_cores ? ['--cpus', String(resources.cpu_cores)] : []),
+    // GPU tools (MotionCor2 and the like) ship as containers: the count the manifest asks for,
+    // through the daemon's GPU runtime (the NVIDIA container toolkit); without one docker refuses.
+    ...(resources?.gpu_count ? ['--gpus', String(resources.gpu_count)] : []),
+    '--',
+    c.image,
+    'python3',
+    'main.py',
+    '--port',
+    String(c.port),
+    '--host',
+    '127.0.0.1',
+  ];
+}
+
 /** The last lines docker printed, and the one that says why (`Error …`, `docker: …`). */
 function failure(what: string, r: Ran): InstallError {
   const lines = outputLines(`${r.stdout}\n${r.stderr}`);
@@ -604,56 +674,7 @@ export class DockerBackend implements Backend {
     writeRecord(file, containerRecordSchema, record);
     const envFile = containerFile(rt.home, rt.version, n, 'env');
     writeFileDurably(envFile, envText);
-    const { resources, lifecycle } = rt.manifest;
-    const args = [
-      'run',
-      '-d',
-      '--name',
-      name,
-      '--label',
-      `${LABEL.plugin}=${rt.pluginId}`,
-      '--label',
-      `${LABEL.version}=${rt.version}`,
-      '--label',
-      `${LABEL.replica}=${n}`,
-      '--label',
-      `${LABEL.home}=${rt.home}`,
-      `--network=${network.value}`,
-      '--user',
-      user,
-      '--cap-drop',
-      'ALL',
-      '--security-opt',
-      'no-new-privileges',
-      '--read-only',
-      '--tmpfs',
-      '/tmp',
-      '--pids-limit',
-      String(PIDS_LIMIT),
-      `--restart=${restartFlag(lifecycle)}`,
-      '--log-driver',
-      'json-file',
-      '--log-opt',
-      'max-size=10m',
-      '--log-opt',
-      'max-file=3',
-      '--env-file',
-      envFile,
-      ...mounts,
-      ...(resources?.memory_mb ? ['--memory', `${resources.memory_mb}m`] : []),
-      ...(resources?.cpu_cores ? ['--cpus', String(resources.cpu_cores)] : []),
-      // GPU tools (MotionCor2 and the like) ship as containers: the count the manifest asks for,
-      // through the daemon's GPU runtime (the NVIDIA container toolkit); without one docker refuses.
-      ...(resources?.gpu_count ? ['--gpus', String(resources.gpu_count)] : []),
-      '--',
-      image,
-      'python3',
-      'main.py',
-      '--port',
-      String(port),
-      '--host',
-      '127.0.0.1',
-    ];
+    const args = runArgs(rt, n, { name, user, network: network.value, envFile, mounts, image, port });
     let r: Ran;
     try {
       r = await this.docker(args);
@@ -889,7 +910,9 @@ export class DockerBackend implements Backend {
           ...read.value,
           stopped: true,
         });
-      } catch {}
+      } catch {
+        // the stop goes on; a record it cannot mark says running, and status checks the container
+      }
     }
     if (names.length === 0) return;
     const { found } = await this.inspect(names);

@@ -54,7 +54,9 @@ export function readSmallFile(
 export function openOwnFile(path: string, mode: 'truncate' | 'append'): number {
   try {
     if (!lstatSync(path).isFile()) rmSync(path, { recursive: true, force: true });
-  } catch {}
+  } catch {
+    // nothing there (the usual case): the open below makes it
+  }
   const flags =
     constants.O_WRONLY |
     constants.O_CREAT |
@@ -107,5 +109,7 @@ export function writeFileDurably(path: string, text: string, opts: { exclusive?:
     } finally {
       closeSync(dir);
     }
-  } catch {}
+  } catch {
+    // best effort: a file system that cannot fsync a folder still has the file written
+  }
 }

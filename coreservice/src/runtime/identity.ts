@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync 
 import { dirname } from 'node:path';
 import { PLUGIN_UID_MAX, PLUGIN_UID_MIN, pluginUidRegistry } from '@magellon/hub-core/node';
 import lockfile from 'proper-lockfile';
-import { InstallError } from '../errors';
+import { InstallError, logCleanupFailure } from '../errors';
 import { identityFile, parseUidClaimName, pluginHome, uidClaimFile } from '../layout';
 import { isPluginId } from '../plugin-id';
 import {
@@ -63,7 +63,9 @@ function passwdIds(): Set<number> {
     let text = '';
     try {
       text = readFileSync(file, 'utf8');
-    } catch {}
+    } catch {
+      // no such file (a minimal container): no ids taken by it
+    }
     for (const line of text.split('\n')) {
       const id = Number(line.split(':')[2]);
       if (Number.isInteger(id)) used.add(id);
@@ -95,7 +97,7 @@ async function withRegistry<T>(fn: () => T): Promise<T> {
   try {
     return fn();
   } finally {
-    await release().catch(() => {});
+    await release().catch((e: unknown) => logCleanupFailure('releasing the uid registry lock', e));
   }
 }
 
@@ -180,7 +182,9 @@ function processesOfUid(uid: number): number[] {
   let names: string[] = [];
   try {
     names = readdirSync('/proc');
-  } catch {}
+  } catch {
+    // no /proc (not Linux): no processes to find
+  }
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     let status: string;
@@ -216,7 +220,9 @@ export function killAllOf(identity: PluginIdentity | undefined): void {
     for (const pid of left) {
       try {
         process.kill(pid, 'SIGKILL');
-      } catch {}
+      } catch {
+        // already gone
+      }
     }
   }
 }

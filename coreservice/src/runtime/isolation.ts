@@ -176,7 +176,9 @@ export function assertReachable(pluginsDir: string): void {
   let mode = '';
   try {
     mode = ` (mode ${(statSync(blocked).mode & 0o777).toString(8)})`;
-  } catch {}
+  } catch {
+    // the mode only adds to the message; the refusal stands without it
+  }
   throw new InstallError(
     'incompatible',
     `${blocked} does not let other users pass${mode}, so a plugin running under its own uid could not reach its files in ${pluginsDir}; chmod o+x ${blocked}, or choose a plugins dir such as /var/lib/magellon/plugins`,

@@ -137,6 +137,7 @@ export class Liveness {
     this.subscribed = false;
     const conn = this.conn;
     this.conn = undefined;
+    // Closing a connection that is being left: whatever it says no longer matters.
     if (conn) await conn.close().catch(() => {});
   }
 
@@ -188,6 +189,7 @@ export class Liveness {
     try {
       conn = await connect(this.url, { timeout: 10_000 });
       if (this.closed) {
+        // closed meanwhile: the new connection is dropped, whatever it says
         await conn.close().catch(() => {});
         return;
       }
@@ -232,6 +234,7 @@ export class Liveness {
       });
       for (const w of this.waiters.splice(0)) w();
     } catch (err) {
+      // the failure that counts is err, reported just below
       if (conn) await conn.close().catch(() => {});
       this.lost(conn, this.scrub(err));
     }

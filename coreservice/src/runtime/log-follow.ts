@@ -74,7 +74,9 @@ function openRegular(
   try {
     const st = fstatSync(fd);
     if (st.isFile()) return { fd, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
-  } catch {}
+  } catch {
+    // not a file we can stat: closed below, and nothing is followed
+  }
   closeSync(fd);
   return undefined;
 }
@@ -228,7 +230,9 @@ class Tailer {
     if (this.file) {
       try {
         closeSync(this.file.fd);
-      } catch {}
+      } catch {
+        // already closed: nothing to release
+      }
       this.file = undefined;
     }
   }

@@ -38,7 +38,9 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   } catch {
     try {
       process.kill(pid, signal);
-    } catch {}
+    } catch {
+      // already gone: nothing to signal
+    }
   }
 }
 

@@ -257,7 +257,9 @@ export class ProcessBackend implements Backend {
       this.readable(rt).map(async ({ n, rec }) => {
         try {
           writeRecord(fileOf(rt, n, 'json'), replicaRecordSchema, { ...rec, stopped: true });
-        } catch {}
+        } catch {
+          // the stop goes on; the pid and its start time still guard what is signalled
+        }
         await stopProcess(rec.pid, rec.pid_start, graceMs);
         // Our own child: wait for Node to report its exit, so status agrees that it is gone.
         for (let i = 0; i < 200 && children.has(rec.pid); i++) await sleep(10);

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import type { InstallMethod } from '@magellon/hub-core';
 import { MAX_MANIFEST_BYTES, readManifest } from '@magellon/hub-core/node';
-import { InstallError } from '../errors';
+import { InstallError, logCleanupFailure } from '../errors';
 import {
   brokerSettingsFile,
   dataDir,
@@ -143,9 +143,17 @@ export async function launch(
     await backend.start(boxed, { replicas: opts.replicas, env, settings });
     return await waitHealthy(backend, boxed, { timeoutMs: opts.healthTimeoutMs, liveness: opts.liveness });
   } catch (err) {
+    const label = `${rt.pluginId} ${rt.version}`;
     if (opts.fallBackTo)
-      await backend.start(boxed, { replicas: opts.fallBackTo, env, settings }).catch(() => {});
-    else await backend.stop(boxed, { graceMs: 2_000 }).catch(() => {});
+      await backend
+        .start(boxed, { replicas: opts.fallBackTo, env, settings })
+        .catch((e: unknown) =>
+          logCleanupFailure(`bringing ${label} back to ${opts.fallBackTo} replica(s)`, e),
+        );
+    else
+      await backend
+        .stop(boxed, { graceMs: 2_000 })
+        .catch((e: unknown) => logCleanupFailure(`stopping ${label} after it failed to start`, e));
     throw err;
   }
 }
@@ -172,8 +180,10 @@ export async function retire(rt: VersionRef & Partial<PluginRuntime>, method?: I
     await removeEverywhere(rt);
     return;
   }
-  if (rt.manifest && rt.entry) await backend.stop(rt as PluginRuntime).catch(() => {});
-  await backend.remove(rt).catch(() => {});
+  const label = `${rt.pluginId} ${rt.version}`;
+  if (rt.manifest && rt.entry)
+    await backend.stop(rt as PluginRuntime).catch((e: unknown) => logCleanupFailure(`stopping ${label}`, e));
+  await backend.remove(rt).catch((e: unknown) => logCleanupFailure(`removing ${label}`, e));
 }
 
 /** The state of a version's replicas, each probed for health when it has an address (and is not paused). */

@@ -330,7 +330,9 @@ export class SlurmBackend implements Backend {
       if (lstatSync(log).isFile() && lstatSync(log).size > 0) {
         renameSync(log, slurmReplicaFile(rt.home, rt.version, n, 'prev.log'));
       }
-    } catch {}
+    } catch {
+      // no earlier log to keep (the usual first run)
+    }
 
     const announce = rt.manifest.health_check.expected_announce;
     const port = announce ? undefined : await freePort();
@@ -503,7 +505,9 @@ export class SlurmBackend implements Backend {
           ...rec,
           stopped: true,
         });
-      } catch {}
+      } catch {
+        // the stop goes on; a record it cannot mark says running, and status asks Slurm
+      }
     }
     await this.cancel(
       recs.map(({ rec }) => rec.job_id),
@@ -589,7 +593,9 @@ export class SlurmBackend implements Backend {
     };
     try {
       writeRecord(slurmReplicaFile(rt.home, rt.version, n, 'json'), slurmJobRecordSchema, ended);
-    } catch {}
+    } catch {
+      // the ended record is answered anyway; the next status writes it again
+    }
     return ended;
   }
 

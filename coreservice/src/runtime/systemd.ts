@@ -173,7 +173,9 @@ export class SystemdSupervised implements Backend {
     let names: string[] = [];
     try {
       names = readdirSync(this.manager.unitDir);
-    } catch {}
+    } catch {
+      // no unit folder yet: no units
+    }
     const prefix = unitName(ref.home, ref.pluginId, ref.version, 0).replace(/0\.service$/, '');
     return names.flatMap((name) => {
       const n = name.startsWith(prefix) ? /^(\d+)\.service$/.exec(name.slice(prefix.length))?.[1] : undefined;

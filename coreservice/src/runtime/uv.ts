@@ -208,6 +208,97 @@ function installedFrom(report: string): PythonDependency[] {
   }
 }
 
+/** Makes the venv (with uv when it is on PATH, else `python3 -m venv`); answers whether uv is used. */
+async function createVenv(
+  rt: PluginRuntime,
+  venv: string,
+  home: string,
+  log: (line: string) => void,
+): Promise<boolean> {
+  const python = (await findPython())?.executable ?? 'python3';
+  const useUv = onPath('uv');
+  log(`creating a venv with ${useUv ? 'uv' : 'python3 -m venv'}`);
+  if (useUv) await exec('uv', ['venv', '--no-config', '--python', python, '--', venv], rt.home, home);
+  else await exec(python, ['-m', 'venv', '--without-pip', '--', venv], rt.home, home);
+  return useUv;
+}
+
+/**
+ * Installs the dependencies into the venv from the configured indexes (or offline the archive's
+ * wheels): a lock's packages exactly, each file checked against its hash; else the pyproject's,
+ * resolved. `secrets` gets the indexes' credentials (to scrub from whatever the installer printed).
+ */
+async function installDependencies(p: {
+  rt: PluginRuntime;
+  venv: string;
+  home: string;
+  deps: string[];
+  locked: Extract<LockedInstall, { ok: true }> | undefined;
+  useUv: boolean;
+  secrets: string[];
+  log: (line: string) => void;
+}): Promise<Prepared> {
+  const { locked, home } = p;
+  const source = pythonSource();
+  p.secrets.push(...secretsOf(source));
+  writeNetrc(home, source);
+  const index = source.offline ? undefined : source.indexes[0]!.url;
+  const facts: PreparedFacts = { locked: locked !== undefined, ...(index ? { python_index: index } : {}) };
+  const wheels = wheelsDir(p.rt.dir);
+  const links = existsSync(wheels) ? ['--find-links', wheels] : [];
+  const count = locked ? locked.packages.length : p.deps.length;
+  p.log(
+    `installing ${count} ${locked ? 'locked ' : ''}dependenc${count === 1 ? 'y' : 'ies'} ${source.offline ? "from the archive's wheels (offline)" : `from ${index}`}`,
+  );
+  const from = source.offline
+    ? ['--no-index', ...links]
+    : [
+        '--index-url',
+        source.indexes[0]!.url,
+        ...source.indexes.slice(1).flatMap((i) => ['--extra-index-url', i.url]),
+        ...links,
+      ];
+  // A lock: exactly its packages, each file checked against its hash, nothing resolved.
+  const requirementsFile = join(home, 'requirements.txt');
+  if (locked) writeFileSync(requirementsFile, locked.requirementsText, { mode: 0o600, flag: 'wx' });
+  const what = locked ? ['--require-hashes', '--no-deps', '-r', requirementsFile] : ['--', ...p.deps];
+  const args = [...from, '--only-binary', ':all:', ...what];
+  const interpreter = venvPython(p.venv);
+  // Run from the venvs folder (CoreService's), never from the plugin's files: uv reads a
+  // pyproject.toml or uv.toml it finds where it runs.
+  const cwd = dirname(p.venv);
+  if (p.useUv) {
+    await exec('uv', ['pip', 'install', '--no-config', '--python', interpreter, ...args], cwd, home);
+    const pinned = locked?.packages.map((x) => ({ name: x.name, version: x.version }));
+    return { receipt: { ...facts, ...(pinned ? { python_dependencies: pinned } : {}) } };
+  }
+  await exec(interpreter, ['-m', 'ensurepip', '--default-pip'], cwd, home);
+  const report = join(home, 'report.json');
+  const pip = ['-m', 'pip', '--isolated', 'install', '--disable-pip-version-check', '--no-cache-dir'];
+  await exec(interpreter, [...pip, '--no-input', '--report', report, ...args], cwd, home);
+  return { receipt: { ...facts, python_dependencies: installedFrom(report) } };
+}
+
+/** What a failed prepare throws: a lock's hash that did not match, else the installer's failure (secrets scrubbed). */
+function prepareFailure(rt: PluginRuntime, err: unknown, secrets: readonly string[]): InstallError {
+  if (err instanceof InstallError) return err;
+  const lines = ((err as { lines?: string[] }).lines ?? []).map((l) => scrub(l, secrets));
+  const message = scrub((err as Error).message, secrets);
+  const mismatch = hashMismatch(lines);
+  if (mismatch) {
+    return new InstallError(
+      'checksum-mismatch',
+      `${rt.pluginId} ${rt.version}: the downloaded ${mismatch} does not match the sha256 ${UV_LOCK_FILE} pins for it; nothing of it was installed`,
+      lines,
+    );
+  }
+  return new InstallError(
+    'backend-failed',
+    `could not prepare the venv of ${rt.pluginId} ${rt.version}: ${message}`,
+    lines,
+  );
+}
+
 export class UvBackend implements Backend {
   readonly method: InstallMethod = 'uv';
   /** Runs the replicas with the venv's interpreter; the run records are its. */
@@ -232,105 +323,19 @@ export class UvBackend implements Backend {
     }
     const deps = dependencies(rt, pyproject);
     const locked = lockOf(rt, pyproject);
-    let secrets: string[] = [];
+    const secrets: string[] = [];
     const venv = venvDir(rt);
     rmSync(venv, { recursive: true, force: true });
     const home = mkdtempSync(join(tmpdir(), 'coreservice-venv-home-'));
     try {
-      const python = (await findPython())?.executable ?? 'python3';
-      const useUv = onPath('uv');
-      log(`creating a venv with ${useUv ? 'uv' : 'python3 -m venv'}`);
-      // Run from the venvs folder (CoreService's), never from the plugin's files: uv reads a
-      // pyproject.toml or uv.toml it finds where it runs.
-      const cwd = dirname(venv);
-      if (useUv) await exec('uv', ['venv', '--no-config', '--python', python, '--', venv], rt.home, home);
-      else await exec(python, ['-m', 'venv', '--without-pip', '--', venv], rt.home, home);
+      const useUv = await createVenv(rt, venv, home, log);
       // Nothing to install: nothing comes from any index.
       if (deps.length === 0 && (locked?.packages.length ?? 0) === 0)
         return { receipt: { locked: locked !== undefined, python_dependencies: [] } };
-      const source = pythonSource();
-      secrets = secretsOf(source);
-      writeNetrc(home, source);
-      const index = source.offline ? undefined : source.indexes[0]!.url;
-      const facts: PreparedFacts = {
-        locked: locked !== undefined,
-        ...(index ? { python_index: index } : {}),
-      };
-      const wheels = wheelsDir(rt.dir);
-      const links = existsSync(wheels) ? ['--find-links', wheels] : [];
-      const count = locked ? locked.packages.length : deps.length;
-      log(
-        `installing ${count} ${locked ? 'locked ' : ''}dependenc${count === 1 ? 'y' : 'ies'} ${source.offline ? "from the archive's wheels (offline)" : `from ${index}`}`,
-      );
-      const interpreter = venvPython(venv);
-      const from = source.offline
-        ? ['--no-index', ...links]
-        : [
-            '--index-url',
-            source.indexes[0]!.url,
-            ...source.indexes.slice(1).flatMap((i) => ['--extra-index-url', i.url]),
-            ...links,
-          ];
-      // A lock: exactly its packages, each file checked against its hash, nothing resolved.
-      const requirementsFile = join(home, 'requirements.txt');
-      if (locked) writeFileSync(requirementsFile, locked.requirementsText, { mode: 0o600, flag: 'wx' });
-      const what = locked ? ['--require-hashes', '--no-deps', '-r', requirementsFile] : ['--', ...deps];
-      const fixed = [...from, '--only-binary', ':all:'];
-      if (useUv) {
-        await exec(
-          'uv',
-          ['pip', 'install', '--no-config', '--python', interpreter, ...fixed, ...what],
-          cwd,
-          home,
-        );
-        return {
-          receipt: {
-            ...facts,
-            ...(locked
-              ? { python_dependencies: locked.packages.map((p) => ({ name: p.name, version: p.version })) }
-              : {}),
-          },
-        };
-      }
-      await exec(interpreter, ['-m', 'ensurepip', '--default-pip'], cwd, home);
-      const report = join(home, 'report.json');
-      await exec(
-        interpreter,
-        [
-          '-m',
-          'pip',
-          '--isolated',
-          'install',
-          '--disable-pip-version-check',
-          '--no-cache-dir',
-          '--no-input',
-          '--report',
-          report,
-          ...fixed,
-          ...what,
-        ],
-        cwd,
-        home,
-      );
-      return { receipt: { ...facts, python_dependencies: installedFrom(report) } };
+      return await installDependencies({ rt, venv, home, deps, locked, useUv, secrets, log });
     } catch (err) {
       rmSync(venv, { recursive: true, force: true });
-      if (err instanceof InstallError) throw err;
-      const lines = ((err as { lines?: string[] }).lines ?? []).map((l) => scrub(l, secrets));
-      const message = scrub((err as Error).message, secrets);
-      const mismatch = hashMismatch(lines);
-      if (mismatch) {
-        throw new InstallError(
-          'checksum-mismatch',
-          `${rt.pluginId} ${rt.version}: the downloaded ${mismatch} does not match the sha256 ${UV_LOCK_FILE} pins for it; nothing of it was installed`,
-          lines,
-        );
-      }
-      throw new InstallError(
-        'backend-failed',
-        `could not prepare the venv of ${rt.pluginId} ${rt.version}: ${message}`,
-        lines,
-      );
+      throw prepareFailure(rt, err, secrets);
     } finally {
       rmSync(home, { recursive: true, force: true });
     }

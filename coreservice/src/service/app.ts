@@ -4,6 +4,7 @@
 import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { escapeControl } from '@magellon/hub-core/text';
 import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { chooseBackend, getCategory, listCategories, pinCategoryDefault } from '../categories';
 import type { Registry } from '../config';
@@ -21,6 +22,7 @@ import {
 } from '../install';
 import { keptNames, newUploadPath, pluginHome, uploadsDir } from '../layout';
 import {
+  type PluginStatus,
   pausePlugin,
   pluginLogs,
   pluginSnapshots,
@@ -37,8 +39,9 @@ import { listPlugins, newUpdateCache } from '../plugin-list';
 import { configuredRegistry } from '../registries';
 import { heartbeatKey } from '../runtime/settings';
 import { listUpgrades, upgradeFromFile, upgradeFromHub } from '../upgrade';
+import { categoryDefaultBody, installFromHubBody, parseBody, scaleBody, upgradeFromHubBody } from './bodies';
 import { isClientToken, revokeClientToken, rotateClientToken } from './client-token';
-import type { EventBus } from './events';
+import type { EventBus, ServiceEvent } from './events';
 import { LogStreams, RING_LINES, type StreamedLine } from './log-streams';
 import { PluginProxy } from './proxy';
 import { sameToken } from './token';
@@ -79,13 +82,18 @@ function errorBody(code: string, message: string, details: string[] = []) {
   return { error: { code, message, ...(details.length ? { details } : {}) } };
 }
 
+/**
+ * The size cap of a JSON body, before it is read (the routes that take one pass through it): a
+ * bigger body is 400 bad-request, as any other bad body.
+ */
+const jsonLimit = bodyLimit({
+  maxSize: MAX_JSON_BYTES,
+  onError: (c) => c.json(errorBody('bad-request', `the request body is over ${MAX_JSON_BYTES} bytes`), 400),
+});
+
+/** A route's JSON body (its size already capped by `jsonLimit`): an object, or `{}` when empty. */
 async function readJsonBody(c: Context): Promise<Record<string, unknown>> {
-  const len = Number(c.req.header('content-length') ?? 0);
-  if (len > MAX_JSON_BYTES)
-    throw new InstallError('bad-request', `the request body is over ${MAX_JSON_BYTES} bytes`);
   const text = await c.req.text();
-  if (text.length > MAX_JSON_BYTES)
-    throw new InstallError('bad-request', `the request body is over ${MAX_JSON_BYTES} bytes`);
   if (text.trim() === '') return {};
   let body: unknown;
   try {
@@ -96,13 +104,6 @@ async function readJsonBody(c: Context): Promise<Record<string, unknown>> {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw new InstallError('bad-request', 'the request body must be a JSON object');
   return body as Record<string, unknown>;
-}
-
-function optString(body: Record<string, unknown>, key: string): string | undefined {
-  const v = body[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string') throw new InstallError('bad-request', `${key} must be a string`);
-  return v;
 }
 
 /** A yes/no query parameter (`?purge=1`): 1 or true is yes; absent, 0 or false is no; anything else is 400. */
@@ -180,28 +181,66 @@ export function lastIdParam(raw: unknown): number | undefined {
   return id;
 }
 
-export function createServiceApp(cfg: ServiceConfig): Hono {
-  const app = new Hono();
-  const guard = requestGuard(cfg);
-  const logStreams = cfg.logStreams ?? new LogStreams(cfg.pluginsDir, { log: cfg.log });
-
+/** What the route groups share: the config, the live logs, the plugin proxy and a few helpers. */
+interface Routes {
+  app: Hono;
+  cfg: ServiceConfig;
+  logStreams: LogStreams;
+  proxy: PluginProxy;
   /**
    * The plugin id of an /admin/plugins/<id> route, checked before any path is built from it:
    * not a plugin id, or not installed, is 404 and touches nothing.
    */
-  const installedId = (c: Context): string => {
-    const id = c.req.param('id') ?? '';
-    if (!isPluginId(id) || !readReceipt(cfg.pluginsDir, id)) {
-      throw new InstallError(
-        'not-found',
-        `no plugin ${JSON.stringify(escapeControl(id.slice(0, 100)))} is installed`,
-      );
-    }
-    return id;
-  };
-  const progress = (pluginId: string | undefined) => (e: InstallEvent) =>
-    cfg.events.emit({ type: 'progress', plugin_id: pluginId ?? null, ...e });
+  installedId: (c: Context) => string;
+  /** Install progress of a plugin, as service events. */
+  progress: (pluginId: string | undefined) => (e: InstallEvent) => void;
+  /**
+   * The run options with the heartbeats. Made per call: serve completes cfg.run (the heartbeat
+   * URL) once it knows its address.
+   */
+  run: () => RunOptions & { heartbeats: Map<string, number> };
+}
 
+export function createServiceApp(cfg: ServiceConfig): Hono {
+  const app = new Hono();
+  const routes: Routes = {
+    app,
+    cfg,
+    logStreams: cfg.logStreams ?? new LogStreams(cfg.pluginsDir, { log: cfg.log }),
+    proxy: new PluginProxy(cfg.pluginsDir, () => ({ ...cfg.run, heartbeats: cfg.heartbeats })),
+    installedId: (c) => {
+      const id = c.req.param('id') ?? '';
+      if (!isPluginId(id) || !readReceipt(cfg.pluginsDir, id)) {
+        throw new InstallError(
+          'not-found',
+          `no plugin ${JSON.stringify(escapeControl(id.slice(0, 100)))} is installed`,
+        );
+      }
+      return id;
+    },
+    progress: (pluginId) => (e) => cfg.events.emit({ type: 'progress', plugin_id: pluginId ?? null, ...e }),
+    run: () => ({ ...cfg.run, heartbeats: cfg.heartbeats }),
+  };
+  // The order matters: middleware first, then the routes anyone may reach, then the admin token.
+  registerErrorsAndGuard(routes);
+  registerPublicRoutes(routes);
+  registerPluginNamespace(routes);
+  registerAdminAuth(routes);
+  registerPluginList(routes);
+  registerInstallRoutes(routes);
+  registerUpgradeRoutes(routes);
+  registerSnapshotRoutes(routes);
+  registerLifecycleRoutes(routes);
+  registerCategoryRoutes(routes);
+  registerClientTokenRoutes(routes);
+  registerStatusAndLogRoutes(routes);
+  registerEventRoutes(routes);
+  return app;
+}
+
+/** Errors as JSON, the access log, and the Host/Origin check every request passes first. */
+function registerErrorsAndGuard({ app, cfg }: Routes): void {
+  const guard = requestGuard(cfg);
   app.onError((err, c) => {
     if (err instanceof InstallError)
       return c.json(errorBody(err.code, err.message, err.details), err.status as 400);
@@ -232,7 +271,10 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     if (refused) return c.json(errorBody('forbidden', refused), 403);
     await next();
   });
+}
 
+/** /health, and the heartbeats plugins send. */
+function registerPublicRoutes({ app, cfg }: Routes): void {
   app.get('/health', (c) =>
     c.json({ status: 'ok', plugins: listInstalled(cfg.pluginsDir).length, ...cfg.health?.() }),
   );
@@ -255,12 +297,15 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     cfg.heartbeats.set(replica, Date.now());
     return c.body(null, 204);
   };
-  app.post('/internal/heartbeat', heartbeat);
-  app.post('/internal/heartbeat/:key', heartbeat);
+  app.post('/internal/heartbeat', jsonLimit, heartbeat);
+  app.post('/internal/heartbeat/:key', jsonLimit, heartbeat);
+}
 
-  // Each plugin's namespace (proxy.ts): the admin token or that plugin's own client token; any
-  // other (another plugin's included) is 401. An unknown plugin is 404 only to a valid token.
-  const proxy = new PluginProxy(cfg.pluginsDir, () => ({ ...cfg.run, heartbeats: cfg.heartbeats }));
+/**
+ * Each plugin's namespace (proxy.ts): the admin token or that plugin's own client token; any
+ * other (another plugin's included) is 401. An unknown plugin is 404 only to a valid token.
+ */
+function registerPluginNamespace({ app, cfg, proxy, installedId }: Routes): void {
   const namespace = async (c: Context) => {
     const id = c.req.param('id') ?? '';
     const given = /^Bearer (.+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
@@ -284,7 +329,13 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   };
   app.all('/plugins/:id', namespace);
   app.all('/plugins/:id/*', namespace);
+}
 
+/**
+ * Every /admin route needs the admin token. (hono/bearer-auth does not fit: it answers a header
+ * that is not `Bearer <token68>` with 400, where this service answers 401 to any wrong header.)
+ */
+function registerAdminAuth({ app, cfg }: Routes): void {
   app.use('/admin/*', async (c, next) => {
     const auth = c.req.header('authorization') ?? '';
     const m = /^Bearer (.+)$/i.exec(auth);
@@ -297,10 +348,14 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     }
     await next();
   });
+}
 
-  // Every installed plugin with its identity, live status and update chip (plugin-list.ts; the
-  // registries asked briefly and cached, skipped with ?update=0). Plugins whose receipt cannot be
-  // read are named beside the others (each route on one is 500 unreadable-record, naming the file).
+/**
+ * Every installed plugin with its identity, live status and update chip (plugin-list.ts; the
+ * registries asked briefly and cached, skipped with ?update=0). Plugins whose receipt cannot be
+ * read are named beside the others (each route on one is 500 unreadable-record, naming the file).
+ */
+function registerPluginList({ app, cfg }: Routes): void {
   const updateCache = newUpdateCache();
   app.get('/admin/plugins', async (c) => {
     const update = c.req.query('update');
@@ -318,19 +373,21 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
       }),
     );
   });
+}
 
-  app.post('/admin/plugins/install-from-hub', async (c) => {
-    const body = await readJsonBody(c);
-    const pluginId = optString(body, 'plugin_id');
-    if (!pluginId) throw new InstallError('bad-request', 'plugin_id is required');
-    const hubUrl = optString(body, 'hub_url');
+/** Installs (from a registry or an upload) and uninstalls. */
+function registerInstallRoutes(r: Routes): void {
+  const { app, cfg, installedId, progress } = r;
+  app.post('/admin/plugins/install-from-hub', jsonLimit, async (c) => {
+    const body = parseBody(installFromHubBody, await readJsonBody(c));
+    const pluginId = body.plugin_id;
     const receipt = await installFromHub({
       pluginsDir: cfg.pluginsDir,
       // A request may pick one of the configured registries (with its trust mode), never add one.
-      hubs: hubUrl ? [configuredRegistry(cfg.hubs, hubUrl)] : cfg.hubs,
+      hubs: body.hub_url ? [configuredRegistry(cfg.hubs, body.hub_url)] : cfg.hubs,
       pluginId,
-      version: optString(body, 'version'),
-      method: optString(body, 'install_method'),
+      version: body.version,
+      method: body.install_method,
       sdkVersion: cfg.sdkVersion,
       run: cfg.run,
       timeouts: cfg.timeouts,
@@ -340,55 +397,9 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     return c.json(receipt, 201);
   });
 
-  /**
-   * Receives an .mpn (the raw request body, or a form's `file` part), streamed to disk with a size
-   * cap, and hands `use` the file it went to, the name errors call it, and the form's fields. The
-   * file is removed afterwards, whatever happened.
-   */
-  const withUpload = async <T>(
-    c: Context,
-    use: (upload: {
-      file: string;
-      label: string;
-      maxBytes: number;
-      fields: Record<string, string>;
-    }) => Promise<T>,
-  ): Promise<T> => {
-    const max = cfg.maxUploadBytes ?? MAX_UPLOAD_BYTES;
-    const announced = Number(c.req.header('content-length') ?? 0);
-    if (announced > max + 64 * 1024) {
-      throw new InstallError('bad-archive', `the upload is ${announced} bytes; the limit is ${max}`);
-    }
-    const dir = uploadsDir(cfg.pluginsDir);
-    mkdirSync(dir, { recursive: true });
-    const file = newUploadPath(cfg.pluginsDir);
-    try {
-      const { size, fields, filename } = await receiveUpload(
-        c.req.raw.body,
-        c.req.header('content-type') ?? '',
-        file,
-        max,
-      );
-      if (size === 0) {
-        throw new InstallError(
-          'bad-archive',
-          'the upload is empty; send the .mpn as the body or as the form part "file"',
-        );
-      }
-      // Errors name what the client sent, never the file it was received into.
-      const label = uploadLabel(filename ?? filenameOf(c.req.header('content-disposition')));
-      return await use({ file, label, maxBytes: max, fields });
-    } finally {
-      rmSync(file, { force: true });
-      try {
-        rmdirSync(dir);
-      } catch {}
-    }
-  };
-
   // An .mpn as the raw request body (or a form), streamed to disk with a size cap.
   app.post('/admin/plugins/install', (c) =>
-    withUpload(c, async ({ file, label, maxBytes, fields }) => {
+    withUpload(cfg, c, async ({ file, label, maxBytes, fields }) => {
       const receipt = await installFromFile({
         pluginsDir: cfg.pluginsDir,
         file,
@@ -410,15 +421,72 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     // With purge, an id that is not installed but whose data an earlier uninstall kept is found too.
     const raw = c.req.param('id');
     const id = purge && isPluginId(raw) && keptNames(pluginHome(cfg.pluginsDir, raw)) ? raw : installedId(c);
-    const r = await uninstall(cfg.pluginsDir, id, { purge });
-    if (r.uninstalled) {
-      logStreams.stopPlugin(id);
-      proxy.forget(id);
-      cfg.events.emit({ type: 'uninstalled', plugin_id: id, version: r.uninstalled.version, kept: r.kept });
+    const done = await uninstall(cfg.pluginsDir, id, { purge });
+    if (done.uninstalled) {
+      r.logStreams.stopPlugin(id);
+      r.proxy.forget(id);
+      cfg.events.emit({
+        type: 'uninstalled',
+        plugin_id: id,
+        version: done.uninstalled.version,
+        kept: done.kept,
+      });
     }
-    return c.json(r);
+    return c.json(done);
   });
+}
 
+/**
+ * Receives an .mpn (the raw request body, or a form's `file` part), streamed to disk with a size
+ * cap, and hands `use` the file it went to, the name errors call it, and the form's fields. The
+ * file is removed afterwards, whatever happened.
+ */
+async function withUpload<T>(
+  cfg: ServiceConfig,
+  c: Context,
+  use: (upload: {
+    file: string;
+    label: string;
+    maxBytes: number;
+    fields: Record<string, string>;
+  }) => Promise<T>,
+): Promise<T> {
+  const max = cfg.maxUploadBytes ?? MAX_UPLOAD_BYTES;
+  const announced = Number(c.req.header('content-length') ?? 0);
+  if (announced > max + 64 * 1024) {
+    throw new InstallError('bad-archive', `the upload is ${announced} bytes; the limit is ${max}`);
+  }
+  const dir = uploadsDir(cfg.pluginsDir);
+  mkdirSync(dir, { recursive: true });
+  const file = newUploadPath(cfg.pluginsDir);
+  try {
+    const { size, fields, filename } = await receiveUpload(
+      c.req.raw.body,
+      c.req.header('content-type') ?? '',
+      file,
+      max,
+    );
+    if (size === 0) {
+      throw new InstallError(
+        'bad-archive',
+        'the upload is empty; send the .mpn as the body or as the form part "file"',
+      );
+    }
+    // Errors name what the client sent, never the file it was received into.
+    const label = uploadLabel(filename ?? filenameOf(c.req.header('content-disposition')));
+    return await use({ file, label, maxBytes: max, fields });
+  } finally {
+    rmSync(file, { force: true });
+    try {
+      rmdirSync(dir);
+    } catch {
+      // another upload is still in the folder: it goes with the last one
+    }
+  }
+}
+
+/** Upgrades, from a registry or an upload. */
+function registerUpgradeRoutes({ app, cfg, installedId, progress }: Routes): void {
   app.get('/admin/plugins/:id/upgrades', async (c) =>
     c.json(
       await listUpgrades({
@@ -430,17 +498,14 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     ),
   );
 
-  app.post('/admin/plugins/:id/upgrade-from-hub', async (c) => {
+  app.post('/admin/plugins/:id/upgrade-from-hub', jsonLimit, async (c) => {
     const id = installedId(c);
-    const body = await readJsonBody(c);
-    if (body.force_downgrade !== undefined && typeof body.force_downgrade !== 'boolean') {
-      throw new InstallError('bad-request', 'force_downgrade must be true or false');
-    }
+    const body = parseBody(upgradeFromHubBody, await readJsonBody(c));
     const r = await upgradeFromHub({
       pluginsDir: cfg.pluginsDir,
       hubs: cfg.hubs,
       pluginId: id,
-      to: optString(body, 'version'),
+      to: body.version,
       forceDowngrade: body.force_downgrade === true,
       sdkVersion: cfg.sdkVersion,
       run: cfg.run,
@@ -457,7 +522,7 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
   app.post('/admin/plugins/:id/upgrade', async (c) => {
     const id = installedId(c);
     const forceDowngrade = flagQuery(c, 'force_downgrade');
-    return withUpload(c, async ({ file, label, maxBytes, fields }) => {
+    return withUpload(cfg, c, async ({ file, label, maxBytes, fields }) => {
       const r = await upgradeFromFile({
         pluginsDir: cfg.pluginsDir,
         pluginId: id,
@@ -474,7 +539,10 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
       return c.json(r);
     });
   });
+}
 
+/** The data snapshots upgrades and restores keep, and putting one back. */
+function registerSnapshotRoutes({ app, cfg, installedId }: Routes): void {
   app.get('/admin/plugins/:id/snapshots', (c) =>
     c.json({ snapshots: pluginSnapshots(cfg.pluginsDir, installedId(c)) }),
   );
@@ -488,10 +556,10 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     cfg.events.emit({ type: 'restored', plugin_id: id, snapshot: r.restored, kept_as: r.kept_as ?? null });
     return c.json(r);
   });
+}
 
-  // What an action answers is the status document GET …/status gives, heartbeats included. Made
-  // per call: serve completes cfg.run (the heartbeat URL) once it knows its address.
-  const run = () => ({ ...cfg.run, heartbeats: cfg.heartbeats });
+/** start, stop, restart, pause, unpause and scale: each answers the status document GET …/status gives. */
+function registerLifecycleRoutes({ app, cfg, proxy, installedId, run }: Routes): void {
   const lifecycle = {
     start: (id: string) => startPlugin(cfg.pluginsDir, id, run()),
     stop: (id: string) => stopPlugin(cfg.pluginsDir, id, run()),
@@ -499,46 +567,43 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     pause: (id: string) => pausePlugin(cfg.pluginsDir, id, true, run()),
     unpause: (id: string) => pausePlugin(cfg.pluginsDir, id, false, run()),
   };
-  for (const [action, fn] of Object.entries(lifecycle)) {
-    app.post(`/admin/plugins/:id/${action}`, async (c) => {
-      const status = await fn(installedId(c));
-      proxy.forget(status.plugin_id);
-      cfg.events.emit({
-        type: 'status',
-        plugin_id: status.plugin_id,
-        state: status.state,
-        health: status.health,
-        action,
-      });
-      return c.json(status);
-    });
-  }
-
-  app.post('/admin/plugins/:id/scale', async (c) => {
-    const id = installedId(c);
-    const body = await readJsonBody(c);
-    if (typeof body.desired !== 'number')
-      throw new InstallError('bad-request', 'desired must be a number of replicas');
-    const status = await scalePlugin(cfg.pluginsDir, id, body.desired, run());
-    proxy.forget(id);
+  const changed = (status: PluginStatus, action: string) =>
     cfg.events.emit({
       type: 'status',
       plugin_id: status.plugin_id,
       state: status.state,
       health: status.health,
-      action: 'scale',
+      action,
     });
+  for (const [action, fn] of Object.entries(lifecycle)) {
+    app.post(`/admin/plugins/:id/${action}`, async (c) => {
+      const status = await fn(installedId(c));
+      proxy.forget(status.plugin_id);
+      changed(status, action);
+      return c.json(status);
+    });
+  }
+
+  app.post('/admin/plugins/:id/scale', jsonLimit, async (c) => {
+    const id = installedId(c);
+    const body = parseBody(scaleBody, await readJsonBody(c));
+    const status = await scalePlugin(cfg.pluginsDir, id, body.desired, run());
+    proxy.forget(id);
+    changed(status, 'scale');
     return c.json(status);
   });
+}
 
-  // Categories and their backends (Magellon's backend picker), and the default each one pins.
-  // The lockfile of what is installed (coreservice export): JSON, no secrets.
+/**
+ * The lockfile of what is installed (coreservice export: JSON, no secrets), and the categories
+ * with their backends (Magellon's backend picker) and the default each one pins.
+ */
+function registerCategoryRoutes({ app, cfg }: Routes): void {
   app.get('/admin/export', (c) => c.json(exportLock(cfg.pluginsDir, { sdkVersion: cfg.sdkVersion })));
   app.get('/admin/categories', (c) => c.json({ categories: listCategories(cfg.pluginsDir) }));
   app.get('/admin/categories/:slug', (c) => c.json(getCategory(cfg.pluginsDir, c.req.param('slug'))));
-  app.put('/admin/categories/:slug/default', async (c) => {
-    const pluginId = optString(await readJsonBody(c), 'plugin_id');
-    if (!pluginId) throw new InstallError('bad-request', 'plugin_id is required (DELETE unpins the default)');
+  app.put('/admin/categories/:slug/default', jsonLimit, async (c) => {
+    const pluginId = parseBody(categoryDefaultBody, await readJsonBody(c)).plugin_id;
     const category = pinCategoryDefault(cfg.pluginsDir, c.req.param('slug'), pluginId);
     cfg.events.emit({ type: 'category-default', category: category.slug, plugin_id: pluginId });
     return c.json(category);
@@ -562,9 +627,13 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     });
     return c.json(category);
   });
+}
 
-  // The token that opens one plugin's namespace (/plugins/<id>/…) and nothing else: made or
-  // replaced here, answered this once, kept only as its hash. DELETE revokes it.
+/**
+ * The token that opens one plugin's namespace (/plugins/<id>/…) and nothing else: made or
+ * replaced here, answered this once, kept only as its hash. DELETE revokes it.
+ */
+function registerClientTokenRoutes({ app, cfg, installedId }: Routes): void {
   app.post('/admin/plugins/:id/client-token', (c) => {
     const id = installedId(c);
     const made = rotateClientToken(cfg.pluginsDir, id);
@@ -577,7 +646,10 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     cfg.events.emit({ type: 'client-token', plugin_id: id, action: 'revoked' });
     return c.body(null, 204);
   });
+}
 
+/** A plugin's status, and its logs (the last lines, or followed as server-sent events). */
+function registerStatusAndLogRoutes({ app, cfg, logStreams, installedId }: Routes): void {
   app.get('/admin/plugins/:id/status', async (c) =>
     c.json(await pluginStatus(cfg.pluginsDir, installedId(c), { run: cfg.run, heartbeats: cfg.heartbeats })),
   );
@@ -588,79 +660,88 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
     const follow = c.req.query('follow');
     if (follow === '1' || follow === 'true') {
       const after = lastIdParam(c.req.header('last-event-id') ?? c.req.query('last_event_id'));
-      return followLogs(c, id, { tail, after });
+      return followLogs(logStreams, c, id, { tail, after });
     }
     return c.json({
       plugin_id: id,
       lines: await pluginLogs(cfg.pluginsDir, id, tail),
     });
   });
+}
 
-  /**
-   * A plugin's live log as server-sent events: `log` per line (`id` is the line's id, so a client
-   * reconnecting with Last-Event-ID resumes after it), `gap` when lines it asked to resume from are
-   * no longer kept, `end` when the plugin goes or its log cannot be read. A client too slow to
-   * keep up (twice the kept lines waiting for it) is disconnected, and resumes.
-   */
-  const followLogs = (c: Context, id: string, opts: { tail: number; after?: number }) => {
-    const queue: { event: string; data: string; id?: string }[] = [];
-    let wake: (() => void) | undefined;
-    let over = false;
-    let overflow = false;
-    const push = (e: { event: string; data: string; id?: string }) => {
-      queue.push(e);
-      // A backlog is at most the kept lines: twice as many waiting is a client that does not read.
-      if (queue.length > 2 * RING_LINES) overflow = true;
-      wake?.();
-    };
-    const leave = logStreams.subscribe(id, opts, {
-      line: (l: StreamedLine) => push({ event: 'log', data: JSON.stringify(l), id: String(l.id) }),
-      gap: (missed) =>
-        push({
-          event: 'gap',
-          data: JSON.stringify({
-            plugin_id: id,
-            missed,
-            message: `${missed} lines are no longer kept; the stream goes on after them`,
-          }),
-        }),
-      end: (why, failed) => {
-        push({ event: 'end', data: JSON.stringify({ plugin_id: id, error: failed, message: why }) });
-        over = true;
-      },
-    });
-    return streamSSE(c, async (stream) => {
-      stream.onAbort(() => {
-        leave();
-        wake?.();
-      });
-      try {
-        while (!stream.aborted && !overflow) {
-          const e = queue.shift();
-          if (e) {
-            await stream.writeSSE(e);
-            continue;
-          }
-          if (over) break;
-          await new Promise<void>((r) => {
-            wake = r;
-            setTimeout(r, 15_000).unref();
-          });
-          wake = undefined;
-          if (queue.length === 0 && !over && !stream.aborted) await stream.write(': keep-alive\n\n');
-        }
-      } finally {
-        leave();
-      }
-    });
+type SseEvent = { event: string; data: string; id?: string };
+
+/**
+ * A plugin's live log as server-sent events: `log` per line (`id` is the line's id, so a client
+ * reconnecting with Last-Event-ID resumes after it), `gap` when lines it asked to resume from are
+ * no longer kept, `end` when the plugin goes or its log cannot be read. A client too slow to
+ * keep up (twice the kept lines waiting for it) is disconnected, and resumes.
+ */
+function followLogs(
+  logStreams: LogStreams,
+  c: Context,
+  id: string,
+  opts: { tail: number; after?: number },
+): Response {
+  const queue: SseEvent[] = [];
+  let wake: (() => void) | undefined;
+  let over = false;
+  let overflow = false;
+  const push = (e: SseEvent) => {
+    queue.push(e);
+    // A backlog is at most the kept lines: twice as many waiting is a client that does not read.
+    if (queue.length > 2 * RING_LINES) overflow = true;
+    wake?.();
   };
+  const leave = logStreams.subscribe(id, opts, {
+    line: (l: StreamedLine) => push({ event: 'log', data: JSON.stringify(l), id: String(l.id) }),
+    gap: (missed) =>
+      push({
+        event: 'gap',
+        data: JSON.stringify({
+          plugin_id: id,
+          missed,
+          message: `${missed} lines are no longer kept; the stream goes on after them`,
+        }),
+      }),
+    end: (why, failed) => {
+      push({ event: 'end', data: JSON.stringify({ plugin_id: id, error: failed, message: why }) });
+      over = true;
+    },
+  });
+  return streamSSE(c, async (stream) => {
+    stream.onAbort(() => {
+      leave();
+      wake?.();
+    });
+    try {
+      while (!stream.aborted && !overflow) {
+        const e = queue.shift();
+        if (e) {
+          await stream.writeSSE(e);
+          continue;
+        }
+        if (over) break;
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 15_000).unref();
+        });
+        wake = undefined;
+        if (queue.length === 0 && !over && !stream.aborted) await stream.write(': keep-alive\n\n');
+      }
+    } finally {
+      leave();
+    }
+  });
+}
 
-  // The live stream: install progress, lifecycle and supervisor events, as server-sent events.
+/** The live stream: install progress, lifecycle and supervisor events, as server-sent events. */
+function registerEventRoutes({ app, cfg }: Routes): void {
   app.get('/admin/events', (c) => {
     const only = c.req.query('plugin_id');
     return streamSSE(c, async (stream) => {
       let id = 0;
-      const queue: Record<string, unknown>[] = [];
+      const queue: ServiceEvent[] = [];
       let wake: (() => void) | undefined;
       const off = cfg.events.on((e) => {
         if (only && e.plugin_id !== only) return;
@@ -691,6 +772,4 @@ export function createServiceApp(cfg: ServiceConfig): Hono {
       off();
     });
   });
-
-  return app;
 }

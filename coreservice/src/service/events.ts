@@ -15,7 +15,9 @@ export class EventBus {
     for (const fn of this.listeners) {
       try {
         fn(stamped);
-      } catch {}
+      } catch {
+        // a listener that throws is its own problem: the others and the operation go on
+      }
     }
   }
 }

@@ -20,7 +20,7 @@ import { resolveIsolation } from '../runtime/isolation';
 import { Liveness } from '../runtime/liveness';
 import { loadRuntime, readRunState } from '../runtime/runner';
 import { Supervisor } from '../runtime/supervisor';
-import { createServiceApp, LOOPBACK_HOSTS, requestGuard } from './app';
+import { createServiceApp, LOOPBACK_HOSTS, requestGuard, type ServiceConfig } from './app';
 import { EventBus } from './events';
 import { attachLogSocket } from './log-socket';
 import { LogStreams } from './log-streams';
@@ -29,6 +29,8 @@ import { newToken, weakTokenReason } from './token';
 /** How much the service logs: each level includes those before it. */
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+type Log = (entry: Record<string, unknown>) => void;
 
 /** `log` passing on only entries at `level` or more severe (an entry without a level counts as info). */
 export function logAtLevel(
@@ -106,6 +108,14 @@ function servedHosts(bind: string, extra: readonly string[] = []): string[] {
   return [...new Set([...LOOPBACK_HOSTS, ...(wildcard ? [] : [bind]), ...extra])];
 }
 
+/** What the service knows about its own progress: repairs pending, closed, the next repair retry. */
+interface RepairState {
+  /** True until what a crash left is repaired and every plugin that should run was started. */
+  repairing: boolean;
+  closed: boolean;
+  retry?: NodeJS.Timeout;
+}
+
 export async function serveCoreService(opts: ServeOptions): Promise<RunningService> {
   mkdirSync(opts.pluginsDir, { recursive: true });
   const log = logAtLevel(opts.logLevel ?? 'info', opts.log ?? (() => {}));
@@ -126,100 +136,20 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
   const events = new EventBus();
   const heartbeats = new Map<string, number>();
   const run: RunOptions = { ...opts.run };
-  // Plugin liveness over the broker: listened to for as long as the service runs.
-  const liveness = run.brokerUrl && !run.liveness ? new Liveness(run.brokerUrl, { log }).start() : undefined;
-  if (liveness) {
-    run.liveness = liveness;
-    log({ level: 'info', msg: 'broker', url: liveness.shownUrl });
-    await liveness.waitConnected(10_000);
-  }
-  // True until what a crash left is repaired and every plugin that should run was started.
-  let repairing = true;
+  const liveness = await listenToBroker(run, log);
+  const state: RepairState = { repairing: true, closed: false };
   const logStreams = new LogStreams(opts.pluginsDir, { log });
-  const allowedHosts = servedHosts(opts.host ?? '127.0.0.1', opts.allowedHosts);
-  const app = createServiceApp({
-    pluginsDir: opts.pluginsDir,
-    hubs: opts.hubs,
-    sdkVersion: opts.sdkVersion,
+  const { server, io, url } = await startHttp(opts, {
     token,
     run,
     events,
     heartbeats,
     log,
-    health: () => ({ repairing }),
-    allowedHosts,
-    allowedOrigins: opts.allowedOrigins,
-    timeouts: opts.timeouts,
+    health: () => ({ repairing: state.repairing }),
     logStreams,
   });
-  const server = createAdaptorServer({ fetch: app.fetch });
-  // Socket.IO (plugin logs, as Magellon's client reads them) on the same server, at /socket.io/.
-  const io = attachLogSocket(server as HttpServer, {
-    token,
-    guard: requestGuard({ allowedHosts, allowedOrigins: opts.allowedOrigins }),
-    allowedOrigins: opts.allowedOrigins,
-    logStreams,
-    log,
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 8090, opts.host ?? '127.0.0.1', () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const url = `http://${host}:${addr.port}`;
   run.heartbeatUrl ??= `${url}/internal/heartbeat`;
-
-  // Repair what a crash left, then bring back what should run. A plugin whose lock still looks held
-  // (its holder may have died moments ago) is tried again once such a lock would be stale.
-  let closed = false;
-  let retry: NodeJS.Timeout | undefined;
-  const repairAndResume = async (): Promise<DoctorReport> => {
-    const report = await doctor(opts.pluginsDir, { isolation: run.isolation });
-    for (const r of report.removed)
-      log({ level: 'warn', msg: 'repaired after a crash', path: r.path, why: r.why });
-    for (const r of report.unreadable)
-      log({ level: 'warn', msg: 'unreadable record (left as it is)', path: r.path, why: r.why });
-    const busy = new Set(report.busy);
-    for (const receipt of listInstalled(opts.pluginsDir)) {
-      if (busy.has(receipt.plugin_id)) continue;
-      await resume(receipt);
-    }
-    repairing = busy.size > 0;
-    if (busy.size > 0 && !closed) {
-      log({
-        level: 'warn',
-        msg: 'an operation seems to be in progress; checking again soon',
-        plugins: [...busy],
-      });
-      retry = setTimeout(() => void repairAndResume(), LOCK_STALE_MS + 500);
-      retry.unref();
-    }
-    return report;
-  };
-  const resume = async (receipt: Receipt) => {
-    try {
-      const rt = loadRuntime(
-        opts.pluginsDir,
-        receipt.plugin_id,
-        receipt.version,
-        receipt.method ?? 'subprocess',
-      );
-      if (recordValue(readRunState(rt.home))?.desired === 'stopped') return;
-      const replicas = await backendFor(rt.entry.method).status(rt);
-      if (replicas.some((r) => r.state === 'running' || r.state === 'starting')) return;
-      await startPlugin(opts.pluginsDir, receipt.plugin_id, run);
-      log({ level: 'info', msg: 'started', plugin_id: receipt.plugin_id, version: receipt.version });
-    } catch (err) {
-      log({
-        level: 'error',
-        msg: 'could not start',
-        plugin_id: receipt.plugin_id,
-        error: (err as Error).message,
-      });
-    }
-  };
-  const repaired = await repairAndResume();
+  const repaired = await repairAndResume(opts.pluginsDir, run, log, state);
   const supervisor = new Supervisor(opts.pluginsDir, run, {
     intervalMs: opts.supervisorIntervalMs,
     heartbeats,
@@ -238,8 +168,8 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
     supervisor,
     logStreams,
     close: async () => {
-      closed = true;
-      clearTimeout(retry);
+      state.closed = true;
+      clearTimeout(state.retry);
       supervisor.stop();
       await liveness?.close();
       await logStreams.close();
@@ -250,4 +180,105 @@ export async function serveCoreService(opts: ServeOptions): Promise<RunningServi
       });
     },
   };
+}
+
+/** Plugin liveness over the broker (when there is one): listened to for as long as the service runs. */
+async function listenToBroker(run: RunOptions, log: Log): Promise<Liveness | undefined> {
+  const liveness = run.brokerUrl && !run.liveness ? new Liveness(run.brokerUrl, { log }).start() : undefined;
+  if (liveness) {
+    run.liveness = liveness;
+    log({ level: 'info', msg: 'broker', url: liveness.shownUrl });
+    await liveness.waitConnected(10_000);
+  }
+  return liveness;
+}
+
+/**
+ * The admin app and, on the same server, Socket.IO (plugin logs, as Magellon's client reads them,
+ * at /socket.io/), listening; answers the server and the URL it is reached at.
+ */
+async function startHttp(
+  opts: ServeOptions,
+  parts: Pick<ServiceConfig, 'token' | 'run' | 'events' | 'heartbeats' | 'health'> & {
+    log: Log;
+    logStreams: LogStreams;
+  },
+) {
+  const allowedHosts = servedHosts(opts.host ?? '127.0.0.1', opts.allowedHosts);
+  const app = createServiceApp({
+    pluginsDir: opts.pluginsDir,
+    hubs: opts.hubs,
+    sdkVersion: opts.sdkVersion,
+    allowedHosts,
+    allowedOrigins: opts.allowedOrigins,
+    timeouts: opts.timeouts,
+    ...parts,
+  });
+  const server = createAdaptorServer({ fetch: app.fetch });
+  const io = attachLogSocket(server as HttpServer, {
+    token: parts.token,
+    guard: requestGuard({ allowedHosts, allowedOrigins: opts.allowedOrigins }),
+    allowedOrigins: opts.allowedOrigins,
+    logStreams: parts.logStreams,
+    log: parts.log,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 8090, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return { server, io, url: `http://${host}:${addr.port}` };
+}
+
+/**
+ * Repairs what a crash left, then brings back what should run. A plugin whose lock still looks
+ * held (its holder may have died moments ago) is tried again once such a lock would be stale.
+ */
+async function repairAndResume(
+  pluginsDir: string,
+  run: RunOptions,
+  log: Log,
+  state: RepairState,
+): Promise<DoctorReport> {
+  const report = await doctor(pluginsDir, { isolation: run.isolation });
+  for (const r of report.removed)
+    log({ level: 'warn', msg: 'repaired after a crash', path: r.path, why: r.why });
+  for (const r of report.unreadable)
+    log({ level: 'warn', msg: 'unreadable record (left as it is)', path: r.path, why: r.why });
+  const busy = new Set(report.busy);
+  for (const receipt of listInstalled(pluginsDir)) {
+    if (busy.has(receipt.plugin_id)) continue;
+    await resume(pluginsDir, receipt, run, log);
+  }
+  state.repairing = busy.size > 0;
+  if (busy.size > 0 && !state.closed) {
+    log({
+      level: 'warn',
+      msg: 'an operation seems to be in progress; checking again soon',
+      plugins: [...busy],
+    });
+    state.retry = setTimeout(() => void repairAndResume(pluginsDir, run, log, state), LOCK_STALE_MS + 500);
+    state.retry.unref();
+  }
+  return report;
+}
+
+/** Starts an installed plugin again unless it was stopped by the operator or some replica runs. */
+async function resume(pluginsDir: string, receipt: Receipt, run: RunOptions, log: Log): Promise<void> {
+  try {
+    const rt = loadRuntime(pluginsDir, receipt.plugin_id, receipt.version, receipt.method ?? 'subprocess');
+    if (recordValue(readRunState(rt.home))?.desired === 'stopped') return;
+    const replicas = await backendFor(rt.entry.method).status(rt);
+    if (replicas.some((r) => r.state === 'running' || r.state === 'starting')) return;
+    await startPlugin(pluginsDir, receipt.plugin_id, run);
+    log({ level: 'info', msg: 'started', plugin_id: receipt.plugin_id, version: receipt.version });
+  } catch (err) {
+    log({
+      level: 'error',
+      msg: 'could not start',
+      plugin_id: receipt.plugin_id,
+      error: (err as Error).message,
+    });
+  }
 }

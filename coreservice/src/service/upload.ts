@@ -39,6 +39,7 @@ export async function receiveUpload(
         write(chunk.value);
       }
     } finally {
+      // the body is let go of, read to its end or not: a stream that refuses to cancel has ended
       await reader?.cancel().catch(() => {});
     }
     return { size, fields: {} };
