@@ -1,19 +1,15 @@
-import { DEFAULT_PER_PAGE, type LISTING_SORTS, MAX_PER_PAGE } from '../schema/api';
+import type { z } from 'zod';
+import { DEFAULT_PER_PAGE, type LISTING_SORTS, type listingQuerySchema, MAX_PER_PAGE } from '../schema/api';
 import type { IndexDocument, IndexPlugin } from '../schema/documents';
 
 export type ListingSort = (typeof LISTING_SORTS)[number] | `-${(typeof LISTING_SORTS)[number]}`;
 
-export interface ListingQuery {
-  category?: string;
-  tier?: string;
-  tag?: string;
-  /** Free text: every word must appear (case-insensitively) in id, name, description, author, category or tags. */
-  q?: string;
-  /** Default `plugin_id`; `-` prefix for descending. Ties are always broken by plugin_id. */
-  sort?: ListingSort;
-  page?: number;
-  per_page?: number;
-}
+/**
+ * A listing query as its schema reads it: filters (`q`: every word must appear, case-insensitively,
+ * in id, name, description, author, category or tags), `sort` (default `plugin_id`, `-` for
+ * descending, ties always broken by plugin_id), `page` and `per_page`.
+ */
+export type ListingQuery = z.output<typeof listingQuerySchema>;
 
 export interface ListingPage {
   items: IndexPlugin[];

@@ -50,8 +50,6 @@ export const listingQuerySchema = z.strictObject({
   page: intParam('page', 1, MAX_PAGE).optional(),
   per_page: intParam('per_page', 1, MAX_PER_PAGE).optional(),
 });
-export type ListingQueryInput = z.input<typeof listingQuerySchema>;
-export type ListingQueryParsed = z.output<typeof listingQuerySchema>;
 
 /** `GET /v1/plugins?…`: one page of the default listing (yanked-only plugins are left out, as in index.json). */
 export const listingPageSchema = z.strictObject({
