@@ -38,7 +38,7 @@ import { ZipFile } from 'yazl';
 import { freePort } from '../coreservice/src/runtime/process';
 import { archiveFileName } from '../packages/core/src';
 import { generateTufKeys, type TufTarget, writeTufRepository } from '../packages/core/src/node';
-import { hashZip, readZipEntry } from '../packages/core/src/node/zip';
+import { readArchive, readZipEntry } from '../packages/core/src/node/zip';
 import { useNativeCrc32ForYazl } from '../packages/core/src/node/zip/yazl-native-crc';
 import { TUF_METADATA_DIR } from '../packages/core/src/tuf-layout';
 import { type ArchiveRef, entryFacts, generateCatalog } from './generate-catalog';
@@ -90,7 +90,7 @@ function random(seed: number): () => number {
 async function readTemplate(): Promise<{ files: Array<[string, Buffer]>; manifest: string }> {
   const files: Array<[string, Buffer]> = [];
   let manifest = '';
-  for (const d of await hashZip(TEMPLATE)) {
+  for (const d of (await readArchive(TEMPLATE)).digests) {
     if (LEFT_OUT.test(d.name) || d.name === 'plugin.yaml') continue;
     const data = await readZipEntry(TEMPLATE, d.name, 1 << 20);
     if (d.name === 'manifest.yaml') manifest = data.toString('utf8');

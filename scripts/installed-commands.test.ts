@@ -6,7 +6,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
-import { hashZip, readManifest, readZipEntry } from '@magellon/hub-core/node';
+import { readManifest, readZipEntry } from '@magellon/hub-core/node';
+import { hashZip } from '@magellon/hub-core/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scratchDir, stopAllUnder } from '../coreservice/test/helpers';
 import { requireTool } from './require-tool';

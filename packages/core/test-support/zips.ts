@@ -5,8 +5,8 @@ import path from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { expect } from 'vitest';
 import yazl from 'yazl';
-import { ZipError, type ZipErrorCode } from './zip-error';
-import type { ZipLimits } from './zip-limits';
+import { ZipError, type ZipErrorCode } from '../src/node/zip/zip-error';
+import type { ZipLimits } from '../src/node/zip/zip-limits';
 
 /**
  * One entry for {@link buildZip}. Everything a hostile archive could lie about can be set:
