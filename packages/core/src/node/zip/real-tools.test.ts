@@ -11,12 +11,12 @@ import {
   hashZip,
   makeTempDir,
   type RawEntry,
+  requireTool,
   scanZip,
   sha256,
   withZip64End,
 } from '@magellon/hub-core/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireTool } from '../../../../../scripts/require-tool';
 import { packPlugin } from '../pack';
 
 /**
