@@ -5,12 +5,13 @@
 //
 // Scenarios: a 200 of /v1/plugins/<id>.json, a 304 revalidation of it, its gzip 200, and the
 // listing route (hub only; compared with nginx's static 200, since nginx has no listing).
+
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateCatalog } from './generate-catalog';
+import { generateCatalog } from '@magellon/hub-core/test-support';
 import { load } from './load';
 
 const PLUGINS = Number(process.env.BENCH_API_PLUGINS ?? 2000);

@@ -5,11 +5,12 @@
 //   npm run bench     (5,000 plugins × 5 versions; BENCH_PLUGINS / BENCH_VERSIONS / BENCH_ROUNDS to change)
 // Then, in-process, where a build's time goes (validate, render, write) and a write-floor: only
 // creating the same files, the disk's own cost.
+
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateCatalog } from './generate-catalog';
+import { generateCatalog } from '@magellon/hub-core/test-support';
 import { load } from './load';
 
 const PLUGINS = Number(process.env.BENCH_PLUGINS ?? 5000);

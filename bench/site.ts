@@ -3,11 +3,12 @@
 // /v1 documents: the other thing built from every entry), measured in the same run. Prints the
 // build time, the ratio, the pages written and the largest HTML page (the catalog page must stay
 // small however many plugins there are).   npm run bench:site
+
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateCatalog } from './generate-catalog';
+import { generateCatalog } from '@magellon/hub-core/test-support';
 import { load } from './load';
 
 const PLUGINS = Number(process.env.BENCH_SITE_PLUGINS ?? 2000);

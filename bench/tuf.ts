@@ -16,6 +16,7 @@
 //    doing refresh + getTargetInfo + downloadTarget of a random plugin's archive, against the
 //    unsigned path CoreService took before (its plugin document, the archive, sha256 compared),
 //    interleaved per install. The server is stopped by its PID.
+
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -32,6 +33,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
+import { type ArchiveRef, entryFacts, generateCatalog } from '@magellon/hub-core/test-support';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { Updater } from 'tuf-js';
 import { ZipFile } from 'yazl';
@@ -39,9 +41,8 @@ import { freePort } from '../coreservice/src/runtime/process';
 import { archiveFileName } from '../packages/core/src';
 import { TUF_METADATA_DIR } from '../packages/core/src/layout';
 import { generateTufKeys, type TufTarget, writeTufRepository } from '../packages/core/src/node';
-import { hashZip, readZipEntry } from '../packages/core/src/node/zip';
+import { readArchive, readZipEntry } from '../packages/core/src/node/zip';
 import { useNativeCrc32ForYazl } from '../packages/core/src/node/zip/yazl-native-crc';
-import { type ArchiveRef, entryFacts, generateCatalog } from './generate-catalog';
 import { load } from './load';
 
 // The 5,000 × 5 hub of the other benchmarks. The hub role spreads its targets over hash bins
@@ -90,7 +91,7 @@ function random(seed: number): () => number {
 async function readTemplate(): Promise<{ files: Array<[string, Buffer]>; manifest: string }> {
   const files: Array<[string, Buffer]> = [];
   let manifest = '';
-  for (const d of await hashZip(TEMPLATE)) {
+  for (const d of (await readArchive(TEMPLATE)).digests) {
     if (LEFT_OUT.test(d.name) || d.name === 'plugin.yaml') continue;
     const data = await readZipEntry(TEMPLATE, d.name, 1 << 20);
     if (d.name === 'manifest.yaml') manifest = data.toString('utf8');

@@ -4,14 +4,15 @@
 // for the catalog-wide rules but never re-checked or re-downloaded; the install smoke test of the
 // new version (a real coreservice install and health check) is included, and also shown without.
 //   npm run bench:verify     (BENCH_PLUGINS / BENCH_VERSIONS / BENCH_ROUNDS to change)
+
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateCatalog } from '@magellon/hub-core/test-support';
 import { archiveFileName, renderOwnersYaml } from '../packages/core/src';
 import { entryForArchive, renderEntryYaml } from '../packages/core/src/node';
 import { packRelease } from '../scripts/starter-catalog';
-import { generateCatalog } from './generate-catalog';
 import { load } from './load';
 
 const PLUGINS = Number(process.env.BENCH_PLUGINS ?? 5000);

@@ -3,9 +3,9 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { extractZip, loadCatalog, locateArchive } from '@magellon/hub-core/node';
+import { loadCatalog, locateArchive } from '@magellon/hub-core/node';
+import { extractZip, requireTool } from '@magellon/hub-core/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
-import { requireTool } from '../scripts/require-tool';
 
 const PLUGINS_DIR = join(import.meta.dirname, 'plugins');
 const CATALOG = join(import.meta.dirname, '..', 'catalog');

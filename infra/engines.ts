@@ -6,11 +6,12 @@
 // in one loud line (`SKIPPED: docker backend tests (why)`) and resolves to undefined, and under
 // HUB_REQUIRE_ALL=1 (CI) it throws instead. HUB_ENGINES_UNAVAILABLE=docker,slurm,rabbitmq (or `all`) makes an
 // engine unavailable on purpose, to exercise that path.
+
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { skipLoudly } from '../scripts/require-tool';
+import { skipLoudly } from '@magellon/hub-core/test-support';
 
 const INFRA = import.meta.dirname;
 const DOCKERD_SH = join(INFRA, 'docker', 'dockerd.sh');

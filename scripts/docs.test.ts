@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FINDING_CODES, renderFindingCodesDoc } from '@magellon/hub-core';
 import { describe, expect, it } from 'vitest';
-import { FINDING_CODES } from '../packages/core/src';
-import { renderFindingCodesDoc } from '../packages/core/src/finding-codes-doc';
 
 const DOCS = join(import.meta.dirname, '..', 'docs');
 

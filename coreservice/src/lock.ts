@@ -15,11 +15,8 @@ import { isAlive, processStart } from './runtime/proc';
 /** A lock not refreshed for this long belongs to a process that died (kill -9, power loss). */
 export const LOCK_STALE_MS = 10_000;
 
-/** The lock's paths; the id is checked first, so no path is ever built from something else. */
-const paths = lockPaths;
-
 /** The holder record file of a lock (doctor removes it with a stale lock). */
-export const holderFile = (pluginsDir: string, id: string) => paths(pluginsDir, id).holder;
+export const holderFile = (pluginsDir: string, id: string) => lockPaths(pluginsDir, id).holder;
 
 const lockOptions = (dir: string) => ({
   realpath: false,
@@ -32,7 +29,7 @@ const lockOptions = (dir: string) => ({
  * When the recorded holder of a lock is dead, ages the lock dir so proper-lockfile takes it for
  * stale now (its own takeover then decides between two racing successors).
  */
-function expireIfHolderDead(p: ReturnType<typeof paths>): void {
+function expireIfHolderDead(p: ReturnType<typeof lockPaths>): void {
   const holder = recordValue(readRecord(p.holder, holderSchema));
   if (!holder) return;
   if (isAlive(holder.pid, holder.pid_start)) return;
@@ -45,7 +42,7 @@ function expireIfHolderDead(p: ReturnType<typeof paths>): void {
 
 /** Whether a live operation holds the plugin's lock (a stale lock, or one whose holder is dead, is not held). */
 export async function isPluginLocked(pluginsDir: string, id: string): Promise<boolean> {
-  const p = paths(pluginsDir, id);
+  const p = lockPaths(pluginsDir, id);
   expireIfHolderDead(p);
   return lockfile.check(p.target, lockOptions(p.dir));
 }
@@ -55,7 +52,7 @@ export async function isPluginLocked(pluginsDir: string, id: string): Promise<bo
  * `busy` (HTTP 409, exit 3); other plugins proceed in parallel.
  */
 export async function withPluginLock<T>(pluginsDir: string, id: string, fn: () => Promise<T>): Promise<T> {
-  const p = paths(pluginsDir, id);
+  const p = lockPaths(pluginsDir, id);
   expireIfHolderDead(p);
   let release: () => Promise<void>;
   try {

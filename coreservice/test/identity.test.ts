@@ -1,10 +1,11 @@
 // Plugin uids are unique on the host, not per plugins dir: two CoreServices (or two test runs)
 // installing the same plugin must not share a uid, which would share its files and let one's
 // `kill -1` reach the other's processes. Against the real host-wide registry, as root.
+
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { skipLoudly } from '@magellon/hub-core/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
-import { skipLoudly } from '../../scripts/require-tool';
 import { installFromHub } from '../src/install';
 import { ensureIdentity, freeStaleClaims, readIdentity, releaseIdentity } from '../src/runtime/identity';
 import { asRoot, expectFailure, scratchDir } from './helpers';

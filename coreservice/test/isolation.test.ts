@@ -6,12 +6,13 @@
 // it wrote nothing outside its data dir, signalled nothing but itself, and could not forge a
 // heartbeat. As root the plugins run under uids of their own (`uid`); CoreService run as an
 // unprivileged user uses bubblewrap (`namespace`).
+
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { skipLoudly } from '@magellon/hub-core/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
-import { skipLoudly } from '../../scripts/require-tool';
 import { PLUGIN_UID_MAX, PLUGIN_UID_MIN } from '../src/runtime/identity';
 import { packVariant } from './fixtures';
 import { adminCall, repoHubForTests, scratchDir, stopAllUnder } from './helpers';

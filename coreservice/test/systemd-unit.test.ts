@@ -3,6 +3,7 @@
 // `systemd-analyze verify`; and, with a real `systemd --user` (infra/systemd/user-manager.sh),
 // systemd's own parser reading back the exact argv and environment, the restart policies with
 // processes that really exit, a stop that takes the whole cgroup, and the hardening in force.
+
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -19,9 +20,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { readManifest } from '@magellon/hub-core/node';
+import { requireTool } from '@magellon/hub-core/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUserManager, type UserManager } from '../../infra/systemd/manager';
-import { requireTool } from '../../scripts/require-tool';
 import {
   execLine,
   quoteExecArg,

@@ -16,8 +16,8 @@ import {
   signPluginVersions,
   writeHubBuild,
 } from '@magellon/hub-core/node';
+import { serveInProcess } from '@magellon/hub-functions/node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { serveInProcess } from '../../functions/node/serve';
 import { hubBinTargets, REPO } from '../../functions/test/harness';
 import type { Registry } from '../src/config';
 import { installFromHub, readReceipt } from '../src/install';

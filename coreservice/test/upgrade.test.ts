@@ -4,8 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildZip } from '@magellon/hub-core/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildZip } from '../../packages/core/src/node/zip/test-zips';
 import type { InstallError } from '../src/errors';
 import { installFromHub, readReceipt, uninstall } from '../src/install';
 import { pluginStatus } from '../src/lifecycle';

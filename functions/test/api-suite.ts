@@ -1,5 +1,5 @@
 // The request suite every API runtime must answer alike (see parity.test.ts), and the malformed
-// requests that must never get a 500 (see malformed.test.ts).
+// requests that must never get a 500 (see api.test.ts; parity.test.ts runs them too).
 
 export interface SuiteRequest {
   name: string;

@@ -1,7 +1,7 @@
 // The same requests against the Node server and the Worker in workerd: same status, same bytes,
 // same headers that matter to a client or a cache.
+import { skipLoudly } from '@magellon/hub-core/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { skipLoudly } from '../../scripts/require-tool';
 import { MALFORMED, WELL_FORMED } from './api-suite';
 import { buildRepoCatalog, rawRequest } from './harness';
 import { startNode, startWorker, type TestServer } from './servers';

@@ -20,7 +20,9 @@ export async function startNode(dir: string): Promise<TestServer> {
 
 /**
  * The Worker as `wrangler deploy` bundles it, run by real workerd (Miniflare) on 127.0.0.1 with a
- * local R2 bucket that `uploadBuild` fills through the R2 store, as `hub upload --r2` would.
+ * local R2 bucket that `uploadBuild` fills through the R2 binding store, with the same upload rules
+ * `hub upload --bucket <b> --endpoint https://<account>.r2.cloudflarestorage.com` applies over
+ * R2's S3 API.
  */
 export async function startWorker(dir: string): Promise<TestServer> {
   const scratch = mkdtempSync(join(tmpdir(), 'hub-worker-test-'));

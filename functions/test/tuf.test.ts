@@ -28,9 +28,9 @@ import {
   TufError,
   writeHubBuild,
 } from '@magellon/hub-core/node';
+import { skipLoudly } from '@magellon/hub-core/test-support';
 import { Updater } from 'tuf-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { skipLoudly } from '../../scripts/require-tool';
 import { hubBinTargets, REPO, rawRequest } from './harness';
 import { startNode, startWorker, type TestServer } from './servers';
 

@@ -1,11 +1,12 @@
 // The R2 driver inside real workerd (Miniflare with a local R2 bucket), driven through a test
 // Worker (r2-worker.ts) by a proxy that speaks the ObjectStore interface.
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { skipLoudly } from '@magellon/hub-core/test-support';
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
-import { skipLoudly } from '../../scripts/require-tool';
 import { type ObjectStore, type StoredObject, StoreError } from '../src/storage/store';
 import { describeStoreContract } from './storage-contract';
 

@@ -1,9 +1,10 @@
 // The real S3 endpoint for the tests: OpenStack Swift on 127.0.0.1, installed and started by
 // infra/swift/swift.sh. When it cannot be had, S3 tests skip with one loud line (under
 // HUB_REQUIRE_ALL=1, CI, they fail instead).
+
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { skipLoudly } from '../../scripts/require-tool';
+import { skipLoudly } from '@magellon/hub-core/test-support';
 
 export interface SwiftEndpoint {
   endpoint: string;

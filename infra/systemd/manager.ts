@@ -3,11 +3,12 @@
 // cannot run here it says so in one loud line (`SKIPPED: …`) and resolves to undefined; under
 // HUB_REQUIRE_ALL=1 (CI) it throws instead. HUB_ENGINES_UNAVAILABLE=systemd (or `all`) makes it
 // unavailable on purpose.
+
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { skipLoudly } from '../../scripts/require-tool';
+import { skipLoudly } from '@magellon/hub-core/test-support';
 
 const SCRIPT = join(import.meta.dirname, 'user-manager.sh');
 

@@ -2,18 +2,18 @@
 // driven in headless Chromium (Debian's, through playwright-core): search, filters in the URL,
 // plugin pages against the catalog, feeds and badges, accessibility (axe-core), screenshots at
 // phone and desktop widths, and a link check over every built page.
+
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
+import { FINDING_CODES } from '@magellon/hub-core';
+import { loadCatalog, locateArchive } from '@magellon/hub-core/node';
+import { generateCatalog, skipLoudly } from '@magellon/hub-core/test-support';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateCatalog } from '../../bench/generate-catalog';
-import { FINDING_CODES } from '../../packages/core/src';
-import { loadCatalog, locateArchive } from '../../packages/core/src/node';
-import { skipLoudly } from '../../scripts/require-tool';
 import { exactSize, humanSize } from '../src/lib/words';
 
 const REPO = join(import.meta.dirname, '..', '..');

@@ -13,7 +13,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PackError, packPlugin, readManifest, readZipEntry, scanZip } from '@magellon/hub-core/node';
+import { PackError, packPlugin, readManifest, readZipEntry } from '@magellon/hub-core/node';
+import { scanZip } from '@magellon/hub-core/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFixturePlugin } from './plugin-fixture';
 import { runHub } from './run-hub';

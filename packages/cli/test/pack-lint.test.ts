@@ -11,9 +11,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { hashZip, readManifest, readZipEntry } from '@magellon/hub-core/node';
+import { readManifest, readZipEntry } from '@magellon/hub-core/node';
+import { buildZip, hashZip, type RawEntry } from '@magellon/hub-core/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildZip, type RawEntry } from '../../core/src/node/zip/test-zips';
 import { PACKED_FILES, writeFixturePlugin } from './plugin-fixture';
 import { runHub } from './run-hub';
 

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TEMPLATE_PLACEHOLDERS } from '@magellon/hub-core/node';
+import { requireTool } from '@magellon/hub-core/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
-import { requireTool } from '../../../scripts/require-tool';
 import { HUB_BIN, REPO_ROOT, runHub } from './run-hub';
 
 const ROOT = mkdtempSync(join(tmpdir(), 'hub-scaffold-'));

@@ -3,13 +3,14 @@
 // file in /tmp), and only becomes healthy once that daemon runs, so a passing install proves the
 // daemon did start. After `hub verify` returns, no process of the PR may be alive and the report
 // must be what verify wrote.
+
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { skipLoudly } from '@magellon/hub-core/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
-import { skipLoudly } from '../../../scripts/require-tool';
 import { HUB_BIN, PrRepo } from '../../core/test/pr-repo';
 
 const out = mkdtempSync(join(tmpdir(), 'hub-verify-contained-'));

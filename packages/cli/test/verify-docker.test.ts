@@ -4,15 +4,16 @@
 // reach the host's 127.0.0.1 reaches nothing, and nothing of either (container, image, holder, a
 // process it left behind) outlives verify. Without an engine here the file is skipped after one
 // loud line (under HUB_REQUIRE_ALL=1 it fails instead).
+
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { skipLoudly } from '@magellon/hub-core/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installOnly } from '../../../coreservice/test/fixtures';
 import { type DockerEngine, startDocker } from '../../../infra/engines';
-import { skipLoudly } from '../../../scripts/require-tool';
 import { HUB_BIN, PrRepo } from '../../core/test/pr-repo';
 
 let engine: DockerEngine | undefined;

@@ -1,10 +1,10 @@
 // Feeds and badges are XML documents built from catalog text: whatever that text holds, each one
 // must stay well-formed, or feed readers and browsers refuse the whole document.
+
 import type { PluginDocument, PluginVersion } from '@magellon/hub-core';
+import { requireTool, xmlProblems } from '@magellon/hub-core/test-support';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { requireTool } from '../../../scripts/require-tool';
-import { xmlProblems } from '../../../scripts/xml-well-formed';
 import type { SitePlugin } from './catalog';
 import { atomFeed, badgeSvg } from './feeds';
 

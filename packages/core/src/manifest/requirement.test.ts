@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { skipLoudly } from '@magellon/hub-core/test-support';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { skipLoudly } from '../../../../scripts/require-tool';
 import { MARKER_VARIABLES, parseRequirement } from './requirement';
 
 const accepted = (s: string) => {

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildYazlZip, hashZip } from '@magellon/hub-core/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkCatalogArchives } from './check-archives';
 import { loadCatalog } from './load-catalog';
-import { hashZip, readZipEntry } from './zip';
-import { buildYazlZip } from './zip/test-zips';
+import { readZipEntry } from './zip';
 
 const STARTER = join(import.meta.dirname, '../../../../catalog');
 const ROOT = mkdtempSync(join(tmpdir(), 'hub-check-archives-'));

@@ -14,8 +14,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { generateCatalog } from '@magellon/hub-core/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateCatalog } from '../../../../bench/generate-catalog';
 import { BUNDLE_MANIFEST, bytesEtag } from '../layout';
 import { bundleManifestSchema } from '../schema/api';
 import { indexDocumentSchema, pluginDocumentSchema } from '../schema/documents';

@@ -1,7 +1,6 @@
+import { requireTool, xmlProblems } from '@magellon/hub-core/test-support';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { requireTool } from '../../../../scripts/require-tool';
-import { xmlProblems } from '../../../../scripts/xml-well-formed';
 import { xmlText } from './xml';
 
 const hasPython = requireTool('python3');

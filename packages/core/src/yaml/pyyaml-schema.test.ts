@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { skipLoudly } from '@magellon/hub-core/test-support';
 import { describe, expect, it } from 'vitest';
-import { skipLoudly } from '../../../../scripts/require-tool';
 import { parseYaml } from './parse-yaml';
 
 /** Plain scalars where YAML 1.1 (PyYAML) and YAML 1.2 (js-yaml's default) disagree, and some where they agree. */

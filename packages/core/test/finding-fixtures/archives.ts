@@ -2,13 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { baseCases, buildYazlZip, extractZip, layoutCases, nameCases } from '@magellon/hub-core/test-support';
 import type { Finding } from '../../src/findings';
 import { verifyArchive } from '../../src/node/archive/verify-archive';
-import { extractZip, readZipEntry, ZipError } from '../../src/node/zip';
-import { baseCases } from '../../src/node/zip/hostile-basic-cases';
-import { layoutCases } from '../../src/node/zip/hostile-layout-cases';
-import { nameCases } from '../../src/node/zip/hostile-name-cases';
-import { buildYazlZip } from '../../src/node/zip/test-zips';
+import { readZipEntry, ZipError } from '../../src/node/zip';
 import { catalogArchiveFixtures } from './catalog';
 import { type Fixture, type FixtureTable, STARTER, tempDir } from './fixture';
 

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { buildYazlZip, hashZip, makeTempDir } from '@magellon/hub-core/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packPlugin } from '../pack';
-import { hashZip, readZipEntry } from '../zip';
-import { buildYazlZip, makeTempDir } from '../zip/test-zips';
+import { readZipEntry } from '../zip';
 import { verifyArchive } from './verify-archive';
 
 let root: string;

@@ -1,9 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import {
+  buildYazlZip,
+  buildZip,
+  codeOf,
+  extractZip,
+  hashZip,
+  makeTempDir,
+  scanZip,
+  sha256,
+  writeTempZip,
+} from '@magellon/hub-core/test-support';
 import { afterEach, describe, expect, it } from 'vitest';
-import { extractZip, hashZip, scanZip, ZipError } from './index';
-import { buildYazlZip, buildZip, codeOf, makeTempDir, sha256, writeTempZip } from './test-zips';
+import { ZipError } from './index';
 
 const files = {
   'manifest.yaml': Buffer.from('id: demo\nversion: 1.0.0\n'),

@@ -2,9 +2,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { hashZip, makeTempDir, writeLargeStoredZip } from '@magellon/hub-core/test-support';
 import { afterAll, expect, it } from 'vitest';
-import { hashZip } from './index';
-import { makeTempDir, writeLargeStoredZip } from './test-zips';
 
 const MiB = 1024 * 1024;
 const ENTRY_BYTES = 64 * MiB;

@@ -1,11 +1,17 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import {
+  baseCases,
+  extractZip,
+  type HostileCase,
+  hashZip,
+  layoutCases,
+  makeTempDir,
+  nameCases,
+  scanZip,
+} from '@magellon/hub-core/test-support';
 import { afterEach, describe, expect, it } from 'vitest';
-import { baseCases } from './hostile-basic-cases';
-import { layoutCases } from './hostile-layout-cases';
-import { nameCases } from './hostile-name-cases';
-import { extractZip, hashZip, scanZip, ZipError } from './index';
-import { type HostileCase, makeTempDir } from './test-zips';
+import { ZipError } from './index';
 
 const cases: HostileCase[] = [...baseCases, ...layoutCases, ...nameCases];
 

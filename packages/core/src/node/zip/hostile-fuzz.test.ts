@@ -1,9 +1,9 @@
 import { access, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { buildYazlZip, extractZip, hashZip, makeTempDir, scanZip } from '@magellon/hub-core/test-support';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractZip, hashZip, scanZip, ZipError } from './index';
-import { buildYazlZip, makeTempDir } from './test-zips';
+import { ZipError } from './index';
 
 const SETTLE_MS = 5_000;
 

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
+import { buildYazlZip, buildZip, codeOf, writeTempZip } from '@magellon/hub-core/test-support';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readZipEntry } from './index';
-import { buildYazlZip, buildZip, codeOf, writeTempZip } from './test-zips';
 
 const manifest = Buffer.from('id: demo\nversion: 1.0.0\n');
 

@@ -3,19 +3,21 @@ import { randomBytes } from 'node:crypto';
 import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireTool } from '../../../../../scripts/require-tool';
-import { packPlugin } from '../pack';
-import { extractZip, hashZip, scanZip } from './index';
 import {
   buildYazlZip,
   buildZip,
   dataDescriptor,
+  extractZip,
+  hashZip,
   makeTempDir,
   type RawEntry,
+  requireTool,
+  scanZip,
   sha256,
   withZip64End,
-} from './test-zips';
+} from '@magellon/hub-core/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packPlugin } from '../pack';
 
 /**
  * Controls: archives written by the tools plugin authors really use must be accepted, and our reader

@@ -6,14 +6,19 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import {
+  baseCases,
+  buildYazlZip,
+  buildZip,
+  type HostileCase,
+  layoutCases,
+  makeTempDir,
+  nameCases,
+} from '@magellon/hub-core/test-support';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import yazl from 'yazl';
-import { baseCases } from './hostile-basic-cases';
-import { layoutCases } from './hostile-layout-cases';
-import { nameCases } from './hostile-name-cases';
 import { type Prefetched, readArchive, StreamingExtractor, ZipError } from './index';
-import { buildYazlZip, buildZip, type HostileCase, makeTempDir } from './test-zips';
 
 const cases: HostileCase[] = [...baseCases, ...layoutCases, ...nameCases];
 const dirs: string[] = [];

@@ -124,7 +124,29 @@ function fail(code: ZipErrorCode, file: string, detail: string, name?: Buffer): 
   return new ZipError(code, file, detail, name?.toString('utf8'));
 }
 
+/** The classic end of central directory record: where it starts and its 16/32-bit fields, some maybe zip64 marks. */
+interface ClassicEnd {
+  position: number;
+  count16: number;
+  size32: number;
+  offset32: number;
+}
+
+/**
+ * Finds the end records in three steps: the classic end record must end the file; without a zip64
+ * locator right before it, its own fields are the answer; with one, the zip64 end record it points to
+ * must sit exactly before the locator and agree with every classic field that is not a zip64 mark.
+ */
 async function readEndRecord(reader: ArchiveFile, file: string, limits: ZipLimits): Promise<EndRecord> {
+  const classic = await readClassicEnd(reader, file);
+  const locatorAt = classic.position - LOCATOR_BYTES;
+  const locator = locatorAt >= 0 ? await reader.bytes(locatorAt, LOCATOR_BYTES) : undefined;
+  if (locator?.readUInt32LE(0) !== ZIP64_LOCATOR_SIG) return classicOnly(classic, file, limits);
+  return readZip64End(reader, locator, locatorAt, classic, file, limits);
+}
+
+/** Step 1: the last end-record signature in the tail, which must end the file and describe one disk. */
+async function readClassicEnd(reader: ArchiveFile, file: string): Promise<ClassicEnd> {
   const tailLength = Math.min(reader.size, EOCD_BYTES + MAX_COMMENT_BYTES);
   const tailStart = reader.size - tailLength;
   const tail = await reader.bytes(tailStart, tailLength);
@@ -159,26 +181,42 @@ async function readEndRecord(reader: ArchiveFile, file: string, limits: ZipLimit
   ) {
     throw fail('zip.bad-directory', file, 'is a multi-disk (split) archive, which is not supported');
   }
-  const count16 = eocd.readUInt16LE(10);
-  const size32 = eocd.readUInt32LE(12);
-  const offset32 = eocd.readUInt32LE(16);
+  return {
+    position,
+    count16: eocd.readUInt16LE(10),
+    size32: eocd.readUInt32LE(12),
+    offset32: eocd.readUInt32LE(16),
+  };
+}
 
-  const locatorAt = position - LOCATOR_BYTES;
-  const locator = locatorAt >= 0 ? await reader.bytes(locatorAt, LOCATOR_BYTES) : undefined;
-  if (locator?.readUInt32LE(0) !== ZIP64_LOCATOR_SIG) {
-    if (count16 > limits.maxEntries) {
-      throw fail(
-        'zip.too-many-entries',
-        file,
-        `declares ${count16} entries, over the limit of ${limits.maxEntries}`,
-      );
-    }
-    if (count16 === U16_MARK || size32 === U32_MARK || offset32 === U32_MARK) {
-      throw fail('zip.bad-directory', file, 'has zip64 markers in its end record but no zip64 end record');
-    }
-    return { count: count16, directoryOffset: offset32, directorySize: size32, directoryEnd: position };
+/** Step 2a, no zip64 locator: the classic fields are final, so none may be a zip64 mark. */
+function classicOnly(
+  { position, count16, size32, offset32 }: ClassicEnd,
+  file: string,
+  limits: ZipLimits,
+): EndRecord {
+  if (count16 > limits.maxEntries) {
+    throw fail(
+      'zip.too-many-entries',
+      file,
+      `declares ${count16} entries, over the limit of ${limits.maxEntries}`,
+    );
   }
+  if (count16 === U16_MARK || size32 === U32_MARK || offset32 === U32_MARK) {
+    throw fail('zip.bad-directory', file, 'has zip64 markers in its end record but no zip64 end record');
+  }
+  return { count: count16, directoryOffset: offset32, directorySize: size32, directoryEnd: position };
+}
 
+/** Step 2b, a zip64 locator: its end record must be where it points, one disk, and agree with the classic one. */
+async function readZip64End(
+  reader: ArchiveFile,
+  locator: Buffer,
+  locatorAt: number,
+  { count16, size32, offset32 }: ClassicEnd,
+  file: string,
+  limits: ZipLimits,
+): Promise<EndRecord> {
   const zip64Offset = readU64(locator, 8);
   if (
     locator.readUInt32LE(4) !== 0 ||

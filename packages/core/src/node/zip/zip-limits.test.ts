@@ -4,9 +4,9 @@ import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
+import { buildZip, codeOf, extractZip, makeTempDir, scanZip } from '@magellon/hub-core/test-support';
 import { afterEach, describe, expect, it } from 'vitest';
-import { extractZip, readArchive, StreamingExtractor, scanZip } from './index';
-import { buildZip, codeOf, makeTempDir } from './test-zips';
+import { readArchive, StreamingExtractor } from './index';
 import { DEFAULT_ZIP_LIMITS, maxInflatedBytes, RATIO_CHECK_MIN_BYTES } from './zip-limits';
 
 const dirs: string[] = [];

@@ -1,5 +1,5 @@
-import type { HostileCase, RawEntry } from './test-zips';
-import { buildZip, UTF8_FLAG } from './test-zips';
+import type { HostileCase, RawEntry } from './zips';
+import { buildZip, UTF8_FLAG } from './zips';
 
 /** Names Windows cannot hold, names that collide after case folding, invisible characters. */
 

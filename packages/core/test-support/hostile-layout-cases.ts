@@ -11,7 +11,7 @@ import {
   type RawEntry,
   UTF8_FLAG,
   withZip64End,
-} from './test-zips';
+} from './zips';
 
 /**
  * Archives whose bytes mean different files to different readers (yauzl, Info-ZIP, Python's zipfile,

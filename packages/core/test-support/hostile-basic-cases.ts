@@ -1,5 +1,5 @@
 import { crc32, deflateRawSync } from 'node:zlib';
-import { buildZip, ENCRYPTED_FLAG, type HostileCase, type RawEntry, UTF8_FLAG } from './test-zips';
+import { buildZip, ENCRYPTED_FLAG, type HostileCase, type RawEntry, UTF8_FLAG } from './zips';
 
 /** Archives that escape, overwrite, exhaust or hide what they are; each refused with its own code. */
 const text = (s: string) => Buffer.from(s);
