@@ -1,7 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import type { Finding } from '@magellon/hub-core';
-import { catalogAt, findCatalogRoot, ioFinding } from '@magellon/hub-core/node';
-import { shownPath } from './errors';
+import { catalogAt, findCatalogRoot, ioFinding, shownPath } from '@magellon/hub-core/node';
 import { notADirectory, statPath } from './paths';
 
 /**

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { errorFinding } from '@magellon/hub-core/node';
 import { load } from 'js-yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
-import { errorFinding } from '../src/errors';
 import { writeFixturePlugin } from './plugin-fixture';
 import { type HubRun, runHub } from './run-hub';
 

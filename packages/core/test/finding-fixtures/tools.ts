@@ -9,10 +9,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { errorFinding, findingForError } from '../../../cli/src/errors';
 import type { Finding } from '../../src/findings';
 import { TEMPLATE_PLACEHOLDERS } from '../../src/manifest/template-placeholders';
-import { errnoOf, ioFinding } from '../../src/node/io-error';
+import { errnoOf, errorFinding, findingForError, ioFinding } from '../../src/node/io-error';
 import { lintDir, lintPlugin } from '../../src/node/lint';
 import { loadCatalog } from '../../src/node/load-catalog';
 import { PackError, packPlugin } from '../../src/node/pack';
