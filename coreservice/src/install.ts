@@ -209,6 +209,17 @@ interface Staged {
   origin: Pick<Receipt, 'sha256' | 'size_bytes' | 'registry'>;
 }
 
+/** The receipt of a verified archive about to be activated: what it is, where it came from, now. */
+function receiptFor(manifest: ArchiveManifest, origin: Staged['origin']) {
+  return {
+    plugin_id: manifest.plugin_id,
+    version: manifest.version,
+    archive_id: manifest.archive_id ?? '',
+    ...origin,
+    installed_at: new Date().toISOString(),
+  };
+}
+
 /** The name messages use for a source's archive. */
 const sourceLabel = (source: ArchiveSource) =>
   source.from === 'file' ? source.label : archiveFileName(source.resolved.pluginId, source.resolved.version);
@@ -308,13 +319,7 @@ export async function installVersionLocked(
       staging,
       files,
       manifest,
-      receipt: {
-        plugin_id: manifest.plugin_id,
-        version: manifest.version,
-        archive_id: manifest.archive_id ?? '',
-        ...origin,
-        installed_at: new Date().toISOString(),
-      },
+      receipt: receiptFor(manifest, origin),
       opts,
       replacing: ctx.replacing,
     });
@@ -544,13 +549,7 @@ export async function installFromFile(opts: {
         staging,
         files,
         manifest,
-        receipt: {
-          plugin_id: manifest.plugin_id,
-          version: manifest.version,
-          archive_id: manifest.archive_id ?? '',
-          ...origin,
-          installed_at: new Date().toISOString(),
-        },
+        receipt: receiptFor(manifest, origin),
         opts,
       });
     });
