@@ -13,6 +13,7 @@ import {
   type HubSource,
   MAX_URL_CHARS,
   noneMatch,
+  type Reply,
   resolveRoute,
   toResponse,
 } from '@magellon/hub-api';
@@ -91,6 +92,15 @@ function documentFastPath(source: HubSource): (req: IncomingMessage, res: Server
   };
 }
 
+/** Writes an error Reply (its body is bytes) straight to the socket. */
+function writeError(res: ServerResponse, reply: Reply): void {
+  res.writeHead(reply.status, reply.headers.flat());
+  res.end(reply.body);
+}
+
+/** The host of every request URL the app sees on Node. */
+const ORIGIN_HOST = 'hub.invalid';
+
 /**
  * The request handler: the built site under /plugins/ (when given), then the document fast path,
  * then the Hono app (createHubApp, the one the Worker runs) through @hono/node-server.
@@ -98,8 +108,7 @@ function documentFastPath(source: HubSource): (req: IncomingMessage, res: Server
 export function hubRequestListener(source: HubSource, opts: HubAppOptions & { siteDir?: string } = {}) {
   const app = createHubApp(source, opts);
   const viaHono = getRequestListener(app.fetch, {
-    // Requests without a Host header are answered like any other (the API ignores the host).
-    hostname: 'hub.invalid',
+    hostname: ORIGIN_HOST,
     // A target node-server cannot make a URL of is a JSON 400, as the API answers bad input.
     errorHandler: (err) =>
       toResponse(
@@ -120,6 +129,19 @@ export function hubRequestListener(source: HubSource, opts: HubAppOptions & { si
       if (pathname && site.serve(req.method ?? 'GET', pathname, res)) return;
     }
     if (fast(req, res)) return;
+    // The answer depends on the target alone: it is parsed as fetch's URL parses it (dot segments
+    // resolved, backslashes made slashes), so Node and workerd route alike, on a fixed origin (an
+    // odd Host header changes nothing); a target without its leading slash (`*`, absolute form) is
+    // a path like any other.
+    let url: URL;
+    try {
+      url = new URL(target.charCodeAt(0) === 47 ? target : `/${target}`, `http://${ORIGIN_HOST}`);
+    } catch {
+      writeError(res, errorReply(400, 'bad_request', 'the request target is not a valid URL'));
+      return;
+    }
+    req.url = url.pathname + url.search;
+    req.headers.host = ORIGIN_HOST;
     void viaHono(req, res);
   };
 }

@@ -116,8 +116,7 @@ export const API_ROUTES: ReadonlyArray<{ pattern: string; route: (segment: strin
 ];
 
 const lastSegment = (path: string) => path.slice(path.lastIndexOf('/') + 1);
-const nothingAt = (pathname: string) =>
-  `nothing at ${JSON.stringify(echo(pathname))}; see /v1/openapi.json`;
+const nothingAt = (pathname: string) => `nothing at ${JSON.stringify(echo(pathname))}; see /v1/openapi.json`;
 
 type RouteOf = (segment: string) => Route;
 let table: TrieRouter<RouteOf> | undefined;
@@ -216,8 +215,8 @@ export function failureReply(err: unknown): Reply {
 
 /**
  * The whole API: one Hono app over `source` (what the Worker runs, and `hub serve` through
- * @hono/node-server). Middleware, in order: a request target longer than MAX_URL_CHARS is a 400;
- * CORS (hono/cors) answers preflights; any method but GET and HEAD is a 405 with Allow. Hono answers
+ * @hono/node-server). In order: a request target longer than MAX_URL_CHARS is a 400; hono/cors
+ * answers preflights (OPTIONS); any other method but GET and HEAD is a 405 with Allow. Hono answers
  * HEAD from the GET routes with the body dropped; the handlers see `HEAD` and never read a body for
  * it (an archive's HEAD asks the store's `head`).
  *
@@ -229,21 +228,25 @@ export function createHubApp(source: HubSource, opts: HubAppOptions = {}): Hono 
   const listings = new ListingCache(opts.listingCacheSize ?? 512);
   const app = new Hono({ getPath: rawPath });
   app.use(async (c, next) => {
-    if (c.req.path.length + searchOf(c.req.url).length > MAX_URL_CHARS) {
-      return toResponse(
-        errorReply(400, 'bad_request', `the request target is longer than ${MAX_URL_CHARS} characters`),
-      );
-    }
-    if (c.req.method !== 'OPTIONS') return next();
-    // A preflight also says Allow and nosniff, and no Vary: its answer is the same whatever
-    // Access-Control-Request-Headers asks (hono/cors adds one for its allowHeaders).
-    c.header('allow', ALLOW);
-    c.header('x-content-type-options', 'nosniff');
-    await next();
-    c.res.headers.delete('vary');
+    if (c.req.path.length + searchOf(c.req.url).length <= MAX_URL_CHARS) return next();
+    return toResponse(
+      errorReply(400, 'bad_request', `the request target is longer than ${MAX_URL_CHARS} characters`),
+    );
   });
-  // Headers are given as one string each (hono/cors joins list items with "," and no space).
-  app.use(
+  // Preflights, whatever the path: hono/cors answers them (204). Every other answer already carries
+  // the CORS headers (COMMON_HEADERS in each Reply, which the Node fast path sends too), so the
+  // middleware does not wrap them again.
+  app.options(
+    '*',
+    async (c, next) => {
+      // Also Allow and nosniff, and no Vary: the answer is the same whatever
+      // Access-Control-Request-Headers asks (hono/cors adds a Vary for its allowHeaders).
+      c.header('allow', ALLOW);
+      c.header('x-content-type-options', 'nosniff');
+      await next();
+      c.res.headers.delete('vary');
+    },
+    // Each header is given as one string (hono/cors joins list items with "," and no space).
     cors({
       origin: '*',
       allowMethods: [ALLOW],
@@ -256,9 +259,12 @@ export function createHubApp(source: HubSource, opts: HubAppOptions = {}): Hono 
     const method = c.req.method;
     if (method === 'GET' || method === 'HEAD') return next();
     return toResponse(
-      errorReply(405, 'method_not_allowed', `${echo(method)} is not allowed; this API is read-only (GET, HEAD)`, [
-        ['allow', ALLOW],
-      ]),
+      errorReply(
+        405,
+        'method_not_allowed',
+        `${echo(method)} is not allowed; this API is read-only (GET, HEAD)`,
+        [['allow', ALLOW]],
+      ),
     );
   });
   const answer = async (c: Context, route: Route): Promise<Response> => {

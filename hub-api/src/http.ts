@@ -181,9 +181,10 @@ export function parseRange(header: string | null | undefined, size: number): Ran
 
 /** Turns a Reply into a Response; bodies go out as they are (already encoded), never re-encoded by workerd. */
 export function toResponse(reply: Reply): Response {
+  // Headers as a plain object: @hono/node-server writes one as it is, without building Headers.
   const init: ResponseInit & { encodeBody?: 'manual' } = {
     status: reply.status,
-    headers: reply.headers,
+    headers: Object.fromEntries(reply.headers),
     encodeBody: 'manual',
   };
   return new Response((reply.body ?? null) as ConstructorParameters<typeof Response>[0], init);
