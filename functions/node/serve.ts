@@ -40,45 +40,42 @@ export async function serveInProcess(opts: Omit<ServeOptions, 'workers'>): Promi
 
 const WORKER_ENV = 'HUB_SERVE_WORKER';
 
-/** Serves `dir` on host:port, from `workers` processes when more than one. */
-export async function serveBuildDir(opts: ServeOptions): Promise<ServingHub> {
-  if (opts.workers <= 1 || !opts.workerScript) {
-    const running = await serveInProcess(opts);
-    return { url: running.url, port: running.port, workers: 1, stop: () => running.close() };
-  }
-  // Load once here first: a broken bundle is one clear error, not N crashing workers.
-  loadBundleDir(opts.dir);
-  const { workerScript, log, ...shared } = opts;
-  cluster.setupPrimary({ exec: workerScript, args: [], silent: false });
-  let stopping = false;
-  let port = opts.port;
-  const forkOne = (): Promise<Worker> => {
-    // Every worker asks for the same port (even 0): the primary then shares one socket among them.
-    const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(shared) });
-    return new Promise((resolve, reject) => {
-      const failed = (code: number | null) =>
-        reject(new Error(`a server process exited (code ${code}) before it listened`));
-      worker.once('exit', failed);
-      worker.once('message', (m: { listening?: number; error?: string; code?: string }) => {
-        worker.off('exit', failed);
-        if (m.error) reject(Object.assign(new Error(m.error), { code: m.code }));
-        else {
-          port = m.listening ?? port;
-          resolve(worker);
-        }
-      });
+/** Forks one cluster worker serving `shared`; resolves with it and its port once it listens. */
+function forkServer(shared: Omit<ServeOptions, 'workers'>): Promise<{ worker: Worker; port?: number }> {
+  // Every worker asks for the same port (even 0): the primary then shares one socket among them.
+  const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(shared) });
+  return new Promise((resolve, reject) => {
+    const failed = (code: number | null) =>
+      reject(new Error(`a server process exited (code ${code}) before it listened`));
+    worker.once('exit', failed);
+    worker.once('message', (m: { listening?: number; error?: string; code?: string }) => {
+      worker.off('exit', failed);
+      if (m.error) reject(Object.assign(new Error(m.error), { code: m.code }));
+      else resolve({ worker, port: m.listening });
     });
-  };
-  const forks = Array.from({ length: opts.workers }, forkOne);
-  const started = await Promise.allSettled(forks);
-  const failure = started.find((r) => r.status === 'rejected');
-  if (failure) {
-    // One could not listen (port taken, bad address): none serves.
-    stopping = true;
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-    throw (failure as PromiseRejectedResult).reason;
-  }
-  const workers = new Set(started.map((r) => (r as PromiseFulfilledResult<Worker>).value));
+  });
+}
+
+/** Stops `worker` with SIGTERM (it lets its requests finish) and waits for it to exit. */
+function stopWorker(worker: Worker): Promise<void> {
+  return new Promise<void>((done) => {
+    if (worker.isDead()) return done();
+    worker.once('exit', () => done());
+    worker.process.kill('SIGTERM');
+  });
+}
+
+/**
+ * The running workers: one that exits while serving is replaced (at most 20 times, each said in
+ * the log); after `stop`, none is.
+ */
+function superviseWorkers(
+  started: Worker[],
+  shared: Omit<ServeOptions, 'workers'>,
+  log: ((line: string) => void) | undefined,
+): { size: number; stop(): Promise<void> } {
+  const workers = new Set(started);
+  let stopping = false;
   let restarts = 0;
   const watch = (w: Worker) =>
     w.once('exit', (code, signal) => {
@@ -89,34 +86,50 @@ export async function serveBuildDir(opts: ServeOptions): Promise<ServingHub> {
         log?.('server processes keep exiting; not restarting any more');
         return;
       }
-      forkOne().then(
-        (n) => {
-          workers.add(n);
-          watch(n);
+      forkServer(shared).then(
+        ({ worker }) => {
+          workers.add(worker);
+          watch(worker);
         },
         (err: Error) => log?.(`could not restart a server process: ${err.message}`),
       );
     });
   for (const w of workers) watch(w);
-  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   return {
-    url: `http://${host}:${port}`,
-    port,
-    workers: workers.size,
+    size: workers.size,
     stop: async () => {
       stopping = true;
-      await Promise.all(
-        [...workers].map(
-          (w) =>
-            new Promise<void>((done) => {
-              if (w.isDead()) return done();
-              w.once('exit', () => done());
-              w.process.kill('SIGTERM');
-            }),
-        ),
-      );
+      await Promise.all([...workers].map(stopWorker));
     },
   };
+}
+
+/** Serves `dir` on host:port, from `workers` processes when more than one. */
+export async function serveBuildDir(opts: ServeOptions): Promise<ServingHub> {
+  if (opts.workers <= 1 || !opts.workerScript) {
+    const running = await serveInProcess(opts);
+    return { url: running.url, port: running.port, workers: 1, stop: () => running.close() };
+  }
+  // Load once here first: a broken bundle is one clear error, not N crashing workers.
+  loadBundleDir(opts.dir);
+  const { workerScript, log, workers: count, ...shared } = opts;
+  cluster.setupPrimary({ exec: workerScript, args: [], silent: false });
+  const started = await Promise.allSettled(Array.from({ length: count }, () => forkServer(shared)));
+  const failure = started.find((r) => r.status === 'rejected');
+  if (failure) {
+    // One could not listen (port taken, bad address): none serves.
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    throw (failure as PromiseRejectedResult).reason;
+  }
+  const forks = started.map((r) => (r as PromiseFulfilledResult<{ worker: Worker; port?: number }>).value);
+  const port = forks.reduce((p, f) => f.port ?? p, opts.port);
+  const workers = superviseWorkers(
+    forks.map((f) => f.worker),
+    shared,
+    log,
+  );
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return { url: `http://${host}:${port}`, port, workers: workers.size, stop: workers.stop };
 }
 
 /** The body of a cluster worker process: serve, report the port, close on SIGTERM. */

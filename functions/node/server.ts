@@ -1,20 +1,21 @@
-// The hub API on Node: one http server running the handler the Hono app (and the Worker) runs,
-// writing its replies straight to the socket, with a fast path for prepared documents in memory.
+// The hub API on Node: one http server running the Hono app the Worker runs (createHubApp, through
+// @hono/node-server), with a from-memory fast path for prepared documents in front of it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { getRequestListener } from '@hono/node-server';
 import {
   chooseEncoding,
-  createHubHandler,
+  createHubApp,
   documentReply,
   errorReply,
+  failureReply,
   type HubAppOptions,
   type HubSource,
   MAX_URL_CHARS,
   noneMatch,
   type Reply,
   resolveRoute,
+  toResponse,
 } from '@magellon/hub-api';
 import { type BundleDocument, type Encoding, encodingEtags } from '@magellon/hub-core';
 import { isSiteTarget, siteFiles } from './site-files';
@@ -35,35 +36,17 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Writes a Reply: exactly its status and headers, and its body (bytes, or a stream piped with backpressure). */
-function writeReply(res: ServerResponse, method: string | undefined, reply: Reply): void {
-  res.writeHead(reply.status, reply.headers.flat());
-  const body = reply.body;
-  if (!body || method === 'HEAD') {
-    res.end();
-    if (body instanceof ReadableStream) void body.cancel();
-    return;
-  }
-  if (body instanceof Uint8Array) {
-    res.end(body);
-    return;
-  }
-  pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream), res).catch(() =>
-    res.destroy(),
-  );
-}
-
 /**
- * The request handler. A prepared document in memory is answered synchronously (the bytes and
- * headers were made at build time); everything else goes through the same handler the Hono app
- * (and so the Worker) uses, with its Reply written straight to the socket: no Request or Response
- * objects, no web streams for bytes already in memory. The rules are one set (http.ts, app.ts).
+ * The from-memory fast path: a prepared document (or its 304) answered synchronously with the
+ * bytes and headers made at build time, the very headers documentReply gives the Hono app, found
+ * with the app's own route table (resolveRoute). It saves the Request/Response round trip for the
+ * API's hottest answers (see README, bench:api). Returns false for anything else.
  */
-export function hubRequestListener(source: HubSource, opts: HubAppOptions & { siteDir?: string } = {}) {
-  const handler = createHubHandler(source, opts);
-  const site = opts.siteDir ? siteFiles(opts.siteDir) : undefined;
-  // Per document: its three ETags, and the header list of each answer (built once by documentReply,
-  // so they are the very headers the handler would send). Keyed with the ETag: a new bundle, new entries.
+function documentFastPath(source: HubSource): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const { documentSync, manifestSync } = source;
+  if (!documentSync || !manifestSync) return () => false;
+  // Per document: its three ETags, and the header list of each answer (built once by documentReply).
+  // Keyed with the ETag: a new bundle, new entries.
   const variants = new Map<string, string[]>();
   const heads = new Map<string, string[]>();
   const variantsOf = (path: string, etag: string) => {
@@ -84,57 +67,82 @@ export function hubRequestListener(source: HubSource, opts: HubAppOptions & { si
     }
     return h;
   };
-  const documentSync = source.documentSync;
-  const manifestSync = source.manifestSync;
+  return (req, res) => {
+    const target = req.url ?? '/';
+    const method = req.method;
+    if (
+      (method !== 'GET' && method !== 'HEAD') ||
+      target.length > MAX_URL_CHARS ||
+      target.includes('?') ||
+      target.charCodeAt(0) !== 47
+    )
+      return false;
+    const route = resolveRoute(target);
+    if (route.kind !== 'document') return false;
+    const doc = manifestSync().documents[route.path];
+    if (!doc) return false;
+    const encoding = chooseEncoding(req.headers['accept-encoding']);
+    const inm = req.headers['if-none-match'];
+    const fresh = inm !== undefined && noneMatch(inm, variantsOf(route.path, doc.etag));
+    const body = fresh || method === 'HEAD' ? undefined : documentSync(route.path, encoding);
+    if (!fresh && method !== 'HEAD' && !body) return false;
+    res.writeHead(fresh ? 304 : 200, headersFor(route.path, doc, encoding, fresh));
+    res.end(body);
+    return true;
+  };
+}
+
+/** Writes an error Reply (its body is bytes) straight to the socket. */
+function writeError(res: ServerResponse, reply: Reply): void {
+  res.writeHead(reply.status, reply.headers.flat());
+  res.end(reply.body);
+}
+
+/** The host of every request URL the app sees on Node. */
+const ORIGIN_HOST = 'hub.invalid';
+
+/**
+ * The request handler: the built site under /plugins/ (when given), then the document fast path,
+ * then the Hono app (createHubApp, the one the Worker runs) through @hono/node-server.
+ */
+export function hubRequestListener(source: HubSource, opts: HubAppOptions & { siteDir?: string } = {}) {
+  const app = createHubApp(source, opts);
+  const viaHono = getRequestListener(app.fetch, {
+    hostname: ORIGIN_HOST,
+    // A target node-server cannot make a URL of is a JSON 400, as the API answers bad input.
+    errorHandler: (err) =>
+      toResponse(
+        (err as Error).name === 'RequestError'
+          ? errorReply(400, 'bad_request', 'the request target is not a valid URL')
+          : failureReply(err),
+      ),
+  });
+  const site = opts.siteDir ? siteFiles(opts.siteDir) : undefined;
+  const fast = documentFastPath(source);
   return (req: IncomingMessage, res: ServerResponse) => {
     const target = req.url ?? '/';
-    const method = req.method ?? 'GET';
     if (site && target.length <= MAX_URL_CHARS && isSiteTarget(target)) {
       let pathname: string | undefined;
       try {
         pathname = new URL(target, 'http://hub.invalid').pathname;
       } catch {}
-      if (pathname && site.serve(method, pathname, res)) return;
+      if (pathname && site.serve(req.method ?? 'GET', pathname, res)) return;
     }
-    if (
-      documentSync &&
-      manifestSync &&
-      (method === 'GET' || method === 'HEAD') &&
-      target.length <= MAX_URL_CHARS &&
-      !target.includes('?')
-    ) {
-      const route = resolveRoute(target);
-      if (route.kind === 'document') {
-        const doc = manifestSync().documents[route.path];
-        if (doc) {
-          const encoding = chooseEncoding(req.headers['accept-encoding']);
-          const inm = req.headers['if-none-match'];
-          const fresh = inm !== undefined && noneMatch(inm, variantsOf(route.path, doc.etag));
-          const body = fresh || method === 'HEAD' ? undefined : documentSync(route.path, encoding);
-          if (fresh || method === 'HEAD' || body) {
-            res.writeHead(fresh ? 304 : 200, headersFor(route.path, doc, encoding, fresh));
-            res.end(body);
-            return;
-          }
-        }
-      }
-    }
+    if (fast(req, res)) return;
+    // The answer depends on the target alone: it is parsed as fetch's URL parses it (dot segments
+    // resolved, backslashes made slashes), so Node and workerd route alike, on a fixed origin (an
+    // odd Host header changes nothing); a target without its leading slash (`*`, absolute form) is
+    // a path like any other.
     let url: URL;
     try {
-      // Parsed as fetch's URL parses it (dot segments resolved), so Node and workerd route alike.
-      url = new URL(target.startsWith('/') ? target : `/${target}`, 'http://hub.invalid');
+      url = new URL(target.charCodeAt(0) === 47 ? target : `/${target}`, `http://${ORIGIN_HOST}`);
     } catch {
-      writeReply(res, method, errorReply(400, 'bad_request', 'the request target is not a valid URL'));
+      writeError(res, errorReply(400, 'bad_request', 'the request target is not a valid URL'));
       return;
     }
-    const header = (name: string) => {
-      const v = req.headers[name];
-      return Array.isArray(v) ? v.join(', ') : v;
-    };
-    handler.reply(method, url, header).then(
-      (reply) => writeReply(res, method, reply),
-      () => writeReply(res, method, errorReply(500, 'internal', 'internal error; the hub logged it')),
-    );
+    req.url = url.pathname + url.search;
+    req.headers.host = ORIGIN_HOST;
+    void viaHono(req, res);
   };
 }
 

@@ -1,6 +1,7 @@
 // What a client of the /v1 API sees, on the Node server (parity.test.ts shows the Worker is the same).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import {
@@ -265,6 +266,67 @@ describe('malformed requests', () => {
       '/.hub-build',
     ]) {
       expect((await get(target)).status, target).toBe(404);
+    }
+  });
+});
+
+/** Sends `text` as it is on one connection and returns all the server wrote back. */
+function rawExchange(base: string, text: string): Promise<string> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname);
+    let out = '';
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer in 10 s')));
+    socket.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+    });
+    socket.on('close', () => resolve(out));
+    socket.on('error', reject);
+    socket.end(text);
+  });
+}
+
+describe('the Node server', () => {
+  const statusOf = (answer: string) => answer.slice(0, answer.indexOf('\r\n'));
+  const bodyOf = (answer: string) => answer.slice(answer.indexOf('\r\n\r\n') + 4);
+
+  it('answers a request Node cannot parse with a JSON 400 or 431', async () => {
+    const garbage = await rawExchange(node.url, 'NOT HTTP AT ALL\r\n\r\n');
+    expect(statusOf(garbage)).toBe('HTTP/1.1 400 Bad Request');
+    expect(apiErrorSchema.parse(JSON.parse(bodyOf(garbage))).error.code).toBe('bad_request');
+    const huge = await rawExchange(
+      node.url,
+      `GET /v1/index.json HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`,
+    );
+    expect(statusOf(huge)).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+    expect(JSON.parse(bodyOf(huge)).error.message).toBe('the request headers are too large');
+  });
+
+  it('answers by the target alone: any Host header or none, `*`, backslashes and dot segments as fetch parses them', async () => {
+    const index = readFileSync(join(build.dir, 'v1', 'index.json'), 'latin1');
+    for (const host of ['Host: a b', 'Host: [::1', '']) {
+      const got = await rawExchange(
+        node.url,
+        `GET /v1/index.json HTTP/1.1\r\n${host ? `${host}\r\n` : ''}Connection: close\r\n\r\n`,
+      );
+      expect(statusOf(got), host).toBe(host ? 'HTTP/1.1 200 OK' : 'HTTP/1.1 400 Bad Request');
+      if (host) expect(bodyOf(got)).toBe(index);
+    }
+    const old = await rawExchange(node.url, 'GET /healthz HTTP/1.0\r\n\r\n');
+    expect(statusOf(old)).toBe('HTTP/1.1 200 OK');
+    expect(bodyOf(old)).toBe('{"status":"ok"}\n');
+    const star = await rawExchange(node.url, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(statusOf(star)).toBe('HTTP/1.1 204 No Content');
+    expect(star.toLowerCase()).toContain('\r\naccess-control-allow-methods: get, head, options\r\n');
+    for (const target of ['/assets\\..\\hub-bundle.json', '/v1/plugins/../../hub-bundle.json']) {
+      const got = await rawExchange(
+        node.url,
+        `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+      );
+      expect(statusOf(got), target).toBe('HTTP/1.1 404 Not Found');
+      expect(JSON.parse(bodyOf(got)).error.message, target).toBe(
+        'nothing at "/hub-bundle.json"; see /v1/openapi.json',
+      );
     }
   });
 });

@@ -1,11 +1,16 @@
-// The /v1 hub API as one Hono app. Runtime-free: the Node server and the Cloudflare Worker both
-// serve exactly this app, over a HubSource (see source.ts).
+// The /v1 hub API as one Hono app. Runtime-free: the Node server (through @hono/node-server) and
+// the Cloudflare Worker both run exactly this app, over a HubSource (see source.ts).
+//
+// Hono routes one pattern per API shape (API_ROUTES); the rules of each answer (ETags, encodings,
+// ranges, errors) are the Reply builders of http.ts, which the handlers turn into Responses.
 import {
+  ARCHIVES_DIR,
   archiveEtag,
   archiveKey,
   type BundleManifest,
   bytesEtag,
   CATEGORIES_DOCUMENT,
+  CATEGORY_DOCUMENTS_DIR,
   categoryDocumentPath,
   DOCUMENT_SCHEMA_VERSION,
   documentSubject,
@@ -15,15 +20,22 @@ import {
   listingQuerySchema,
   listPlugins,
   OPENAPI_DOCUMENT,
+  PLUGIN_DOCUMENTS_DIR,
   pluginDocumentPath,
   serializeDocument,
   TUF_METADATA_DIR,
   TUF_METADATA_FILE,
 } from '@magellon/hub-core';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
+import { cors } from 'hono/cors';
+import { TrieRouter } from 'hono/router/trie-router';
 import {
+  ALLOW,
   ARCHIVE_CACHE,
   COMMON_HEADERS,
+  CORS_ALLOW_HEADERS,
+  CORS_EXPOSE_HEADERS,
+  CORS_MAX_AGE,
   DOCUMENT_CACHE,
   documentReply,
   echo,
@@ -51,58 +63,75 @@ const SLUG = /^[a-z0-9._-]{1,100}$/;
 const ARCHIVE_FILE = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,199}$/;
 const isSlug = (s: string) => SLUG.test(s) && s !== '.' && s !== '..';
 
+const document = (path: string): Route => ({ kind: 'document', path });
+const LISTING: Route = { kind: 'listing' };
+const HEALTH_ROUTE: Route = { kind: 'health' };
+
+function pluginRoute(segment: string): Route {
+  const id = /^([^/]+?)(\.json)?$/.exec(segment)![1]!;
+  return isSlug(id)
+    ? document(pluginDocumentPath(id))
+    : { kind: 'none', message: `no plugin ${JSON.stringify(echo(id))}: plugin ids are lowercase slugs` };
+}
+
+function categoryRoute(segment: string): Route {
+  const slug = /^([^/]+?)(\.json)?$/.exec(segment)![1]!;
+  return isSlug(slug)
+    ? document(categoryDocumentPath(slug))
+    : { kind: 'none', message: `no category ${JSON.stringify(echo(slug))}: categories are lowercase slugs` };
+}
+
 /**
- * Maps a raw (still percent-encoded) path to what it asks for. Ids and file names are plain
- * characters, so any `%` escape, empty segment or dot segment simply names nothing: an encoded
- * slash or `..` can never reach a document or the store.
+ * Every shape the API answers: a Hono path pattern (matched against the raw, still percent-encoded
+ * path) and what a path of that shape asks for, from its last segment. The app registers exactly
+ * these; resolveRoute matches the same table. Ids and file names are plain characters, so any `%`
+ * escape or dot segment in a segment names nothing: an encoded slash or `..` never reaches a
+ * document or the store.
+ */
+export const API_ROUTES: ReadonlyArray<{ pattern: string; route: (segment: string) => Route }> = [
+  { pattern: '/healthz', route: () => HEALTH_ROUTE },
+  { pattern: `/${INDEX_DOCUMENT}`, route: () => document(INDEX_DOCUMENT) },
+  { pattern: `/${CATEGORIES_DOCUMENT}`, route: () => document(CATEGORIES_DOCUMENT) },
+  { pattern: `/${OPENAPI_DOCUMENT}`, route: () => document(OPENAPI_DOCUMENT) },
+  { pattern: `/${CATEGORY_DOCUMENTS_DIR}`, route: () => document(CATEGORIES_DOCUMENT) },
+  { pattern: `/${CATEGORY_DOCUMENTS_DIR}/`, route: () => document(CATEGORIES_DOCUMENT) },
+  { pattern: `/${CATEGORY_DOCUMENTS_DIR}/:slug`, route: categoryRoute },
+  { pattern: `/${PLUGIN_DOCUMENTS_DIR}`, route: () => LISTING },
+  { pattern: `/${PLUGIN_DOCUMENTS_DIR}/`, route: () => LISTING },
+  { pattern: `/${PLUGIN_DOCUMENTS_DIR}/:id`, route: pluginRoute },
+  {
+    pattern: `/${ARCHIVES_DIR}/:file`,
+    route: (file) =>
+      ARCHIVE_FILE.test(file)
+        ? { kind: 'archive', key: archiveKey(file), file }
+        : { kind: 'none', message: `no archive ${JSON.stringify(echo(file))}` },
+  },
+  {
+    pattern: `/${TUF_METADATA_DIR}/:file`,
+    route: (file) =>
+      TUF_METADATA_FILE.test(file)
+        ? { kind: 'tuf', key: `${TUF_METADATA_DIR}/${file}`, file }
+        : { kind: 'none', message: `no TUF metadata ${JSON.stringify(echo(file))}` },
+  },
+];
+
+const lastSegment = (path: string) => path.slice(path.lastIndexOf('/') + 1);
+const nothingAt = (pathname: string) => `nothing at ${JSON.stringify(echo(pathname))}; see /v1/openapi.json`;
+
+type RouteOf = (segment: string) => Route;
+let table: TrieRouter<RouteOf> | undefined;
+
+/**
+ * Maps a raw (still percent-encoded) path to what it asks for, with a Hono router over API_ROUTES:
+ * the same answer the app's routing gives (the Node fast path and `hub mirror` use it).
  */
 export function resolveRoute(pathname: string): Route {
-  switch (pathname) {
-    case '/healthz':
-      return { kind: 'health' };
-    case `/${INDEX_DOCUMENT}`:
-    case `/${CATEGORIES_DOCUMENT}`:
-    case `/${OPENAPI_DOCUMENT}`:
-      return { kind: 'document', path: pathname.slice(1) };
-    case '/v1/categories':
-    case '/v1/categories/':
-      return { kind: 'document', path: CATEGORIES_DOCUMENT };
-    case '/v1/plugins':
-    case '/v1/plugins/':
-      return { kind: 'listing' };
+  if (!table) {
+    table = new TrieRouter<RouteOf>();
+    for (const r of API_ROUTES) table.add('GET', r.pattern, r.route);
   }
-  const plugin = /^\/v1\/plugins\/([^/]+?)(\.json)?$/.exec(pathname);
-  if (plugin) {
-    const id = plugin[1]!;
-    return isSlug(id)
-      ? { kind: 'document', path: pluginDocumentPath(id) }
-      : { kind: 'none', message: `no plugin ${JSON.stringify(echo(id))}: plugin ids are lowercase slugs` };
-  }
-  const category = /^\/v1\/categories\/([^/]+?)(\.json)?$/.exec(pathname);
-  if (category) {
-    const slug = category[1]!;
-    return isSlug(slug)
-      ? { kind: 'document', path: categoryDocumentPath(slug) }
-      : {
-          kind: 'none',
-          message: `no category ${JSON.stringify(echo(slug))}: categories are lowercase slugs`,
-        };
-  }
-  const archive = /^\/assets\/plugins\/([^/]+)$/.exec(pathname);
-  if (archive) {
-    const file = archive[1]!;
-    return ARCHIVE_FILE.test(file)
-      ? { kind: 'archive', key: archiveKey(file), file }
-      : { kind: 'none', message: `no archive ${JSON.stringify(echo(file))}` };
-  }
-  const tuf = /^\/tuf\/metadata\/([^/]+)$/.exec(pathname);
-  if (tuf) {
-    const file = tuf[1]!;
-    return TUF_METADATA_FILE.test(file)
-      ? { kind: 'tuf', key: `${TUF_METADATA_DIR}/${file}`, file }
-      : { kind: 'none', message: `no TUF metadata ${JSON.stringify(echo(file))}` };
-  }
-  return { kind: 'none', message: `nothing at ${JSON.stringify(echo(pathname))}; see /v1/openapi.json` };
+  const hit = table.match('GET', pathname)[0][0];
+  return hit ? hit[0](lastSegment(pathname)) : { kind: 'none', message: nothingAt(pathname) };
 }
 
 /** The document-not-found message for a path the manifest does not list. */
@@ -122,124 +151,181 @@ export interface HubAppOptions {
   listingCacheSize?: number;
 }
 
-const ALLOW = 'GET, HEAD, OPTIONS';
+/** How a request reads its headers. */
+export type HeaderLookup = (name: string) => string | null | undefined;
 
-/** The answer to a request the app can give without the source, or undefined. */
-export function preflight(method: string, url: string): Reply | undefined {
-  if (url.length > MAX_URL_CHARS) {
-    return errorReply(400, 'bad_request', `the request target is longer than ${MAX_URL_CHARS} characters`);
-  }
-  if (method === 'OPTIONS') {
-    return {
-      status: 204,
-      headers: [
-        ['access-control-allow-methods', ALLOW],
-        ['access-control-allow-headers', 'If-None-Match, Range, If-Range, Accept-Encoding'],
-        ['access-control-max-age', '86400'],
-        ['allow', ALLOW],
-        ...COMMON_HEADERS,
-      ],
-    };
-  }
-  if (method !== 'GET' && method !== 'HEAD') {
-    return errorReply(
-      405,
-      'method_not_allowed',
-      `${echo(method)} is not allowed; this API is read-only (GET, HEAD)`,
-      [['allow', ALLOW]],
-    );
-  }
-  return undefined;
+/** What one route handler gets: the method (HEAD stays HEAD), the query string and the headers. */
+interface Ask {
+  method: string;
+  /** `?…` as URL.search gives it ('' for none or a bare `?`). */
+  search: string;
+  header: HeaderLookup;
+}
+
+/**
+ * The path Hono routes on: the raw pathname of the request URL, never percent-decoded (Hono's
+ * default decodes it, which would turn `%2e%2e` into `..` and `%2F` into `/`).
+ */
+export function rawPath(request: Request): string {
+  const url = request.url;
+  const start = url.indexOf('/', url.indexOf(':') + 3);
+  if (start === -1) return '/';
+  let end = start;
+  while (end < url.length && url.charCodeAt(end) !== 63 && url.charCodeAt(end) !== 35) end++;
+  return url.slice(start, end);
+}
+
+/** The query string of a request URL as URL.search gives it. */
+function searchOf(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return '';
+  const hash = url.indexOf('#', q);
+  const search = hash === -1 ? url.slice(q) : url.slice(q, hash);
+  return search === '?' ? '' : search;
 }
 
 const HEALTH = new TextEncoder().encode('{"status":"ok"}\n');
 
-/** How a request reads its headers (Request.headers.get, or Node's IncomingMessage headers). */
-export type HeaderLookup = (name: string) => string | null | undefined;
-
-/** The request-to-reply function under both runtimes' adapters. */
-export interface HubHandler {
-  /** The answer for one request: `url` is parsed (dot segments resolved, as fetch's URL does). */
-  reply(method: string, url: URL, header: HeaderLookup): Promise<Reply>;
-}
-
-/** Every answer of the API as a Reply; errors the store raises become JSON errors, never a throw. */
-export function createHubHandler(source: HubSource, opts: HubAppOptions = {}): HubHandler {
-  const listings = new ListingCache(opts.listingCacheSize ?? 512);
-  const route = async (method: string, url: URL, header: HeaderLookup): Promise<Reply> => {
-    const early = preflight(method, url.pathname + url.search);
-    if (early) return early;
-    const to = resolveRoute(url.pathname);
-    switch (to.kind) {
-      case 'health':
-        return {
-          status: 200,
-          headers: [
-            ['content-type', JSON_TYPE],
-            ['content-length', String(HEALTH.length)],
-            ['cache-control', 'no-store'],
-            ...COMMON_HEADERS,
-          ],
-          body: method === 'HEAD' ? undefined : HEALTH,
-        };
-      case 'none':
-        return errorReply(404, 'not_found', to.message);
-      case 'document': {
-        if (url.search !== '')
-          return errorReply(400, 'bad_request', 'this document takes no query parameters');
-        const manifest = await source.manifest();
-        const doc = manifest.documents[to.path];
-        if (!doc) return errorReply(404, 'not_found', missingDocument(to.path));
-        const { reply, encoding, withBody } = documentReply(
-          doc,
-          method,
-          header('accept-encoding'),
-          header('if-none-match'),
-        );
-        if (withBody) {
-          const body = await source.document(to.path, encoding);
-          if (!body) return errorReply(503, 'unavailable', `${to.path} is listed but could not be read`);
-          reply.body = body;
-        }
-        return reply;
-      }
-      case 'listing':
-        return listingReply(url, method, header, source, listings);
-      case 'archive':
-        return archiveReply(to, method, header, await source.manifest(), source, opts);
-      case 'tuf':
-        return tufReply(to, method, source);
-    }
-  };
+function healthReply(method: string): Reply {
   return {
-    reply: async (method, url, header) => {
-      try {
-        return await route(method, url, header);
-      } catch (err) {
-        if (err instanceof StoreError) {
-          const status = err.code === 'bad-key' ? 404 : 503;
-          return errorReply(
-            status,
-            status === 404 ? 'not_found' : 'unavailable',
-            `the hub's store failed: ${err.message}`,
-          );
-        }
-        console.error('hub api: internal error', err);
-        return errorReply(500, 'internal', 'internal error; the hub logged it');
-      }
-    },
+    status: 200,
+    headers: [
+      ['content-type', JSON_TYPE],
+      ['content-length', String(HEALTH.length)],
+      ['cache-control', 'no-store'],
+      ...COMMON_HEADERS,
+    ],
+    body: method === 'HEAD' ? undefined : HEALTH,
   };
 }
 
-/** The whole API: one Hono app over `source` (what the Worker runs; the Node server shares its handler). */
+/** What an error thrown while answering becomes: a store's failure is a 404 or 503, anything else a logged 500. */
+export function failureReply(err: unknown): Reply {
+  if (err instanceof StoreError) {
+    const status = err.code === 'bad-key' ? 404 : 503;
+    return errorReply(
+      status,
+      status === 404 ? 'not_found' : 'unavailable',
+      `the hub's store failed: ${err.message}`,
+    );
+  }
+  console.error('hub api: internal error', err);
+  return errorReply(500, 'internal', 'internal error; the hub logged it');
+}
+
+/**
+ * The whole API: one Hono app over `source` (what the Worker runs, and `hub serve` through
+ * @hono/node-server). In order: a request target longer than MAX_URL_CHARS is a 400; hono/cors
+ * answers preflights (OPTIONS); any other method but GET and HEAD is a 405 with Allow. Hono answers
+ * HEAD from the GET routes with the body dropped; the handlers see `HEAD` and never read a body for
+ * it (an archive's HEAD asks the store's `head`).
+ *
+ * hono/etag does not fit: the documents' ETags are made at build time, one per encoding, and
+ * revalidation must match any of them (documentReply); hashing each response again would give
+ * other ETags than the Node fast path, `hub mirror` and the TUF targets see.
+ */
 export function createHubApp(source: HubSource, opts: HubAppOptions = {}): Hono {
-  const handler = createHubHandler(source, opts);
-  const app = new Hono();
-  app.all('*', async (c) => {
-    const req = c.req.raw;
-    return toResponse(await handler.reply(req.method, new URL(req.url), (name) => req.headers.get(name)));
+  const listings = new ListingCache(opts.listingCacheSize ?? 512);
+  const app = new Hono({ getPath: rawPath });
+  app.use(async (c, next) => {
+    if (c.req.path.length + searchOf(c.req.url).length <= MAX_URL_CHARS) return next();
+    return toResponse(
+      errorReply(400, 'bad_request', `the request target is longer than ${MAX_URL_CHARS} characters`),
+    );
   });
+  // Preflights, whatever the path: hono/cors answers them (204). Every other answer already carries
+  // the CORS headers (COMMON_HEADERS in each Reply, which the Node fast path sends too), so the
+  // middleware does not wrap them again.
+  app.options(
+    '*',
+    async (c, next) => {
+      // Also Allow and nosniff, and no Vary: the answer is the same whatever
+      // Access-Control-Request-Headers asks (hono/cors adds a Vary for its allowHeaders).
+      c.header('allow', ALLOW);
+      c.header('x-content-type-options', 'nosniff');
+      await next();
+      c.res.headers.delete('vary');
+    },
+    // Each header is given as one string (hono/cors joins list items with "," and no space).
+    cors({
+      origin: '*',
+      allowMethods: [ALLOW],
+      allowHeaders: [CORS_ALLOW_HEADERS],
+      exposeHeaders: [CORS_EXPOSE_HEADERS],
+      maxAge: CORS_MAX_AGE,
+    }),
+  );
+  app.use(async (c, next) => {
+    const method = c.req.method;
+    if (method === 'GET' || method === 'HEAD') return next();
+    return toResponse(
+      errorReply(
+        405,
+        'method_not_allowed',
+        `${echo(method)} is not allowed; this API is read-only (GET, HEAD)`,
+        [['allow', ALLOW]],
+      ),
+    );
+  });
+  const answer = async (c: Context, route: Route): Promise<Response> => {
+    const raw = c.req.raw;
+    const ask: Ask = {
+      method: raw.method,
+      search: searchOf(raw.url),
+      header: (name) => raw.headers.get(name),
+    };
+    return toResponse(await routeReply(route, ask, source, listings, opts));
+  };
+  for (const { pattern, route } of API_ROUTES) {
+    app.get(pattern, (c) => answer(c, route(lastSegment(c.req.path))));
+  }
+  app.notFound((c) => toResponse(errorReply(404, 'not_found', nothingAt(c.req.path))));
+  app.onError((err) => toResponse(failureReply(err)));
   return app;
+}
+
+/** The Reply for one routed request. */
+async function routeReply(
+  to: Route,
+  ask: Ask,
+  source: HubSource,
+  listings: ListingCache,
+  opts: HubAppOptions,
+): Promise<Reply> {
+  switch (to.kind) {
+    case 'health':
+      return healthReply(ask.method);
+    case 'none':
+      return errorReply(404, 'not_found', to.message);
+    case 'document':
+      return preparedReply(to.path, ask, source);
+    case 'listing':
+      return listingReply(ask, source, listings);
+    case 'archive':
+      return archiveReply(to, ask, await source.manifest(), source, opts);
+    case 'tuf':
+      return tufReply(to, ask.method, source);
+  }
+}
+
+/** A prepared document: its build-time ETags and encodings (documentReply), bytes from the source. */
+async function preparedReply(path: string, ask: Ask, source: HubSource): Promise<Reply> {
+  if (ask.search !== '') return errorReply(400, 'bad_request', 'this document takes no query parameters');
+  const manifest = await source.manifest();
+  const doc = manifest.documents[path];
+  if (!doc) return errorReply(404, 'not_found', missingDocument(path));
+  const { reply, encoding, withBody } = documentReply(
+    doc,
+    ask.method,
+    ask.header('accept-encoding'),
+    ask.header('if-none-match'),
+  );
+  if (withBody) {
+    const body = await source.document(path, encoding);
+    if (!body) return errorReply(503, 'unavailable', `${path} is listed but could not be read`);
+    reply.body = body;
+  }
+  return reply;
 }
 
 /** A rendered listing page: its bytes, ETag and Link header. */
@@ -317,19 +403,14 @@ function canonicalQuery(q: ListingQuery): URLSearchParams {
 
 const parsedQueries = new Map<string, ReturnType<typeof parseListingQuery>>();
 
-async function listingReply(
-  url: URL,
-  method: string,
-  header: HeaderLookup,
-  source: HubSource,
-  cache: ListingCache,
-): Promise<Reply> {
+async function listingReply(ask: Ask, source: HubSource, cache: ListingCache): Promise<Reply> {
+  const { method, header } = ask;
   // The same query string is parsed and checked once (bounded memo), not on every request.
-  let parsed = parsedQueries.get(url.search);
+  let parsed = parsedQueries.get(ask.search);
   if (!parsed) {
-    parsed = parseListingQuery(url.searchParams);
+    parsed = parseListingQuery(new URLSearchParams(ask.search));
     if (parsedQueries.size >= 1024) parsedQueries.delete(parsedQueries.keys().next().value as string);
-    parsedQueries.set(url.search, parsed);
+    parsedQueries.set(ask.search, parsed);
   }
   if (!parsed.ok) return errorReply(400, 'bad_request', parsed.message);
   const query = parsed.query;
@@ -414,8 +495,7 @@ async function tufReply(
 
 async function archiveReply(
   route: { key: string; file: string },
-  method: string,
-  header: HeaderLookup,
+  { method, header }: Ask,
   manifest: BundleManifest,
   source: HubSource,
   opts: HubAppOptions,

@@ -1,5 +1,5 @@
-// Pure HTTP rules of the hub API, shared by the Hono app and the Node server's fast path so both
-// answer with the same status, headers and bytes. Runtime-free.
+// Pure HTTP rules of the hub API as Replies (status, headers, body), shared by the Hono app's
+// handlers and the Node server's fast path so both answer with the same bytes. Runtime-free.
 import {
   type ApiError,
   type BundleDocument,
@@ -17,10 +17,17 @@ export const TUF_MOVING_CACHE = 'public, max-age=60';
 /** Longest request target (path + query) the API reads; longer ones are a 400, never parsed. */
 export const MAX_URL_CHARS = 2048;
 
+/** The methods the API answers (Allow of a 405 and of a preflight). */
+export const ALLOW = 'GET, HEAD, OPTIONS';
+/** CORS: the response headers a page may read, the request headers it may send, how long a preflight holds. */
+export const CORS_EXPOSE_HEADERS = 'ETag, Link, Content-Length, Content-Range, Accept-Ranges';
+export const CORS_ALLOW_HEADERS = 'If-None-Match, Range, If-Range, Accept-Encoding';
+export const CORS_MAX_AGE = 86400;
+
 /** Headers every response carries: CORS is open for reading, and browsers must not sniff types. */
 export const COMMON_HEADERS: ReadonlyArray<[string, string]> = [
   ['access-control-allow-origin', '*'],
-  ['access-control-expose-headers', 'ETag, Link, Content-Length, Content-Range, Accept-Ranges'],
+  ['access-control-expose-headers', CORS_EXPOSE_HEADERS],
   ['x-content-type-options', 'nosniff'],
 ];
 
@@ -174,9 +181,10 @@ export function parseRange(header: string | null | undefined, size: number): Ran
 
 /** Turns a Reply into a Response; bodies go out as they are (already encoded), never re-encoded by workerd. */
 export function toResponse(reply: Reply): Response {
+  // Headers as a plain object: @hono/node-server writes one as it is, without building Headers.
   const init: ResponseInit & { encodeBody?: 'manual' } = {
     status: reply.status,
-    headers: reply.headers,
+    headers: Object.fromEntries(reply.headers),
     encodeBody: 'manual',
   };
   return new Response((reply.body ?? null) as ConstructorParameters<typeof Response>[0], init);
