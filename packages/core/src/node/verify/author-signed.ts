@@ -6,13 +6,7 @@
 
 import type { LoadedEntry, Locate } from '../../catalog/model';
 import { FindingList } from '../../findings';
-import {
-  catalogPathKind,
-  OWNERS_FILE,
-  ownersPath,
-  SIGNED_TARGETS_FILE,
-  signedTargetsPath,
-} from '../../layout';
+import { catalogPathKind, ownersPath, SIGNED_TARGETS_FILE, signedTargetsPath } from '../../layout';
 import { readSignedTargets, unsignedReason } from '../author-signing';
 import { readOwners } from '../load-catalog';
 import type { CatalogSource } from '../source/catalog-source';
