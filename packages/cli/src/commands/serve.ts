@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Finding } from '@magellon/hub-core';
+import { BUNDLE_MANIFEST, type Finding } from '@magellon/hub-core';
 import { BuildError, loadCatalog, writeHubBuild } from '@magellon/hub-core/node';
 import { serveBuildDir } from '@magellon/hub-functions/node';
 import { resolveCatalogDir } from '../catalog-dir';
@@ -94,7 +94,7 @@ async function prepareBuildDir(
   catalogArg: string | undefined,
 ): Promise<{ dir: string; cleanup(): void } | number> {
   if (build) {
-    if (existsSync(join(build, 'hub-bundle.json'))) return { dir: build, cleanup: () => {} };
+    if (existsSync(join(build, BUNDLE_MANIFEST))) return { dir: build, cleanup: () => {} };
     return fail(
       [
         {
