@@ -23,6 +23,37 @@ function productSources(): string[] {
     .filter((f) => !f.startsWith('scripts/') && !f.startsWith('bench/') && !f.endsWith('.d.ts'));
 }
 
+/** Tracked test files and test helpers (what runs only under vitest). */
+function testSources(): string[] {
+  const listed = execFileSync('git', ['ls-files', '-z', '--', '*.ts'], { cwd: ROOT, encoding: 'utf8' });
+  return listed
+    .split('\0')
+    .filter((f) => f !== '' && (/\.test\.ts$/.test(f) || /(^|\/)(test|test-support)\//.test(f)));
+}
+
+const WORKSPACES = ['packages/core', 'packages/cli', 'hub-api', 'functions', 'coreservice', 'site'];
+const workspaceOf = (path: string) => WORKSPACES.find((w) => path === w || path.startsWith(`${w}/`)) ?? '.';
+
+/**
+ * Relative imports from a test into another workspace's sources (its `src/`, or the root's
+ * scripts/ and bench/), which should go through that workspace's package entry points instead.
+ * Test helpers of another workspace (`test/`, `test-support/`) and infra/ are shared on purpose.
+ */
+function crossWorkspaceImports(file: string): string[] {
+  const sf = parse(file);
+  const found: string[] = [];
+  for (const st of sf.statements) {
+    if (!ts.isImportDeclaration(st) && !ts.isExportDeclaration(st)) continue;
+    const spec = st.moduleSpecifier;
+    if (!spec || !ts.isStringLiteral(spec) || !spec.text.startsWith('.')) continue;
+    const target = join(file, '..', spec.text);
+    if (workspaceOf(target) === workspaceOf(file)) continue;
+    if (/(^|\/)(test|test-support)(\/|$)/.test(target) || target.startsWith('infra/')) continue;
+    found.push(`${at(sf, st)} ${spec.text}`);
+  }
+  return found;
+}
+
 function parse(file: string): ts.SourceFile {
   return ts.createSourceFile(file, readFileSync(join(ROOT, file), 'utf8'), ts.ScriptTarget.Latest, true);
 }
@@ -132,6 +163,10 @@ describe('the shape of the code', () => {
   it('spells catalog, build and archive paths and ETags only in the layout module', () => {
     const copies = files.filter((f) => f !== 'packages/core/src/layout.ts').flatMap(layoutCopies);
     expect(copies, 'use the names and functions of packages/core/src/layout.ts instead').toEqual([]);
+  });
+
+  it('lets tests reach other workspaces through their package entry points only', () => {
+    expect(testSources().flatMap(crossWorkspaceImports)).toEqual([]);
   });
 
   it('has no function over 100 lines outside tests', () => {
