@@ -21,7 +21,7 @@ import type { GitCatalogSource } from '../source/git-source';
 import { DEFAULT_ZIP_LIMITS } from '../zip';
 import { checkAuthorSigned } from './author-signed';
 import { checkOwnership, listChange, loginLine } from './ownership';
-import type { EntryChange, VerifyOptions } from './verify-pr';
+import type { EntryChange, PrCommits, VerifyOptions } from './verify-pr';
 
 /** An entry file the pull request adds, changes or deletes, with both of its sides. */
 export interface TouchedEntry {
@@ -41,6 +41,7 @@ export interface TouchedEntry {
 export interface PrContext {
   readonly opts: VerifyOptions;
   readonly progress: (message: string) => void;
+  readonly commits: PrCommits;
   /** Where the catalog is in the repo ("" for a repo that is the catalog). */
   readonly prefix: string;
   /** Catalog-relative path → git status letter, for every catalog file the pull request touches. */

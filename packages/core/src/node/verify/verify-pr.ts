@@ -63,14 +63,14 @@ export interface VerifyResult {
   maintainerApproved: boolean;
 }
 
-interface Commits {
+export interface PrCommits {
   base: string;
   head: string;
   /** The commit the pull request branched from (its changes are head against this). */
   mergeBase: string;
 }
 
-async function resolveCommits(opts: VerifyOptions): Promise<Commits> {
+async function resolveCommits(opts: VerifyOptions): Promise<PrCommits> {
   const base = await resolveCommit(opts.repo, opts.base);
   const head = await resolveCommit(opts.repo, opts.head ?? 'HEAD');
   let mergeBase = base;
@@ -86,7 +86,7 @@ async function resolveCommits(opts: VerifyOptions): Promise<Commits> {
 async function listChanges(
   repo: string,
   prefix: string,
-  commits: Commits,
+  commits: PrCommits,
 ): Promise<{ changed: Map<string, string>; outside: string[] }> {
   const diff = (
     await git(repo, ['diff', '--name-status', '-z', '--no-renames', commits.mergeBase, commits.head])
@@ -179,8 +179,9 @@ function classifyChanges(
   return { touched, touchedOther, changes, newVersions };
 }
 
-/** Both sides of the pull request and its change set, as the rules read them. */
-async function loadPrContext(opts: VerifyOptions, commits: Commits): Promise<PrContext> {
+/** Both sides of the pull request and its change set, as the rules read them (no rule has run yet). */
+export async function loadPrContext(opts: VerifyOptions): Promise<PrContext> {
+  const commits = await resolveCommits(opts);
   const progress = opts.onProgress ?? (() => {});
   const prefix = (opts.catalogPath ?? 'catalog').replace(/^\/+|\/+$/g, '');
   progress('listing the changes');
@@ -193,6 +194,7 @@ async function loadPrContext(opts: VerifyOptions, commits: Commits): Promise<PrC
   return {
     opts,
     progress,
+    commits,
     prefix,
     changed,
     outside,
@@ -217,9 +219,9 @@ async function loadPrContext(opts: VerifyOptions, commits: Commits): Promise<PrC
  * is a finding naming the repo-relative file and line; nothing stops at the first one.
  */
 export async function verifyPullRequest(opts: VerifyOptions): Promise<VerifyResult> {
-  const commits = await resolveCommits(opts);
-  const ctx = await loadPrContext(opts, commits);
+  const ctx = await loadPrContext(opts);
   await runPrRules(ctx);
+  const { commits } = ctx;
   const verifiedRequest = ctx.touched.some((t) => t.status !== 'D' && t.after?.entry.tier === 'verified');
   return {
     base: commits.base,
