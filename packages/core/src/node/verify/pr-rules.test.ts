@@ -56,7 +56,7 @@ const scenarios: Array<[FindingCode, PrScenario, Partial<VerifyOptions>?]> = [
 
 /** Which rules reported something over the scenarios run so far, and how many ran. */
 const rulesSeen = new Set<string>();
-const scenariosRun = 0;
+let scenariosRun = 0;
 
 describe('PR_RULES: the rules of a catalog pull request and the codes they declare', () => {
   it('every code a rule (or an archive step) declares has a fixture; every verify.* code is some rule’s', () => {
@@ -94,6 +94,7 @@ describe('PR_RULES: the rules of a catalog pull request and the codes they decla
         by.map((rule) => rule.name),
         JSON.stringify(ctx.findings.items),
       ).not.toEqual([]);
+      scenariosRun++;
     });
   }
 
