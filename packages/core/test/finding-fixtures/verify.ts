@@ -11,19 +11,34 @@ export function cleanUpRepos(): void {
   for (const r of repos.splice(0)) r.cleanup();
 }
 
-/** A PR repo the fixture changes and commits, then `hub verify`'s library run on it. */
-function prFixture(
-  change: (r: PrRepo) => Promise<void> | void,
-  expected: (r: PrRepo) => { file: string; line?: number },
+/** A pull request that reports one `verify.*` code: how it changes the PR branch, where the finding belongs, who asks. */
+export interface PrScenario {
+  change: (r: PrRepo) => Promise<void> | void;
+  expected: (r: PrRepo) => { file: string; line?: number };
+  author?: string;
+}
+
+/** The scenario's repo: the starter catalog on main, the scenario's change committed on the PR branch. */
+export async function scenarioRepo(s: PrScenario): Promise<PrRepo> {
+  const r = new PrRepo('fixture');
+  repos.push(r);
+  await s.change(r);
+  r.commit('the pull request');
+  return r;
+}
+
+const scenario = (
+  change: PrScenario['change'],
+  expected: PrScenario['expected'],
   author?: string,
-): Fixture {
+): PrScenario => ({ change, expected, author });
+
+/** A PR repo the fixture changes and commits, then `hub verify`'s library run on it. */
+function prFixture(s: PrScenario): Fixture {
   return async () => {
-    const r = new PrRepo('fixture');
-    repos.push(r);
-    await change(r);
-    r.commit('the pull request');
-    const result = await verifyPullRequest({ repo: r.dir, base: 'main', author });
-    return { findings: result.findings, expected: expected(r) };
+    const r = await scenarioRepo(s);
+    const result = await verifyPullRequest({ repo: r.dir, base: 'main', author: s.author });
+    return { findings: result.findings, expected: s.expected(r) };
   };
 }
 
@@ -53,50 +68,53 @@ function addNewPlugin(r: PrRepo): void {
   );
 }
 
-export const verifyFixtures: FixtureTable<'verify'> = {
-  'verify.version-deleted': prFixture(
+type VerifyCode = keyof FixtureTable<'verify'>;
+
+/** Every `verify.*` code's pull request but the install's (which needs an installer: see verifyFixtures). */
+export const verifyScenarios: Record<Exclude<VerifyCode, 'verify.install-failed'>, PrScenario> = {
+  'verify.version-deleted': scenario(
     (r) => r.remove(TOPAZ),
     () => ({ file: TOPAZ }),
   ),
-  'verify.published-changed': prFixture(
+  'verify.published-changed': scenario(
     (r) => r.edit(TOPAZ, (t) => t.replace(/size_bytes: (\d+)/, (_m, n) => `size_bytes: ${Number(n) + 1}`)),
     (r) => ({ file: TOPAZ, line: r.lineOf(TOPAZ, 'size_bytes:') }),
   ),
-  'verify.archive-replaced': prFixture(
+  'verify.archive-replaced': scenario(
     (r) => r.remove('catalog/assets/plugins/topaz-0.2.0.mpn'),
     () => ({ file: 'catalog/assets/plugins/topaz-0.2.0.mpn' }),
   ),
-  'verify.tier-not-allowed': prFixture(
+  'verify.tier-not-allowed': scenario(
     (r) => r.edit(TOPAZ, (t) => t.replace('tier: community', 'tier: verified')),
     (r) => ({ file: TOPAZ, line: r.lineOf(TOPAZ, 'tier:') }),
     'someone',
   ),
-  'verify.maintainers-not-allowed': prFixture(
+  'verify.maintainers-not-allowed': scenario(
     (r) => r.edit(MAINTAINERS, (t) => `${t}  - github: someone\n`),
     (r) => ({ file: MAINTAINERS, line: r.lineOf(MAINTAINERS, 'someone') }),
     'someone',
   ),
-  'verify.maintainers-changed': prFixture(
+  'verify.maintainers-changed': scenario(
     (r) => r.edit(MAINTAINERS, (t) => `${t}  - github: newcomer\n`),
     (r) => ({ file: MAINTAINERS, line: r.lineOf(MAINTAINERS, 'newcomer') }),
     'sstagg',
   ),
-  'verify.not-owner': prFixture(
+  'verify.not-owner': scenario(
     (r) => r.edit(TOPAZ, (t) => `${t}yanked:\n  reason: "not mine to yank"\n  at: "2026-01-01T00:00:00Z"\n`),
     (r) => ({ file: TOPAZ, line: r.lineOf(TOPAZ, 'yanked:') }),
     'mallory',
   ),
-  'verify.new-plugin-owner': prFixture(
+  'verify.new-plugin-owner': scenario(
     (r) => addNewPlugin(r),
     (r) => ({ file: NEW_PLUGIN, line: r.lineOf(NEW_PLUGIN, 'version:') }),
     'newcomer',
   ),
-  'verify.owners-changed': prFixture(
+  'verify.owners-changed': scenario(
     (r) => r.edit(TOPAZ_OWNERS, (t) => `${t}  - github: newcomer\n`),
     (r) => ({ file: TOPAZ_OWNERS, line: r.lineOf(TOPAZ_OWNERS, 'newcomer') }),
     'sstagg',
   ),
-  'verify.unsigned-version': prFixture(
+  'verify.unsigned-version': scenario(
     async (r) => {
       await signFftOnMain(r);
       await r.addVersion('fft', '1.3.0');
@@ -107,7 +125,7 @@ export const verifyFixtures: FixtureTable<'verify'> = {
     }),
     'sstagg',
   ),
-  'verify.bad-author-signature': prFixture(
+  'verify.bad-author-signature': scenario(
     async (r) => {
       await signFftOnMain(r);
       const { archive } = await r.addVersion('fft', '1.3.0');
@@ -124,12 +142,12 @@ export const verifyFixtures: FixtureTable<'verify'> = {
     () => ({ file: FFT_SIGNED }),
     'sstagg',
   ),
-  'verify.outside-catalog': prFixture(
+  'verify.outside-catalog': scenario(
     (r) => r.write('.github/workflows/x.yml', 'on: push\n'),
     () => ({ file: '.github/workflows/x.yml' }),
     'sstagg',
   ),
-  'verify.download-failed': prFixture(
+  'verify.download-failed': scenario(
     async (r) => {
       const { entry, archive } = await r.addVersion('fft', '1.3.0');
       r.remove(archive);
@@ -141,6 +159,13 @@ export const verifyFixtures: FixtureTable<'verify'> = {
       line: r.lineOf('catalog/plugins/fft/1.3.0.yaml', 'url:'),
     }),
   ),
+};
+
+export const verifyFixtures: FixtureTable<'verify'> = {
+  ...(Object.fromEntries(Object.entries(verifyScenarios).map(([code, s]) => [code, prFixture(s)])) as Record<
+    keyof typeof verifyScenarios,
+    Fixture
+  >),
   // The real thing: `hub verify` installs the new version with this repo's coreservice, and the
   // plugin exits before it is ever healthy.
   'verify.install-failed': async () => {

@@ -4,7 +4,7 @@
 // request only the hub could have made — the file re-signed with a hub key, or left out — fails,
 // and so does one that swaps the keys and signs with the new ones in the same breath.
 
-import type { LoadedEntry, Locate } from '../../catalog/model';
+import type { LoadedEntry, Locate, Signing } from '../../catalog/model';
 import { FindingList } from '../../findings';
 import { catalogPathKind, ownersPath, SIGNED_TARGETS_FILE, signedTargetsPath } from '../../layout';
 import { readSignedTargets, unsignedReason } from '../author-signing';
@@ -29,18 +29,10 @@ export function signedTargetsTouched(changed: ReadonlyMap<string, string>): Set<
   return new Set(ids.map(signedTargetsPath));
 }
 
-/**
- * `verify.unsigned-version` on each new version of a base-signed plugin that its head
- * signed-targets.json does not list (or that has none, or one not newer than the base's), and
- * `verify.bad-author-signature` when that file does not verify with the base keys. A
- * signed-targets.json changed without a new version must verify with the base keys too, unless the
- * same pull request changes owners.yaml's `signing` (a key change, which the ownership rule governs).
- */
-export function checkAuthorSigned(c: AuthorSignedCheck, findings: FindingList): void {
-  // A change of the author keys is a change of who may publish: a reviewer must see it.
+/** A change of the author keys is a change of who may publish: a reviewer must see it. */
+function flagSigningChanges(c: AuthorSignedCheck, findings: FindingList): void {
   for (const rel of c.changed.keys()) {
-    const m = /^plugins\/([^/]+)\/owners\.yaml$/.exec(rel);
-    if (!m) continue;
+    if (catalogPathKind(rel) !== 'owners') continue;
     const was = readOwners(c.base, rel, new FindingList())?.signing;
     const now = readOwners(c.head, rel, new FindingList())?.signing;
     if (JSON.stringify(was) === JSON.stringify(now)) continue;
@@ -51,83 +43,114 @@ export function checkAuthorSigned(c: AuthorSignedCheck, findings: FindingList): 
         : 'changes the author signing keys of plugin';
     findings.warning(
       'verify.owners-changed',
-      `${c.head.show(rel)} ${what} ${m[1]}: a reviewer must confirm the key change with its owners`,
+      `${c.head.show(rel)} ${what} ${rel.split('/')[1]}: a reviewer must confirm the key change with its owners`,
       { file: c.head.show(rel) },
     );
   }
+}
+
+type VerifiedTargets = ReturnType<typeof verifyPluginRole>;
+
+/** One base-signed plugin the pull request adds versions to (none: it touches its signed-targets.json). */
+interface SignedPlugin {
+  id: string;
+  signing: Signing;
+  added: readonly LoadedEntry[];
+  /** The head's signed-targets.json, repo-relative. */
+  file: string;
+  /** Reports a new version as not signed, and why. */
+  unsigned: (e: LoadedEntry, why: string) => void;
+}
+
+/** The base's signed-targets.json version (0 when it has none or it does not parse). */
+function baseTargetsVersion(c: AuthorSignedCheck, id: string): number {
+  const before = readSignedTargets(c.base, id);
+  let baseVersion = 0;
+  if (before.ok) {
+    try {
+      baseVersion = JSON.parse(before.bytes.toString('utf8')).signed.version;
+    } catch {}
+  }
+  return baseVersion;
+}
+
+/**
+ * The head's signed-targets.json, verified with the base keys and newer than the base's; undefined
+ * (each new version reported unsigned, or the file itself when the pull request adds none) when not.
+ */
+function verifiedTargets(
+  c: AuthorSignedCheck,
+  p: SignedPlugin,
+  findings: FindingList,
+): VerifiedTargets | undefined {
+  const refuse = (why: string, bad: string) => {
+    for (const e of p.added) p.unsigned(e, why);
+    if (p.added.length === 0) findings.error('verify.bad-author-signature', bad, { file: p.file });
+  };
+  const read = readSignedTargets(c.head, p.id);
+  if (!read.ok) {
+    refuse(
+      `the pull request carries no readable ${SIGNED_TARGETS_FILE}`,
+      `${SIGNED_TARGETS_FILE} of author-signed plugin ${p.id} is deleted or unreadable; only its author replaces it`,
+    );
+    return undefined;
+  }
+  let meta: VerifiedTargets;
+  try {
+    meta = verifyPluginRole(p.id, p.signing, read.bytes, c.now);
+  } catch (err) {
+    if (!(err instanceof TufError)) throw err;
+    findings.error(
+      'verify.bad-author-signature',
+      `${SIGNED_TARGETS_FILE} does not verify with the author keys in plugin ${p.id}'s owners.yaml on the base branch: ${err.message}`,
+      { file: p.file },
+    );
+    return undefined;
+  }
+  const baseVersion = baseTargetsVersion(c, p.id);
+  if (Number.isInteger(baseVersion) && meta.signed.version <= baseVersion) {
+    const stale = `${SIGNED_TARGETS_FILE} is version ${meta.signed.version}, not newer than the base's ${baseVersion}`;
+    refuse(stale, `${stale} (a replay)`);
+    return undefined;
+  }
+  return meta;
+}
+
+/** The plugin's rule: each new version listed, as its entry says, in a verified, newer signed-targets.json. */
+function checkSignedPlugin(c: AuthorSignedCheck, id: string, findings: FindingList): void {
+  const signing = readOwners(c.base, ownersPath(id), new FindingList())?.signing;
+  if (!signing) return;
+  const added = c.newVersions.filter((e) => e.entry.plugin_id === id);
+  const headSigning = readOwners(c.head, ownersPath(id), new FindingList())?.signing;
+  if (added.length === 0 && JSON.stringify(headSigning) !== JSON.stringify(signing)) return;
+  const unsigned = (e: LoadedEntry, why: string) =>
+    findings.error(
+      'verify.unsigned-version',
+      `plugin ${id} is author-signed (owners.yaml on the base branch has signing), but ${e.entry.version} is not signed: ${why}; publish it with hub publish --sign <author key>`,
+      { file: e.file, ...c.locate(e.file, ['version']) },
+    );
+  const file = c.head.show(signedTargetsPath(id));
+  const meta = verifiedTargets(c, { id, signing, added, file, unsigned }, findings);
+  if (!meta) return;
+  for (const e of added) {
+    const { version, archive } = e.entry;
+    const why = unsignedReason(meta.signed.targets, id, version, archive.size_bytes, archive.sha256);
+    if (why) unsigned(e, why);
+  }
+}
+
+/**
+ * `verify.unsigned-version` on each new version of a base-signed plugin that its head
+ * signed-targets.json does not list (or that has none, or one not newer than the base's), and
+ * `verify.bad-author-signature` when that file does not verify with the base keys. A
+ * signed-targets.json changed without a new version must verify with the base keys too, unless the
+ * same pull request changes owners.yaml's `signing` (a key change, which the ownership rule governs).
+ */
+export function checkAuthorSigned(c: AuthorSignedCheck, findings: FindingList): void {
+  flagSigningChanges(c, findings);
   const ids = new Set(c.newVersions.map((e) => e.entry.plugin_id));
   for (const rel of c.changed.keys()) {
     if (catalogPathKind(rel) === 'signed-targets') ids.add(rel.split('/')[1]!);
   }
-  for (const id of [...ids].sort()) {
-    const signing = readOwners(c.base, ownersPath(id), new FindingList())?.signing;
-    if (!signing) continue;
-    const added = c.newVersions.filter((e) => e.entry.plugin_id === id);
-    const headSigning = readOwners(c.head, ownersPath(id), new FindingList())?.signing;
-    if (added.length === 0 && JSON.stringify(headSigning) !== JSON.stringify(signing)) continue;
-    const file = c.head.show(signedTargetsPath(id));
-    const unsigned = (e: LoadedEntry, why: string) =>
-      findings.error(
-        'verify.unsigned-version',
-        `plugin ${id} is author-signed (owners.yaml on the base branch has signing), but ${e.entry.version} is not signed: ${why}; publish it with hub publish --sign <author key>`,
-        { file: e.file, ...c.locate(e.file, ['version']) },
-      );
-    const read = readSignedTargets(c.head, id);
-    if (!read.ok) {
-      for (const e of added) unsigned(e, `the pull request carries no readable ${SIGNED_TARGETS_FILE}`);
-      if (added.length === 0) {
-        findings.error(
-          'verify.bad-author-signature',
-          `${SIGNED_TARGETS_FILE} of author-signed plugin ${id} is deleted or unreadable; only its author replaces it`,
-          { file },
-        );
-      }
-      continue;
-    }
-    let meta: ReturnType<typeof verifyPluginRole>;
-    try {
-      meta = verifyPluginRole(id, signing, read.bytes, c.now);
-    } catch (err) {
-      if (!(err instanceof TufError)) throw err;
-      findings.error(
-        'verify.bad-author-signature',
-        `${SIGNED_TARGETS_FILE} does not verify with the author keys in plugin ${id}'s owners.yaml on the base branch: ${err.message}`,
-        { file },
-      );
-      continue;
-    }
-    const before = readSignedTargets(c.base, id);
-    let baseVersion = 0;
-    if (before.ok) {
-      try {
-        baseVersion = JSON.parse(before.bytes.toString('utf8')).signed.version;
-      } catch {}
-    }
-    if (Number.isInteger(baseVersion) && meta.signed.version <= baseVersion) {
-      for (const e of added) {
-        unsigned(
-          e,
-          `${SIGNED_TARGETS_FILE} is version ${meta.signed.version}, not newer than the base's ${baseVersion}`,
-        );
-      }
-      if (added.length === 0) {
-        findings.error(
-          'verify.bad-author-signature',
-          `${SIGNED_TARGETS_FILE} is version ${meta.signed.version}, not newer than the base's ${baseVersion} (a replay)`,
-          { file },
-        );
-      }
-      continue;
-    }
-    for (const e of added) {
-      const why = unsignedReason(
-        meta.signed.targets,
-        id,
-        e.entry.version,
-        e.entry.archive.size_bytes,
-        e.entry.archive.sha256,
-      );
-      if (why) unsigned(e, why);
-    }
-  }
+  for (const id of [...ids].sort()) checkSignedPlugin(c, id, findings);
 }
