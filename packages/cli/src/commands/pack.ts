@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import type { Finding } from '@magellon/hub-core';
-import { lintDir, PackError, packPlugin } from '@magellon/hub-core/node';
+import { lintThenPack } from '@magellon/hub-core/node';
 import { countBySeverity, green, plural, printFindings, red, safe } from '../output';
 import { statPath } from '../paths';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
@@ -73,43 +73,41 @@ Exit codes: 0 packed, 1 lint errors, the archive exists or could not be written,
       console.error(red(`✖ not packed: ${problem.code} (see above)`));
       return EXIT.failed;
     }
-    const followLinks = Boolean(values['follow-links']);
-    const lint = await lintDir(dir, { followLinks });
-    const shown = lint.findings.filter((f) => f.severity !== 'info');
-    printFindings(shown, 'text');
-    if (!lint.ok) {
+    const outcome = await lintThenPack(dir, {
+      out: values.out as string | undefined,
+      force: Boolean(values.force),
+      freshArchiveId: Boolean(values['fresh-id']),
+      date,
+      followLinks: Boolean(values['follow-links']),
+    });
+    printFindings(
+      outcome.lint.findings.filter((f) => f.severity !== 'info'),
+      'text',
+    );
+    if (outcome.status === 'lint-failed') {
       console.error(
-        red(`✖ not packed: ${plural(countBySeverity(lint.findings).errors, 'error')} (see above)`),
+        red(`✖ not packed: ${plural(countBySeverity(outcome.lint.findings).errors, 'error')} (see above)`),
       );
       return EXIT.failed;
     }
-    try {
-      const result = await packPlugin(dir, {
-        out: values.out as string | undefined,
-        force: Boolean(values.force),
-        freshArchiveId: Boolean(values['fresh-id']),
-        date,
-        followLinks,
-      });
-      for (const link of result.followed) console.error(`note: followed link ${safe(link)}`);
-      for (const note of result.notes) console.error(`note: ${safe(note)}`);
-      console.log(
-        green(
-          `✔ packed ${safe(`${result.manifest.plugin_id} ${result.manifest.version} → ${relative(process.cwd(), result.file)}`)}`,
-        ),
-      );
-      console.log(`  sha256      ${result.sha256}`);
-      console.log(`  size_bytes  ${result.size_bytes}`);
-      console.log(`  archive_id  ${result.archive_id}`);
-      console.log(`  files       ${result.files} (+ manifest.yaml, plugin.yaml), ${result.stored} stored`);
-      return EXIT.ok;
-    } catch (err) {
-      if (err instanceof PackError) {
-        printFindings(err.findings.length > 0 ? err.findings : [err.toFinding(dir)], 'text');
-        console.error(red(`✖ ${err.code}: ${safe(err.message)}`));
-        return EXIT.failed;
-      }
-      throw err;
+    if (outcome.status === 'pack-failed') {
+      const err = outcome.error;
+      printFindings(err.findings.length > 0 ? err.findings : [err.toFinding(dir)], 'text');
+      console.error(red(`✖ ${err.code}: ${safe(err.message)}`));
+      return EXIT.failed;
     }
+    const result = outcome.packed;
+    for (const link of result.followed) console.error(`note: followed link ${safe(link)}`);
+    for (const note of result.notes) console.error(`note: ${safe(note)}`);
+    console.log(
+      green(
+        `✔ packed ${safe(`${result.manifest.plugin_id} ${result.manifest.version} → ${relative(process.cwd(), result.file)}`)}`,
+      ),
+    );
+    console.log(`  sha256      ${result.sha256}`);
+    console.log(`  size_bytes  ${result.size_bytes}`);
+    console.log(`  archive_id  ${result.archive_id}`);
+    console.log(`  files       ${result.files} (+ manifest.yaml, plugin.yaml), ${result.stored} stored`);
+    return EXIT.ok;
   },
 };
