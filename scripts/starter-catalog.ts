@@ -178,7 +178,11 @@ async function publishRelease(
   const archive = await checkPublishable(out);
   if (!archive.ok) throw refused(r, archive.problem ?? 'lint refuses the archive', archive.lint.findings);
   const tier = decideTier(r.tier, STARTER_OWNERS[0], maintainers);
-  if (!tier.ok) throw new Error(`${r.id} ${r.version}: tier ${r.tier} is not allowed (${tier.reason})`);
+  if (!tier.ok) {
+    throw new Error(
+      `${r.id} ${r.version}: tier ${r.tier} is not allowed for @${STARTER_OWNERS[0]} by ${join(catalogDir, MAINTAINERS_FILE)} (${tier.reason})`,
+    );
+  }
   const plan = planEntry(archive, {
     tier: tier.tier,
     published_at: r.published_at,

@@ -600,6 +600,7 @@ Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 
     } catch (err) {
       return proposalFailed(err, json);
     } finally {
+      // Best effort: a temp dir of this run only (the packed archive); the OS's tmp cleanup has the rest.
       rmSync(work, { recursive: true, force: true });
     }
   },
