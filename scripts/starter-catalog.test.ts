@@ -28,6 +28,15 @@ describe('the starter catalog', () => {
     }
   });
 
+  it('refuses a verified release when maintainers.yaml does not list its publisher, as hub publish does', async () => {
+    const out = join(ROOT, 'no-maintainers');
+    await expect(
+      buildStarterCatalog(join(REPO, 'examples', 'plugins'), out, join(ROOT, 'work-2')),
+    ).rejects.toThrow(
+      /fft 1\.0\.0: tier verified is not allowed for @sstagg by .*maintainers\.yaml \(not-a-maintainer\)/,
+    );
+  });
+
   it('has all nine Magellon plugins, several versions for some, a yanked one and both tiers', () => {
     const ids = new Set(STARTER_RELEASES.map((r) => r.id));
     expect([...ids].sort()).toEqual([
