@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
@@ -12,6 +12,8 @@ afterAll(() => rmSync(ROOT, { recursive: true, force: true }));
 describe('the starter catalog', () => {
   it('is exactly what hub pack builds from examples/plugins (run `npm run starter-catalog` after changing them)', async () => {
     const out = join(ROOT, 'catalog');
+    // The tiers are judged by the catalog's maintainers, as hub publish judges them on the base branch.
+    cpSync(join(REPO, 'catalog', 'maintainers.yaml'), join(out, 'maintainers.yaml'));
     await buildStarterCatalog(join(REPO, 'examples', 'plugins'), out, join(ROOT, 'work'));
     for (const sub of ['plugins', 'assets/plugins']) {
       const committed = readdirSync(join(REPO, 'catalog', sub), { recursive: true, encoding: 'utf8' }).sort();
@@ -24,6 +26,15 @@ describe('the starter catalog', () => {
         ).toBe(true);
       }
     }
+  });
+
+  it('refuses a verified release when maintainers.yaml does not list its publisher, as hub publish does', async () => {
+    const out = join(ROOT, 'no-maintainers');
+    await expect(
+      buildStarterCatalog(join(REPO, 'examples', 'plugins'), out, join(ROOT, 'work-2')),
+    ).rejects.toThrow(
+      /fft 1\.0\.0: tier verified is not allowed for @sstagg by .*maintainers\.yaml \(not-a-maintainer\)/,
+    );
   });
 
   it('has all nine Magellon plugins, several versions for some, a yanked one and both tiers', () => {

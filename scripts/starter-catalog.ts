@@ -1,12 +1,28 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { archiveFileName, OWNERS_FILE, renderOwnersYaml, type Tier } from '../packages/core/src';
 import {
-  entryForArchive,
+  ARCHIVES_DIR,
+  archiveFileName,
+  type Finding,
+  FindingList,
+  formatFinding,
+  MAINTAINERS_FILE,
+  type Maintainers,
+  ownersPath,
+  pluginDir,
+  renderOwnersYaml,
+  type Tier,
+} from '../packages/core/src';
+import {
+  checkPublishable,
+  decideTier,
+  FsCatalogSource,
   isPackSkipped,
+  lintThenPack,
   type PackResult,
   packPlugin,
-  renderEntryYaml,
+  planEntry,
+  readMaintainers,
 } from '../packages/core/src/node';
 
 /** One published version of an example plugin. */
@@ -72,17 +88,15 @@ function setVersion(text: string, pattern: RegExp, replacement: string): string 
 }
 
 /**
- * Packs example plugin `r.id` at version `r.version` (manifest and pyproject rewritten to it) into
- * `out`, dated `r.published_at` so the bytes are reproducible.
+ * Copies example plugin `r.id` into `workDir` with its manifest and pyproject set to `r.version`;
+ * returns the copy's dir.
  */
-export async function packRelease(
+function prepareRelease(
   examplesDir: string,
-  r: Pick<StarterRelease, 'id' | 'version' | 'published_at'>,
-  out: string,
+  r: Pick<StarterRelease, 'id' | 'version'>,
   workDir: string,
-  /** Edits the copied sources before packing (tests: a plugin that never gets healthy, …). */
   mutate?: (dir: string) => void,
-): Promise<PackResult> {
+): string {
   const src = join(examplesDir, r.id);
   const dir = join(workDir, `${r.id}@${r.version}`, r.id);
   rmSync(dir, { recursive: true, force: true });
@@ -105,44 +119,101 @@ export async function packRelease(
     );
   }
   mutate?.(dir);
-  return packPlugin(dir, {
-    out,
-    force: true,
-    date: new Date(r.published_at),
-    // The example plugins share runtime files by symlinking ../../runtime/ (outside each dir).
-    followLinks: true,
+  return dir;
+}
+
+/** How a release is packed: dated `published_at` so the bytes are reproducible. */
+const packOptions = (r: Pick<StarterRelease, 'published_at'>, out: string) => ({
+  out,
+  force: true,
+  date: new Date(r.published_at),
+  // The example plugins share runtime files by symlinking ../../runtime/ (outside each dir).
+  followLinks: true,
+});
+
+/**
+ * Packs example plugin `r.id` at version `r.version` (manifest and pyproject rewritten to it) into
+ * `out`, dated `r.published_at` so the bytes are reproducible. Packing only: tests and benchmarks
+ * use it for fixtures (`mutate` may make a plugin lint would refuse); the starter catalog itself is
+ * built by `buildStarterCatalog`, with every check `hub publish` applies.
+ */
+export async function packRelease(
+  examplesDir: string,
+  r: Pick<StarterRelease, 'id' | 'version' | 'published_at'>,
+  out: string,
+  workDir: string,
+  /** Edits the copied sources before packing (tests: a plugin that never gets healthy, …). */
+  mutate?: (dir: string) => void,
+): Promise<PackResult> {
+  return packPlugin(prepareRelease(examplesDir, r, workDir, mutate), packOptions(r, out));
+}
+
+/** A starter release refused by a check `hub publish` applies: its findings, one a line. */
+function refused(r: StarterRelease, what: string, findings: readonly Finding[]): Error {
+  return new Error(
+    [
+      `${r.id} ${r.version}: ${what}`,
+      ...findings.filter((f) => f.severity === 'error').map((f) => `  ${formatFinding(f)}`),
+    ].join('\n'),
+  );
+}
+
+/**
+ * One release as `hub publish` would propose it: lint (purpose publish) then pack, the archive
+ * checked as publishable, the tier allowed for its publisher (a maintainer), and the entry checked
+ * against the catalog's schema and rules. Writes the archive and returns the entry's path and YAML.
+ */
+async function publishRelease(
+  examplesDir: string,
+  catalogDir: string,
+  workDir: string,
+  r: StarterRelease,
+  maintainers: Maintainers | undefined,
+): Promise<{ entryFile: string; yaml: string }> {
+  const dir = prepareRelease(examplesDir, r, workDir);
+  const out = join(catalogDir, ARCHIVES_DIR, archiveFileName(r.id, r.version));
+  const packed = await lintThenPack(dir, { purpose: 'publish', ...packOptions(r, out) });
+  if (packed.status === 'lint-failed') throw refused(r, 'lint refuses it', packed.lint.findings);
+  if (packed.status === 'pack-failed') throw refused(r, packed.error.message, packed.error.findings);
+  const archive = await checkPublishable(out);
+  if (!archive.ok) throw refused(r, archive.problem ?? 'lint refuses the archive', archive.lint.findings);
+  const tier = decideTier(r.tier, STARTER_OWNERS[0], maintainers);
+  if (!tier.ok) {
+    throw new Error(
+      `${r.id} ${r.version}: tier ${r.tier} is not allowed for @${STARTER_OWNERS[0]} by ${join(catalogDir, MAINTAINERS_FILE)} (${tier.reason})`,
+    );
+  }
+  const plan = planEntry(archive, {
+    tier: tier.tier,
+    published_at: r.published_at,
+    ...(r.yanked ? { yanked: r.yanked } : {}),
+    ...(r.deprecated ? { deprecated: r.deprecated } : {}),
+    header: HEADER,
   });
+  if (!plan.ok) throw refused(r, 'the catalog refuses its entry', plan.findings);
+  return { entryFile: plan.entryFile, yaml: plan.yaml };
 }
 
 /**
  * Packs every starter release from examples/plugins into `<catalogDir>/assets/plugins/` and writes
- * `<catalogDir>/plugins/<id>/<version>.yaml`, and each plugin's `owners.yaml`. Deterministic: running
- * it twice gives the same bytes.
+ * `<catalogDir>/plugins/<id>/<version>.yaml`, and each plugin's `owners.yaml`, with the checks
+ * `hub publish` applies (the tiers judged by `<catalogDir>/maintainers.yaml`). Deterministic:
+ * running it twice gives the same bytes.
  */
 export async function buildStarterCatalog(
   examplesDir: string,
   catalogDir: string,
   workDir: string,
 ): Promise<number> {
-  mkdirSync(join(catalogDir, 'assets', 'plugins'), { recursive: true });
+  mkdirSync(join(catalogDir, ARCHIVES_DIR), { recursive: true });
+  const maintainers = readMaintainers(new FsCatalogSource(catalogDir), MAINTAINERS_FILE, new FindingList());
   for (const r of STARTER_RELEASES) {
-    const packed = await packRelease(
-      examplesDir,
-      r,
-      join(catalogDir, 'assets', 'plugins', archiveFileName(r.id, r.version)),
-      workDir,
-    );
-    const entry = entryForArchive(packed, {
-      tier: r.tier,
-      published_at: r.published_at,
-      ...(r.yanked ? { yanked: r.yanked } : {}),
-      ...(r.deprecated ? { deprecated: r.deprecated } : {}),
-    });
-    mkdirSync(join(catalogDir, 'plugins', r.id), { recursive: true });
-    writeFileSync(join(catalogDir, 'plugins', r.id, `${r.version}.yaml`), renderEntryYaml(entry, HEADER));
+    const { entryFile, yaml } = await publishRelease(examplesDir, catalogDir, workDir, r, maintainers);
+    mkdirSync(join(catalogDir, pluginDir(r.id)), { recursive: true });
+    writeFileSync(join(catalogDir, entryFile), yaml);
   }
   for (const id of new Set(STARTER_RELEASES.map((r) => r.id))) {
-    writeFileSync(join(catalogDir, 'plugins', id, OWNERS_FILE), renderOwnersYaml(STARTER_OWNERS, HEADER));
+    writeFileSync(join(catalogDir, ownersPath(id)), renderOwnersYaml(STARTER_OWNERS, HEADER));
   }
   return STARTER_RELEASES.length;
 }

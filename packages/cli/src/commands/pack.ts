@@ -1,10 +1,38 @@
 import { relative } from 'node:path';
 import type { Finding } from '@magellon/hub-core';
-import { lintDir, PackError, packPlugin } from '@magellon/hub-core/node';
+import { lintThenPack, type PackResult } from '@magellon/hub-core/node';
 import { countBySeverity, green, plural, printFindings, red, safe } from '../output';
 import { statPath } from '../paths';
 import { EXIT, parseCommandArgs, UsageError } from '../usage';
 import type { Command } from './command';
+
+/** Why `dir` cannot be packed before lint even looks (missing, unreadable, or a file), if so. */
+function notAPluginDir(dir: string): Finding | undefined {
+  const st = statPath(dir);
+  if ('problem' in st) return st.problem;
+  if (st.kind !== 'file') return undefined;
+  return {
+    file: dir,
+    severity: 'error',
+    code: 'pack.not-a-dir',
+    message: `is a file; hub pack takes a plugin's source folder${/\.mpn$/i.test(dir) ? ` (to check a packed archive, run hub lint ${dir})` : ''}`,
+  };
+}
+
+/** What a pack wrote: the links it followed, its notes, then the archive's facts. */
+function printPacked(result: PackResult): void {
+  for (const link of result.followed) console.error(`note: followed link ${safe(link)}`);
+  for (const note of result.notes) console.error(`note: ${safe(note)}`);
+  console.log(
+    green(
+      `✔ packed ${safe(`${result.manifest.plugin_id} ${result.manifest.version} → ${relative(process.cwd(), result.file)}`)}`,
+    ),
+  );
+  console.log(`  sha256      ${result.sha256}`);
+  console.log(`  size_bytes  ${result.size_bytes}`);
+  console.log(`  archive_id  ${result.archive_id}`);
+  console.log(`  files       ${result.files} (+ manifest.yaml, plugin.yaml), ${result.stored} stored`);
+}
 
 export const packCommand: Command = {
   name: 'pack',
@@ -56,60 +84,36 @@ Exit codes: 0 packed, 1 lint errors, the archive exists or could not be written,
         throw new UsageError(`--date "${values.date}" is not an ISO 8601 date-time`);
     }
     const dir = positionals[0]!;
-    const st = statPath(dir);
-    const problem: Finding | undefined =
-      'problem' in st
-        ? st.problem
-        : st.kind === 'file'
-          ? {
-              file: dir,
-              severity: 'error',
-              code: 'pack.not-a-dir',
-              message: `is a file; hub pack takes a plugin's source folder${/\.mpn$/i.test(dir) ? ` (to check a packed archive, run hub lint ${dir})` : ''}`,
-            }
-          : undefined;
+    const problem = notAPluginDir(dir);
     if (problem) {
       printFindings([problem], 'text');
       console.error(red(`✖ not packed: ${problem.code} (see above)`));
       return EXIT.failed;
     }
-    const followLinks = Boolean(values['follow-links']);
-    const lint = await lintDir(dir, { followLinks });
-    const shown = lint.findings.filter((f) => f.severity !== 'info');
-    printFindings(shown, 'text');
-    if (!lint.ok) {
+    const outcome = await lintThenPack(dir, {
+      out: values.out as string | undefined,
+      force: Boolean(values.force),
+      freshArchiveId: Boolean(values['fresh-id']),
+      date,
+      followLinks: Boolean(values['follow-links']),
+    });
+    printFindings(
+      outcome.lint.findings.filter((f) => f.severity !== 'info'),
+      'text',
+    );
+    if (outcome.status === 'lint-failed') {
       console.error(
-        red(`✖ not packed: ${plural(countBySeverity(lint.findings).errors, 'error')} (see above)`),
+        red(`✖ not packed: ${plural(countBySeverity(outcome.lint.findings).errors, 'error')} (see above)`),
       );
       return EXIT.failed;
     }
-    try {
-      const result = await packPlugin(dir, {
-        out: values.out as string | undefined,
-        force: Boolean(values.force),
-        freshArchiveId: Boolean(values['fresh-id']),
-        date,
-        followLinks,
-      });
-      for (const link of result.followed) console.error(`note: followed link ${safe(link)}`);
-      for (const note of result.notes) console.error(`note: ${safe(note)}`);
-      console.log(
-        green(
-          `✔ packed ${safe(`${result.manifest.plugin_id} ${result.manifest.version} → ${relative(process.cwd(), result.file)}`)}`,
-        ),
-      );
-      console.log(`  sha256      ${result.sha256}`);
-      console.log(`  size_bytes  ${result.size_bytes}`);
-      console.log(`  archive_id  ${result.archive_id}`);
-      console.log(`  files       ${result.files} (+ manifest.yaml, plugin.yaml), ${result.stored} stored`);
-      return EXIT.ok;
-    } catch (err) {
-      if (err instanceof PackError) {
-        printFindings(err.findings.length > 0 ? err.findings : [err.toFinding(dir)], 'text');
-        console.error(red(`✖ ${err.code}: ${safe(err.message)}`));
-        return EXIT.failed;
-      }
-      throw err;
+    if (outcome.status === 'pack-failed') {
+      const err = outcome.error;
+      printFindings(err.findings.length > 0 ? err.findings : [err.toFinding(dir)], 'text');
+      console.error(red(`✖ ${err.code}: ${safe(err.message)}`));
+      return EXIT.failed;
     }
+    printPacked(outcome.packed);
+    return EXIT.ok;
   },
 };

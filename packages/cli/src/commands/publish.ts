@@ -1,17 +1,10 @@
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  archiveFileName,
-  archiveKey,
-  type CatalogEntryInput,
-  entryFileName,
-  entryPath,
   escapeControl,
   FindingList,
-  hubArchiveUrl,
   inertJson,
-  isMaintainer,
   isOwner,
   MAINTAINERS_FILE,
   type Maintainers,
@@ -21,22 +14,22 @@ import {
   pluginDir,
   renderOwnersYaml,
   signedTargetsPath,
+  type Tier,
+  tier,
 } from '@magellon/hub-core';
 import {
-  checkEntryBytes,
-  DEFAULT_ZIP_LIMITS,
-  entryForArchive,
+  type ArchiveFacts,
+  checkPublishable,
+  decideTier,
+  type EntryPlan,
   git,
-  hashFd,
   type LintResult,
-  lintPlugin,
+  lintThenPack,
   MemoryCatalogSource,
-  PackError,
-  packPlugin,
+  planEntry,
   readKeyFile,
   readMaintainers,
   readOwners,
-  renderEntryYaml,
   signingYaml,
   signPluginTargets,
   TufError,
@@ -257,6 +250,291 @@ export const progressTo = (json: boolean) => (s: string) => {
   if (!json) console.error(safe(s));
 };
 
+const PUBLISH_OPTIONS = {
+  ...GIT_OPTIONS,
+  tier: { type: 'string' },
+  author: { type: 'string' },
+  owner: { type: 'string', multiple: true },
+  'published-at': { type: 'string' },
+  bucket: { type: 'string' },
+  endpoint: { type: 'string' },
+  region: { type: 'string' },
+  'archive-base-url': { type: 'string' },
+  'follow-links': { type: 'boolean' },
+  sign: { type: 'string' },
+} as const;
+
+type PublishValues = GitValues & {
+  tier?: string;
+  author?: string;
+  owner?: string[];
+  'published-at'?: string;
+  bucket?: string;
+  endpoint?: string;
+  region?: string;
+  'archive-base-url'?: string;
+  'follow-links'?: boolean;
+  sign?: string;
+};
+
+/** One `hub publish` run: its options, checked, and where it reports. */
+interface PublishContext {
+  values: PublishValues;
+  target: string;
+  tier?: Tier;
+  publishedAt: string;
+  json: boolean;
+  say: (s: string) => void;
+  repo: CatalogRepo;
+}
+
+/**
+ * Step 1, the archive: packed from a dir, or the .mpn given. Lint judges a dir first, so findings
+ * name the author's own files and lines, then the archive that is published (checkPublishable). Both
+ * as publishing judges them: what only the catalog refuses (the scaffold's placeholders) is an error.
+ * Returns the archive's path, or the exit code when it was refused (the reasons printed).
+ */
+async function archiveToPublish(ctx: PublishContext, work: string): Promise<string | number> {
+  const { target, json } = ctx;
+  if (!statSync(target, { throwIfNoEntry: false })?.isDirectory()) return resolve(target);
+  const outcome = await lintThenPack(target, {
+    purpose: 'publish',
+    out: join(work, 'plugin.mpn'),
+    followLinks: ctx.values['follow-links'],
+    onPacking: () => ctx.say(`packing ${safe(target)}`),
+  });
+  if (outcome.status === 'lint-failed') {
+    lintPassed(outcome.lint, target, json);
+    return EXIT.failed;
+  }
+  if (outcome.status === 'pack-failed') {
+    const err = outcome.error;
+    printFindings(err.findings.length > 0 ? err.findings : [err.toFinding(target)], json ? 'json' : 'text');
+    console.error(red(`✖ not published: ${err.code}: ${safe(err.message)}`));
+    return EXIT.failed;
+  }
+  return outcome.packed.file;
+}
+
+/** Step 3, the tier: decideTier's rule, its refusal as bad usage naming the maintainers file. */
+async function publishTier(ctx: PublishContext, base: string, author: string | undefined): Promise<Tier> {
+  const { repo } = ctx;
+  const decided = decideTier(ctx.tier, author, await baseMaintainers(repo, base));
+  if (decided.ok) return decided.tier;
+  throw new UsageError(
+    `--tier verified is for maintainers listed in ${repo.catalog}/${MAINTAINERS_FILE} on ${repo.base}; ${decided.reason === 'not-a-maintainer' ? `@${author} is not one` : 'hub does not know who you are (pass --author or set GITHUB_TOKEN)'}`,
+  );
+}
+
+/** With --sign: the signing key, its problems as the proposal's error. */
+function signingKey(values: PublishValues): TufKeyFile | undefined {
+  if (!values.sign) return undefined;
+  try {
+    return readKeyFile(values.sign);
+  } catch (err) {
+    if (err instanceof TufError) throw new ProposeError(`--sign: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Author signing: this version's archive added to the plugin's own signed targets. */
+async function signedTargetsFile(
+  repo: CatalogRepo,
+  base: string,
+  archive: ArchiveFacts,
+  key: string,
+  signer: TufKeyFile,
+): Promise<FileChange> {
+  const id = archive.manifest.plugin_id;
+  const signedPath = `${repo.catalog}/${signedTargetsPath(id)}`;
+  const before = await showFile(repo.dir, base, signedPath);
+  try {
+    const text = signPluginTargets(
+      id,
+      before ?? undefined,
+      [{ path: key, length: archive.size_bytes, sha256: archive.sha256 }],
+      signer,
+    );
+    return { path: signedPath, bytes: Buffer.from(text) };
+  } catch (err) {
+    if (err instanceof TufError) throw new ProposeError(`--sign: ${signedPath}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** The pull request's title and body. */
+function proposalText(
+  archive: ArchiveFacts,
+  plan: EntryPlan,
+  tierName: Tier,
+  owners: string[] | undefined,
+): { title: string; body: string } {
+  const m = archive.manifest;
+  const title = `Publish ${m.plugin_id} ${m.version}`;
+  const body = [
+    `Adds **${m.plugin_id} ${m.version}** (${tierName}) to the catalog.`,
+    '',
+    `- entry: \`${plan.entryFile}\``,
+    `- archive: \`${plan.url}\` (${archive.size_bytes} bytes)`,
+    `- sha256: \`${archive.sha256}\``,
+    `- archive_id: \`${archive.archive_id}\``,
+    `- requires_sdk: \`${m.requires_sdk}\``,
+    ...(owners ? [`- a new plugin, owned by ${owners.map((l) => `@${l}`).join(', ')}`] : []),
+    '',
+    'Opened by `hub publish`; the catalog check (`hub verify`) reports below.',
+  ].join('\n');
+  return { title, body };
+}
+
+/** Everything a publish proposes, decided: what the dry run prints and the real run pushes. */
+interface Proposal {
+  archive: ArchiveFacts;
+  archivePath: string;
+  plan: EntryPlan;
+  tier: Tier;
+  base: string;
+  ownership: { file?: FileChange; owners?: string[]; note?: string };
+  files: FileChange[];
+  branch: string;
+  title: string;
+  body: string;
+}
+
+/** --dry-run: the files and the pull request as they would be, nothing changed. */
+function printDryRun(ctx: PublishContext, p: Proposal): number {
+  const { repo, values } = ctx;
+  const doc = {
+    dryRun: true,
+    entryFile: p.plan.entryFile,
+    yaml: p.plan.yaml,
+    archiveUrl: p.plan.url,
+    branch: p.branch,
+    base: repo.base,
+    title: p.title,
+    body: p.body,
+    tier: p.tier,
+    ...(p.ownership.file ? { ownersPath: p.ownership.file.path, owners: p.ownership.owners } : {}),
+  };
+  return reportProposal(ctx.json, doc, [
+    `# ${p.plan.entryFile}`,
+    safeLines(p.plan.yaml).trimEnd(),
+    '',
+    ...(p.ownership.file
+      ? [`# ${p.ownership.file.path}`, safeLines(p.ownership.file.bytes!.toString()).trimEnd(), '']
+      : []),
+    `would ${values.bucket ? `upload the archive to s3://${safe(values.bucket)}/${p.plan.archiveKey}` : `add ${repo.catalog}/${p.plan.archiveKey}`}`,
+    `would open a pull request from ${safe(p.branch)} into ${safe(repo.base)}${repo.github ? ` on ${repo.github.owner}/${repo.github.name}` : ''}:`,
+    `  ${safe(p.title)}`,
+    ...safeLines(p.body)
+      .split('\n')
+      .map((l) => `  ${l}`),
+  ]);
+}
+
+/** --bucket: the archive goes to S3/R2 (never replacing a published one) before the pull request. */
+async function uploadArchive(ctx: PublishContext, p: Proposal): Promise<void> {
+  const { values } = ctx;
+  const { createS3Store } = await import('@magellon/hub-api/node');
+  const store = createS3Store({
+    bucket: values.bucket!,
+    endpoint: values.endpoint,
+    region: values.region ?? process.env.AWS_REGION ?? 'auto',
+    accessKeyId: process.env.AWS_ACCESS_KEY_ID,
+    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
+  });
+  const key = p.plan.archiveKey;
+  ctx.say(`uploading the archive to ${store.description}`);
+  try {
+    await store.put(key, readFileSync(p.archivePath), {
+      sha256: p.archive.sha256,
+      contentType: 'application/zip',
+      immutable: true,
+    });
+  } catch (err) {
+    throw new ProposeError(
+      (err as { code?: string }).code === 'conflict'
+        ? `${store.description} already holds ${key} with different bytes; a published archive never changes (publish a new version)`
+        : `the upload of ${key} failed: ${(err as Error).message}`,
+    );
+  }
+}
+
+/**
+ * Steps 2 to 5: the archive checked as publishing judges it, the tier, the entry (checked against
+ * the catalog's schema, and new on the base), and ownership and signing. Returns the proposal, or
+ * the exit code when it was refused (the reasons printed).
+ */
+async function propose(ctx: PublishContext, archivePath: string): Promise<Proposal | number> {
+  const { repo, values, json } = ctx;
+  const archive = await checkPublishable(archivePath);
+  if (!archive.ok) {
+    if (archive.problem) throw new ProposeError(archive.problem);
+    lintPassed(archive.lint, ctx.target, json);
+    return EXIT.failed;
+  }
+  const m = archive.manifest;
+  const base = await baseCommit(repo.dir, repo.remote, repo.base, ctx.say);
+  const author = values.author ?? (repo.github ? await tokenLogin(repo.github) : undefined);
+  const tierName = await publishTier(ctx, base, author);
+  const plan = planEntry(archive, {
+    tier: tierName,
+    published_at: ctx.publishedAt,
+    archiveBaseUrl: values.bucket ? values['archive-base-url'] : undefined,
+    catalogDir: repo.catalog,
+  });
+  if (!plan.ok) {
+    printFindings(plan.findings, json ? 'json' : 'text');
+    console.error(red('✖ not published: the entry this archive gives fails the catalog schema (see above)'));
+    return EXIT.failed;
+  }
+  if (await showFile(repo.dir, base, plan.entryFile)) {
+    throw new ProposeError(
+      `${plan.entryFile} is already on ${repo.base}: ${m.plugin_id} ${m.version} is published (bump the version)`,
+    );
+  }
+  const signer = signingKey(values);
+  const ownership = await pluginOwnership(repo, base, m.plugin_id, values.owner, author, signer);
+  if (ownership.note && !json) console.error(yellow(`! ${safe(ownership.note)}`));
+  const files: FileChange[] = [{ path: plan.entryFile, bytes: Buffer.from(plan.yaml), mustBeNew: true }];
+  if (ownership.file) files.push(ownership.file);
+  if (signer) files.push(await signedTargetsFile(repo, base, archive, plan.archiveKey, signer));
+  if (!values.bucket)
+    files.push({ path: `${repo.catalog}/${plan.archiveKey}`, file: archivePath, mustBeNew: true });
+  const branch = values.branch ?? `publish/${m.plugin_id}-${m.version}`;
+  const text = proposalText(archive, plan, tierName, ownership.owners);
+  return { archive, archivePath, plan, tier: tierName, base, ownership, files, branch, ...text };
+}
+
+/** The whole publish, step by step (see the help): pack and lint, decide, then print or propose. */
+async function publish(ctx: PublishContext, work: string): Promise<number> {
+  const archivePath = await archiveToPublish(ctx, work);
+  if (typeof archivePath === 'number') return archivePath;
+  const p = await propose(ctx, archivePath);
+  if (typeof p === 'number') return p;
+  if (ctx.values['dry-run']) return printDryRun(ctx, p);
+  if (ctx.values.bucket) await uploadArchive(ctx, p);
+  const { repo } = ctx;
+  const result = await proposeChange({
+    repo: repo.dir,
+    remote: repo.remote,
+    base: repo.base,
+    branch: p.branch,
+    message: `${p.title}\n\n${p.plan.entryFile}\nsha256 ${p.archive.sha256}\n`,
+    files: p.files,
+    title: p.title,
+    body: p.body,
+    github: repo.github,
+    onStep: ctx.say,
+    baseCommit: p.base,
+  });
+  return reportProposed(ctx.json, result, {
+    entryFile: p.plan.entryFile,
+    archiveUrl: p.plan.url,
+    tier: p.tier,
+    ...(p.ownership.owners ? { owners: p.ownership.owners } : {}),
+  });
+}
+
 export const publishCommand: Command = {
   name: 'publish',
   help: `Usage: hub publish <plugin-dir | file.mpn> [options]
@@ -293,246 +571,36 @@ ${GIT_HELP}
 
 Exit codes: 0 proposed (or printed, with --dry-run), 1 failed (nothing pushed), 2 bad usage.`,
   async run(args) {
-    const { values, positionals } = parseCommandArgs('publish', args, {
-      ...GIT_OPTIONS,
-      tier: { type: 'string' },
-      author: { type: 'string' },
-      owner: { type: 'string', multiple: true },
-      'published-at': { type: 'string' },
-      bucket: { type: 'string' },
-      endpoint: { type: 'string' },
-      region: { type: 'string' },
-      'archive-base-url': { type: 'string' },
-      'follow-links': { type: 'boolean' },
-      sign: { type: 'string' },
-    });
+    const { values, positionals } = parseCommandArgs('publish', args, PUBLISH_OPTIONS);
     if (values.help) {
       console.log(this.help);
       return EXIT.ok;
     }
     if (positionals.length !== 1) throw new UsageError('hub publish takes one plugin dir or .mpn file');
-    if (values.tier && values.tier !== 'community' && values.tier !== 'verified') {
-      throw new UsageError('--tier is community or verified');
-    }
+    const requestedTier = values.tier === undefined ? undefined : tier.safeParse(values.tier);
+    if (requestedTier && !requestedTier.success) throw new UsageError('--tier is community or verified');
     if (values.bucket && !values['archive-base-url']?.startsWith('https://')) {
       throw new UsageError('--bucket needs --archive-base-url https://… (where the bucket is served)');
     }
     const publishedAt = values['published-at'] ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     if (Number.isNaN(Date.parse(publishedAt))) throw new UsageError('--published-at takes an ISO 8601 time');
     const json = !!values.json;
-    const say = progressTo(json);
-    const repo = await catalogRepo(values);
-    const target = positionals[0]!;
+    const ctx: PublishContext = {
+      values,
+      target: positionals[0]!,
+      tier: requestedTier?.data,
+      publishedAt,
+      json,
+      say: progressTo(json),
+      repo: await catalogRepo(values),
+    };
     const work = mkdtempSync(join(tmpdir(), 'hub-publish-'));
     try {
-      // 1. The archive: packed from a dir, or the .mpn given. Lint judges a dir first, so findings
-      //    name the author's own files and lines, then the archive that is published. Both as
-      //    publishing judges them: what only the catalog refuses (the scaffold's placeholders) is an error.
-      const followLinks = values['follow-links'];
-      let archive: string;
-      if (statSync(target, { throwIfNoEntry: false })?.isDirectory()) {
-        if (!lintPassed(await lintPlugin(target, { purpose: 'publish', followLinks }), target, json))
-          return EXIT.failed;
-        say(`packing ${safe(target)}`);
-        try {
-          archive = (await packPlugin(target, { out: join(work, 'plugin.mpn'), followLinks })).file;
-        } catch (err) {
-          if (!(err instanceof PackError)) throw err;
-          printFindings(
-            err.findings.length > 0 ? err.findings : [err.toFinding(target)],
-            json ? 'json' : 'text',
-          );
-          console.error(red(`✖ not published: ${err.code}: ${safe(err.message)}`));
-          return EXIT.failed;
-        }
-      } else {
-        archive = resolve(target);
-      }
-      // 2. Lint: the same checks as hub lint and the catalog's PR check.
-      const lint = await lintPlugin(archive, { purpose: 'publish' });
-      if (!lintPassed(lint, target, json) || !lint.manifest) return EXIT.failed;
-      const m = lint.manifest;
-      const fd = openSync(archive, 'r');
-      let digest: { sha256: string; size: number };
-      try {
-        digest = await hashFd(fd, { maxBytes: DEFAULT_ZIP_LIMITS.maxArchiveBytes });
-      } finally {
-        closeSync(fd);
-      }
-      if (!m.archive_id) throw new ProposeError('the archive has no archive_id; pack it with hub pack');
-      // 3. Tier: verified only for a maintainer of the base branch.
-      const base = await baseCommit(repo.dir, repo.remote, repo.base, say);
-      const maintainers = await baseMaintainers(repo, base);
-      const author = values.author ?? (repo.github ? await tokenLogin(repo.github) : undefined);
-      const maintainer = !!maintainers && isMaintainer(maintainers, author);
-      if (values.tier === 'verified' && !maintainer) {
-        throw new UsageError(
-          `--tier verified is for maintainers listed in ${repo.catalog}/${MAINTAINERS_FILE} on ${repo.base}; ${author ? `@${author} is not one` : 'hub does not know who you are (pass --author or set GITHUB_TOKEN)'}`,
-        );
-      }
-      const tier = (values.tier ?? (maintainer ? 'verified' : 'community')) as 'verified' | 'community';
-      // 4. Where the archive lives, and the entry that describes it.
-      const fileName = archiveFileName(m.plugin_id, m.version);
-      const url = values.bucket
-        ? `${values['archive-base-url']!.replace(/\/+$/, '')}/${archiveKey(fileName)}`
-        : hubArchiveUrl(m.plugin_id, m.version);
-      const entry: CatalogEntryInput = entryForArchive(
-        { manifest: m, sha256: digest.sha256, size_bytes: digest.size, archive_id: m.archive_id },
-        { tier, published_at: publishedAt, url },
-      );
-      const yaml = renderEntryYaml(entry);
-      const entryFile = `${repo.catalog}/${entryPath(m.plugin_id, m.version)}`;
-      const checked = checkEntryBytes(Buffer.from(yaml), {
-        file: entryFile,
-        dir: m.plugin_id,
-        fileName: entryFileName(m.version),
-      });
-      if (!checked.loaded) {
-        printFindings(checked.findings, json ? 'json' : 'text');
-        console.error(
-          red('✖ not published: the entry this archive gives fails the catalog schema (see above)'),
-        );
-        return EXIT.failed;
-      }
-      if (await showFile(repo.dir, base, entryFile)) {
-        throw new ProposeError(
-          `${entryFile} is already on ${repo.base}: ${m.plugin_id} ${m.version} is published (bump the version)`,
-        );
-      }
-      // 5. Ownership: a new plugin's pull request names its owners; an existing plugin's stay as they are.
-      let signer: TufKeyFile | undefined;
-      if (values.sign) {
-        try {
-          signer = readKeyFile(values.sign);
-        } catch (err) {
-          if (err instanceof TufError) throw new ProposeError(`--sign: ${err.message}`);
-          throw err;
-        }
-      }
-      const ownership = await pluginOwnership(
-        repo,
-        base,
-        m.plugin_id,
-        values.owner as string[] | undefined,
-        author,
-        signer,
-      );
-      if (ownership.note && !json) console.error(yellow(`! ${safe(ownership.note)}`));
-      const files: FileChange[] = [{ path: entryFile, bytes: Buffer.from(yaml), mustBeNew: true }];
-      if (ownership.file) files.push(ownership.file);
-      if (signer) {
-        // Author signing: this version's archive added to the plugin's own signed targets.
-        const signedPath = `${repo.catalog}/${signedTargetsPath(m.plugin_id)}`;
-        const before = await showFile(repo.dir, base, signedPath);
-        let text: string;
-        try {
-          text = signPluginTargets(
-            m.plugin_id,
-            before ?? undefined,
-            [{ path: archiveKey(fileName), length: digest.size, sha256: digest.sha256 }],
-            signer,
-          );
-        } catch (err) {
-          if (err instanceof TufError) throw new ProposeError(`--sign: ${signedPath}: ${err.message}`);
-          throw err;
-        }
-        files.push({ path: signedPath, bytes: Buffer.from(text) });
-      }
-      if (!values.bucket) {
-        files.push({ path: `${repo.catalog}/${archiveKey(fileName)}`, file: archive, mustBeNew: true });
-      }
-      const branch = values.branch ?? `publish/${m.plugin_id}-${m.version}`;
-      const title = `Publish ${m.plugin_id} ${m.version}`;
-      const body = [
-        `Adds **${m.plugin_id} ${m.version}** (${tier}) to the catalog.`,
-        '',
-        `- entry: \`${entryFile}\``,
-        `- archive: \`${url}\` (${digest.size} bytes)`,
-        `- sha256: \`${digest.sha256}\``,
-        `- archive_id: \`${m.archive_id}\``,
-        `- requires_sdk: \`${m.requires_sdk}\``,
-        ...(ownership.owners
-          ? [`- a new plugin, owned by ${ownership.owners.map((l) => `@${l}`).join(', ')}`]
-          : []),
-        '',
-        'Opened by `hub publish`; the catalog check (`hub verify`) reports below.',
-      ].join('\n');
-
-      if (values['dry-run']) {
-        const doc = {
-          dryRun: true,
-          entryFile,
-          yaml,
-          archiveUrl: url,
-          branch,
-          base: repo.base,
-          title,
-          body,
-          tier,
-          ...(ownership.file ? { ownersPath: ownership.file.path, owners: ownership.owners } : {}),
-        };
-        return reportProposal(json, doc, [
-          `# ${entryFile}`,
-          safeLines(yaml).trimEnd(),
-          '',
-          ...(ownership.file
-            ? [`# ${ownership.file.path}`, safeLines(ownership.file.bytes!.toString()).trimEnd(), '']
-            : []),
-          `would ${values.bucket ? `upload the archive to s3://${safe(values.bucket)}/${archiveKey(fileName)}` : `add ${repo.catalog}/${archiveKey(fileName)}`}`,
-          `would open a pull request from ${safe(branch)} into ${safe(repo.base)}${repo.github ? ` on ${repo.github.owner}/${repo.github.name}` : ''}:`,
-          `  ${safe(title)}`,
-          ...safeLines(body)
-            .split('\n')
-            .map((l) => `  ${l}`),
-        ]);
-      }
-      if (values.bucket) {
-        const { createS3Store } = await import('@magellon/hub-api/node');
-        const store = createS3Store({
-          bucket: values.bucket,
-          endpoint: values.endpoint,
-          region: values.region ?? process.env.AWS_REGION ?? 'auto',
-          accessKeyId: process.env.AWS_ACCESS_KEY_ID,
-          secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
-        });
-        const key = archiveKey(fileName);
-        say(`uploading the archive to ${store.description}`);
-        try {
-          await store.put(key, readFileSync(archive), {
-            sha256: digest.sha256,
-            contentType: 'application/zip',
-            immutable: true,
-          });
-        } catch (err) {
-          throw new ProposeError(
-            (err as { code?: string }).code === 'conflict'
-              ? `${store.description} already holds ${key} with different bytes; a published archive never changes (publish a new version)`
-              : `the upload of ${key} failed: ${(err as Error).message}`,
-          );
-        }
-      }
-      const result = await proposeChange({
-        repo: repo.dir,
-        remote: repo.remote,
-        base: repo.base,
-        branch,
-        message: `${title}\n\n${entryFile}\nsha256 ${digest.sha256}\n`,
-        files,
-        title,
-        body,
-        github: repo.github,
-        onStep: say,
-        baseCommit: base,
-      });
-      return reportProposed(json, result, {
-        entryFile,
-        archiveUrl: url,
-        tier,
-        ...(ownership.owners ? { owners: ownership.owners } : {}),
-      });
+      return await publish(ctx, work);
     } catch (err) {
       return proposalFailed(err, json);
     } finally {
+      // Best effort: a temp dir of this run only (the packed archive); the OS's tmp cleanup has the rest.
       rmSync(work, { recursive: true, force: true });
     }
   },

@@ -2,7 +2,7 @@ import { dump } from 'js-yaml';
 import type { Finding } from '../findings';
 import { ARCHIVE_SUFFIX, archiveKey, entryFileName, hubArchiveUrl } from '../layout';
 import { type ArchiveManifest, PLACEHOLDER_ARCHIVE_ID } from '../schema/archive-manifest';
-import type { CatalogEntryInput, Tier } from '../schema/catalog-entry';
+import { type CatalogEntryInput, DEFAULT_TIER, type Tier } from '../schema/catalog-entry';
 import type { PathLocator } from '../yaml/locate';
 import type { PackResult } from './pack';
 import { checkEntryBytes } from './read-entry';
@@ -62,7 +62,7 @@ export function renderEntryYaml(entry: CatalogEntryInput | Record<string, unknow
  */
 const WOULD_BE_ARCHIVE = { sha256: '0'.repeat(64), size_bytes: 1, archive_id: PLACEHOLDER_ARCHIVE_ID };
 const WOULD_BE_DETAILS: EntryDetails = {
-  tier: 'community',
+  tier: DEFAULT_TIER,
   published_at: '2000-01-01T00:00:00Z',
   url: `/${archiveKey(`would-be${ARCHIVE_SUFFIX}`)}`,
 };

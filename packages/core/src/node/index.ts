@@ -21,6 +21,7 @@ export * from './on-path';
 export * from './pack';
 export * from './plugin-dir';
 export * from './plugin-uids';
+export * from './publish-plan';
 export * from './read-entry';
 export * from './sign-plugin';
 export * from './source/catalog-source';

@@ -303,16 +303,18 @@ function checkOut(out: string, dir: string, force: boolean): { exists: boolean }
   return { exists };
 }
 
-/**
- * Packs a plugin source dir into a .mpn: every file but the manifest, plus manifest.yaml
- * (stamped with archive_id, updated and file_checksums) and its legacy alias plugin.yaml.
- * Same inputs give the same bytes in any time zone: sorted entries, fixed UTC timestamps, a
- * derived archive_id, and stored-vs-deflated decided by content alone.
- * The output appears atomically (a temp file beside it, then a rename); on any failure nothing
- * is left behind and an archive being replaced with --force is untouched.
- */
-export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promise<PackResult> {
-  useNativeCrc32ForYazl();
+/** The plugin's source manifest, read and checked before anything else is done. */
+interface PackSource {
+  dir: string;
+  /** The manifest's path as findings name it (`<dir name>/manifest.yaml`). */
+  label: string;
+  /** The manifest as the author wrote it: pack stamps a copy of this text. */
+  text: string;
+  manifest: ArchiveManifest;
+}
+
+/** Step 1: the dir and its manifest, valid, with a plugin_id and version that can name a file. */
+function readPackSource(dirArg: string, opts: PackOptions): PackSource {
   const dir = resolve(dirArg);
   if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory())
     throw new PackError(`${dirArg} is not a directory`, 'pack.not-a-dir');
@@ -335,58 +337,101 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
     );
   }
   const label = join(basename(dir), manifestSource.name);
-  const sourceText = manifestSource.text;
-  const read = readManifest(sourceText, label);
+  const read = readManifest(manifestSource.text, label);
   if (!read.ok)
     throw new PackError(`${label} is not a valid manifest`, 'pack.invalid-manifest', read.findings, label);
-  const source = read.manifest;
   // These name the output file: check them before any path is built from them.
-  checkNamePart('plugin_id', source.plugin_id, label);
-  checkNamePart('version', source.version, label);
+  checkNamePart('plugin_id', read.manifest.plugin_id, label);
+  checkNamePart('version', read.manifest.version, label);
+  return { dir, label, text: manifestSource.text, manifest: read.manifest };
+}
 
-  const out = resolve(opts.out ?? join(dirname(dir), archiveFileName(source.plugin_id, source.version)));
-  checkOut(out, dir, Boolean(opts.force));
-
+/** Step 3: the files to pack (hub pack's skip rules), refused as a whole when any cannot be. */
+function listFiles(dir: string, opts: PackOptions): ReturnType<typeof listPluginDir> {
   const listing = listPluginDir(dir, { followLinks: opts.followLinks });
-  if (listing.problems.length > 0) {
-    const first = listing.problems[0]!;
-    throw new PackError(
-      listing.problems.length === 1
-        ? first.message
-        : `${first.message} (and ${listing.problems.length - 1} more)`,
-      first.code,
-      listing.problems.map((p) => ({
-        file: `${basename(dir)}/${p.path}`,
-        severity: 'error' as const,
-        code: p.code,
-        message: p.message,
-      })),
-    );
-  }
-  refuseUnsafeDependencies(dir, source, listing.files);
-  const planned = new Map<string, PlannedFile>();
-  for (const path of listing.files) planned.set(path, await planFile(dir, path));
+  if (listing.problems.length === 0) return listing;
+  const first = listing.problems[0]!;
+  throw new PackError(
+    listing.problems.length === 1
+      ? first.message
+      : `${first.message} (and ${listing.problems.length - 1} more)`,
+    first.code,
+    listing.problems.map((p) => ({
+      file: `${basename(dir)}/${p.path}`,
+      severity: 'error' as const,
+      code: p.code,
+      message: p.message,
+    })),
+  );
+}
 
-  // Each file is read once: hashed for file_checksums on its way into the zip. The manifest,
-  // which carries those checksums, goes last (as manifest.yaml, then plugin.yaml).
-  const zip = new ZipFile();
-  // yazl reports a failed read on the ZipFile itself; end the output with it so the write fails cleanly.
-  const fail = (err: unknown) => (zip.outputStream as unknown as Transform).destroy(err as Error);
-  zip.on('error', fail);
-  const time = opts.freshArchiveId ? Date.now() : buildTime(source, opts);
-  const stamp = new Date(Math.max(time, ZIP_EPOCH));
-  const mtime = new UtcFieldsDate(stamp.getTime());
+/**
+ * A file's bytes on their way into the zip, hashed for file_checksums: `sha256` settles when the
+ * stream ends with exactly the planned size, and fails (so does the stream) when the file changed.
+ */
+function hashedStream(
+  fh: FileHandle,
+  name: string,
+  label: string,
+  size: number,
+): { stream: Transform; sha256: Promise<string> } {
+  const hash = createHash('sha256');
+  let count = 0;
+  let done!: (sha256: string) => void;
+  let failed!: (err: unknown) => void;
+  const sha256 = new Promise<string>((res, rej) => {
+    done = res;
+    failed = rej;
+  });
+  // A file that grows or shrinks after it was planned is named here, before yazl's own size check.
+  const changed = () =>
+    new PackError(
+      `${name} changed while packing (planned ${size} bytes, read ${count}); pack again`,
+      'pack.file-changed',
+      [],
+      label,
+    );
+  const tee = new Transform({
+    transform(chunk: Buffer, _enc, next) {
+      count += chunk.length;
+      if (count > size) return next(changed());
+      hash.update(chunk);
+      next(null, chunk);
+    },
+    flush(next) {
+      if (count !== size) return next(changed());
+      done(hash.digest('hex'));
+      next();
+    },
+  });
+  tee.on('error', failed);
+  const stream = fh.createReadStream({ highWaterMark: 1 << 20 });
+  stream.on('error', (err) => tee.destroy(err));
+  return { stream: stream.pipe(tee), sha256 };
+}
+
+/**
+ * Step 5: every planned file added to the zip, each opened only when yazl reaches it and read
+ * once. Resolves with the files' sha256 by name when all were read; a failure also ends the zip's
+ * output through `fail`, so the write fails cleanly.
+ */
+function addPluginFiles(
+  zip: ZipFile,
+  dir: string,
+  planned: ReadonlyMap<string, PlannedFile>,
+  mtime: Date,
+  fail: (err: unknown) => void,
+): Promise<Map<string, string>> {
   const checksums = new Map<string, string>();
   const hashed: Array<Promise<void>> = [];
-  for (const name of listing.files) {
-    const file = planned.get(name)!;
+  for (const [name, file] of planned) {
     const options = { mtime, mode: file.mode, compressionLevel: file.store ? 0 : 9, size: file.size };
-    let done!: (sha256: string) => void;
-    let failed!: (err: unknown) => void;
+    const label = `${basename(dir)}/${name}`;
+    // Settles with the file's sha256 (or its failure) once yazl has opened and read it.
+    let settle!: (sha256: string | Promise<string>) => void;
     hashed.push(
-      new Promise<string>((res, rej) => {
-        done = res;
-        failed = rej;
+      new Promise<string>((res) => {
+        settle = res;
       }).then((sha256) => {
         checksums.set(name, sha256);
       }),
@@ -395,143 +440,201 @@ export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promis
       openRegular(dir, name).then(
         ({ fh, size }) => {
           if (size !== file.size) {
+            // Best effort: the handle is read-only and the pack fails anyway.
             void fh.close();
-            const err = new PackError(
-              `${name} changed while packing`,
-              'pack.file-changed',
-              [],
-              `${basename(dir)}/${name}`,
-            );
-            failed(err);
+            const err = new PackError(`${name} changed while packing`, 'pack.file-changed', [], label);
+            settle(Promise.reject(err));
             return cb(err, undefined as never);
           }
-          const hash = createHash('sha256');
-          let count = 0;
-          // A file that grows or shrinks after it was planned is named here, before yazl's own size check.
-          const changed = () =>
-            new PackError(
-              `${name} changed while packing (planned ${file.size} bytes, read ${count}); pack again`,
-              'pack.file-changed',
-              [],
-              `${basename(dir)}/${name}`,
-            );
-          const tee = new Transform({
-            transform(chunk: Buffer, _enc, next) {
-              count += chunk.length;
-              if (count > file.size) return next(changed());
-              hash.update(chunk);
-              next(null, chunk);
-            },
-            flush(next) {
-              if (count !== file.size) return next(changed());
-              done(hash.digest('hex'));
-              next();
-            },
-          });
-          tee.on('error', (err) => {
-            failed(err);
-            fail(err);
-          });
-          const stream = fh.createReadStream({ highWaterMark: 1 << 20 });
-          stream.on('error', (err) => tee.destroy(err));
-          cb(null, stream.pipe(tee));
+          const { stream, sha256 } = hashedStream(fh, name, label, file.size);
+          sha256.catch(fail);
+          settle(sha256);
+          cb(null, stream);
         },
         (err: unknown) => {
-          failed(err);
+          settle(Promise.reject(err));
           cb(err, undefined as never);
         },
       );
     });
   }
+  return Promise.all(hashed).then(() => checksums);
+}
 
-  let archiveId = '';
-  let stampedManifest: ArchiveManifest | undefined;
-  const manifestDone = Promise.all(hashed).then(() => {
-    const sorted = Object.fromEntries(listing.files.map((f) => [f, checksums.get(f)!]));
-    const seed = JSON.stringify([source.plugin_id, source.version, sourceText, sorted, stamp.toISOString()]);
-    archiveId = opts.freshArchiveId ? uuidV7(time) : uuidV7(stamp.getTime(), seed);
-    const doc = parseDocument(sourceText);
-    doc.set('archive_id', archiveId);
-    doc.set('updated', stamp.toISOString());
-    if (!doc.has('checksum_algorithm')) doc.set('checksum_algorithm', 'sha256');
-    doc.set('file_checksums', doc.createNode(sorted));
-    const manifestText = doc.toString({ lineWidth: 0 });
-    const stamped = readManifest(manifestText, `${basename(out)}!${ARCHIVE_MANIFEST}`);
-    if (!stamped.ok)
-      // Pack wrote this manifest itself: failing here is a bug in pack, not a problem with the plugin.
-      throw new Error(
-        `the stamped manifest did not validate (a bug in hub pack): ${stamped.findings.map((f) => f.message).join('; ')}`,
-      );
-    stampedManifest = stamped.manifest;
-    const bytes = Buffer.from(manifestText, 'utf8');
+/** The archive's manifest: the author's text stamped with archive_id, updated and file_checksums. */
+interface StampedManifest {
+  text: string;
+  archiveId: string;
+  manifest: ArchiveManifest;
+}
+
+/**
+ * Step 6: the manifest stamped. The archive_id is derived from the contents (reproducible), or
+ * new and random with `freshArchiveId`.
+ */
+function stampManifest(
+  src: PackSource,
+  files: readonly string[],
+  checksums: ReadonlyMap<string, string>,
+  stamp: Date,
+  time: number,
+  opts: PackOptions,
+  archiveLabel: string,
+): StampedManifest {
+  const sorted = Object.fromEntries(files.map((f) => [f, checksums.get(f)!]));
+  const seed = JSON.stringify([
+    src.manifest.plugin_id,
+    src.manifest.version,
+    src.text,
+    sorted,
+    stamp.toISOString(),
+  ]);
+  const archiveId = opts.freshArchiveId ? uuidV7(time) : uuidV7(stamp.getTime(), seed);
+  const doc = parseDocument(src.text);
+  doc.set('archive_id', archiveId);
+  doc.set('updated', stamp.toISOString());
+  if (!doc.has('checksum_algorithm')) doc.set('checksum_algorithm', 'sha256');
+  doc.set('file_checksums', doc.createNode(sorted));
+  const text = doc.toString({ lineWidth: 0 });
+  const stamped = readManifest(text, `${archiveLabel}!${ARCHIVE_MANIFEST}`);
+  if (!stamped.ok)
+    // Pack wrote this manifest itself: failing here is a bug in pack, not a problem with the plugin.
+    throw new Error(
+      `the stamped manifest did not validate (a bug in hub pack): ${stamped.findings.map((f) => f.message).join('; ')}`,
+    );
+  return { text, archiveId, manifest: stamped.manifest };
+}
+
+/** Step 7: the zip's bytes written to `tmp` (created new), with their sha256 and size. */
+async function writeZip(
+  zip: ZipFile,
+  tmp: string,
+  out: string,
+  manifestDone: Promise<unknown>,
+): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  try {
+    await Promise.all([
+      pipeline(zip.outputStream, tap, createWriteStream(tmp, { flags: 'wx' })),
+      manifestDone,
+    ]);
+  } catch (err) {
+    if (err instanceof PackError) throw err;
+    throw new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed', [], out);
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/**
+ * Step 8: the written archive checked as the hub checks it (never hand out an archive the hub would
+ * refuse, e.g. names that collide on case-insensitive disks), then moved into place.
+ */
+async function verifyAndPlace(tmp: string, out: string, force: boolean): Promise<void> {
+  const verified = await verifyArchive(tmp, { label: basename(out) });
+  if (!verified.ok) {
+    throw new PackError(
+      'the packed archive fails the hub checks; fix the files named above',
+      'pack.unsafe-archive',
+      verified.findings,
+      basename(out),
+    );
+  }
+  try {
+    if (force) renameSync(tmp, out);
+    // link() refuses to replace a file that appeared meanwhile; rename() would not.
+    else linkSync(tmp, out);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code === 'EEXIST'
+      ? new PackError(`${out} already exists; pass --force to overwrite it`, 'pack.exists', [], out)
+      : new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed', [], out);
+  }
+}
+
+/** The zip being built: its file entries, then the stamped manifest (as manifest.yaml and plugin.yaml). */
+function buildZip(
+  src: PackSource,
+  files: readonly string[],
+  planned: ReadonlyMap<string, PlannedFile>,
+  opts: PackOptions,
+  archiveLabel: string,
+): { zip: ZipFile; manifestDone: Promise<StampedManifest> } {
+  const zip = new ZipFile();
+  // yazl reports a failed read on the ZipFile itself; end the output with it so the write fails cleanly.
+  const fail = (err: unknown) => (zip.outputStream as unknown as Transform).destroy(err as Error);
+  zip.on('error', fail);
+  const time = opts.freshArchiveId ? Date.now() : buildTime(src.manifest, opts);
+  const stamp = new Date(Math.max(time, ZIP_EPOCH));
+  const mtime = new UtcFieldsDate(stamp.getTime());
+  const manifestDone = addPluginFiles(zip, src.dir, planned, mtime, fail).then((checksums) => {
+    const stamped = stampManifest(src, files, checksums, stamp, time, opts, archiveLabel);
+    const bytes = Buffer.from(stamped.text, 'utf8');
     const store = storeUncompressed(ARCHIVE_MANIFEST, bytes.length, bytes);
     for (const name of MANIFEST_NAMES)
       zip.addBuffer(bytes, name, { mtime, mode: 0o100644, compressionLevel: store ? 0 : 9 });
     zip.end();
+    return stamped;
   });
   manifestDone.catch(fail);
+  return { zip, manifestDone };
+}
 
+/**
+ * Packs a plugin source dir into a .mpn: every file but the manifest, plus manifest.yaml
+ * (stamped with archive_id, updated and file_checksums) and its legacy alias plugin.yaml.
+ * Same inputs give the same bytes in any time zone: sorted entries, fixed UTC timestamps, a
+ * derived archive_id, and stored-vs-deflated decided by content alone.
+ * The output appears atomically (a temp file beside it, then a rename); on any failure nothing
+ * is left behind and an archive being replaced with --force is untouched.
+ *
+ * The pipeline: read the manifest (1), check where the archive goes (2), list the files (3) and
+ * refuse unsafe dependencies, plan each file (4: stored or deflated), stream the files into the
+ * zip while hashing them (5), then the stamped manifest (6), write to a temp file (7), verify it
+ * as the hub would and move it into place (8).
+ */
+export async function packPlugin(dirArg: string, opts: PackOptions = {}): Promise<PackResult> {
+  useNativeCrc32ForYazl();
+  const src = readPackSource(dirArg, opts);
+  const { dir, manifest } = src;
+  const out = resolve(opts.out ?? join(dirname(dir), archiveFileName(manifest.plugin_id, manifest.version)));
+  checkOut(out, dir, Boolean(opts.force));
+  const listing = listFiles(dir, opts);
+  refuseUnsafeDependencies(dir, manifest, listing.files);
+  const planned = new Map<string, PlannedFile>();
+  for (const path of listing.files) planned.set(path, await planFile(dir, path));
+
+  const { zip, manifestDone } = buildZip(src, listing.files, planned, opts, basename(out));
   // A hidden temp file beside the target, so the final rename stays on one file system.
   const tmp = join(
     dirname(out),
     `.${basename(out)}.${process.pid}-${randomBytes(4).toString('hex')}.partial`,
   );
-  const cleanup = () => rmSync(tmp, { force: true });
-  process.once('exit', cleanup);
   try {
-    const hash = createHash('sha256');
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    try {
-      await Promise.all([
-        pipeline(zip.outputStream, tap, createWriteStream(tmp, { flags: 'wx' })),
-        manifestDone,
-      ]);
-    } catch (err) {
-      if (err instanceof PackError) throw err;
-      throw new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed', [], out);
-    }
-    // Never hand out an archive the hub would refuse (e.g. names that collide on case-insensitive disks).
-    const verified = await verifyArchive(tmp, { label: basename(out) });
-    if (!verified.ok) {
-      throw new PackError(
-        'the packed archive fails the hub checks; fix the files named above',
-        'pack.unsafe-archive',
-        verified.findings,
-        basename(out),
-      );
-    }
-    try {
-      if (opts.force) renameSync(tmp, out);
-      else {
-        // link() refuses to replace a file that appeared meanwhile; rename() would not.
-        linkSync(tmp, out);
-      }
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw code === 'EEXIST'
-        ? new PackError(`${out} already exists; pass --force to overwrite it`, 'pack.exists', [], out)
-        : new PackError(`could not write ${out}: ${(err as Error).message}`, 'pack.write-failed', [], out);
-    }
+    const written = await writeZip(zip, tmp, out, manifestDone);
+    const stamped = await manifestDone;
+    await verifyAndPlace(tmp, out, Boolean(opts.force));
     return {
       file: out,
-      sha256: hash.digest('hex'),
-      size_bytes: size,
-      archive_id: archiveId,
-      manifest: stampedManifest!,
+      sha256: written.sha256,
+      size_bytes: written.size,
+      archive_id: stamped.archiveId,
+      manifest: stamped.manifest,
       files: listing.files.length,
       notes: listing.skipped.map((s) => `skipped ${s}`),
       followed: listing.followed,
       stored: [...planned.values()].filter((f) => f.store).length,
     };
   } finally {
-    cleanup();
-    process.removeListener('exit', cleanup);
+    // The caller owns the process: the temp file goes here, on success (renamed or linked: the
+    // name is gone or a second link) and on failure alike. Best effort: force ignores a missing file.
+    rmSync(tmp, { force: true });
   }
 }

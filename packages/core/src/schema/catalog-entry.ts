@@ -65,3 +65,6 @@ export const catalogEntrySchema = z.strictObject({
 export type CatalogEntry = z.infer<typeof catalogEntrySchema>;
 export type CatalogEntryInput = z.input<typeof catalogEntrySchema>;
 export type Tier = z.infer<typeof tier>;
+
+/** The tier of an entry published by someone who is not a maintainer (and of lint's would-be entry). */
+export const DEFAULT_TIER: Tier = 'community';

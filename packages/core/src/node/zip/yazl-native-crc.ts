@@ -10,6 +10,11 @@ type Unsigned = ((buf: unknown, previous?: unknown) => number) & { native?: true
  * original. The module object is the one yazl itself requires (also inside the compiled bundle,
  * where both resolve to one copy), so yazl sees the faster function. Every packed archive's CRCs
  * are checked again by verifyArchive.
+ *
+ * Why a patch: yazl (3.3.1, the latest) has no option to pass a precomputed CRC or a CRC function;
+ * it calls buffer-crc32 from inside its stream pipeline and addBuffer. The alternatives are an npm
+ * `overrides` swap of buffer-crc32 for every consumer, or a zip writer of our own that must match
+ * yazl's bytes exactly (hub pack is reproducible); neither is smaller than this one wrapper.
  */
 export function useNativeCrc32ForYazl(): void {
   // The CommonJS exports object itself (namespace imports of CommonJS are read-only views).
