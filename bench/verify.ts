@@ -9,10 +9,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateCatalog } from '@magellon/hub-core/test-support';
+import { generateCatalog, packRelease } from '@magellon/hub-core/test-support';
 import { archiveFileName, renderOwnersYaml } from '../packages/core/src';
 import { entryForArchive, renderEntryYaml } from '../packages/core/src/node';
-import { packRelease } from '../scripts/starter-catalog';
 import { load } from './load';
 
 const PLUGINS = Number(process.env.BENCH_PLUGINS ?? 5000);

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildStarterCatalog } from './starter-catalog';
+import { buildStarterCatalog } from '@magellon/hub-core/test-support';
 
 const root = join(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'hub-starter-'));

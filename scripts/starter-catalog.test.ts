@@ -1,9 +1,9 @@
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildStarterCatalog, STARTER_OWNERS, STARTER_RELEASES } from '@magellon/hub-core/test-support';
 import { load } from 'js-yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildStarterCatalog, STARTER_OWNERS, STARTER_RELEASES } from './starter-catalog';
 
 const REPO = join(import.meta.dirname, '..');
 const ROOT = mkdtempSync(join(tmpdir(), 'hub-starter-test-'));

@@ -7,8 +7,8 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'nod
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { packPlugin } from '@magellon/hub-core/node';
+import { copyPluginSources } from '@magellon/hub-core/test-support';
 import { REPO } from '../../functions/test/harness';
-import { copyPluginSources } from '../../scripts/starter-catalog';
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

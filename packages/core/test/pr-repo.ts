@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { packRelease } from '../../../scripts/starter-catalog';
 import type { Finding } from '../src/findings';
 import { archiveFileName } from '../src/layout';
 import { entryForArchive, type PackResult, renderEntryYaml } from '../src/node';
+import { packRelease } from '../test-support/starter-catalog';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..', '..');
 export const STARTER_CATALOG = join(REPO_ROOT, 'catalog');

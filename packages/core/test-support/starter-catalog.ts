@@ -12,7 +12,7 @@ import {
   pluginDir,
   renderOwnersYaml,
   type Tier,
-} from '../packages/core/src';
+} from '../src';
 import {
   checkPublishable,
   decideTier,
@@ -23,7 +23,7 @@ import {
   packPlugin,
   planEntry,
   readMaintainers,
-} from '../packages/core/src/node';
+} from '../src/node';
 
 /** One published version of an example plugin. */
 export interface StarterRelease {
