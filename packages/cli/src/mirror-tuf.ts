@@ -35,14 +35,19 @@ const STATE_FILE = /^[a-z][a-z0-9-]{0,127}\.json$/;
 
 export type TufRefusalCode = 'mirror.rollback' | 'mirror.expired' | 'mirror.untrusted';
 
-/** Why the origin's metadata cannot be mirrored; the caller turns it into a MirrorError. */
-export class TufMirrorError extends Error {
+/** Why `hub mirror` stopped (the origin, its documents, its signed metadata, or the target): the mirror's one error. */
+export class MirrorError extends Error {
   constructor(
     message: string,
-    readonly code: TufRefusalCode | 'mirror.fetch-failed' | 'mirror.bad-document',
+    readonly code:
+      | TufRefusalCode
+      | 'mirror.bad-target'
+      | 'mirror.fetch-failed'
+      | 'mirror.bad-document'
+      | 'mirror.write-failed',
   ) {
     super(message);
-    this.name = 'TufMirrorError';
+    this.name = 'MirrorError';
   }
 }
 
@@ -75,7 +80,7 @@ async function fetchBounded(url: string, max: number, idleMs: number): Promise<B
       bodyTimeout: idleMs,
     });
   } catch (err) {
-    throw new TufMirrorError(
+    throw new MirrorError(
       `could not fetch ${url}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
       'mirror.fetch-failed',
     );
@@ -86,7 +91,7 @@ async function fetchBounded(url: string, max: number, idleMs: number): Promise<B
   }
   if (res.statusCode !== 200) {
     await res.body.dump();
-    throw new TufMirrorError(`${url} answered ${res.statusCode}`, 'mirror.fetch-failed');
+    throw new MirrorError(`${url} answered ${res.statusCode}`, 'mirror.fetch-failed');
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -94,7 +99,7 @@ async function fetchBounded(url: string, max: number, idleMs: number): Promise<B
     size += (chunk as Buffer).length;
     if (size > max) {
       res.body.destroy();
-      throw new TufMirrorError(`${url} is over the limit of ${max} bytes`, 'mirror.bad-document');
+      throw new MirrorError(`${url} is over the limit of ${max} bytes`, 'mirror.bad-document');
     }
     chunks.push(chunk as Buffer);
   }
@@ -118,26 +123,26 @@ export function copyTufState(from: string, to: string): void {
 }
 
 /** Turns a tuf-js failure into a refusal that names what happened (the kinds CoreService names too). */
-function refusal(err: unknown, origin: string): TufMirrorError {
-  if (err instanceof TufMirrorError) return err;
+function refusal(err: unknown, origin: string): MirrorError {
+  if (err instanceof MirrorError) return err;
   const msg = (err as Error)?.message ?? String(err);
   const kind = tufRefusalKind(err);
   if (kind === 'rollback' || /Missing file .* in new snapshot/.test(msg))
-    return new TufMirrorError(
+    return new MirrorError(
       `rollback refused: ${origin} serves older signed metadata than this mirror already holds (${msg})`,
       'mirror.rollback',
     );
   if (kind === 'expired')
-    return new TufMirrorError(
+    return new MirrorError(
       `freeze refused: ${origin}'s signed metadata has expired (${msg}); the hub must re-sign it`,
       'mirror.expired',
     );
   if (kind === 'mismatch')
-    return new TufMirrorError(
+    return new MirrorError(
       `${origin}'s signed metadata does not match the lengths and hashes it signed: files from different revisions (${msg})`,
       'mirror.untrusted',
     );
-  return new TufMirrorError(
+  return new MirrorError(
     `${origin}'s signed metadata does not verify against the trusted root (${msg})`,
     'mirror.untrusted',
   );
@@ -149,7 +154,7 @@ function parseSigned(name: string, bytes: Buffer): { signed: Record<string, unkn
     if (v && typeof v.signed === 'object' && v.signed !== null)
       return v as { signed: Record<string, unknown> };
   } catch {}
-  throw new TufMirrorError(
+  throw new MirrorError(
     `${TUF_METADATA_DIR}/${name} from the hub is not TUF metadata`,
     'mirror.bad-document',
   );
@@ -221,8 +226,7 @@ function originUpdater(from: Origin, stateDir: string): Updater {
     targetBaseUrl: from.origin,
     fetcher: new TufHttpFetcher({
       timeoutMs: from.idleMs,
-      unreachable: (url, code) =>
-        new TufMirrorError(`could not fetch ${url}: ${code}`, 'mirror.fetch-failed'),
+      unreachable: (url, code) => new MirrorError(`could not fetch ${url}: ${code}`, 'mirror.fetch-failed'),
     }),
     config: {
       prefixTargetsWithHash: false,
@@ -258,7 +262,7 @@ async function rootChain(from: Origin, trustedRoot: Buffer): Promise<[string, Bu
   }
   const n = roots.length;
   if (n === 0 || !roots[n - 1]?.equals(trustedRoot))
-    throw new TufMirrorError(
+    throw new MirrorError(
       `${origin}${TUF_METADATA_DIR}/${tufMetadataFile('root', n)} is not the root the mirror verified; the origin changed while mirroring, run again`,
       'mirror.untrusted',
     );
@@ -286,7 +290,7 @@ async function rootChain(from: Origin, trustedRoot: Buffer): Promise<[string, Bu
 /** Refuses a versioned metadata file name the hub's routes do not serve. */
 function checkMetadataName(name: string): void {
   if (!TUF_METADATA_FILE.test(name))
-    throw new TufMirrorError(
+    throw new MirrorError(
       `the snapshot names ${name}, a metadata file the hub does not serve; refusing to write it`,
       'mirror.bad-document',
     );
@@ -320,13 +324,13 @@ async function roleFile(
 ): Promise<[string, Buffer]> {
   const role = file.replace(/\.json$/, '');
   if (!file.endsWith('.json') || !ROLE_NAME.test(role) || ['root', 'timestamp', 'snapshot'].includes(role))
-    throw new TufMirrorError(
+    throw new MirrorError(
       `the snapshot names a role file ${JSON.stringify(file)} that is no plain role name`,
       'mirror.bad-document',
     );
   const version = Number(meta?.version);
   if (!Number.isInteger(version) || version < 1 || version > 9_999_999_999)
-    throw new TufMirrorError(`the snapshot gives ${file} no valid version`, 'mirror.bad-document');
+    throw new MirrorError(`the snapshot gives ${file} no valid version`, 'mirror.bad-document');
   const name = `${version}.${role}.json`;
   checkMetadataName(name);
   try {
@@ -336,7 +340,7 @@ async function roleFile(
   const { metadataBase, origin, idleMs } = from;
   const bytes = await fetchBounded(`${metadataBase}${name}`, MAX_MIRROR_METADATA_BYTES, idleMs);
   if (!bytes)
-    throw new TufMirrorError(
+    throw new MirrorError(
       `${origin}${TUF_METADATA_DIR}/${name} is missing (the snapshot names it)`,
       'mirror.fetch-failed',
     );
@@ -363,6 +367,6 @@ export async function originFirstRoot(base: URL, idleMs: number): Promise<Buffer
     MAX_ROOT_BYTES,
     idleMs,
   );
-  if (!bytes) throw new TufMirrorError(`${base}tuf/metadata/1.root.json is missing`, 'mirror.fetch-failed');
+  if (!bytes) throw new MirrorError(`${base}tuf/metadata/1.root.json is missing`, 'mirror.fetch-failed');
   return bytes;
 }

@@ -59,13 +59,15 @@ import {
   copyTufState,
   MAX_MIRROR_METADATA_BYTES,
   MIRROR_TUF_STATE,
+  MirrorError,
   originFirstRoot,
   originIsSigned,
   seedRoot,
   type TufMirror,
-  TufMirrorError,
   verifyOrigin,
 } from './mirror-tuf';
+
+export { MirrorError };
 
 /** Where a mirror records its origin and each document's origin ETag (for If-None-Match). */
 export const MIRROR_STATE = '.hub-mirror.json';
@@ -75,23 +77,6 @@ export const MAX_MIRROR_DOCUMENT_BYTES = 64 * 1024 * 1024;
 
 const SHA256 = /^[0-9a-f]{64}$/;
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-export class MirrorError extends Error {
-  constructor(
-    message: string,
-    readonly code:
-      | 'mirror.bad-target'
-      | 'mirror.fetch-failed'
-      | 'mirror.bad-document'
-      | 'mirror.write-failed'
-      | 'mirror.rollback'
-      | 'mirror.expired'
-      | 'mirror.untrusted',
-  ) {
-    super(message);
-    this.name = 'MirrorError';
-  }
-}
 
 export interface MirrorOptions {
   /** The hub's base URL (http or https). */
@@ -571,12 +556,6 @@ async function startRun(
   };
 }
 
-/** A TufMirrorError as the MirrorError it stands for; anything else rethrown. */
-const tufError = (err: unknown): never => {
-  if (err instanceof TufMirrorError) throw new MirrorError(err.message, err.code);
-  throw err;
-};
-
 /**
  * A signed hub: its metadata verified (from --root, the mirror's own state, or the origin's first
  * root on first use) before anything else is fetched. Undefined for an unsigned hub, which is
@@ -586,7 +565,7 @@ async function verifySignedOrigin(run: MirrorRun): Promise<TufMirror | undefined
   const { base, idle, opts } = run;
   const prevTuf = join(run.prevDir, MIRROR_TUF_STATE);
   const hadTuf = existsSync(join(prevTuf, 'root.json'));
-  if (!(await originIsSigned(base, idle).catch(tufError))) {
+  if (!(await originIsSigned(base, idle))) {
     if (hadTuf || opts.root)
       throw new MirrorError(
         `${base} serves no signed metadata (tuf/metadata/timestamp.json), but ${hadTuf ? 'this mirror holds a signed hub' : '--root was given'}; refusing an unsigned copy`,
@@ -603,10 +582,10 @@ async function verifySignedOrigin(run: MirrorRun): Promise<TufMirror | undefined
     opts.onWarning?.(
       `trusting ${base}tuf/metadata/1.root.json on first use: no --root was given. Pass --root <file> with the hub's 1.root.json from a source you trust; later runs verify against what this run trusted.`,
     );
-    seedRoot(stateDir, await originFirstRoot(base, idle).catch(tufError));
+    seedRoot(stateDir, await originFirstRoot(base, idle));
   }
   run.say('verifying the signed metadata');
-  const tuf = await verifyOrigin(base, stateDir, idle).catch(tufError);
+  const tuf = await verifyOrigin(base, stateDir, idle);
   run.summary.signed = { version: tuf.version, firstUse };
   return tuf;
 }
@@ -712,7 +691,7 @@ async function signedMismatch(
   length: number,
   sha256: string,
 ): Promise<string | undefined> {
-  const info = await tuf.target(path).catch(tufError);
+  const info = await tuf.target(path);
   if (!info) return 'it is not a target the hub signed';
   if (info.length !== length || info.sha256 !== sha256)
     return `it does not match the hub's signed target (signed: ${info.length} bytes, sha256 ${info.sha256}; got: ${length} bytes, sha256 ${sha256})`;
@@ -809,7 +788,7 @@ async function stageBundle(
   writeFileSync(join(staging, BUNDLE_MANIFEST), files.get(BUNDLE_MANIFEST) as Buffer);
   plan.push(BUNDLE_MANIFEST);
   if (tuf) {
-    const meta = await tuf.files().catch(tufError);
+    const meta = await tuf.files();
     mkdirSync(join(staging, TUF_METADATA_DIR), { recursive: true });
     state.tuf_files = meta.map(([name]) => name);
     // Versioned files first, then root.json, timestamp.json last (the order files() gives).
