@@ -83,10 +83,15 @@ set_paths() {
   STATE="$(cd "$1" && pwd -P)"
 }
 
-free_port() { # a TCP port nothing listens on at 127.0.0.1 right now
-  local port
-  for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 30000))
+free_port() { # a TCP port nothing listens on at 127.0.0.1 now, other than the ones given ($@), below
+  # the ephemeral range: a port from inside it could be taken by any outgoing connection before the
+  # broker binds it (tests run many at once).
+  local port low
+  low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true)"
+  [ "${low:-0}" -gt 21000 ] 2>/dev/null || low=32768
+  for _ in $(seq 1 100); do
+    port=$((20000 + RANDOM % (low - 20000)))
+    case " $* " in *" $port "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
   done
   echo "rabbitmq.sh: no free port found" >&2
@@ -144,8 +149,17 @@ case "${1:-}" in
       PORT="$(free_port)"
       PASSWORD="$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     fi
-    DIST_PORT="$(free_port)"
-    EPMD_PORT="$(free_port)"
+    # A broker that dies while starting (a port taken between choosing and binding it) is started
+    # again on new ports, at most three times; one that stays up but never answers is not.
+    for attempt in 1 2 3; do
+    if [ "$attempt" -gt 1 ]; then
+      echo "rabbitmq.sh: the broker exited while starting (attempt $((attempt - 1))); last lines of $STATE/broker.log:" >&2
+      tail -n 4 "$STATE/broker.log" >&2 || true
+      stop_broker
+      PORT="$(free_port)"
+    fi
+    DIST_PORT="$(free_port "$PORT")"
+    EPMD_PORT="$(free_port "$PORT" "$DIST_PORT")"
     NODE="hub-rmq-$$-$RANDOM@localhost"
     mkdir -p "$STATE/mnesia" "$STATE/log"
     printf '%s\n' "$PORT" >"$STATE/port"
@@ -196,6 +210,8 @@ CONF
       fi
       alive "$launcher" || break
       sleep 0.1
+    done
+    alive "$launcher" && break
     done
     echo "rabbitmq.sh: the broker did not answer on 127.0.0.1:$PORT within 60 s; last lines of $STATE/broker.log:" >&2
     tail -n 8 "$STATE/broker.log" >&2 || true
