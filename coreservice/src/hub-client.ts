@@ -7,7 +7,7 @@ import {
   pluginDocumentPath,
   pluginDocumentReadSchema,
 } from '@magellon/hub-core';
-import { request } from 'undici';
+import { getHubJson } from '@magellon/hub-core/node';
 import { InstallError } from './errors';
 
 /** The largest plugin document CoreService reads (a plugin with thousands of versions is ~2 MB). */
@@ -78,20 +78,10 @@ async function fetchOnce(
 ): Promise<PluginDocument | undefined> {
   const url = new URL(pluginDocumentPath(encodeURIComponent(pluginId)), hub.endsWith('/') ? hub : `${hub}/`);
   const timeout = opts.timeoutMs ?? 15_000;
-  let res: Awaited<ReturnType<typeof request>>;
+  let res: Awaited<ReturnType<typeof getHubJson>>;
   try {
-    res = await request(url, {
-      method: 'GET',
-      headers: {
-        accept: 'application/json',
-        'accept-encoding': 'identity',
-        ...(opts.authorization ? { authorization: opts.authorization } : {}),
-      },
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-      // No redirect is followed: undici's request follows none unless given its redirect
-      // interceptor, so a 3xx is an answer like any other that is not 200 (refused below).
-    });
+    // No redirect is followed: a 3xx is an answer like any other that is not 200 (refused below).
+    res = await getHubJson(url, { timeoutMs: timeout, authorization: opts.authorization });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new InstallError('hub-unreachable', `the hub at ${hub} could not be reached (${code})`).retryIf(
