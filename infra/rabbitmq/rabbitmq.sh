@@ -213,7 +213,11 @@ CONF
     done
     alive "$launcher" && break
     done
-    echo "rabbitmq.sh: the broker did not answer on 127.0.0.1:$PORT within 60 s; last lines of $STATE/broker.log:" >&2
+    if alive "$launcher"; then
+      echo "rabbitmq.sh: the broker did not answer on 127.0.0.1:$PORT within 60 s; last lines of $STATE/broker.log:" >&2
+    else
+      echo "rabbitmq.sh: the broker exited while starting, three times on different ports; last lines of $STATE/broker.log (its crash dump, if any, is in $STATE/log):" >&2
+    fi
     tail -n 8 "$STATE/broker.log" >&2 || true
     stop_broker
     exit 1
